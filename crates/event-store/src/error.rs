@@ -1,0 +1,67 @@
+//! Errors of the event store: a refused append is kept apart from a failed database.
+
+use uuid::Uuid;
+
+use crate::types::ExpectedVersion;
+
+/// Everything that can go wrong in the store.
+///
+/// [`StoreError::is_conflict`] tells an optimistic-concurrency conflict (reload and retry)
+/// from a caller's mistake (fix the request) and from infrastructure failure (retry later).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The stream is not at the version the writer expected; reload it and decide again.
+    #[error("wrong expected version on stream {stream_id}: expected {expected}, actual {actual}")]
+    WrongExpectedVersion {
+        stream_id: String,
+        expected: ExpectedVersion,
+        /// The stream's last version now; 0 when it does not exist.
+        actual: u64,
+    },
+    /// Some of the append's event ids are already stored, but not as this exact append:
+    /// the caller reused an id for different events. Use fresh ids.
+    #[error("event {event_id} is already stored {reason}")]
+    IdempotencyMismatch { event_id: Uuid, reason: &'static str },
+    /// The same event id appears twice in one append.
+    #[error("event id {event_id} appears more than once in the append")]
+    DuplicateEventId { event_id: Uuid },
+    /// An append must carry at least one event.
+    #[error("an append must carry at least one event")]
+    EmptyAppend,
+    /// The request is larger than the store accepts; split or shrink it.
+    #[error("{what} is {actual}, above the limit of {limit}")]
+    LimitExceeded { what: &'static str, limit: usize, actual: usize },
+    /// The stream id is not acceptable; fix the name.
+    #[error("stream id {stream_id:?} {reason}")]
+    InvalidStreamId { stream_id: String, reason: &'static str },
+    /// Event types are non-empty printable ASCII without whitespace.
+    #[error("event type {event_type:?} must be non-empty printable ASCII without whitespace")]
+    InvalidEventType { event_type: String },
+    /// A number from the caller does not fit the store's range (positions and versions are i64 in SQL).
+    #[error("{what} {value} is out of range")]
+    OutOfRange { what: &'static str, value: u64 },
+    /// The database URL names no backend we support.
+    #[error("unsupported database url {0:?}: use sqlite:// or postgres://")]
+    UnsupportedUrl(String),
+    /// A stored row does not decode: the database was altered outside the store.
+    #[error("stored event at position {position} is corrupt: {reason}")]
+    Corrupt { position: i64, reason: String },
+    /// The database failed; retry later. Details are for the log, not for callers.
+    #[error("storage failure: {0}")]
+    Storage(#[from] sqlx::Error),
+    /// Running the schema migrations failed.
+    #[error("migration failure: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// True for an optimistic-concurrency conflict: reload, decide again, retry.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StoreError::WrongExpectedVersion { .. })
+    }
+
+    /// True when the database (not the request) failed.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, StoreError::Storage(_) | StoreError::Migrate(_) | StoreError::Corrupt { .. })
+    }
+}

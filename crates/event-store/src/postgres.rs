@@ -1,0 +1,351 @@
+//! The PostgreSQL backend: many writers, many nodes, one gap-free global order.
+//!
+//! # Why readers never skip a late commit
+//!
+//! A plain sequence hands out positions in call order, but transactions commit in any
+//! order: a reader could see position 11 before position 10 commits, move its
+//! checkpoint past 10, and lose it. Filtering on `xid < pg_snapshot_xmin(...)` alone
+//! does not close the hole either, because xid order and sequence order can disagree
+//! between two racing writers; the sound form of that idea orders by `(xid, position)`,
+//! which would break our contract that positions increase in commit order.
+//!
+//! Instead the insert draws its positions from the single row of `event_position` with
+//! `UPDATE … SET last = last + n` in the same statement. That row lock is held until the
+//! transaction ends, and PostgreSQL's `CommitTransaction` makes the commit visible
+//! (`ProcArrayEndTransaction`) *before* it releases the transaction's locks. Hence a
+//! writer can only draw position `p + 1` once the transaction holding `p` is visible
+//! or has rolled back (its positions are then reused, so there are no gaps either).
+//! Any snapshot that shows position `q` therefore shows every position below `q`, and
+//! `WHERE position >= checkpoint ORDER BY position` is gap-safe and duplicate-free.
+//!
+//! The lock covers only the final statement and the commit; the idempotency check, the
+//! head read and the hashing happen before it. Appends to one stream first queue on a
+//! transaction-level advisory lock keyed by the stream id, so they read the head one
+//! after another; `UNIQUE (stream_id, stream_version)` stays as the last line of defence.
+//! Lock order is always stream lock, then position row: no deadlock.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::chain::{to_hash, StoredLink, GENESIS};
+use crate::error::StoreError;
+use crate::prepare::{from_sql, idempotent_result, to_sql, EncodedAppend, StoredPlace};
+use crate::types::{AppendResult, Direction, RecordedEvent};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// The channel the `events_notify` trigger signals on every insert.
+pub(crate) const NOTIFY_CHANNEL: &str = "kefu_events";
+
+const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, \
+     schema_version, payload::text AS payload, metadata::text AS metadata, recorded_at, \
+     prev_hash, hash";
+
+const INSERT_EVENTS: &str = "\
+    WITH drawn AS ( \
+        UPDATE event_position SET last = last + $1 RETURNING last - $1 AS base \
+    ) \
+    INSERT INTO events (position, stream_id, stream_version, event_id, event_type, \
+        schema_version, payload, metadata, recorded_at, prev_hash, hash) \
+    SELECT drawn.base + e.ord, $2, e.stream_version, e.event_id, e.event_type, \
+        e.schema_version, e.payload::json, $3::json, $4, e.prev_hash, e.hash \
+    FROM drawn, UNNEST($5::bigint[], $6::uuid[], $7::text[], $8::int[], $9::text[], \
+        $10::bytea[], $11::bytea[]) \
+        WITH ORDINALITY AS e(stream_version, event_id, event_type, schema_version, payload, \
+        prev_hash, hash, ord) \
+    RETURNING position";
+
+#[derive(Debug, Clone)]
+pub(crate) struct PgBackend {
+    pool: PgPool,
+}
+
+/// How one attempt at an append ended, short of an error to report.
+pub(crate) enum Attempt {
+    Done(AppendResult),
+    /// A concurrent writer took the version we chained onto; the caller decides whether
+    /// to retry (`Any`) or report the conflict.
+    LostRace,
+}
+
+impl PgBackend {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        // Concurrent nodes may start together; the migrator takes an advisory lock.
+        MIGRATOR.run(&pool).await?;
+        Ok(PgBackend { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn listener(&self) -> Result<PgListener, StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        Ok(listener)
+    }
+
+    pub async fn append_once(
+        &self,
+        append: &EncodedAppend<'_>,
+        commit_delay: Option<Duration>,
+    ) -> Result<Attempt, StoreError> {
+        let mut tx = self.pool.begin().await?;
+
+        let stored = stored_places(&mut tx, &append.event_ids()).await?;
+        if let Some(original) = idempotent_result(append, stored)? {
+            return Ok(Attempt::Done(original));
+        }
+
+        // Writers of one stream queue here instead of racing to the unique index and
+        // retrying: a hot stream under `Any` then costs a wait, not a storm of retries.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(append.stream_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let head = sqlx::query(
+            "SELECT stream_version, hash FROM events WHERE stream_id = $1 \
+             ORDER BY stream_version DESC LIMIT 1",
+        )
+        .bind(append.stream_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (head_version, head_hash) = match head {
+            None => (0, GENESIS),
+            Some(row) => {
+                let version: i64 = row.try_get(0)?;
+                let hash: Vec<u8> = row.try_get(1)?;
+                let hash = to_hash(&hash).ok_or_else(|| StoreError::Corrupt {
+                    position: 0,
+                    reason: format!("head hash of {} has the wrong length", append.stream_id),
+                })?;
+                (from_sql(0, version)?, hash)
+            }
+        };
+        append.check_expected(head_version)?;
+
+        let chained = append.chain(head_version, head_hash, Utc::now());
+        let n_events = i64::try_from(chained.rows.len()).unwrap_or(i64::MAX);
+        let mut versions = Vec::with_capacity(chained.rows.len());
+        let mut prev_hashes = Vec::with_capacity(chained.rows.len());
+        let mut hashes = Vec::with_capacity(chained.rows.len());
+        for row in &chained.rows {
+            versions.push(to_sql("stream version", row.stream_version)?);
+            prev_hashes.push(row.prev_hash.to_vec());
+            hashes.push(row.hash.to_vec());
+        }
+        let inserted = sqlx::query_scalar::<_, i64>(INSERT_EVENTS)
+            .bind(n_events)
+            .bind(append.stream_id.as_str())
+            .bind(&append.metadata)
+            .bind(chained.recorded_at)
+            .bind(&versions)
+            .bind(append.event_ids())
+            .bind(append.events.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
+            .bind(schema_versions(append)?)
+            .bind(&append.payloads)
+            .bind(&prev_hashes)
+            .bind(&hashes)
+            .fetch_all(&mut *tx)
+            .await;
+        let positions = match inserted {
+            Ok(positions) => positions,
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                drop(tx);
+                return self.after_unique_violation(append).await;
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if let Some(delay) = commit_delay {
+            tokio::time::sleep(delay).await;
+        }
+        tx.commit().await?;
+
+        let first = positions.iter().copied().min().unwrap_or_default();
+        let last = positions.iter().copied().max().unwrap_or_default();
+        Ok(Attempt::Done(AppendResult {
+            first_version: chained.rows[0].stream_version,
+            last_version: chained.rows[chained.rows.len() - 1].stream_version,
+            first_position: from_sql(first, first)?,
+            last_position: from_sql(last, last)?,
+        }))
+    }
+
+    /// A unique index refused our insert: either the same append won a race with us
+    /// (answer as the idempotent repeat), or another writer took our version.
+    async fn after_unique_violation(
+        &self,
+        append: &EncodedAppend<'_>,
+    ) -> Result<Attempt, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let stored = stored_places(&mut conn, &append.event_ids()).await?;
+        match idempotent_result(append, stored)? {
+            Some(original) => Ok(Attempt::Done(original)),
+            None => Ok(Attempt::LostRace),
+        }
+    }
+
+    pub async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+        let version: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(stream_version), 0)::bigint FROM events WHERE stream_id = $1",
+        )
+        .bind(stream_id)
+        .fetch_one(&self.pool)
+        .await?;
+        from_sql(0, version)
+    }
+
+    pub async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: i64,
+        direction: Direction,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = match direction {
+            Direction::Forward => format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version >= $2 \
+                 ORDER BY stream_version ASC LIMIT $3"
+            ),
+            Direction::Backward => format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version <= $2 \
+                 ORDER BY stream_version DESC LIMIT $3"
+            ),
+        };
+        let rows = sqlx::query(&sql)
+            .bind(stream_id)
+            .bind(from_version)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    pub async fn read_all(
+        &self,
+        from_position: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position >= $1 ORDER BY position LIMIT $2"
+        );
+        let rows = sqlx::query(&sql).bind(from_position).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    pub async fn head_position(&self) -> Result<u64, StoreError> {
+        let position: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::bigint FROM events")
+                .fetch_one(&self.pool)
+                .await?;
+        from_sql(position, position)
+    }
+
+    pub async fn stream_links(&self, stream_id: &str) -> Result<Vec<StoredLink>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT position, stream_version, event_id, event_type, schema_version, \
+             payload::text AS payload, metadata::text AS metadata, recorded_at, prev_hash, hash \
+             FROM events WHERE stream_id = $1 ORDER BY stream_version",
+        )
+        .bind(stream_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let position: i64 = row.try_get("position")?;
+                Ok(StoredLink {
+                    stream_version: from_sql(position, row.try_get("stream_version")?)?,
+                    event_id: row.try_get("event_id")?,
+                    event_type: row.try_get("event_type")?,
+                    schema_version: schema_version(position, row.try_get("schema_version")?)?,
+                    payload: row.try_get("payload")?,
+                    metadata: row.try_get("metadata")?,
+                    recorded_at_micros: row
+                        .try_get::<DateTime<Utc>, _>("recorded_at")?
+                        .timestamp_micros(),
+                    prev_hash: row.try_get("prev_hash")?,
+                    hash: row.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn stored_places(
+    conn: &mut sqlx::PgConnection,
+    event_ids: &[Uuid],
+) -> Result<Vec<StoredPlace>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT event_id, stream_id, stream_version, position, event_type FROM events \
+         WHERE event_id = ANY($1)",
+    )
+    .bind(event_ids)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let position: i64 = row.try_get("position")?;
+            Ok(StoredPlace {
+                event_id: row.try_get("event_id")?,
+                stream_id: row.try_get("stream_id")?,
+                stream_version: from_sql(position, row.try_get("stream_version")?)?,
+                position: from_sql(position, position)?,
+                event_type: row.try_get("event_type")?,
+            })
+        })
+        .collect()
+}
+
+fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = row.try_get("position")?;
+    let corrupt = |reason: String| StoreError::Corrupt { position, reason };
+    let payload: String = row.try_get("payload")?;
+    let metadata: String = row.try_get("metadata")?;
+    let prev_hash: Vec<u8> = row.try_get("prev_hash")?;
+    let hash: Vec<u8> = row.try_get("hash")?;
+    Ok(RecordedEvent {
+        position: from_sql(position, position)?,
+        stream_id: row.try_get("stream_id")?,
+        stream_version: from_sql(position, row.try_get("stream_version")?)?,
+        event_id: row.try_get("event_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: schema_version(position, row.try_get("schema_version")?)?,
+        payload: serde_json::from_str(&payload)
+            .map_err(|error| corrupt(format!("payload: {error}")))?,
+        metadata: serde_json::from_str(&metadata)
+            .map_err(|error| corrupt(format!("metadata: {error}")))?,
+        recorded_at: row.try_get("recorded_at")?,
+        prev_hash: to_hash(&prev_hash).ok_or_else(|| corrupt("prev_hash length".into()))?,
+        hash: to_hash(&hash).ok_or_else(|| corrupt("hash length".into()))?,
+    })
+}
+
+fn schema_version(position: i64, value: i32) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt {
+        position,
+        reason: format!("schema version {value} out of range"),
+    })
+}
+
+fn schema_versions(append: &EncodedAppend<'_>) -> Result<Vec<i32>, StoreError> {
+    append
+        .events
+        .iter()
+        .map(|event| {
+            i32::try_from(event.schema_version).map_err(|_| StoreError::OutOfRange {
+                what: "schema version",
+                value: u64::from(event.schema_version),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,184 @@
+//! Backend-independent steps of an append: encoding, the idempotency and expectation
+//! checks, and chaining the new events onto the stream's head.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use uuid::Uuid;
+
+use crate::chain::{event_hash, ChainInput};
+use crate::error::StoreError;
+use crate::limits::Limits;
+use crate::types::{AppendResult, ExpectedVersion, Metadata, NewEvent, StreamId};
+
+/// An append rendered to the bytes that will be stored and hashed.
+#[derive(Debug)]
+pub(crate) struct EncodedAppend<'a> {
+    pub stream_id: &'a StreamId,
+    pub expected: ExpectedVersion,
+    pub events: &'a [NewEvent],
+    pub payloads: Vec<String>,
+    pub metadata: String,
+}
+
+impl<'a> EncodedAppend<'a> {
+    pub fn new(
+        stream_id: &'a StreamId,
+        expected: ExpectedVersion,
+        events: &'a [NewEvent],
+        metadata: &Metadata,
+        limits: &Limits,
+    ) -> Result<Self, StoreError> {
+        limits.check_events(events)?;
+        let mut ids = std::collections::HashSet::with_capacity(events.len());
+        if let Some(duplicate) = events.iter().find(|event| !ids.insert(event.event_id)) {
+            return Err(StoreError::DuplicateEventId { event_id: duplicate.event_id });
+        }
+        if let ExpectedVersion::Exact(version) = expected {
+            to_sql("expected version", version)?;
+        }
+        let payloads = events
+            .iter()
+            .map(|event| {
+                let text = event.payload.to_string();
+                limits.check_payload(&text).map(|()| text)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let metadata = serde_json::to_string(metadata).map_err(|error| StoreError::Corrupt {
+            position: 0,
+            reason: format!("metadata does not serialize: {error}"),
+        })?;
+        limits.check_metadata(&metadata)?;
+        Ok(EncodedAppend { stream_id, expected, events, payloads, metadata })
+    }
+
+    pub fn event_ids(&self) -> Vec<Uuid> {
+        self.events.iter().map(|event| event.event_id).collect()
+    }
+
+    /// Checks the writer's expectation against the stream's current version.
+    pub fn check_expected(&self, current: u64) -> Result<(), StoreError> {
+        let ok = match self.expected {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => current == 0,
+            ExpectedVersion::Exact(version) => current == version,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(StoreError::WrongExpectedVersion {
+                stream_id: self.stream_id.to_string(),
+                expected: self.expected,
+                actual: current,
+            })
+        }
+    }
+
+    /// Numbers and hashes the events after a head at `(version, hash)`.
+    pub fn chain(
+        &self,
+        head_version: u64,
+        head_hash: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> ChainedAppend {
+        let recorded_at = now.trunc_subsecs(6);
+        let recorded_at_micros = recorded_at.timestamp_micros();
+        let mut prev_hash = head_hash;
+        let mut rows = Vec::with_capacity(self.events.len());
+        for (offset, (event, payload)) in self.events.iter().zip(&self.payloads).enumerate() {
+            let stream_version = head_version + 1 + offset as u64;
+            let hash = event_hash(
+                &prev_hash,
+                &ChainInput {
+                    stream_id: self.stream_id.as_str(),
+                    stream_version,
+                    event_id: event.event_id,
+                    event_type: &event.event_type,
+                    schema_version: event.schema_version,
+                    payload,
+                    metadata: &self.metadata,
+                    recorded_at_micros,
+                },
+            );
+            rows.push(ChainedEvent { stream_version, prev_hash, hash });
+            prev_hash = hash;
+        }
+        ChainedAppend { recorded_at, rows }
+    }
+}
+
+/// Versions and hashes for each event of an append, in order.
+#[derive(Debug)]
+pub(crate) struct ChainedAppend {
+    pub recorded_at: DateTime<Utc>,
+    pub rows: Vec<ChainedEvent>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ChainedEvent {
+    pub stream_version: u64,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// Where an already stored event sits, as the idempotency check needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredPlace {
+    pub event_id: Uuid,
+    pub stream_id: String,
+    pub stream_version: u64,
+    pub position: u64,
+    pub event_type: String,
+}
+
+/// Decides what the already stored events among an append's ids mean:
+/// none stored → `Ok(None)` (append normally); all stored, as this very append, in
+/// order → `Ok(Some(original result))`; anything else is a reused id.
+pub(crate) fn idempotent_result(
+    append: &EncodedAppend<'_>,
+    mut stored: Vec<StoredPlace>,
+) -> Result<Option<AppendResult>, StoreError> {
+    if stored.is_empty() {
+        return Ok(None);
+    }
+    let all_stored =
+        append.events.iter().all(|event| stored.iter().any(|s| s.event_id == event.event_id));
+    if !all_stored {
+        return Err(StoreError::IdempotencyMismatch {
+            event_id: stored[0].event_id,
+            reason: "while other events of this append are not (partial overlap)",
+        });
+    }
+    stored.sort_by_key(|s| s.stream_version);
+    let first = &stored[0];
+    for (offset, (event, place)) in append.events.iter().zip(&stored).enumerate() {
+        let same_place = place.event_id == event.event_id
+            && place.stream_id == append.stream_id.as_str()
+            && place.stream_version == first.stream_version + offset as u64
+            && place.event_type == event.event_type;
+        if !same_place {
+            return Err(StoreError::IdempotencyMismatch {
+                event_id: event.event_id,
+                reason: "at another place or with another type",
+            });
+        }
+    }
+    let last = &stored[stored.len() - 1];
+    Ok(Some(AppendResult {
+        first_version: first.stream_version,
+        last_version: last.stream_version,
+        first_position: stored.iter().map(|s| s.position).min().unwrap_or(first.position),
+        last_position: stored.iter().map(|s| s.position).max().unwrap_or(last.position),
+    }))
+}
+
+/// A version or position from Rust into SQL's `i64`, refusing what does not fit.
+pub(crate) fn to_sql(what: &'static str, value: u64) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::OutOfRange { what, value })
+}
+
+/// A version or position from SQL into Rust, treating a negative value as corruption.
+pub(crate) fn from_sql(position: i64, value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt {
+        position,
+        reason: format!("negative number {value} where a version or position belongs"),
+    })
+}

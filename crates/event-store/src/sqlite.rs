@@ -1,0 +1,298 @@
+//! The SQLite backend: WAL, `synchronous=FULL`, one writer connection, many readers.
+//!
+//! Every append runs in one `BEGIN IMMEDIATE` transaction on the single writer
+//! connection, so the idempotency check, the head read, the position draw and the
+//! inserts see no concurrent writer, and commit order equals position order.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Connection, Row};
+use uuid::Uuid;
+
+use crate::chain::{to_hash, StoredLink, GENESIS};
+use crate::error::StoreError;
+use crate::prepare::{from_sql, idempotent_result, to_sql, EncodedAppend, StoredPlace};
+use crate::types::{AppendResult, Direction, RecordedEvent};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
+const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, \
+     schema_version, payload, metadata, recorded_at, prev_hash, hash";
+
+#[derive(Debug, Clone)]
+pub(crate) struct SqliteBackend {
+    /// Exactly one connection: SQLite has one writer, and queueing here is cheaper than
+    /// busy-waiting in the database.
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqliteBackend {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let readers = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        Ok(SqliteBackend { writer, readers })
+    }
+
+    pub fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    pub fn reader_pool(&self) -> &SqlitePool {
+        &self.readers
+    }
+
+    pub async fn append(
+        &self,
+        append: &EncodedAppend<'_>,
+        commit_delay: Option<Duration>,
+    ) -> Result<AppendResult, StoreError> {
+        let mut conn = self.writer.acquire().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+
+        let stored = stored_places(&mut tx, &append.event_ids()).await?;
+        if let Some(original) = idempotent_result(append, stored)? {
+            return Ok(original);
+        }
+
+        let head = sqlx::query(
+            "SELECT stream_version, hash FROM events WHERE stream_id = ? \
+             ORDER BY stream_version DESC LIMIT 1",
+        )
+        .bind(append.stream_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (head_version, head_hash) = match head {
+            None => (0, GENESIS),
+            Some(row) => {
+                let version: i64 = row.try_get(0)?;
+                let hash: Vec<u8> = row.try_get(1)?;
+                let hash = to_hash(&hash).ok_or_else(|| StoreError::Corrupt {
+                    position: 0,
+                    reason: format!("head hash of {} has the wrong length", append.stream_id),
+                })?;
+                (from_sql(0, version)?, hash)
+            }
+        };
+        append.check_expected(head_version)?;
+
+        let last_position: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+                .fetch_one(&mut *tx)
+                .await?;
+        let chained = append.chain(head_version, head_hash, Utc::now());
+        let recorded_at = chained.recorded_at.format(TIMESTAMP_FORMAT).to_string();
+        let mut position = last_position;
+        for ((event, payload), row) in append.events.iter().zip(&append.payloads).zip(&chained.rows)
+        {
+            position += 1;
+            sqlx::query(
+                "INSERT INTO events (position, stream_id, stream_version, event_id, event_type, \
+                 schema_version, payload, metadata, recorded_at, prev_hash, hash) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(position)
+            .bind(append.stream_id.as_str())
+            .bind(to_sql("stream version", row.stream_version)?)
+            .bind(event.event_id.to_string())
+            .bind(&event.event_type)
+            .bind(i64::from(event.schema_version))
+            .bind(payload)
+            .bind(&append.metadata)
+            .bind(&recorded_at)
+            .bind(&row.prev_hash[..])
+            .bind(&row.hash[..])
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(delay) = commit_delay {
+            tokio::time::sleep(delay).await;
+        }
+        tx.commit().await?;
+
+        let first_row = &chained.rows[0];
+        let last_row = &chained.rows[chained.rows.len() - 1];
+        Ok(AppendResult {
+            first_version: first_row.stream_version,
+            last_version: last_row.stream_version,
+            first_position: from_sql(last_position, last_position + 1)?,
+            last_position: from_sql(position, position)?,
+        })
+    }
+
+    pub async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
+        let version: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",
+        )
+        .bind(stream_id)
+        .fetch_one(&self.readers)
+        .await?;
+        from_sql(0, version)
+    }
+
+    pub async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: i64,
+        direction: Direction,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = match direction {
+            Direction::Forward => format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ? AND stream_version >= ? \
+                 ORDER BY stream_version ASC LIMIT ?"
+            ),
+            Direction::Backward => format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ? AND stream_version <= ? \
+                 ORDER BY stream_version DESC LIMIT ?"
+            ),
+        };
+        let rows = sqlx::query(&sql)
+            .bind(stream_id)
+            .bind(from_version)
+            .bind(limit)
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    pub async fn read_all(
+        &self,
+        from_position: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?"
+        );
+        let rows =
+            sqlx::query(&sql).bind(from_position).bind(limit).fetch_all(&self.readers).await?;
+        rows.iter().map(decode_event).collect()
+    }
+
+    pub async fn head_position(&self) -> Result<u64, StoreError> {
+        let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&self.readers)
+            .await?;
+        from_sql(position, position)
+    }
+
+    pub async fn stream_links(&self, stream_id: &str) -> Result<Vec<StoredLink>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT position, stream_version, event_id, event_type, schema_version, payload, \
+             metadata, recorded_at, prev_hash, hash FROM events WHERE stream_id = ? \
+             ORDER BY stream_version",
+        )
+        .bind(stream_id)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let position: i64 = row.try_get("position")?;
+                Ok(StoredLink {
+                    stream_version: from_sql(position, row.try_get("stream_version")?)?,
+                    event_id: parse_uuid(position, &row.try_get::<String, _>("event_id")?)?,
+                    event_type: row.try_get("event_type")?,
+                    schema_version: schema_version(position, row.try_get("schema_version")?)?,
+                    payload: row.try_get("payload")?,
+                    metadata: row.try_get("metadata")?,
+                    recorded_at_micros: parse_timestamp(
+                        position,
+                        &row.try_get::<String, _>("recorded_at")?,
+                    )?
+                    .timestamp_micros(),
+                    prev_hash: row.try_get("prev_hash")?,
+                    hash: row.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn stored_places(
+    conn: &mut sqlx::SqliteConnection,
+    event_ids: &[Uuid],
+) -> Result<Vec<StoredPlace>, StoreError> {
+    let placeholders = vec!["?"; event_ids.len()].join(", ");
+    let sql = format!(
+        "SELECT event_id, stream_id, stream_version, position, event_type FROM events \
+         WHERE event_id IN ({placeholders})"
+    );
+    let mut query = sqlx::query(&sql);
+    for event_id in event_ids {
+        query = query.bind(event_id.to_string());
+    }
+    let rows = query.fetch_all(conn).await?;
+    rows.iter()
+        .map(|row| {
+            let position: i64 = row.try_get("position")?;
+            Ok(StoredPlace {
+                event_id: parse_uuid(position, &row.try_get::<String, _>("event_id")?)?,
+                stream_id: row.try_get("stream_id")?,
+                stream_version: from_sql(position, row.try_get("stream_version")?)?,
+                position: from_sql(position, position)?,
+                event_type: row.try_get("event_type")?,
+            })
+        })
+        .collect()
+}
+
+fn decode_event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = row.try_get("position")?;
+    let corrupt = |reason: String| StoreError::Corrupt { position, reason };
+    let payload: String = row.try_get("payload")?;
+    let metadata: String = row.try_get("metadata")?;
+    let prev_hash: Vec<u8> = row.try_get("prev_hash")?;
+    let hash: Vec<u8> = row.try_get("hash")?;
+    Ok(RecordedEvent {
+        position: from_sql(position, position)?,
+        stream_id: row.try_get("stream_id")?,
+        stream_version: from_sql(position, row.try_get("stream_version")?)?,
+        event_id: parse_uuid(position, &row.try_get::<String, _>("event_id")?)?,
+        event_type: row.try_get("event_type")?,
+        schema_version: schema_version(position, row.try_get("schema_version")?)?,
+        payload: serde_json::from_str(&payload)
+            .map_err(|error| corrupt(format!("payload: {error}")))?,
+        metadata: serde_json::from_str(&metadata)
+            .map_err(|error| corrupt(format!("metadata: {error}")))?,
+        recorded_at: parse_timestamp(position, &row.try_get::<String, _>("recorded_at")?)?,
+        prev_hash: to_hash(&prev_hash).ok_or_else(|| corrupt("prev_hash length".into()))?,
+        hash: to_hash(&hash).ok_or_else(|| corrupt("hash length".into()))?,
+    })
+}
+
+fn parse_uuid(position: i64, text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text)
+        .map_err(|error| StoreError::Corrupt { position, reason: format!("event id: {error}") })
+}
+
+fn parse_timestamp(position: i64, text: &str) -> Result<DateTime<Utc>, StoreError> {
+    NaiveDateTime::parse_from_str(text, TIMESTAMP_FORMAT)
+        .map(|naive| naive.and_utc())
+        .map_err(|error| StoreError::Corrupt { position, reason: format!("recorded_at: {error}") })
+}
+
+fn schema_version(position: i64, value: i64) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| StoreError::Corrupt {
+        position,
+        reason: format!("schema version {value} out of range"),
+    })
+}

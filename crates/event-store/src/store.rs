@@ -1,0 +1,253 @@
+//! `EventStore`: the one handle the rest of kefu holds, whatever the backend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::chain::verify_links;
+use crate::error::StoreError;
+use crate::postgres::{Attempt, PgBackend};
+use crate::prepare::{to_sql, EncodedAppend};
+use crate::sqlite::SqliteBackend;
+use crate::types::{
+    AppendResult, Direction, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreOptions,
+    StreamId, Verification,
+};
+
+/// How many times an `ExpectedVersion::Any` append re-chains after losing a race.
+const ANY_RETRIES: usize = 16;
+/// Events fetched per round trip while a subscription catches up.
+const SUBSCRIBE_BATCH: i64 = 512;
+/// A subscriber re-reads at least this often even if no wake-up arrives (writes from
+/// another process on SQLite, a lost `NOTIFY` connection on PostgreSQL).
+const POLL_FALLBACK: Duration = Duration::from_secs(1);
+
+/// Which database holds the log; the projection runner writes its read models there too.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Sqlite {
+        /// The single writer connection; write transactions must go through it.
+        writer: sqlx::SqlitePool,
+        readers: sqlx::SqlitePool,
+    },
+    Postgres(sqlx::PgPool),
+}
+
+#[derive(Debug)]
+enum Backend {
+    Sqlite(SqliteBackend),
+    Postgres(PgBackend),
+}
+
+/// The append-only event log. Cheap to clone; all clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backend: Backend,
+    options: StoreOptions,
+    /// Bumped after every commit this process makes and on every PostgreSQL `NOTIFY`,
+    /// so subscribers wake without polling.
+    wake: watch::Sender<u64>,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
+    }
+}
+
+impl EventStore {
+    /// Opens (creating if needed) the log at `url` (`sqlite://path` or `postgres://…`)
+    /// and brings its schema up to date.
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let (wake, _) = watch::channel(0);
+        let (backend, listener) = if url.starts_with("sqlite:") {
+            (Backend::Sqlite(SqliteBackend::open(url).await?), None)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let backend = PgBackend::open(url, 32).await?;
+            let listener = spawn_listener(&backend, wake.clone()).await?;
+            (Backend::Postgres(backend), Some(listener))
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        Ok(EventStore { inner: Arc::new(Inner { backend, options, wake, listener }) })
+    }
+
+    /// The database behind the log, for read models that live beside it.
+    pub fn database(&self) -> Database {
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => Database::Sqlite {
+                writer: sqlite.writer_pool().clone(),
+                readers: sqlite.reader_pool().clone(),
+            },
+            Backend::Postgres(postgres) => Database::Postgres(postgres.pool().clone()),
+        }
+    }
+
+    /// Appends `events` to `stream_id` atomically if the stream matches `expected`.
+    ///
+    /// Re-sending an append whose event ids are all stored already, as this same append,
+    /// returns the original result and writes nothing. A wrong expectation fails with
+    /// [`StoreError::WrongExpectedVersion`] carrying the actual version.
+    pub async fn append(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<AppendResult, StoreError> {
+        let encoded =
+            EncodedAppend::new(stream_id, expected, events, metadata, &self.inner.options.limits)?;
+        let delay = self.inner.options.commit_delay;
+        let result = match &self.inner.backend {
+            Backend::Sqlite(sqlite) => sqlite.append(&encoded, delay).await?,
+            Backend::Postgres(postgres) => {
+                let mut attempts = 0;
+                loop {
+                    match postgres.append_once(&encoded, delay).await? {
+                        Attempt::Done(result) => break result,
+                        Attempt::LostRace
+                            if expected == ExpectedVersion::Any && attempts < ANY_RETRIES =>
+                        {
+                            attempts += 1;
+                        }
+                        Attempt::LostRace => {
+                            return Err(StoreError::WrongExpectedVersion {
+                                stream_id: stream_id.to_string(),
+                                expected,
+                                actual: postgres.stream_version(stream_id.as_str()).await?,
+                            });
+                        }
+                    }
+                }
+            }
+        };
+        self.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(result)
+    }
+
+    /// The stream's last version; 0 when it does not exist.
+    pub async fn stream_version(&self, stream_id: &StreamId) -> Result<u64, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => sqlite.stream_version(stream_id.as_str()).await,
+            Backend::Postgres(postgres) => postgres.stream_version(stream_id.as_str()).await,
+        }
+    }
+
+    /// Up to `limit` events of one stream starting at `from_version`, walking `direction`.
+    pub async fn read_stream(
+        &self,
+        stream_id: &StreamId,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Backward from "the end" is spelled u64::MAX; clamp it into SQL's range.
+        let from_version = i64::try_from(from_version).unwrap_or(i64::MAX);
+        let limit = sql_limit(limit);
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => {
+                sqlite.read_stream(stream_id.as_str(), from_version, direction, limit).await
+            }
+            Backend::Postgres(postgres) => {
+                postgres.read_stream(stream_id.as_str(), from_version, direction, limit).await
+            }
+        }
+    }
+
+    /// Up to `limit` events of the whole log with `position >= from_position`, in order.
+    pub async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let from_position = to_sql("position", from_position)?;
+        let limit = sql_limit(limit);
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => sqlite.read_all(from_position, limit).await,
+            Backend::Postgres(postgres) => postgres.read_all(from_position, limit).await,
+        }
+    }
+
+    /// The position of the last committed event; 0 for an empty log.
+    pub async fn head_position(&self) -> Result<u64, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => sqlite.head_position().await,
+            Backend::Postgres(postgres) => postgres.head_position().await,
+        }
+    }
+
+    /// Every event with `position >= from_position`: first those already stored, then live
+    /// ones as they commit, in position order, each exactly once. Resume after a
+    /// disconnect with the last position seen plus one. The stream ends only on error.
+    pub fn subscribe(
+        &self,
+        from_position: u64,
+    ) -> impl Stream<Item = Result<RecordedEvent, StoreError>> + Send + 'static {
+        let store = self.clone();
+        let mut wake = self.inner.wake.subscribe();
+        async_stream::try_stream! {
+            let mut next = from_position.max(1);
+            loop {
+                // Mark wake-ups seen *before* reading, so a commit during the read is
+                // not missed: it will make `changed()` fire again.
+                wake.borrow_and_update();
+                let batch = store.read_all(next, usize::try_from(SUBSCRIBE_BATCH).unwrap_or(512)).await?;
+                if batch.is_empty() {
+                    tokio::select! {
+                        _ = wake.changed() => {}
+                        () = tokio::time::sleep(POLL_FALLBACK) => {}
+                    }
+                    continue;
+                }
+                for event in batch {
+                    next = event.position + 1;
+                    yield event;
+                }
+            }
+        }
+    }
+
+    /// Recomputes the stream's hash chain and names the first version that does not match.
+    pub async fn verify_stream(&self, stream_id: &StreamId) -> Result<Verification, StoreError> {
+        let links = match &self.inner.backend {
+            Backend::Sqlite(sqlite) => sqlite.stream_links(stream_id.as_str()).await?,
+            Backend::Postgres(postgres) => postgres.stream_links(stream_id.as_str()).await?,
+        };
+        Ok(verify_links(stream_id.as_str(), &links))
+    }
+}
+
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Forwards PostgreSQL `NOTIFY`s from other nodes (and our own) to local subscribers.
+async fn spawn_listener(
+    backend: &PgBackend,
+    wake: watch::Sender<u64>,
+) -> Result<JoinHandle<()>, StoreError> {
+    let mut listener = backend.listener().await?;
+    Ok(tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(_) => wake.send_modify(|n| *n = n.wrapping_add(1)),
+                Err(error) => {
+                    // PgListener reconnects on the next recv; subscribers still poll meanwhile.
+                    tracing::warn!(%error, "event notification listener failed; retrying");
+                    tokio::time::sleep(POLL_FALLBACK).await;
+                }
+            }
+        }
+    }))
+}

@@ -1,0 +1,521 @@
+//! The event store contract, one generic suite run against SQLite and PostgreSQL.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kefu_event_store::{
+    AppendResult, BrokenReason, Database, Direction, EventStore, ExpectedVersion, Limits, Metadata,
+    NewEvent, StoreError, StoreOptions, StreamId, Verification, GENESIS,
+};
+use kefu_testkit::TestDatabase;
+use serde_json::json;
+use uuid::Uuid;
+
+/// Instantiates every listed test once per backend: `sqlite::name` and `postgres::name`.
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(&kefu_testkit::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = kefu_testkit::postgres().await else { return };
+                    super::$name(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+store_suite!(
+    append_then_read_stream_both_ways,
+    expectations_no_stream_and_exact,
+    wrong_expected_version_reports_actual_and_writes_nothing,
+    multi_event_append_is_atomic,
+    retried_append_returns_first_result_and_stores_nothing,
+    partial_or_misplaced_retry_is_refused,
+    read_all_pages_by_position,
+    subscribe_catches_up_then_goes_live_and_resumes,
+    concurrent_writers_and_late_commits_reach_subscriber_exactly_once,
+    concurrent_any_appends_to_one_stream_all_land,
+    racing_exact_appends_let_exactly_one_win,
+    database_refuses_update_and_delete,
+    verify_stream_names_the_tampered_version,
+    limits_are_enforced_before_writing,
+    invalid_names_and_numbers_are_refused,
+);
+
+async fn open(db: &TestDatabase) -> EventStore {
+    EventStore::open(db.url(), StoreOptions::default()).await.expect("open store")
+}
+
+fn stream(name: &str) -> StreamId {
+    StreamId::new(name).expect("valid stream id")
+}
+
+fn event(n: u64) -> NewEvent {
+    NewEvent::new(Uuid::now_v7(), "Thing", 1, json!({ "n": n }))
+}
+
+fn events(count: u64) -> Vec<NewEvent> {
+    (1..=count).map(event).collect()
+}
+
+fn meta() -> Metadata {
+    Metadata { actor: Some("tester".into()), ..Metadata::default() }
+}
+
+async fn count_all(store: &EventStore) -> usize {
+    store.read_all(1, 1_000_000).await.expect("read all").len()
+}
+
+async fn append_then_read_stream_both_ways(db: &TestDatabase) {
+    let store = open(db).await;
+    let s = stream("thing-1");
+    let written = events(5);
+    let result = store.append(&s, ExpectedVersion::NoStream, &written, &meta()).await.unwrap();
+    assert_eq!(
+        result,
+        AppendResult { first_version: 1, last_version: 5, first_position: 1, last_position: 5 }
+    );
+
+    let forward = store.read_stream(&s, 2, Direction::Forward, 2).await.unwrap();
+    assert_eq!(forward.iter().map(|e| e.stream_version).collect::<Vec<_>>(), [2, 3]);
+    let backward = store.read_stream(&s, u64::MAX, Direction::Backward, 10).await.unwrap();
+    assert_eq!(backward.iter().map(|e| e.stream_version).collect::<Vec<_>>(), [5, 4, 3, 2, 1]);
+
+    let first = &forward[0];
+    assert_eq!(first.event_id, written[1].event_id);
+    assert_eq!(first.event_type, "Thing");
+    assert_eq!(first.schema_version, 1);
+    assert_eq!(first.payload, json!({ "n": 2 }));
+    assert_eq!(first.metadata, meta());
+    assert_eq!(first.category(), "thing");
+    assert_eq!(backward[4].prev_hash, GENESIS);
+    assert_eq!(backward[3].prev_hash, backward[4].hash, "each event chains onto the last");
+    assert_eq!(store.stream_version(&s).await.unwrap(), 5);
+    assert_eq!(store.stream_version(&stream("thing-none")).await.unwrap(), 0);
+    assert!(store
+        .read_stream(&stream("thing-none"), 1, Direction::Forward, 9)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn expectations_no_stream_and_exact(db: &TestDatabase) {
+    let store = open(db).await;
+    let s = stream("thing-2");
+    store.append(&s, ExpectedVersion::NoStream, &events(2), &meta()).await.unwrap();
+    let third = store.append(&s, ExpectedVersion::Exact(2), &events(1), &meta()).await.unwrap();
+    assert_eq!(third.last_version, 3);
+    let any = store.append(&s, ExpectedVersion::Any, &events(2), &meta()).await.unwrap();
+    assert_eq!((any.first_version, any.last_version), (4, 5));
+    let fresh = store.append(&stream("thing-3"), ExpectedVersion::Any, &events(1), &meta()).await;
+    assert_eq!(fresh.unwrap().last_version, 1);
+}
+
+async fn wrong_expected_version_reports_actual_and_writes_nothing(db: &TestDatabase) {
+    let store = open(db).await;
+    let s = stream("thing-4");
+    store.append(&s, ExpectedVersion::NoStream, &events(3), &meta()).await.unwrap();
+
+    for expected in
+        [ExpectedVersion::NoStream, ExpectedVersion::Exact(2), ExpectedVersion::Exact(9)]
+    {
+        let error = store.append(&s, expected, &events(2), &meta()).await.unwrap_err();
+        assert!(error.is_conflict(), "{error}");
+        match error {
+            StoreError::WrongExpectedVersion { actual, expected: reported, .. } => {
+                assert_eq!(actual, 3);
+                assert_eq!(reported, expected);
+            }
+            other => panic!("expected a conflict, got {other}"),
+        }
+    }
+    let missing =
+        store.append(&stream("thing-5"), ExpectedVersion::Exact(1), &events(1), &meta()).await;
+    assert!(matches!(missing, Err(StoreError::WrongExpectedVersion { actual: 0, .. })));
+    assert_eq!(count_all(&store).await, 3);
+}
+
+async fn multi_event_append_is_atomic(db: &TestDatabase) {
+    let store = open(db).await;
+    let s = stream("thing-6");
+    store.append(&s, ExpectedVersion::NoStream, &events(1), &meta()).await.unwrap();
+    // The third event reuses an id stored elsewhere: the whole append must fail.
+    let taken = store.read_stream(&s, 1, Direction::Forward, 1).await.unwrap()[0].event_id;
+    let mut batch = events(4);
+    batch[2].event_id = taken;
+    let error = store.append(&stream("thing-7"), ExpectedVersion::Any, &batch, &meta()).await;
+    assert!(matches!(error, Err(StoreError::IdempotencyMismatch { .. })), "{error:?}");
+    // A batch with one oversized payload fails before anything is written.
+    let mut batch = events(3);
+    batch[1].payload = json!({ "blob": "x".repeat(Limits::default().max_payload_bytes) });
+    let error = store.append(&stream("thing-7"), ExpectedVersion::Any, &batch, &meta()).await;
+    assert!(matches!(error, Err(StoreError::LimitExceeded { .. })), "{error:?}");
+    assert_eq!(count_all(&store).await, 1);
+    assert_eq!(store.stream_version(&stream("thing-7")).await.unwrap(), 0);
+}
+
+async fn retried_append_returns_first_result_and_stores_nothing(db: &TestDatabase) {
+    let store = open(db).await;
+    let s = stream("thing-8");
+    store.append(&s, ExpectedVersion::NoStream, &events(2), &meta()).await.unwrap();
+    let batch = events(3);
+    let first = store.append(&s, ExpectedVersion::Exact(2), &batch, &meta()).await.unwrap();
+    store.append(&stream("thing-9"), ExpectedVersion::Any, &events(1), &meta()).await.unwrap();
+    // The retry carries the same stale expectation; it must still get the original answer.
+    let again = store.append(&s, ExpectedVersion::Exact(2), &batch, &meta()).await.unwrap();
+    assert_eq!(first, again);
+    let any = store.append(&s, ExpectedVersion::Any, &batch, &meta()).await.unwrap();
+    assert_eq!(first, any);
+    assert_eq!(count_all(&store).await, 6);
+
+    // Two clients racing the same append: both get the same answer, one copy is stored.
+    let (batch, metadata) = (events(2), meta());
+    let (a, b) = tokio::join!(
+        store.append(&s, ExpectedVersion::Any, &batch, &metadata),
+        store.append(&s, ExpectedVersion::Any, &batch, &metadata),
+    );
+    assert_eq!(a.unwrap(), b.unwrap());
+    assert_eq!(count_all(&store).await, 8);
+}
+
+async fn partial_or_misplaced_retry_is_refused(db: &TestDatabase) {
+    let store = open(db).await;
+    let s = stream("thing-10");
+    let batch = events(2);
+    store.append(&s, ExpectedVersion::NoStream, &batch, &meta()).await.unwrap();
+
+    let overlapping = vec![batch[1].clone(), event(3)];
+    let error = store.append(&s, ExpectedVersion::Any, &overlapping, &meta()).await.unwrap_err();
+    assert!(matches!(error, StoreError::IdempotencyMismatch { .. }), "{error}");
+
+    let elsewhere = store.append(&stream("thing-11"), ExpectedVersion::Any, &batch, &meta()).await;
+    assert!(matches!(elsewhere, Err(StoreError::IdempotencyMismatch { .. })));
+
+    let reordered = vec![batch[1].clone(), batch[0].clone()];
+    let error = store.append(&s, ExpectedVersion::Any, &reordered, &meta()).await.unwrap_err();
+    assert!(matches!(error, StoreError::IdempotencyMismatch { .. }), "{error}");
+
+    let twice = vec![batch[0].clone(), batch[0].clone()];
+    let error = store.append(&stream("thing-12"), ExpectedVersion::Any, &twice, &meta()).await;
+    assert!(matches!(error, Err(StoreError::DuplicateEventId { .. })));
+    assert_eq!(count_all(&store).await, 2);
+}
+
+async fn read_all_pages_by_position(db: &TestDatabase) {
+    let store = open(db).await;
+    for i in 0..5 {
+        let s = stream(&format!("thing-{i}"));
+        store.append(&s, ExpectedVersion::Any, &events(3), &meta()).await.unwrap();
+    }
+    let page = store.read_all(4, 5).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.position).collect::<Vec<_>>(), [4, 5, 6, 7, 8]);
+    assert_eq!(page[0].stream_id, "thing-1");
+    assert_eq!(page[0].stream_version, 1);
+    assert!(store.read_all(16, 5).await.unwrap().is_empty());
+    assert_eq!(store.head_position().await.unwrap(), 15);
+}
+
+async fn subscribe_catches_up_then_goes_live_and_resumes(db: &TestDatabase) {
+    let store = open(db).await;
+    let s = stream("thing-sub");
+    store.append(&s, ExpectedVersion::Any, &events(3), &meta()).await.unwrap();
+
+    let mut subscription = Box::pin(store.subscribe(0));
+    for expected in 1..=3 {
+        assert_eq!(next(&mut subscription).await, expected);
+    }
+    let writer = store.clone();
+    let s2 = s.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        writer.append(&s2, ExpectedVersion::Any, &events(2), &meta()).await.unwrap();
+    });
+    assert_eq!(next(&mut subscription).await, 4, "live event arrives");
+    assert_eq!(next(&mut subscription).await, 5);
+    drop(subscription);
+
+    // Resume where we stopped, from a second handle (as another process would).
+    let other = open(db).await;
+    let mut resumed = Box::pin(other.subscribe(4));
+    assert_eq!(next(&mut resumed).await, 4);
+    assert_eq!(next(&mut resumed).await, 5);
+    store.append(&s, ExpectedVersion::Any, &events(1), &meta()).await.unwrap();
+    assert_eq!(next(&mut resumed).await, 6, "a write through another handle wakes us");
+}
+
+async fn next<S>(subscription: &mut S) -> u64
+where
+    S: futures::Stream<Item = Result<kefu_event_store::RecordedEvent, StoreError>> + Unpin,
+{
+    let event = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .expect("event within 10 s")
+        .expect("subscription open")
+        .expect("no error");
+    event.position
+}
+
+/// 8 writers × 500 events over shared and own streams; a quarter of the writes go
+/// through a handle that sleeps between insert and commit. A live subscriber must see
+/// every committed event exactly once, in position order, with no gap.
+async fn concurrent_writers_and_late_commits_reach_subscriber_exactly_once(db: &TestDatabase) {
+    const WRITERS: u64 = 8;
+    const PER_WRITER: u64 = 500;
+    let store = open(db).await;
+    let late = EventStore::open(
+        db.url(),
+        StoreOptions { commit_delay: Some(Duration::from_millis(3)), ..StoreOptions::default() },
+    )
+    .await
+    .unwrap();
+
+    let total = usize::try_from(WRITERS * PER_WRITER).unwrap();
+    let subscriber = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut seen = Vec::with_capacity(total);
+            let mut subscription = Box::pin(store.subscribe(1));
+            while seen.len() < total {
+                let event = tokio::time::timeout(Duration::from_secs(60), subscription.next())
+                    .await
+                    .expect("subscriber starved")
+                    .expect("subscription open")
+                    .expect("no error");
+                seen.push(event);
+            }
+            seen
+        })
+    };
+
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let (store, late) = (store.clone(), late.clone());
+        writers.push(tokio::spawn(async move {
+            let mut written = Vec::new();
+            for i in 0..PER_WRITER {
+                let s = if i % 2 == 0 {
+                    stream(&format!("shared-{}", i % 3))
+                } else {
+                    stream(&format!("own-{writer}"))
+                };
+                let handle = if i % 4 == writer % 4 { &late } else { &store };
+                let e = event(i);
+                handle
+                    .append(&s, ExpectedVersion::Any, std::slice::from_ref(&e), &meta())
+                    .await
+                    .unwrap();
+                written.push(e.event_id);
+            }
+            written
+        }));
+    }
+    let mut written = HashSet::new();
+    for writer in writers {
+        written.extend(writer.await.unwrap());
+    }
+    let seen = subscriber.await.unwrap();
+
+    let positions: Vec<u64> = seen.iter().map(|e| e.position).collect();
+    let expected: Vec<u64> = (1..=WRITERS * PER_WRITER).collect();
+    assert_eq!(positions, expected, "every position once, in order, no gap");
+    let seen_ids: HashSet<Uuid> = seen.iter().map(|e| e.event_id).collect();
+    assert_eq!(seen_ids, written, "exactly the committed events");
+    let mut versions: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for e in &seen {
+        versions.entry(&e.stream_id).or_default().push(e.stream_version);
+    }
+    for (stream_id, versions) in versions {
+        let expected: Vec<u64> = (1..=versions.len() as u64).collect();
+        assert_eq!(versions, expected, "stream {stream_id} versions are gap-free in order");
+        let verification = store.verify_stream(&stream(stream_id)).await.unwrap();
+        assert!(matches!(verification, Verification::Intact { .. }), "{verification:?}");
+    }
+}
+
+async fn concurrent_any_appends_to_one_stream_all_land(db: &TestDatabase) {
+    let store = open(db).await;
+    let s = stream("thing-hot");
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, s) = (store.clone(), s.clone());
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    store.append(&s, ExpectedVersion::Any, &events(2), &meta()).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(store.stream_version(&s).await.unwrap(), 320);
+    assert!(matches!(
+        store.verify_stream(&s).await.unwrap(),
+        Verification::Intact { events: 320, .. }
+    ));
+}
+
+async fn racing_exact_appends_let_exactly_one_win(db: &TestDatabase) {
+    let store = open(db).await;
+    let s = stream("thing-race");
+    store.append(&s, ExpectedVersion::NoStream, &events(1), &meta()).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, s) = (store.clone(), s.clone());
+            tokio::spawn(async move {
+                store.append(&s, ExpectedVersion::Exact(1), &events(2), &meta()).await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(result) => {
+                wins += 1;
+                assert_eq!(result.last_version, 3);
+            }
+            Err(StoreError::WrongExpectedVersion { actual: 3, .. }) => {}
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(store.stream_version(&s).await.unwrap(), 3);
+}
+
+async fn database_refuses_update_and_delete(db: &TestDatabase) {
+    let store = open(db).await;
+    store.append(&stream("thing-ro"), ExpectedVersion::Any, &events(2), &meta()).await.unwrap();
+    let attempts = [
+        "UPDATE events SET payload = '{}' WHERE position = 1",
+        "DELETE FROM events WHERE position = 2",
+        "DELETE FROM events",
+    ];
+    for sql in attempts {
+        assert!(raw_execute(&store, sql).await.is_err(), "{sql} must be refused");
+    }
+    if matches!(store.database(), Database::Postgres(_)) {
+        assert!(raw_execute(&store, "TRUNCATE events").await.is_err(), "TRUNCATE must be refused");
+    }
+    assert_eq!(count_all(&store).await, 2);
+    assert_eq!(store.read_all(1, 1).await.unwrap()[0].payload, json!({ "n": 1 }));
+}
+
+async fn raw_execute(store: &EventStore, sql: &str) -> Result<u64, sqlx::Error> {
+    match store.database() {
+        Database::Sqlite { writer, .. } => {
+            sqlx::query(sql).execute(&writer).await.map(|r| r.rows_affected())
+        }
+        Database::Postgres(pool) => {
+            sqlx::query(sql).execute(&pool).await.map(|r| r.rows_affected())
+        }
+    }
+}
+
+async fn verify_stream_names_the_tampered_version(db: &TestDatabase) {
+    let store = open(db).await;
+    let victim = stream("thing-victim");
+    let bystander = stream("thing-bystander");
+    store.append(&victim, ExpectedVersion::NoStream, &events(5), &meta()).await.unwrap();
+    store.append(&bystander, ExpectedVersion::NoStream, &events(5), &meta()).await.unwrap();
+    let intact = store.verify_stream(&victim).await.unwrap();
+    let Verification::Intact { events: 5, head_hash } = intact else { panic!("{intact:?}") };
+    let last = store.read_stream(&victim, u64::MAX, Direction::Backward, 1).await.unwrap();
+    assert_eq!(head_hash, last[0].hash);
+
+    // Behind the store's back, as a superuser would: lift the guard and rewrite version 3.
+    let tamper = match store.database() {
+        Database::Sqlite { .. } => vec![
+            "DROP TRIGGER events_reject_update",
+            "UPDATE events SET payload = '{\"n\":33}' WHERE stream_id = 'thing-victim' AND stream_version = 3",
+        ],
+        Database::Postgres(_) => vec![
+            "ALTER TABLE events DISABLE TRIGGER events_reject_update",
+            "UPDATE events SET payload = '{\"n\":33}' WHERE stream_id = 'thing-victim' AND stream_version = 3",
+        ],
+    };
+    for sql in tamper {
+        raw_execute(&store, sql).await.unwrap();
+    }
+    assert_eq!(
+        store.verify_stream(&victim).await.unwrap(),
+        Verification::Broken { version: 3, reason: BrokenReason::HashMismatch }
+    );
+    assert!(matches!(
+        store.verify_stream(&bystander).await.unwrap(),
+        Verification::Intact { events: 5, .. }
+    ));
+    assert_eq!(
+        store.verify_stream(&stream("thing-empty")).await.unwrap(),
+        Verification::Intact { events: 0, head_hash: GENESIS }
+    );
+
+    // Overwriting a stored hash is caught at that very version.
+    let forge =
+        "UPDATE events SET hash = X'00' WHERE stream_id = 'thing-bystander' AND stream_version = 2";
+    let forge = match store.database() {
+        Database::Sqlite { .. } => forge.to_owned(),
+        Database::Postgres(_) => forge.replace("X'00'", "'\\x00'::bytea"),
+    };
+    raw_execute(&store, &forge).await.unwrap();
+    assert_eq!(
+        store.verify_stream(&bystander).await.unwrap(),
+        Verification::Broken { version: 2, reason: BrokenReason::HashMismatch }
+    );
+}
+
+async fn limits_are_enforced_before_writing(db: &TestDatabase) {
+    let limits = Limits {
+        max_events_per_append: 3,
+        max_payload_bytes: 64,
+        max_metadata_bytes: 128,
+        max_event_type_len: 10,
+    };
+    let store = EventStore::open(db.url(), StoreOptions { limits, ..StoreOptions::default() })
+        .await
+        .unwrap();
+    let s = stream("thing-limits");
+    let too_many = store.append(&s, ExpectedVersion::Any, &events(4), &meta()).await;
+    assert!(matches!(
+        too_many,
+        Err(StoreError::LimitExceeded { what: "events per append", limit: 3, actual: 4 })
+    ));
+    let big = NewEvent::new(Uuid::now_v7(), "Thing", 1, json!({ "x": "y".repeat(100) }));
+    let too_big = store.append(&s, ExpectedVersion::Any, &[big], &meta()).await;
+    assert!(matches!(too_big, Err(StoreError::LimitExceeded { what: "payload bytes", .. })));
+    let long_type = NewEvent::new(Uuid::now_v7(), "ThingHappenedAgain", 1, json!({}));
+    let too_long = store.append(&s, ExpectedVersion::Any, &[long_type], &meta()).await;
+    assert!(matches!(too_long, Err(StoreError::LimitExceeded { what: "event type bytes", .. })));
+    let chatty = Metadata { actor: Some("z".repeat(200)), ..Metadata::default() };
+    let too_chatty = store.append(&s, ExpectedVersion::Any, &events(1), &chatty).await;
+    assert!(matches!(too_chatty, Err(StoreError::LimitExceeded { what: "metadata bytes", .. })));
+    let empty = store.append(&s, ExpectedVersion::Any, &[], &meta()).await;
+    assert!(matches!(empty, Err(StoreError::EmptyAppend)));
+    assert_eq!(count_all(&store).await, 0);
+}
+
+async fn invalid_names_and_numbers_are_refused(db: &TestDatabase) {
+    let store = open(db).await;
+    assert!(matches!(StreamId::new(""), Err(StoreError::InvalidStreamId { .. })));
+    assert!(matches!(StreamId::new("has space"), Err(StoreError::InvalidStreamId { .. })));
+    assert!(matches!(StreamId::new("x".repeat(201)), Err(StoreError::LimitExceeded { .. })));
+    assert_eq!(StreamId::new("complaint-0193-ab").unwrap().category(), "complaint");
+    let s = stream("thing-n");
+    let huge = store.append(&s, ExpectedVersion::Exact(u64::MAX), &events(1), &meta()).await;
+    assert!(matches!(huge, Err(StoreError::OutOfRange { .. })));
+    let bad_type = NewEvent::new(Uuid::now_v7(), "bad type", 1, json!({}));
+    let refused = store.append(&s, ExpectedVersion::Any, &[bad_type], &meta()).await;
+    assert!(matches!(refused, Err(StoreError::InvalidEventType { .. })));
+    assert!(matches!(store.read_all(u64::MAX, 1).await, Err(StoreError::OutOfRange { .. })));
+    assert_eq!(count_all(&store).await, 0);
+}

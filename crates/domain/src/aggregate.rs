@@ -1,0 +1,36 @@
+//! The aggregate contract: `decide` refuses or returns events, `evolve` folds them into state.
+
+use std::fmt::Debug;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::DomainError;
+
+/// One consistency boundary, written as two pure functions.
+///
+/// `decide` never mutates and never does IO: the caller loads the state by folding the
+/// stream, resolves time, ids and lookups into the command, and appends the returned
+/// events with the stream's version as the expectation. `evolve` must accept every
+/// event `decide` ever produced, so state is only ever built by folding events.
+pub trait Aggregate {
+    /// `Default` is the state of a stream with no events.
+    type State: Default + Clone + PartialEq + Debug;
+    type Command;
+    type Event: Clone + Debug;
+
+    fn decide(
+        state: &Self::State,
+        command: Self::Command,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Self::Event>, DomainError>;
+
+    fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+
+    /// The state after all `events`, from scratch.
+    fn fold<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self::State
+    where
+        Self::Event: 'a,
+    {
+        events.into_iter().fold(Self::State::default(), Self::evolve)
+    }
+}

@@ -1,0 +1,127 @@
+//! Events as stored: stable type names, versioned JSON payloads, and upcasting of old versions.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// A stored event that cannot be turned back into a domain event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event type {0:?}")]
+    UnknownType(String),
+    #[error("{event_type} schema version {found} is newer than this build knows ({known})")]
+    FutureVersion { event_type: String, found: u32, known: u32 },
+    #[error("{event_type} v{schema_version} payload does not decode: {reason}")]
+    Malformed { event_type: String, schema_version: u32, reason: String },
+}
+
+/// An aggregate's event enum as it crosses the storage boundary.
+///
+/// Type names are literals that never change once shipped; a payload change bumps the
+/// type's schema version and adds a step to [`DomainEvent::upcast`], so every event ever
+/// stored still loads.
+pub trait DomainEvent: Sized + Serialize + DeserializeOwned {
+    /// Every event type name of this enum.
+    const TYPES: &'static [&'static str];
+
+    fn event_type(&self) -> &'static str;
+
+    /// The current schema version of `event_type` (what this build writes).
+    fn current_version(event_type: &str) -> Option<u32>;
+
+    /// Rewrites a payload stored at `from_version` of `event_type` one version up.
+    fn upcast(event_type: &str, from_version: u32, payload: Value) -> Result<Value, String>;
+
+    fn schema_version(&self) -> u32 {
+        Self::current_version(self.event_type()).unwrap_or(1)
+    }
+
+    /// The JSON payload stored for this event (its fields, without the type tag).
+    fn to_payload(&self) -> Value {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(mut tagged)) => tagged.remove("data").unwrap_or(Value::Null),
+            // Adjacently tagged enums of structs always serialize to an object.
+            _ => Value::Null,
+        }
+    }
+
+    /// Decodes a stored event, upcasting old schema versions first.
+    fn from_stored(
+        event_type: &str,
+        schema_version: u32,
+        payload: Value,
+    ) -> Result<Self, DecodeError> {
+        let known = Self::current_version(event_type)
+            .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
+        if schema_version > known {
+            return Err(DecodeError::FutureVersion {
+                event_type: event_type.to_owned(),
+                found: schema_version,
+                known,
+            });
+        }
+        let malformed = |reason: String| DecodeError::Malformed {
+            event_type: event_type.to_owned(),
+            schema_version,
+            reason,
+        };
+        let mut payload = payload;
+        for version in schema_version..known {
+            payload = Self::upcast(event_type, version, payload).map_err(malformed)?;
+        }
+        serde_json::from_value(json!({ "type": event_type, "data": payload }))
+            .map_err(|error| malformed(error.to_string()))
+    }
+}
+
+/// For event enums whose types never changed shape.
+pub(crate) fn no_upcasters(event_type: &str, from_version: u32, _: Value) -> Result<Value, String> {
+    Err(format!("no upcaster from {event_type} v{from_version}"))
+}
+
+/// Declares an aggregate's event enum: one variant per event struct of the same name,
+/// with its current schema version, and the function that upcasts old payloads.
+macro_rules! event_enum {
+    ($(#[$meta:meta])* $name:ident, upcast = $upcast:path, { $($variant:ident = $version:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "type", content = "data")]
+        pub enum $name {
+            $($variant($variant)),+
+        }
+
+        impl $crate::codec::DomainEvent for $name {
+            const TYPES: &'static [&'static str] = &[$(stringify!($variant)),+];
+
+            fn event_type(&self) -> &'static str {
+                match self {
+                    $($name::$variant(_) => stringify!($variant)),+
+                }
+            }
+
+            fn current_version(event_type: &str) -> Option<u32> {
+                match event_type {
+                    $(stringify!($variant) => Some($version),)+
+                    _ => None,
+                }
+            }
+
+            fn upcast(
+                event_type: &str,
+                from_version: u32,
+                payload: serde_json::Value,
+            ) -> Result<serde_json::Value, String> {
+                $upcast(event_type, from_version, payload)
+            }
+        }
+
+        $(
+            impl From<$variant> for $name {
+                fn from(event: $variant) -> Self {
+                    $name::$variant(event)
+                }
+            }
+        )+
+    };
+}
+pub(crate) use event_enum;

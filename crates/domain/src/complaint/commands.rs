@@ -1,0 +1,118 @@
+//! What callers may ask of a complaint; each command is checked by `Complaint::decide`.
+
+use chrono::{DateTime, Utc};
+
+use crate::callback::LogCallback;
+use crate::ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
+use crate::values::{
+    Attachment, ContactChannel, IntakeChannel, ReplyKind, Severity, SignerCapacity, Text,
+};
+
+/// R-P1/R-P3. The caller has already issued `case_number` (see [`crate::case_register`])
+/// and checked that the customer exists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileComplaint {
+    pub complaint_id: ComplaintId,
+    pub case_number: CaseNumber,
+    pub customer_id: CustomerId,
+    pub category: Text,
+    pub cause: Text,
+    pub severity: Severity,
+    pub channel: IntakeChannel,
+    pub description: Text,
+    pub respondent: Option<StaffId>,
+    pub attachments: Vec<Attachment>,
+    /// When the call, visit or letter came in; may precede filing, never follow `now`.
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignHandler {
+    pub handler: StaffId,
+    pub reason: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecuseHandler {
+    /// The handler stepping aside; must be the current one.
+    pub handler: StaffId,
+    /// R-P4: required; `None` is refused with the rule's error.
+    pub reason: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactComplainant {
+    pub by: StaffId,
+    pub channel: ContactChannel,
+    pub summary: Text,
+    pub contacted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordInvestigation {
+    pub by: StaffId,
+    pub findings: Text,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftOpinion {
+    pub specialist: StaffId,
+    pub opinion: Text,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EscalateComplaint {
+    /// `director` or `committee`.
+    pub to: SignerCapacity,
+    pub reason: Text,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignOpinion {
+    pub signer: StaffId,
+    /// The capacity the signer acts in; the caller has checked the signer holds it.
+    pub capacity: SignerCapacity,
+    pub decision: Text,
+    pub remedy: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendReply {
+    pub by: StaffId,
+    pub kind: ReplyKind,
+    pub channel: ContactChannel,
+    pub summary: Text,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloseComplaint {
+    pub summary: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReopenComplaint {
+    /// R-P14: required; `None` is refused with the rule's error.
+    pub cause: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiveCase {
+    pub year: i32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ComplaintCommand {
+    File(FileComplaint),
+    AssignHandler(AssignHandler),
+    RecuseHandler(RecuseHandler),
+    ContactComplainant(ContactComplainant),
+    RecordInvestigation(RecordInvestigation),
+    DraftOpinion(DraftOpinion),
+    Escalate(EscalateComplaint),
+    SignOpinion(SignOpinion),
+    SendReply(SendReply),
+    Close(CloseComplaint),
+    Reopen(ReopenComplaint),
+    LogCallback(LogCallback),
+    Archive(ArchiveCase),
+}

@@ -1,0 +1,201 @@
+//! The `Complaint` aggregate: a case from intake through handling, decision, reply,
+//! closure, callback, reopening and archiving (R-P1..R-P15).
+
+mod commands;
+mod decide;
+mod events;
+
+use chrono::{DateTime, Utc};
+
+pub use commands::*;
+pub use events::*;
+
+use crate::aggregate::Aggregate;
+use crate::error::DomainError;
+use crate::ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
+use crate::policy::Policy;
+use crate::values::{
+    Attachment, CallbackOutcome, IntakeChannel, ReplyKind, Severity, SignerCapacity, Text,
+};
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseStatus {
+    Open,
+    Closed,
+    Archived,
+}
+
+/// A signed opinion (R-P9).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signature {
+    pub signer: StaffId,
+    pub capacity: SignerCapacity,
+    pub signed_at: DateTime<Utc>,
+}
+
+/// The facts of one round of handling; a reopen starts a new round (R-P14).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Round {
+    pub investigations: u32,
+    pub draft_by: Option<StaffId>,
+    pub signature: Option<Signature>,
+    pub final_reply_at: Option<DateTime<Utc>>,
+}
+
+/// A filed complaint as folded from its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub id: ComplaintId,
+    pub case_number: CaseNumber,
+    pub customer_id: CustomerId,
+    pub category: Text,
+    pub cause: Text,
+    pub severity: Severity,
+    pub channel: IntakeChannel,
+    pub description: Text,
+    pub respondent: Option<StaffId>,
+    pub attachments: Vec<Attachment>,
+    pub received_at: DateTime<Utc>,
+    pub filed_at: DateTime<Utc>,
+    pub status: CaseStatus,
+    pub handler: Option<StaffId>,
+    /// R-P4: everyone who ever recused from this case.
+    pub recused: Vec<StaffId>,
+    /// Escalation survives a reopen: a major case stays with the director or committee.
+    pub escalated_to: Option<SignerCapacity>,
+    pub round: Round,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub reopen_count: u32,
+    pub callbacks: u32,
+    pub last_callback_outcome: Option<CallbackOutcome>,
+    /// When the latest callback happened; a callback after the latest close settles R-P15.
+    pub last_callback_at: Option<DateTime<Utc>>,
+}
+
+impl Case {
+    /// R-P7: when the first response is (or was) due.
+    pub fn first_response_due(&self, policy: &Policy) -> DateTime<Utc> {
+        policy.first_response_due(self.received_at)
+    }
+
+    /// R-P15: when a callback is due, if the case is closed and not yet called back since.
+    pub fn callback_due(&self, policy: &Policy) -> Option<DateTime<Utc>> {
+        let closed_at = self.closed_at.filter(|_| self.status != CaseStatus::Open)?;
+        let called_since = self.last_callback_at.is_some_and(|at| at >= closed_at);
+        (!called_since).then(|| policy.callback_due(closed_at))
+    }
+
+    fn is_recused(&self, person: &StaffId) -> bool {
+        self.recused.contains(person)
+    }
+
+    fn is_respondent(&self, person: &StaffId) -> bool {
+        self.respondent.as_ref() == Some(person)
+    }
+}
+
+/// The `Complaint` aggregate; its state is `None` until filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Complaint;
+
+impl Aggregate for Complaint {
+    type State = Option<Case>;
+    type Command = ComplaintCommand;
+    type Event = ComplaintEvent;
+
+    fn decide(
+        state: &Self::State,
+        command: ComplaintCommand,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ComplaintEvent>, DomainError> {
+        decide::decide(state.as_ref(), command, now)
+    }
+
+    fn evolve(state: Self::State, event: &ComplaintEvent) -> Self::State {
+        let mut case = match (state, event) {
+            (None, ComplaintEvent::ComplaintFiled(e)) => {
+                return Some(Case {
+                    id: e.complaint_id,
+                    case_number: e.case_number,
+                    customer_id: e.customer_id,
+                    category: e.category.clone(),
+                    cause: e.cause.clone(),
+                    severity: e.severity,
+                    channel: e.channel,
+                    description: e.description.clone(),
+                    respondent: e.respondent.clone(),
+                    attachments: e.attachments.clone(),
+                    received_at: e.received_at,
+                    filed_at: e.filed_at,
+                    status: CaseStatus::Open,
+                    handler: None,
+                    recused: Vec::new(),
+                    escalated_to: None,
+                    round: Round::default(),
+                    first_response_at: None,
+                    closed_at: None,
+                    reopen_count: 0,
+                    callbacks: 0,
+                    last_callback_outcome: None,
+                    last_callback_at: None,
+                })
+            }
+            // Only filing starts a case; anything else on an empty stream changes nothing.
+            (None, _) => return None,
+            (Some(case), _) => case,
+        };
+        match event {
+            ComplaintEvent::ComplaintFiled(_) => {}
+            ComplaintEvent::HandlerAssigned(e) => case.handler = Some(e.handler.clone()),
+            ComplaintEvent::HandlerRecused(e) => {
+                if case.handler.as_ref() == Some(&e.handler) {
+                    case.handler = None;
+                }
+                if !case.is_recused(&e.handler) {
+                    case.recused.push(e.handler.clone());
+                }
+            }
+            ComplaintEvent::ComplainantContacted(e) => {
+                case.first_response_at = earliest(case.first_response_at, e.contacted_at);
+            }
+            ComplaintEvent::InvestigationRecorded(_) => case.round.investigations += 1,
+            ComplaintEvent::OpinionDrafted(e) => case.round.draft_by = Some(e.specialist.clone()),
+            ComplaintEvent::ComplaintEscalated(e) => case.escalated_to = Some(e.to),
+            ComplaintEvent::OpinionSigned(e) => {
+                case.round.signature = Some(Signature {
+                    signer: e.signer.clone(),
+                    capacity: e.capacity,
+                    signed_at: e.signed_at,
+                });
+            }
+            ComplaintEvent::ReplySent(e) => {
+                case.first_response_at = earliest(case.first_response_at, e.sent_at);
+                if e.kind == ReplyKind::Final {
+                    case.round.final_reply_at = Some(e.sent_at);
+                }
+            }
+            ComplaintEvent::ComplaintClosed(e) => {
+                case.status = CaseStatus::Closed;
+                case.closed_at = Some(e.closed_at);
+            }
+            ComplaintEvent::ComplaintReopened(_) => {
+                case.status = CaseStatus::Open;
+                case.reopen_count += 1;
+                case.round = Round::default();
+            }
+            ComplaintEvent::CallbackLogged(e) => {
+                case.callbacks += 1;
+                case.last_callback_outcome = Some(e.outcome);
+                case.last_callback_at = case.last_callback_at.max(Some(e.called_at));
+            }
+            ComplaintEvent::CaseArchived(_) => case.status = CaseStatus::Archived,
+        }
+        Some(case)
+    }
+}
+
+fn earliest(current: Option<DateTime<Utc>>, candidate: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    Some(current.map_or(candidate, |current| current.min(candidate)))
+}

@@ -1,0 +1,373 @@
+//! The `Customer` aggregate (客户档案): record, grading, owner agent, contacts, callbacks, erasure.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::Aggregate;
+use crate::callback::{CallbackLogged, LogCallback};
+use crate::codec::{event_enum, no_upcasters};
+use crate::error::DomainError;
+use crate::ids::{CustomerId, StaffId};
+use crate::values::{
+    CallbackKind, Confidentiality, ContactChannel, Contacts, CustomerKind, StarLevel, Text, Tier,
+};
+
+/// R-C1: a customer's record is created with everything the policy asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRegistered {
+    pub customer_id: CustomerId,
+    pub name: Text,
+    pub kind: CustomerKind,
+    pub contacts: Contacts,
+    pub tier: Tier,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stars: Option<StarLevel>,
+    /// Where the customer came from (advert, exhibition, referral…).
+    pub source_channel: Text,
+    /// R-C7: the existing customer who referred this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referred_by: Option<CustomerId>,
+    pub confidentiality: Confidentiality,
+    /// R-C3: the owning agent.
+    pub agent: StaffId,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// Changed profile fields; absent fields are unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerUpdated {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Contacts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidentiality: Option<Confidentiality>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// R-C2: a grading change, from and to, with its reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerGraded {
+    pub from_tier: Tier,
+    pub to_tier: Tier,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_stars: Option<StarLevel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_stars: Option<StarLevel>,
+    pub reason: Text,
+    pub graded_at: DateTime<Utc>,
+}
+
+/// R-C3: the customer's owning agent changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentAssigned {
+    pub previous: StaffId,
+    pub agent: StaffId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text>,
+    pub assigned_at: DateTime<Utc>,
+}
+
+/// R-C4: an agent contacted the customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerContacted {
+    pub by: StaffId,
+    pub channel: ContactChannel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Text>,
+    pub contacted_at: DateTime<Utc>,
+}
+
+/// R-C8: the customer's personal data is erased (its key destroyed); history stays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerForgotten {
+    pub reason: Text,
+    pub forgotten_at: DateTime<Utc>,
+}
+
+event_enum!(
+    /// Everything that happens in a `customer-<uuid>` stream.
+    CustomerEvent, upcast = no_upcasters, {
+        CustomerRegistered = 1,
+        CustomerUpdated = 1,
+        CustomerGraded = 1,
+        AgentAssigned = 1,
+        CustomerContacted = 1,
+        CallbackLogged = 1,
+        CustomerForgotten = 1,
+    }
+);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterCustomer {
+    pub customer_id: CustomerId,
+    pub name: Text,
+    pub kind: CustomerKind,
+    pub contacts: Contacts,
+    pub tier: Tier,
+    pub stars: Option<StarLevel>,
+    pub source_channel: Text,
+    pub referred_by: Option<CustomerId>,
+    /// Resolved by the caller: whether `referred_by` is a registered customer (R-C7).
+    pub referrer_registered: bool,
+    pub confidentiality: Confidentiality,
+    /// Chosen by the caller, balanced across agents (R-C3, [`crate::balance`]).
+    pub agent: StaffId,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UpdateCustomer {
+    pub name: Option<Text>,
+    pub contacts: Option<Contacts>,
+    pub confidentiality: Option<Confidentiality>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GradeCustomer {
+    pub tier: Tier,
+    pub stars: Option<StarLevel>,
+    /// R-C2: required; `None` is refused with the rule's error.
+    pub reason: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignAgent {
+    pub agent: StaffId,
+    pub reason: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordContact {
+    pub by: StaffId,
+    pub channel: ContactChannel,
+    pub note: Option<Text>,
+    pub contacted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForgetCustomer {
+    pub reason: Text,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomerCommand {
+    Register(RegisterCustomer),
+    Update(UpdateCustomer),
+    Grade(GradeCustomer),
+    AssignAgent(AssignAgent),
+    RecordContact(RecordContact),
+    LogCallback(LogCallback),
+    Forget(ForgetCustomer),
+}
+
+/// A registered customer as folded from its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRecord {
+    pub id: CustomerId,
+    /// `None` once the customer is forgotten (R-C8).
+    pub name: Option<Text>,
+    pub kind: CustomerKind,
+    pub contacts: Contacts,
+    pub tier: Tier,
+    pub stars: Option<StarLevel>,
+    pub source_channel: Text,
+    pub referred_by: Option<CustomerId>,
+    pub confidentiality: Confidentiality,
+    pub agent: StaffId,
+    pub registered_at: DateTime<Utc>,
+    pub first_contact_at: Option<DateTime<Utc>>,
+    pub last_callback_at: Option<DateTime<Utc>>,
+    pub callbacks: u32,
+    pub forgotten_at: Option<DateTime<Utc>>,
+}
+
+/// The `Customer` aggregate; its state is `None` until registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Customer;
+
+impl Aggregate for Customer {
+    type State = Option<CustomerRecord>;
+    type Command = CustomerCommand;
+    type Event = CustomerEvent;
+
+    fn decide(
+        state: &Self::State,
+        command: CustomerCommand,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<CustomerEvent>, DomainError> {
+        let Some(record) = state else {
+            return match command {
+                CustomerCommand::Register(command) => register(command, now),
+                _ => Err(DomainError::CustomerNotRegistered),
+            };
+        };
+        if record.forgotten_at.is_some() {
+            return match command {
+                CustomerCommand::Forget(_) => Ok(vec![]), // erasure is idempotent
+                _ => Err(DomainError::CustomerForgotten),
+            };
+        }
+        let event: CustomerEvent = match command {
+            CustomerCommand::Register(_) => return Err(DomainError::CustomerAlreadyRegistered),
+            CustomerCommand::Update(update) => {
+                let changed = CustomerUpdated {
+                    name: update.name.filter(|name| record.name.as_ref() != Some(name)),
+                    contacts: update.contacts.filter(|contacts| *contacts != record.contacts),
+                    confidentiality: update
+                        .confidentiality
+                        .filter(|level| *level != record.confidentiality),
+                    updated_at: now,
+                };
+                if changed.name.is_none()
+                    && changed.contacts.is_none()
+                    && changed.confidentiality.is_none()
+                {
+                    return Ok(vec![]);
+                }
+                changed.into()
+            }
+            CustomerCommand::Grade(grade) => {
+                let reason = grade.reason.ok_or(DomainError::GradingNeedsReason)?;
+                if grade.tier == record.tier && grade.stars == record.stars {
+                    return Err(DomainError::GradeUnchanged);
+                }
+                CustomerGraded {
+                    from_tier: record.tier,
+                    to_tier: grade.tier,
+                    from_stars: record.stars,
+                    to_stars: grade.stars,
+                    reason,
+                    graded_at: now,
+                }
+                .into()
+            }
+            CustomerCommand::AssignAgent(assign) => {
+                if assign.agent == record.agent {
+                    return Ok(vec![]);
+                }
+                AgentAssigned {
+                    previous: record.agent.clone(),
+                    agent: assign.agent,
+                    reason: assign.reason,
+                    assigned_at: now,
+                }
+                .into()
+            }
+            CustomerCommand::RecordContact(contact) => {
+                not_in_future(contact.contacted_at, now)?;
+                CustomerContacted {
+                    by: contact.by,
+                    channel: contact.channel,
+                    note: contact.note,
+                    contacted_at: contact.contacted_at,
+                }
+                .into()
+            }
+            CustomerCommand::LogCallback(callback) => {
+                // Complaint callbacks belong to the complaint's stream (they may reopen it).
+                if callback.kind == CallbackKind::Complaint {
+                    return Err(DomainError::CallbackKindMismatch);
+                }
+                callback.into_event(record.id, None, now)?.into()
+            }
+            CustomerCommand::Forget(forget) => {
+                CustomerForgotten { reason: forget.reason, forgotten_at: now }.into()
+            }
+        };
+        Ok(vec![event])
+    }
+
+    fn evolve(state: Self::State, event: &CustomerEvent) -> Self::State {
+        let mut record = match (state, event) {
+            (None, CustomerEvent::CustomerRegistered(e)) => {
+                return Some(CustomerRecord {
+                    id: e.customer_id,
+                    name: Some(e.name.clone()),
+                    kind: e.kind,
+                    contacts: e.contacts.clone(),
+                    tier: e.tier,
+                    stars: e.stars,
+                    source_channel: e.source_channel.clone(),
+                    referred_by: e.referred_by,
+                    confidentiality: e.confidentiality,
+                    agent: e.agent.clone(),
+                    registered_at: e.registered_at,
+                    first_contact_at: None,
+                    last_callback_at: None,
+                    callbacks: 0,
+                    forgotten_at: None,
+                })
+            }
+            // Nothing but registration starts a stream; a stray event changes nothing.
+            (None, _) => return None,
+            (Some(record), _) => record,
+        };
+        match event {
+            CustomerEvent::CustomerRegistered(_) => {}
+            CustomerEvent::CustomerUpdated(e) => {
+                if let Some(name) = &e.name {
+                    record.name = Some(name.clone());
+                }
+                if let Some(contacts) = &e.contacts {
+                    record.contacts = contacts.clone();
+                }
+                if let Some(level) = e.confidentiality {
+                    record.confidentiality = level;
+                }
+            }
+            CustomerEvent::CustomerGraded(e) => {
+                record.tier = e.to_tier;
+                record.stars = e.to_stars;
+            }
+            CustomerEvent::AgentAssigned(e) => record.agent = e.agent.clone(),
+            CustomerEvent::CustomerContacted(e) => {
+                record.first_contact_at.get_or_insert(e.contacted_at);
+            }
+            CustomerEvent::CallbackLogged(e) => {
+                record.callbacks += 1;
+                record.last_callback_at = record.last_callback_at.max(Some(e.called_at));
+            }
+            CustomerEvent::CustomerForgotten(e) => {
+                record.name = None;
+                record.contacts = Contacts::default();
+                record.forgotten_at = Some(e.forgotten_at);
+            }
+        }
+        Some(record)
+    }
+}
+
+fn register(
+    command: RegisterCustomer,
+    now: DateTime<Utc>,
+) -> Result<Vec<CustomerEvent>, DomainError> {
+    if let Some(referrer) = command.referred_by {
+        if referrer == command.customer_id {
+            return Err(DomainError::SelfReferral);
+        }
+        if !command.referrer_registered {
+            return Err(DomainError::ReferrerUnknown);
+        }
+    }
+    Ok(vec![CustomerRegistered {
+        customer_id: command.customer_id,
+        name: command.name,
+        kind: command.kind,
+        contacts: command.contacts,
+        tier: command.tier,
+        stars: command.stars,
+        source_channel: command.source_channel,
+        referred_by: command.referred_by,
+        confidentiality: command.confidentiality,
+        agent: command.agent,
+        registered_at: now,
+    }
+    .into()])
+}
+
+pub(crate) fn not_in_future(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), DomainError> {
+    if at > now {
+        return Err(DomainError::DatedInFuture);
+    }
+    Ok(())
+}

@@ -1,0 +1,564 @@
+//! The complaint-handling policy (R-P1..R-P15), one given/when/then test per rule.
+
+mod support;
+
+use kefu_domain::complaint::*;
+use kefu_domain::{
+    Aggregate, CallbackChannel, CallbackKind, CallbackOutcome, CallbackParty, CaseNumber,
+    ComplaintId, ContactChannel, CustomerId, DomainError, IntakeChannel, LogCallback, Policy,
+    ReplyKind, Score, Severity, SignerCapacity,
+};
+use support::{at, given, staff, text};
+
+fn complaint_id() -> ComplaintId {
+    "0193a5e0-0000-7000-8000-000000000001".parse().unwrap()
+}
+
+fn customer_id() -> CustomerId {
+    "0193a5e0-0000-7000-8000-0000000000c1".parse().unwrap()
+}
+
+fn file_command(severity: Severity, respondent: Option<&str>) -> FileComplaint {
+    FileComplaint {
+        complaint_id: complaint_id(),
+        case_number: "2026-000007".parse().unwrap(),
+        customer_id: customer_id(),
+        category: text("billing"),
+        cause: text("overcharge"),
+        severity,
+        channel: IntakeChannel::Phone,
+        description: text("charged twice for one visit"),
+        respondent: respondent.map(staff),
+        attachments: vec![],
+        received_at: at(-2),
+    }
+}
+
+fn filed(severity: Severity, respondent: Option<&str>) -> ComplaintEvent {
+    let command = file_command(severity, respondent);
+    ComplaintFiled {
+        complaint_id: command.complaint_id,
+        case_number: command.case_number,
+        customer_id: command.customer_id,
+        category: command.category,
+        cause: command.cause,
+        severity,
+        channel: command.channel,
+        description: command.description,
+        respondent: command.respondent,
+        attachments: vec![],
+        received_at: command.received_at,
+        filed_at: at(0),
+    }
+    .into()
+}
+
+fn assigned(handler: &str) -> ComplaintEvent {
+    HandlerAssigned { handler: staff(handler), previous: None, reason: None, assigned_at: at(0) }
+        .into()
+}
+
+fn investigated(by: &str) -> ComplaintEvent {
+    InvestigationRecorded { by: staff(by), findings: text("facts checked"), investigated_at: at(0) }
+        .into()
+}
+
+fn drafted(specialist: &str) -> ComplaintEvent {
+    OpinionDrafted { specialist: staff(specialist), opinion: text("refund"), drafted_at: at(0) }
+        .into()
+}
+
+fn escalated(to: SignerCapacity) -> ComplaintEvent {
+    ComplaintEscalated { to, reason: text("major matter"), escalated_at: at(0) }.into()
+}
+
+fn signed(signer: &str, capacity: SignerCapacity) -> ComplaintEvent {
+    OpinionSigned {
+        signer: staff(signer),
+        capacity,
+        decision: text("refund the second charge"),
+        remedy: None,
+        signed_at: at(0),
+    }
+    .into()
+}
+
+fn final_reply() -> ComplaintEvent {
+    ReplySent {
+        by: staff("h1"),
+        kind: ReplyKind::Final,
+        channel: ContactChannel::Letter,
+        summary: text("decision"),
+        sent_at: at(0),
+    }
+    .into()
+}
+
+fn closed() -> ComplaintEvent {
+    ComplaintClosed { summary: None, closed_at: at(0) }.into()
+}
+
+/// A normal case handled by h1, with r1 the respondent, ready to sign.
+fn ready_to_sign() -> Vec<ComplaintEvent> {
+    vec![filed(Severity::Normal, Some("r1")), assigned("h1"), investigated("h1"), drafted("sp1")]
+}
+
+fn handled_and_closed() -> Vec<ComplaintEvent> {
+    let mut history = ready_to_sign();
+    history.extend([signed("h1", SignerCapacity::Handler), final_reply(), closed()]);
+    history
+}
+
+fn sign(signer: &str, capacity: SignerCapacity) -> ComplaintCommand {
+    ComplaintCommand::SignOpinion(SignOpinion {
+        signer: staff(signer),
+        capacity,
+        decision: text("refund the second charge"),
+        remedy: None,
+    })
+}
+
+fn reply(kind: ReplyKind, channel: ContactChannel) -> ComplaintCommand {
+    ComplaintCommand::SendReply(SendReply { by: staff("h1"), kind, channel, summary: text("news") })
+}
+
+fn callback(outcome: CallbackOutcome) -> ComplaintCommand {
+    ComplaintCommand::LogCallback(LogCallback {
+        kind: CallbackKind::Complaint,
+        channel: CallbackChannel::Phone,
+        party: Some(CallbackParty::Complainant),
+        outcome,
+        score: Some(Score::new(2).unwrap()),
+        comment: Some(text("still charged twice")),
+        by: staff("a1"),
+        called_at: at(1),
+    })
+}
+
+#[test]
+fn filing_records_receipt_and_register_entry_r_p3() {
+    let case = given::<Complaint>([])
+        .when(ComplaintCommand::File(file_command(Severity::Normal, Some("r1"))))
+        .events()
+        .1
+        .unwrap();
+    assert_eq!(case.received_at, at(-2), "SLA clocks start at receipt, before filing");
+    assert_eq!(case.filed_at, at(1));
+    assert_eq!(case.case_number.to_string(), "2026-000007");
+    assert_eq!(case.respondent, Some(staff("r1")));
+}
+
+#[test]
+fn received_in_the_future_is_refused_r_p3() {
+    let mut command = file_command(Severity::Normal, None);
+    command.received_at = at(5);
+    given::<Complaint>([])
+        .when(ComplaintCommand::File(command))
+        .then_error(DomainError::ReceivedInFuture);
+}
+
+#[test]
+fn case_number_must_be_of_the_filing_year_r_p1() {
+    let mut command = file_command(Severity::Normal, None);
+    command.case_number = "2025-000001".parse::<CaseNumber>().unwrap();
+    given::<Complaint>([]).when(ComplaintCommand::File(command)).then_error(
+        DomainError::CaseNumberYearMismatch { case_number: "2025-000001".into(), year: 2026 },
+    );
+}
+
+#[test]
+fn a_case_is_filed_once() {
+    given::<Complaint>([filed(Severity::Normal, None)])
+        .when(ComplaintCommand::File(file_command(Severity::Normal, None)))
+        .then_error(DomainError::ComplaintAlreadyFiled);
+    given::<Complaint>([])
+        .when(callback(CallbackOutcome::Satisfied))
+        .then_error(DomainError::ComplaintNotFiled);
+}
+
+#[test]
+fn respondent_cannot_be_assigned_r_p4() {
+    given::<Complaint>([filed(Severity::Normal, Some("r1"))])
+        .when(ComplaintCommand::AssignHandler(AssignHandler { handler: staff("r1"), reason: None }))
+        .then_error(DomainError::RespondentCannotHandle);
+}
+
+#[test]
+fn respondent_cannot_investigate_r_p4() {
+    given::<Complaint>([filed(Severity::Normal, Some("r1")), assigned("h1")])
+        .when(ComplaintCommand::RecordInvestigation(RecordInvestigation {
+            by: staff("r1"),
+            findings: text("nothing wrong"),
+        }))
+        .then_error(DomainError::RespondentCannotInvestigate);
+}
+
+#[test]
+fn respondent_cannot_sign_even_as_director_r_p4() {
+    let mut history = vec![filed(Severity::Major, Some("r1")), assigned("h1"), investigated("h1")];
+    history.extend([drafted("sp1"), escalated(SignerCapacity::Director)]);
+    given::<Complaint>(history.clone())
+        .when(sign("r1", SignerCapacity::Director))
+        .then_error(DomainError::RespondentCannotSign);
+    // The same command from someone else is accepted: the refusal is about the person.
+    given::<Complaint>(history).when(sign("d1", SignerCapacity::Director)).events();
+}
+
+#[test]
+fn respondent_cannot_write_the_opinion_r_p4() {
+    given::<Complaint>([filed(Severity::Normal, Some("r1")), assigned("h1")])
+        .when(ComplaintCommand::DraftOpinion(DraftOpinion {
+            specialist: staff("r1"),
+            opinion: text("fine"),
+        }))
+        .then_error(DomainError::RespondentCannotHandle);
+}
+
+#[test]
+fn recusal_records_its_reason_and_frees_the_case_r_p4() {
+    let recuse =
+        |reason| ComplaintCommand::RecuseHandler(RecuseHandler { handler: staff("h1"), reason });
+    let history = [filed(Severity::Normal, None), assigned("h1")];
+    given::<Complaint>(history.clone())
+        .when(recuse(None))
+        .then_error(DomainError::RecusalNeedsReason);
+    let case = given::<Complaint>(history)
+        .when(recuse(Some(text("customer is a relative"))))
+        .then(vec![HandlerRecused {
+            handler: staff("h1"),
+            reason: text("customer is a relative"),
+            recused_at: at(1),
+        }
+        .into()])
+        .unwrap();
+    assert_eq!(case.handler, None);
+    assert_eq!(case.recused, vec![staff("h1")]);
+}
+
+#[test]
+fn only_the_current_handler_recuses() {
+    given::<Complaint>([filed(Severity::Normal, None), assigned("h1")])
+        .when(ComplaintCommand::RecuseHandler(RecuseHandler {
+            handler: staff("h2"),
+            reason: Some(text("conflict")),
+        }))
+        .then_error(DomainError::NotCurrentHandler);
+}
+
+#[test]
+fn recused_person_can_never_be_reassigned_r_p4() {
+    let recused =
+        HandlerRecused { handler: staff("h1"), reason: text("conflict"), recused_at: at(0) };
+    let history =
+        vec![filed(Severity::Normal, None), assigned("h1"), recused.into(), assigned("h2")];
+    given::<Complaint>(history.clone())
+        .when(ComplaintCommand::AssignHandler(AssignHandler { handler: staff("h1"), reason: None }))
+        .then_error(DomainError::RecusedCannotReturn);
+    // Nor sign in another capacity.
+    let mut escalated_history = history;
+    escalated_history.extend([
+        investigated("h2"),
+        drafted("sp1"),
+        escalated(SignerCapacity::Committee),
+    ]);
+    given::<Complaint>(escalated_history)
+        .when(sign("h1", SignerCapacity::Committee))
+        .then_error(DomainError::RecusedCannotReturn);
+}
+
+#[test]
+fn reassigning_records_the_previous_handler_r_p5() {
+    given::<Complaint>([filed(Severity::Normal, None), assigned("h1")])
+        .when(ComplaintCommand::AssignHandler(AssignHandler {
+            handler: staff("h2"),
+            reason: Some(text("h1 is absent")),
+        }))
+        .then(vec![HandlerAssigned {
+            handler: staff("h2"),
+            previous: Some(staff("h1")),
+            reason: Some(text("h1 is absent")),
+            assigned_at: at(1),
+        }
+        .into()]);
+    given::<Complaint>([filed(Severity::Normal, None), assigned("h1")])
+        .when(ComplaintCommand::AssignHandler(AssignHandler { handler: staff("h1"), reason: None }))
+        .then(vec![]);
+}
+
+#[test]
+fn only_the_current_handler_signs_a_normal_case_r_p5() {
+    given::<Complaint>(ready_to_sign())
+        .when(sign("h2", SignerCapacity::Handler))
+        .then_error(DomainError::NotCurrentHandler);
+    given::<Complaint>(ready_to_sign())
+        .when(sign("h1", SignerCapacity::Handler))
+        .then(vec![signed_now("h1", SignerCapacity::Handler)]);
+}
+
+fn signed_now(signer: &str, capacity: SignerCapacity) -> ComplaintEvent {
+    let ComplaintEvent::OpinionSigned(mut e) = signed(signer, capacity) else { unreachable!() };
+    e.signed_at = at(1);
+    e.into()
+}
+
+#[test]
+fn normal_case_is_signed_in_handler_capacity_r_p9() {
+    given::<Complaint>(ready_to_sign())
+        .when(sign("h1", SignerCapacity::Director))
+        .then_error(DomainError::NormalNeedsHandlerSignature);
+}
+
+#[test]
+fn major_case_must_be_escalated_before_signing_r_p5() {
+    let history =
+        vec![filed(Severity::Major, None), assigned("h1"), investigated("h1"), drafted("sp1")];
+    given::<Complaint>(history.clone())
+        .when(sign("h1", SignerCapacity::Handler))
+        .then_error(DomainError::MajorComplaintNotEscalated);
+    given::<Complaint>(history)
+        .when(sign("d1", SignerCapacity::Director))
+        .then_error(DomainError::MajorComplaintNotEscalated);
+}
+
+#[test]
+fn escalated_case_is_signed_by_director_or_committee_r_p5() {
+    let mut history = vec![filed(Severity::Major, None), assigned("h1"), investigated("h1")];
+    history.extend([drafted("sp1"), escalated(SignerCapacity::Committee)]);
+    given::<Complaint>(history.clone())
+        .when(sign("h1", SignerCapacity::Handler))
+        .then_error(DomainError::EscalatedNeedsDirectorOrCommittee);
+    given::<Complaint>(history.clone())
+        .when(sign("c1", SignerCapacity::Committee))
+        .then(vec![signed_now("c1", SignerCapacity::Committee)]);
+    given::<Complaint>(history).when(sign("d1", SignerCapacity::Director)).events();
+}
+
+#[test]
+fn escalation_goes_to_director_or_committee_once_r_p5() {
+    let escalate = |to| ComplaintCommand::Escalate(EscalateComplaint { to, reason: text("major") });
+    given::<Complaint>([filed(Severity::Major, None)])
+        .when(escalate(SignerCapacity::Handler))
+        .then_error(DomainError::EscalationTarget);
+    given::<Complaint>([filed(Severity::Major, None), escalated(SignerCapacity::Director)])
+        .when(escalate(SignerCapacity::Committee))
+        .then_error(DomainError::AlreadyEscalated);
+}
+
+#[test]
+fn investigation_precedes_the_signed_opinion_r_p6() {
+    given::<Complaint>([filed(Severity::Normal, None), assigned("h1"), drafted("sp1")])
+        .when(sign("h1", SignerCapacity::Handler))
+        .then_error(DomainError::InvestigationRequired);
+}
+
+#[test]
+fn investigation_is_by_the_current_handler_r_p6() {
+    let investigate = |by| {
+        ComplaintCommand::RecordInvestigation(RecordInvestigation {
+            by: staff(by),
+            findings: text("x"),
+        })
+    };
+    given::<Complaint>([filed(Severity::Normal, None)])
+        .when(investigate("h1"))
+        .then_error(DomainError::NoHandlerAssigned);
+    given::<Complaint>([filed(Severity::Normal, None), assigned("h1")])
+        .when(investigate("h2"))
+        .then_error(DomainError::NotCurrentHandler);
+}
+
+#[test]
+fn drafted_opinion_precedes_the_signature_r_p5() {
+    given::<Complaint>([filed(Severity::Normal, None), assigned("h1"), investigated("h1")])
+        .when(sign("h1", SignerCapacity::Handler))
+        .then_error(DomainError::DraftOpinionRequired);
+}
+
+#[test]
+fn only_acknowledgements_before_the_signed_opinion_r_p8() {
+    given::<Complaint>(ready_to_sign())
+        .when(reply(ReplyKind::Final, ContactChannel::Letter))
+        .then_error(DomainError::NoCommitmentBeforeDecision);
+    let (_, case) = given::<Complaint>(ready_to_sign())
+        .at(at(3))
+        .when(reply(ReplyKind::Acknowledgement, ContactChannel::Phone))
+        .events();
+    assert_eq!(case.unwrap().first_response_at, Some(at(3)), "R-P7: a reply is a first response");
+}
+
+#[test]
+fn final_reply_is_written_r_p10() {
+    let mut history = ready_to_sign();
+    history.push(signed("h1", SignerCapacity::Handler));
+    given::<Complaint>(history.clone())
+        .when(reply(ReplyKind::Final, ContactChannel::Phone))
+        .then_error(DomainError::FinalReplyNotWritten);
+    given::<Complaint>(history.clone())
+        .when(reply(ReplyKind::Final, ContactChannel::Email))
+        .events();
+    history.push(final_reply());
+    given::<Complaint>(history)
+        .when(reply(ReplyKind::Final, ContactChannel::Letter))
+        .then_error(DomainError::FinalReplyAlreadySent);
+}
+
+#[test]
+fn closing_requires_signed_opinion_and_final_reply() {
+    let close = || ComplaintCommand::Close(CloseComplaint { summary: None });
+    given::<Complaint>(ready_to_sign())
+        .when(close())
+        .then_error(DomainError::CloseNeedsSignedOpinion);
+    let mut history = ready_to_sign();
+    history.push(signed("h1", SignerCapacity::Handler));
+    given::<Complaint>(history.clone()).when(close()).then_error(DomainError::CloseNeedsFinalReply);
+    history.push(final_reply());
+    let case = given::<Complaint>(history).when(close()).events().1.unwrap();
+    assert_eq!(case.status, CaseStatus::Closed);
+    assert_eq!(case.closed_at, Some(at(1)));
+}
+
+#[test]
+fn closed_case_refuses_handling_commands() {
+    let commands = [
+        ComplaintCommand::AssignHandler(AssignHandler { handler: staff("h2"), reason: None }),
+        ComplaintCommand::RecordInvestigation(RecordInvestigation {
+            by: staff("h1"),
+            findings: text("x"),
+        }),
+        sign("h1", SignerCapacity::Handler),
+        reply(ReplyKind::Acknowledgement, ContactChannel::Phone),
+        ComplaintCommand::Close(CloseComplaint { summary: None }),
+    ];
+    for command in commands {
+        given::<Complaint>(handled_and_closed())
+            .when(command)
+            .then_error(DomainError::ComplaintClosed);
+    }
+}
+
+#[test]
+fn callback_surveys_a_closed_complaint_r_p13() {
+    given::<Complaint>(ready_to_sign())
+        .when(callback(CallbackOutcome::Satisfied))
+        .then_error(DomainError::CallbackBeforeClose);
+    let (events, case) = given::<Complaint>(handled_and_closed())
+        .at(at(2))
+        .when(callback(CallbackOutcome::Neutral))
+        .events();
+    assert_eq!(events.len(), 1, "a neutral outcome does not reopen");
+    let case = case.unwrap();
+    assert_eq!(case.status, CaseStatus::Closed);
+    assert_eq!(case.last_callback_outcome, Some(CallbackOutcome::Neutral));
+    let ComplaintEvent::CallbackLogged(logged) = &events[0] else { panic!("{events:?}") };
+    assert_eq!((logged.complaint_id, logged.customer_id), (Some(complaint_id()), customer_id()));
+    assert_eq!(logged.score, Some(Score::new(2).unwrap()), "the whole result is recorded (R-P15)");
+}
+
+#[test]
+fn complaint_callback_must_be_of_kind_complaint_r_p13() {
+    let ComplaintCommand::LogCallback(mut routine) = callback(CallbackOutcome::Satisfied) else {
+        unreachable!()
+    };
+    routine.kind = CallbackKind::Routine;
+    given::<Complaint>(handled_and_closed())
+        .when(ComplaintCommand::LogCallback(routine))
+        .then_error(DomainError::CallbackKindMismatch);
+}
+
+#[test]
+fn dissatisfied_callback_reopens_in_the_same_decision_r_p14() {
+    let (events, case) = given::<Complaint>(handled_and_closed())
+        .at(at(2))
+        .when(callback(CallbackOutcome::Dissatisfied))
+        .events();
+    assert!(matches!(events[0], ComplaintEvent::CallbackLogged(_)));
+    assert_eq!(
+        events[1],
+        ComplaintReopened {
+            cause: text("dissatisfied callback: still charged twice"),
+            by_callback: true,
+            reopened_at: at(2),
+        }
+        .into()
+    );
+    let case = case.unwrap();
+    assert_eq!((case.status, case.reopen_count), (CaseStatus::Open, 1));
+}
+
+#[test]
+fn reopen_records_its_cause_and_starts_a_new_round_r_p14() {
+    let reopen = |cause| ComplaintCommand::Reopen(ReopenComplaint { cause });
+    given::<Complaint>(handled_and_closed())
+        .when(reopen(None))
+        .then_error(DomainError::ReopenNeedsCause);
+    given::<Complaint>(ready_to_sign())
+        .when(reopen(Some(text("x"))))
+        .then_error(DomainError::ComplaintNotClosed);
+    let mut history = handled_and_closed();
+    history.push(
+        ComplaintReopened { cause: text("new facts"), by_callback: false, reopened_at: at(0) }
+            .into(),
+    );
+    // The new round needs its own investigation and opinion before a signature.
+    given::<Complaint>(history)
+        .when(sign("h1", SignerCapacity::Handler))
+        .then_error(DomainError::InvestigationRequired);
+}
+
+#[test]
+fn archiving_is_by_the_case_year_and_final_r_p12() {
+    let archive = |year| ComplaintCommand::Archive(ArchiveCase { year });
+    given::<Complaint>(ready_to_sign())
+        .when(archive(2026))
+        .then_error(DomainError::ComplaintNotClosed);
+    given::<Complaint>(handled_and_closed()).when(archive(2025)).then_error(
+        DomainError::ArchiveYearMismatch { case_number: "2026-000007".into(), year: 2025 },
+    );
+    let mut history = handled_and_closed();
+    history.push(CaseArchived { year: 2026, archived_at: at(0) }.into());
+    for command in [
+        callback(CallbackOutcome::Satisfied),
+        archive(2026),
+        ComplaintCommand::Reopen(ReopenComplaint { cause: Some(text("x")) }),
+    ] {
+        given::<Complaint>(history.clone())
+            .when(command)
+            .then_error(DomainError::ComplaintArchived);
+    }
+}
+
+#[test]
+fn first_response_and_callback_deadlines_r_p7_r_p15() {
+    let policy = Policy::default();
+    let contact = ComplaintCommand::ContactComplainant(ContactComplainant {
+        by: staff("a1"),
+        channel: ContactChannel::Phone,
+        summary: text("handling arranged"),
+        contacted_at: at(0),
+    });
+    let case =
+        given::<Complaint>([filed(Severity::Normal, None)]).when(contact).events().1.unwrap();
+    assert_eq!(case.first_response_at, Some(at(0)));
+    assert_eq!(case.first_response_due(&policy), at(10), "received at -2 h, due 12 h later");
+
+    let case = Complaint::fold(&handled_and_closed()).unwrap();
+    assert_eq!(case.callback_due(&policy), Some(at(72)));
+    let (_, called) = given::<Complaint>(handled_and_closed())
+        .at(at(5))
+        .when(callback(CallbackOutcome::Satisfied))
+        .events();
+    assert_eq!(called.unwrap().callback_due(&policy), None, "a callback after closing settles it");
+}
+
+#[test]
+fn contacts_cannot_be_dated_in_the_future() {
+    let contact = ComplaintCommand::ContactComplainant(ContactComplainant {
+        by: staff("a1"),
+        channel: ContactChannel::Phone,
+        summary: text("hello"),
+        contacted_at: at(9),
+    });
+    given::<Complaint>([filed(Severity::Normal, None)])
+        .when(contact)
+        .then_error(DomainError::DatedInFuture);
+}

@@ -1,0 +1,228 @@
+//! Customer records (R-C1..R-C8), one given/when/then test per rule.
+
+mod support;
+
+use kefu_domain::customer::*;
+use kefu_domain::{
+    CallbackChannel, CallbackKind, CallbackOutcome, Confidentiality, ContactChannel, Contacts,
+    CustomerId, CustomerKind, DomainError, LogCallback, Policy, StarLevel, Tier,
+};
+use support::{at, given, staff, text};
+
+fn customer_id() -> CustomerId {
+    "0193a5e0-0000-7000-8000-0000000000c1".parse().unwrap()
+}
+
+fn referrer_id() -> CustomerId {
+    "0193a5e0-0000-7000-8000-0000000000c2".parse().unwrap()
+}
+
+fn register_command() -> RegisterCustomer {
+    RegisterCustomer {
+        customer_id: customer_id(),
+        name: text("Wang Fang"),
+        kind: CustomerKind::Individual,
+        contacts: Contacts::new(vec!["+86 138 0000 0000".into()], vec![], None).unwrap(),
+        tier: Tier::Regular,
+        stars: None,
+        source_channel: text("exhibition"),
+        referred_by: None,
+        referrer_registered: false,
+        confidentiality: Confidentiality::Internal,
+        agent: staff("a1"),
+    }
+}
+
+fn registered() -> CustomerEvent {
+    let command = register_command();
+    CustomerRegistered {
+        customer_id: command.customer_id,
+        name: command.name,
+        kind: command.kind,
+        contacts: command.contacts,
+        tier: command.tier,
+        stars: None,
+        source_channel: command.source_channel,
+        referred_by: None,
+        confidentiality: command.confidentiality,
+        agent: command.agent,
+        registered_at: at(0),
+    }
+    .into()
+}
+
+fn grade(tier: Tier, stars: Option<u32>, reason: Option<&str>) -> CustomerCommand {
+    CustomerCommand::Grade(GradeCustomer {
+        tier,
+        stars: stars.map(|stars| StarLevel::new(stars).unwrap()),
+        reason: reason.map(text),
+    })
+}
+
+#[test]
+fn registration_creates_the_record_r_c1() {
+    let record = given::<Customer>([])
+        .when(CustomerCommand::Register(register_command()))
+        .then(vec![CustomerRegistered { registered_at: at(1), ..registered_payload() }.into()])
+        .unwrap();
+    assert_eq!(record.agent, staff("a1"), "R-C3: every customer has an agent");
+    assert_eq!(record.name, Some(text("Wang Fang")));
+    given::<Customer>([registered()])
+        .when(CustomerCommand::Register(register_command()))
+        .then_error(DomainError::CustomerAlreadyRegistered);
+}
+
+fn registered_payload() -> CustomerRegistered {
+    let CustomerEvent::CustomerRegistered(payload) = registered() else { unreachable!() };
+    payload
+}
+
+#[test]
+fn grading_records_from_to_and_reason_r_c2() {
+    let record = given::<Customer>([registered()])
+        .when(grade(Tier::Vip, Some(5), Some("annual spend over target")))
+        .then(vec![CustomerGraded {
+            from_tier: Tier::Regular,
+            to_tier: Tier::Vip,
+            from_stars: None,
+            to_stars: Some(StarLevel::new(5).unwrap()),
+            reason: text("annual spend over target"),
+            graded_at: at(1),
+        }
+        .into()])
+        .unwrap();
+    assert_eq!((record.tier, record.stars.map(StarLevel::get)), (Tier::Vip, Some(5)));
+}
+
+#[test]
+fn grading_needs_a_reason_r_c2() {
+    given::<Customer>([registered()])
+        .when(grade(Tier::Key, None, None))
+        .then_error(DomainError::GradingNeedsReason);
+}
+
+#[test]
+fn grading_to_the_same_grade_is_refused_r_c2() {
+    given::<Customer>([registered()])
+        .when(grade(Tier::Regular, None, Some("no change")))
+        .then_error(DomainError::GradeUnchanged);
+}
+
+#[test]
+fn referral_is_by_an_existing_customer_r_c7() {
+    let referred = |referrer_registered| RegisterCustomer {
+        referred_by: Some(referrer_id()),
+        referrer_registered,
+        ..register_command()
+    };
+    given::<Customer>([])
+        .when(CustomerCommand::Register(referred(false)))
+        .then_error(DomainError::ReferrerUnknown);
+    let record =
+        given::<Customer>([]).when(CustomerCommand::Register(referred(true))).events().1.unwrap();
+    assert_eq!(record.referred_by, Some(referrer_id()));
+    let own = RegisterCustomer {
+        referred_by: Some(customer_id()),
+        referrer_registered: true,
+        ..register_command()
+    };
+    given::<Customer>([])
+        .when(CustomerCommand::Register(own))
+        .then_error(DomainError::SelfReferral);
+}
+
+#[test]
+fn agent_reassignment_records_the_previous_agent_r_c3() {
+    let assign =
+        |agent| CustomerCommand::AssignAgent(AssignAgent { agent: staff(agent), reason: None });
+    given::<Customer>([registered()]).when(assign("a2")).then(vec![AgentAssigned {
+        previous: staff("a1"),
+        agent: staff("a2"),
+        reason: None,
+        assigned_at: at(1),
+    }
+    .into()]);
+    given::<Customer>([registered()]).when(assign("a1")).then(vec![]);
+}
+
+#[test]
+fn first_contact_is_tracked_against_three_days_r_c4() {
+    let contact = |hours| {
+        CustomerCommand::RecordContact(RecordContact {
+            by: staff("a1"),
+            channel: ContactChannel::Phone,
+            note: None,
+            contacted_at: at(hours),
+        })
+    };
+    let record = given::<Customer>([registered()]).at(at(30)).when(contact(20)).events().1.unwrap();
+    assert_eq!(record.first_contact_at, Some(at(20)));
+    assert_eq!(Policy::default().first_contact_due(record.registered_at), at(72));
+    given::<Customer>([registered()]).when(contact(5)).then_error(DomainError::DatedInFuture);
+}
+
+#[test]
+fn routine_callbacks_are_logged_on_the_customer_r_c5() {
+    let log = |kind| {
+        CustomerCommand::LogCallback(LogCallback {
+            kind,
+            channel: CallbackChannel::Sms,
+            party: None,
+            outcome: CallbackOutcome::Satisfied,
+            score: None,
+            comment: Some(text("spring festival greeting")),
+            by: staff("a1"),
+            called_at: at(1),
+        })
+    };
+    let record =
+        given::<Customer>([registered()]).when(log(CallbackKind::Routine)).events().1.unwrap();
+    assert_eq!((record.callbacks, record.last_callback_at), (1, Some(at(1))));
+    given::<Customer>([registered()])
+        .when(log(CallbackKind::Complaint))
+        .then_error(DomainError::CallbackKindMismatch);
+}
+
+#[test]
+fn updates_record_only_what_changed() {
+    let update = |confidentiality| {
+        CustomerCommand::Update(UpdateCustomer {
+            name: Some(text("Wang Fang")),
+            contacts: None,
+            confidentiality,
+        })
+    };
+    given::<Customer>([registered()]).when(update(None)).then(vec![]);
+    given::<Customer>([registered()]).when(update(Some(Confidentiality::Secret))).then(vec![
+        CustomerUpdated {
+            name: None,
+            contacts: None,
+            confidentiality: Some(Confidentiality::Secret),
+            updated_at: at(1),
+        }
+        .into(),
+    ]);
+}
+
+#[test]
+fn forgotten_customer_keeps_history_but_no_personal_data_r_c8() {
+    let forget = || CustomerCommand::Forget(ForgetCustomer { reason: text("erasure request") });
+    let (events, record) = given::<Customer>([registered()]).when(forget()).events();
+    let record = record.unwrap();
+    assert_eq!(record.name, None);
+    assert_eq!(record.contacts, Contacts::default());
+    assert_eq!(record.tier, Tier::Regular, "non-personal facts stay for the metrics");
+    let mut history = vec![registered()];
+    history.extend(events);
+    given::<Customer>(history.clone()).when(forget()).then(vec![]);
+    given::<Customer>(history)
+        .when(grade(Tier::Key, None, Some("x")))
+        .then_error(DomainError::CustomerForgotten);
+}
+
+#[test]
+fn commands_need_a_registered_customer() {
+    given::<Customer>([])
+        .when(grade(Tier::Key, None, Some("x")))
+        .then_error(DomainError::CustomerNotRegistered);
+}

@@ -1,0 +1,156 @@
+//! Staff departures and balanced reassignment (R-C3), and the yearly case register (R-P1).
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use kefu_domain::balance::{least_loaded, plan_reassignment};
+use kefu_domain::case_register::{next_case_number, CaseNumberIssued, IssueCaseNumber};
+use kefu_domain::staff::*;
+use kefu_domain::{
+    CaseNumber, CaseRegister, ComplaintId, CustomerId, DomainError, StaffId, StaffRole,
+};
+use proptest::prelude::*;
+use support::{at, given, staff, text};
+
+fn registered(code: &str) -> StaffEvent {
+    StaffRegistered {
+        staff_id: staff(code),
+        name: text("Li Wei"),
+        roles: vec![StaffRole::Agent],
+        registered_at: at(0),
+    }
+    .into()
+}
+
+#[test]
+fn departure_lists_what_must_be_reassigned_r_c3() {
+    let customers = vec![CustomerId::generate(), CustomerId::generate()];
+    let cases = vec![ComplaintId::generate()];
+    let departure = StaffCommand::RecordDeparture(RecordDeparture {
+        reason: Some(text("resigned")),
+        customers: customers.clone(),
+        open_cases: cases.clone(),
+    });
+    let member = given::<Staff>([registered("a1")])
+        .when(departure.clone())
+        .then(vec![StaffDeparted {
+            reason: Some(text("resigned")),
+            customers_to_reassign: customers,
+            cases_to_reassign: cases,
+            departed_at: at(1),
+        }
+        .into()])
+        .unwrap();
+    assert!(!member.is_active());
+    let departed = StaffDeparted {
+        reason: None,
+        customers_to_reassign: vec![],
+        cases_to_reassign: vec![],
+        departed_at: at(0),
+    };
+    given::<Staff>([registered("a1"), departed.into()])
+        .when(departure.clone())
+        .then_error(DomainError::StaffDeparted);
+    given::<Staff>([]).when(departure).then_error(DomainError::StaffNotRegistered);
+}
+
+#[test]
+fn staff_register_once_with_a_role() {
+    let register = |roles| {
+        StaffCommand::Register(RegisterStaff { staff_id: staff("a1"), name: text("Li Wei"), roles })
+    };
+    given::<Staff>([registered("a1")])
+        .when(register(vec![StaffRole::Agent]))
+        .then_error(DomainError::StaffAlreadyRegistered);
+    assert!(matches!(
+        Staff::decide(&None, register(vec![]), at(0)),
+        Err(DomainError::InvalidValue(_))
+    ));
+    let member = given::<Staff>([])
+        .when(register(vec![StaffRole::Handler, StaffRole::Agent, StaffRole::Handler]))
+        .events()
+        .1
+        .unwrap();
+    assert_eq!(member.roles, vec![StaffRole::Agent, StaffRole::Handler]);
+}
+
+use kefu_domain::Aggregate;
+
+fn loads(entries: &[(&str, usize)]) -> BTreeMap<StaffId, usize> {
+    entries.iter().map(|(code, load)| (staff(code), *load)).collect()
+}
+
+#[test]
+fn reassignment_goes_to_the_least_loaded_and_never_the_leaver_r_c3() {
+    let plan = plan_reassignment(
+        &staff("a1"),
+        &[1, 2, 3, 4],
+        &loads(&[("a1", 0), ("a2", 3), ("a3", 1), ("a4", 2)]),
+    );
+    let owners: Vec<&str> = plan.iter().map(|(_, owner)| owner.as_str()).collect();
+    assert_eq!(owners, ["a3", "a3", "a4", "a2"], "a3 to 3, then ties broken by id");
+    assert!(
+        plan_reassignment(&staff("a1"), &[1], &loads(&[("a1", 0)])).is_empty(),
+        "no one else: caller refuses"
+    );
+    assert_eq!(least_loaded(&loads(&[("a2", 3), ("a3", 1), ("a4", 1)])), Some(staff("a3")));
+    assert_eq!(least_loaded(&BTreeMap::new()), None);
+}
+
+proptest! {
+    #[test]
+    fn reassignment_keeps_loads_balanced_r_c3(
+        initial in proptest::collection::vec(0usize..5, 2..8),
+        items in 0usize..60,
+    ) {
+        let loads: BTreeMap<StaffId, usize> =
+            initial.iter().enumerate().map(|(i, load)| (staff(&format!("s{i}")), *load)).collect();
+        let leaver = staff("s0");
+        let plan = plan_reassignment(&leaver, &vec![(); items], &loads);
+        prop_assert_eq!(plan.len(), items, "nothing is left unowned");
+        let mut after = loads.clone();
+        after.remove(&leaver);
+        for (_, owner) in &plan {
+            prop_assert_ne!(owner, &leaver);
+            *after.get_mut(owner).unwrap() += 1;
+        }
+        let spread = |map: &BTreeMap<StaffId, usize>| {
+            map.values().max().unwrap() - map.values().min().unwrap()
+        };
+        let mut before = loads.clone();
+        before.remove(&leaver);
+        prop_assert!(spread(&after) <= spread(&before).max(1));
+    }
+}
+
+#[test]
+fn case_numbers_count_up_per_year_r_p1() {
+    let n = |text: &str| text.parse::<CaseNumber>().unwrap();
+    assert_eq!(next_case_number(2026, None).unwrap(), n("2026-000001"));
+    assert_eq!(next_case_number(2026, Some(n("2026-000041"))).unwrap(), n("2026-000042"));
+    assert_eq!(next_case_number(2027, Some(n("2026-000041"))).unwrap(), n("2027-000001"));
+    assert_eq!(
+        next_case_number(2026, Some(n("2026-999999"))),
+        Err(DomainError::CaseNumbersExhausted { year: 2026 })
+    );
+}
+
+#[test]
+fn the_register_issues_the_next_number_r_p1() {
+    let first = ComplaintId::generate();
+    let issued = CaseNumberIssued {
+        case_number: "2026-000001".parse().unwrap(),
+        complaint_id: first,
+        issued_at: at(0),
+    };
+    let second = ComplaintId::generate();
+    given::<CaseRegister>([issued.into()]).when(IssueCaseNumber { complaint_id: second }).then(
+        vec![CaseNumberIssued {
+            case_number: "2026-000002".parse().unwrap(),
+            complaint_id: second,
+            issued_at: at(1),
+        }
+        .into()],
+    );
+}

@@ -46,10 +46,15 @@ impl SqliteBackend {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .after_release(|conn, _| Box::pin(discard_if_in_transaction(conn)))
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&writer).await?;
-        let readers = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(8)
+            .after_release(|conn, _| Box::pin(discard_if_in_transaction(conn)))
+            .connect_with(options)
+            .await?;
         Ok(SqliteBackend { writer, readers })
     }
 
@@ -225,6 +230,17 @@ impl SqliteBackend {
             })
             .collect()
     }
+}
+
+/// Keeps a released connection only if no transaction is left open on it.
+///
+/// A future cancelled inside sqlx's `begin_with` (between the `BEGIN` and the check
+/// that follows it) leaves a transaction that nothing will roll back; reusing that
+/// connection would fail every later `BEGIN IMMEDIATE`. The ping first lets the
+/// connection's worker run any rollback a dropped `Transaction` has queued.
+async fn discard_if_in_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    conn.ping().await?;
+    Ok(!conn.is_in_transaction())
 }
 
 async fn stored_places(

@@ -94,6 +94,13 @@ impl EventStore {
         }
     }
 
+    /// A signal that changes after every append this process commits and, on PostgreSQL,
+    /// after every append any node commits. Its value means nothing; wait on `changed()`
+    /// and then read from your last position.
+    pub fn notifications(&self) -> watch::Receiver<u64> {
+        self.inner.wake.subscribe()
+    }
+
     /// Appends `events` to `stream_id` atomically if the stream matches `expected`.
     ///
     /// Re-sending an append whose event ids are all stored already, as this same append,

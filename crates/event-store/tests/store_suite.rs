@@ -51,6 +51,7 @@ store_suite!(
     verify_stream_names_the_tampered_version,
     limits_are_enforced_before_writing,
     invalid_names_and_numbers_are_refused,
+    cancelled_appends_leave_the_store_usable,
 );
 
 async fn open(db: &TestDatabase) -> EventStore {
@@ -518,4 +519,24 @@ async fn invalid_names_and_numbers_are_refused(db: &TestDatabase) {
     assert!(matches!(refused, Err(StoreError::InvalidEventType { .. })));
     assert!(matches!(store.read_all(u64::MAX, 1).await, Err(StoreError::OutOfRange { .. })));
     assert_eq!(count_all(&store).await, 0);
+}
+
+/// A client that hangs up cancels its append at any await point (gRPC drops the
+/// handler's future). Nothing half-done may linger: later appends must work and the
+/// cancelled ones are either whole or absent.
+async fn cancelled_appends_leave_the_store_usable(db: &TestDatabase) {
+    let store = open(db).await;
+    let s = stream("thing-cancel");
+    for attempt in 0u64..60 {
+        let (store, s) = (store.clone(), s.clone());
+        let task = tokio::spawn(async move {
+            store.append(&s, ExpectedVersion::Any, &events(3), &meta()).await
+        });
+        tokio::time::sleep(Duration::from_micros(attempt * 37 % 400)).await;
+        task.abort();
+        let _ = task.await;
+    }
+    let result = store.append(&s, ExpectedVersion::Any, &events(1), &meta()).await.unwrap();
+    assert_eq!((result.last_version - 1) % 3, 0, "only whole appends of three landed");
+    assert!(matches!(store.verify_stream(&s).await.unwrap(), Verification::Intact { .. }));
 }

@@ -1,0 +1,27 @@
+//! kefu's projections: the runner that turns the log into `rm_*` read-model tables,
+//! exactly once, and the queries reports and BI read them with.
+//!
+//! Projections ([`Customers`], [`Complaints`], [`StaffDirectory`]) each own their tables
+//! and a checkpoint; the [`Runner`] applies batches of events and the new checkpoint in
+//! one transaction. [`ReadModels`] answers queries, optionally after waiting until the
+//! projections reached a position the caller has seen (read-your-writes).
+
+mod error;
+pub mod projections;
+pub mod queries;
+mod runner;
+pub mod sql;
+
+use std::sync::Arc;
+
+pub use error::ProjectionError;
+pub use projections::complaints::{ComplaintRow, Complaints};
+pub use projections::customers::{confidentiality_rank, CustomerRow, Customers};
+pub use projections::staff::StaffDirectory;
+pub use queries::{Page, Paged, ReadModels};
+pub use runner::{Projection, ProjectionStatus, Runner};
+
+/// Every projection kefu runs.
+pub fn all_projections() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(Customers), Arc::new(Complaints), Arc::new(StaffDirectory)]
+}

@@ -1,0 +1,465 @@
+//! `complaints` projection → `rm_complaints` (one row per case) and `rm_callbacks` (one
+//! row per callback, with the case's handler, channel and category at that moment).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use kefu_domain::complaint::ComplaintEvent;
+use kefu_domain::customer::CustomerEvent;
+use kefu_domain::{CallbackLogged, ReplyKind};
+use kefu_event_store::RecordedEvent;
+
+use super::{decode, load_rows, month_of, stream_key, upsert_sql, Decoded};
+use crate::error::{to_sql, ProjectionError};
+use crate::params;
+use crate::runner::Projection;
+use crate::sql::{DbRow, DbTx, Param};
+
+pub const TABLE: &str = "rm_complaints";
+pub const CALLBACKS_TABLE: &str = "rm_callbacks";
+
+const COLUMNS: &[&str] = &[
+    "complaint_id",
+    "case_number",
+    "year",
+    "customer_id",
+    "category",
+    "cause",
+    "severity",
+    "channel",
+    "status",
+    "stage",
+    "handler",
+    "respondent",
+    "specialist",
+    "escalated_to",
+    "signer",
+    "signer_capacity",
+    "received_at",
+    "filed_at",
+    "filed_month",
+    "first_response_at",
+    "first_response_seconds",
+    "signed_at",
+    "final_reply_at",
+    "first_closed_at",
+    "close_seconds",
+    "closed_at",
+    "callback_pending",
+    "callbacks",
+    "last_callback_at",
+    "last_callback_outcome",
+    "reopen_count",
+    "archived_at",
+    "round_investigations",
+    "round_drafted",
+    "round_signed",
+    "round_final_reply",
+    "last_position",
+];
+
+/// A row of `rm_complaints`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComplaintRow {
+    pub complaint_id: String,
+    pub case_number: String,
+    pub year: i64,
+    pub customer_id: String,
+    pub category: String,
+    pub cause: String,
+    pub severity: String,
+    pub channel: String,
+    /// `open`, `closed` or `archived`.
+    pub status: String,
+    /// Finer than status: `filed`, `assigned`, `investigating`, `drafted`, `escalated`,
+    /// `signed`, `replied`, `closed`, `archived`.
+    pub stage: String,
+    pub handler: Option<String>,
+    pub respondent: Option<String>,
+    pub specialist: Option<String>,
+    pub escalated_to: Option<String>,
+    pub signer: Option<String>,
+    pub signer_capacity: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub filed_at: DateTime<Utc>,
+    pub filed_month: String,
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// From receipt to first response (R-P7).
+    pub first_response_seconds: Option<i64>,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub final_reply_at: Option<DateTime<Utc>>,
+    pub first_closed_at: Option<DateTime<Utc>>,
+    /// From receipt to first closure.
+    pub close_seconds: Option<i64>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Closed and not yet called back since (R-P15).
+    pub callback_pending: bool,
+    pub callbacks: i64,
+    pub last_callback_at: Option<DateTime<Utc>>,
+    pub last_callback_outcome: Option<String>,
+    pub reopen_count: i64,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub round_investigations: i64,
+    pub round_drafted: bool,
+    pub round_signed: bool,
+    pub round_final_reply: bool,
+    pub last_position: i64,
+}
+
+impl ComplaintRow {
+    pub(crate) fn from_row(row: &DbRow) -> Result<Self, ProjectionError> {
+        Ok(ComplaintRow {
+            complaint_id: row.text("complaint_id")?,
+            case_number: row.text("case_number")?,
+            year: row.int("year")?,
+            customer_id: row.text("customer_id")?,
+            category: row.text("category")?,
+            cause: row.text("cause")?,
+            severity: row.text("severity")?,
+            channel: row.text("channel")?,
+            status: row.text("status")?,
+            stage: row.text("stage")?,
+            handler: row.opt_text("handler")?,
+            respondent: row.opt_text("respondent")?,
+            specialist: row.opt_text("specialist")?,
+            escalated_to: row.opt_text("escalated_to")?,
+            signer: row.opt_text("signer")?,
+            signer_capacity: row.opt_text("signer_capacity")?,
+            received_at: row.time("received_at")?,
+            filed_at: row.time("filed_at")?,
+            filed_month: row.text("filed_month")?,
+            first_response_at: row.opt_time("first_response_at")?,
+            first_response_seconds: row.opt_int("first_response_seconds")?,
+            signed_at: row.opt_time("signed_at")?,
+            final_reply_at: row.opt_time("final_reply_at")?,
+            first_closed_at: row.opt_time("first_closed_at")?,
+            close_seconds: row.opt_int("close_seconds")?,
+            closed_at: row.opt_time("closed_at")?,
+            callback_pending: row.bool("callback_pending")?,
+            callbacks: row.int("callbacks")?,
+            last_callback_at: row.opt_time("last_callback_at")?,
+            last_callback_outcome: row.opt_text("last_callback_outcome")?,
+            reopen_count: row.int("reopen_count")?,
+            archived_at: row.opt_time("archived_at")?,
+            round_investigations: row.int("round_investigations")?,
+            round_drafted: row.bool("round_drafted")?,
+            round_signed: row.bool("round_signed")?,
+            round_final_reply: row.bool("round_final_reply")?,
+            last_position: row.int("last_position")?,
+        })
+    }
+
+    fn params(&self) -> Vec<Param> {
+        Vec::from(params![
+            self.complaint_id.as_str(),
+            self.case_number.as_str(),
+            self.year,
+            self.customer_id.as_str(),
+            self.category.as_str(),
+            self.cause.as_str(),
+            self.severity.as_str(),
+            self.channel.as_str(),
+            self.status.as_str(),
+            self.stage.as_str(),
+            self.handler.clone(),
+            self.respondent.clone(),
+            self.specialist.clone(),
+            self.escalated_to.clone(),
+            self.signer.clone(),
+            self.signer_capacity.clone(),
+            self.received_at,
+            self.filed_at,
+            self.filed_month.as_str(),
+            self.first_response_at,
+            self.first_response_seconds,
+            self.signed_at,
+            self.final_reply_at,
+            self.first_closed_at,
+            self.close_seconds,
+            self.closed_at,
+            self.callback_pending,
+            self.callbacks,
+            self.last_callback_at,
+            self.last_callback_outcome.clone(),
+            self.reopen_count,
+            self.archived_at,
+            self.round_investigations,
+            self.round_drafted,
+            self.round_signed,
+            self.round_final_reply,
+            self.last_position,
+        ])
+    }
+
+    fn stage(&self) -> &'static str {
+        match self.status.as_str() {
+            "archived" => "archived",
+            "closed" => "closed",
+            _ if self.round_final_reply => "replied",
+            _ if self.round_signed => "signed",
+            _ if self.escalated_to.is_some() => "escalated",
+            _ if self.round_drafted => "drafted",
+            _ if self.round_investigations > 0 => "investigating",
+            _ if self.handler.is_some() => "assigned",
+            _ => "filed",
+        }
+    }
+}
+
+/// The `complaints` projection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Complaints;
+
+impl Projection for Complaints {
+    fn name(&self) -> &'static str {
+        "complaints"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            "ComplaintFiled",
+            "HandlerAssigned",
+            "HandlerRecused",
+            "ComplainantContacted",
+            "InvestigationRecorded",
+            "OpinionDrafted",
+            "ComplaintEscalated",
+            "OpinionSigned",
+            "ReplySent",
+            "ComplaintClosed",
+            "ComplaintReopened",
+            "CallbackLogged",
+            "CaseArchived",
+        ]
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[TABLE, CALLBACKS_TABLE]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut DbTx,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(apply(tx, events))
+    }
+}
+
+async fn apply(tx: &mut DbTx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+    let mut decoded = Vec::with_capacity(events.len());
+    for event in events {
+        match decode(event)? {
+            Decoded::Complaint(change) => {
+                decoded.push((
+                    event.position,
+                    Some(stream_key(event).to_owned()),
+                    Change::Complaint(change),
+                ));
+            }
+            Decoded::Customer(CustomerEvent::CallbackLogged(callback)) => {
+                decoded.push((event.position, None, Change::CustomerCallback(callback)));
+            }
+            Decoded::Customer(_) | Decoded::Staff(_) | Decoded::Other => {}
+        }
+    }
+    let mut keys: Vec<String> = decoded.iter().filter_map(|(_, id, _)| id.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut rows: HashMap<String, ComplaintRow> = HashMap::with_capacity(keys.len());
+    for row in load_rows(tx, TABLE, "complaint_id", &keys).await? {
+        let row = ComplaintRow::from_row(&row)?;
+        rows.insert(row.complaint_id.clone(), row);
+    }
+
+    let mut dirty: Vec<String> = Vec::new();
+    let mut callbacks: Vec<Vec<Param>> = Vec::new();
+    for (position, complaint_id, change) in decoded {
+        let position = to_sql("position", position)?;
+        match (change, complaint_id) {
+            (Change::CustomerCallback(callback), _) => {
+                callbacks.push(callback_params(position, &callback, None));
+            }
+            (Change::Complaint(ComplaintEvent::ComplaintFiled(e)), Some(complaint_id)) => {
+                if rows.contains_key(&complaint_id) {
+                    continue;
+                }
+                let row = ComplaintRow {
+                    complaint_id: complaint_id.clone(),
+                    case_number: e.case_number.to_string(),
+                    year: i64::from(e.case_number.year()),
+                    customer_id: e.customer_id.to_string(),
+                    category: e.category.to_string(),
+                    cause: e.cause.to_string(),
+                    severity: e.severity.to_string(),
+                    channel: e.channel.to_string(),
+                    status: "open".into(),
+                    stage: "filed".into(),
+                    handler: None,
+                    respondent: e.respondent.map(|r| r.to_string()),
+                    specialist: None,
+                    escalated_to: None,
+                    signer: None,
+                    signer_capacity: None,
+                    received_at: e.received_at,
+                    filed_at: e.filed_at,
+                    filed_month: month_of(e.filed_at),
+                    first_response_at: None,
+                    first_response_seconds: None,
+                    signed_at: None,
+                    final_reply_at: None,
+                    first_closed_at: None,
+                    close_seconds: None,
+                    closed_at: None,
+                    callback_pending: false,
+                    callbacks: 0,
+                    last_callback_at: None,
+                    last_callback_outcome: None,
+                    reopen_count: 0,
+                    archived_at: None,
+                    round_investigations: 0,
+                    round_drafted: false,
+                    round_signed: false,
+                    round_final_reply: false,
+                    last_position: position,
+                };
+                rows.insert(complaint_id.clone(), row);
+                dirty.push(complaint_id);
+            }
+            (Change::Complaint(event), Some(complaint_id)) => {
+                let Some(row) = rows.get_mut(&complaint_id) else { continue };
+                if let ComplaintEvent::CallbackLogged(callback) = &event {
+                    callbacks.push(callback_params(position, callback, Some(row)));
+                }
+                apply_change(row, event);
+                row.stage = row.stage().to_owned();
+                row.last_position = position;
+                dirty.push(complaint_id);
+            }
+            (Change::Complaint(_), None) => {}
+        }
+    }
+    dirty.sort();
+    dirty.dedup();
+    let sql = upsert_sql(TABLE, "complaint_id", COLUMNS);
+    for complaint_id in dirty {
+        if let Some(row) = rows.get(&complaint_id) {
+            tx.execute(&sql, &row.params()).await?;
+        }
+    }
+    for params in callbacks {
+        tx.execute(
+            "INSERT INTO rm_callbacks (position, customer_id, complaint_id, kind, channel, party, \
+             outcome, score, by_staff, called_at, month, handler, intake_channel, category) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (position) DO NOTHING",
+            &params,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+enum Change {
+    Complaint(ComplaintEvent),
+    CustomerCallback(CallbackLogged),
+}
+
+fn callback_params(
+    position: i64,
+    callback: &CallbackLogged,
+    case: Option<&ComplaintRow>,
+) -> Vec<Param> {
+    Vec::from(params![
+        position,
+        callback.customer_id.to_string(),
+        callback.complaint_id.map(|id| id.to_string()),
+        callback.kind.as_str(),
+        callback.channel.as_str(),
+        callback.party.map(|party| party.as_str()),
+        callback.outcome.as_str(),
+        callback.score.map(|score| i64::from(score.get())),
+        callback.by.as_str(),
+        callback.called_at,
+        month_of(callback.called_at),
+        case.and_then(|case| case.handler.clone()),
+        case.map(|case| case.channel.clone()),
+        case.map(|case| case.category.clone()),
+    ])
+}
+
+fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    (to - from).num_seconds().max(0)
+}
+
+fn record_response(row: &mut ComplaintRow, at: DateTime<Utc>) {
+    if row.first_response_at.is_none_or(|first| at < first) {
+        row.first_response_at = Some(at);
+        row.first_response_seconds = Some(seconds_between(row.received_at, at));
+    }
+}
+
+fn apply_change(row: &mut ComplaintRow, event: ComplaintEvent) {
+    match event {
+        ComplaintEvent::ComplaintFiled(_) => {}
+        ComplaintEvent::HandlerAssigned(e) => row.handler = Some(e.handler.to_string()),
+        ComplaintEvent::HandlerRecused(e) => {
+            if row.handler.as_deref() == Some(e.handler.as_str()) {
+                row.handler = None;
+            }
+        }
+        ComplaintEvent::ComplainantContacted(e) => record_response(row, e.contacted_at),
+        ComplaintEvent::InvestigationRecorded(_) => row.round_investigations += 1,
+        ComplaintEvent::OpinionDrafted(e) => {
+            row.specialist = Some(e.specialist.to_string());
+            row.round_drafted = true;
+        }
+        ComplaintEvent::ComplaintEscalated(e) => row.escalated_to = Some(e.to.to_string()),
+        ComplaintEvent::OpinionSigned(e) => {
+            row.signer = Some(e.signer.to_string());
+            row.signer_capacity = Some(e.capacity.to_string());
+            row.signed_at = Some(e.signed_at);
+            row.round_signed = true;
+        }
+        ComplaintEvent::ReplySent(e) => {
+            record_response(row, e.sent_at);
+            if e.kind == ReplyKind::Final {
+                row.final_reply_at = Some(e.sent_at);
+                row.round_final_reply = true;
+            }
+        }
+        ComplaintEvent::ComplaintClosed(e) => {
+            row.status = "closed".into();
+            row.closed_at = Some(e.closed_at);
+            if row.first_closed_at.is_none() {
+                row.first_closed_at = Some(e.closed_at);
+                row.close_seconds = Some(seconds_between(row.received_at, e.closed_at));
+            }
+            row.callback_pending = true;
+        }
+        ComplaintEvent::ComplaintReopened(_) => {
+            row.status = "open".into();
+            row.reopen_count += 1;
+            row.callback_pending = false;
+            row.round_investigations = 0;
+            row.round_drafted = false;
+            row.round_signed = false;
+            row.round_final_reply = false;
+        }
+        ComplaintEvent::CallbackLogged(e) => {
+            row.callbacks += 1;
+            row.last_callback_at = row.last_callback_at.max(Some(e.called_at));
+            row.last_callback_outcome = Some(e.outcome.to_string());
+            row.callback_pending = false;
+        }
+        ComplaintEvent::CaseArchived(e) => {
+            row.status = "archived".into();
+            row.archived_at = Some(e.archived_at);
+        }
+    }
+}

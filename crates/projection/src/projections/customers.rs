@@ -1,0 +1,285 @@
+//! `customers` projection → `rm_customers`: one row per customer (R-C1..R-C8).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use kefu_domain::complaint::ComplaintEvent;
+use kefu_domain::customer::CustomerEvent;
+use kefu_domain::Confidentiality;
+use kefu_event_store::RecordedEvent;
+
+use super::{decode, load_rows, stream_key, upsert_sql, Decoded};
+use crate::error::{to_sql, ProjectionError};
+use crate::runner::Projection;
+use crate::sql::{DbRow, DbTx, Param};
+
+pub const TABLE: &str = "rm_customers";
+
+const COLUMNS: &[&str] = &[
+    "customer_id",
+    "name",
+    "kind",
+    "contacts",
+    "tier",
+    "stars",
+    "source_channel",
+    "referred_by",
+    "confidentiality",
+    "confidentiality_rank",
+    "agent",
+    "registered_at",
+    "first_contact_at",
+    "last_contact_at",
+    "callbacks",
+    "last_callback_at",
+    "forgotten_at",
+    "last_position",
+];
+
+/// A row of `rm_customers`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRow {
+    pub customer_id: String,
+    /// NULL once the customer is forgotten (R-C8).
+    pub name: Option<String>,
+    pub kind: String,
+    /// JSON `{phones, emails, address}`; NULL once forgotten.
+    pub contacts: Option<String>,
+    pub tier: String,
+    pub stars: Option<i64>,
+    pub source_channel: String,
+    pub referred_by: Option<String>,
+    pub confidentiality: String,
+    /// 0 public, 1 internal, 2 confidential, 3 secret: compare with a caller's clearance.
+    pub confidentiality_rank: i64,
+    pub agent: String,
+    pub registered_at: DateTime<Utc>,
+    pub first_contact_at: Option<DateTime<Utc>>,
+    pub last_contact_at: Option<DateTime<Utc>>,
+    pub callbacks: i64,
+    pub last_callback_at: Option<DateTime<Utc>>,
+    pub forgotten_at: Option<DateTime<Utc>>,
+    pub last_position: i64,
+}
+
+impl CustomerRow {
+    pub(crate) fn from_row(row: &DbRow) -> Result<Self, ProjectionError> {
+        Ok(CustomerRow {
+            customer_id: row.text("customer_id")?,
+            name: row.opt_text("name")?,
+            kind: row.text("kind")?,
+            contacts: row.opt_text("contacts")?,
+            tier: row.text("tier")?,
+            stars: row.opt_int("stars")?,
+            source_channel: row.text("source_channel")?,
+            referred_by: row.opt_text("referred_by")?,
+            confidentiality: row.text("confidentiality")?,
+            confidentiality_rank: row.int("confidentiality_rank")?,
+            agent: row.text("agent")?,
+            registered_at: row.time("registered_at")?,
+            first_contact_at: row.opt_time("first_contact_at")?,
+            last_contact_at: row.opt_time("last_contact_at")?,
+            callbacks: row.int("callbacks")?,
+            last_callback_at: row.opt_time("last_callback_at")?,
+            forgotten_at: row.opt_time("forgotten_at")?,
+            last_position: row.int("last_position")?,
+        })
+    }
+
+    fn params(&self) -> Vec<Param> {
+        Vec::from(crate::params![
+            self.customer_id.as_str(),
+            self.name.clone(),
+            self.kind.as_str(),
+            self.contacts.clone(),
+            self.tier.as_str(),
+            self.stars,
+            self.source_channel.as_str(),
+            self.referred_by.clone(),
+            self.confidentiality.as_str(),
+            self.confidentiality_rank,
+            self.agent.as_str(),
+            self.registered_at,
+            self.first_contact_at,
+            self.last_contact_at,
+            self.callbacks,
+            self.last_callback_at,
+            self.forgotten_at,
+            self.last_position,
+        ])
+    }
+}
+
+/// The rank of a confidentiality level, as stored in `confidentiality_rank`.
+pub fn confidentiality_rank(level: Confidentiality) -> i64 {
+    match level {
+        Confidentiality::Public => 0,
+        Confidentiality::Internal => 1,
+        Confidentiality::Confidential => 2,
+        Confidentiality::Secret => 3,
+    }
+}
+
+/// The `customers` projection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Customers;
+
+impl Projection for Customers {
+    fn name(&self) -> &'static str {
+        "customers"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn event_types(&self) -> &'static [&'static str] {
+        &[
+            "CustomerRegistered",
+            "CustomerUpdated",
+            "CustomerGraded",
+            "AgentAssigned",
+            "CustomerContacted",
+            "CallbackLogged",
+            "CustomerForgotten",
+        ]
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[TABLE]
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut DbTx,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>> {
+        Box::pin(apply(tx, events))
+    }
+}
+
+async fn apply(tx: &mut DbTx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+    // Decode once; find the customer each event is about.
+    let mut decoded = Vec::with_capacity(events.len());
+    for event in events {
+        let (customer_id, change) = match decode(event)? {
+            Decoded::Customer(change) => (stream_key(event).to_owned(), Change::Customer(change)),
+            // Complaint callbacks count towards the customer's coverage too (R-C5).
+            Decoded::Complaint(ComplaintEvent::CallbackLogged(callback)) => {
+                (callback.customer_id.to_string(), Change::Callback(callback.called_at))
+            }
+            Decoded::Complaint(_) | Decoded::Staff(_) | Decoded::Other => continue,
+        };
+        decoded.push((event.position, customer_id, change));
+    }
+    let mut keys: Vec<String> = decoded.iter().map(|(_, id, _)| id.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut rows: HashMap<String, CustomerRow> = HashMap::with_capacity(keys.len());
+    for row in load_rows(tx, TABLE, "customer_id", &keys).await? {
+        let row = CustomerRow::from_row(&row)?;
+        rows.insert(row.customer_id.clone(), row);
+    }
+
+    let mut dirty: Vec<String> = Vec::new();
+    for (position, customer_id, change) in decoded {
+        let position = to_sql("position", position)?;
+        let row = rows.get_mut(&customer_id);
+        match (change, row) {
+            (Change::Customer(CustomerEvent::CustomerRegistered(e)), None) => {
+                rows.insert(
+                    customer_id.clone(),
+                    CustomerRow {
+                        customer_id: customer_id.clone(),
+                        name: Some(e.name.to_string()),
+                        kind: e.kind.to_string(),
+                        contacts: Some(serde_json::to_string(&e.contacts).unwrap_or_default()),
+                        tier: e.tier.to_string(),
+                        stars: e.stars.map(|stars| i64::from(stars.get())),
+                        source_channel: e.source_channel.to_string(),
+                        referred_by: e.referred_by.map(|id| id.to_string()),
+                        confidentiality: e.confidentiality.to_string(),
+                        confidentiality_rank: confidentiality_rank(e.confidentiality),
+                        agent: e.agent.to_string(),
+                        registered_at: e.registered_at,
+                        first_contact_at: None,
+                        last_contact_at: None,
+                        callbacks: 0,
+                        last_callback_at: None,
+                        forgotten_at: None,
+                        last_position: position,
+                    },
+                );
+            }
+            // Registered twice, or an event before registration: the domain never writes
+            // either; leave the row as it is rather than invent one.
+            (Change::Customer(_), None) | (Change::Callback(_), None) => continue,
+            (change, Some(row)) => {
+                apply_change(row, change);
+                row.last_position = position;
+            }
+        }
+        dirty.push(customer_id);
+    }
+    dirty.sort();
+    dirty.dedup();
+    let sql = upsert_sql(TABLE, "customer_id", COLUMNS);
+    for customer_id in dirty {
+        if let Some(row) = rows.get(&customer_id) {
+            tx.execute(&sql, &row.params()).await?;
+        }
+    }
+    Ok(())
+}
+
+enum Change {
+    Customer(CustomerEvent),
+    Callback(DateTime<Utc>),
+}
+
+fn apply_change(row: &mut CustomerRow, change: Change) {
+    match change {
+        Change::Callback(at) => {
+            row.callbacks += 1;
+            row.last_callback_at = row.last_callback_at.max(Some(at));
+        }
+        Change::Customer(event) => match event {
+            CustomerEvent::CustomerRegistered(_) => {}
+            CustomerEvent::CustomerUpdated(e) => {
+                if row.forgotten_at.is_none() {
+                    if let Some(name) = e.name {
+                        row.name = Some(name.to_string());
+                    }
+                    if let Some(contacts) = e.contacts {
+                        row.contacts = Some(serde_json::to_string(&contacts).unwrap_or_default());
+                    }
+                }
+                if let Some(level) = e.confidentiality {
+                    row.confidentiality = level.to_string();
+                    row.confidentiality_rank = confidentiality_rank(level);
+                }
+            }
+            CustomerEvent::CustomerGraded(e) => {
+                row.tier = e.to_tier.to_string();
+                row.stars = e.to_stars.map(|stars| i64::from(stars.get()));
+            }
+            CustomerEvent::AgentAssigned(e) => row.agent = e.agent.to_string(),
+            CustomerEvent::CustomerContacted(e) => {
+                row.first_contact_at =
+                    Some(row.first_contact_at.map_or(e.contacted_at, |at| at.min(e.contacted_at)));
+                row.last_contact_at = row.last_contact_at.max(Some(e.contacted_at));
+            }
+            CustomerEvent::CallbackLogged(e) => {
+                row.callbacks += 1;
+                row.last_callback_at = row.last_callback_at.max(Some(e.called_at));
+            }
+            CustomerEvent::CustomerForgotten(e) => {
+                // R-C8: no plaintext copy survives in the read model.
+                row.name = None;
+                row.contacts = None;
+                row.forgotten_at = Some(e.forgotten_at);
+            }
+        },
+    }
+}

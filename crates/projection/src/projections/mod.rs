@@ -1,0 +1,86 @@
+//! The read models kefu maintains, and what they share: decoding and batch loading.
+
+pub mod complaints;
+pub mod customers;
+pub mod staff;
+
+use kefu_domain::complaint::ComplaintEvent;
+use kefu_domain::customer::CustomerEvent;
+use kefu_domain::staff::StaffEvent;
+use kefu_domain::DomainEvent;
+use kefu_event_store::RecordedEvent;
+
+use crate::error::ProjectionError;
+use crate::sql::{DbRow, DbTx, Param};
+
+/// A stored event turned back into the domain's terms.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    Customer(CustomerEvent),
+    Complaint(ComplaintEvent),
+    Staff(StaffEvent),
+    /// A category no read model here looks at.
+    Other,
+}
+
+pub(crate) fn decode(event: &RecordedEvent) -> Result<Decoded, ProjectionError> {
+    let decode_error = |error| ProjectionError::Decode { position: event.position, error };
+    let payload = || event.payload.clone();
+    Ok(match event.category() {
+        "customer" => Decoded::Customer(
+            CustomerEvent::from_stored(&event.event_type, event.schema_version, payload())
+                .map_err(decode_error)?,
+        ),
+        "complaint" => Decoded::Complaint(
+            ComplaintEvent::from_stored(&event.event_type, event.schema_version, payload())
+                .map_err(decode_error)?,
+        ),
+        "staff" => Decoded::Staff(
+            StaffEvent::from_stored(&event.event_type, event.schema_version, payload())
+                .map_err(decode_error)?,
+        ),
+        _ => Decoded::Other,
+    })
+}
+
+/// The id part of `<category>-<id>`.
+pub(crate) fn stream_key(event: &RecordedEvent) -> &str {
+    event.stream_id.split_once('-').map_or(event.stream_id.as_str(), |(_, key)| key)
+}
+
+/// Loads the rows whose `key_column` is among `keys`, in chunks that stay well under
+/// every backend's parameter limit.
+pub(crate) async fn load_rows(
+    tx: &mut DbTx,
+    table: &str,
+    key_column: &str,
+    keys: &[String],
+) -> Result<Vec<DbRow>, ProjectionError> {
+    let mut rows = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql =
+            format!("SELECT * FROM {table} WHERE {key_column} IN ({})", placeholders.join(", "));
+        let params: Vec<Param> = chunk.iter().map(|key| Param::Text(key.clone())).collect();
+        rows.extend(tx.fetch_all(&sql, &params).await?);
+    }
+    Ok(rows)
+}
+
+/// `INSERT INTO table (cols) VALUES ($1…) ON CONFLICT (key) DO UPDATE SET every other column`.
+pub(crate) fn upsert_sql(table: &str, key: &str, columns: &[&str]) -> String {
+    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    let updates: Vec<String> =
+        columns.iter().filter(|c| **c != key).map(|c| format!("{c} = excluded.{c}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({key}) DO UPDATE SET {}",
+        columns.join(", "),
+        placeholders.join(", "),
+        updates.join(", ")
+    )
+}
+
+/// `YYYY-MM` of an instant, the month key of the reports.
+pub(crate) fn month_of(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m").to_string()
+}

@@ -1,0 +1,357 @@
+//! The operations dashboard (R-R3): open cases, ageing, workload, SLA breaches, and the
+//! callbacks and contacts that are due (R-C4, R-C5, R-P15). Time rules are evaluated
+//! here, against the caller's clock, never stored.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use kefu_domain::{Policy, StarLevel, Tier};
+
+use super::ReadModels;
+use crate::error::{non_negative, ProjectionError};
+use crate::params;
+
+/// Which time rule a breach or a due item is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SlaKind {
+    /// R-P7: an open case got no first response within 12 h of receipt.
+    FirstResponse,
+    /// R-P15: a closed case had no callback within 3 days.
+    CallbackOverdue,
+    /// R-C4: a new customer was not contacted within 3 days.
+    NewCustomerNotContacted,
+}
+
+/// One breached obligation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlaBreach {
+    pub kind: SlaKind,
+    /// The complaint or customer id.
+    pub subject_id: String,
+    /// The case number, for complaints.
+    pub case_number: Option<String>,
+    /// Who owns the obligation: the handler (if any) or the agent.
+    pub owner: Option<String>,
+    pub due_at: DateTime<Utc>,
+    pub overdue_seconds: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlaBreachCounts {
+    pub first_response: u64,
+    pub callback_overdue: u64,
+    pub new_customer_not_contacted: u64,
+}
+
+/// Load of one staff member: what balanced assignment (R-C3) and the dashboard need.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandlerLoad {
+    pub staff_id: String,
+    /// False for people who left, or who appear on records but were never registered.
+    pub active: bool,
+    pub roles: Vec<String>,
+    pub open_cases: u64,
+    pub open_major_cases: u64,
+    pub customers: u64,
+}
+
+/// The R-R3 dashboard at one instant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Dashboard {
+    /// Open cases by `(stage, severity)`.
+    pub open_by_stage: Vec<(String, String, u64)>,
+    /// Open cases by age since receipt: `0-1d`, `1-3d`, `3-7d`, `7-30d`, `30d+`.
+    pub ageing: Vec<(&'static str, u64)>,
+    pub workload: Vec<HandlerLoad>,
+    pub breaches: SlaBreachCounts,
+}
+
+/// What kind of contact is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DueKind {
+    /// R-P15: callback on a closed complaint.
+    ComplaintCallback,
+    /// R-C4: first contact with a new customer.
+    NewCustomerContact,
+    /// R-C5: routine callback by grade cadence.
+    RoutineCallback,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueCallback {
+    pub kind: DueKind,
+    pub customer_id: String,
+    pub complaint_id: Option<String>,
+    pub case_number: Option<String>,
+    /// The handler or agent expected to make it.
+    pub owner: Option<String>,
+    pub due_at: DateTime<Utc>,
+    pub overdue: bool,
+}
+
+const AGE_BUCKETS: [(&str, i64); 5] =
+    [("0-1d", 1), ("1-3d", 3), ("3-7d", 7), ("7-30d", 30), ("30d+", i64::MAX)];
+
+impl ReadModels {
+    pub async fn dashboard(
+        &self,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Dashboard, ProjectionError> {
+        let rows = self
+            .db()
+            .fetch_all(
+                "SELECT stage, severity, COUNT(*) AS n FROM rm_complaints WHERE status = 'open' \
+                 GROUP BY stage, severity ORDER BY stage, severity",
+                &[],
+            )
+            .await?;
+        let open_by_stage = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.text("stage")?,
+                    row.text("severity")?,
+                    non_negative("count", row.int("n")?)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, ProjectionError>>()?;
+
+        let received: Vec<DateTime<Utc>> = self
+            .db()
+            .fetch_all("SELECT received_at FROM rm_complaints WHERE status = 'open'", &[])
+            .await?
+            .iter()
+            .map(|row| row.time("received_at"))
+            .collect::<Result<_, _>>()?;
+        let mut ageing: Vec<(&'static str, u64)> =
+            AGE_BUCKETS.iter().map(|(name, _)| (*name, 0)).collect();
+        for received_at in received {
+            let days = (now - received_at).num_seconds().max(0) / 86_400;
+            let bucket = AGE_BUCKETS
+                .iter()
+                .position(|(_, below)| days < *below)
+                .unwrap_or(AGE_BUCKETS.len() - 1);
+            ageing[bucket].1 += 1;
+        }
+
+        let mut breaches = SlaBreachCounts::default();
+        for breach in self.sla_breaches(now, policy).await? {
+            match breach.kind {
+                SlaKind::FirstResponse => breaches.first_response += 1,
+                SlaKind::CallbackOverdue => breaches.callback_overdue += 1,
+                SlaKind::NewCustomerNotContacted => breaches.new_customer_not_contacted += 1,
+            }
+        }
+        Ok(Dashboard { open_by_stage, ageing, workload: self.workload().await?, breaches })
+    }
+
+    /// Every obligation whose deadline has passed unmet, as of `now`.
+    pub async fn sla_breaches(
+        &self,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<Vec<SlaBreach>, ProjectionError> {
+        let mut breaches = Vec::new();
+        let response_limit = TimeDelta::hours(policy.first_response_hours);
+        let rows = self
+            .db()
+            .fetch_all(
+                "SELECT complaint_id, case_number, handler, received_at, first_response_at FROM rm_complaints \
+                 WHERE status = 'open' AND ((first_response_at IS NULL AND received_at < $1) \
+                 OR first_response_seconds > $2) ORDER BY received_at",
+                &params![now - response_limit, response_limit.num_seconds()],
+            )
+            .await?;
+        for row in rows {
+            let due_at = policy.first_response_due(row.time("received_at")?);
+            let met_at = row.opt_time("first_response_at")?.unwrap_or(now);
+            breaches.push(SlaBreach {
+                kind: SlaKind::FirstResponse,
+                subject_id: row.text("complaint_id")?,
+                case_number: Some(row.text("case_number")?),
+                owner: row.opt_text("handler")?,
+                due_at,
+                overdue_seconds: (met_at - due_at).num_seconds(),
+            });
+        }
+
+        let callback_limit = TimeDelta::days(policy.callback_within_days);
+        let rows = self
+            .db()
+            .fetch_all(
+                "SELECT complaint_id, case_number, handler, closed_at FROM rm_complaints \
+                 WHERE status <> 'open' AND callback_pending AND closed_at < $1 ORDER BY closed_at",
+                &params![now - callback_limit],
+            )
+            .await?;
+        for row in rows {
+            let due_at = policy.callback_due(row.time("closed_at")?);
+            breaches.push(SlaBreach {
+                kind: SlaKind::CallbackOverdue,
+                subject_id: row.text("complaint_id")?,
+                case_number: Some(row.text("case_number")?),
+                owner: row.opt_text("handler")?,
+                due_at,
+                overdue_seconds: (now - due_at).num_seconds(),
+            });
+        }
+
+        let contact_limit = TimeDelta::days(policy.new_customer_contact_days);
+        let rows = self
+            .db()
+            .fetch_all(
+                "SELECT customer_id, agent, registered_at FROM rm_customers \
+                 WHERE first_contact_at IS NULL AND forgotten_at IS NULL AND registered_at < $1 \
+                 ORDER BY registered_at",
+                &params![now - contact_limit],
+            )
+            .await?;
+        for row in rows {
+            let due_at = policy.first_contact_due(row.time("registered_at")?);
+            breaches.push(SlaBreach {
+                kind: SlaKind::NewCustomerNotContacted,
+                subject_id: row.text("customer_id")?,
+                case_number: None,
+                owner: Some(row.text("agent")?),
+                due_at,
+                overdue_seconds: (now - due_at).num_seconds(),
+            });
+        }
+        Ok(breaches)
+    }
+
+    /// Open cases per handler and customers per agent, for every registered staff member
+    /// (and anyone still holding work without a staff record).
+    pub async fn workload(&self) -> Result<Vec<HandlerLoad>, ProjectionError> {
+        let mut loads: BTreeMap<String, HandlerLoad> = BTreeMap::new();
+        for row in self.db().fetch_all("SELECT staff_id, active, roles FROM rm_staff", &[]).await? {
+            let staff_id = row.text("staff_id")?;
+            let roles = row
+                .text("roles")?
+                .split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect();
+            loads.insert(
+                staff_id.clone(),
+                HandlerLoad {
+                    staff_id,
+                    active: row.bool("active")?,
+                    roles,
+                    ..HandlerLoad::default()
+                },
+            );
+        }
+        let cases = self
+            .db()
+            .fetch_all(
+                "SELECT handler, COUNT(*) AS n, COUNT(CASE WHEN severity = 'major' THEN 1 END) AS major \
+                 FROM rm_complaints WHERE status = 'open' AND handler IS NOT NULL GROUP BY handler",
+                &[],
+            )
+            .await?;
+        for row in cases {
+            let handler = row.text("handler")?;
+            let load = loads
+                .entry(handler.clone())
+                .or_insert_with(|| HandlerLoad { staff_id: handler, ..HandlerLoad::default() });
+            load.open_cases = non_negative("count", row.int("n")?)?;
+            load.open_major_cases = non_negative("count", row.int("major")?)?;
+        }
+        let customers = self
+            .db()
+            .fetch_all(
+                "SELECT agent, COUNT(*) AS n FROM rm_customers WHERE forgotten_at IS NULL GROUP BY agent",
+                &[],
+            )
+            .await?;
+        for row in customers {
+            let agent = row.text("agent")?;
+            let load = loads
+                .entry(agent.clone())
+                .or_insert_with(|| HandlerLoad { staff_id: agent, ..HandlerLoad::default() });
+            load.customers = non_negative("count", row.int("n")?)?;
+        }
+        Ok(loads.into_values().collect())
+    }
+
+    /// Callbacks and contacts due before `now + horizon`, soonest first (R-C4, R-C5, R-P15).
+    pub async fn due_callbacks(
+        &self,
+        now: DateTime<Utc>,
+        horizon: TimeDelta,
+        policy: &Policy,
+    ) -> Result<Vec<DueCallback>, ProjectionError> {
+        let until = now + horizon;
+        let mut due = Vec::new();
+        let rows = self
+            .db()
+            .fetch_all(
+                "SELECT complaint_id, case_number, customer_id, handler, closed_at FROM rm_complaints \
+                 WHERE status <> 'open' AND callback_pending",
+                &[],
+            )
+            .await?;
+        for row in rows {
+            let due_at = policy.callback_due(row.time("closed_at")?);
+            if due_at <= until {
+                due.push(DueCallback {
+                    kind: DueKind::ComplaintCallback,
+                    customer_id: row.text("customer_id")?,
+                    complaint_id: Some(row.text("complaint_id")?),
+                    case_number: Some(row.text("case_number")?),
+                    owner: row.opt_text("handler")?,
+                    due_at,
+                    overdue: due_at < now,
+                });
+            }
+        }
+        let rows = self
+            .db()
+            .fetch_all(
+                "SELECT customer_id, agent, tier, stars, registered_at, first_contact_at, last_callback_at \
+                 FROM rm_customers WHERE forgotten_at IS NULL \
+                 AND (first_contact_at IS NULL OR tier IN ('key', 'vip') OR stars = 5)",
+                &[],
+            )
+            .await?;
+        for row in rows {
+            let customer_id = row.text("customer_id")?;
+            let agent = row.text("agent")?;
+            let registered_at = row.time("registered_at")?;
+            let mut push = |kind, due_at: DateTime<Utc>| {
+                if due_at <= until {
+                    due.push(DueCallback {
+                        kind,
+                        customer_id: customer_id.clone(),
+                        complaint_id: None,
+                        case_number: None,
+                        owner: Some(agent.clone()),
+                        due_at,
+                        overdue: due_at < now,
+                    });
+                }
+            };
+            if row.opt_time("first_contact_at")?.is_none() {
+                push(DueKind::NewCustomerContact, policy.first_contact_due(registered_at));
+            }
+            let tier: Tier =
+                row.text("tier")?.parse().map_err(|e| ProjectionError::Corrupt(format!("{e}")))?;
+            let stars = row
+                .opt_int("stars")?
+                .and_then(|s| u32::try_from(s).ok())
+                .and_then(|s| StarLevel::new(s).ok());
+            if let Some(due_at) = policy.next_routine_callback_due(
+                tier,
+                stars,
+                registered_at,
+                row.opt_time("last_callback_at")?,
+            ) {
+                push(DueKind::RoutineCallback, due_at);
+            }
+        }
+        due.sort_by(|a, b| a.due_at.cmp(&b.due_at).then(a.kind.cmp(&b.kind)));
+        Ok(due)
+    }
+}

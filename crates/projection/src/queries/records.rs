@@ -1,0 +1,198 @@
+//! Single records and filtered, paged lists of customers and complaints.
+
+use super::{Page, Paged, ReadModels};
+use crate::error::ProjectionError;
+use crate::projections::complaints::ComplaintRow;
+use crate::projections::customers::CustomerRow;
+use crate::sql::Param;
+
+/// Which customers to list; `None` fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerFilter {
+    pub tier: Option<String>,
+    pub agent: Option<String>,
+    pub referred_by: Option<String>,
+    /// R-C6: only customers at or below this confidentiality rank (0 public … 3 secret).
+    pub max_confidentiality_rank: Option<i64>,
+    /// Forgotten customers are listed only when asked for (their personal data is gone).
+    pub include_forgotten: bool,
+}
+
+/// Which complaints to list; `None` fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComplaintFilter {
+    pub status: Option<String>,
+    pub stage: Option<String>,
+    pub severity: Option<String>,
+    pub handler: Option<String>,
+    pub customer_id: Option<String>,
+    pub category: Option<String>,
+    pub year: Option<i64>,
+}
+
+/// Builds `AND column = $n` clauses for the filters that are set.
+struct Where {
+    clauses: Vec<String>,
+    params: Vec<Param>,
+}
+
+impl Where {
+    fn new() -> Self {
+        Where { clauses: vec!["1 = 1".into()], params: Vec::new() }
+    }
+
+    fn push(&mut self, clause: &str, value: impl Into<Param>) {
+        self.params.push(value.into());
+        self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
+    }
+
+    fn eq(&mut self, column: &str, value: &Option<String>) {
+        if let Some(value) = value {
+            self.push(&format!("{column} = ?"), value.as_str());
+        }
+    }
+
+    fn sql(&self) -> String {
+        self.clauses.join(" AND ")
+    }
+}
+
+impl ReadModels {
+    pub async fn customer(
+        &self,
+        customer_id: &str,
+    ) -> Result<Option<CustomerRow>, ProjectionError> {
+        self.db()
+            .fetch_optional(
+                "SELECT * FROM rm_customers WHERE customer_id = $1",
+                &crate::params![customer_id],
+            )
+            .await?
+            .map(|row| CustomerRow::from_row(&row))
+            .transpose()
+    }
+
+    pub async fn customers(
+        &self,
+        filter: &CustomerFilter,
+        page: &Page,
+    ) -> Result<Paged<CustomerRow>, ProjectionError> {
+        let limit = page.limit()?;
+        let mut clauses = Where::new();
+        clauses.eq("tier", &filter.tier);
+        clauses.eq("agent", &filter.agent);
+        clauses.eq("referred_by", &filter.referred_by);
+        if let Some(rank) = filter.max_confidentiality_rank {
+            clauses.push("confidentiality_rank <= ?", rank);
+        }
+        if !filter.include_forgotten {
+            clauses.clauses.push("forgotten_at IS NULL".into());
+        }
+        if let Some(after) = &page.after {
+            clauses.push("customer_id > ?", after.as_str());
+        }
+        clauses.params.push(Param::Int(limit + 1));
+        let sql = format!(
+            "SELECT * FROM rm_customers WHERE {} ORDER BY customer_id LIMIT ${}",
+            clauses.sql(),
+            clauses.params.len()
+        );
+        let rows = self.db().fetch_all(&sql, &clauses.params).await?;
+        let rows = rows.iter().map(CustomerRow::from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(paged(rows, limit, |row| row.customer_id.clone()))
+    }
+
+    pub async fn complaint(
+        &self,
+        complaint_id: &str,
+    ) -> Result<Option<ComplaintRow>, ProjectionError> {
+        self.db()
+            .fetch_optional(
+                "SELECT * FROM rm_complaints WHERE complaint_id = $1",
+                &crate::params![complaint_id],
+            )
+            .await?
+            .map(|row| ComplaintRow::from_row(&row))
+            .transpose()
+    }
+
+    pub async fn complaint_by_case_number(
+        &self,
+        case_number: &str,
+    ) -> Result<Option<ComplaintRow>, ProjectionError> {
+        self.db()
+            .fetch_optional(
+                "SELECT * FROM rm_complaints WHERE case_number = $1",
+                &crate::params![case_number],
+            )
+            .await?
+            .map(|row| ComplaintRow::from_row(&row))
+            .transpose()
+    }
+
+    pub async fn complaints(
+        &self,
+        filter: &ComplaintFilter,
+        page: &Page,
+    ) -> Result<Paged<ComplaintRow>, ProjectionError> {
+        let limit = page.limit()?;
+        let mut clauses = Where::new();
+        clauses.eq("status", &filter.status);
+        clauses.eq("stage", &filter.stage);
+        clauses.eq("severity", &filter.severity);
+        clauses.eq("handler", &filter.handler);
+        clauses.eq("customer_id", &filter.customer_id);
+        clauses.eq("category", &filter.category);
+        if let Some(year) = filter.year {
+            clauses.push("year = ?", year);
+        }
+        // Complaint ids are UUID v7: their order is filing order.
+        if let Some(after) = &page.after {
+            clauses.push("complaint_id > ?", after.as_str());
+        }
+        clauses.params.push(Param::Int(limit + 1));
+        let sql = format!(
+            "SELECT * FROM rm_complaints WHERE {} ORDER BY complaint_id LIMIT ${}",
+            clauses.sql(),
+            clauses.params.len()
+        );
+        let rows = self.db().fetch_all(&sql, &clauses.params).await?;
+        let rows = rows.iter().map(ComplaintRow::from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(paged(rows, limit, |row| row.complaint_id.clone()))
+    }
+
+    /// Open cases per handler and customers per agent: what balanced assignment needs (R-C3).
+    pub async fn open_cases_of(&self, handler: &str) -> Result<Vec<String>, ProjectionError> {
+        let rows = self
+            .db()
+            .fetch_all(
+                "SELECT complaint_id FROM rm_complaints WHERE handler = $1 AND status = 'open' ORDER BY complaint_id",
+                &crate::params![handler],
+            )
+            .await?;
+        rows.iter().map(|row| row.text("complaint_id")).collect()
+    }
+
+    pub async fn customers_of(&self, agent: &str) -> Result<Vec<String>, ProjectionError> {
+        let rows = self
+            .db()
+            .fetch_all(
+                "SELECT customer_id FROM rm_customers WHERE agent = $1 AND forgotten_at IS NULL ORDER BY customer_id",
+                &crate::params![agent],
+            )
+            .await?;
+        rows.iter().map(|row| row.text("customer_id")).collect()
+    }
+}
+
+/// Cuts the extra row fetched to learn whether another page follows.
+fn paged<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Paged<T> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let next = rows.last().map(&key);
+        Paged { rows, next }
+    } else {
+        Paged { rows, next: None }
+    }
+}

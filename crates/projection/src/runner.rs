@@ -1,0 +1,413 @@
+//! The projection runner: tails the log from each projection's checkpoint and applies
+//! batches exactly once.
+//!
+//! A batch's read-model rows and the projection's new checkpoint are written in one
+//! transaction, and the checkpoint update is conditional on the position it started
+//! from (`… WHERE position = $old`). A crash before commit rolls both back; a second
+//! runner that raced us (another node, or an operator's rebuild) finds the checkpoint
+//! moved and discards its batch. Either way every event takes effect exactly once.
+//!
+//! Live: a runner sleeps until the store signals an append (in-process, and PostgreSQL
+//! `NOTIFY` across nodes), polling only as a fallback. On PostgreSQL each projection runs
+//! on one node at a time, the holder of a session advisory lock; if that node dies its
+//! connection closes, the lock is released and a standby takes over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::future::BoxFuture;
+use kefu_event_store::{EventStore, RecordedEvent};
+use sqlx::Connection;
+use tokio::sync::watch;
+
+use crate::error::{non_negative, to_sql, ProjectionError};
+use crate::params;
+use crate::sql::{Db, DbTx};
+
+/// One read model: a name, a version, the event types it reads, and how to apply them.
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name, the key of its checkpoint (`customers`, `complaints`…).
+    fn name(&self) -> &'static str;
+    /// Bump when `apply` or the tables change meaning: the projection rebuilds on start.
+    fn version(&self) -> u32;
+    /// Event types `apply` wants; the runner skips the rest (but moves past them).
+    fn event_types(&self) -> &'static [&'static str];
+    /// The `rm_*` tables this projection owns: emptied when it rebuilds.
+    fn tables(&self) -> &'static [&'static str];
+    /// Applies a batch of events (in position order) inside the runner's transaction.
+    fn apply<'a>(
+        &'a self,
+        tx: &'a mut DbTx,
+        events: &'a [RecordedEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectionError>>;
+}
+
+/// Where a projection stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionStatus {
+    pub name: &'static str,
+    pub version: u32,
+    /// Last position applied (0 = nothing yet).
+    pub position: u64,
+    /// Last position in the log.
+    pub head: u64,
+    /// Events not yet applied.
+    pub lag: u64,
+}
+
+/// Runs a set of projections against one store.
+#[derive(Clone)]
+pub struct Runner {
+    store: EventStore,
+    db: Db,
+    projections: Arc<Vec<Arc<dyn Projection>>>,
+    batch_size: usize,
+    /// Bumped after every batch this process commits, so read-your-writes waiters wake.
+    progress: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.projections.iter().map(|p| p.name()).collect();
+        f.debug_struct("Runner")
+            .field("projections", &names)
+            .field("batch_size", &self.batch_size)
+            .finish()
+    }
+}
+
+/// Idle runners re-read at least this often, for appends no notification announced.
+const POLL_FALLBACK: Duration = Duration::from_secs(1);
+/// A standby re-tries for a lease this often.
+const LEASE_RETRY: Duration = Duration::from_secs(1);
+
+impl Runner {
+    pub fn new(store: EventStore, projections: Vec<Arc<dyn Projection>>) -> Self {
+        let db = Db::from(store.database());
+        let (progress, _) = watch::channel(0);
+        Runner { store, db, projections: Arc::new(projections), batch_size: 5_000, progress }
+    }
+
+    /// Events read per batch (and per transaction). Smaller batches mean shorter locks.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.projections.iter().map(|p| p.name()).collect()
+    }
+
+    /// A signal that changes whenever this process commits a batch.
+    pub fn progress(&self) -> watch::Receiver<u64> {
+        self.progress.subscribe()
+    }
+
+    fn find(&self, name: &str) -> Result<&Arc<dyn Projection>, ProjectionError> {
+        self.projections
+            .iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| ProjectionError::UnknownProjection(name.to_owned()))
+    }
+
+    /// Registers every projection's checkpoint and rebuilds those whose version changed.
+    pub async fn prepare(&self) -> Result<(), ProjectionError> {
+        for projection in self.projections.iter() {
+            self.prepare_one(projection.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    async fn prepare_one(&self, projection: &dyn Projection) -> Result<(), ProjectionError> {
+        let inserted = self.insert_checkpoint(projection).await?;
+        let stored_version = self.checkpoint(projection.name()).await?.1;
+        if !inserted && stored_version != projection.version() {
+            tracing::info!(
+                projection = projection.name(),
+                from = stored_version,
+                to = projection.version(),
+                "projection version changed: rebuilding"
+            );
+            self.reset(projection).await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_checkpoint(
+        &self,
+        projection: &dyn Projection,
+    ) -> Result<bool, ProjectionError> {
+        let mut tx = self.db.begin().await?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO projection_checkpoints (name, version, position, updated_at) \
+                 VALUES ($1, $2, 0, $3) ON CONFLICT (name) DO NOTHING",
+                &params![projection.name(), projection.version(), Utc::now()],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
+    /// `(position, version)` of a projection's checkpoint.
+    async fn checkpoint(&self, name: &str) -> Result<(u64, u32), ProjectionError> {
+        let row = self
+            .db
+            .fetch_optional(
+                "SELECT position, version FROM projection_checkpoints WHERE name = $1",
+                &params![name],
+            )
+            .await?
+            .ok_or_else(|| ProjectionError::UnknownProjection(name.to_owned()))?;
+        let version = u32::try_from(row.int("version")?)
+            .map_err(|_| ProjectionError::Corrupt("checkpoint version out of range".into()))?;
+        Ok((non_negative("checkpoint", row.int("position")?)?, version))
+    }
+
+    /// Empties the projection's tables and its checkpoint, in one transaction.
+    async fn reset(&self, projection: &dyn Projection) -> Result<(), ProjectionError> {
+        let mut tx = self.db.begin().await?;
+        for table in projection.tables() {
+            tx.execute(&format!("DELETE FROM {table}"), &[]).await?;
+        }
+        tx.execute(
+            "UPDATE projection_checkpoints SET position = 0, version = $1, updated_at = $2 WHERE name = $3",
+            &params![projection.version(), Utc::now(), projection.name()],
+        )
+        .await?;
+        tx.commit().await?;
+        self.progress.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
+    /// Applies the next batch of `projection`; returns how many events it moved past
+    /// (0 when caught up, or when another runner moved the checkpoint first).
+    pub async fn step(&self, name: &str) -> Result<usize, ProjectionError> {
+        let projection = self.find(name)?;
+        let (position, version) = self.checkpoint(name).await?;
+        if version != projection.version() {
+            self.reset(projection.as_ref()).await?;
+            return Ok(0);
+        }
+        let events = self.store.read_all(position + 1, self.batch_size).await?;
+        let Some(last) = events.last() else { return Ok(0) };
+        let last_position = last.position;
+        let wanted = projection.event_types();
+        let relevant: Vec<RecordedEvent> =
+            events.iter().filter(|e| wanted.contains(&e.event_type.as_str())).cloned().collect();
+
+        let mut tx = self.db.begin().await?;
+        if !relevant.is_empty() {
+            projection.apply(&mut tx, &relevant).await?;
+        }
+        let moved = tx
+            .execute(
+                "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
+                 WHERE name = $3 AND position = $4 AND version = $5",
+                &params![
+                    to_sql("position", last_position)?,
+                    Utc::now(),
+                    name,
+                    to_sql("position", position)?,
+                    projection.version()
+                ],
+            )
+            .await?;
+        if moved != 1 {
+            // Someone else applied this range first; our writes roll back with the transaction.
+            tracing::debug!(
+                projection = name,
+                position,
+                "checkpoint moved under us; batch discarded"
+            );
+            return Ok(0);
+        }
+        tx.commit().await?;
+        self.progress.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(events.len())
+    }
+
+    /// Applies batches until every projection has reached the log's head as of the call.
+    pub async fn catch_up(&self) -> Result<(), ProjectionError> {
+        self.prepare().await?;
+        let head = self.store.head_position().await?;
+        for projection in self.projections.iter() {
+            while self.checkpoint(projection.name()).await?.0 < head {
+                self.step(projection.name()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rebuilds one projection from zero, reporting `(position, head)` after each batch.
+    pub async fn rebuild(
+        &self,
+        name: &str,
+        mut on_progress: impl FnMut(u64, u64),
+    ) -> Result<(), ProjectionError> {
+        let projection = self.find(name)?;
+        self.insert_checkpoint(projection.as_ref()).await?;
+        self.reset(projection.as_ref()).await?;
+        let head = self.store.head_position().await?;
+        loop {
+            let position = self.checkpoint(name).await?.0;
+            on_progress(position, head);
+            if position >= head {
+                return Ok(());
+            }
+            self.step(name).await?;
+        }
+    }
+
+    /// Every projection's checkpoint and lag.
+    pub async fn status(&self) -> Result<Vec<ProjectionStatus>, ProjectionError> {
+        let head = self.store.head_position().await?;
+        let mut statuses = Vec::with_capacity(self.projections.len());
+        for projection in self.projections.iter() {
+            let (position, version) = match self.checkpoint(projection.name()).await {
+                Ok(checkpoint) => checkpoint,
+                Err(ProjectionError::UnknownProjection(_)) => (0, projection.version()),
+                Err(error) => return Err(error),
+            };
+            statuses.push(ProjectionStatus {
+                name: projection.name(),
+                version,
+                position,
+                head,
+                lag: head.saturating_sub(position),
+            });
+        }
+        Ok(statuses)
+    }
+
+    /// The lowest checkpoint among all projections: every read model includes at least this.
+    pub async fn low_water_mark(&self) -> Result<u64, ProjectionError> {
+        let mut low = u64::MAX;
+        for projection in self.projections.iter() {
+            let position = match self.checkpoint(projection.name()).await {
+                Ok((position, _)) => position,
+                // Not registered yet: it has applied nothing.
+                Err(ProjectionError::UnknownProjection(_)) => 0,
+                Err(error) => return Err(error),
+            };
+            low = low.min(position);
+        }
+        Ok(if low == u64::MAX { 0 } else { low })
+    }
+
+    /// Runs every projection live until `shutdown` resolves. Errors are logged and
+    /// retried; they never end the loop.
+    pub async fn run(&self, shutdown: impl std::future::Future<Output = ()> + Send) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        for projection in self.projections.iter() {
+            let runner = self.clone();
+            let name = projection.name();
+            let stop = stop_rx.clone();
+            tasks.spawn(async move { runner.run_one(name, stop).await });
+        }
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn run_one(&self, name: &'static str, mut stop: watch::Receiver<bool>) {
+        let mut notifications = self.store.notifications();
+        while !*stop.borrow() {
+            let lease = match self.acquire_lease(name).await {
+                Ok(Some(lease)) => lease,
+                Ok(None) => {
+                    // Another node holds this projection; stand by.
+                    wait(&mut stop, LEASE_RETRY).await;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(projection = name, %error, "cannot take the projection lease");
+                    wait(&mut stop, LEASE_RETRY).await;
+                    continue;
+                }
+            };
+            if let Err(error) = self.run_leased(name, &mut stop, &mut notifications, lease).await {
+                tracing::warn!(projection = name, %error, "projection failed; retrying");
+                wait(&mut stop, LEASE_RETRY).await;
+            }
+        }
+    }
+
+    async fn run_leased(
+        &self,
+        name: &'static str,
+        stop: &mut watch::Receiver<bool>,
+        notifications: &mut watch::Receiver<u64>,
+        mut lease: Option<sqlx::PgConnection>,
+    ) -> Result<(), ProjectionError> {
+        self.prepare_one(self.find(name)?.as_ref()).await?;
+        while !*stop.borrow() {
+            notifications.borrow_and_update();
+            if self.step(name).await? > 0 {
+                continue;
+            }
+            tokio::select! {
+                _ = notifications.changed() => {}
+                _ = stop.changed() => {}
+                () = tokio::time::sleep(POLL_FALLBACK) => {
+                    // Prove we still hold the lease before working on.
+                    if let Some(lease) = lease.as_mut() {
+                        lease.ping().await?;
+                    }
+                }
+            }
+        }
+        if let Some(lease) = lease.take() {
+            let _ = lease.close().await;
+        }
+        Ok(())
+    }
+
+    /// On PostgreSQL, a dedicated connection holding the projection's advisory lock
+    /// (`Ok(None)`: another node holds it). On SQLite, `Ok(Some(None))`: no lease needed.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+    ) -> Result<Option<Option<sqlx::PgConnection>>, ProjectionError> {
+        let Db::Postgres(pool) = &self.db else { return Ok(Some(None)) };
+        let mut conn = pool.acquire().await?.detach();
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(lease_key(name))
+            .fetch_one(&mut conn)
+            .await?;
+        if held {
+            tracing::info!(projection = name, "projection lease taken");
+            Ok(Some(Some(conn)))
+        } else {
+            let _ = conn.close().await;
+            Ok(None)
+        }
+    }
+}
+
+async fn wait(stop: &mut watch::Receiver<bool>, delay: Duration) {
+    tokio::select! {
+        _ = stop.changed() => {}
+        () = tokio::time::sleep(delay) => {}
+    }
+}
+
+/// A stable 64-bit advisory-lock key per projection (FNV-1a of a namespaced name).
+fn lease_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in "kefu-projection:".bytes().chain(name.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    i64::from_be_bytes(hash.to_be_bytes())
+}

@@ -1,0 +1,329 @@
+//! A thin dialect adapter so each read model is written once for SQLite and PostgreSQL.
+//!
+//! Queries use `$1, $2, …` placeholders (both drivers accept them) and portable SQL
+//! (`INSERT … ON CONFLICT … DO UPDATE`, plain aggregates). What differs is how values
+//! travel: timestamps are `TIMESTAMPTZ` on PostgreSQL and fixed-width UTC text on SQLite
+//! (`2026-03-10T09:00:00.000000Z`, which sorts and compares like the instant it names).
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Postgres, Row, Sqlite, Transaction};
+
+use crate::error::ProjectionError;
+
+const SQLITE_TIMESTAMP: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
+/// The database the read models live in (the one holding the events).
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite {
+        /// The event store's single writer connection: read-model writes queue with appends.
+        writer: sqlx::SqlitePool,
+        readers: sqlx::SqlitePool,
+    },
+    Postgres(sqlx::PgPool),
+}
+
+impl From<kefu_event_store::Database> for Db {
+    fn from(database: kefu_event_store::Database) -> Self {
+        match database {
+            kefu_event_store::Database::Sqlite { writer, readers } => {
+                Db::Sqlite { writer, readers }
+            }
+            kefu_event_store::Database::Postgres(pool) => Db::Postgres(pool),
+        }
+    }
+}
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Int(i64),
+    Real(f64),
+    Bool(bool),
+    Text(String),
+    Time(DateTime<Utc>),
+    /// A NULL of the given kind (PostgreSQL wants NULLs typed).
+    Null(Kind),
+}
+
+/// The SQL type of a NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Int,
+    Text,
+    Time,
+}
+
+impl From<i64> for Param {
+    fn from(value: i64) -> Self {
+        Param::Int(value)
+    }
+}
+impl From<u32> for Param {
+    fn from(value: u32) -> Self {
+        Param::Int(i64::from(value))
+    }
+}
+impl From<bool> for Param {
+    fn from(value: bool) -> Self {
+        Param::Bool(value)
+    }
+}
+impl From<f64> for Param {
+    fn from(value: f64) -> Self {
+        Param::Real(value)
+    }
+}
+impl From<&str> for Param {
+    fn from(value: &str) -> Self {
+        Param::Text(value.to_owned())
+    }
+}
+impl From<String> for Param {
+    fn from(value: String) -> Self {
+        Param::Text(value)
+    }
+}
+impl From<DateTime<Utc>> for Param {
+    fn from(value: DateTime<Utc>) -> Self {
+        Param::Time(value)
+    }
+}
+impl From<Option<DateTime<Utc>>> for Param {
+    fn from(value: Option<DateTime<Utc>>) -> Self {
+        value.map_or(Param::Null(Kind::Time), Param::Time)
+    }
+}
+impl From<Option<String>> for Param {
+    fn from(value: Option<String>) -> Self {
+        value.map_or(Param::Null(Kind::Text), Param::Text)
+    }
+}
+impl From<Option<&str>> for Param {
+    fn from(value: Option<&str>) -> Self {
+        value.map_or(Param::Null(Kind::Text), Param::from)
+    }
+}
+impl From<Option<i64>> for Param {
+    fn from(value: Option<i64>) -> Self {
+        value.map_or(Param::Null(Kind::Int), Param::Int)
+    }
+}
+
+/// Builds an array of [`Param`]s from anything convertible.
+#[macro_export]
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        [$($crate::sql::Param::from($value)),*]
+    };
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+fn bind_sqlite<'q>(mut query: SqliteQuery<'q>, params: &'q [Param]) -> SqliteQuery<'q> {
+    for param in params {
+        query = match param {
+            Param::Int(value) => query.bind(*value),
+            Param::Real(value) => query.bind(*value),
+            Param::Bool(value) => query.bind(*value),
+            Param::Text(value) => query.bind(value.as_str()),
+            Param::Time(value) => query.bind(sqlite_time(*value)),
+            Param::Null(_) => query.bind(None::<String>),
+        };
+    }
+    query
+}
+
+fn bind_pg<'q>(mut query: PgQuery<'q>, params: &'q [Param]) -> PgQuery<'q> {
+    for param in params {
+        query = match param {
+            Param::Int(value) => query.bind(*value),
+            Param::Real(value) => query.bind(*value),
+            Param::Bool(value) => query.bind(*value),
+            Param::Text(value) => query.bind(value.as_str()),
+            Param::Time(value) => query.bind(value.trunc_subsecs(6)),
+            Param::Null(Kind::Int) => query.bind(None::<i64>),
+            Param::Null(Kind::Text) => query.bind(None::<String>),
+            Param::Null(Kind::Time) => query.bind(None::<DateTime<Utc>>),
+        };
+    }
+    query
+}
+
+/// How SQLite stores an instant.
+pub fn sqlite_time(value: DateTime<Utc>) -> String {
+    value.format(SQLITE_TIMESTAMP).to_string()
+}
+
+/// One result row, whichever backend it came from.
+pub enum DbRow {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+impl std::fmt::Debug for DbRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DbRow::Sqlite(_) => "DbRow::Sqlite",
+            DbRow::Postgres(_) => "DbRow::Postgres",
+        })
+    }
+}
+
+impl DbRow {
+    pub fn int(&self, column: &str) -> Result<i64, ProjectionError> {
+        Ok(match self {
+            DbRow::Sqlite(row) => row.try_get(column)?,
+            DbRow::Postgres(row) => row.try_get(column)?,
+        })
+    }
+
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, ProjectionError> {
+        Ok(match self {
+            DbRow::Sqlite(row) => row.try_get(column)?,
+            DbRow::Postgres(row) => row.try_get(column)?,
+        })
+    }
+
+    pub fn real(&self, column: &str) -> Result<Option<f64>, ProjectionError> {
+        Ok(match self {
+            DbRow::Sqlite(row) => row.try_get(column)?,
+            DbRow::Postgres(row) => row.try_get(column)?,
+        })
+    }
+
+    pub fn bool(&self, column: &str) -> Result<bool, ProjectionError> {
+        Ok(match self {
+            DbRow::Sqlite(row) => row.try_get(column)?,
+            DbRow::Postgres(row) => row.try_get(column)?,
+        })
+    }
+
+    pub fn text(&self, column: &str) -> Result<String, ProjectionError> {
+        Ok(match self {
+            DbRow::Sqlite(row) => row.try_get(column)?,
+            DbRow::Postgres(row) => row.try_get(column)?,
+        })
+    }
+
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>, ProjectionError> {
+        Ok(match self {
+            DbRow::Sqlite(row) => row.try_get(column)?,
+            DbRow::Postgres(row) => row.try_get(column)?,
+        })
+    }
+
+    pub fn time(&self, column: &str) -> Result<DateTime<Utc>, ProjectionError> {
+        self.opt_time(column)?.ok_or_else(|| ProjectionError::Corrupt(format!("{column} is NULL")))
+    }
+
+    pub fn opt_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, ProjectionError> {
+        match self {
+            DbRow::Sqlite(row) => row
+                .try_get::<Option<String>, _>(column)?
+                .map(|text| {
+                    NaiveDateTime::parse_from_str(&text, SQLITE_TIMESTAMP)
+                        .map(|naive| naive.and_utc())
+                        .map_err(|error| ProjectionError::Corrupt(format!("{column}: {error}")))
+                })
+                .transpose(),
+            DbRow::Postgres(row) => Ok(row.try_get(column)?),
+        }
+    }
+}
+
+/// A write transaction on the read models.
+#[derive(Debug)]
+pub enum DbTx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl DbTx {
+    pub async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ProjectionError> {
+        Ok(match self {
+            DbTx::Sqlite(tx) => {
+                bind_sqlite(sqlx::query(sql), params).execute(&mut **tx).await?.rows_affected()
+            }
+            DbTx::Postgres(tx) => {
+                bind_pg(sqlx::query(sql), params).execute(&mut **tx).await?.rows_affected()
+            }
+        })
+    }
+
+    pub async fn fetch_all(
+        &mut self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<DbRow>, ProjectionError> {
+        Ok(match self {
+            DbTx::Sqlite(tx) => bind_sqlite(sqlx::query(sql), params)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(DbRow::Sqlite)
+                .collect(),
+            DbTx::Postgres(tx) => bind_pg(sqlx::query(sql), params)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(DbRow::Postgres)
+                .collect(),
+        })
+    }
+
+    pub async fn commit(self) -> Result<(), ProjectionError> {
+        match self {
+            DbTx::Sqlite(tx) => tx.commit().await?,
+            DbTx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+impl Db {
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
+    /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite: no lock upgrade later).
+    pub async fn begin(&self) -> Result<DbTx, ProjectionError> {
+        Ok(match self {
+            Db::Sqlite { writer, .. } => DbTx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => DbTx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// Runs a read-only query on the reader pool.
+    pub async fn fetch_all(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Vec<DbRow>, ProjectionError> {
+        Ok(match self {
+            Db::Sqlite { readers, .. } => bind_sqlite(sqlx::query(sql), params)
+                .fetch_all(readers)
+                .await?
+                .into_iter()
+                .map(DbRow::Sqlite)
+                .collect(),
+            Db::Postgres(pool) => bind_pg(sqlx::query(sql), params)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(DbRow::Postgres)
+                .collect(),
+        })
+    }
+
+    pub async fn fetch_optional(
+        &self,
+        sql: &str,
+        params: &[Param],
+    ) -> Result<Option<DbRow>, ProjectionError> {
+        Ok(self.fetch_all(sql, params).await?.into_iter().next())
+    }
+}

@@ -243,6 +243,25 @@ impl PgBackend {
         rows.iter().map(decode_event).collect()
     }
 
+    pub async fn read_range(
+        &self,
+        from_position: i64,
+        to_position: i64,
+        event_types: &[&str],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position >= $1 AND position <= $2 \
+             AND (cardinality($3::text[]) = 0 OR event_type = ANY($3)) ORDER BY position"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(from_position)
+            .bind(to_position)
+            .bind(event_types)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode_event).collect()
+    }
+
     pub async fn head_position(&self) -> Result<u64, StoreError> {
         let position: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::bigint FROM events")

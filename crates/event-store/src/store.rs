@@ -186,6 +186,30 @@ impl EventStore {
         }
     }
 
+    /// The events with `from_position <= position <= to_position` whose type is one of
+    /// `event_types` (all types when empty), in position order.
+    ///
+    /// Positions are gap-free, so a range is exactly `to - from + 1` events before
+    /// filtering; with `to_position <= head_position()` every one of them is committed.
+    /// Filtering in the database lets a reader skip what it does not need cheaply.
+    pub async fn read_range(
+        &self,
+        from_position: u64,
+        to_position: u64,
+        event_types: &[&str],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let from_position = to_sql("position", from_position)?;
+        let to_position = to_sql("position", to_position)?;
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => {
+                sqlite.read_range(from_position, to_position, event_types).await
+            }
+            Backend::Postgres(postgres) => {
+                postgres.read_range(from_position, to_position, event_types).await
+            }
+        }
+    }
+
     /// The position of the last committed event; 0 for an empty log.
     pub async fn head_position(&self) -> Result<u64, StoreError> {
         match &self.inner.backend {

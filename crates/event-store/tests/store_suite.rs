@@ -52,6 +52,7 @@ store_suite!(
     limits_are_enforced_before_writing,
     invalid_names_and_numbers_are_refused,
     cancelled_appends_leave_the_store_usable,
+    read_range_filters_by_type_within_positions,
 );
 
 async fn open(db: &TestDatabase) -> EventStore {
@@ -539,4 +540,28 @@ async fn cancelled_appends_leave_the_store_usable(db: &TestDatabase) {
     let result = store.append(&s, ExpectedVersion::Any, &events(1), &meta()).await.unwrap();
     assert_eq!((result.last_version - 1) % 3, 0, "only whole appends of three landed");
     assert!(matches!(store.verify_stream(&s).await.unwrap(), Verification::Intact { .. }));
+}
+
+async fn read_range_filters_by_type_within_positions(db: &TestDatabase) {
+    let store = open(db).await;
+    let s = stream("thing-range");
+    let mixed: Vec<NewEvent> = (0..6u64)
+        .map(|n| {
+            NewEvent::new(
+                Uuid::now_v7(),
+                if n % 2 == 0 { "Even" } else { "Odd" },
+                1,
+                json!({ "n": n }),
+            )
+        })
+        .collect();
+    store.append(&s, ExpectedVersion::NoStream, &mixed, &meta()).await.unwrap();
+    let all = store.read_range(2, 5, &[]).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.position).collect::<Vec<_>>(), [2, 3, 4, 5]);
+    let odd = store.read_range(1, 6, &["Odd"]).await.unwrap();
+    assert_eq!(odd.iter().map(|e| e.position).collect::<Vec<_>>(), [2, 4, 6]);
+    assert_eq!(odd[0].payload, json!({ "n": 1 }));
+    assert_eq!(odd[0].hash, all[0].hash, "the same envelope either way");
+    assert!(store.read_range(7, 100, &[]).await.unwrap().is_empty());
+    assert!(store.read_range(1, 6, &["Neither"]).await.unwrap().is_empty());
 }

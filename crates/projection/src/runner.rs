@@ -189,61 +189,98 @@ impl Runner {
         Ok(())
     }
 
-    /// Applies the next batch of `projection`; returns how many events it moved past
-    /// (0 when caught up, or when another runner moved the checkpoint first).
-    pub async fn step(&self, name: &str) -> Result<usize, ProjectionError> {
-        let projection = self.find(name)?;
-        let (position, version) = self.checkpoint(name).await?;
-        if version != projection.version() {
-            self.reset(projection.as_ref()).await?;
+    /// Applies the next batch of one projection; returns how many log positions it moved
+    /// past (0 when caught up, or when another runner moved the checkpoint first).
+    pub async fn step(&self, name: &str) -> Result<u64, ProjectionError> {
+        let projection = self.find(name)?.clone();
+        self.step_many(&[projection]).await
+    }
+
+    /// Applies the next batch of every projection in one pass over the log and one
+    /// transaction: what a catch-up or a rebuild of everything wants.
+    pub async fn step_all(&self) -> Result<u64, ProjectionError> {
+        let projections: Vec<Arc<dyn Projection>> = self.projections.iter().cloned().collect();
+        self.step_many(&projections).await
+    }
+
+    async fn step_many(&self, projections: &[Arc<dyn Projection>]) -> Result<u64, ProjectionError> {
+        let mut behind = Vec::with_capacity(projections.len());
+        for projection in projections {
+            let (position, version) = self.checkpoint(projection.name()).await?;
+            if version != projection.version() {
+                self.reset(projection.as_ref()).await?;
+                return Ok(0);
+            }
+            behind.push((projection, position));
+        }
+        let Some(from) = behind.iter().map(|(_, position)| position + 1).min() else {
+            return Ok(0);
+        };
+        // Positions are gap-free and commit in order: every position up to the head we
+        // read is committed, so a window of positions is exactly that many events.
+        let head = self.store.head_position().await?;
+        if from > head {
             return Ok(0);
         }
-        let events = self.store.read_all(position + 1, self.batch_size).await?;
-        let Some(last) = events.last() else { return Ok(0) };
-        let last_position = last.position;
-        let wanted = projection.event_types();
-        let relevant: Vec<RecordedEvent> =
-            events.iter().filter(|e| wanted.contains(&e.event_type.as_str())).cloned().collect();
+        let window = u64::try_from(self.batch_size).unwrap_or(u64::MAX);
+        let end = head.min(from.saturating_add(window - 1));
+        let mut types: Vec<&str> = behind
+            .iter()
+            .filter(|(_, position)| *position < end)
+            .flat_map(|(p, _)| p.event_types().iter().copied())
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        let events = self.store.read_range(from, end, &types).await?;
 
         let mut tx = self.db.begin().await?;
-        if !relevant.is_empty() {
-            projection.apply(&mut tx, &relevant).await?;
-        }
-        let moved = tx
-            .execute(
-                "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
-                 WHERE name = $3 AND position = $4 AND version = $5",
-                &params![
-                    to_sql("position", last_position)?,
-                    Utc::now(),
-                    name,
-                    to_sql("position", position)?,
-                    projection.version()
-                ],
-            )
-            .await?;
-        if moved != 1 {
-            // Someone else applied this range first; our writes roll back with the transaction.
-            tracing::debug!(
-                projection = name,
-                position,
-                "checkpoint moved under us; batch discarded"
-            );
-            return Ok(0);
+        for (projection, position) in &behind {
+            if *position >= end {
+                continue;
+            }
+            let wanted = projection.event_types();
+            let relevant: Vec<RecordedEvent> = events
+                .iter()
+                .filter(|e| e.position > *position && wanted.contains(&e.event_type.as_str()))
+                .cloned()
+                .collect();
+            if !relevant.is_empty() {
+                projection.apply(&mut tx, &relevant).await?;
+            }
+            let moved = tx
+                .execute(
+                    "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
+                     WHERE name = $3 AND position = $4 AND version = $5",
+                    &params![
+                        to_sql("position", end)?,
+                        Utc::now(),
+                        projection.name(),
+                        to_sql("position", *position)?,
+                        projection.version()
+                    ],
+                )
+                .await?;
+            if moved != 1 {
+                // Someone else applied this range first; our writes roll back with the transaction.
+                tracing::debug!(
+                    projection = projection.name(),
+                    position,
+                    "checkpoint moved under us; batch discarded"
+                );
+                return Ok(0);
+            }
         }
         tx.commit().await?;
         self.progress.send_modify(|n| *n = n.wrapping_add(1));
-        Ok(events.len())
+        Ok(end + 1 - from)
     }
 
     /// Applies batches until every projection has reached the log's head as of the call.
     pub async fn catch_up(&self) -> Result<(), ProjectionError> {
         self.prepare().await?;
         let head = self.store.head_position().await?;
-        for projection in self.projections.iter() {
-            while self.checkpoint(projection.name()).await?.0 < head {
-                self.step(projection.name()).await?;
-            }
+        while self.low_water_mark().await? < head {
+            self.step_all().await?;
         }
         Ok(())
     }
@@ -254,7 +291,7 @@ impl Runner {
         name: &str,
         mut on_progress: impl FnMut(u64, u64),
     ) -> Result<(), ProjectionError> {
-        let projection = self.find(name)?;
+        let projection = self.find(name)?.clone();
         self.insert_checkpoint(projection.as_ref()).await?;
         self.reset(projection.as_ref()).await?;
         let head = self.store.head_position().await?;
@@ -264,7 +301,28 @@ impl Runner {
             if position >= head {
                 return Ok(());
             }
-            self.step(name).await?;
+            self.step_many(std::slice::from_ref(&projection)).await?;
+        }
+    }
+
+    /// Rebuilds every projection from zero in one pass over the log, reporting
+    /// `(position, head)` after each batch.
+    pub async fn rebuild_all(
+        &self,
+        mut on_progress: impl FnMut(u64, u64),
+    ) -> Result<(), ProjectionError> {
+        for projection in self.projections.iter() {
+            self.insert_checkpoint(projection.as_ref()).await?;
+            self.reset(projection.as_ref()).await?;
+        }
+        let head = self.store.head_position().await?;
+        loop {
+            let position = self.low_water_mark().await?;
+            on_progress(position, head);
+            if position >= head {
+                return Ok(());
+            }
+            self.step_all().await?;
         }
     }
 

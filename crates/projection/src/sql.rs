@@ -120,6 +120,37 @@ macro_rules! params {
     };
 }
 
+/// SQLite spelling of a query: `$1, $2, …` become `?` when they appear once each, in
+/// order. SQLite looks numbered parameters up by a linear scan, so binding N of them
+/// costs O(N²); plain `?` costs O(N) and multi-row upserts stay fast.
+fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut expected = 1u64;
+    let mut last = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let digits = bytes[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits > 0 {
+                let number: u64 = sql[i + 1..i + 1 + digits].parse().unwrap_or(0);
+                if number != expected {
+                    return std::borrow::Cow::Borrowed(sql);
+                }
+                out.push_str(&sql[last..i]);
+                out.push('?');
+                expected += 1;
+                i += 1 + digits;
+                last = i;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&sql[last..]);
+    std::borrow::Cow::Owned(out)
+}
+
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
@@ -245,9 +276,10 @@ pub enum DbTx {
 impl DbTx {
     pub async fn execute(&mut self, sql: &str, params: &[Param]) -> Result<u64, ProjectionError> {
         Ok(match self {
-            DbTx::Sqlite(tx) => {
-                bind_sqlite(sqlx::query(sql), params).execute(&mut **tx).await?.rows_affected()
-            }
+            DbTx::Sqlite(tx) => bind_sqlite(sqlx::query(&sqlite_sql(sql)), params)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
             DbTx::Postgres(tx) => {
                 bind_pg(sqlx::query(sql), params).execute(&mut **tx).await?.rows_affected()
             }
@@ -260,7 +292,7 @@ impl DbTx {
         params: &[Param],
     ) -> Result<Vec<DbRow>, ProjectionError> {
         Ok(match self {
-            DbTx::Sqlite(tx) => bind_sqlite(sqlx::query(sql), params)
+            DbTx::Sqlite(tx) => bind_sqlite(sqlx::query(&sqlite_sql(sql)), params)
                 .fetch_all(&mut **tx)
                 .await?
                 .into_iter()
@@ -304,7 +336,7 @@ impl Db {
         params: &[Param],
     ) -> Result<Vec<DbRow>, ProjectionError> {
         Ok(match self {
-            Db::Sqlite { readers, .. } => bind_sqlite(sqlx::query(sql), params)
+            Db::Sqlite { readers, .. } => bind_sqlite(sqlx::query(&sqlite_sql(sql)), params)
                 .fetch_all(readers)
                 .await?
                 .into_iter()
@@ -325,5 +357,18 @@ impl Db {
         params: &[Param],
     ) -> Result<Option<DbRow>, ProjectionError> {
         Ok(self.fetch_all(sql, params).await?.into_iter().next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_sql;
+
+    #[test]
+    fn in_order_placeholders_become_anonymous_for_sqlite() {
+        assert_eq!(sqlite_sql("a = $1 AND b IN ($2, $3)"), "a = ? AND b IN (?, ?)");
+        assert_eq!(sqlite_sql("a = $2 AND b = $1"), "a = $2 AND b = $1");
+        assert_eq!(sqlite_sql("a = $1 OR b = $1"), "a = $1 OR b = $1");
+        assert_eq!(sqlite_sql("SELECT 1"), "SELECT 1");
     }
 }

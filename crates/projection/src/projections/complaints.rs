@@ -10,7 +10,7 @@ use kefu_domain::customer::CustomerEvent;
 use kefu_domain::{CallbackLogged, ReplyKind};
 use kefu_event_store::RecordedEvent;
 
-use super::{decode, load_rows, month_of, stream_key, upsert_sql, Decoded};
+use super::{decode, insert_rows, load_rows, month_of, stream_key, upsert_rows, Decoded};
 use crate::error::{to_sql, ProjectionError};
 use crate::params;
 use crate::runner::Projection;
@@ -57,6 +57,23 @@ const COLUMNS: &[&str] = &[
     "round_signed",
     "round_final_reply",
     "last_position",
+];
+
+const CALLBACK_COLUMNS: &[&str] = &[
+    "position",
+    "customer_id",
+    "complaint_id",
+    "kind",
+    "channel",
+    "party",
+    "outcome",
+    "score",
+    "by_staff",
+    "called_at",
+    "month",
+    "handler",
+    "intake_channel",
+    "category",
 ];
 
 /// A row of `rm_complaints`.
@@ -346,23 +363,16 @@ async fn apply(tx: &mut DbTx, events: &[RecordedEvent]) -> Result<(), Projection
     }
     dirty.sort();
     dirty.dedup();
-    let sql = upsert_sql(TABLE, "complaint_id", COLUMNS);
-    for complaint_id in dirty {
-        if let Some(row) = rows.get(&complaint_id) {
-            tx.execute(&sql, &row.params()).await?;
-        }
-    }
-    for params in callbacks {
-        tx.execute(
-            "INSERT INTO rm_callbacks (position, customer_id, complaint_id, kind, channel, party, \
-             outcome, score, by_staff, called_at, month, handler, intake_channel, category) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (position) DO NOTHING",
-            &params,
-        )
-        .await?;
-    }
-    Ok(())
+    let changed = dirty.iter().filter_map(|id| rows.get(id)).map(ComplaintRow::params).collect();
+    upsert_rows(tx, TABLE, "complaint_id", COLUMNS, changed).await?;
+    insert_rows(
+        tx,
+        CALLBACKS_TABLE,
+        CALLBACK_COLUMNS,
+        "ON CONFLICT (position) DO NOTHING",
+        callbacks,
+    )
+    .await
 }
 
 enum Change {

@@ -9,7 +9,7 @@ use kefu_domain::customer::CustomerEvent;
 use kefu_domain::Confidentiality;
 use kefu_event_store::RecordedEvent;
 
-use super::{decode, load_rows, stream_key, upsert_sql, Decoded};
+use super::{decode, load_rows, stream_key, upsert_rows, Decoded};
 use crate::error::{to_sql, ProjectionError};
 use crate::runner::Projection;
 use crate::sql::{DbRow, DbTx, Param};
@@ -224,13 +224,8 @@ async fn apply(tx: &mut DbTx, events: &[RecordedEvent]) -> Result<(), Projection
     }
     dirty.sort();
     dirty.dedup();
-    let sql = upsert_sql(TABLE, "customer_id", COLUMNS);
-    for customer_id in dirty {
-        if let Some(row) = rows.get(&customer_id) {
-            tx.execute(&sql, &row.params()).await?;
-        }
-    }
-    Ok(())
+    let changed = dirty.iter().filter_map(|id| rows.get(id)).map(CustomerRow::params).collect();
+    upsert_rows(tx, TABLE, "customer_id", COLUMNS, changed).await
 }
 
 enum Change {

@@ -67,17 +67,51 @@ pub(crate) async fn load_rows(
     Ok(rows)
 }
 
-/// `INSERT INTO table (cols) VALUES ($1…) ON CONFLICT (key) DO UPDATE SET every other column`.
-pub(crate) fn upsert_sql(table: &str, key: &str, columns: &[&str]) -> String {
-    let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+/// Upserts rows (each a full set of `columns`) with multi-row statements: one round trip
+/// per few hundred rows rather than per row, which is what makes rebuilds fast.
+pub(crate) async fn upsert_rows(
+    tx: &mut DbTx,
+    table: &str,
+    key: &str,
+    columns: &[&str],
+    rows: Vec<Vec<Param>>,
+) -> Result<(), ProjectionError> {
     let updates: Vec<String> =
         columns.iter().filter(|c| **c != key).map(|c| format!("{c} = excluded.{c}")).collect();
-    format!(
-        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({key}) DO UPDATE SET {}",
-        columns.join(", "),
-        placeholders.join(", "),
-        updates.join(", ")
-    )
+    let conflict = format!("ON CONFLICT ({key}) DO UPDATE SET {}", updates.join(", "));
+    insert_rows(tx, table, columns, &conflict, rows).await
+}
+
+/// Inserts rows with multi-row statements, `on_conflict` appended to each.
+pub(crate) async fn insert_rows(
+    tx: &mut DbTx,
+    table: &str,
+    columns: &[&str],
+    on_conflict: &str,
+    rows: Vec<Vec<Param>>,
+) -> Result<(), ProjectionError> {
+    // Well under SQLite's 32,766 and PostgreSQL's 65,535 parameters per statement.
+    let rows_per_statement = (8_000 / columns.len().max(1)).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Param>> = rows.by_ref().take(rows_per_statement).collect();
+        let mut values = Vec::with_capacity(chunk.len());
+        let mut params = Vec::with_capacity(chunk.len() * columns.len());
+        for row in chunk {
+            let first = params.len() + 1;
+            let placeholders: Vec<String> =
+                (first..first + row.len()).map(|i| format!("${i}")).collect();
+            values.push(format!("({})", placeholders.join(", ")));
+            params.extend(row);
+        }
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES {} {on_conflict}",
+            columns.join(", "),
+            values.join(", ")
+        );
+        tx.execute(&sql, &params).await?;
+    }
+    Ok(())
 }
 
 /// `YYYY-MM` of an instant, the month key of the reports.

@@ -29,7 +29,7 @@ mod types;
 pub use chain::GENESIS;
 pub use error::StoreError;
 pub use limits::Limits;
-pub use store::{Database, EventStore};
+pub use store::{Database, EventLocation, EventStore};
 pub use types::{
     category_of, AppendResult, BrokenReason, Direction, ExpectedVersion, Metadata, NewEvent,
     RecordedEvent, StoreOptions, StreamId, Verification,

@@ -144,6 +144,14 @@ impl SqliteBackend {
         })
     }
 
+    pub async fn locate(&self, event_ids: &[Uuid]) -> Result<Vec<StoredPlace>, StoreError> {
+        if event_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.readers.acquire().await?;
+        stored_places(&mut conn, event_ids).await
+    }
+
     pub async fn stream_version(&self, stream_id: &str) -> Result<u64, StoreError> {
         let version: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?",

@@ -42,6 +42,15 @@ enum Backend {
     Postgres(PgBackend),
 }
 
+/// Where one stored event sits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLocation {
+    pub event_id: uuid::Uuid,
+    pub stream_id: String,
+    pub stream_version: u64,
+    pub position: u64,
+}
+
 /// The append-only event log. Cheap to clone; all clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct EventStore {
@@ -141,6 +150,24 @@ impl EventStore {
         };
         self.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
         Ok(result)
+    }
+
+    /// Where the given events are stored, for those that are (in no particular order).
+    /// Lets a caller recognise a retried request before deciding anything again.
+    pub async fn locate(&self, event_ids: &[uuid::Uuid]) -> Result<Vec<EventLocation>, StoreError> {
+        let places = match &self.inner.backend {
+            Backend::Sqlite(sqlite) => sqlite.locate(event_ids).await?,
+            Backend::Postgres(postgres) => postgres.locate(event_ids).await?,
+        };
+        Ok(places
+            .into_iter()
+            .map(|place| EventLocation {
+                event_id: place.event_id,
+                stream_id: place.stream_id,
+                stream_version: place.stream_version,
+                position: place.position,
+            })
+            .collect())
     }
 
     /// The stream's last version; 0 when it does not exist.

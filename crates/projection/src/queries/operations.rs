@@ -47,6 +47,8 @@ pub struct SlaBreachCounts {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HandlerLoad {
     pub staff_id: String,
+    /// `None` for someone holding work without a staff record.
+    pub name: Option<String>,
     /// False for people who left, or who appear on records but were never registered.
     pub active: bool,
     pub roles: Vec<String>,
@@ -225,7 +227,9 @@ impl ReadModels {
     /// (and anyone still holding work without a staff record).
     pub async fn workload(&self) -> Result<Vec<HandlerLoad>, ProjectionError> {
         let mut loads: BTreeMap<String, HandlerLoad> = BTreeMap::new();
-        for row in self.db().fetch_all("SELECT staff_id, active, roles FROM rm_staff", &[]).await? {
+        for row in
+            self.db().fetch_all("SELECT staff_id, name, active, roles FROM rm_staff", &[]).await?
+        {
             let staff_id = row.text("staff_id")?;
             let roles = row
                 .text("roles")?
@@ -237,6 +241,7 @@ impl ReadModels {
                 staff_id.clone(),
                 HandlerLoad {
                     staff_id,
+                    name: Some(row.text("name")?),
                     active: row.bool("active")?,
                     roles,
                     ..HandlerLoad::default()

@@ -1,0 +1,258 @@
+//! Bearer tokens → principals with roles and a clearance; per-RPC role checks.
+//!
+//! Tokens are stored hashed (SHA-256, hex) in a JSON tokens file:
+//! `{"tokens": [{"sha256": "…", "principal": "h1", "roles": ["agent"], "clearance": "internal"}]}`.
+//! The principal is the caller's staff code (or service name); it is the actor of every
+//! event the caller causes.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use kefu_domain::{Confidentiality, StaffId};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tonic::service::Interceptor;
+use tonic::{Request, Status};
+
+use crate::error::ApiError;
+
+/// What a caller may do (DESIGN.md, Security).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Agent,
+    Supervisor,
+    Director,
+    Compliance,
+    Analyst,
+    Service,
+    Admin,
+}
+
+impl Role {
+    fn parse(word: &str) -> Option<Role> {
+        Some(match word {
+            "agent" => Role::Agent,
+            "supervisor" => Role::Supervisor,
+            "director" => Role::Director,
+            "compliance" => Role::Compliance,
+            "analyst" => Role::Analyst,
+            "service" => Role::Service,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub id: String,
+    pub roles: Vec<Role>,
+    /// The highest customer confidentiality this caller may read (R-C6).
+    pub clearance: Confidentiality,
+}
+
+impl Principal {
+    /// `admin` holds every role.
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+
+    pub fn require_any(&self, roles: &[Role], action: &str) -> Result<(), ApiError> {
+        if roles.iter().any(|role| self.has(*role)) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("{} may not {action}", self.id)))
+        }
+    }
+
+    /// The caller as the staff member acting in events.
+    pub fn staff_id(&self) -> Result<StaffId, ApiError> {
+        StaffId::new(&self.id).map_err(|_| {
+            ApiError::forbidden(format!("principal {:?} is not a staff code", self.id))
+        })
+    }
+}
+
+/// Why a tokens file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokensError {
+    #[error("cannot read tokens file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("tokens file {path} is readable by others; run chmod 600 on it")]
+    WorldReadable { path: String },
+    #[error("tokens file {path} is malformed: {reason}")]
+    Malformed { path: String, reason: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    tokens: Vec<TokenEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenEntry {
+    sha256: String,
+    principal: String,
+    roles: Vec<String>,
+    clearance: String,
+}
+
+/// The known tokens, by hash.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens {
+    by_hash: Arc<HashMap<String, Principal>>,
+}
+
+/// The hex SHA-256 under which a token is stored.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Tokens {
+    /// Loads a tokens file, refusing one that others may read.
+    pub fn load(path: &Path) -> Result<Self, TokensError> {
+        let shown = path.display().to_string();
+        let metadata = std::fs::metadata(path)
+            .map_err(|source| TokensError::Read { path: shown.clone(), source })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if metadata.permissions().mode() & 0o004 != 0 {
+                return Err(TokensError::WorldReadable { path: shown });
+            }
+        }
+        let _ = metadata;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| TokensError::Read { path: shown.clone(), source })?;
+        Self::parse(&text).map_err(|reason| TokensError::Malformed { path: shown, reason })
+    }
+
+    /// Parses the JSON of a tokens file.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let file: TokensFile = serde_json::from_str(text).map_err(|error| error.to_string())?;
+        let mut by_hash = HashMap::new();
+        for entry in file.tokens {
+            let hash = entry.sha256.to_ascii_lowercase();
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("sha256 of {} is not 64 hex digits", entry.principal));
+            }
+            let roles = entry
+                .roles
+                .iter()
+                .map(|role| Role::parse(role).ok_or_else(|| format!("unknown role {role:?}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let clearance: Confidentiality =
+                entry.clearance.parse().map_err(|error| format!("{error}"))?;
+            if entry.principal.trim().is_empty() {
+                return Err("a principal is empty".into());
+            }
+            by_hash.insert(hash, Principal { id: entry.principal, roles, clearance });
+        }
+        Ok(Tokens { by_hash: Arc::new(by_hash) })
+    }
+
+    /// A single administrator token, for development.
+    pub fn single_admin(token: &str) -> Self {
+        let principal = Principal {
+            id: "dev-admin".into(),
+            roles: vec![Role::Admin],
+            clearance: Confidentiality::Secret,
+        };
+        Tokens { by_hash: Arc::new(HashMap::from([(hash_token(token), principal)])) }
+    }
+
+    /// The principal of an `authorization: Bearer …` header value.
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Principal, ApiError> {
+        let header =
+            header.ok_or_else(|| ApiError::Unauthenticated("missing bearer token".into()))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty() && token.len() <= 512)
+            .ok_or_else(|| ApiError::Unauthenticated("malformed authorization header".into()))?;
+        self.by_hash
+            .get(&hash_token(token))
+            .cloned()
+            .ok_or_else(|| ApiError::Unauthenticated("unknown token".into()))
+    }
+}
+
+/// Authenticates every call of a service and leaves the [`Principal`] in its extensions.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    tokens: Tokens,
+}
+
+impl Authenticator {
+    pub fn new(tokens: Tokens) -> Self {
+        Authenticator { tokens }
+    }
+}
+
+impl Interceptor for Authenticator {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let header = request.metadata().get("authorization").and_then(|value| value.to_str().ok());
+        match self.tokens.authenticate(header) {
+            Ok(principal) => {
+                request.extensions_mut().insert(principal);
+                Ok(request)
+            }
+            Err(error) => {
+                tracing::warn!(reason = %error, "authentication failed");
+                Err(error.into())
+            }
+        }
+    }
+}
+
+/// The principal the interceptor attached to a request.
+pub fn principal<T>(request: &Request<T>) -> Result<Principal, ApiError> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| ApiError::Unauthenticated("no authenticated principal".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_authenticate_by_hash_only() {
+        let file = format!(
+            r#"{{"tokens":[{{"sha256":"{}","principal":"h1","roles":["agent"],"clearance":"internal"}}]}}"#,
+            hash_token("secret-1")
+        );
+        let tokens = Tokens::parse(&file).unwrap();
+        let principal = tokens.authenticate(Some("Bearer secret-1")).unwrap();
+        assert_eq!(principal.id, "h1");
+        assert!(principal.has(Role::Agent) && !principal.has(Role::Supervisor));
+        for bad in [None, Some("Bearer "), Some("Basic abc"), Some("Bearer secret-2")] {
+            assert!(
+                matches!(tokens.authenticate(bad), Err(ApiError::Unauthenticated(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(!file.contains("secret-1"), "only the hash is stored");
+    }
+
+    #[test]
+    fn malformed_tokens_files_are_refused() {
+        assert!(Tokens::parse(
+            r#"{"tokens":[{"sha256":"x","principal":"a","roles":[],"clearance":"public"}]}"#
+        )
+        .is_err());
+        let hash = hash_token("t");
+        let unknown_role = format!(
+            r#"{{"tokens":[{{"sha256":"{hash}","principal":"a","roles":["king"],"clearance":"public"}}]}}"#
+        );
+        assert!(Tokens::parse(&unknown_role).is_err());
+        assert!(Tokens::parse(r#"{"tokens":[], "extra": 1}"#).is_err());
+    }
+}

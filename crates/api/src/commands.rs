@@ -1,0 +1,286 @@
+//! Command handling: load the stream, `decide`, append with the loaded version; retry on
+//! a concurrent change; answer a retried request with its first answer.
+//!
+//! Event ids are derived from the caller and its `request_id` (UUID v5), so the same
+//! request always produces the same ids. Before deciding anything, the handler looks
+//! those ids up: if they are stored, the request already happened and its original
+//! result is returned — even when deciding again would now be refused (a retried
+//! `CloseComplaint` on a closed case still answers with the close).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kefu_domain::{Aggregate, DomainEvent};
+use kefu_event_store::{
+    Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId,
+};
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+/// The time source: the wall clock in production, a fixed one in tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Namespace of derived event ids (a fixed random UUID; never change it).
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6b65_6675_2d65_7665_6e74_2d69_6473_0001);
+/// The most events one command ever writes to one stream.
+const MAX_EVENTS_PER_COMMAND: usize = 4;
+/// How often a command is re-decided after losing a race, when the caller gave no
+/// `expected_version`.
+const CONFLICT_RETRIES: usize = 8;
+/// Every tag a request may write under. A key used under one tag and then presented
+/// under an unrelated one is a reused key (see [`Commands::repeated`]).
+const TAGS: [&str; 3] = ["", "register", "complaint"];
+/// Longest accepted `request_id`.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Who asks, under which idempotency key, with which expectation.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub principal: &'a Principal,
+    pub request_id: &'a str,
+    /// `tag` separates the writes of one request to several streams.
+    pub tag: &'static str,
+    pub expected_version: Option<u64>,
+    /// The capacity the actor acts in, recorded in the metadata (signing).
+    pub capacity: Option<String>,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(
+        principal: &'a Principal,
+        request_id: &'a str,
+        expected_version: Option<u64>,
+    ) -> Result<Self, ApiError> {
+        let trimmed = request_id.trim();
+        if trimmed.is_empty() {
+            return Err(ApiError::field(
+                "request_id",
+                "is required (an idempotency key, e.g. a UUID)",
+            ));
+        }
+        if request_id.len() > MAX_REQUEST_ID_LEN || request_id.chars().any(char::is_control) {
+            return Err(ApiError::field("request_id", "must be at most 128 printable characters"));
+        }
+        Ok(Request { principal, request_id, tag: "", expected_version, capacity: None })
+    }
+
+    pub fn tagged(&self, tag: &'static str) -> Self {
+        Request { tag, ..self.clone() }
+    }
+
+    fn event_id(&self, index: usize) -> Uuid {
+        self.tagged_event_id(self.tag, index)
+    }
+
+    fn tagged_event_id(&self, tag: &str, index: usize) -> Uuid {
+        let name = format!("{}\n{}\n{tag}\n{index}", self.principal.id, self.request_id);
+        Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
+    }
+
+    /// Tags one request legitimately writes under together (a filing issues a case
+    /// number in the register, then files the complaint).
+    fn related(&self, tag: &str) -> bool {
+        tag == self.tag
+            || matches!((tag, self.tag), ("register", "complaint") | ("complaint", "register"))
+    }
+
+    fn metadata(&self) -> Metadata {
+        Metadata {
+            actor: Some(self.principal.id.clone()),
+            roles: self
+                .principal
+                .roles
+                .iter()
+                .map(|role| format!("{role:?}").to_lowercase())
+                .collect(),
+            capacity: self.capacity.clone(),
+            request_id: Some(self.request_id.to_owned()),
+            ..Metadata::default()
+        }
+    }
+}
+
+/// What a command wrote (or, for a retry, had written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub stream: String,
+    pub version: u64,
+    pub position: u64,
+    /// The event types written now; empty for a repeat or a no-op.
+    pub event_types: Vec<&'static str>,
+}
+
+/// Runs commands against the log.
+#[derive(Clone)]
+pub struct Commands {
+    store: EventStore,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Commands {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Commands").finish_non_exhaustive()
+    }
+}
+
+impl Commands {
+    pub fn new(store: EventStore, clock: Clock) -> Self {
+        Commands { store, clock }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// The earlier result of this request (under its own tag), wherever it was written.
+    /// A key the caller already used for a different request is refused.
+    pub async fn earlier(&self, request: &Request<'_>) -> Result<Option<Written>, ApiError> {
+        let mut ids = Vec::with_capacity(TAGS.len() * MAX_EVENTS_PER_COMMAND);
+        for tag in TAGS {
+            for index in 0..MAX_EVENTS_PER_COMMAND {
+                ids.push((request.tagged_event_id(tag, index), tag));
+            }
+        }
+        let all: Vec<Uuid> = ids.iter().map(|(id, _)| *id).collect();
+        let found = self.store.locate(&all).await?;
+        let tag_of = |id: Uuid| {
+            ids.iter().find(|(candidate, _)| *candidate == id).map_or("", |(_, tag)| *tag)
+        };
+        if found.iter().any(|location| !request.related(tag_of(location.event_id))) {
+            return Err(ApiError::RequestIdReused(request.request_id.to_owned()));
+        }
+        let own: Vec<_> =
+            found.iter().filter(|location| tag_of(location.event_id) == request.tag).collect();
+        let Some(first) = own.first() else { return Ok(None) };
+        if own.iter().any(|location| location.stream_id != first.stream_id) {
+            return Err(ApiError::RequestIdReused(request.request_id.to_owned()));
+        }
+        let version = own.iter().map(|l| l.stream_version).max().unwrap_or_default();
+        let position = own.iter().map(|l| l.position).max().unwrap_or_default();
+        Ok(Some(Written {
+            stream: first.stream_id.clone(),
+            version,
+            position,
+            event_types: Vec::new(),
+        }))
+    }
+
+    /// The earlier result of this request on `stream`, if it already happened there;
+    /// a request id already used on another stream is refused.
+    pub async fn repeated(
+        &self,
+        stream: &StreamId,
+        request: &Request<'_>,
+    ) -> Result<Option<Written>, ApiError> {
+        match self.earlier(request).await? {
+            Some(written) if written.stream != stream.as_str() => {
+                Err(ApiError::RequestIdReused(request.request_id.to_owned()))
+            }
+            earlier => Ok(earlier),
+        }
+    }
+
+    /// Loads and folds a stream: its state, version and the position of its last event.
+    pub async fn load<A>(&self, stream: &StreamId) -> Result<(A::State, u64, u64), ApiError>
+    where
+        A: Aggregate,
+        A::Event: DomainEvent,
+    {
+        let recorded = self.store.read_stream(stream, 1, Direction::Forward, usize::MAX).await?;
+        let events = decode::<A::Event>(&recorded)?;
+        let version = recorded.last().map_or(0, |e| e.stream_version);
+        let position = recorded.last().map_or(0, |e| e.position);
+        Ok((A::fold(&events), version, position))
+    }
+
+    /// Load → decide → append, retrying a lost race when the caller set no expectation.
+    /// `command` builds the command from the current state (so it can use it).
+    pub async fn execute<A>(
+        &self,
+        stream: &StreamId,
+        request: &Request<'_>,
+        command: impl Fn(&A::State) -> Result<A::Command, ApiError>,
+    ) -> Result<Written, ApiError>
+    where
+        A: Aggregate,
+        A::Event: DomainEvent,
+    {
+        if let Some(earlier) = self.repeated(stream, request).await? {
+            return Ok(earlier);
+        }
+        for _ in 0..CONFLICT_RETRIES {
+            let (state, version, position) = self.load::<A>(stream).await?;
+            if let Some(expected) = request.expected_version {
+                if expected != version {
+                    return Err(ApiError::Conflict {
+                        stream: stream.to_string(),
+                        expected: format!("version {expected}"),
+                        actual: version,
+                    });
+                }
+            }
+            let events = A::decide(&state, command(&state)?, self.now())?;
+            if events.is_empty() {
+                return Ok(Written {
+                    stream: stream.to_string(),
+                    version,
+                    position,
+                    event_types: Vec::new(),
+                });
+            }
+            let new: Vec<NewEvent> = events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| {
+                    NewEvent::new(
+                        request.event_id(i),
+                        e.event_type(),
+                        e.schema_version(),
+                        e.to_payload(),
+                    )
+                })
+                .collect();
+            let expected = if version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(version)
+            };
+            match self.store.append(stream, expected, &new, &request.metadata()).await {
+                Ok(result) => {
+                    return Ok(Written {
+                        stream: stream.to_string(),
+                        version: result.last_version,
+                        position: result.last_position,
+                        event_types: events.iter().map(DomainEvent::event_type).collect(),
+                    })
+                }
+                Err(error) if error.is_conflict() && request.expected_version.is_none() => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ApiError::Contended { stream: stream.to_string() })
+    }
+}
+
+/// Decodes stored events of one aggregate; a failure is corruption, not the caller's fault.
+pub fn decode<E: DomainEvent>(recorded: &[RecordedEvent]) -> Result<Vec<E>, ApiError> {
+    recorded
+        .iter()
+        .map(|e| {
+            E::from_stored(&e.event_type, e.schema_version, e.payload.clone()).map_err(|error| {
+                ApiError::Internal(format!("{} v{}: {error}", e.stream_id, e.stream_version))
+            })
+        })
+        .collect()
+}
+
+/// A stream id built from a domain id; our ids always make valid stream names.
+pub fn stream(name: String) -> Result<StreamId, ApiError> {
+    StreamId::new(name).map_err(|error| ApiError::Internal(error.to_string()))
+}

@@ -1,0 +1,194 @@
+//! Errors of the API layer and their one, exhaustive mapping to gRPC status codes.
+
+use std::collections::HashMap;
+
+use kefu_domain::{DomainError, ErrorKind};
+use kefu_event_store::StoreError;
+use kefu_projection::ProjectionError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// The `ErrorInfo` domain of every kefu error.
+pub const ERROR_DOMAIN: &str = "kefu.v1";
+
+/// Everything an RPC can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Fields of the request are malformed: each violation names its field.
+    #[error("invalid request: {}", describe(.0))]
+    InvalidArgument(Vec<(String, String)>),
+    /// A business rule refused the command.
+    #[error("{0}")]
+    Domain(#[from] DomainError),
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    /// The caller's `expected_version` did not match: reload and decide again.
+    #[error("{stream} is at version {actual}, not {expected}")]
+    Conflict { stream: String, expected: String, actual: u64 },
+    /// Concurrent writers kept winning; the command was not applied. Retry later.
+    #[error("too many concurrent changes to {stream}; not applied")]
+    Contended { stream: String },
+    /// The request id was already used for a different request.
+    #[error("request id {0:?} was already used for a different request")]
+    RequestIdReused(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A size or count limit was exceeded.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// The read models did not reach `min_position` before the deadline.
+    #[error("read models are at position {reached}, not yet at {wanted}")]
+    NotCaughtUp { wanted: u64, reached: u64 },
+    /// Infrastructure failed; the detail is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+fn describe(violations: &[(String, String)]) -> String {
+    violations.iter().map(|(field, why)| format!("{field}: {why}")).collect::<Vec<_>>().join("; ")
+}
+
+impl ApiError {
+    pub fn field(field: &str, description: impl Into<String>) -> Self {
+        ApiError::InvalidArgument(vec![(field.to_owned(), description.into())])
+    }
+
+    pub fn forbidden(description: impl Into<String>) -> Self {
+        ApiError::PermissionDenied(description.into())
+    }
+}
+
+impl From<kefu_domain::ValueError> for ApiError {
+    fn from(error: kefu_domain::ValueError) -> Self {
+        ApiError::Domain(DomainError::InvalidValue(error))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::WrongExpectedVersion { stream_id, expected, actual } => {
+                ApiError::Conflict { stream: stream_id, expected: expected.to_string(), actual }
+            }
+            StoreError::IdempotencyMismatch { event_id, .. } => {
+                ApiError::RequestIdReused(event_id.to_string())
+            }
+            StoreError::LimitExceeded { what, limit, actual } => ApiError::ResourceExhausted(
+                format!("{what} is {actual}, above the limit of {limit}"),
+            ),
+            StoreError::OutOfRange { what, value } => {
+                ApiError::field(what, format!("{value} is out of range"))
+            }
+            // The rest are ours to prevent: a caller cannot cause them.
+            error @ (StoreError::EmptyAppend
+            | StoreError::DuplicateEventId { .. }
+            | StoreError::InvalidStreamId { .. }
+            | StoreError::InvalidEventType { .. }
+            | StoreError::UnsupportedUrl(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::Storage(_)
+            | StoreError::Migrate(_)) => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+impl From<ProjectionError> for ApiError {
+    fn from(error: ProjectionError) -> Self {
+        match error {
+            ProjectionError::InvalidArgument { field, reason } => ApiError::field(field, reason),
+            ProjectionError::NotCaughtUp { wanted, reached } => {
+                ApiError::NotCaughtUp { wanted, reached }
+            }
+            error @ (ProjectionError::Storage(_)
+            | ProjectionError::Store(_)
+            | ProjectionError::Decode { .. }
+            | ProjectionError::Corrupt(_)
+            | ProjectionError::UnknownProjection(_)) => ApiError::Internal(error.to_string()),
+        }
+    }
+}
+
+fn error_info(reason: &str, metadata: HashMap<String, String>) -> ErrorDetails {
+    ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata)
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        let message = error.to_string();
+        match error {
+            ApiError::InvalidArgument(violations) => {
+                let violations: Vec<FieldViolation> = violations
+                    .into_iter()
+                    .map(|(field, why)| FieldViolation::new(field, why))
+                    .collect();
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    message,
+                    ErrorDetails::with_bad_request(violations),
+                )
+            }
+            ApiError::Domain(error) => domain_status(&error, message),
+            ApiError::NotFound { what, id } => Status::with_error_details(
+                Code::NotFound,
+                message,
+                ErrorDetails::with_resource_info(what, id, "", "no such record"),
+            ),
+            ApiError::Conflict { stream, actual, .. } => Status::with_error_details(
+                Code::Aborted,
+                message,
+                error_info(
+                    "WRONG_EXPECTED_VERSION",
+                    HashMap::from([
+                        ("stream".into(), stream),
+                        ("actual_version".into(), actual.to_string()),
+                    ]),
+                ),
+            ),
+            ApiError::Contended { stream } => Status::with_error_details(
+                Code::Aborted,
+                message,
+                error_info("CONTENDED", HashMap::from([("stream".into(), stream)])),
+            ),
+            ApiError::RequestIdReused(_) => Status::with_error_details(
+                Code::AlreadyExists,
+                message,
+                error_info("REQUEST_ID_REUSED", HashMap::new()),
+            ),
+            ApiError::Unauthenticated(_) => Status::new(Code::Unauthenticated, message),
+            ApiError::PermissionDenied(_) => Status::new(Code::PermissionDenied, message),
+            ApiError::ResourceExhausted(_) => Status::new(Code::ResourceExhausted, message),
+            ApiError::NotCaughtUp { .. } => Status::with_error_details(
+                Code::DeadlineExceeded,
+                message,
+                error_info("READ_MODEL_BEHIND", HashMap::new()),
+            ),
+            ApiError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                Status::new(Code::Internal, "internal error")
+            }
+        }
+    }
+}
+
+fn domain_status(error: &DomainError, message: String) -> Status {
+    let mut metadata = HashMap::new();
+    if let Some(rule) = error.rule() {
+        metadata.insert("rule".to_owned(), rule.to_owned());
+    }
+    let code = match error.kind() {
+        ErrorKind::InvalidArgument => Code::InvalidArgument,
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::AlreadyExists => Code::AlreadyExists,
+        ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+        ErrorKind::ResourceExhausted => Code::ResourceExhausted,
+    };
+    let mut details = error_info(error.code(), metadata);
+    if let DomainError::InvalidValue(value) = error {
+        details.add_bad_request_violation(value.field, value.reason.clone());
+    } else if code == Code::InvalidArgument {
+        details.add_bad_request_violation("request", message.clone());
+    }
+    Status::with_error_details(code, message, details)
+}

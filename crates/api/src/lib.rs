@@ -1,0 +1,28 @@
+//! kefu's gRPC API: the generated `kefu.v1` code, the services, command handling,
+//! authentication and the mapping of every error to a status.
+//!
+//! Architecture invariant: only this crate knows protobuf. Services convert requests
+//! into domain commands in `convert`, run them through `commands`, and map every
+//! failure through `error` — one exhaustive match, so a caller's mistake is never
+//! `INTERNAL`.
+
+pub mod auth;
+mod commands;
+mod convert;
+pub mod error;
+mod server;
+mod services;
+
+/// The generated `kefu.v1` messages, clients and servers.
+#[allow(clippy::all, clippy::pedantic, missing_debug_implementations, unused_qualifications)]
+pub mod pb {
+    tonic::include_proto!("kefu.v1");
+
+    /// The encoded descriptors of every kefu proto, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/kefu_descriptor.bin"));
+}
+
+pub use commands::Clock;
+pub use error::ApiError;
+pub use server::{Api, ApiConfig};

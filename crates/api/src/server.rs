@@ -1,0 +1,95 @@
+//! Assembles the services behind authentication, with request limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kefu_domain::Policy;
+use kefu_event_store::EventStore;
+use kefu_projection::{ReadModels, Runner};
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Routes;
+
+use crate::auth::{Authenticator, Tokens};
+use crate::commands::{Clock, Commands};
+use crate::pb;
+use crate::services::callback::Callbacks;
+use crate::services::complaint::Complaints;
+use crate::services::customer::Customers;
+use crate::services::staff::StaffDirectory;
+use crate::services::Ctx;
+
+/// Largest request accepted, in bytes; larger ones get `RESOURCE_EXHAUSTED` before decoding.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// What the API needs besides the store.
+#[derive(Clone)]
+pub struct ApiConfig {
+    pub tokens: Tokens,
+    pub policy: Policy,
+    pub clock: Clock,
+    /// How long reads wait for `min_position` at most.
+    pub read_wait: Duration,
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("policy", &self.policy)
+            .field("read_wait", &self.read_wait)
+            .finish()
+    }
+}
+
+impl ApiConfig {
+    pub fn new(tokens: Tokens) -> Self {
+        ApiConfig {
+            tokens,
+            policy: Policy::default(),
+            clock: Arc::new(chrono::Utc::now),
+            read_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The kefu gRPC services, ready to be served.
+#[derive(Debug, Clone)]
+pub struct Api {
+    ctx: Ctx,
+    tokens: Tokens,
+}
+
+impl Api {
+    pub fn new(store: EventStore, runner: Runner, config: ApiConfig) -> Self {
+        let ctx = Ctx {
+            commands: Commands::new(store, config.clock),
+            models: ReadModels::new(runner),
+            policy: Arc::new(config.policy),
+            register_lock: Arc::new(tokio::sync::Mutex::new(())),
+            read_wait: config.read_wait,
+        };
+        Api { ctx, tokens: config.tokens }
+    }
+
+    /// Every kefu service, each behind the bearer-token check and the size limit.
+    pub fn routes(&self) -> Routes {
+        let auth = Authenticator::new(self.tokens.clone());
+        let ctx = &self.ctx;
+        let customers =
+            pb::customer_service_server::CustomerServiceServer::new(Customers { ctx: ctx.clone() })
+                .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let staff =
+            pb::staff_service_server::StaffServiceServer::new(StaffDirectory { ctx: ctx.clone() })
+                .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let complaints = pb::complaint_service_server::ComplaintServiceServer::new(Complaints {
+            ctx: ctx.clone(),
+        })
+        .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let callbacks =
+            pb::callback_service_server::CallbackServiceServer::new(Callbacks { ctx: ctx.clone() })
+                .max_decoding_message_size(MAX_REQUEST_BYTES);
+        Routes::new(InterceptedService::new(customers, auth.clone()))
+            .add_service(InterceptedService::new(staff, auth.clone()))
+            .add_service(InterceptedService::new(complaints, auth.clone()))
+            .add_service(InterceptedService::new(callbacks, auth))
+    }
+}

@@ -1,0 +1,635 @@
+//! `ComplaintService`: the complaint lifecycle (R-P1..R-P14), visible per R-P11.
+
+use kefu_domain::case_register::{self, CaseRegister, CaseRegisterEvent, IssueCaseNumber};
+use kefu_domain::complaint::*;
+use kefu_domain::customer::Customer;
+use kefu_domain::{Attachment, ComplaintId, DomainError, Policy, SignerCapacity};
+use kefu_event_store::Direction;
+use kefu_projection::queries::ComplaintFilter;
+use kefu_projection::{ComplaintRow, Page};
+use tonic::{Request, Response, Status};
+
+use super::Ctx;
+use crate::auth::{principal, Principal, Role};
+use crate::commands::{self, decode, stream};
+use crate::convert::{self as cv, present, Fields};
+use crate::error::ApiError;
+use crate::pb;
+use crate::pb::complaint_service_server::ComplaintService;
+
+/// Roles that see every case (R-P11); a handler sees their own.
+const OVERSEERS: &[Role] = &[Role::Supervisor, Role::Director, Role::Compliance];
+const HANDLING: &[Role] = &[Role::Agent, Role::Supervisor, Role::Director];
+
+#[derive(Debug, Clone)]
+pub struct Complaints {
+    pub ctx: Ctx,
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+impl Complaints {
+    /// Runs one handling command on a case, as the caller.
+    async fn run(
+        &self,
+        who: &Principal,
+        request_id: &str,
+        expected_version: Option<u64>,
+        complaint_id: &str,
+        fields: Fields,
+        command: impl Fn(&Option<Case>) -> Result<ComplaintCommand, ApiError>,
+    ) -> Result<pb::WriteResult, ApiError> {
+        let mut fields = fields;
+        let complaint_id = fields.complaint_id("complaint_id", complaint_id);
+        fields.finish()?;
+        let complaint_id = present(complaint_id)?;
+        let mut request = commands::Request::new(who, request_id, expected_version)?;
+        if let Ok(ComplaintCommand::SignOpinion(sign)) = command(&None) {
+            request.capacity = Some(sign.capacity.to_string());
+        }
+        let written = self
+            .ctx
+            .commands
+            .execute::<Complaint>(&stream(complaint_id.stream_name())?, &request, |case| {
+                if case.is_none() {
+                    return Err(ApiError::NotFound {
+                        what: "complaint",
+                        id: complaint_id.to_string(),
+                    });
+                }
+                command(case)
+            })
+            .await?;
+        Ok(cv::write_result(complaint_id.to_string(), &written))
+    }
+
+    async fn file(
+        &self,
+        who: Principal,
+        req: pb::FileComplaintRequest,
+    ) -> Result<pb::FileComplaintResponse, ApiError> {
+        who.require_any(&[Role::Agent, Role::Supervisor, Role::Service], "file complaints")?;
+        let request = commands::Request::new(&who, &req.request_id, None)?;
+        let complaint_request = request.tagged("complaint");
+        if let Some(earlier) = self.ctx.commands.earlier(&complaint_request).await? {
+            return self.filed_answer(&earlier).await;
+        }
+        let now = self.ctx.commands.now();
+        let mut f = Fields::new();
+        let customer_id = f.customer_id("customer_id", &req.customer_id);
+        let category = f.text("category", &req.category);
+        let cause = f.text("cause", &req.cause);
+        let severity = f.required("severity", cv::severity(req.severity));
+        let channel = f.required("channel", cv::intake_channel(req.channel));
+        let description = f.text("description", &req.description);
+        let respondent = f.opt_staff("respondent", &req.respondent);
+        let received_at = f.time_or_now("received_at", req.received_at.as_ref(), now);
+        let mut attachments = Vec::with_capacity(req.attachments.len());
+        if req.attachments.len() > 100 {
+            f.violation("attachments", "at most 100 attachments");
+        }
+        for (i, attachment) in req.attachments.iter().take(100).enumerate() {
+            let sha = (!attachment.sha256.is_empty()).then_some(attachment.sha256.as_str());
+            match Attachment::new(&attachment.reference, sha) {
+                Ok(attachment) => attachments.push(attachment),
+                Err(error) => f.violation(&format!("attachments[{i}]"), error.reason),
+            }
+        }
+        f.finish()?;
+        let customer_id = present(customer_id)?;
+        let (customer, _, _) =
+            self.ctx.commands.load::<Customer>(&stream(customer_id.stream_name())?).await?;
+        match customer {
+            None => {
+                return Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() })
+            }
+            Some(record) if record.forgotten_at.is_some() => {
+                return Err(DomainError::CustomerForgotten.into())
+            }
+            Some(_) => {}
+        }
+        let received_at = present(received_at)?;
+        if received_at > now {
+            return Err(DomainError::ReceivedInFuture.into());
+        }
+        let (case_number, complaint_id) =
+            self.issue_case_number(&request.tagged("register")).await?;
+        let file = FileComplaint {
+            complaint_id,
+            case_number,
+            customer_id,
+            category: present(category)?,
+            cause: present(cause)?,
+            severity: present(severity)?,
+            channel: present(channel)?,
+            description: present(description)?,
+            respondent: present(respondent)?,
+            attachments,
+            received_at,
+        };
+        let written = self
+            .ctx
+            .commands
+            .execute::<Complaint>(&stream(complaint_id.stream_name())?, &complaint_request, |_| {
+                Ok(ComplaintCommand::File(file.clone()))
+            })
+            .await?;
+        Ok(pb::FileComplaintResponse {
+            result: Some(cv::write_result(complaint_id.to_string(), &written)),
+            case_number: case_number.to_string(),
+        })
+    }
+
+    /// R-P1: the next number of this year's register, or the one this request was given.
+    async fn issue_case_number(
+        &self,
+        request: &commands::Request<'_>,
+    ) -> Result<(kefu_domain::CaseNumber, ComplaintId), ApiError> {
+        use chrono::Datelike;
+        let register = stream(case_register::stream_name(self.ctx.commands.now().year()))?;
+        let _serial = self.ctx.register_lock.lock().await;
+        let complaint_id = ComplaintId::generate();
+        let written = self
+            .ctx
+            .commands
+            .execute::<CaseRegister>(&register, request, |_| Ok(IssueCaseNumber { complaint_id }))
+            .await?;
+        // Read back what is stored: a retried request gets the number it was first given.
+        let stored = self
+            .ctx
+            .commands
+            .store()
+            .read_stream(&stream(written.stream.clone())?, written.version, Direction::Forward, 1)
+            .await?;
+        let events: Vec<CaseRegisterEvent> = decode(&stored)?;
+        let CaseRegisterEvent::CaseNumberIssued(issued) = events
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::Internal("issued case number not found".into()))?;
+        Ok((issued.case_number, issued.complaint_id))
+    }
+
+    async fn filed_answer(
+        &self,
+        earlier: &commands::Written,
+    ) -> Result<pb::FileComplaintResponse, ApiError> {
+        let recorded = self
+            .ctx
+            .commands
+            .store()
+            .read_stream(&stream(earlier.stream.clone())?, 1, Direction::Forward, 1)
+            .await?;
+        let events: Vec<ComplaintEvent> = decode(&recorded)?;
+        let Some(ComplaintEvent::ComplaintFiled(filed)) = events.into_iter().next() else {
+            return Err(ApiError::RequestIdReused(
+                "request id was used for another request".into(),
+            ));
+        };
+        Ok(pb::FileComplaintResponse {
+            result: Some(cv::write_result(filed.complaint_id.to_string(), earlier)),
+            case_number: filed.case_number.to_string(),
+        })
+    }
+
+    async fn get(
+        &self,
+        who: Principal,
+        req: pb::GetComplaintRequest,
+    ) -> Result<pb::Complaint, ApiError> {
+        let key = req.complaint.trim();
+        let complaint_id: ComplaintId = if let Ok(id) = key.parse() {
+            id
+        } else if key.parse::<kefu_domain::CaseNumber>().is_ok() {
+            let row = self.ctx.models.complaint_by_case_number(key).await?;
+            let row =
+                row.ok_or_else(|| ApiError::NotFound { what: "complaint", id: key.to_owned() })?;
+            row.complaint_id
+                .parse()
+                .map_err(|_| ApiError::Internal("bad id in read model".into()))?
+        } else {
+            return Err(ApiError::field(
+                "complaint",
+                "must be a complaint id or a case number YYYY-NNNNNN",
+            ));
+        };
+        let (case, version, _) =
+            self.ctx.commands.load::<Complaint>(&stream(complaint_id.stream_name())?).await?;
+        let case = case.ok_or_else(|| ApiError::NotFound {
+            what: "complaint",
+            id: complaint_id.to_string(),
+        })?;
+        let own = who.staff_id().ok().is_some_and(|me| case.handler.as_ref() == Some(&me));
+        if !own && !OVERSEERS.iter().any(|role| who.has(*role)) {
+            return Err(ApiError::forbidden("complaint details are for its handler, supervisors, the director and compliance (R-P11)"));
+        }
+        Ok(view(&case, version, &self.ctx.policy))
+    }
+
+    async fn list(
+        &self,
+        who: Principal,
+        req: pb::ListComplaintsRequest,
+    ) -> Result<pb::ListComplaintsResponse, ApiError> {
+        who.require_any(
+            &[Role::Agent, Role::Supervisor, Role::Director, Role::Compliance],
+            "list complaints",
+        )?;
+        let mut f = Fields::new();
+        let after = if req.page_token.is_empty() {
+            Some(None)
+        } else {
+            Some(f.complaint_id("page_token", &req.page_token).map(|id| id.to_string()))
+        };
+        let handler = f.opt_staff("handler", &req.handler);
+        let customer = f.opt_customer_id("customer_id", &req.customer_id);
+        let status = match pb::ComplaintStatus::try_from(req.status) {
+            Ok(pb::ComplaintStatus::Unspecified) => None,
+            Ok(pb::ComplaintStatus::Open) => Some("open"),
+            Ok(pb::ComplaintStatus::Closed) => Some("closed"),
+            Ok(pb::ComplaintStatus::Archived) => Some("archived"),
+            Err(_) => {
+                f.violation("status", "is not a complaint status");
+                None
+            }
+        };
+        let severity = if req.severity == 0 {
+            None
+        } else {
+            f.required("severity", cv::severity(req.severity))
+        };
+        f.finish()?;
+        let mut handler = present(handler)?.map(|h| h.to_string());
+        if !OVERSEERS.iter().any(|role| who.has(*role)) {
+            // R-P11: a handler lists only their own cases.
+            let me = who.staff_id()?.to_string();
+            if handler.as_ref().is_some_and(|h| h != &me) {
+                return Err(ApiError::forbidden("handlers may list only their own cases (R-P11)"));
+            }
+            handler = Some(me);
+        }
+        self.ctx.caught_up(req.min_position).await?;
+        let filter = ComplaintFilter {
+            status: status.map(str::to_owned),
+            stage: None,
+            severity: severity.map(|s| s.to_string()),
+            handler,
+            customer_id: present(customer)?.map(|id| id.to_string()),
+            category: (!req.category.trim().is_empty()).then(|| req.category.trim().to_owned()),
+            year: (req.year != 0).then_some(i64::from(req.year)),
+        };
+        let page = Page { after: present(after)?, size: req.page_size };
+        let paged = self.ctx.models.complaints(&filter, &page).await?;
+        Ok(pb::ListComplaintsResponse {
+            complaints: paged.rows.into_iter().map(|row| listed(row, &self.ctx.policy)).collect(),
+            next_page_token: paged.next.unwrap_or_default(),
+        })
+    }
+}
+
+fn status_out(status: CaseStatus) -> i32 {
+    match status {
+        CaseStatus::Open => pb::ComplaintStatus::Open as i32,
+        CaseStatus::Closed => pb::ComplaintStatus::Closed as i32,
+        CaseStatus::Archived => pb::ComplaintStatus::Archived as i32,
+    }
+}
+
+fn stage(case: &Case) -> &'static str {
+    match case.status {
+        CaseStatus::Archived => "archived",
+        CaseStatus::Closed => "closed",
+        CaseStatus::Open if case.round.final_reply_at.is_some() => "replied",
+        CaseStatus::Open if case.round.signature.is_some() => "signed",
+        CaseStatus::Open if case.escalated_to.is_some() => "escalated",
+        CaseStatus::Open if case.round.draft_by.is_some() => "drafted",
+        CaseStatus::Open if case.round.investigations > 0 => "investigating",
+        CaseStatus::Open if case.handler.is_some() => "assigned",
+        CaseStatus::Open => "filed",
+    }
+}
+
+fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint {
+    pb::Complaint {
+        complaint_id: case.id.to_string(),
+        case_number: case.case_number.to_string(),
+        customer_id: case.customer_id.to_string(),
+        category: case.category.to_string(),
+        cause: case.cause.to_string(),
+        severity: cv::severity_out(case.severity),
+        channel: cv::intake_channel_out(case.channel),
+        description: case.description.to_string(),
+        respondent: case.respondent.as_ref().map(ToString::to_string).unwrap_or_default(),
+        status: status_out(case.status),
+        stage: stage(case).to_owned(),
+        handler: case.handler.as_ref().map(ToString::to_string).unwrap_or_default(),
+        escalated_to: case.escalated_to.map_or(0, cv::signer_capacity_out),
+        signer: case.round.signature.as_ref().map(|s| s.signer.to_string()).unwrap_or_default(),
+        signer_capacity: case
+            .round
+            .signature
+            .as_ref()
+            .map_or(0, |s| cv::signer_capacity_out(s.capacity)),
+        received_at: Some(cv::timestamp(case.received_at)),
+        filed_at: Some(cv::timestamp(case.filed_at)),
+        first_response_at: cv::opt_timestamp(case.first_response_at),
+        first_response_due_at: Some(cv::timestamp(case.first_response_due(policy))),
+        closed_at: cv::opt_timestamp(case.closed_at),
+        reopen_count: case.reopen_count,
+        recused: case.recused.iter().map(ToString::to_string).collect(),
+        version,
+    }
+}
+
+fn listed(row: ComplaintRow, policy: &Policy) -> pb::Complaint {
+    let status = match row.status.as_str() {
+        "open" => pb::ComplaintStatus::Open,
+        "closed" => pb::ComplaintStatus::Closed,
+        "archived" => pb::ComplaintStatus::Archived,
+        _ => pb::ComplaintStatus::Unspecified,
+    };
+    pb::Complaint {
+        complaint_id: row.complaint_id,
+        case_number: row.case_number,
+        customer_id: row.customer_id,
+        category: row.category,
+        cause: row.cause,
+        severity: cv::word_to(&row.severity, cv::severity_out),
+        channel: cv::word_to(&row.channel, cv::intake_channel_out),
+        description: String::new(),
+        respondent: row.respondent.unwrap_or_default(),
+        status: status as i32,
+        stage: row.stage,
+        handler: row.handler.unwrap_or_default(),
+        escalated_to: row
+            .escalated_to
+            .as_deref()
+            .map_or(0, |w| cv::word_to(w, cv::signer_capacity_out)),
+        signer: row.signer.unwrap_or_default(),
+        signer_capacity: row
+            .signer_capacity
+            .as_deref()
+            .map_or(0, |w| cv::word_to(w, cv::signer_capacity_out)),
+        received_at: Some(cv::timestamp(row.received_at)),
+        filed_at: Some(cv::timestamp(row.filed_at)),
+        first_response_at: cv::opt_timestamp(row.first_response_at),
+        first_response_due_at: Some(cv::timestamp(policy.first_response_due(row.received_at))),
+        closed_at: cv::opt_timestamp(row.closed_at),
+        reopen_count: u32::try_from(row.reopen_count).unwrap_or(u32::MAX),
+        recused: Vec::new(),
+        version: 0,
+    }
+}
+
+#[tonic::async_trait]
+impl ComplaintService for Complaints {
+    async fn file_complaint(
+        &self,
+        request: Request<pb::FileComplaintRequest>,
+    ) -> Reply<pb::FileComplaintResponse> {
+        let who = principal(&request)?;
+        Ok(Response::new(self.file(who, request.into_inner()).await?))
+    }
+
+    async fn assign_handler(
+        &self,
+        request: Request<pb::AssignHandlerRequest>,
+    ) -> Reply<pb::AssignHandlerResponse> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::Supervisor, Role::Director], "assign handlers")?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let handler = f.staff("handler", &req.handler);
+        let reason = f.opt_text("reason", &req.reason);
+        if let Some(handler) = &handler {
+            if let Err(error) = self.ctx.active_staff(handler).await {
+                return Err(error.into());
+            }
+        }
+        let (handler, reason) = (handler.clone(), reason.clone());
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+                Ok(ComplaintCommand::AssignHandler(AssignHandler {
+                    handler: present(handler.clone())?,
+                    reason: present(reason.clone())?,
+                }))
+            })
+            .await?;
+        Ok(Response::new(pb::AssignHandlerResponse { result: Some(result) }))
+    }
+
+    async fn recuse_handler(
+        &self,
+        request: Request<pb::RecuseHandlerRequest>,
+    ) -> Reply<pb::RecuseHandlerResponse> {
+        let who = principal(&request)?;
+        who.require_any(HANDLING, "recuse from cases")?;
+        let me = who.staff_id()?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let reason = f.opt_text("reason", &req.reason);
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+                Ok(ComplaintCommand::RecuseHandler(RecuseHandler {
+                    handler: me.clone(),
+                    reason: present(reason.clone())?,
+                }))
+            })
+            .await?;
+        Ok(Response::new(pb::RecuseHandlerResponse { result: Some(result) }))
+    }
+
+    async fn contact_complainant(
+        &self,
+        request: Request<pb::ContactComplainantRequest>,
+    ) -> Reply<pb::ContactComplainantResponse> {
+        let who = principal(&request)?;
+        who.require_any(HANDLING, "contact complainants")?;
+        let me = who.staff_id()?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let channel = f.required("channel", cv::contact_channel(req.channel));
+        let summary = f.text("summary", &req.summary);
+        let at = f.time_or_now("contacted_at", req.contacted_at.as_ref(), self.ctx.commands.now());
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+                Ok(ComplaintCommand::ContactComplainant(ContactComplainant {
+                    by: me.clone(),
+                    channel: present(channel)?,
+                    summary: present(summary.clone())?,
+                    contacted_at: present(at)?,
+                }))
+            })
+            .await?;
+        Ok(Response::new(pb::ContactComplainantResponse { result: Some(result) }))
+    }
+
+    async fn record_investigation(
+        &self,
+        request: Request<pb::RecordInvestigationRequest>,
+    ) -> Reply<pb::RecordInvestigationResponse> {
+        let who = principal(&request)?;
+        who.require_any(HANDLING, "investigate")?;
+        let me = who.staff_id()?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let findings = f.text("findings", &req.findings);
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+                Ok(ComplaintCommand::RecordInvestigation(RecordInvestigation {
+                    by: me.clone(),
+                    findings: present(findings.clone())?,
+                }))
+            })
+            .await?;
+        Ok(Response::new(pb::RecordInvestigationResponse { result: Some(result) }))
+    }
+
+    async fn draft_opinion(
+        &self,
+        request: Request<pb::DraftOpinionRequest>,
+    ) -> Reply<pb::DraftOpinionResponse> {
+        let who = principal(&request)?;
+        who.require_any(HANDLING, "draft opinions")?;
+        let me = who.staff_id()?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let opinion = f.text("opinion", &req.opinion);
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+                Ok(ComplaintCommand::DraftOpinion(DraftOpinion {
+                    specialist: me.clone(),
+                    opinion: present(opinion.clone())?,
+                }))
+            })
+            .await?;
+        Ok(Response::new(pb::DraftOpinionResponse { result: Some(result) }))
+    }
+
+    async fn escalate_complaint(
+        &self,
+        request: Request<pb::EscalateComplaintRequest>,
+    ) -> Reply<pb::EscalateComplaintResponse> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::Supervisor, Role::Director], "escalate complaints")?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let to = f.required("to", cv::signer_capacity(req.to));
+        let reason = f.text("reason", &req.reason);
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+                Ok(ComplaintCommand::Escalate(EscalateComplaint {
+                    to: present(to)?,
+                    reason: present(reason.clone())?,
+                }))
+            })
+            .await?;
+        Ok(Response::new(pb::EscalateComplaintResponse { result: Some(result) }))
+    }
+
+    async fn sign_opinion(
+        &self,
+        request: Request<pb::SignOpinionRequest>,
+    ) -> Reply<pb::SignOpinionResponse> {
+        let who = principal(&request)?;
+        let me = who.staff_id()?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let capacity = f.required("capacity", cv::signer_capacity(req.capacity));
+        let decision = f.text("decision", &req.decision);
+        let remedy = f.opt_text("remedy", &req.remedy);
+        match capacity {
+            Some(SignerCapacity::Handler) => who.require_any(HANDLING, "sign as handler")?,
+            Some(SignerCapacity::Director | SignerCapacity::Committee) => {
+                who.require_any(&[Role::Director], "sign as director or committee (R-P5)")?;
+            }
+            None => {}
+        }
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+                Ok(ComplaintCommand::SignOpinion(SignOpinion {
+                    signer: me.clone(),
+                    capacity: present(capacity)?,
+                    decision: present(decision.clone())?,
+                    remedy: present(remedy.clone())?,
+                }))
+            })
+            .await?;
+        Ok(Response::new(pb::SignOpinionResponse { result: Some(result) }))
+    }
+
+    async fn send_reply(
+        &self,
+        request: Request<pb::SendReplyRequest>,
+    ) -> Reply<pb::SendReplyResponse> {
+        let who = principal(&request)?;
+        who.require_any(HANDLING, "reply to complainants")?;
+        let me = who.staff_id()?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let kind = f.required("kind", cv::reply_kind(req.kind));
+        let channel = f.required("channel", cv::contact_channel(req.channel));
+        let summary = f.text("summary", &req.summary);
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+                Ok(ComplaintCommand::SendReply(SendReply {
+                    by: me.clone(),
+                    kind: present(kind)?,
+                    channel: present(channel)?,
+                    summary: present(summary.clone())?,
+                }))
+            })
+            .await?;
+        Ok(Response::new(pb::SendReplyResponse { result: Some(result) }))
+    }
+
+    async fn close_complaint(
+        &self,
+        request: Request<pb::CloseComplaintRequest>,
+    ) -> Reply<pb::CloseComplaintResponse> {
+        let who = principal(&request)?;
+        who.require_any(HANDLING, "close complaints")?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let summary = f.opt_text("summary", &req.summary);
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+                Ok(ComplaintCommand::Close(CloseComplaint { summary: present(summary.clone())? }))
+            })
+            .await?;
+        Ok(Response::new(pb::CloseComplaintResponse { result: Some(result) }))
+    }
+
+    async fn reopen_complaint(
+        &self,
+        request: Request<pb::ReopenComplaintRequest>,
+    ) -> Reply<pb::ReopenComplaintResponse> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::Supervisor, Role::Director], "reopen complaints")?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let cause = f.opt_text("cause", &req.cause);
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+                Ok(ComplaintCommand::Reopen(ReopenComplaint { cause: present(cause.clone())? }))
+            })
+            .await?;
+        Ok(Response::new(pb::ReopenComplaintResponse { result: Some(result) }))
+    }
+
+    async fn get_complaint(
+        &self,
+        request: Request<pb::GetComplaintRequest>,
+    ) -> Reply<pb::GetComplaintResponse> {
+        let who = principal(&request)?;
+        let complaint = self.get(who, request.into_inner()).await?;
+        Ok(Response::new(pb::GetComplaintResponse { complaint: Some(complaint) }))
+    }
+
+    async fn list_complaints(
+        &self,
+        request: Request<pb::ListComplaintsRequest>,
+    ) -> Reply<pb::ListComplaintsResponse> {
+        let who = principal(&request)?;
+        Ok(Response::new(self.list(who, request.into_inner()).await?))
+    }
+}

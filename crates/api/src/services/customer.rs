@@ -1,0 +1,382 @@
+//! `CustomerService`: customer records (R-C1..R-C8), with clearance checks (R-C6).
+
+use kefu_domain::customer::*;
+use kefu_domain::{balance, CustomerId, StaffRole};
+use kefu_projection::queries::CustomerFilter;
+use kefu_projection::{confidentiality_rank, CustomerRow, Page};
+use tonic::{Request, Response, Status};
+
+use super::Ctx;
+use crate::auth::{principal, Principal, Role};
+use crate::commands::{self, stream};
+use crate::convert::{self as cv, present, Fields};
+use crate::error::ApiError;
+use crate::pb;
+use crate::pb::customer_service_server::CustomerService;
+
+const WRITERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Service];
+const READERS: &[Role] =
+    &[Role::Agent, Role::Supervisor, Role::Director, Role::Compliance, Role::Service];
+
+#[derive(Debug, Clone)]
+pub struct Customers {
+    pub ctx: Ctx,
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+impl Customers {
+    async fn run(
+        &self,
+        who: &Principal,
+        request_id: &str,
+        expected_version: Option<u64>,
+        customer_id: CustomerId,
+        command: impl Fn(&Option<CustomerRecord>) -> Result<CustomerCommand, ApiError>,
+    ) -> Result<pb::WriteResult, ApiError> {
+        let request = commands::Request::new(who, request_id, expected_version)?;
+        let written = self
+            .ctx
+            .commands
+            .execute::<Customer>(&stream(customer_id.stream_name())?, &request, command)
+            .await?;
+        Ok(cv::write_result(customer_id.to_string(), &written))
+    }
+
+    /// R-C3: the active agent with the fewest customers.
+    async fn least_loaded_agent(&self) -> Result<kefu_domain::StaffId, ApiError> {
+        let loads = self
+            .ctx
+            .models
+            .workload()
+            .await?
+            .into_iter()
+            .filter(|load| {
+                load.active && load.roles.iter().any(|role| role == StaffRole::Agent.as_str())
+            })
+            .filter_map(|load| {
+                Some((
+                    kefu_domain::StaffId::new(&load.staff_id).ok()?,
+                    usize::try_from(load.customers).ok()?,
+                ))
+            })
+            .collect();
+        balance::least_loaded(&loads).ok_or_else(|| {
+            ApiError::field("agent", "no active agent is registered to own the customer")
+        })
+    }
+
+    async fn register(
+        &self,
+        who: Principal,
+        req: pb::RegisterCustomerRequest,
+    ) -> Result<pb::WriteResult, ApiError> {
+        who.require_any(WRITERS, "register customers")?;
+        let request = commands::Request::new(&who, &req.request_id, None)?;
+        if let Some(earlier) = self.ctx.commands.earlier(&request).await? {
+            let id = earlier.stream.trim_start_matches("customer-").to_owned();
+            return Ok(cv::write_result(id, &earlier));
+        }
+        let mut f = Fields::new();
+        let name = f.text("name", &req.name);
+        let kind = f.required("kind", cv::customer_kind(req.kind));
+        let contacts = cv::contacts_in(&mut f, req.contacts.as_ref());
+        let tier = f.required("tier", cv::tier(req.tier));
+        let stars = f.stars("stars", req.stars);
+        let source = f.text("source_channel", &req.source_channel);
+        let referred_by = f.opt_customer_id("referred_by", &req.referred_by);
+        let confidentiality =
+            f.required("confidentiality", cv::confidentiality(req.confidentiality));
+        let agent = f.opt_staff("agent", &req.agent);
+        f.finish()?;
+        let agent = match present(agent)? {
+            Some(agent) => {
+                self.ctx.active_staff(&agent).await?;
+                agent
+            }
+            None => self.least_loaded_agent().await?,
+        };
+        let referred_by = present(referred_by)?;
+        let referrer_registered = match referred_by {
+            Some(referrer) => {
+                let (state, _, _) =
+                    self.ctx.commands.load::<Customer>(&stream(referrer.stream_name())?).await?;
+                state.is_some_and(|record| record.forgotten_at.is_none())
+            }
+            None => false,
+        };
+        let customer_id = CustomerId::generate();
+        let command = RegisterCustomer {
+            customer_id,
+            name: present(name)?,
+            kind: present(kind)?,
+            contacts: present(contacts)?,
+            tier: present(tier)?,
+            stars: present(stars)?,
+            source_channel: present(source)?,
+            referred_by,
+            referrer_registered,
+            confidentiality: present(confidentiality)?,
+            agent,
+        };
+        let written = self
+            .ctx
+            .commands
+            .execute::<Customer>(&stream(customer_id.stream_name())?, &request, |_| {
+                Ok(CustomerCommand::Register(command.clone()))
+            })
+            .await?;
+        Ok(cv::write_result(customer_id.to_string(), &written))
+    }
+
+    async fn view(
+        &self,
+        who: &Principal,
+        customer_id: CustomerId,
+    ) -> Result<pb::Customer, ApiError> {
+        who.require_any(READERS, "read customer records")?;
+        let (record, version, _) =
+            self.ctx.commands.load::<Customer>(&stream(customer_id.stream_name())?).await?;
+        let record = record
+            .ok_or_else(|| ApiError::NotFound { what: "customer", id: customer_id.to_string() })?;
+        if record.confidentiality > who.clearance {
+            return Err(ApiError::forbidden(format!(
+                "customer is {}, above the caller's clearance (R-C6)",
+                record.confidentiality
+            )));
+        }
+        Ok(pb::Customer {
+            customer_id: record.id.to_string(),
+            name: record.name.as_ref().map(ToString::to_string).unwrap_or_default(),
+            kind: cv::customer_kind_out(record.kind),
+            contacts: Some(cv::contacts_out(&record.contacts)),
+            tier: cv::tier_out(record.tier),
+            stars: record.stars.map_or(0, |stars| u32::from(stars.get())),
+            source_channel: record.source_channel.to_string(),
+            referred_by: record.referred_by.map(|id| id.to_string()).unwrap_or_default(),
+            confidentiality: cv::confidentiality_out(record.confidentiality),
+            agent: record.agent.to_string(),
+            registered_at: Some(cv::timestamp(record.registered_at)),
+            first_contact_at: cv::opt_timestamp(record.first_contact_at),
+            last_callback_at: cv::opt_timestamp(record.last_callback_at),
+            callbacks: record.callbacks,
+            forgotten: record.forgotten_at.is_some(),
+            version,
+        })
+    }
+}
+
+fn listed(row: CustomerRow) -> pb::Customer {
+    let contacts: Option<kefu_domain::Contacts> =
+        row.contacts.as_deref().and_then(|json| serde_json::from_str(json).ok());
+    pb::Customer {
+        customer_id: row.customer_id,
+        name: row.name.unwrap_or_default(),
+        kind: cv::word_to(&row.kind, cv::customer_kind_out),
+        contacts: contacts.as_ref().map(cv::contacts_out),
+        tier: cv::word_to(&row.tier, cv::tier_out),
+        stars: row.stars.and_then(|stars| u32::try_from(stars).ok()).unwrap_or(0),
+        source_channel: row.source_channel,
+        referred_by: row.referred_by.unwrap_or_default(),
+        confidentiality: cv::word_to(&row.confidentiality, cv::confidentiality_out),
+        agent: row.agent,
+        registered_at: Some(cv::timestamp(row.registered_at)),
+        first_contact_at: cv::opt_timestamp(row.first_contact_at),
+        last_callback_at: cv::opt_timestamp(row.last_callback_at),
+        callbacks: u32::try_from(row.callbacks).unwrap_or(u32::MAX),
+        forgotten: row.forgotten_at.is_some(),
+        version: 0,
+    }
+}
+
+#[tonic::async_trait]
+impl CustomerService for Customers {
+    async fn register_customer(
+        &self,
+        request: Request<pb::RegisterCustomerRequest>,
+    ) -> Reply<pb::RegisterCustomerResponse> {
+        let who = principal(&request)?;
+        let result = self.register(who, request.into_inner()).await?;
+        Ok(Response::new(pb::RegisterCustomerResponse { result: Some(result) }))
+    }
+
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> Reply<pb::UpdateCustomerResponse> {
+        let who = principal(&request)?;
+        who.require_any(WRITERS, "update customers")?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let customer_id = f.customer_id("customer_id", &req.customer_id);
+        let name = match req.name.as_deref() {
+            Some(name) => f.text("name", name).map(Some),
+            None => Some(None),
+        };
+        let contacts = match &req.contacts {
+            Some(contacts) => cv::contacts_in(&mut f, Some(contacts)).map(Some),
+            None => Some(None),
+        };
+        let confidentiality = if req.confidentiality == 0 {
+            Some(None)
+        } else {
+            f.required("confidentiality", cv::confidentiality(req.confidentiality)).map(Some)
+        };
+        f.finish()?;
+        let update = UpdateCustomer {
+            name: present(name)?,
+            contacts: present(contacts)?,
+            confidentiality: present(confidentiality)?,
+        };
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+                Ok(CustomerCommand::Update(update.clone()))
+            })
+            .await?;
+        Ok(Response::new(pb::UpdateCustomerResponse { result: Some(result) }))
+    }
+
+    async fn grade_customer(
+        &self,
+        request: Request<pb::GradeCustomerRequest>,
+    ) -> Reply<pb::GradeCustomerResponse> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::Agent, Role::Supervisor], "grade customers")?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let customer_id = f.customer_id("customer_id", &req.customer_id);
+        let tier = f.required("tier", cv::tier(req.tier));
+        let stars = f.stars("stars", req.stars);
+        let reason = f.opt_text("reason", &req.reason);
+        f.finish()?;
+        let grade = GradeCustomer {
+            tier: present(tier)?,
+            stars: present(stars)?,
+            reason: present(reason)?,
+        };
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+                Ok(CustomerCommand::Grade(grade.clone()))
+            })
+            .await?;
+        Ok(Response::new(pb::GradeCustomerResponse { result: Some(result) }))
+    }
+
+    async fn assign_agent(
+        &self,
+        request: Request<pb::AssignAgentRequest>,
+    ) -> Reply<pb::AssignAgentResponse> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::Supervisor], "assign customers to agents")?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let customer_id = f.customer_id("customer_id", &req.customer_id);
+        let agent = f.staff("agent", &req.agent);
+        let reason = f.opt_text("reason", &req.reason);
+        f.finish()?;
+        let agent = present(agent)?;
+        self.ctx.active_staff(&agent).await?;
+        let assign = AssignAgent { agent, reason: present(reason)? };
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+                Ok(CustomerCommand::AssignAgent(assign.clone()))
+            })
+            .await?;
+        Ok(Response::new(pb::AssignAgentResponse { result: Some(result) }))
+    }
+
+    async fn record_contact(
+        &self,
+        request: Request<pb::RecordContactRequest>,
+    ) -> Reply<pb::RecordContactResponse> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::Agent, Role::Supervisor], "record contacts")?;
+        let by = who.staff_id()?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let customer_id = f.customer_id("customer_id", &req.customer_id);
+        let channel = f.required("channel", cv::contact_channel(req.channel));
+        let note = f.opt_text("note", &req.note);
+        let contacted_at =
+            f.time_or_now("contacted_at", req.contacted_at.as_ref(), self.ctx.commands.now());
+        f.finish()?;
+        let contact = RecordContact {
+            by,
+            channel: present(channel)?,
+            note: present(note)?,
+            contacted_at: present(contacted_at)?,
+        };
+        let result = self
+            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+                Ok(CustomerCommand::RecordContact(contact.clone()))
+            })
+            .await?;
+        Ok(Response::new(pb::RecordContactResponse { result: Some(result) }))
+    }
+
+    async fn forget_customer(
+        &self,
+        request: Request<pb::ForgetCustomerRequest>,
+    ) -> Reply<pb::ForgetCustomerResponse> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::Compliance], "erase customers")?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let customer_id = f.customer_id("customer_id", &req.customer_id);
+        let reason = f.text("reason", &req.reason);
+        f.finish()?;
+        let forget = ForgetCustomer { reason: present(reason)? };
+        let result = self
+            .run(&who, &req.request_id, None, present(customer_id)?, |_| {
+                Ok(CustomerCommand::Forget(forget.clone()))
+            })
+            .await?;
+        Ok(Response::new(pb::ForgetCustomerResponse { result: Some(result) }))
+    }
+
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Reply<pb::GetCustomerResponse> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let customer_id = f.customer_id("customer_id", &req.customer_id);
+        f.finish()?;
+        let customer = self.view(&who, present(customer_id)?).await?;
+        Ok(Response::new(pb::GetCustomerResponse { customer: Some(customer) }))
+    }
+
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Reply<pb::ListCustomersResponse> {
+        let who = principal(&request)?;
+        who.require_any(READERS, "list customers")?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let after = f.opt_customer_id("page_token", &req.page_token);
+        let tier = if req.tier == 0 {
+            Some(None)
+        } else {
+            f.required("tier", cv::tier(req.tier)).map(Some)
+        };
+        let agent = f.opt_staff("agent", &req.agent);
+        let referred_by = f.opt_customer_id("referred_by", &req.referred_by);
+        f.finish()?;
+        self.ctx.caught_up(req.min_position).await?;
+        let filter = CustomerFilter {
+            tier: present(tier)?.map(|tier| tier.to_string()),
+            agent: present(agent)?.map(|agent| agent.to_string()),
+            referred_by: present(referred_by)?.map(|id| id.to_string()),
+            max_confidentiality_rank: Some(confidentiality_rank(who.clearance)),
+            include_forgotten: false,
+        };
+        let page = Page { after: present(after)?.map(|id| id.to_string()), size: req.page_size };
+        let paged = self.ctx.models.customers(&filter, &page).await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListCustomersResponse {
+            customers: paged.rows.into_iter().map(listed).collect(),
+            next_page_token: paged.next.unwrap_or_default(),
+        }))
+    }
+}

@@ -1,0 +1,54 @@
+//! The gRPC services, one file each, sharing one context.
+
+pub mod callback;
+pub mod complaint;
+pub mod customer;
+pub mod staff;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kefu_domain::staff::{Staff, StaffMember};
+use kefu_domain::{Policy, StaffId};
+use kefu_projection::ReadModels;
+
+use crate::commands::{stream, Commands};
+use crate::error::ApiError;
+
+/// What every service needs.
+#[derive(Clone)]
+pub struct Ctx {
+    pub commands: Commands,
+    pub models: ReadModels,
+    pub policy: Arc<Policy>,
+    /// Filings in this process take case numbers one at a time; across nodes the
+    /// register stream's expected version keeps numbers unique (see `case_register`).
+    pub register_lock: Arc<tokio::sync::Mutex<()>>,
+    /// How long a read waits for `min_position` before giving up.
+    pub read_wait: Duration,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx").finish_non_exhaustive()
+    }
+}
+
+impl Ctx {
+    /// Waits until the read models include `min_position` (0: no wait).
+    pub async fn caught_up(&self, min_position: u64) -> Result<(), ApiError> {
+        Ok(self.models.wait_for(min_position, self.read_wait).await?)
+    }
+
+    /// A staff member who can take work now (registered, not departed).
+    pub async fn active_staff(&self, staff_id: &StaffId) -> Result<StaffMember, ApiError> {
+        let (member, _, _) = self.commands.load::<Staff>(&stream(staff_id.stream_name())?).await?;
+        match member {
+            None => Err(kefu_domain::DomainError::StaffNotRegistered.into()),
+            Some(member) if !member.is_active() => {
+                Err(kefu_domain::DomainError::StaffDeparted.into())
+            }
+            Some(member) => Ok(member),
+        }
+    }
+}

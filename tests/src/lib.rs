@@ -1,0 +1,167 @@
+//! `spawn_app`: a real kefu on 127.0.0.1:0 over a fresh database, and clients that
+//! authenticate as the principals of a test tokens file.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kefu::{Application, Settings};
+use kefu_api::auth::hash_token;
+use kefu_api::pb::callback_service_client::CallbackServiceClient;
+use kefu_api::pb::complaint_service_client::ComplaintServiceClient;
+use kefu_api::pb::customer_service_client::CustomerServiceClient;
+use kefu_api::pb::staff_service_client::StaffServiceClient;
+use kefu_testkit::{Backend, TestDatabase};
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+/// `(principal, roles, clearance)` of every token the test server knows; the token of
+/// principal `p` is `token-p`.
+pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
+    ("admin", &["admin"], "secret"),
+    ("a1", &["agent"], "internal"),
+    ("a2", &["agent"], "internal"),
+    ("h1", &["agent"], "internal"),
+    ("h2", &["agent"], "internal"),
+    ("r1", &["agent"], "internal"),
+    ("sp1", &["agent"], "internal"),
+    ("s1", &["supervisor"], "confidential"),
+    ("d1", &["director"], "secret"),
+    ("co1", &["compliance"], "secret"),
+    ("an1", &["analyst"], "public"),
+    ("svc-web", &["service"], "internal"),
+];
+
+/// A running server and the database under it; stops when dropped.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: TestDatabase,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl std::fmt::Debug for TestApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestApp").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+/// Starts kefu on a fresh database of `backend`; `None` when PostgreSQL cannot be had
+/// outside CI.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let db = kefu_testkit::database(backend).await?;
+    let dir = db.scratch_dir().expect("test databases have a scratch dir").to_path_buf();
+    let tokens_file = dir.join("tokens.json");
+    let entries: Vec<String> = PRINCIPALS
+        .iter()
+        .map(|(principal, roles, clearance)| {
+            let roles: Vec<String> = roles.iter().map(|r| format!("\"{r}\"")).collect();
+            format!(
+                r#"{{"sha256":"{}","principal":"{principal}","roles":[{}],"clearance":"{clearance}"}}"#,
+                hash_token(&format!("token-{principal}")),
+                roles.join(",")
+            )
+        })
+        .collect();
+    std::fs::write(&tokens_file, format!(r#"{{"tokens":[{}]}}"#, entries.join(",")))
+        .expect("write tokens");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tokens_file, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod tokens");
+    }
+    let mut settings = Settings::new(db.url(), "127.0.0.1:0".parse().expect("address"));
+    settings.tokens_file = Some(tokens_file);
+    settings.read_wait = Duration::from_secs(10);
+    let app = Application::build(settings).await.expect("build kefu");
+    let addr = app.local_addr().expect("bound");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    Some(TestApp { addr, db, stop: Some(stop), task: Some(task) })
+}
+
+impl TestApp {
+    /// Clients authenticated as `principal` (`None`: no token at all).
+    pub async fn clients(&self, principal: Option<&str>) -> Clients {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to kefu");
+        let auth = Auth { header: principal.map(|p| format!("Bearer token-{p}")) };
+        Clients {
+            customers: CustomerServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            staff: StaffServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            complaints: ComplaintServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            callbacks: CallbackServiceClient::with_interceptor(channel, auth),
+        }
+    }
+
+    /// Stops the server, letting in-flight calls finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Adds the bearer token to every call.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    header: Option<String>,
+}
+
+impl tonic::service::Interceptor for Auth {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(header) = &self.header {
+            let value: MetadataValue<_> =
+                header.parse().map_err(|_| Status::internal("bad header"))?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
+}
+
+/// One client per service, all as the same principal.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub customers: CustomerServiceClient<InterceptedService<Channel, Auth>>,
+    pub staff: StaffServiceClient<InterceptedService<Channel, Auth>>,
+    pub complaints: ComplaintServiceClient<InterceptedService<Channel, Auth>>,
+    pub callbacks: CallbackServiceClient<InterceptedService<Channel, Auth>>,
+}
+
+/// The `ErrorInfo` reason of a failed call, if it has one.
+pub fn reason(status: &Status) -> Option<String> {
+    use tonic_types::StatusExt;
+    status.get_details_error_info().map(|info| info.reason)
+}
+
+/// The fields named by a failed call's `BadRequest` details.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// A fresh idempotency key.
+pub fn rid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

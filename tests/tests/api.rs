@@ -1,0 +1,734 @@
+//! The complaint lifecycle of DOMAIN.md over the wire, on SQLite and PostgreSQL: a real
+//! server on a free port, a real tonic client, every status code a caller can cause.
+
+use std::collections::BTreeSet;
+
+use kefu_api::pb;
+use kefu_testkit::Backend;
+use kefu_tests::{reason, rid, spawn_app, violated_fields, Clients, TestApp};
+use tonic::Code;
+
+macro_rules! api_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = kefu_tests::spawn_app(kefu_testkit::Backend::Sqlite).await.expect("sqlite");
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = kefu_tests::spawn_app(kefu_testkit::Backend::Postgres).await else { return };
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+    };
+}
+
+api_suite!(
+    complaint_lifecycle_enforces_the_policy_end_to_end,
+    retried_requests_return_the_first_answer,
+    concurrent_filings_get_distinct_consecutive_case_numbers,
+    callers_must_authenticate_and_hold_the_role,
+    confidentiality_filters_customers_and_complaints,
+    malformed_requests_get_field_violations,
+    departure_reassigns_customers_and_cases_balanced,
+);
+
+async fn register_staff(app: &TestApp, staff: &[(&str, &[pb::StaffRole])]) {
+    let mut admin = app.clients(Some("admin")).await;
+    for (code, roles) in staff {
+        admin
+            .staff
+            .register_staff(pb::RegisterStaffRequest {
+                request_id: rid(),
+                staff_id: (*code).to_owned(),
+                name: format!("Staff {code}"),
+                roles: roles.iter().map(|r| *r as i32).collect(),
+            })
+            .await
+            .unwrap_or_else(|status| panic!("register {code}: {status:?}"));
+    }
+}
+
+async fn standard_staff(app: &TestApp) {
+    use pb::StaffRole::*;
+    register_staff(
+        app,
+        &[
+            ("a1", &[Agent]),
+            ("a2", &[Agent]),
+            ("h1", &[Agent, Handler]),
+            ("h2", &[Agent, Handler]),
+            ("r1", &[Agent, Handler]),
+            ("sp1", &[Specialist]),
+            ("s1", &[Supervisor]),
+            ("d1", &[Director]),
+        ],
+    )
+    .await;
+}
+
+fn customer_request(
+    name: &str,
+    confidentiality: pb::Confidentiality,
+    agent: &str,
+) -> pb::RegisterCustomerRequest {
+    pb::RegisterCustomerRequest {
+        request_id: rid(),
+        name: name.to_owned(),
+        kind: pb::CustomerKind::Individual as i32,
+        contacts: Some(pb::Contacts {
+            phones: vec!["+86 138 0000 1111".into()],
+            emails: vec![],
+            address: String::new(),
+        }),
+        tier: pb::Tier::Regular as i32,
+        stars: 0,
+        source_channel: "web".into(),
+        referred_by: String::new(),
+        confidentiality: confidentiality as i32,
+        agent: agent.to_owned(),
+    }
+}
+
+async fn register_customer(clients: &mut Clients, name: &str) -> String {
+    let response = clients
+        .customers
+        .register_customer(customer_request(name, pb::Confidentiality::Internal, "a1"))
+        .await
+        .expect("register customer");
+    response.into_inner().result.expect("result").id
+}
+
+fn file_request(
+    customer_id: &str,
+    severity: pb::Severity,
+    respondent: &str,
+) -> pb::FileComplaintRequest {
+    pb::FileComplaintRequest {
+        request_id: rid(),
+        customer_id: customer_id.to_owned(),
+        category: "service".into(),
+        cause: "rude staff".into(),
+        severity: severity as i32,
+        channel: pb::IntakeChannel::Phone as i32,
+        description: "the front desk was rude".into(),
+        respondent: respondent.to_owned(),
+        attachments: vec![pb::AttachmentRef {
+            reference: "doc://letters/1".into(),
+            sha256: String::new(),
+        }],
+        received_at: None,
+    }
+}
+
+async fn file(
+    clients: &mut Clients,
+    customer_id: &str,
+    severity: pb::Severity,
+    respondent: &str,
+) -> (String, String) {
+    let filed = clients
+        .complaints
+        .file_complaint(file_request(customer_id, severity, respondent))
+        .await
+        .expect("file");
+    let filed = filed.into_inner();
+    (filed.result.expect("result").id, filed.case_number)
+}
+
+fn assign(complaint_id: &str, handler: &str) -> pb::AssignHandlerRequest {
+    pb::AssignHandlerRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.to_owned(),
+        expected_version: None,
+        handler: handler.to_owned(),
+        reason: String::new(),
+    }
+}
+
+fn reply(
+    complaint_id: &str,
+    kind: pb::ReplyKind,
+    channel: pb::ContactChannel,
+) -> pb::SendReplyRequest {
+    pb::SendReplyRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.to_owned(),
+        expected_version: None,
+        kind: kind as i32,
+        channel: channel as i32,
+        summary: "about your complaint".into(),
+    }
+}
+
+fn sign(complaint_id: &str, capacity: pb::SignerCapacity) -> pb::SignOpinionRequest {
+    pb::SignOpinionRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.to_owned(),
+        expected_version: None,
+        capacity: capacity as i32,
+        decision: "apology and staff training".into(),
+        remedy: "a written apology".into(),
+    }
+}
+
+fn refused(result: Result<impl std::fmt::Debug, tonic::Status>, code: Code, expected_reason: &str) {
+    let status = result.expect_err("the call must be refused");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert_eq!(reason(&status).as_deref(), Some(expected_reason), "{status:?}");
+}
+
+async fn complaint_lifecycle_enforces_the_policy_end_to_end(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut service = app.clients(Some("svc-web")).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let mut h1 = app.clients(Some("h1")).await;
+    let mut h2 = app.clients(Some("h2")).await;
+    let mut specialist = app.clients(Some("sp1")).await;
+    let mut director = app.clients(Some("d1")).await;
+
+    let customer_id = register_customer(&mut agent, "Wang Fang").await;
+    let (complaint_id, case_number) =
+        file(&mut service, &customer_id, pb::Severity::Major, "r1").await;
+    assert!(case_number.ends_with("-000001"), "{case_number}");
+
+    // R-P4: the respondent is never the handler; a recused person never returns.
+    refused(
+        supervisor.complaints.assign_handler(assign(&complaint_id, "r1")).await,
+        Code::FailedPrecondition,
+        "RESPONDENT_CANNOT_HANDLE",
+    );
+    supervisor.complaints.assign_handler(assign(&complaint_id, "h1")).await.expect("assign h1");
+    h1.complaints
+        .recuse_handler(pb::RecuseHandlerRequest {
+            request_id: rid(),
+            complaint_id: complaint_id.clone(),
+            expected_version: None,
+            reason: "the complainant is my neighbour".into(),
+        })
+        .await
+        .expect("recuse");
+    refused(
+        supervisor.complaints.assign_handler(assign(&complaint_id, "h1")).await,
+        Code::FailedPrecondition,
+        "RECUSED_CANNOT_RETURN",
+    );
+    supervisor.complaints.assign_handler(assign(&complaint_id, "h2")).await.expect("assign h2");
+
+    // R-P7/R-P8: contact and acknowledge at once; no final answer before the decision.
+    h2.complaints
+        .contact_complainant(pb::ContactComplainantRequest {
+            request_id: rid(),
+            complaint_id: complaint_id.clone(),
+            expected_version: None,
+            channel: pb::ContactChannel::Phone as i32,
+            summary: "h2 handles your case".into(),
+            contacted_at: None,
+        })
+        .await
+        .expect("contact");
+    h2.complaints
+        .send_reply(reply(&complaint_id, pb::ReplyKind::Acknowledgement, pb::ContactChannel::Sms))
+        .await
+        .expect("ack");
+    refused(
+        h2.complaints
+            .send_reply(reply(&complaint_id, pb::ReplyKind::Final, pb::ContactChannel::Letter))
+            .await,
+        Code::FailedPrecondition,
+        "NO_COMMITMENT_BEFORE_DECISION",
+    );
+
+    // R-P6, R-P5: investigation and written opinion, then escalation of the major case.
+    h2.complaints
+        .record_investigation(pb::RecordInvestigationRequest {
+            request_id: rid(),
+            complaint_id: complaint_id.clone(),
+            expected_version: None,
+            findings: "two witnesses confirm".into(),
+        })
+        .await
+        .expect("investigate");
+    specialist
+        .complaints
+        .draft_opinion(pb::DraftOpinionRequest {
+            request_id: rid(),
+            complaint_id: complaint_id.clone(),
+            expected_version: None,
+            opinion: "apologise and retrain".into(),
+        })
+        .await
+        .expect("draft");
+    refused(
+        h2.complaints.sign_opinion(sign(&complaint_id, pb::SignerCapacity::Handler)).await,
+        Code::FailedPrecondition,
+        "MAJOR_COMPLAINT_NOT_ESCALATED",
+    );
+    let status = h2
+        .complaints
+        .sign_opinion(sign(&complaint_id, pb::SignerCapacity::Committee))
+        .await
+        .expect_err("not a director");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    supervisor
+        .complaints
+        .escalate_complaint(pb::EscalateComplaintRequest {
+            request_id: rid(),
+            complaint_id: complaint_id.clone(),
+            expected_version: None,
+            to: pb::SignerCapacity::Committee as i32,
+            reason: "major matter".into(),
+        })
+        .await
+        .expect("escalate");
+    director
+        .complaints
+        .sign_opinion(sign(&complaint_id, pb::SignerCapacity::Committee))
+        .await
+        .expect("committee signs");
+
+    // R-P10: the final reply is written.
+    refused(
+        h2.complaints
+            .send_reply(reply(&complaint_id, pb::ReplyKind::Final, pb::ContactChannel::Phone))
+            .await,
+        Code::FailedPrecondition,
+        "FINAL_REPLY_NOT_WRITTEN",
+    );
+    h2.complaints
+        .send_reply(reply(&complaint_id, pb::ReplyKind::Final, pb::ContactChannel::Letter))
+        .await
+        .expect("final");
+    let closed = h2
+        .complaints
+        .close_complaint(pb::CloseComplaintRequest {
+            request_id: rid(),
+            complaint_id: complaint_id.clone(),
+            expected_version: None,
+            summary: String::new(),
+        })
+        .await
+        .expect("close")
+        .into_inner()
+        .result
+        .expect("result");
+
+    // R-P13/R-P14: a dissatisfied callback reopens the case in the same write.
+    let callback = agent
+        .callbacks
+        .log_callback(pb::LogCallbackRequest {
+            request_id: rid(),
+            customer_id: String::new(),
+            complaint_id: complaint_id.clone(),
+            expected_version: None,
+            kind: pb::CallbackKind::Complaint as i32,
+            channel: pb::CallbackChannel::Phone as i32,
+            party: pb::CallbackParty::Complainant as i32,
+            outcome: pb::CallbackOutcome::Dissatisfied as i32,
+            score: 2,
+            comment: "still unhappy".into(),
+            called_at: None,
+        })
+        .await
+        .expect("callback")
+        .into_inner();
+    assert!(callback.reopened);
+    let written = callback.result.expect("result");
+    assert_eq!(written.version, closed.version + 2, "callback and reopen in one write");
+
+    let complaint = supervisor
+        .complaints
+        .get_complaint(pb::GetComplaintRequest { complaint: case_number.clone() })
+        .await
+        .expect("get by case number")
+        .into_inner()
+        .complaint
+        .expect("complaint");
+    assert_eq!(complaint.complaint_id, complaint_id);
+    assert_eq!(complaint.status, pb::ComplaintStatus::Open as i32);
+    assert_eq!((complaint.reopen_count, complaint.handler.as_str()), (1, "h2"));
+    assert_eq!(complaint.recused, vec!["h1".to_owned()]);
+    assert_eq!(complaint.version, written.version);
+
+    // Read-your-writes through the read model.
+    let listed = supervisor
+        .complaints
+        .list_complaints(pb::ListComplaintsRequest {
+            min_position: written.position,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.complaints.len(), 1);
+    assert_eq!(
+        (listed.complaints[0].stage.as_str(), listed.complaints[0].reopen_count),
+        ("escalated", 1)
+    );
+}
+
+async fn retried_requests_return_the_first_answer(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let customer_id = register_customer(&mut agent, "Li Lei").await;
+    let request = file_request(&customer_id, pb::Severity::Normal, "");
+    let first = agent.complaints.file_complaint(request.clone()).await.expect("first").into_inner();
+    let again = agent.complaints.file_complaint(request.clone()).await.expect("retry").into_inner();
+    assert_eq!(first, again, "same id, case number, version and position");
+    let listed = agent
+        .complaints
+        .list_complaints(pb::ListComplaintsRequest {
+            min_position: first.result.as_ref().unwrap().position,
+            ..Default::default()
+        })
+        .await;
+    // Agents list only cases they handle; the supervisor sees the one case.
+    assert!(listed.expect("list").into_inner().complaints.is_empty());
+    let mut supervisor = app.clients(Some("s1")).await;
+    let all = supervisor
+        .complaints
+        .list_complaints(pb::ListComplaintsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(all.complaints.len(), 1, "the retry filed nothing new");
+
+    // A retried close on a closed case still answers with the close.
+    let complaint_id = first.result.unwrap().id;
+    supervisor.complaints.assign_handler(assign(&complaint_id, "h1")).await.expect("assign");
+    let mut h1 = app.clients(Some("h1")).await;
+    h1.complaints
+        .record_investigation(pb::RecordInvestigationRequest {
+            request_id: rid(),
+            complaint_id: complaint_id.clone(),
+            expected_version: None,
+            findings: "f".into(),
+        })
+        .await
+        .expect("investigate");
+    h1.complaints
+        .draft_opinion(pb::DraftOpinionRequest {
+            request_id: rid(),
+            complaint_id: complaint_id.clone(),
+            expected_version: None,
+            opinion: "o".into(),
+        })
+        .await
+        .expect("draft");
+    h1.complaints
+        .sign_opinion(sign(&complaint_id, pb::SignerCapacity::Handler))
+        .await
+        .expect("sign");
+    h1.complaints
+        .send_reply(reply(&complaint_id, pb::ReplyKind::Final, pb::ContactChannel::Email))
+        .await
+        .expect("final");
+    let close = pb::CloseComplaintRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.clone(),
+        expected_version: None,
+        summary: String::new(),
+    };
+    let closed = h1.complaints.close_complaint(close.clone()).await.expect("close").into_inner();
+    let closed_again =
+        h1.complaints.close_complaint(close).await.expect("retried close").into_inner();
+    assert_eq!(closed, closed_again);
+
+    // The same caller's key for a different request is refused, not silently merged.
+    let reused = pb::RecordContactRequest {
+        request_id: request.request_id.clone(),
+        customer_id: customer_id.clone(),
+        expected_version: None,
+        channel: pb::ContactChannel::Phone as i32,
+        note: String::new(),
+        contacted_at: None,
+    };
+    refused(agent.customers.record_contact(reused).await, Code::AlreadyExists, "REQUEST_ID_REUSED");
+    // Keys are per caller: another caller's identical key is a different request.
+    let other = pb::ReopenComplaintRequest {
+        request_id: request.request_id.clone(),
+        complaint_id: complaint_id.clone(),
+        expected_version: None,
+        cause: "new facts".into(),
+    };
+    supervisor.complaints.reopen_complaint(other).await.expect("supervisor's own key space");
+
+    // ABORTED when the caller's expected version is stale.
+    let stale = pb::ReopenComplaintRequest {
+        request_id: rid(),
+        complaint_id,
+        expected_version: Some(1),
+        cause: "again".into(),
+    };
+    refused(
+        supervisor.complaints.reopen_complaint(stale).await,
+        Code::Aborted,
+        "WRONG_EXPECTED_VERSION",
+    );
+}
+
+async fn concurrent_filings_get_distinct_consecutive_case_numbers(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let customer_id = register_customer(&mut agent, "Zhang San").await;
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let mut client = agent.clone();
+            let customer_id = customer_id.clone();
+            tokio::spawn(async move {
+                client
+                    .complaints
+                    .file_complaint(file_request(&customer_id, pb::Severity::Normal, ""))
+                    .await
+            })
+        })
+        .collect();
+    let mut numbers = BTreeSet::new();
+    for task in tasks {
+        let filed = task.await.expect("task").expect("filed").into_inner();
+        numbers.insert(filed.case_number);
+    }
+    assert_eq!(numbers.len(), 50, "distinct");
+    let sequences: Vec<u32> = numbers.iter().map(|n| n[5..].parse().unwrap()).collect();
+    assert_eq!(sequences, (1..=50).collect::<Vec<u32>>(), "consecutive from 1");
+}
+
+async fn callers_must_authenticate_and_hold_the_role(app: &TestApp) {
+    standard_staff(app).await;
+    let mut anonymous = app.clients(None).await;
+    let status = anonymous
+        .customers
+        .register_customer(customer_request("X", pb::Confidentiality::Public, "a1"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let mut forged = app.clients(Some("nobody")).await;
+    let status =
+        forged.complaints.list_complaints(pb::ListComplaintsRequest::default()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    let mut analyst = app.clients(Some("an1")).await;
+    let status = analyst
+        .customers
+        .register_customer(customer_request("X", pb::Confidentiality::Public, "a1"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "analysts get aggregates only");
+    let status =
+        analyst.customers.list_customers(pb::ListCustomersRequest::default()).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let mut agent = app.clients(Some("a1")).await;
+    let status = agent
+        .staff
+        .register_staff(pb::RegisterStaffRequest {
+            request_id: rid(),
+            staff_id: "x1".into(),
+            name: "X".into(),
+            roles: vec![1],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+}
+
+async fn confidentiality_filters_customers_and_complaints(app: &TestApp) {
+    standard_staff(app).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut director = app.clients(Some("d1")).await;
+    let internal = register_customer(&mut agent, "Open Person").await;
+    let secret = supervisor
+        .customers
+        .register_customer(customer_request("Secret Person", pb::Confidentiality::Secret, "a1"))
+        .await
+        .expect("register")
+        .into_inner()
+        .result
+        .unwrap();
+
+    // R-C6: only staff cleared for the level read it.
+    let status = agent
+        .customers
+        .get_customer(pb::GetCustomerRequest { customer_id: secret.id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let seen = director
+        .customers
+        .get_customer(pb::GetCustomerRequest { customer_id: secret.id.clone() })
+        .await
+        .expect("director");
+    assert_eq!(seen.into_inner().customer.unwrap().name, "Secret Person");
+    let listed = agent
+        .customers
+        .list_customers(pb::ListCustomersRequest {
+            min_position: secret.position,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    let ids: Vec<String> = listed.customers.iter().map(|c| c.customer_id.clone()).collect();
+    assert_eq!(ids, vec![internal.clone()], "the secret customer is not listed");
+
+    // R-P11: complaint details for the handler, supervisors, director, compliance.
+    let (complaint_id, _) = file(&mut agent, &internal, pb::Severity::Normal, "").await;
+    supervisor.complaints.assign_handler(assign(&complaint_id, "h1")).await.expect("assign");
+    let status = agent
+        .complaints
+        .get_complaint(pb::GetComplaintRequest { complaint: complaint_id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let mut handler = app.clients(Some("h1")).await;
+    handler
+        .complaints
+        .get_complaint(pb::GetComplaintRequest { complaint: complaint_id.clone() })
+        .await
+        .expect("handler sees");
+    let mut compliance = app.clients(Some("co1")).await;
+    compliance
+        .complaints
+        .get_complaint(pb::GetComplaintRequest { complaint: complaint_id })
+        .await
+        .expect("compliance sees");
+}
+
+async fn malformed_requests_get_field_violations(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut bad = customer_request("", pb::Confidentiality::Internal, "a1");
+    bad.tier = 42;
+    bad.stars = 9;
+    bad.contacts = Some(pb::Contacts {
+        phones: vec!["call me".into()],
+        emails: vec![],
+        address: String::new(),
+    });
+    let status = agent.customers.register_customer(bad).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields = violated_fields(&status);
+    for field in ["name", "tier", "stars", "contacts"] {
+        assert!(fields.iter().any(|f| f == field), "{field} in {fields:?}");
+    }
+    let missing_key = pb::RegisterCustomerRequest {
+        request_id: String::new(),
+        ..customer_request("N", pb::Confidentiality::Internal, "a1")
+    };
+    let status = agent.customers.register_customer(missing_key).await.unwrap_err();
+    assert_eq!(violated_fields(&status), vec!["request_id".to_owned()]);
+
+    let status = agent
+        .complaints
+        .file_complaint(file_request("not-a-uuid", pb::Severity::Normal, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&status), vec!["customer_id".to_owned()]);
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let status = agent
+        .complaints
+        .file_complaint(file_request(&unknown, pb::Severity::Normal, ""))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let mut future =
+        file_request(&register_customer(&mut agent, "F").await, pb::Severity::Normal, "");
+    future.received_at = Some(prost_types::Timestamp { seconds: 4_000_000_000, nanos: 0 });
+    let status = agent.complaints.file_complaint(future).await.unwrap_err();
+    assert_eq!(violated_fields(&status), vec!["received_at".to_owned()]);
+    let mut supervisor = app.clients(Some("s1")).await;
+    let status = supervisor
+        .complaints
+        .get_complaint(pb::GetComplaintRequest { complaint: unknown })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = supervisor
+        .complaints
+        .list_complaints(pb::ListComplaintsRequest { page_size: 10_000, ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+async fn departure_reassigns_customers_and_cases_balanced(app: &TestApp) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let mut customers = Vec::new();
+    for i in 0..4 {
+        let id = admin
+            .customers
+            .register_customer(customer_request(
+                &format!("C{i}"),
+                pb::Confidentiality::Internal,
+                "a1",
+            ))
+            .await
+            .expect("register")
+            .into_inner()
+            .result
+            .unwrap()
+            .id;
+        customers.push(id);
+    }
+    let (case_a, _) = file(&mut admin, &customers[0], pb::Severity::Normal, "h2").await;
+    let (case_b, _) = file(&mut admin, &customers[1], pb::Severity::Normal, "").await;
+    admin.complaints.assign_handler(assign(&case_a, "h1")).await.expect("assign");
+    admin.complaints.assign_handler(assign(&case_b, "h1")).await.expect("assign");
+
+    let mut supervisor = app.clients(Some("s1")).await;
+    let departure = pb::RecordDepartureRequest {
+        request_id: rid(),
+        staff_id: "h1".into(),
+        reason: "resigned".into(),
+    };
+    let moved =
+        supervisor.staff.record_departure(departure.clone()).await.expect("departure").into_inner();
+    assert!(moved.customers.is_empty(), "h1 owned no customers");
+    let owners: Vec<(&str, &str)> =
+        moved.cases.iter().map(|r| (r.id.as_str(), r.new_owner.as_str())).collect();
+    // Case A names h2 as respondent (R-P4), so it goes to r1; case B to the least loaded.
+    assert!(owners.contains(&(case_a.as_str(), "r1")), "{owners:?}");
+    assert_eq!(owners.len(), 2);
+
+    let moved = supervisor
+        .staff
+        .record_departure(pb::RecordDepartureRequest {
+            request_id: rid(),
+            staff_id: "a1".into(),
+            reason: "moved".into(),
+        })
+        .await
+        .expect("a1 departs")
+        .into_inner();
+    let owners: Vec<&str> = moved.customers.iter().map(|r| r.new_owner.as_str()).collect();
+    assert_eq!(owners.len(), 4, "nothing left unowned (R-C3)");
+    let per_owner = |who: &str| owners.iter().filter(|o| **o == who).count();
+    // Agents a2, h2, r1 (h1 left): 4 customers spread 2/1/1 at most.
+    assert!(["a2", "h2", "r1"].iter().all(|who| per_owner(who) <= 2), "{owners:?}");
+    assert!(!owners.contains(&"a1") && !owners.contains(&"h1"));
+    // Retrying the first departure resumes safely: nothing moves twice.
+    let again = supervisor.staff.record_departure(departure).await.expect("retry").into_inner();
+    assert!(again.cases.len() <= 2);
+    let listed = supervisor
+        .staff
+        .list_staff(pb::ListStaffRequest { include_departed: true, min_position: 0 })
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.staff.iter().any(|s| s.staff_id == "h1" && !s.active));
+    let _ = Backend::Sqlite;
+    let _ = spawn_app;
+}

@@ -9,6 +9,7 @@ use kefu_api::auth::hash_token;
 use kefu_api::pb::callback_service_client::CallbackServiceClient;
 use kefu_api::pb::complaint_service_client::ComplaintServiceClient;
 use kefu_api::pb::customer_service_client::CustomerServiceClient;
+use kefu_api::pb::reporting_service_client::ReportingServiceClient;
 use kefu_api::pb::staff_service_client::StaffServiceClient;
 use kefu_testkit::{Backend, TestDatabase};
 use tonic::metadata::MetadataValue;
@@ -97,7 +98,8 @@ impl TestApp {
             customers: CustomerServiceClient::with_interceptor(channel.clone(), auth.clone()),
             staff: StaffServiceClient::with_interceptor(channel.clone(), auth.clone()),
             complaints: ComplaintServiceClient::with_interceptor(channel.clone(), auth.clone()),
-            callbacks: CallbackServiceClient::with_interceptor(channel, auth),
+            callbacks: CallbackServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            reports: ReportingServiceClient::with_interceptor(channel, auth),
         }
     }
 
@@ -144,6 +146,7 @@ pub struct Clients {
     pub staff: StaffServiceClient<InterceptedService<Channel, Auth>>,
     pub complaints: ComplaintServiceClient<InterceptedService<Channel, Auth>>,
     pub callbacks: CallbackServiceClient<InterceptedService<Channel, Auth>>,
+    pub reports: ReportingServiceClient<InterceptedService<Channel, Auth>>,
 }
 
 /// The `ErrorInfo` reason of a failed call, if it has one.

@@ -15,6 +15,7 @@ use crate::pb;
 use crate::services::callback::Callbacks;
 use crate::services::complaint::Complaints;
 use crate::services::customer::Customers;
+use crate::services::reporting::Reports;
 use crate::services::staff::StaffDirectory;
 use crate::services::Ctx;
 
@@ -87,9 +88,13 @@ impl Api {
         let callbacks =
             pb::callback_service_server::CallbackServiceServer::new(Callbacks { ctx: ctx.clone() })
                 .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let reports =
+            pb::reporting_service_server::ReportingServiceServer::new(Reports { ctx: ctx.clone() })
+                .max_decoding_message_size(MAX_REQUEST_BYTES);
         Routes::new(InterceptedService::new(customers, auth.clone()))
             .add_service(InterceptedService::new(staff, auth.clone()))
             .add_service(InterceptedService::new(complaints, auth.clone()))
-            .add_service(InterceptedService::new(callbacks, auth))
+            .add_service(InterceptedService::new(callbacks, auth.clone()))
+            .add_service(InterceptedService::new(reports, auth))
     }
 }

@@ -3,6 +3,7 @@
 pub mod callback;
 pub mod complaint;
 pub mod customer;
+pub mod reporting;
 pub mod staff;
 
 use std::sync::Arc;

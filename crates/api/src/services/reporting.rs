@@ -1,0 +1,264 @@
+//! `ReportingService`: the R-R1..R-R4 reports over the read models, read-your-writes.
+
+use chrono::{DateTime, Utc};
+use kefu_projection::queries::{self, GroupBy, SatisfactionFilter, SlaKind};
+use tonic::{Request, Response, Status};
+
+use super::Ctx;
+use crate::auth::{principal, Principal, Role};
+use crate::convert::{self as cv, Fields};
+use crate::error::ApiError;
+use crate::pb;
+use crate::pb::reporting_service_server::ReportingService;
+
+/// Everyone who reads reports; analysts get aggregates only.
+const READERS: &[Role] = &[Role::Analyst, Role::Supervisor, Role::Director, Role::Compliance];
+
+#[derive(Debug, Clone)]
+pub struct Reports {
+    pub ctx: Ctx,
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+impl Reports {
+    /// Checks the role, waits for `min_position` and resolves `as_of`.
+    async fn prepare(
+        &self,
+        who: &Principal,
+        min_position: u64,
+        as_of: Option<&prost_types::Timestamp>,
+    ) -> Result<DateTime<Utc>, ApiError> {
+        who.require_any(READERS, "read reports")?;
+        let now = self.ctx.commands.now();
+        let as_of = match as_of {
+            None => now,
+            Some(at) => cv::from_timestamp(at)
+                .ok_or_else(|| ApiError::field("as_of", "is not a valid timestamp"))?,
+        };
+        self.ctx.caught_up(min_position).await?;
+        Ok(as_of)
+    }
+}
+
+fn load_out(load: queries::HandlerLoad) -> pb::HandlerLoad {
+    pb::HandlerLoad {
+        staff_id: load.staff_id,
+        active: load.active,
+        open_cases: load.open_cases,
+        open_major_cases: load.open_major_cases,
+        customers: load.customers,
+    }
+}
+
+fn counts(values: Vec<queries::Count>) -> Vec<pb::LabelCount> {
+    values.into_iter().map(|(label, count)| pb::LabelCount { label, count }).collect()
+}
+
+#[tonic::async_trait]
+impl ReportingService for Reports {
+    async fn get_dashboard(
+        &self,
+        request: Request<pb::GetDashboardRequest>,
+    ) -> Reply<pb::GetDashboardResponse> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let as_of = self.prepare(&who, req.min_position, req.as_of.as_ref()).await?;
+        let dashboard =
+            self.ctx.models.dashboard(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::GetDashboardResponse {
+            open_by_stage: dashboard
+                .open_by_stage
+                .into_iter()
+                .map(|(stage, severity, count)| pb::StageCount { stage, severity, count })
+                .collect(),
+            ageing: dashboard
+                .ageing
+                .into_iter()
+                .map(|(label, count)| pb::LabelCount { label: label.to_owned(), count })
+                .collect(),
+            workload: dashboard.workload.into_iter().map(load_out).collect(),
+            breaches: Some(pb::SlaBreachCounts {
+                first_response: dashboard.breaches.first_response,
+                callback_overdue: dashboard.breaches.callback_overdue,
+                new_customer_not_contacted: dashboard.breaches.new_customer_not_contacted,
+            }),
+        }))
+    }
+
+    async fn get_satisfaction_metrics(
+        &self,
+        request: Request<pb::GetSatisfactionMetricsRequest>,
+    ) -> Reply<pb::GetSatisfactionMetricsResponse> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let group_by = match pb::SatisfactionGrouping::try_from(req.group_by) {
+            Ok(pb::SatisfactionGrouping::Unspecified | pb::SatisfactionGrouping::Total) => {
+                Some(GroupBy::Total)
+            }
+            Ok(pb::SatisfactionGrouping::Handler) => Some(GroupBy::Handler),
+            Ok(pb::SatisfactionGrouping::Channel) => Some(GroupBy::Channel),
+            Ok(pb::SatisfactionGrouping::Category) => Some(GroupBy::Category),
+            Ok(pb::SatisfactionGrouping::Month) => Some(GroupBy::Month),
+            Err(_) => {
+                f.violation("group_by", "is not a grouping");
+                None
+            }
+        };
+        for (field, month) in [("from_month", &req.from_month), ("to_month", &req.to_month)] {
+            if !month.is_empty() && !is_month(month) {
+                f.violation(field, "must be YYYY-MM");
+            }
+        }
+        if !req.kind.is_empty() && req.kind.parse::<kefu_domain::CallbackKind>().is_err() {
+            f.violation("kind", "is not a callback kind");
+        }
+        f.finish()?;
+        let as_of = self.prepare(&who, req.min_position, req.as_of.as_ref()).await?;
+        let filter = SatisfactionFilter {
+            from_month: (!req.from_month.is_empty()).then(|| req.from_month.clone()),
+            to_month: (!req.to_month.is_empty()).then(|| req.to_month.clone()),
+            kind: (!req.kind.is_empty()).then(|| req.kind.clone()),
+        };
+        let group_by = group_by.unwrap_or(GroupBy::Total);
+        let groups =
+            self.ctx.models.satisfaction(&filter, group_by).await.map_err(ApiError::from)?;
+        let coverage = self
+            .ctx
+            .models
+            .callback_coverage(as_of, &self.ctx.policy)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::GetSatisfactionMetricsResponse {
+            groups: groups
+                .into_iter()
+                .map(|g| pb::SatisfactionGroup {
+                    key: g.key,
+                    responses: g.responses,
+                    satisfied: g.satisfied,
+                    neutral: g.neutral,
+                    dissatisfied: g.dissatisfied,
+                    scored: g.scored,
+                    satisfaction_rate: g.satisfaction_rate,
+                    dissatisfaction_rate: g.dissatisfaction_rate,
+                    average_score: g.average_score,
+                })
+                .collect(),
+            coverage: coverage
+                .into_iter()
+                .map(|c| pb::CoverageGroup {
+                    group: c.group.to_owned(),
+                    customers: c.customers,
+                    covered: c.covered,
+                    rate: c.rate,
+                    target: c.target,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_monthly_summary(
+        &self,
+        request: Request<pb::GetMonthlySummaryRequest>,
+    ) -> Reply<pb::GetMonthlySummaryResponse> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        if !is_month(&req.month) {
+            return Err(ApiError::field("month", "must be YYYY-MM").into());
+        }
+        self.prepare(&who, req.min_position, None).await?;
+        let summary = self.ctx.models.monthly_summary(&req.month).await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::GetMonthlySummaryResponse {
+            month: summary.month,
+            complaints: summary.complaints,
+            by_category: counts(summary.by_category),
+            by_cause: counts(summary.by_cause),
+            by_channel: counts(summary.by_channel),
+            by_severity: counts(summary.by_severity),
+            first_response_median_seconds: summary.first_response_median_s,
+            first_response_p90_seconds: summary.first_response_p90_s,
+            close_median_seconds: summary.close_median_s,
+            close_p90_seconds: summary.close_p90_s,
+            reopened: summary.reopened,
+            reopened_share: summary.reopened_share,
+        }))
+    }
+
+    async fn list_sla_breaches(
+        &self,
+        request: Request<pb::ListSlaBreachesRequest>,
+    ) -> Reply<pb::ListSlaBreachesResponse> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let as_of = self.prepare(&who, req.min_position, req.as_of.as_ref()).await?;
+        let breaches =
+            self.ctx.models.sla_breaches(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListSlaBreachesResponse {
+            breaches: breaches
+                .into_iter()
+                .map(|b| pb::SlaBreach {
+                    rule: match b.kind {
+                        SlaKind::FirstResponse => pb::SlaRule::FirstResponse,
+                        SlaKind::CallbackOverdue => pb::SlaRule::CallbackOverdue,
+                        SlaKind::NewCustomerNotContacted => pb::SlaRule::NewCustomerNotContacted,
+                    } as i32,
+                    subject_id: b.subject_id,
+                    case_number: b.case_number.unwrap_or_default(),
+                    owner: b.owner.unwrap_or_default(),
+                    due_at: Some(cv::timestamp(b.due_at)),
+                    overdue_seconds: b.overdue_seconds,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn get_handler_workload(
+        &self,
+        request: Request<pb::GetHandlerWorkloadRequest>,
+    ) -> Reply<pb::GetHandlerWorkloadResponse> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        self.prepare(&who, req.min_position, None).await?;
+        let workload = self.ctx.models.workload().await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::GetHandlerWorkloadResponse {
+            workload: workload.into_iter().map(load_out).collect(),
+        }))
+    }
+
+    async fn get_referral_report(
+        &self,
+        request: Request<pb::GetReferralReportRequest>,
+    ) -> Reply<pb::GetReferralReportResponse> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        self.prepare(&who, req.min_position, None).await?;
+        // Names are personal data: analysts see aggregates only.
+        let with_names =
+            [Role::Supervisor, Role::Director, Role::Compliance].iter().any(|role| who.has(*role));
+        let referrals = self.ctx.models.referral_report().await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::GetReferralReportResponse {
+            referrals: referrals
+                .into_iter()
+                .map(|r| pb::Referral {
+                    referrer_id: r.referrer_id,
+                    referrer_name: if with_names {
+                        r.referrer_name.unwrap_or_default()
+                    } else {
+                        String::new()
+                    },
+                    referred: r.referred,
+                    still_customers: r.still_customers,
+                    contacted: r.contacted,
+                })
+                .collect(),
+        }))
+    }
+}
+
+fn is_month(text: &str) -> bool {
+    text.len() == 7
+        && text.as_bytes()[4] == b'-'
+        && text.bytes().enumerate().all(|(i, b)| i == 4 || b.is_ascii_digit())
+        && text[5..].parse::<u32>().is_ok_and(|month| (1..=12).contains(&month))
+}

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use kefu::{Application, Settings};
 use kefu_api::auth::hash_token;
+use kefu_api::pb::audit_service_client::AuditServiceClient;
 use kefu_api::pb::callback_service_client::CallbackServiceClient;
 use kefu_api::pb::complaint_service_client::ComplaintServiceClient;
 use kefu_api::pb::customer_service_client::CustomerServiceClient;
+use kefu_api::pb::event_service_client::EventServiceClient;
 use kefu_api::pb::reporting_service_client::ReportingServiceClient;
 use kefu_api::pb::staff_service_client::StaffServiceClient;
 use kefu_testkit::{Backend, TestDatabase};
@@ -99,7 +101,9 @@ impl TestApp {
             staff: StaffServiceClient::with_interceptor(channel.clone(), auth.clone()),
             complaints: ComplaintServiceClient::with_interceptor(channel.clone(), auth.clone()),
             callbacks: CallbackServiceClient::with_interceptor(channel.clone(), auth.clone()),
-            reports: ReportingServiceClient::with_interceptor(channel, auth),
+            reports: ReportingServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            events: EventServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            audit: AuditServiceClient::with_interceptor(channel, auth),
         }
     }
 
@@ -147,6 +151,8 @@ pub struct Clients {
     pub complaints: ComplaintServiceClient<InterceptedService<Channel, Auth>>,
     pub callbacks: CallbackServiceClient<InterceptedService<Channel, Auth>>,
     pub reports: ReportingServiceClient<InterceptedService<Channel, Auth>>,
+    pub events: EventServiceClient<InterceptedService<Channel, Auth>>,
+    pub audit: AuditServiceClient<InterceptedService<Channel, Auth>>,
 }
 
 /// The `ErrorInfo` reason of a failed call, if it has one.

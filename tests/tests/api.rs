@@ -41,6 +41,7 @@ api_suite!(
     confidentiality_filters_customers_and_complaints,
     malformed_requests_get_field_violations,
     departure_reassigns_customers_and_cases_balanced,
+    event_stream_read_all_and_case_replay,
 );
 
 async fn register_staff(app: &TestApp, staff: &[(&str, &[pb::StaffRole])]) {
@@ -731,4 +732,86 @@ async fn departure_reassigns_customers_and_cases_balanced(app: &TestApp) {
     assert!(listed.staff.iter().any(|s| s.staff_id == "h1" && !s.active));
     let _ = Backend::Sqlite;
     let _ = spawn_app;
+}
+
+async fn event_stream_read_all_and_case_replay(app: &TestApp) {
+    standard_staff(app).await;
+    let mut service = app.clients(Some("svc-web")).await;
+    let mut subscription = service
+        .events
+        .subscribe(pb::SubscribeRequest { from_position: 1, categories: vec!["complaint".into()] })
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let mut agent = app.clients(Some("a1")).await;
+    let customer_id = register_customer(&mut agent, "Event Person").await;
+    let (complaint_id, case_number) =
+        file(&mut agent, &customer_id, pb::Severity::Normal, "").await;
+    let next =
+        |event: Option<pb::SubscribeResponse>| event.expect("stream open").event.expect("event");
+    let first = next(
+        tokio::time::timeout(std::time::Duration::from_secs(10), subscription.message())
+            .await
+            .expect("in time")
+            .expect("ok"),
+    );
+    assert_eq!(
+        (first.event_type.as_str(), first.stream_version),
+        ("ComplaintFiled", 1),
+        "only complaint events"
+    );
+    assert_eq!(first.metadata.as_ref().map(|m| m.actor.as_str()), Some("a1"));
+    let mut supervisor = app.clients(Some("s1")).await;
+    supervisor.complaints.assign_handler(assign(&complaint_id, "h1")).await.expect("assign");
+    let live = next(
+        tokio::time::timeout(std::time::Duration::from_secs(10), subscription.message())
+            .await
+            .expect("live")
+            .expect("ok"),
+    );
+    assert_eq!(live.event_type, "HandlerAssigned");
+    assert!(live.position > first.position);
+
+    let page = service
+        .events
+        .read_all(pb::ReadAllRequest { from_position: 1, limit: 3, categories: vec![] })
+        .await
+        .expect("page")
+        .into_inner();
+    assert_eq!(page.events.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(page.next_position, 4);
+    let status = service
+        .events
+        .read_all(pb::ReadAllRequest { from_position: 1, limit: 5_000, categories: vec![] })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    let mut compliance = app.clients(Some("co1")).await;
+    let mut replay = compliance
+        .audit
+        .replay_case(pb::ReplayCaseRequest { complaint: case_number })
+        .await
+        .expect("replay")
+        .into_inner();
+    let mut history = Vec::new();
+    while let Some(message) = replay.message().await.expect("replay stream") {
+        history.push(message.event.expect("event"));
+    }
+    assert_eq!(
+        history.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(),
+        ["ComplaintFiled", "HandlerAssigned"]
+    );
+    assert_eq!(history[1].prev_hash, history[0].hash, "the hash chain links the case's events");
+    assert_eq!(history[0].prev_hash, "0".repeat(64));
+    assert_eq!(history[1].metadata.as_ref().map(|m| m.actor.as_str()), Some("s1"));
+    let status = agent
+        .audit
+        .replay_case(pb::ReplayCaseRequest { complaint: complaint_id })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let mut analyst = app.clients(Some("an1")).await;
+    let status = analyst.events.subscribe(pb::SubscribeRequest::default()).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
 }

@@ -15,6 +15,7 @@ use crate::pb;
 use crate::services::callback::Callbacks;
 use crate::services::complaint::Complaints;
 use crate::services::customer::Customers;
+use crate::services::events::{Audit, Events};
 use crate::services::reporting::Reports;
 use crate::services::staff::StaffDirectory;
 use crate::services::Ctx;
@@ -91,10 +92,16 @@ impl Api {
         let reports =
             pb::reporting_service_server::ReportingServiceServer::new(Reports { ctx: ctx.clone() })
                 .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let events = pb::event_service_server::EventServiceServer::new(Events { ctx: ctx.clone() })
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let audit = pb::audit_service_server::AuditServiceServer::new(Audit { ctx: ctx.clone() })
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
         Routes::new(InterceptedService::new(customers, auth.clone()))
             .add_service(InterceptedService::new(staff, auth.clone()))
             .add_service(InterceptedService::new(complaints, auth.clone()))
             .add_service(InterceptedService::new(callbacks, auth.clone()))
-            .add_service(InterceptedService::new(reports, auth))
+            .add_service(InterceptedService::new(reports, auth.clone()))
+            .add_service(InterceptedService::new(events, auth.clone()))
+            .add_service(InterceptedService::new(audit, auth))
     }
 }

@@ -3,6 +3,7 @@
 pub mod callback;
 pub mod complaint;
 pub mod customer;
+pub mod events;
 pub mod reporting;
 pub mod staff;
 

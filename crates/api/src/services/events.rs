@@ -1,0 +1,187 @@
+//! `EventService` and `AuditService`: the raw log, live or paged, and a case's history.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use kefu_domain::ComplaintId;
+use kefu_event_store::{category_of, Direction, RecordedEvent};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::Ctx;
+use crate::auth::{principal, Role};
+use crate::commands::stream;
+use crate::convert as cv;
+use crate::error::ApiError;
+use crate::pb;
+use crate::pb::audit_service_server::AuditService;
+use crate::pb::event_service_server::EventService;
+
+/// Raw events carry personal data.
+const EVENT_READERS: &[Role] = &[Role::Service, Role::Compliance];
+/// Events buffered per subscriber before the reader waits for the client.
+const SUBSCRIBER_BUFFER: usize = 256;
+const MAX_CATEGORIES: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct Events {
+    pub ctx: Ctx,
+}
+
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub ctx: Ctx,
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+pub fn event_out(event: RecordedEvent) -> pb::Event {
+    pb::Event {
+        position: event.position,
+        stream_id: event.stream_id,
+        stream_version: event.stream_version,
+        event_id: event.event_id.to_string(),
+        event_type: event.event_type,
+        schema_version: event.schema_version,
+        payload_json: event.payload.to_string(),
+        metadata: Some(pb::EventMetadata {
+            actor: event.metadata.actor.unwrap_or_default(),
+            roles: event.metadata.roles,
+            capacity: event.metadata.capacity.unwrap_or_default(),
+            request_id: event.metadata.request_id.unwrap_or_default(),
+            correlation_id: event.metadata.correlation_id.unwrap_or_default(),
+            causation_id: event.metadata.causation_id.unwrap_or_default(),
+            source: event.metadata.source.unwrap_or_default(),
+            trace_id: event.metadata.trace_id.unwrap_or_default(),
+        }),
+        recorded_at: Some(cv::timestamp(event.recorded_at)),
+        prev_hash: hex::encode(event.prev_hash),
+        hash: hex::encode(event.hash),
+    }
+}
+
+fn categories(requested: &[String]) -> Result<Vec<String>, ApiError> {
+    if requested.len() > MAX_CATEGORIES {
+        return Err(ApiError::field("categories", format!("at most {MAX_CATEGORIES}")));
+    }
+    for (i, category) in requested.iter().enumerate() {
+        if category.is_empty()
+            || category.len() > 64
+            || !category.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(ApiError::field(
+                &format!("categories[{i}]"),
+                "must be a stream category such as complaint",
+            ));
+        }
+    }
+    Ok(requested.to_vec())
+}
+
+fn wanted(categories: &[String], event: &RecordedEvent) -> bool {
+    categories.is_empty() || categories.iter().any(|c| c == category_of(&event.stream_id))
+}
+
+#[tonic::async_trait]
+impl EventService for Events {
+    type SubscribeStream = EventStream<pb::SubscribeResponse>;
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Reply<Self::SubscribeStream> {
+        let who = principal(&request)?;
+        who.require_any(EVENT_READERS, "read the event log")?;
+        let req = request.into_inner();
+        let categories = categories(&req.categories)?;
+        if i64::try_from(req.from_position).is_err() {
+            return Err(ApiError::field("from_position", "is out of range").into());
+        }
+        let (sender, receiver) = tokio::sync::mpsc::channel(SUBSCRIBER_BUFFER);
+        let mut events = Box::pin(self.ctx.commands.store().subscribe(req.from_position));
+        tokio::spawn(async move {
+            while let Some(next) = events.next().await {
+                let message = match next {
+                    Ok(event) if !wanted(&categories, &event) => continue,
+                    Ok(event) => Ok(pb::SubscribeResponse { event: Some(event_out(event)) }),
+                    Err(error) => Err(Status::from(ApiError::from(error))),
+                };
+                let failed = message.is_err();
+                // Waits while the client is slow: backpressure; ends when it hangs up.
+                if sender.send(message).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn read_all(&self, request: Request<pb::ReadAllRequest>) -> Reply<pb::ReadAllResponse> {
+        let who = principal(&request)?;
+        who.require_any(EVENT_READERS, "read the event log")?;
+        let req = request.into_inner();
+        let categories = categories(&req.categories)?;
+        let limit = match req.limit {
+            0 => 100,
+            limit @ 1..=1_000 => limit,
+            _ => return Err(ApiError::field("limit", "must be at most 1000").into()),
+        };
+        let from = req.from_position.max(1);
+        let store = self.ctx.commands.store();
+        let page = store
+            .read_all(from, usize::try_from(limit).unwrap_or(100))
+            .await
+            .map_err(ApiError::from)?;
+        let next_position = page.last().map_or(from, |event| event.position + 1);
+        let events =
+            page.into_iter().filter(|event| wanted(&categories, event)).map(event_out).collect();
+        Ok(Response::new(pb::ReadAllResponse { events, next_position }))
+    }
+}
+
+#[tonic::async_trait]
+impl AuditService for Audit {
+    type ReplayCaseStream = EventStream<pb::ReplayCaseResponse>;
+
+    async fn replay_case(
+        &self,
+        request: Request<pb::ReplayCaseRequest>,
+    ) -> Reply<Self::ReplayCaseStream> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::Compliance], "replay cases")?;
+        let key = request.into_inner().complaint;
+        let key = key.trim();
+        let complaint_id: ComplaintId = if let Ok(id) = key.parse() {
+            id
+        } else if key.parse::<kefu_domain::CaseNumber>().is_ok() {
+            let row =
+                self.ctx.models.complaint_by_case_number(key).await.map_err(ApiError::from)?;
+            let row =
+                row.ok_or_else(|| ApiError::NotFound { what: "complaint", id: key.to_owned() })?;
+            row.complaint_id
+                .parse()
+                .map_err(|_| ApiError::Internal("bad id in read model".into()))?
+        } else {
+            return Err(ApiError::field(
+                "complaint",
+                "must be a complaint id or a case number YYYY-NNNNNN",
+            )
+            .into());
+        };
+        let store = self.ctx.commands.store();
+        let history = store
+            .read_stream(&stream(complaint_id.stream_name())?, 1, Direction::Forward, usize::MAX)
+            .await
+            .map_err(ApiError::from)?;
+        if history.is_empty() {
+            return Err(
+                ApiError::NotFound { what: "complaint", id: complaint_id.to_string() }.into()
+            );
+        }
+        let messages = history
+            .into_iter()
+            .map(|event| Ok(pb::ReplayCaseResponse { event: Some(event_out(event)) }));
+        Ok(Response::new(Box::pin(futures::stream::iter(messages))))
+    }
+}

@@ -114,14 +114,30 @@ fn error_info(reason: &str, metadata: HashMap<String, String>) -> ErrorDetails {
     ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata)
 }
 
+/// Status messages and details travel in HTTP/2 headers: an error that echoes a huge
+/// input must not become a header the client refuses. Cut at a char boundary.
+fn bounded(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
-        let message = error.to_string();
+        let message = bounded(&error.to_string(), 512);
         match error {
             ApiError::InvalidArgument(violations) => {
                 let violations: Vec<FieldViolation> = violations
                     .into_iter()
-                    .map(|(field, why)| FieldViolation::new(field, why))
+                    .take(32)
+                    .map(|(field, why)| {
+                        FieldViolation::new(bounded(&field, 64), bounded(&why, 160))
+                    })
                     .collect();
                 Status::with_error_details(
                     Code::InvalidArgument,
@@ -133,7 +149,7 @@ impl From<ApiError> for Status {
             ApiError::NotFound { what, id } => Status::with_error_details(
                 Code::NotFound,
                 message,
-                ErrorDetails::with_resource_info(what, id, "", "no such record"),
+                ErrorDetails::with_resource_info(what, bounded(&id, 128), "", "no such record"),
             ),
             ApiError::Conflict { stream, actual, .. } => Status::with_error_details(
                 Code::Aborted,
@@ -186,7 +202,7 @@ fn domain_status(error: &DomainError, message: String) -> Status {
     };
     let mut details = error_info(error.code(), metadata);
     if let DomainError::InvalidValue(value) = error {
-        details.add_bad_request_violation(value.field, value.reason.clone());
+        details.add_bad_request_violation(value.field, bounded(&value.reason, 160));
     } else if code == Code::InvalidArgument {
         details.add_bad_request_violation("request", message.clone());
     }

@@ -1,0 +1,369 @@
+//! Random requests at every RPC: nothing a caller sends may panic the server or be
+//! answered `INTERNAL`/`UNKNOWN` (a caller's mistake is always named as such).
+
+use kefu_api::pb;
+use kefu_testkit::Backend;
+use kefu_tests::{rid, spawn_app, Clients};
+use proptest::prelude::*;
+use tonic::Code;
+
+/// A tiny deterministic generator driven by proptest's seeds: nasty strings, edge numbers.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn pick<T: Clone>(&mut self, options: &[T]) -> T {
+        let index = usize::try_from(self.next() % u64::try_from(options.len()).unwrap()).unwrap();
+        options[index].clone()
+    }
+
+    fn string(&mut self, known: &[String]) -> String {
+        let nasty = [
+            String::new(),
+            " ".into(),
+            "a".into(),
+            "'; DROP TABLE events; --".into(),
+            "Robert'); DELETE FROM rm_complaints WHERE ('1'='1".into(),
+            "😀".repeat(300),
+            "x".repeat(20_000),
+            "\u{0}\u{1}\u{7f}".into(),
+            "2026-000001".into(),
+            "9999-999999".into(),
+            "h1".into(),
+            "H1 ".into(),
+            "not-a-uuid".into(),
+            "00000000-0000-0000-0000-000000000000".into(),
+            uuid::Uuid::now_v7().to_string(),
+            "%s%s%n".into(),
+            "../../etc/passwd".into(),
+        ];
+        if !known.is_empty() && self.next() % 3 == 0 {
+            return self.pick(known);
+        }
+        self.pick(&nasty)
+    }
+
+    fn int(&mut self) -> i32 {
+        self.pick(&[0, 1, 2, 3, 4, 5, 6, 99, -1, i32::MAX, i32::MIN])
+    }
+
+    fn uint(&mut self) -> u32 {
+        self.pick(&[0, 1, 2, 5, 6, 500, 501, 10_000, u32::MAX])
+    }
+
+    fn u64(&mut self) -> u64 {
+        self.pick(&[0, 1, 2, 3, 1_000, u64::from(u32::MAX), i64::MAX as u64, u64::MAX])
+    }
+
+    fn opt_u64(&mut self) -> Option<u64> {
+        if self.next() % 2 == 0 {
+            None
+        } else {
+            Some(self.u64())
+        }
+    }
+
+    fn timestamp(&mut self) -> Option<prost_types::Timestamp> {
+        match self.next() % 4 {
+            0 => None,
+            1 => Some(prost_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
+            2 => Some(prost_types::Timestamp { seconds: i64::MAX, nanos: i32::MAX }),
+            _ => Some(prost_types::Timestamp { seconds: -62_135_596_801, nanos: -5 }),
+        }
+    }
+
+    fn strings(&mut self, known: &[String]) -> Vec<String> {
+        (0..self.next() % 4).map(|_| self.string(known)).collect()
+    }
+}
+
+fn acceptable(code: Code) -> bool {
+    !matches!(code, Code::Internal | Code::Unknown | Code::Unavailable | Code::DataLoss)
+}
+
+async fn fire(clients: &mut Clients, g: &mut Gen, known: &[String]) -> Vec<(String, Code)> {
+    let mut codes = Vec::new();
+    macro_rules! call {
+        ($client:ident . $method:ident ( $request:expr )) => {{
+            let result = clients.$client.$method($request).await;
+            let code = result.as_ref().map_or_else(|status| status.code(), |_| Code::Ok);
+            if !acceptable(code) {
+                let message =
+                    result.as_ref().err().map(|s| s.message().to_owned()).unwrap_or_default();
+                codes.push((format!("{}: {message}", stringify!($method)), code));
+            }
+        }};
+    }
+    let s = |g: &mut Gen| g.string(known);
+    call!(customers.register_customer(pb::RegisterCustomerRequest {
+        request_id: s(g),
+        name: s(g),
+        kind: g.int(),
+        contacts: Some(pb::Contacts {
+            phones: g.strings(known),
+            emails: g.strings(known),
+            address: s(g)
+        }),
+        tier: g.int(),
+        stars: g.uint(),
+        source_channel: s(g),
+        referred_by: s(g),
+        confidentiality: g.int(),
+        agent: s(g),
+    }));
+    call!(customers.update_customer(pb::UpdateCustomerRequest {
+        request_id: s(g),
+        customer_id: s(g),
+        expected_version: g.opt_u64(),
+        name: Some(s(g)),
+        contacts: None,
+        confidentiality: g.int(),
+    }));
+    call!(customers.grade_customer(pb::GradeCustomerRequest {
+        request_id: s(g),
+        customer_id: s(g),
+        expected_version: g.opt_u64(),
+        tier: g.int(),
+        stars: g.uint(),
+        reason: s(g),
+    }));
+    call!(customers.assign_agent(pb::AssignAgentRequest {
+        request_id: s(g),
+        customer_id: s(g),
+        expected_version: g.opt_u64(),
+        agent: s(g),
+        reason: s(g)
+    }));
+    call!(customers.record_contact(pb::RecordContactRequest {
+        request_id: s(g),
+        customer_id: s(g),
+        expected_version: g.opt_u64(),
+        channel: g.int(),
+        note: s(g),
+        contacted_at: g.timestamp(),
+    }));
+    call!(customers.forget_customer(pb::ForgetCustomerRequest {
+        request_id: s(g),
+        customer_id: s(g),
+        reason: s(g)
+    }));
+    call!(customers.get_customer(pb::GetCustomerRequest { customer_id: s(g) }));
+    call!(customers.list_customers(pb::ListCustomersRequest {
+        page_size: g.uint(),
+        page_token: s(g),
+        tier: g.int(),
+        agent: s(g),
+        referred_by: s(g),
+        min_position: 0,
+    }));
+    call!(staff.register_staff(pb::RegisterStaffRequest {
+        request_id: s(g),
+        staff_id: s(g),
+        name: s(g),
+        roles: vec![g.int(), g.int()]
+    }));
+    call!(staff.record_departure(pb::RecordDepartureRequest {
+        request_id: s(g),
+        staff_id: s(g),
+        reason: s(g)
+    }));
+    call!(staff
+        .list_staff(pb::ListStaffRequest { include_departed: g.next() % 2 == 0, min_position: 0 }));
+    call!(complaints.file_complaint(pb::FileComplaintRequest {
+        request_id: s(g),
+        customer_id: s(g),
+        category: s(g),
+        cause: s(g),
+        severity: g.int(),
+        channel: g.int(),
+        description: s(g),
+        respondent: s(g),
+        attachments: vec![pb::AttachmentRef { reference: s(g), sha256: s(g) }],
+        received_at: g.timestamp(),
+    }));
+    call!(complaints.assign_handler(pb::AssignHandlerRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        handler: s(g),
+        reason: s(g)
+    }));
+    call!(complaints.recuse_handler(pb::RecuseHandlerRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        reason: s(g)
+    }));
+    call!(complaints.contact_complainant(pb::ContactComplainantRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        channel: g.int(),
+        summary: s(g),
+        contacted_at: g.timestamp(),
+    }));
+    call!(complaints.record_investigation(pb::RecordInvestigationRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        findings: s(g)
+    }));
+    call!(complaints.draft_opinion(pb::DraftOpinionRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        opinion: s(g)
+    }));
+    call!(complaints.escalate_complaint(pb::EscalateComplaintRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        to: g.int(),
+        reason: s(g)
+    }));
+    call!(complaints.sign_opinion(pb::SignOpinionRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        capacity: g.int(),
+        decision: s(g),
+        remedy: s(g),
+    }));
+    call!(complaints.send_reply(pb::SendReplyRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        kind: g.int(),
+        channel: g.int(),
+        summary: s(g),
+    }));
+    call!(complaints.close_complaint(pb::CloseComplaintRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        summary: s(g)
+    }));
+    call!(complaints.reopen_complaint(pb::ReopenComplaintRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        cause: s(g)
+    }));
+    call!(complaints.get_complaint(pb::GetComplaintRequest { complaint: s(g) }));
+    call!(complaints.list_complaints(pb::ListComplaintsRequest {
+        page_size: g.uint(),
+        page_token: s(g),
+        status: g.int(),
+        severity: g.int(),
+        handler: s(g),
+        customer_id: s(g),
+        category: s(g),
+        year: g.uint(),
+        min_position: 0,
+    }));
+    call!(callbacks.log_callback(pb::LogCallbackRequest {
+        request_id: s(g),
+        customer_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        kind: g.int(),
+        channel: g.int(),
+        party: g.int(),
+        outcome: g.int(),
+        score: g.uint(),
+        comment: s(g),
+        called_at: g.timestamp(),
+    }));
+    call!(callbacks.list_due_callbacks(pb::ListDueCallbacksRequest {
+        horizon_hours: g.uint(),
+        owner: s(g),
+        min_position: 0
+    }));
+    call!(reports.get_dashboard(pb::GetDashboardRequest { min_position: 0, as_of: g.timestamp() }));
+    call!(reports.get_satisfaction_metrics(pb::GetSatisfactionMetricsRequest {
+        min_position: 0,
+        group_by: g.int(),
+        from_month: s(g),
+        to_month: s(g),
+        kind: s(g),
+        as_of: g.timestamp(),
+    }));
+    call!(
+        reports.get_monthly_summary(pb::GetMonthlySummaryRequest { min_position: 0, month: s(g) })
+    );
+    call!(reports
+        .list_sla_breaches(pb::ListSlaBreachesRequest { min_position: 0, as_of: g.timestamp() }));
+    call!(reports.get_handler_workload(pb::GetHandlerWorkloadRequest { min_position: 0 }));
+    call!(reports.get_referral_report(pb::GetReferralReportRequest { min_position: 0 }));
+    call!(events.read_all(pb::ReadAllRequest {
+        from_position: g.u64(),
+        limit: g.uint(),
+        categories: g.strings(known)
+    }));
+    call!(events
+        .subscribe(pb::SubscribeRequest { from_position: g.u64(), categories: g.strings(known) }));
+    call!(audit.replay_case(pb::ReplayCaseRequest { complaint: s(g) }));
+    codes
+}
+
+#[test]
+fn random_requests_never_panic_nor_answer_internal_sqlite() {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let app = runtime.block_on(spawn_app(Backend::Sqlite)).expect("sqlite app");
+    let mut admin = runtime.block_on(app.clients(Some("admin")));
+    // Some real records, so random requests also hit existing ids.
+    let known: Vec<String> = runtime.block_on(async {
+        let staff = pb::RegisterStaffRequest {
+            request_id: rid(),
+            staff_id: "h1".into(),
+            name: "H".into(),
+            roles: vec![1, 2],
+        };
+        admin.staff.register_staff(staff).await.unwrap();
+        let customer = admin
+            .customers
+            .register_customer(pb::RegisterCustomerRequest {
+                request_id: rid(),
+                name: "Known".into(),
+                kind: 1,
+                contacts: None,
+                tier: 1,
+                stars: 0,
+                source_channel: "web".into(),
+                referred_by: String::new(),
+                confidentiality: 1,
+                agent: "h1".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .result
+            .unwrap()
+            .id;
+        vec![customer, "h1".into()]
+    });
+    let tried = std::cell::Cell::new(0u64);
+    proptest!(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() }, |(seed in 1u64..u64::MAX)| {
+        let mut g = Gen(seed);
+        let mut client = admin.clone();
+        let bad = runtime.block_on(fire(&mut client, &mut g, &known));
+        tried.set(tried.get() + 35);
+        prop_assert!(bad.is_empty(), "{bad:?}");
+    });
+    let tried = tried.get();
+    // The server is still up and answering.
+    let alive = runtime.block_on(
+        admin.reports.get_handler_workload(pb::GetHandlerWorkloadRequest { min_position: 0 }),
+    );
+    assert!(alive.is_ok(), "{alive:?}");
+    println!("hostile input: {tried} random requests across 35 RPCs, none INTERNAL, server alive");
+    runtime.block_on(app.stop());
+}

@@ -53,6 +53,14 @@ impl std::fmt::Debug for TestApp {
 /// Starts kefu on a fresh database of `backend`; `None` when PostgreSQL cannot be had
 /// outside CI.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_, _| {}).await
+}
+
+/// Like [`spawn_app`], letting the test adjust the settings (given the scratch dir).
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings, &std::path::Path),
+) -> Option<TestApp> {
     let db = kefu_testkit::database(backend).await?;
     let dir = db.scratch_dir().expect("test databases have a scratch dir").to_path_buf();
     let tokens_file = dir.join("tokens.json");
@@ -78,6 +86,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     let mut settings = Settings::new(db.url(), "127.0.0.1:0".parse().expect("address"));
     settings.tokens_file = Some(tokens_file);
     settings.read_wait = Duration::from_secs(10);
+    configure(&mut settings, &dir);
     let app = Application::build(settings).await.expect("build kefu");
     let addr = app.local_addr().expect("bound");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -95,6 +104,11 @@ impl TestApp {
             .connect()
             .await
             .expect("connect to kefu");
+        Self::clients_on(channel, principal)
+    }
+
+    /// Clients on an existing channel (e.g. one speaking TLS).
+    pub fn clients_on(channel: Channel, principal: Option<&str>) -> Clients {
         let auth = Auth { header: principal.map(|p| format!("Bearer token-{p}")) };
         Clients {
             customers: CustomerServiceClient::with_interceptor(channel.clone(), auth.clone()),

@@ -253,12 +253,20 @@ impl Commands {
             };
             match self.store.append(stream, expected, &new, &request.metadata()).await {
                 Ok(result) => {
+                    tracing::info!(
+                        principal = %request.principal.id,
+                        request_id = request.request_id,
+                        %stream,
+                        version = result.last_version,
+                        position = result.last_position,
+                        "command applied"
+                    );
                     return Ok(Written {
                         stream: stream.to_string(),
                         version: result.last_version,
                         position: result.last_position,
                         event_types: events.iter().map(DomainEvent::event_type).collect(),
-                    })
+                    });
                 }
                 Err(error) if error.is_conflict() && request.expected_version.is_none() => continue,
                 Err(error) => return Err(error.into()),

@@ -31,6 +31,15 @@ pub struct Settings {
     pub clock: Option<Clock>,
     /// How long reads wait for `min_position`.
     pub read_wait: Duration,
+    /// PEM certificate chain and private key: serve TLS (rustls) when both are set.
+    pub tls: Option<TlsFiles>,
+}
+
+/// Where the server's certificate and key are.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
 }
 
 impl std::fmt::Debug for Settings {
@@ -51,6 +60,7 @@ impl Settings {
             tokens_file: None,
             clock: None,
             read_wait: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -58,6 +68,7 @@ impl Settings {
 /// A built, bound, not yet serving kefu.
 pub struct Application {
     listener: TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
     store: EventStore,
     runner: Runner,
     api: Api,
@@ -97,10 +108,22 @@ impl Application {
         }
         config.read_wait = settings.read_wait;
         let api = Api::new(store.clone(), runner.clone(), config);
+        let tls = match &settings.tls {
+            None => None,
+            Some(files) => {
+                let certificate = std::fs::read(&files.certificate).with_context(|| {
+                    format!("read TLS certificate {}", files.certificate.display())
+                })?;
+                let key = std::fs::read(&files.key)
+                    .with_context(|| format!("read TLS key {}", files.key.display()))?;
+                let identity = tonic::transport::Identity::from_pem(certificate, key);
+                Some(tonic::transport::ServerTlsConfig::new().identity(identity))
+            }
+        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("bind {}", settings.listen))?;
-        Ok(Application { listener, store, runner, api })
+        Ok(Application { listener, tls, store, runner, api })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -142,9 +165,14 @@ impl Application {
                 })
                 .await;
         });
-        tracing::info!(listen = %self.listener.local_addr()?, "kefu is serving");
-        let served = tonic::transport::Server::builder()
+        tracing::info!(listen = %self.listener.local_addr()?, tls = self.tls.is_some(), "kefu is serving");
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls {
+            builder = builder.tls_config(tls).context("configure TLS")?;
+        }
+        let served = builder
             .concurrency_limit_per_connection(256)
+            .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
             .add_routes(self.api.routes())
             .add_service(health_service)
             .add_service(reflection)

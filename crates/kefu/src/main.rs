@@ -41,6 +41,12 @@ struct ServeArgs {
     /// written beside the database and only loopback addresses are allowed.
     #[arg(long, env = "KEFU_TOKENS_FILE")]
     tokens_file: Option<PathBuf>,
+    /// PEM certificate chain; with `--tls-key`, the server speaks TLS only.
+    #[arg(long, env = "KEFU_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "KEFU_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -55,6 +61,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let mut settings = Settings::new(args.database.database_url, args.listen);
             settings.tokens_file = args.tokens_file;
+            if let (Some(certificate), Some(key)) = (args.tls_cert, args.tls_key) {
+                settings.tls = Some(kefu::TlsFiles { certificate, key });
+            }
             let app = Application::build(settings).await?;
             app.run_until(shutdown_signal()).await
         }

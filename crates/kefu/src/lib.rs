@@ -149,11 +149,16 @@ impl Application {
         ] {
             health_reporter.set_service_status(service, tonic_health::ServingStatus::Serving).await;
         }
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(kefu_api::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .context("build the reflection service")?;
+        // Reflection in both versions: v1 for current tools, v1alpha for older clients
+        // (Python's grpcio-reflection, grpcurl before 1.9).
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(kefu_api::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1().context("build the reflection service")?;
+        let reflection_v1alpha =
+            reflection().build_v1alpha().context("build the reflection service")?;
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let runner = self.runner.clone();
@@ -175,7 +180,8 @@ impl Application {
             .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
             .add_routes(self.api.routes())
             .add_service(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
                 shutdown.await;
                 tracing::info!("shutting down: finishing in-flight calls");

@@ -39,6 +39,8 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
 /// A running server and the database under it; stops when dropped.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when the settings asked for it.
+    pub metrics_addr: Option<SocketAddr>,
     pub db: TestDatabase,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -89,11 +91,12 @@ pub async fn spawn_app_with(
     configure(&mut settings, &dir);
     let app = Application::build(settings).await.expect("build kefu");
     let addr = app.local_addr().expect("bound");
+    let metrics_addr = app.metrics_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    Some(TestApp { addr, db, stop: Some(stop), task: Some(task) })
+    Some(TestApp { addr, metrics_addr, db, stop: Some(stop), task: Some(task) })
 }
 
 impl TestApp {

@@ -251,8 +251,14 @@ impl Commands {
             } else {
                 ExpectedVersion::Exact(version)
             };
-            match self.store.append(stream, expected, &new, &request.metadata()).await {
+            let started = std::time::Instant::now();
+            let appended = self.store.append(stream, expected, &new, &request.metadata()).await;
+            metrics::histogram!("kefu_append_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            match appended {
                 Ok(result) => {
+                    metrics::counter!("kefu_events_appended_total")
+                        .increment(u64::try_from(new.len()).unwrap_or(0));
                     tracing::info!(
                         principal = %request.principal.id,
                         request_id = request.request_id,

@@ -4,6 +4,8 @@
 //! tests); `run_until` serves until the shutdown future resolves, then lets in-flight
 //! calls finish and stops the projection runner.
 
+mod metrics;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,8 @@ pub struct Settings {
     pub read_wait: Duration,
     /// PEM certificate chain and private key: serve TLS (rustls) when both are set.
     pub tls: Option<TlsFiles>,
+    /// Where to serve Prometheus metrics (`GET /metrics`); none when `None`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where the server's certificate and key are.
@@ -61,6 +65,7 @@ impl Settings {
             clock: None,
             read_wait: Duration::from_secs(5),
             tls: None,
+            metrics_listen: None,
         }
     }
 }
@@ -69,6 +74,7 @@ impl Settings {
 pub struct Application {
     listener: TcpListener,
     tls: Option<tonic::transport::ServerTlsConfig>,
+    metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
     store: EventStore,
     runner: Runner,
     api: Api,
@@ -123,11 +129,25 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("bind {}", settings.listen))?;
-        Ok(Application { listener, tls, store, runner, api })
+        let metrics = match settings.metrics_listen {
+            None => None,
+            Some(address) => {
+                let listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("bind metrics on {address}"))?;
+                Some((listener, metrics::handle()?))
+            }
+        };
+        Ok(Application { listener, tls, metrics, store, runner, api })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// Where `GET /metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     pub fn store(&self) -> &EventStore {
@@ -170,6 +190,18 @@ impl Application {
                 })
                 .await;
         });
+        let mut helpers = Vec::new();
+        if let Some((listener, handle)) = self.metrics {
+            tracing::info!(listen = %listener.local_addr()?, "metrics at /metrics");
+            let mut stop = stop_rx.clone();
+            helpers.push(tokio::spawn(metrics::serve(listener, handle, async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })));
+            let mut stop = stop_rx.clone();
+            helpers.push(tokio::spawn(metrics::publish_lag(self.runner.clone(), async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })));
+        }
         tracing::info!(listen = %self.listener.local_addr()?, tls = self.tls.is_some(), "kefu is serving");
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = self.tls {
@@ -178,6 +210,7 @@ impl Application {
         let served = builder
             .concurrency_limit_per_connection(256)
             .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
+            .layer(metrics::RpcMetricsLayer)
             .add_routes(self.api.routes())
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -189,6 +222,9 @@ impl Application {
             .await;
         let _ = stop_tx.send(true);
         let _ = projections.await;
+        for helper in helpers {
+            let _ = helper.await;
+        }
         served.context("serve")?;
         tracing::info!("kefu stopped");
         Ok(())

@@ -47,6 +47,9 @@ struct ServeArgs {
     /// PEM private key of `--tls-cert`.
     #[arg(long, env = "KEFU_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at `http://ADDR/metrics`.
+    #[arg(long, env = "KEFU_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -61,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let mut settings = Settings::new(args.database.database_url, args.listen);
             settings.tokens_file = args.tokens_file;
+            settings.metrics_listen = args.metrics_listen;
             if let (Some(certificate), Some(key)) = (args.tls_cert, args.tls_key) {
                 settings.tls = Some(kefu::TlsFiles { certificate, key });
             }

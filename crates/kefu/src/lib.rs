@@ -4,6 +4,7 @@
 //! tests); `run_until` serves until the shutdown future resolves, then lets in-flight
 //! calls finish and stops the projection runner.
 
+mod caller_errors;
 mod metrics;
 
 use std::future::Future;
@@ -211,6 +212,7 @@ impl Application {
             .concurrency_limit_per_connection(256)
             .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
             .layer(metrics::RpcMetricsLayer)
+            .layer(caller_errors::CallerErrorsLayer)
             .add_routes(self.api.routes())
             .add_service(health_service)
             .add_service(reflection_v1)

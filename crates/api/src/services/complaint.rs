@@ -196,22 +196,7 @@ impl Complaints {
         who: Principal,
         req: pb::GetComplaintRequest,
     ) -> Result<pb::Complaint, ApiError> {
-        let key = req.complaint.trim();
-        let complaint_id: ComplaintId = if let Ok(id) = key.parse() {
-            id
-        } else if key.parse::<kefu_domain::CaseNumber>().is_ok() {
-            let row = self.ctx.models.complaint_by_case_number(key).await?;
-            let row =
-                row.ok_or_else(|| ApiError::NotFound { what: "complaint", id: key.to_owned() })?;
-            row.complaint_id
-                .parse()
-                .map_err(|_| ApiError::Internal("bad id in read model".into()))?
-        } else {
-            return Err(ApiError::field(
-                "complaint",
-                "must be a complaint id or a case number YYYY-NNNNNN",
-            ));
-        };
+        let complaint_id = self.ctx.resolve_complaint(&req.complaint).await?;
         let (case, version, _) =
             self.ctx.commands.load::<Complaint>(&stream(complaint_id.stream_name())?).await?;
         let case = case.ok_or_else(|| ApiError::NotFound {

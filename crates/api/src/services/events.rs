@@ -3,7 +3,6 @@
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
-use kefu_domain::ComplaintId;
 use kefu_event_store::{category_of, Direction, RecordedEvent};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -150,25 +149,7 @@ impl AuditService for Audit {
     ) -> Reply<Self::ReplayCaseStream> {
         let who = principal(&request)?;
         who.require_any(&[Role::Compliance], "replay cases")?;
-        let key = request.into_inner().complaint;
-        let key = key.trim();
-        let complaint_id: ComplaintId = if let Ok(id) = key.parse() {
-            id
-        } else if key.parse::<kefu_domain::CaseNumber>().is_ok() {
-            let row =
-                self.ctx.models.complaint_by_case_number(key).await.map_err(ApiError::from)?;
-            let row =
-                row.ok_or_else(|| ApiError::NotFound { what: "complaint", id: key.to_owned() })?;
-            row.complaint_id
-                .parse()
-                .map_err(|_| ApiError::Internal("bad id in read model".into()))?
-        } else {
-            return Err(ApiError::field(
-                "complaint",
-                "must be a complaint id or a case number YYYY-NNNNNN",
-            )
-            .into());
-        };
+        let complaint_id = self.ctx.resolve_complaint(&request.into_inner().complaint).await?;
         let store = self.ctx.commands.store();
         let history = store
             .read_stream(&stream(complaint_id.stream_name())?, 1, Direction::Forward, usize::MAX)

@@ -42,6 +42,26 @@ impl Ctx {
         Ok(self.models.wait_for(min_position, self.read_wait).await?)
     }
 
+    /// A complaint named by its id or its case number (`YYYY-NNNNNN`).
+    pub async fn resolve_complaint(&self, key: &str) -> Result<kefu_domain::ComplaintId, ApiError> {
+        let key = key.trim();
+        if let Ok(id) = key.parse() {
+            return Ok(id);
+        }
+        if key.parse::<kefu_domain::CaseNumber>().is_err() {
+            return Err(ApiError::field(
+                "complaint",
+                "must be a complaint id or a case number YYYY-NNNNNN",
+            ));
+        }
+        let row = self.models.complaint_by_case_number(key).await?;
+        let row =
+            row.ok_or_else(|| ApiError::NotFound { what: "complaint", id: key.to_owned() })?;
+        row.complaint_id
+            .parse()
+            .map_err(|_| ApiError::Internal("bad complaint id in read model".into()))
+    }
+
     /// A staff member who can take work now (registered, not departed).
     pub async fn active_staff(&self, staff_id: &StaffId) -> Result<StaffMember, ApiError> {
         let (member, _, _) = self.commands.load::<Staff>(&stream(staff_id.stream_name())?).await?;

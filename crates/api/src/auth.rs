@@ -210,13 +210,15 @@ impl Interceptor for Authenticator {
     }
 }
 
-/// The principal the interceptor attached to a request.
+/// The principal the interceptor attached to a request (also noted in the RPC's span).
 pub fn principal<T>(request: &Request<T>) -> Result<Principal, ApiError> {
-    request
+    let principal = request
         .extensions()
         .get::<Principal>()
         .cloned()
-        .ok_or_else(|| ApiError::Unauthenticated("no authenticated principal".into()))
+        .ok_or_else(|| ApiError::Unauthenticated("no authenticated principal".into()))?;
+    tracing::Span::current().record("principal", principal.id.as_str());
+    Ok(principal)
 }
 
 #[cfg(test)]

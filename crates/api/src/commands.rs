@@ -63,6 +63,10 @@ impl<'a> Request<'a> {
         if request_id.len() > MAX_REQUEST_ID_LEN || request_id.chars().any(char::is_control) {
             return Err(ApiError::field("request_id", "must be at most 128 printable characters"));
         }
+        // Fill the per-RPC span's fields (declared by the server's trace_fn).
+        let span = tracing::Span::current();
+        span.record("principal", principal.id.as_str());
+        span.record("request_id", request_id);
         Ok(Request { principal, request_id, tag: "", expected_version, capacity: None })
     }
 

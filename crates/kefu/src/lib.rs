@@ -210,7 +210,14 @@ impl Application {
         }
         let served = builder
             .concurrency_limit_per_connection(256)
-            .trace_fn(|request| tracing::info_span!("rpc", method = %request.uri().path()))
+            .trace_fn(|request| {
+                tracing::info_span!(
+                    "rpc",
+                    method = %request.uri().path(),
+                    principal = tracing::field::Empty,
+                    request_id = tracing::field::Empty
+                )
+            })
             .layer(metrics::RpcMetricsLayer)
             .layer(caller_errors::CallerErrorsLayer)
             .add_routes(self.api.routes())

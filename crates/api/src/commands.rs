@@ -196,7 +196,11 @@ impl Commands {
         A: Aggregate,
         A::Event: DomainEvent,
     {
-        let recorded = self.store.read_stream(stream, 1, Direction::Forward, usize::MAX).await?;
+        let recorded = if A::STATE_FROM_LAST_EVENT {
+            self.store.read_stream(stream, u64::MAX, Direction::Backward, 1).await?
+        } else {
+            self.store.read_stream(stream, 1, Direction::Forward, usize::MAX).await?
+        };
         let events = decode::<A::Event>(&recorded)?;
         let version = recorded.last().map_or(0, |e| e.stream_version);
         let position = recorded.last().map_or(0, |e| e.position);

@@ -18,6 +18,11 @@ pub trait Aggregate {
     type Command;
     type Event: Clone + Debug;
 
+    /// True when `evolve` ignores the state it is given, so a stream's last event alone
+    /// determines the state and loaders may read just that (the yearly case register,
+    /// which grows with every filing, relies on this).
+    const STATE_FROM_LAST_EVENT: bool = false;
+
     fn decide(
         state: &Self::State,
         command: Self::Command,

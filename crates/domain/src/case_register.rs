@@ -66,6 +66,8 @@ impl Aggregate for CaseRegister {
     type Command = IssueCaseNumber;
     type Event = CaseRegisterEvent;
 
+    const STATE_FROM_LAST_EVENT: bool = true;
+
     fn decide(
         last: &Option<CaseNumber>,
         command: IssueCaseNumber,

@@ -154,3 +154,20 @@ fn the_register_issues_the_next_number_r_p1() {
         .into()],
     );
 }
+
+#[test]
+fn the_register_state_is_its_last_event_so_loaders_may_read_only_that() {
+    const { assert!(<CaseRegister as Aggregate>::STATE_FROM_LAST_EVENT) };
+    let issued: Vec<_> = (1..=3)
+        .map(|n| {
+            CaseNumberIssued {
+                case_number: CaseNumber::new(2026, n).unwrap(),
+                complaint_id: ComplaintId::generate(),
+                issued_at: at(0),
+            }
+            .into()
+        })
+        .collect();
+    let last = CaseRegister::evolve(None, issued.last().unwrap());
+    assert_eq!(CaseRegister::fold(&issued), last);
+}

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use kefu::{redact, Application, Settings};
 use kefu_event_store::{EventStore, StoreOptions};
+use kefu_projection::{all_projections, Runner};
 
 #[derive(Debug, Parser)]
 #[command(name = "kefu", version, about = "Event-sourced CRM backend for complaints and callbacks")]
@@ -21,6 +22,24 @@ enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(DatabaseArgs),
+    /// Inspect or rebuild the read models.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// Each projection's version, checkpoint and lag behind the log.
+    Status(DatabaseArgs),
+    /// Rebuild projections from zero (all of them in one pass when no name is given).
+    Rebuild {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// customers, complaints or staff.
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -71,11 +90,60 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             app.run_until(shutdown_signal()).await
         }
+        Command::Projections { command } => projections(command).await,
         Command::Migrate(args) => {
             EventStore::open(&args.database_url, StoreOptions::default()).await.with_context(
                 || format!("open the event store at {}", redact(&args.database_url)),
             )?;
             tracing::info!("schema is up to date");
+            Ok(())
+        }
+    }
+}
+
+async fn open_runner(url: &str) -> anyhow::Result<Runner> {
+    let store = EventStore::open(url, StoreOptions::default())
+        .await
+        .with_context(|| format!("open the event store at {}", redact(url)))?;
+    Ok(Runner::new(store, all_projections()))
+}
+
+#[allow(clippy::print_stdout)] // the operator asked for this output
+async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
+    match command {
+        ProjectionsCommand::Status(args) => {
+            let runner = open_runner(&args.database_url).await?;
+            println!(
+                "{:<12} {:>7} {:>12} {:>12} {:>10}",
+                "projection", "version", "position", "head", "lag"
+            );
+            for status in runner.status().await? {
+                println!(
+                    "{:<12} {:>7} {:>12} {:>12} {:>10}",
+                    status.name, status.version, status.position, status.head, status.lag
+                );
+            }
+            Ok(())
+        }
+        ProjectionsCommand::Rebuild { database, name } => {
+            let runner = open_runner(&database.database_url).await?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+                )
+                .context("progress bar template")?,
+            );
+            bar.set_message(name.clone().unwrap_or_else(|| "all projections".into()));
+            let progress = |position: u64, head: u64| {
+                bar.set_length(head);
+                bar.set_position(position);
+            };
+            match &name {
+                Some(name) => runner.rebuild(name, progress).await?,
+                None => runner.rebuild_all(progress).await?,
+            }
+            bar.finish();
             Ok(())
         }
     }

@@ -562,3 +562,34 @@ fn contacts_cannot_be_dated_in_the_future() {
         .when(contact)
         .then_error(DomainError::DatedInFuture);
 }
+
+#[test]
+fn stages_follow_the_latest_fact_of_the_round() {
+    let mut history = vec![filed(Severity::Major, None)];
+    let mut seen = vec![Complaint::fold(&history).unwrap().stage()];
+    for event in
+        [assigned("h1"), investigated("h1"), drafted("sp1"), escalated(SignerCapacity::Director)]
+    {
+        history.push(event);
+        seen.push(Complaint::fold(&history).unwrap().stage());
+    }
+    history.extend([signed("d1", SignerCapacity::Director)]);
+    seen.push(Complaint::fold(&history).unwrap().stage());
+    history.extend([final_reply()]);
+    seen.push(Complaint::fold(&history).unwrap().stage());
+    history.extend([closed()]);
+    seen.push(Complaint::fold(&history).unwrap().stage());
+    assert_eq!(
+        seen,
+        [
+            "filed",
+            "assigned",
+            "investigating",
+            "drafted",
+            "escalated",
+            "signed",
+            "replied",
+            "closed"
+        ]
+    );
+}

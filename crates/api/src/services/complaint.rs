@@ -279,20 +279,6 @@ fn status_out(status: CaseStatus) -> i32 {
     }
 }
 
-fn stage(case: &Case) -> &'static str {
-    match case.status {
-        CaseStatus::Archived => "archived",
-        CaseStatus::Closed => "closed",
-        CaseStatus::Open if case.round.final_reply_at.is_some() => "replied",
-        CaseStatus::Open if case.round.signature.is_some() => "signed",
-        CaseStatus::Open if case.escalated_to.is_some() => "escalated",
-        CaseStatus::Open if case.round.draft_by.is_some() => "drafted",
-        CaseStatus::Open if case.round.investigations > 0 => "investigating",
-        CaseStatus::Open if case.handler.is_some() => "assigned",
-        CaseStatus::Open => "filed",
-    }
-}
-
 fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint {
     pb::Complaint {
         complaint_id: case.id.to_string(),
@@ -305,7 +291,7 @@ fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint {
         description: case.description.to_string(),
         respondent: case.respondent.as_ref().map(ToString::to_string).unwrap_or_default(),
         status: status_out(case.status),
-        stage: stage(case).to_owned(),
+        stage: case.stage().to_owned(),
         handler: case.handler.as_ref().map(ToString::to_string).unwrap_or_default(),
         escalated_to: case.escalated_to.map_or(0, cv::signer_capacity_out),
         signer: case.round.signature.as_ref().map(|s| s.signer.to_string()).unwrap_or_default(),

@@ -26,6 +26,35 @@ pub enum CaseStatus {
     Archived,
 }
 
+/// The facts that place an open case at a stage of handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageFacts {
+    pub status: CaseStatus,
+    pub final_reply_sent: bool,
+    pub signed: bool,
+    pub escalated: bool,
+    pub drafted: bool,
+    pub investigated: bool,
+    pub has_handler: bool,
+}
+
+/// The finer-grained stage of a case, one vocabulary for the API and the read models:
+/// `filed`, `assigned`, `investigating`, `drafted`, `escalated`, `signed`, `replied`,
+/// `closed`, `archived` (the latest fact of the current round wins).
+pub fn stage(facts: StageFacts) -> &'static str {
+    match facts.status {
+        CaseStatus::Archived => "archived",
+        CaseStatus::Closed => "closed",
+        CaseStatus::Open if facts.final_reply_sent => "replied",
+        CaseStatus::Open if facts.signed => "signed",
+        CaseStatus::Open if facts.escalated => "escalated",
+        CaseStatus::Open if facts.drafted => "drafted",
+        CaseStatus::Open if facts.investigated => "investigating",
+        CaseStatus::Open if facts.has_handler => "assigned",
+        CaseStatus::Open => "filed",
+    }
+}
+
 /// A signed opinion (R-P9).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signature {
@@ -75,6 +104,19 @@ pub struct Case {
 }
 
 impl Case {
+    /// See [`stage`].
+    pub fn stage(&self) -> &'static str {
+        stage(StageFacts {
+            status: self.status,
+            final_reply_sent: self.round.final_reply_at.is_some(),
+            signed: self.round.signature.is_some(),
+            escalated: self.escalated_to.is_some(),
+            drafted: self.round.draft_by.is_some(),
+            investigated: self.round.investigations > 0,
+            has_handler: self.handler.is_some(),
+        })
+    }
+
     /// R-P7: when the first response is (or was) due.
     pub fn first_response_due(&self, policy: &Policy) -> DateTime<Utc> {
         policy.first_response_due(self.received_at)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use kefu_domain::complaint::ComplaintEvent;
+use kefu_domain::complaint::{stage, CaseStatus, ComplaintEvent, StageFacts};
 use kefu_domain::customer::CustomerEvent;
 use kefu_domain::{CallbackLogged, ReplyKind};
 use kefu_event_store::RecordedEvent;
@@ -210,17 +210,20 @@ impl ComplaintRow {
     }
 
     fn stage(&self) -> &'static str {
-        match self.status.as_str() {
-            "archived" => "archived",
-            "closed" => "closed",
-            _ if self.round_final_reply => "replied",
-            _ if self.round_signed => "signed",
-            _ if self.escalated_to.is_some() => "escalated",
-            _ if self.round_drafted => "drafted",
-            _ if self.round_investigations > 0 => "investigating",
-            _ if self.handler.is_some() => "assigned",
-            _ => "filed",
-        }
+        let status = match self.status.as_str() {
+            "archived" => CaseStatus::Archived,
+            "closed" => CaseStatus::Closed,
+            _ => CaseStatus::Open,
+        };
+        stage(StageFacts {
+            status,
+            final_reply_sent: self.round_final_reply,
+            signed: self.round_signed,
+            escalated: self.escalated_to.is_some(),
+            drafted: self.round_drafted,
+            investigated: self.round_investigations > 0,
+            has_handler: self.handler.is_some(),
+        })
     }
 }
 

@@ -30,6 +30,8 @@ type Reply<T> = Result<Response<T>, Status>;
 
 impl Complaints {
     /// Runs one handling command on a case, as the caller.
+    // Every handling RPC has exactly these parts; a struct for them would only be unpacked here.
+    #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
         who: &Principal,
@@ -37,6 +39,7 @@ impl Complaints {
         expected_version: Option<u64>,
         complaint_id: &str,
         fields: Fields,
+        capacity: Option<SignerCapacity>,
         command: impl Fn(&Option<Case>) -> Result<ComplaintCommand, ApiError>,
     ) -> Result<pb::WriteResult, ApiError> {
         let mut fields = fields;
@@ -44,9 +47,7 @@ impl Complaints {
         fields.finish()?;
         let complaint_id = present(complaint_id)?;
         let mut request = commands::Request::new(who, request_id, expected_version)?;
-        if let Ok(ComplaintCommand::SignOpinion(sign)) = command(&None) {
-            request.capacity = Some(sign.capacity.to_string());
-        }
+        request.capacity = capacity.map(|capacity| capacity.to_string());
         let written = self
             .ctx
             .commands
@@ -378,7 +379,7 @@ impl ComplaintService for Complaints {
         }
         let (handler, reason) = (handler.clone(), reason.clone());
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
                 Ok(ComplaintCommand::AssignHandler(AssignHandler {
                     handler: present(handler.clone())?,
                     reason: present(reason.clone())?,
@@ -399,7 +400,7 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let reason = f.opt_text("reason", &req.reason);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
                 Ok(ComplaintCommand::RecuseHandler(RecuseHandler {
                     handler: me.clone(),
                     reason: present(reason.clone())?,
@@ -422,7 +423,7 @@ impl ComplaintService for Complaints {
         let summary = f.text("summary", &req.summary);
         let at = f.time_or_now("contacted_at", req.contacted_at.as_ref(), self.ctx.commands.now());
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
                 Ok(ComplaintCommand::ContactComplainant(ContactComplainant {
                     by: me.clone(),
                     channel: present(channel)?,
@@ -445,7 +446,7 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let findings = f.text("findings", &req.findings);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
                 Ok(ComplaintCommand::RecordInvestigation(RecordInvestigation {
                     by: me.clone(),
                     findings: present(findings.clone())?,
@@ -466,7 +467,7 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let opinion = f.text("opinion", &req.opinion);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
                 Ok(ComplaintCommand::DraftOpinion(DraftOpinion {
                     specialist: me.clone(),
                     opinion: present(opinion.clone())?,
@@ -487,7 +488,7 @@ impl ComplaintService for Complaints {
         let to = f.required("to", cv::signer_capacity(req.to));
         let reason = f.text("reason", &req.reason);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
                 Ok(ComplaintCommand::Escalate(EscalateComplaint {
                     to: present(to)?,
                     reason: present(reason.clone())?,
@@ -516,14 +517,22 @@ impl ComplaintService for Complaints {
             None => {}
         }
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
-                Ok(ComplaintCommand::SignOpinion(SignOpinion {
-                    signer: me.clone(),
-                    capacity: present(capacity)?,
-                    decision: present(decision.clone())?,
-                    remedy: present(remedy.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                capacity,
+                |_| {
+                    Ok(ComplaintCommand::SignOpinion(SignOpinion {
+                        signer: me.clone(),
+                        capacity: present(capacity)?,
+                        decision: present(decision.clone())?,
+                        remedy: present(remedy.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::SignOpinionResponse { result: Some(result) }))
     }
@@ -541,7 +550,7 @@ impl ComplaintService for Complaints {
         let channel = f.required("channel", cv::contact_channel(req.channel));
         let summary = f.text("summary", &req.summary);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
                 Ok(ComplaintCommand::SendReply(SendReply {
                     by: me.clone(),
                     kind: present(kind)?,
@@ -563,7 +572,7 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let summary = f.opt_text("summary", &req.summary);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
                 Ok(ComplaintCommand::Close(CloseComplaint { summary: present(summary.clone())? }))
             })
             .await?;
@@ -580,7 +589,7 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let cause = f.opt_text("cause", &req.cause);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, |_| {
+            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
                 Ok(ComplaintCommand::Reopen(ReopenComplaint { cause: present(cause.clone())? }))
             })
             .await?;

@@ -4,8 +4,7 @@
 use std::collections::BTreeSet;
 
 use kefu_api::pb;
-use kefu_testkit::Backend;
-use kefu_tests::{reason, rid, spawn_app, violated_fields, Clients, TestApp};
+use kefu_tests::{reason, rid, violated_fields, Clients, TestApp};
 use tonic::Code;
 
 macro_rules! api_suite {
@@ -730,8 +729,6 @@ async fn departure_reassigns_customers_and_cases_balanced(app: &TestApp) {
         .expect("list")
         .into_inner();
     assert!(listed.staff.iter().any(|s| s.staff_id == "h1" && !s.active));
-    let _ = Backend::Sqlite;
-    let _ = spawn_app;
 }
 
 async fn event_stream_read_all_and_case_replay(app: &TestApp) {

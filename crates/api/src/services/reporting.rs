@@ -1,7 +1,7 @@
 //! `ReportingService`: the R-R1..R-R4 reports over the read models, read-your-writes.
 
 use chrono::{DateTime, Utc};
-use kefu_projection::queries::{self, GroupBy, SatisfactionFilter, SlaKind};
+use kefu_projection::queries::{self, is_month, GroupBy, SatisfactionFilter, SlaKind};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
@@ -254,11 +254,4 @@ impl ReportingService for Reports {
                 .collect(),
         }))
     }
-}
-
-fn is_month(text: &str) -> bool {
-    text.len() == 7
-        && text.as_bytes()[4] == b'-'
-        && text.bytes().enumerate().all(|(i, b)| i == 4 || b.is_ascii_digit())
-        && text[5..].parse::<u32>().is_ok_and(|month| (1..=12).contains(&month))
 }

@@ -212,10 +212,7 @@ impl ReadModels {
 
     /// R-R1 for complaints filed in `month` (`YYYY-MM`).
     pub async fn monthly_summary(&self, month: &str) -> Result<MonthlySummary, ProjectionError> {
-        let valid = month.len() == 7
-            && month.as_bytes()[4] == b'-'
-            && month.bytes().enumerate().all(|(i, b)| i == 4 || b.is_ascii_digit());
-        if !valid {
+        if !is_month(month) {
             return Err(ProjectionError::InvalidArgument {
                 field: "month",
                 reason: format!("{month:?} is not YYYY-MM"),
@@ -294,6 +291,14 @@ impl ReadModels {
     }
 }
 
+/// `YYYY-MM` with a month from 01 to 12: the month keys of every report.
+pub fn is_month(text: &str) -> bool {
+    text.len() == 7
+        && text.as_bytes()[4] == b'-'
+        && text.bytes().enumerate().all(|(i, b)| i == 4 || b.is_ascii_digit())
+        && text[5..].parse::<u32>().is_ok_and(|month| (1..=12).contains(&month))
+}
+
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
 fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 {
@@ -332,6 +337,14 @@ fn percentile(values: &mut [i64], p: usize) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn month_keys_are_checked() {
+        assert!(is_month("2026-03") && is_month("2026-12"));
+        for bad in ["2026-13", "2026-00", "2026-3", "26-03", "2026_03", ""] {
+            assert!(!is_month(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn median_and_nearest_rank_percentile() {

@@ -8,7 +8,7 @@ mod records;
 use std::time::Duration;
 
 pub use metrics::{
-    CallbackCoverage, Count, GroupBy, MonthlySummary, ReferralRow, SatisfactionFilter,
+    is_month, CallbackCoverage, Count, GroupBy, MonthlySummary, ReferralRow, SatisfactionFilter,
     SatisfactionRow,
 };
 pub use operations::{

@@ -52,8 +52,9 @@ fn field(hasher: &mut Sha256, bytes: &[u8]) {
 }
 
 /// One stored row as verification reads it: raw text, no decoding that could hide a change.
-#[derive(Debug, Clone)]
-pub(crate) struct StoredLink {
+/// Exported in case dossiers, so anyone can re-check a chain with [`verify_links`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredLink {
     pub stream_version: u64,
     pub event_id: Uuid,
     pub event_type: String,
@@ -61,12 +62,14 @@ pub(crate) struct StoredLink {
     pub payload: String,
     pub metadata: String,
     pub recorded_at_micros: i64,
+    #[serde(with = "hex::serde")]
     pub prev_hash: Vec<u8>,
+    #[serde(with = "hex::serde")]
     pub hash: Vec<u8>,
 }
 
 /// Walks a stream's rows in version order and names the first one that breaks the chain.
-pub(crate) fn verify_links(stream_id: &str, links: &[StoredLink]) -> Verification {
+pub fn verify_links(stream_id: &str, links: &[StoredLink]) -> Verification {
     let mut expected_prev = GENESIS;
     let mut n_events = 0u64;
     for link in links {

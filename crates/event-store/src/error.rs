@@ -40,6 +40,10 @@ pub enum StoreError {
     /// A number from the caller does not fit the store's range (positions and versions are i64 in SQL).
     #[error("{what} {value} is out of range")]
     OutOfRange { what: &'static str, value: u64 },
+    /// The subject's data key was destroyed (the person was forgotten); nothing new is
+    /// sealed for them.
+    #[error("the data key of {0} was destroyed")]
+    KeyDestroyed(String),
     /// The database URL names no backend we support.
     #[error("unsupported database url {0:?}: use sqlite:// or postgres://")]
     UnsupportedUrl(String),

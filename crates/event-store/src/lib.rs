@@ -16,6 +16,9 @@
 //!   first version that was altered.
 //! - Limits on events per append, payload, metadata, stream id and event type sizes
 //!   fail with [`StoreError::LimitExceeded`] before anything is written.
+//! - Personal fields can be sealed with a per-subject key kept outside the log
+//!   ([`EventStore::data_key`], [`EventStore::open_sealed`]); destroying the key erases
+//!   the person without touching an event (crypto-shredding, see the `vault` module).
 
 mod chain;
 mod error;
@@ -25,8 +28,9 @@ mod prepare;
 mod sqlite;
 mod store;
 mod types;
+mod vault;
 
-pub use chain::GENESIS;
+pub use chain::{verify_links, StoredLink, GENESIS};
 pub use error::StoreError;
 pub use limits::Limits;
 pub use store::{Database, EventLocation, EventStore};
@@ -34,3 +38,4 @@ pub use types::{
     category_of, AppendResult, BrokenReason, Direction, ExpectedVersion, Metadata, NewEvent,
     RecordedEvent, StoreOptions, StreamId, Verification,
 };
+pub use vault::{DataKey, KeyState};

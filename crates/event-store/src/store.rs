@@ -7,7 +7,7 @@ use futures::Stream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::chain::verify_links;
+use crate::chain::{verify_links, StoredLink};
 use crate::error::StoreError;
 use crate::postgres::{Attempt, PgBackend};
 use crate::prepare::{to_sql, EncodedAppend};
@@ -278,11 +278,16 @@ impl EventStore {
 
     /// Recomputes the stream's hash chain and names the first version that does not match.
     pub async fn verify_stream(&self, stream_id: &StreamId) -> Result<Verification, StoreError> {
-        let links = match &self.inner.backend {
-            Backend::Sqlite(sqlite) => sqlite.stream_links(stream_id.as_str()).await?,
-            Backend::Postgres(postgres) => postgres.stream_links(stream_id.as_str()).await?,
-        };
-        Ok(verify_links(stream_id.as_str(), &links))
+        Ok(verify_links(stream_id.as_str(), &self.stream_links(stream_id).await?))
+    }
+
+    /// The stream's rows exactly as stored and hashed (payloads still sealed), in
+    /// version order: what [`verify_links`] checks, here or anywhere else.
+    pub async fn stream_links(&self, stream_id: &StreamId) -> Result<Vec<StoredLink>, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => sqlite.stream_links(stream_id.as_str()).await,
+            Backend::Postgres(postgres) => postgres.stream_links(stream_id.as_str()).await,
+        }
     }
 }
 

@@ -46,7 +46,8 @@ impl TestDatabase {
 
     /// The SQLite file (not yet created until a store opens it); `None` on PostgreSQL.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
-        self.dir.as_ref().map(|dir| dir.path().join("kefu.db"))
+        let dir = self.dir.as_ref().filter(|_| self.backend == Backend::Sqlite)?;
+        Some(dir.path().join("kefu.db"))
     }
 
     /// A directory that lives as long as this database, for files a test needs.

@@ -1,0 +1,359 @@
+//! Crypto-shredding: per-subject data keys outside the log, and sealed payload fields.
+//!
+//! A writer seals the personal fields of a payload with its subject's key
+//! ([`DataKey::seal_fields`]) before appending; the stored field becomes an envelope
+//!
+//! ```json
+//! {"sealed": {"alg": "A256GCM", "subject": "…", "data": "<base64 nonce‖ciphertext>", "erased": …}}
+//! ```
+//!
+//! that names its subject and carries what readers see once the key is gone, so opening
+//! ([`EventStore::open_sealed`]) needs no knowledge of event types. The hash chain covers
+//! the envelope, not the plaintext: destroying a key erases the person and leaves every
+//! event, and the chain's verification, untouched.
+
+use std::collections::{HashMap, HashSet};
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+
+use crate::error::StoreError;
+use crate::store::{Database, EventStore};
+use crate::types::RecordedEvent;
+
+const ENVELOPE: &str = "sealed";
+const ALGORITHM: &str = "A256GCM";
+const NONCE_LEN: usize = 12;
+const KEY_LEN: usize = 32;
+
+/// One subject's key, ready to seal fields.
+#[derive(Clone)]
+pub struct DataKey {
+    subject: String,
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataKey").field("subject", &self.subject).finish_non_exhaustive()
+    }
+}
+
+impl DataKey {
+    fn from_bytes(subject: &str, bytes: &[u8]) -> Option<Self> {
+        (bytes.len() == KEY_LEN).then(|| DataKey {
+            subject: subject.to_owned(),
+            cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(bytes)),
+        })
+    }
+
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// Replaces each present, non-null field of `payload` named in `fields` by its sealed
+    /// envelope; `erased(field)` is what readers will see after the key is destroyed.
+    pub fn seal_fields(
+        &self,
+        payload: &mut Value,
+        fields: &[&str],
+        erased: impl Fn(&str) -> Value,
+    ) {
+        let Value::Object(object) = payload else { return };
+        for field in fields {
+            if let Some(value) = object.get_mut(*field) {
+                if !value.is_null() && !is_sealed(value) {
+                    *value = self.seal(field, value, erased(field));
+                }
+            }
+        }
+    }
+
+    fn seal(&self, field: &str, value: &Value, erased: Value) -> Value {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let plaintext = value.to_string();
+        let aad = associated_data(&self.subject, field);
+        // Encryption fails only for inputs beyond AES-GCM's 64 GiB limit.
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, Payload { msg: plaintext.as_bytes(), aad: &aad })
+            .unwrap_or_default();
+        let mut data = nonce.to_vec();
+        data.extend_from_slice(&ciphertext);
+        json!({ ENVELOPE: {
+            "alg": ALGORITHM,
+            "subject": self.subject,
+            "data": BASE64.encode(data),
+            "erased": erased,
+        }})
+    }
+
+    fn open(&self, field: &str, data: &str) -> Option<Value> {
+        let data = BASE64.decode(data).ok()?;
+        if data.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = data.split_at(NONCE_LEN);
+        let aad = associated_data(&self.subject, field);
+        let plaintext = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .ok()?;
+        serde_json::from_slice(&plaintext).ok()
+    }
+}
+
+/// Binds a ciphertext to its subject and field, so it cannot be moved to another.
+fn associated_data(subject: &str, field: &str) -> Vec<u8> {
+    format!("kefu-sealed-v1\n{subject}\n{field}").into_bytes()
+}
+
+fn envelope(value: &Value) -> Option<&Map<String, Value>> {
+    match value {
+        Value::Object(object) if object.len() == 1 => object.get(ENVELOPE)?.as_object(),
+        _ => None,
+    }
+}
+
+fn is_sealed(value: &Value) -> bool {
+    envelope(value).is_some()
+}
+
+/// The subjects whose keys a payload's sealed fields need.
+fn subjects_of(payload: &Value) -> impl Iterator<Item = &str> {
+    payload
+        .as_object()
+        .into_iter()
+        .flat_map(|object| object.values())
+        .filter_map(|value| envelope(value)?.get("subject")?.as_str())
+}
+
+/// Whether a subject's key exists, was destroyed, or was never issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Live,
+    Destroyed,
+    Missing,
+}
+
+impl EventStore {
+    /// The subject's key, issued on first use. A destroyed key is never re-issued:
+    /// sealing new data for a forgotten subject fails with [`StoreError::KeyDestroyed`].
+    pub async fn data_key(&self, subject: &str) -> Result<DataKey, StoreError> {
+        let fresh = Aes256Gcm::generate_key(&mut OsRng);
+        let now = Utc::now();
+        let stored: Option<Vec<u8>> = match self.database() {
+            Database::Sqlite { writer, .. } => {
+                sqlx::query(
+                    "INSERT INTO data_keys (subject, key_bytes, created_at) VALUES (?, ?, ?) \
+                     ON CONFLICT (subject) DO NOTHING",
+                )
+                .bind(subject)
+                .bind(&fresh[..])
+                .bind(now.to_rfc3339())
+                .execute(&writer)
+                .await?;
+                sqlx::query_scalar("SELECT key_bytes FROM data_keys WHERE subject = ?")
+                    .bind(subject)
+                    .fetch_one(&writer)
+                    .await?
+            }
+            Database::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO data_keys (subject, key_bytes, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (subject) DO NOTHING",
+                )
+                .bind(subject)
+                .bind(&fresh[..])
+                .bind(now)
+                .execute(&pool)
+                .await?;
+                sqlx::query_scalar("SELECT key_bytes FROM data_keys WHERE subject = $1")
+                    .bind(subject)
+                    .fetch_one(&pool)
+                    .await?
+            }
+        };
+        let bytes = stored.ok_or_else(|| StoreError::KeyDestroyed(subject.to_owned()))?;
+        DataKey::from_bytes(subject, &bytes).ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: format!("data key of {subject} has the wrong length"),
+        })
+    }
+
+    /// Destroys the subject's key (leaving a tombstone), then asks the database to drop
+    /// the old bytes from its files. Returns whether a live key was destroyed now.
+    pub async fn destroy_data_key(&self, subject: &str) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let destroyed = match self.database() {
+            Database::Sqlite { writer, .. } => {
+                let live: Option<Option<Vec<u8>>> =
+                    sqlx::query_scalar("SELECT key_bytes FROM data_keys WHERE subject = ?")
+                        .bind(subject)
+                        .fetch_optional(&writer)
+                        .await?;
+                sqlx::query(
+                    "INSERT INTO data_keys (subject, key_bytes, created_at, destroyed_at) \
+                     VALUES (?1, NULL, ?2, ?2) ON CONFLICT (subject) DO UPDATE \
+                     SET key_bytes = NULL, destroyed_at = COALESCE(destroyed_at, ?2)",
+                )
+                .bind(subject)
+                .bind(now.to_rfc3339())
+                .execute(&writer)
+                .await?;
+                live.flatten().is_some()
+            }
+            Database::Postgres(pool) => {
+                let live: Option<Option<Vec<u8>>> =
+                    sqlx::query_scalar("SELECT key_bytes FROM data_keys WHERE subject = $1")
+                        .bind(subject)
+                        .fetch_optional(&pool)
+                        .await?;
+                sqlx::query(
+                    "INSERT INTO data_keys (subject, key_bytes, created_at, destroyed_at) \
+                     VALUES ($1, NULL, $2, $2) ON CONFLICT (subject) DO UPDATE \
+                     SET key_bytes = NULL, \
+                         destroyed_at = COALESCE(data_keys.destroyed_at, excluded.destroyed_at)",
+                )
+                .bind(subject)
+                .bind(now)
+                .execute(&pool)
+                .await?;
+                live.flatten().is_some()
+            }
+        };
+        self.purge_deleted(&["data_keys"]).await;
+        Ok(destroyed)
+    }
+
+    /// Whether the subject's key is live, destroyed, or was never issued.
+    pub async fn data_key_state(&self, subject: &str) -> Result<KeyState, StoreError> {
+        let found: Option<Option<Vec<u8>>> = match self.database() {
+            Database::Sqlite { readers, .. } => {
+                sqlx::query_scalar("SELECT key_bytes FROM data_keys WHERE subject = ?")
+                    .bind(subject)
+                    .fetch_optional(&readers)
+                    .await?
+            }
+            Database::Postgres(pool) => {
+                sqlx::query_scalar("SELECT key_bytes FROM data_keys WHERE subject = $1")
+                    .bind(subject)
+                    .fetch_optional(&pool)
+                    .await?
+            }
+        };
+        Ok(match found {
+            None => KeyState::Missing,
+            Some(None) => KeyState::Destroyed,
+            Some(Some(_)) => KeyState::Live,
+        })
+    }
+
+    /// Best effort to remove overwritten rows from the database files after an erasure:
+    /// SQLite (with `secure_delete` on) checkpoints and truncates its WAL, which still
+    /// holds old page images; PostgreSQL vacuums `tables` so their dead tuples go.
+    /// A failure is logged, never fatal: what was erased is already unreadable.
+    pub async fn purge_deleted(&self, tables: &[&str]) {
+        let outcome = match self.database() {
+            Database::Sqlite { writer, .. } => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&writer).await.map(drop)
+            }
+            Database::Postgres(pool) => {
+                // Table names come from our code, never from a caller.
+                let vacuum = format!("VACUUM {}", tables.join(", "));
+                sqlx::raw_sql(&vacuum).execute(&pool).await.map(drop)
+            }
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(%error, "could not purge deleted rows after an erasure");
+        }
+    }
+
+    /// Opens the sealed fields of `events` in place: the plaintext where the subject's
+    /// key exists, the envelope's erased placeholder where it was destroyed.
+    pub async fn open_sealed(&self, events: &mut [RecordedEvent]) -> Result<(), StoreError> {
+        let subjects: HashSet<&str> = events.iter().flat_map(|e| subjects_of(&e.payload)).collect();
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        let subjects: Vec<String> = subjects.into_iter().map(str::to_owned).collect();
+        let keys = self.live_keys(&subjects).await?;
+        for event in events {
+            let Value::Object(object) = &mut event.payload else { continue };
+            for (field, value) in object.iter_mut() {
+                let Some(sealed) = envelope(value) else { continue };
+                let subject = sealed.get("subject").and_then(Value::as_str).unwrap_or_default();
+                let data = sealed.get("data").and_then(Value::as_str).unwrap_or_default();
+                let opened = match keys.get(subject) {
+                    Some(key) => key.open(field, data).ok_or_else(|| StoreError::Corrupt {
+                        position: i64::try_from(event.position).unwrap_or(i64::MAX),
+                        reason: format!("sealed field {field} does not open with its key"),
+                    })?,
+                    None => sealed.get("erased").cloned().unwrap_or(Value::Null),
+                };
+                *value = opened;
+            }
+        }
+        Ok(())
+    }
+
+    async fn live_keys(&self, subjects: &[String]) -> Result<HashMap<String, DataKey>, StoreError> {
+        let mut keys = HashMap::with_capacity(subjects.len());
+        for chunk in subjects.chunks(500) {
+            let rows: Vec<(String, Vec<u8>)> = match self.database() {
+                Database::Sqlite { readers, .. } => {
+                    // One JSON array parameter instead of hundreds of placeholders.
+                    sqlx::query_as(
+                        "SELECT subject, key_bytes FROM data_keys \
+                         WHERE key_bytes IS NOT NULL AND subject IN (SELECT value FROM json_each(?))",
+                    )
+                    .bind(serde_json::to_string(chunk).unwrap_or_default())
+                    .fetch_all(&readers)
+                    .await?
+                }
+                Database::Postgres(pool) => {
+                    sqlx::query_as(
+                        "SELECT subject, key_bytes FROM data_keys \
+                         WHERE key_bytes IS NOT NULL AND subject = ANY($1)",
+                    )
+                    .bind(chunk)
+                    .fetch_all(&pool)
+                    .await?
+                }
+            };
+            for (subject, bytes) in rows {
+                if let Some(key) = DataKey::from_bytes(&subject, &bytes) {
+                    keys.insert(subject, key);
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(subject: &str) -> DataKey {
+        DataKey::from_bytes(subject, &[7; KEY_LEN]).unwrap()
+    }
+
+    #[test]
+    fn a_sealed_field_opens_only_with_its_subject_and_field() {
+        let mut payload = json!({ "name": "Li Lei", "tier": "vip", "note": null });
+        key("c1").seal_fields(&mut payload, &["name", "note"], |_| json!("[erased]"));
+        assert_eq!(payload["tier"], "vip");
+        assert!(payload["note"].is_null(), "absent values stay absent");
+        assert!(!payload.to_string().contains("Li Lei"));
+        let data = envelope(&payload["name"]).unwrap()["data"].as_str().unwrap().to_owned();
+        assert_eq!(key("c1").open("name", &data), Some(json!("Li Lei")));
+        assert_eq!(key("c2").open("name", &data), None, "another subject's key");
+        assert_eq!(key("c1").open("note", &data), None, "moved to another field");
+        assert_eq!(subjects_of(&payload).collect::<Vec<_>>(), ["c1"]);
+    }
+}

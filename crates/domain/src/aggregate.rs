@@ -5,6 +5,7 @@ use std::fmt::Debug;
 use chrono::{DateTime, Utc};
 
 use crate::error::DomainError;
+use crate::ids::CustomerId;
 
 /// One consistency boundary, written as two pure functions.
 ///
@@ -30,6 +31,13 @@ pub trait Aggregate {
     ) -> Result<Vec<Self::Event>, DomainError>;
 
     fn evolve(state: Self::State, event: &Self::Event) -> Self::State;
+
+    /// Whose personal data `events`, about to be appended to a stream in `state`, carry
+    /// (R-C8): their fields listed in [`crate::personal::fields`] are sealed with that
+    /// customer's key. `None` for aggregates that hold no customer's data.
+    fn data_subject(_state: &Self::State, _events: &[Self::Event]) -> Option<CustomerId> {
+        None
+    }
 
     /// The state after all `events`, from scratch.
     fn fold<'a>(events: impl IntoIterator<Item = &'a Self::Event>) -> Self::State

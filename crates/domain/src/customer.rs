@@ -277,6 +277,15 @@ impl Aggregate for Customer {
         Ok(vec![event])
     }
 
+    fn data_subject(state: &Self::State, events: &[CustomerEvent]) -> Option<CustomerId> {
+        state.as_ref().map(|record| record.id).or_else(|| {
+            events.iter().find_map(|event| match event {
+                CustomerEvent::CustomerRegistered(e) => Some(e.customer_id),
+                _ => None,
+            })
+        })
+    }
+
     fn evolve(state: Self::State, event: &CustomerEvent) -> Self::State {
         let mut record = match (state, event) {
             (None, CustomerEvent::CustomerRegistered(e)) => {

@@ -11,6 +11,7 @@
 //! caller resolves time, ids and cross-stream lookups and puts them into the command.
 
 mod aggregate;
+pub mod audit;
 pub mod balance;
 mod callback;
 pub mod case_register;
@@ -19,6 +20,7 @@ pub mod complaint;
 pub mod customer;
 mod error;
 mod ids;
+pub mod personal;
 mod policy;
 pub mod staff;
 mod values;

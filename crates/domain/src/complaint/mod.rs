@@ -19,7 +19,8 @@ use crate::values::{
 };
 
 /// Where a case stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CaseStatus {
     Open,
     Closed,
@@ -56,7 +57,7 @@ pub fn stage(facts: StageFacts) -> &'static str {
 }
 
 /// A signed opinion (R-P9).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Signature {
     pub signer: StaffId,
     pub capacity: SignerCapacity,
@@ -64,7 +65,7 @@ pub struct Signature {
 }
 
 /// The facts of one round of handling; a reopen starts a new round (R-P14).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Round {
     pub investigations: u32,
     pub draft_by: Option<StaffId>,
@@ -72,8 +73,8 @@ pub struct Round {
     pub final_reply_at: Option<DateTime<Utc>>,
 }
 
-/// A filed complaint as folded from its events.
-#[derive(Debug, Clone, PartialEq)]
+/// A filed complaint as folded from its events (serialized in compliance dossiers).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Case {
     pub id: ComplaintId,
     pub case_number: CaseNumber,
@@ -96,6 +97,8 @@ pub struct Case {
     pub round: Round,
     pub first_response_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// R-P12: when the case went into its year's archive.
+    pub archived_at: Option<DateTime<Utc>>,
     pub reopen_count: u32,
     pub callbacks: u32,
     pub last_callback_outcome: Option<CallbackOutcome>,
@@ -155,6 +158,15 @@ impl Aggregate for Complaint {
         decide::decide(state.as_ref(), command, now)
     }
 
+    fn data_subject(state: &Self::State, events: &[ComplaintEvent]) -> Option<CustomerId> {
+        state.as_ref().map(|case| case.customer_id).or_else(|| {
+            events.iter().find_map(|event| match event {
+                ComplaintEvent::ComplaintFiled(e) => Some(e.customer_id),
+                _ => None,
+            })
+        })
+    }
+
     fn evolve(state: Self::State, event: &ComplaintEvent) -> Self::State {
         let mut case = match (state, event) {
             (None, ComplaintEvent::ComplaintFiled(e)) => {
@@ -178,6 +190,7 @@ impl Aggregate for Complaint {
                     round: Round::default(),
                     first_response_at: None,
                     closed_at: None,
+                    archived_at: None,
                     reopen_count: 0,
                     callbacks: 0,
                     last_callback_outcome: None,
@@ -232,7 +245,10 @@ impl Aggregate for Complaint {
                 case.last_callback_outcome = Some(e.outcome);
                 case.last_callback_at = case.last_callback_at.max(Some(e.called_at));
             }
-            ComplaintEvent::CaseArchived(_) => case.status = CaseStatus::Archived,
+            ComplaintEvent::CaseArchived(e) => {
+                case.status = CaseStatus::Archived;
+                case.archived_at = Some(e.archived_at);
+            }
         }
         Some(case)
     }

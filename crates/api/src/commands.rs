@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use kefu_domain::{Aggregate, DomainEvent};
+use kefu_domain::{personal, Aggregate, DomainError, DomainEvent};
 use kefu_event_store::{
-    Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId,
+    Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError, StreamId,
 };
 use uuid::Uuid;
 
@@ -197,14 +197,69 @@ impl Commands {
         A::Event: DomainEvent,
     {
         let recorded = if A::STATE_FROM_LAST_EVENT {
-            self.store.read_stream(stream, u64::MAX, Direction::Backward, 1).await?
+            self.read(stream, u64::MAX, Direction::Backward, 1).await?
         } else {
-            self.store.read_stream(stream, 1, Direction::Forward, usize::MAX).await?
+            self.read(stream, 1, Direction::Forward, usize::MAX).await?
         };
         let events = decode::<A::Event>(&recorded)?;
         let version = recorded.last().map_or(0, |e| e.stream_version);
         let position = recorded.last().map_or(0, |e| e.position);
         Ok((A::fold(&events), version, position))
+    }
+
+    /// Reads a stream with its sealed personal fields opened (or shown as erased).
+    pub async fn read(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, ApiError> {
+        let mut recorded = self.store.read_stream(stream, from_version, direction, limit).await?;
+        self.store.open_sealed(&mut recorded).await?;
+        Ok(recorded)
+    }
+
+    /// The events to append, their personal fields sealed with the data subject's key
+    /// (R-C8). A forgotten subject has no key any more: nothing new is recorded for them.
+    async fn sealed<A>(
+        &self,
+        state: &A::State,
+        events: &[A::Event],
+        request: &Request<'_>,
+    ) -> Result<Vec<NewEvent>, ApiError>
+    where
+        A: Aggregate,
+        A::Event: DomainEvent,
+    {
+        let personal = events.iter().any(|e| !personal::fields(e.event_type()).is_empty());
+        let key = match A::data_subject(state, events) {
+            Some(subject) if personal => match self.store.data_key(&subject.to_string()).await {
+                Err(StoreError::KeyDestroyed(_)) => {
+                    return Err(DomainError::CustomerForgotten.into())
+                }
+                key => Some(key?),
+            },
+            None if personal => {
+                return Err(ApiError::Internal("personal data without a data subject".into()))
+            }
+            _ => None,
+        };
+        Ok(events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let mut payload = e.to_payload();
+                if let Some(key) = &key {
+                    key.seal_fields(
+                        &mut payload,
+                        personal::fields(e.event_type()),
+                        personal::erased,
+                    );
+                }
+                NewEvent::new(request.event_id(i), e.event_type(), e.schema_version(), payload)
+            })
+            .collect())
     }
 
     /// Load → decide → append, retrying a lost race when the caller set no expectation.
@@ -242,18 +297,7 @@ impl Commands {
                     event_types: Vec::new(),
                 });
             }
-            let new: Vec<NewEvent> = events
-                .iter()
-                .enumerate()
-                .map(|(i, e)| {
-                    NewEvent::new(
-                        request.event_id(i),
-                        e.event_type(),
-                        e.schema_version(),
-                        e.to_payload(),
-                    )
-                })
-                .collect();
+            let new = self.sealed::<A>(&state, &events, request).await?;
             let expected = if version == 0 {
                 ExpectedVersion::NoStream
             } else {

@@ -81,6 +81,7 @@ impl From<StoreError> for ApiError {
             StoreError::OutOfRange { what, value } => {
                 ApiError::field(what, format!("{value} is out of range"))
             }
+            StoreError::KeyDestroyed(_) => ApiError::Domain(DomainError::CustomerForgotten),
             // The rest are ours to prevent: a caller cannot cause them.
             error @ (StoreError::EmptyAppend
             | StoreError::DuplicateEventId { .. }

@@ -7,6 +7,7 @@
 //! `INTERNAL`.
 
 pub mod auth;
+pub mod casefile;
 mod commands;
 mod convert;
 pub mod error;

@@ -35,7 +35,13 @@ pub trait Projection: Send + Sync + 'static {
     fn event_types(&self) -> &'static [&'static str];
     /// The `rm_*` tables this projection owns: emptied when it rebuilds.
     fn tables(&self) -> &'static [&'static str];
-    /// Applies a batch of events (in position order) inside the runner's transaction.
+    /// Event types after which `apply` has scrubbed personal data from its tables; the
+    /// runner then asks the database to purge the overwritten bytes (R-C8).
+    fn erasures(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Applies a batch of events (in position order, sealed fields opened) inside the
+    /// runner's transaction.
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
@@ -185,6 +191,8 @@ impl Runner {
         )
         .await?;
         tx.commit().await?;
+        // A rebuild is also how an operator makes sure no erased copy survives.
+        self.store.purge_deleted(projection.tables()).await;
         self.progress.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
@@ -231,7 +239,9 @@ impl Runner {
             .collect();
         types.sort_unstable();
         types.dedup();
-        let events = self.store.read_range(from, end, &types).await?;
+        let mut events = self.store.read_range(from, end, &types).await?;
+        self.store.open_sealed(&mut events).await?;
+        let mut purge: Vec<&'static str> = Vec::new();
 
         let mut tx = self.db.begin().await?;
         for (projection, position) in &behind {
@@ -246,6 +256,10 @@ impl Runner {
                 .collect();
             if !relevant.is_empty() {
                 projection.apply(&mut tx, &relevant).await?;
+                let erasures = projection.erasures();
+                if relevant.iter().any(|e| erasures.contains(&e.event_type.as_str())) {
+                    purge.extend(projection.tables());
+                }
             }
             let moved = tx
                 .execute(
@@ -271,6 +285,9 @@ impl Runner {
             }
         }
         tx.commit().await?;
+        if !purge.is_empty() {
+            self.store.purge_deleted(&purge).await;
+        }
         self.progress.send_modify(|n| *n = n.wrapping_add(1));
         Ok(end + 1 - from)
     }

@@ -159,8 +159,7 @@ impl Complaints {
         let stored = self
             .ctx
             .commands
-            .store()
-            .read_stream(&stream(written.stream.clone())?, written.version, Direction::Forward, 1)
+            .read(&stream(written.stream.clone())?, written.version, Direction::Forward, 1)
             .await?;
         let events: Vec<CaseRegisterEvent> = decode(&stored)?;
         let CaseRegisterEvent::CaseNumberIssued(issued) = events
@@ -177,8 +176,7 @@ impl Complaints {
         let recorded = self
             .ctx
             .commands
-            .store()
-            .read_stream(&stream(earlier.stream.clone())?, 1, Direction::Forward, 1)
+            .read(&stream(earlier.stream.clone())?, 1, Direction::Forward, 1)
             .await?;
         let events: Vec<ComplaintEvent> = decode(&recorded)?;
         let Some(ComplaintEvent::ComplaintFiled(filed)) = events.into_iter().next() else {
@@ -272,6 +270,73 @@ impl Complaints {
     }
 }
 
+impl Complaints {
+    /// R-P12: every closed case of `year` into the archive, one command per case, each
+    /// under its own key derived from the request's, so a retry archives only the rest.
+    async fn archive(
+        &self,
+        who: Principal,
+        req: pb::ArchiveCasesRequest,
+    ) -> Result<pb::ArchiveCasesResponse, ApiError> {
+        use chrono::Datelike;
+        who.require_any(&[Role::Supervisor, Role::Director, Role::Compliance], "archive cases")?;
+        let request = commands::Request::new(&who, &req.request_id, None)?;
+        let this_year = self.ctx.commands.now().year();
+        let year = i32::try_from(req.year).ok().filter(|year| (2000..=this_year).contains(year));
+        let Some(year) = year else {
+            return Err(ApiError::field("year", format!("must be from 2000 to {this_year}")));
+        };
+        // The read model only finds candidates; each case's own stream decides.
+        self.ctx.caught_up(self.ctx.commands.store().head_position().await?).await?;
+        let filter = ComplaintFilter { year: Some(i64::from(year)), ..ComplaintFilter::default() };
+        let mut answer = pb::ArchiveCasesResponse::default();
+        let mut page = Page { after: None, size: 500 };
+        loop {
+            let paged = self.ctx.models.complaints(&filter, &page).await?;
+            for row in paged.rows {
+                match row.status.as_str() {
+                    "open" => answer.still_open += 1,
+                    "archived" => answer.already_archived += 1,
+                    _ => {
+                        let id: ComplaintId = row.complaint_id.parse().map_err(|_| {
+                            ApiError::Internal("bad complaint id in read model".into())
+                        })?;
+                        let key = format!("{}/{}", req.request_id, row.case_number);
+                        let per_case = commands::Request { request_id: &key, ..request.clone() };
+                        let outcome = self
+                            .ctx
+                            .commands
+                            .execute::<Complaint>(&stream(id.stream_name())?, &per_case, |_| {
+                                Ok(ComplaintCommand::Archive(ArchiveCase { year }))
+                            })
+                            .await;
+                        match outcome {
+                            Ok(written) => {
+                                answer.position = answer.position.max(written.position);
+                                answer.archived.push(row.case_number);
+                            }
+                            // Reopened since the read model saw it closed.
+                            Err(ApiError::Domain(DomainError::ComplaintNotClosed)) => {
+                                answer.still_open += 1;
+                            }
+                            Err(ApiError::Domain(DomainError::ComplaintArchived)) => {
+                                answer.already_archived += 1;
+                            }
+                            Err(error) => return Err(error),
+                        }
+                    }
+                }
+            }
+            match paged.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+        tracing::info!(year, archived = answer.archived.len(), "cases archived");
+        Ok(answer)
+    }
+}
+
 fn status_out(status: CaseStatus) -> i32 {
     match status {
         CaseStatus::Open => pb::ComplaintStatus::Open as i32,
@@ -280,7 +345,7 @@ fn status_out(status: CaseStatus) -> i32 {
     }
 }
 
-fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint {
+pub(crate) fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint {
     pb::Complaint {
         complaint_id: case.id.to_string(),
         case_number: case.case_number.to_string(),
@@ -309,6 +374,7 @@ fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint {
         reopen_count: case.reopen_count,
         recused: case.recused.iter().map(ToString::to_string).collect(),
         version,
+        archived_at: cv::opt_timestamp(case.archived_at),
     }
 }
 
@@ -349,11 +415,20 @@ fn listed(row: ComplaintRow, policy: &Policy) -> pb::Complaint {
         reopen_count: u32::try_from(row.reopen_count).unwrap_or(u32::MAX),
         recused: Vec::new(),
         version: 0,
+        archived_at: cv::opt_timestamp(row.archived_at),
     }
 }
 
 #[tonic::async_trait]
 impl ComplaintService for Complaints {
+    async fn archive_cases(
+        &self,
+        request: Request<pb::ArchiveCasesRequest>,
+    ) -> Reply<pb::ArchiveCasesResponse> {
+        let who = principal(&request)?;
+        Ok(Response::new(self.archive(who, request.into_inner()).await?))
+    }
+
     async fn file_complaint(
         &self,
         request: Request<pb::FileComplaintRequest>,

@@ -326,8 +326,21 @@ impl CustomerService for Customers {
         let reason = f.text("reason", &req.reason);
         f.finish()?;
         let forget = ForgetCustomer { reason: present(reason)? };
+        let customer_id = present(customer_id)?;
+        let (record, _, _) =
+            self.ctx.commands.load::<Customer>(&stream(customer_id.stream_name())?).await?;
+        if record.is_none() {
+            return Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() }.into());
+        }
+        // R-C8: the key goes before the event is acknowledged, so an acknowledged erasure
+        // never leaves the person readable; a retry after a failure here destroys nothing
+        // new and records the event.
+        let store = self.ctx.commands.store();
+        let destroyed =
+            store.destroy_data_key(&customer_id.to_string()).await.map_err(ApiError::from)?;
+        tracing::info!(customer = %customer_id, key_destroyed = destroyed, "customer data erased");
         let result = self
-            .run(&who, &req.request_id, None, present(customer_id)?, |_| {
+            .run(&who, &req.request_id, None, customer_id, |_| {
                 Ok(CustomerCommand::Forget(forget.clone()))
             })
             .await?;

@@ -1,19 +1,17 @@
-//! `EventService` and `AuditService`: the raw log, live or paged, and a case's history.
+//! `EventService`: the raw log, live or paged, personal fields opened (or `[erased]`).
 
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
-use kefu_event_store::{category_of, Direction, RecordedEvent};
+use kefu_event_store::{category_of, RecordedEvent};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
 use crate::auth::{principal, Role};
-use crate::commands::stream;
 use crate::convert as cv;
 use crate::error::ApiError;
 use crate::pb;
-use crate::pb::audit_service_server::AuditService;
 use crate::pb::event_service_server::EventService;
 
 /// Raw events carry personal data.
@@ -27,13 +25,8 @@ pub struct Events {
     pub ctx: Ctx,
 }
 
-#[derive(Debug, Clone)]
-pub struct Audit {
-    pub ctx: Ctx,
-}
-
-type Reply<T> = Result<Response<T>, Status>;
-type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+pub(crate) type Reply<T> = Result<Response<T>, Status>;
+pub(crate) type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 pub fn event_out(event: RecordedEvent) -> pb::Event {
     pb::Event {
@@ -98,12 +91,22 @@ impl EventService for Events {
             return Err(ApiError::field("from_position", "is out of range").into());
         }
         let (sender, receiver) = tokio::sync::mpsc::channel(SUBSCRIBER_BUFFER);
-        let mut events = Box::pin(self.ctx.commands.store().subscribe(req.from_position));
+        let store = self.ctx.commands.store().clone();
+        let mut events = Box::pin(store.subscribe(req.from_position));
         tokio::spawn(async move {
             while let Some(next) = events.next().await {
                 let message = match next {
                     Ok(event) if !wanted(&categories, &event) => continue,
-                    Ok(event) => Ok(pb::SubscribeResponse { event: Some(event_out(event)) }),
+                    Ok(event) => {
+                        let mut event = [event];
+                        match store.open_sealed(&mut event).await {
+                            Ok(()) => {
+                                let [event] = event;
+                                Ok(pb::SubscribeResponse { event: Some(event_out(event)) })
+                            }
+                            Err(error) => Err(Status::from(ApiError::from(error))),
+                        }
+                    }
                     Err(error) => Err(Status::from(ApiError::from(error))),
                 };
                 let failed = message.is_err();
@@ -133,36 +136,10 @@ impl EventService for Events {
             .await
             .map_err(ApiError::from)?;
         let next_position = page.last().map_or(from, |event| event.position + 1);
-        let events =
-            page.into_iter().filter(|event| wanted(&categories, event)).map(event_out).collect();
+        let mut page: Vec<RecordedEvent> =
+            page.into_iter().filter(|event| wanted(&categories, event)).collect();
+        store.open_sealed(&mut page).await.map_err(ApiError::from)?;
+        let events = page.into_iter().map(event_out).collect();
         Ok(Response::new(pb::ReadAllResponse { events, next_position }))
-    }
-}
-
-#[tonic::async_trait]
-impl AuditService for Audit {
-    type ReplayCaseStream = EventStream<pb::ReplayCaseResponse>;
-
-    async fn replay_case(
-        &self,
-        request: Request<pb::ReplayCaseRequest>,
-    ) -> Reply<Self::ReplayCaseStream> {
-        let who = principal(&request)?;
-        who.require_any(&[Role::Compliance], "replay cases")?;
-        let complaint_id = self.ctx.resolve_complaint(&request.into_inner().complaint).await?;
-        let store = self.ctx.commands.store();
-        let history = store
-            .read_stream(&stream(complaint_id.stream_name())?, 1, Direction::Forward, usize::MAX)
-            .await
-            .map_err(ApiError::from)?;
-        if history.is_empty() {
-            return Err(
-                ApiError::NotFound { what: "complaint", id: complaint_id.to_string() }.into()
-            );
-        }
-        let messages = history
-            .into_iter()
-            .map(|event| Ok(pb::ReplayCaseResponse { event: Some(event_out(event)) }));
-        Ok(Response::new(Box::pin(futures::stream::iter(messages))))
     }
 }

@@ -1,5 +1,6 @@
 //! The gRPC services, one file each, sharing one context.
 
+pub mod audit;
 pub mod callback;
 pub mod complaint;
 pub mod customer;
@@ -44,22 +45,7 @@ impl Ctx {
 
     /// A complaint named by its id or its case number (`YYYY-NNNNNN`).
     pub async fn resolve_complaint(&self, key: &str) -> Result<kefu_domain::ComplaintId, ApiError> {
-        let key = key.trim();
-        if let Ok(id) = key.parse() {
-            return Ok(id);
-        }
-        if key.parse::<kefu_domain::CaseNumber>().is_err() {
-            return Err(ApiError::field(
-                "complaint",
-                "must be a complaint id or a case number YYYY-NNNNNN",
-            ));
-        }
-        let row = self.models.complaint_by_case_number(key).await?;
-        let row =
-            row.ok_or_else(|| ApiError::NotFound { what: "complaint", id: key.to_owned() })?;
-        row.complaint_id
-            .parse()
-            .map_err(|_| ApiError::Internal("bad complaint id in read model".into()))
+        crate::casefile::resolve(&self.commands, key).await
     }
 
     /// A staff member who can take work now (registered, not departed).

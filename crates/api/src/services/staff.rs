@@ -94,8 +94,7 @@ impl StaffDirectory {
         let recorded = self
             .ctx
             .commands
-            .store()
-            .read_stream(&staff_stream, u64::MAX, Direction::Backward, usize::MAX)
+            .read(&staff_stream, u64::MAX, Direction::Backward, usize::MAX)
             .await?;
         let events: Vec<StaffEvent> = decode(&recorded)?;
         let departed = events

@@ -150,6 +150,10 @@ impl Projection for Customers {
         &[TABLE]
     }
 
+    fn erasures(&self) -> &'static [&'static str] {
+        &["CustomerForgotten"]
+    }
+
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,

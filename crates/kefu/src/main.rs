@@ -1,5 +1,7 @@
 //! The `kefu` binary: command line, logging and signals around the application.
 
+mod cases;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -27,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Compliance: replay, verify or export one case (each recorded as an inspection).
+    Case {
+        #[command(subcommand)]
+        command: cases::CaseCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,10 +50,10 @@ enum ProjectionsCommand {
 }
 
 #[derive(Debug, Args)]
-struct DatabaseArgs {
+pub(crate) struct DatabaseArgs {
     /// `sqlite://FILE` (the embedded default) or `postgres://…`.
     #[arg(long, env = "KEFU_DATABASE_URL", default_value = "sqlite://kefu.db")]
-    database_url: String,
+    pub(crate) database_url: String,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +85,8 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
+        // Standard output is for what an operator asked for (a replay, a dossier).
+        .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::Serve(args) => {
@@ -91,6 +100,12 @@ async fn main() -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await
         }
         Command::Projections { command } => projections(command).await,
+        Command::Case { command } => {
+            if !cases::run(command).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Migrate(args) => {
             EventStore::open(&args.database_url, StoreOptions::default()).await.with_context(
                 || format!("open the event store at {}", redact(&args.database_url)),

@@ -51,3 +51,189 @@ async fn migrate_status_and_rebuild_work_on_a_real_database() {
     }
     kefu(&["projections", "rebuild", "staff", "--database-url", &url]);
 }
+
+/// A server over `url` with one admin token, `token-admin`; returns its address.
+async fn serve(
+    url: &str,
+    dir: &std::path::Path,
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    use std::os::unix::fs::PermissionsExt;
+    let tokens = dir.join("tokens.json");
+    let hash = kefu_api::auth::hash_token("token-admin");
+    let entry = format!(
+        r#"{{"sha256":"{hash}","principal":"admin","roles":["admin"],"clearance":"secret"}}"#
+    );
+    std::fs::write(&tokens, format!(r#"{{"tokens":[{entry}]}}"#)).expect("tokens");
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let mut settings = kefu::Settings::new(url.to_owned(), "127.0.0.1:0".parse().expect("addr"));
+    settings.tokens_file = Some(tokens);
+    let app = kefu::Application::build(settings).await.expect("build kefu");
+    let addr = app.local_addr().expect("bound");
+    let task = tokio::spawn(async move {
+        app.run_until(std::future::pending()).await.expect("serve");
+    });
+    (addr, task)
+}
+
+/// Files one complaint over gRPC as admin; returns its case number.
+async fn file_one_case(addr: std::net::SocketAddr) -> String {
+    use kefu_api::pb;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let auth = |mut request: tonic::Request<()>| {
+        request
+            .metadata_mut()
+            .insert("authorization", "Bearer token-admin".parse().expect("ascii"));
+        Ok(request)
+    };
+    let mut staff =
+        pb::staff_service_client::StaffServiceClient::with_interceptor(channel.clone(), auth);
+    staff
+        .register_staff(pb::RegisterStaffRequest {
+            request_id: "staff-1".into(),
+            staff_id: "a1".into(),
+            name: "Agent One".into(),
+            roles: vec![pb::StaffRole::Agent as i32],
+        })
+        .await
+        .expect("register staff");
+    let mut customers =
+        pb::customer_service_client::CustomerServiceClient::with_interceptor(channel.clone(), auth);
+    let customer = customers
+        .register_customer(pb::RegisterCustomerRequest {
+            request_id: "customer-1".into(),
+            name: "Ma Jun CLI7".into(),
+            kind: pb::CustomerKind::Individual as i32,
+            contacts: Some(pb::Contacts {
+                phones: vec!["+86 21 5555 0101".into()],
+                ..Default::default()
+            }),
+            tier: pb::Tier::Regular as i32,
+            source_channel: "web".into(),
+            confidentiality: pb::Confidentiality::Internal as i32,
+            agent: "a1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("register customer")
+        .into_inner();
+    let mut complaints =
+        pb::complaint_service_client::ComplaintServiceClient::with_interceptor(channel, auth);
+    complaints
+        .file_complaint(pb::FileComplaintRequest {
+            request_id: "complaint-1".into(),
+            customer_id: customer.result.expect("result").id,
+            category: "billing".into(),
+            cause: "double charge".into(),
+            severity: pb::Severity::Normal as i32,
+            channel: pb::IntakeChannel::Phone as i32,
+            description: "charged twice for one order CLI7".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("file")
+        .into_inner()
+        .case_number
+}
+
+fn kefu_status(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_kefu")).args(args).output().expect("run kefu");
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+async fn case_verbs_replay_verify_and_export(url: &str, dir: &std::path::Path) {
+    let (addr, server) = serve(url, dir).await;
+    let case = file_one_case(addr).await;
+
+    let replayed = kefu(&["case", "replay", &case, "--database-url", url]);
+    let events: Vec<serde_json::Value> = replayed
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(events.len(), 1, "{replayed}");
+    assert_eq!(events[0]["event_type"], "ComplaintFiled");
+    assert_eq!(events[0]["payload"]["description"], "charged twice for one order CLI7");
+    assert_eq!(events[0]["metadata"]["actor"], "admin");
+
+    let verified = kefu(&["case", "verify", &case, "--database-url", url]);
+    assert!(verified.starts_with("intact: 1 events, head hash "), "{verified}");
+    let file = dir.join("dossier.json");
+    kefu(&[
+        "case",
+        "export",
+        &case,
+        "--database-url",
+        url,
+        "--output",
+        file.to_str().expect("utf-8"),
+    ]);
+    let dossier: kefu_api::casefile::Dossier =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("dossier"))
+            .expect("dossier JSON");
+    assert_eq!(dossier.case_number, case);
+    assert!(matches!(dossier.verify(), kefu_event_store::Verification::Intact { events: 1, .. }));
+    assert!(verified
+        .trim_end()
+        .ends_with(dossier.verification.head_hash.as_deref().expect("head")));
+
+    // Every verb was recorded as an inspection by the operator.
+    let store = EventStore::open(url, StoreOptions::default()).await.expect("open");
+    let complaint_id = dossier.complaint_id.clone();
+    let audit = StreamId::new(format!("caseaudit-{complaint_id}")).expect("stream");
+    let records = store
+        .read_stream(&audit, 1, kefu_event_store::Direction::Forward, 100)
+        .await
+        .expect("read");
+    let kinds: Vec<&str> =
+        records.iter().map(|r| r.payload["inspection"].as_str().unwrap_or_default()).collect();
+    assert_eq!(kinds, ["replay", "verify", "export"]);
+    assert!(records.iter().all(|r| r.metadata.source.as_deref() == Some("cli")
+        && r.metadata.actor.as_deref().is_some_and(|a| a.starts_with("cli:"))));
+
+    // A row altered behind kefu's back: verify names the version and exits with status 1.
+    let tamper = format!("UPDATE events SET event_type = 'ComplaintFiled ' WHERE stream_id = 'complaint-{complaint_id}'");
+    let guard = if url.starts_with("sqlite") {
+        "DROP TRIGGER events_reject_update"
+    } else {
+        "ALTER TABLE events DISABLE TRIGGER events_reject_update"
+    };
+    match store.database() {
+        kefu_event_store::Database::Sqlite { writer, .. } => {
+            sqlx_exec_sqlite(&writer, &[guard, &tamper]).await;
+        }
+        kefu_event_store::Database::Postgres(pool) => {
+            sqlx_exec_pg(&pool, &[guard, &tamper]).await;
+        }
+    }
+    let (ok, out) = kefu_status(&["case", "verify", &case, "--database-url", url]);
+    assert!(!ok, "a broken chain fails the command");
+    assert_eq!(out.trim(), "BROKEN at version 1: content does not match its hash");
+    server.abort();
+}
+
+async fn sqlx_exec_sqlite(pool: &sqlx::SqlitePool, statements: &[&str]) {
+    for sql in statements {
+        sqlx::raw_sql(sql).execute(pool).await.expect(sql);
+    }
+}
+
+async fn sqlx_exec_pg(pool: &sqlx::PgPool, statements: &[&str]) {
+    for sql in statements {
+        sqlx::raw_sql(sql).execute(pool).await.expect(sql);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_verbs_work_on_sqlite() {
+    let db = kefu_testkit::sqlite();
+    case_verbs_replay_verify_and_export(db.url(), db.scratch_dir().expect("dir")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_verbs_work_on_postgres() {
+    let Some(db) = kefu_testkit::postgres().await else { return };
+    case_verbs_replay_verify_and_export(db.url(), db.scratch_dir().expect("dir")).await;
+}

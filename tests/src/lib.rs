@@ -1,6 +1,9 @@
 //! `spawn_app`: a real kefu on 127.0.0.1:0 over a fresh database, and clients that
 //! authenticate as the principals of a test tokens file.
 
+pub mod db;
+pub mod flows;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

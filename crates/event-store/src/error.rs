@@ -50,6 +50,10 @@ pub enum StoreError {
     /// A stored row does not decode: the database was altered outside the store.
     #[error("stored event at position {position} is corrupt: {reason}")]
     Corrupt { position: i64, reason: String },
+    /// The transaction carrying this append (with others, group-committed) failed, so
+    /// nothing of it was stored; retry later.
+    #[error("commit failed, nothing stored: {0}")]
+    CommitFailed(String),
     /// The database failed; retry later. Details are for the log, not for callers.
     #[error("storage failure: {0}")]
     Storage(#[from] sqlx::Error),
@@ -66,6 +70,12 @@ impl StoreError {
 
     /// True when the database (not the request) failed.
     pub fn is_storage(&self) -> bool {
-        matches!(self, StoreError::Storage(_) | StoreError::Migrate(_) | StoreError::Corrupt { .. })
+        matches!(
+            self,
+            StoreError::Storage(_)
+                | StoreError::CommitFailed(_)
+                | StoreError::Migrate(_)
+                | StoreError::Corrupt { .. }
+        )
     }
 }

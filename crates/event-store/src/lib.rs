@@ -33,9 +33,9 @@ mod vault;
 pub use chain::{verify_links, StoredLink, GENESIS};
 pub use error::StoreError;
 pub use limits::Limits;
-pub use store::{Database, EventLocation, EventStore};
+pub use store::{Database, EventLocation, EventStore, PendingAppend};
 pub use types::{
     category_of, AppendResult, BrokenReason, Direction, ExpectedVersion, Metadata, NewEvent,
     RecordedEvent, StoreOptions, StreamId, Verification,
 };
-pub use vault::{DataKey, KeyState};
+pub use vault::{show_erased, DataKey, KeyState};

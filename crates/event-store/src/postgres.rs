@@ -97,7 +97,7 @@ impl PgBackend {
 
     pub async fn append_once(
         &self,
-        append: &EncodedAppend<'_>,
+        append: &EncodedAppend,
         commit_delay: Option<Duration>,
     ) -> Result<Attempt, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -183,10 +183,7 @@ impl PgBackend {
 
     /// A unique index refused our insert: either the same append won a race with us
     /// (answer as the idempotent repeat), or another writer took our version.
-    async fn after_unique_violation(
-        &self,
-        append: &EncodedAppend<'_>,
-    ) -> Result<Attempt, StoreError> {
+    async fn after_unique_violation(&self, append: &EncodedAppend) -> Result<Attempt, StoreError> {
         let mut conn = self.pool.acquire().await?;
         let stored = stored_places(&mut conn, &append.event_ids()).await?;
         match idempotent_result(append, stored)? {
@@ -364,7 +361,7 @@ fn schema_version(position: i64, value: i32) -> Result<u32, StoreError> {
     })
 }
 
-fn schema_versions(append: &EncodedAppend<'_>) -> Result<Vec<i32>, StoreError> {
+fn schema_versions(append: &EncodedAppend) -> Result<Vec<i32>, StoreError> {
     append
         .events
         .iter()

@@ -9,21 +9,30 @@ use crate::error::StoreError;
 use crate::limits::Limits;
 use crate::types::{AppendResult, ExpectedVersion, Metadata, NewEvent, StreamId};
 
-/// An append rendered to the bytes that will be stored and hashed.
+/// An append rendered to the bytes that will be stored and hashed; owned, so it can
+/// wait in the SQLite writer's queue.
 #[derive(Debug)]
-pub(crate) struct EncodedAppend<'a> {
-    pub stream_id: &'a StreamId,
+pub(crate) struct EncodedAppend {
+    pub stream_id: StreamId,
     pub expected: ExpectedVersion,
-    pub events: &'a [NewEvent],
+    pub events: Vec<EncodedEvent>,
     pub payloads: Vec<String>,
     pub metadata: String,
 }
 
-impl<'a> EncodedAppend<'a> {
+/// The envelope fields of one event (its payload is rendered in `payloads`).
+#[derive(Debug)]
+pub(crate) struct EncodedEvent {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: u32,
+}
+
+impl EncodedAppend {
     pub fn new(
-        stream_id: &'a StreamId,
+        stream_id: &StreamId,
         expected: ExpectedVersion,
-        events: &'a [NewEvent],
+        events: &[NewEvent],
         metadata: &Metadata,
         limits: &Limits,
     ) -> Result<Self, StoreError> {
@@ -47,7 +56,15 @@ impl<'a> EncodedAppend<'a> {
             reason: format!("metadata does not serialize: {error}"),
         })?;
         limits.check_metadata(&metadata)?;
-        Ok(EncodedAppend { stream_id, expected, events, payloads, metadata })
+        let events = events
+            .iter()
+            .map(|event| EncodedEvent {
+                event_id: event.event_id,
+                event_type: event.event_type.clone(),
+                schema_version: event.schema_version,
+            })
+            .collect();
+        Ok(EncodedAppend { stream_id: stream_id.clone(), expected, events, payloads, metadata })
     }
 
     pub fn event_ids(&self) -> Vec<Uuid> {
@@ -133,7 +150,7 @@ pub(crate) struct StoredPlace {
 /// none stored → `Ok(None)` (append normally); all stored, as this very append, in
 /// order → `Ok(Some(original result))`; anything else is a reused id.
 pub(crate) fn idempotent_result(
-    append: &EncodedAppend<'_>,
+    append: &EncodedAppend,
     mut stored: Vec<StoredPlace>,
 ) -> Result<Option<AppendResult>, StoreError> {
     if stored.is_empty() {

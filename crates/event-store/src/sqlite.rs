@@ -5,6 +5,8 @@
 //! inserts see no concurrent writer, and commit order equals position order.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -13,6 +15,7 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Connection, Row};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::chain::{to_hash, StoredLink, GENESIS};
@@ -33,10 +36,24 @@ pub(crate) struct SqliteBackend {
     /// busy-waiting in the database.
     writer: SqlitePool,
     readers: SqlitePool,
+    /// Appends wait here for the group-commit task (see [`group_commit`]).
+    queue: mpsc::UnboundedSender<Job>,
+    /// Transactions the group-commit task has committed.
+    commits: Arc<AtomicU64>,
 }
 
+/// One append waiting for the writer, and where its outcome goes.
+#[derive(Debug)]
+pub(crate) struct Job {
+    append: EncodedAppend,
+    reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+/// The most appends one transaction (one fsync) carries.
+const MAX_BATCH: usize = 128;
+
 impl SqliteBackend {
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, commit_delay: Option<Duration>) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -49,7 +66,7 @@ impl SqliteBackend {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .after_release(|conn, _| Box::pin(discard_if_in_transaction(conn)))
+            .after_release(|conn, _| Box::pin(restore_writer(conn)))
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&writer).await?;
@@ -58,7 +75,10 @@ impl SqliteBackend {
             .after_release(|conn, _| Box::pin(discard_if_in_transaction(conn)))
             .connect_with(options)
             .await?;
-        Ok(SqliteBackend { writer, readers })
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let commits = Arc::new(AtomicU64::new(0));
+        tokio::spawn(group_commit(writer.clone(), jobs, commit_delay, commits.clone()));
+        Ok(SqliteBackend { writer, readers, queue, commits })
     }
 
     pub fn writer_pool(&self) -> &SqlitePool {
@@ -69,82 +89,20 @@ impl SqliteBackend {
         &self.readers
     }
 
-    pub async fn append(
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Queues an append for the group-commit task, in call order; the returned channel
+    /// answers once its transaction has committed (and synced) or failed.
+    pub fn submit(
         &self,
-        append: &EncodedAppend<'_>,
-        commit_delay: Option<Duration>,
-    ) -> Result<AppendResult, StoreError> {
-        let mut conn = self.writer.acquire().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-
-        let stored = stored_places(&mut tx, &append.event_ids()).await?;
-        if let Some(original) = idempotent_result(append, stored)? {
-            return Ok(original);
-        }
-
-        let head = sqlx::query(
-            "SELECT stream_version, hash FROM events WHERE stream_id = ? \
-             ORDER BY stream_version DESC LIMIT 1",
-        )
-        .bind(append.stream_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (head_version, head_hash) = match head {
-            None => (0, GENESIS),
-            Some(row) => {
-                let version: i64 = row.try_get(0)?;
-                let hash: Vec<u8> = row.try_get(1)?;
-                let hash = to_hash(&hash).ok_or_else(|| StoreError::Corrupt {
-                    position: 0,
-                    reason: format!("head hash of {} has the wrong length", append.stream_id),
-                })?;
-                (from_sql(0, version)?, hash)
-            }
-        };
-        append.check_expected(head_version)?;
-
-        let last_position: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-                .fetch_one(&mut *tx)
-                .await?;
-        let chained = append.chain(head_version, head_hash, Utc::now());
-        let recorded_at = chained.recorded_at.format(TIMESTAMP_FORMAT).to_string();
-        let mut position = last_position;
-        for ((event, payload), row) in append.events.iter().zip(&append.payloads).zip(&chained.rows)
-        {
-            position += 1;
-            sqlx::query(
-                "INSERT INTO events (position, stream_id, stream_version, event_id, event_type, \
-                 schema_version, payload, metadata, recorded_at, prev_hash, hash) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(position)
-            .bind(append.stream_id.as_str())
-            .bind(to_sql("stream version", row.stream_version)?)
-            .bind(event.event_id.to_string())
-            .bind(&event.event_type)
-            .bind(i64::from(event.schema_version))
-            .bind(payload)
-            .bind(&append.metadata)
-            .bind(&recorded_at)
-            .bind(&row.prev_hash[..])
-            .bind(&row.hash[..])
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(delay) = commit_delay {
-            tokio::time::sleep(delay).await;
-        }
-        tx.commit().await?;
-
-        let first_row = &chained.rows[0];
-        let last_row = &chained.rows[chained.rows.len() - 1];
-        Ok(AppendResult {
-            first_version: first_row.stream_version,
-            last_version: last_row.stream_version,
-            first_position: from_sql(last_position, last_position + 1)?,
-            last_position: from_sql(position, position)?,
-        })
+        append: EncodedAppend,
+    ) -> oneshot::Receiver<Result<AppendResult, StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        // A closed queue drops the job, and the caller sees its channel close.
+        let _ = self.queue.send(Job { append, reply });
+        answer
     }
 
     pub async fn locate(&self, event_ids: &[Uuid]) -> Result<Vec<StoredPlace>, StoreError> {
@@ -266,6 +224,175 @@ impl SqliteBackend {
     }
 }
 
+/// The group-commit writer: takes every append queued since its last turn (up to
+/// [`MAX_BATCH`]) and runs them in one `BEGIN IMMEDIATE` transaction, each inside its
+/// own savepoint, so each keeps its own atomicity and its own expected-version outcome
+/// while all share one commit and one fsync. Nobody hears back before that commit.
+async fn group_commit(
+    writer: SqlitePool,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    commit_delay: Option<Duration>,
+    commits: Arc<AtomicU64>,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        // Let appends issued at the same moment join this turn.
+        tokio::task::yield_now().await;
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcomes = write_batch(&writer, &batch, commit_delay).await;
+        match outcomes {
+            Ok(outcomes) => {
+                if outcomes.iter().any(Result::is_ok) {
+                    commits.fetch_add(1, Ordering::Relaxed);
+                }
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                for job in batch {
+                    let _ = job.reply.send(Err(StoreError::CommitFailed(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Runs a batch in one transaction; `Err` when the transaction itself failed (then no
+/// append of the batch is stored).
+///
+/// Each append is checked completely (idempotency, head, expectation) before any of its
+/// rows is written, so a refused append writes nothing and needs no savepoint; after
+/// the checks only a storage failure can stop an insert, and that fails the batch.
+async fn write_batch(
+    writer: &SqlitePool,
+    batch: &[Job],
+    commit_delay: Option<Duration>,
+) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+    let mut conn = writer.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    // The write lock is ours until commit: positions continue from here, in order.
+    let mut last_position: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut wrote = false;
+    for job in batch {
+        let outcome = match check(&mut tx, &job.append).await {
+            Ok(Checked::Repeat(original)) => Ok(original),
+            Ok(Checked::Append { head_version, head_hash }) => {
+                let result =
+                    insert(&mut tx, &job.append, head_version, head_hash, last_position).await?;
+                last_position = to_sql("position", result.last_position)?;
+                wrote = true;
+                Ok(result)
+            }
+            Err(refused) => Err(refused),
+        };
+        outcomes.push(outcome);
+    }
+    if !wrote {
+        // Nothing to keep: no commit, no fsync.
+        tx.rollback().await?;
+        return Ok(outcomes);
+    }
+    if let Some(delay) = commit_delay {
+        tokio::time::sleep(delay).await;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// What the checks of one append found.
+enum Checked {
+    /// Already stored, as this very append: its original result.
+    Repeat(AppendResult),
+    /// To be written after the stream's head.
+    Append { head_version: u64, head_hash: [u8; 32] },
+}
+
+/// The idempotency check, the stream's head and the expectation; writes nothing.
+async fn check(
+    tx: &mut sqlx::SqliteConnection,
+    append: &EncodedAppend,
+) -> Result<Checked, StoreError> {
+    let stored = stored_places(tx, &append.event_ids()).await?;
+    if let Some(original) = idempotent_result(append, stored)? {
+        return Ok(Checked::Repeat(original));
+    }
+    let head = sqlx::query(
+        "SELECT stream_version, hash FROM events WHERE stream_id = ? \
+         ORDER BY stream_version DESC LIMIT 1",
+    )
+    .bind(append.stream_id.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (head_version, head_hash) = match head {
+        None => (0, GENESIS),
+        Some(row) => {
+            let version: i64 = row.try_get(0)?;
+            let hash: Vec<u8> = row.try_get(1)?;
+            let hash = to_hash(&hash).ok_or_else(|| StoreError::Corrupt {
+                position: 0,
+                reason: format!("head hash of {} has the wrong length", append.stream_id),
+            })?;
+            (from_sql(0, version)?, hash)
+        }
+    };
+    append.check_expected(head_version)?;
+    Ok(Checked::Append { head_version, head_hash })
+}
+
+/// Chains and inserts a checked append's events (one statement) after `last_position`.
+async fn insert(
+    tx: &mut sqlx::SqliteConnection,
+    append: &EncodedAppend,
+    head_version: u64,
+    head_hash: [u8; 32],
+    last_position: i64,
+) -> Result<AppendResult, StoreError> {
+    let chained = append.chain(head_version, head_hash, Utc::now());
+    let recorded_at = chained.recorded_at.format(TIMESTAMP_FORMAT).to_string();
+    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chained.rows.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO events (position, stream_id, stream_version, event_id, event_type, \
+         schema_version, payload, metadata, recorded_at, prev_hash, hash) VALUES {rows}"
+    );
+    let mut query = sqlx::query(&sql);
+    let mut position = last_position;
+    for ((event, payload), row) in append.events.iter().zip(&append.payloads).zip(&chained.rows) {
+        position += 1;
+        query = query
+            .bind(position)
+            .bind(append.stream_id.as_str())
+            .bind(to_sql("stream version", row.stream_version)?)
+            .bind(event.event_id.to_string())
+            .bind(&event.event_type)
+            .bind(i64::from(event.schema_version))
+            .bind(payload)
+            .bind(&append.metadata)
+            .bind(&recorded_at)
+            .bind(&row.prev_hash[..])
+            .bind(&row.hash[..]);
+    }
+    query.execute(&mut *tx).await?;
+    let first_row = &chained.rows[0];
+    let last_row = &chained.rows[chained.rows.len() - 1];
+    Ok(AppendResult {
+        first_version: first_row.stream_version,
+        last_version: last_row.stream_version,
+        first_position: from_sql(last_position, last_position + 1)?,
+        last_position: from_sql(position, position)?,
+    })
+}
+
 /// Keeps a released connection only if no transaction is left open on it.
 ///
 /// A future cancelled inside sqlx's `begin_with` (between the `BEGIN` and the check
@@ -275,6 +402,18 @@ impl SqliteBackend {
 async fn discard_if_in_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
     conn.ping().await?;
     Ok(!conn.is_in_transaction())
+}
+
+/// [`discard_if_in_transaction`] for the writer, which also gets `synchronous = FULL`
+/// back: the projection runner relaxes it inside its own transactions (read models are
+/// rebuildable, and the next append's sync of the WAL covers their frames too), and no
+/// append may ever run relaxed.
+async fn restore_writer(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    if !discard_if_in_transaction(conn).await? {
+        return Ok(false);
+    }
+    sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+    Ok(true)
 }
 
 async fn stored_places(

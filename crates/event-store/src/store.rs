@@ -42,6 +42,10 @@ enum Backend {
     Postgres(PgBackend),
 }
 
+/// An append on its way: resolves once committed (and synced) or refused.
+pub type PendingAppend =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<AppendResult, StoreError>> + Send>>;
+
 /// Where one stored event sits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventLocation {
@@ -54,17 +58,20 @@ pub struct EventLocation {
 /// The append-only event log. Cheap to clone; all clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct EventStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     backend: Backend,
     options: StoreOptions,
     /// Bumped after every commit this process makes and on every PostgreSQL `NOTIFY`,
     /// so subscribers wake without polling.
     wake: watch::Sender<u64>,
     listener: Option<JoinHandle<()>>,
+    /// Live data keys this process sealed with lately (see `vault`).
+    pub(crate) sealing_keys:
+        std::sync::Mutex<std::collections::HashMap<String, crate::vault::DataKey>>,
 }
 
 impl Drop for Inner {
@@ -81,7 +88,7 @@ impl EventStore {
     pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         let (wake, _) = watch::channel(0);
         let (backend, listener) = if url.starts_with("sqlite:") {
-            (Backend::Sqlite(SqliteBackend::open(url).await?), None)
+            (Backend::Sqlite(SqliteBackend::open(url, options.commit_delay).await?), None)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let backend = PgBackend::open(url, 32).await?;
             let listener = spawn_listener(&backend, wake.clone()).await?;
@@ -89,7 +96,8 @@ impl EventStore {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
-        Ok(EventStore { inner: Arc::new(Inner { backend, options, wake, listener }) })
+        let sealing_keys = std::sync::Mutex::default();
+        Ok(EventStore { inner: Arc::new(Inner { backend, options, wake, listener, sealing_keys }) })
     }
 
     /// The database behind the log, for read models that live beside it.
@@ -122,11 +130,63 @@ impl EventStore {
         events: &[NewEvent],
         metadata: &Metadata,
     ) -> Result<AppendResult, StoreError> {
+        self.submit(stream_id, expected, events, metadata)?.await
+    }
+
+    /// Like [`EventStore::append`], but the append is queued when this returns (on
+    /// SQLite; see [`EventStore::submits_in_order`]), so a caller holding a lock can
+    /// release it before waiting for the commit, and appends submitted one after another
+    /// are tried in that order, possibly sharing one commit.
+    pub fn submit(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<PendingAppend, StoreError> {
+        let encoded =
+            EncodedAppend::new(stream_id, expected, events, metadata, &self.inner.options.limits)?;
+        let store = self.clone();
+        let queued = match &self.inner.backend {
+            Backend::Sqlite(sqlite) => Some(sqlite.submit(encoded)),
+            Backend::Postgres(_) => None,
+        };
+        let stream_id = stream_id.clone();
+        let events = events.to_vec();
+        let metadata = metadata.clone();
+        Ok(Box::pin(async move {
+            let result = match queued {
+                Some(answer) => answer.await.map_err(|_| {
+                    StoreError::CommitFailed("the writer stopped before answering".into())
+                })??,
+                None => store.append_postgres(&stream_id, expected, &events, &metadata).await?,
+            };
+            store.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
+            Ok(result)
+        }))
+    }
+
+    /// True when [`EventStore::submit`] queues at once and commits in submission order
+    /// (SQLite's single writer); on PostgreSQL a submitted append starts when awaited.
+    pub fn submits_in_order(&self) -> bool {
+        matches!(self.inner.backend, Backend::Sqlite(_))
+    }
+
+    async fn append_postgres(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<AppendResult, StoreError> {
         let encoded =
             EncodedAppend::new(stream_id, expected, events, metadata, &self.inner.options.limits)?;
         let delay = self.inner.options.commit_delay;
         let result = match &self.inner.backend {
-            Backend::Sqlite(sqlite) => sqlite.append(&encoded, delay).await?,
+            // SQLite appends go through the writer queue; never routed here.
+            Backend::Sqlite(_) => {
+                return Err(StoreError::CommitFailed("SQLite appends go through the writer".into()))
+            }
             Backend::Postgres(postgres) => {
                 let mut attempts = 0;
                 loop {
@@ -148,8 +208,16 @@ impl EventStore {
                 }
             }
         };
-        self.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
         Ok(result)
+    }
+
+    /// How many write transactions the SQLite group-commit writer has committed (`None`
+    /// on PostgreSQL): appends per commit is the batching factor.
+    pub fn sqlite_commits(&self) -> Option<u64> {
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => Some(sqlite.commits()),
+            Backend::Postgres(_) => None,
+        }
     }
 
     /// Where the given events are stored, for those that are (in no particular order).

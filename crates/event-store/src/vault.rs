@@ -29,6 +29,8 @@ const ENVELOPE: &str = "sealed";
 const ALGORITHM: &str = "A256GCM";
 const NONCE_LEN: usize = 12;
 const KEY_LEN: usize = 32;
+/// Subjects whose sealing keys one process keeps at hand.
+const SEALING_KEY_CACHE: usize = 10_000;
 
 /// One subject's key, ready to seal fields.
 #[derive(Clone)]
@@ -132,6 +134,19 @@ fn subjects_of(payload: &Value) -> impl Iterator<Item = &str> {
         .filter_map(|value| envelope(value)?.get("subject")?.as_str())
 }
 
+/// Replaces every sealed field by its erased placeholder, without asking for keys: for
+/// decisions that never read personal data (one query fewer than opening).
+pub fn show_erased(events: &mut [RecordedEvent]) {
+    for event in events {
+        let Value::Object(object) = &mut event.payload else { continue };
+        for value in object.values_mut() {
+            if let Some(erased) = envelope(value).and_then(|sealed| sealed.get("erased")).cloned() {
+                *value = erased;
+            }
+        }
+    }
+}
+
 /// Whether a subject's key exists, was destroyed, or was never issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {
@@ -143,10 +158,60 @@ pub enum KeyState {
 impl EventStore {
     /// The subject's key, issued on first use. A destroyed key is never re-issued:
     /// sealing new data for a forgotten subject fails with [`StoreError::KeyDestroyed`].
+    ///
+    /// Keys are cached for sealing only (opening always asks the database): a key
+    /// destroyed by another node may still seal here for a while, and what it seals is
+    /// as unreadable as everything else of that subject.
     pub async fn data_key(&self, subject: &str) -> Result<DataKey, StoreError> {
+        if let Some(key) = self.cached_key(subject) {
+            return Ok(key);
+        }
+        let key = self.load_data_key(subject).await?;
+        if let Ok(mut cache) = self.inner.sealing_keys.lock() {
+            if cache.len() >= SEALING_KEY_CACHE {
+                cache.clear();
+            }
+            cache.insert(subject.to_owned(), key.clone());
+        }
+        Ok(key)
+    }
+
+    fn cached_key(&self, subject: &str) -> Option<DataKey> {
+        self.inner.sealing_keys.lock().ok()?.get(subject).cloned()
+    }
+
+    async fn load_data_key(&self, subject: &str) -> Result<DataKey, StoreError> {
+        let known: Option<Option<Vec<u8>>> = match self.database() {
+            Database::Sqlite { readers, .. } => {
+                sqlx::query_scalar("SELECT key_bytes FROM data_keys WHERE subject = ?")
+                    .bind(subject)
+                    .fetch_optional(&readers)
+                    .await?
+            }
+            Database::Postgres(pool) => {
+                sqlx::query_scalar("SELECT key_bytes FROM data_keys WHERE subject = $1")
+                    .bind(subject)
+                    .fetch_optional(&pool)
+                    .await?
+            }
+        };
+        // Issuing is a durable write; most calls find the key and need none.
+        let stored = match known {
+            Some(stored) => stored,
+            None => self.issue_data_key(subject).await?,
+        };
+        let bytes = stored.ok_or_else(|| StoreError::KeyDestroyed(subject.to_owned()))?;
+        DataKey::from_bytes(subject, &bytes).ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: format!("data key of {subject} has the wrong length"),
+        })
+    }
+
+    /// Inserts a fresh key unless one (or a tombstone) exists; returns what is stored.
+    async fn issue_data_key(&self, subject: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let fresh = Aes256Gcm::generate_key(&mut OsRng);
         let now = Utc::now();
-        let stored: Option<Vec<u8>> = match self.database() {
+        Ok(match self.database() {
             Database::Sqlite { writer, .. } => {
                 sqlx::query(
                     "INSERT INTO data_keys (subject, key_bytes, created_at) VALUES (?, ?, ?) \
@@ -177,17 +242,15 @@ impl EventStore {
                     .fetch_one(&pool)
                     .await?
             }
-        };
-        let bytes = stored.ok_or_else(|| StoreError::KeyDestroyed(subject.to_owned()))?;
-        DataKey::from_bytes(subject, &bytes).ok_or_else(|| StoreError::Corrupt {
-            position: 0,
-            reason: format!("data key of {subject} has the wrong length"),
         })
     }
 
     /// Destroys the subject's key (leaving a tombstone), then asks the database to drop
     /// the old bytes from its files. Returns whether a live key was destroyed now.
     pub async fn destroy_data_key(&self, subject: &str) -> Result<bool, StoreError> {
+        if let Ok(mut cache) = self.inner.sealing_keys.lock() {
+            cache.remove(subject);
+        }
         let now = Utc::now();
         let destroyed = match self.database() {
             Database::Sqlite { writer, .. } => {

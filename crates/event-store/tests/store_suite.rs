@@ -565,3 +565,51 @@ async fn read_range_filters_by_type_within_positions(db: &TestDatabase) {
     assert!(store.read_range(7, 100, &[]).await.unwrap().is_empty());
     assert!(store.read_range(1, 6, &["Neither"]).await.unwrap().is_empty());
 }
+
+/// SQLite group commit: appends that arrive together share one transaction, yet each
+/// keeps its own atomicity and its own expected-version outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_group_commit_batches_yet_answers_each_append_alone() {
+    let db = kefu_testkit::sqlite();
+    // Commits are held a while, so appends pile up behind each one.
+    let store = EventStore::open(
+        db.url(),
+        StoreOptions { commit_delay: Some(Duration::from_millis(20)), ..StoreOptions::default() },
+    )
+    .await
+    .unwrap();
+    let before = store.sqlite_commits().unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..40u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // Ten racers for one new stream (one may win), thirty on streams of their own.
+            let (name, events) = if n < 10 {
+                ("contested".to_owned(), vec![event(n), event(n + 100)])
+            } else {
+                (format!("own-{n}"), vec![event(n)])
+            };
+            store.append(&stream(&name), ExpectedVersion::NoStream, &events, &meta()).await
+        }));
+    }
+    let mut won = 0;
+    for (n, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap() {
+            Ok(result) if n < 10 => {
+                won += 1;
+                assert_eq!((result.first_version, result.last_version), (1, 2));
+            }
+            Ok(result) => assert_eq!(result.last_version, 1),
+            Err(error) => {
+                assert!(n < 10 && error.is_conflict(), "append {n}: {error}");
+            }
+        }
+    }
+    assert_eq!(won, 1, "exactly one racer creates the contested stream");
+    let contested =
+        store.read_stream(&stream("contested"), 1, Direction::Forward, 10).await.unwrap();
+    assert_eq!(contested.len(), 2, "the winner's two events, nothing of the losers");
+    assert_eq!(count_all(&store).await, 32);
+    let commits = store.sqlite_commits().unwrap() - before;
+    assert!(commits < 31, "31 successful appends shared {commits} commits");
+}

@@ -87,6 +87,8 @@ impl std::fmt::Debug for Runner {
 const POLL_FALLBACK: Duration = Duration::from_secs(1);
 /// A standby re-tries for a lease this often.
 const LEASE_RETRY: Duration = Duration::from_secs(1);
+/// After a wake-up, how long the live runner lets further commits land before stepping.
+const COALESCE: Duration = Duration::from_millis(2);
 
 impl Runner {
     pub fn new(store: EventStore, projections: Vec<Arc<dyn Projection>>) -> Self {
@@ -383,69 +385,93 @@ impl Runner {
     /// retried; they never end the loop.
     pub async fn run(&self, shutdown: impl std::future::Future<Output = ()> + Send) {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = tokio::task::JoinSet::new();
-        for projection in self.projections.iter() {
-            let runner = self.clone();
-            let name = projection.name();
-            let stop = stop_rx.clone();
-            tasks.spawn(async move { runner.run_one(name, stop).await });
-        }
+        let runner = self.clone();
+        let task = tokio::spawn(async move { runner.run_leased(stop_rx).await });
         shutdown.await;
         let _ = stop_tx.send(true);
-        while tasks.join_next().await.is_some() {}
+        let _ = task.await;
     }
 
-    async fn run_one(&self, name: &'static str, mut stop: watch::Receiver<bool>) {
+    /// Steps every projection this node holds the lease of, all in one transaction per
+    /// batch (one writer turn per batch, not one per projection), and keeps trying to
+    /// take the leases it lacks, so a node takes over within a second or two of the
+    /// holder's death.
+    async fn run_leased(&self, mut stop: watch::Receiver<bool>) {
         let mut notifications = self.store.notifications();
+        let mut leases: Vec<(Arc<dyn Projection>, Option<sqlx::PgConnection>)> = Vec::new();
+        let mut next_lease_attempt = tokio::time::Instant::now();
         while !*stop.borrow() {
-            let lease = match self.acquire_lease(name).await {
-                Ok(Some(lease)) => lease,
-                Ok(None) => {
-                    // Another node holds this projection; stand by.
-                    wait(&mut stop, LEASE_RETRY).await;
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(projection = name, %error, "cannot take the projection lease");
-                    wait(&mut stop, LEASE_RETRY).await;
-                    continue;
-                }
-            };
-            if let Err(error) = self.run_leased(name, &mut stop, &mut notifications, lease).await {
-                tracing::warn!(projection = name, %error, "projection failed; retrying");
-                wait(&mut stop, LEASE_RETRY).await;
+            if leases.len() < self.projections.len()
+                && tokio::time::Instant::now() >= next_lease_attempt
+            {
+                self.take_leases(&mut leases).await;
+                next_lease_attempt = tokio::time::Instant::now() + LEASE_RETRY;
             }
-        }
-    }
-
-    async fn run_leased(
-        &self,
-        name: &'static str,
-        stop: &mut watch::Receiver<bool>,
-        notifications: &mut watch::Receiver<u64>,
-        mut lease: Option<sqlx::PgConnection>,
-    ) -> Result<(), ProjectionError> {
-        self.prepare_one(self.find(name)?.as_ref()).await?;
-        while !*stop.borrow() {
-            notifications.borrow_and_update();
-            if self.step(name).await? > 0 {
+            if leases.is_empty() {
+                wait(&mut stop, LEASE_RETRY).await;
                 continue;
             }
+            notifications.borrow_and_update();
+            let held: Vec<Arc<dyn Projection>> = leases.iter().map(|(p, _)| p.clone()).collect();
+            match self.step_many(&held).await {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "projections failed; retrying");
+                    release(&mut leases).await;
+                    wait(&mut stop, LEASE_RETRY).await;
+                    continue;
+                }
+            }
             tokio::select! {
-                _ = notifications.changed() => {}
+                _ = notifications.changed() => {
+                    // Let a burst of commits land, so one batch (one writer turn)
+                    // covers them instead of one each.
+                    tokio::time::sleep(COALESCE).await;
+                }
                 _ = stop.changed() => {}
                 () = tokio::time::sleep(POLL_FALLBACK) => {
-                    // Prove we still hold the lease before working on.
-                    if let Some(lease) = lease.as_mut() {
-                        lease.ping().await?;
+                    // Prove we still hold the leases before working on.
+                    for (projection, lease) in &mut leases {
+                        if let Some(conn) = lease.as_mut() {
+                            if conn.ping().await.is_err() {
+                                tracing::warn!(projection = projection.name(), "lease lost");
+                                release(&mut leases).await;
+                                break;
+                            }
+                        }
                     }
                 }
             }
         }
-        if let Some(lease) = lease.take() {
-            let _ = lease.close().await;
+        release(&mut leases).await;
+    }
+
+    /// Takes the leases of the projections not held yet, preparing each one taken.
+    async fn take_leases(
+        &self,
+        leases: &mut Vec<(Arc<dyn Projection>, Option<sqlx::PgConnection>)>,
+    ) {
+        for projection in self.projections.iter() {
+            if leases.iter().any(|(held, _)| held.name() == projection.name()) {
+                continue;
+            }
+            match self.acquire_lease(projection.name()).await {
+                Ok(Some(lease)) => match self.prepare_one(projection.as_ref()).await {
+                    Ok(()) => leases.push((projection.clone(), lease)),
+                    Err(error) => {
+                        tracing::warn!(projection = projection.name(), %error, "cannot prepare");
+                        if let Some(conn) = lease {
+                            let _ = conn.close().await;
+                        }
+                    }
+                },
+                Ok(None) => {} // another node holds it
+                Err(error) => {
+                    tracing::warn!(projection = projection.name(), %error, "cannot take the projection lease");
+                }
+            }
         }
-        Ok(())
     }
 
     /// On PostgreSQL, a dedicated connection holding the projection's advisory lock
@@ -466,6 +492,15 @@ impl Runner {
         } else {
             let _ = conn.close().await;
             Ok(None)
+        }
+    }
+}
+
+/// Gives up every lease (closing their connections releases the advisory locks).
+async fn release(leases: &mut Vec<(Arc<dyn Projection>, Option<sqlx::PgConnection>)>) {
+    for (_, lease) in leases.drain(..) {
+        if let Some(conn) = lease {
+            let _ = conn.close().await;
         }
     }
 }

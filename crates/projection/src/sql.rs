@@ -324,7 +324,16 @@ impl Db {
     /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite: no lock upgrade later).
     pub async fn begin(&self) -> Result<DbTx, ProjectionError> {
         Ok(match self {
-            Db::Sqlite { writer, .. } => DbTx::Sqlite(writer.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite { writer, .. } => {
+                // Read models are derived data: their commits need not wait for an fsync
+                // of their own (the store's next append syncs the WAL, these frames with
+                // it). SQLite takes the setting only outside a transaction; the writer
+                // pool restores FULL when the connection is released.
+                let mut conn = writer.acquire().await?;
+                sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                // sqlx's `begin_with` on a pooled connection (public, if undocumented).
+                DbTx::Sqlite(Transaction::begin(conn, Some("BEGIN IMMEDIATE".into())).await?)
+            }
             Db::Postgres(pool) => DbTx::Postgres(pool.begin().await?),
         })
     }

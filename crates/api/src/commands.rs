@@ -116,6 +116,32 @@ pub struct Written {
     pub event_types: Vec<&'static str>,
 }
 
+/// What a request's key already wrote, by tag.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    found: Vec<(&'static str, kefu_event_store::EventLocation)>,
+}
+
+impl Lookup {
+    /// What was written under `tag`, if anything; written to two streams is a reused key.
+    pub fn written(&self, tag: &str, request: &Request<'_>) -> Result<Option<Written>, ApiError> {
+        let own: Vec<_> =
+            self.found.iter().filter(|(t, _)| *t == tag).map(|(_, location)| location).collect();
+        let Some(first) = own.first() else { return Ok(None) };
+        if own.iter().any(|location| location.stream_id != first.stream_id) {
+            return Err(ApiError::RequestIdReused(request.request_id.to_owned()));
+        }
+        let version = own.iter().map(|l| l.stream_version).max().unwrap_or_default();
+        let position = own.iter().map(|l| l.position).max().unwrap_or_default();
+        Ok(Some(Written {
+            stream: first.stream_id.clone(),
+            version,
+            position,
+            event_types: Vec::new(),
+        }))
+    }
+}
+
 /// Runs commands against the log.
 #[derive(Clone)]
 pub struct Commands {
@@ -145,6 +171,11 @@ impl Commands {
     /// The earlier result of this request (under its own tag), wherever it was written.
     /// A key the caller already used for a different request is refused.
     pub async fn earlier(&self, request: &Request<'_>) -> Result<Option<Written>, ApiError> {
+        self.lookup(request).await?.written(request.tag, request)
+    }
+
+    /// Everything this request's key wrote, under any tag (one query).
+    pub async fn lookup(&self, request: &Request<'_>) -> Result<Lookup, ApiError> {
         let mut ids = Vec::with_capacity(TAGS.len() * MAX_EVENTS_PER_COMMAND);
         for tag in TAGS {
             for index in 0..MAX_EVENTS_PER_COMMAND {
@@ -159,20 +190,12 @@ impl Commands {
         if found.iter().any(|location| !request.related(tag_of(location.event_id))) {
             return Err(ApiError::RequestIdReused(request.request_id.to_owned()));
         }
-        let own: Vec<_> =
-            found.iter().filter(|location| tag_of(location.event_id) == request.tag).collect();
-        let Some(first) = own.first() else { return Ok(None) };
-        if own.iter().any(|location| location.stream_id != first.stream_id) {
-            return Err(ApiError::RequestIdReused(request.request_id.to_owned()));
-        }
-        let version = own.iter().map(|l| l.stream_version).max().unwrap_or_default();
-        let position = own.iter().map(|l| l.position).max().unwrap_or_default();
-        Ok(Some(Written {
-            stream: first.stream_id.clone(),
-            version,
-            position,
-            event_types: Vec::new(),
-        }))
+        Ok(Lookup {
+            found: found
+                .into_iter()
+                .map(|location| (tag_of(location.event_id), location))
+                .collect(),
+        })
     }
 
     /// The earlier result of this request on `stream`, if it already happened there;
@@ -201,6 +224,25 @@ impl Commands {
         } else {
             self.read(stream, 1, Direction::Forward, usize::MAX).await?
         };
+        let events = decode::<A::Event>(&recorded)?;
+        let version = recorded.last().map_or(0, |e| e.stream_version);
+        let position = recorded.last().map_or(0, |e| e.position);
+        Ok((A::fold(&events), version, position))
+    }
+
+    /// [`Commands::load`] with personal fields read as erased, for decisions that never
+    /// look at them (no key lookup).
+    pub async fn load_unopened<A>(
+        &self,
+        stream: &StreamId,
+    ) -> Result<(A::State, u64, u64), ApiError>
+    where
+        A: Aggregate,
+        A::Event: DomainEvent,
+    {
+        let mut recorded =
+            self.store.read_stream(stream, 1, Direction::Forward, usize::MAX).await?;
+        kefu_event_store::show_erased(&mut recorded);
         let events = decode::<A::Event>(&recorded)?;
         let version = recorded.last().map_or(0, |e| e.stream_version);
         let position = recorded.last().map_or(0, |e| e.position);
@@ -260,6 +302,54 @@ impl Commands {
                 NewEvent::new(request.event_id(i), e.event_type(), e.schema_version(), payload)
             })
             .collect())
+    }
+
+    /// Seals and queues `events`, decided on a stream at `version`, and returns the
+    /// wait for their commit. On SQLite the append is queued when this returns, so a
+    /// caller may release a lock before waiting and the next one can queue behind it
+    /// (see `EventStore::submit`). A lost race is the caller's to retry.
+    pub async fn submit<A>(
+        &self,
+        stream: &StreamId,
+        request: &Request<'_>,
+        state: &A::State,
+        events: &[A::Event],
+        version: u64,
+    ) -> Result<impl std::future::Future<Output = Result<Written, ApiError>> + use<A>, ApiError>
+    where
+        A: Aggregate,
+        A::Event: DomainEvent,
+    {
+        let new = self.sealed::<A>(state, events, request).await?;
+        let expected =
+            if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
+        let pending = self.store.submit(stream, expected, &new, &request.metadata())?;
+        let stream = stream.to_string();
+        let event_types: Vec<&'static str> = events.iter().map(DomainEvent::event_type).collect();
+        let (principal, request_id) = (request.principal.id.clone(), request.request_id.to_owned());
+        let started = std::time::Instant::now();
+        Ok(async move {
+            let result = pending.await;
+            metrics::histogram!("kefu_append_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            let result = result?;
+            metrics::counter!("kefu_events_appended_total")
+                .increment(u64::try_from(event_types.len()).unwrap_or(0));
+            tracing::info!(
+                %principal,
+                request_id,
+                %stream,
+                version = result.last_version,
+                position = result.last_position,
+                "command applied"
+            );
+            Ok(Written {
+                stream,
+                version: result.last_version,
+                position: result.last_position,
+                event_types,
+            })
+        })
     }
 
     /// Load → decide → append, retrying a lost race when the caller set no expectation.

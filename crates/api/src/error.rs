@@ -90,6 +90,7 @@ impl From<StoreError> for ApiError {
             | StoreError::UnsupportedUrl(_)
             | StoreError::Corrupt { .. }
             | StoreError::Storage(_)
+            | StoreError::CommitFailed(_)
             | StoreError::Migrate(_)) => ApiError::Internal(error.to_string()),
         }
     }

@@ -67,7 +67,7 @@ impl Api {
             commands: Commands::new(store, config.clock),
             models: ReadModels::new(runner),
             policy: Arc::new(config.policy),
-            register_lock: Arc::new(tokio::sync::Mutex::new(())),
+            register: Arc::new(tokio::sync::Mutex::new(None)),
             read_wait: config.read_wait,
         };
         Api { ctx, tokens: config.tokens }

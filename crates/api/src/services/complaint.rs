@@ -3,7 +3,7 @@
 use kefu_domain::case_register::{self, CaseRegister, CaseRegisterEvent, IssueCaseNumber};
 use kefu_domain::complaint::*;
 use kefu_domain::customer::Customer;
-use kefu_domain::{Attachment, ComplaintId, DomainError, Policy, SignerCapacity};
+use kefu_domain::{Aggregate, Attachment, ComplaintId, DomainError, Policy, SignerCapacity};
 use kefu_event_store::Direction;
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
@@ -72,9 +72,13 @@ impl Complaints {
         who.require_any(&[Role::Agent, Role::Supervisor, Role::Service], "file complaints")?;
         let request = commands::Request::new(&who, &req.request_id, None)?;
         let complaint_request = request.tagged("complaint");
-        if let Some(earlier) = self.ctx.commands.earlier(&complaint_request).await? {
+        let register_request = request.tagged("register");
+        // One lookup answers both parts of a retried filing.
+        let lookup = self.ctx.commands.lookup(&complaint_request).await?;
+        if let Some(earlier) = lookup.written("complaint", &complaint_request)? {
             return self.filed_answer(&earlier).await;
         }
+        let issued_before = lookup.written("register", &register_request)?;
         let now = self.ctx.commands.now();
         let mut f = Fields::new();
         let customer_id = f.customer_id("customer_id", &req.customer_id);
@@ -98,8 +102,11 @@ impl Complaints {
         }
         f.finish()?;
         let customer_id = present(customer_id)?;
-        let (customer, _, _) =
-            self.ctx.commands.load::<Customer>(&stream(customer_id.stream_name())?).await?;
+        let (customer, _, _) = self
+            .ctx
+            .commands
+            .load_unopened::<Customer>(&stream(customer_id.stream_name())?)
+            .await?;
         match customer {
             None => {
                 return Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() })
@@ -114,7 +121,7 @@ impl Complaints {
             return Err(DomainError::ReceivedInFuture.into());
         }
         let (case_number, complaint_id) =
-            self.issue_case_number(&request.tagged("register")).await?;
+            self.issue_case_number(&register_request, issued_before).await?;
         let file = FileComplaint {
             complaint_id,
             case_number,
@@ -128,12 +135,21 @@ impl Complaints {
             attachments,
             received_at,
         };
+        // The id is fresh (or this filing's own, found by the lookup above): the stream
+        // is empty, nothing to load.
+        let events =
+            Complaint::decide(&None, ComplaintCommand::File(file), self.ctx.commands.now())?;
         let written = self
             .ctx
             .commands
-            .execute::<Complaint>(&stream(complaint_id.stream_name())?, &complaint_request, |_| {
-                Ok(ComplaintCommand::File(file.clone()))
-            })
+            .submit::<Complaint>(
+                &stream(complaint_id.stream_name())?,
+                &complaint_request,
+                &None,
+                &events,
+                0,
+            )
+            .await?
             .await?;
         Ok(pb::FileComplaintResponse {
             result: Some(cv::write_result(complaint_id.to_string(), &written)),
@@ -142,31 +158,76 @@ impl Complaints {
     }
 
     /// R-P1: the next number of this year's register, or the one this request was given.
+    ///
+    /// Numbers are taken one at a time under `ctx.register`, from the head this process
+    /// last wrote (loaded from the log when unknown); the append is queued under the
+    /// lock but its commit is awaited outside it, so concurrent filings share commits.
+    /// An append expects the version its number was decided on: number N only ever
+    /// lands at version N, so a lost race (another node, or a failed append ahead in the
+    /// queue) is a conflict that reloads the head and tries again.
     async fn issue_case_number(
         &self,
         request: &commands::Request<'_>,
+        issued_before: Option<commands::Written>,
     ) -> Result<(kefu_domain::CaseNumber, ComplaintId), ApiError> {
         use chrono::Datelike;
-        let register = stream(case_register::stream_name(self.ctx.commands.now().year()))?;
-        let _serial = self.ctx.register_lock.lock().await;
+        let commands = &self.ctx.commands;
+        let year = commands.now().year();
+        let register = stream(case_register::stream_name(year))?;
+        if let Some(earlier) = issued_before {
+            // Read back what is stored: a retried request gets the number it was first given.
+            let stored = commands
+                .read(&stream(earlier.stream.clone())?, earlier.version, Direction::Forward, 1)
+                .await?;
+            let events: Vec<CaseRegisterEvent> = decode(&stored)?;
+            let CaseRegisterEvent::CaseNumberIssued(issued) = events
+                .into_iter()
+                .next()
+                .ok_or_else(|| ApiError::Internal("issued case number not found".into()))?;
+            return Ok((issued.case_number, issued.complaint_id));
+        }
         let complaint_id = ComplaintId::generate();
-        let written = self
-            .ctx
-            .commands
-            .execute::<CaseRegister>(&register, request, |_| Ok(IssueCaseNumber { complaint_id }))
-            .await?;
-        // Read back what is stored: a retried request gets the number it was first given.
-        let stored = self
-            .ctx
-            .commands
-            .read(&stream(written.stream.clone())?, written.version, Direction::Forward, 1)
-            .await?;
-        let events: Vec<CaseRegisterEvent> = decode(&stored)?;
-        let CaseRegisterEvent::CaseNumberIssued(issued) = events
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::Internal("issued case number not found".into()))?;
-        Ok((issued.case_number, issued.complaint_id))
+        let in_order = commands.store().submits_in_order();
+        for _ in 0..16 {
+            let mut head = self.ctx.register.lock().await;
+            let (last, version) = match *head {
+                Some(known) if known.year == year => (known.last, known.version),
+                _ => {
+                    let (last, version, _) = commands.load::<CaseRegister>(&register).await?;
+                    (last, version)
+                }
+            };
+            let events =
+                CaseRegister::decide(&last, IssueCaseNumber { complaint_id }, commands.now())?;
+            let Some(CaseRegisterEvent::CaseNumberIssued(issued)) = events.first().cloned() else {
+                return Err(ApiError::Internal("the register issued nothing".into()));
+            };
+            let pending = commands
+                .submit::<CaseRegister>(&register, request, &last, &events, version)
+                .await?;
+            *head = Some(super::RegisterHead {
+                year,
+                last: Some(issued.case_number),
+                version: version + 1,
+            });
+            let outcome = if in_order {
+                drop(head);
+                pending.await
+            } else {
+                pending.await // PostgreSQL: the next filing waits for this commit
+            };
+            match outcome {
+                Ok(_) => return Ok((issued.case_number, issued.complaint_id)),
+                Err(error) => {
+                    // Whatever happened, the head we cached is not known to be stored.
+                    *self.ctx.register.lock().await = None;
+                    if !matches!(error, ApiError::Conflict { .. }) {
+                        return Err(error);
+                    }
+                }
+            }
+        }
+        Err(ApiError::Contended { stream: register.to_string() })
     }
 
     async fn filed_answer(

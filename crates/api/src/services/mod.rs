@@ -24,11 +24,20 @@ pub struct Ctx {
     pub commands: Commands,
     pub models: ReadModels,
     pub policy: Arc<Policy>,
-    /// Filings in this process take case numbers one at a time; across nodes the
-    /// register stream's expected version keeps numbers unique (see `case_register`).
-    pub register_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The head of this year's case register as this process last wrote it: filings
+    /// take numbers one at a time under this lock, but wait for their commit outside
+    /// it; across nodes the register's expected version keeps numbers unique.
+    pub register: Arc<tokio::sync::Mutex<Option<RegisterHead>>>,
     /// How long a read waits for `min_position` before giving up.
     pub read_wait: Duration,
+}
+
+/// The last case number issued and the register version holding it.
+#[derive(Debug, Clone, Copy)]
+pub struct RegisterHead {
+    pub year: i32,
+    pub last: Option<kefu_domain::CaseNumber>,
+    pub version: u64,
 }
 
 impl std::fmt::Debug for Ctx {

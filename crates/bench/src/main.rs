@@ -1,8 +1,10 @@
 //! `kefu-bench`: measures kefu against the raw-SQL limit; every mode prints one JSON line last.
 
 mod baseline;
+mod load;
 mod rebuild;
 mod seed;
+mod server;
 mod stats;
 
 use std::time::Duration;
@@ -21,12 +23,42 @@ struct Cli {
 enum Mode {
     /// Raw SQL appends, one event per transaction, into an events-shaped table: the limit.
     Baseline(Common),
+    /// `FileComplaint` through gRPC clients against a real server (two events each).
+    Append(Common),
+    /// Handling commands on cases that already hold `--history` events.
+    Lifecycle {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 100)]
+        history: u64,
+    },
     /// Seed N events of complaint lifecycles, then rebuild every projection from zero.
     Rebuild {
         #[command(flatten)]
         common: Common,
         /// Events to seed before rebuilding.
         #[arg(long, default_value_t = 100_000)]
+        events: u64,
+    },
+    /// Append→visible-in-read-model latency under a steady load of `--rate` filings/s.
+    Lag {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 1_000.0)]
+        rate: f64,
+    },
+    /// `ReplayCase` of a case holding `--history` events.
+    Replay {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 1_000)]
+        history: u64,
+    },
+    /// Dashboard and satisfaction reports over a log seeded with `--events` events.
+    Query {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 1_000_000)]
         events: u64,
     },
 }
@@ -42,6 +74,13 @@ pub struct Common {
     /// How long to drive load, in seconds.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
+    /// Drive a kefu already running here (e.g. `http://127.0.0.1:50051`) instead of
+    /// starting one in this process; needs `--token`.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// An admin bearer token of `--endpoint`.
+    #[arg(long, env = "KEFU_BENCH_TOKEN")]
+    token: Option<String>,
 }
 
 impl Common {
@@ -50,24 +89,25 @@ impl Common {
     }
 }
 
-/// A database URL, and the temp dir that holds it when we made one.
+/// A database URL, and a scratch dir (holding the SQLite file when we made one).
 #[derive(Debug)]
 pub struct Target {
     pub url: String,
-    _dir: Option<tempfile::TempDir>,
+    dir: tempfile::TempDir,
 }
 
 impl Target {
     fn new(url: Option<&str>) -> anyhow::Result<Self> {
-        match url {
-            Some(url) => Ok(Target { url: url.to_owned(), _dir: None }),
-            None => {
-                let dir =
-                    tempfile::Builder::new().prefix("kefu-bench-").tempdir().context("temp dir")?;
-                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-                Ok(Target { url, _dir: Some(dir) })
-            }
-        }
+        let dir = tempfile::Builder::new().prefix("kefu-bench-").tempdir().context("temp dir")?;
+        let url = match url {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}", dir.path().join("bench.db").display()),
+        };
+        Ok(Target { url, dir })
+    }
+
+    pub fn scratch_dir(&self) -> anyhow::Result<&std::path::Path> {
+        Ok(self.dir.path())
     }
 
     pub fn backend(&self) -> &'static str {
@@ -81,14 +121,33 @@ impl Target {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let result = match Cli::parse().mode {
-        Mode::Baseline(common) => {
-            let target = Target::new(common.database_url.as_deref())?;
-            baseline::run(&target, &common).await?
+    let mode = Cli::parse().mode;
+    let common = match &mode {
+        Mode::Baseline(common) | Mode::Append(common) => common,
+        Mode::Lifecycle { common, .. }
+        | Mode::Rebuild { common, .. }
+        | Mode::Lag { common, .. }
+        | Mode::Replay { common, .. }
+        | Mode::Query { common, .. } => common,
+    }
+    .clone();
+    let target = Target::new(common.database_url.as_deref())?;
+    let backend = target.backend();
+    let serve = || server::start(&target, common.endpoint.as_deref(), common.token.as_deref());
+    let result = match mode {
+        Mode::Baseline(_) => baseline::run(&target, &common).await?,
+        Mode::Append(_) => load::append(&serve().await?, &common, backend).await?,
+        Mode::Lifecycle { history, .. } => {
+            load::lifecycle(&serve().await?, &common, backend, history).await?
         }
-        Mode::Rebuild { common, events } => {
-            let target = Target::new(common.database_url.as_deref())?;
-            rebuild::run(&target, events).await?
+        Mode::Rebuild { events, .. } => rebuild::run(&target, events).await?,
+        Mode::Lag { rate, .. } => load::lag(&serve().await?, &common, backend, rate).await?,
+        Mode::Replay { history, .. } => {
+            load::replay(&serve().await?, &common, backend, history).await?
+        }
+        Mode::Query { events, .. } => {
+            let seeded = rebuild::seed_and_project(&target, events).await?;
+            load::query(&serve().await?, &common, backend, seeded).await?
         }
     };
     println!("{result}");

@@ -56,3 +56,11 @@ pub async fn run(target: &Target, events: u64) -> anyhow::Result<serde_json::Val
         "per_projection_events_per_s": per_projection,
     }))
 }
+
+/// Seeds `events` events and brings every projection up to date (for `query`).
+pub async fn seed_and_project(target: &Target, events: u64) -> anyhow::Result<u64> {
+    let store = EventStore::open(&target.url, StoreOptions::default()).await?;
+    let seeded = seed(&store, events).await?;
+    Runner::new(store, all_projections()).catch_up().await?;
+    Ok(seeded)
+}

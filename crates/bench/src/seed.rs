@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use kefu_domain::complaint::*;
 use kefu_domain::customer::*;
 use kefu_domain::*;
-use kefu_event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+use kefu_event_store::{DataKey, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
 use uuid::Uuid;
 
 /// The payload of a typical `ComplaintFiled`, for sizing the baseline's rows.
@@ -127,14 +127,20 @@ fn customer(n: u64, now: DateTime<Utc>) -> (Vec<CustomerEvent>, CustomerId) {
     (run::<Customer>(commands, now), id)
 }
 
+/// Appends one stream, personal fields sealed with the customer's key as the API does.
 async fn append<E: DomainEvent>(
     store: &EventStore,
     stream: &str,
     events: &[E],
+    key: &DataKey,
 ) -> anyhow::Result<()> {
     let new: Vec<NewEvent> = events
         .iter()
-        .map(|e| NewEvent::new(Uuid::now_v7(), e.event_type(), e.schema_version(), e.to_payload()))
+        .map(|e| {
+            let mut payload = e.to_payload();
+            key.seal_fields(&mut payload, personal::fields(e.event_type()), personal::erased);
+            NewEvent::new(Uuid::now_v7(), e.event_type(), e.schema_version(), payload)
+        })
         .collect();
     store
         .append(&StreamId::new(stream)?, ExpectedVersion::NoStream, &new, &Metadata::default())
@@ -148,18 +154,19 @@ pub async fn seed(store: &EventStore, events: u64) -> anyhow::Result<u64> {
     let mut written = 0u64;
     let mut n = 0u64;
     let mut sequence = 0u32;
-    let mut current_customer = None;
+    let mut current = None;
     while written < events {
-        if n % 5 == 0 || current_customer.is_none() {
+        if n % 5 == 0 || current.is_none() {
             let (customer_events, id) = customer(n, now);
-            append(store, &id.stream_name(), &customer_events).await?;
+            let key = store.data_key(&id.to_string()).await?;
+            append(store, &id.stream_name(), &customer_events, &key).await?;
             written += u64::try_from(customer_events.len())?;
-            current_customer = Some(id);
+            current = Some((id, key));
         }
         sequence += 1;
-        let customer_id = current_customer.unwrap_or_else(CustomerId::generate);
-        let (complaint_events, id) = lifecycle(customer_id, sequence, now, n);
-        append(store, &id.stream_name(), &complaint_events).await?;
+        let Some((customer_id, key)) = &current else { continue };
+        let (complaint_events, id) = lifecycle(*customer_id, sequence, now, n);
+        append(store, &id.stream_name(), &complaint_events, key).await?;
         written += u64::try_from(complaint_events.len())?;
         n += 1;
     }

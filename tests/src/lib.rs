@@ -102,7 +102,51 @@ pub async fn spawn_app_with(
     Some(TestApp { addr, metrics_addr, db, stop: Some(stop), task: Some(task) })
 }
 
+/// Another kefu process's worth of server on the same database (a second node).
+#[derive(Debug)]
+pub struct Node {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Node {
+    pub async fn clients(&self, principal: Option<&str>) -> Clients {
+        let channel = Channel::from_shared(format!("http://{}", self.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to the second node");
+        TestApp::clients_on(channel, principal)
+    }
+
+    /// Stops the node (its projection leases go with it).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("node task").expect("node ran cleanly");
+        }
+    }
+}
+
 impl TestApp {
+    /// Starts a second server on this app's database, with the same tokens.
+    pub async fn second_node(&self) -> Node {
+        let dir = self.db.scratch_dir().expect("scratch dir");
+        let mut settings = Settings::new(self.db.url(), "127.0.0.1:0".parse().expect("address"));
+        settings.tokens_file = Some(dir.join("tokens.json"));
+        settings.read_wait = Duration::from_secs(10);
+        let app = Application::build(settings).await.expect("build the second node");
+        let addr = app.local_addr().expect("bound");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Node { addr, stop: Some(stop), task: Some(task) }
+    }
+
     /// Clients authenticated as `principal` (`None`: no token at all).
     pub async fn clients(&self, principal: Option<&str>) -> Clients {
         let channel = Channel::from_shared(format!("http://{}", self.addr))
@@ -125,6 +169,18 @@ impl TestApp {
             events: EventServiceClient::with_interceptor(channel.clone(), auth.clone()),
             audit: AuditServiceClient::with_interceptor(channel, auth),
         }
+    }
+
+    /// Stops the server but hands back its database, for other nodes still using it.
+    pub async fn stop_keeping_database(mut self) -> TestDatabase {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran cleanly");
+        }
+        let placeholder = kefu_testkit::sqlite();
+        std::mem::replace(&mut self.db, placeholder)
     }
 
     /// Stops the server, letting in-flight calls finish.

@@ -426,7 +426,7 @@ impl Commands {
         if let Some(earlier) = self.repeated(stream, request).await? {
             return Ok(earlier);
         }
-        for _ in 0..CONFLICT_RETRIES {
+        for attempt in 1..=CONFLICT_RETRIES {
             let (state, version, position) = self.load_for_command::<A>(stream).await?;
             if let Some(expected) = request.expected_version {
                 if expected != version {
@@ -477,7 +477,17 @@ impl Commands {
                         event_types: events.iter().map(DomainEvent::event_type).collect(),
                     });
                 }
-                Err(error) if error.is_conflict() && request.expected_version.is_none() => continue,
+                Err(error) if error.is_conflict() && request.expected_version.is_none() => {
+                    // Racers that all reload at once collide again: spread them out.
+                    let jitter = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |t| t.subsec_nanos() % 1_000);
+                    let attempt = u64::try_from(attempt).unwrap_or(1);
+                    tokio::time::sleep(std::time::Duration::from_micros(
+                        attempt * u64::from(jitter),
+                    ))
+                    .await;
+                }
                 Err(error) => return Err(error.into()),
             }
         }

@@ -88,6 +88,7 @@ impl From<StoreError> for ApiError {
             | StoreError::InvalidStreamId { .. }
             | StoreError::InvalidEventType { .. }
             | StoreError::UnsupportedUrl(_)
+            | StoreError::Unsupported(_)
             | StoreError::Corrupt { .. }
             | StoreError::Storage(_)
             | StoreError::CommitFailed(_)

@@ -44,6 +44,9 @@ pub enum StoreError {
     /// sealed for them.
     #[error("the data key of {0} was destroyed")]
     KeyDestroyed(String),
+    /// The operation does not exist for this backend.
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
     /// The database URL names no backend we support.
     #[error("unsupported database url {0:?}: use sqlite:// or postgres://")]
     UnsupportedUrl(String),

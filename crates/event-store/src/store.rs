@@ -211,6 +211,17 @@ impl EventStore {
         Ok(result)
     }
 
+    /// Writes a consistent copy of an SQLite database to `path` while it stays in use
+    /// (`VACUUM INTO`: a snapshot, compacted). PostgreSQL is backed up with `pg_dump`.
+    pub async fn backup_sqlite(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        let Backend::Sqlite(sqlite) = &self.inner.backend else {
+            return Err(StoreError::Unsupported("online backup of PostgreSQL: use pg_dump"));
+        };
+        let target = path.to_str().ok_or(StoreError::Unsupported("backup paths must be UTF-8"))?;
+        sqlx::query("VACUUM INTO ?").bind(target).execute(sqlite.reader_pool()).await?;
+        Ok(())
+    }
+
     /// How many write transactions the SQLite group-commit writer has committed (`None`
     /// on PostgreSQL): appends per commit is the batching factor.
     pub fn sqlite_commits(&self) -> Option<u64> {

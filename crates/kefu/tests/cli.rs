@@ -237,3 +237,93 @@ async fn case_verbs_work_on_postgres() {
     let Some(db) = kefu_testkit::postgres().await else { return };
     case_verbs_replay_verify_and_export(db.url(), db.scratch_dir().expect("dir")).await;
 }
+
+/// Row counts of every read model (what a restore must reproduce).
+async fn read_model_counts(url: &str) -> Vec<i64> {
+    let store = EventStore::open(url, StoreOptions::default()).await.expect("open");
+    let db = kefu_projection::sql::Db::from(store.database());
+    let mut counts = Vec::new();
+    for table in ["rm_customers", "rm_complaints", "rm_callbacks", "rm_staff"] {
+        let rows =
+            db.fetch_all(&format!("SELECT COUNT(*) AS n FROM {table}"), &[]).await.expect("count");
+        counts.push(rows[0].int("n").expect("n"));
+    }
+    counts
+}
+
+async fn caught_up_counts(url: &str) -> Vec<i64> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let counts = read_model_counts(url).await;
+        if counts[1] == 1 {
+            return counts;
+        }
+        assert!(std::time::Instant::now() < deadline, "projections did not catch up: {counts:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_backup_while_serving_restores_to_a_verified_copy() {
+    let db = kefu_testkit::sqlite();
+    let dir = db.scratch_dir().expect("dir");
+    let (addr, server) = serve(db.url(), dir).await;
+    file_one_case(addr).await;
+    let before = caught_up_counts(db.url()).await;
+
+    let backup = dir.join("backup.db");
+    let backup_arg = backup.to_str().expect("utf-8");
+    kefu(&["backup", backup_arg, "--database-url", db.url()]);
+    let (ok, _) = kefu_status(&["backup", backup_arg, "--database-url", db.url()]);
+    assert!(!ok, "a backup never overwrites another");
+    server.abort();
+
+    let restored = format!("sqlite://{}", dir.join("restored.db").display());
+    let out = kefu(&["restore", backup_arg, "--database-url", &restored]);
+    assert!(out.starts_with("restored: 4 events in 4 streams verified"), "{out}");
+    assert_eq!(read_model_counts(&restored).await, before, "same read-model totals");
+    let (ok, _) = kefu_status(&["restore", backup_arg, "--database-url", &restored]);
+    assert!(!ok, "a restore never overwrites a database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pg_dump_and_pg_restore_give_a_verified_copy() {
+    let Some(db) = kefu_testkit::postgres().await else { return };
+    let dir = db.scratch_dir().expect("dir");
+    let (addr, server) = serve(db.url(), dir).await;
+    file_one_case(addr).await;
+    let before = caught_up_counts(db.url()).await;
+    server.abort();
+
+    let bindir = Command::new("pg_config").arg("--bindir").output().expect("pg_config");
+    let bindir = std::path::PathBuf::from(String::from_utf8_lossy(&bindir.stdout).trim());
+    let dump = dir.join("kefu.dump");
+    let status = Command::new(bindir.join("pg_dump"))
+        .args(["--format=custom", "--file"])
+        .arg(&dump)
+        .arg(db.url())
+        .status()
+        .expect("pg_dump");
+    assert!(status.success(), "pg_dump failed");
+    // A fresh database beside the original, restored from the dump.
+    let (base, name) = db.url().rsplit_once('/').expect("database in the url");
+    let name = name.split('?').next().unwrap_or(name);
+    let restored_name = format!("{name}_restored");
+    let store = EventStore::open(db.url(), StoreOptions::default()).await.expect("open");
+    if let kefu_event_store::Database::Postgres(pool) = store.database() {
+        sqlx::raw_sql(&format!("CREATE DATABASE \"{restored_name}\""))
+            .execute(&pool)
+            .await
+            .expect("createdb");
+    }
+    let restored = format!("{base}/{restored_name}");
+    let status = Command::new(bindir.join("pg_restore"))
+        .args(["--no-owner", "--dbname", &restored])
+        .arg(&dump)
+        .status()
+        .expect("pg_restore");
+    assert!(status.success(), "pg_restore failed");
+    let out = kefu(&["check", "--database-url", &restored]);
+    assert!(out.starts_with("checked: 4 events in 4 streams verified"), "{out}");
+    assert_eq!(read_model_counts(&restored).await, before, "same read-model totals");
+}

@@ -3,7 +3,7 @@
 
 use kefu_api::pb;
 use kefu_testkit::Backend;
-use kefu_tests::{rid, spawn_app, Clients};
+use kefu_tests::{rid, spawn_app, Clients, TestApp};
 use proptest::prelude::*;
 use tonic::Code;
 
@@ -366,4 +366,27 @@ fn random_requests_never_panic_nor_answer_internal_sqlite() {
     assert!(alive.is_ok(), "{alive:?}");
     println!("hostile input: {tried} random requests across 35 RPCs, none INTERNAL, server alive");
     runtime.block_on(app.stop());
+}
+
+/// Guessing tokens is rate-limited per address: after 20 failures in a minute every call
+/// from that address is refused (RESOURCE_EXHAUSTED), even one with a valid token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_lock_the_address_out() {
+    let app = spawn_app(Backend::Sqlite).await.expect("sqlite");
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    for attempt in 0..kefu_api::auth::FAILURE_LIMIT {
+        let mut guesser =
+            kefu_tests::TestApp::clients_on(channel.clone(), Some(&format!("guess{attempt}")));
+        let status = guesser.staff.list_staff(pb::ListStaffRequest::default()).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "attempt {attempt}");
+    }
+    let mut admin = app.clients(Some("admin")).await;
+    let status = admin.staff.list_staff(pb::ListStaffRequest::default()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("too many failed authentications"), "{status:?}");
+    app.stop().await;
 }

@@ -6,8 +6,10 @@
 //! event the caller causes.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use kefu_domain::{Confidentiality, StaffId};
 use serde::Deserialize;
@@ -186,16 +188,68 @@ impl Tokens {
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     tokens: Tokens,
+    failures: FailedAttempts,
 }
 
 impl Authenticator {
     pub fn new(tokens: Tokens) -> Self {
-        Authenticator { tokens }
+        Authenticator { tokens, failures: FailedAttempts::default() }
+    }
+}
+
+/// Failed authentications per client address: after [`FAILURE_LIMIT`] within
+/// [`FAILURE_WINDOW`], every call from that address is refused until the window ends,
+/// so tokens cannot be guessed at line rate. (A valid token from a locked-out address
+/// waits too: telling it apart would mean checking the guess.)
+#[derive(Debug, Clone, Default)]
+pub struct FailedAttempts {
+    by_address: Arc<Mutex<HashMap<Option<IpAddr>, Window>>>,
+}
+
+/// Failures counted since an instant.
+type Window = (u32, Instant);
+
+/// Failed attempts one address may make per window.
+pub const FAILURE_LIMIT: u32 = 20;
+/// The window failed attempts are counted in.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses remembered at most; the oldest windows are dropped beyond it.
+const TRACKED_ADDRESSES: usize = 10_000;
+
+impl FailedAttempts {
+    /// `Some(seconds to wait)` while `address` is locked out.
+    fn locked(&self, address: Option<IpAddr>, now: Instant) -> Option<u64> {
+        let map = self.by_address.lock().ok()?;
+        let (count, since) = map.get(&address)?;
+        let ends = *since + FAILURE_WINDOW;
+        (*count >= FAILURE_LIMIT && now < ends).then(|| (ends - now).as_secs().max(1))
+    }
+
+    /// Counts a failure; true when this one reached the limit.
+    fn record(&self, address: Option<IpAddr>, now: Instant) -> bool {
+        let Ok(mut map) = self.by_address.lock() else { return false };
+        if map.len() >= TRACKED_ADDRESSES {
+            map.retain(|_, (_, since)| now.duration_since(*since) < FAILURE_WINDOW);
+        }
+        let entry = map.entry(address).or_insert((0, now));
+        if now.duration_since(entry.1) >= FAILURE_WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+        entry.0 == FAILURE_LIMIT
     }
 }
 
 impl Interceptor for Authenticator {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let address = request.remote_addr().map(|addr| addr.ip());
+        let now = Instant::now();
+        if let Some(wait) = self.failures.locked(address, now) {
+            return Err(ApiError::ResourceExhausted(format!(
+                "too many failed authentications from this address; retry in {wait} s"
+            ))
+            .into());
+        }
         let header = request.metadata().get("authorization").and_then(|value| value.to_str().ok());
         match self.tokens.authenticate(header) {
             Ok(principal) => {
@@ -203,7 +257,16 @@ impl Interceptor for Authenticator {
                 Ok(request)
             }
             Err(error) => {
-                tracing::warn!(reason = %error, "authentication failed");
+                let peer = address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+                tracing::warn!(reason = %error, %peer, "authentication failed");
+                if self.failures.record(address, now) {
+                    tracing::warn!(
+                        %peer,
+                        limit = FAILURE_LIMIT,
+                        window_s = FAILURE_WINDOW.as_secs(),
+                        "too many failed authentications; address locked out for the window"
+                    );
+                }
                 Err(error.into())
             }
         }

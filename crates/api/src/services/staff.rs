@@ -129,6 +129,10 @@ impl StaffDirectory {
         if member.is_none() {
             return Err(DomainError::StaffNotRegistered.into());
         }
+        // Who may take over comes from the read models: make them current first (an
+        // earlier departure must not leave its leaver among the candidates).
+        let head = self.ctx.commands.store().head_position().await?;
+        self.ctx.caught_up(head).await?;
         let mut candidates = self.candidates(&leaver).await?;
         let (departed, mut result) = self.departure(&who, &req, &leaver, present(reason)?).await?;
         if (!departed.customers_to_reassign.is_empty() && candidates.agents.is_empty())

@@ -379,8 +379,7 @@ async fn failed_authentications_lock_the_address_out() {
         .await
         .unwrap();
     for attempt in 0..kefu_api::auth::FAILURE_LIMIT {
-        let mut guesser =
-            kefu_tests::TestApp::clients_on(channel.clone(), Some(&format!("guess{attempt}")));
+        let mut guesser = TestApp::clients_on(channel.clone(), Some(&format!("guess{attempt}")));
         let status = guesser.staff.list_staff(pb::ListStaffRequest::default()).await.unwrap_err();
         assert_eq!(status.code(), Code::Unauthenticated, "attempt {attempt}");
     }

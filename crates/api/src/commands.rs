@@ -65,6 +65,9 @@ impl<'a> Request<'a> {
         if request_id.len() > MAX_REQUEST_ID_LEN || request_id.chars().any(char::is_control) {
             return Err(ApiError::field("request_id", "must be at most 128 printable characters"));
         }
+        if expected_version.is_some_and(|version| i64::try_from(version).is_err()) {
+            return Err(ApiError::field("expected_version", "is beyond any stream's version"));
+        }
         // Fill the per-RPC span's fields (declared by the server's trace_fn).
         let span = tracing::Span::current();
         span.record("principal", principal.id.as_str());

@@ -103,7 +103,8 @@ impl StaffDirectory {
                 StaffEvent::StaffDeparted(departed) => Some(departed),
                 StaffEvent::StaffRegistered(_) => None,
             })
-            .ok_or_else(|| ApiError::Internal("departure not found after recording it".into()))?;
+            // The request id answered with an earlier, different command on this stream.
+            .ok_or_else(|| ApiError::RequestIdReused(req.request_id.clone()))?;
         let version = recorded.first().map_or(0, |e| e.stream_version);
         let position = recorded.first().map_or(0, |e| e.position);
         let result = match written {

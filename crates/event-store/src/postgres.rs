@@ -33,8 +33,9 @@ use uuid::Uuid;
 
 use crate::chain::{to_hash, StoredLink, GENESIS};
 use crate::error::StoreError;
-use crate::prepare::{from_sql, idempotent_result, to_sql, EncodedAppend, StoredPlace};
+use crate::prepare::{from_sql, idempotent_result, to_sql, EncodedAppend, Job, StoredPlace};
 use crate::types::{AppendResult, Direction, RecordedEvent};
+use tokio::sync::{mpsc, oneshot};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -62,18 +63,19 @@ const INSERT_EVENTS: &str = "\
 #[derive(Debug, Clone)]
 pub(crate) struct PgBackend {
     pool: PgPool,
+    /// Appends wait here for this node's group-commit task (see [`group_commit`]).
+    queue: mpsc::UnboundedSender<Job>,
 }
 
-/// How one attempt at an append ended, short of an error to report.
-pub(crate) enum Attempt {
-    Done(AppendResult),
-    /// A concurrent writer took the version we chained onto; the caller decides whether
-    /// to retry (`Any`) or report the conflict.
-    LostRace,
-}
+/// The most appends one transaction carries.
+const MAX_BATCH: usize = 128;
 
 impl PgBackend {
-    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        commit_delay: Option<Duration>,
+    ) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
@@ -82,7 +84,19 @@ impl PgBackend {
             .await?;
         // Concurrent nodes may start together; the migrator takes an advisory lock.
         MIGRATOR.run(&pool).await?;
-        Ok(PgBackend { pool })
+        let (queue, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(group_commit(pool.clone(), jobs, commit_delay));
+        Ok(PgBackend { pool, queue })
+    }
+
+    /// Queues an append for this node's group-commit task, in call order.
+    pub fn submit(
+        &self,
+        append: EncodedAppend,
+    ) -> oneshot::Receiver<Result<AppendResult, StoreError>> {
+        let (reply, answer) = oneshot::channel();
+        let _ = self.queue.send(Job { append, reply });
+        answer
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -93,103 +107,6 @@ impl PgBackend {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
         Ok(listener)
-    }
-
-    pub async fn append_once(
-        &self,
-        append: &EncodedAppend,
-        commit_delay: Option<Duration>,
-    ) -> Result<Attempt, StoreError> {
-        let mut tx = self.pool.begin().await?;
-
-        let stored = stored_places(&mut tx, &append.event_ids()).await?;
-        if let Some(original) = idempotent_result(append, stored)? {
-            return Ok(Attempt::Done(original));
-        }
-
-        // Writers of one stream queue here instead of racing to the unique index and
-        // retrying: a hot stream under `Any` then costs a wait, not a storm of retries.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(append.stream_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        let head = sqlx::query(
-            "SELECT stream_version, hash FROM events WHERE stream_id = $1 \
-             ORDER BY stream_version DESC LIMIT 1",
-        )
-        .bind(append.stream_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (head_version, head_hash) = match head {
-            None => (0, GENESIS),
-            Some(row) => {
-                let version: i64 = row.try_get(0)?;
-                let hash: Vec<u8> = row.try_get(1)?;
-                let hash = to_hash(&hash).ok_or_else(|| StoreError::Corrupt {
-                    position: 0,
-                    reason: format!("head hash of {} has the wrong length", append.stream_id),
-                })?;
-                (from_sql(0, version)?, hash)
-            }
-        };
-        append.check_expected(head_version)?;
-
-        let chained = append.chain(head_version, head_hash, Utc::now());
-        let n_events = i64::try_from(chained.rows.len()).unwrap_or(i64::MAX);
-        let mut versions = Vec::with_capacity(chained.rows.len());
-        let mut prev_hashes = Vec::with_capacity(chained.rows.len());
-        let mut hashes = Vec::with_capacity(chained.rows.len());
-        for row in &chained.rows {
-            versions.push(to_sql("stream version", row.stream_version)?);
-            prev_hashes.push(row.prev_hash.to_vec());
-            hashes.push(row.hash.to_vec());
-        }
-        let inserted = sqlx::query_scalar::<_, i64>(INSERT_EVENTS)
-            .bind(n_events)
-            .bind(append.stream_id.as_str())
-            .bind(&append.metadata)
-            .bind(chained.recorded_at)
-            .bind(&versions)
-            .bind(append.event_ids())
-            .bind(append.events.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
-            .bind(schema_versions(append)?)
-            .bind(&append.payloads)
-            .bind(&prev_hashes)
-            .bind(&hashes)
-            .fetch_all(&mut *tx)
-            .await;
-        let positions = match inserted {
-            Ok(positions) => positions,
-            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-                drop(tx);
-                return self.after_unique_violation(append).await;
-            }
-            Err(error) => return Err(error.into()),
-        };
-        if let Some(delay) = commit_delay {
-            tokio::time::sleep(delay).await;
-        }
-        tx.commit().await?;
-
-        let first = positions.iter().copied().min().unwrap_or_default();
-        let last = positions.iter().copied().max().unwrap_or_default();
-        Ok(Attempt::Done(AppendResult {
-            first_version: chained.rows[0].stream_version,
-            last_version: chained.rows[chained.rows.len() - 1].stream_version,
-            first_position: from_sql(first, first)?,
-            last_position: from_sql(last, last)?,
-        }))
-    }
-
-    /// A unique index refused our insert: either the same append won a race with us
-    /// (answer as the idempotent repeat), or another writer took our version.
-    async fn after_unique_violation(&self, append: &EncodedAppend) -> Result<Attempt, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        let stored = stored_places(&mut conn, &append.event_ids()).await?;
-        match idempotent_result(append, stored)? {
-            Some(original) => Ok(Attempt::Done(original)),
-            None => Ok(Attempt::LostRace),
-        }
     }
 
     pub async fn locate(&self, event_ids: &[Uuid]) -> Result<Vec<StoredPlace>, StoreError> {
@@ -372,4 +289,156 @@ fn schema_versions(append: &EncodedAppend) -> Result<Vec<i32>, StoreError> {
             })
         })
         .collect()
+}
+
+/// This node's group-commit writer: every append queued since its last turn goes into
+/// one transaction. The batch first locks all its streams (advisory locks, taken in one
+/// global order so two nodes' batches cannot deadlock); then each append is checked
+/// (idempotency, head, expectation) before its rows are inserted, so a refused append
+/// writes nothing. Positions come from the `event_position` row, locked to commit: gap
+/// free and in commit order across nodes. Nobody hears back before the commit.
+async fn group_commit(
+    pool: PgPool,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    commit_delay: Option<Duration>,
+) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        tokio::task::yield_now().await;
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match write_batch(&pool, &batch, commit_delay).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                for job in batch {
+                    let _ = job.reply.send(Err(StoreError::CommitFailed(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    pool: &PgPool,
+    batch: &[Job],
+    commit_delay: Option<Duration>,
+) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let streams: Vec<&str> = batch.iter().map(|job| job.append.stream_id.as_str()).collect();
+    // Volatile functions run after ORDER BY: the locks are taken in key order.
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(k) FROM \
+         (SELECT DISTINCT hashtextextended(s, 0) AS k FROM unnest($1::text[]) AS s) AS keys \
+         ORDER BY k",
+    )
+    .bind(&streams)
+    .execute(&mut *tx)
+    .await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut wrote = false;
+    for job in batch {
+        let append = &job.append;
+        let stored = stored_places(&mut tx, &append.event_ids()).await?;
+        match idempotent_result(append, stored) {
+            Ok(Some(original)) => {
+                outcomes.push(Ok(original));
+                continue;
+            }
+            Ok(None) => {}
+            Err(refused) => {
+                outcomes.push(Err(refused));
+                continue;
+            }
+        }
+        let (head_version, head_hash) = head(&mut tx, append).await?;
+        if let Err(refused) = append.check_expected(head_version) {
+            outcomes.push(Err(refused));
+            continue;
+        }
+        outcomes.push(Ok(insert(&mut tx, append, head_version, head_hash).await?));
+        wrote = true;
+    }
+    if !wrote {
+        tx.rollback().await?;
+        return Ok(outcomes);
+    }
+    if let Some(delay) = commit_delay {
+        tokio::time::sleep(delay).await;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+async fn head(
+    tx: &mut sqlx::PgConnection,
+    append: &EncodedAppend,
+) -> Result<(u64, [u8; 32]), StoreError> {
+    let head = sqlx::query(
+        "SELECT stream_version, hash FROM events WHERE stream_id = $1 \
+         ORDER BY stream_version DESC LIMIT 1",
+    )
+    .bind(append.stream_id.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(match head {
+        None => (0, GENESIS),
+        Some(row) => {
+            let version: i64 = row.try_get(0)?;
+            let hash: Vec<u8> = row.try_get(1)?;
+            let hash = to_hash(&hash).ok_or_else(|| StoreError::Corrupt {
+                position: 0,
+                reason: format!("head hash of {} has the wrong length", append.stream_id),
+            })?;
+            (from_sql(0, version)?, hash)
+        }
+    })
+}
+
+async fn insert(
+    tx: &mut sqlx::PgConnection,
+    append: &EncodedAppend,
+    head_version: u64,
+    head_hash: [u8; 32],
+) -> Result<AppendResult, StoreError> {
+    let chained = append.chain(head_version, head_hash, Utc::now());
+    let n_events = i64::try_from(chained.rows.len()).unwrap_or(i64::MAX);
+    let mut versions = Vec::with_capacity(chained.rows.len());
+    let mut prev_hashes = Vec::with_capacity(chained.rows.len());
+    let mut hashes = Vec::with_capacity(chained.rows.len());
+    for row in &chained.rows {
+        versions.push(to_sql("stream version", row.stream_version)?);
+        prev_hashes.push(row.prev_hash.to_vec());
+        hashes.push(row.hash.to_vec());
+    }
+    let positions = sqlx::query_scalar::<_, i64>(INSERT_EVENTS)
+        .bind(n_events)
+        .bind(append.stream_id.as_str())
+        .bind(&append.metadata)
+        .bind(chained.recorded_at)
+        .bind(&versions)
+        .bind(append.event_ids())
+        .bind(append.events.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
+        .bind(schema_versions(append)?)
+        .bind(&append.payloads)
+        .bind(&prev_hashes)
+        .bind(&hashes)
+        .fetch_all(&mut *tx)
+        .await?;
+    let first = positions.iter().copied().min().unwrap_or_default();
+    let last = positions.iter().copied().max().unwrap_or_default();
+    Ok(AppendResult {
+        first_version: chained.rows[0].stream_version,
+        last_version: chained.rows[chained.rows.len() - 1].stream_version,
+        first_position: from_sql(first, first)?,
+        last_position: from_sql(last, last)?,
+    })
 }

@@ -20,6 +20,13 @@ pub(crate) struct EncodedAppend {
     pub metadata: String,
 }
 
+/// One append waiting for a backend's group-commit writer, and where its outcome goes.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub append: EncodedAppend,
+    pub reply: tokio::sync::oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
 /// The envelope fields of one event (its payload is rendered in `payloads`).
 #[derive(Debug)]
 pub(crate) struct EncodedEvent {

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::chain::{to_hash, StoredLink, GENESIS};
 use crate::error::StoreError;
-use crate::prepare::{from_sql, idempotent_result, to_sql, EncodedAppend, StoredPlace};
+use crate::prepare::{from_sql, idempotent_result, to_sql, EncodedAppend, Job, StoredPlace};
 use crate::types::{AppendResult, Direction, RecordedEvent};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -40,13 +40,6 @@ pub(crate) struct SqliteBackend {
     queue: mpsc::UnboundedSender<Job>,
     /// Transactions the group-commit task has committed.
     commits: Arc<AtomicU64>,
-}
-
-/// One append waiting for the writer, and where its outcome goes.
-#[derive(Debug)]
-pub(crate) struct Job {
-    append: EncodedAppend,
-    reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
 
 /// The most appends one transaction (one fsync) carries.

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::chain::{verify_links, StoredLink};
 use crate::error::StoreError;
-use crate::postgres::{Attempt, PgBackend};
+use crate::postgres::PgBackend;
 use crate::prepare::{to_sql, EncodedAppend};
 use crate::sqlite::SqliteBackend;
 use crate::types::{
@@ -17,8 +17,6 @@ use crate::types::{
     StreamId, Verification,
 };
 
-/// How many times an `ExpectedVersion::Any` append re-chains after losing a race.
-const ANY_RETRIES: usize = 16;
 /// Events fetched per round trip while a subscription catches up.
 const SUBSCRIBE_BATCH: i64 = 512;
 /// A subscriber re-reads at least this often even if no wake-up arrives (writes from
@@ -90,7 +88,7 @@ impl EventStore {
         let (backend, listener) = if url.starts_with("sqlite:") {
             (Backend::Sqlite(SqliteBackend::open(url, options.commit_delay).await?), None)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let backend = PgBackend::open(url, 32).await?;
+            let backend = PgBackend::open(url, 32, options.commit_delay).await?;
             let listener = spawn_listener(&backend, wake.clone()).await?;
             (Backend::Postgres(backend), Some(listener))
         } else {
@@ -147,68 +145,24 @@ impl EventStore {
         let encoded =
             EncodedAppend::new(stream_id, expected, events, metadata, &self.inner.options.limits)?;
         let store = self.clone();
-        let queued = match &self.inner.backend {
-            Backend::Sqlite(sqlite) => Some(sqlite.submit(encoded)),
-            Backend::Postgres(_) => None,
+        let answer = match &self.inner.backend {
+            Backend::Sqlite(sqlite) => sqlite.submit(encoded),
+            Backend::Postgres(postgres) => postgres.submit(encoded),
         };
-        let stream_id = stream_id.clone();
-        let events = events.to_vec();
-        let metadata = metadata.clone();
         Ok(Box::pin(async move {
-            let result = match queued {
-                Some(answer) => answer.await.map_err(|_| {
-                    StoreError::CommitFailed("the writer stopped before answering".into())
-                })??,
-                None => store.append_postgres(&stream_id, expected, &events, &metadata).await?,
-            };
+            let result = answer.await.map_err(|_| {
+                StoreError::CommitFailed("the writer stopped before answering".into())
+            })??;
             store.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
             Ok(result)
         }))
     }
 
-    /// True when [`EventStore::submit`] queues at once and commits in submission order
-    /// (SQLite's single writer); on PostgreSQL a submitted append starts when awaited.
+    /// True when [`EventStore::submit`] queues at once and commits in submission order:
+    /// both backends have one group-commit writer per process. (Kept as a question, so
+    /// callers that pipeline say what they rely on.)
     pub fn submits_in_order(&self) -> bool {
-        matches!(self.inner.backend, Backend::Sqlite(_))
-    }
-
-    async fn append_postgres(
-        &self,
-        stream_id: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-        metadata: &Metadata,
-    ) -> Result<AppendResult, StoreError> {
-        let encoded =
-            EncodedAppend::new(stream_id, expected, events, metadata, &self.inner.options.limits)?;
-        let delay = self.inner.options.commit_delay;
-        let result = match &self.inner.backend {
-            // SQLite appends go through the writer queue; never routed here.
-            Backend::Sqlite(_) => {
-                return Err(StoreError::CommitFailed("SQLite appends go through the writer".into()))
-            }
-            Backend::Postgres(postgres) => {
-                let mut attempts = 0;
-                loop {
-                    match postgres.append_once(&encoded, delay).await? {
-                        Attempt::Done(result) => break result,
-                        Attempt::LostRace
-                            if expected == ExpectedVersion::Any && attempts < ANY_RETRIES =>
-                        {
-                            attempts += 1;
-                        }
-                        Attempt::LostRace => {
-                            return Err(StoreError::WrongExpectedVersion {
-                                stream_id: stream_id.to_string(),
-                                expected,
-                                actual: postgres.stream_version(stream_id.as_str()).await?,
-                            });
-                        }
-                    }
-                }
-            }
-        };
-        Ok(result)
+        true
     }
 
     /// Writes a consistent copy of an SQLite database to `path` while it stays in use

@@ -251,14 +251,17 @@ async fn read_model_counts(url: &str) -> Vec<i64> {
     counts
 }
 
+/// The read-model counts once the server's projections have reached the log's head.
 async fn caught_up_counts(url: &str) -> Vec<i64> {
+    let store = EventStore::open(url, StoreOptions::default()).await.expect("open");
+    let runner = kefu_projection::Runner::new(store, kefu_projection::all_projections());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let counts = read_model_counts(url).await;
-        if counts[1] == 1 {
-            return counts;
+        let status = runner.status().await.expect("status");
+        if status.iter().all(|projection| projection.lag == 0) {
+            return read_model_counts(url).await;
         }
-        assert!(std::time::Instant::now() < deadline, "projections did not catch up: {counts:?}");
+        assert!(std::time::Instant::now() < deadline, "projections did not catch up: {status:?}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

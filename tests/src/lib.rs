@@ -22,6 +22,35 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
+/// Declares each named `async fn(&TestApp)` as two tests, `sqlite::<name>` and
+/// `postgres::<name>`, each on a fresh server and database (PostgreSQL ones return early
+/// outside CI when no server can be had).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::spawn_app(kefu_testkit::Backend::Sqlite).await.expect("sqlite");
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = $crate::spawn_app(kefu_testkit::Backend::Postgres).await else { return };
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+    };
+}
+
 /// `(principal, roles, clearance)` of every token the test server knows; the token of
 /// principal `p` is `token-p`.
 pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[

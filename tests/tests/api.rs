@@ -8,32 +8,7 @@ use kefu_tests::flows::*;
 use kefu_tests::{rid, violated_fields, TestApp};
 use tonic::Code;
 
-macro_rules! api_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let app = kefu_tests::spawn_app(kefu_testkit::Backend::Sqlite).await.expect("sqlite");
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(app) = kefu_tests::spawn_app(kefu_testkit::Backend::Postgres).await else { return };
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            )*
-        }
-    };
-}
-
-api_suite!(
+kefu_tests::on_both_backends!(
     complaint_lifecycle_enforces_the_policy_end_to_end,
     retried_requests_return_the_first_answer,
     concurrent_filings_get_distinct_consecutive_case_numbers,

@@ -10,32 +10,7 @@ use kefu_tests::flows::*;
 use kefu_tests::{reason, rid, Clients, TestApp};
 use tonic::Code;
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let app = kefu_tests::spawn_app(kefu_testkit::Backend::Sqlite).await.expect("sqlite");
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(app) = kefu_tests::spawn_app(kefu_testkit::Backend::Postgres).await else { return };
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(
+kefu_tests::on_both_backends!(
     replay_as_of_verify_and_export_tell_the_same_history,
     a_tampered_case_fails_verification_at_the_altered_version,
     forgetting_a_customer_leaves_no_plaintext_and_history_verifies,

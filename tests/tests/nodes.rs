@@ -11,32 +11,7 @@ use kefu_tests::flows::*;
 use kefu_tests::{rid, Clients, TestApp};
 use tonic::Code;
 
-macro_rules! suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let app = kefu_tests::spawn_app(kefu_testkit::Backend::Sqlite).await.expect("sqlite");
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(app) = kefu_tests::spawn_app(kefu_testkit::Backend::Postgres).await else { return };
-                    super::$name(&app).await;
-                    app.stop().await;
-                }
-            )*
-        }
-    };
-}
-
-suite!(two_nodes_lose_no_update_and_agree_on_the_order);
+kefu_tests::on_both_backends!(two_nodes_lose_no_update_and_agree_on_the_order);
 
 fn investigation(case: &str, expected_version: Option<u64>) -> pb::RecordInvestigationRequest {
     pb::RecordInvestigationRequest {

@@ -33,7 +33,10 @@ use uuid::Uuid;
 
 use crate::chain::{to_hash, StoredLink, GENESIS};
 use crate::error::StoreError;
-use crate::prepare::{from_sql, idempotent_result, to_sql, EncodedAppend, Job, StoredPlace};
+use crate::prepare::{
+    from_sql, group_commit, idempotent_result, to_sql, BatchOutcome, EncodedAppend, Job,
+    StoredPlace,
+};
 use crate::types::{AppendResult, Direction, RecordedEvent};
 use tokio::sync::{mpsc, oneshot};
 
@@ -63,12 +66,9 @@ const INSERT_EVENTS: &str = "\
 #[derive(Debug, Clone)]
 pub(crate) struct PgBackend {
     pool: PgPool,
-    /// Appends wait here for this node's group-commit task (see [`group_commit`]).
+    /// Appends wait here for this node's group-commit task (see [`writer_task`]).
     queue: mpsc::UnboundedSender<Job>,
 }
-
-/// The most appends one transaction carries.
-const MAX_BATCH: usize = 128;
 
 impl PgBackend {
     pub async fn open(
@@ -85,7 +85,7 @@ impl PgBackend {
         // Concurrent nodes may start together; the migrator takes an advisory lock.
         MIGRATOR.run(&pool).await?;
         let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(group_commit(pool.clone(), jobs, commit_delay));
+        tokio::spawn(writer_task(pool.clone(), jobs, commit_delay));
         Ok(PgBackend { pool, queue })
     }
 
@@ -297,41 +297,22 @@ fn schema_versions(append: &EncodedAppend) -> Result<Vec<i32>, StoreError> {
 /// (idempotency, head, expectation) before its rows are inserted, so a refused append
 /// writes nothing. Positions come from the `event_position` row, locked to commit: gap
 /// free and in commit order across nodes. Nobody hears back before the commit.
-async fn group_commit(
+async fn writer_task(
     pool: PgPool,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
+    jobs: mpsc::UnboundedReceiver<Job>,
     commit_delay: Option<Duration>,
 ) {
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        tokio::task::yield_now().await;
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+    group_commit(jobs, |batch| {
+        let pool = &pool;
+        async move {
+            let outcome = write_batch(pool, &batch, commit_delay).await;
+            (batch, outcome)
         }
-        match write_batch(&pool, &batch, commit_delay).await {
-            Ok(outcomes) => {
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(outcome);
-                }
-            }
-            Err(error) => {
-                let reason = error.to_string();
-                for job in batch {
-                    let _ = job.reply.send(Err(StoreError::CommitFailed(reason.clone())));
-                }
-            }
-        }
-    }
+    })
+    .await;
 }
 
-async fn write_batch(
-    pool: &PgPool,
-    batch: &[Job],
-    commit_delay: Option<Duration>,
-) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+async fn write_batch(pool: &PgPool, batch: &[Job], commit_delay: Option<Duration>) -> BatchOutcome {
     let mut tx = pool.begin().await?;
     let streams: Vec<&str> = batch.iter().map(|job| job.append.stream_id.as_str()).collect();
     // Volatile functions run after ORDER BY: the locks are taken in key order.

@@ -20,6 +20,50 @@ pub(crate) struct EncodedAppend {
     pub metadata: String,
 }
 
+/// The most appends one group-commit transaction carries.
+const MAX_BATCH: usize = 128;
+
+/// A backend's group-commit writer loop: takes every append queued since its last turn
+/// (up to [`MAX_BATCH`]), hands them to `write_batch` (one transaction; `Err` when that
+/// transaction failed, so none of them is stored) and answers each append only then.
+/// Returns when every sender is gone.
+pub(crate) async fn group_commit<F, Fut>(
+    mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
+    mut write_batch: F,
+) where
+    F: FnMut(Vec<Job>) -> Fut,
+    Fut: std::future::Future<Output = (Vec<Job>, BatchOutcome)>,
+{
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        // Let appends issued at the same moment join this turn.
+        tokio::task::yield_now().await;
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let (batch, outcome) = write_batch(batch).await;
+        match outcome {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                for job in batch {
+                    let _ = job.reply.send(Err(StoreError::CommitFailed(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Each append's own outcome, or the failure of the transaction that carried them all.
+pub(crate) type BatchOutcome = Result<Vec<Result<AppendResult, StoreError>>, StoreError>;
+
 /// One append waiting for a backend's group-commit writer, and where its outcome goes.
 #[derive(Debug)]
 pub(crate) struct Job {

@@ -20,7 +20,10 @@ use uuid::Uuid;
 
 use crate::chain::{to_hash, StoredLink, GENESIS};
 use crate::error::StoreError;
-use crate::prepare::{from_sql, idempotent_result, to_sql, EncodedAppend, Job, StoredPlace};
+use crate::prepare::{
+    from_sql, group_commit, idempotent_result, to_sql, BatchOutcome, EncodedAppend, Job,
+    StoredPlace,
+};
 use crate::types::{AppendResult, Direction, RecordedEvent};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -36,14 +39,11 @@ pub(crate) struct SqliteBackend {
     /// busy-waiting in the database.
     writer: SqlitePool,
     readers: SqlitePool,
-    /// Appends wait here for the group-commit task (see [`group_commit`]).
+    /// Appends wait here for the group-commit task (see [`writer_task`]).
     queue: mpsc::UnboundedSender<Job>,
     /// Transactions the group-commit task has committed.
     commits: Arc<AtomicU64>,
 }
-
-/// The most appends one transaction (one fsync) carries.
-const MAX_BATCH: usize = 128;
 
 impl SqliteBackend {
     pub async fn open(url: &str, commit_delay: Option<Duration>) -> Result<Self, StoreError> {
@@ -70,7 +70,7 @@ impl SqliteBackend {
             .await?;
         let (queue, jobs) = mpsc::unbounded_channel();
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(group_commit(writer.clone(), jobs, commit_delay, commits.clone()));
+        tokio::spawn(writer_task(writer.clone(), jobs, commit_delay, commits.clone()));
         Ok(SqliteBackend { writer, readers, queue, commits })
     }
 
@@ -217,44 +217,26 @@ impl SqliteBackend {
     }
 }
 
-/// The group-commit writer: takes every append queued since its last turn (up to
-/// [`MAX_BATCH`]) and runs them in one `BEGIN IMMEDIATE` transaction, each inside its
-/// own savepoint, so each keeps its own atomicity and its own expected-version outcome
-/// while all share one commit and one fsync. Nobody hears back before that commit.
-async fn group_commit(
+/// The group-commit writer (see [`group_commit`]): each batch is one `BEGIN IMMEDIATE`
+/// transaction, so appends arriving together share one commit and one fsync while each
+/// keeps its own atomicity and its own expected-version outcome.
+async fn writer_task(
     writer: SqlitePool,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
+    jobs: mpsc::UnboundedReceiver<Job>,
     commit_delay: Option<Duration>,
     commits: Arc<AtomicU64>,
 ) {
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        // Let appends issued at the same moment join this turn.
-        tokio::task::yield_now().await;
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    group_commit(jobs, |batch| {
+        let (writer, commits) = (&writer, &commits);
+        async move {
+            let outcome = write_batch(writer, &batch, commit_delay).await;
+            if outcome.as_ref().is_ok_and(|outcomes| outcomes.iter().any(Result::is_ok)) {
+                commits.fetch_add(1, Ordering::Relaxed);
             }
+            (batch, outcome)
         }
-        let outcomes = write_batch(&writer, &batch, commit_delay).await;
-        match outcomes {
-            Ok(outcomes) => {
-                if outcomes.iter().any(Result::is_ok) {
-                    commits.fetch_add(1, Ordering::Relaxed);
-                }
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(outcome);
-                }
-            }
-            Err(error) => {
-                let reason = error.to_string();
-                for job in batch {
-                    let _ = job.reply.send(Err(StoreError::CommitFailed(reason.clone())));
-                }
-            }
-        }
-    }
+    })
+    .await;
 }
 
 /// Runs a batch in one transaction; `Err` when the transaction itself failed (then no
@@ -267,7 +249,7 @@ async fn write_batch(
     writer: &SqlitePool,
     batch: &[Job],
     commit_delay: Option<Duration>,
-) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+) -> BatchOutcome {
     let mut conn = writer.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     // The write lock is ours until commit: positions continue from here, in order.

@@ -131,10 +131,10 @@ impl EventStore {
         self.submit(stream_id, expected, events, metadata)?.await
     }
 
-    /// Like [`EventStore::append`], but the append is queued when this returns (on
-    /// SQLite; see [`EventStore::submits_in_order`]), so a caller holding a lock can
-    /// release it before waiting for the commit, and appends submitted one after another
-    /// are tried in that order, possibly sharing one commit.
+    /// Like [`EventStore::append`], but the append is queued when this returns, so a
+    /// caller holding a lock can release it before waiting for the commit: appends
+    /// submitted one after another are tried in that order (each backend has one
+    /// group-commit writer per process), possibly sharing one commit.
     pub fn submit(
         &self,
         stream_id: &StreamId,
@@ -156,13 +156,6 @@ impl EventStore {
             store.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
             Ok(result)
         }))
-    }
-
-    /// True when [`EventStore::submit`] queues at once and commits in submission order:
-    /// both backends have one group-commit writer per process. (Kept as a question, so
-    /// callers that pipeline say what they rely on.)
-    pub fn submits_in_order(&self) -> bool {
-        true
     }
 
     /// Writes a consistent copy of an SQLite database to `path` while it stays in use

@@ -187,7 +187,6 @@ impl Complaints {
             return Ok((issued.case_number, issued.complaint_id));
         }
         let complaint_id = ComplaintId::generate();
-        let in_order = commands.store().submits_in_order();
         for _ in 0..16 {
             let mut head = self.ctx.register.lock().await;
             let (last, version) = match *head {
@@ -210,12 +209,10 @@ impl Complaints {
                 last: Some(issued.case_number),
                 version: version + 1,
             });
-            let outcome = if in_order {
-                drop(head);
-                pending.await
-            } else {
-                pending.await // PostgreSQL: the next filing waits for this commit
-            };
+            // Queued in order (each backend has one writer per process): the next filing
+            // may take the next number while this one waits for its commit.
+            drop(head);
+            let outcome = pending.await;
             match outcome {
                 Ok(_) => return Ok((issued.case_number, issued.complaint_id)),
                 Err(error) => {

@@ -35,6 +35,11 @@ pub trait Projection: Send + Sync + 'static {
     fn event_types(&self) -> &'static [&'static str];
     /// The `rm_*` tables this projection owns: emptied when it rebuilds.
     fn tables(&self) -> &'static [&'static str];
+    /// Whether `apply` keeps personal data (names, contacts…) and so needs sealed fields
+    /// opened; others get them as erased placeholders, without keys or decryption.
+    fn reads_personal_data(&self) -> bool {
+        false
+    }
     /// Event types after which `apply` has scrubbed personal data from its tables; the
     /// runner then asks the database to purge the overwritten bytes (R-C8).
     fn erasures(&self) -> &'static [&'static str] {
@@ -242,7 +247,7 @@ impl Runner {
         types.sort_unstable();
         types.dedup();
         let mut events = self.store.read_range(from, end, &types).await?;
-        self.store.open_sealed(&mut events).await?;
+        self.open_what_is_read(&behind, &mut events).await?;
         let mut purge: Vec<&'static str> = Vec::new();
 
         let mut tx = self.db.begin().await?;
@@ -292,6 +297,28 @@ impl Runner {
         }
         self.progress.send_modify(|n| *n = n.wrapping_add(1));
         Ok(end + 1 - from)
+    }
+
+    /// Opens the sealed fields of the events a personal-data projection reads; the rest
+    /// show their erased placeholders (decrypting them would be work nobody uses).
+    async fn open_what_is_read(
+        &self,
+        behind: &[(&Arc<dyn Projection>, u64)],
+        events: &mut [RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let personal: Vec<&str> = behind
+            .iter()
+            .filter(|(projection, _)| projection.reads_personal_data())
+            .flat_map(|(projection, _)| projection.event_types().iter().copied())
+            .collect();
+        for event in events.iter_mut() {
+            if !personal.contains(&event.event_type.as_str()) {
+                kefu_event_store::show_erased(std::slice::from_mut(event));
+            }
+        }
+        // Only the personal-data projections' events still hold sealed fields.
+        self.store.open_sealed(events).await?;
+        Ok(())
     }
 
     /// Applies batches until every projection has reached the log's head as of the call.

@@ -150,6 +150,10 @@ impl Projection for Customers {
         &[TABLE]
     }
 
+    fn reads_personal_data(&self) -> bool {
+        true
+    }
+
     fn erasures(&self) -> &'static [&'static str] {
         &["CustomerForgotten"]
     }

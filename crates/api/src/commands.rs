@@ -449,49 +449,23 @@ impl Commands {
                     event_types: Vec::new(),
                 });
             }
-            let new = self.sealed::<A>(&state, &events, request).await?;
-            let expected = if version == 0 {
-                ExpectedVersion::NoStream
-            } else {
-                ExpectedVersion::Exact(version)
-            };
-            let started = std::time::Instant::now();
-            let appended = self.store.append(stream, expected, &new, &request.metadata()).await;
-            metrics::histogram!("kefu_append_duration_seconds")
-                .record(started.elapsed().as_secs_f64());
-            match appended {
-                Ok(result) => {
+            let pending = self.submit::<A>(stream, request, &state, &events, version).await?;
+            match pending.await {
+                Ok(written) => {
                     let after = events.iter().fold(state, |state, event| A::evolve(state, event));
-                    self.remember::<A>(stream, after, result.last_version, result.last_position);
-                    metrics::counter!("kefu_events_appended_total")
-                        .increment(u64::try_from(new.len()).unwrap_or(0));
-                    tracing::info!(
-                        principal = %request.principal.id,
-                        request_id = request.request_id,
-                        %stream,
-                        version = result.last_version,
-                        position = result.last_position,
-                        "command applied"
-                    );
-                    return Ok(Written {
-                        stream: stream.to_string(),
-                        version: result.last_version,
-                        position: result.last_position,
-                        event_types: events.iter().map(DomainEvent::event_type).collect(),
-                    });
+                    self.remember::<A>(stream, after, written.version, written.position);
+                    return Ok(written);
                 }
-                Err(error) if error.is_conflict() && request.expected_version.is_none() => {
+                Err(ApiError::Conflict { .. }) if request.expected_version.is_none() => {
                     // Racers that all reload at once collide again: spread them out.
                     let jitter = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |t| t.subsec_nanos() % 1_000);
                     let attempt = u64::try_from(attempt).unwrap_or(1);
-                    tokio::time::sleep(std::time::Duration::from_micros(
-                        attempt * u64::from(jitter),
-                    ))
-                    .await;
+                    let pause = std::time::Duration::from_micros(attempt * u64::from(jitter));
+                    tokio::time::sleep(pause).await;
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             }
         }
         Err(ApiError::Contended { stream: stream.to_string() })

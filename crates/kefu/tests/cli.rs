@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+mod support;
+
 use kefu_domain::staff::{RegisterStaff, Staff, StaffCommand};
 use kefu_domain::{Aggregate, DomainEvent, StaffId, StaffRole, Text};
 use kefu_event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StoreOptions, StreamId};
@@ -57,14 +59,7 @@ async fn serve(
     url: &str,
     dir: &std::path::Path,
 ) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
-    use std::os::unix::fs::PermissionsExt;
-    let tokens = dir.join("tokens.json");
-    let hash = kefu_api::auth::hash_token("token-admin");
-    let entry = format!(
-        r#"{{"sha256":"{hash}","principal":"admin","roles":["admin"],"clearance":"secret"}}"#
-    );
-    std::fs::write(&tokens, format!(r#"{{"tokens":[{entry}]}}"#)).expect("tokens");
-    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let tokens = support::write_tokens(dir);
     let mut settings = kefu::Settings::new(url.to_owned(), "127.0.0.1:0".parse().expect("addr"));
     settings.tokens_file = Some(tokens);
     let app = kefu::Application::build(settings).await.expect("build kefu");
@@ -77,66 +72,15 @@ async fn serve(
 
 /// Files one complaint over gRPC as admin; returns its case number.
 async fn file_one_case(addr: std::net::SocketAddr) -> String {
-    use kefu_api::pb;
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
         .expect("uri")
         .connect()
         .await
         .expect("connect");
-    let auth = |mut request: tonic::Request<()>| {
-        request
-            .metadata_mut()
-            .insert("authorization", "Bearer token-admin".parse().expect("ascii"));
-        Ok(request)
-    };
-    let mut staff =
-        pb::staff_service_client::StaffServiceClient::with_interceptor(channel.clone(), auth);
-    staff
-        .register_staff(pb::RegisterStaffRequest {
-            request_id: "staff-1".into(),
-            staff_id: "a1".into(),
-            name: "Agent One".into(),
-            roles: vec![pb::StaffRole::Agent as i32],
-        })
-        .await
-        .expect("register staff");
-    let mut customers =
-        pb::customer_service_client::CustomerServiceClient::with_interceptor(channel.clone(), auth);
-    let customer = customers
-        .register_customer(pb::RegisterCustomerRequest {
-            request_id: "customer-1".into(),
-            name: "Ma Jun CLI7".into(),
-            kind: pb::CustomerKind::Individual as i32,
-            contacts: Some(pb::Contacts {
-                phones: vec!["+86 21 5555 0101".into()],
-                ..Default::default()
-            }),
-            tier: pb::Tier::Regular as i32,
-            source_channel: "web".into(),
-            confidentiality: pb::Confidentiality::Internal as i32,
-            agent: "a1".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("register customer")
-        .into_inner();
-    let mut complaints =
-        pb::complaint_service_client::ComplaintServiceClient::with_interceptor(channel, auth);
-    complaints
-        .file_complaint(pb::FileComplaintRequest {
-            request_id: "complaint-1".into(),
-            customer_id: customer.result.expect("result").id,
-            category: "billing".into(),
-            cause: "double charge".into(),
-            severity: pb::Severity::Normal as i32,
-            channel: pb::IntakeChannel::Phone as i32,
-            description: "charged twice for one order CLI7".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("file")
-        .into_inner()
-        .case_number
+    let customer = support::agent_and_customer(&channel, "Ma Jun CLI7").await;
+    let request = support::filing("complaint-1", &customer, "charged twice for one order CLI7");
+    let filed = support::complaints(&channel).file_complaint(request).await.expect("file");
+    filed.into_inner().case_number
 }
 
 fn kefu_status(args: &[&str]) -> (bool, String) {

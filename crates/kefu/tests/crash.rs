@@ -14,47 +14,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kefu_api::pb;
 use kefu_event_store::{EventStore, StoreOptions, StreamId, Verification};
 use kefu_projection::sql::{Db, Param};
 use kefu_projection::{all_projections, Runner};
 use tonic::transport::Channel;
 
+mod support;
+use support::{agent_and_customer, complaints, filing, write_tokens};
+
 const KILLS: usize = 20;
 const CLIENTS: usize = 4;
-
-type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
-
-#[derive(Clone)]
-struct Bearer;
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", "Bearer token-admin".parse().expect("ascii"));
-        Ok(request)
-    }
-}
 
 fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr")
-}
-
-fn write_tokens(dir: &Path) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let tokens = dir.join("tokens.json");
-    let hash = kefu_api::auth::hash_token("token-admin");
-    let entry = format!(
-        r#"{{"sha256":"{hash}","principal":"admin","roles":["admin"],"clearance":"secret"}}"#
-    );
-    std::fs::write(&tokens, format!(r#"{{"tokens":[{entry}]}}"#)).expect("tokens");
-    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    tokens
 }
 
 fn spawn(url: &str, addr: SocketAddr, tokens: &Path) -> Child {
@@ -88,59 +61,6 @@ async fn connect(addr: SocketAddr) -> Channel {
     }
 }
 
-fn complaints(channel: &Channel) -> pb::complaint_service_client::ComplaintServiceClient<Authed> {
-    pb::complaint_service_client::ComplaintServiceClient::with_interceptor(channel.clone(), Bearer)
-}
-
-fn filing(request_id: &str, customer_id: &str) -> pb::FileComplaintRequest {
-    pb::FileComplaintRequest {
-        request_id: request_id.to_owned(),
-        customer_id: customer_id.to_owned(),
-        category: "billing".into(),
-        cause: "double charge".into(),
-        severity: pb::Severity::Normal as i32,
-        channel: pb::IntakeChannel::Phone as i32,
-        description: format!("charged twice ({request_id})"),
-        ..Default::default()
-    }
-}
-
-async fn setup(channel: &Channel) -> String {
-    let mut staff =
-        pb::staff_service_client::StaffServiceClient::with_interceptor(channel.clone(), Bearer);
-    staff
-        .register_staff(pb::RegisterStaffRequest {
-            request_id: "crash-staff".into(),
-            staff_id: "a1".into(),
-            name: "Agent One".into(),
-            roles: vec![pb::StaffRole::Agent as i32],
-        })
-        .await
-        .expect("register staff");
-    let mut customers = pb::customer_service_client::CustomerServiceClient::with_interceptor(
-        channel.clone(),
-        Bearer,
-    );
-    let registered = customers
-        .register_customer(pb::RegisterCustomerRequest {
-            request_id: "crash-customer".into(),
-            name: "Crash Test Customer".into(),
-            kind: pb::CustomerKind::Individual as i32,
-            contacts: Some(pb::Contacts {
-                phones: vec!["+86 10 5555 0000".into()],
-                ..Default::default()
-            }),
-            tier: pb::Tier::Regular as i32,
-            source_channel: "web".into(),
-            confidentiality: pb::Confidentiality::Internal as i32,
-            agent: "a1".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("register customer");
-    registered.into_inner().result.expect("result").id
-}
-
 /// What the clients know: acknowledged request ids (with the case number they got),
 /// and requests sent but never answered.
 #[derive(Default)]
@@ -168,7 +88,14 @@ async fn load(
                 let request_id = format!("crash-{round}-{client}-{n}");
                 n += 1;
                 ledger.lock().unwrap().unacked.insert(request_id.clone());
-                match complaints.file_complaint(filing(&request_id, &customer)).await {
+                match complaints
+                    .file_complaint(filing(
+                        &request_id,
+                        &customer,
+                        &format!("charged twice ({request_id})"),
+                    ))
+                    .await
+                {
                     Ok(answer) => {
                         let mut ledger = ledger.lock().unwrap();
                         ledger.unacked.remove(&request_id);
@@ -190,7 +117,7 @@ async fn retry_unacked(channel: &Channel, customer: &str, ledger: &Arc<Mutex<Led
     let mut complaints = complaints(channel);
     for request_id in &pending {
         let answer = complaints
-            .file_complaint(filing(request_id, customer))
+            .file_complaint(filing(request_id, customer, &format!("charged twice ({request_id})")))
             .await
             .unwrap_or_else(|status| panic!("retry of {request_id}: {status:?}"));
         let mut ledger = ledger.lock().unwrap();
@@ -240,7 +167,7 @@ async fn crash_and_recover(url: &str, dir: &Path, backend: &str) {
     let addr = free_port();
     let mut child = spawn(url, addr, &tokens);
     let channel = connect(addr).await;
-    let customer = setup(&channel).await;
+    let customer = agent_and_customer(&channel, "Crash Test Customer").await;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut retried = 0;
     for round in 0..KILLS {

@@ -216,3 +216,24 @@ pub async fn handle_to_close_from_assigned(app: &TestApp, complaint_id: &str) ->
         .expect("close");
     closed.into_inner().result.expect("result").position
 }
+
+/// A satisfied complaint callback (R-P13) with `comment`, by the calling agent.
+pub fn complaint_callback(
+    customer_id: &str,
+    complaint_id: &str,
+    comment: &str,
+) -> pb::LogCallbackRequest {
+    pb::LogCallbackRequest {
+        request_id: rid(),
+        customer_id: customer_id.to_owned(),
+        complaint_id: complaint_id.to_owned(),
+        expected_version: None,
+        kind: pb::CallbackKind::Complaint as i32,
+        channel: pb::CallbackChannel::Phone as i32,
+        party: pb::CallbackParty::Complainant as i32,
+        outcome: pb::CallbackOutcome::Satisfied as i32,
+        score: 5,
+        comment: comment.to_owned(),
+        called_at: None,
+    }
+}

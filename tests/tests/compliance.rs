@@ -343,19 +343,7 @@ async fn forgetting_a_customer_leaves_no_plaintext_and_history_verifies(app: &Te
     let closed_at = handle_to_close(app, &complaint_id).await;
     agent
         .callbacks
-        .log_callback(pb::LogCallbackRequest {
-            request_id: rid(),
-            customer_id: customer.clone(),
-            complaint_id: complaint_id.clone(),
-            expected_version: None,
-            kind: pb::CallbackKind::Complaint as i32,
-            channel: pb::CallbackChannel::Phone as i32,
-            party: pb::CallbackParty::Complainant as i32,
-            outcome: pb::CallbackOutcome::Satisfied as i32,
-            score: 5,
-            comment: COMMENT.into(),
-            called_at: None,
-        })
+        .log_callback(complaint_callback(&customer, &complaint_id, COMMENT))
         .await
         .expect("callback");
     // The free texts of `handle_to_close` belong to this one case, so they count too.

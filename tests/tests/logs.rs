@@ -70,19 +70,7 @@ async fn a_lifecycle_logs_no_personal_data() {
     handle_to_close(&app, &complaint).await;
     agent
         .callbacks
-        .log_callback(pb::LogCallbackRequest {
-            request_id: rid(),
-            customer_id: customer.clone(),
-            complaint_id: complaint.clone(),
-            expected_version: None,
-            kind: pb::CallbackKind::Complaint as i32,
-            channel: pb::CallbackChannel::Phone as i32,
-            party: pb::CallbackParty::Complainant as i32,
-            outcome: pb::CallbackOutcome::Satisfied as i32,
-            score: 5,
-            comment: COMMENT.into(),
-            called_at: None,
-        })
+        .log_callback(complaint_callback(&customer, &complaint, COMMENT))
         .await
         .expect("callback");
     let mut supervisor = app.clients(Some("s1")).await;

@@ -31,7 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow}
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::chain::{to_hash, StoredLink, GENESIS};
+use crate::chain::{to_hash, StoredLink};
 use crate::error::StoreError;
 use crate::prepare::{
     from_sql, group_commit, idempotent_result, to_sql, BatchOutcome, EncodedAppend, Job,
@@ -363,25 +363,14 @@ async fn head(
     tx: &mut sqlx::PgConnection,
     append: &EncodedAppend,
 ) -> Result<(u64, [u8; 32]), StoreError> {
-    let head = sqlx::query(
+    let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
         "SELECT stream_version, hash FROM events WHERE stream_id = $1 \
          ORDER BY stream_version DESC LIMIT 1",
     )
     .bind(append.stream_id.as_str())
     .fetch_optional(&mut *tx)
     .await?;
-    Ok(match head {
-        None => (0, GENESIS),
-        Some(row) => {
-            let version: i64 = row.try_get(0)?;
-            let hash: Vec<u8> = row.try_get(1)?;
-            let hash = to_hash(&hash).ok_or_else(|| StoreError::Corrupt {
-                position: 0,
-                reason: format!("head hash of {} has the wrong length", append.stream_id),
-            })?;
-            (from_sql(0, version)?, hash)
-        }
-    })
+    append.head(last)
 }
 
 async fn insert(

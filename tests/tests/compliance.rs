@@ -309,6 +309,8 @@ const EMAIL: &str = "zhou.qx7@example.cn";
 const ADDRESS: &str = "88 Huaihai Road QX7";
 const DESCRIPTION: &str = "lost 1,234 yuan at the branch on Huaihai Road QX7";
 const NOTE: &str = "prefers calls after six QX7";
+const RENAMED: &str = "Zhou Xinyue-Li QX7";
+const NEW_PHONE: &str = "+86 139 5555 0714";
 const COMMENT: &str = "grateful for the refund QX7";
 
 async fn forgetting_a_customer_leaves_no_plaintext_and_history_verifies(app: &TestApp) {
@@ -324,6 +326,19 @@ async fn forgetting_a_customer_leaves_no_plaintext_and_history_verifies(app: &Te
     let customer = agent.customers.register_customer(request).await.expect("register").into_inner();
     let customer = customer.result.expect("result").id;
     let bystander = register_customer(&mut agent, "Kept Person QX8").await;
+    // A later change of name and contacts is personal data too (CustomerUpdated).
+    agent
+        .customers
+        .update_customer(pb::UpdateCustomerRequest {
+            request_id: rid(),
+            customer_id: customer.clone(),
+            expected_version: None,
+            name: Some(RENAMED.into()),
+            contacts: Some(pb::Contacts { phones: vec![NEW_PHONE.into()], ..Default::default() }),
+            confidentiality: 0,
+        })
+        .await
+        .expect("update");
     agent
         .customers
         .record_contact(pb::RecordContactRequest {
@@ -347,15 +362,28 @@ async fn forgetting_a_customer_leaves_no_plaintext_and_history_verifies(app: &Te
         .await
         .expect("callback");
     // The free texts of `handle_to_close` belong to this one case, so they count too.
-    let handling = ["we called to arrange handling", "the account shows the fault"];
-    let personal =
-        [NAME, PHONE, EMAIL, ADDRESS, DESCRIPTION, NOTE, COMMENT, handling[0], handling[1]];
+    let handling =
+        ["we called to arrange handling", "the account shows the fault", "about your complaint"];
+    let personal = [
+        NAME,
+        RENAMED,
+        PHONE,
+        NEW_PHONE,
+        EMAIL,
+        ADDRESS,
+        DESCRIPTION,
+        NOTE,
+        COMMENT,
+        handling[0],
+        handling[1],
+        handling[2],
+    ];
     let scan = kefu_tests::db::scan(&app.db).await;
     let in_events = kefu_tests::db::events_text(app.db.url()).await;
     for text in personal {
         assert!(!in_events.contains(text), "{text:?} is sealed in the log");
     }
-    assert!(scan.contains(NAME), "the scan sees the read model's copy before erasure");
+    assert!(scan.contains(RENAMED), "the scan sees the read model's copy before erasure");
 
     let forgotten = compliance
         .customers

@@ -242,10 +242,7 @@ impl Commands {
         } else {
             self.read(stream, 1, Direction::Forward, usize::MAX).await?
         };
-        let events = decode::<A::Event>(&recorded)?;
-        let version = recorded.last().map_or(0, |e| e.stream_version);
-        let position = recorded.last().map_or(0, |e| e.position);
-        Ok((A::fold(&events), version, position))
+        fold::<A>(&recorded)
     }
 
     /// [`Commands::load`] with personal fields read as erased, for decisions that never
@@ -261,10 +258,7 @@ impl Commands {
         let mut recorded =
             self.store.read_stream(stream, 1, Direction::Forward, usize::MAX).await?;
         kefu_event_store::show_erased(&mut recorded);
-        let events = decode::<A::Event>(&recorded)?;
-        let version = recorded.last().map_or(0, |e| e.stream_version);
-        let position = recorded.last().map_or(0, |e| e.position);
-        Ok((A::fold(&events), version, position))
+        fold::<A>(&recorded)
     }
 
     /// The state a command decides on: the cached fold of the stream plus the events
@@ -470,6 +464,17 @@ impl Commands {
         }
         Err(ApiError::Contended { stream: stream.to_string() })
     }
+}
+
+/// A whole stream's state, version and last position.
+fn fold<A>(recorded: &[RecordedEvent]) -> Result<(A::State, u64, u64), ApiError>
+where
+    A: Aggregate,
+    A::Event: DomainEvent,
+{
+    let events = decode::<A::Event>(recorded)?;
+    let last = recorded.last();
+    Ok((A::fold(&events), last.map_or(0, |e| e.stream_version), last.map_or(0, |e| e.position)))
 }
 
 /// Decodes stored events of one aggregate; a failure is corruption, not the caller's fault.

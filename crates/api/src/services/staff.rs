@@ -59,9 +59,7 @@ impl StaffDirectory {
     ) -> Result<(StaffDeparted, pb::WriteResult), ApiError> {
         let staff_stream = stream(leaver.stream_name())?;
         let request = commands::Request::new(who, &req.request_id, None)?;
-        // The lists come from the read models: make them current first.
-        let head = self.ctx.commands.store().head_position().await?;
-        self.ctx.caught_up(head).await?;
+        // The lists come from the read models, which the caller has just caught up.
         let customers: Vec<CustomerId> = self
             .ctx
             .models
@@ -130,8 +128,8 @@ impl StaffDirectory {
         if member.is_none() {
             return Err(DomainError::StaffNotRegistered.into());
         }
-        // Who may take over comes from the read models: make them current first (an
-        // earlier departure must not leave its leaver among the candidates).
+        // The candidates and the leaver's lists come from the read models: make them
+        // current first (an earlier departure must not leave its leaver a candidate).
         let head = self.ctx.commands.store().head_position().await?;
         self.ctx.caught_up(head).await?;
         let mut candidates = self.candidates(&leaver).await?;

@@ -20,6 +20,7 @@
 //!   ([`EventStore::data_key`], [`EventStore::open_sealed`]); destroying the key erases
 //!   the person without touching an event (crypto-shredding, see the `vault` module).
 
+mod batch;
 mod chain;
 mod error;
 mod limits;

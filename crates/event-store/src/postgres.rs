@@ -24,6 +24,7 @@
 //! after another; `UNIQUE (stream_id, stream_version)` stays as the last line of defence.
 //! Lock order is always stream lock, then position row: no deadlock.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -31,11 +32,11 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow}
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::batch::{self, Planned};
 use crate::chain::{to_hash, StoredLink};
 use crate::error::StoreError;
 use crate::prepare::{
-    from_sql, group_commit, idempotent_result, to_sql, BatchOutcome, EncodedAppend, Job,
-    StoredPlace,
+    from_sql, group_commit, to_sql, BatchOutcome, ChainedAppend, EncodedAppend, Job, StoredPlace,
 };
 use crate::types::{AppendResult, Direction, RecordedEvent};
 use tokio::sync::{mpsc, oneshot};
@@ -55,12 +56,12 @@ const INSERT_EVENTS: &str = "\
     ) \
     INSERT INTO events (position, stream_id, stream_version, event_id, event_type, \
         schema_version, payload, metadata, recorded_at, prev_hash, hash) \
-    SELECT drawn.base + e.ord, $2, e.stream_version, e.event_id, e.event_type, \
-        e.schema_version, e.payload::json, $3::json, $4, e.prev_hash, e.hash \
-    FROM drawn, UNNEST($5::bigint[], $6::uuid[], $7::text[], $8::int[], $9::text[], \
-        $10::bytea[], $11::bytea[]) \
-        WITH ORDINALITY AS e(stream_version, event_id, event_type, schema_version, payload, \
-        prev_hash, hash, ord) \
+    SELECT drawn.base + e.ord, e.stream_id, e.stream_version, e.event_id, e.event_type, \
+        e.schema_version, e.payload::json, e.metadata::json, e.recorded_at, e.prev_hash, e.hash \
+    FROM drawn, UNNEST($2::text[], $3::text[], $4::timestamptz[], $5::bigint[], $6::uuid[], \
+        $7::text[], $8::int[], $9::text[], $10::bytea[], $11::bytea[]) \
+        WITH ORDINALITY AS e(stream_id, metadata, recorded_at, stream_version, event_id, \
+        event_type, schema_version, payload, prev_hash, hash, ord) \
     RETURNING position";
 
 #[derive(Debug, Clone)]
@@ -324,91 +325,129 @@ async fn write_batch(pool: &PgPool, batch: &[Job], commit_delay: Option<Duration
     .bind(&streams)
     .execute(&mut *tx)
     .await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut wrote = false;
-    for job in batch {
-        let append = &job.append;
-        let stored = stored_places(&mut tx, &append.event_ids()).await?;
-        match idempotent_result(append, stored) {
-            Ok(Some(original)) => {
-                outcomes.push(Ok(original));
-                continue;
-            }
-            Ok(None) => {}
-            Err(refused) => {
-                outcomes.push(Err(refused));
-                continue;
-            }
-        }
-        let (head_version, head_hash) = head(&mut tx, append).await?;
-        if let Err(refused) = append.check_expected(head_version) {
-            outcomes.push(Err(refused));
+    // With every stream locked, the whole batch is checked from two reads.
+    let event_ids: Vec<Uuid> = batch.iter().flat_map(|job| job.append.event_ids()).collect();
+    let stored = stored_places(&mut tx, &event_ids).await?;
+    let heads = stream_heads(&mut tx, &streams).await?;
+    let plans = batch::plan(batch.iter().map(|job| &job.append), &stored, heads, Utc::now());
+
+    let mut rows = Rows::default();
+    // Per append: the range of `rows` it wrote.
+    let mut spans: Vec<Option<std::ops::Range<usize>>> = Vec::with_capacity(batch.len());
+    for (job, plan) in batch.iter().zip(&plans) {
+        let Planned::Write(chained) = plan else {
+            spans.push(None);
             continue;
-        }
-        outcomes.push(Ok(insert(&mut tx, append, head_version, head_hash).await?));
-        wrote = true;
+        };
+        let start = rows.len();
+        rows.push(&job.append, chained)?;
+        spans.push(Some(start..rows.len()));
     }
-    if !wrote {
+    if rows.is_empty() {
         tx.rollback().await?;
-        return Ok(outcomes);
+        return Ok(batch::outcomes(plans, &[]));
     }
+    let base = rows.insert(&mut tx).await?;
     if let Some(delay) = commit_delay {
         tokio::time::sleep(delay).await;
     }
     tx.commit().await?;
-    Ok(outcomes)
+    // Row k of the statement took position base + 1 + k (see INSERT_EVENTS).
+    let written: Vec<Option<AppendResult>> = spans
+        .iter()
+        .zip(&plans)
+        .map(|(span, plan)| {
+            let (Some(span), Planned::Write(chained)) = (span, plan) else { return Ok(None) };
+            let first = base + 1 + to_sql("position", span.start as u64)?;
+            let last = base + to_sql("position", span.end as u64)?;
+            Ok(Some(AppendResult {
+                first_version: chained.rows[0].stream_version,
+                last_version: chained.rows[chained.rows.len() - 1].stream_version,
+                first_position: from_sql(first, first)?,
+                last_position: from_sql(last, last)?,
+            }))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(batch::outcomes(plans, &written))
 }
 
-async fn head(
+/// The last `(version, hash)` of each of `streams`; new streams are absent.
+async fn stream_heads(
     tx: &mut sqlx::PgConnection,
-    append: &EncodedAppend,
-) -> Result<(u64, [u8; 32]), StoreError> {
-    let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT stream_version, hash FROM events WHERE stream_id = $1 \
-         ORDER BY stream_version DESC LIMIT 1",
+    streams: &[&str],
+) -> Result<HashMap<String, (u64, [u8; 32])>, StoreError> {
+    let rows: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT DISTINCT ON (stream_id) stream_id, stream_version, hash FROM events \
+         WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version DESC",
     )
-    .bind(append.stream_id.as_str())
-    .fetch_optional(&mut *tx)
+    .bind(streams)
+    .fetch_all(&mut *tx)
     .await?;
-    append.head(last)
+    batch::heads(rows)
 }
 
-async fn insert(
-    tx: &mut sqlx::PgConnection,
-    append: &EncodedAppend,
-    head_version: u64,
-    head_hash: [u8; 32],
-) -> Result<AppendResult, StoreError> {
-    let chained = append.chain(head_version, head_hash, Utc::now());
-    let n_events = i64::try_from(chained.rows.len()).unwrap_or(i64::MAX);
-    let mut versions = Vec::with_capacity(chained.rows.len());
-    let mut prev_hashes = Vec::with_capacity(chained.rows.len());
-    let mut hashes = Vec::with_capacity(chained.rows.len());
-    for row in &chained.rows {
-        versions.push(to_sql("stream version", row.stream_version)?);
-        prev_hashes.push(row.prev_hash.to_vec());
-        hashes.push(row.hash.to_vec());
+/// A batch's planned rows as the column arrays `INSERT_EVENTS` unnests.
+#[derive(Default)]
+struct Rows {
+    stream_ids: Vec<String>,
+    metadata: Vec<String>,
+    recorded_at: Vec<DateTime<Utc>>,
+    versions: Vec<i64>,
+    event_ids: Vec<Uuid>,
+    event_types: Vec<String>,
+    schema_versions: Vec<i32>,
+    payloads: Vec<String>,
+    prev_hashes: Vec<Vec<u8>>,
+    hashes: Vec<Vec<u8>>,
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.event_ids.len()
     }
-    let positions = sqlx::query_scalar::<_, i64>(INSERT_EVENTS)
-        .bind(n_events)
-        .bind(append.stream_id.as_str())
-        .bind(&append.metadata)
-        .bind(chained.recorded_at)
-        .bind(&versions)
-        .bind(append.event_ids())
-        .bind(append.events.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>())
-        .bind(schema_versions(append)?)
-        .bind(&append.payloads)
-        .bind(&prev_hashes)
-        .bind(&hashes)
-        .fetch_all(&mut *tx)
-        .await?;
-    let first = positions.iter().copied().min().unwrap_or_default();
-    let last = positions.iter().copied().max().unwrap_or_default();
-    Ok(AppendResult {
-        first_version: chained.rows[0].stream_version,
-        last_version: chained.rows[chained.rows.len() - 1].stream_version,
-        first_position: from_sql(first, first)?,
-        last_position: from_sql(last, last)?,
-    })
+
+    fn is_empty(&self) -> bool {
+        self.event_ids.is_empty()
+    }
+
+    fn push(&mut self, append: &EncodedAppend, chained: &ChainedAppend) -> Result<(), StoreError> {
+        self.schema_versions.extend(schema_versions(append)?);
+        for ((event, payload), row) in append.events.iter().zip(&append.payloads).zip(&chained.rows)
+        {
+            self.stream_ids.push(append.stream_id.to_string());
+            self.metadata.push(append.metadata.clone());
+            self.recorded_at.push(chained.recorded_at);
+            self.versions.push(to_sql("stream version", row.stream_version)?);
+            self.event_ids.push(event.event_id);
+            self.event_types.push(event.event_type.clone());
+            self.payloads.push(payload.clone());
+            self.prev_hashes.push(row.prev_hash.to_vec());
+            self.hashes.push(row.hash.to_vec());
+        }
+        Ok(())
+    }
+
+    /// Inserts every row in one statement; returns the position before the first.
+    async fn insert(&self, tx: &mut sqlx::PgConnection) -> Result<i64, StoreError> {
+        let n_events = i64::try_from(self.len()).unwrap_or(i64::MAX);
+        let positions = sqlx::query_scalar::<_, i64>(INSERT_EVENTS)
+            .bind(n_events)
+            .bind(&self.stream_ids)
+            .bind(&self.metadata)
+            .bind(&self.recorded_at)
+            .bind(&self.versions)
+            .bind(&self.event_ids)
+            .bind(&self.event_types)
+            .bind(&self.schema_versions)
+            .bind(&self.payloads)
+            .bind(&self.prev_hashes)
+            .bind(&self.hashes)
+            .fetch_all(&mut *tx)
+            .await?;
+        let first = positions.iter().copied().min().ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: "insert returned no positions".into(),
+        })?;
+        Ok(first - 1)
+    }
 }

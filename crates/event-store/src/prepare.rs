@@ -140,16 +140,6 @@ impl EncodedAppend {
         }
     }
 
-    /// The stream's head `(version, hash)` from its last stored row, if any.
-    pub fn head(&self, last: Option<(i64, Vec<u8>)>) -> Result<(u64, [u8; 32]), StoreError> {
-        let Some((version, hash)) = last else { return Ok((0, crate::chain::GENESIS)) };
-        let hash = crate::chain::to_hash(&hash).ok_or_else(|| StoreError::Corrupt {
-            position: 0,
-            reason: format!("head hash of {} has the wrong length", self.stream_id),
-        })?;
-        Ok((from_sql(0, version)?, hash))
-    }
-
     /// Numbers and hashes the events after a head at `(version, hash)`.
     pub fn chain(
         &self,

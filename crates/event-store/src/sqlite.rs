@@ -4,6 +4,7 @@
 //! connection, so the idempotency check, the head read, the position draw and the
 //! inserts see no concurrent writer, and commit order equals position order.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,11 +19,12 @@ use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::batch::{self, Planned};
 use crate::chain::{to_hash, StoredLink};
 use crate::error::StoreError;
 use crate::prepare::{
-    from_sql, group_commit, idempotent_result, to_sql, BatchOutcome, EncodedAppend, Job,
-    StoredPlace,
+    from_sql, group_commit, to_sql, BatchOutcome, ChainedAppend, ChainedEvent, EncodedAppend,
+    EncodedEvent, Job, StoredPlace,
 };
 use crate::types::{AppendResult, Direction, RecordedEvent};
 
@@ -242,9 +244,12 @@ async fn writer_task(
 /// Runs a batch in one transaction; `Err` when the transaction itself failed (then no
 /// append of the batch is stored).
 ///
-/// Each append is checked completely (idempotency, head, expectation) before any of its
-/// rows is written, so a refused append writes nothing and needs no savepoint; after
-/// the checks only a storage failure can stop an insert, and that fails the batch.
+/// The whole batch is checked (idempotency, heads, expectations: [`batch::plan`]) from
+/// two reads before anything is written, so a refused append writes nothing and needs
+/// no savepoint; then every planned row goes in with as few `INSERT`s as the statement
+/// size allows. After the checks only a storage failure can stop an insert, and that
+/// fails the batch. Statements, not rows, are what cost here: each is a round trip to
+/// sqlx's worker thread.
 async fn write_batch(
     writer: &SqlitePool,
     batch: &[Job],
@@ -253,108 +258,106 @@ async fn write_batch(
     let mut conn = writer.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     // The write lock is ours until commit: positions continue from here, in order.
-    let mut last_position: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-            .fetch_one(&mut *tx)
-            .await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut wrote = false;
-    for job in batch {
-        let outcome = match check(&mut tx, &job.append).await {
-            Ok(Checked::Repeat(original)) => Ok(original),
-            Ok(Checked::Append { head_version, head_hash }) => {
-                let result =
-                    insert(&mut tx, &job.append, head_version, head_hash, last_position).await?;
-                last_position = to_sql("position", result.last_position)?;
-                wrote = true;
-                Ok(result)
-            }
-            Err(refused) => Err(refused),
+    let last_position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+        .fetch_one(&mut *tx)
+        .await?;
+    let event_ids: Vec<Uuid> = batch.iter().flat_map(|job| job.append.event_ids()).collect();
+    let stored = stored_places(&mut tx, &event_ids).await?;
+    let heads = stream_heads(&mut tx, batch).await?;
+    let plans = batch::plan(batch.iter().map(|job| &job.append), &stored, heads, Utc::now());
+
+    let mut rows = Vec::new();
+    let mut written: Vec<Option<AppendResult>> = Vec::with_capacity(batch.len());
+    let mut position = last_position;
+    for (job, plan) in batch.iter().zip(&plans) {
+        let Planned::Write(chained) = plan else {
+            written.push(None);
+            continue;
         };
-        outcomes.push(outcome);
+        let first_position = position + 1;
+        for ((event, payload), row) in
+            job.append.events.iter().zip(&job.append.payloads).zip(&chained.rows)
+        {
+            position += 1;
+            rows.push(EventRow { position, append: &job.append, event, payload, chained, row });
+        }
+        written.push(Some(AppendResult {
+            first_version: chained.rows[0].stream_version,
+            last_version: chained.rows[chained.rows.len() - 1].stream_version,
+            first_position: from_sql(first_position, first_position)?,
+            last_position: from_sql(position, position)?,
+        }));
     }
-    if !wrote {
+    if rows.is_empty() {
         // Nothing to keep: no commit, no fsync.
         tx.rollback().await?;
-        return Ok(outcomes);
+    } else {
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            insert(&mut tx, chunk).await?;
+        }
+        if let Some(delay) = commit_delay {
+            tokio::time::sleep(delay).await;
+        }
+        tx.commit().await?;
     }
-    if let Some(delay) = commit_delay {
-        tokio::time::sleep(delay).await;
-    }
-    tx.commit().await?;
-    Ok(outcomes)
+    Ok(batch::outcomes(plans, &written))
 }
 
-/// What the checks of one append found.
-enum Checked {
-    /// Already stored, as this very append: its original result.
-    Repeat(AppendResult),
-    /// To be written after the stream's head.
-    Append { head_version: u64, head_hash: [u8; 32] },
+/// Rows per `INSERT`: 11 parameters each, well under SQLite's 32,766.
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// One planned event row and everything its columns come from.
+struct EventRow<'a> {
+    position: i64,
+    append: &'a EncodedAppend,
+    event: &'a EncodedEvent,
+    payload: &'a str,
+    chained: &'a ChainedAppend,
+    row: &'a ChainedEvent,
 }
 
-/// The idempotency check, the stream's head and the expectation; writes nothing.
-async fn check(
+/// The last `(version, hash)` of each stream the batch appends to; new streams are absent.
+async fn stream_heads(
     tx: &mut sqlx::SqliteConnection,
-    append: &EncodedAppend,
-) -> Result<Checked, StoreError> {
-    let stored = stored_places(tx, &append.event_ids()).await?;
-    if let Some(original) = idempotent_result(append, stored)? {
-        return Ok(Checked::Repeat(original));
-    }
-    let last: Option<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT stream_version, hash FROM events WHERE stream_id = ? \
-         ORDER BY stream_version DESC LIMIT 1",
+    batch: &[Job],
+) -> Result<HashMap<String, (u64, [u8; 32])>, StoreError> {
+    let streams: Vec<&str> = batch.iter().map(|job| job.append.stream_id.as_str()).collect();
+    let streams = serde_json::to_string(&streams).map_err(|error| StoreError::Corrupt {
+        position: 0,
+        reason: format!("stream ids do not serialize: {error}"),
+    })?;
+    // SQLite takes the bare `hash` from the row that holds the MAX.
+    let rows: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT stream_id, MAX(stream_version), hash FROM events \
+         WHERE stream_id IN (SELECT value FROM json_each(?)) GROUP BY stream_id",
     )
-    .bind(append.stream_id.as_str())
-    .fetch_optional(&mut *tx)
+    .bind(streams)
+    .fetch_all(&mut *tx)
     .await?;
-    let (head_version, head_hash) = append.head(last)?;
-    append.check_expected(head_version)?;
-    Ok(Checked::Append { head_version, head_hash })
+    batch::heads(rows)
 }
 
-/// Chains and inserts a checked append's events (one statement) after `last_position`.
-async fn insert(
-    tx: &mut sqlx::SqliteConnection,
-    append: &EncodedAppend,
-    head_version: u64,
-    head_hash: [u8; 32],
-    last_position: i64,
-) -> Result<AppendResult, StoreError> {
-    let chained = append.chain(head_version, head_hash, Utc::now());
-    let recorded_at = chained.recorded_at.format(TIMESTAMP_FORMAT).to_string();
-    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chained.rows.len()].join(", ");
-    let sql = format!(
-        "INSERT INTO events (position, stream_id, stream_version, event_id, event_type, \
-         schema_version, payload, metadata, recorded_at, prev_hash, hash) VALUES {rows}"
-    );
+/// Inserts planned rows with one statement.
+async fn insert(tx: &mut sqlx::SqliteConnection, rows: &[EventRow<'_>]) -> Result<(), StoreError> {
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+    let sql = format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES {values}");
     let mut query = sqlx::query(&sql);
-    let mut position = last_position;
-    for ((event, payload), row) in append.events.iter().zip(&append.payloads).zip(&chained.rows) {
-        position += 1;
+    for row in rows {
         query = query
-            .bind(position)
-            .bind(append.stream_id.as_str())
-            .bind(to_sql("stream version", row.stream_version)?)
-            .bind(event.event_id.to_string())
-            .bind(&event.event_type)
-            .bind(i64::from(event.schema_version))
-            .bind(payload)
-            .bind(&append.metadata)
-            .bind(&recorded_at)
-            .bind(&row.prev_hash[..])
-            .bind(&row.hash[..]);
+            .bind(row.position)
+            .bind(row.append.stream_id.as_str())
+            .bind(to_sql("stream version", row.row.stream_version)?)
+            .bind(row.event.event_id.to_string())
+            .bind(&row.event.event_type)
+            .bind(i64::from(row.event.schema_version))
+            .bind(row.payload)
+            .bind(&row.append.metadata)
+            .bind(row.chained.recorded_at.format(TIMESTAMP_FORMAT).to_string())
+            .bind(&row.row.prev_hash[..])
+            .bind(&row.row.hash[..]);
     }
     query.execute(&mut *tx).await?;
-    let first_row = &chained.rows[0];
-    let last_row = &chained.rows[chained.rows.len() - 1];
-    Ok(AppendResult {
-        first_version: first_row.stream_version,
-        last_version: last_row.stream_version,
-        first_position: from_sql(last_position, last_position + 1)?,
-        last_position: from_sql(position, position)?,
-    })
+    Ok(())
 }
 
 /// Keeps a released connection only if no transaction is left open on it.
@@ -380,20 +383,24 @@ async fn restore_writer(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx:
     Ok(true)
 }
 
+/// Where the database already holds any of `event_ids` (the idempotency check's input).
 async fn stored_places(
     conn: &mut sqlx::SqliteConnection,
     event_ids: &[Uuid],
 ) -> Result<Vec<StoredPlace>, StoreError> {
-    let placeholders = vec!["?"; event_ids.len()].join(", ");
-    let sql = format!(
+    let ids: Vec<String> = event_ids.iter().map(Uuid::to_string).collect();
+    let ids = serde_json::to_string(&ids).map_err(|error| StoreError::Corrupt {
+        position: 0,
+        reason: format!("event ids do not serialize: {error}"),
+    })?;
+    // One statement text whatever the count, so it is prepared once and cached.
+    let rows = sqlx::query(
         "SELECT event_id, stream_id, stream_version, position, event_type FROM events \
-         WHERE event_id IN ({placeholders})"
-    );
-    let mut query = sqlx::query(&sql);
-    for event_id in event_ids {
-        query = query.bind(event_id.to_string());
-    }
-    let rows = query.fetch_all(conn).await?;
+         WHERE event_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
     rows.iter()
         .map(|row| {
             let position: i64 = row.try_get("position")?;

@@ -1,0 +1,287 @@
+//! Plans a group-commit batch in memory: every append's idempotency check, head and
+//! expectation, decided from two reads for the whole batch instead of two per append.
+//!
+//! The backend reads what the database holds of the batch's event ids and the heads of
+//! its streams (under its write lock), then [`plan`] walks the appends in queue order,
+//! as if each were written before the next is checked: a later append to the same
+//! stream chains onto the earlier one, and a retry queued behind its own original sees
+//! it as stored.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::prepare::{from_sql, idempotent_result, ChainedAppend, EncodedAppend, StoredPlace};
+use crate::types::AppendResult;
+
+/// What the checks decided for one append of a batch.
+#[derive(Debug)]
+pub(crate) enum Planned {
+    /// Already stored before this batch: its original result.
+    Repeat(AppendResult),
+    /// The very events of an earlier append of this batch (by index), which writes them.
+    RepeatOf(usize),
+    /// Refused (expectation or idempotency); writes nothing.
+    Refused(StoreError),
+    /// To be written: its rows, numbered and hashed after its stream's head.
+    Write(ChainedAppend),
+}
+
+/// Where an event planned earlier in the batch goes, for the idempotency check of a
+/// later append that names it.
+struct PlannedPlace {
+    append: usize,
+    stream_id: String,
+    stream_version: u64,
+    event_type: String,
+}
+
+/// Decides every append of a batch, in order.
+///
+/// `stored`: the places the database already holds among the batch's event ids.
+/// `heads`: each stream's last `(version, hash)` in the database (absent = new stream).
+pub(crate) fn plan<'a>(
+    appends: impl IntoIterator<Item = &'a EncodedAppend>,
+    stored: &[StoredPlace],
+    mut heads: HashMap<String, (u64, [u8; 32])>,
+    now: DateTime<Utc>,
+) -> Vec<Planned> {
+    let mut planned_ids: HashMap<Uuid, PlannedPlace> = HashMap::new();
+    let mut plans = Vec::new();
+    for (index, append) in appends.into_iter().enumerate() {
+        let plan = plan_one(index, append, stored, &mut heads, &mut planned_ids, now);
+        plans.push(plan);
+    }
+    plans
+}
+
+fn plan_one(
+    index: usize,
+    append: &EncodedAppend,
+    stored: &[StoredPlace],
+    heads: &mut HashMap<String, (u64, [u8; 32])>,
+    planned_ids: &mut HashMap<Uuid, PlannedPlace>,
+    now: DateTime<Utc>,
+) -> Planned {
+    if append.events.iter().any(|event| planned_ids.contains_key(&event.event_id)) {
+        return match repeat_of(append, planned_ids) {
+            Ok(original) => Planned::RepeatOf(original),
+            Err(refused) => Planned::Refused(refused),
+        };
+    }
+    let mine: Vec<StoredPlace> = stored
+        .iter()
+        .filter(|place| append.events.iter().any(|event| event.event_id == place.event_id))
+        .cloned()
+        .collect();
+    match idempotent_result(append, mine) {
+        Ok(Some(original)) => return Planned::Repeat(original),
+        Ok(None) => {}
+        Err(refused) => return Planned::Refused(refused),
+    }
+    let stream = append.stream_id.as_str();
+    let (head_version, head_hash) =
+        heads.get(stream).copied().unwrap_or((0, crate::chain::GENESIS));
+    if let Err(refused) = append.check_expected(head_version) {
+        return Planned::Refused(refused);
+    }
+    let chained = append.chain(head_version, head_hash, now);
+    for (event, row) in append.events.iter().zip(&chained.rows) {
+        planned_ids.insert(
+            event.event_id,
+            PlannedPlace {
+                append: index,
+                stream_id: stream.to_owned(),
+                stream_version: row.stream_version,
+                event_type: event.event_type.clone(),
+            },
+        );
+    }
+    if let Some(last) = chained.rows.last() {
+        heads.insert(stream.to_owned(), (last.stream_version, last.hash));
+    }
+    Planned::Write(chained)
+}
+
+/// An append naming events an earlier append of the batch writes: a repeat of it if it
+/// is that append exactly (same stream, same events in the same order), else a reused id.
+fn repeat_of(
+    append: &EncodedAppend,
+    planned_ids: &HashMap<Uuid, PlannedPlace>,
+) -> Result<usize, StoreError> {
+    let first = &append.events[0];
+    let Some(original) = planned_ids.get(&first.event_id) else {
+        return Err(StoreError::IdempotencyMismatch {
+            event_id: first.event_id,
+            reason: "while other events of this append are not (partial overlap)",
+        });
+    };
+    let mut expected_version = original.stream_version;
+    for event in &append.events {
+        let same = planned_ids.get(&event.event_id).is_some_and(|place| {
+            place.append == original.append
+                && place.stream_id == append.stream_id.as_str()
+                && place.stream_version == expected_version
+                && place.event_type == event.event_type
+        });
+        if !same {
+            return Err(StoreError::IdempotencyMismatch {
+                event_id: event.event_id,
+                reason: "at another place or with another type",
+            });
+        }
+        expected_version += 1;
+    }
+    let whole = planned_ids.values().filter(|place| place.append == original.append).count();
+    if whole != append.events.len() {
+        return Err(StoreError::IdempotencyMismatch {
+            event_id: first.event_id,
+            reason: "while other events of this append are not (partial overlap)",
+        });
+    }
+    Ok(original.append)
+}
+
+/// Every append's outcome once its batch committed; `written[i]` is what append `i`
+/// wrote (`None` when it wrote nothing).
+pub(crate) fn outcomes(
+    plans: Vec<Planned>,
+    written: &[Option<AppendResult>],
+) -> Vec<Result<AppendResult, StoreError>> {
+    plans.into_iter().enumerate().map(|(index, plan)| resolve(index, plan, written)).collect()
+}
+
+fn resolve(
+    index: usize,
+    plan: Planned,
+    written: &[Option<AppendResult>],
+) -> Result<AppendResult, StoreError> {
+    let unwritten = || StoreError::Corrupt { position: 0, reason: "append left unwritten".into() };
+    let wrote = |index: usize| written.get(index).cloned().flatten().ok_or_else(unwritten);
+    match plan {
+        Planned::Repeat(original) => Ok(original),
+        Planned::Refused(refused) => Err(refused),
+        Planned::RepeatOf(original) => wrote(original),
+        Planned::Write(_) => wrote(index),
+    }
+}
+
+/// Streams' heads from `(stream_id, last version, last hash)` rows.
+pub(crate) fn heads(
+    rows: Vec<(String, i64, Vec<u8>)>,
+) -> Result<HashMap<String, (u64, [u8; 32])>, StoreError> {
+    let mut heads = HashMap::with_capacity(rows.len());
+    for (stream_id, version, hash) in rows {
+        let hash = crate::chain::to_hash(&hash).ok_or_else(|| StoreError::Corrupt {
+            position: 0,
+            reason: format!("head hash of {stream_id} has the wrong length"),
+        })?;
+        heads.insert(stream_id, (from_sql(0, version)?, hash));
+    }
+    Ok(heads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::Limits;
+    use crate::types::{ExpectedVersion, Metadata, NewEvent, StreamId};
+
+    fn append(stream: &str, expected: ExpectedVersion, ids: &[Uuid]) -> EncodedAppend {
+        let events: Vec<NewEvent> = ids
+            .iter()
+            .map(|id| NewEvent::new(*id, "Happened", 1, serde_json::json!({"n": 1})))
+            .collect();
+        let stream = StreamId::new(stream).unwrap();
+        EncodedAppend::new(&stream, expected, &events, &Metadata::default(), &Limits::default())
+            .unwrap()
+    }
+
+    fn written(plan: &Planned) -> (u64, u64) {
+        match plan {
+            Planned::Write(chained) => (
+                chained.rows[0].stream_version,
+                chained.rows[chained.rows.len() - 1].stream_version,
+            ),
+            other => panic!("expected a write, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn appends_to_one_stream_chain_onto_each_other_in_queue_order() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let first = append("s", ExpectedVersion::Exact(3), &[a]);
+        let second = append("s", ExpectedVersion::Exact(4), &[b]);
+        let heads = HashMap::from([("s".to_owned(), (3, [7; 32]))]);
+        let plans = plan([&first, &second], &[], heads, Utc::now());
+        assert_eq!(written(&plans[0]), (4, 4));
+        assert_eq!(written(&plans[1]), (5, 5));
+        let (Planned::Write(one), Planned::Write(two)) = (&plans[0], &plans[1]) else {
+            unreachable!()
+        };
+        assert_eq!(one.rows[0].prev_hash, [7; 32]);
+        assert_eq!(two.rows[0].prev_hash, one.rows[0].hash);
+    }
+
+    #[test]
+    fn an_expectation_sees_the_appends_queued_before_it() {
+        let first = append("s", ExpectedVersion::NoStream, &[Uuid::now_v7()]);
+        let racer = append("s", ExpectedVersion::NoStream, &[Uuid::now_v7()]);
+        let other = append("t", ExpectedVersion::NoStream, &[Uuid::now_v7()]);
+        let plans = plan([&first, &racer, &other], &[], HashMap::new(), Utc::now());
+        assert_eq!(written(&plans[0]), (1, 1));
+        assert!(matches!(
+            plans[1],
+            Planned::Refused(StoreError::WrongExpectedVersion { actual: 1, .. })
+        ));
+        // A refused append leaves no trace: the next stream still starts at 1.
+        assert_eq!(written(&plans[2]), (1, 1));
+    }
+
+    #[test]
+    fn a_retry_queued_behind_its_original_repeats_it() {
+        let ids = [Uuid::now_v7(), Uuid::now_v7()];
+        let original = append("s", ExpectedVersion::NoStream, &ids);
+        let retry = append("s", ExpectedVersion::NoStream, &ids);
+        let plans = plan([&original, &retry], &[], HashMap::new(), Utc::now());
+        assert_eq!(written(&plans[0]), (1, 2));
+        assert!(matches!(plans[1], Planned::RepeatOf(0)));
+    }
+
+    #[test]
+    fn reusing_queued_ids_elsewhere_or_in_part_is_refused() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let original = append("s", ExpectedVersion::Any, &[a, b]);
+        let elsewhere = append("t", ExpectedVersion::Any, &[a, b]);
+        let partial = append("s", ExpectedVersion::Any, &[a]);
+        let mixed = append("s", ExpectedVersion::Any, &[a, Uuid::now_v7()]);
+        let plans =
+            plan([&original, &elsewhere, &partial, &mixed], &[], HashMap::new(), Utc::now());
+        assert_eq!(written(&plans[0]), (1, 2));
+        for refused in &plans[1..] {
+            assert!(
+                matches!(refused, Planned::Refused(StoreError::IdempotencyMismatch { .. })),
+                "{refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_append_stored_before_the_batch_gets_its_original_result() {
+        let id = Uuid::now_v7();
+        let again = append("s", ExpectedVersion::NoStream, &[id]);
+        let stored = [StoredPlace {
+            event_id: id,
+            stream_id: "s".into(),
+            stream_version: 1,
+            position: 42,
+            event_type: "Happened".into(),
+        }];
+        let heads = HashMap::from([("s".to_owned(), (1, [1; 32]))]);
+        let plans = plan([&again], &stored, heads, Utc::now());
+        let Planned::Repeat(original) = &plans[0] else { panic!("{:?}", plans[0]) };
+        assert_eq!((original.first_position, original.last_version), (42, 1));
+    }
+}

@@ -118,8 +118,7 @@ fn repeat_of(
             reason: "while other events of this append are not (partial overlap)",
         });
     };
-    let mut expected_version = original.stream_version;
-    for event in &append.events {
+    for (expected_version, event) in (original.stream_version..).zip(&append.events) {
         let same = planned_ids.get(&event.event_id).is_some_and(|place| {
             place.append == original.append
                 && place.stream_id == append.stream_id.as_str()
@@ -132,7 +131,6 @@ fn repeat_of(
                 reason: "at another place or with another type",
             });
         }
-        expected_version += 1;
     }
     let whole = planned_ids.values().filter(|place| place.append == original.append).count();
     if whole != append.events.len() {

@@ -58,15 +58,19 @@ impl SqliteBackend {
             // Deleted and overwritten content is zeroed, so an erased key or a scrubbed
             // read-model row leaves no bytes behind (R-C8).
             .pragma("secure_delete", "ON");
+        // No ping before each acquire: an embedded database has no link to lose, and on
+        // SQLite every statement, a ping too, is a round trip to a worker thread.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .after_release(|conn, _| Box::pin(restore_writer(conn)))
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .after_release(|conn, _| Box::pin(discard_if_in_transaction(conn)))
             .connect_with(options)
             .await?;
@@ -364,23 +368,21 @@ async fn insert(tx: &mut sqlx::SqliteConnection, rows: &[EventRow<'_>]) -> Resul
 ///
 /// A future cancelled inside sqlx's `begin_with` (between the `BEGIN` and the check
 /// that follows it) leaves a transaction that nothing will roll back; reusing that
-/// connection would fail every later `BEGIN IMMEDIATE`. The ping first lets the
-/// connection's worker run any rollback a dropped `Transaction` has queued.
+/// connection would fail every later `BEGIN IMMEDIATE`. A dropped `Transaction` whose
+/// queued rollback has not run yet also counts as open: that connection is discarded
+/// too, a rare reconnect instead of a round trip to the worker on every release.
 async fn discard_if_in_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
-    conn.ping().await?;
     Ok(!conn.is_in_transaction())
 }
 
-/// [`discard_if_in_transaction`] for the writer, which also gets `synchronous = FULL`
+/// Keeps the writer only if no transaction is left open on it, and gives it `synchronous = FULL`
 /// back: the projection runner relaxes it inside its own transactions (read models are
 /// rebuildable, and the next append's sync of the WAL covers their frames too), and no
-/// append may ever run relaxed.
+/// append may ever run relaxed. The `PRAGMA` doubles as the ping: it runs after any
+/// rollback a dropped `Transaction` queued.
 async fn restore_writer(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
-    if !discard_if_in_transaction(conn).await? {
-        return Ok(false);
-    }
     sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
-    Ok(true)
+    Ok(!conn.is_in_transaction())
 }
 
 /// Where the database already holds any of `event_ids` (the idempotency check's input).

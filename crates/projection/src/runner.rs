@@ -186,6 +186,27 @@ impl Runner {
         Ok((non_negative("checkpoint", row.int("position")?)?, version))
     }
 
+    /// Every registered checkpoint, `name → (position, version)`, in one query.
+    async fn checkpoints(
+        &self,
+    ) -> Result<std::collections::HashMap<String, (u64, u32)>, ProjectionError> {
+        let rows = self
+            .db
+            .fetch_all("SELECT name, position, version FROM projection_checkpoints", &[])
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let version = u32::try_from(row.int("version")?).map_err(|_| {
+                    ProjectionError::Corrupt("checkpoint version out of range".into())
+                })?;
+                Ok((
+                    row.text("name")?,
+                    (non_negative("checkpoint", row.int("position")?)?, version),
+                ))
+            })
+            .collect()
+    }
+
     /// Empties the projection's tables and its checkpoint, in one transaction.
     async fn reset(&self, projection: &dyn Projection) -> Result<(), ProjectionError> {
         let mut tx = self.db.begin().await?;
@@ -208,34 +229,40 @@ impl Runner {
     /// past (0 when caught up, or when another runner moved the checkpoint first).
     pub async fn step(&self, name: &str) -> Result<u64, ProjectionError> {
         let projection = self.find(name)?.clone();
-        self.step_many(&[projection]).await
+        Ok(self.step_many(&[projection]).await?.moved)
     }
 
     /// Applies the next batch of every projection in one pass over the log and one
     /// transaction: what a catch-up or a rebuild of everything wants.
     pub async fn step_all(&self) -> Result<u64, ProjectionError> {
         let projections: Vec<Arc<dyn Projection>> = self.projections.iter().cloned().collect();
-        self.step_many(&projections).await
+        Ok(self.step_many(&projections).await?.moved)
     }
 
-    async fn step_many(&self, projections: &[Arc<dyn Projection>]) -> Result<u64, ProjectionError> {
+    async fn step_many(
+        &self,
+        projections: &[Arc<dyn Projection>],
+    ) -> Result<Stepped, ProjectionError> {
+        let checkpoints = self.checkpoints().await?;
         let mut behind = Vec::with_capacity(projections.len());
         for projection in projections {
-            let (position, version) = self.checkpoint(projection.name()).await?;
+            let Some(&(position, version)) = checkpoints.get(projection.name()) else {
+                return Err(ProjectionError::UnknownProjection(projection.name().to_owned()));
+            };
             if version != projection.version() {
                 self.reset(projection.as_ref()).await?;
-                return Ok(0);
+                return Ok(Stepped::DISCARDED);
             }
             behind.push((projection, position));
         }
         let Some(from) = behind.iter().map(|(_, position)| position + 1).min() else {
-            return Ok(0);
+            return Ok(Stepped::CAUGHT_UP);
         };
         // Positions are gap-free and commit in order: every position up to the head we
         // read is committed, so a window of positions is exactly that many events.
         let head = self.store.head_position().await?;
         if from > head {
-            return Ok(0);
+            return Ok(Stepped::CAUGHT_UP);
         }
         let window = u64::try_from(self.batch_size).unwrap_or(u64::MAX);
         let end = head.min(from.saturating_add(window - 1));
@@ -251,6 +278,7 @@ impl Runner {
         let mut purge: Vec<&'static str> = Vec::new();
 
         let mut tx = self.db.begin().await?;
+        let mut moving: Vec<(&Arc<dyn Projection>, u64)> = Vec::with_capacity(behind.len());
         for (projection, position) in &behind {
             if *position >= end {
                 continue;
@@ -268,35 +296,19 @@ impl Runner {
                     purge.extend(projection.tables());
                 }
             }
-            let moved = tx
-                .execute(
-                    "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
-                     WHERE name = $3 AND position = $4 AND version = $5",
-                    &params![
-                        to_sql("position", end)?,
-                        Utc::now(),
-                        projection.name(),
-                        to_sql("position", *position)?,
-                        projection.version()
-                    ],
-                )
-                .await?;
-            if moved != 1 {
-                // Someone else applied this range first; our writes roll back with the transaction.
-                tracing::debug!(
-                    projection = projection.name(),
-                    position,
-                    "checkpoint moved under us; batch discarded"
-                );
-                return Ok(0);
-            }
+            moving.push((projection, *position));
+        }
+        if !move_checkpoints(&mut tx, &moving, end).await? {
+            // Someone else applied this range first; our writes roll back with the transaction.
+            tracing::debug!(end, "a checkpoint moved under us; batch discarded");
+            return Ok(Stepped::DISCARDED);
         }
         tx.commit().await?;
         if !purge.is_empty() {
             self.store.purge_deleted(&purge).await;
         }
         self.progress.send_modify(|n| *n = n.wrapping_add(1));
-        Ok(end + 1 - from)
+        Ok(Stepped { moved: end + 1 - from, caught_up: end == head })
     }
 
     /// Opens the sealed fields of the events a personal-data projection reads; the rest
@@ -375,13 +387,12 @@ impl Runner {
     /// Every projection's checkpoint and lag.
     pub async fn status(&self) -> Result<Vec<ProjectionStatus>, ProjectionError> {
         let head = self.store.head_position().await?;
+        let checkpoints = self.checkpoints().await?;
         let mut statuses = Vec::with_capacity(self.projections.len());
         for projection in self.projections.iter() {
-            let (position, version) = match self.checkpoint(projection.name()).await {
-                Ok(checkpoint) => checkpoint,
-                Err(ProjectionError::UnknownProjection(_)) => (0, projection.version()),
-                Err(error) => return Err(error),
-            };
+            // Not registered yet: it has applied nothing.
+            let (position, version) =
+                checkpoints.get(projection.name()).copied().unwrap_or((0, projection.version()));
             statuses.push(ProjectionStatus {
                 name: projection.name(),
                 version,
@@ -395,17 +406,14 @@ impl Runner {
 
     /// The lowest checkpoint among all projections: every read model includes at least this.
     pub async fn low_water_mark(&self) -> Result<u64, ProjectionError> {
-        let mut low = u64::MAX;
-        for projection in self.projections.iter() {
-            let position = match self.checkpoint(projection.name()).await {
-                Ok((position, _)) => position,
-                // Not registered yet: it has applied nothing.
-                Err(ProjectionError::UnknownProjection(_)) => 0,
-                Err(error) => return Err(error),
-            };
-            low = low.min(position);
-        }
-        Ok(if low == u64::MAX { 0 } else { low })
+        let checkpoints = self.checkpoints().await?;
+        Ok(self
+            .projections
+            .iter()
+            // Not registered yet: it has applied nothing.
+            .map(|p| checkpoints.get(p.name()).map_or(0, |&(position, _)| position))
+            .min()
+            .unwrap_or(0))
     }
 
     /// Runs every projection live until `shutdown` resolves. Errors are logged and
@@ -441,8 +449,9 @@ impl Runner {
             notifications.borrow_and_update();
             let held: Vec<Arc<dyn Projection>> = leases.iter().map(|(p, _)| p.clone()).collect();
             match self.step_many(&held).await {
-                Ok(0) => {}
-                Ok(_) => continue,
+                // More to do, or a racer's batch to re-read: go on at once.
+                Ok(stepped) if !stepped.caught_up => continue,
+                Ok(_) => {}
                 Err(error) => {
                     tracing::warn!(%error, "projections failed; retrying");
                     release(&mut leases).await;
@@ -521,6 +530,56 @@ impl Runner {
             Ok(None)
         }
     }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy)]
+struct Stepped {
+    /// Log positions moved past.
+    moved: u64,
+    /// Whether the step reached the head it read (so waiting for the next append is
+    /// right), as opposed to a full window with more behind it, or a discarded batch.
+    caught_up: bool,
+}
+
+impl Stepped {
+    const CAUGHT_UP: Stepped = Stepped { moved: 0, caught_up: true };
+    const DISCARDED: Stepped = Stepped { moved: 0, caught_up: false };
+}
+
+/// Moves the checkpoints of a step's projections from where each started to `end`, with
+/// one statement per starting position (usually one in all). `false` if any of them had
+/// moved under us or changed version: then the whole batch must be discarded.
+async fn move_checkpoints(
+    tx: &mut DbTx,
+    moving: &[(&Arc<dyn Projection>, u64)],
+    end: u64,
+) -> Result<bool, ProjectionError> {
+    let mut starts: Vec<u64> = moving.iter().map(|(_, start)| *start).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let now = Utc::now();
+    for start in starts {
+        let group: Vec<&Arc<dyn Projection>> =
+            moving.iter().filter(|(_, s)| *s == start).map(|(p, _)| *p).collect();
+        let mut params =
+            params![to_sql("position", end)?, now, to_sql("position", start)?].to_vec();
+        let mut names = Vec::with_capacity(group.len());
+        for projection in &group {
+            let n = params.len();
+            names.push(format!("(name = ${} AND version = ${})", n + 1, n + 2));
+            params.extend(params![projection.name(), projection.version()]);
+        }
+        let sql = format!(
+            "UPDATE projection_checkpoints SET position = $1, updated_at = $2 \
+             WHERE position = $3 AND ({})",
+            names.join(" OR ")
+        );
+        if tx.execute(&sql, &params).await? != group.len() as u64 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Gives up every lease (closing their connections releases the advisory locks).

@@ -329,10 +329,11 @@ impl Db {
                 // of their own (the store's next append syncs the WAL, these frames with
                 // it). SQLite takes the setting only outside a transaction; the writer
                 // pool restores FULL when the connection is released.
-                let mut conn = writer.acquire().await?;
-                sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                // Both statements go in one round trip to sqlx's worker thread.
+                let conn = writer.acquire().await?;
+                let begin = "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE";
                 // sqlx's `begin_with` on a pooled connection (public, if undocumented).
-                DbTx::Sqlite(Transaction::begin(conn, Some("BEGIN IMMEDIATE".into())).await?)
+                DbTx::Sqlite(Transaction::begin(conn, Some(begin.into())).await?)
             }
             Db::Postgres(pool) => DbTx::Postgres(pool.begin().await?),
         })

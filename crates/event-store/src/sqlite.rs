@@ -249,7 +249,7 @@ async fn writer_task(
 /// append of the batch is stored).
 ///
 /// The whole batch is checked (idempotency, heads, expectations: [`batch::plan`]) from
-/// two reads before anything is written, so a refused append writes nothing and needs
+/// one read before anything is written, so a refused append writes nothing and needs
 /// no savepoint; then every planned row goes in with as few `INSERT`s as the statement
 /// size allows. After the checks only a storage failure can stop an insert, and that
 /// fails the batch. Statements, not rows, are what cost here: each is a round trip to
@@ -262,12 +262,7 @@ async fn write_batch(
     let mut conn = writer.acquire().await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     // The write lock is ours until commit: positions continue from here, in order.
-    let last_position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-        .fetch_one(&mut *tx)
-        .await?;
-    let event_ids: Vec<Uuid> = batch.iter().flat_map(|job| job.append.event_ids()).collect();
-    let stored = stored_places(&mut tx, &event_ids).await?;
-    let heads = stream_heads(&mut tx, batch).await?;
+    let Found { last_position, stored, heads } = find(&mut tx, batch).await?;
     let plans = batch::plan(batch.iter().map(|job| &job.append), &stored, heads, Utc::now());
 
     let mut rows = Vec::new();
@@ -320,26 +315,73 @@ struct EventRow<'a> {
     row: &'a ChainedEvent,
 }
 
-/// The last `(version, hash)` of each stream the batch appends to; new streams are absent.
-async fn stream_heads(
-    tx: &mut sqlx::SqliteConnection,
-    batch: &[Job],
-) -> Result<HashMap<String, (u64, [u8; 32])>, StoreError> {
+/// What the database holds that a batch's checks need.
+struct Found {
+    /// The log's last position.
+    last_position: i64,
+    /// The places of the batch's event ids that are already stored.
+    stored: Vec<StoredPlace>,
+    /// The last `(version, hash)` of each stream the batch appends to; new streams are
+    /// absent.
+    heads: HashMap<String, (u64, [u8; 32])>,
+}
+
+/// Reads [`Found`] with one statement (three `SELECT`s joined, told apart by `kind`).
+async fn find(tx: &mut sqlx::SqliteConnection, batch: &[Job]) -> Result<Found, StoreError> {
+    let event_ids: Vec<String> =
+        batch.iter().flat_map(|job| job.append.event_ids()).map(|id| id.to_string()).collect();
     let streams: Vec<&str> = batch.iter().map(|job| job.append.stream_id.as_str()).collect();
-    let streams = serde_json::to_string(&streams).map_err(|error| StoreError::Corrupt {
-        position: 0,
-        reason: format!("stream ids do not serialize: {error}"),
-    })?;
+    // JSON arrays keep the statement text fixed, so it is prepared once and cached.
+    let ids = serde_json::Value::from(event_ids).to_string();
+    let streams = serde_json::Value::from(streams).to_string();
     // SQLite takes the bare `hash` from the row that holds the MAX.
-    let rows: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT stream_id, MAX(stream_version), hash FROM events \
-         WHERE stream_id IN (SELECT value FROM json_each(?)) GROUP BY stream_id",
+    let rows: Vec<FoundRow> = sqlx::query_as(
+        "SELECT 'stored', event_id, stream_id, stream_version, position, event_type, NULL \
+           FROM events WHERE event_id IN (SELECT value FROM json_each(?1)) \
+         UNION ALL \
+         SELECT 'head', NULL, stream_id, MAX(stream_version), NULL, NULL, hash \
+           FROM events WHERE stream_id IN (SELECT value FROM json_each(?2)) GROUP BY stream_id \
+         UNION ALL \
+         SELECT 'last', NULL, NULL, NULL, COALESCE(MAX(position), 0), NULL, NULL FROM events",
     )
+    .bind(ids)
     .bind(streams)
     .fetch_all(&mut *tx)
     .await?;
-    batch::heads(rows)
+    let mut found = Found { last_position: 0, stored: Vec::new(), heads: HashMap::new() };
+    let mut heads = Vec::new();
+    for (kind, event_id, stream_id, version, position, event_type, hash) in rows {
+        let position = position.unwrap_or_default();
+        let missing = || StoreError::Corrupt { position, reason: format!("{kind} row incomplete") };
+        match kind.as_str() {
+            "stored" => found.stored.push(StoredPlace {
+                event_id: parse_uuid(position, &event_id.ok_or_else(missing)?)?,
+                stream_id: stream_id.ok_or_else(missing)?,
+                stream_version: from_sql(position, version.ok_or_else(missing)?)?,
+                position: from_sql(position, position)?,
+                event_type: event_type.ok_or_else(missing)?,
+            }),
+            "head" => heads.push((
+                stream_id.ok_or_else(missing)?,
+                version.ok_or_else(missing)?,
+                hash.ok_or_else(missing)?,
+            )),
+            _ => found.last_position = position,
+        }
+    }
+    found.heads = batch::heads(heads)?;
+    Ok(found)
 }
+
+type FoundRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
 
 /// Inserts planned rows with one statement.
 async fn insert(tx: &mut sqlx::SqliteConnection, rows: &[EventRow<'_>]) -> Result<(), StoreError> {
@@ -391,10 +433,7 @@ async fn stored_places(
     event_ids: &[Uuid],
 ) -> Result<Vec<StoredPlace>, StoreError> {
     let ids: Vec<String> = event_ids.iter().map(Uuid::to_string).collect();
-    let ids = serde_json::to_string(&ids).map_err(|error| StoreError::Corrupt {
-        position: 0,
-        reason: format!("event ids do not serialize: {error}"),
-    })?;
+    let ids = serde_json::Value::from(ids).to_string();
     // One statement text whatever the count, so it is prepared once and cached.
     let rows = sqlx::query(
         "SELECT event_id, stream_id, stream_version, position, event_type FROM events \

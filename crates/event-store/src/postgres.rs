@@ -376,9 +376,13 @@ async fn stream_heads(
     tx: &mut sqlx::PgConnection,
     streams: &[&str],
 ) -> Result<HashMap<String, (u64, [u8; 32])>, StoreError> {
+    // One index seek per stream: `DISTINCT ON` over the streams would read every
+    // version, and the yearly register grows with each filing.
     let rows: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT DISTINCT ON (stream_id) stream_id, stream_version, hash FROM events \
-         WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version DESC",
+        "SELECT s.stream_id, e.stream_version, e.hash \
+         FROM (SELECT DISTINCT unnest($1::text[]) AS stream_id) AS s \
+         CROSS JOIN LATERAL (SELECT stream_version, hash FROM events \
+           WHERE events.stream_id = s.stream_id ORDER BY stream_version DESC LIMIT 1) AS e",
     )
     .bind(streams)
     .fetch_all(&mut *tx)

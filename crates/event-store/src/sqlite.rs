@@ -334,13 +334,16 @@ async fn find(tx: &mut sqlx::SqliteConnection, batch: &[Job]) -> Result<Found, S
     // JSON arrays keep the statement text fixed, so it is prepared once and cached.
     let ids = serde_json::Value::from(event_ids).to_string();
     let streams = serde_json::Value::from(streams).to_string();
-    // SQLite takes the bare `hash` from the row that holds the MAX.
+    // Each head is one index seek (`MAX` on the index prefix): a `GROUP BY` over the
+    // streams would walk every version, and the yearly register grows with each filing.
     let rows: Vec<FoundRow> = sqlx::query_as(
         "SELECT 'stored', event_id, stream_id, stream_version, position, event_type, NULL \
            FROM events WHERE event_id IN (SELECT value FROM json_each(?1)) \
          UNION ALL \
-         SELECT 'head', NULL, stream_id, MAX(stream_version), NULL, NULL, hash \
-           FROM events WHERE stream_id IN (SELECT value FROM json_each(?2)) GROUP BY stream_id \
+         SELECT 'head', NULL, e.stream_id, e.stream_version, NULL, NULL, e.hash \
+           FROM (SELECT DISTINCT value FROM json_each(?2)) AS s \
+           JOIN events AS e ON e.stream_id = s.value AND e.stream_version = \
+             (SELECT MAX(stream_version) FROM events WHERE stream_id = s.value) \
          UNION ALL \
          SELECT 'last', NULL, NULL, NULL, COALESCE(MAX(position), 0), NULL, NULL FROM events",
     )

@@ -74,8 +74,13 @@ pub struct Runner {
     db: Db,
     projections: Arc<Vec<Arc<dyn Projection>>>,
     batch_size: usize,
-    /// Bumped after every batch this process commits, so read-your-writes waiters wake.
+    /// After every batch this process commits: the position all projections have now
+    /// reached, if the batch covered them all (else 0: only a wake-up), so
+    /// read-your-writes waiters need not query the checkpoints.
     progress: watch::Sender<u64>,
+    /// Orders commits with their announcements on `progress`, so a reset's 0 is never
+    /// overtaken by the announcement of a batch committed before it.
+    announcing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -99,7 +104,14 @@ impl Runner {
     pub fn new(store: EventStore, projections: Vec<Arc<dyn Projection>>) -> Self {
         let db = Db::from(store.database());
         let (progress, _) = watch::channel(0);
-        Runner { store, db, projections: Arc::new(projections), batch_size: 5_000, progress }
+        Runner {
+            store,
+            db,
+            projections: Arc::new(projections),
+            batch_size: 5_000,
+            progress,
+            announcing: Arc::default(),
+        }
     }
 
     /// Events read per batch (and per transaction). Smaller batches mean shorter locks.
@@ -120,7 +132,9 @@ impl Runner {
         self.projections.iter().map(|p| p.name()).collect()
     }
 
-    /// A signal that changes whenever this process commits a batch.
+    /// A signal that changes whenever this process commits a batch or resets a
+    /// projection; its value is a position every projection has reached when known
+    /// (0 when not: after a reset, or when this node runs only some of them).
     pub fn progress(&self) -> watch::Receiver<u64> {
         self.progress.subscribe()
     }
@@ -218,10 +232,13 @@ impl Runner {
             &params![projection.version(), Utc::now(), projection.name()],
         )
         .await?;
-        tx.commit().await?;
+        {
+            let _announcing = self.announcing.lock().await;
+            tx.commit().await?;
+            self.progress.send_replace(0);
+        }
         // A rebuild is also how an operator makes sure no erased copy survives.
         self.store.purge_deleted(projection.tables()).await;
-        self.progress.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
 
@@ -303,11 +320,16 @@ impl Runner {
             tracing::debug!(end, "a checkpoint moved under us; batch discarded");
             return Ok(Stepped::DISCARDED);
         }
-        tx.commit().await?;
+        {
+            let _announcing = self.announcing.lock().await;
+            tx.commit().await?;
+            // Every projection at `end` or beyond, if this batch covered them all.
+            let all = behind.len() == self.projections.len();
+            self.progress.send_modify(|reached| *reached = if all { end.max(*reached) } else { 0 });
+        }
         if !purge.is_empty() {
             self.store.purge_deleted(&purge).await;
         }
-        self.progress.send_modify(|n| *n = n.wrapping_add(1));
         Ok(Stepped { moved: end + 1 - from, caught_up: end == head })
     }
 

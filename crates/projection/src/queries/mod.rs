@@ -70,6 +70,10 @@ impl ReadModels {
 
     /// Waits until every projection has applied `min_position`, at most `timeout`.
     /// Fails with [`ProjectionError::NotCaughtUp`] when the deadline passes first.
+    ///
+    /// The checkpoints are read once, then again only every 25 ms (runners on other
+    /// nodes do not signal us); in between, each batch this process commits announces
+    /// the position every projection has reached, which costs waiters no query.
     pub async fn wait_for(
         &self,
         min_position: u64,
@@ -80,26 +84,25 @@ impl ReadModels {
         }
         let deadline = tokio::time::Instant::now() + timeout;
         let mut progress = self.runner.progress();
-        loop {
-            progress.borrow_and_update();
-            let reached = self.runner.low_water_mark().await?;
-            if reached >= min_position {
-                return Ok(());
+        progress.borrow_and_update();
+        let mut reached = self.runner.low_water_mark().await?;
+        while reached < min_position {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ProjectionError::NotCaughtUp { wanted: min_position, reached });
             }
-            // Runners on other nodes do not signal us: re-check now and then as well.
             let next_check =
                 (tokio::time::Instant::now() + Duration::from_millis(25)).min(deadline);
             tokio::select! {
-                _ = progress.changed() => {}
-                () = tokio::time::sleep_until(next_check) => {}
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let reached = self.runner.low_water_mark().await?;
-                if reached >= min_position {
-                    return Ok(());
+                changed = progress.changed() => {
+                    if changed.is_ok() {
+                        reached = reached.max(*progress.borrow_and_update());
+                    }
                 }
-                return Err(ProjectionError::NotCaughtUp { wanted: min_position, reached });
+                () = tokio::time::sleep_until(next_check) => {
+                    reached = self.runner.low_water_mark().await?;
+                }
             }
         }
+        Ok(())
     }
 }

@@ -77,7 +77,11 @@ impl PgBackend {
         max_connections: u32,
         commit_delay: Option<Duration>,
     ) -> Result<Self, StoreError> {
-        let options: PgConnectOptions = url.parse()?;
+        // Plans made per execution, not cached generic ones: sqlx prepares each statement
+        // once per connection, and a plan PostgreSQL settles on while a table is small
+        // (a sequential scan) stays for the connection's life as the table grows.
+        let options: PgConnectOptions =
+            url.parse::<PgConnectOptions>()?.options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))

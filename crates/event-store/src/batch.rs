@@ -1,5 +1,6 @@
 //! Plans a group-commit batch in memory: every append's idempotency check, head and
-//! expectation, decided from two reads for the whole batch instead of two per append.
+//! expectation, decided from one or two reads for the whole batch instead of two per
+//! append.
 //!
 //! The backend reads what the database holds of the batch's event ids and the heads of
 //! its streams (under its write lock), then [`plan`] walks the appends in queue order,

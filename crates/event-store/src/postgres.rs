@@ -364,12 +364,7 @@ async fn write_batch(pool: &PgPool, batch: &[Job], commit_delay: Option<Duration
             let (Some(span), Planned::Write(chained)) = (span, plan) else { return Ok(None) };
             let first = base + 1 + to_sql("position", span.start as u64)?;
             let last = base + to_sql("position", span.end as u64)?;
-            Ok(Some(AppendResult {
-                first_version: chained.rows[0].stream_version,
-                last_version: chained.rows[chained.rows.len() - 1].stream_version,
-                first_position: from_sql(first, first)?,
-                last_position: from_sql(last, last)?,
-            }))
+            chained.result(first, last).map(Some)
         })
         .collect::<Result<_, StoreError>>()?;
     Ok(batch::outcomes(plans, &written))

@@ -180,6 +180,23 @@ pub(crate) struct ChainedAppend {
     pub rows: Vec<ChainedEvent>,
 }
 
+impl ChainedAppend {
+    /// The append's result once its rows took positions `first..=last`.
+    pub fn result(&self, first: i64, last: i64) -> Result<AppendResult, StoreError> {
+        let versions = self.rows.first().zip(self.rows.last());
+        let (first_row, last_row) = versions.ok_or_else(|| StoreError::Corrupt {
+            position: first,
+            reason: "an append without events".into(),
+        })?;
+        Ok(AppendResult {
+            first_version: first_row.stream_version,
+            last_version: last_row.stream_version,
+            first_position: from_sql(first, first)?,
+            last_position: from_sql(last, last)?,
+        })
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct ChainedEvent {
     pub stream_version: u64,

@@ -280,12 +280,7 @@ async fn write_batch(
             position += 1;
             rows.push(EventRow { position, append: &job.append, event, payload, chained, row });
         }
-        written.push(Some(AppendResult {
-            first_version: chained.rows[0].stream_version,
-            last_version: chained.rows[chained.rows.len() - 1].stream_version,
-            first_position: from_sql(first_position, first_position)?,
-            last_position: from_sql(position, position)?,
-        }));
+        written.push(Some(chained.result(first_position, position)?));
     }
     if rows.is_empty() {
         // Nothing to keep: no commit, no fsync.

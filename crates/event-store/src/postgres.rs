@@ -99,9 +99,7 @@ impl PgBackend {
         &self,
         append: EncodedAppend,
     ) -> oneshot::Receiver<Result<AppendResult, StoreError>> {
-        let (reply, answer) = oneshot::channel();
-        let _ = self.queue.send(Job { append, reply });
-        answer
+        crate::prepare::submit(&self.queue, append)
     }
 
     pub fn pool(&self) -> &PgPool {

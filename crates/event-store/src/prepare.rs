@@ -61,6 +61,18 @@ pub(crate) async fn group_commit<F, Fut>(
     }
 }
 
+/// Queues an append for a backend's group-commit writer, in call order; the returned
+/// channel answers once its transaction has committed (and synced) or failed. A closed
+/// queue drops the job, and the caller sees its channel close.
+pub(crate) fn submit(
+    queue: &tokio::sync::mpsc::UnboundedSender<Job>,
+    append: EncodedAppend,
+) -> tokio::sync::oneshot::Receiver<Result<AppendResult, StoreError>> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let _ = queue.send(Job { append, reply });
+    answer
+}
+
 /// Each append's own outcome, or the failure of the transaction that carried them all.
 pub(crate) type BatchOutcome = Result<Vec<Result<AppendResult, StoreError>>, StoreError>;
 

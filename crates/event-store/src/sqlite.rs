@@ -92,16 +92,12 @@ impl SqliteBackend {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// Queues an append for the group-commit task, in call order; the returned channel
-    /// answers once its transaction has committed (and synced) or failed.
+    /// Queues an append for the group-commit task (see [`crate::prepare::submit`]).
     pub fn submit(
         &self,
         append: EncodedAppend,
     ) -> oneshot::Receiver<Result<AppendResult, StoreError>> {
-        let (reply, answer) = oneshot::channel();
-        // A closed queue drops the job, and the caller sees its channel close.
-        let _ = self.queue.send(Job { append, reply });
-        answer
+        crate::prepare::submit(&self.queue, append)
     }
 
     pub async fn locate(&self, event_ids: &[Uuid]) -> Result<Vec<StoredPlace>, StoreError> {

@@ -180,8 +180,10 @@ impl EventStore {
         self.inner.sealing_keys.lock().ok()?.get(subject).cloned()
     }
 
-    async fn load_data_key(&self, subject: &str) -> Result<DataKey, StoreError> {
-        let known: Option<Option<Vec<u8>>> = match self.database() {
+    /// The subject's row in `data_keys`: `None` when no key was ever issued,
+    /// `Some(None)` for a tombstone, `Some(Some(bytes))` for a live key.
+    async fn stored_key(&self, subject: &str) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        Ok(match self.database() {
             Database::Sqlite { readers, .. } => {
                 sqlx::query_scalar("SELECT key_bytes FROM data_keys WHERE subject = ?")
                     .bind(subject)
@@ -194,7 +196,11 @@ impl EventStore {
                     .fetch_optional(&pool)
                     .await?
             }
-        };
+        })
+    }
+
+    async fn load_data_key(&self, subject: &str) -> Result<DataKey, StoreError> {
+        let known = self.stored_key(subject).await?;
         // Issuing is a durable write; most calls find the key and need none.
         let stored = match known {
             Some(stored) => stored,
@@ -295,20 +301,7 @@ impl EventStore {
 
     /// Whether the subject's key is live, destroyed, or was never issued.
     pub async fn data_key_state(&self, subject: &str) -> Result<KeyState, StoreError> {
-        let found: Option<Option<Vec<u8>>> = match self.database() {
-            Database::Sqlite { readers, .. } => {
-                sqlx::query_scalar("SELECT key_bytes FROM data_keys WHERE subject = ?")
-                    .bind(subject)
-                    .fetch_optional(&readers)
-                    .await?
-            }
-            Database::Postgres(pool) => {
-                sqlx::query_scalar("SELECT key_bytes FROM data_keys WHERE subject = $1")
-                    .bind(subject)
-                    .fetch_optional(&pool)
-                    .await?
-            }
-        };
+        let found = self.stored_key(subject).await?;
         Ok(match found {
             None => KeyState::Missing,
             Some(None) => KeyState::Destroyed,

@@ -6,6 +6,7 @@
 //! one transaction. [`ReadModels`] answers queries, optionally after waiting until the
 //! projections reached a position the caller has seen (read-your-writes).
 
+mod dump;
 mod error;
 pub mod projections;
 pub mod queries;

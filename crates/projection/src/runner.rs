@@ -132,6 +132,11 @@ impl Runner {
         self.projections.iter().map(|p| p.name()).collect()
     }
 
+    /// The read-model tables of all projections, in projection order.
+    pub fn tables(&self) -> Vec<&'static str> {
+        self.projections.iter().flat_map(|p| p.tables().iter().copied()).collect()
+    }
+
     /// A signal that changes whenever this process commits a batch or resets a
     /// projection; its value is a position every projection has reached when known
     /// (0 when not: after a reset, or when this node runs only some of them).

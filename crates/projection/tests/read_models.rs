@@ -365,14 +365,14 @@ async fn rebuild_from_zero_equals_incremental_build(db: &TestDatabase) {
     }
     writer.await.unwrap();
     runner.catch_up().await.unwrap();
-    let incremental = dump(runner.db()).await;
+    let incremental = runner.dump().await.unwrap();
     assert!(incremental.len() > 20, "the scenario fills the tables");
 
     let mut seen = Vec::new();
     for name in runner.names() {
         runner.rebuild(name, |position, head| seen.push((position, head))).await.unwrap();
     }
-    assert_eq!(dump(runner.db()).await, incremental, "row for row");
+    assert_eq!(runner.dump().await.unwrap(), incremental, "row for row");
     assert!(seen.iter().all(|(position, head)| position <= head));
     let status = runner.status().await.unwrap();
     assert!(status.iter().all(|s| s.lag == 0 && s.position == s.head), "{status:?}");
@@ -397,14 +397,14 @@ async fn crashes_between_and_inside_batches_apply_each_event_once(db: &TestDatab
     let runner = Runner::new(store.clone(), all_projections()).with_batch_size(5);
     runner.catch_up().await.unwrap();
     assert!(crashes > 5, "the runner was killed mid-stream ({crashes} times)");
-    let after_crashes = dump(runner.db()).await;
+    let after_crashes = runner.dump().await.unwrap();
     let status = runner.status().await.unwrap();
     assert!(status.iter().all(|s| s.position == head), "{status:?}");
 
     for name in runner.names() {
         runner.rebuild(name, |_, _| {}).await.unwrap();
     }
-    assert_eq!(dump(runner.db()).await, after_crashes, "totals unchanged by the crashes");
+    assert_eq!(runner.dump().await.unwrap(), after_crashes, "totals unchanged by the crashes");
     let models = ReadModels::new(runner);
     let total = models.satisfaction(&SatisfactionFilter::default(), GroupBy::Total).await.unwrap();
     assert_eq!(total[0].responses, 7, "no callback counted twice");
@@ -414,7 +414,7 @@ async fn version_bump_rebuilds_on_start(db: &TestDatabase) {
     let store = open(db).await;
     scenario(&store).await;
     let (runner, _) = read_models(&store).await;
-    let built = dump(runner.db()).await;
+    let built = runner.dump().await.unwrap();
     // Pretend the stored tables were built by an older version with other meanings.
     let mut tx = runner.db().begin().await.unwrap();
     tx.execute("UPDATE projection_checkpoints SET version = 0 WHERE name = 'complaints'", &[])
@@ -427,7 +427,7 @@ async fn version_bump_rebuilds_on_start(db: &TestDatabase) {
     let complaints = status.iter().find(|s| s.name == "complaints").unwrap();
     assert_eq!((complaints.version, complaints.position), (1, 0), "reset for the rebuild");
     runner.catch_up().await.unwrap();
-    assert_eq!(dump(runner.db()).await, built);
+    assert_eq!(runner.dump().await.unwrap(), built);
 }
 
 async fn live_runner_catches_up_within_a_bound(db: &TestDatabase) {

@@ -7,7 +7,6 @@ use kefu_domain::customer::*;
 use kefu_domain::staff::*;
 use kefu_domain::*;
 use kefu_event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StoreOptions, StreamId};
-use kefu_projection::sql::{Db, Param};
 use kefu_testkit::TestDatabase;
 use uuid::Uuid;
 
@@ -252,43 +251,4 @@ impl Case {
         });
         self.run(store, command, at).await
     }
-}
-
-/// Every read-model row as text, table by table, for comparing two builds.
-pub async fn dump(db: &Db) -> Vec<String> {
-    let tables = [
-        ("rm_customers", "customer_id"),
-        ("rm_complaints", "complaint_id"),
-        ("rm_callbacks", "position"),
-        ("rm_staff", "staff_id"),
-    ];
-    let mut lines = Vec::new();
-    for (table, key) in tables {
-        let columns = columns(db, table).await;
-        let select: Vec<String> =
-            columns.iter().map(|c| format!("CAST({c} AS TEXT) AS {c}")).collect();
-        let sql = format!("SELECT {} FROM {table} ORDER BY {key}", select.join(", "));
-        for row in db.fetch_all(&sql, &[]).await.unwrap() {
-            let values: Vec<String> = columns
-                .iter()
-                .map(|c| row.opt_text(c).unwrap().unwrap_or_else(|| "NULL".into()))
-                .collect();
-            lines.push(format!("{table}: {}", values.join(" | ")));
-        }
-    }
-    lines
-}
-
-async fn columns(db: &Db, table: &str) -> Vec<String> {
-    let sql = if db.is_postgres() {
-        "SELECT column_name AS name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position"
-    } else {
-        "SELECT name FROM pragma_table_info($1) ORDER BY cid"
-    };
-    db.fetch_all(sql, &[Param::Text(table.into())])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.text("name").unwrap())
-        .collect()
 }

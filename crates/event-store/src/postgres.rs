@@ -25,6 +25,8 @@
 //! Lock order is always stream lock, then position row: no deadlock.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -76,6 +78,7 @@ impl PgBackend {
         url: &str,
         max_connections: u32,
         commit_delay: Option<Duration>,
+        commits: Arc<AtomicU64>,
     ) -> Result<Self, StoreError> {
         // Plans made per execution, not cached generic ones: sqlx prepares each statement
         // once per connection, and a plan PostgreSQL settles on while a table is small
@@ -90,7 +93,7 @@ impl PgBackend {
         // Concurrent nodes may start together; the migrator takes an advisory lock.
         MIGRATOR.run(&pool).await?;
         let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(writer_task(pool.clone(), jobs, commit_delay));
+        tokio::spawn(writer_task(pool.clone(), jobs, commit_delay, commits));
         Ok(PgBackend { pool, queue })
     }
 
@@ -304,8 +307,9 @@ async fn writer_task(
     pool: PgPool,
     jobs: mpsc::UnboundedReceiver<Job>,
     commit_delay: Option<Duration>,
+    commits: Arc<AtomicU64>,
 ) {
-    group_commit(jobs, |batch| {
+    group_commit(jobs, commits, |batch| {
         let pool = &pool;
         async move {
             let outcome = write_batch(pool, &batch, commit_delay).await;

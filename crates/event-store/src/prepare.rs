@@ -29,6 +29,7 @@ const MAX_BATCH: usize = 128;
 /// Returns when every sender is gone.
 pub(crate) async fn group_commit<F, Fut>(
     mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
     mut write_batch: F,
 ) where
     F: FnMut(Vec<Job>) -> Fut,
@@ -47,6 +48,11 @@ pub(crate) async fn group_commit<F, Fut>(
         let (batch, outcome) = write_batch(batch).await;
         match outcome {
             Ok(outcomes) => {
+                // Counts the batches that answered an append with success (a batch of
+                // only repeats rolls back yet counts: a rare overcount).
+                if outcomes.iter().any(Result::is_ok) {
+                    commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = job.reply.send(outcome);
                 }

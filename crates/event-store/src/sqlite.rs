@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,12 +43,15 @@ pub(crate) struct SqliteBackend {
     readers: SqlitePool,
     /// Appends wait here for the group-commit task (see [`writer_task`]).
     queue: mpsc::UnboundedSender<Job>,
-    /// Transactions the group-commit task has committed.
-    commits: Arc<AtomicU64>,
 }
 
 impl SqliteBackend {
-    pub async fn open(url: &str, commit_delay: Option<Duration>) -> Result<Self, StoreError> {
+    /// `commits` counts the group-commit writer's transactions.
+    pub async fn open(
+        url: &str,
+        commit_delay: Option<Duration>,
+        commits: Arc<AtomicU64>,
+    ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -75,9 +78,8 @@ impl SqliteBackend {
             .connect_with(options)
             .await?;
         let (queue, jobs) = mpsc::unbounded_channel();
-        let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(writer_task(writer.clone(), jobs, commit_delay, commits.clone()));
-        Ok(SqliteBackend { writer, readers, queue, commits })
+        tokio::spawn(writer_task(writer.clone(), jobs, commit_delay, commits));
+        Ok(SqliteBackend { writer, readers, queue })
     }
 
     pub fn writer_pool(&self) -> &SqlitePool {
@@ -86,10 +88,6 @@ impl SqliteBackend {
 
     pub fn reader_pool(&self) -> &SqlitePool {
         &self.readers
-    }
-
-    pub fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
     }
 
     /// Queues an append for the group-commit task (see [`crate::prepare::submit`]).
@@ -228,13 +226,10 @@ async fn writer_task(
     commit_delay: Option<Duration>,
     commits: Arc<AtomicU64>,
 ) {
-    group_commit(jobs, |batch| {
-        let (writer, commits) = (&writer, &commits);
+    group_commit(jobs, commits, |batch| {
+        let writer = &writer;
         async move {
             let outcome = write_batch(writer, &batch, commit_delay).await;
-            if outcome.as_ref().is_ok_and(|outcomes| outcomes.iter().any(Result::is_ok)) {
-                commits.fetch_add(1, Ordering::Relaxed);
-            }
             (batch, outcome)
         }
     })

@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     wake: watch::Sender<u64>,
     listener: Option<JoinHandle<()>>,
     /// Live data keys this process sealed with lately (see `vault`).
+    /// Transactions the group-commit writer has committed.
+    commits: Arc<std::sync::atomic::AtomicU64>,
     pub(crate) sealing_keys:
         std::sync::Mutex<std::collections::HashMap<String, crate::vault::DataKey>>,
 }
@@ -85,17 +87,24 @@ impl EventStore {
     /// and brings its schema up to date.
     pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         let (wake, _) = watch::channel(0);
+        let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (backend, listener) = if url.starts_with("sqlite:") {
-            (Backend::Sqlite(SqliteBackend::open(url, options.commit_delay).await?), None)
+            (
+                Backend::Sqlite(
+                    SqliteBackend::open(url, options.commit_delay, commits.clone()).await?,
+                ),
+                None,
+            )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let backend = PgBackend::open(url, 32, options.commit_delay).await?;
+            let backend = PgBackend::open(url, 32, options.commit_delay, commits.clone()).await?;
             let listener = spawn_listener(&backend, wake.clone()).await?;
             (Backend::Postgres(backend), Some(listener))
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         let sealing_keys = std::sync::Mutex::default();
-        Ok(EventStore { inner: Arc::new(Inner { backend, options, wake, listener, sealing_keys }) })
+        let inner = Inner { backend, options, wake, listener, sealing_keys, commits };
+        Ok(EventStore { inner: Arc::new(inner) })
     }
 
     /// The database behind the log, for read models that live beside it.
@@ -169,13 +178,10 @@ impl EventStore {
         Ok(())
     }
 
-    /// How many write transactions the SQLite group-commit writer has committed (`None`
-    /// on PostgreSQL): appends per commit is the batching factor.
-    pub fn sqlite_commits(&self) -> Option<u64> {
-        match &self.inner.backend {
-            Backend::Sqlite(sqlite) => Some(sqlite.commits()),
-            Backend::Postgres(_) => None,
-        }
+    /// How many write transactions this process's group-commit writer has committed:
+    /// appends per commit is the batching factor.
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Where the given events are stored, for those that are (in no particular order).

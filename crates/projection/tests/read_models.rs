@@ -16,7 +16,7 @@ use kefu_event_store::EventStore;
 use kefu_projection::queries::{
     ComplaintFilter, CustomerFilter, DueKind, GroupBy, SatisfactionFilter, SlaBreachCounts, SlaKind,
 };
-use kefu_projection::{all_projections, Page, ReadModels, Runner};
+use kefu_projection::{all_projections, Page, ProjectionError, ReadModels, Runner};
 use kefu_testkit::TestDatabase;
 use support::*;
 
@@ -48,6 +48,7 @@ read_model_suite!(
     crashes_between_and_inside_batches_apply_each_event_once,
     version_bump_rebuilds_on_start,
     live_runner_catches_up_within_a_bound,
+    waiters_trust_announced_progress_only_until_a_reset,
 );
 
 /// The clock of the scenario's questions: ten days after T0.
@@ -428,6 +429,35 @@ async fn version_bump_rebuilds_on_start(db: &TestDatabase) {
     assert_eq!((complaints.version, complaints.position), (1, 0), "reset for the rebuild");
     runner.catch_up().await.unwrap();
     assert_eq!(runner.dump().await.unwrap(), built);
+}
+
+/// Read-your-writes: a batch covering every projection announces the position they all
+/// reached; a reset (and a step of only some projections) announces none, so waiters
+/// fall back to the checkpoints and never pass on a stale announcement.
+async fn waiters_trust_announced_progress_only_until_a_reset(db: &TestDatabase) {
+    let store = open(db).await;
+    scenario(&store).await;
+    let (runner, models) = read_models(&store).await;
+    let head = store.head_position().await.unwrap();
+    assert_eq!(*runner.progress().borrow(), head, "a full catch-up announces the head");
+    models.wait_for(head, Duration::from_secs(1)).await.unwrap();
+
+    let mut tx = runner.db().begin().await.unwrap();
+    tx.execute("UPDATE projection_checkpoints SET version = 0 WHERE name = 'complaints'", &[])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    runner.prepare().await.unwrap();
+    assert_eq!(*runner.progress().borrow(), 0, "a reset withdraws the announcement");
+    let waited = models.wait_for(head, Duration::from_millis(100)).await;
+    assert!(
+        matches!(waited, Err(ProjectionError::NotCaughtUp { reached: 0, .. })),
+        "a waiter must not pass while complaints rebuild: {waited:?}"
+    );
+    runner.step("complaints").await.unwrap();
+    assert_eq!(*runner.progress().borrow(), 0, "a step of one projection announces nothing");
+    runner.catch_up().await.unwrap();
+    models.wait_for(head, Duration::from_secs(1)).await.unwrap();
 }
 
 async fn live_runner_catches_up_within_a_bound(db: &TestDatabase) {

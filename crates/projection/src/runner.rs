@@ -50,7 +50,7 @@ pub trait Projection: Send + Sync + 'static {
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
-        events: &'a [RecordedEvent],
+        events: &'a [&'a RecordedEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>>;
 }
 
@@ -81,6 +81,8 @@ pub struct Runner {
     /// Orders commits with their announcements on `progress`, so a reset's 0 is never
     /// overtaken by the announcement of a batch committed before it.
     announcing: Arc<tokio::sync::Mutex<()>>,
+    /// The next window of the log, read while the current one is applied (catch-up).
+    prefetched: Arc<std::sync::Mutex<Option<Prefetch>>>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -111,6 +113,7 @@ impl Runner {
             batch_size: 5_000,
             progress,
             announcing: Arc::default(),
+            prefetched: Arc::default(),
         }
     }
 
@@ -288,14 +291,17 @@ impl Runner {
         }
         let window = u64::try_from(self.batch_size).unwrap_or(u64::MAX);
         let end = head.min(from.saturating_add(window - 1));
-        let mut types: Vec<&str> = behind
-            .iter()
-            .filter(|(_, position)| *position < end)
-            .flat_map(|(p, _)| p.event_types().iter().copied())
-            .collect();
-        types.sort_unstable();
-        types.dedup();
-        let mut events = self.store.read_range(from, end, &types).await?;
+        let types = event_types(behind.iter().filter(|(_, position)| *position < end));
+        let mut events = match self.take_prefetched(from, end, &types).await {
+            Some(events) => events?,
+            None => self.store.read_range(from, end, &types).await?,
+        };
+        if end < head {
+            // Catching up: read the next window while this one is applied. After this
+            // step every projection here is at `end` or beyond.
+            let next_end = head.min(end.saturating_add(window));
+            self.prefetch(end + 1, next_end, event_types(behind.iter()));
+        }
         self.open_what_is_read(&behind, &mut events).await?;
         let mut purge: Vec<&'static str> = Vec::new();
 
@@ -306,10 +312,9 @@ impl Runner {
                 continue;
             }
             let wanted = projection.event_types();
-            let relevant: Vec<RecordedEvent> = events
+            let relevant: Vec<&RecordedEvent> = events
                 .iter()
                 .filter(|e| e.position > *position && wanted.contains(&e.event_type.as_str()))
-                .cloned()
                 .collect();
             if !relevant.is_empty() {
                 projection.apply(&mut tx, &relevant).await?;
@@ -336,6 +341,41 @@ impl Runner {
             self.store.purge_deleted(&purge).await;
         }
         Ok(Stepped { moved: end + 1 - from, caught_up: end == head })
+    }
+
+    /// Starts reading `from..=end` of `types` in the background, for the next step.
+    fn prefetch(&self, from: u64, end: u64, types: Vec<&'static str>) {
+        let store = self.store.clone();
+        let wanted = types.clone();
+        let read = tokio::spawn(async move { store.read_range(from, end, &wanted).await });
+        let previous = self
+            .prefetched
+            .lock()
+            .map(|mut slot| slot.replace(Prefetch { from, end, types, read }));
+        if let Ok(Some(stale)) = previous {
+            stale.read.abort();
+        }
+    }
+
+    /// The events read ahead for exactly this window and these types, if any. The log
+    /// below the head never changes, so a read made earlier is as good as one made now
+    /// (sealed fields are opened afterwards, against the keys as they are now).
+    async fn take_prefetched(
+        &self,
+        from: u64,
+        end: u64,
+        types: &[&'static str],
+    ) -> Option<Result<Vec<RecordedEvent>, ProjectionError>> {
+        let prefetch = self.prefetched.lock().ok()?.take()?;
+        if (prefetch.from, prefetch.end, prefetch.types.as_slice()) != (from, end, types) {
+            prefetch.read.abort();
+            return None;
+        }
+        match prefetch.read.await {
+            Ok(read) => Some(read.map_err(ProjectionError::from)),
+            // Cancelled or panicked: read again in the caller.
+            Err(_) => None,
+        }
     }
 
     /// Opens the sealed fields of the events a personal-data projection reads; the rest
@@ -557,6 +597,25 @@ impl Runner {
             Ok(None)
         }
     }
+}
+
+/// The event types a set of projections reads, sorted and without repeats.
+fn event_types<'a>(
+    projections: impl Iterator<Item = &'a (&'a Arc<dyn Projection>, u64)>,
+) -> Vec<&'static str> {
+    let mut types: Vec<&'static str> =
+        projections.flat_map(|(p, _)| p.event_types().iter().copied()).collect();
+    types.sort_unstable();
+    types.dedup();
+    types
+}
+
+/// A window of the log being read ahead of the step that will apply it.
+struct Prefetch {
+    from: u64,
+    end: u64,
+    types: Vec<&'static str>,
+    read: tokio::task::JoinHandle<Result<Vec<RecordedEvent>, kefu_event_store::StoreError>>,
 }
 
 /// What one step did.

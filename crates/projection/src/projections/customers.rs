@@ -161,13 +161,13 @@ impl Projection for Customers {
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
-        events: &'a [RecordedEvent],
+        events: &'a [&'a RecordedEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, events))
     }
 }
 
-async fn apply(tx: &mut DbTx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
     // Decode once; find the customer each event is about.
     let mut decoded = Vec::with_capacity(events.len());
     for event in events {

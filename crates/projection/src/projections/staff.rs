@@ -36,13 +36,13 @@ impl Projection for StaffDirectory {
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
-        events: &'a [RecordedEvent],
+        events: &'a [&'a RecordedEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, events))
     }
 }
 
-async fn apply(tx: &mut DbTx, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
     for event in events {
         let position = to_sql("position", event.position)?;
         let Decoded::Staff(change) = decode(event)? else { continue };

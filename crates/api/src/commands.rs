@@ -482,7 +482,7 @@ pub fn decode<E: DomainEvent>(recorded: &[RecordedEvent]) -> Result<Vec<E>, ApiE
     recorded
         .iter()
         .map(|e| {
-            E::from_stored(&e.event_type, e.schema_version, e.payload.clone()).map_err(|error| {
+            E::from_stored(&e.event_type, e.schema_version, &e.payload).map_err(|error| {
                 ApiError::Internal(format!("{} v{}: {error}", e.stream_id, e.stream_version))
             })
         })

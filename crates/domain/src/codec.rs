@@ -2,7 +2,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A stored event that cannot be turned back into a domain event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,11 +45,12 @@ pub trait DomainEvent: Sized + Serialize + DeserializeOwned {
         }
     }
 
-    /// Decodes a stored event, upcasting old schema versions first.
+    /// Decodes a stored event, upcasting old schema versions first. A current-version
+    /// payload is read in place: no copy, no intermediate tagged value.
     fn from_stored(
         event_type: &str,
         schema_version: u32,
-        payload: Value,
+        payload: &Value,
     ) -> Result<Self, DecodeError> {
         let known = Self::current_version(event_type)
             .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
@@ -65,13 +66,20 @@ pub trait DomainEvent: Sized + Serialize + DeserializeOwned {
             schema_version,
             reason,
         };
-        let mut payload = payload;
-        for version in schema_version..known {
-            payload = Self::upcast(event_type, version, payload).map_err(malformed)?;
-        }
-        serde_json::from_value(json!({ "type": event_type, "data": payload }))
-            .map_err(|error| malformed(error.to_string()))
+        let decoded = if schema_version == known {
+            Self::from_payload(event_type, payload)
+        } else {
+            let mut upcast = payload.clone();
+            for version in schema_version..known {
+                upcast = Self::upcast(event_type, version, upcast).map_err(malformed)?;
+            }
+            Self::from_payload(event_type, &upcast)
+        };
+        decoded.map_err(|error| malformed(error.to_string()))
     }
+
+    /// Deserializes a current-version payload of the variant named `event_type`.
+    fn from_payload(event_type: &str, payload: &Value) -> Result<Self, serde_json::Error>;
 }
 
 /// For event enums whose types never changed shape.
@@ -112,6 +120,17 @@ macro_rules! event_enum {
                 payload: serde_json::Value,
             ) -> Result<serde_json::Value, String> {
                 $upcast(event_type, from_version, payload)
+            }
+
+            fn from_payload(
+                event_type: &str,
+                payload: &serde_json::Value,
+            ) -> Result<Self, serde_json::Error> {
+                use serde::Deserialize as _;
+                match event_type {
+                    $(stringify!($variant) => $variant::deserialize(payload).map($name::$variant),)+
+                    other => Err(serde::de::Error::unknown_variant(other, Self::TYPES)),
+                }
             }
         }
 

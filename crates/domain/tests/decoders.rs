@@ -71,8 +71,8 @@ fn round_trips<E: DomainEvent + PartialEq + std::fmt::Debug>(
     version: u32,
     payload: Value,
 ) {
-    if let Ok(event) = E::from_stored(event_type, version, payload) {
-        let again = E::from_stored(event.event_type(), event.schema_version(), event.to_payload());
+    if let Ok(event) = E::from_stored(event_type, version, &payload) {
+        let again = E::from_stored(event.event_type(), event.schema_version(), &event.to_payload());
         assert_eq!(again.as_ref(), Ok(&event));
     }
 }

@@ -149,7 +149,7 @@ where
                 let loaded = E::from_stored(
                     event.event_type(),
                     event.schema_version(),
-                    serde_json::from_str(&stored).unwrap(),
+                    &serde_json::from_str(&stored).unwrap(),
                 )
                 .unwrap();
                 assert_eq!(loaded, event, "JSON round trip of {}", event.event_type());

@@ -10,7 +10,7 @@ const V1_COMPLAINT_FILED: &str = include_str!("fixtures/complaint_filed_v1.json"
 #[test]
 fn a_v1_complaint_filed_loads_with_receipt_at_filing() {
     let payload: serde_json::Value = serde_json::from_str(V1_COMPLAINT_FILED).unwrap();
-    let event = ComplaintEvent::from_stored("ComplaintFiled", 1, payload).unwrap();
+    let event = ComplaintEvent::from_stored("ComplaintFiled", 1, &payload).unwrap();
     let ComplaintEvent::ComplaintFiled(filed) = &event else { panic!("{event:?}") };
     let filed_at = Utc.with_ymd_and_hms(2025, 6, 2, 8, 30, 0).unwrap();
     assert_eq!(filed.filed_at, filed_at);
@@ -19,7 +19,7 @@ fn a_v1_complaint_filed_loads_with_receipt_at_filing() {
     assert_eq!(filed.case_number.to_string(), "2025-000031");
     // Written back, it is a current (v2) event.
     assert_eq!(event.schema_version(), 2);
-    let again = ComplaintEvent::from_stored("ComplaintFiled", 2, event.to_payload()).unwrap();
+    let again = ComplaintEvent::from_stored("ComplaintFiled", 2, &event.to_payload()).unwrap();
     assert_eq!(again, event);
 }
 
@@ -37,19 +37,19 @@ fn type_names_are_the_stable_literals() {
 fn unknown_future_and_malformed_events_are_refused_with_reasons() {
     let payload: serde_json::Value = serde_json::from_str(V1_COMPLAINT_FILED).unwrap();
     assert_eq!(
-        ComplaintEvent::from_stored("ComplaintTeleported", 1, payload.clone()),
+        ComplaintEvent::from_stored("ComplaintTeleported", 1, &payload),
         Err(DecodeError::UnknownType("ComplaintTeleported".into()))
     );
     assert!(matches!(
-        ComplaintEvent::from_stored("ComplaintFiled", 3, payload),
+        ComplaintEvent::from_stored("ComplaintFiled", 3, &payload),
         Err(DecodeError::FutureVersion { found: 3, known: 2, .. })
     ));
     assert!(matches!(
-        ComplaintEvent::from_stored("ComplaintFiled", 2, serde_json::json!({ "complaint_id": 7 })),
+        ComplaintEvent::from_stored("ComplaintFiled", 2, &serde_json::json!({ "complaint_id": 7 })),
         Err(DecodeError::Malformed { .. })
     ));
     assert!(matches!(
-        ComplaintEvent::from_stored("ComplaintFiled", 1, serde_json::json!([])),
+        ComplaintEvent::from_stored("ComplaintFiled", 1, &serde_json::json!([])),
         Err(DecodeError::Malformed { .. })
     ));
 }

@@ -25,18 +25,17 @@ pub(crate) enum Decoded {
 
 pub(crate) fn decode(event: &RecordedEvent) -> Result<Decoded, ProjectionError> {
     let decode_error = |error| ProjectionError::Decode { position: event.position, error };
-    let payload = || event.payload.clone();
     Ok(match event.category() {
         "customer" => Decoded::Customer(
-            CustomerEvent::from_stored(&event.event_type, event.schema_version, payload())
+            CustomerEvent::from_stored(&event.event_type, event.schema_version, &event.payload)
                 .map_err(decode_error)?,
         ),
         "complaint" => Decoded::Complaint(
-            ComplaintEvent::from_stored(&event.event_type, event.schema_version, payload())
+            ComplaintEvent::from_stored(&event.event_type, event.schema_version, &event.payload)
                 .map_err(decode_error)?,
         ),
         "staff" => Decoded::Staff(
-            StaffEvent::from_stored(&event.event_type, event.schema_version, payload())
+            StaffEvent::from_stored(&event.event_type, event.schema_version, &event.payload)
                 .map_err(decode_error)?,
         ),
         _ => Decoded::Other,
@@ -116,5 +115,6 @@ pub(crate) async fn insert_rows(
 
 /// `YYYY-MM` of an instant, the month key of the reports.
 pub(crate) fn month_of(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m").to_string()
+    use chrono::Datelike;
+    format!("{:04}-{:02}", at.year(), at.month())
 }

@@ -49,7 +49,7 @@ where
         .unwrap();
     let history: Vec<A::Event> = recorded
         .iter()
-        .map(|e| A::Event::from_stored(&e.event_type, e.schema_version, e.payload.clone()).unwrap())
+        .map(|e| A::Event::from_stored(&e.event_type, e.schema_version, &e.payload).unwrap())
         .collect();
     let state = A::fold(&history);
     let events =

@@ -27,6 +27,7 @@ mod limits;
 mod postgres;
 mod prepare;
 mod sqlite;
+pub mod sqlite_time;
 mod store;
 mod types;
 mod vault;

@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -26,11 +26,10 @@ use crate::prepare::{
     from_sql, group_commit, to_sql, BatchOutcome, ChainedAppend, ChainedEvent, EncodedAppend,
     EncodedEvent, Job, StoredPlace,
 };
+use crate::sqlite_time;
 use crate::types::{AppendResult, Direction, RecordedEvent};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
-
-const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 
 const EVENT_COLUMNS: &str = "position, stream_id, stream_version, event_id, event_type, \
      schema_version, payload, metadata, recorded_at, prev_hash, hash";
@@ -387,7 +386,7 @@ async fn insert(tx: &mut sqlx::SqliteConnection, rows: &[EventRow<'_>]) -> Resul
             .bind(i64::from(row.event.schema_version))
             .bind(row.payload)
             .bind(&row.append.metadata)
-            .bind(row.chained.recorded_at.format(TIMESTAMP_FORMAT).to_string())
+            .bind(sqlite_time::format(row.chained.recorded_at))
             .bind(&row.row.prev_hash[..])
             .bind(&row.row.hash[..]);
     }
@@ -551,8 +550,7 @@ fn parse_uuid(position: i64, text: &str) -> Result<Uuid, StoreError> {
 }
 
 fn parse_timestamp(position: i64, text: &str) -> Result<DateTime<Utc>, StoreError> {
-    NaiveDateTime::parse_from_str(text, TIMESTAMP_FORMAT)
-        .map(|naive| naive.and_utc())
+    sqlite_time::parse(text)
         .map_err(|error| StoreError::Corrupt { position, reason: format!("recorded_at: {error}") })
 }
 

@@ -5,14 +5,12 @@
 //! travel: timestamps are `TIMESTAMPTZ` on PostgreSQL and fixed-width UTC text on SQLite
 //! (`2026-03-10T09:00:00.000000Z`, which sorts and compares like the instant it names).
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Postgres, Row, Sqlite, Transaction};
 
 use crate::error::ProjectionError;
-
-const SQLITE_TIMESTAMP: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 
 /// The database the read models live in (the one holding the events).
 #[derive(Debug, Clone)]
@@ -186,7 +184,7 @@ fn bind_pg<'q>(mut query: PgQuery<'q>, params: &'q [Param]) -> PgQuery<'q> {
 
 /// How SQLite stores an instant.
 pub fn sqlite_time(value: DateTime<Utc>) -> String {
-    value.format(SQLITE_TIMESTAMP).to_string()
+    kefu_event_store::sqlite_time::format(value)
 }
 
 /// One result row, whichever backend it came from.
@@ -256,8 +254,7 @@ impl DbRow {
             DbRow::Sqlite(row) => row
                 .try_get::<Option<String>, _>(column)?
                 .map(|text| {
-                    NaiveDateTime::parse_from_str(&text, SQLITE_TIMESTAMP)
-                        .map(|naive| naive.and_utc())
+                    kefu_event_store::sqlite_time::parse(&text)
                         .map_err(|error| ProjectionError::Corrupt(format!("{column}: {error}")))
                 })
                 .transpose(),

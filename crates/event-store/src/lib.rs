@@ -27,6 +27,7 @@ mod limits;
 mod postgres;
 mod prepare;
 mod sqlite;
+mod sqlite_batch;
 pub mod sqlite_time;
 mod store;
 mod types;

@@ -26,8 +26,8 @@ use crate::prepare::{
     from_sql, group_commit, to_sql, BatchOutcome, ChainedAppend, ChainedEvent, EncodedAppend,
     EncodedEvent, Job, StoredPlace,
 };
-use crate::sqlite_time;
 use crate::types::{AppendResult, Direction, RecordedEvent};
+use crate::{sqlite_batch, sqlite_time};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -149,9 +149,9 @@ impl SqliteBackend {
         let inner = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?"
         );
-        let sql = batch_json_sql(&inner);
+        let sql = sqlite_batch::batch_sql(&inner);
         let query = sqlx::query_scalar(&sql).bind(from_position).bind(limit);
-        decode_batch(query.fetch_one(&self.readers).await?)
+        sqlite_batch::decode(query.fetch_one(&self.readers).await?)
     }
 
     pub async fn read_range(
@@ -169,12 +169,12 @@ impl SqliteBackend {
             "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ? AND position <= ? {type_filter} \
              ORDER BY position"
         );
-        let sql = batch_json_sql(&inner);
+        let sql = sqlite_batch::batch_sql(&inner);
         let mut query = sqlx::query_scalar(&sql).bind(from_position).bind(to_position);
         for event_type in event_types {
             query = query.bind(*event_type);
         }
-        decode_batch(query.fetch_one(&self.readers).await?)
+        sqlite_batch::decode(query.fetch_one(&self.readers).await?)
     }
 
     pub async fn head_position(&self) -> Result<u64, StoreError> {
@@ -442,82 +442,6 @@ async fn stored_places(
             })
         })
         .collect()
-}
-
-/// Wraps a scan in `json_group_array`, so a whole batch crosses from sqlx's SQLite worker
-/// thread as one value instead of one cross-thread hand-off per row (which costs more
-/// than reading the row).
-fn batch_json_sql(inner: &str) -> String {
-    format!(
-        "SELECT json_group_array(json_array(position, stream_id, stream_version, event_id, \
-         event_type, schema_version, json(payload), json(metadata), recorded_at, hex(prev_hash), \
-         hex(hash))) FROM ({inner})"
-    )
-}
-
-/// One row of [`batch_json_sql`]'s array.
-type BatchRow = (
-    i64,
-    String,
-    i64,
-    String,
-    String,
-    i64,
-    serde_json::Value,
-    crate::types::Metadata,
-    String,
-    String,
-    String,
-);
-
-fn decode_batch(json: String) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows: Vec<BatchRow> = serde_json::from_str(&json).map_err(|error| StoreError::Corrupt {
-        position: 0,
-        reason: format!("event batch: {error}"),
-    })?;
-    let mut events = rows
-        .into_iter()
-        .map(
-            |(
-                position,
-                stream_id,
-                version,
-                event_id,
-                event_type,
-                schema,
-                payload,
-                metadata,
-                recorded_at,
-                prev_hash,
-                hash,
-            )| {
-                let corrupt = |reason: String| StoreError::Corrupt { position, reason };
-                let hash_of = |text: &str, what: &str| {
-                    hex::decode(text)
-                        .ok()
-                        .as_deref()
-                        .and_then(to_hash)
-                        .ok_or_else(|| corrupt(format!("{what} is not 32 bytes")))
-                };
-                Ok(RecordedEvent {
-                    position: from_sql(position, position)?,
-                    stream_id,
-                    stream_version: from_sql(position, version)?,
-                    event_id: parse_uuid(position, &event_id)?,
-                    event_type,
-                    schema_version: schema_version(position, schema)?,
-                    payload,
-                    metadata,
-                    recorded_at: parse_timestamp(position, &recorded_at)?,
-                    prev_hash: hash_of(&prev_hash, "prev_hash")?,
-                    hash: hash_of(&hash, "hash")?,
-                })
-            },
-        )
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    // The aggregate keeps the subquery's order; sorting again costs nothing when it did.
-    events.sort_by_key(|event| event.position);
-    Ok(events)
 }
 
 fn decode_event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {

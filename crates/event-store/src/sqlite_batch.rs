@@ -1,0 +1,128 @@
+//! Reading a range of SQLite events as one text value: a batch crosses from sqlx's worker
+//! thread in one hand-off, and each payload is parsed once, in Rust.
+//!
+//! Rows are joined with ASCII record (`\x1e`) and unit (`\x1f`) separators. No stored
+//! column can hold either: stream ids and event types are printable ASCII (checked on
+//! append), numbers, hex and timestamps are plain, and JSON text never holds a raw
+//! control character (RFC 8259 §7; inside strings they are escaped). This replaced a
+//! `json_group_array` batch, in which SQLite parsed and re-rendered every payload only
+//! for Rust to parse it again.
+
+use crate::chain::to_hash;
+use crate::error::StoreError;
+use crate::prepare::from_sql;
+use crate::sqlite_time;
+use crate::types::RecordedEvent;
+
+const RECORD: char = '\x1e';
+const UNIT: char = '\x1f';
+const COLUMNS: usize = 11;
+
+/// The single-value query over `inner`, which selects the event columns in their stored
+/// order. An empty range gives NULL.
+pub(crate) fn batch_sql(inner: &str) -> String {
+    let unit = "|| char(31) ||";
+    format!(
+        "SELECT group_concat(position {unit} stream_id {unit} stream_version {unit} event_id \
+         {unit} event_type {unit} schema_version {unit} payload {unit} metadata {unit} \
+         recorded_at {unit} hex(prev_hash) {unit} hex(hash), char(30)) FROM ({inner})"
+    )
+}
+
+/// The events of a [`batch_sql`] value, in position order.
+pub(crate) fn decode(batch: Option<String>) -> Result<Vec<RecordedEvent>, StoreError> {
+    let Some(batch) = batch else { return Ok(Vec::new()) };
+    let mut events = batch.split(RECORD).map(decode_record).collect::<Result<Vec<_>, _>>()?;
+    // group_concat keeps the subquery's order in practice; sorting a sorted batch is cheap.
+    events.sort_by_key(|event| event.position);
+    Ok(events)
+}
+
+fn decode_record(record: &str) -> Result<RecordedEvent, StoreError> {
+    let fields: Vec<&str> = record.split(UNIT).collect();
+    let position: i64 = fields[0].parse().map_err(|_| StoreError::Corrupt {
+        position: 0,
+        reason: format!("event batch: position {:?}", fields[0]),
+    })?;
+    let corrupt = |reason: String| StoreError::Corrupt { position, reason };
+    let &[_, stream_id, version, event_id, event_type, schema, payload, metadata, recorded_at, prev_hash, this_hash] =
+        fields.as_slice()
+    else {
+        return Err(corrupt(format!("event batch: a row without {COLUMNS} columns")));
+    };
+    let integer = |text: &str, what: &str| {
+        text.parse::<i64>().map_err(|_| corrupt(format!("{what} {text:?} is not an integer")))
+    };
+    let hash = |text: &str, what: &str| {
+        hex::decode(text)
+            .ok()
+            .as_deref()
+            .and_then(to_hash)
+            .ok_or_else(|| corrupt(format!("{what} is not 32 bytes")))
+    };
+    Ok(RecordedEvent {
+        position: from_sql(position, position)?,
+        stream_id: stream_id.to_owned(),
+        stream_version: from_sql(position, integer(version, "stream version")?)?,
+        event_id: uuid::Uuid::parse_str(event_id)
+            .map_err(|error| corrupt(format!("event id: {error}")))?,
+        event_type: event_type.to_owned(),
+        schema_version: u32::try_from(integer(schema, "schema version")?)
+            .map_err(|_| corrupt(format!("schema version {schema} out of range")))?,
+        payload: serde_json::from_str(payload)
+            .map_err(|error| corrupt(format!("payload: {error}")))?,
+        metadata: serde_json::from_str(metadata)
+            .map_err(|error| corrupt(format!("metadata: {error}")))?,
+        recorded_at: sqlite_time::parse(recorded_at)
+            .map_err(|error| corrupt(format!("recorded_at: {error}")))?,
+        prev_hash: hash(prev_hash, "prev_hash")?,
+        hash: hash(this_hash, "hash")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(payload: &str) -> String {
+        let hash = "ab".repeat(32);
+        [
+            "7",
+            "complaint-1",
+            "2",
+            "0193a0b0-0000-7000-8000-000000000001",
+            "ComplaintFiled",
+            "1",
+            payload,
+            r#"{"actor":"svc"}"#,
+            "2026-11-22T15:04:05.123456Z",
+            &hash,
+            &hash,
+        ]
+        .join("\x1f")
+    }
+
+    #[test]
+    fn a_batch_decodes_in_position_order() {
+        let later = record(r#"{"text":"line\nbreak \u001f"}"#).replacen('7', "9", 1);
+        let events = decode(Some([later, record("{}")].join("\x1e"))).unwrap();
+        assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), [7, 9]);
+        // Escaped control characters inside JSON strings are data, not separators.
+        assert_eq!(events[1].payload["text"], "line\nbreak \u{1f}");
+        assert_eq!(events[0].hash, [0xab; 32]);
+        assert_eq!(decode(None).unwrap(), []);
+    }
+
+    #[test]
+    fn a_malformed_row_is_corrupt_not_a_panic() {
+        for bad in [
+            String::new(),
+            "x".to_owned(),
+            record("{").to_owned(),
+            record("{}").rsplit_once('\x1f').unwrap().0.to_owned(),
+            format!("{}\x1fextra", record("{}")),
+        ] {
+            assert!(matches!(decode(Some(bad)), Err(StoreError::Corrupt { .. })));
+        }
+    }
+}

@@ -32,9 +32,14 @@ pub(crate) fn batch_sql(inner: &str) -> String {
 /// The events of a [`batch_sql`] value, in position order.
 pub(crate) fn decode(batch: Option<String>) -> Result<Vec<RecordedEvent>, StoreError> {
     let Some(batch) = batch else { return Ok(Vec::new()) };
-    let mut events = batch.split(RECORD).map(decode_record).collect::<Result<Vec<_>, _>>()?;
-    // group_concat keeps the subquery's order in practice; sorting a sorted batch is cheap.
-    events.sort_by_key(|event| event.position);
+    let mut events = Vec::with_capacity(batch.matches(RECORD).count() + 1);
+    for record in batch.split(RECORD) {
+        events.push(decode_record(record)?);
+    }
+    // group_concat keeps the subquery's order in practice, but SQLite does not promise it.
+    if !events.is_sorted_by_key(|event| event.position) {
+        events.sort_by_key(|event| event.position);
+    }
     Ok(events)
 }
 

@@ -4,6 +4,8 @@ pub mod complaints;
 pub mod customers;
 pub mod staff;
 
+use std::fmt::Write as _;
+
 use kefu_domain::complaint::ComplaintEvent;
 use kefu_domain::customer::CustomerEvent;
 use kefu_domain::staff::StaffEvent;
@@ -98,9 +100,13 @@ pub(crate) async fn insert_rows(
         let mut params = Vec::with_capacity(chunk.len() * columns.len());
         for row in chunk {
             let first = params.len() + 1;
-            let placeholders: Vec<String> =
-                (first..first + row.len()).map(|i| format!("${i}")).collect();
-            values.push(format!("({})", placeholders.join(", ")));
+            let mut tuple = String::with_capacity(row.len() * 7);
+            for i in first..first + row.len() {
+                let comma = if i == first { "(" } else { ", " };
+                let _ = write!(tuple, "{comma}${i}");
+            }
+            tuple.push(')');
+            values.push(tuple);
             params.extend(row);
         }
         let sql = format!(

@@ -80,11 +80,7 @@ impl PgBackend {
         commit_delay: Option<Duration>,
         commits: Arc<AtomicU64>,
     ) -> Result<Self, StoreError> {
-        // Plans made per execution, not cached generic ones: sqlx prepares each statement
-        // once per connection, and a plan PostgreSQL settles on while a table is small
-        // (a sequential scan) stays for the connection's life as the table grows.
-        let options: PgConnectOptions =
-            url.parse::<PgConnectOptions>()?.options([("plan_cache_mode", "force_custom_plan")]);
+        let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(30))
@@ -358,6 +354,7 @@ async fn write_batch(pool: &PgPool, batch: &[Job], commit_delay: Option<Duration
         tokio::time::sleep(delay).await;
     }
     tx.commit().await?;
+    analyze_young_log(pool, base, base + to_sql("position", rows.len() as u64)?);
     // Row k of the statement took position base + 1 + k (see INSERT_EVENTS).
     let written: Vec<Option<AppendResult>> = spans
         .iter()
@@ -370,6 +367,28 @@ async fn write_batch(pool: &PgPool, batch: &[Job], commit_delay: Option<Duration
         })
         .collect::<Result<_, StoreError>>()?;
     Ok(batch::outcomes(plans, &written))
+}
+
+/// Log sizes at which the writer analyzes the database itself.
+const ANALYZE_AT: [i64; 3] = [100, 1_000, 10_000];
+
+/// sqlx prepares each statement once per connection and PostgreSQL may keep a generic
+/// plan for it; one made while the log (or a read model growing with it) was a page or
+/// two is a sequential scan, and it stays as the table grows: the idempotency lookup
+/// went from 0.07 to 0.9 ms within seconds of a fresh start. ANALYZE makes PostgreSQL
+/// re-plan every statement on the analyzed tables; autovacuum would too, but only after
+/// its first nap (a minute). From about 10,000 events on, the plans are index plans
+/// anyway. (Forcing custom plans instead cost about 10 % of append throughput.)
+fn analyze_young_log(pool: &PgPool, before: i64, after: i64) {
+    if !ANALYZE_AT.iter().any(|&size| before < size && size <= after) {
+        return;
+    }
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        if let Err(error) = sqlx::query("ANALYZE").execute(&pool).await {
+            tracing::debug!(%error, "could not analyze the young database");
+        }
+    });
 }
 
 /// The last `(version, hash)` of each of `streams`; new streams are absent.

@@ -612,3 +612,36 @@ async fn group_commit_batches_yet_answers_each_append_alone(db: &TestDatabase) {
     let commits = store.commits() - before;
     assert!(commits < 31, "31 successful appends shared {commits} commits");
 }
+
+/// PostgreSQL only (SQLite plans without table sizes): the writer analyzes a young log as
+/// it passes 100, 1,000 and 10,000 events, so no connection keeps a sequential-scan plan
+/// made while the table was empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_analyzes_a_young_log_as_it_grows() {
+    let Some(db) = kefu_testkit::postgres().await else { return };
+    let store = open(&db).await;
+    let Database::Postgres(pool) = store.database() else { panic!("a PostgreSQL store") };
+    // Manual analyses only; autovacuum's are counted apart (autoanalyze_count).
+    let analyses = || async {
+        let count: Option<i64> = sqlx::query_scalar(
+            "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'events'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .expect("read table statistics");
+        count.unwrap_or(0)
+    };
+    let log = stream("young-1");
+    store.append(&log, ExpectedVersion::Any, &events(50), &meta()).await.expect("append");
+    assert_eq!(analyses().await, 0, "50 events cross no size");
+    // One append from 50 to 1,049 crosses both 100 and 1,000: one ANALYZE.
+    store.append(&log, ExpectedVersion::Any, &events(999), &meta()).await.expect("append");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    // The statistics collector publishes counts within a second or so.
+    while analyses().await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the young log was never analyzed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(analyses().await, 1, "one ANALYZE per append that crosses sizes");
+}

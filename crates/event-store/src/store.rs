@@ -96,7 +96,13 @@ impl EventStore {
                 None,
             )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let backend = PgBackend::open(url, 32, options.commit_delay, commits.clone()).await?;
+            let backend = PgBackend::open(
+                url,
+                options.postgres_connections,
+                options.commit_delay,
+                commits.clone(),
+            )
+            .await?;
             let listener = spawn_listener(&backend, wake.clone()).await?;
             (Backend::Postgres(backend), Some(listener))
         } else {

@@ -150,8 +150,8 @@ impl SqliteBackend {
             "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ? ORDER BY position LIMIT ?"
         );
         let sql = sqlite_batch::batch_sql(&inner);
-        let query = sqlx::query_scalar(&sql).bind(from_position).bind(limit);
-        sqlite_batch::decode(query.fetch_one(&self.readers).await?)
+        let query = sqlx::query(&sql).bind(from_position).bind(limit);
+        sqlite_batch::decode(&query.fetch_one(&self.readers).await?)
     }
 
     pub async fn read_range(
@@ -170,11 +170,11 @@ impl SqliteBackend {
              ORDER BY position"
         );
         let sql = sqlite_batch::batch_sql(&inner);
-        let mut query = sqlx::query_scalar(&sql).bind(from_position).bind(to_position);
+        let mut query = sqlx::query(&sql).bind(from_position).bind(to_position);
         for event_type in event_types {
             query = query.bind(*event_type);
         }
-        sqlite_batch::decode(query.fetch_one(&self.readers).await?)
+        sqlite_batch::decode(&query.fetch_one(&self.readers).await?)
     }
 
     pub async fn head_position(&self) -> Result<u64, StoreError> {

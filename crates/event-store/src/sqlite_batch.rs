@@ -8,6 +8,9 @@
 //! `json_group_array` batch, in which SQLite parsed and re-rendered every payload only
 //! for Rust to parse it again.
 
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row as _;
+
 use crate::chain::to_hash;
 use crate::error::StoreError;
 use crate::prepare::from_sql;
@@ -29,8 +32,13 @@ pub(crate) fn batch_sql(inner: &str) -> String {
     )
 }
 
-/// The events of a [`batch_sql`] value, in position order.
-pub(crate) fn decode(batch: Option<String>) -> Result<Vec<RecordedEvent>, StoreError> {
+/// The events of a [`batch_sql`] row, in position order. The text is borrowed from the
+/// row: a batch is megabytes, and sqlx has already copied it once.
+pub(crate) fn decode(row: &SqliteRow) -> Result<Vec<RecordedEvent>, StoreError> {
+    decode_text(row.try_get::<Option<&str>, _>(0)?)
+}
+
+fn decode_text(batch: Option<&str>) -> Result<Vec<RecordedEvent>, StoreError> {
     let Some(batch) = batch else { return Ok(Vec::new()) };
     let mut events = Vec::with_capacity(batch.matches(RECORD).count() + 1);
     for record in batch.split(RECORD) {
@@ -110,12 +118,12 @@ mod tests {
     #[test]
     fn a_batch_decodes_in_position_order() {
         let later = record(r#"{"text":"line\nbreak \u001f"}"#).replacen('7', "9", 1);
-        let events = decode(Some([later, record("{}")].join("\x1e"))).unwrap();
+        let events = decode_text(Some(&[later, record("{}")].join("\x1e"))).unwrap();
         assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), [7, 9]);
         // Escaped control characters inside JSON strings are data, not separators.
         assert_eq!(events[1].payload["text"], "line\nbreak \u{1f}");
         assert_eq!(events[0].hash, [0xab; 32]);
-        assert_eq!(decode(None).unwrap(), []);
+        assert_eq!(decode_text(None).unwrap(), []);
     }
 
     #[test]
@@ -127,7 +135,7 @@ mod tests {
             record("{}").rsplit_once('\x1f').unwrap().0.to_owned(),
             format!("{}\x1fextra", record("{}")),
         ] {
-            assert!(matches!(decode(Some(bad)), Err(StoreError::Corrupt { .. })));
+            assert!(matches!(decode_text(Some(&bad)), Err(StoreError::Corrupt { .. })));
         }
     }
 }

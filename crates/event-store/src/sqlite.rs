@@ -170,11 +170,14 @@ impl SqliteBackend {
              ORDER BY position"
         );
         let sql = sqlite_batch::batch_sql(&inner);
-        let mut query = sqlx::query(&sql).bind(from_position).bind(to_position);
-        for event_type in event_types {
-            query = query.bind(*event_type);
-        }
-        sqlite_batch::decode(&query.fetch_one(&self.readers).await?)
+        let read = |from: i64, to: i64| {
+            let mut query = sqlx::query(&sql).bind(from).bind(to);
+            for event_type in event_types {
+                query = query.bind(*event_type);
+            }
+            async move { sqlite_batch::decode(&query.fetch_one(&self.readers).await?) }
+        };
+        sqlite_batch::read_in_pieces(from_position, to_position, sqlite_batch::too_big, read).await
     }
 
     pub async fn head_position(&self) -> Result<u64, StoreError> {

@@ -32,6 +32,45 @@ pub(crate) fn batch_sql(inner: &str) -> String {
     )
 }
 
+/// Reads `from..=to` with `read`, splitting the range in halves wherever SQLite refuses
+/// the batch as longer than its string limit (1 GB; a window of very large payloads),
+/// so a projection is never stuck on a window it cannot read in one piece.
+/// `is_too_big` is [`too_big`] outside tests.
+pub(crate) async fn read_in_pieces<F, Fut>(
+    from: i64,
+    to: i64,
+    is_too_big: impl Fn(&StoreError) -> bool,
+    mut read: F,
+) -> Result<Vec<RecordedEvent>, StoreError>
+where
+    F: FnMut(i64, i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<RecordedEvent>, StoreError>>,
+{
+    let mut events = Vec::new();
+    // A stack of ranges still to read, the next one on top.
+    let mut pending = vec![(from, to)];
+    while let Some((from, to)) = pending.pop() {
+        match read(from, to).await {
+            Ok(mut piece) => events.append(&mut piece),
+            Err(error) if from < to && is_too_big(&error) => {
+                let middle = from + (to - from) / 2;
+                pending.push((middle + 1, to));
+                pending.push((from, middle));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(events)
+}
+
+/// SQLite's `SQLITE_TOOBIG` (18): a string or blob over the length limit.
+pub(crate) fn too_big(error: &StoreError) -> bool {
+    match error {
+        StoreError::Storage(sqlx::Error::Database(error)) => error.code().as_deref() == Some("18"),
+        _ => false,
+    }
+}
+
 /// The events of a [`batch_sql`] row, in position order. The text is borrowed from the
 /// row: a batch is megabytes, and sqlx has already copied it once.
 pub(crate) fn decode(row: &SqliteRow) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -124,6 +163,41 @@ mod tests {
         assert_eq!(events[1].payload["text"], "line\nbreak \u{1f}");
         assert_eq!(events[0].hash, [0xab; 32]);
         assert_eq!(decode_text(None).unwrap(), []);
+    }
+
+    /// A stand-in for SQLite's length limit: more than `limit` positions is too big.
+    async fn read_up_to(limit: i64, from: i64, to: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        if to - from + 1 > limit {
+            return Err(StoreError::Corrupt { position: from, reason: "too big".into() });
+        }
+        let record = |position: i64| record("{}").replacen('7', &position.to_string(), 1);
+        decode_text(Some(&(from..=to).map(record).collect::<Vec<_>>().join("\x1e")))
+    }
+
+    #[tokio::test]
+    async fn an_oversized_window_is_read_in_halves_in_order() {
+        // `too_big` knows only SQLite's code; here the stand-in's refusal counts as one.
+        let mut reads = Vec::new();
+        let events = read_in_pieces(
+            1,
+            10,
+            |error| matches!(error, StoreError::Corrupt { .. }),
+            |from, to| {
+                reads.push((from, to));
+                read_up_to(3, from, to)
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.position).collect::<Vec<_>>(),
+            (1..=10).collect::<Vec<u64>>()
+        );
+        assert_eq!(reads[0], (1, 10));
+        assert!(reads.iter().all(|&(from, to)| from <= to));
+        // A single position that is still too big is an error, not an endless split.
+        let error = read_in_pieces(5, 5, |_| true, |from, to| read_up_to(0, from, to)).await;
+        assert!(error.is_err());
     }
 
     #[test]

@@ -471,17 +471,17 @@ fn decode_event(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-fn parse_uuid(position: i64, text: &str) -> Result<Uuid, StoreError> {
+pub(crate) fn parse_uuid(position: i64, text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text)
         .map_err(|error| StoreError::Corrupt { position, reason: format!("event id: {error}") })
 }
 
-fn parse_timestamp(position: i64, text: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn parse_timestamp(position: i64, text: &str) -> Result<DateTime<Utc>, StoreError> {
     sqlite_time::parse(text)
         .map_err(|error| StoreError::Corrupt { position, reason: format!("recorded_at: {error}") })
 }
 
-fn schema_version(position: i64, value: i64) -> Result<u32, StoreError> {
+pub(crate) fn schema_version(position: i64, value: i64) -> Result<u32, StoreError> {
     u32::try_from(value).map_err(|_| StoreError::Corrupt {
         position,
         reason: format!("schema version {value} out of range"),

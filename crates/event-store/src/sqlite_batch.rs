@@ -14,7 +14,7 @@ use sqlx::Row as _;
 use crate::chain::to_hash;
 use crate::error::StoreError;
 use crate::prepare::from_sql;
-use crate::sqlite_time;
+use crate::sqlite::{parse_timestamp, parse_uuid, schema_version};
 use crate::types::RecordedEvent;
 
 const RECORD: char = '\x1e';
@@ -116,17 +116,14 @@ fn decode_record(record: &str) -> Result<RecordedEvent, StoreError> {
         position: from_sql(position, position)?,
         stream_id: stream_id.to_owned(),
         stream_version: from_sql(position, integer(version, "stream version")?)?,
-        event_id: uuid::Uuid::parse_str(event_id)
-            .map_err(|error| corrupt(format!("event id: {error}")))?,
+        event_id: parse_uuid(position, event_id)?,
         event_type: event_type.to_owned(),
-        schema_version: u32::try_from(integer(schema, "schema version")?)
-            .map_err(|_| corrupt(format!("schema version {schema} out of range")))?,
+        schema_version: schema_version(position, integer(schema, "schema version")?)?,
         payload: serde_json::from_str(payload)
             .map_err(|error| corrupt(format!("payload: {error}")))?,
         metadata: serde_json::from_str(metadata)
             .map_err(|error| corrupt(format!("metadata: {error}")))?,
-        recorded_at: sqlite_time::parse(recorded_at)
-            .map_err(|error| corrupt(format!("recorded_at: {error}")))?,
+        recorded_at: parse_timestamp(position, recorded_at)?,
         prev_hash: hash(prev_hash, "prev_hash")?,
         hash: hash(this_hash, "hash")?,
     })

@@ -159,7 +159,7 @@ fn bind_sqlite<'q>(mut query: SqliteQuery<'q>, params: &'q [Param]) -> SqliteQue
             Param::Real(value) => query.bind(*value),
             Param::Bool(value) => query.bind(*value),
             Param::Text(value) => query.bind(value.as_str()),
-            Param::Time(value) => query.bind(sqlite_time(*value)),
+            Param::Time(value) => query.bind(kefu_event_store::sqlite_time::format(*value)),
             Param::Null(_) => query.bind(None::<String>),
         };
     }
@@ -180,11 +180,6 @@ fn bind_pg<'q>(mut query: PgQuery<'q>, params: &'q [Param]) -> PgQuery<'q> {
         };
     }
     query
-}
-
-/// How SQLite stores an instant.
-pub fn sqlite_time(value: DateTime<Utc>) -> String {
-    kefu_event_store::sqlite_time::format(value)
 }
 
 /// One result row, whichever backend it came from.

@@ -297,8 +297,9 @@ fn schema_versions(append: &EncodedAppend) -> Result<Vec<i32>, StoreError> {
 /// one transaction. The batch first locks all its streams (advisory locks, taken in one
 /// global order so two nodes' batches cannot deadlock); then every append is checked
 /// (idempotency, head, expectation: [`batch::plan`]) before any row is inserted, so a
-/// refused append writes nothing, and the planned rows go in with one statement. Positions come from the `event_position` row, locked to commit: gap
-/// free and in commit order across nodes. Nobody hears back before the commit.
+/// refused append writes nothing, and the planned rows go in with one statement.
+/// Positions come from the `event_position` row, locked to commit: gap free and in
+/// commit order across nodes. Nobody hears back before the commit.
 async fn writer_task(
     pool: PgPool,
     jobs: mpsc::UnboundedReceiver<Job>,

@@ -229,9 +229,10 @@ impl fmt::Display for BrokenReason {
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub limits: Limits,
-    /// Connections of a PostgreSQL pool (SQLite has its own fixed pools). Fewer than
-    /// clients on purpose: on a 2-core host 16 backends gave 10-25 % more appends than
-    /// 32, which spent their time switching between PostgreSQL processes.
+    /// Connections of a PostgreSQL pool (SQLite has its own fixed pools; 0 counts as 1).
+    /// Fewer than clients on purpose: on a 2-core host 8–12 backends gave 10–25 % more
+    /// appends than 32, which spent their time switching between PostgreSQL processes;
+    /// 16 leaves headroom for read RPCs next to the writer and the runner.
     pub postgres_connections: u32,
     /// Test hook: sleep this long after inserting and before committing, to make
     /// transactions commit late on purpose. Never set outside tests.

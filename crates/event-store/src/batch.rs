@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::prepare::{from_sql, idempotent_result, ChainedAppend, EncodedAppend, StoredPlace};
-use crate::types::AppendResult;
+use crate::types::{AppendResult, Condition};
 
 /// What the checks decided for one append of a batch.
 #[derive(Debug)]
@@ -82,6 +82,11 @@ fn plan_one(
         Ok(None) => {}
         Err(refused) => return Planned::Refused(refused),
     }
+    if let Some(failed) =
+        append.conditions.iter().find(|condition| !holds(condition, stored, heads, planned_ids))
+    {
+        return Planned::Refused(StoreError::ConditionFailed(failed.clone()));
+    }
     let stream = append.stream_id.as_str();
     let (head_version, head_hash) =
         heads.get(stream).copied().unwrap_or((0, crate::chain::GENESIS));
@@ -104,6 +109,35 @@ fn plan_one(
         heads.insert(stream.to_owned(), (last.stream_version, last.hash));
     }
     Planned::Write(chained)
+}
+
+/// Whether a condition holds against the database as read and the appends planned
+/// before this one in the batch.
+fn holds(
+    condition: &Condition,
+    stored: &[StoredPlace],
+    heads: &HashMap<String, (u64, [u8; 32])>,
+    planned_ids: &HashMap<Uuid, PlannedPlace>,
+) -> bool {
+    match condition {
+        Condition::StreamAt { stream_id, version } => {
+            heads.get(stream_id.as_str()).map_or(0, |(head, _)| *head) == *version
+        }
+        Condition::Absent(ids) => ids.iter().all(|id| {
+            !planned_ids.contains_key(id) && !stored.iter().any(|place| place.event_id == *id)
+        }),
+        Condition::StoredAt { event_id, stream_id, version } => {
+            let planned = planned_ids.get(event_id).is_some_and(|place| {
+                place.stream_id == stream_id.as_str() && place.stream_version == *version
+            });
+            planned
+                || stored.iter().any(|place| {
+                    place.event_id == *event_id
+                        && place.stream_id == stream_id.as_str()
+                        && place.stream_version == *version
+                })
+        }
+    }
 }
 
 /// An append naming events an earlier append of the batch writes: a repeat of it if it
@@ -162,7 +196,7 @@ fn resolve(
     match plan {
         Planned::Repeat(original) => Ok(original),
         Planned::Refused(refused) => Err(refused),
-        Planned::RepeatOf(original) => wrote(original),
+        Planned::RepeatOf(original) => Ok(AppendResult { repeated: true, ..wrote(original)? }),
         Planned::Write(_) => wrote(index),
     }
 }
@@ -186,7 +220,7 @@ pub(crate) fn heads(
 mod tests {
     use super::*;
     use crate::limits::Limits;
-    use crate::types::{ExpectedVersion, Metadata, NewEvent, StreamId};
+    use crate::types::{Condition, ExpectedVersion, Metadata, NewEvent, StreamId};
 
     fn append(stream: &str, expected: ExpectedVersion, ids: &[Uuid]) -> EncodedAppend {
         let events: Vec<NewEvent> = ids
@@ -282,5 +316,37 @@ mod tests {
         let plans = plan([&again], &stored, heads, Utc::now());
         let Planned::Repeat(original) = &plans[0] else { panic!("{:?}", plans[0]) };
         assert_eq!((original.first_position, original.last_version), (42, 1));
+    }
+
+    #[test]
+    fn a_follower_of_a_repeat_is_refused_where_it_expected_a_fresh_write() {
+        // The lead was stored before (at version 1) by an earlier try of the request; this
+        // try decided on version 3, so what it would write after the lead is not true.
+        let lead_id = Uuid::now_v7();
+        let lead = append("register", ExpectedVersion::Exact(2), &[lead_id]);
+        let condition = |version| Condition::StoredAt {
+            event_id: lead_id,
+            stream_id: StreamId::new("register").unwrap(),
+            version,
+        };
+        let follower = append("case-1", ExpectedVersion::NoStream, &[Uuid::now_v7()])
+            .with_conditions(vec![condition(3)]);
+        let stored = [StoredPlace {
+            event_id: lead_id,
+            stream_id: "register".into(),
+            stream_version: 1,
+            position: 7,
+            event_type: "Happened".into(),
+        }];
+        let heads = HashMap::from([("register".to_owned(), (2, [1; 32]))]);
+        let plans = plan([&lead, &follower], &stored, heads.clone(), Utc::now());
+        assert!(matches!(&plans[0], Planned::Repeat(result) if result.repeated));
+        assert!(matches!(plans[1], Planned::Refused(StoreError::ConditionFailed(_))));
+
+        // The same follower behind a fresh lead in the same batch is written with it.
+        let fresh = append("register", ExpectedVersion::Exact(2), &[lead_id]);
+        let plans = plan([&fresh, &follower], &[], heads, Utc::now());
+        assert_eq!(written(&plans[0]), (3, 3));
+        assert_eq!(written(&plans[1]), (1, 1));
     }
 }

@@ -22,6 +22,10 @@ pub enum StoreError {
     /// the caller reused an id for different events. Use fresh ids.
     #[error("event {event_id} is already stored {reason}")]
     IdempotencyMismatch { event_id: Uuid, reason: &'static str },
+    /// A condition the append was made under no longer holds; nothing was written.
+    /// Re-read what the condition was about and decide again.
+    #[error("condition no longer holds: {0}")]
+    ConditionFailed(crate::types::Condition),
     /// The same event id appears twice in one append.
     #[error("event id {event_id} appears more than once in the append")]
     DuplicateEventId { event_id: Uuid },
@@ -68,7 +72,7 @@ pub enum StoreError {
 impl StoreError {
     /// True for an optimistic-concurrency conflict: reload, decide again, retry.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, StoreError::WrongExpectedVersion { .. })
+        matches!(self, StoreError::WrongExpectedVersion { .. } | StoreError::ConditionFailed(_))
     }
 
     /// True when the database (not the request) failed.

@@ -38,7 +38,7 @@ pub use error::StoreError;
 pub use limits::Limits;
 pub use store::{Database, EventLocation, EventStore, PendingAppend};
 pub use types::{
-    category_of, AppendResult, BrokenReason, Direction, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, StoreOptions, StreamId, Verification,
+    category_of, AppendResult, BrokenReason, Condition, Direction, ExpectedVersion, Metadata,
+    NewEvent, RecordedEvent, StoreOptions, StreamId, Verification,
 };
 pub use vault::{show_erased, DataKey, KeyState};

@@ -318,7 +318,8 @@ async fn writer_task(
 
 async fn write_batch(pool: &PgPool, batch: &[Job], commit_delay: Option<Duration>) -> BatchOutcome {
     let mut tx = pool.begin().await?;
-    let streams: Vec<&str> = batch.iter().map(|job| job.append.stream_id.as_str()).collect();
+    // Its own streams and those its conditions read.
+    let streams: Vec<&str> = batch.iter().flat_map(|job| job.append.streams()).collect();
     // Volatile functions run after ORDER BY: the locks are taken in key order.
     sqlx::query(
         "SELECT pg_advisory_xact_lock(k) FROM \
@@ -329,7 +330,7 @@ async fn write_batch(pool: &PgPool, batch: &[Job], commit_delay: Option<Duration
     .execute(&mut *tx)
     .await?;
     // With every stream locked, the whole batch is checked from two reads.
-    let event_ids: Vec<Uuid> = batch.iter().flat_map(|job| job.append.event_ids()).collect();
+    let event_ids: Vec<Uuid> = batch.iter().flat_map(|job| job.append.ids_to_find()).collect();
     let stored = stored_places(&mut tx, &event_ids).await?;
     let heads = stream_heads(&mut tx, &streams).await?;
     let plans = batch::plan(batch.iter().map(|job| &job.append), &stored, heads, Utc::now());

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::chain::{event_hash, ChainInput};
 use crate::error::StoreError;
 use crate::limits::Limits;
-use crate::types::{AppendResult, ExpectedVersion, Metadata, NewEvent, StreamId};
+use crate::types::{AppendResult, Condition, ExpectedVersion, Metadata, NewEvent, StreamId};
 
 /// An append rendered to the bytes that will be stored and hashed; owned, so it can
 /// wait in the SQLite writer's queue.
@@ -18,6 +18,8 @@ pub(crate) struct EncodedAppend {
     pub events: Vec<EncodedEvent>,
     pub payloads: Vec<String>,
     pub metadata: String,
+    /// What must hold for it to be written (see [`Condition`]).
+    pub conditions: Vec<Condition>,
 }
 
 /// The most appends one group-commit transaction carries.
@@ -133,11 +135,40 @@ impl EncodedAppend {
                 schema_version: event.schema_version,
             })
             .collect();
-        Ok(EncodedAppend { stream_id: stream_id.clone(), expected, events, payloads, metadata })
+        Ok(EncodedAppend {
+            stream_id: stream_id.clone(),
+            expected,
+            events,
+            payloads,
+            metadata,
+            conditions: Vec::new(),
+        })
     }
 
-    pub fn event_ids(&self) -> Vec<Uuid> {
-        self.events.iter().map(|event| event.event_id).collect()
+    pub fn with_conditions(mut self, conditions: Vec<Condition>) -> Self {
+        self.conditions = conditions;
+        self
+    }
+
+    /// The event ids whose stored places the batch reads for this append: its own and
+    /// those its conditions name.
+    pub fn ids_to_find(&self) -> impl Iterator<Item = Uuid> + '_ {
+        let named = self.conditions.iter().flat_map(|condition| match condition {
+            Condition::Absent(ids) => ids.clone(),
+            Condition::StoredAt { event_id, .. } => vec![*event_id],
+            Condition::StreamAt { .. } => Vec::new(),
+        });
+        self.events.iter().map(|event| event.event_id).chain(named)
+    }
+
+    /// The streams whose heads the batch reads (and on PostgreSQL locks) for this append:
+    /// its own and those its conditions name.
+    pub fn streams(&self) -> impl Iterator<Item = &str> + '_ {
+        let named = self.conditions.iter().filter_map(|condition| match condition {
+            Condition::StreamAt { stream_id, .. } => Some(stream_id.as_str()),
+            Condition::Absent(_) | Condition::StoredAt { .. } => None,
+        });
+        std::iter::once(self.stream_id.as_str()).chain(named)
     }
 
     /// Checks the writer's expectation against the stream's current version.
@@ -211,6 +242,7 @@ impl ChainedAppend {
             last_version: last_row.stream_version,
             first_position: from_sql(first, first)?,
             last_position: from_sql(last, last)?,
+            repeated: false,
         })
     }
 }
@@ -270,6 +302,7 @@ pub(crate) fn idempotent_result(
         last_version: last.stream_version,
         first_position: stored.iter().map(|s| s.position).min().unwrap_or(first.position),
         last_position: stored.iter().map(|s| s.position).max().unwrap_or(last.position),
+        repeated: true,
     }))
 }
 

@@ -317,8 +317,8 @@ struct Found {
 /// Reads [`Found`] with one statement (three `SELECT`s joined, told apart by `kind`).
 async fn find(tx: &mut sqlx::SqliteConnection, batch: &[Job]) -> Result<Found, StoreError> {
     let event_ids: Vec<String> =
-        batch.iter().flat_map(|job| job.append.event_ids()).map(|id| id.to_string()).collect();
-    let streams: Vec<&str> = batch.iter().map(|job| job.append.stream_id.as_str()).collect();
+        batch.iter().flat_map(|job| job.append.ids_to_find()).map(|id| id.to_string()).collect();
+    let streams: Vec<&str> = batch.iter().flat_map(|job| job.append.streams()).collect();
     // JSON arrays keep the statement text fixed, so it is prepared once and cached.
     let ids = serde_json::Value::from(event_ids).to_string();
     let streams = serde_json::Value::from(streams).to_string();

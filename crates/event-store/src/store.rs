@@ -13,8 +13,8 @@ use crate::postgres::PgBackend;
 use crate::prepare::{to_sql, EncodedAppend};
 use crate::sqlite::SqliteBackend;
 use crate::types::{
-    AppendResult, Direction, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreOptions,
-    StreamId, Verification,
+    AppendResult, Condition, Direction, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    StoreOptions, StreamId, Verification,
 };
 
 /// Events fetched per round trip while a subscription catches up.
@@ -157,8 +157,23 @@ impl EventStore {
         events: &[NewEvent],
         metadata: &Metadata,
     ) -> Result<PendingAppend, StoreError> {
+        self.submit_if(stream_id, expected, events, metadata, Vec::new())
+    }
+
+    /// [`EventStore::submit`], written only if every one of `conditions` holds when its
+    /// batch is checked (else [`StoreError::ConditionFailed`], nothing written). A retry
+    /// of an append already stored gets its result whatever the conditions say.
+    pub fn submit_if(
+        &self,
+        stream_id: &StreamId,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+        conditions: Vec<Condition>,
+    ) -> Result<PendingAppend, StoreError> {
         let encoded =
-            EncodedAppend::new(stream_id, expected, events, metadata, &self.inner.options.limits)?;
+            EncodedAppend::new(stream_id, expected, events, metadata, &self.inner.options.limits)?
+                .with_conditions(conditions);
         let store = self.clone();
         let answer = match &self.inner.backend {
             Backend::Sqlite(sqlite) => sqlite.submit(encoded),

@@ -184,6 +184,38 @@ pub struct AppendResult {
     pub first_position: u64,
     /// Global position of the last event written.
     pub last_position: u64,
+    /// True when the events were stored already (a retried append, answered with
+    /// where they are): nothing was written now.
+    pub repeated: bool,
+}
+
+/// A condition an append is written under, checked with its batch under the write lock,
+/// after the idempotency check (a retry of a stored append still gets its result).
+/// What a command read from other streams, or wrote just before, stays true until it
+/// commits, without a read of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// The stream is still at this version (0: it does not exist).
+    StreamAt { stream_id: StreamId, version: u64 },
+    /// None of these events is stored, nor written earlier in the batch.
+    Absent(Vec<Uuid>),
+    /// This event is stored, or written earlier in the batch, at exactly this place:
+    /// an append that follows from an earlier one is written only with it.
+    StoredAt { event_id: Uuid, stream_id: StreamId, version: u64 },
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Condition::StreamAt { stream_id, version } => {
+                write!(f, "{stream_id} is still at version {version}")
+            }
+            Condition::Absent(ids) => write!(f, "none of {} events is stored", ids.len()),
+            Condition::StoredAt { event_id, stream_id, version } => {
+                write!(f, "event {event_id} is stored at {stream_id} version {version}")
+            }
+        }
+    }
 }
 
 /// Which way [`crate::EventStore::read_stream`] walks.

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kefu_event_store::{
-    AppendResult, BrokenReason, Database, Direction, EventStore, ExpectedVersion, Limits, Metadata,
-    NewEvent, StoreError, StoreOptions, StreamId, Verification, GENESIS,
+    AppendResult, BrokenReason, Condition, Database, Direction, EventStore, ExpectedVersion,
+    Limits, Metadata, NewEvent, StoreError, StoreOptions, StreamId, Verification, GENESIS,
 };
 use kefu_testkit::TestDatabase;
 use serde_json::json;
@@ -42,6 +42,7 @@ store_suite!(
     multi_event_append_is_atomic,
     retried_append_returns_first_result_and_stores_nothing,
     partial_or_misplaced_retry_is_refused,
+    conditions_guard_an_append_and_a_follower,
     read_all_pages_by_position,
     subscribe_catches_up_then_goes_live_and_resumes,
     concurrent_writers_and_late_commits_reach_subscriber_exactly_once,
@@ -87,7 +88,13 @@ async fn append_then_read_stream_both_ways(db: &TestDatabase) {
     let result = store.append(&s, ExpectedVersion::NoStream, &written, &meta()).await.unwrap();
     assert_eq!(
         result,
-        AppendResult { first_version: 1, last_version: 5, first_position: 1, last_position: 5 }
+        AppendResult {
+            first_version: 1,
+            last_version: 5,
+            first_position: 1,
+            last_position: 5,
+            repeated: false
+        }
     );
 
     let forward = store.read_stream(&s, 2, Direction::Forward, 2).await.unwrap();
@@ -177,9 +184,10 @@ async fn retried_append_returns_first_result_and_stores_nothing(db: &TestDatabas
     store.append(&stream("thing-9"), ExpectedVersion::Any, &events(1), &meta()).await.unwrap();
     // The retry carries the same stale expectation; it must still get the original answer.
     let again = store.append(&s, ExpectedVersion::Exact(2), &batch, &meta()).await.unwrap();
-    assert_eq!(first, again);
+    assert!(!first.repeated && again.repeated);
+    assert_eq!(AppendResult { repeated: false, ..again }, first);
     let any = store.append(&s, ExpectedVersion::Any, &batch, &meta()).await.unwrap();
-    assert_eq!(first, any);
+    assert_eq!(any, again);
     assert_eq!(count_all(&store).await, 6);
 
     // Two clients racing the same append: both get the same answer, one copy is stored.
@@ -188,7 +196,9 @@ async fn retried_append_returns_first_result_and_stores_nothing(db: &TestDatabas
         store.append(&s, ExpectedVersion::Any, &batch, &metadata),
         store.append(&s, ExpectedVersion::Any, &batch, &metadata),
     );
-    assert_eq!(a.unwrap(), b.unwrap());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(AppendResult { repeated: false, ..a }, AppendResult { repeated: false, ..b });
+    assert!(a.repeated != b.repeated, "exactly one of them wrote: {a:?} {b:?}");
     assert_eq!(count_all(&store).await, 8);
 }
 
@@ -213,6 +223,78 @@ async fn partial_or_misplaced_retry_is_refused(db: &TestDatabase) {
     let error = store.append(&stream("thing-12"), ExpectedVersion::Any, &twice, &meta()).await;
     assert!(matches!(error, Err(StoreError::DuplicateEventId { .. })));
     assert_eq!(count_all(&store).await, 2);
+}
+
+async fn conditions_guard_an_append_and_a_follower(db: &TestDatabase) {
+    let store = open(db).await;
+    let (read, other) = (stream("thing-read"), stream("thing-other"));
+    store.append(&read, ExpectedVersion::NoStream, &events(2), &meta()).await.unwrap();
+    let append_if = |conditions: Vec<Condition>| {
+        let (store, other) = (store.clone(), other.clone());
+        async move {
+            let pending =
+                store.submit_if(&other, ExpectedVersion::Any, &[event(1)], &meta(), conditions)?;
+            pending.await
+        }
+    };
+    let at = |version| Condition::StreamAt { stream_id: read.clone(), version };
+
+    // What was read is unchanged: written. Changed since: refused, nothing written.
+    append_if(vec![at(2)]).await.unwrap();
+    let error = append_if(vec![at(1)]).await.unwrap_err();
+    assert!(matches!(error, StoreError::ConditionFailed(_)) && error.is_conflict(), "{error}");
+    let error = append_if(vec![Condition::StreamAt { stream_id: stream("nothing"), version: 1 }])
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::ConditionFailed(_)), "{error}");
+    assert_eq!(store.stream_version(&other).await.unwrap(), 1);
+
+    // Absent: refused once any of the named events is stored.
+    let stored = event(9);
+    let fresh = Uuid::now_v7();
+    append_if(vec![Condition::Absent(vec![fresh])]).await.unwrap();
+    store
+        .append(&read, ExpectedVersion::Any, std::slice::from_ref(&stored), &meta())
+        .await
+        .unwrap();
+    let error = append_if(vec![Condition::Absent(vec![fresh, stored.event_id])]).await.unwrap_err();
+    assert!(matches!(error, StoreError::ConditionFailed(_)), "{error}");
+
+    // StoredAt: a follower queued right behind the append it follows from is written with
+    // it; behind a refused one, or naming another place, it is refused too.
+    let lead = event(10);
+    let follows =
+        |version| Condition::StoredAt { event_id: lead.event_id, stream_id: read.clone(), version };
+    let refused_lead =
+        store.submit(&read, ExpectedVersion::Exact(1), std::slice::from_ref(&lead), &meta());
+    let follower =
+        store.submit_if(&other, ExpectedVersion::Any, &[event(2)], &meta(), vec![follows(4)]);
+    assert!(refused_lead.unwrap().await.unwrap_err().is_conflict());
+    let error = follower.unwrap().await.unwrap_err();
+    assert!(matches!(error, StoreError::ConditionFailed(_)), "{error}");
+    let lead_written =
+        store.submit(&read, ExpectedVersion::Exact(3), std::slice::from_ref(&lead), &meta());
+    let follower =
+        store.submit_if(&other, ExpectedVersion::Any, &[event(3)], &meta(), vec![follows(4)]);
+    assert_eq!(lead_written.unwrap().await.unwrap().last_version, 4);
+    follower.unwrap().await.unwrap();
+    append_if(vec![follows(4)]).await.unwrap();
+    assert!(append_if(vec![follows(3)]).await.is_err());
+    assert_eq!(store.stream_version(&other).await.unwrap(), 4);
+
+    // A retry of a stored append gets its result, whatever its conditions say now.
+    let once = event(20);
+    let first = store
+        .submit_if(&other, ExpectedVersion::Any, std::slice::from_ref(&once), &meta(), vec![at(4)])
+        .unwrap()
+        .await
+        .unwrap();
+    let again = store
+        .submit_if(&other, ExpectedVersion::Any, std::slice::from_ref(&once), &meta(), vec![at(1)])
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(again.repeated && again.last_position == first.last_position);
 }
 
 async fn read_all_pages_by_position(db: &TestDatabase) {

@@ -126,17 +126,6 @@ fn holds(
         Condition::Absent(ids) => ids.iter().all(|id| {
             !planned_ids.contains_key(id) && !stored.iter().any(|place| place.event_id == *id)
         }),
-        Condition::StoredAt { event_id, stream_id, version } => {
-            let planned = planned_ids.get(event_id).is_some_and(|place| {
-                place.stream_id == stream_id.as_str() && place.stream_version == *version
-            });
-            planned
-                || stored.iter().any(|place| {
-                    place.event_id == *event_id
-                        && place.stream_id == stream_id.as_str()
-                        && place.stream_version == *version
-                })
-        }
     }
 }
 
@@ -319,34 +308,21 @@ mod tests {
     }
 
     #[test]
-    fn a_follower_of_a_repeat_is_refused_where_it_expected_a_fresh_write() {
-        // The lead was stored before (at version 1) by an earlier try of the request; this
-        // try decided on version 3, so what it would write after the lead is not true.
-        let lead_id = Uuid::now_v7();
-        let lead = append("register", ExpectedVersion::Exact(2), &[lead_id]);
-        let condition = |version| Condition::StoredAt {
-            event_id: lead_id,
-            stream_id: StreamId::new("register").unwrap(),
-            version,
-        };
-        let follower = append("case-1", ExpectedVersion::NoStream, &[Uuid::now_v7()])
-            .with_conditions(vec![condition(3)]);
-        let stored = [StoredPlace {
-            event_id: lead_id,
-            stream_id: "register".into(),
-            stream_version: 1,
-            position: 7,
-            event_type: "Happened".into(),
-        }];
-        let heads = HashMap::from([("register".to_owned(), (2, [1; 32]))]);
-        let plans = plan([&lead, &follower], &stored, heads.clone(), Utc::now());
-        assert!(matches!(&plans[0], Planned::Repeat(result) if result.repeated));
-        assert!(matches!(plans[1], Planned::Refused(StoreError::ConditionFailed(_))));
-
-        // The same follower behind a fresh lead in the same batch is written with it.
-        let fresh = append("register", ExpectedVersion::Exact(2), &[lead_id]);
-        let plans = plan([&fresh, &follower], &[], heads, Utc::now());
+    fn conditions_see_the_appends_queued_before_them() {
+        let read = StreamId::new("read").unwrap();
+        let (lead_id, other_id) = (Uuid::now_v7(), Uuid::now_v7());
+        let change = append("read", ExpectedVersion::Exact(2), &[lead_id]);
+        let stale = append("s", ExpectedVersion::Any, &[Uuid::now_v7()])
+            .with_conditions(vec![Condition::StreamAt { stream_id: read.clone(), version: 2 }]);
+        let current = append("s", ExpectedVersion::Any, &[Uuid::now_v7()])
+            .with_conditions(vec![Condition::StreamAt { stream_id: read, version: 3 }]);
+        let absent = append("t", ExpectedVersion::Any, &[Uuid::now_v7()])
+            .with_conditions(vec![Condition::Absent(vec![other_id, lead_id])]);
+        let heads = HashMap::from([("read".to_owned(), (2, [1; 32]))]);
+        let plans = plan([&change, &stale, &current, &absent], &[], heads, Utc::now());
         assert_eq!(written(&plans[0]), (3, 3));
-        assert_eq!(written(&plans[1]), (1, 1));
+        assert!(matches!(plans[1], Planned::Refused(StoreError::ConditionFailed(_))));
+        assert_eq!(written(&plans[2]), (1, 1));
+        assert!(matches!(plans[3], Planned::Refused(StoreError::ConditionFailed(_))));
     }
 }

@@ -154,11 +154,10 @@ impl EncodedAppend {
     /// those its conditions name.
     pub fn ids_to_find(&self) -> impl Iterator<Item = Uuid> + '_ {
         let named = self.conditions.iter().flat_map(|condition| match condition {
-            Condition::Absent(ids) => ids.clone(),
-            Condition::StoredAt { event_id, .. } => vec![*event_id],
-            Condition::StreamAt { .. } => Vec::new(),
+            Condition::Absent(ids) => ids.as_slice(),
+            Condition::StreamAt { .. } => &[],
         });
-        self.events.iter().map(|event| event.event_id).chain(named)
+        self.events.iter().map(|event| event.event_id).chain(named.copied())
     }
 
     /// The streams whose heads the batch reads (and on PostgreSQL locks) for this append:
@@ -166,7 +165,7 @@ impl EncodedAppend {
     pub fn streams(&self) -> impl Iterator<Item = &str> + '_ {
         let named = self.conditions.iter().filter_map(|condition| match condition {
             Condition::StreamAt { stream_id, .. } => Some(stream_id.as_str()),
-            Condition::Absent(_) | Condition::StoredAt { .. } => None,
+            Condition::Absent(_) => None,
         });
         std::iter::once(self.stream_id.as_str()).chain(named)
     }

@@ -191,17 +191,14 @@ pub struct AppendResult {
 
 /// A condition an append is written under, checked with its batch under the write lock,
 /// after the idempotency check (a retry of a stored append still gets its result).
-/// What a command read from other streams, or wrote just before, stays true until it
-/// commits, without a read of its own.
+/// What a command read from other streams stays true until it commits, without a read
+/// of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
     /// The stream is still at this version (0: it does not exist).
     StreamAt { stream_id: StreamId, version: u64 },
     /// None of these events is stored, nor written earlier in the batch.
     Absent(Vec<Uuid>),
-    /// This event is stored, or written earlier in the batch, at exactly this place:
-    /// an append that follows from an earlier one is written only with it.
-    StoredAt { event_id: Uuid, stream_id: StreamId, version: u64 },
 }
 
 impl fmt::Display for Condition {
@@ -211,9 +208,6 @@ impl fmt::Display for Condition {
                 write!(f, "{stream_id} is still at version {version}")
             }
             Condition::Absent(ids) => write!(f, "none of {} events is stored", ids.len()),
-            Condition::StoredAt { event_id, stream_id, version } => {
-                write!(f, "event {event_id} is stored at {stream_id} version {version}")
-            }
         }
     }
 }

@@ -286,6 +286,23 @@ async fn retried_requests_return_the_first_answer(app: &TestApp) {
         contacted_at: None,
     };
     refused(agent.customers.record_contact(reused).await, Code::AlreadyExists, "REQUEST_ID_REUSED");
+    // And the other way round: a command's key is no key for a filing, which takes no
+    // case number then.
+    let contact = pb::RecordContactRequest {
+        request_id: rid(),
+        customer_id: customer_id.clone(),
+        expected_version: None,
+        channel: pb::ContactChannel::Phone as i32,
+        note: String::new(),
+        contacted_at: None,
+    };
+    agent.customers.record_contact(contact.clone()).await.expect("contact");
+    let mut filing = file_request(&customer_id, pb::Severity::Normal, "");
+    filing.request_id = contact.request_id.clone();
+    refused(agent.complaints.file_complaint(filing).await, Code::AlreadyExists, "REQUEST_ID_REUSED");
+    let (_, next_number) = file(&mut agent, &customer_id, pb::Severity::Normal, "").await;
+    let first_number: u32 = first.case_number[5..].parse().unwrap();
+    assert_eq!(next_number[5..].parse::<u32>().unwrap(), first_number + 1, "no number taken");
     // Keys are per caller: another caller's identical key is a different request.
     let other = pb::ReopenComplaintRequest {
         request_id: request.request_id.clone(),

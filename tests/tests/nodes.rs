@@ -8,10 +8,13 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use kefu_api::pb;
 use kefu_tests::flows::*;
-use kefu_tests::{rid, Clients, TestApp};
+use kefu_tests::{reason, rid, Clients, TestApp};
 use tonic::Code;
 
-kefu_tests::on_both_backends!(two_nodes_lose_no_update_and_agree_on_the_order);
+kefu_tests::on_both_backends!(
+    two_nodes_lose_no_update_and_agree_on_the_order,
+    a_customer_forgotten_on_one_node_gets_no_filing_on_the_other
+);
 
 fn investigation(case: &str, expected_version: Option<u64>) -> pb::RecordInvestigationRequest {
     pb::RecordInvestigationRequest {
@@ -107,6 +110,33 @@ async fn two_nodes_lose_no_update_and_agree_on_the_order(app: &TestApp) {
     let head = 20;
     assert_eq!(order(&mut service_a, head).await, order(&mut service_b, head).await);
 
+    node.stop().await;
+}
+
+/// A node files without reading the customer when it has seen them live (R-C8 must
+/// still hold): the other node's erasure is seen by the writer's condition, not missed.
+async fn a_customer_forgotten_on_one_node_gets_no_filing_on_the_other(app: &TestApp) {
+    standard_staff(app).await;
+    let node = app.second_node().await;
+    let mut agent = app.clients(Some("a1")).await;
+    let customer = register_customer(&mut agent, "Forgotten Elsewhere").await;
+    file(&mut agent, &customer, pb::Severity::Normal, "").await;
+    let mut compliance = node.clients(Some("co1")).await;
+    compliance
+        .customers
+        .forget_customer(pb::ForgetCustomerRequest {
+            request_id: rid(),
+            customer_id: customer.clone(),
+            reason: "erasure request".into(),
+        })
+        .await
+        .expect("forget on the second node");
+    let refused = agent
+        .complaints
+        .file_complaint(file_request(&customer, pb::Severity::Normal, ""))
+        .await
+        .expect_err("the customer is forgotten");
+    assert_eq!(reason(&refused).as_deref(), Some("CUSTOMER_FORGOTTEN"), "{refused:?}");
     node.stop().await;
 }
 

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kefu_domain::{personal, Aggregate, DomainError, DomainEvent};
 use kefu_event_store::{
-    Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError, StreamId,
+    Condition, Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    StoreError, StreamId,
 };
 use uuid::Uuid;
 
@@ -88,6 +89,15 @@ impl<'a> Request<'a> {
         Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
     }
 
+    /// The ids this request's key writes under the tags unrelated to this one: any of
+    /// them stored means the key was used for another request.
+    pub fn unrelated_ids(&self) -> Vec<Uuid> {
+        TAGS.iter()
+            .filter(|tag| !self.related(tag))
+            .flat_map(|tag| (0..MAX_EVENTS_PER_COMMAND).map(|i| self.tagged_event_id(tag, i)))
+            .collect()
+    }
+
     /// Tags one request legitimately writes under together (a filing issues a case
     /// number in the register, then files the complaint).
     fn related(&self, tag: &str) -> bool {
@@ -119,6 +129,9 @@ pub struct Written {
     pub position: u64,
     /// The event types written now; empty for a repeat or a no-op.
     pub event_types: Vec<&'static str>,
+    /// True when the request's events were stored already (a retry): nothing was
+    /// written now, and `stream`/`version`/`position` say where they are.
+    pub repeated: bool,
 }
 
 /// What a request's key already wrote, by tag.
@@ -143,6 +156,7 @@ impl Lookup {
             version,
             position,
             event_types: Vec::new(),
+            repeated: true,
         }))
     }
 }
@@ -375,10 +389,29 @@ impl Commands {
         A: Aggregate,
         A::Event: DomainEvent,
     {
+        self.submit_if::<A>(stream, request, state, events, version, Vec::new()).await
+    }
+
+    /// [`Commands::submit`], written only if `conditions` hold when the writer checks
+    /// its batch (else [`ApiError::Contended`]; see [`Condition`]).
+    pub async fn submit_if<A>(
+        &self,
+        stream: &StreamId,
+        request: &Request<'_>,
+        state: &A::State,
+        events: &[A::Event],
+        version: u64,
+        conditions: Vec<Condition>,
+    ) -> Result<impl std::future::Future<Output = Result<Written, ApiError>> + use<A>, ApiError>
+    where
+        A: Aggregate,
+        A::Event: DomainEvent,
+    {
         let new = self.sealed::<A>(state, events, request).await?;
         let expected =
             if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
-        let pending = self.store.submit(stream, expected, &new, &request.metadata())?;
+        let pending =
+            self.store.submit_if(stream, expected, &new, &request.metadata(), conditions)?;
         let stream = stream.to_string();
         let event_types: Vec<&'static str> = events.iter().map(DomainEvent::event_type).collect();
         let (principal, request_id) = (request.principal.id.clone(), request.request_id.to_owned());
@@ -388,6 +421,7 @@ impl Commands {
             metrics::histogram!("kefu_append_duration_seconds")
                 .record(started.elapsed().as_secs_f64());
             let result = result?;
+            let event_types = if result.repeated { Vec::new() } else { event_types };
             metrics::counter!("kefu_events_appended_total")
                 .increment(u64::try_from(event_types.len()).unwrap_or(0));
             tracing::info!(
@@ -403,6 +437,7 @@ impl Commands {
                 version: result.last_version,
                 position: result.last_position,
                 event_types,
+                repeated: result.repeated,
             })
         })
     }
@@ -441,13 +476,18 @@ impl Commands {
                     version,
                     position,
                     event_types: Vec::new(),
+                    repeated: false,
                 });
             }
             let pending = self.submit::<A>(stream, request, &state, &events, version).await?;
             match pending.await {
                 Ok(written) => {
-                    let after = events.iter().fold(state, |state, event| A::evolve(state, event));
-                    self.remember::<A>(stream, after, written.version, written.position);
+                    // A repeat's events were decided on another state: nothing to remember.
+                    if !written.repeated {
+                        let after =
+                            events.iter().fold(state, |state, event| A::evolve(state, event));
+                        self.remember::<A>(stream, after, written.version, written.position);
+                    }
                     return Ok(written);
                 }
                 Err(ApiError::Conflict { .. }) if request.expected_version.is_none() => {

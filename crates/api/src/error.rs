@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use kefu_domain::{DomainError, ErrorKind};
-use kefu_event_store::StoreError;
+use kefu_event_store::{Condition, StoreError};
 use kefu_projection::ProjectionError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
@@ -82,6 +82,13 @@ impl From<StoreError> for ApiError {
                 ApiError::field(what, format!("{value} is out of range"))
             }
             StoreError::KeyDestroyed(_) => ApiError::Domain(DomainError::CustomerForgotten),
+            // What the command read changed before it committed: like a lost race.
+            StoreError::ConditionFailed(condition) => ApiError::Contended {
+                stream: match condition {
+                    Condition::StreamAt { stream_id, .. } => stream_id.to_string(),
+                    Condition::Absent(_) => "the log".to_owned(),
+                },
+            },
             // The rest are ours to prevent: a caller cannot cause them.
             error @ (StoreError::EmptyAppend
             | StoreError::DuplicateEventId { .. }

@@ -68,6 +68,7 @@ impl Api {
             models: ReadModels::new(runner),
             policy: Arc::new(config.policy),
             register: Arc::new(tokio::sync::Mutex::new(None)),
+            live_customers: Arc::default(),
             read_wait: config.read_wait,
         };
         Api { ctx, tokens: config.tokens }

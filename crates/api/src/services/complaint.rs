@@ -1,17 +1,14 @@
 //! `ComplaintService`: the complaint lifecycle (R-P1..R-P14), visible per R-P11.
 
-use kefu_domain::case_register::{self, CaseRegister, CaseRegisterEvent, IssueCaseNumber};
 use kefu_domain::complaint::*;
-use kefu_domain::customer::Customer;
-use kefu_domain::{Aggregate, Attachment, ComplaintId, DomainError, Policy, SignerCapacity};
-use kefu_event_store::Direction;
+use kefu_domain::{ComplaintId, DomainError, Policy, SignerCapacity};
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
 use crate::auth::{principal, Principal, Role};
-use crate::commands::{self, decode, stream};
+use crate::commands::{self, stream};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
@@ -62,190 +59,6 @@ impl Complaints {
             })
             .await?;
         Ok(cv::write_result(complaint_id.to_string(), &written))
-    }
-
-    async fn file(
-        &self,
-        who: Principal,
-        req: pb::FileComplaintRequest,
-    ) -> Result<pb::FileComplaintResponse, ApiError> {
-        who.require_any(&[Role::Agent, Role::Supervisor, Role::Service], "file complaints")?;
-        let request = commands::Request::new(&who, &req.request_id, None)?;
-        let complaint_request = request.tagged("complaint");
-        let register_request = request.tagged("register");
-        // One lookup answers both parts of a retried filing.
-        let lookup = self.ctx.commands.lookup(&complaint_request).await?;
-        if let Some(earlier) = lookup.written("complaint", &complaint_request)? {
-            return self.filed_answer(&earlier).await;
-        }
-        let issued_before = lookup.written("register", &register_request)?;
-        let now = self.ctx.commands.now();
-        let mut f = Fields::new();
-        let customer_id = f.customer_id("customer_id", &req.customer_id);
-        let category = f.text("category", &req.category);
-        let cause = f.text("cause", &req.cause);
-        let severity = f.required("severity", cv::severity(req.severity));
-        let channel = f.required("channel", cv::intake_channel(req.channel));
-        let description = f.text("description", &req.description);
-        let respondent = f.opt_staff("respondent", &req.respondent);
-        let received_at = f.time_or_now("received_at", req.received_at.as_ref(), now);
-        let mut attachments = Vec::with_capacity(req.attachments.len());
-        if req.attachments.len() > 100 {
-            f.violation("attachments", "at most 100 attachments");
-        }
-        for (i, attachment) in req.attachments.iter().take(100).enumerate() {
-            let sha = (!attachment.sha256.is_empty()).then_some(attachment.sha256.as_str());
-            match Attachment::new(&attachment.reference, sha) {
-                Ok(attachment) => attachments.push(attachment),
-                Err(error) => f.violation(&format!("attachments[{i}]"), error.reason),
-            }
-        }
-        f.finish()?;
-        let customer_id = present(customer_id)?;
-        let (customer, _, _) = self
-            .ctx
-            .commands
-            .load_unopened::<Customer>(&stream(customer_id.stream_name())?)
-            .await?;
-        match customer {
-            None => {
-                return Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() })
-            }
-            Some(record) if record.forgotten_at.is_some() => {
-                return Err(DomainError::CustomerForgotten.into())
-            }
-            Some(_) => {}
-        }
-        let received_at = present(received_at)?;
-        if received_at > now {
-            return Err(DomainError::ReceivedInFuture.into());
-        }
-        let (case_number, complaint_id) =
-            self.issue_case_number(&register_request, issued_before).await?;
-        let file = FileComplaint {
-            complaint_id,
-            case_number,
-            customer_id,
-            category: present(category)?,
-            cause: present(cause)?,
-            severity: present(severity)?,
-            channel: present(channel)?,
-            description: present(description)?,
-            respondent: present(respondent)?,
-            attachments,
-            received_at,
-        };
-        // The id is fresh (or this filing's own, found by the lookup above): the stream
-        // is empty, nothing to load.
-        let events =
-            Complaint::decide(&None, ComplaintCommand::File(file), self.ctx.commands.now())?;
-        let written = self
-            .ctx
-            .commands
-            .submit::<Complaint>(
-                &stream(complaint_id.stream_name())?,
-                &complaint_request,
-                &None,
-                &events,
-                0,
-            )
-            .await?
-            .await?;
-        Ok(pb::FileComplaintResponse {
-            result: Some(cv::write_result(complaint_id.to_string(), &written)),
-            case_number: case_number.to_string(),
-        })
-    }
-
-    /// R-P1: the next number of this year's register, or the one this request was given.
-    ///
-    /// Numbers are taken one at a time under `ctx.register`, from the head this process
-    /// last wrote (loaded from the log when unknown); the append is queued under the
-    /// lock but its commit is awaited outside it, so concurrent filings share commits.
-    /// An append expects the version its number was decided on: number N only ever
-    /// lands at version N, so a lost race (another node, or a failed append ahead in the
-    /// queue) is a conflict that reloads the head and tries again.
-    async fn issue_case_number(
-        &self,
-        request: &commands::Request<'_>,
-        issued_before: Option<commands::Written>,
-    ) -> Result<(kefu_domain::CaseNumber, ComplaintId), ApiError> {
-        use chrono::Datelike;
-        let commands = &self.ctx.commands;
-        let year = commands.now().year();
-        let register = stream(case_register::stream_name(year))?;
-        if let Some(earlier) = issued_before {
-            // Read back what is stored: a retried request gets the number it was first given.
-            let stored = commands
-                .read(&stream(earlier.stream.clone())?, earlier.version, Direction::Forward, 1)
-                .await?;
-            let events: Vec<CaseRegisterEvent> = decode(&stored)?;
-            let CaseRegisterEvent::CaseNumberIssued(issued) = events
-                .into_iter()
-                .next()
-                .ok_or_else(|| ApiError::Internal("issued case number not found".into()))?;
-            return Ok((issued.case_number, issued.complaint_id));
-        }
-        let complaint_id = ComplaintId::generate();
-        for _ in 0..16 {
-            let mut head = self.ctx.register.lock().await;
-            let (last, version) = match *head {
-                Some(known) if known.year == year => (known.last, known.version),
-                _ => {
-                    let (last, version, _) = commands.load::<CaseRegister>(&register).await?;
-                    (last, version)
-                }
-            };
-            let events =
-                CaseRegister::decide(&last, IssueCaseNumber { complaint_id }, commands.now())?;
-            let Some(CaseRegisterEvent::CaseNumberIssued(issued)) = events.first().cloned() else {
-                return Err(ApiError::Internal("the register issued nothing".into()));
-            };
-            let pending = commands
-                .submit::<CaseRegister>(&register, request, &last, &events, version)
-                .await?;
-            *head = Some(super::RegisterHead {
-                year,
-                last: Some(issued.case_number),
-                version: version + 1,
-            });
-            // Queued in order (each backend has one writer per process): the next filing
-            // may take the next number while this one waits for its commit.
-            drop(head);
-            let outcome = pending.await;
-            match outcome {
-                Ok(_) => return Ok((issued.case_number, issued.complaint_id)),
-                Err(error) => {
-                    // Whatever happened, the head we cached is not known to be stored.
-                    *self.ctx.register.lock().await = None;
-                    if !matches!(error, ApiError::Conflict { .. }) {
-                        return Err(error);
-                    }
-                }
-            }
-        }
-        Err(ApiError::Contended { stream: register.to_string() })
-    }
-
-    async fn filed_answer(
-        &self,
-        earlier: &commands::Written,
-    ) -> Result<pb::FileComplaintResponse, ApiError> {
-        let recorded = self
-            .ctx
-            .commands
-            .read(&stream(earlier.stream.clone())?, 1, Direction::Forward, 1)
-            .await?;
-        let events: Vec<ComplaintEvent> = decode(&recorded)?;
-        let Some(ComplaintEvent::ComplaintFiled(filed)) = events.into_iter().next() else {
-            return Err(ApiError::RequestIdReused(
-                "request id was used for another request".into(),
-            ));
-        };
-        Ok(pb::FileComplaintResponse {
-            result: Some(cv::write_result(filed.complaint_id.to_string(), earlier)),
-            case_number: filed.case_number.to_string(),
-        })
     }
 
     async fn get(

@@ -5,6 +5,7 @@ pub mod callback;
 pub mod complaint;
 pub mod customer;
 pub mod events;
+pub mod filing;
 pub mod reporting;
 pub mod staff;
 
@@ -28,6 +29,8 @@ pub struct Ctx {
     /// take numbers one at a time under this lock, but wait for their commit outside
     /// it; across nodes the register's expected version keeps numbers unique.
     pub register: Arc<tokio::sync::Mutex<Option<RegisterHead>>>,
+    /// Customers seen live, for filings (see [`filing`]).
+    pub live_customers: Arc<filing::LiveCustomers>,
     /// How long a read waits for `min_position` before giving up.
     pub read_wait: Duration,
 }

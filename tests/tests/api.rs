@@ -299,7 +299,11 @@ async fn retried_requests_return_the_first_answer(app: &TestApp) {
     agent.customers.record_contact(contact.clone()).await.expect("contact");
     let mut filing = file_request(&customer_id, pb::Severity::Normal, "");
     filing.request_id = contact.request_id.clone();
-    refused(agent.complaints.file_complaint(filing).await, Code::AlreadyExists, "REQUEST_ID_REUSED");
+    refused(
+        agent.complaints.file_complaint(filing).await,
+        Code::AlreadyExists,
+        "REQUEST_ID_REUSED",
+    );
     let (_, next_number) = file(&mut agent, &customer_id, pb::Severity::Normal, "").await;
     let first_number: u32 = first.case_number[5..].parse().unwrap();
     assert_eq!(next_number[5..].parse::<u32>().unwrap(), first_number + 1, "no number taken");

@@ -150,6 +150,11 @@ async fn append<E: DomainEvent>(
 
 /// Appends customers and complaint lifecycles until at least `events` are stored.
 pub async fn seed(store: &EventStore, events: u64) -> anyhow::Result<u64> {
+    // Case numbers are issued from 1 here, as in a new year's register.
+    anyhow::ensure!(
+        store.head_position().await? == 0,
+        "seeding needs an empty database: its case numbers would collide with those stored"
+    );
     let now = Utc::now();
     let mut written = 0u64;
     let mut n = 0u64;

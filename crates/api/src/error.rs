@@ -89,8 +89,10 @@ impl From<StoreError> for ApiError {
                     Condition::Absent(_) => "the log".to_owned(),
                 },
             },
-            // The rest are ours to prevent: a caller cannot cause them.
+            // The rest are ours to prevent: a caller cannot cause them (a group's
+            // incomplete member is answered with the member that was refused).
             error @ (StoreError::EmptyAppend
+            | StoreError::GroupIncomplete
             | StoreError::DuplicateEventId { .. }
             | StoreError::InvalidStreamId { .. }
             | StoreError::InvalidEventType { .. }

@@ -32,6 +32,7 @@ pub(crate) enum Planned {
 
 /// Where an event planned earlier in the batch goes, for the idempotency check of a
 /// later append that names it.
+#[derive(Clone)]
 struct PlannedPlace {
     append: usize,
     stream_id: String,
@@ -39,23 +40,50 @@ struct PlannedPlace {
     event_type: String,
 }
 
-/// Decides every append of a batch, in order.
+/// Decides every append of a batch, in order, group by group: a group's appends are
+/// written all or none (see [`settle_group`]). One plan per append, in queue order.
 ///
 /// `stored`: the places the database already holds among the batch's event ids.
 /// `heads`: each stream's last `(version, hash)` in the database (absent = new stream).
 pub(crate) fn plan<'a>(
-    appends: impl IntoIterator<Item = &'a EncodedAppend>,
+    groups: impl IntoIterator<Item = &'a [EncodedAppend]>,
     stored: &[StoredPlace],
     mut heads: HashMap<String, (u64, [u8; 32])>,
     now: DateTime<Utc>,
 ) -> Vec<Planned> {
     let mut planned_ids: HashMap<Uuid, PlannedPlace> = HashMap::new();
     let mut plans = Vec::new();
-    for (index, append) in appends.into_iter().enumerate() {
-        let plan = plan_one(index, append, stored, &mut heads, &mut planned_ids, now);
-        plans.push(plan);
+    for group in groups {
+        // A group of several may have to take back what it planned.
+        let before = (group.len() > 1).then(|| (heads.clone(), planned_ids.clone()));
+        let first = plans.len();
+        for append in group {
+            let index = plans.len();
+            plans.push(plan_one(index, append, stored, &mut heads, &mut planned_ids, now));
+        }
+        if let Some((heads_before, ids_before)) = before {
+            if settle_group(&mut plans[first..]) {
+                (heads, planned_ids) = (heads_before, ids_before);
+            }
+        }
     }
     plans
+}
+
+/// A group is written only if every append of it is: otherwise what would have been
+/// written (or repeated from within the batch) becomes [`StoreError::GroupIncomplete`],
+/// while refusals and repeats of stored appends keep their own answer. Returns whether
+/// the group was taken back.
+fn settle_group(plans: &mut [Planned]) -> bool {
+    if plans.iter().all(|plan| matches!(plan, Planned::Write(_))) {
+        return false;
+    }
+    for plan in plans.iter_mut() {
+        if matches!(plan, Planned::Write(_) | Planned::RepeatOf(_)) {
+            *plan = Planned::Refused(StoreError::GroupIncomplete);
+        }
+    }
+    true
 }
 
 fn plan_one(
@@ -221,6 +249,10 @@ mod tests {
             .unwrap()
     }
 
+    fn singles<const N: usize>(appends: [&EncodedAppend; N]) -> Vec<&[EncodedAppend]> {
+        appends.into_iter().map(std::slice::from_ref).collect()
+    }
+
     fn written(plan: &Planned) -> (u64, u64) {
         match plan {
             Planned::Write(chained) => (
@@ -237,7 +269,7 @@ mod tests {
         let first = append("s", ExpectedVersion::Exact(3), &[a]);
         let second = append("s", ExpectedVersion::Exact(4), &[b]);
         let heads = HashMap::from([("s".to_owned(), (3, [7; 32]))]);
-        let plans = plan([&first, &second], &[], heads, Utc::now());
+        let plans = plan(singles([&first, &second]), &[], heads, Utc::now());
         assert_eq!(written(&plans[0]), (4, 4));
         assert_eq!(written(&plans[1]), (5, 5));
         let (Planned::Write(one), Planned::Write(two)) = (&plans[0], &plans[1]) else {
@@ -252,7 +284,7 @@ mod tests {
         let first = append("s", ExpectedVersion::NoStream, &[Uuid::now_v7()]);
         let racer = append("s", ExpectedVersion::NoStream, &[Uuid::now_v7()]);
         let other = append("t", ExpectedVersion::NoStream, &[Uuid::now_v7()]);
-        let plans = plan([&first, &racer, &other], &[], HashMap::new(), Utc::now());
+        let plans = plan(singles([&first, &racer, &other]), &[], HashMap::new(), Utc::now());
         assert_eq!(written(&plans[0]), (1, 1));
         assert!(matches!(
             plans[1],
@@ -267,7 +299,7 @@ mod tests {
         let ids = [Uuid::now_v7(), Uuid::now_v7()];
         let original = append("s", ExpectedVersion::NoStream, &ids);
         let retry = append("s", ExpectedVersion::NoStream, &ids);
-        let plans = plan([&original, &retry], &[], HashMap::new(), Utc::now());
+        let plans = plan(singles([&original, &retry]), &[], HashMap::new(), Utc::now());
         assert_eq!(written(&plans[0]), (1, 2));
         assert!(matches!(plans[1], Planned::RepeatOf(0)));
     }
@@ -279,8 +311,12 @@ mod tests {
         let elsewhere = append("t", ExpectedVersion::Any, &[a, b]);
         let partial = append("s", ExpectedVersion::Any, &[a]);
         let mixed = append("s", ExpectedVersion::Any, &[a, Uuid::now_v7()]);
-        let plans =
-            plan([&original, &elsewhere, &partial, &mixed], &[], HashMap::new(), Utc::now());
+        let plans = plan(
+            singles([&original, &elsewhere, &partial, &mixed]),
+            &[],
+            HashMap::new(),
+            Utc::now(),
+        );
         assert_eq!(written(&plans[0]), (1, 2));
         for refused in &plans[1..] {
             assert!(
@@ -302,7 +338,7 @@ mod tests {
             event_type: "Happened".into(),
         }];
         let heads = HashMap::from([("s".to_owned(), (1, [1; 32]))]);
-        let plans = plan([&again], &stored, heads, Utc::now());
+        let plans = plan(singles([&again]), &stored, heads, Utc::now());
         let Planned::Repeat(original) = &plans[0] else { panic!("{:?}", plans[0]) };
         assert_eq!((original.first_position, original.last_version), (42, 1));
     }
@@ -319,10 +355,59 @@ mod tests {
         let absent = append("t", ExpectedVersion::Any, &[Uuid::now_v7()])
             .with_conditions(vec![Condition::Absent(vec![other_id, lead_id])]);
         let heads = HashMap::from([("read".to_owned(), (2, [1; 32]))]);
-        let plans = plan([&change, &stale, &current, &absent], &[], heads, Utc::now());
+        let plans = plan(singles([&change, &stale, &current, &absent]), &[], heads, Utc::now());
         assert_eq!(written(&plans[0]), (3, 3));
         assert!(matches!(plans[1], Planned::Refused(StoreError::ConditionFailed(_))));
         assert_eq!(written(&plans[2]), (1, 1));
         assert!(matches!(plans[3], Planned::Refused(StoreError::ConditionFailed(_))));
+    }
+
+    #[test]
+    fn a_group_is_written_whole_or_taken_back() {
+        let heads = HashMap::from([("register".to_owned(), (5, [5; 32]))]);
+        let group = |case_expected| {
+            vec![
+                append("register", ExpectedVersion::Exact(5), &[Uuid::now_v7()]),
+                append("case-1", case_expected, &[Uuid::now_v7()]),
+            ]
+        };
+        let whole = group(ExpectedVersion::NoStream);
+        let after = append("register", ExpectedVersion::Exact(6), &[Uuid::now_v7()]);
+        let plans =
+            plan([whole.as_slice(), std::slice::from_ref(&after)], &[], heads.clone(), Utc::now());
+        assert_eq!((written(&plans[0]), written(&plans[1])), ((6, 6), (1, 1)));
+        assert_eq!(written(&plans[2]), (7, 7));
+
+        // The second append is refused: the first is taken back, and the next append
+        // to its stream chains onto the head as it was.
+        let broken = group(ExpectedVersion::Exact(3));
+        let after = append("register", ExpectedVersion::Exact(5), &[Uuid::now_v7()]);
+        let plans = plan([broken.as_slice(), std::slice::from_ref(&after)], &[], heads, Utc::now());
+        assert!(matches!(plans[0], Planned::Refused(StoreError::GroupIncomplete)));
+        assert!(matches!(plans[1], Planned::Refused(StoreError::WrongExpectedVersion { .. })));
+        let Planned::Write(chained) = &plans[2] else { panic!("{:?}", plans[2]) };
+        assert_eq!((chained.rows[0].stream_version, chained.rows[0].prev_hash), (6, [5; 32]));
+    }
+
+    #[test]
+    fn a_group_whose_first_append_is_stored_writes_nothing_and_says_so() {
+        let id = Uuid::now_v7();
+        let stored = [StoredPlace {
+            event_id: id,
+            stream_id: "register".into(),
+            stream_version: 2,
+            position: 9,
+            event_type: "Happened".into(),
+        }];
+        let heads = HashMap::from([("register".to_owned(), (5, [5; 32]))]);
+        let group = vec![
+            append("register", ExpectedVersion::Exact(5), &[id]),
+            append("case-2", ExpectedVersion::NoStream, &[Uuid::now_v7()]),
+        ];
+        let plans = plan([group.as_slice()], &stored, heads, Utc::now());
+        assert!(
+            matches!(&plans[0], Planned::Repeat(result) if result.repeated && result.last_version == 2)
+        );
+        assert!(matches!(plans[1], Planned::Refused(StoreError::GroupIncomplete)));
     }
 }

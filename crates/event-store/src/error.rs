@@ -26,6 +26,10 @@ pub enum StoreError {
     /// Re-read what the condition was about and decide again.
     #[error("condition no longer holds: {0}")]
     ConditionFailed(crate::types::Condition),
+    /// Not written because another append of its group was not (see
+    /// [`crate::EventStore::submit_group`]); that one's outcome says why.
+    #[error("not written: another append of its group was not written")]
+    GroupIncomplete,
     /// The same event id appears twice in one append.
     #[error("event id {event_id} appears more than once in the append")]
     DuplicateEventId { event_id: Uuid },

@@ -36,9 +36,9 @@ mod vault;
 pub use chain::{verify_links, StoredLink, GENESIS};
 pub use error::StoreError;
 pub use limits::Limits;
-pub use store::{Database, EventLocation, EventStore, PendingAppend};
+pub use store::{Database, EventLocation, EventStore, PendingAppend, PendingGroup};
 pub use types::{
-    category_of, AppendResult, BrokenReason, Condition, Direction, ExpectedVersion, Metadata,
-    NewEvent, RecordedEvent, StoreOptions, StreamId, Verification,
+    category_of, Append, AppendResult, BrokenReason, Condition, Direction, ExpectedVersion,
+    Metadata, NewEvent, RecordedEvent, StoreOptions, StreamId, Verification,
 };
 pub use vault::{show_erased, DataKey, KeyState};

@@ -38,7 +38,8 @@ use crate::batch::{self, Planned};
 use crate::chain::{to_hash, StoredLink};
 use crate::error::StoreError;
 use crate::prepare::{
-    from_sql, group_commit, to_sql, BatchOutcome, ChainedAppend, EncodedAppend, Job, StoredPlace,
+    appends, from_sql, group_commit, to_sql, BatchOutcome, ChainedAppend, EncodedAppend, Job,
+    StoredPlace,
 };
 use crate::types::{AppendResult, Direction, RecordedEvent};
 use tokio::sync::{mpsc, oneshot};
@@ -96,9 +97,9 @@ impl PgBackend {
     /// Queues an append for this node's group-commit task, in call order.
     pub fn submit(
         &self,
-        append: EncodedAppend,
-    ) -> oneshot::Receiver<Result<AppendResult, StoreError>> {
-        crate::prepare::submit(&self.queue, append)
+        appends: Vec<EncodedAppend>,
+    ) -> oneshot::Receiver<Vec<Result<AppendResult, StoreError>>> {
+        crate::prepare::submit(&self.queue, appends)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -319,7 +320,7 @@ async fn writer_task(
 async fn write_batch(pool: &PgPool, batch: &[Job], commit_delay: Option<Duration>) -> BatchOutcome {
     let mut tx = pool.begin().await?;
     // Its own streams and those its conditions read.
-    let streams: Vec<&str> = batch.iter().flat_map(|job| job.append.streams()).collect();
+    let streams: Vec<&str> = appends(batch).flat_map(EncodedAppend::streams).collect();
     // Volatile functions run after ORDER BY: the locks are taken in key order.
     sqlx::query(
         "SELECT pg_advisory_xact_lock(k) FROM \
@@ -330,21 +331,22 @@ async fn write_batch(pool: &PgPool, batch: &[Job], commit_delay: Option<Duration
     .execute(&mut *tx)
     .await?;
     // With every stream locked, the whole batch is checked from two reads.
-    let event_ids: Vec<Uuid> = batch.iter().flat_map(|job| job.append.ids_to_find()).collect();
+    let event_ids: Vec<Uuid> = appends(batch).flat_map(EncodedAppend::ids_to_find).collect();
     let stored = stored_places(&mut tx, &event_ids).await?;
     let heads = stream_heads(&mut tx, &streams).await?;
-    let plans = batch::plan(batch.iter().map(|job| &job.append), &stored, heads, Utc::now());
+    let plans =
+        batch::plan(batch.iter().map(|job| job.appends.as_slice()), &stored, heads, Utc::now());
 
     let mut rows = Rows::default();
     // Per append: the range of `rows` it wrote.
     let mut spans: Vec<Option<std::ops::Range<usize>>> = Vec::with_capacity(batch.len());
-    for (job, plan) in batch.iter().zip(&plans) {
+    for (append, plan) in appends(batch).zip(&plans) {
         let Planned::Write(chained) = plan else {
             spans.push(None);
             continue;
         };
         let start = rows.len();
-        rows.push(&job.append, chained)?;
+        rows.push(append, chained)?;
         spans.push(Some(start..rows.len()));
     }
     if rows.is_empty() {

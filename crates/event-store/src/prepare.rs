@@ -25,9 +25,9 @@ pub(crate) struct EncodedAppend {
 /// The most appends one group-commit transaction carries.
 const MAX_BATCH: usize = 128;
 
-/// A backend's group-commit writer loop: takes every append queued since its last turn
+/// A backend's group-commit writer loop: takes every job queued since its last turn
 /// (up to [`MAX_BATCH`]), hands them to `write_batch` (one transaction; `Err` when that
-/// transaction failed, so none of them is stored) and answers each append only then.
+/// transaction failed, so none of them is stored) and answers each job only then.
 /// Returns when every sender is gone.
 pub(crate) async fn group_commit<F, Fut>(
     mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
@@ -55,40 +55,55 @@ pub(crate) async fn group_commit<F, Fut>(
                 if outcomes.iter().any(Result::is_ok) {
                     commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(outcome);
+                // One outcome per append, in queue order: each job takes its own.
+                let mut outcomes = outcomes.into_iter();
+                for job in batch {
+                    let own = outcomes.by_ref().take(job.appends.len()).collect();
+                    let _ = job.reply.send(own);
                 }
             }
             Err(error) => {
                 let reason = error.to_string();
                 for job in batch {
-                    let _ = job.reply.send(Err(StoreError::CommitFailed(reason.clone())));
+                    let failed = job
+                        .appends
+                        .iter()
+                        .map(|_| Err(StoreError::CommitFailed(reason.clone())))
+                        .collect();
+                    let _ = job.reply.send(failed);
                 }
             }
         }
     }
 }
 
-/// Queues an append for a backend's group-commit writer, in call order; the returned
-/// channel answers once its transaction has committed (and synced) or failed. A closed
-/// queue drops the job, and the caller sees its channel close.
+/// Queues a group of appends (usually one) for a backend's group-commit writer, in call
+/// order; the returned channel answers, one outcome per append, once their transaction
+/// has committed (and synced) or failed. A closed queue drops the job, and the caller
+/// sees its channel close.
 pub(crate) fn submit(
     queue: &tokio::sync::mpsc::UnboundedSender<Job>,
-    append: EncodedAppend,
-) -> tokio::sync::oneshot::Receiver<Result<AppendResult, StoreError>> {
+    appends: Vec<EncodedAppend>,
+) -> tokio::sync::oneshot::Receiver<Vec<Result<AppendResult, StoreError>>> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let _ = queue.send(Job { append, reply });
+    let _ = queue.send(Job { appends, reply });
     answer
 }
 
 /// Each append's own outcome, or the failure of the transaction that carried them all.
 pub(crate) type BatchOutcome = Result<Vec<Result<AppendResult, StoreError>>, StoreError>;
 
-/// One append waiting for a backend's group-commit writer, and where its outcome goes.
+/// Appends waiting for a backend's group-commit writer, written all or none (one append
+/// but for [`crate::EventStore::submit_group`]), and where their outcomes go.
 #[derive(Debug)]
 pub(crate) struct Job {
-    pub append: EncodedAppend,
-    pub reply: tokio::sync::oneshot::Sender<Result<AppendResult, StoreError>>,
+    pub appends: Vec<EncodedAppend>,
+    pub reply: tokio::sync::oneshot::Sender<Vec<Result<AppendResult, StoreError>>>,
+}
+
+/// Every append of a batch, in queue order.
+pub(crate) fn appends(batch: &[Job]) -> impl Iterator<Item = &EncodedAppend> {
+    batch.iter().flat_map(|job| &job.appends)
 }
 
 /// The envelope fields of one event (its payload is rendered in `payloads`).

@@ -23,8 +23,8 @@ use crate::batch::{self, Planned};
 use crate::chain::{to_hash, StoredLink};
 use crate::error::StoreError;
 use crate::prepare::{
-    from_sql, group_commit, to_sql, BatchOutcome, ChainedAppend, ChainedEvent, EncodedAppend,
-    EncodedEvent, Job, StoredPlace,
+    appends, from_sql, group_commit, to_sql, BatchOutcome, ChainedAppend, ChainedEvent,
+    EncodedAppend, EncodedEvent, Job, StoredPlace,
 };
 use crate::types::{AppendResult, Direction, RecordedEvent};
 use crate::{sqlite_batch, sqlite_time};
@@ -92,9 +92,9 @@ impl SqliteBackend {
     /// Queues an append for the group-commit task (see [`crate::prepare::submit`]).
     pub fn submit(
         &self,
-        append: EncodedAppend,
-    ) -> oneshot::Receiver<Result<AppendResult, StoreError>> {
-        crate::prepare::submit(&self.queue, append)
+        appends: Vec<EncodedAppend>,
+    ) -> oneshot::Receiver<Vec<Result<AppendResult, StoreError>>> {
+        crate::prepare::submit(&self.queue, appends)
     }
 
     pub async fn locate(&self, event_ids: &[Uuid]) -> Result<Vec<StoredPlace>, StoreError> {
@@ -256,22 +256,22 @@ async fn write_batch(
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     // The write lock is ours until commit: positions continue from here, in order.
     let Found { last_position, stored, heads } = find(&mut tx, batch).await?;
-    let plans = batch::plan(batch.iter().map(|job| &job.append), &stored, heads, Utc::now());
+    let plans =
+        batch::plan(batch.iter().map(|job| job.appends.as_slice()), &stored, heads, Utc::now());
 
     let mut rows = Vec::new();
     let mut written: Vec<Option<AppendResult>> = Vec::with_capacity(batch.len());
     let mut position = last_position;
-    for (job, plan) in batch.iter().zip(&plans) {
+    for (append, plan) in appends(batch).zip(&plans) {
         let Planned::Write(chained) = plan else {
             written.push(None);
             continue;
         };
         let first_position = position + 1;
-        for ((event, payload), row) in
-            job.append.events.iter().zip(&job.append.payloads).zip(&chained.rows)
+        for ((event, payload), row) in append.events.iter().zip(&append.payloads).zip(&chained.rows)
         {
             position += 1;
-            rows.push(EventRow { position, append: &job.append, event, payload, chained, row });
+            rows.push(EventRow { position, append, event, payload, chained, row });
         }
         written.push(Some(chained.result(first_position, position)?));
     }
@@ -317,8 +317,8 @@ struct Found {
 /// Reads [`Found`] with one statement (three `SELECT`s joined, told apart by `kind`).
 async fn find(tx: &mut sqlx::SqliteConnection, batch: &[Job]) -> Result<Found, StoreError> {
     let event_ids: Vec<String> =
-        batch.iter().flat_map(|job| job.append.ids_to_find()).map(|id| id.to_string()).collect();
-    let streams: Vec<&str> = batch.iter().flat_map(|job| job.append.streams()).collect();
+        appends(batch).flat_map(EncodedAppend::ids_to_find).map(|id| id.to_string()).collect();
+    let streams: Vec<&str> = appends(batch).flat_map(EncodedAppend::streams).collect();
     // JSON arrays keep the statement text fixed, so it is prepared once and cached.
     let ids = serde_json::Value::from(event_ids).to_string();
     let streams = serde_json::Value::from(streams).to_string();

@@ -13,7 +13,7 @@ use crate::postgres::PgBackend;
 use crate::prepare::{to_sql, EncodedAppend};
 use crate::sqlite::SqliteBackend;
 use crate::types::{
-    AppendResult, Condition, Direction, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    Append, AppendResult, Condition, Direction, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
     StoreOptions, StreamId, Verification,
 };
 
@@ -43,6 +43,12 @@ enum Backend {
 /// An append on its way: resolves once committed (and synced) or refused.
 pub type PendingAppend =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<AppendResult, StoreError>> + Send>>;
+
+/// Appends on their way together: one outcome each, in order, once committed (and
+/// synced) or refused.
+pub type PendingGroup = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Vec<Result<AppendResult, StoreError>>> + Send>,
+>;
 
 /// Where one stored event sits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,18 +180,58 @@ impl EventStore {
         let encoded =
             EncodedAppend::new(stream_id, expected, events, metadata, &self.inner.options.limits)?
                 .with_conditions(conditions);
+        let pending = self.queue(vec![encoded]);
+        Ok(Box::pin(async move {
+            pending.await.pop().unwrap_or_else(|| {
+                Err(StoreError::Corrupt { position: 0, reason: "an append went unanswered".into() })
+            })
+        }))
+    }
+
+    /// Appends written all in one transaction or none of them: each is checked like an
+    /// append of its own (idempotency, expectation, conditions), and if any of them is
+    /// not written, the others are not either ([`StoreError::GroupIncomplete`]; a
+    /// refused or repeated one keeps its own answer). One outcome per append, in order.
+    pub fn submit_group(&self, appends: &[Append]) -> Result<PendingGroup, StoreError> {
+        let limits = &self.inner.options.limits;
+        let encoded = appends
+            .iter()
+            .map(|append| {
+                let encoded = EncodedAppend::new(
+                    &append.stream_id,
+                    append.expected,
+                    &append.events,
+                    &append.metadata,
+                    limits,
+                )?;
+                Ok(encoded.with_conditions(append.conditions.clone()))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if encoded.is_empty() {
+            return Err(StoreError::EmptyAppend);
+        }
+        Ok(self.queue(encoded))
+    }
+
+    /// Queues encoded appends as one job of this process's group-commit writer.
+    fn queue(&self, appends: Vec<EncodedAppend>) -> PendingGroup {
+        let count = appends.len();
         let store = self.clone();
         let answer = match &self.inner.backend {
-            Backend::Sqlite(sqlite) => sqlite.submit(encoded),
-            Backend::Postgres(postgres) => postgres.submit(encoded),
+            Backend::Sqlite(sqlite) => sqlite.submit(appends),
+            Backend::Postgres(postgres) => postgres.submit(appends),
         };
-        Ok(Box::pin(async move {
-            let result = answer.await.map_err(|_| {
-                StoreError::CommitFailed("the writer stopped before answering".into())
-            })??;
-            store.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
-            Ok(result)
-        }))
+        Box::pin(async move {
+            let Ok(outcomes) = answer.await else {
+                let stopped =
+                    || StoreError::CommitFailed("the writer stopped before answering".into());
+                return (0..count).map(|_| Err(stopped())).collect();
+            };
+            if outcomes.iter().any(Result::is_ok) {
+                store.inner.wake.send_modify(|n| *n = n.wrapping_add(1));
+            }
+            outcomes
+        })
     }
 
     /// Writes a consistent copy of an SQLite database to `path` while it stays in use

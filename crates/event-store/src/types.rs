@@ -189,6 +189,16 @@ pub struct AppendResult {
     pub repeated: bool,
 }
 
+/// One append of a group (see [`crate::EventStore::submit_group`]).
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub stream_id: StreamId,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+    pub metadata: Metadata,
+    pub conditions: Vec<Condition>,
+}
+
 /// A condition an append is written under, checked with its batch under the write lock,
 /// after the idempotency check (a retry of a stored append still gets its result).
 /// What a command read from other streams stays true until it commits, without a read

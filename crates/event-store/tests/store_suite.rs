@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kefu_event_store::{
-    AppendResult, BrokenReason, Condition, Database, Direction, EventStore, ExpectedVersion,
-    Limits, Metadata, NewEvent, StoreError, StoreOptions, StreamId, Verification, GENESIS,
+    Append, AppendResult, BrokenReason, Condition, Database, Direction, EventStore,
+    ExpectedVersion, Limits, Metadata, NewEvent, StoreError, StoreOptions, StreamId, Verification,
+    GENESIS,
 };
 use kefu_testkit::TestDatabase;
 use serde_json::json;
@@ -43,6 +44,7 @@ store_suite!(
     retried_append_returns_first_result_and_stores_nothing,
     partial_or_misplaced_retry_is_refused,
     conditions_guard_an_append,
+    a_group_is_written_whole_or_not_at_all,
     read_all_pages_by_position,
     subscribe_catches_up_then_goes_live_and_resumes,
     concurrent_writers_and_late_commits_reach_subscriber_exactly_once,
@@ -275,6 +277,45 @@ async fn conditions_guard_an_append(db: &TestDatabase) {
         .await
         .unwrap();
     assert!(again.repeated && again.last_position == first.last_position);
+}
+
+async fn a_group_is_written_whole_or_not_at_all(db: &TestDatabase) {
+    let store = open(db).await;
+    let (first, second) = (stream("thing-g1"), stream("thing-g2"));
+    let member = |stream_id: &StreamId, expected| Append {
+        stream_id: stream_id.clone(),
+        expected,
+        events: events(2),
+        metadata: meta(),
+        conditions: Vec::new(),
+    };
+    let group =
+        [member(&first, ExpectedVersion::NoStream), member(&second, ExpectedVersion::NoStream)];
+    let outcomes = store.submit_group(&group).unwrap().await;
+    let written: Vec<AppendResult> = outcomes.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        written[1].first_position,
+        written[0].last_position + 1,
+        "one transaction, in order"
+    );
+    assert!(written.iter().all(|w| !w.repeated && w.last_version == 2));
+
+    // One member refused: the other is not written either.
+    let broken =
+        [member(&first, ExpectedVersion::Exact(2)), member(&second, ExpectedVersion::Exact(7))];
+    let outcomes = store.submit_group(&broken).unwrap().await;
+    assert!(matches!(outcomes[0], Err(StoreError::GroupIncomplete)), "{outcomes:?}");
+    assert!(matches!(outcomes[1], Err(StoreError::WrongExpectedVersion { actual: 2, .. })));
+    assert_eq!(store.stream_version(&first).await.unwrap(), 2);
+    assert_eq!(count_all(&store).await, 4);
+
+    // A retried group gets its first answers; nothing is stored twice.
+    let again = store.submit_group(&group).unwrap().await;
+    let again: Vec<AppendResult> = again.into_iter().map(Result::unwrap).collect();
+    assert!(again.iter().all(|w| w.repeated));
+    assert_eq!(again[1].last_position, written[1].last_position);
+    assert_eq!(count_all(&store).await, 4);
+    assert!(matches!(store.submit_group(&[]), Err(StoreError::EmptyAppend)));
 }
 
 async fn read_all_pages_by_position(db: &TestDatabase) {

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kefu_domain::{personal, Aggregate, DomainError, DomainEvent};
 use kefu_event_store::{
-    Condition, Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
-    StoreError, StreamId,
+    Append, AppendResult, Condition, Direction, EventStore, ExpectedVersion, Metadata, NewEvent,
+    RecordedEvent, StoreError, StreamId,
 };
 use uuid::Uuid;
 
@@ -158,6 +158,46 @@ impl Lookup {
             event_types: Vec::new(),
             repeated: true,
         }))
+    }
+}
+
+/// An append decided and sealed, waiting to be submitted ([`Commands::prepare`]).
+#[derive(Debug)]
+pub struct Prepared {
+    append: Append,
+    answer: Answer,
+}
+
+/// What a [`Prepared`] append's outcome is reported with.
+#[derive(Debug)]
+struct Answer {
+    stream: String,
+    event_types: Vec<&'static str>,
+    principal: String,
+    request_id: String,
+}
+
+impl Answer {
+    /// What the append wrote, counted and logged.
+    fn written(self, result: AppendResult) -> Written {
+        let event_types = if result.repeated { Vec::new() } else { self.event_types };
+        metrics::counter!("kefu_events_appended_total")
+            .increment(u64::try_from(event_types.len()).unwrap_or(0));
+        tracing::info!(
+            principal = %self.principal,
+            request_id = self.request_id,
+            stream = %self.stream,
+            version = result.last_version,
+            position = result.last_position,
+            "command applied"
+        );
+        Written {
+            stream: self.stream,
+            version: result.last_version,
+            position: result.last_position,
+            event_types,
+            repeated: result.repeated,
+        }
     }
 }
 
@@ -374,9 +414,9 @@ impl Commands {
     }
 
     /// Seals and queues `events`, decided on a stream at `version`, and returns the
-    /// wait for their commit. On SQLite the append is queued when this returns, so a
-    /// caller may release a lock before waiting and the next one can queue behind it
-    /// (see `EventStore::submit`). A lost race is the caller's to retry.
+    /// wait for their commit. The append is queued when this returns, so a caller may
+    /// release a lock before waiting and the next one can queue behind it (see
+    /// `EventStore::submit`). A lost race is the caller's to retry.
     pub async fn submit<A>(
         &self,
         stream: &StreamId,
@@ -389,12 +429,20 @@ impl Commands {
         A: Aggregate,
         A::Event: DomainEvent,
     {
-        self.submit_if::<A>(stream, request, state, events, version, Vec::new()).await
+        let prepared =
+            self.prepare::<A>(stream, request, state, events, version, Vec::new()).await?;
+        let pending = self.submit_group(vec![prepared])?;
+        Ok(async move {
+            pending
+                .await
+                .pop()
+                .unwrap_or_else(|| Err(ApiError::Internal("append unanswered".into())))
+        })
     }
 
-    /// [`Commands::submit`], written only if `conditions` hold when the writer checks
-    /// its batch (else [`ApiError::Contended`]; see [`Condition`]).
-    pub async fn submit_if<A>(
+    /// `events`, decided on a stream at `version`, sealed and made an append that is
+    /// written only if `conditions` hold (see [`Condition`]), for [`Commands::submit_group`].
+    pub async fn prepare<A>(
         &self,
         stream: &StreamId,
         request: &Request<'_>,
@@ -402,43 +450,51 @@ impl Commands {
         events: &[A::Event],
         version: u64,
         conditions: Vec<Condition>,
-    ) -> Result<impl std::future::Future<Output = Result<Written, ApiError>> + use<A>, ApiError>
+    ) -> Result<Prepared, ApiError>
     where
         A: Aggregate,
         A::Event: DomainEvent,
     {
-        let new = self.sealed::<A>(state, events, request).await?;
         let expected =
             if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
-        let pending =
-            self.store.submit_if(stream, expected, &new, &request.metadata(), conditions)?;
-        let stream = stream.to_string();
-        let event_types: Vec<&'static str> = events.iter().map(DomainEvent::event_type).collect();
-        let (principal, request_id) = (request.principal.id.clone(), request.request_id.to_owned());
+        Ok(Prepared {
+            append: Append {
+                stream_id: stream.clone(),
+                expected,
+                events: self.sealed::<A>(state, events, request).await?,
+                metadata: request.metadata(),
+                conditions,
+            },
+            answer: Answer {
+                stream: stream.to_string(),
+                event_types: events.iter().map(DomainEvent::event_type).collect(),
+                principal: request.principal.id.clone(),
+                request_id: request.request_id.to_owned(),
+            },
+        })
+    }
+
+    /// Queues prepared appends to be written together or not at all, and returns the
+    /// wait for their outcomes, one each, in order (see `EventStore::submit_group`).
+    pub fn submit_group(
+        &self,
+        prepared: Vec<Prepared>,
+    ) -> Result<impl std::future::Future<Output = Vec<Result<Written, ApiError>>>, ApiError> {
+        let (appends, answers): (Vec<Append>, Vec<Answer>) =
+            prepared.into_iter().map(|prepared| (prepared.append, prepared.answer)).unzip();
+        let pending = self.store.submit_group(&appends)?;
         let started = std::time::Instant::now();
         Ok(async move {
-            let result = pending.await;
-            metrics::histogram!("kefu_append_duration_seconds")
-                .record(started.elapsed().as_secs_f64());
-            let result = result?;
-            let event_types = if result.repeated { Vec::new() } else { event_types };
-            metrics::counter!("kefu_events_appended_total")
-                .increment(u64::try_from(event_types.len()).unwrap_or(0));
-            tracing::info!(
-                %principal,
-                request_id,
-                %stream,
-                version = result.last_version,
-                position = result.last_position,
-                "command applied"
-            );
-            Ok(Written {
-                stream,
-                version: result.last_version,
-                position: result.last_position,
-                event_types,
-                repeated: result.repeated,
-            })
+            let outcomes = pending.await;
+            let elapsed = started.elapsed().as_secs_f64();
+            answers
+                .into_iter()
+                .zip(outcomes)
+                .map(|(answer, outcome)| {
+                    metrics::histogram!("kefu_append_duration_seconds").record(elapsed);
+                    Ok(answer.written(outcome?))
+                })
+                .collect()
         })
     }
 

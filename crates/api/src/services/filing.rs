@@ -1,18 +1,19 @@
 //! `FileComplaint`: a filing validated, given its case number (R-P1) and filed.
 //!
-//! A filing is almost always new, so it is first tried as new, with no read of its own:
-//! one append to the year's register, then one to the new case. What reads used to
-//! check before, the writer checks in those appends' batches:
+//! The case number and the case are one append group: written in one transaction, both
+//! or neither, so a refused filing takes no number. A filing is almost always new, so
+//! it is first tried as new, with no read of its own; what reads used to check, the
+//! writer checks in the group's batch:
 //! - the request id was not used for another request: none of the ids that request
-//!   would have written is stored (a condition on the register append);
+//!   would have written is stored (a condition on the number);
 //! - the customer is registered and not forgotten: known from customers this process
-//!   saw live, on condition that their stream is still at the version seen (on the case
-//!   append; a change since, say a logged callback, costs a careful retry, no number).
+//!   saw live, on condition that their stream is still at the version seen (on the
+//!   case; a change since, say a logged callback, costs a careful retry).
 //!
-//! When the register append turns out to be a repeat, or anything fails, the filing is
-//! tried again carefully: look up what the request id already wrote, answer a finished
-//! filing with its first answer, finish a half-done one with the number it was given,
-//! else read the customer and file.
+//! When the number turns out to be a repeat, or anything fails, the filing is tried
+//! again carefully: look up what the request id already wrote, answer a finished filing
+//! with its first answer, finish a half-done one (filed before numbers and cases were
+//! written together) with the number it was given, else read the customer and file.
 
 use std::collections::HashMap;
 
@@ -60,6 +61,7 @@ impl LiveCustomers {
 }
 
 /// A valid filing, before its case number.
+#[derive(Clone)]
 struct Filing {
     customer_id: CustomerId,
     category: kefu_domain::Text,
@@ -70,6 +72,36 @@ struct Filing {
     respondent: Option<kefu_domain::StaffId>,
     attachments: Vec<Attachment>,
     received_at: DateTime<Utc>,
+}
+
+impl Filing {
+    fn command(&self, complaint_id: ComplaintId, case_number: CaseNumber) -> FileComplaint {
+        let filing = self.clone();
+        FileComplaint {
+            complaint_id,
+            case_number,
+            customer_id: filing.customer_id,
+            category: filing.category,
+            cause: filing.cause,
+            severity: filing.severity,
+            channel: filing.channel,
+            description: filing.description,
+            respondent: filing.respondent,
+            attachments: filing.attachments,
+            received_at: filing.received_at,
+        }
+    }
+}
+
+fn answer(
+    complaint_id: ComplaintId,
+    case_number: CaseNumber,
+    written: &commands::Written,
+) -> pb::FileComplaintResponse {
+    pb::FileComplaintResponse {
+        result: Some(cv::write_result(complaint_id.to_string(), written)),
+        case_number: case_number.to_string(),
+    }
 }
 
 fn validate(req: &pb::FileComplaintRequest, now: DateTime<Utc>) -> Result<Filing, ApiError> {
@@ -111,13 +143,6 @@ fn validate(req: &pb::FileComplaintRequest, now: DateTime<Utc>) -> Result<Filing
     })
 }
 
-/// A case number taken in the register, or found there as this request's.
-enum Issued {
-    Number(CaseNumber, ComplaintId),
-    /// The register append was a repeat: this request took its number before.
-    Before,
-}
-
 impl Complaints {
     pub(super) async fn file(
         &self,
@@ -147,22 +172,12 @@ impl Complaints {
             Some(version) => version,
             None => self.check_customer(&customer, &filing.customer_id).await?,
         };
-        let register_request = request.tagged("register");
-        let unrelated = vec![Condition::Absent(register_request.unrelated_ids())];
-        let (case_number, complaint_id) =
-            match self.issue_case_number(&register_request, None, unrelated).await? {
-                Issued::Number(case_number, complaint_id) => (case_number, complaint_id),
-                Issued::Before => return Ok(None),
-            };
-        let live = vec![Condition::StreamAt { stream_id: customer.clone(), version }];
-        let filed = self
-            .file_case(&request.tagged("complaint"), filing, case_number, complaint_id, live)
-            .await;
+        let filed = self.issue_and_file(request, &filing, version).await;
         if filed.is_err() {
             // Maybe the customer changed: the careful retry reads them again.
             self.ctx.live_customers.forget(&customer);
         }
-        filed.map(Some)
+        filed
     }
 
     /// The filing, after looking up what its request id already wrote: a retried
@@ -182,13 +197,14 @@ impl Complaints {
         let issued_before = lookup.written("register", &register_request)?;
         let filing = validate(req, self.ctx.commands.now())?;
         let customer = stream(filing.customer_id.stream_name())?;
-        self.check_customer(&customer, &filing.customer_id).await?;
-        let issued = self.issue_case_number(&register_request, issued_before, Vec::new()).await?;
-        let Issued::Number(case_number, complaint_id) = issued else {
+        let version = self.check_customer(&customer, &filing.customer_id).await?;
+        if let Some(issued) = issued_before {
+            return self.file_numbered(&complaint_request, &filing, &issued).await;
+        }
+        self.issue_and_file(request, &filing, version).await?.ok_or_else(|| {
             // Another try of this very request took the number since the lookup.
-            return Err(ApiError::Contended { stream: register_request.request_id.to_owned() });
-        };
-        self.file_case(&complaint_request, filing, case_number, complaint_id, Vec::new()).await
+            ApiError::Contended { stream: register_request.request_id.to_owned() }
+        })
     }
 
     /// Reads the customer: registered and not forgotten, or the reason not; remembers
@@ -212,73 +228,66 @@ impl Complaints {
         }
     }
 
-    /// Appends the case itself (its stream is new: the id is fresh, or this filing's
-    /// own, found by the lookup).
-    async fn file_case(
+    /// Files the case under the number an earlier try of this request was given (a
+    /// filing interrupted between the two appends, before they were one group).
+    async fn file_numbered(
         &self,
         request: &commands::Request<'_>,
-        filing: Filing,
-        case_number: CaseNumber,
-        complaint_id: ComplaintId,
-        conditions: Vec<Condition>,
+        filing: &Filing,
+        issued: &commands::Written,
     ) -> Result<pb::FileComplaintResponse, ApiError> {
-        let file = FileComplaint {
-            complaint_id,
-            case_number,
-            customer_id: filing.customer_id,
-            category: filing.category,
-            cause: filing.cause,
-            severity: filing.severity,
-            channel: filing.channel,
-            description: filing.description,
-            respondent: filing.respondent,
-            attachments: filing.attachments,
-            received_at: filing.received_at,
-        };
         let commands = &self.ctx.commands;
-        let events = Complaint::decide(&None, ComplaintCommand::File(file), commands.now())?;
-        let case = stream(complaint_id.stream_name())?;
-        let written = commands
-            .submit_if::<Complaint>(&case, request, &None, &events, 0, conditions)
-            .await?
+        // Read back what is stored: a retried request gets the number it was first given.
+        let stored = commands
+            .read(&stream(issued.stream.clone())?, issued.version, Direction::Forward, 1)
             .await?;
-        Ok(pb::FileComplaintResponse {
-            result: Some(cv::write_result(complaint_id.to_string(), &written)),
-            case_number: case_number.to_string(),
-        })
+        let events: Vec<CaseRegisterEvent> = decode(&stored)?;
+        let CaseRegisterEvent::CaseNumberIssued(issued) = events
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::Internal("issued case number not found".into()))?;
+        let events = Complaint::decide(
+            &None,
+            ComplaintCommand::File(filing.command(issued.complaint_id, issued.case_number)),
+            commands.now(),
+        )?;
+        let case = stream(issued.complaint_id.stream_name())?;
+        let written =
+            commands.submit::<Complaint>(&case, request, &None, &events, 0).await?.await?;
+        Ok(answer(issued.complaint_id, issued.case_number, &written))
     }
 
-    /// R-P1: the next number of this year's register, or the one this request was given.
+    /// R-P1 and the filing: the next number of this year's register and the case filed
+    /// under it, as one append group. `None` when the number turns out to be a repeat:
+    /// this request took its number before.
     ///
     /// Numbers are taken one at a time under `ctx.register`, from the head this process
-    /// last wrote (loaded from the log when unknown); the append is queued under the
+    /// last wrote (loaded from the log when unknown); the group is queued under the
     /// lock but its commit is awaited outside it, so concurrent filings share commits.
-    /// An append expects the version its number was decided on: number N only ever
-    /// lands at version N, so a lost race (another node, or a failed append ahead in the
+    /// The number's append expects the version it was decided on: number N only ever
+    /// lands at version N, so a lost race (another node, or a failed group ahead in the
     /// queue) is a conflict that reloads the head and tries again.
-    async fn issue_case_number(
+    async fn issue_and_file(
         &self,
         request: &commands::Request<'_>,
-        issued_before: Option<commands::Written>,
-        conditions: Vec<Condition>,
-    ) -> Result<Issued, ApiError> {
+        filing: &Filing,
+        customer_version: u64,
+    ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
         use chrono::Datelike;
         let commands = &self.ctx.commands;
         let year = commands.now().year();
         let register = stream(case_register::stream_name(year))?;
-        if let Some(earlier) = issued_before {
-            // Read back what is stored: a retried request gets the number it was first given.
-            let stored = commands
-                .read(&stream(earlier.stream.clone())?, earlier.version, Direction::Forward, 1)
-                .await?;
-            let events: Vec<CaseRegisterEvent> = decode(&stored)?;
-            let CaseRegisterEvent::CaseNumberIssued(issued) = events
-                .into_iter()
-                .next()
-                .ok_or_else(|| ApiError::Internal("issued case number not found".into()))?;
-            return Ok(Issued::Number(issued.case_number, issued.complaint_id));
-        }
+        let (register_request, case_request) =
+            (request.tagged("register"), request.tagged("complaint"));
         let complaint_id = ComplaintId::generate();
+        let case = stream(complaint_id.stream_name())?;
+        // The number is refused if the key served another request; the case (and with
+        // it the number) if the customer changed since they were seen live.
+        let unused = vec![Condition::Absent(register_request.unrelated_ids())];
+        let customer = stream(filing.customer_id.stream_name())?;
+        let live = vec![Condition::StreamAt { stream_id: customer, version: customer_version }];
+        // Sealing the case needs the customer's key: fetched now, not under the lock.
+        commands.store().data_key(&filing.customer_id.to_string()).await?;
         for _ in 0..16 {
             let mut head = self.ctx.register.lock().await;
             let (last, version) = match *head {
@@ -288,21 +297,27 @@ impl Complaints {
                     (last, version)
                 }
             };
-            let events =
-                CaseRegister::decide(&last, IssueCaseNumber { complaint_id }, commands.now())?;
+            let now = commands.now();
+            let events = CaseRegister::decide(&last, IssueCaseNumber { complaint_id }, now)?;
             let Some(CaseRegisterEvent::CaseNumberIssued(issued)) = events.first().cloned() else {
                 return Err(ApiError::Internal("the register issued nothing".into()));
             };
-            let pending = commands
-                .submit_if::<CaseRegister>(
+            let number = commands
+                .prepare::<CaseRegister>(
                     &register,
-                    request,
+                    &register_request,
                     &last,
                     &events,
                     version,
-                    conditions.clone(),
+                    unused.clone(),
                 )
                 .await?;
+            let command = ComplaintCommand::File(filing.command(complaint_id, issued.case_number));
+            let filed = Complaint::decide(&None, command, now)?;
+            let filed = commands
+                .prepare::<Complaint>(&case, &case_request, &None, &filed, 0, live.clone())
+                .await?;
+            let pending = commands.submit_group(vec![number, filed])?;
             *head = Some(super::RegisterHead {
                 year,
                 last: Some(issued.case_number),
@@ -311,19 +326,25 @@ impl Complaints {
             // Queued in order (each backend has one writer per process): the next filing
             // may take the next number while this one waits for its commit.
             drop(head);
-            match pending.await {
-                Ok(written) if !written.repeated => {
-                    return Ok(Issued::Number(issued.case_number, issued.complaint_id))
+            let mut outcomes = pending.await.into_iter();
+            let (number, filed) = (outcomes.next(), outcomes.next());
+            if let (Some(Ok(number)), Some(Ok(filed))) = (&number, &filed) {
+                if !number.repeated {
+                    return Ok(Some(answer(complaint_id, issued.case_number, filed)));
                 }
-                outcome => {
-                    // Whatever happened, the head we cached is not known to be stored.
-                    *self.ctx.register.lock().await = None;
-                    match outcome {
-                        Ok(_) => return Ok(Issued::Before),
-                        Err(ApiError::Conflict { .. }) => {}
-                        Err(error) => return Err(error),
-                    }
+            }
+            // Whatever happened, the head we cached is not known to be stored.
+            *self.ctx.register.lock().await = None;
+            match (number, filed) {
+                (Some(Ok(number)), _) if number.repeated => return Ok(None),
+                (Some(Err(ApiError::Conflict { .. })), _) => {}
+                // The refused one says why; its partner only that it was not written.
+                (Some(Err(error)), _) if !matches!(error, ApiError::Internal(_)) => {
+                    return Err(error)
                 }
+                (_, Some(Err(error))) => return Err(error),
+                (Some(Err(error)), _) => return Err(error),
+                _ => return Err(ApiError::Internal("a filing went unanswered".into())),
             }
         }
         Err(ApiError::Contended { stream: register.to_string() })

@@ -11,6 +11,7 @@ use tonic::Code;
 kefu_tests::on_both_backends!(
     complaint_lifecycle_enforces_the_policy_end_to_end,
     retried_requests_return_the_first_answer,
+    a_filing_interrupted_after_its_number_is_finished_with_that_number,
     concurrent_filings_get_distinct_consecutive_case_numbers,
     callers_must_authenticate_and_hold_the_role,
     confidentiality_filters_customers_and_complaints,
@@ -328,6 +329,57 @@ async fn retried_requests_return_the_first_answer(app: &TestApp) {
         Code::Aborted,
         "WRONG_EXPECTED_VERSION",
     );
+}
+
+/// Before a number and its case were one append group, a filing could stop between the
+/// two (a crash): its retry must file the case under the number it was given.
+async fn a_filing_interrupted_after_its_number_is_finished_with_that_number(app: &TestApp) {
+    use kefu_domain::case_register::{self, CaseRegister, CaseRegisterEvent, IssueCaseNumber};
+    use kefu_domain::{Aggregate, ComplaintId, DomainEvent};
+    use kefu_event_store::{
+        Direction, EventStore, ExpectedVersion, Metadata, NewEvent, StoreOptions, StreamId,
+    };
+
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let customer_id = register_customer(&mut agent, "Interrupted").await;
+    let (_, first_number) = file(&mut agent, &customer_id, pb::Severity::Normal, "").await;
+
+    // What the interrupted try left: its number in the register, no case.
+    let store = EventStore::open(app.db.url(), StoreOptions::default()).await.expect("store");
+    let year: i32 = first_number[..4].parse().unwrap();
+    let register = StreamId::new(case_register::stream_name(year)).unwrap();
+    let stored = store.read_stream(&register, 1, Direction::Forward, usize::MAX).await.unwrap();
+    let last = stored.iter().fold(None, |last, e| {
+        let event = CaseRegisterEvent::from_stored(&e.event_type, e.schema_version, &e.payload);
+        CaseRegister::evolve(last, &event.unwrap())
+    });
+    let complaint_id = ComplaintId::generate();
+    let issued =
+        CaseRegister::decide(&last, IssueCaseNumber { complaint_id }, chrono::Utc::now()).unwrap();
+    let request_id = rid();
+    let new: Vec<NewEvent> = issued
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let id = kefu_api::event_id("a1", &request_id, "register", i);
+            NewEvent::new(id, e.event_type(), e.schema_version(), e.to_payload())
+        })
+        .collect();
+    store
+        .append(&register, ExpectedVersion::Exact(stored.len() as u64), &new, &Metadata::default())
+        .await
+        .expect("plant the number");
+
+    let mut retry = file_request(&customer_id, pb::Severity::Normal, "");
+    retry.request_id = request_id;
+    let filed = agent.complaints.file_complaint(retry.clone()).await.expect("finish").into_inner();
+    let first_sequence: u32 = first_number[5..].parse().unwrap();
+    assert_eq!(filed.case_number[5..].parse::<u32>().unwrap(), first_sequence + 1);
+    assert_eq!(filed.result.as_ref().unwrap().id, complaint_id.to_string());
+    let again = agent.complaints.file_complaint(retry).await.expect("again").into_inner();
+    assert_eq!(again.case_number, filed.case_number);
+    assert_eq!(again.result.unwrap().position, filed.result.unwrap().position);
 }
 
 async fn concurrent_filings_get_distinct_consecutive_case_numbers(app: &TestApp) {

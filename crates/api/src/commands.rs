@@ -38,6 +38,13 @@ const TAGS: [&str; 3] = ["", "register", "complaint"];
 /// Longest accepted `request_id`.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
+/// The id of the `index`th event a principal's request writes under `tag`: the same
+/// request always produces the same ids (UUID v5).
+pub fn event_id(principal: &str, request_id: &str, tag: &str, index: usize) -> Uuid {
+    let name = format!("{principal}\n{request_id}\n{tag}\n{index}");
+    Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
+}
+
 /// Who asks, under which idempotency key, with which expectation.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
@@ -85,8 +92,7 @@ impl<'a> Request<'a> {
     }
 
     fn tagged_event_id(&self, tag: &str, index: usize) -> Uuid {
-        let name = format!("{}\n{}\n{tag}\n{index}", self.principal.id, self.request_id);
-        Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
+        event_id(&self.principal.id, self.request_id, tag, index)
     }
 
     /// The ids this request's key writes under the tags unrelated to this one: any of

@@ -24,6 +24,6 @@ pub mod pb {
         include_bytes!(concat!(env!("OUT_DIR"), "/kefu_descriptor.bin"));
 }
 
-pub use commands::Clock;
+pub use commands::{event_id, Clock};
 pub use error::ApiError;
 pub use server::{Api, ApiConfig};

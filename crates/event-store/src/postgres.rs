@@ -38,8 +38,8 @@ use crate::batch::{self, Planned};
 use crate::chain::{to_hash, StoredLink};
 use crate::error::StoreError;
 use crate::prepare::{
-    appends, from_sql, group_commit, to_sql, BatchOutcome, ChainedAppend, EncodedAppend, Job,
-    StoredPlace,
+    appends, from_sql, group_commit, own_thread, to_sql, BatchOutcome, ChainedAppend,
+    EncodedAppend, Job, StoredPlace,
 };
 use crate::types::{AppendResult, Direction, RecordedEvent};
 use tokio::sync::{mpsc, oneshot};
@@ -85,12 +85,12 @@ impl PgBackend {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         // Concurrent nodes may start together; the migrator takes an advisory lock.
         MIGRATOR.run(&pool).await?;
         let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(writer_task(pool.clone(), jobs, commit_delay, commits));
+        spawn_writer(options, jobs, commit_delay, commits)?;
         Ok(PgBackend { pool, queue })
     }
 
@@ -301,6 +301,24 @@ fn schema_versions(append: &EncodedAppend) -> Result<Vec<i32>, StoreError> {
 /// refused append writes nothing, and the planned rows go in with one statement.
 /// Positions come from the `event_position` row, locked to commit: gap free and in
 /// commit order across nodes. Nobody hears back before the commit.
+/// Starts the writer on a thread of its own ([`own_thread`]), with connections of its
+/// own: created there, their I/O is driven there.
+fn spawn_writer(
+    options: PgConnectOptions,
+    jobs: mpsc::UnboundedReceiver<Job>,
+    commit_delay: Option<Duration>,
+    commits: Arc<AtomicU64>,
+) -> Result<(), StoreError> {
+    own_thread("kefu-pg-writer", move || async move {
+        // Two: one for the batches, one for the occasional ANALYZE.
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(options);
+        writer_task(pool, jobs, commit_delay, commits).await;
+    })
+}
+
 async fn writer_task(
     pool: PgPool,
     jobs: mpsc::UnboundedReceiver<Job>,

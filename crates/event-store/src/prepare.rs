@@ -77,6 +77,28 @@ pub(crate) async fn group_commit<F, Fut>(
     }
 }
 
+/// Runs a backend's group-commit writer on a thread of its own, in a current-thread
+/// runtime; it ends when the future does (every sender gone).
+///
+/// Every append waits for a writer turn, and a turn is several round trips to the
+/// database. On the shared runtime each reply waited for a worker thread busy with gRPC
+/// calls, so a turn took several times its database time; here the writer polls again
+/// as soon as a reply is in. (PostgreSQL `append`, 32 clients: 1.2-1.4x.)
+pub(crate) fn own_thread<F, Fut>(name: &str, writer: F) -> Result<(), StoreError>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let failed = |error: std::io::Error| StoreError::Storage(sqlx::Error::Io(error));
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed)?;
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || runtime.block_on(writer()))
+        .map_err(failed)?;
+    Ok(())
+}
+
 /// Queues a group of appends (usually one) for a backend's group-commit writer, in call
 /// order; the returned channel answers, one outcome per append, once their transaction
 /// has committed (and synced) or failed. A closed queue drops the job, and the caller

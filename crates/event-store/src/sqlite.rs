@@ -23,7 +23,7 @@ use crate::batch::{self, Planned};
 use crate::chain::{to_hash, StoredLink};
 use crate::error::StoreError;
 use crate::prepare::{
-    appends, from_sql, group_commit, to_sql, BatchOutcome, ChainedAppend, ChainedEvent,
+    appends, from_sql, group_commit, own_thread, to_sql, BatchOutcome, ChainedAppend, ChainedEvent,
     EncodedAppend, EncodedEvent, Job, StoredPlace,
 };
 use crate::types::{AppendResult, Direction, RecordedEvent};
@@ -77,7 +77,8 @@ impl SqliteBackend {
             .connect_with(options)
             .await?;
         let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(writer_task(writer.clone(), jobs, commit_delay, commits));
+        let pool = writer.clone();
+        own_thread("kefu-sqlite-writer", move || writer_task(pool, jobs, commit_delay, commits))?;
         Ok(SqliteBackend { writer, readers, queue })
     }
 

@@ -95,12 +95,13 @@ impl<'a> Request<'a> {
         event_id(&self.principal.id, self.request_id, tag, index)
     }
 
-    /// The ids this request's key writes under the tags unrelated to this one: any of
-    /// them stored means the key was used for another request.
+    /// The first id this request's key writes under each tag unrelated to this one:
+    /// stored, it means the key was used for another request (every request that
+    /// writes anything writes its first event).
     pub fn unrelated_ids(&self) -> Vec<Uuid> {
         TAGS.iter()
             .filter(|tag| !self.related(tag))
-            .flat_map(|tag| (0..MAX_EVENTS_PER_COMMAND).map(|i| self.tagged_event_id(tag, i)))
+            .map(|tag| self.tagged_event_id(tag, 0))
             .collect()
     }
 

@@ -2,10 +2,11 @@
 //! a concurrent change; answer a retried request with its first answer.
 //!
 //! Event ids are derived from the caller and its `request_id` (UUID v5), so the same
-//! request always produces the same ids. Before deciding anything, the handler looks
-//! those ids up: if they are stored, the request already happened and its original
-//! result is returned — even when deciding again would now be refused (a retried
-//! `CloseComplaint` on a closed case still answers with the close).
+//! request always produces the same ids. A command is tried as new; whenever it writes
+//! nothing now (a no-op, a repeat, a refusal), the handler looks those ids up: if they
+//! are stored, the request already happened and its original result is returned — even
+//! when deciding again would now be refused (a retried `CloseComplaint` on a closed case
+//! still answers with the close).
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -507,6 +508,11 @@ impl Commands {
 
     /// Load → decide → append, retrying a lost race when the caller set no expectation.
     /// `command` builds the command from the current state (so it can use it).
+    ///
+    /// A request is almost always new, so it is tried as new first, its append
+    /// conditioned on the key's other uses being absent. Only when nothing is written
+    /// now (a no-op, a repeat, a refusal) are its ids looked up: a retried request gets
+    /// its first answer, even where deciding again would now be refused.
     pub async fn execute<A>(
         &self,
         stream: &StreamId,
@@ -518,9 +524,31 @@ impl Commands {
         A::Event: DomainEvent,
         A::State: Send + Sync + 'static,
     {
-        if let Some(earlier) = self.repeated(stream, request).await? {
-            return Ok(earlier);
+        let outcome = self.attempt::<A>(stream, request, command).await;
+        if outcome
+            .as_ref()
+            .is_ok_and(|written| !written.repeated && !written.event_types.is_empty())
+        {
+            return outcome;
         }
+        match self.repeated(stream, request).await? {
+            Some(earlier) => Ok(earlier),
+            None => outcome,
+        }
+    }
+
+    async fn attempt<A>(
+        &self,
+        stream: &StreamId,
+        request: &Request<'_>,
+        command: impl Fn(&A::State) -> Result<A::Command, ApiError>,
+    ) -> Result<Written, ApiError>
+    where
+        A: Aggregate,
+        A::Event: DomainEvent,
+        A::State: Send + Sync + 'static,
+    {
+        let unused = vec![Condition::Absent(request.unrelated_ids())];
         for attempt in 1..=CONFLICT_RETRIES {
             let (state, version, position) = self.load_for_command::<A>(stream).await?;
             if let Some(expected) = request.expected_version {
@@ -542,8 +570,15 @@ impl Commands {
                     repeated: false,
                 });
             }
-            let pending = self.submit::<A>(stream, request, &state, &events, version).await?;
-            match pending.await {
+            let prepared = self
+                .prepare::<A>(stream, request, &state, &events, version, unused.clone())
+                .await?;
+            let pending = self.submit_group(vec![prepared])?;
+            let written = pending
+                .await
+                .pop()
+                .unwrap_or_else(|| Err(ApiError::Internal("append unanswered".into())));
+            match written {
                 Ok(written) => {
                     // A repeat's events were decided on another state: nothing to remember.
                     if !written.repeated {

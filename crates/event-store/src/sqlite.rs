@@ -59,7 +59,9 @@ impl SqliteBackend {
             .foreign_keys(true)
             // Deleted and overwritten content is zeroed, so an erased key or a scrubbed
             // read-model row leaves no bytes behind (R-C8).
-            .pragma("secure_delete", "ON");
+            .pragma("secure_delete", "ON")
+            // The WAL is copied into the database by `checkpoint_wal`, not inside commits.
+            .pragma("wal_autocheckpoint", "0");
         // No ping before each acquire: an embedded database has no link to lose, and on
         // SQLite every statement, a ping too, is a round trip to a worker thread.
         let writer = SqlitePoolOptions::new()
@@ -77,8 +79,13 @@ impl SqliteBackend {
             .connect_with(options)
             .await?;
         let (queue, jobs) = mpsc::unbounded_channel();
-        let pool = writer.clone();
-        own_thread("kefu-sqlite-writer", move || writer_task(pool, jobs, commit_delay, commits))?;
+        let (pool, checkpointer) = (writer.clone(), readers.clone());
+        own_thread("kefu-sqlite-writer", move || async move {
+            tokio::select! {
+                () = writer_task(pool, jobs, commit_delay, commits) => {}
+                () = checkpoint_wal(checkpointer) => {}
+            }
+        })?;
         Ok(SqliteBackend { writer, readers, queue })
     }
 
@@ -217,6 +224,27 @@ impl SqliteBackend {
                 })
             })
             .collect()
+    }
+}
+
+/// How often the WAL is copied into the database file: under a full append load
+/// SQLite's 1,000-page threshold was passed about as often.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Copies the WAL into the database file every [`CHECKPOINT_EVERY`], on a reader
+/// connection (`PASSIVE`: it waits for no reader or writer). SQLite's default makes the
+/// committing connection do it inside its commit whenever the WAL passes 1,000 pages,
+/// so an append (or a read-model batch) now and then waited for a checkpoint and its
+/// fsyncs. `kefu projections rebuild` of 100,000 events, twelve paired runs: 0.89 x the
+/// wall time (median) of autocheckpointing. Runs until the writer stops.
+async fn checkpoint_wal(readers: SqlitePool) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&readers).await {
+            tracing::warn!(%error, "WAL checkpoint failed; trying again");
+        }
     }
 }
 

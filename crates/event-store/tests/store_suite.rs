@@ -748,3 +748,27 @@ async fn postgres_analyzes_a_young_log_as_it_grows() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(analyses().await, 1, "one ANALYZE per append that crosses sizes");
 }
+
+/// SQLite: commits never copy the WAL into the database file themselves
+/// (`wal_autocheckpoint=0`); a background checkpoint does, so the file catches up alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_checkpointed_in_the_background() {
+    let db = kefu_testkit::sqlite();
+    let store = open(&db).await;
+    let path = db.sqlite_path().expect("an SQLite file");
+    let size = || std::fs::metadata(&path).expect("database file").len();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let before = size();
+    // About half a megabyte of pages: fewer than SQLite's own 1,000-page threshold.
+    for n in 0..50 {
+        store
+            .append(&stream(&format!("thing-w{n}")), ExpectedVersion::Any, &events(20), &meta())
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() < before + 100_000 {
+        assert!(std::time::Instant::now() < deadline, "the WAL was not checkpointed: {}", size());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

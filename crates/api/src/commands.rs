@@ -537,6 +537,8 @@ impl Commands {
         }
     }
 
+    /// [`Commands::execute`] as if the request were new: load, decide, append on
+    /// condition that the key served no other request; a lost race is decided again.
     async fn attempt<A>(
         &self,
         stream: &StreamId,

@@ -32,13 +32,15 @@ pub(crate) enum Planned {
 
 /// Where an event planned earlier in the batch goes, for the idempotency check of a
 /// later append that names it.
-#[derive(Clone)]
 struct PlannedPlace {
     append: usize,
     stream_id: String,
     stream_version: u64,
     event_type: String,
 }
+
+/// A stream's last `(version, hash)`.
+type Head = (u64, [u8; 32]);
 
 /// Decides every append of a batch, in order, group by group: a group's appends are
 /// written all or none (see [`settle_group`]). One plan per append, in queue order.
@@ -54,20 +56,43 @@ pub(crate) fn plan<'a>(
     let mut planned_ids: HashMap<Uuid, PlannedPlace> = HashMap::new();
     let mut plans = Vec::new();
     for group in groups {
-        // A group of several may have to take back what it planned.
-        let before = (group.len() > 1).then(|| (heads.clone(), planned_ids.clone()));
+        // The heads a group of several may have to restore: only its own streams move.
+        let before: Vec<(&str, Option<Head>)> = if group.len() > 1 {
+            group
+                .iter()
+                .map(|a| (a.stream_id.as_str(), heads.get(a.stream_id.as_str()).copied()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let first = plans.len();
         for append in group {
             let index = plans.len();
             plans.push(plan_one(index, append, stored, &mut heads, &mut planned_ids, now));
         }
-        if let Some((heads_before, ids_before)) = before {
-            if settle_group(&mut plans[first..]) {
-                (heads, planned_ids) = (heads_before, ids_before);
-            }
+        if group.len() > 1 && settle_group(&mut plans[first..]) {
+            take_back(&before, first, &mut heads, &mut planned_ids);
         }
     }
     plans
+}
+
+/// Undoes what a taken-back group planned: its streams' heads as they were before it
+/// (restored last to first, so a stream it wrote twice gets its first head back), and
+/// the event ids its appends (from index `first` on) claimed.
+fn take_back(
+    before: &[(&str, Option<Head>)],
+    first: usize,
+    heads: &mut HashMap<String, (u64, [u8; 32])>,
+    planned_ids: &mut HashMap<Uuid, PlannedPlace>,
+) {
+    for (stream, head) in before.iter().rev() {
+        match head {
+            Some(head) => heads.insert((*stream).to_owned(), *head),
+            None => heads.remove(*stream),
+        };
+    }
+    planned_ids.retain(|_, place| place.append < first);
 }
 
 /// A group is written only if every append of it is: otherwise what would have been
@@ -382,11 +407,19 @@ mod tests {
         // to its stream chains onto the head as it was.
         let broken = group(ExpectedVersion::Exact(3));
         let after = append("register", ExpectedVersion::Exact(5), &[Uuid::now_v7()]);
-        let plans = plan([broken.as_slice(), std::slice::from_ref(&after)], &[], heads, Utc::now());
+        // Its ids are free again too: a later append naming them is no repeat.
+        let again = append("register", ExpectedVersion::Exact(6), &[broken[0].events[0].event_id]);
+        let plans = plan(
+            [broken.as_slice(), std::slice::from_ref(&after), std::slice::from_ref(&again)],
+            &[],
+            heads,
+            Utc::now(),
+        );
         assert!(matches!(plans[0], Planned::Refused(StoreError::GroupIncomplete)));
         assert!(matches!(plans[1], Planned::Refused(StoreError::WrongExpectedVersion { .. })));
         let Planned::Write(chained) = &plans[2] else { panic!("{:?}", plans[2]) };
         assert_eq!((chained.rows[0].stream_version, chained.rows[0].prev_hash), (6, [5; 32]));
+        assert_eq!(written(&plans[3]), (7, 7));
     }
 
     #[test]

@@ -439,12 +439,21 @@ impl Commands {
     {
         let prepared =
             self.prepare::<A>(stream, request, state, events, version, Vec::new()).await?;
+        self.submit_one(prepared)
+    }
+
+    /// A group of one: the wait for its commit.
+    fn submit_one(
+        &self,
+        prepared: Prepared,
+    ) -> Result<impl std::future::Future<Output = Result<Written, ApiError>> + use<>, ApiError>
+    {
         let pending = self.submit_group(vec![prepared])?;
         Ok(async move {
-            pending
-                .await
-                .pop()
-                .unwrap_or_else(|| Err(ApiError::Internal("append unanswered".into())))
+            let outcome = pending.await.pop();
+            outcome
+                .unwrap_or_else(|| Err(StoreError::CommitFailed("append unanswered".into())))
+                .map_err(ApiError::from)
         })
     }
 
@@ -484,10 +493,12 @@ impl Commands {
 
     /// Queues prepared appends to be written together or not at all, and returns the
     /// wait for their outcomes, one each, in order (see `EventStore::submit_group`).
+    /// Outcomes keep the store's reasons, so a caller can tell the member that was
+    /// refused from its partners ([`StoreError::GroupIncomplete`]).
     pub fn submit_group(
         &self,
         prepared: Vec<Prepared>,
-    ) -> Result<impl std::future::Future<Output = Vec<Result<Written, ApiError>>>, ApiError> {
+    ) -> Result<impl std::future::Future<Output = Vec<Result<Written, StoreError>>>, ApiError> {
         let (appends, answers): (Vec<Append>, Vec<Answer>) =
             prepared.into_iter().map(|prepared| (prepared.append, prepared.answer)).unzip();
         let pending = self.store.submit_group(&appends)?;
@@ -500,7 +511,7 @@ impl Commands {
                 .zip(outcomes)
                 .map(|(answer, outcome)| {
                     metrics::histogram!("kefu_append_duration_seconds").record(elapsed);
-                    Ok(answer.written(outcome?))
+                    outcome.map(|result| answer.written(result))
                 })
                 .collect()
         })
@@ -525,10 +536,8 @@ impl Commands {
         A::State: Send + Sync + 'static,
     {
         let outcome = self.attempt::<A>(stream, request, command).await;
-        if outcome
-            .as_ref()
-            .is_ok_and(|written| !written.repeated && !written.event_types.is_empty())
-        {
+        // Written now: a repeat or a no-op lists no event types.
+        if outcome.as_ref().is_ok_and(|written| !written.event_types.is_empty()) {
             return outcome;
         }
         match self.repeated(stream, request).await? {
@@ -575,12 +584,7 @@ impl Commands {
             let prepared = self
                 .prepare::<A>(stream, request, &state, &events, version, unused.clone())
                 .await?;
-            let pending = self.submit_group(vec![prepared])?;
-            let written = pending
-                .await
-                .pop()
-                .unwrap_or_else(|| Err(ApiError::Internal("append unanswered".into())));
-            match written {
+            match self.submit_one(prepared)?.await {
                 Ok(written) => {
                     // A repeat's events were decided on another state: nothing to remember.
                     if !written.repeated {

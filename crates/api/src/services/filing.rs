@@ -22,7 +22,7 @@ use kefu_domain::case_register::{self, CaseRegister, CaseRegisterEvent, IssueCas
 use kefu_domain::complaint::*;
 use kefu_domain::customer::Customer;
 use kefu_domain::{Aggregate, Attachment, CaseNumber, ComplaintId, CustomerId, DomainError};
-use kefu_event_store::{Condition, Direction, StreamId};
+use kefu_event_store::{Condition, Direction, StoreError, StreamId};
 
 use super::complaint::Complaints;
 use crate::auth::{Principal, Role};
@@ -326,26 +326,29 @@ impl Complaints {
             // Queued in order (each backend has one writer per process): the next filing
             // may take the next number while this one waits for its commit.
             drop(head);
-            let mut outcomes = pending.await.into_iter();
-            let (number, filed) = (outcomes.next(), outcomes.next());
-            if let (Some(Ok(number)), Some(Ok(filed))) = (&number, &filed) {
+            let outcomes = pending.await;
+            if let [Ok(number), Ok(filed)] = outcomes.as_slice() {
                 if !number.repeated {
                     return Ok(Some(answer(complaint_id, issued.case_number, filed)));
                 }
             }
             // Whatever happened, the head we cached is not known to be stored.
             *self.ctx.register.lock().await = None;
-            match (number, filed) {
-                (Some(Ok(number)), _) if number.repeated => return Ok(None),
-                (Some(Err(ApiError::Conflict { .. })), _) => {}
-                // The refused one says why; its partner only that it was not written.
-                (Some(Err(error)), _) if !matches!(error, ApiError::Internal(_)) => {
-                    return Err(error)
+            let mut outcomes = outcomes.into_iter();
+            match outcomes.next() {
+                Some(Ok(number)) if number.repeated => return Ok(None),
+                // A lost race for the number: reload the head and take the next one.
+                Some(Err(StoreError::WrongExpectedVersion { .. })) => continue,
+                // The refused append says why; its partner only that it went unwritten.
+                Some(Err(error)) if !matches!(error, StoreError::GroupIncomplete) => {
+                    return Err(error.into())
                 }
-                (_, Some(Err(error))) => return Err(error),
-                (Some(Err(error)), _) => return Err(error),
-                _ => return Err(ApiError::Internal("a filing went unanswered".into())),
+                _ => {}
             }
+            let refusal = outcomes.find_map(Result::err);
+            return Err(refusal
+                .unwrap_or_else(|| StoreError::CommitFailed("a filing went unanswered".into()))
+                .into());
         }
         Err(ApiError::Contended { stream: register.to_string() })
     }

@@ -13,7 +13,7 @@ use crate::postgres::PgBackend;
 use crate::prepare::{to_sql, EncodedAppend};
 use crate::sqlite::SqliteBackend;
 use crate::types::{
-    Append, AppendResult, Condition, Direction, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+    Append, AppendResult, Direction, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
     StoreOptions, StreamId, Verification,
 };
 
@@ -163,23 +163,8 @@ impl EventStore {
         events: &[NewEvent],
         metadata: &Metadata,
     ) -> Result<PendingAppend, StoreError> {
-        self.submit_if(stream_id, expected, events, metadata, Vec::new())
-    }
-
-    /// [`EventStore::submit`], written only if every one of `conditions` holds when its
-    /// batch is checked (else [`StoreError::ConditionFailed`], nothing written). A retry
-    /// of an append already stored gets its result whatever the conditions say.
-    pub fn submit_if(
-        &self,
-        stream_id: &StreamId,
-        expected: ExpectedVersion,
-        events: &[NewEvent],
-        metadata: &Metadata,
-        conditions: Vec<Condition>,
-    ) -> Result<PendingAppend, StoreError> {
         let encoded =
-            EncodedAppend::new(stream_id, expected, events, metadata, &self.inner.options.limits)?
-                .with_conditions(conditions);
+            EncodedAppend::new(stream_id, expected, events, metadata, &self.inner.options.limits)?;
         let pending = self.queue(vec![encoded]);
         Ok(Box::pin(async move {
             pending.await.pop().unwrap_or_else(|| {
@@ -189,7 +174,8 @@ impl EventStore {
     }
 
     /// Appends written all in one transaction or none of them: each is checked like an
-    /// append of its own (idempotency, expectation, conditions), and if any of them is
+    /// append of its own (idempotency, expectation, and its conditions: a retry of an
+    /// append already stored gets its result whatever they say), and if any of them is
     /// not written, the others are not either ([`StoreError::GroupIncomplete`]; a
     /// refused or repeated one keeps its own answer). One outcome per append, in order.
     pub fn submit_group(&self, appends: &[Append]) -> Result<PendingGroup, StoreError> {

@@ -231,14 +231,21 @@ async fn conditions_guard_an_append(db: &TestDatabase) {
     let store = open(db).await;
     let (read, other) = (stream("thing-read"), stream("thing-other"));
     store.append(&read, ExpectedVersion::NoStream, &events(2), &meta()).await.unwrap();
-    let append_if = |conditions: Vec<Condition>| {
+    // A group of one append, for its conditions.
+    let submit_if = |events: Vec<NewEvent>, conditions: Vec<Condition>| {
         let (store, other) = (store.clone(), other.clone());
         async move {
-            let pending =
-                store.submit_if(&other, ExpectedVersion::Any, &[event(1)], &meta(), conditions)?;
-            pending.await
+            let append = Append {
+                stream_id: other,
+                expected: ExpectedVersion::Any,
+                events,
+                metadata: meta(),
+                conditions,
+            };
+            store.submit_group(&[append])?.await.pop().expect("one outcome")
         }
     };
+    let append_if = |conditions| submit_if(vec![event(1)], conditions);
     let at = |version| Condition::StreamAt { stream_id: read.clone(), version };
 
     // What was read is unchanged: written. Changed since: refused, nothing written.
@@ -266,16 +273,8 @@ async fn conditions_guard_an_append(db: &TestDatabase) {
 
     // A retry of a stored append gets its result, whatever its conditions say now.
     let once = event(20);
-    let first = store
-        .submit_if(&other, ExpectedVersion::Any, std::slice::from_ref(&once), &meta(), vec![at(3)])
-        .unwrap()
-        .await
-        .unwrap();
-    let again = store
-        .submit_if(&other, ExpectedVersion::Any, std::slice::from_ref(&once), &meta(), vec![at(1)])
-        .unwrap()
-        .await
-        .unwrap();
+    let first = submit_if(vec![once.clone()], vec![at(3)]).await.unwrap();
+    let again = submit_if(vec![once], vec![at(1)]).await.unwrap();
     assert!(again.repeated && again.last_position == first.last_position);
 }
 

@@ -41,6 +41,13 @@ pub enum ApiError {
     /// The read models did not reach `min_position` before the deadline.
     #[error("read models are at position {reached}, not yet at {wanted}")]
     NotCaughtUp { wanted: u64, reached: u64 },
+    /// A projection the read stopped on an event it cannot apply: the read models will
+    /// not reach `min_position` until an operator fixes or rebuilds it.
+    #[error("read model {projection} stopped at position {position}; it will not catch up until fixed or rebuilt")]
+    ProjectionStopped { projection: String, position: u64, event_type: String },
+    /// The database is unavailable for a moment: retry (the same request id is safe).
+    #[error("temporarily unavailable, retry")]
+    Unavailable(String),
     /// Infrastructure failed; the detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -89,6 +96,11 @@ impl From<StoreError> for ApiError {
                     Condition::Absent(_) => "the log".to_owned(),
                 },
             },
+            // Transient: the caller may retry the same request.
+            StoreError::Unavailable(reason) => ApiError::Unavailable(reason),
+            StoreError::Storage(error) if kefu_event_store::is_transient(&error) => {
+                ApiError::Unavailable(error.to_string())
+            }
             // The rest are ours to prevent: a caller cannot cause them (a group's
             // incomplete member is answered with the member that was refused).
             error @ (StoreError::EmptyAppend
@@ -113,6 +125,10 @@ impl From<ProjectionError> for ApiError {
             ProjectionError::NotCaughtUp { wanted, reached } => {
                 ApiError::NotCaughtUp { wanted, reached }
             }
+            ProjectionError::Stopped { projection, position, event_type } => {
+                ApiError::ProjectionStopped { projection, position, event_type }
+            }
+            error if error.is_transient() => ApiError::Unavailable(error.to_string()),
             error @ (ProjectionError::Storage(_)
             | ProjectionError::Store(_)
             | ProjectionError::Decode { .. }
@@ -192,6 +208,24 @@ impl From<ApiError> for Status {
                 message,
                 error_info("READ_MODEL_BEHIND", HashMap::new()),
             ),
+            ApiError::ProjectionStopped { projection, position, event_type } => {
+                Status::with_error_details(
+                    Code::FailedPrecondition,
+                    message,
+                    error_info(
+                        "PROJECTION_STOPPED",
+                        HashMap::from([
+                            ("projection".into(), projection),
+                            ("position".into(), position.to_string()),
+                            ("event_type".into(), event_type),
+                        ]),
+                    ),
+                )
+            }
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable; the caller may retry");
+                Status::new(Code::Unavailable, message)
+            }
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 Status::new(Code::Internal, "internal error")

@@ -34,7 +34,7 @@ mod types;
 mod vault;
 
 pub use chain::{verify_links, StoredLink, GENESIS};
-pub use error::StoreError;
+pub use error::{is_transient, StoreError};
 pub use limits::Limits;
 pub use store::{Database, EventLocation, EventStore, PendingAppend, PendingGroup};
 pub use types::{

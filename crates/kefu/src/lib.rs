@@ -5,6 +5,7 @@
 //! calls finish and stops the projection runner.
 
 mod caller_errors;
+pub mod health;
 mod metrics;
 
 use std::future::Future;
@@ -161,12 +162,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-        for service in [
-            "kefu.v1.CustomerService",
-            "kefu.v1.StaffService",
-            "kefu.v1.ComplaintService",
-            "kefu.v1.CallbackService",
-        ] {
+        for service in health::SERVICES {
             health_reporter.set_service_status(service, tonic_health::ServingStatus::Serving).await;
         }
         // Reflection in both versions: v1 for current tools, v1alpha for older clients
@@ -191,6 +187,15 @@ impl Application {
                 .await;
         });
         let mut helpers = Vec::new();
+        let mut stop = stop_rx.clone();
+        helpers.push(tokio::spawn(health::watch(
+            health_reporter,
+            self.store.clone(),
+            self.runner.clone(),
+            async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            },
+        )));
         if let Some((listener, handle)) = self.metrics {
             tracing::info!(listen = %listener.local_addr()?, "metrics at /metrics");
             let mut stop = stop_rx.clone();

@@ -171,12 +171,19 @@ async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
         ProjectionsCommand::Status(args) => {
             let runner = open_runner(&args.database_url).await?;
             println!(
-                "{:<12} {:>7} {:>12} {:>12} {:>10}",
+                "{:<12} {:>7} {:>12} {:>12} {:>10}  state",
                 "projection", "version", "position", "head", "lag"
             );
             for status in runner.status().await? {
+                let state = match &status.stopped {
+                    None => "running".to_owned(),
+                    Some(stopped) => format!(
+                        "STOPPED at position {} ({}): {}",
+                        stopped.position, stopped.event_type, stopped.error
+                    ),
+                };
                 println!(
-                    "{:<12} {:>7} {:>12} {:>12} {:>10}",
+                    "{:<12} {:>7} {:>12} {:>12} {:>10}  {state}",
                     status.name, status.version, status.position, status.head, status.lag
                 );
             }

@@ -57,7 +57,8 @@ pub async fn serve(
     }
 }
 
-/// Publishes every projection's lag every few seconds until `stop` resolves.
+/// Publishes every projection's lag and whether it stopped every few seconds until
+/// `stop` resolves.
 pub async fn publish_lag(runner: Runner, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
     loop {
@@ -66,6 +67,10 @@ pub async fn publish_lag(runner: Runner, stop: impl Future<Output = ()>) {
                 #[allow(clippy::cast_precision_loss)] // lags far below 2^52
                 metrics::gauge!("kefu_projection_lag_events", "projection" => status.name)
                     .set(status.lag as f64);
+                // 1 while the projection is stopped on an event it cannot apply.
+                let stopped = if status.stopped.is_some() { 1.0 } else { 0.0 };
+                metrics::gauge!("kefu_projection_stopped", "projection" => status.name)
+                    .set(stopped);
             }
         }
         tokio::select! {

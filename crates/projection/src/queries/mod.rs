@@ -69,7 +69,9 @@ impl ReadModels {
     }
 
     /// Waits until every projection has applied `min_position`, at most `timeout`.
-    /// Fails with [`ProjectionError::NotCaughtUp`] when the deadline passes first.
+    /// Fails with [`ProjectionError::NotCaughtUp`] when the deadline passes first, and at
+    /// once with [`ProjectionError::Stopped`] when a projection stopped below it (it will
+    /// not get there before it is fixed or rebuilt).
     ///
     /// The checkpoints are read once, then again only every 25 ms (runners on other
     /// nodes do not signal us); in between, each batch this process commits announces
@@ -85,7 +87,7 @@ impl ReadModels {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut progress = self.runner.progress();
         progress.borrow_and_update();
-        let mut reached = self.runner.low_water_mark().await?;
+        let mut reached = self.reached(min_position).await?;
         while reached < min_position {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ProjectionError::NotCaughtUp { wanted: min_position, reached });
@@ -99,10 +101,21 @@ impl ReadModels {
                     }
                 }
                 () = tokio::time::sleep_until(next_check) => {
-                    reached = self.runner.low_water_mark().await?;
+                    reached = self.reached(min_position).await?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// The low-water mark, or the stop that keeps it from reaching `min_position`.
+    async fn reached(&self, min_position: u64) -> Result<u64, ProjectionError> {
+        let reach = self.runner.reach().await?;
+        if reach.low_water_mark < min_position {
+            if let Some(stopped) = reach.blocking(min_position) {
+                return Err(stopped);
+            }
+        }
+        Ok(reach.low_water_mark)
     }
 }

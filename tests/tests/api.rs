@@ -356,7 +356,8 @@ async fn a_filing_interrupted_after_its_number_is_finished_with_that_number(app:
     });
     let complaint_id = ComplaintId::generate();
     let issued =
-        CaseRegister::decide(&last, IssueCaseNumber { complaint_id }, chrono::Utc::now()).unwrap();
+        CaseRegister::decide(&last, IssueCaseNumber { complaint_id, year }, chrono::Utc::now())
+            .unwrap();
     let request_id = rid();
     let new: Vec<NewEvent> = issued
         .iter()

@@ -70,6 +70,10 @@ pub enum DomainError {
     DatedInFuture,
     #[error("case number {case_number} is not of the filing year {year} (R-P1)")]
     CaseNumberYearMismatch { case_number: String, year: i32 },
+    /// The register of one year only issues that year's numbers, and only to a filing
+    /// of that year: a filing's year is computed once (`case_register::case_year`).
+    #[error("the case register of {register} cannot issue a number to a filing of {year} (R-P1)")]
+    RegisterYearMismatch { register: i32, year: i32 },
     #[error("all case numbers of {year} are used (R-P1)")]
     CaseNumbersExhausted { year: i32 },
 
@@ -158,6 +162,7 @@ impl DomainError {
             DatedInFuture => "DATED_IN_FUTURE",
             CaseNumberYearMismatch { .. } => "CASE_NUMBER_YEAR_MISMATCH",
             CaseNumbersExhausted { .. } => "CASE_NUMBERS_EXHAUSTED",
+            RegisterYearMismatch { .. } => "REGISTER_YEAR_MISMATCH",
             RespondentCannotHandle => "RESPONDENT_CANNOT_HANDLE",
             RespondentCannotInvestigate => "RESPONDENT_CANNOT_INVESTIGATE",
             RespondentCannotSign => "RESPONDENT_CANNOT_SIGN",
@@ -196,7 +201,9 @@ impl DomainError {
             StaffDeparted => "R-C3",
             ReferrerUnknown | SelfReferral => "R-C7",
             CustomerForgotten => "R-C8",
-            CaseNumberYearMismatch { .. } | CaseNumbersExhausted { .. } => "R-P1",
+            CaseNumberYearMismatch { .. }
+            | CaseNumbersExhausted { .. }
+            | RegisterYearMismatch { .. } => "R-P1",
             ReceivedInFuture => "R-P3",
             RespondentCannotHandle
             | RespondentCannotInvestigate
@@ -249,6 +256,7 @@ impl DomainError {
             | StaffDeparted
             | GradeUnchanged
             | CaseNumberYearMismatch { .. }
+            | RegisterYearMismatch { .. }
             | RespondentCannotHandle
             | RespondentCannotInvestigate
             | RespondentCannotSign

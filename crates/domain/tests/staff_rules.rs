@@ -4,8 +4,11 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use chrono::{TimeZone, Utc};
 use kefu_domain::balance::{least_loaded, plan_reassignment};
-use kefu_domain::case_register::{next_case_number, CaseNumberIssued, IssueCaseNumber};
+use kefu_domain::case_register::{
+    case_year, next_case_number, CaseNumberIssued, CaseRegisterEvent, IssueCaseNumber,
+};
 use kefu_domain::staff::*;
 use kefu_domain::{
     CaseNumber, CaseRegister, ComplaintId, CustomerId, DomainError, StaffId, StaffRole,
@@ -145,14 +148,56 @@ fn the_register_issues_the_next_number_r_p1() {
         issued_at: at(0),
     };
     let second = ComplaintId::generate();
-    given::<CaseRegister>([issued.into()]).when(IssueCaseNumber { complaint_id: second }).then(
-        vec![CaseNumberIssued {
+    given::<CaseRegister>([issued.into()])
+        .when(IssueCaseNumber { complaint_id: second, year: 2026 })
+        .then(vec![CaseNumberIssued {
             case_number: "2026-000002".parse().unwrap(),
             complaint_id: second,
             issued_at: at(1),
         }
-        .into()],
+        .into()]);
+}
+
+/// R-P1 by construction: a register only ever issues its own year's numbers, to filings
+/// of its own year, and does not go on from a number of another year (what the old
+/// New Year race left in a log).
+#[test]
+fn a_register_issues_only_its_own_years_numbers_r_p1() {
+    let n = |text: &str| text.parse::<CaseNumber>().unwrap();
+    let complaint_id = ComplaintId::generate();
+    let last_of_2026 = Some(n("2026-000041"));
+    let new_year = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+    let before_midnight = new_year - chrono::TimeDelta::milliseconds(100);
+    // A filing of 2026 decided after midnight is refused by the 2026 register...
+    let late =
+        CaseRegister::decide(&last_of_2026, IssueCaseNumber { complaint_id, year: 2026 }, new_year);
+    assert_eq!(late, Err(DomainError::RegisterYearMismatch { register: 2026, year: 2027 }));
+    // ...and a 2026 filing by the 2027 register.
+    let early =
+        CaseRegister::decide(&None, IssueCaseNumber { complaint_id, year: 2027 }, before_midnight);
+    assert_eq!(early, Err(DomainError::RegisterYearMismatch { register: 2027, year: 2026 }));
+    // A 2026 register whose last number is of 2027 does not restart 2026 at 000001.
+    let mixed = CaseRegister::decide(
+        &Some(n("2027-000001")),
+        IssueCaseNumber { complaint_id, year: 2026 },
+        before_midnight,
     );
+    assert_eq!(mixed, Err(DomainError::RegisterYearMismatch { register: 2026, year: 2027 }));
+    // On either side of midnight, each register goes on in its own year.
+    let issued = CaseRegister::decide(
+        &last_of_2026,
+        IssueCaseNumber { complaint_id, year: 2026 },
+        before_midnight,
+    )
+    .unwrap();
+    let CaseRegisterEvent::CaseNumberIssued(issued) = &issued[0];
+    assert_eq!(issued.case_number, n("2026-000042"));
+    let issued =
+        CaseRegister::decide(&None, IssueCaseNumber { complaint_id, year: 2027 }, new_year)
+            .unwrap();
+    let CaseRegisterEvent::CaseNumberIssued(issued) = &issued[0];
+    assert_eq!(issued.case_number, n("2027-000001"));
+    assert_eq!((case_year(before_midnight), case_year(new_year)), (2026, 2027));
 }
 
 #[test]

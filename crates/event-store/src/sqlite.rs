@@ -23,8 +23,8 @@ use crate::batch::{self, Planned};
 use crate::chain::{to_hash, StoredLink};
 use crate::error::StoreError;
 use crate::prepare::{
-    appends, from_sql, group_commit, supervised_writer, to_sql, BatchOutcome, ChainedAppend, ChainedEvent,
-    EncodedAppend, EncodedEvent, Job, StoredPlace,
+    appends, from_sql, group_commit, supervised_writer, to_sql, BatchOutcome, ChainedAppend,
+    ChainedEvent, EncodedAppend, EncodedEvent, Job, StoredPlace,
 };
 use crate::types::{AppendResult, Direction, RecordedEvent};
 use crate::{sqlite_batch, sqlite_time};
@@ -84,7 +84,8 @@ impl SqliteBackend {
         let (queue, jobs) = mpsc::unbounded_channel();
         let (pool, checkpointer) = (writer.clone(), readers.clone());
         supervised_writer("kefu-sqlite-writer", jobs, alive, move |jobs| {
-            let (pool, checkpointer, commits) = (pool.clone(), checkpointer.clone(), commits.clone());
+            let (pool, checkpointer, commits) =
+                (pool.clone(), checkpointer.clone(), commits.clone());
             let wal = wal.clone();
             async move {
                 let mut jobs = jobs.lock().await;
@@ -334,7 +335,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 fn wal_file(options: &SqliteConnectOptions) -> Option<std::path::PathBuf> {
     let file = options.get_filename();
     let name = file.to_str()?;
-    (!name.is_empty() && name != ":memory:").then(|| std::path::PathBuf::from(format!("{name}-wal")))
+    (!name.is_empty() && name != ":memory:")
+        .then(|| std::path::PathBuf::from(format!("{name}-wal")))
 }
 
 /// Runs a batch in one transaction; `Err` when the transaction itself failed (then no

@@ -117,8 +117,7 @@ impl EventStore {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         let sealing_keys = std::sync::Mutex::default();
-        let inner =
-            Inner { backend, options, wake, listener, sealing_keys, commits, writer_alive };
+        let inner = Inner { backend, options, wake, listener, sealing_keys, commits, writer_alive };
         Ok(EventStore { inner: Arc::new(inner) })
     }
 
@@ -214,9 +213,8 @@ impl EventStore {
             let Ok(outcomes) = answer.await else {
                 // The writer failed with this job in flight, or was given up on: whether
                 // it was stored is unknown, and a retry (same ids) is safe either way.
-                let stopped = || {
-                    StoreError::Unavailable("the writer failed before answering; retry".into())
-                };
+                let stopped =
+                    || StoreError::Unavailable("the writer failed before answering; retry".into());
                 return (0..count).map(|_| Err(stopped())).collect();
             };
             if outcomes.iter().any(Result::is_ok) {

@@ -305,7 +305,8 @@ impl ComplaintService for Complaints {
         request: Request<pb::FileComplaintRequest>,
     ) -> Reply<pb::FileComplaintResponse> {
         let who = principal(&request)?;
-        Ok(Response::new(self.file(who, request.into_inner()).await?))
+        let deadline = super::filing::deadline(request.metadata());
+        Ok(Response::new(self.file(who, request.into_inner(), deadline).await?))
     }
 
     async fn assign_handler(

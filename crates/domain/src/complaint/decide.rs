@@ -1,6 +1,6 @@
 //! `Complaint::decide`: every rule of complaint handling that one case can enforce.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 
 use super::commands::*;
 use super::events::*;
@@ -145,10 +145,10 @@ fn file_complaint(
     if file.received_at > now {
         return Err(DomainError::ReceivedInFuture);
     }
-    if file.case_number.year() != now.year() {
+    if file.case_number.year() != crate::case_register::case_year(now) {
         return Err(DomainError::CaseNumberYearMismatch {
             case_number: file.case_number.to_string(),
-            year: now.year(),
+            year: crate::case_register::case_year(now),
         });
     }
     Ok(vec![ComplaintFiled {

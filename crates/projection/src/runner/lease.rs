@@ -189,7 +189,10 @@ impl Runner {
     }
 
     /// Lets a stopped projection try again from its checkpoint.
-    pub(super) async fn clear_stop(&self, projection: &dyn Projection) -> Result<(), ProjectionError> {
+    pub(super) async fn clear_stop(
+        &self,
+        projection: &dyn Projection,
+    ) -> Result<(), ProjectionError> {
         let mut tx = self.db.begin().await?;
         tx.execute(
             "UPDATE projection_checkpoints SET stopped_position = NULL, \

@@ -485,7 +485,10 @@ impl Runner {
 
     /// Rebuilds every projection from zero in one pass over the log, reporting
     /// `(position, head)` after each batch, under their leases (see `lease`).
-    pub async fn rebuild_all(&self, on_progress: impl FnMut(u64, u64)) -> Result<(), ProjectionError> {
+    pub async fn rebuild_all(
+        &self,
+        on_progress: impl FnMut(u64, u64),
+    ) -> Result<(), ProjectionError> {
         self.rebuild_set(self.projections.to_vec(), on_progress).await
     }
 
@@ -605,7 +608,6 @@ impl Runner {
         }
         lease::release(&mut leases).await;
     }
-
 }
 
 /// The event types a set of projections reads, sorted and without repeats.
@@ -709,4 +711,3 @@ async fn wait(stop: &mut watch::Receiver<bool>, delay: Duration) {
         () = tokio::time::sleep(delay) => {}
     }
 }
-

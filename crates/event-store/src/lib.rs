@@ -30,6 +30,8 @@ mod sqlite;
 mod sqlite_batch;
 pub mod sqlite_time;
 mod store;
+#[cfg(test)]
+mod supervision_tests;
 mod types;
 mod vault;
 

@@ -111,7 +111,7 @@ fn answer(batch: Vec<Job>, outcome: BatchOutcome, commits: &std::sync::atomic::A
 /// How often a writer that panicked is restarted within [`RESTART_WINDOW`] before the
 /// store gives up on it (then [`crate::EventStore::writer_alive`] is false, and every
 /// append fails [`StoreError::Unavailable`] until the process is restarted).
-const MAX_RESTARTS: usize = 5;
+pub(crate) const MAX_RESTARTS: usize = 5;
 const RESTART_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs a backend's group-commit writer on a thread of its own, in a current-thread

@@ -122,7 +122,7 @@ impl Complaints {
             }
             handler = Some(me);
         }
-        self.ctx.caught_up(req.min_position).await?;
+        self.ctx.caught_up_in(req.min_position, "complaints").await?;
         let filter = ComplaintFilter {
             status: status.map(str::to_owned),
             stage: None,

@@ -377,7 +377,7 @@ impl CustomerService for Customers {
         let agent = f.opt_staff("agent", &req.agent);
         let referred_by = f.opt_customer_id("referred_by", &req.referred_by);
         f.finish()?;
-        self.ctx.caught_up(req.min_position).await?;
+        self.ctx.caught_up_in(req.min_position, "customers").await?;
         let filter = CustomerFilter {
             tier: present(tier)?.map(|tier| tier.to_string()),
             agent: present(agent)?.map(|agent| agent.to_string()),

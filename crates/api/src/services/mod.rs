@@ -55,6 +55,13 @@ impl Ctx {
         Ok(self.models.wait_for(min_position, self.read_wait).await?)
     }
 
+    /// Waits until the read model of one projection includes `min_position` (0: no
+    /// wait); another projection that stopped neither delays nor fails it.
+    pub async fn caught_up_in(&self, min_position: u64, projection: &str) -> Result<(), ApiError> {
+        let only = [projection];
+        Ok(self.models.wait_for_in(min_position, self.read_wait, Some(&only)).await?)
+    }
+
     /// A complaint named by its id or its case number (`YYYY-NNNNNN`).
     pub async fn resolve_complaint(&self, key: &str) -> Result<kefu_domain::ComplaintId, ApiError> {
         crate::casefile::resolve(&self.commands, key).await

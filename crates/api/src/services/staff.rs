@@ -310,7 +310,7 @@ impl StaffService for StaffDirectory {
             "list staff",
         )?;
         let req = request.into_inner();
-        self.ctx.caught_up(req.min_position).await?;
+        self.ctx.caught_up_in(req.min_position, "staff").await?;
         let staff = self
             .ctx
             .models

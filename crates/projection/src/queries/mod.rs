@@ -81,13 +81,24 @@ impl ReadModels {
         min_position: u64,
         timeout: Duration,
     ) -> Result<(), ProjectionError> {
+        self.wait_for_in(min_position, timeout, None).await
+    }
+
+    /// [`ReadModels::wait_for`] of only the projections named (all when `None`): a read
+    /// of one read model neither waits for nor fails on another that stopped.
+    pub async fn wait_for_in(
+        &self,
+        min_position: u64,
+        timeout: Duration,
+        projections: Option<&[&str]>,
+    ) -> Result<(), ProjectionError> {
         if min_position == 0 {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + timeout;
         let mut progress = self.runner.progress();
         progress.borrow_and_update();
-        let mut reached = self.reached(min_position).await?;
+        let mut reached = self.reached(min_position, projections).await?;
         while reached < min_position {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ProjectionError::NotCaughtUp { wanted: min_position, reached });
@@ -101,7 +112,7 @@ impl ReadModels {
                     }
                 }
                 () = tokio::time::sleep_until(next_check) => {
-                    reached = self.reached(min_position).await?;
+                    reached = self.reached(min_position, projections).await?;
                 }
             }
         }
@@ -109,8 +120,12 @@ impl ReadModels {
     }
 
     /// The low-water mark, or the stop that keeps it from reaching `min_position`.
-    async fn reached(&self, min_position: u64) -> Result<u64, ProjectionError> {
-        let reach = self.runner.reach().await?;
+    async fn reached(
+        &self,
+        min_position: u64,
+        projections: Option<&[&str]>,
+    ) -> Result<u64, ProjectionError> {
+        let reach = self.runner.reach(projections).await?;
         if reach.low_water_mark < min_position {
             if let Some(stopped) = reach.blocking(min_position) {
                 return Err(stopped);

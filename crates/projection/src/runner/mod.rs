@@ -461,7 +461,7 @@ impl Runner {
         self.prepare().await?;
         let head = self.store.head_position().await?;
         loop {
-            let reach = self.reach().await?;
+            let reach = self.reach(None).await?;
             if let Some(stopped) = reach.blocking(head) {
                 return Err(stopped);
             }
@@ -518,14 +518,16 @@ impl Runner {
 
     /// The lowest checkpoint among all projections: every read model includes at least this.
     pub async fn low_water_mark(&self) -> Result<u64, ProjectionError> {
-        Ok(self.reach().await?.low_water_mark)
+        Ok(self.reach(None).await?.low_water_mark)
     }
 
-    /// The low-water mark and the projections that stopped below where they should be.
-    pub(crate) async fn reach(&self) -> Result<Reach, ProjectionError> {
+    /// The low-water mark of the projections named (all when `None`), and those of
+    /// them that stopped.
+    pub(crate) async fn reach(&self, names: Option<&[&str]>) -> Result<Reach, ProjectionError> {
         let checkpoints = self.checkpoints().await?;
         let mut reach = Reach { low_water_mark: u64::MAX, stopped: Vec::new() };
-        for projection in self.projections.iter() {
+        let named = |p: &&Arc<dyn Projection>| names.is_none_or(|names| names.contains(&p.name()));
+        for projection in self.projections.iter().filter(named) {
             // Not registered yet: it has applied nothing.
             let Some(checkpoint) = checkpoints.get(projection.name()) else {
                 reach.low_water_mark = 0;

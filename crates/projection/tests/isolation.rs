@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use kefu_domain::{CallbackOutcome, StaffRole, Tier};
+use kefu_domain::{CallbackOutcome, IntakeChannel, Severity, StaffRole, Tier};
 use kefu_event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
 use kefu_projection::sql::DbTx;
 use kefu_projection::{
@@ -45,6 +45,7 @@ macro_rules! isolation_suite {
 isolation_suite!(
     a_projection_that_cannot_apply_an_event_stops_alone,
     a_rebuild_racing_a_live_runner_applies_every_event_once,
+    a_case_number_issued_twice_in_an_old_log_stops_nothing,
 );
 
 fn customer_spec() -> NewCustomer {
@@ -225,4 +226,38 @@ async fn a_rebuild_racing_a_live_runner_applies_every_event_once(db: &TestDataba
     let fresh = Runner::new(node_b.clone(), all_projections());
     fresh.rebuild_all(|_, _| {}).await.unwrap();
     assert_eq!(fresh.dump().await.unwrap(), incremental, "equal to a fresh rebuild, row for row");
+}
+
+/// A log written before R-P1 held by construction may hold a case number issued twice
+/// (a filing straddling midnight). The log cannot change, and the read models must not
+/// stop on it: the first case keeps the number, later ones are listed as `<number>/2`,
+/// `/3`, in log order, whether they arrive in one batch or in several.
+async fn a_case_number_issued_twice_in_an_old_log_stops_nothing(db: &TestDatabase) {
+    let store = open(db).await;
+    register_staff(&store, "a1", StaffRole::Agent).await;
+    let customer = register_customer(&store, "twice", customer_spec()).await;
+    let mut cases = Vec::new();
+    for _ in 0..3 {
+        let case =
+            Case::file(&store, 7, customer, "c", "k", IntakeChannel::Phone, Severity::Normal, t(1))
+                .await;
+        cases.push(case.id.to_string());
+    }
+    let one_by_one = Runner::new(store.clone(), all_projections()).with_batch_size(1);
+    one_by_one.catch_up().await.unwrap();
+    let models = ReadModels::new(one_by_one.clone());
+    let mut numbers = Vec::new();
+    for case in &cases {
+        let row = models.complaint(case).await.unwrap().expect("every case is listed");
+        numbers.push(row.case_number);
+    }
+    assert_eq!(numbers, ["2026-000007", "2026-000007/2", "2026-000007/3"]);
+    let first = models.complaint_by_case_number("2026-000007").await.unwrap().unwrap();
+    assert_eq!(first.complaint_id, cases[0], "the number finds the case it was first issued to");
+    let incremental = one_by_one.dump().await.unwrap();
+    // In one batch, the same.
+    let at_once = Runner::new(store.clone(), all_projections()).with_batch_size(1_000);
+    at_once.rebuild_all(|_, _| {}).await.unwrap();
+    assert_eq!(at_once.dump().await.unwrap(), incremental);
+    assert!(at_once.status().await.unwrap().iter().all(|s| s.stopped.is_none()));
 }

@@ -254,3 +254,35 @@ fn domain_status(error: &DomainError, message: String) -> Status {
     }
     Status::with_error_details(code, message, details)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Transient database failures are UNAVAILABLE (retry), never INTERNAL; a stopped
+    /// projection is FAILED_PRECONDITION naming it.
+    #[test]
+    fn transient_failures_and_stopped_projections_have_their_own_codes() {
+        // (Which database errors are transient is tested against real databases in
+        // kefu-event-store's `commit_failures`.)
+        let unavailable = StoreError::Unavailable("the writer failed before answering".into());
+        let status = Status::from(ApiError::from(unavailable));
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        let transient = ProjectionError::Store(StoreError::Unavailable("busy".into()));
+        assert_eq!(Status::from(ApiError::from(transient)).code(), Code::Unavailable);
+        let stopped = ProjectionError::Stopped {
+            projection: "complaints".into(),
+            position: 42,
+            event_type: "ComplaintFiled".into(),
+        };
+        let status = Status::from(ApiError::from(stopped));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, "PROJECTION_STOPPED");
+        assert_eq!(info.metadata.get("position").map(String::as_str), Some("42"));
+        // A failure that is not transient stays INTERNAL, its detail kept out of the answer.
+        let corrupt = StoreError::Corrupt { position: 1, reason: "bad row".into() };
+        let status = Status::from(ApiError::from(corrupt));
+        assert_eq!((status.code(), status.message()), (Code::Internal, "internal error"));
+    }
+}

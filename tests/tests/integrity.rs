@@ -71,8 +71,8 @@ impl SteppingClock {
     }
 }
 
-const FILERS: usize = 8;
-const FILINGS_PER_FILER: usize = 25;
+const FILERS: usize = 32;
+const FILINGS_PER_FILER: usize = 8;
 
 /// Concurrent filings while the injected clock crosses from 31 December 23:59:59.99x
 /// into 1 January: every case number is unique, each is in the register of its own
@@ -95,8 +95,27 @@ async fn filings_across_midnight(backend: Backend) {
         customers.push(register_customer(&mut agent, &format!("New Year {n}")).await);
     }
     // From 1 ms before midnight on, every reading of the clock is 10 µs later: the
-    // 200 filings below read it at least once each, so midnight falls among them.
+    // 256 filings below read it at least once each, so midnight falls among them.
+    // Contacts recorded on one customer meanwhile make filings retry (a refused group
+    // fails the numbers queued behind it), as any busy day does.
     clock.set(new_year - chrono::TimeDelta::milliseconds(1), 10);
+    let contacts = {
+        let mut clients = app.clients(Some("a1")).await;
+        let busy = customers[0].clone();
+        tokio::spawn(async move {
+            for _ in 0..60 {
+                let contact = pb::RecordContactRequest {
+                    request_id: rid(),
+                    customer_id: busy.clone(),
+                    expected_version: None,
+                    channel: pb::ContactChannel::Phone as i32,
+                    note: String::new(),
+                    contacted_at: None,
+                };
+                clients.customers.record_contact(contact).await.expect("contact");
+            }
+        })
+    };
     let mut filers = Vec::new();
     for customer in customers {
         let mut clients = app.clients(Some("a1")).await;
@@ -107,21 +126,28 @@ async fn filings_across_midnight(backend: Backend) {
                     .complaints
                     .file_complaint(file_request(&customer, pb::Severity::Normal, ""))
                     .await
-                    .expect("every filing succeeds")
-                    .into_inner();
-                let result = answer.result.expect("result");
-                filed.push((result.id, answer.case_number, result.position));
+                    .map(|answer| answer.into_inner());
+                filed.push(answer.map(|answer| {
+                    let result = answer.result.expect("result");
+                    (result.id, answer.case_number, result.position)
+                }));
             }
             filed
         }));
     }
-    let mut filed = Vec::new();
+    let mut answers = Vec::new();
     for filer in filers {
-        filed.extend(filer.await.unwrap());
+        answers.extend(filer.await.unwrap());
     }
-    let numbers: HashSet<&str> = filed.iter().map(|(_, number, _)| number.as_str()).collect();
-    assert_eq!(numbers.len(), filed.len(), "every case number is unique");
-    let years: HashSet<&str> = numbers.iter().map(|number| &number[..4]).collect();
+    contacts.await.unwrap();
+    let (filed, failed): (Vec<_>, Vec<_>) = answers.into_iter().partition(Result::is_ok);
+    let filed: Vec<(String, String, u64)> = filed.into_iter().flatten().collect();
+    let numbers: Vec<&str> = filed.iter().map(|(_, number, _)| number.as_str()).collect();
+    let unique: HashSet<&str> = numbers.iter().copied().collect();
+    assert_eq!(unique.len(), numbers.len(), "case numbers issued twice: {numbers:?}");
+    let failed: Vec<tonic::Status> = failed.into_iter().filter_map(Result::err).collect();
+    assert!(failed.is_empty(), "every filing succeeds: {failed:?}");
+    let years: HashSet<&str> = unique.iter().map(|number| &number[..4]).collect();
     assert_eq!(years, HashSet::from(["2026", "2027"]), "the filings straddle midnight");
 
     // Each register holds only its own year's numbers, each issued once.

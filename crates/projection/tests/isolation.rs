@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use kefu_domain::complaint::{ComplaintCommand, RecordInvestigation};
 use kefu_domain::{CallbackOutcome, IntakeChannel, Severity, StaffRole, Tier};
 use kefu_event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
 use kefu_projection::sql::DbTx;
@@ -189,6 +190,7 @@ async fn a_rebuild_racing_a_live_runner_applies_every_event_once(db: &TestDataba
     let node_a = open(db).await;
     let node_b = open(db).await;
     register_staff(&node_a, "a1", StaffRole::Agent).await;
+    register_staff(&node_a, "h1", StaffRole::Handler).await;
     let live = Runner::new(node_a.clone(), all_projections()).with_batch_size(2);
     live.prepare().await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -204,6 +206,16 @@ async fn a_rebuild_racing_a_live_runner_applies_every_event_once(db: &TestDataba
                 for hour in 1..=2 {
                     customer_callback(&store, id, CallbackOutcome::Neutral, Some(3), t(hour)).await;
                 }
+                // Counters a second application would double (investigations per round).
+                let sequence = u32::try_from(i + 1).unwrap();
+                let (phone, normal) = (IntakeChannel::Phone, Severity::Normal);
+                let case = Case::file(&store, sequence, id, "c", "k", phone, normal, t(1)).await;
+                case.assign(&store, "h1", t(2)).await;
+                let investigation = ComplaintCommand::RecordInvestigation(RecordInvestigation {
+                    by: staff("h1"),
+                    findings: text("f"),
+                });
+                case.run(&store, investigation, t(3)).await;
             }
         })
     };
@@ -222,7 +234,17 @@ async fn a_rebuild_racing_a_live_runner_applies_every_event_once(db: &TestDataba
     let incremental = live.dump().await.unwrap();
     let callbacks = incremental.iter().filter(|line| line.starts_with("rm_callbacks: ")).count();
     let customers = incremental.iter().filter(|line| line.starts_with("rm_customers: ")).count();
-    assert_eq!((customers, callbacks), (CUSTOMERS, 2 * CUSTOMERS), "each event once");
+    let cases = incremental.iter().filter(|line| line.starts_with("rm_complaints: ")).count();
+    assert_eq!((customers, callbacks, cases), (CUSTOMERS, 2 * CUSTOMERS, CUSTOMERS), "each once");
+    let investigations = ReadModels::new(live.clone())
+        .complaints(&Default::default(), &kefu_projection::Page { after: None, size: 500 })
+        .await
+        .unwrap()
+        .rows
+        .iter()
+        .map(|row| row.round_investigations)
+        .sum::<i64>();
+    assert_eq!(investigations, i64::try_from(CUSTOMERS).unwrap(), "no investigation counted twice");
     let fresh = Runner::new(node_b.clone(), all_projections());
     fresh.rebuild_all(|_, _| {}).await.unwrap();
     assert_eq!(fresh.dump().await.unwrap(), incremental, "equal to a fresh rebuild, row for row");

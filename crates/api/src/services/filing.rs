@@ -106,6 +106,26 @@ impl Filing {
     }
 }
 
+/// A filing's number and case on their way to the writer: one outcome each.
+type PendingFiling = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Vec<Result<commands::Written, StoreError>>> + Send>,
+>;
+
+/// What every try of one filing shares: its year, register, ids and instant.
+struct Numbering<'a> {
+    year: i32,
+    register: StreamId,
+    register_request: commands::Request<'a>,
+    case_request: commands::Request<'a>,
+    unused: Vec<Condition>,
+    complaint_id: ComplaintId,
+    case: StreamId,
+    /// On condition of its version as read: the case is refused if it moved.
+    customer: StreamId,
+    filing: &'a Filing,
+    at: DateTime<Utc>,
+}
+
 /// Why a filing's group was not written, when trying again may succeed.
 enum Retry {
     /// The number was this request's already: answer through the lookup.
@@ -369,88 +389,103 @@ impl Complaints {
         at: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
-        let commands = &self.ctx.commands;
         let year = case_register::case_year(at);
-        let register = stream(case_register::stream_name(year))?;
-        let (register_request, case_request) =
-            (request.tagged("register"), request.tagged("complaint"));
+        let register_request = request.tagged("register");
         let complaint_id = ComplaintId::generate();
-        let case = stream(complaint_id.stream_name())?;
-        // The number is refused if the key served another request; the case (and with
-        // it the number) if the customer changed since they were seen live.
-        let unused = vec![Condition::Absent(register_request.unrelated_ids())];
-        let customer = stream(filing.customer_id.stream_name())?;
+        let numbering = Numbering {
+            year,
+            register: stream(case_register::stream_name(year))?,
+            // The number is refused if the key served another request.
+            unused: vec![Condition::Absent(register_request.unrelated_ids())],
+            register_request,
+            case_request: request.tagged("complaint"),
+            complaint_id,
+            case: stream(complaint_id.stream_name())?,
+            customer: stream(filing.customer_id.stream_name())?,
+            filing,
+            at,
+        };
         let mut customer_version = customer_version;
         // Sealing the case needs the customer's key: fetched now, not under the lock.
-        commands.store().data_key(&filing.customer_id.to_string()).await?;
+        self.ctx.commands.store().data_key(&filing.customer_id.to_string()).await?;
         let mut tries = 0u32;
         loop {
             tries += 1;
-            let live = vec![Condition::StreamAt {
-                stream_id: customer.clone(),
-                version: customer_version,
-            }];
-            let mut head = self.ctx.register.lock().await;
-            let (last, version) = match *head {
-                Some(known) if known.year == year => (known.last, known.version),
-                _ => {
-                    let (last, version, _) = commands.load::<CaseRegister>(&register).await?;
-                    (last, version)
-                }
-            };
-            let command = IssueCaseNumber { complaint_id, year };
-            let events = CaseRegister::decide(&last, command, at)?;
-            let Some(CaseRegisterEvent::CaseNumberIssued(issued)) = events.first().cloned() else {
-                return Err(ApiError::Internal("the register issued nothing".into()));
-            };
-            let number = commands
-                .prepare::<CaseRegister>(
-                    &register,
-                    &register_request,
-                    &last,
-                    &events,
-                    version,
-                    unused.clone(),
-                )
-                .await?;
-            let command = ComplaintCommand::File(filing.command(complaint_id, issued.case_number));
-            let filed = Complaint::decide(&None, command, at)?;
-            let filed =
-                commands.prepare::<Complaint>(&case, &case_request, &None, &filed, 0, live).await?;
-            let pending = commands.submit_group(vec![number, filed])?;
-            *head = Some(super::RegisterHead {
-                year,
-                last: Some(issued.case_number),
-                version: version + 1,
-            });
-            // Queued in order (each backend has one writer per process): the next filing
-            // may take the next number while this one waits for its commit.
-            drop(head);
+            let (pending, case_number) = self.queue_numbered(&numbering, customer_version).await?;
             let outcomes = pending.await;
             if let [Ok(number), Ok(filed)] = outcomes.as_slice() {
                 if !number.repeated {
-                    return Ok(Some(answer(complaint_id, issued.case_number, filed)));
+                    return Ok(Some(answer(complaint_id, case_number, filed)));
                 }
             }
             // Whatever happened, the head we cached is not known to be stored.
             *self.ctx.register.lock().await = None;
-            let retry = Retry::of(outcomes, &customer)?;
+            let retry = Retry::of(outcomes, &numbering.customer)?;
             if matches!(retry, Retry::Repeated) {
                 return Ok(None);
             }
             if Instant::now() >= deadline {
                 tracing::warn!(tries, "a filing kept losing races until its deadline");
-                return Err(ApiError::Contended { stream: register.to_string() });
+                return Err(ApiError::Contended { stream: numbering.register.to_string() });
             }
             if matches!(retry, Retry::Customer) {
                 // The customer changed since read: read them again (forgotten now?).
-                customer_version = self.check_customer(&customer, &filing.customer_id).await?;
+                let customer = &numbering.customer;
+                customer_version = self.check_customer(customer, &filing.customer_id).await?;
             }
             if tries > 4 {
                 // Let the queue ahead of us drain before taking yet another number.
                 tokio::time::sleep(Duration::from_millis(u64::from(tries.min(20)))).await;
             }
         }
+    }
+
+    /// Takes the next number of the register (under `ctx.register`) and queues it with
+    /// the case, on condition that the customer's stream is still at `customer_version`.
+    /// The commit is awaited by the caller, outside the lock.
+    async fn queue_numbered(
+        &self,
+        numbering: &Numbering<'_>,
+        customer_version: u64,
+    ) -> Result<(PendingFiling, CaseNumber), ApiError> {
+        let commands = &self.ctx.commands;
+        let Numbering { year, register, complaint_id, at, .. } = numbering;
+        let mut head = self.ctx.register.lock().await;
+        let (last, version) = match *head {
+            Some(known) if known.year == *year => (known.last, known.version),
+            _ => {
+                let (last, version, _) = commands.load::<CaseRegister>(register).await?;
+                (last, version)
+            }
+        };
+        let command = IssueCaseNumber { complaint_id: *complaint_id, year: *year };
+        let events = CaseRegister::decide(&last, command, *at)?;
+        let Some(CaseRegisterEvent::CaseNumberIssued(issued)) = events.first().cloned() else {
+            return Err(ApiError::Internal("the register issued nothing".into()));
+        };
+        let request = &numbering.register_request;
+        let unused = numbering.unused.clone();
+        let number = commands
+            .prepare::<CaseRegister>(register, request, &last, &events, version, unused)
+            .await?;
+        let case_number = issued.case_number;
+        let command = ComplaintCommand::File(numbering.filing.command(*complaint_id, case_number));
+        let filed = Complaint::decide(&None, command, *at)?;
+        let live = vec![Condition::StreamAt {
+            stream_id: numbering.customer.clone(),
+            version: customer_version,
+        }];
+        let (case, request) = (&numbering.case, &numbering.case_request);
+        let filed = commands.prepare::<Complaint>(case, request, &None, &filed, 0, live).await?;
+        let pending = commands.submit_group(vec![number, filed])?;
+        *head = Some(super::RegisterHead {
+            year: *year,
+            last: Some(case_number),
+            version: version + 1,
+        });
+        // Queued in order (each backend has one writer per process): the next filing may
+        // take the next number while this one waits for its commit.
+        Ok((Box::pin(pending), case_number))
     }
 
     async fn filed_answer(

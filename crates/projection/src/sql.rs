@@ -299,6 +299,14 @@ impl DbTx {
         })
     }
 
+    pub async fn rollback(self) -> Result<(), ProjectionError> {
+        match self {
+            DbTx::Sqlite(tx) => tx.rollback().await?,
+            DbTx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<(), ProjectionError> {
         match self {
             DbTx::Sqlite(tx) => tx.commit().await?,

@@ -370,7 +370,17 @@ impl Runner {
         self.open_what_is_read(&behind, &mut events).await?;
 
         let mut tx = self.db.begin().await?;
-        let applied = isolation::apply_batch(&mut tx, &behind, &events, end).await?;
+        let applied = match isolation::apply_batch(&mut tx, &behind, &events, end, false).await {
+            Ok(applied) => applied,
+            Err(error) if error.is_transient() => return Err(error),
+            Err(error) => {
+                // A projection refused: again, each projection in a savepoint.
+                tracing::debug!(%error, "a projection refused a batch; applying it carefully");
+                tx.rollback().await?;
+                tx = self.db.begin().await?;
+                isolation::apply_batch(&mut tx, &behind, &events, end, true).await?
+            }
+        };
         if !move_checkpoints(&mut tx, &applied.moving).await? {
             // Someone else applied this range first; our writes roll back with the transaction.
             tracing::debug!(end, "a checkpoint moved under us; batch discarded");

@@ -18,7 +18,7 @@ async fn tls_end_to_end_sqlite() {
         let key = dir.join("server.key");
         std::fs::write(&certificate, &written).expect("write certificate");
         std::fs::write(&key, &key_pem).expect("write key");
-        settings.tls = Some(TlsFiles { certificate, key });
+        settings.tls = Some(TlsFiles { certificate, key, client_ca: None });
     })
     .await
     .expect("app");

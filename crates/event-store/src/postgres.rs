@@ -102,6 +102,12 @@ impl PgBackend {
         crate::prepare::submit(&self.queue, appends)
     }
 
+    /// Whether this node's group-commit writer still takes appends (its thread has not
+    /// ended).
+    pub fn writer_alive(&self) -> bool {
+        !self.queue.is_closed()
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

@@ -89,6 +89,11 @@ impl SqliteBackend {
         Ok(SqliteBackend { writer, readers, queue })
     }
 
+    /// Whether the group-commit writer still takes appends (its thread has not ended).
+    pub fn writer_alive(&self) -> bool {
+        !self.queue.is_closed()
+    }
+
     pub fn writer_pool(&self) -> &SqlitePool {
         &self.writer
     }

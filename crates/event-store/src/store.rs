@@ -231,6 +231,15 @@ impl EventStore {
         Ok(())
     }
 
+    /// Whether this process's group-commit writer is alive: once its thread has ended,
+    /// every append fails, so health reports the node as not serving.
+    pub fn writer_alive(&self) -> bool {
+        match &self.inner.backend {
+            Backend::Sqlite(sqlite) => sqlite.writer_alive(),
+            Backend::Postgres(postgres) => postgres.writer_alive(),
+        }
+    }
+
     /// How many write transactions this process's group-commit writer has committed:
     /// appends per commit is the batching factor.
     pub fn commits(&self) -> u64 {

@@ -80,12 +80,21 @@ impl<'a> Request<'a> {
         if expected_version.is_some_and(|version| i64::try_from(version).is_err()) {
             return Err(ApiError::field("expected_version", "is beyond any stream's version"));
         }
-        // Fill the per-RPC span's fields (declared by the server's trace_fn).
-        let span = tracing::Span::current();
-        span.record("principal", principal.id.as_str());
-        span.record("request_id", request_id);
+        // The caller's key, a field of the call's span (its principal is already there:
+        // `auth::principal` put it). A field recorded twice would print twice.
+        tracing::Span::current().record("request_id", request_id);
+        Ok(Self::derived(principal, request_id, expected_version))
+    }
+
+    /// A request the server derives from the caller's (one per item of a batch, under
+    /// a key built from the caller's): checked by the server, not noted in the span.
+    pub fn derived(
+        principal: &'a Principal,
+        request_id: &'a str,
+        expected_version: Option<u64>,
+    ) -> Self {
         let call = crate::call::current();
-        Ok(Request { principal, request_id, tag: "", expected_version, capacity: None, call })
+        Request { principal, request_id, tag: "", expected_version, capacity: None, call }
     }
 
     pub fn tagged(&self, tag: &'static str) -> Self {

@@ -115,12 +115,28 @@ where
         record.span = Some(span.clone());
         let streams = method.is_some_and(|m| m.server_streaming);
         let draining = streams.then(|| shared.draining.clone());
-        let call = self.inner.call(request);
+        let timeout =
+            request.headers().get("grpc-timeout").and_then(|v| grpc_timeout(v.as_bytes()));
+        let call = kefu_api::call::scope(context, self.inner.call(request)).instrument(span);
         Box::pin(async move {
             // Held until the handler answered; a dropped future drops both, and the
             // record counts the call as cancelled (or past its deadline).
             let _admitted = admitted;
-            let answered = kefu_api::call::scope(context, call).instrument(span).await;
+            let answered = match timeout {
+                None => call.await,
+                // tonic ends a call at its deadline too, but answers CANCELLED; this
+                // ends it a millisecond (one timer tick) before, as DEADLINE_EXCEEDED.
+                Some(timeout) => {
+                    let early = timeout.saturating_sub(Duration::from_millis(1));
+                    match tokio::time::timeout(early, call).await {
+                        Ok(answered) => answered,
+                        Err(_) => {
+                            record.finish(Code::DeadlineExceeded);
+                            return Ok(Status::deadline_exceeded("deadline exceeded").into_http());
+                        }
+                    }
+                }
+            };
             match answered {
                 Ok(response) => Ok(follow(response, record, draining)),
                 Err(error) => {

@@ -73,6 +73,10 @@ pub fn handle() -> anyhow::Result<PrometheusHandle> {
         .install_recorder()
         .context("install the metrics recorder")?;
     metrics::gauge!("kefu_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    // Shown at zero from the start, so an alert on their rate has a series to watch.
+    for reason in ["overloaded", "rate_limited"] {
+        metrics::counter!(RPC_SHED, "reason" => reason).increment(0);
+    }
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 

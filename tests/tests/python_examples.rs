@@ -19,7 +19,13 @@ fn python_has_the_tools() -> bool {
 }
 
 /// Runs `script ARGS` as `principal`; its output, or a failure with it.
-async fn run(script: &str, args: &[&str], address: &str, principal: &str, generated: &Path) -> String {
+async fn run(
+    script: &str,
+    args: &[&str],
+    address: &str,
+    principal: &str,
+    generated: &Path,
+) -> String {
     let mut command = Command::new("python3");
     command
         .arg(Path::new(EXAMPLES).join(script))

@@ -80,7 +80,7 @@ impl Signals {
         &self,
         services: &[String],
         projections: &[String],
-    ) -> Vec<(String, ServingStatus)> {
+    ) -> Statuses {
         let status = |up: bool| if up { ServingStatus::Serving } else { ServingStatus::NotServing };
         let ready = self.not_ready_because().is_empty();
         let mut statuses = vec![(String::new(), status(ready))];
@@ -124,8 +124,12 @@ pub struct Health {
     reporter: HealthReporter,
     services: Arc<Vec<String>>,
     projections: Arc<Vec<String>>,
-    state: Arc<Mutex<(Signals, Vec<(String, ServingStatus)>)>>,
+    /// The signals, and the statuses last published from them.
+    state: Arc<Mutex<(Signals, Statuses)>>,
 }
+
+/// A status per health service name.
+type Statuses = Vec<(String, ServingStatus)>;
 
 impl std::fmt::Debug for Health {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -253,7 +257,8 @@ mod tests {
         assert!(all_up.iter().all(|(_, status)| *status == ServingStatus::Serving));
         assert_eq!(all_up.len(), 1 + 2 + 1 + 2, "\"\", services, liveness, projections");
 
-        let failures: [(&str, fn(&mut Signals)); 4] = [
+        type Failure = (&'static str, fn(&mut Signals));
+        let failures: [Failure; 4] = [
             ("draining", |s| s.draining = true),
             ("database", |s| s.database_reachable = false),
             ("writer", |s| s.writer_alive = false),

@@ -76,11 +76,7 @@ impl Signals {
 
     /// The status of every health service name: `""`, each of `services`,
     /// [`LIVENESS`] and each of `projections` under [`PROJECTION_PREFIX`].
-    pub fn statuses(
-        &self,
-        services: &[String],
-        projections: &[String],
-    ) -> Statuses {
+    pub fn statuses(&self, services: &[String], projections: &[String]) -> Statuses {
         let status = |up: bool| if up { ServingStatus::Serving } else { ServingStatus::NotServing };
         let ready = self.not_ready_because().is_empty();
         let mut statuses = vec![(String::new(), status(ready))];

@@ -28,7 +28,7 @@ use crate::telemetry;
 
 /// The message of every call refused or ended by a shutdown.
 pub const SHUTTING_DOWN: &str = "server shutting down";
-/// Calls to these go on while draining: probes must see NOT_SERVING.
+/// Calls to these go on while draining (probes must see NOT_SERVING) and are never shed.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// What the layer knows about the served methods, and the server's state.
@@ -102,7 +102,11 @@ where
             return refuse(&mut record, Status::unavailable(SHUTTING_DOWN));
         }
         let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-        let admitted = match shared.limiter.admit(service, header("authorization")) {
+        // Probes are never shed: an overloaded node is busy, not dead.
+        let admission = (service != HEALTH_SERVICE)
+            .then(|| shared.limiter.admit(service, header("authorization")))
+            .transpose();
+        let admitted = match admission {
             Ok(admitted) => admitted,
             Err(refused) => {
                 metrics::counter!(RPC_SHED, "reason" => refused.reason).increment(1);

@@ -89,6 +89,9 @@ impl Application {
         }
         config.read_wait = settings.read_wait;
         if let Some(url) = &settings.read_database_url {
+            if !matches!(store.database(), kefu_event_store::Database::Postgres(_)) {
+                bail!("a read replica replicates PostgreSQL: --read-database-url needs a postgres:// --database-url");
+            }
             let replica = kefu_projection::sql::Db::replica(url, REPLICA_CONNECTIONS)
                 .with_context(|| format!("read replica {}", redact(url)))?;
             config.read_replica = Some(replica);

@@ -96,6 +96,14 @@ pub async fn spawn_app_with(
     configure: impl FnOnce(&mut Settings, &std::path::Path),
 ) -> Option<TestApp> {
     let db = kefu_testkit::database(backend).await?;
+    Some(spawn_app_on(db, configure).await)
+}
+
+/// Starts kefu on the given fresh database, letting the test adjust the settings.
+pub async fn spawn_app_on(
+    db: TestDatabase,
+    configure: impl FnOnce(&mut Settings, &std::path::Path),
+) -> TestApp {
     let dir = db.scratch_dir().expect("test databases have a scratch dir").to_path_buf();
     let tokens_file = dir.join("tokens.json");
     let entries: Vec<String> = PRINCIPALS
@@ -128,7 +136,7 @@ pub async fn spawn_app_with(
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    Some(TestApp { addr, metrics_addr, db, stop: Some(stop), task: Some(task) })
+    TestApp { addr, metrics_addr, db, stop: Some(stop), task: Some(task) }
 }
 
 /// Another kefu process's worth of server on the same database (a second node).

@@ -3,7 +3,7 @@
 
 use kefu_api::pb;
 use kefu_testkit::Backend;
-use kefu_tests::{rid, spawn_app, Clients, TestApp};
+use kefu_tests::{rid, spawn_app, spawn_app_with, Clients, TestApp};
 use proptest::prelude::*;
 use tonic::Code;
 
@@ -326,7 +326,12 @@ async fn fire(clients: &mut Clients, g: &mut Gen, known: &[String]) -> Vec<(Stri
 fn random_requests_never_panic_nor_answer_internal_sqlite() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let app = runtime.block_on(spawn_app(Backend::Sqlite)).expect("sqlite app");
+    // Inputs, not load: 2,560 calls from one admin would meet the rate limit of
+    // expensive reads (tests/tests/limits.rs), which is not what this test is about.
+    let unlimited = |settings: &mut kefu::Settings, _: &std::path::Path| {
+        settings.limits.expensive_reads_per_second = None;
+    };
+    let app = runtime.block_on(spawn_app_with(Backend::Sqlite, unlimited)).expect("sqlite app");
     let mut admin = runtime.block_on(app.clients(Some("admin")));
     // Some real records, so random requests also hit existing ids.
     let known: Vec<String> = runtime.block_on(async {

@@ -21,6 +21,7 @@ use kefu_event_store::{
 use uuid::Uuid;
 
 use crate::auth::Principal;
+use crate::call::CallContext;
 use crate::error::ApiError;
 
 /// The time source: the wall clock in production, a fixed one in tests.
@@ -56,6 +57,8 @@ pub struct Request<'a> {
     pub expected_version: Option<u64>,
     /// The capacity the actor acts in, recorded in the metadata (signing).
     pub capacity: Option<String>,
+    /// The call's trace, correlation and causation ids, for the events' metadata.
+    pub call: CallContext,
 }
 
 impl<'a> Request<'a> {
@@ -77,11 +80,21 @@ impl<'a> Request<'a> {
         if expected_version.is_some_and(|version| i64::try_from(version).is_err()) {
             return Err(ApiError::field("expected_version", "is beyond any stream's version"));
         }
-        // Fill the per-RPC span's fields (declared by the server's trace_fn).
-        let span = tracing::Span::current();
-        span.record("principal", principal.id.as_str());
-        span.record("request_id", request_id);
-        Ok(Request { principal, request_id, tag: "", expected_version, capacity: None })
+        // The caller's key, a field of the call's span (its principal is already there:
+        // `auth::principal` put it). A field recorded twice would print twice.
+        tracing::Span::current().record("request_id", request_id);
+        Ok(Self::derived(principal, request_id, expected_version))
+    }
+
+    /// A request the server derives from the caller's (one per item of a batch, under
+    /// a key built from the caller's): checked by the server, not noted in the span.
+    pub fn derived(
+        principal: &'a Principal,
+        request_id: &'a str,
+        expected_version: Option<u64>,
+    ) -> Self {
+        let call = crate::call::current();
+        Request { principal, request_id, tag: "", expected_version, capacity: None, call }
     }
 
     pub fn tagged(&self, tag: &'static str) -> Self {
@@ -124,6 +137,12 @@ impl<'a> Request<'a> {
                 .collect(),
             capacity: self.capacity.clone(),
             request_id: Some(self.request_id.to_owned()),
+            correlation_id: self.call.correlation_id.clone(),
+            // Named by the caller, or else the command itself caused its events.
+            causation_id: Some(
+                self.call.causation_id.clone().unwrap_or_else(|| self.request_id.to_owned()),
+            ),
+            trace_id: self.call.trace_id.clone(),
             ..Metadata::default()
         }
     }
@@ -140,6 +159,19 @@ pub struct Written {
     /// True when the request's events were stored already (a retry): nothing was
     /// written now, and `stream`/`version`/`position` say where they are.
     pub repeated: bool,
+}
+
+impl Written {
+    /// Logs an answer that repeats a request's first one: nothing was written now.
+    /// (Who asked and under which key are fields of the call's span.)
+    pub fn log_repeat(&self) {
+        tracing::info!(
+            stream = %self.stream,
+            version = self.version,
+            position = self.position,
+            "request repeated: nothing written, answered with its first result"
+        );
+    }
 }
 
 /// What a request's key already wrote, by tag.
@@ -181,24 +213,27 @@ pub struct Prepared {
 struct Answer {
     stream: String,
     event_types: Vec<&'static str>,
-    principal: String,
-    request_id: String,
 }
 
 impl Answer {
-    /// What the append wrote, counted and logged.
+    /// What the append wrote, counted and logged. A repeat is only noted here: the
+    /// handler answers it from the lookup of its ids, which logs it
+    /// ([`Commands::earlier`]).
     fn written(self, result: AppendResult) -> Written {
         let event_types = if result.repeated { Vec::new() } else { self.event_types };
-        metrics::counter!("kefu_events_appended_total")
-            .increment(u64::try_from(event_types.len()).unwrap_or(0));
-        tracing::info!(
-            principal = %self.principal,
-            request_id = self.request_id,
-            stream = %self.stream,
-            version = result.last_version,
-            position = result.last_position,
-            "command applied"
-        );
+        if result.repeated {
+            tracing::debug!(stream = %self.stream, "append was stored already");
+        } else {
+            metrics::counter!("kefu_events_appended_total")
+                .increment(u64::try_from(event_types.len()).unwrap_or(0));
+            tracing::info!(
+                stream = %self.stream,
+                version = result.last_version,
+                position = result.last_position,
+                events = event_types.len(),
+                "command applied"
+            );
+        }
         Written {
             stream: self.stream,
             version: result.last_version,
@@ -251,7 +286,11 @@ impl Commands {
     /// The earlier result of this request (under its own tag), wherever it was written.
     /// A key the caller already used for a different request is refused.
     pub async fn earlier(&self, request: &Request<'_>) -> Result<Option<Written>, ApiError> {
-        self.lookup(request).await?.written(request.tag, request)
+        let earlier = self.lookup(request).await?.written(request.tag, request)?;
+        if let Some(earlier) = &earlier {
+            earlier.log_repeat();
+        }
+        Ok(earlier)
     }
 
     /// Everything this request's key wrote, under any tag (one query).
@@ -485,8 +524,6 @@ impl Commands {
             answer: Answer {
                 stream: stream.to_string(),
                 event_types: events.iter().map(DomainEvent::event_type).collect(),
-                principal: request.principal.id.clone(),
-                request_id: request.request_id.to_owned(),
             },
         })
     }

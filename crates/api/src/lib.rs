@@ -7,9 +7,11 @@
 //! `INTERNAL`.
 
 pub mod auth;
+pub mod call;
 pub mod casefile;
 mod commands;
 mod convert;
+pub mod describe;
 pub mod error;
 mod server;
 mod services;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use kefu_domain::Policy;
 use kefu_event_store::EventStore;
+use kefu_projection::sql::Db;
 use kefu_projection::{ReadModels, Runner};
 use tonic::service::interceptor::InterceptedService;
 use tonic::service::Routes;
@@ -32,6 +33,8 @@ pub struct ApiConfig {
     pub clock: Clock,
     /// How long reads wait for `min_position` at most.
     pub read_wait: Duration,
+    /// A read replica (PostgreSQL hot standby) that answers the reporting RPCs.
+    pub read_replica: Option<Db>,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -39,6 +42,7 @@ impl std::fmt::Debug for ApiConfig {
         f.debug_struct("ApiConfig")
             .field("policy", &self.policy)
             .field("read_wait", &self.read_wait)
+            .field("read_replica", &self.read_replica.is_some())
             .finish()
     }
 }
@@ -50,6 +54,7 @@ impl ApiConfig {
             policy: Policy::default(),
             clock: Arc::new(chrono::Utc::now),
             read_wait: Duration::from_secs(5),
+            read_replica: None,
         }
     }
 }
@@ -63,15 +68,26 @@ pub struct Api {
 
 impl Api {
     pub fn new(store: EventStore, runner: Runner, config: ApiConfig) -> Self {
+        let models = ReadModels::new(runner);
+        let reports = match config.read_replica {
+            Some(replica) => models.on_replica(replica),
+            None => models.clone(),
+        };
         let ctx = Ctx {
             commands: Commands::new(store, config.clock),
-            models: ReadModels::new(runner),
+            models,
+            reports,
             policy: Arc::new(config.policy),
             register: Arc::new(tokio::sync::Mutex::new(None)),
             live_customers: Arc::default(),
             read_wait: config.read_wait,
         };
         Api { ctx, tokens: config.tokens }
+    }
+
+    /// The read models reports are answered from (the replica's, when configured).
+    pub fn report_models(&self) -> &ReadModels {
+        &self.ctx.reports
     }
 
     /// Every kefu service, each behind the bearer-token check and the size limit.

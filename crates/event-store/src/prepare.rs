@@ -52,6 +52,9 @@ pub(crate) async fn group_commit<F, Fut>(
                 Err(_) => break,
             }
         }
+        // Appends per writer turn: how well group commit batches under this load.
+        let appends = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        metrics::histogram!("kefu_append_batch_size").record(f64::from(appends));
         #[cfg(test)]
         test_hooks::maybe_panic(&batch);
         let (batch, outcome) = write_batch(batch).await;

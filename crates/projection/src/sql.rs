@@ -317,6 +317,25 @@ impl DbTx {
 }
 
 impl Db {
+    /// A pool of at most `max_connections` on a read replica of the database at `url`
+    /// (a PostgreSQL hot standby), for [`crate::ReadModels::on_replica`]. Only queries
+    /// run there; nothing is written or migrated. Connections are made when needed, so
+    /// a replica that is down delays nothing but the reads sent to it.
+    pub fn replica(url: &str, max_connections: u32) -> Result<Db, ProjectionError> {
+        if !(url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            return Err(ProjectionError::InvalidArgument {
+                field: "read_database_url",
+                reason: "a read replica is a PostgreSQL server (postgres://…)".into(),
+            });
+        }
+        let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_lazy_with(options);
+        Ok(Db::Postgres(pool))
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, Db::Postgres(_))
     }

@@ -305,6 +305,7 @@ impl Complaints {
         // One lookup answers both parts of a retried filing.
         let lookup = self.ctx.commands.lookup(&complaint_request).await?;
         if let Some(earlier) = lookup.written("complaint", &complaint_request)? {
+            earlier.log_repeat();
             return self.filed_answer(&earlier).await;
         }
         let issued_before = lookup.written("register", &register_request)?;

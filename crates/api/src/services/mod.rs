@@ -24,6 +24,9 @@ use crate::error::ApiError;
 pub struct Ctx {
     pub commands: Commands,
     pub models: ReadModels,
+    /// The read models reports are answered from: `models`, or the same on a read
+    /// replica (BI load kept off the primary).
+    pub reports: ReadModels,
     pub policy: Arc<Policy>,
     /// The head of this year's case register as this process last wrote it: filings
     /// take numbers one at a time under this lock, but wait for their commit outside

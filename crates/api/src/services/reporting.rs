@@ -1,4 +1,5 @@
-//! `ReportingService`: the R-R1..R-R4 reports over the read models, read-your-writes.
+//! `ReportingService`: the R-R1..R-R4 reports over the read models, read-your-writes;
+//! answered by the read replica when one is configured (`ApiConfig::read_replica`).
 
 use chrono::{DateTime, Utc};
 use kefu_projection::queries::{self, is_month, GroupBy, SatisfactionFilter, SlaKind};
@@ -36,7 +37,7 @@ impl Reports {
             Some(at) => cv::from_timestamp(at)
                 .ok_or_else(|| ApiError::field("as_of", "is not a valid timestamp"))?,
         };
-        self.ctx.caught_up(min_position).await?;
+        self.ctx.reports.wait_for(min_position, self.ctx.read_wait).await?;
         Ok(as_of)
     }
 }
@@ -65,7 +66,7 @@ impl ReportingService for Reports {
         let req = request.into_inner();
         let as_of = self.prepare(&who, req.min_position, req.as_of.as_ref()).await?;
         let dashboard =
-            self.ctx.models.dashboard(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
+            self.ctx.reports.dashboard(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetDashboardResponse {
             open_by_stage: dashboard
                 .open_by_stage
@@ -123,7 +124,7 @@ impl ReportingService for Reports {
         };
         let group_by = group_by.unwrap_or(GroupBy::Total);
         let groups =
-            self.ctx.models.satisfaction(&filter, group_by).await.map_err(ApiError::from)?;
+            self.ctx.reports.satisfaction(&filter, group_by).await.map_err(ApiError::from)?;
         let coverage = self
             .ctx
             .models
@@ -168,7 +169,7 @@ impl ReportingService for Reports {
             return Err(ApiError::field("month", "must be YYYY-MM").into());
         }
         self.prepare(&who, req.min_position, None).await?;
-        let summary = self.ctx.models.monthly_summary(&req.month).await.map_err(ApiError::from)?;
+        let summary = self.ctx.reports.monthly_summary(&req.month).await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetMonthlySummaryResponse {
             month: summary.month,
             complaints: summary.complaints,
@@ -193,7 +194,7 @@ impl ReportingService for Reports {
         let req = request.into_inner();
         let as_of = self.prepare(&who, req.min_position, req.as_of.as_ref()).await?;
         let breaches =
-            self.ctx.models.sla_breaches(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
+            self.ctx.reports.sla_breaches(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
         Ok(Response::new(pb::ListSlaBreachesResponse {
             breaches: breaches
                 .into_iter()
@@ -220,7 +221,7 @@ impl ReportingService for Reports {
         let who = principal(&request)?;
         let req = request.into_inner();
         self.prepare(&who, req.min_position, None).await?;
-        let workload = self.ctx.models.workload().await.map_err(ApiError::from)?;
+        let workload = self.ctx.reports.workload().await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetHandlerWorkloadResponse {
             workload: workload.into_iter().map(load_out).collect(),
         }))
@@ -236,7 +237,7 @@ impl ReportingService for Reports {
         // Names are personal data: analysts see aggregates only.
         let with_names =
             [Role::Supervisor, Role::Director, Role::Compliance].iter().any(|role| who.has(*role));
-        let referrals = self.ctx.models.referral_report().await.map_err(ApiError::from)?;
+        let referrals = self.ctx.reports.referral_report().await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetReferralReportResponse {
             referrals: referrals
                 .into_iter()

@@ -152,7 +152,7 @@ impl StaffDirectory {
         for (customer_id, owner) in plan {
             let customer_stream = stream(customer_id.stream_name())?;
             let item_request_id = format!("departure/{leaver}/{customer_id}");
-            let request = commands::Request::new(&who, &item_request_id, None)?;
+            let request = commands::Request::derived(&who, &item_request_id, None);
             let assign = AssignAgent {
                 agent: owner.clone(),
                 reason: Some(Text::new("reason", "staff departure (R-C3)")?),
@@ -193,7 +193,7 @@ impl StaffDirectory {
                 candidates.handlers.iter().map(|(id, load)| (*load, id.clone())).collect();
             order.sort();
             let item_request_id = format!("departure/{leaver}/{complaint_id}");
-            let request = commands::Request::new(&who, &item_request_id, None)?;
+            let request = commands::Request::derived(&who, &item_request_id, None);
             let mut assigned = None;
             for (_, owner) in order {
                 let command = AssignHandler {

@@ -57,15 +57,57 @@ pub struct Paged<T> {
 #[derive(Debug, Clone)]
 pub struct ReadModels {
     runner: Runner,
+    /// A hot standby of the database that answers instead of it (see
+    /// [`ReadModels::on_replica`]).
+    replica: Option<Db>,
 }
+
+/// How often a wait for `min_position` reads checkpoints no local runner announces.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(25);
 
 impl ReadModels {
     pub fn new(runner: Runner) -> Self {
-        ReadModels { runner }
+        ReadModels { runner, replica: None }
+    }
+
+    /// These read models answered by a read replica of the database (a PostgreSQL hot
+    /// standby, for BI): queries go to `replica`, and a wait for `min_position` reads
+    /// the replica's own projection checkpoints. A standby replays each projection
+    /// batch with its checkpoint in one transaction, so a position its checkpoints
+    /// show is a position its tables include: read-your-writes holds there too.
+    pub fn on_replica(&self, replica: Db) -> Self {
+        ReadModels { runner: self.runner.clone(), replica: Some(replica) }
+    }
+
+    /// Whether these read models are answered by a replica.
+    pub fn is_replica(&self) -> bool {
+        self.replica.is_some()
     }
 
     pub(crate) fn db(&self) -> &Db {
-        self.runner.db()
+        self.replica.as_ref().unwrap_or_else(|| self.runner.db())
+    }
+
+    /// Whether the database these read models are answered by responds.
+    pub async fn reachable(&self) -> bool {
+        self.db().fetch_all("SELECT 1 AS one", &[]).await.is_ok()
+    }
+
+    /// The lowest checkpoint among the runner's projections in `db`: every read model
+    /// there includes at least this position.
+    async fn low_water_mark_in(&self, db: &Db) -> Result<u64, ProjectionError> {
+        let rows = db.fetch_all("SELECT name, position FROM projection_checkpoints", &[]).await?;
+        let mut checkpoints = std::collections::HashMap::new();
+        for row in &rows {
+            checkpoints.insert(row.text("name")?, row.int("position")?);
+        }
+        let mut lowest = u64::MAX;
+        for name in self.runner.names() {
+            // Not registered there yet: nothing applied.
+            let position = checkpoints.get(name).copied().unwrap_or(0);
+            lowest = lowest.min(crate::error::non_negative("checkpoint", position)?);
+        }
+        Ok(if lowest == u64::MAX { 0 } else { lowest })
     }
 
     /// Waits until every projection has applied `min_position`, at most `timeout`.
@@ -95,6 +137,9 @@ impl ReadModels {
         if min_position == 0 {
             return Ok(());
         }
+        if let Some(replica) = &self.replica {
+            return self.wait_on_replica(replica, min_position, timeout).await;
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         let mut progress = self.runner.progress();
         progress.borrow_and_update();
@@ -103,8 +148,7 @@ impl ReadModels {
             if tokio::time::Instant::now() >= deadline {
                 return Err(ProjectionError::NotCaughtUp { wanted: min_position, reached });
             }
-            let next_check =
-                (tokio::time::Instant::now() + Duration::from_millis(25)).min(deadline);
+            let next_check = (tokio::time::Instant::now() + CHECKPOINT_POLL).min(deadline);
             tokio::select! {
                 changed = progress.changed() => {
                     if changed.is_ok() {
@@ -132,5 +176,27 @@ impl ReadModels {
             }
         }
         Ok(reach.low_water_mark)
+    }
+
+    /// [`ReadModels::wait_for`] on a replica: nothing announces its replay, so its
+    /// checkpoints are read every [`CHECKPOINT_POLL`] until they reach `min_position`.
+    async fn wait_on_replica(
+        &self,
+        replica: &Db,
+        min_position: u64,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let reached = self.low_water_mark_in(replica).await?;
+            if reached >= min_position {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ProjectionError::NotCaughtUp { wanted: min_position, reached });
+            }
+            tokio::time::sleep_until((tokio::time::Instant::now() + CHECKPOINT_POLL).min(deadline))
+                .await;
+        }
     }
 }

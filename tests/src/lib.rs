@@ -74,6 +74,8 @@ pub struct TestApp {
     /// Where `/metrics` is served, when the settings asked for it.
     pub metrics_addr: Option<SocketAddr>,
     pub db: TestDatabase,
+    /// The server's own event store (its writer), for fault injection.
+    pub store: kefu_event_store::EventStore,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -132,11 +134,12 @@ pub async fn spawn_app_on(
     let app = Application::build(settings).await.expect("build kefu");
     let addr = app.local_addr().expect("bound");
     let metrics_addr = app.metrics_addr();
+    let store = app.store().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    TestApp { addr, metrics_addr, db, stop: Some(stop), task: Some(task) }
+    TestApp { addr, metrics_addr, db, store, stop: Some(stop), task: Some(task) }
 }
 
 /// Another kefu process's worth of server on the same database (a second node).

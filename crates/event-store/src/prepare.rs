@@ -55,7 +55,7 @@ pub(crate) async fn group_commit<F, Fut>(
         // Appends per writer turn: how well group commit batches under this load.
         let appends = u32::try_from(batch.len()).unwrap_or(u32::MAX);
         metrics::histogram!("kefu_append_batch_size").record(f64::from(appends));
-        #[cfg(test)]
+        #[cfg(any(test, feature = "test-hooks"))]
         test_hooks::maybe_panic(&batch);
         let (batch, outcome) = write_batch(batch).await;
         match outcome {
@@ -188,8 +188,9 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// A real panic in the real writer, on request: compiled only into this crate's own
-/// tests (`cfg(test)`), never into a build anyone runs.
-#[cfg(test)]
+/// tests (`cfg(test)`) and, through the `test-hooks` feature, into kefu's end-to-end
+/// tests; never into kefu's release build. No RPC names a stream: callers cannot reach it.
+#[cfg(any(test, feature = "test-hooks"))]
 pub(crate) mod test_hooks {
     /// An append to this stream makes the writer panic before writing its batch.
     pub const PANIC_STREAM: &str = "test-writer-panics";

@@ -306,9 +306,18 @@ async fn a_stopped_projection_is_named_and_fails_waits_at_once(app: &TestApp) {
         assert!(looks < 300, "complaints never reported NOT_SERVING");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for service in ["kefu.projection.customers", "kefu.projection.staff", ""] {
+    for service in [
+        "kefu.projection.customers",
+        "kefu.projection.staff",
+        "",
+        "kefu.liveness",
+        "kefu.v1.EventService",
+    ] {
         assert_eq!(health_of(app, service).await, ServingStatus::Serving, "{service}");
     }
+    // The services that read the read models are not ready (see tests/health.rs).
+    let readers = health_of(app, "kefu.v1.ComplaintService").await;
+    assert_eq!(readers, ServingStatus::NotServing);
     // The others go on: a customer registered after the event is listed, read-your-writes.
     let after = agent
         .customers

@@ -28,6 +28,14 @@ impl Method {
     }
 }
 
+/// The services whose RPCs answer from the event log alone, never from a read model
+/// (`services::events` and `services::audit` use no `ReadModels`): a stopped projection
+/// leaves them serving (health). Every other service reads the read models, and each
+/// depends on all three projections: registering a customer picks the least-loaded
+/// agent from staff, customers and complaints; departures, archiving, due callbacks and
+/// reports wait for every projection.
+pub const EVENT_LOG_SERVICES: [&str; 2] = ["kefu.v1.EventService", "kefu.v1.AuditService"];
+
 /// Every RPC declared by an encoded `FileDescriptorSet`.
 pub fn methods(descriptor_set: &[u8]) -> Result<Vec<Method>, prost::DecodeError> {
     let set = prost_types::FileDescriptorSet::decode(descriptor_set)?;
@@ -94,5 +102,8 @@ mod tests {
             .find(|m| m.path == "/kefu.v1.ComplaintService/FileComplaint")
             .expect("FileComplaint");
         assert_eq!((filing.kind(), filing.name.as_str()), ("unary", "FileComplaint"));
+        for service in EVENT_LOG_SERVICES {
+            assert!(services.iter().any(|s| s == service), "{service} in {services:?}");
+        }
     }
 }

@@ -256,10 +256,13 @@ impl Application {
         Ok(())
     }
 
-    /// Where health's signals come from: the store, its writer, the read replica.
+    /// Where health's signals come from: the store, its supervised writer, the
+    /// projection runner's stops (recorded in the checkpoints, so every node sees a stop
+    /// whichever node's runner met it), the read replica.
     fn probes(&self) -> health::Probes {
         let store = self.store.clone();
         let writer = self.store.clone();
+        let runner = self.runner.clone();
         let replica = self.api.report_models().clone();
         health::Probes {
             database: Box::new(move || {
@@ -267,9 +270,24 @@ impl Application {
                 Box::pin(async move { store.head_position().await.is_ok() })
             }),
             writer_alive: Box::new(move || writer.writer_alive()),
-            // This runner retries a failing projection rather than stopping it: none is
-            // ever stopped. (A runner that isolates projections reports them here.)
-            stopped_projections: Box::new(|| Box::pin(async { BTreeSet::new() })),
+            stopped_projections: Box::new(move || {
+                let runner = runner.clone();
+                Box::pin(async move {
+                    match runner.status().await {
+                        Ok(statuses) => Some(
+                            statuses
+                                .into_iter()
+                                .filter(|status| status.stopped.is_some())
+                                .map(|status| status.name.to_owned())
+                                .collect::<BTreeSet<String>>(),
+                        ),
+                        Err(error) => {
+                            tracing::debug!(%error, "the projections' stops not read");
+                            None
+                        }
+                    }
+                })
+            }),
             replica: replica.is_replica().then(|| -> health::Probe<bool> {
                 Box::new(move || {
                     let replica = replica.clone();

@@ -34,6 +34,11 @@ const APPEND_BATCH: &str = "kefu_append_batch_size";
 const PROJECTION_LAG: &str = "kefu_projection_lag_events";
 /// Obligations past their deadline unmet, by `rule`.
 const SLA_BREACHED: &str = "kefu_sla_breached";
+/// 1 while the projection (`projection`) is stopped; published by health, from the
+/// signal its `kefu.projection.NAME` status follows.
+pub(crate) const PROJECTION_STOPPED: &str = "kefu_projection_stopped";
+/// 1 while the node is ready (health `""`).
+pub(crate) const READY: &str = "kefu_ready";
 
 /// Latency buckets (seconds): sub-millisecond commands up to five-minute streams.
 const LATENCY_BUCKETS: [f64; 17] = [
@@ -53,9 +58,9 @@ pub const NAMES: [&str; 12] = [
     APPEND_SECONDS,
     APPEND_BATCH,
     PROJECTION_LAG,
-    "kefu_projection_stopped",
+    PROJECTION_STOPPED,
     SLA_BREACHED,
-    "kefu_ready",
+    READY,
     "kefu_build_info",
 ];
 

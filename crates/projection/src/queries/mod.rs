@@ -93,23 +93,6 @@ impl ReadModels {
         self.db().fetch_all("SELECT 1 AS one", &[]).await.is_ok()
     }
 
-    /// The lowest checkpoint among the runner's projections in `db`: every read model
-    /// there includes at least this position.
-    async fn low_water_mark_in(&self, db: &Db) -> Result<u64, ProjectionError> {
-        let rows = db.fetch_all("SELECT name, position FROM projection_checkpoints", &[]).await?;
-        let mut checkpoints = std::collections::HashMap::new();
-        for row in &rows {
-            checkpoints.insert(row.text("name")?, row.int("position")?);
-        }
-        let mut lowest = u64::MAX;
-        for name in self.runner.names() {
-            // Not registered there yet: nothing applied.
-            let position = checkpoints.get(name).copied().unwrap_or(0);
-            lowest = lowest.min(crate::error::non_negative("checkpoint", position)?);
-        }
-        Ok(if lowest == u64::MAX { 0 } else { lowest })
-    }
-
     /// Waits until every projection has applied `min_position`, at most `timeout`.
     /// Fails with [`ProjectionError::NotCaughtUp`] when the deadline passes first, and at
     /// once with [`ProjectionError::Stopped`] when a projection stopped below it (it will
@@ -137,8 +120,8 @@ impl ReadModels {
         if min_position == 0 {
             return Ok(());
         }
-        if let Some(replica) = &self.replica {
-            return self.wait_on_replica(replica, min_position, timeout).await;
+        if self.replica.is_some() {
+            return self.wait_on_replica(min_position, timeout, projections).await;
         }
         let deadline = tokio::time::Instant::now() + timeout;
         let mut progress = self.runner.progress();
@@ -163,13 +146,14 @@ impl ReadModels {
         Ok(())
     }
 
-    /// The low-water mark, or the stop that keeps it from reaching `min_position`.
+    /// The low-water mark in the database these read models answer from (the primary
+    /// or the replica), or the stop that keeps it from reaching `min_position`.
     async fn reached(
         &self,
         min_position: u64,
         projections: Option<&[&str]>,
     ) -> Result<u64, ProjectionError> {
-        let reach = self.runner.reach(projections).await?;
+        let reach = self.runner.reach_in(self.db(), projections).await?;
         if reach.low_water_mark < min_position {
             if let Some(stopped) = reach.blocking(min_position) {
                 return Err(stopped);
@@ -178,17 +162,18 @@ impl ReadModels {
         Ok(reach.low_water_mark)
     }
 
-    /// [`ReadModels::wait_for`] on a replica: nothing announces its replay, so its
-    /// checkpoints are read every [`CHECKPOINT_POLL`] until they reach `min_position`.
+    /// [`ReadModels::wait_for_in`] on a replica: nothing announces its replay, so its
+    /// checkpoints are read every [`CHECKPOINT_POLL`] until they reach `min_position`;
+    /// a stop it has replayed fails the wait at once, as on the primary.
     async fn wait_on_replica(
         &self,
-        replica: &Db,
         min_position: u64,
         timeout: Duration,
+        projections: Option<&[&str]>,
     ) -> Result<(), ProjectionError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let reached = self.low_water_mark_in(replica).await?;
+            let reached = self.reached(min_position, projections).await?;
             if reached >= min_position {
                 return Ok(());
             }

@@ -253,31 +253,7 @@ impl Runner {
     async fn checkpoints(
         &self,
     ) -> Result<std::collections::HashMap<String, Checkpoint>, ProjectionError> {
-        let rows = self
-            .db
-            .fetch_all(
-                "SELECT name, position, version, stopped_position, stopped_event_type, \
-                 stopped_error FROM projection_checkpoints",
-                &[],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let version = u32::try_from(row.int("version")?).map_err(|_| {
-                    ProjectionError::Corrupt("checkpoint version out of range".into())
-                })?;
-                let stopped = match row.opt_int("stopped_position")? {
-                    None => None,
-                    Some(position) => Some(Stopped {
-                        position: non_negative("stopped position", position)?,
-                        event_type: row.opt_text("stopped_event_type")?.unwrap_or_default(),
-                        error: row.opt_text("stopped_error")?.unwrap_or_default(),
-                    }),
-                };
-                let position = non_negative("checkpoint", row.int("position")?)?;
-                Ok((row.text("name")?, Checkpoint { position, version, stopped }))
-            })
-            .collect()
+        checkpoints_in(&self.db).await
     }
 
     /// Empties the projection's tables and its checkpoint (and clears a stop), in one
@@ -534,7 +510,17 @@ impl Runner {
     /// The low-water mark of the projections named (all when `None`), and those of
     /// them that stopped.
     pub(crate) async fn reach(&self, names: Option<&[&str]>) -> Result<Reach, ProjectionError> {
-        let checkpoints = self.checkpoints().await?;
+        self.reach_in(&self.db, names).await
+    }
+
+    /// [`Runner::reach`] as the checkpoints in `db` say: the database, or a replica of
+    /// it (which replays each batch, and each stop, with its checkpoint).
+    pub(crate) async fn reach_in(
+        &self,
+        db: &Db,
+        names: Option<&[&str]>,
+    ) -> Result<Reach, ProjectionError> {
+        let checkpoints = checkpoints_in(db).await?;
         let mut reach = Reach { low_water_mark: u64::MAX, stopped: Vec::new() };
         let named = |p: &&Arc<dyn Projection>| names.is_none_or(|names| names.contains(&p.name()));
         for projection in self.projections.iter().filter(named) {
@@ -620,6 +606,35 @@ impl Runner {
         }
         lease::release(&mut leases).await;
     }
+}
+
+/// Every checkpoint row of `db` (the database, or a replica of it).
+async fn checkpoints_in(
+    db: &Db,
+) -> Result<std::collections::HashMap<String, Checkpoint>, ProjectionError> {
+    let rows = db
+        .fetch_all(
+            "SELECT name, position, version, stopped_position, stopped_event_type, \
+             stopped_error FROM projection_checkpoints",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let version = u32::try_from(row.int("version")?)
+                .map_err(|_| ProjectionError::Corrupt("checkpoint version out of range".into()))?;
+            let stopped = match row.opt_int("stopped_position")? {
+                None => None,
+                Some(position) => Some(Stopped {
+                    position: non_negative("stopped position", position)?,
+                    event_type: row.opt_text("stopped_event_type")?.unwrap_or_default(),
+                    error: row.opt_text("stopped_error")?.unwrap_or_default(),
+                }),
+            };
+            let position = non_negative("checkpoint", row.int("position")?)?;
+            Ok((row.text("name")?, Checkpoint { position, version, stopped }))
+        })
+        .collect()
 }
 
 /// The event types a set of projections reads, sorted and without repeats.

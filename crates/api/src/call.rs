@@ -59,6 +59,28 @@ pub async fn scope<F: Future>(context: CallContext, call: F) -> F::Output {
     CALL.scope(context, call).await
 }
 
+/// A caller's `grpc-timeout` header (1 to 8 digits and a unit: `H`, `M`, `S`, `m`, `u`,
+/// `n`); `None` when malformed. Read once for both users of the deadline: the server's
+/// call layer ends the call there as `DEADLINE_EXCEEDED`, and a filing stops retrying
+/// contention a margin before it, so it answers first.
+pub fn grpc_timeout(value: &[u8]) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let (unit, digits) = value.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let amount: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(match unit {
+        b'H' => Duration::from_secs(amount.checked_mul(3_600)?),
+        b'M' => Duration::from_secs(amount.checked_mul(60)?),
+        b'S' => Duration::from_secs(amount),
+        b'm' => Duration::from_millis(amount),
+        b'u' => Duration::from_micros(amount),
+        b'n' => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
 /// The context of the call being served; empty outside any call.
 pub fn current() -> CallContext {
     CALL.try_with(Clone::clone).unwrap_or_default()
@@ -84,6 +106,18 @@ mod tests {
         let fresh = CallContext::from_caller(None, None, None);
         let other = CallContext::from_caller(None, None, None);
         assert_ne!(fresh.correlation_id, other.correlation_id, "each call gets its own");
+    }
+
+    #[test]
+    fn grpc_timeouts_are_read_as_the_protocol_writes_them() {
+        use std::time::Duration;
+        assert_eq!(grpc_timeout(b"250m"), Some(Duration::from_millis(250)));
+        assert_eq!(grpc_timeout(b"2S"), Some(Duration::from_secs(2)));
+        assert_eq!(grpc_timeout(b"1H"), Some(Duration::from_secs(3_600)));
+        assert_eq!(grpc_timeout(b"99999999H"), Some(Duration::from_secs(99_999_999 * 3_600)));
+        for bad in [&b""[..], b"S", b"10", b"123456789S", b"1x", b"-1S", b"+1S", b" 1S"] {
+            assert_eq!(grpc_timeout(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[tokio::test]

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body::Frame;
-use kefu_api::call::CallContext;
+use kefu_api::call::{grpc_timeout, CallContext};
 use kefu_api::describe::Method;
 use tokio::sync::watch;
 use tonic::body::Body;
@@ -396,36 +396,12 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
-/// A `grpc-timeout` header: digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
-fn grpc_timeout(value: &[u8]) -> Option<Duration> {
-    let (unit, digits) = value.split_last()?;
-    if digits.is_empty() || digits.len() > 8 {
-        return None;
-    }
-    let amount: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(match unit {
-        b'H' => Duration::from_secs(amount * 3_600),
-        b'M' => Duration::from_secs(amount * 60),
-        b'S' => Duration::from_secs(amount),
-        b'm' => Duration::from_millis(amount),
-        b'u' => Duration::from_micros(amount),
-        b'n' => Duration::from_nanos(amount),
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn grpc_timeouts_and_codes_are_read_as_the_protocol_writes_them() {
-        assert_eq!(grpc_timeout(b"250m"), Some(Duration::from_millis(250)));
-        assert_eq!(grpc_timeout(b"2S"), Some(Duration::from_secs(2)));
-        assert_eq!(grpc_timeout(b"1H"), Some(Duration::from_secs(3_600)));
-        for bad in [&b""[..], b"S", b"10", b"123456789S", b"1x", b"-1S"] {
-            assert_eq!(grpc_timeout(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
+    fn grpc_codes_are_read_as_the_protocol_writes_them() {
         assert_eq!(code_of(b"3"), Some(Code::InvalidArgument));
         assert_eq!(code_of(b"x"), None);
         assert_eq!(code_name(Code::Cancelled), "Canceled");

@@ -221,32 +221,15 @@ const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(10);
 const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
 
 /// Until when a filing may retry: the caller's `grpc-timeout` less a margin, else
-/// [`DEFAULT_RETRY_BUDGET`] from now.
+/// [`DEFAULT_RETRY_BUDGET`] from now. The server's call layer ends the call at the
+/// `grpc-timeout` itself (`DEADLINE_EXCEEDED`); stopping [`DEADLINE_MARGIN`] before it
+/// leaves the last try room to answer `ABORTED` `CONTENDED` first.
 pub(super) fn deadline(metadata: &tonic::metadata::MetadataMap) -> Instant {
     let budget = metadata
         .get("grpc-timeout")
-        .and_then(|value| value.to_str().ok())
-        .and_then(parse_grpc_timeout)
+        .and_then(|value| crate::call::grpc_timeout(value.as_bytes()))
         .map_or(DEFAULT_RETRY_BUDGET, |timeout| timeout.saturating_sub(DEADLINE_MARGIN));
     Instant::now() + budget
-}
-
-/// A `grpc-timeout` header: at most 8 digits and a unit (H, M, S, m, u, n).
-fn parse_grpc_timeout(text: &str) -> Option<Duration> {
-    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
-    if digits.is_empty() || digits.len() > 8 {
-        return None;
-    }
-    let value: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(value.checked_mul(3_600)?),
-        "M" => Duration::from_secs(value.checked_mul(60)?),
-        "S" => Duration::from_secs(value),
-        "m" => Duration::from_millis(value),
-        "u" => Duration::from_micros(value),
-        "n" => Duration::from_nanos(value),
-        _ => return None,
-    })
 }
 
 impl Complaints {

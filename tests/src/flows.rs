@@ -141,6 +141,7 @@ pub fn sign(complaint_id: &str, capacity: pb::SignerCapacity) -> pb::SignOpinion
         capacity: capacity as i32,
         decision: "apology and staff training".into(),
         remedy: "a written apology".into(),
+        meeting: None,
     }
 }
 

@@ -60,7 +60,7 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     ("h1", &["agent"], "internal"),
     ("h2", &["agent"], "internal"),
     ("r1", &["agent"], "internal"),
-    ("sp1", &["agent"], "internal"),
+    ("sp1", &["specialist"], "internal"),
     ("s1", &["supervisor"], "confidential"),
     ("d1", &["director"], "secret"),
     ("co1", &["compliance"], "secret"),

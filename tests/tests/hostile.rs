@@ -235,6 +235,11 @@ async fn fire(clients: &mut Clients, g: &mut Gen, known: &[String]) -> Vec<(Stri
         capacity: g.int(),
         decision: s(g),
         remedy: s(g),
+        meeting: (g.next() % 2 == 0).then(|| pb::CommitteeMeeting {
+            held_at: g.timestamp(),
+            members_present: g.strings(known),
+            reported_to_authority: true,
+        }),
     }));
     call!(complaints.send_reply(pb::SendReplyRequest {
         request_id: s(g),

@@ -412,7 +412,7 @@ impl Commands {
                 if let Some(key) = &key {
                     key.seal_fields(
                         &mut payload,
-                        personal::fields(e.event_type()),
+                        &personal::fields(e.event_type()),
                         personal::erased,
                     );
                 }

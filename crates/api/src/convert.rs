@@ -287,3 +287,56 @@ mod tests {
         assert!(fields.finish().is_err());
     }
 }
+
+/// Most members a committee meeting may list.
+const MAX_MEETING_MEMBERS: usize = 100;
+
+/// R-P5: the meeting of a committee decision; `Some(None)` when none is given. Only a
+/// committee decision records one; whether it must, and its quorum, `decide` checks.
+pub fn committee_meeting(
+    fields: &mut Fields,
+    meeting: Option<&pb::CommitteeMeeting>,
+    capacity: Option<SignerCapacity>,
+) -> Option<Option<complaint::CommitteeMeeting>> {
+    let Some(meeting) = meeting else { return Some(None) };
+    if capacity.is_some_and(|capacity| capacity != SignerCapacity::Committee) {
+        fields.violation("meeting", "only a committee decision records a meeting");
+        return None;
+    }
+    let held_at = match meeting.held_at.as_ref().map(from_timestamp) {
+        Some(Some(at)) => Some(at),
+        Some(None) => {
+            fields.violation("meeting.held_at", "is not a valid timestamp");
+            None
+        }
+        None => {
+            fields.violation("meeting.held_at", "is required");
+            None
+        }
+    };
+    if meeting.members_present.len() > MAX_MEETING_MEMBERS {
+        fields.violation("meeting.members_present", "at most 100 members");
+        return None;
+    }
+    let members: Option<Vec<StaffId>> = meeting
+        .members_present
+        .iter()
+        .enumerate()
+        .map(|(i, member)| fields.staff(&format!("meeting.members_present[{i}]"), member))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
+    Some(Some(complaint::CommitteeMeeting {
+        held_at: held_at?,
+        members_present: members?,
+        reported_to_authority: meeting.reported_to_authority,
+    }))
+}
+
+pub fn meeting_out(meeting: &complaint::CommitteeMeeting) -> pb::CommitteeMeeting {
+    pb::CommitteeMeeting {
+        held_at: Some(timestamp(meeting.held_at)),
+        members_present: meeting.members_present.iter().map(ToString::to_string).collect(),
+        reported_to_authority: meeting.reported_to_authority,
+    }
+}

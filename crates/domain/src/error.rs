@@ -84,6 +84,14 @@ pub enum DomainError {
     RecusedCannotReturn,
     #[error("a recusal must record its reason (R-P4)")]
     RecusalNeedsReason,
+    #[error("the respondent cannot contact the complainant about their own complaint (R-P4)")]
+    RespondentCannotContact,
+    #[error("the respondent cannot reply to the complainant about their own complaint (R-P4)")]
+    RespondentCannotReply,
+    #[error("the respondent cannot close their own complaint (R-P4)")]
+    RespondentCannotClose,
+    #[error("the respondent cannot draft the opinion on their own complaint (R-P4)")]
+    RespondentCannotDraft,
     #[error("only the current handler may do this (R-P5)")]
     NotCurrentHandler,
     #[error("no handler is assigned (R-P5)")]
@@ -106,6 +114,18 @@ pub enum DomainError {
     DraftOpinionRequired,
     #[error("the opinion is already signed")]
     AlreadySigned,
+    #[error("the handler, who signs the opinion, cannot also draft it (R-P5)")]
+    HandlerCannotDraft,
+    #[error("the drafter of the opinion cannot sign it as handler (R-P5)")]
+    DrafterCannotSign,
+    #[error("the case is escalated to the {escalated_to}, who decides it (R-P5)")]
+    NotTheDecidingBody { escalated_to: String },
+    #[error("a committee decision records its meeting: date, members present, report to an authority (R-P5)")]
+    CommitteeMeetingRequired,
+    #[error("{present} members present, below the committee's quorum of {quorum} (R-P5)")]
+    CommitteeQuorumNotMet { present: usize, quorum: usize },
+    #[error("the signer of a committee decision must be among the members present (R-P5)")]
+    SignerNotAtMeeting,
 
     // Replies (R-P8, R-P10).
     #[error("no commitments before the decision: only acknowledgements until the opinion is signed (R-P8)")]
@@ -163,6 +183,10 @@ impl DomainError {
             RespondentCannotSign => "RESPONDENT_CANNOT_SIGN",
             RecusedCannotReturn => "RECUSED_CANNOT_RETURN",
             RecusalNeedsReason => "RECUSAL_NEEDS_REASON",
+            RespondentCannotContact => "RESPONDENT_CANNOT_CONTACT",
+            RespondentCannotReply => "RESPONDENT_CANNOT_REPLY",
+            RespondentCannotClose => "RESPONDENT_CANNOT_CLOSE",
+            RespondentCannotDraft => "RESPONDENT_CANNOT_DRAFT",
             NotCurrentHandler => "NOT_CURRENT_HANDLER",
             NoHandlerAssigned => "NO_HANDLER_ASSIGNED",
             MajorComplaintNotEscalated => "MAJOR_COMPLAINT_NOT_ESCALATED",
@@ -173,6 +197,12 @@ impl DomainError {
             InvestigationRequired => "INVESTIGATION_REQUIRED",
             DraftOpinionRequired => "DRAFT_OPINION_REQUIRED",
             AlreadySigned => "ALREADY_SIGNED",
+            HandlerCannotDraft => "HANDLER_CANNOT_DRAFT",
+            DrafterCannotSign => "DRAFTER_CANNOT_SIGN",
+            NotTheDecidingBody { .. } => "NOT_THE_DECIDING_BODY",
+            CommitteeMeetingRequired => "COMMITTEE_MEETING_REQUIRED",
+            CommitteeQuorumNotMet { .. } => "COMMITTEE_QUORUM_NOT_MET",
+            SignerNotAtMeeting => "SIGNER_NOT_AT_MEETING",
             NoCommitmentBeforeDecision => "NO_COMMITMENT_BEFORE_DECISION",
             FinalReplyNotWritten => "FINAL_REPLY_NOT_WRITTEN",
             FinalReplyAlreadySent => "FINAL_REPLY_ALREADY_SENT",
@@ -202,13 +232,23 @@ impl DomainError {
             | RespondentCannotInvestigate
             | RespondentCannotSign
             | RecusedCannotReturn
-            | RecusalNeedsReason => "R-P4",
+            | RecusalNeedsReason
+            | RespondentCannotContact
+            | RespondentCannotReply
+            | RespondentCannotClose
+            | RespondentCannotDraft => "R-P4",
             NotCurrentHandler
             | NoHandlerAssigned
             | MajorComplaintNotEscalated
             | EscalatedNeedsDirectorOrCommittee
             | EscalationTarget
-            | DraftOpinionRequired => "R-P5",
+            | DraftOpinionRequired
+            | HandlerCannotDraft
+            | DrafterCannotSign
+            | NotTheDecidingBody { .. }
+            | CommitteeMeetingRequired
+            | CommitteeQuorumNotMet { .. }
+            | SignerNotAtMeeting => "R-P5",
             InvestigationRequired => "R-P6",
             NoCommitmentBeforeDecision | CloseNeedsFinalReply => "R-P8",
             NormalNeedsHandlerSignature | CloseNeedsSignedOpinion => "R-P9",
@@ -235,9 +275,16 @@ impl DomainError {
     pub fn kind(&self) -> ErrorKind {
         use DomainError::*;
         match self {
-            InvalidValue(_) | DatedInFuture | ReceivedInFuture | CallbackKindMismatch
-            | EscalationTarget | SelfReferral | GradingNeedsReason | RecusalNeedsReason
-            | ReopenNeedsCause => ErrorKind::InvalidArgument,
+            InvalidValue(_)
+            | DatedInFuture
+            | ReceivedInFuture
+            | CallbackKindMismatch
+            | EscalationTarget
+            | SelfReferral
+            | GradingNeedsReason
+            | RecusalNeedsReason
+            | ReopenNeedsCause
+            | CommitteeMeetingRequired => ErrorKind::InvalidArgument,
             CustomerNotRegistered | ComplaintNotFiled | StaffNotRegistered | ReferrerUnknown => {
                 ErrorKind::NotFound
             }
@@ -252,6 +299,15 @@ impl DomainError {
             | RespondentCannotHandle
             | RespondentCannotInvestigate
             | RespondentCannotSign
+            | RespondentCannotContact
+            | RespondentCannotReply
+            | RespondentCannotClose
+            | RespondentCannotDraft
+            | HandlerCannotDraft
+            | DrafterCannotSign
+            | NotTheDecidingBody { .. }
+            | CommitteeQuorumNotMet { .. }
+            | SignerNotAtMeeting
             | RecusedCannotReturn
             | NotCurrentHandler
             | NoHandlerAssigned

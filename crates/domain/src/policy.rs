@@ -23,6 +23,8 @@ pub struct Policy {
     pub vip_callback_days: i64,
     /// R-C5: share of VIP customers that must have had a callback in their interval, percent.
     pub vip_coverage_target_percent: u8,
+    /// R-P5: the fewest members present for a committee meeting to decide a case.
+    pub committee_quorum: u8,
 }
 
 impl Default for Policy {
@@ -35,6 +37,7 @@ impl Default for Policy {
             five_star_callback_days: 30,
             vip_callback_days: 30,
             vip_coverage_target_percent: 100,
+            committee_quorum: 3,
         }
     }
 }
@@ -97,6 +100,7 @@ mod tests {
         assert_eq!(policy.callback_due(at(1, 8)), at(4, 8), "R-P15: 3 days");
         assert_eq!(policy.first_contact_due(at(1, 8)), at(4, 8), "R-C4: 3 days");
         assert_eq!(policy.vip_coverage_target_percent, 100, "R-C5: VIP 100 %");
+        assert_eq!(policy.committee_quorum, 3, "R-P5: a committee meeting of at least three");
     }
 
     #[test]

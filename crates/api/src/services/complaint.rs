@@ -1,22 +1,20 @@
-//! `ComplaintService`: the complaint lifecycle (R-P1..R-P14), visible per R-P11.
+//! `ComplaintService`: the complaint lifecycle (R-P1..R-P14), each call through the
+//! access table: who acts on a case (R-P4, R-P5), who reads it (R-P11, R-C6).
 
 use kefu_domain::complaint::*;
-use kefu_domain::{ComplaintId, DomainError, Policy, SignerCapacity};
+use kefu_domain::{ComplaintId, Confidentiality, CustomerId, DomainError, Policy, SignerCapacity};
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::auth::{principal, Principal, Role};
+use crate::access::{authorize, Access, Relation, Rpc};
+use crate::auth::{principal, Principal};
 use crate::commands::{self, stream};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
 use crate::pb::complaint_service_server::ComplaintService;
-
-/// Roles that see every case (R-P11); a handler sees their own.
-const OVERSEERS: &[Role] = &[Role::Supervisor, Role::Director, Role::Compliance];
-const HANDLING: &[Role] = &[Role::Agent, Role::Supervisor, Role::Director];
 
 #[derive(Debug, Clone)]
 pub struct Complaints {
@@ -26,12 +24,14 @@ pub struct Complaints {
 type Reply<T> = Result<Response<T>, Status>;
 
 impl Complaints {
-    /// Runs one handling command on a case, as the caller.
+    /// Runs one handling command on a case, as the caller, once the access table's
+    /// check of the case as it stands passes (`access`: R-P4, R-P5).
     // Every handling RPC has exactly these parts; a struct for them would only be unpacked here.
     #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
         who: &Principal,
+        access: &Access,
         request_id: &str,
         expected_version: Option<u64>,
         complaint_id: &str,
@@ -48,14 +48,15 @@ impl Complaints {
         let written = self
             .ctx
             .commands
-            .execute::<Complaint>(&stream(complaint_id.stream_name())?, &request, |case| {
-                if case.is_none() {
+            .execute::<Complaint>(&stream(complaint_id.stream_name())?, &request, |state| {
+                let Some(case) = state else {
                     return Err(ApiError::NotFound {
                         what: "complaint",
                         id: complaint_id.to_string(),
                     });
-                }
-                command(case)
+                };
+                access.on_case(case)?;
+                command(state)
             })
             .await?;
         Ok(cv::write_result(complaint_id.to_string(), &written))
@@ -66,6 +67,7 @@ impl Complaints {
         who: Principal,
         req: pb::GetComplaintRequest,
     ) -> Result<pb::Complaint, ApiError> {
+        let access = authorize(&who, Rpc::GetComplaint)?;
         let complaint_id = self.ctx.resolve_complaint(&req.complaint).await?;
         let (case, version, _) =
             self.ctx.commands.load::<Complaint>(&stream(complaint_id.stream_name())?).await?;
@@ -73,10 +75,8 @@ impl Complaints {
             what: "complaint",
             id: complaint_id.to_string(),
         })?;
-        let own = who.staff_id().ok().is_some_and(|me| case.handler.as_ref() == Some(&me));
-        if !own && !OVERSEERS.iter().any(|role| who.has(*role)) {
-            return Err(ApiError::forbidden("complaint details are for its handler, supervisors, the director and compliance (R-P11)"));
-        }
+        access.on_case(&case)?;
+        access.target(self.customer_level(case.customer_id).await?)?;
         Ok(view(&case, version, &self.ctx.policy))
     }
 
@@ -85,10 +85,7 @@ impl Complaints {
         who: Principal,
         req: pb::ListComplaintsRequest,
     ) -> Result<pb::ListComplaintsResponse, ApiError> {
-        who.require_any(
-            &[Role::Agent, Role::Supervisor, Role::Director, Role::Compliance],
-            "list complaints",
-        )?;
+        let access = authorize(&who, Rpc::ListComplaints)?;
         let mut f = Fields::new();
         let after = if req.page_token.is_empty() {
             Some(None)
@@ -114,7 +111,7 @@ impl Complaints {
         };
         f.finish()?;
         let mut handler = present(handler)?.map(|h| h.to_string());
-        if !OVERSEERS.iter().any(|role| who.has(*role)) {
+        if access.relation() == Some(Relation::OwnRows) {
             // R-P11: a handler lists only their own cases.
             let me = who.staff_id()?.to_string();
             if handler.as_ref().is_some_and(|h| h != &me) {
@@ -131,6 +128,9 @@ impl Complaints {
             customer_id: present(customer)?.map(|id| id.to_string()),
             category: (!req.category.trim().is_empty()).then(|| req.category.trim().to_owned()),
             year: (req.year != 0).then_some(i64::from(req.year)),
+            max_confidentiality_rank: Some(kefu_projection::confidentiality_rank(
+                access.max_level(),
+            )),
         };
         let page = Page { after: present(after)?, size: req.page_size };
         let paged = self.ctx.models.complaints(&filter, &page).await?;
@@ -150,7 +150,7 @@ impl Complaints {
         req: pb::ArchiveCasesRequest,
     ) -> Result<pb::ArchiveCasesResponse, ApiError> {
         use chrono::Datelike;
-        who.require_any(&[Role::Supervisor, Role::Director, Role::Compliance], "archive cases")?;
+        authorize(&who, Rpc::ArchiveCases)?;
         let request = commands::Request::new(&who, &req.request_id, None)?;
         let this_year = self.ctx.commands.now().year();
         let year = i32::try_from(req.year).ok().filter(|year| (2000..=this_year).contains(year));
@@ -208,6 +208,18 @@ impl Complaints {
     }
 }
 
+/// The acting staff member, stepping in when the table lets them act by overseeing (R-P4).
+fn actor(me: &kefu_domain::StaffId, access: &Access) -> Actor {
+    Actor { staff: me.clone(), stepping_in: access.oversees() }
+}
+
+impl Complaints {
+    /// The current confidentiality of a case's customer (R-C6).
+    async fn customer_level(&self, customer_id: CustomerId) -> Result<Confidentiality, ApiError> {
+        self.ctx.customer_level(customer_id).await
+    }
+}
+
 fn status_out(status: CaseStatus) -> i32 {
     match status {
         CaseStatus::Open => pb::ComplaintStatus::Open as i32,
@@ -246,6 +258,12 @@ pub(crate) fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint 
         recused: case.recused.iter().map(ToString::to_string).collect(),
         version,
         archived_at: cv::opt_timestamp(case.archived_at),
+        meeting: case
+            .round
+            .signature
+            .as_ref()
+            .and_then(|s| s.meeting.as_ref())
+            .map(cv::meeting_out),
     }
 }
 
@@ -287,6 +305,7 @@ fn listed(row: ComplaintRow, policy: &Policy) -> pb::Complaint {
         recused: Vec::new(),
         version: 0,
         archived_at: cv::opt_timestamp(row.archived_at),
+        meeting: None,
     }
 }
 
@@ -313,7 +332,7 @@ impl ComplaintService for Complaints {
         request: Request<pb::AssignHandlerRequest>,
     ) -> Reply<pb::AssignHandlerResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Supervisor, Role::Director], "assign handlers")?;
+        let access = authorize(&who, Rpc::AssignHandler)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let handler = f.staff("handler", &req.handler);
@@ -325,12 +344,21 @@ impl ComplaintService for Complaints {
         }
         let (handler, reason) = (handler.clone(), reason.clone());
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::AssignHandler(AssignHandler {
-                    handler: present(handler.clone())?,
-                    reason: present(reason.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::AssignHandler(AssignHandler {
+                        handler: present(handler.clone())?,
+                        reason: present(reason.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::AssignHandlerResponse { result: Some(result) }))
     }
@@ -340,18 +368,27 @@ impl ComplaintService for Complaints {
         request: Request<pb::RecuseHandlerRequest>,
     ) -> Reply<pb::RecuseHandlerResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "recuse from cases")?;
+        let access = authorize(&who, Rpc::RecuseHandler)?;
         let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let reason = f.opt_text("reason", &req.reason);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::RecuseHandler(RecuseHandler {
-                    handler: me.clone(),
-                    reason: present(reason.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::RecuseHandler(RecuseHandler {
+                        handler: me.clone(),
+                        reason: present(reason.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::RecuseHandlerResponse { result: Some(result) }))
     }
@@ -361,7 +398,7 @@ impl ComplaintService for Complaints {
         request: Request<pb::ContactComplainantRequest>,
     ) -> Reply<pb::ContactComplainantResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "contact complainants")?;
+        let access = authorize(&who, Rpc::ContactComplainant)?;
         let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
@@ -369,14 +406,23 @@ impl ComplaintService for Complaints {
         let summary = f.text("summary", &req.summary);
         let at = f.time_or_now("contacted_at", req.contacted_at.as_ref(), self.ctx.commands.now());
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::ContactComplainant(ContactComplainant {
-                    by: me.clone(),
-                    channel: present(channel)?,
-                    summary: present(summary.clone())?,
-                    contacted_at: present(at)?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::ContactComplainant(ContactComplainant {
+                        by: actor(&me, &access),
+                        channel: present(channel)?,
+                        summary: present(summary.clone())?,
+                        contacted_at: present(at)?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::ContactComplainantResponse { result: Some(result) }))
     }
@@ -386,18 +432,27 @@ impl ComplaintService for Complaints {
         request: Request<pb::RecordInvestigationRequest>,
     ) -> Reply<pb::RecordInvestigationResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "investigate")?;
+        let access = authorize(&who, Rpc::RecordInvestigation)?;
         let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let findings = f.text("findings", &req.findings);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::RecordInvestigation(RecordInvestigation {
-                    by: me.clone(),
-                    findings: present(findings.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::RecordInvestigation(RecordInvestigation {
+                        by: actor(&me, &access),
+                        findings: present(findings.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::RecordInvestigationResponse { result: Some(result) }))
     }
@@ -407,18 +462,27 @@ impl ComplaintService for Complaints {
         request: Request<pb::DraftOpinionRequest>,
     ) -> Reply<pb::DraftOpinionResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "draft opinions")?;
+        let access = authorize(&who, Rpc::DraftOpinion)?;
         let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let opinion = f.text("opinion", &req.opinion);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::DraftOpinion(DraftOpinion {
-                    specialist: me.clone(),
-                    opinion: present(opinion.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::DraftOpinion(DraftOpinion {
+                        specialist: me.clone(),
+                        opinion: present(opinion.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::DraftOpinionResponse { result: Some(result) }))
     }
@@ -428,18 +492,27 @@ impl ComplaintService for Complaints {
         request: Request<pb::EscalateComplaintRequest>,
     ) -> Reply<pb::EscalateComplaintResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Supervisor, Role::Director], "escalate complaints")?;
+        let access = authorize(&who, Rpc::EscalateComplaint)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let to = f.required("to", cv::signer_capacity(req.to));
         let reason = f.text("reason", &req.reason);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::Escalate(EscalateComplaint {
-                    to: present(to)?,
-                    reason: present(reason.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::Escalate(EscalateComplaint {
+                        to: present(to)?,
+                        reason: present(reason.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::EscalateComplaintResponse { result: Some(result) }))
     }
@@ -449,22 +522,27 @@ impl ComplaintService for Complaints {
         request: Request<pb::SignOpinionRequest>,
     ) -> Reply<pb::SignOpinionResponse> {
         let who = principal(&request)?;
-        let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let capacity = f.required("capacity", cv::signer_capacity(req.capacity));
+        let access = authorize(
+            &who,
+            match capacity {
+                Some(SignerCapacity::Director) => Rpc::SignOpinionAsDirector,
+                Some(SignerCapacity::Committee) => Rpc::SignOpinionAsCommittee,
+                // An unknown capacity is refused below; ask as the least a signer needs.
+                Some(SignerCapacity::Handler) | None => Rpc::SignOpinionAsHandler,
+            },
+        )?;
+        let me = who.staff_id()?;
         let decision = f.text("decision", &req.decision);
         let remedy = f.opt_text("remedy", &req.remedy);
-        match capacity {
-            Some(SignerCapacity::Handler) => who.require_any(HANDLING, "sign as handler")?,
-            Some(SignerCapacity::Director | SignerCapacity::Committee) => {
-                who.require_any(&[Role::Director], "sign as director or committee (R-P5)")?;
-            }
-            None => {}
-        }
+        let meeting = cv::committee_meeting(&mut f, req.meeting.as_ref(), capacity);
+        let quorum = usize::from(self.ctx.policy.committee_quorum);
         let result = self
             .run(
                 &who,
+                &access,
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,
@@ -476,6 +554,8 @@ impl ComplaintService for Complaints {
                         capacity: present(capacity)?,
                         decision: present(decision.clone())?,
                         remedy: present(remedy.clone())?,
+                        meeting: present(meeting.clone())?,
+                        committee_quorum: quorum,
                     }))
                 },
             )
@@ -488,7 +568,7 @@ impl ComplaintService for Complaints {
         request: Request<pb::SendReplyRequest>,
     ) -> Reply<pb::SendReplyResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "reply to complainants")?;
+        let access = authorize(&who, Rpc::SendReply)?;
         let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
@@ -496,14 +576,23 @@ impl ComplaintService for Complaints {
         let channel = f.required("channel", cv::contact_channel(req.channel));
         let summary = f.text("summary", &req.summary);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::SendReply(SendReply {
-                    by: me.clone(),
-                    kind: present(kind)?,
-                    channel: present(channel)?,
-                    summary: present(summary.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::SendReply(SendReply {
+                        by: actor(&me, &access),
+                        kind: present(kind)?,
+                        channel: present(channel)?,
+                        summary: present(summary.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::SendReplyResponse { result: Some(result) }))
     }
@@ -513,14 +602,27 @@ impl ComplaintService for Complaints {
         request: Request<pb::CloseComplaintRequest>,
     ) -> Reply<pb::CloseComplaintResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "close complaints")?;
+        let access = authorize(&who, Rpc::CloseComplaint)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let summary = f.opt_text("summary", &req.summary);
+        let me = who.staff_id()?;
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::Close(CloseComplaint { summary: present(summary.clone())? }))
-            })
+            .run(
+                &who,
+                &access,
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::Close(CloseComplaint {
+                        by: actor(&me, &access),
+                        summary: present(summary.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::CloseComplaintResponse { result: Some(result) }))
     }
@@ -530,14 +632,23 @@ impl ComplaintService for Complaints {
         request: Request<pb::ReopenComplaintRequest>,
     ) -> Reply<pb::ReopenComplaintResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Supervisor, Role::Director], "reopen complaints")?;
+        let access = authorize(&who, Rpc::ReopenComplaint)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let cause = f.opt_text("cause", &req.cause);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::Reopen(ReopenComplaint { cause: present(cause.clone())? }))
-            })
+            .run(
+                &who,
+                &access,
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::Reopen(ReopenComplaint { cause: present(cause.clone())? }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::ReopenComplaintResponse { result: Some(result) }))
     }

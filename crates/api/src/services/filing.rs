@@ -25,7 +25,8 @@ use kefu_domain::{Aggregate, Attachment, CaseNumber, ComplaintId, CustomerId, Do
 use kefu_event_store::{Condition, Direction, StoreError, StreamId};
 
 use super::complaint::Complaints;
-use crate::auth::{Principal, Role};
+use crate::access::{authorize, Rpc};
+use crate::auth::Principal;
 use crate::commands::{self, decode, stream};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
@@ -149,7 +150,7 @@ impl Complaints {
         who: Principal,
         req: pb::FileComplaintRequest,
     ) -> Result<pb::FileComplaintResponse, ApiError> {
-        who.require_any(&[Role::Agent, Role::Supervisor, Role::Service], "file complaints")?;
+        authorize(&who, Rpc::FileComplaint)?;
         let request = commands::Request::new(&who, &req.request_id, None)?;
         match self.file_as_new(&request, &req).await {
             Ok(Some(answer)) => return Ok(answer),

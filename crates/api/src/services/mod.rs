@@ -60,6 +60,19 @@ impl Ctx {
         crate::casefile::resolve(&self.commands, key).await
     }
 
+    /// R-C6: the current confidentiality of a customer, from their stream (personal
+    /// fields left sealed). An unknown customer reads as `secret`: unknown is not shown.
+    pub async fn customer_level(
+        &self,
+        customer_id: kefu_domain::CustomerId,
+    ) -> Result<kefu_domain::Confidentiality, ApiError> {
+        let (record, _, _) = self
+            .commands
+            .load_unopened::<kefu_domain::Customer>(&stream(customer_id.stream_name())?)
+            .await?;
+        Ok(record.map_or(kefu_domain::Confidentiality::Secret, |record| record.confidentiality))
+    }
+
     /// A staff member who can take work now (registered, not departed).
     pub async fn active_staff(&self, staff_id: &StaffId) -> Result<StaffMember, ApiError> {
         let (member, _, _) = self.commands.load::<Staff>(&stream(staff_id.stream_name())?).await?;

@@ -10,7 +10,8 @@ use kefu_event_store::Direction;
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::auth::{principal, Principal, Role};
+use crate::access::{authorize, Rpc};
+use crate::auth::{principal, Principal};
 use crate::commands::{self, decode, stream};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
@@ -117,7 +118,7 @@ impl StaffDirectory {
         who: Principal,
         req: pb::RecordDepartureRequest,
     ) -> Result<pb::RecordDepartureResponse, ApiError> {
-        who.require_any(&[Role::Supervisor], "record departures")?;
+        authorize(&who, Rpc::RecordDeparture)?;
         let mut f = Fields::new();
         let leaver = f.staff("staff_id", &req.staff_id);
         let reason = f.opt_text("reason", &req.reason);
@@ -261,7 +262,7 @@ impl StaffService for StaffDirectory {
         request: Request<pb::RegisterStaffRequest>,
     ) -> Reply<pb::RegisterStaffResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Supervisor], "register staff")?;
+        authorize(&who, Rpc::RegisterStaff)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let staff_id = f.staff("staff_id", &req.staff_id);
@@ -305,10 +306,7 @@ impl StaffService for StaffDirectory {
         request: Request<pb::ListStaffRequest>,
     ) -> Reply<pb::ListStaffResponse> {
         let who = principal(&request)?;
-        who.require_any(
-            &[Role::Agent, Role::Supervisor, Role::Director, Role::Compliance],
-            "list staff",
-        )?;
+        authorize(&who, Rpc::ListStaff)?;
         let req = request.into_inner();
         self.ctx.caught_up(req.min_position).await?;
         let staff = self

@@ -7,6 +7,7 @@ use super::events::*;
 use super::{Case, CaseStatus};
 use crate::customer::not_in_future;
 use crate::error::DomainError;
+use crate::ids::StaffId;
 use crate::values::{CallbackKind, CallbackOutcome, ReplyKind, Severity, SignerCapacity, Text};
 
 pub(super) fn decide(
@@ -51,9 +52,10 @@ pub(super) fn decide(
             HandlerRecused { handler: recuse.handler, reason, recused_at: now }.into()
         }
         ComplaintCommand::ContactComplainant(contact) => {
+            acting(case, &contact.by, DomainError::RespondentCannotContact)?;
             not_in_future(contact.contacted_at, now)?;
             ComplainantContacted {
-                by: contact.by,
+                by: contact.by.staff,
                 channel: contact.channel,
                 summary: contact.summary,
                 contacted_at: contact.contacted_at,
@@ -61,12 +63,9 @@ pub(super) fn decide(
             .into()
         }
         ComplaintCommand::RecordInvestigation(investigation) => {
-            if case.is_respondent(&investigation.by) {
-                return Err(DomainError::RespondentCannotInvestigate);
-            }
-            current_handler(case, &investigation.by)?;
+            acting(case, &investigation.by, DomainError::RespondentCannotInvestigate)?;
             InvestigationRecorded {
-                by: investigation.by,
+                by: investigation.by.staff,
                 findings: investigation.findings,
                 investigated_at: now,
             }
@@ -74,10 +73,14 @@ pub(super) fn decide(
         }
         ComplaintCommand::DraftOpinion(draft) => {
             if case.is_respondent(&draft.specialist) {
-                return Err(DomainError::RespondentCannotHandle);
+                return Err(DomainError::RespondentCannotDraft);
             }
             if case.is_recused(&draft.specialist) {
                 return Err(DomainError::RecusedCannotReturn);
+            }
+            // R-P5: the handler decides on someone else's written opinion.
+            if case.handler.as_ref() == Some(&draft.specialist) {
+                return Err(DomainError::HandlerCannotDraft);
             }
             if case.round.signature.is_some() {
                 return Err(DomainError::AlreadySigned);
@@ -100,6 +103,7 @@ pub(super) fn decide(
         }
         ComplaintCommand::SignOpinion(sign) => sign_opinion(case, sign, now)?.into(),
         ComplaintCommand::SendReply(reply) => {
+            acting(case, &reply.by, DomainError::RespondentCannotReply)?;
             if reply.kind == ReplyKind::Final {
                 if case.round.signature.is_none() {
                     return Err(DomainError::NoCommitmentBeforeDecision);
@@ -112,7 +116,7 @@ pub(super) fn decide(
                 }
             }
             ReplySent {
-                by: reply.by,
+                by: reply.by.staff,
                 kind: reply.kind,
                 channel: reply.channel,
                 summary: reply.summary,
@@ -121,6 +125,7 @@ pub(super) fn decide(
             .into()
         }
         ComplaintCommand::Close(close) => {
+            acting(case, &close.by, DomainError::RespondentCannotClose)?;
             if case.round.signature.is_none() {
                 return Err(DomainError::CloseNeedsSignedOpinion);
             }
@@ -186,29 +191,74 @@ fn sign_opinion(
     if case.round.investigations == 0 {
         return Err(DomainError::InvestigationRequired);
     }
-    if case.round.draft_by.is_none() {
+    let Some(drafter) = &case.round.draft_by else {
         return Err(DomainError::DraftOpinionRequired);
-    }
+    };
     if case.severity == Severity::Major && case.escalated_to.is_none() {
         return Err(DomainError::MajorComplaintNotEscalated);
     }
-    if case.escalated_to.is_some() {
-        if sign.capacity == SignerCapacity::Handler {
-            return Err(DomainError::EscalatedNeedsDirectorOrCommittee);
+    match (case.escalated_to, sign.capacity) {
+        (Some(_), SignerCapacity::Handler) => {
+            return Err(DomainError::EscalatedNeedsDirectorOrCommittee)
         }
-    } else {
-        if sign.capacity != SignerCapacity::Handler {
-            return Err(DomainError::NormalNeedsHandlerSignature);
+        (None, SignerCapacity::Director | SignerCapacity::Committee) => {
+            return Err(DomainError::NormalNeedsHandlerSignature)
         }
-        current_handler(case, &sign.signer)?;
+        (None, SignerCapacity::Handler) => {
+            current_handler(case, &sign.signer)?;
+            if drafter == &sign.signer {
+                return Err(DomainError::DrafterCannotSign);
+            }
+        }
+        (Some(to), capacity) if to != capacity => {
+            return Err(DomainError::NotTheDecidingBody { escalated_to: to.to_string() })
+        }
+        (Some(_), _) => {}
     }
+    let meeting = match sign.capacity {
+        SignerCapacity::Committee => {
+            let meeting = sign.meeting.ok_or(DomainError::CommitteeMeetingRequired)?;
+            committee_meeting(case, &meeting, &sign.signer, sign.committee_quorum, now)?;
+            Some(meeting)
+        }
+        SignerCapacity::Handler | SignerCapacity::Director => None,
+    };
     Ok(OpinionSigned {
         signer: sign.signer,
         capacity: sign.capacity,
         decision: sign.decision,
         remedy: sign.remedy,
+        meeting,
         signed_at: now,
     })
+}
+
+/// R-P5, R-P4: a committee decision names a meeting that was held, had its quorum and
+/// the signer present, and excluded whoever may not decide this case.
+fn committee_meeting(
+    case: &Case,
+    meeting: &CommitteeMeeting,
+    signer: &StaffId,
+    quorum: usize,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    not_in_future(meeting.held_at, now)?;
+    let mut present: Vec<&StaffId> = meeting.members_present.iter().collect();
+    present.sort();
+    present.dedup();
+    if present.iter().any(|member| case.is_respondent(member)) {
+        return Err(DomainError::RespondentCannotSign);
+    }
+    if present.iter().any(|member| case.is_recused(member)) {
+        return Err(DomainError::RecusedCannotReturn);
+    }
+    if present.len() < quorum {
+        return Err(DomainError::CommitteeQuorumNotMet { present: present.len(), quorum });
+    }
+    if !present.contains(&signer) {
+        return Err(DomainError::SignerNotAtMeeting);
+    }
+    Ok(())
 }
 
 /// On a closed case only callbacks, reopening and archiving make sense.
@@ -265,7 +315,19 @@ fn decide_closed(
     }
 }
 
-fn current_handler(case: &Case, person: &crate::ids::StaffId) -> Result<(), DomainError> {
+/// R-P4: the respondent never acts on their own complaint; anyone else acts only as the
+/// current handler, or stepping in as a supervisor or the director.
+fn acting(case: &Case, actor: &Actor, respondent: DomainError) -> Result<(), DomainError> {
+    if case.is_respondent(&actor.staff) {
+        return Err(respondent);
+    }
+    if actor.stepping_in {
+        return Ok(());
+    }
+    current_handler(case, &actor.staff)
+}
+
+fn current_handler(case: &Case, person: &StaffId) -> Result<(), DomainError> {
     match &case.handler {
         None => Err(DomainError::NoHandlerAssigned),
         Some(handler) if handler == person => Ok(()),

@@ -62,6 +62,8 @@ pub struct Signature {
     pub signer: StaffId,
     pub capacity: SignerCapacity,
     pub signed_at: DateTime<Utc>,
+    /// R-P5: the meeting, for a committee decision.
+    pub meeting: Option<CommitteeMeeting>,
 }
 
 /// The facts of one round of handling; a reopen starts a new round (R-P14).
@@ -223,6 +225,7 @@ impl Aggregate for Complaint {
                     signer: e.signer.clone(),
                     capacity: e.capacity,
                     signed_at: e.signed_at,
+                    meeting: e.meeting.clone(),
                 });
             }
             ComplaintEvent::ReplySent(e) => {

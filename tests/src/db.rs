@@ -56,6 +56,19 @@ pub async fn scan(db: &TestDatabase) -> String {
     text
 }
 
+/// The log's head: the position of its last event (0 when empty).
+pub async fn head(url: &str) -> u64 {
+    let sql = "SELECT COALESCE(MAX(position), 0) FROM events";
+    let head: i64 = if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect sqlite");
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("head")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("head")
+    };
+    u64::try_from(head).expect("positions are positive")
+}
+
 /// Every stored payload and metadata, as text.
 pub async fn events_text(url: &str) -> String {
     let sql = "SELECT payload || metadata FROM events";

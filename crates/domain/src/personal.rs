@@ -141,6 +141,16 @@ const DECLARED: &[(&str, &[(&str, FieldKind)])] = &[
     ("CaseArchived", &[("year", P), ("archived_at", P)]),
 ];
 
+/// The restricted texts that are classification labels: free text kept in clear so
+/// reports can count by it (R-R1: by category and cause). Row by row they are restricted
+/// like any fact about the person or the case; as the group keys of aggregate reports
+/// they are shown to every reader of those reports.
+pub const LABELS: &[(&str, &str)] = &[
+    ("CustomerRegistered", "source_channel"),
+    ("ComplaintFiled", "category"),
+    ("ComplaintFiled", "cause"),
+];
+
 /// The declared fields of `event_type`, or `None` for an event type that holds no
 /// customer's data (staff, case register, audit and policy events).
 pub fn declared(event_type: &str) -> Option<&'static [(&'static str, FieldKind)]> {

@@ -192,12 +192,8 @@ fn every_payload_field_is_declared() {
 fn every_free_text_is_personal_except_the_classifications() {
     // Texts kept in clear are classifications that statistics group by, and the
     // erasure's own reason (written when the key is already gone).
-    let clear_texts = [
-        ("CustomerRegistered", "source_channel"),
-        ("ComplaintFiled", "category"),
-        ("ComplaintFiled", "cause"),
-        ("CustomerForgotten", "reason"),
-    ];
+    let mut clear_texts = personal::LABELS.to_vec();
+    clear_texts.push(("CustomerForgotten", "reason"));
     for (event_type, payload) in every_event() {
         for (field, value) in payload.as_object().unwrap() {
             let is_text = value.as_str() == Some(FREE);
@@ -209,6 +205,13 @@ fn every_free_text_is_personal_except_the_classifications() {
                 );
             }
         }
+    }
+    for (event_type, field) in personal::LABELS {
+        assert_eq!(
+            personal::kind(event_type, field),
+            FieldKind::Restricted,
+            "{event_type}.{field}"
+        );
     }
     // R-C8: the cause of a reopen may quote a callback comment; it is sealed like it.
     assert_eq!(personal::kind("ComplaintReopened", "cause"), FieldKind::Personal);

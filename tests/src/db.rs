@@ -69,6 +69,51 @@ pub async fn head(url: &str) -> u64 {
     u64::try_from(head).expect("positions are positive")
 }
 
+/// The raw bytes of the database's files, as the disk holds them: on SQLite the file and
+/// its WAL; on PostgreSQL every file of the database's directory (tables, indexes, TOAST
+/// and the catalogs), after `VACUUM FULL` has rewritten every table without its dead
+/// rows and a `CHECKPOINT` has written every page. `None` when the files cannot be read
+/// (a server on another machine); in CI that fails instead.
+pub async fn raw_files(db: &TestDatabase) -> Option<Vec<u8>> {
+    if let Some(path) = db.sqlite_path() {
+        let mut bytes = std::fs::read(&path).expect("read database file");
+        if let Ok(more) = std::fs::read(format!("{}-wal", path.display())) {
+            bytes.extend(more);
+        }
+        return Some(bytes);
+    }
+    let mut conn = sqlx::PgConnection::connect(db.url()).await.expect("connect postgres");
+    sqlx::raw_sql("VACUUM FULL").execute(&mut conn).await.expect("vacuum full");
+    sqlx::raw_sql("CHECKPOINT").execute(&mut conn).await.expect("checkpoint");
+    let data: String = sqlx::query_scalar("SELECT current_setting('data_directory')")
+        .fetch_one(&mut conn)
+        .await
+        .expect("data directory");
+    let oid: sqlx::postgres::types::Oid =
+        sqlx::query_scalar("SELECT oid FROM pg_database WHERE datname = current_database()")
+            .fetch_one(&mut conn)
+            .await
+            .expect("database oid");
+    let dir = std::path::Path::new(&data).join("base").join(oid.0.to_string());
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!("cannot read {}: {error}; raw file scan skipped", dir.display());
+            return None;
+        }
+        Err(error) => panic!("CI: cannot read the database files in {}: {error}", dir.display()),
+    };
+    let mut bytes = Vec::new();
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(&path).expect("read a data file"));
+        }
+    }
+    assert!(!bytes.is_empty(), "the database directory has files");
+    Some(bytes)
+}
+
 /// Every stored payload and metadata, as text.
 pub async fn events_text(url: &str) -> String {
     let sql = "SELECT payload || metadata FROM events";

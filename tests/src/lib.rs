@@ -66,6 +66,11 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     ("co1", &["compliance"], "secret"),
     ("an1", &["analyst"], "public"),
     ("svc-web", &["service"], "internal"),
+    ("svc-pub", &["service"], "public"),
+    ("svc-sec", &["service"], "secret"),
+    ("co-int", &["compliance"], "internal"),
+    ("s-sec", &["supervisor"], "secret"),
+    ("hs1", &["agent", "specialist"], "internal"),
 ];
 
 /// A running server and the database under it; stops when dropped.

@@ -322,9 +322,63 @@ async fn call(
     world: &World,
     head: u64,
 ) -> Answer {
+    match rpc {
+        Rpc::RegisterCustomer
+        | Rpc::UpdateCustomer
+        | Rpc::ClassifyCustomer
+        | Rpc::GradeCustomer
+        | Rpc::AssignAgent
+        | Rpc::RecordContact
+        | Rpc::ForgetCustomer
+        | Rpc::GetCustomer
+        | Rpc::ListCustomers
+        | Rpc::RegisterStaff
+        | Rpc::RecordDeparture
+        | Rpc::ListStaff => customers(rpc, clients, target, world, head).await,
+        Rpc::FileComplaint
+        | Rpc::AssignHandler
+        | Rpc::RecuseHandler
+        | Rpc::ContactComplainant
+        | Rpc::RecordInvestigation
+        | Rpc::DraftOpinion
+        | Rpc::EscalateComplaint
+        | Rpc::SignOpinionAsHandler
+        | Rpc::SignOpinionAsDirector
+        | Rpc::SignOpinionAsCommittee
+        | Rpc::SendReply
+        | Rpc::CloseComplaint
+        | Rpc::ReopenComplaint
+        | Rpc::GetComplaint
+        | Rpc::ListComplaints
+        | Rpc::ArchiveCases => cases(rpc, clients, target, head).await,
+        Rpc::LogCustomerCallback
+        | Rpc::LogComplaintCallback
+        | Rpc::ListDueCallbacks
+        | Rpc::GetDashboard
+        | Rpc::GetSatisfactionMetrics
+        | Rpc::GetMonthlySummary
+        | Rpc::ListSlaBreaches
+        | Rpc::GetHandlerWorkload
+        | Rpc::GetReferralReport
+        | Rpc::ReplayCase
+        | Rpc::GetCaseAsOf
+        | Rpc::VerifyCase
+        | Rpc::ExportCase
+        | Rpc::Subscribe
+        | Rpc::ReadAll => reads(rpc, clients, target, head).await,
+    }
+}
+
+/// [`call`] for the customer rows.
+async fn customers(
+    rpc: Rpc,
+    clients: &mut Clients,
+    target: &Target,
+    world: &World,
+    head: u64,
+) -> Answer {
     let n = world.next();
     let customer_id = target.customer.clone();
-    let complaint_id = target.case.clone();
     match rpc {
         Rpc::RegisterCustomer => encoded(
             clients
@@ -448,6 +502,15 @@ async fn call(
                 .list_staff(pb::ListStaffRequest { include_departed: true, min_position: head })
                 .await,
         ),
+        other => unreachable!("{other:?} is not one of the customer rows"),
+    }
+}
+
+/// [`call`] for the complaint rows.
+async fn cases(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> Answer {
+    let customer_id = target.customer.clone();
+    let complaint_id = target.case.clone();
+    match rpc {
         Rpc::FileComplaint => {
             encoded(clients.complaints.file_complaint(filing(&customer_id)).await)
         }
@@ -573,6 +636,15 @@ async fn call(
                 })
                 .await,
         ),
+        other => unreachable!("{other:?} is not one of the complaint rows"),
+    }
+}
+
+/// [`call`] for the callback, report, audit and event rows.
+async fn reads(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> Answer {
+    let customer_id = target.customer.clone();
+    let complaint_id = target.case.clone();
+    match rpc {
         Rpc::LogCustomerCallback => {
             encoded(clients.callbacks.log_callback(customer_callback(&customer_id, "plain")).await)
         }
@@ -678,6 +750,7 @@ async fn call(
                 })
                 .await,
         ),
+        other => unreachable!("{other:?} is not one of the callback, report, audit and event rows"),
     }
 }
 

@@ -228,9 +228,9 @@ async fn reports_give_analysts_aggregates_only_and_names_within_clearance(app: &
     let workload = pb::GetHandlerWorkloadRequest { min_position: position };
     denied(app, analyst.reports.get_handler_workload(workload), &[]).await;
     let referrals = pb::GetReferralReportRequest { min_position: position };
-    denied(app, analyst.reports.get_referral_report(referrals.clone()), &["QR1"]).await;
+    denied(app, analyst.reports.get_referral_report(referrals), &["QR1"]).await;
     let dashboard = pb::GetDashboardRequest { min_position: position, as_of: None };
-    let seen = analyst.reports.get_dashboard(dashboard.clone()).await.expect("aggregates");
+    let seen = analyst.reports.get_dashboard(dashboard).await.expect("aggregates");
     let seen = seen.into_inner();
     assert!(seen.workload.is_empty() && seen.workload_withheld, "no per-staff rows: {seen:?}");
     assert!(!seen.open_by_stage.is_empty(), "the aggregates are there");
@@ -239,7 +239,7 @@ async fn reports_give_analysts_aggregates_only_and_names_within_clearance(app: &
     assert!(full.workload.iter().any(|load| load.staff_id == "h1") && !full.workload_withheld);
 
     // A supervisor cleared for confidential gets the counts, not the secret name.
-    let report = supervisor.reports.get_referral_report(referrals.clone()).await.expect("report");
+    let report = supervisor.reports.get_referral_report(referrals).await.expect("report");
     let row = report.into_inner().referrals.into_iter().next().expect("one referrer");
     assert_eq!((row.referrer_id.as_str(), row.referred), (referrer.as_str(), 1));
     assert!(row.referrer_name.is_empty() && row.referrer_name_redacted, "{row:?}");

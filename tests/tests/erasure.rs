@@ -123,6 +123,13 @@ async fn decide_and_close(app: &TestApp, case: &str, round: usize) {
 
 /// The customer's whole life, every event type with canaries; returns (customer, case).
 async fn live_through_every_event_type(app: &TestApp) -> (String, String) {
+    let customer = customer_life(app).await;
+    let case = case_life(app, &customer).await;
+    (customer, case)
+}
+
+/// Every customer event type but the erasure, with canaries.
+async fn customer_life(app: &TestApp) -> String {
     let mut supervisor = app.clients(Some("s1")).await;
     let mut agent = app.clients(Some("a1")).await;
     let mut request =
@@ -189,8 +196,14 @@ async fn live_through_every_event_type(app: &TestApp) -> (String, String) {
     let mut routine = complaint_callback(&customer, "", CANARIES[11].0);
     routine.kind = pb::CallbackKind::Routine as i32;
     a2.callbacks.log_callback(routine).await.expect("routine callback");
+    customer
+}
 
-    let mut filing = file_request(&customer, pb::Severity::Major, "r1");
+/// Every complaint event type, three rounds of handling and the archive, with canaries.
+async fn case_life(app: &TestApp, customer: &str) -> String {
+    let mut supervisor = app.clients(Some("s1")).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut filing = file_request(customer, pb::Severity::Major, "r1");
     filing.category = text("ComplaintFiled", "category");
     filing.cause = text("ComplaintFiled", "cause");
     filing.description = text("ComplaintFiled", "description");
@@ -255,7 +268,7 @@ async fn live_through_every_event_type(app: &TestApp) -> (String, String) {
         .expect("reopen");
     decide_and_close(app, &case, 1).await;
     // R-P14: a dissatisfied callback reopens, quoting the comment as the cause (R-C8).
-    let mut dissatisfied = complaint_callback(&customer, &case, CANARIES[28].0);
+    let mut dissatisfied = complaint_callback(customer, &case, CANARIES[28].0);
     dissatisfied.outcome = pb::CallbackOutcome::Dissatisfied as i32;
     let logged = agent.callbacks.log_callback(dissatisfied).await.expect("callback");
     assert!(logged.into_inner().reopened, "the dissatisfied callback reopens the case");
@@ -268,7 +281,7 @@ async fn live_through_every_event_type(app: &TestApp) -> (String, String) {
         .expect("archive")
         .into_inner();
     assert_eq!(archived.archived.len(), 1);
-    (customer, case)
+    case
 }
 
 /// Every event as compliance (cleared for secret, reading complaint details) reads it.

@@ -258,36 +258,6 @@ pub fn write_result(id: impl Into<String>, written: &crate::commands::Written) -
     pb::WriteResult { id: id.into(), version: written.version, position: written.position }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_and_unset_enum_values_map_to_none() {
-        assert_eq!(tier(pb::Tier::Key as i32), Some(Tier::Key));
-        assert_eq!(tier(0), None);
-        assert_eq!(tier(99), None);
-        assert_eq!(tier_out(Tier::Vip), pb::Tier::Vip as i32);
-    }
-
-    #[test]
-    fn timestamps_are_checked() {
-        let now = Utc::now();
-        let mut fields = Fields::new();
-        assert!(fields
-            .time_or_now("at", Some(&Timestamp { seconds: 0, nanos: -1 }), now)
-            .is_none());
-        assert!(fields
-            .time_or_now("at", Some(&Timestamp { seconds: i64::MAX, nanos: 0 }), now)
-            .is_none());
-        assert!(fields
-            .time_or_now("at", Some(&timestamp(now + chrono::TimeDelta::hours(1))), now)
-            .is_none());
-        assert_eq!(fields.time_or_now("at", None, now), Some(now));
-        assert!(fields.finish().is_err());
-    }
-}
-
 /// Most members a committee meeting may list.
 const MAX_MEETING_MEMBERS: usize = 100;
 
@@ -338,5 +308,35 @@ pub fn meeting_out(meeting: &complaint::CommitteeMeeting) -> pb::CommitteeMeetin
         held_at: Some(timestamp(meeting.held_at)),
         members_present: meeting.members_present.iter().map(ToString::to_string).collect(),
         reported_to_authority: meeting.reported_to_authority,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_unset_enum_values_map_to_none() {
+        assert_eq!(tier(pb::Tier::Key as i32), Some(Tier::Key));
+        assert_eq!(tier(0), None);
+        assert_eq!(tier(99), None);
+        assert_eq!(tier_out(Tier::Vip), pb::Tier::Vip as i32);
+    }
+
+    #[test]
+    fn timestamps_are_checked() {
+        let now = Utc::now();
+        let mut fields = Fields::new();
+        assert!(fields
+            .time_or_now("at", Some(&Timestamp { seconds: 0, nanos: -1 }), now)
+            .is_none());
+        assert!(fields
+            .time_or_now("at", Some(&Timestamp { seconds: i64::MAX, nanos: 0 }), now)
+            .is_none());
+        assert!(fields
+            .time_or_now("at", Some(&timestamp(now + chrono::TimeDelta::hours(1))), now)
+            .is_none());
+        assert_eq!(fields.time_or_now("at", None, now), Some(now));
+        assert!(fields.finish().is_err());
     }
 }

@@ -448,7 +448,9 @@ fn only_the_handler_or_someone_stepping_in_acts_and_never_the_respondent_r_p4() 
     let mut history = ready_to_sign();
     history.push(signed("h1", SignerCapacity::Handler));
     let with_reply = [history.clone(), vec![final_reply()]].concat();
-    let acts: [(fn(Actor) -> ComplaintCommand, DomainError, &[ComplaintEvent]); 4] = [
+    // An act on the case, what refuses it to the respondent, and the history it needs.
+    type Act<'a> = (fn(Actor) -> ComplaintCommand, DomainError, &'a [ComplaintEvent]);
+    let acts: [Act; 4] = [
         (contact_by, DomainError::RespondentCannotContact, &history),
         (
             |by| reply_by(by, ReplyKind::Final, ContactChannel::Letter),

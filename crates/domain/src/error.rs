@@ -66,8 +66,20 @@ pub enum DomainError {
     // Intake.
     #[error("a complaint cannot be received in the future (R-P3)")]
     ReceivedInFuture,
-    #[error("an event cannot be dated in the future")]
-    DatedInFuture,
+    #[error("{field} must not be in the future (R-T4)")]
+    DatedInFuture { field: &'static str },
+    #[error("{field} must not be before 2000-01-01T00:00:00Z (R-T4)")]
+    DatedBeforeFloor { field: &'static str },
+    #[error("{field} must be from 2000-01-01T00:00:00Z to a year ahead of now")]
+    AsOfOutOfWindow { field: &'static str },
+    #[error("a contact cannot precede the complaint's receipt (R-T4)")]
+    ContactBeforeReceipt,
+    #[error("a complaint callback cannot precede the case's closure (R-T4)")]
+    CallbackBeforeClosure,
+    #[error("a contact cannot precede the customer's registration (R-T4)")]
+    ContactBeforeRegistration,
+    #[error("a callback cannot precede the customer's registration (R-T4)")]
+    CallbackBeforeRegistration,
     #[error("case number {case_number} is not of the filing year {year} (R-P1)")]
     CaseNumberYearMismatch { case_number: String, year: i32 },
     #[error("all case numbers of {year} are used (R-P1)")]
@@ -134,6 +146,12 @@ pub enum DomainError {
     ArchiveYearMismatch { case_number: String, year: i32 },
     #[error("a reopen records its cause (R-P14)")]
     ReopenNeedsCause,
+    #[error("case {case_number} is archived only after its callback or its callback window, due {due} (R-P15)")]
+    CallbackWindowOpen { case_number: String, due: String },
+
+    // Departures.
+    #[error("the leaver's work cannot all be reassigned: {0} (R-C3)")]
+    DepartureUnassignable(String),
 }
 
 impl DomainError {
@@ -155,7 +173,15 @@ impl DomainError {
             ReferrerUnknown => "REFERRER_UNKNOWN",
             SelfReferral => "SELF_REFERRAL",
             ReceivedInFuture => "RECEIVED_IN_FUTURE",
-            DatedInFuture => "DATED_IN_FUTURE",
+            DatedInFuture { .. } => "DATED_IN_FUTURE",
+            DatedBeforeFloor { .. } => "DATED_BEFORE_FLOOR",
+            AsOfOutOfWindow { .. } => "AS_OF_OUT_OF_WINDOW",
+            ContactBeforeReceipt => "CONTACT_BEFORE_RECEIPT",
+            CallbackBeforeClosure => "CALLBACK_BEFORE_CLOSURE",
+            ContactBeforeRegistration => "CONTACT_BEFORE_REGISTRATION",
+            CallbackBeforeRegistration => "CALLBACK_BEFORE_REGISTRATION",
+            CallbackWindowOpen { .. } => "CALLBACK_WINDOW_OPEN",
+            DepartureUnassignable(_) => "DEPARTURE_UNASSIGNABLE",
             CaseNumberYearMismatch { .. } => "CASE_NUMBER_YEAR_MISMATCH",
             CaseNumbersExhausted { .. } => "CASE_NUMBERS_EXHAUSTED",
             RespondentCannotHandle => "RESPONDENT_CANNOT_HANDLE",
@@ -193,7 +219,14 @@ impl DomainError {
         use DomainError::*;
         Some(match self {
             GradingNeedsReason | GradeUnchanged => "R-C2",
-            StaffDeparted => "R-C3",
+            StaffDeparted | DepartureUnassignable(_) => "R-C3",
+            DatedInFuture { .. }
+            | DatedBeforeFloor { .. }
+            | ContactBeforeReceipt
+            | CallbackBeforeClosure
+            | ContactBeforeRegistration
+            | CallbackBeforeRegistration => "R-T4",
+            CallbackWindowOpen { .. } => "R-P15",
             ReferrerUnknown | SelfReferral => "R-C7",
             CustomerForgotten => "R-C8",
             CaseNumberYearMismatch { .. } | CaseNumbersExhausted { .. } => "R-P1",
@@ -223,7 +256,7 @@ impl DomainError {
             | ComplaintAlreadyFiled
             | StaffNotRegistered
             | StaffAlreadyRegistered
-            | DatedInFuture
+            | AsOfOutOfWindow { .. }
             | AlreadyEscalated
             | AlreadySigned
             | FinalReplyAlreadySent
@@ -235,8 +268,20 @@ impl DomainError {
     pub fn kind(&self) -> ErrorKind {
         use DomainError::*;
         match self {
-            InvalidValue(_) | DatedInFuture | ReceivedInFuture | CallbackKindMismatch
-            | EscalationTarget | SelfReferral | GradingNeedsReason | RecusalNeedsReason
+            InvalidValue(_)
+            | DatedInFuture { .. }
+            | DatedBeforeFloor { .. }
+            | AsOfOutOfWindow { .. }
+            | ContactBeforeReceipt
+            | CallbackBeforeClosure
+            | ContactBeforeRegistration
+            | CallbackBeforeRegistration
+            | ReceivedInFuture
+            | CallbackKindMismatch
+            | EscalationTarget
+            | SelfReferral
+            | GradingNeedsReason
+            | RecusalNeedsReason
             | ReopenNeedsCause => ErrorKind::InvalidArgument,
             CustomerNotRegistered | ComplaintNotFiled | StaffNotRegistered | ReferrerUnknown => {
                 ErrorKind::NotFound
@@ -271,7 +316,25 @@ impl DomainError {
             | ComplaintNotClosed
             | ComplaintArchived
             | CallbackBeforeClose
-            | ArchiveYearMismatch { .. } => ErrorKind::FailedPrecondition,
+            | ArchiveYearMismatch { .. }
+            | CallbackWindowOpen { .. }
+            | DepartureUnassignable(_) => ErrorKind::FailedPrecondition,
+        }
+    }
+
+    /// The request field a refusal is about, when it is about one (the API names it
+    /// in the status's field violation).
+    pub fn field(&self) -> Option<&'static str> {
+        use DomainError::*;
+        match self {
+            InvalidValue(value) => Some(value.field),
+            DatedInFuture { field } | DatedBeforeFloor { field } | AsOfOutOfWindow { field } => {
+                Some(field)
+            }
+            ReceivedInFuture => Some("received_at"),
+            ContactBeforeReceipt | ContactBeforeRegistration => Some("contacted_at"),
+            CallbackBeforeClosure | CallbackBeforeRegistration => Some("called_at"),
+            _ => None,
         }
     }
 }

@@ -5,7 +5,6 @@ use chrono::{DateTime, Datelike, Utc};
 use super::commands::*;
 use super::events::*;
 use super::{Case, CaseStatus};
-use crate::customer::not_in_future;
 use crate::error::DomainError;
 use crate::values::{CallbackKind, CallbackOutcome, ReplyKind, Severity, SignerCapacity, Text};
 
@@ -21,6 +20,14 @@ pub(super) fn decide(
         };
     };
     match case.status {
+        // A callback still owed is never refused because of archiving (R-P15): cases
+        // archived inside their window by earlier releases take it as if closed.
+        CaseStatus::Archived
+            if matches!(command, ComplaintCommand::LogCallback(_))
+                && case.callback_pending_since().is_some() =>
+        {
+            return decide_closed(case, command, now)
+        }
         CaseStatus::Archived => return Err(DomainError::ComplaintArchived),
         CaseStatus::Closed => return decide_closed(case, command, now),
         CaseStatus::Open => {}
@@ -51,7 +58,10 @@ pub(super) fn decide(
             HandlerRecused { handler: recuse.handler, reason, recused_at: now }.into()
         }
         ComplaintCommand::ContactComplainant(contact) => {
-            not_in_future(contact.contacted_at, now)?;
+            let contacted_at = crate::time::given("contacted_at", contact.contacted_at, now)?;
+            if contacted_at < case.received_at {
+                return Err(DomainError::ContactBeforeReceipt);
+            }
             ComplainantContacted {
                 by: contact.by,
                 channel: contact.channel,
@@ -142,9 +152,10 @@ fn file_complaint(
     file: FileComplaint,
     now: DateTime<Utc>,
 ) -> Result<Vec<ComplaintEvent>, DomainError> {
-    if file.received_at > now {
-        return Err(DomainError::ReceivedInFuture);
-    }
+    match crate::time::given("received_at", file.received_at, now) {
+        Err(DomainError::DatedInFuture { .. }) => return Err(DomainError::ReceivedInFuture),
+        other => other?,
+    };
     if file.case_number.year() != now.year() {
         return Err(DomainError::CaseNumberYearMismatch {
             case_number: file.case_number.to_string(),
@@ -227,7 +238,14 @@ fn decide_closed(
             if callback.kind != CallbackKind::Complaint {
                 return Err(DomainError::CallbackKindMismatch);
             }
-            let logged = callback.into_event(case.customer_id, Some(case.id), now)?;
+            let closed_at = case.closed_at.unwrap_or(case.received_at);
+            let logged = callback.into_event(
+                case.customer_id,
+                Some(case.id),
+                now,
+                closed_at,
+                DomainError::CallbackBeforeClosure,
+            )?;
             let mut events = Vec::with_capacity(2);
             // R-P14: dissatisfaction reopens the case in the same decision.
             if logged.outcome == CallbackOutcome::Dissatisfied {
@@ -250,6 +268,18 @@ fn decide_closed(
                     case_number: case.case_number.to_string(),
                     year: archive.year,
                 });
+            }
+            if case.status == CaseStatus::Archived {
+                return Err(DomainError::ComplaintArchived);
+            }
+            if let Some(closed_at) = case.callback_pending_since() {
+                let due = crate::time::later(closed_at, archive.callback_window);
+                if now <= due {
+                    return Err(DomainError::CallbackWindowOpen {
+                        case_number: case.case_number.to_string(),
+                        due: due.to_rfc3339(),
+                    });
+                }
             }
             Ok(vec![CaseArchived { year: archive.year, archived_at: now }.into()])
         }

@@ -580,10 +580,8 @@ fn a_callback_owed_is_never_refused_because_of_archiving_r_p15() {
     // An earlier release archived this case inside its callback window.
     let mut history = handled_and_closed();
     history.push(CaseArchived { year: 2026, archived_at: at(1) }.into());
-    let (events, case) = given::<Complaint>(history)
-        .at(at(2))
-        .when(callback(CallbackOutcome::Satisfied))
-        .events();
+    let (events, case) =
+        given::<Complaint>(history).at(at(2)).when(callback(CallbackOutcome::Satisfied)).events();
     assert!(matches!(events.as_slice(), [ComplaintEvent::CallbackLogged(_)]));
     assert_eq!(case.unwrap().callback_due(&Policy::default()), None, "R-P15 settled");
 }

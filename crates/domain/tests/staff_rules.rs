@@ -71,9 +71,9 @@ fn nothing_is_handed_back_to_the_leaver_r_c3() {
         customers: vec![Handover { id: customer, to: staff("a1") }],
         open_cases: vec![],
     });
-    given::<Staff>([registered("a1")])
-        .when(departure)
-        .then_error(DomainError::DepartureUnassignable(format!("{customer} handed back to the leaver")));
+    given::<Staff>([registered("a1")]).when(departure).then_error(
+        DomainError::DepartureUnassignable(format!("{customer} handed back to the leaver")),
+    );
 }
 
 #[test]
@@ -87,8 +87,11 @@ fn a_departure_is_planned_whole_or_refused_naming_what_nobody_can_take_r_c3() {
         label: "2026-000009".into(),
         barred: vec![staff("h2"), staff("h3")],
     };
-    let free_case =
-        CaseToHand { complaint_id: ComplaintId::generate(), label: "2026-000010".into(), barred: vec![] };
+    let free_case = CaseToHand {
+        complaint_id: ComplaintId::generate(),
+        label: "2026-000010".into(),
+        barred: vec![],
+    };
     let customers = [CustomerId::generate()];
     // h2 is the respondent and h3 recused: nobody may take case 9.
     let refused = plan_departure(

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::Ctx;
 use crate::auth::{principal, Principal, Role};
-use crate::commands::{self, stream};
+use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
@@ -32,6 +32,7 @@ impl Complaints {
     async fn run(
         &self,
         who: &Principal,
+        fingerprint: Fingerprint,
         request_id: &str,
         expected_version: Option<u64>,
         complaint_id: &str,
@@ -43,7 +44,7 @@ impl Complaints {
         let complaint_id = fields.complaint_id("complaint_id", complaint_id);
         fields.finish()?;
         let complaint_id = present(complaint_id)?;
-        let mut request = commands::Request::new(who, request_id, expected_version)?;
+        let mut request = commands::Request::new(who, fingerprint, request_id, expected_version)?;
         request.capacity = capacity.map(|capacity| capacity.to_string());
         let written = self
             .ctx
@@ -151,7 +152,12 @@ impl Complaints {
     ) -> Result<pb::ArchiveCasesResponse, ApiError> {
         use chrono::Datelike;
         who.require_any(&[Role::Supervisor, Role::Director, Role::Compliance], "archive cases")?;
-        let request = commands::Request::new(&who, &req.request_id, None)?;
+        let request = commands::Request::new(
+            &who,
+            Fingerprint::internal("ArchiveCases/case"),
+            &req.request_id,
+            None,
+        )?;
         let this_year = self.ctx.commands.now().year();
         let year = i32::try_from(req.year).ok().filter(|year| (2000..=this_year).contains(year));
         let Some(year) = year else {
@@ -178,7 +184,10 @@ impl Complaints {
                             .ctx
                             .commands
                             .execute::<Complaint>(&stream(id.stream_name())?, &per_case, |_| {
-                                Ok(ComplaintCommand::Archive(ArchiveCase { year }))
+                                Ok(ComplaintCommand::Archive(ArchiveCase {
+                                    year,
+                                    callback_window: self.ctx.policy.callback_window(),
+                                }))
                             })
                             .await;
                         match outcome {
@@ -193,6 +202,19 @@ impl Complaints {
                             Err(ApiError::Domain(DomainError::ComplaintArchived)) => {
                                 answer.already_archived += 1;
                             }
+                            // R-P15: the callback is still owed; archived on a later call.
+                            Err(ApiError::Domain(
+                                error @ DomainError::CallbackWindowOpen { .. },
+                            )) => {
+                                let due = row
+                                    .closed_at
+                                    .map(|closed_at| self.ctx.policy.callback_due(closed_at));
+                                answer.skipped.push(pb::SkippedCase {
+                                    case_number: row.case_number,
+                                    reason: error.code().to_owned(),
+                                    archivable_after: cv::opt_timestamp(due),
+                                });
+                            }
                             Err(error) => return Err(error),
                         }
                     }
@@ -203,7 +225,12 @@ impl Complaints {
                 None => break,
             }
         }
-        tracing::info!(year, archived = answer.archived.len(), "cases archived");
+        tracing::info!(
+            year,
+            archived = answer.archived.len(),
+            skipped = answer.skipped.len(),
+            "cases archived"
+        );
         Ok(answer)
     }
 }
@@ -318,20 +345,28 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let handler = f.staff("handler", &req.handler);
         let reason = f.opt_text("reason", &req.reason);
-        if let Some(handler) = &handler {
-            if let Err(error) = self.ctx.active_staff(handler).await {
-                return Err(error.into());
-            }
-        }
-        let (handler, reason) = (handler.clone(), reason.clone());
-        let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::AssignHandler(AssignHandler {
-                    handler: present(handler.clone())?,
-                    reason: present(reason.clone())?,
-                }))
+        let complaint_id = f.complaint_id("complaint_id", &req.complaint_id);
+        f.finish()?;
+        let (complaint_id, handler) = (present(complaint_id)?, present(handler)?);
+        let fingerprint = Fingerprint::of("AssignHandler", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
+        let assign = AssignHandler { handler: handler.clone(), reason: present(reason)? };
+        // R-C3: conditioned on the handler still being active when it commits.
+        let case_stream = stream(complaint_id.stream_name())?;
+        let written = self
+            .ctx
+            .assign::<Complaint>(&case_stream, &request, &handler, |case| {
+                if case.is_none() {
+                    return Err(ApiError::NotFound {
+                        what: "complaint",
+                        id: complaint_id.to_string(),
+                    });
+                }
+                Ok(ComplaintCommand::AssignHandler(assign.clone()))
             })
             .await?;
+        let result = cv::write_result(complaint_id.to_string(), &written);
         Ok(Response::new(pb::AssignHandlerResponse { result: Some(result) }))
     }
 
@@ -346,12 +381,21 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let reason = f.opt_text("reason", &req.reason);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::RecuseHandler(RecuseHandler {
-                    handler: me.clone(),
-                    reason: present(reason.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                Fingerprint::of("RecuseHandler", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::RecuseHandler(RecuseHandler {
+                        handler: me.clone(),
+                        reason: present(reason.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::RecuseHandlerResponse { result: Some(result) }))
     }
@@ -369,14 +413,23 @@ impl ComplaintService for Complaints {
         let summary = f.text("summary", &req.summary);
         let at = f.time_or_now("contacted_at", req.contacted_at.as_ref(), self.ctx.commands.now());
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::ContactComplainant(ContactComplainant {
-                    by: me.clone(),
-                    channel: present(channel)?,
-                    summary: present(summary.clone())?,
-                    contacted_at: present(at)?,
-                }))
-            })
+            .run(
+                &who,
+                Fingerprint::of("ContactComplainant", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::ContactComplainant(ContactComplainant {
+                        by: me.clone(),
+                        channel: present(channel)?,
+                        summary: present(summary.clone())?,
+                        contacted_at: present(at)?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::ContactComplainantResponse { result: Some(result) }))
     }
@@ -392,12 +445,21 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let findings = f.text("findings", &req.findings);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::RecordInvestigation(RecordInvestigation {
-                    by: me.clone(),
-                    findings: present(findings.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                Fingerprint::of("RecordInvestigation", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::RecordInvestigation(RecordInvestigation {
+                        by: me.clone(),
+                        findings: present(findings.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::RecordInvestigationResponse { result: Some(result) }))
     }
@@ -413,12 +475,21 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let opinion = f.text("opinion", &req.opinion);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::DraftOpinion(DraftOpinion {
-                    specialist: me.clone(),
-                    opinion: present(opinion.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                Fingerprint::of("DraftOpinion", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::DraftOpinion(DraftOpinion {
+                        specialist: me.clone(),
+                        opinion: present(opinion.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::DraftOpinionResponse { result: Some(result) }))
     }
@@ -434,12 +505,21 @@ impl ComplaintService for Complaints {
         let to = f.required("to", cv::signer_capacity(req.to));
         let reason = f.text("reason", &req.reason);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::Escalate(EscalateComplaint {
-                    to: present(to)?,
-                    reason: present(reason.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                Fingerprint::of("EscalateComplaint", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::Escalate(EscalateComplaint {
+                        to: present(to)?,
+                        reason: present(reason.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::EscalateComplaintResponse { result: Some(result) }))
     }
@@ -465,6 +545,7 @@ impl ComplaintService for Complaints {
         let result = self
             .run(
                 &who,
+                Fingerprint::of("SignOpinion", &req),
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,
@@ -496,14 +577,23 @@ impl ComplaintService for Complaints {
         let channel = f.required("channel", cv::contact_channel(req.channel));
         let summary = f.text("summary", &req.summary);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::SendReply(SendReply {
-                    by: me.clone(),
-                    kind: present(kind)?,
-                    channel: present(channel)?,
-                    summary: present(summary.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                Fingerprint::of("SendReply", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::SendReply(SendReply {
+                        by: me.clone(),
+                        kind: present(kind)?,
+                        channel: present(channel)?,
+                        summary: present(summary.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::SendReplyResponse { result: Some(result) }))
     }
@@ -518,9 +608,20 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let summary = f.opt_text("summary", &req.summary);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::Close(CloseComplaint { summary: present(summary.clone())? }))
-            })
+            .run(
+                &who,
+                Fingerprint::of("CloseComplaint", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::Close(CloseComplaint {
+                        summary: present(summary.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::CloseComplaintResponse { result: Some(result) }))
     }
@@ -535,9 +636,18 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let cause = f.opt_text("cause", &req.cause);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::Reopen(ReopenComplaint { cause: present(cause.clone())? }))
-            })
+            .run(
+                &who,
+                Fingerprint::of("ReopenComplaint", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::Reopen(ReopenComplaint { cause: present(cause.clone())? }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::ReopenComplaintResponse { result: Some(result) }))
     }

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use super::Ctx;
 use crate::auth::{principal, Principal, Role};
-use crate::commands::{self, stream};
+use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
@@ -29,12 +29,13 @@ impl Customers {
     async fn run(
         &self,
         who: &Principal,
+        fingerprint: Fingerprint,
         request_id: &str,
         expected_version: Option<u64>,
         customer_id: CustomerId,
         command: impl Fn(&Option<CustomerRecord>) -> Result<CustomerCommand, ApiError>,
     ) -> Result<pb::WriteResult, ApiError> {
-        let request = commands::Request::new(who, request_id, expected_version)?;
+        let request = commands::Request::new(who, fingerprint, request_id, expected_version)?;
         let written = self
             .ctx
             .commands
@@ -72,7 +73,8 @@ impl Customers {
         req: pb::RegisterCustomerRequest,
     ) -> Result<pb::WriteResult, ApiError> {
         who.require_any(WRITERS, "register customers")?;
-        let request = commands::Request::new(&who, &req.request_id, None)?;
+        let fingerprint = Fingerprint::of("RegisterCustomer", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         if let Some(earlier) = self.ctx.commands.earlier(&request).await? {
             let id = earlier.stream.trim_start_matches("customer-").to_owned();
             return Ok(cv::write_result(id, &earlier));
@@ -90,10 +92,7 @@ impl Customers {
         let agent = f.opt_staff("agent", &req.agent);
         f.finish()?;
         let agent = match present(agent)? {
-            Some(agent) => {
-                self.ctx.active_staff(&agent).await?;
-                agent
-            }
+            Some(agent) => agent,
             None => self.least_loaded_agent().await?,
         };
         let referred_by = present(referred_by)?;
@@ -117,12 +116,12 @@ impl Customers {
             referred_by,
             referrer_registered,
             confidentiality: present(confidentiality)?,
-            agent,
+            agent: agent.clone(),
         };
+        // R-C3: the agent, chosen active, must still be when the record commits.
         let written = self
             .ctx
-            .commands
-            .execute::<Customer>(&stream(customer_id.stream_name())?, &request, |_| {
+            .assign::<Customer>(&stream(customer_id.stream_name())?, &request, &agent, |_| {
                 Ok(CustomerCommand::Register(command.clone()))
             })
             .await?;
@@ -228,10 +227,16 @@ impl CustomerService for Customers {
             contacts: present(contacts)?,
             confidentiality: present(confidentiality)?,
         };
+        let fingerprint = Fingerprint::of("UpdateCustomer", &req);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
-                Ok(CustomerCommand::Update(update.clone()))
-            })
+            .run(
+                &who,
+                fingerprint,
+                &req.request_id,
+                req.expected_version,
+                present(customer_id)?,
+                |_| Ok(CustomerCommand::Update(update.clone())),
+            )
             .await?;
         Ok(Response::new(pb::UpdateCustomerResponse { result: Some(result) }))
     }
@@ -254,10 +259,16 @@ impl CustomerService for Customers {
             stars: present(stars)?,
             reason: present(reason)?,
         };
+        let fingerprint = Fingerprint::of("GradeCustomer", &req);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
-                Ok(CustomerCommand::Grade(grade.clone()))
-            })
+            .run(
+                &who,
+                fingerprint,
+                &req.request_id,
+                req.expected_version,
+                present(customer_id)?,
+                |_| Ok(CustomerCommand::Grade(grade.clone())),
+            )
             .await?;
         Ok(Response::new(pb::GradeCustomerResponse { result: Some(result) }))
     }
@@ -275,13 +286,19 @@ impl CustomerService for Customers {
         let reason = f.opt_text("reason", &req.reason);
         f.finish()?;
         let agent = present(agent)?;
-        self.ctx.active_staff(&agent).await?;
-        let assign = AssignAgent { agent, reason: present(reason)? };
-        let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+        let customer_id = present(customer_id)?;
+        let fingerprint = Fingerprint::of("AssignAgent", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
+        let assign = AssignAgent { agent: agent.clone(), reason: present(reason)? };
+        // R-C3: conditioned on the agent still being active when it commits.
+        let written = self
+            .ctx
+            .assign::<Customer>(&stream(customer_id.stream_name())?, &request, &agent, |_| {
                 Ok(CustomerCommand::AssignAgent(assign.clone()))
             })
             .await?;
+        let result = cv::write_result(customer_id.to_string(), &written);
         Ok(Response::new(pb::AssignAgentResponse { result: Some(result) }))
     }
 
@@ -306,10 +323,16 @@ impl CustomerService for Customers {
             note: present(note)?,
             contacted_at: present(contacted_at)?,
         };
+        let fingerprint = Fingerprint::of("RecordContact", &req);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
-                Ok(CustomerCommand::RecordContact(contact.clone()))
-            })
+            .run(
+                &who,
+                fingerprint,
+                &req.request_id,
+                req.expected_version,
+                present(customer_id)?,
+                |_| Ok(CustomerCommand::RecordContact(contact.clone())),
+            )
             .await?;
         Ok(Response::new(pb::RecordContactResponse { result: Some(result) }))
     }
@@ -332,18 +355,21 @@ impl CustomerService for Customers {
         if record.is_none() {
             return Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() }.into());
         }
-        // R-C8: the key goes before the event is acknowledged, so an acknowledged erasure
-        // never leaves the person readable; a retry after a failure here destroys nothing
-        // new and records the event.
+        // R-C8: the event first, then the key, then the answer. A failed append changes
+        // nothing; a failure after it leaves the customer recorded as forgotten (read
+        // models scrubbed, no new data accepted) and the call failed, and its retry
+        // finds the event and destroys the key. So an acknowledged erasure never leaves
+        // the person readable, and nothing is ever half-done for good.
+        let fingerprint = Fingerprint::of("ForgetCustomer", &req);
+        let result = self
+            .run(&who, fingerprint, &req.request_id, None, customer_id, |_| {
+                Ok(CustomerCommand::Forget(forget.clone()))
+            })
+            .await?;
         let store = self.ctx.commands.store();
         let destroyed =
             store.destroy_data_key(&customer_id.to_string()).await.map_err(ApiError::from)?;
         tracing::info!(customer = %customer_id, key_destroyed = destroyed, "customer data erased");
-        let result = self
-            .run(&who, &req.request_id, None, customer_id, |_| {
-                Ok(CustomerCommand::Forget(forget.clone()))
-            })
-            .await?;
         Ok(Response::new(pb::ForgetCustomerResponse { result: Some(result) }))
     }
 

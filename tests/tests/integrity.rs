@@ -528,7 +528,7 @@ async fn archiving_never_traps_a_callback(backend: Backend) {
         .await
         .expect("callback inside the window");
     let archived = supervisor.complaints.archive_cases(archive(rid())).await.expect("archive");
-    assert_eq!(archived.into_inner().archived, [owed_number.clone()]);
+    assert_eq!(archived.into_inner().archived, std::slice::from_ref(&owed_number));
 
     // Four days on, the lapsed case is archived, leaves the due list and the breaches.
     clock.store(start + 4 * 86_400, Ordering::SeqCst);

@@ -50,6 +50,9 @@ pub struct CaseToHand {
     pub barred: Vec<StaffId>,
 }
 
+/// Who takes over each of a leaver's customers, and each of their open cases.
+pub type DeparturePlan = (Vec<Handover<CustomerId>>, Vec<Handover<ComplaintId>>);
+
 /// R-C3: a departure's whole plan, or why there is none. Customers go to active agents
 /// and cases to active handlers other than the leaver, each to the least-loaded one the
 /// item accepts (a case skips its respondent and recused people, R-P4), counting what
@@ -61,7 +64,7 @@ pub fn plan_departure(
     cases: &[CaseToHand],
     agents: &BTreeMap<StaffId, usize>,
     handlers: &BTreeMap<StaffId, usize>,
-) -> Result<(Vec<Handover<CustomerId>>, Vec<Handover<ComplaintId>>), DomainError> {
+) -> Result<DeparturePlan, DomainError> {
     let mut unassignable = Vec::new();
     let customer_plan = plan_reassignment(leaver, customers, agents);
     if customer_plan.len() < customers.len() {

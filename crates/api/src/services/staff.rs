@@ -57,7 +57,7 @@ impl StaffDirectory {
         &self,
         leaver: &StaffId,
         candidates: &Candidates,
-    ) -> Result<(Vec<Handover<CustomerId>>, Vec<Handover<ComplaintId>>), ApiError> {
+    ) -> Result<balance::DeparturePlan, ApiError> {
         let customers: Vec<CustomerId> = self
             .ctx
             .models

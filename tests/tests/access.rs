@@ -569,10 +569,8 @@ async fn cases(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> A
             let mut sign = kefu_tests::flows::sign(&complaint_id, capacity);
             if capacity == pb::SignerCapacity::Committee {
                 sign.meeting = Some(pb::CommitteeMeeting {
-                    held_at: Some(prost_types::Timestamp {
-                        seconds: chrono::Utc::now().timestamp() - 60,
-                        nanos: 0,
-                    }),
+                    // R-T4: held after the case was received (and not in the future).
+                    held_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
                     members_present: vec!["admin".into(), "a-first".into(), "a-owner".into()],
                     reported_to_authority: false,
                 });

@@ -217,10 +217,11 @@ async fn reports_give_analysts_aggregates_only_and_names_within_clearance(app: &
     let referrer = register(&mut admin, "Referrer QR1", pb::Confidentiality::Secret, "a1").await;
     let mut referred = customer_request("Referred QR2", pb::Confidentiality::Public, "a1");
     referred.referred_by = referrer.clone();
-    let written = admin.customers.register_customer(referred).await.expect("referred");
-    let position = written.into_inner().result.expect("result").position;
+    admin.customers.register_customer(referred).await.expect("referred");
     let (case, _) = file(&mut admin, &referrer, pb::Severity::Normal, "").await;
-    admin.complaints.assign_handler(assign(&case, "h1")).await.expect("assign");
+    let assigned = admin.complaints.assign_handler(assign(&case, "h1")).await.expect("assign");
+    // Every report below reads at least up to the last write.
+    let position = assigned.into_inner().result.expect("result").position;
 
     let mut analyst = app.clients(Some("an1")).await;
     let breaches = pb::ListSlaBreachesRequest { min_position: position, as_of: None };
@@ -340,10 +341,8 @@ async fn only_the_handler_or_someone_stepping_in_acts_and_never_the_respondent(a
 
 fn meeting(members: &[&str]) -> pb::CommitteeMeeting {
     pb::CommitteeMeeting {
-        held_at: Some(prost_types::Timestamp {
-            seconds: chrono::Utc::now().timestamp() - 600,
-            nanos: 0,
-        }),
+        // R-T4: held after the case was received (and not in the future).
+        held_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
         members_present: members.iter().map(|m| (*m).to_owned()).collect(),
         reported_to_authority: true,
     }

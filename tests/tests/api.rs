@@ -136,10 +136,8 @@ async fn complaint_lifecycle_enforces_the_policy_end_to_end(app: &TestApp) {
         "NOT_THE_DECIDING_BODY",
     );
     let meeting = |members: &[&str]| pb::CommitteeMeeting {
-        held_at: Some(prost_types::Timestamp {
-            seconds: chrono::Utc::now().timestamp() - 3_600,
-            nanos: 0,
-        }),
+        // R-T4: held after the case was received (and not in the future).
+        held_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
         members_present: members.iter().map(|m| (*m).to_owned()).collect(),
         reported_to_authority: true,
     };

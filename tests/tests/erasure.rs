@@ -47,6 +47,7 @@ const CANARIES: &[(&str, &str, &str)] = &[
     ("EzReopen Cause", "ComplaintReopened", "cause"),
     ("EzDissatisfied Comment", "CallbackLogged", "comment"),
     ("EzForget Reason", "CustomerForgotten", "reason"),
+    ("EzSatisfied Comment", "CallbackLogged", "comment"),
 ];
 
 fn text(event_type: &str, field: &str) -> String {
@@ -68,10 +69,8 @@ fn personal_canaries() -> Vec<&'static str> {
 
 fn meeting() -> pb::CommitteeMeeting {
     pb::CommitteeMeeting {
-        held_at: Some(prost_types::Timestamp {
-            seconds: chrono::Utc::now().timestamp() - 60,
-            nanos: 0,
-        }),
+        // R-T4: held after the case was received (and not in the future).
+        held_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
         members_present: vec!["d1".into(), "s1".into(), "a2".into()],
         reported_to_authority: true,
     }
@@ -273,6 +272,9 @@ async fn case_life(app: &TestApp, customer: &str) -> String {
     let logged = agent.callbacks.log_callback(dissatisfied).await.expect("callback");
     assert!(logged.into_inner().reopened, "the dissatisfied callback reopens the case");
     decide_and_close(app, &case, 2).await;
+    // R-P15: the callback after the last close; only then is handling over (R-P12).
+    let satisfied = complaint_callback(customer, &case, CANARIES[30].0);
+    agent.callbacks.log_callback(satisfied).await.expect("satisfied callback");
     let year = u32::try_from(chrono::Datelike::year(&chrono::Utc::now())).expect("year");
     let archived = supervisor
         .complaints

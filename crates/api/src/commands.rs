@@ -46,11 +46,40 @@ pub fn event_id(principal: &str, request_id: &str, tag: &str, index: usize) -> U
     Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
 }
 
+/// What a request was: its RPC and a digest of its whole message (request id and
+/// expectation included: a retry resends the same message). Recorded with the events a
+/// request writes, so a key presented again with another request is refused instead of
+/// answered with the first request's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// `<rpc>:<first 16 bytes of SHA-256 of the encoded message, hex>`. Protobuf
+    /// encoding is deterministic for our messages (no maps), so a retry matches.
+    pub fn of(rpc: &'static str, message: &impl prost::Message) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(message.encode_to_vec());
+        Fingerprint(format!("{rpc}:{}", hex::encode(&digest[..16])))
+    }
+
+    /// For the commands a request issues on its own behalf under derived keys (a
+    /// departure's handovers, an archive's cases): what they are is in the key.
+    pub fn internal(what: &'static str) -> Self {
+        Fingerprint(what.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Who asks, under which idempotency key, with which expectation.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
     pub principal: &'a Principal,
     pub request_id: &'a str,
+    /// What the request is (see [`Fingerprint`]).
+    pub fingerprint: Fingerprint,
     /// `tag` separates the writes of one request to several streams.
     pub tag: &'static str,
     pub expected_version: Option<u64>,
@@ -61,6 +90,7 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     pub fn new(
         principal: &'a Principal,
+        fingerprint: Fingerprint,
         request_id: &'a str,
         expected_version: Option<u64>,
     ) -> Result<Self, ApiError> {
@@ -81,7 +111,14 @@ impl<'a> Request<'a> {
         let span = tracing::Span::current();
         span.record("principal", principal.id.as_str());
         span.record("request_id", request_id);
-        Ok(Request { principal, request_id, tag: "", expected_version, capacity: None })
+        Ok(Request {
+            principal,
+            request_id,
+            fingerprint,
+            tag: "",
+            expected_version,
+            capacity: None,
+        })
     }
 
     pub fn tagged(&self, tag: &'static str) -> Self {
@@ -124,6 +161,7 @@ impl<'a> Request<'a> {
                 .collect(),
             capacity: self.capacity.clone(),
             request_id: Some(self.request_id.to_owned()),
+            request_fingerprint: Some(self.fingerprint.as_str().to_owned()),
             ..Metadata::default()
         }
     }
@@ -268,6 +306,17 @@ impl Commands {
             ids.iter().find(|(candidate, _)| *candidate == id).map_or("", |(_, tag)| *tag)
         };
         if found.iter().any(|location| !request.related(tag_of(location.event_id))) {
+            return Err(ApiError::RequestIdReused(request.request_id.to_owned()));
+        }
+        // The same key, another request: refused, never answered with the first's
+        // result. Events from before fingerprints were recorded carry none.
+        let other_request = |location: &kefu_event_store::EventLocation| {
+            location
+                .request_fingerprint
+                .as_deref()
+                .is_some_and(|recorded| recorded != request.fingerprint.as_str())
+        };
+        if found.iter().any(other_request) {
             return Err(ApiError::RequestIdReused(request.request_id.to_owned()));
         }
         Ok(Lookup {
@@ -535,7 +584,25 @@ impl Commands {
         A::Event: DomainEvent,
         A::State: Send + Sync + 'static,
     {
-        let outcome = self.attempt::<A>(stream, request, command).await;
+        self.execute_if::<A>(stream, request, Vec::new(), command).await
+    }
+
+    /// [`Commands::execute`], written only while `conditions` hold: what the command
+    /// read from other streams (an assignee still active) stays true until it commits.
+    /// A broken condition is [`ApiError::Contended`] naming the stream that changed.
+    pub async fn execute_if<A>(
+        &self,
+        stream: &StreamId,
+        request: &Request<'_>,
+        conditions: Vec<Condition>,
+        command: impl Fn(&A::State) -> Result<A::Command, ApiError>,
+    ) -> Result<Written, ApiError>
+    where
+        A: Aggregate,
+        A::Event: DomainEvent,
+        A::State: Send + Sync + 'static,
+    {
+        let outcome = self.attempt::<A>(stream, request, conditions, command).await;
         // Written now: a repeat or a no-op lists no event types.
         if outcome.as_ref().is_ok_and(|written| !written.event_types.is_empty()) {
             return outcome;
@@ -552,6 +619,7 @@ impl Commands {
         &self,
         stream: &StreamId,
         request: &Request<'_>,
+        conditions: Vec<Condition>,
         command: impl Fn(&A::State) -> Result<A::Command, ApiError>,
     ) -> Result<Written, ApiError>
     where
@@ -559,7 +627,8 @@ impl Commands {
         A::Event: DomainEvent,
         A::State: Send + Sync + 'static,
     {
-        let unused = vec![Condition::Absent(request.unrelated_ids())];
+        let mut unused = conditions;
+        unused.push(Condition::Absent(request.unrelated_ids()));
         for attempt in 1..=CONFLICT_RETRIES {
             let (state, version, position) = self.load_for_command::<A>(stream).await?;
             if let Some(expected) = request.expected_version {

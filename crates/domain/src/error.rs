@@ -66,8 +66,22 @@ pub enum DomainError {
     // Intake.
     #[error("a complaint cannot be received in the future (R-P3)")]
     ReceivedInFuture,
-    #[error("an event cannot be dated in the future")]
-    DatedInFuture,
+    #[error("{field} must not be in the future (R-T4)")]
+    DatedInFuture { field: &'static str },
+    #[error("{field} must not be before 2000-01-01T00:00:00Z (R-T4)")]
+    DatedBeforeFloor { field: &'static str },
+    #[error("{field} must be from 2000-01-01T00:00:00Z to a year ahead of now")]
+    AsOfOutOfWindow { field: &'static str },
+    #[error("a contact cannot precede the complaint's receipt (R-T4)")]
+    ContactBeforeReceipt,
+    #[error("a complaint callback cannot precede the case's closure (R-T4)")]
+    CallbackBeforeClosure,
+    #[error("a contact cannot precede the customer's registration (R-T4)")]
+    ContactBeforeRegistration,
+    #[error("a callback cannot precede the customer's registration (R-T4)")]
+    CallbackBeforeRegistration,
+    #[error("a committee meeting deciding a case cannot precede its receipt (R-T4)")]
+    MeetingBeforeReceipt,
     #[error("case number {case_number} is not of the filing year {year} (R-P1)")]
     CaseNumberYearMismatch { case_number: String, year: i32 },
     #[error("all case numbers of {year} are used (R-P1)")]
@@ -154,6 +168,12 @@ pub enum DomainError {
     ArchiveYearMismatch { case_number: String, year: i32 },
     #[error("a reopen records its cause (R-P14)")]
     ReopenNeedsCause,
+    #[error("case {case_number} is archived only after its callback or its callback window, due {due} (R-P15)")]
+    CallbackWindowOpen { case_number: String, due: String },
+
+    // Departures.
+    #[error("the leaver's work cannot all be reassigned: {0} (R-C3)")]
+    DepartureUnassignable(String),
 }
 
 impl DomainError {
@@ -175,7 +195,16 @@ impl DomainError {
             ReferrerUnknown => "REFERRER_UNKNOWN",
             SelfReferral => "SELF_REFERRAL",
             ReceivedInFuture => "RECEIVED_IN_FUTURE",
-            DatedInFuture => "DATED_IN_FUTURE",
+            DatedInFuture { .. } => "DATED_IN_FUTURE",
+            DatedBeforeFloor { .. } => "DATED_BEFORE_FLOOR",
+            AsOfOutOfWindow { .. } => "AS_OF_OUT_OF_WINDOW",
+            ContactBeforeReceipt => "CONTACT_BEFORE_RECEIPT",
+            CallbackBeforeClosure => "CALLBACK_BEFORE_CLOSURE",
+            ContactBeforeRegistration => "CONTACT_BEFORE_REGISTRATION",
+            CallbackBeforeRegistration => "CALLBACK_BEFORE_REGISTRATION",
+            MeetingBeforeReceipt => "MEETING_BEFORE_RECEIPT",
+            CallbackWindowOpen { .. } => "CALLBACK_WINDOW_OPEN",
+            DepartureUnassignable(_) => "DEPARTURE_UNASSIGNABLE",
             CaseNumberYearMismatch { .. } => "CASE_NUMBER_YEAR_MISMATCH",
             CaseNumbersExhausted { .. } => "CASE_NUMBERS_EXHAUSTED",
             RespondentCannotHandle => "RESPONDENT_CANNOT_HANDLE",
@@ -223,7 +252,15 @@ impl DomainError {
         use DomainError::*;
         Some(match self {
             GradingNeedsReason | GradeUnchanged => "R-C2",
-            StaffDeparted => "R-C3",
+            StaffDeparted | DepartureUnassignable(_) => "R-C3",
+            DatedInFuture { .. }
+            | DatedBeforeFloor { .. }
+            | ContactBeforeReceipt
+            | CallbackBeforeClosure
+            | ContactBeforeRegistration
+            | CallbackBeforeRegistration
+            | MeetingBeforeReceipt => "R-T4",
+            CallbackWindowOpen { .. } => "R-P15",
             ReferrerUnknown | SelfReferral => "R-C7",
             CustomerForgotten => "R-C8",
             CaseNumberYearMismatch { .. } | CaseNumbersExhausted { .. } => "R-P1",
@@ -263,7 +300,7 @@ impl DomainError {
             | ComplaintAlreadyFiled
             | StaffNotRegistered
             | StaffAlreadyRegistered
-            | DatedInFuture
+            | AsOfOutOfWindow { .. }
             | AlreadyEscalated
             | AlreadySigned
             | FinalReplyAlreadySent
@@ -276,7 +313,14 @@ impl DomainError {
         use DomainError::*;
         match self {
             InvalidValue(_)
-            | DatedInFuture
+            | DatedInFuture { .. }
+            | DatedBeforeFloor { .. }
+            | AsOfOutOfWindow { .. }
+            | ContactBeforeReceipt
+            | CallbackBeforeClosure
+            | ContactBeforeRegistration
+            | CallbackBeforeRegistration
+            | MeetingBeforeReceipt
             | ReceivedInFuture
             | CallbackKindMismatch
             | EscalationTarget
@@ -327,7 +371,26 @@ impl DomainError {
             | ComplaintNotClosed
             | ComplaintArchived
             | CallbackBeforeClose
-            | ArchiveYearMismatch { .. } => ErrorKind::FailedPrecondition,
+            | ArchiveYearMismatch { .. }
+            | CallbackWindowOpen { .. }
+            | DepartureUnassignable(_) => ErrorKind::FailedPrecondition,
+        }
+    }
+
+    /// The request field a refusal is about, when it is about one (the API names it
+    /// in the status's field violation).
+    pub fn field(&self) -> Option<&'static str> {
+        use DomainError::*;
+        match self {
+            InvalidValue(value) => Some(value.field),
+            DatedInFuture { field } | DatedBeforeFloor { field } | AsOfOutOfWindow { field } => {
+                Some(field)
+            }
+            ReceivedInFuture => Some("received_at"),
+            ContactBeforeReceipt | ContactBeforeRegistration => Some("contacted_at"),
+            CallbackBeforeClosure | CallbackBeforeRegistration => Some("called_at"),
+            MeetingBeforeReceipt => Some("meeting.held_at"),
+            _ => None,
         }
     }
 }

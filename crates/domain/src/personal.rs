@@ -99,7 +99,7 @@ const DECLARED: &[(&str, &[(&str, FieldKind)])] = &[
             ("called_at", P),
         ],
     ),
-    // Written after the key is destroyed, so it cannot be sealed: the erasure's own record.
+    // The erasure's own record, which must outlive the key it destroys: never sealed.
     ("CustomerForgotten", &[("reason", R), ("forgotten_at", P)]),
     (
         "ComplaintFiled",

@@ -400,7 +400,17 @@ fn a_committee_decision_records_its_meeting_r_p5() {
     if let ComplaintCommand::SignOpinion(command) = &mut future {
         command.meeting.as_mut().unwrap().held_at = at(2);
     }
-    given::<Complaint>(history.clone()).when(future).then_error(DomainError::DatedInFuture);
+    given::<Complaint>(history.clone())
+        .when(future)
+        .then_error(DomainError::DatedInFuture { field: "meeting.held_at" });
+    // R-T4: the meeting that decided the case cannot precede its receipt (at -2 h).
+    let mut before_receipt = sign_in_meeting("d1", &["d1", "p1", "p2"]);
+    if let ComplaintCommand::SignOpinion(command) = &mut before_receipt {
+        command.meeting.as_mut().unwrap().held_at = at(-3);
+    }
+    given::<Complaint>(history.clone())
+        .when(before_receipt)
+        .then_error(DomainError::MeetingBeforeReceipt);
     let ComplaintEvent::OpinionSigned(mut expected) = signed_now("d1", SignerCapacity::Committee)
     else {
         unreachable!()
@@ -657,26 +667,85 @@ fn reopen_records_its_cause_and_starts_a_new_round_r_p14() {
         .then_error(DomainError::InvestigationRequired);
 }
 
+fn archive(year: i32) -> ComplaintCommand {
+    let callback_window = Policy::default().callback_window();
+    ComplaintCommand::Archive(ArchiveCase { year, callback_window })
+}
+
 #[test]
 fn archiving_is_by_the_case_year_and_final_r_p12() {
-    let archive = |year| ComplaintCommand::Archive(ArchiveCase { year });
     given::<Complaint>(ready_to_sign())
         .when(archive(2026))
         .then_error(DomainError::ComplaintNotClosed);
-    given::<Complaint>(handled_and_closed()).when(archive(2025)).then_error(
+    given::<Complaint>(handled_and_closed()).at(at(80)).when(archive(2025)).then_error(
         DomainError::ArchiveYearMismatch { case_number: "2026-000007".into(), year: 2025 },
     );
     let mut history = handled_and_closed();
-    history.push(CaseArchived { year: 2026, archived_at: at(0) }.into());
+    history.push(callback_logged(at(1)));
+    history.push(CaseArchived { year: 2026, archived_at: at(2) }.into());
     for command in [
         callback(CallbackOutcome::Satisfied),
         archive(2026),
         ComplaintCommand::Reopen(ReopenComplaint { cause: Some(text("x")) }),
     ] {
         given::<Complaint>(history.clone())
+            .at(at(3))
             .when(command)
             .then_error(DomainError::ComplaintArchived);
     }
+}
+
+fn callback_logged(called_at: chrono::DateTime<chrono::Utc>) -> ComplaintEvent {
+    kefu_domain::CallbackLogged {
+        customer_id: customer_id(),
+        complaint_id: Some(complaint_id()),
+        kind: CallbackKind::Complaint,
+        channel: CallbackChannel::Phone,
+        party: Some(CallbackParty::Complainant),
+        outcome: CallbackOutcome::Satisfied,
+        score: None,
+        comment: None,
+        by: staff("a1"),
+        called_at,
+    }
+    .into()
+}
+
+#[test]
+fn archiving_waits_for_the_callback_or_its_window_r_p12_r_p15() {
+    // Closed at 0 h; the callback is due 3 days (72 h) later.
+    given::<Complaint>(handled_and_closed()).at(at(1)).when(archive(2026)).then_error(
+        DomainError::CallbackWindowOpen {
+            case_number: "2026-000007".into(),
+            due: at(72).to_rfc3339(),
+        },
+    );
+    given::<Complaint>(handled_and_closed()).at(at(72)).when(archive(2026)).then_error(
+        DomainError::CallbackWindowOpen {
+            case_number: "2026-000007".into(),
+            due: at(72).to_rfc3339(),
+        },
+    );
+    let (events, case) =
+        given::<Complaint>(handled_and_closed()).at(at(73)).when(archive(2026)).events();
+    assert_eq!(events, vec![CaseArchived { year: 2026, archived_at: at(73) }.into()]);
+    assert_eq!(case.unwrap().status, CaseStatus::Archived, "the window passed uncalled");
+
+    let mut called = handled_and_closed();
+    called.push(callback_logged(at(1)));
+    let (events, _) = given::<Complaint>(called).at(at(2)).when(archive(2026)).events();
+    assert_eq!(events, vec![CaseArchived { year: 2026, archived_at: at(2) }.into()]);
+}
+
+#[test]
+fn a_callback_owed_is_never_refused_because_of_archiving_r_p15() {
+    // An earlier release archived this case inside its callback window.
+    let mut history = handled_and_closed();
+    history.push(CaseArchived { year: 2026, archived_at: at(1) }.into());
+    let (events, case) =
+        given::<Complaint>(history).at(at(2)).when(callback(CallbackOutcome::Satisfied)).events();
+    assert!(matches!(events.as_slice(), [ComplaintEvent::CallbackLogged(_)]));
+    assert_eq!(case.unwrap().callback_due(&Policy::default()), None, "R-P15 settled");
 }
 
 #[test]
@@ -712,7 +781,7 @@ fn contacts_cannot_be_dated_in_the_future() {
     });
     given::<Complaint>([filed(Severity::Normal, None)])
         .when(contact)
-        .then_error(DomainError::DatedInFuture);
+        .then_error(DomainError::DatedInFuture { field: "contacted_at" });
 }
 
 #[test]

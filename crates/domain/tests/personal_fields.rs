@@ -191,7 +191,7 @@ fn every_payload_field_is_declared() {
 #[test]
 fn every_free_text_is_personal_except_the_classifications() {
     // Texts kept in clear are classifications that statistics group by, and the
-    // erasure's own reason (written when the key is already gone).
+    // erasure's own reason (it outlives the key it destroys).
     let mut clear_texts = personal::LABELS.to_vec();
     clear_texts.push(("CustomerForgotten", "reason"));
     for (event_type, payload) in every_event() {

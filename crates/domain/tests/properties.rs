@@ -94,7 +94,10 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
             by: person(who),
             called_at: at(step),
         }),
-        _ => ComplaintCommand::Archive(ArchiveCase { year: 2026 }),
+        _ => ComplaintCommand::Archive(ArchiveCase {
+            year: 2026,
+            callback_window: kefu_domain::Policy::default().callback_window(),
+        }),
     }
 }
 

@@ -106,10 +106,12 @@ impl AuditService for Audit {
         self.check_target(&access, &req.complaint).await?;
         let point = match req.point {
             Some(pb::get_case_as_of_request::Point::Version(version)) => Point::Version(version),
-            Some(pb::get_case_as_of_request::Point::AsOf(at)) => Point::Time(
-                cv::from_timestamp(&at)
-                    .ok_or_else(|| ApiError::field("as_of", "is not a valid timestamp"))?,
-            ),
+            Some(pb::get_case_as_of_request::Point::AsOf(at)) => {
+                let mut f = cv::Fields::new();
+                let at = f.as_of("as_of", Some(&at), self.ctx.commands.now());
+                f.finish()?;
+                Point::Time(cv::present(at)?)
+            }
             None => return Err(ApiError::field("point", "set as_of or version").into()),
         };
         let state = self.files().as_of(&req.complaint, point, &who).await?;

@@ -74,7 +74,9 @@ impl Callbacks {
             by,
             called_at: present(called_at)?,
         };
-        let request = commands::Request::new(&who, &req.request_id, req.expected_version)?;
+        let fingerprint = commands::Fingerprint::of("LogCallback", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         if let Some(complaint_id) = present(complaint_id)? {
             let written = self
                 .ctx

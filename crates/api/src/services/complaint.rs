@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use super::Ctx;
 use crate::access::{authorize, Access, Relation, Rpc};
 use crate::auth::{principal, Principal};
-use crate::commands::{self, stream};
+use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
@@ -32,6 +32,7 @@ impl Complaints {
         &self,
         who: &Principal,
         access: &Access,
+        fingerprint: Fingerprint,
         request_id: &str,
         expected_version: Option<u64>,
         complaint_id: &str,
@@ -43,7 +44,7 @@ impl Complaints {
         let complaint_id = fields.complaint_id("complaint_id", complaint_id);
         fields.finish()?;
         let complaint_id = present(complaint_id)?;
-        let mut request = commands::Request::new(who, request_id, expected_version)?;
+        let mut request = commands::Request::new(who, fingerprint, request_id, expected_version)?;
         request.capacity = capacity.map(|capacity| capacity.to_string());
         let written = self
             .ctx
@@ -151,7 +152,12 @@ impl Complaints {
     ) -> Result<pb::ArchiveCasesResponse, ApiError> {
         use chrono::Datelike;
         authorize(&who, Rpc::ArchiveCases)?;
-        let request = commands::Request::new(&who, &req.request_id, None)?;
+        let request = commands::Request::new(
+            &who,
+            Fingerprint::internal("ArchiveCases/case"),
+            &req.request_id,
+            None,
+        )?;
         let this_year = self.ctx.commands.now().year();
         let year = i32::try_from(req.year).ok().filter(|year| (2000..=this_year).contains(year));
         let Some(year) = year else {
@@ -178,7 +184,10 @@ impl Complaints {
                             .ctx
                             .commands
                             .execute::<Complaint>(&stream(id.stream_name())?, &per_case, |_| {
-                                Ok(ComplaintCommand::Archive(ArchiveCase { year }))
+                                Ok(ComplaintCommand::Archive(ArchiveCase {
+                                    year,
+                                    callback_window: self.ctx.policy.callback_window(),
+                                }))
                             })
                             .await;
                         match outcome {
@@ -193,6 +202,19 @@ impl Complaints {
                             Err(ApiError::Domain(DomainError::ComplaintArchived)) => {
                                 answer.already_archived += 1;
                             }
+                            // R-P15: the callback is still owed; archived on a later call.
+                            Err(ApiError::Domain(
+                                error @ DomainError::CallbackWindowOpen { .. },
+                            )) => {
+                                let due = row
+                                    .closed_at
+                                    .map(|closed_at| self.ctx.policy.callback_due(closed_at));
+                                answer.skipped.push(pb::SkippedCase {
+                                    case_number: row.case_number,
+                                    reason: error.code().to_owned(),
+                                    archivable_after: cv::opt_timestamp(due),
+                                });
+                            }
                             Err(error) => return Err(error),
                         }
                     }
@@ -203,7 +225,12 @@ impl Complaints {
                 None => break,
             }
         }
-        tracing::info!(year, archived = answer.archived.len(), "cases archived");
+        tracing::info!(
+            year,
+            archived = answer.archived.len(),
+            skipped = answer.skipped.len(),
+            "cases archived"
+        );
         Ok(answer)
     }
 }
@@ -337,29 +364,29 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let handler = f.staff("handler", &req.handler);
         let reason = f.opt_text("reason", &req.reason);
-        if let Some(handler) = &handler {
-            if let Err(error) = self.ctx.active_staff(handler).await {
-                return Err(error.into());
-            }
-        }
-        let (handler, reason) = (handler.clone(), reason.clone());
-        let result = self
-            .run(
-                &who,
-                &access,
-                &req.request_id,
-                req.expected_version,
-                &req.complaint_id,
-                f,
-                None,
-                |_| {
-                    Ok(ComplaintCommand::AssignHandler(AssignHandler {
-                        handler: present(handler.clone())?,
-                        reason: present(reason.clone())?,
-                    }))
-                },
-            )
+        let complaint_id = f.complaint_id("complaint_id", &req.complaint_id);
+        f.finish()?;
+        let (complaint_id, handler) = (present(complaint_id)?, present(handler)?);
+        let fingerprint = Fingerprint::of("AssignHandler", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
+        let assign = AssignHandler { handler: handler.clone(), reason: present(reason)? };
+        // R-C3: conditioned on the handler still being active when it commits.
+        let case_stream = stream(complaint_id.stream_name())?;
+        let written = self
+            .ctx
+            .assign::<Complaint>(&case_stream, &request, &handler, |case| {
+                let Some(case) = case else {
+                    return Err(ApiError::NotFound {
+                        what: "complaint",
+                        id: complaint_id.to_string(),
+                    });
+                };
+                access.on_case(case)?;
+                Ok(ComplaintCommand::AssignHandler(assign.clone()))
+            })
             .await?;
+        let result = cv::write_result(complaint_id.to_string(), &written);
         Ok(Response::new(pb::AssignHandlerResponse { result: Some(result) }))
     }
 
@@ -377,6 +404,7 @@ impl ComplaintService for Complaints {
             .run(
                 &who,
                 &access,
+                Fingerprint::of("RecuseHandler", &req),
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,
@@ -409,6 +437,7 @@ impl ComplaintService for Complaints {
             .run(
                 &who,
                 &access,
+                Fingerprint::of("ContactComplainant", &req),
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,
@@ -441,6 +470,7 @@ impl ComplaintService for Complaints {
             .run(
                 &who,
                 &access,
+                Fingerprint::of("RecordInvestigation", &req),
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,
@@ -471,6 +501,7 @@ impl ComplaintService for Complaints {
             .run(
                 &who,
                 &access,
+                Fingerprint::of("DraftOpinion", &req),
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,
@@ -501,6 +532,7 @@ impl ComplaintService for Complaints {
             .run(
                 &who,
                 &access,
+                Fingerprint::of("EscalateComplaint", &req),
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,
@@ -543,6 +575,7 @@ impl ComplaintService for Complaints {
             .run(
                 &who,
                 &access,
+                Fingerprint::of("SignOpinion", &req),
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,
@@ -579,6 +612,7 @@ impl ComplaintService for Complaints {
             .run(
                 &who,
                 &access,
+                Fingerprint::of("SendReply", &req),
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,
@@ -611,6 +645,7 @@ impl ComplaintService for Complaints {
             .run(
                 &who,
                 &access,
+                Fingerprint::of("CloseComplaint", &req),
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,
@@ -640,6 +675,7 @@ impl ComplaintService for Complaints {
             .run(
                 &who,
                 &access,
+                Fingerprint::of("ReopenComplaint", &req),
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,

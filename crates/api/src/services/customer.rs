@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use super::Ctx;
 use crate::access::{authorize, Access, Rpc};
 use crate::auth::{principal, Principal};
-use crate::commands::{self, stream};
+use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
@@ -28,18 +28,15 @@ impl Customers {
     /// checks of the record as it stands pass (`access`, plus any more in `command`).
     async fn run(
         &self,
-        who: &Principal,
         access: &Access,
-        request_id: &str,
-        expected_version: Option<u64>,
+        request: &commands::Request<'_>,
         customer_id: CustomerId,
         command: impl Fn(&Option<CustomerRecord>) -> Result<CustomerCommand, ApiError>,
     ) -> Result<pb::WriteResult, ApiError> {
-        let request = commands::Request::new(who, request_id, expected_version)?;
         let written = self
             .ctx
             .commands
-            .execute::<Customer>(&stream(customer_id.stream_name())?, &request, |state| {
+            .execute::<Customer>(&stream(customer_id.stream_name())?, request, |state| {
                 if let Some(record) = state {
                     access.on_customer(record)?;
                 }
@@ -78,7 +75,8 @@ impl Customers {
         req: pb::RegisterCustomerRequest,
     ) -> Result<pb::WriteResult, ApiError> {
         let access = authorize(&who, Rpc::RegisterCustomer)?;
-        let request = commands::Request::new(&who, &req.request_id, None)?;
+        let fingerprint = Fingerprint::of("RegisterCustomer", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         if let Some(earlier) = self.ctx.commands.earlier(&request).await? {
             let id = earlier.stream.trim_start_matches("customer-").to_owned();
             return Ok(cv::write_result(id, &earlier));
@@ -98,10 +96,7 @@ impl Customers {
         // R-C6: nobody files a record at a level they could not read back.
         access.target(present(confidentiality)?)?;
         let agent = match present(agent)? {
-            Some(agent) => {
-                self.ctx.active_staff(&agent).await?;
-                agent
-            }
+            Some(agent) => agent,
             None => self.least_loaded_agent().await?,
         };
         let referred_by = present(referred_by)?;
@@ -125,12 +120,12 @@ impl Customers {
             referred_by,
             referrer_registered,
             confidentiality: present(confidentiality)?,
-            agent,
+            agent: agent.clone(),
         };
+        // R-C3: the agent, chosen active, must still be when the record commits.
         let written = self
             .ctx
-            .commands
-            .execute::<Customer>(&stream(customer_id.stream_name())?, &request, |_| {
+            .assign::<Customer>(&stream(customer_id.stream_name())?, &request, &agent, |_| {
                 Ok(CustomerCommand::Register(command.clone()))
             })
             .await?;
@@ -243,25 +238,21 @@ impl CustomerService for Customers {
         let access = update_access.as_ref().or(classify_access.as_ref()).ok_or_else(|| {
             ApiError::Internal("an update is an update, a classification or both".into())
         })?;
+        let fingerprint = Fingerprint::of("UpdateCustomer", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(
-                &who,
-                access,
-                &req.request_id,
-                req.expected_version,
-                present(customer_id)?,
-                |state| {
-                    // Nobody changes a record they may not read, nor classifies beyond their
-                    // clearance, at either end.
-                    if let (Some(record), Some(classify), Some(level)) =
-                        (state, &classify_access, update.confidentiality)
-                    {
-                        classify.on_customer(record)?;
-                        classify.classify(record.confidentiality, level)?;
-                    }
-                    Ok(CustomerCommand::Update(update.clone()))
-                },
-            )
+            .run(access, &request, present(customer_id)?, |state| {
+                // Nobody changes a record they may not read, nor classifies beyond their
+                // clearance, at either end.
+                if let (Some(record), Some(classify), Some(level)) =
+                    (state, &classify_access, update.confidentiality)
+                {
+                    classify.on_customer(record)?;
+                    classify.classify(record.confidentiality, level)?;
+                }
+                Ok(CustomerCommand::Update(update.clone()))
+            })
             .await?;
         Ok(Response::new(pb::UpdateCustomerResponse { result: Some(result) }))
     }
@@ -284,15 +275,13 @@ impl CustomerService for Customers {
             stars: present(stars)?,
             reason: present(reason)?,
         };
+        let fingerprint = Fingerprint::of("GradeCustomer", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(
-                &who,
-                &access,
-                &req.request_id,
-                req.expected_version,
-                present(customer_id)?,
-                |_| Ok(CustomerCommand::Grade(grade.clone())),
-            )
+            .run(&access, &request, present(customer_id)?, |_| {
+                Ok(CustomerCommand::Grade(grade.clone()))
+            })
             .await?;
         Ok(Response::new(pb::GradeCustomerResponse { result: Some(result) }))
     }
@@ -310,18 +299,22 @@ impl CustomerService for Customers {
         let reason = f.opt_text("reason", &req.reason);
         f.finish()?;
         let agent = present(agent)?;
-        self.ctx.active_staff(&agent).await?;
-        let assign = AssignAgent { agent, reason: present(reason)? };
-        let result = self
-            .run(
-                &who,
-                &access,
-                &req.request_id,
-                req.expected_version,
-                present(customer_id)?,
-                |_| Ok(CustomerCommand::AssignAgent(assign.clone())),
-            )
+        let customer_id = present(customer_id)?;
+        let fingerprint = Fingerprint::of("AssignAgent", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
+        let assign = AssignAgent { agent: agent.clone(), reason: present(reason)? };
+        // R-C3: conditioned on the agent still being active when it commits.
+        let written = self
+            .ctx
+            .assign::<Customer>(&stream(customer_id.stream_name())?, &request, &agent, |state| {
+                if let Some(record) = state {
+                    access.on_customer(record)?;
+                }
+                Ok(CustomerCommand::AssignAgent(assign.clone()))
+            })
             .await?;
+        let result = cv::write_result(customer_id.to_string(), &written);
         Ok(Response::new(pb::AssignAgentResponse { result: Some(result) }))
     }
 
@@ -346,15 +339,13 @@ impl CustomerService for Customers {
             note: present(note)?,
             contacted_at: present(contacted_at)?,
         };
+        let fingerprint = Fingerprint::of("RecordContact", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(
-                &who,
-                &access,
-                &req.request_id,
-                req.expected_version,
-                present(customer_id)?,
-                |_| Ok(CustomerCommand::RecordContact(contact.clone())),
-            )
+            .run(&access, &request, present(customer_id)?, |_| {
+                Ok(CustomerCommand::RecordContact(contact.clone()))
+            })
             .await?;
         Ok(Response::new(pb::RecordContactResponse { result: Some(result) }))
     }
@@ -378,18 +369,20 @@ impl CustomerService for Customers {
             return Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() }.into());
         };
         access.on_customer(&record)?;
-        // R-C8: the key goes before the event is acknowledged, so an acknowledged erasure
-        // never leaves the person readable; a retry after a failure here destroys nothing
-        // new and records the event.
+        // R-C8: the event first, then the key, then the answer. A failed append changes
+        // nothing; a failure after it leaves the customer recorded as forgotten (read
+        // models scrubbed, no new data accepted) and the call failed, and its retry
+        // finds the event and destroys the key. So an acknowledged erasure never leaves
+        // the person readable, and nothing is ever half-done for good.
+        let fingerprint = Fingerprint::of("ForgetCustomer", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
+        let result = self
+            .run(&access, &request, customer_id, |_| Ok(CustomerCommand::Forget(forget.clone())))
+            .await?;
         let store = self.ctx.commands.store();
         let destroyed =
             store.destroy_data_key(&customer_id.to_string()).await.map_err(ApiError::from)?;
         tracing::info!(customer = %customer_id, key_destroyed = destroyed, "customer data erased");
-        let result = self
-            .run(&who, &access, &req.request_id, None, customer_id, |_| {
-                Ok(CustomerCommand::Forget(forget.clone()))
-            })
-            .await?;
         Ok(Response::new(pb::ForgetCustomerResponse { result: Some(result) }))
     }
 

@@ -128,9 +128,6 @@ fn validate(req: &pb::FileComplaintRequest, now: DateTime<Utc>) -> Result<Filing
     }
     f.finish()?;
     let received_at = present(received_at)?;
-    if received_at > now {
-        return Err(DomainError::ReceivedInFuture.into());
-    }
     Ok(Filing {
         customer_id: present(customer_id)?,
         category: present(category)?,
@@ -151,7 +148,8 @@ impl Complaints {
         req: pb::FileComplaintRequest,
     ) -> Result<pb::FileComplaintResponse, ApiError> {
         authorize(&who, Rpc::FileComplaint)?;
-        let request = commands::Request::new(&who, &req.request_id, None)?;
+        let fingerprint = commands::Fingerprint::of("FileComplaint", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         match self.file_as_new(&request, &req).await {
             Ok(Some(answer)) => return Ok(answer),
             Ok(None) => {}

@@ -30,14 +30,11 @@ impl Reports {
         as_of: Option<&prost_types::Timestamp>,
     ) -> Result<(Access, DateTime<Utc>), ApiError> {
         let access = authorize(who, rpc)?;
-        let now = self.ctx.commands.now();
-        let as_of = match as_of {
-            None => now,
-            Some(at) => cv::from_timestamp(at)
-                .ok_or_else(|| ApiError::field("as_of", "is not a valid timestamp"))?,
-        };
+        let mut f = Fields::new();
+        let as_of = f.as_of("as_of", as_of, self.ctx.commands.now());
+        f.finish()?;
         self.ctx.caught_up(min_position).await?;
-        Ok((access, as_of))
+        Ok((access, cv::present(as_of)?))
     }
 }
 

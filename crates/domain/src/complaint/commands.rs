@@ -124,9 +124,13 @@ pub struct ReopenComplaint {
     pub cause: Option<Text>,
 }
 
+/// R-P12: into the year's archive, once handling is over: the case is closed and its
+/// callback is logged, or its callback window (R-P15) has passed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArchiveCase {
     pub year: i32,
+    /// The policy's callback window (`Policy::callback_window`).
+    pub callback_window: chrono::TimeDelta,
 }
 
 #[derive(Debug, Clone, PartialEq)]

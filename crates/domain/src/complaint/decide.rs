@@ -5,7 +5,6 @@ use chrono::{DateTime, Datelike, Utc};
 use super::commands::*;
 use super::events::*;
 use super::{Case, CaseStatus};
-use crate::customer::not_in_future;
 use crate::error::DomainError;
 use crate::ids::StaffId;
 use crate::values::{CallbackKind, CallbackOutcome, ReplyKind, Severity, SignerCapacity, Text};
@@ -22,6 +21,14 @@ pub(super) fn decide(
         };
     };
     match case.status {
+        // A callback still owed is never refused because of archiving (R-P15): cases
+        // archived inside their window by earlier releases take it as if closed.
+        CaseStatus::Archived
+            if matches!(command, ComplaintCommand::LogCallback(_))
+                && case.callback_pending_since().is_some() =>
+        {
+            return decide_closed(case, command, now)
+        }
         CaseStatus::Archived => return Err(DomainError::ComplaintArchived),
         CaseStatus::Closed => return decide_closed(case, command, now),
         CaseStatus::Open => {}
@@ -53,7 +60,10 @@ pub(super) fn decide(
         }
         ComplaintCommand::ContactComplainant(contact) => {
             acting(case, &contact.by, DomainError::RespondentCannotContact)?;
-            not_in_future(contact.contacted_at, now)?;
+            let contacted_at = crate::time::given("contacted_at", contact.contacted_at, now)?;
+            if contacted_at < case.received_at {
+                return Err(DomainError::ContactBeforeReceipt);
+            }
             ComplainantContacted {
                 by: contact.by.staff,
                 channel: contact.channel,
@@ -147,9 +157,10 @@ fn file_complaint(
     file: FileComplaint,
     now: DateTime<Utc>,
 ) -> Result<Vec<ComplaintEvent>, DomainError> {
-    if file.received_at > now {
-        return Err(DomainError::ReceivedInFuture);
-    }
+    match crate::time::given("received_at", file.received_at, now) {
+        Err(DomainError::DatedInFuture { .. }) => return Err(DomainError::ReceivedInFuture),
+        other => other?,
+    };
     if file.case_number.year() != now.year() {
         return Err(DomainError::CaseNumberYearMismatch {
             case_number: file.case_number.to_string(),
@@ -233,8 +244,9 @@ fn sign_opinion(
     })
 }
 
-/// R-P5, R-P4: a committee decision names a meeting that was held, had its quorum and
-/// the signer present, and excluded whoever may not decide this case.
+/// R-P5, R-P4, R-T4: a committee decision names a meeting that was held (after the
+/// receipt, not in the future), had its quorum and the signer present, and excluded
+/// whoever may not decide this case.
 fn committee_meeting(
     case: &Case,
     meeting: &CommitteeMeeting,
@@ -242,7 +254,10 @@ fn committee_meeting(
     quorum: usize,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
-    not_in_future(meeting.held_at, now)?;
+    let held_at = crate::time::given("meeting.held_at", meeting.held_at, now)?;
+    if held_at < case.received_at {
+        return Err(DomainError::MeetingBeforeReceipt);
+    }
     let mut present: Vec<&StaffId> = meeting.members_present.iter().collect();
     present.sort();
     present.dedup();
@@ -277,7 +292,14 @@ fn decide_closed(
             if callback.kind != CallbackKind::Complaint {
                 return Err(DomainError::CallbackKindMismatch);
             }
-            let logged = callback.into_event(case.customer_id, Some(case.id), now)?;
+            let closed_at = case.closed_at.unwrap_or(case.received_at);
+            let logged = callback.into_event(
+                case.customer_id,
+                Some(case.id),
+                now,
+                closed_at,
+                DomainError::CallbackBeforeClosure,
+            )?;
             let mut events = Vec::with_capacity(2);
             // R-P14: dissatisfaction reopens the case in the same decision.
             if logged.outcome == CallbackOutcome::Dissatisfied {
@@ -300,6 +322,18 @@ fn decide_closed(
                     case_number: case.case_number.to_string(),
                     year: archive.year,
                 });
+            }
+            if case.status == CaseStatus::Archived {
+                return Err(DomainError::ComplaintArchived);
+            }
+            if let Some(closed_at) = case.callback_pending_since() {
+                let due = crate::time::later(closed_at, archive.callback_window);
+                if now <= due {
+                    return Err(DomainError::CallbackWindowOpen {
+                        case_number: case.case_number.to_string(),
+                        due: due.to_rfc3339(),
+                    });
+                }
             }
             Ok(vec![CaseArchived { year: archive.year, archived_at: now }.into()])
         }

@@ -1,7 +1,7 @@
 //! Satisfaction (R-R2), callback coverage (R-C5), the monthly summary (R-R1) and the
 //! referral report (R-R4).
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use kefu_domain::Policy;
 
 use super::ReadModels;
@@ -197,7 +197,10 @@ impl ReadModels {
             );
             let row = self
                 .db()
-                .fetch_optional(&sql, &crate::params![now - TimeDelta::days(days)])
+                .fetch_optional(
+                    &sql,
+                    &crate::params![kefu_domain::time::earlier(now, kefu_domain::time::days(days))],
+                )
                 .await?
                 .ok_or_else(|| ProjectionError::Corrupt("aggregate returned no row".into()))?;
             let customers = non_negative("count", row.int("n")?)?;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use kefu_domain::time::{earlier, later};
 use kefu_domain::{Policy, StarLevel, Tier};
 
 use super::ReadModels;
@@ -155,14 +156,15 @@ impl ReadModels {
         policy: &Policy,
     ) -> Result<Vec<SlaBreach>, ProjectionError> {
         let mut breaches = Vec::new();
-        let response_limit = TimeDelta::hours(policy.first_response_hours);
+        // `now` may be a caller's `as_of`: every step saturates instead of overflowing.
+        let response_limit = policy.first_response_limit();
         let rows = self
             .db()
             .fetch_all(
                 "SELECT complaint_id, case_number, handler, received_at, first_response_at FROM rm_complaints \
                  WHERE status = 'open' AND ((first_response_at IS NULL AND received_at < $1) \
                  OR first_response_seconds > $2) ORDER BY received_at",
-                &params![now - response_limit, response_limit.num_seconds()],
+                &params![earlier(now, response_limit), response_limit.num_seconds()],
             )
             .await?;
         for row in rows {
@@ -178,13 +180,14 @@ impl ReadModels {
             });
         }
 
-        let callback_limit = TimeDelta::days(policy.callback_within_days);
+        // Archived cases owe nothing more: archiving waits for the callback or its window
+        // (R-P12, R-P15).
         let rows = self
             .db()
             .fetch_all(
                 "SELECT complaint_id, case_number, handler, closed_at FROM rm_complaints \
-                 WHERE status <> 'open' AND callback_pending AND closed_at < $1 ORDER BY closed_at",
-                &params![now - callback_limit],
+                 WHERE status = 'closed' AND callback_pending AND closed_at < $1 ORDER BY closed_at",
+                &params![earlier(now, policy.callback_window())],
             )
             .await?;
         for row in rows {
@@ -199,14 +202,13 @@ impl ReadModels {
             });
         }
 
-        let contact_limit = TimeDelta::days(policy.new_customer_contact_days);
         let rows = self
             .db()
             .fetch_all(
                 "SELECT customer_id, agent, registered_at FROM rm_customers \
                  WHERE first_contact_at IS NULL AND forgotten_at IS NULL AND registered_at < $1 \
                  ORDER BY registered_at",
-                &params![now - contact_limit],
+                &params![earlier(now, policy.first_contact_window())],
             )
             .await?;
         for row in rows {
@@ -288,13 +290,13 @@ impl ReadModels {
         horizon: TimeDelta,
         policy: &Policy,
     ) -> Result<Vec<DueCallback>, ProjectionError> {
-        let until = now + horizon;
+        let until = later(now, horizon);
         let mut due = Vec::new();
         let rows = self
             .db()
             .fetch_all(
                 "SELECT complaint_id, case_number, customer_id, handler, closed_at FROM rm_complaints \
-                 WHERE status <> 'open' AND callback_pending",
+                 WHERE status = 'closed' AND callback_pending",
                 &[],
             )
             .await?;

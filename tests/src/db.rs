@@ -150,3 +150,29 @@ pub async fn rebuild_projections(url: &str) {
     let store = EventStore::open(url, StoreOptions::default()).await.expect("open store");
     Runner::new(store, all_projections()).rebuild_all(|_, _| {}).await.expect("rebuild");
 }
+
+/// Every live data key in `data_keys`, as an attacker holding the database reads them.
+pub async fn live_data_keys(url: &str) -> Vec<Vec<u8>> {
+    let sql = "SELECT key_bytes FROM data_keys WHERE key_bytes IS NOT NULL";
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect sqlite");
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.expect("data keys")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.expect("data keys")
+    }
+}
+
+/// The `request_fingerprint` recorded in every event's metadata.
+pub async fn recorded_fingerprints(url: &str) -> Vec<String> {
+    let rows: Vec<Option<String>> = if url.starts_with("sqlite") {
+        let sql = "SELECT json_extract(metadata, '$.request_fingerprint') FROM events";
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect sqlite");
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.expect("fingerprints")
+    } else {
+        let sql = "SELECT metadata->>'request_fingerprint' FROM events";
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.expect("fingerprints")
+    };
+    rows.into_iter().flatten().collect()
+}

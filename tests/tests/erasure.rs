@@ -4,6 +4,8 @@
 //! raw database files (SQLite with its WAL; PostgreSQL's data files after `VACUUM FULL`
 //! and a `CHECKPOINT`). The classification labels and the erasure's own reason, kept in
 //! clear by design (`kefu_domain::personal`), are found: the scan sees what is there.
+//! The request fingerprint recorded with every write cannot confirm a guessed request
+//! once the subject's key is gone, not even to whoever holds the whole database.
 
 use std::collections::BTreeSet;
 
@@ -12,8 +14,13 @@ use kefu_domain::personal::{self, FieldKind};
 use kefu_domain::DomainEvent;
 use kefu_tests::flows::*;
 use kefu_tests::{db, rid, Clients, TestApp};
+use prost::Message;
+use tonic::Code;
 
-kefu_tests::on_both_backends!(forgetting_erases_every_copy_of_every_free_text);
+kefu_tests::on_both_backends!(
+    forgetting_erases_every_copy_of_every_free_text,
+    a_request_fingerprint_confirms_no_guess_after_the_erasure,
+);
 
 /// One canary per free-text field: (text, event type, field).
 const CANARIES: &[(&str, &str, &str)] = &[
@@ -365,4 +372,121 @@ async fn forgetting_erases_every_copy_of_every_free_text(app: &TestApp) {
         .expect("verify")
         .into_inner();
     assert!(verified.intact, "the erasure changed no event: {verified:?}");
+}
+
+/// What an attacker holding the database computes from a guessed request: its unkeyed
+/// SHA-256 (what an unkeyed fingerprint would hold), in the forms it could be stored in.
+fn unkeyed(rpc: &str, request: &impl Message) -> [String; 2] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(request.encode_to_vec());
+    [format!("{rpc}:{}", hex::encode(&digest[..16])), hex::encode(digest)]
+}
+
+/// Whether some recorded fingerprint confirms the guessed `request`, for an attacker who
+/// holds the database (every key still in `data_keys`) and follows the documented
+/// construction (docs/compliance.md): F = HMAC-SHA256(key, "kefu-digest-v1\nrequest-
+/// fingerprint"), then the first 16 bytes of HMAC-SHA256(F, rpc ‖ "\n" ‖ SHA-256(the
+/// request's protobuf encoding)), in hex.
+fn confirmed(rpc: &str, request: &impl Message, keys: &[Vec<u8>], recorded: &[String]) -> bool {
+    use hmac::Mac;
+    use sha2::Digest;
+    type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+    let digest = sha2::Sha256::digest(request.encode_to_vec());
+    keys.iter().any(|key| {
+        let mut derive = HmacSha256::new_from_slice(key).expect("any key length");
+        derive.update(b"kefu-digest-v1\nrequest-fingerprint");
+        let fingerprint_key = derive.finalize().into_bytes();
+        let mut mac = HmacSha256::new_from_slice(&fingerprint_key).expect("any key length");
+        mac.update(format!("{rpc}\n").as_bytes());
+        mac.update(&digest);
+        let tag = format!(":{}", hex::encode(&mac.finalize().into_bytes()[..16]));
+        recorded.iter().any(|fingerprint| fingerprint.ends_with(&tag))
+    })
+}
+
+/// R-C8 and issue 15's REQUEST_ID_REUSED together: every write records a fingerprint of
+/// its request so a reused key is caught, but the fingerprint is keyed with the data
+/// subject's key. Holding the whole database, an attacker confirms a guessed request
+/// (name, phone, note) while that key lives, and never once it is destroyed; the unkeyed
+/// hash of the request is stored nowhere, before or after.
+async fn a_request_fingerprint_confirms_no_guess_after_the_erasure(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut compliance = app.clients(Some("co1")).await;
+    let mut registering = customer_request("FpName Guessable", pb::Confidentiality::Internal, "a1");
+    registering.contacts = Some(pb::Contacts {
+        phones: vec!["+86 139 0303 4242".into()],
+        emails: Vec::new(),
+        address: String::new(),
+    });
+    let registered = agent.customers.register_customer(registering.clone()).await;
+    let customer = registered.expect("register").into_inner().result.expect("result").id;
+    let contact = pb::RecordContactRequest {
+        request_id: rid(),
+        customer_id: customer.clone(),
+        expected_version: None,
+        channel: pb::ContactChannel::Phone as i32,
+        note: "FpNote spoke about the overcharge".into(),
+        contacted_at: None,
+    };
+    let first = agent.customers.record_contact(contact.clone()).await.expect("contact");
+    let first = first.into_inner().result.expect("result");
+    // Detection works with keyed fingerprints: a retry gets its first answer, another
+    // command under the same key is refused.
+    let again = agent.customers.record_contact(contact.clone()).await.expect("retry");
+    assert_eq!(again.into_inner().result.expect("result"), first);
+    let grade = pb::GradeCustomerRequest {
+        request_id: contact.request_id.clone(),
+        customer_id: customer.clone(),
+        expected_version: None,
+        tier: pb::Tier::Vip as i32,
+        stars: 0,
+        reason: "reused key".into(),
+    };
+    let reused = agent.customers.grade_customer(grade.clone()).await;
+    refused(reused, Code::AlreadyExists, "REQUEST_ID_REUSED");
+    let other_note = pb::RecordContactRequest { note: "FpNote another".into(), ..contact.clone() };
+    let reused = agent.customers.record_contact(other_note).await;
+    refused(reused, Code::AlreadyExists, "REQUEST_ID_REUSED");
+
+    let url = app.db.url();
+    let recorded = db::recorded_fingerprints(url).await;
+    let stored = db::events_text(url).await;
+    let unkeyed_forms =
+        [unkeyed("RegisterCustomer", &registering), unkeyed("RecordContact", &contact)].concat();
+    for form in &unkeyed_forms {
+        assert!(!stored.contains(form.as_str()), "an unkeyed fingerprint is stored: {form}");
+    }
+    // The attacker's procedure is right: with the subject's key it confirms both guesses.
+    let keys = db::live_data_keys(url).await;
+    assert!(confirmed("RegisterCustomer", &registering, &keys, &recorded), "{recorded:?}");
+    assert!(confirmed("RecordContact", &contact, &keys, &recorded), "{recorded:?}");
+
+    let forget = pb::ForgetCustomerRequest {
+        request_id: rid(),
+        customer_id: customer.clone(),
+        reason: "asked to be forgotten".into(),
+    };
+    let forgotten = compliance.customers.forget_customer(forget.clone()).await.expect("forget");
+    let forgotten = forgotten.into_inner().result.expect("result");
+    let recorded = db::recorded_fingerprints(url).await;
+    let keys = db::live_data_keys(url).await;
+    assert!(!keys.is_empty(), "keys that remain (the installation's) are tried too");
+    assert!(!confirmed("RegisterCustomer", &registering, &keys, &recorded));
+    assert!(!confirmed("RecordContact", &contact, &keys, &recorded));
+    let stored = db::events_text(url).await;
+    let files = db::raw_files(&app.db).await.map(|f| String::from_utf8_lossy(&f).into_owned());
+    for form in &unkeyed_forms {
+        assert!(!stored.contains(form.as_str()), "an unkeyed fingerprint is stored: {form}");
+        assert!(!files.as_ref().is_some_and(|f| f.contains(form.as_str())), "{form} in the files");
+    }
+
+    // After the erasure only a request's RPC can be compared (docs/compliance.md): a
+    // retry is answered as before, another RPC under the same key is still refused.
+    let retried = compliance.customers.forget_customer(forget).await.expect("retry the erasure");
+    assert_eq!(retried.into_inner().result.expect("result"), forgotten);
+    let again = agent.customers.record_contact(contact).await.expect("retry after erasure");
+    assert_eq!(again.into_inner().result.expect("result"), first);
+    let reused = agent.customers.grade_customer(grade).await;
+    refused(reused, Code::AlreadyExists, "REQUEST_ID_REUSED");
 }

@@ -56,6 +56,64 @@ pub async fn scan(db: &TestDatabase) -> String {
     text
 }
 
+/// The log's head: the position of its last event (0 when empty).
+pub async fn head(url: &str) -> u64 {
+    let sql = "SELECT COALESCE(MAX(position), 0) FROM events";
+    let head: i64 = if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect sqlite");
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("head")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("head")
+    };
+    u64::try_from(head).expect("positions are positive")
+}
+
+/// The raw bytes of the database's files, as the disk holds them: on SQLite the file and
+/// its WAL; on PostgreSQL every file of the database's directory (tables, indexes, TOAST
+/// and the catalogs), after `VACUUM FULL` has rewritten every table without its dead
+/// rows and a `CHECKPOINT` has written every page. `None` when the files cannot be read
+/// (a server on another machine); in CI that fails instead.
+pub async fn raw_files(db: &TestDatabase) -> Option<Vec<u8>> {
+    if let Some(path) = db.sqlite_path() {
+        let mut bytes = std::fs::read(&path).expect("read database file");
+        if let Ok(more) = std::fs::read(format!("{}-wal", path.display())) {
+            bytes.extend(more);
+        }
+        return Some(bytes);
+    }
+    let mut conn = sqlx::PgConnection::connect(db.url()).await.expect("connect postgres");
+    sqlx::raw_sql("VACUUM FULL").execute(&mut conn).await.expect("vacuum full");
+    sqlx::raw_sql("CHECKPOINT").execute(&mut conn).await.expect("checkpoint");
+    let data: String = sqlx::query_scalar("SELECT current_setting('data_directory')")
+        .fetch_one(&mut conn)
+        .await
+        .expect("data directory");
+    let oid: sqlx::postgres::types::Oid =
+        sqlx::query_scalar("SELECT oid FROM pg_database WHERE datname = current_database()")
+            .fetch_one(&mut conn)
+            .await
+            .expect("database oid");
+    let dir = std::path::Path::new(&data).join("base").join(oid.0.to_string());
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!("cannot read {}: {error}; raw file scan skipped", dir.display());
+            return None;
+        }
+        Err(error) => panic!("CI: cannot read the database files in {}: {error}", dir.display()),
+    };
+    let mut bytes = Vec::new();
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        if path.is_file() {
+            bytes.extend(std::fs::read(&path).expect("read a data file"));
+        }
+    }
+    assert!(!bytes.is_empty(), "the database directory has files");
+    Some(bytes)
+}
+
 /// Every stored payload and metadata, as text.
 pub async fn events_text(url: &str) -> String {
     let sql = "SELECT payload || metadata FROM events";
@@ -91,4 +149,30 @@ pub async fn assert_absent(db: &TestDatabase, texts: &[&str], when: &str) {
 pub async fn rebuild_projections(url: &str) {
     let store = EventStore::open(url, StoreOptions::default()).await.expect("open store");
     Runner::new(store, all_projections()).rebuild_all(|_, _| {}).await.expect("rebuild");
+}
+
+/// Every live data key in `data_keys`, as an attacker holding the database reads them.
+pub async fn live_data_keys(url: &str) -> Vec<Vec<u8>> {
+    let sql = "SELECT key_bytes FROM data_keys WHERE key_bytes IS NOT NULL";
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect sqlite");
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.expect("data keys")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.expect("data keys")
+    }
+}
+
+/// The `request_fingerprint` recorded in every event's metadata.
+pub async fn recorded_fingerprints(url: &str) -> Vec<String> {
+    let rows: Vec<Option<String>> = if url.starts_with("sqlite") {
+        let sql = "SELECT json_extract(metadata, '$.request_fingerprint') FROM events";
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect sqlite");
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.expect("fingerprints")
+    } else {
+        let sql = "SELECT metadata->>'request_fingerprint' FROM events";
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
+        sqlx::query_scalar(sql).fetch_all(&mut conn).await.expect("fingerprints")
+    };
+    rows.into_iter().flatten().collect()
 }

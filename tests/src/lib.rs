@@ -60,12 +60,17 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     ("h1", &["agent"], "internal"),
     ("h2", &["agent"], "internal"),
     ("r1", &["agent"], "internal"),
-    ("sp1", &["agent"], "internal"),
+    ("sp1", &["specialist"], "internal"),
     ("s1", &["supervisor"], "confidential"),
     ("d1", &["director"], "secret"),
     ("co1", &["compliance"], "secret"),
     ("an1", &["analyst"], "public"),
     ("svc-web", &["service"], "internal"),
+    ("svc-pub", &["service"], "public"),
+    ("svc-sec", &["service"], "secret"),
+    ("co-int", &["compliance"], "internal"),
+    ("s-sec", &["supervisor"], "secret"),
+    ("hs1", &["agent", "specialist"], "internal"),
 ];
 
 /// A running server and the database under it; stops when dropped.

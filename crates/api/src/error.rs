@@ -249,6 +249,8 @@ fn domain_status(error: &DomainError, message: String) -> Status {
     let mut details = error_info(error.code(), metadata);
     if let DomainError::InvalidValue(value) = error {
         details.add_bad_request_violation(value.field, bounded(&value.reason, 160));
+    } else if let Some(field) = error.field() {
+        details.add_bad_request_violation(field, message.clone());
     } else if code == Code::InvalidArgument {
         details.add_bad_request_violation("request", message.clone());
     }

@@ -6,6 +6,7 @@
 //! failure through `error` — one exhaustive match, so a caller's mistake is never
 //! `INTERNAL`.
 
+pub mod access;
 pub mod auth;
 pub mod call;
 pub mod casefile;
@@ -13,6 +14,7 @@ mod commands;
 mod convert;
 pub mod describe;
 pub mod error;
+mod feed;
 mod server;
 mod services;
 

@@ -5,7 +5,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
-use kefu_domain::balance::{least_loaded, plan_reassignment};
+use kefu_domain::balance::{least_loaded, plan_departure, plan_reassignment, CaseToHand};
 use kefu_domain::case_register::{
     case_year, next_case_number, CaseNumberIssued, CaseRegisterEvent, IssueCaseNumber,
 };
@@ -30,10 +30,14 @@ fn registered(code: &str) -> StaffEvent {
 fn departure_lists_what_must_be_reassigned_r_c3() {
     let customers = vec![CustomerId::generate(), CustomerId::generate()];
     let cases = vec![ComplaintId::generate()];
+    let customer_handovers: Vec<_> =
+        customers.iter().map(|id| Handover { id: *id, to: staff("a2") }).collect();
+    let case_handovers: Vec<_> =
+        cases.iter().map(|id| Handover { id: *id, to: staff("h2") }).collect();
     let departure = StaffCommand::RecordDeparture(RecordDeparture {
         reason: Some(text("resigned")),
-        customers: customers.clone(),
-        open_cases: cases.clone(),
+        customers: customer_handovers.clone(),
+        open_cases: case_handovers.clone(),
     });
     let member = given::<Staff>([registered("a1")])
         .when(departure.clone())
@@ -41,6 +45,8 @@ fn departure_lists_what_must_be_reassigned_r_c3() {
             reason: Some(text("resigned")),
             customers_to_reassign: customers,
             cases_to_reassign: cases,
+            customer_handovers,
+            case_handovers,
             departed_at: at(1),
         }
         .into()])
@@ -50,12 +56,82 @@ fn departure_lists_what_must_be_reassigned_r_c3() {
         reason: None,
         customers_to_reassign: vec![],
         cases_to_reassign: vec![],
+        customer_handovers: vec![],
+        case_handovers: vec![],
         departed_at: at(0),
     };
     given::<Staff>([registered("a1"), departed.into()])
         .when(departure.clone())
         .then_error(DomainError::StaffDeparted);
     given::<Staff>([]).when(departure).then_error(DomainError::StaffNotRegistered);
+}
+
+#[test]
+fn nothing_is_handed_back_to_the_leaver_r_c3() {
+    let customer = CustomerId::generate();
+    let departure = StaffCommand::RecordDeparture(RecordDeparture {
+        reason: None,
+        customers: vec![Handover { id: customer, to: staff("a1") }],
+        open_cases: vec![],
+    });
+    given::<Staff>([registered("a1")]).when(departure).then_error(
+        DomainError::DepartureUnassignable(format!("{customer} handed back to the leaver")),
+    );
+}
+
+#[test]
+fn a_departure_is_planned_whole_or_refused_naming_what_nobody_can_take_r_c3() {
+    let leaver = staff("h1");
+    let loads = |ids: &[(&str, usize)]| -> BTreeMap<StaffId, usize> {
+        ids.iter().map(|(id, n)| (staff(id), *n)).collect()
+    };
+    let barred_case = CaseToHand {
+        complaint_id: ComplaintId::generate(),
+        label: "2026-000009".into(),
+        barred: vec![staff("h2"), staff("h3")],
+    };
+    let free_case = CaseToHand {
+        complaint_id: ComplaintId::generate(),
+        label: "2026-000010".into(),
+        barred: vec![],
+    };
+    let customers = [CustomerId::generate()];
+    // h2 is the respondent and h3 recused: nobody may take case 9.
+    let refused = plan_departure(
+        &leaver,
+        &customers,
+        &[free_case.clone(), barred_case.clone()],
+        &loads(&[("a2", 0)]),
+        &loads(&[("h1", 0), ("h2", 0), ("h3", 5)]),
+    );
+    assert_eq!(
+        refused,
+        Err(DomainError::DepartureUnassignable(
+            "case 2026-000009: every active handler is its respondent or recused (R-P4)".into()
+        ))
+    );
+    let refused = plan_departure(&leaver, &customers, &[], &loads(&[]), &loads(&[]));
+    assert_eq!(
+        refused,
+        Err(DomainError::DepartureUnassignable("1 customer(s): no other active agent".into()))
+    );
+    // With h4 there, case 9 goes to h4 and case 10 to the least loaded, h2.
+    let (customer_plan, case_plan) = plan_departure(
+        &leaver,
+        &customers,
+        &[free_case.clone(), barred_case.clone()],
+        &loads(&[("a2", 0)]),
+        &loads(&[("h1", 0), ("h2", 0), ("h3", 5), ("h4", 1)]),
+    )
+    .unwrap();
+    assert_eq!(customer_plan, vec![Handover { id: customers[0], to: staff("a2") }]);
+    assert_eq!(
+        case_plan,
+        vec![
+            Handover { id: free_case.complaint_id, to: staff("h2") },
+            Handover { id: barred_case.complaint_id, to: staff("h4") },
+        ]
+    );
 }
 
 #[test]

@@ -55,4 +55,4 @@ pub use types::{
     category_of, Append, AppendResult, BrokenReason, Condition, Direction, ExpectedVersion,
     Metadata, NewEvent, RecordedEvent, StoreOptions, StreamId, Verification,
 };
-pub use vault::{show_erased, DataKey, KeyState};
+pub use vault::{show_erased, DataKey, KeyState, INSTALLATION_SUBJECT};

@@ -231,7 +231,8 @@ async fn stored_places(
     event_ids: &[Uuid],
 ) -> Result<Vec<StoredPlace>, StoreError> {
     let rows = sqlx::query(
-        "SELECT event_id, stream_id, stream_version, position, event_type FROM events \
+        "SELECT event_id, stream_id, stream_version, position, event_type, \
+         metadata->>'request_fingerprint' AS request_fingerprint FROM events \
          WHERE event_id = ANY($1)",
     )
     .bind(event_ids)
@@ -248,6 +249,7 @@ fn stored_place(row: &PgRow) -> Result<StoredPlace, StoreError> {
         stream_version: from_sql(position, row.try_get("stream_version")?)?,
         position: from_sql(position, position)?,
         event_type: row.try_get("event_type")?,
+        request_fingerprint: row.try_get("request_fingerprint")?,
     })
 }
 
@@ -430,10 +432,10 @@ async fn find(
     // One index seek per stream: `DISTINCT ON` over the streams would read every
     // version, and the yearly register grows with each filing.
     let rows = sqlx::query(
-        "SELECT event_id, stream_id, stream_version, position, event_type, NULL::bytea AS hash \
-           FROM events WHERE event_id = ANY($1) \
+        "SELECT event_id, stream_id, stream_version, position, event_type, NULL::bytea AS hash, \
+           NULL::text AS request_fingerprint FROM events WHERE event_id = ANY($1) \
          UNION ALL \
-         SELECT NULL, s.stream_id, e.stream_version, NULL, NULL, e.hash \
+         SELECT NULL, s.stream_id, e.stream_version, NULL, NULL, e.hash, NULL \
          FROM (SELECT DISTINCT unnest($2::text[]) AS stream_id) AS s \
          CROSS JOIN LATERAL (SELECT stream_version, hash FROM events \
            WHERE events.stream_id = s.stream_id ORDER BY stream_version DESC LIMIT 1) AS e",

@@ -401,6 +401,8 @@ pub(crate) struct StoredPlace {
     pub stream_version: u64,
     pub position: u64,
     pub event_type: String,
+    /// The metadata's `request_fingerprint`, if the append recorded one.
+    pub request_fingerprint: Option<String>,
 }
 
 /// Decides what the already stored events among an append's ids mean:

@@ -452,6 +452,9 @@ async fn find(tx: &mut sqlx::SqliteConnection, batch: &[Job]) -> Result<Found, S
                 stream_version: from_sql(position, version.ok_or_else(missing)?)?,
                 position: from_sql(position, position)?,
                 event_type: event_type.ok_or_else(missing)?,
+                // The writer's check compares places and types; callers compare
+                // fingerprints when they look their keys up (`locate`).
+                request_fingerprint: None,
             }),
             "head" => heads.push((
                 stream_id.ok_or_else(missing)?,
@@ -528,7 +531,8 @@ async fn stored_places(
     let ids = serde_json::Value::from(ids).to_string();
     // One statement text whatever the count, so it is prepared once and cached.
     let rows = sqlx::query(
-        "SELECT event_id, stream_id, stream_version, position, event_type FROM events \
+        "SELECT event_id, stream_id, stream_version, position, event_type, \
+         json_extract(metadata, '$.request_fingerprint') AS request_fingerprint FROM events \
          WHERE event_id IN (SELECT value FROM json_each(?))",
     )
     .bind(ids)
@@ -543,6 +547,7 @@ async fn stored_places(
                 stream_version: from_sql(position, row.try_get("stream_version")?)?,
                 position: from_sql(position, position)?,
                 event_type: row.try_get("event_type")?,
+                request_fingerprint: row.try_get("request_fingerprint")?,
             })
         })
         .collect()

@@ -57,6 +57,8 @@ pub struct EventLocation {
     pub stream_id: String,
     pub stream_version: u64,
     pub position: u64,
+    /// What request wrote it (`Metadata::request_fingerprint`), when recorded.
+    pub request_fingerprint: Option<String>,
 }
 
 /// The append-only event log. Cheap to clone; all clones share one connection pool.
@@ -262,6 +264,7 @@ impl EventStore {
                 stream_id: place.stream_id,
                 stream_version: place.stream_version,
                 position: place.position,
+                request_fingerprint: place.request_fingerprint,
             })
             .collect())
     }

@@ -322,3 +322,27 @@ async fn postgres_pg_dump_and_pg_restore_give_a_verified_copy() {
     assert!(out.starts_with("checked: 4 events in 4 streams verified"), "{out}");
     assert_eq!(read_model_counts(&restored).await, before, "same read-model totals");
 }
+
+/// Issue 16, item 7: kefu refuses a tokens file its group (or others) may read, and says
+/// how to fix it; the same file at 0600 is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_tokens_file_its_group_may_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("kefu.db").display());
+    let tokens = support::write_tokens(dir.path());
+    let settings = || {
+        let mut settings = kefu::Settings::new(url.clone(), "127.0.0.1:0".parse().expect("addr"));
+        settings.tokens_file = Some(tokens.clone());
+        settings
+    };
+    for mode in [0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let Err(error) = kefu::Application::build(settings()).await else {
+            panic!("a tokens file of mode {mode:o} was accepted")
+        };
+        assert!(format!("{error:#}").contains("chmod 600"), "says how to fix it: {error:#}");
+    }
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    kefu::Application::build(settings()).await.expect("a private tokens file is accepted");
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use kefu_domain::complaint::{ComplaintCommand, RecordInvestigation};
+use kefu_domain::complaint::{Actor, ComplaintCommand, RecordInvestigation};
 use kefu_domain::{CallbackOutcome, IntakeChannel, Severity, StaffRole, Tier};
 use kefu_event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
 use kefu_projection::sql::DbTx;
@@ -212,7 +212,7 @@ async fn a_rebuild_racing_a_live_runner_applies_every_event_once(db: &TestDataba
                 let case = Case::file(&store, sequence, id, "c", "k", phone, normal, t(1)).await;
                 case.assign(&store, "h1", t(2)).await;
                 let investigation = ComplaintCommand::RecordInvestigation(RecordInvestigation {
-                    by: staff("h1"),
+                    by: Actor::handler(staff("h1")),
                     findings: text("f"),
                 });
                 case.run(&store, investigation, t(3)).await;

@@ -1,4 +1,5 @@
-//! `CustomerService`: customer records (R-C1..R-C8), with clearance checks (R-C6).
+//! `CustomerService`: customer records (R-C1..R-C8), each call through the access table
+//! (roles, the customer's own agent, clearance and classification: R-C3, R-C6).
 
 use kefu_domain::customer::*;
 use kefu_domain::{balance, CustomerId, StaffRole};
@@ -7,16 +8,13 @@ use kefu_projection::{confidentiality_rank, CustomerRow, Page};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::auth::{principal, Principal, Role};
-use crate::commands::{self, stream};
+use crate::access::{authorize, Access, Rpc};
+use crate::auth::{principal, Principal};
+use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
 use crate::pb::customer_service_server::CustomerService;
-
-const WRITERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Service];
-const READERS: &[Role] =
-    &[Role::Agent, Role::Supervisor, Role::Director, Role::Compliance, Role::Service];
 
 #[derive(Debug, Clone)]
 pub struct Customers {
@@ -26,19 +24,24 @@ pub struct Customers {
 type Reply<T> = Result<Response<T>, Status>;
 
 impl Customers {
+    /// Runs one command on a customer's record, as the caller, once the access table's
+    /// checks of the record as it stands pass (`access`, plus any more in `command`).
     async fn run(
         &self,
-        who: &Principal,
-        request_id: &str,
-        expected_version: Option<u64>,
+        access: &Access,
+        request: &commands::Request<'_>,
         customer_id: CustomerId,
         command: impl Fn(&Option<CustomerRecord>) -> Result<CustomerCommand, ApiError>,
     ) -> Result<pb::WriteResult, ApiError> {
-        let request = commands::Request::new(who, request_id, expected_version)?;
         let written = self
             .ctx
             .commands
-            .execute::<Customer>(&stream(customer_id.stream_name())?, &request, command)
+            .execute::<Customer>(&stream(customer_id.stream_name())?, request, |state| {
+                if let Some(record) = state {
+                    access.on_customer(record)?;
+                }
+                command(state)
+            })
             .await?;
         Ok(cv::write_result(customer_id.to_string(), &written))
     }
@@ -71,8 +74,9 @@ impl Customers {
         who: Principal,
         req: pb::RegisterCustomerRequest,
     ) -> Result<pb::WriteResult, ApiError> {
-        who.require_any(WRITERS, "register customers")?;
-        let request = commands::Request::new(&who, &req.request_id, None)?;
+        let access = authorize(&who, Rpc::RegisterCustomer)?;
+        let fingerprint = Fingerprint::of("RegisterCustomer", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         if let Some(earlier) = self.ctx.commands.earlier(&request).await? {
             let id = earlier.stream.trim_start_matches("customer-").to_owned();
             return Ok(cv::write_result(id, &earlier));
@@ -89,11 +93,10 @@ impl Customers {
             f.required("confidentiality", cv::confidentiality(req.confidentiality));
         let agent = f.opt_staff("agent", &req.agent);
         f.finish()?;
+        // R-C6: nobody files a record at a level they could not read back.
+        access.target(present(confidentiality)?)?;
         let agent = match present(agent)? {
-            Some(agent) => {
-                self.ctx.active_staff(&agent).await?;
-                agent
-            }
+            Some(agent) => agent,
             None => self.least_loaded_agent().await?,
         };
         let referred_by = present(referred_by)?;
@@ -117,12 +120,12 @@ impl Customers {
             referred_by,
             referrer_registered,
             confidentiality: present(confidentiality)?,
-            agent,
+            agent: agent.clone(),
         };
+        // R-C3: the agent, chosen active, must still be when the record commits.
         let written = self
             .ctx
-            .commands
-            .execute::<Customer>(&stream(customer_id.stream_name())?, &request, |_| {
+            .assign::<Customer>(&stream(customer_id.stream_name())?, &request, &agent, |_| {
                 Ok(CustomerCommand::Register(command.clone()))
             })
             .await?;
@@ -134,17 +137,12 @@ impl Customers {
         who: &Principal,
         customer_id: CustomerId,
     ) -> Result<pb::Customer, ApiError> {
-        who.require_any(READERS, "read customer records")?;
+        let access = authorize(who, Rpc::GetCustomer)?;
         let (record, version, _) =
             self.ctx.commands.load::<Customer>(&stream(customer_id.stream_name())?).await?;
         let record = record
             .ok_or_else(|| ApiError::NotFound { what: "customer", id: customer_id.to_string() })?;
-        if record.confidentiality > who.clearance {
-            return Err(ApiError::forbidden(format!(
-                "customer is {}, above the caller's clearance (R-C6)",
-                record.confidentiality
-            )));
-        }
+        access.on_customer(&record)?;
         Ok(pb::Customer {
             customer_id: record.id.to_string(),
             name: record.name.as_ref().map(ToString::to_string).unwrap_or_default(),
@@ -205,8 +203,17 @@ impl CustomerService for Customers {
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Reply<pb::UpdateCustomerResponse> {
         let who = principal(&request)?;
-        who.require_any(WRITERS, "update customers")?;
         let req = request.into_inner();
+        // R-C6: a new level is classifying, a check of its own; the profile fields are an
+        // update. A request with only a level needs only the classifying grant.
+        let profile = req.name.is_some() || req.contacts.is_some();
+        let classifying = req.confidentiality != 0;
+        let update_access = match (profile, classifying) {
+            (false, true) => None,
+            _ => Some(authorize(&who, Rpc::UpdateCustomer)?),
+        };
+        let classify_access =
+            if classifying { Some(authorize(&who, Rpc::ClassifyCustomer)?) } else { None };
         let mut f = Fields::new();
         let customer_id = f.customer_id("customer_id", &req.customer_id);
         let name = match req.name.as_deref() {
@@ -228,8 +235,22 @@ impl CustomerService for Customers {
             contacts: present(contacts)?,
             confidentiality: present(confidentiality)?,
         };
+        let access = update_access.as_ref().or(classify_access.as_ref()).ok_or_else(|| {
+            ApiError::Internal("an update is an update, a classification or both".into())
+        })?;
+        let fingerprint = Fingerprint::of("UpdateCustomer", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+            .run(access, &request, present(customer_id)?, |state| {
+                // Nobody changes a record they may not read, nor classifies beyond their
+                // clearance, at either end.
+                if let (Some(record), Some(classify), Some(level)) =
+                    (state, &classify_access, update.confidentiality)
+                {
+                    classify.on_customer(record)?;
+                    classify.classify(record.confidentiality, level)?;
+                }
                 Ok(CustomerCommand::Update(update.clone()))
             })
             .await?;
@@ -241,7 +262,7 @@ impl CustomerService for Customers {
         request: Request<pb::GradeCustomerRequest>,
     ) -> Reply<pb::GradeCustomerResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Agent, Role::Supervisor], "grade customers")?;
+        let access = authorize(&who, Rpc::GradeCustomer)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let customer_id = f.customer_id("customer_id", &req.customer_id);
@@ -254,8 +275,11 @@ impl CustomerService for Customers {
             stars: present(stars)?,
             reason: present(reason)?,
         };
+        let fingerprint = Fingerprint::of("GradeCustomer", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+            .run(&access, &request, present(customer_id)?, |_| {
                 Ok(CustomerCommand::Grade(grade.clone()))
             })
             .await?;
@@ -267,7 +291,7 @@ impl CustomerService for Customers {
         request: Request<pb::AssignAgentRequest>,
     ) -> Reply<pb::AssignAgentResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Supervisor], "assign customers to agents")?;
+        let access = authorize(&who, Rpc::AssignAgent)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let customer_id = f.customer_id("customer_id", &req.customer_id);
@@ -275,13 +299,22 @@ impl CustomerService for Customers {
         let reason = f.opt_text("reason", &req.reason);
         f.finish()?;
         let agent = present(agent)?;
-        self.ctx.active_staff(&agent).await?;
-        let assign = AssignAgent { agent, reason: present(reason)? };
-        let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+        let customer_id = present(customer_id)?;
+        let fingerprint = Fingerprint::of("AssignAgent", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
+        let assign = AssignAgent { agent: agent.clone(), reason: present(reason)? };
+        // R-C3: conditioned on the agent still being active when it commits.
+        let written = self
+            .ctx
+            .assign::<Customer>(&stream(customer_id.stream_name())?, &request, &agent, |state| {
+                if let Some(record) = state {
+                    access.on_customer(record)?;
+                }
                 Ok(CustomerCommand::AssignAgent(assign.clone()))
             })
             .await?;
+        let result = cv::write_result(customer_id.to_string(), &written);
         Ok(Response::new(pb::AssignAgentResponse { result: Some(result) }))
     }
 
@@ -290,7 +323,7 @@ impl CustomerService for Customers {
         request: Request<pb::RecordContactRequest>,
     ) -> Reply<pb::RecordContactResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Agent, Role::Supervisor], "record contacts")?;
+        let access = authorize(&who, Rpc::RecordContact)?;
         let by = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
@@ -306,8 +339,11 @@ impl CustomerService for Customers {
             note: present(note)?,
             contacted_at: present(contacted_at)?,
         };
+        let fingerprint = Fingerprint::of("RecordContact", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+            .run(&access, &request, present(customer_id)?, |_| {
                 Ok(CustomerCommand::RecordContact(contact.clone()))
             })
             .await?;
@@ -319,7 +355,7 @@ impl CustomerService for Customers {
         request: Request<pb::ForgetCustomerRequest>,
     ) -> Reply<pb::ForgetCustomerResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Compliance], "erase customers")?;
+        let access = authorize(&who, Rpc::ForgetCustomer)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let customer_id = f.customer_id("customer_id", &req.customer_id);
@@ -329,21 +365,24 @@ impl CustomerService for Customers {
         let customer_id = present(customer_id)?;
         let (record, _, _) =
             self.ctx.commands.load::<Customer>(&stream(customer_id.stream_name())?).await?;
-        if record.is_none() {
+        let Some(record) = record else {
             return Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() }.into());
-        }
-        // R-C8: the key goes before the event is acknowledged, so an acknowledged erasure
-        // never leaves the person readable; a retry after a failure here destroys nothing
-        // new and records the event.
+        };
+        access.on_customer(&record)?;
+        // R-C8: the event first, then the key, then the answer. A failed append changes
+        // nothing; a failure after it leaves the customer recorded as forgotten (read
+        // models scrubbed, no new data accepted) and the call failed, and its retry
+        // finds the event and destroys the key. So an acknowledged erasure never leaves
+        // the person readable, and nothing is ever half-done for good.
+        let fingerprint = Fingerprint::of("ForgetCustomer", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
+        let result = self
+            .run(&access, &request, customer_id, |_| Ok(CustomerCommand::Forget(forget.clone())))
+            .await?;
         let store = self.ctx.commands.store();
         let destroyed =
             store.destroy_data_key(&customer_id.to_string()).await.map_err(ApiError::from)?;
         tracing::info!(customer = %customer_id, key_destroyed = destroyed, "customer data erased");
-        let result = self
-            .run(&who, &req.request_id, None, customer_id, |_| {
-                Ok(CustomerCommand::Forget(forget.clone()))
-            })
-            .await?;
         Ok(Response::new(pb::ForgetCustomerResponse { result: Some(result) }))
     }
 
@@ -365,7 +404,7 @@ impl CustomerService for Customers {
         request: Request<pb::ListCustomersRequest>,
     ) -> Reply<pb::ListCustomersResponse> {
         let who = principal(&request)?;
-        who.require_any(READERS, "list customers")?;
+        let access = authorize(&who, Rpc::ListCustomers)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let after = f.opt_customer_id("page_token", &req.page_token);
@@ -382,7 +421,7 @@ impl CustomerService for Customers {
             tier: present(tier)?.map(|tier| tier.to_string()),
             agent: present(agent)?.map(|agent| agent.to_string()),
             referred_by: present(referred_by)?.map(|id| id.to_string()),
-            max_confidentiality_rank: Some(confidentiality_rank(who.clearance)),
+            max_confidentiality_rank: Some(confidentiality_rank(access.max_level())),
             include_forgotten: false,
         };
         let page = Page { after: present(after)?.map(|id| id.to_string()), size: req.page_size };

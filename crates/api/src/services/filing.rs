@@ -38,7 +38,8 @@ use kefu_domain::{Aggregate, Attachment, CaseNumber, ComplaintId, CustomerId, Do
 use kefu_event_store::{Condition, Direction, StoreError, StreamId};
 
 use super::complaint::Complaints;
-use crate::auth::{Principal, Role};
+use crate::access::{authorize, Rpc};
+use crate::auth::Principal;
 use crate::commands::{self, decode, stream};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
@@ -198,9 +199,6 @@ fn validate(req: &pb::FileComplaintRequest, now: DateTime<Utc>) -> Result<Filing
     }
     f.finish()?;
     let received_at = present(received_at)?;
-    if received_at > now {
-        return Err(DomainError::ReceivedInFuture.into());
-    }
     Ok(Filing {
         customer_id: present(customer_id)?,
         category: present(category)?,
@@ -239,8 +237,9 @@ impl Complaints {
         req: pb::FileComplaintRequest,
         deadline: Instant,
     ) -> Result<pb::FileComplaintResponse, ApiError> {
-        who.require_any(&[Role::Agent, Role::Supervisor, Role::Service], "file complaints")?;
-        let request = commands::Request::new(&who, &req.request_id, None)?;
+        authorize(&who, Rpc::FileComplaint)?;
+        let fingerprint = commands::Fingerprint::of("FileComplaint", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         // The filing's one instant (see the module's documentation).
         let at = self.ctx.commands.now();
         match self.file_as_new(&request, &req, at, deadline).await {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use kefu_domain::staff::{Staff, StaffMember};
 use kefu_domain::{Policy, StaffId};
+use kefu_event_store::Condition;
 use kefu_projection::ReadModels;
 
 use crate::commands::{stream, Commands};
@@ -70,15 +71,62 @@ impl Ctx {
         crate::casefile::resolve(&self.commands, key).await
     }
 
-    /// A staff member who can take work now (registered, not departed).
-    pub async fn active_staff(&self, staff_id: &StaffId) -> Result<StaffMember, ApiError> {
-        let (member, _, _) = self.commands.load::<Staff>(&stream(staff_id.stream_name())?).await?;
+    /// R-C6: the current confidentiality of a customer, from their stream (personal
+    /// fields left sealed). An unknown customer reads as `secret`: unknown is not shown.
+    pub async fn customer_level(
+        &self,
+        customer_id: kefu_domain::CustomerId,
+    ) -> Result<kefu_domain::Confidentiality, ApiError> {
+        let (record, _, _) = self
+            .commands
+            .load_unopened::<kefu_domain::Customer>(&stream(customer_id.stream_name())?)
+            .await?;
+        Ok(record.map_or(kefu_domain::Confidentiality::Secret, |record| record.confidentiality))
+    }
+
+    /// A staff member who can take work now (registered, not departed), and the
+    /// condition that keeps it so until an assignment commits: their stream is still
+    /// at the version read (a staff stream changes only when its person leaves).
+    pub async fn active_staff(
+        &self,
+        staff_id: &StaffId,
+    ) -> Result<(StaffMember, Condition), ApiError> {
+        let staff_stream = stream(staff_id.stream_name())?;
+        let (member, version, _) = self.commands.load::<Staff>(&staff_stream).await?;
         match member {
             None => Err(kefu_domain::DomainError::StaffNotRegistered.into()),
             Some(member) if !member.is_active() => {
                 Err(kefu_domain::DomainError::StaffDeparted.into())
             }
-            Some(member) => Ok(member),
+            Some(member) => Ok((member, Condition::StreamAt { stream_id: staff_stream, version })),
+        }
+    }
+
+    /// Runs an assignment to `assignee` on condition they are still active when it
+    /// commits: one who left meanwhile gets nothing (`STAFF_DEPARTED`, R-C3).
+    pub async fn assign<A>(
+        &self,
+        target: &kefu_event_store::StreamId,
+        request: &crate::commands::Request<'_>,
+        assignee: &StaffId,
+        command: impl Fn(&A::State) -> Result<A::Command, ApiError>,
+    ) -> Result<crate::commands::Written, ApiError>
+    where
+        A: kefu_domain::Aggregate,
+        A::Event: kefu_domain::DomainEvent,
+        A::State: Send + Sync + 'static,
+    {
+        let (_, active) = self.active_staff(assignee).await?;
+        let outcome = self.commands.execute_if::<A>(target, request, vec![active], &command).await;
+        match outcome {
+            // The assignee's stream moved: they left between the check and the commit.
+            Err(ApiError::Contended { stream: changed })
+                if changed == stream(assignee.stream_name())?.as_str() =>
+            {
+                self.active_staff(assignee).await?;
+                Err(ApiError::Contended { stream: changed })
+            }
+            other => other,
         }
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use kefu_domain::time::{earlier, later};
 use kefu_domain::{Policy, StarLevel, Tier};
 
 use super::ReadModels;
@@ -98,20 +99,22 @@ const AGE_BUCKETS: [(&str, i64); 5] =
 /// [`breach_params`]' first parameters.
 const FIRST_RESPONSE_BREACHED: &str = "FROM rm_complaints WHERE status = 'open' AND \
      ((first_response_at IS NULL AND received_at < $1) OR first_response_seconds > $2)";
-/// Closed cases whose callback is pending past its due day.
+/// Closed cases whose callback is pending past its due day. Archived cases owe nothing
+/// more: archiving waits for the callback or its window (R-P12, R-P15).
 const CALLBACK_OVERDUE: &str =
-    "FROM rm_complaints WHERE status <> 'open' AND callback_pending AND closed_at < $1";
+    "FROM rm_complaints WHERE status = 'closed' AND callback_pending AND closed_at < $1";
 /// Customers not contacted within the policy's days after registering.
 const NEW_CUSTOMER_NOT_CONTACTED: &str = "FROM rm_customers WHERE first_contact_at IS NULL \
      AND forgotten_at IS NULL AND registered_at < $1";
 
-/// The parameters of the three breach conditions as of `now`, in their order.
+/// The parameters of the three breach conditions as of `now`, in their order. `now` may
+/// be a caller's `as_of`: every step saturates instead of overflowing.
 fn breach_params(now: DateTime<Utc>, policy: &Policy) -> [Vec<crate::sql::Param>; 3] {
-    let response_limit = TimeDelta::hours(policy.first_response_hours);
+    let response_limit = policy.first_response_limit();
     [
-        params![now - response_limit, response_limit.num_seconds()].to_vec(),
-        params![now - TimeDelta::days(policy.callback_within_days)].to_vec(),
-        params![now - TimeDelta::days(policy.new_customer_contact_days)].to_vec(),
+        params![earlier(now, response_limit), response_limit.num_seconds()].to_vec(),
+        params![earlier(now, policy.callback_window())].to_vec(),
+        params![earlier(now, policy.first_contact_window())].to_vec(),
     ]
 }
 
@@ -326,13 +329,13 @@ impl ReadModels {
         horizon: TimeDelta,
         policy: &Policy,
     ) -> Result<Vec<DueCallback>, ProjectionError> {
-        let until = now + horizon;
+        let until = later(now, horizon);
         let mut due = Vec::new();
         let rows = self
             .db()
             .fetch_all(
                 "SELECT complaint_id, case_number, customer_id, handler, closed_at FROM rm_complaints \
-                 WHERE status <> 'open' AND callback_pending",
+                 WHERE status = 'closed' AND callback_pending",
                 &[],
             )
             .await?;

@@ -59,13 +59,15 @@ async fn a_lifecycle_logs_no_personal_data() {
     // The same request again (a client's retry): answered, nothing written.
     let again = agent.customers.register_customer(request.clone()).await.expect("retry");
     assert_eq!(again.into_inner().result.expect("result").id, customer);
-    // Refused requests that carry personal data: a reused key, a bad email.
+    // Refused requests that carry personal data: a reused key (another request under
+    // the same key, REQUEST_ID_REUSED), a bad email.
     let refused = agent.customers.register_customer(pb::RegisterCustomerRequest {
         request_id: request.request_id.clone(),
         name: format!("{NAME} again"),
         ..request.clone()
     });
-    let _ = refused.await;
+    let refused = refused.await.expect_err("a reused key is refused");
+    assert_eq!(refused.code(), tonic::Code::AlreadyExists, "{refused:?}");
     let mut bad = request.clone();
     bad.request_id = rid();
     bad.contacts =
@@ -138,7 +140,7 @@ async fn a_lifecycle_logs_no_personal_data() {
             .count()
     };
     assert_eq!(of_request("command applied"), 1, "applied once, not again for its retries");
-    assert_eq!(of_request("request repeated"), 2, "the retry and the reused key");
+    assert_eq!(of_request("request repeated"), 1, "the retry (the reused key is refused)");
     let applied =
         lines.iter().find(|line| line["message"] == "command applied").expect("a command applied");
     let rpc = &applied["spans"][0];

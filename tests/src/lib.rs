@@ -97,6 +97,14 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, |_, _| {}).await
 }
 
+/// Settings without the per-principal rate of expensive reads (reports, the event log,
+/// audit), for tests that make many such calls as inputs, not as load: the rate
+/// refuses the surplus before any check runs (`RESOURCE_EXHAUSTED`), which is
+/// tests/tests/limits.rs's subject, not theirs.
+pub fn without_read_rate(settings: &mut Settings, _: &std::path::Path) {
+    settings.limits.expensive_reads_per_second = None;
+}
+
 /// Like [`spawn_app`], letting the test adjust the settings (given the scratch dir).
 pub async fn spawn_app_with(
     backend: Backend,

@@ -3,7 +3,7 @@
 
 use kefu_api::pb;
 use kefu_testkit::Backend;
-use kefu_tests::{rid, spawn_app, spawn_app_with, Clients, TestApp};
+use kefu_tests::{rid, spawn_app, spawn_app_with, without_read_rate, Clients, TestApp};
 use proptest::prelude::*;
 use tonic::Code;
 
@@ -386,10 +386,8 @@ fn random_requests_never_panic_nor_answer_internal_sqlite() {
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // Inputs, not load: 2,560 calls from one admin would meet the rate limit of
     // expensive reads (tests/tests/limits.rs), which is not what this test is about.
-    let unlimited = |settings: &mut kefu::Settings, _: &std::path::Path| {
-        settings.limits.expensive_reads_per_second = None;
-    };
-    let app = runtime.block_on(spawn_app_with(Backend::Sqlite, unlimited)).expect("sqlite app");
+    let app =
+        runtime.block_on(spawn_app_with(Backend::Sqlite, without_read_rate)).expect("sqlite app");
     let mut admin = runtime.block_on(app.clients(Some("admin")));
     // Some real records, so random requests also hit existing ids.
     let known: Vec<String> = runtime.block_on(async {

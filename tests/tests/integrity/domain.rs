@@ -18,12 +18,36 @@ kefu_tests::on_both_backends!(
     stated_times_outside_the_time_domain_are_refused_naming_the_field,
     a_legacy_event_at_year_minus_one_does_not_stop_the_projections,
     a_contact_before_the_receipt_is_refused_and_the_breach_stays,
-    as_of_at_chronos_edges_is_invalid_argument,
     a_request_id_reused_for_another_command_is_refused,
     a_failed_erasure_leaves_nothing_half_done_and_its_retry_completes_it,
     a_departure_nobody_can_take_over_is_refused_before_anything_is_recorded,
     a_retried_departure_reports_the_recorded_owners,
 );
+
+// 28 reports and replays in a row from two principals, as inputs: on a server without
+// the per-principal rate of expensive reads, which would refuse the surplus before `as_of`
+// is looked at (tests/tests/limits.rs).
+mod sqlite_as_of {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn as_of_at_chronos_edges_is_invalid_argument() {
+        let backend = kefu_testkit::Backend::Sqlite;
+        let app = kefu_tests::spawn_app_with(backend, kefu_tests::without_read_rate).await;
+        let app = app.expect("sqlite");
+        super::as_of_at_chronos_edges_is_invalid_argument(&app).await;
+        app.stop().await;
+    }
+}
+
+mod postgres_as_of {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn as_of_at_chronos_edges_is_invalid_argument() {
+        let backend = kefu_testkit::Backend::Postgres;
+        let app = kefu_tests::spawn_app_with(backend, kefu_tests::without_read_rate).await;
+        let Some(app) = app else { return };
+        super::as_of_at_chronos_edges_is_invalid_argument(&app).await;
+        app.stop().await;
+    }
+}
 
 fn at(seconds: i64) -> Option<Timestamp> {
     Some(Timestamp { seconds, nanos: 0 })

@@ -179,7 +179,7 @@ fn refusing_complaint_rows(backend: Backend) -> (Vec<&'static str>, &'static str
 /// The event is a real filing stored by the server. The complaints read model cannot
 /// apply it because the database refuses its row (a trigger planted behind kefu's back,
 /// as a bad manual migration would): unlike an event no binary can decode (see
-/// tests/integrity.rs), that cause can be fixed, so the recovery is shown too.
+/// tests/integrity/storage.rs), that cause can be fixed, so the recovery is shown too.
 async fn a_stopped_projection_takes_its_readers_out_until_rebuilt(backend: Backend) {
     let Some(app) = spawn_app_with(backend, fast_health).await else { return };
     standard_staff(&app).await;

@@ -556,6 +556,25 @@ mod tests {
         assert_eq!(names.len(), Rpc::ALL.len());
     }
 
+    /// The table and the protos name the same RPCs: one the protos declare has a row
+    /// (a new RPC is not served unasked), and every row is a declared RPC.
+    #[test]
+    fn every_declared_rpc_has_a_row_and_every_row_is_declared() {
+        let declared: std::collections::BTreeSet<String> = crate::describe::kefu_methods()
+            .expect("descriptor set")
+            .into_iter()
+            .map(|method| {
+                let service = method.service.trim_start_matches("kefu.v1.");
+                format!("{service}.{}", method.name)
+            })
+            .collect();
+        let rows: std::collections::BTreeSet<String> = Rpc::ALL
+            .iter()
+            .map(|rpc| rpc.name().split(' ').next().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(declared, rows);
+    }
+
     #[test]
     fn analysts_read_aggregates_only() {
         let analyst = principal(&[Role::Analyst], Confidentiality::Secret);

@@ -16,6 +16,7 @@
 //! refuses to go on from it rather than start that year's sequence again.
 
 use chrono::{DateTime, Datelike, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
@@ -26,11 +27,13 @@ use crate::ids::{CaseNumber, ComplaintId};
 /// The stream category of case registers.
 pub const CATEGORY: &str = "caseregister";
 
-/// The case-register year of a filing made at `at` (R-P1): the one place that says
-/// which year an instant belongs to for numbering, so the register a filing uses, the
-/// number's year and the filing's year always agree.
-pub fn case_year(at: DateTime<Utc>) -> i32 {
-    at.year()
+/// The case-register year of a filing made at `at` (R-P1, R-T1): the business-local
+/// year in `zone`, and the one place that says which year an instant belongs to for
+/// numbering, so the register a filing uses, the number's year and the filing's year
+/// always agree. A filing at 03:00 on 1 January in Beijing is of the new year though
+/// it is still the old one in UTC.
+pub fn case_year(at: DateTime<Utc>, zone: Tz) -> i32 {
+    crate::calendar::local(at, zone).unwrap_or(at.naive_utc()).year()
 }
 
 /// The register stream of `year`.
@@ -70,6 +73,8 @@ pub struct IssueCaseNumber {
     pub complaint_id: ComplaintId,
     /// The year of the register stream the command is decided on.
     pub year: i32,
+    /// R-T1: the business time zone the year is counted in.
+    pub zone: Tz,
 }
 
 /// The `CaseRegister` aggregate; its state is the last number issued.
@@ -90,10 +95,11 @@ impl Aggregate for CaseRegister {
     ) -> Result<Vec<CaseRegisterEvent>, DomainError> {
         let year = command.year;
         let foreign = last.filter(|last| last.year() != year).map(|last| last.year());
-        if case_year(now) != year || foreign.is_some() {
+        let this_year = case_year(now, command.zone);
+        if this_year != year || foreign.is_some() {
             return Err(DomainError::RegisterYearMismatch {
                 register: year,
-                year: foreign.unwrap_or_else(|| case_year(now)),
+                year: foreign.unwrap_or(this_year),
             });
         }
         let case_number = next_case_number(year, *last)?;

@@ -90,6 +90,10 @@ pub enum DomainError {
     RegisterYearMismatch { register: i32, year: i32 },
     #[error("all case numbers of {year} are used (R-P1)")]
     CaseNumbersExhausted { year: i32 },
+    /// The case is held to a policy version this process has not loaded yet: retry
+    /// (the policy stream is read again).
+    #[error("the case's policy version {version} is not known here (R-T3)")]
+    PolicyVersionUnknown { version: u64 },
 
     // Recusal (R-P4).
     #[error("the respondent cannot handle their own complaint (R-P4)")]
@@ -212,6 +216,7 @@ impl DomainError {
             CaseNumberYearMismatch { .. } => "CASE_NUMBER_YEAR_MISMATCH",
             CaseNumbersExhausted { .. } => "CASE_NUMBERS_EXHAUSTED",
             RegisterYearMismatch { .. } => "REGISTER_YEAR_MISMATCH",
+            PolicyVersionUnknown { .. } => "POLICY_VERSION_UNKNOWN",
             RespondentCannotHandle => "RESPONDENT_CANNOT_HANDLE",
             RespondentCannotInvestigate => "RESPONDENT_CANNOT_INVESTIGATE",
             RespondentCannotSign => "RESPONDENT_CANNOT_SIGN",
@@ -271,6 +276,7 @@ impl DomainError {
             CaseNumberYearMismatch { .. }
             | CaseNumbersExhausted { .. }
             | RegisterYearMismatch { .. } => "R-P1",
+            PolicyVersionUnknown { .. } => "R-T3",
             ReceivedInFuture => "R-P3",
             RespondentCannotHandle
             | RespondentCannotInvestigate
@@ -348,6 +354,7 @@ impl DomainError {
             | GradeUnchanged
             | CaseNumberYearMismatch { .. }
             | RegisterYearMismatch { .. }
+            | PolicyVersionUnknown { .. }
             | RespondentCannotHandle
             | RespondentCannotInvestigate
             | RespondentCannotSign

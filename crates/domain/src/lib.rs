@@ -13,6 +13,7 @@
 mod aggregate;
 pub mod audit;
 pub mod balance;
+pub mod calendar;
 mod callback;
 pub mod case_register;
 mod codec;
@@ -21,7 +22,8 @@ pub mod customer;
 mod error;
 mod ids;
 pub mod personal;
-mod policy;
+pub mod policy;
+pub mod policy_log;
 pub mod staff;
 pub mod time;
 mod values;
@@ -34,7 +36,8 @@ pub use complaint::Complaint;
 pub use customer::Customer;
 pub use error::{DomainError, ErrorKind, ValueError};
 pub use ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
-pub use policy::Policy;
+pub use policy::{Policy, SlaRule, Target};
+pub use policy_log::{PolicyBook, Versioned};
 pub use staff::Staff;
 pub use values::{
     Attachment, CallbackChannel, CallbackKind, CallbackOutcome, CallbackParty, Confidentiality,

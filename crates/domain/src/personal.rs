@@ -116,6 +116,7 @@ const DECLARED: &[(&str, &[(&str, FieldKind)])] = &[
             ("attachments", S),
             ("received_at", P),
             ("filed_at", P),
+            ("terms", P),
         ],
     ),
     ("HandlerAssigned", &[("handler", P), ("previous", P), ("reason", S), ("assigned_at", P)]),
@@ -136,7 +137,7 @@ const DECLARED: &[(&str, &[(&str, FieldKind)])] = &[
         ],
     ),
     ("ReplySent", &[("by", P), ("kind", P), ("channel", P), ("summary", S), ("sent_at", P)]),
-    ("ComplaintClosed", &[("summary", S), ("closed_at", P)]),
+    ("ComplaintClosed", &[("summary", S), ("closed_at", P), ("callback_due_at", P)]),
     ("ComplaintReopened", &[("cause", S), ("by_callback", P), ("reopened_at", P)]),
     ("CaseArchived", &[("year", P), ("archived_at", P)]),
 ];

@@ -6,7 +6,7 @@ use kefu_domain::complaint::*;
 use kefu_domain::{
     Aggregate, CallbackChannel, CallbackKind, CallbackOutcome, CallbackParty, CaseNumber,
     ComplaintId, ContactChannel, CustomerId, DomainError, IntakeChannel, LogCallback, Policy,
-    ReplyKind, Score, Severity, SignerCapacity,
+    PolicyBook, ReplyKind, Score, Severity, SignerCapacity,
 };
 use support::{at, given, staff, text};
 
@@ -31,6 +31,8 @@ fn file_command(severity: Severity, respondent: Option<&str>) -> FileComplaint {
         respondent: respondent.map(staff),
         attachments: vec![],
         received_at: at(-2),
+        policy: PolicyBook::new().current(),
+        tier: kefu_domain::Tier::Regular,
     }
 }
 
@@ -49,6 +51,13 @@ fn filed(severity: Severity, respondent: Option<&str>) -> ComplaintEvent {
         attachments: vec![],
         received_at: command.received_at,
         filed_at: at(0),
+        terms: CaseTerms::under(
+            0,
+            &Policy::version_zero(),
+            command.received_at,
+            severity,
+            Some(kefu_domain::Tier::Regular),
+        ),
     }
     .into()
 }
@@ -96,7 +105,7 @@ fn final_reply() -> ComplaintEvent {
 }
 
 fn closed() -> ComplaintEvent {
-    ComplaintClosed { summary: None, closed_at: at(0) }.into()
+    ComplaintClosed { summary: None, closed_at: at(0), callback_due_at: at(72) }.into()
 }
 
 /// A normal case handled by h1, with r1 the respondent, ready to sign.
@@ -147,7 +156,11 @@ fn reply_by(by: Actor, kind: ReplyKind, channel: ContactChannel) -> ComplaintCom
 }
 
 fn close_by(by: Actor) -> ComplaintCommand {
-    ComplaintCommand::Close(CloseComplaint { by, summary: None })
+    ComplaintCommand::Close(CloseComplaint {
+        by,
+        summary: None,
+        policy: PolicyBook::new().current(),
+    })
 }
 
 fn contact_by(by: Actor) -> ComplaintCommand {
@@ -668,8 +681,7 @@ fn reopen_records_its_cause_and_starts_a_new_round_r_p14() {
 }
 
 fn archive(year: i32) -> ComplaintCommand {
-    let callback_window = Policy::default().callback_window();
-    ComplaintCommand::Archive(ArchiveCase { year, callback_window })
+    ComplaintCommand::Archive(ArchiveCase { year })
 }
 
 #[test]
@@ -745,12 +757,11 @@ fn a_callback_owed_is_never_refused_because_of_archiving_r_p15() {
     let (events, case) =
         given::<Complaint>(history).at(at(2)).when(callback(CallbackOutcome::Satisfied)).events();
     assert!(matches!(events.as_slice(), [ComplaintEvent::CallbackLogged(_)]));
-    assert_eq!(case.unwrap().callback_due(&Policy::default()), None, "R-P15 settled");
+    assert_eq!(case.unwrap().callback_due(), None, "R-P15 settled");
 }
 
 #[test]
 fn first_response_and_callback_deadlines_r_p7_r_p15() {
-    let policy = Policy::default();
     let contact = ComplaintCommand::ContactComplainant(ContactComplainant {
         by: Actor::stepping_in(staff("s1")),
         channel: ContactChannel::Phone,
@@ -760,15 +771,15 @@ fn first_response_and_callback_deadlines_r_p7_r_p15() {
     let case =
         given::<Complaint>([filed(Severity::Normal, None)]).when(contact).events().1.unwrap();
     assert_eq!(case.first_response_at, Some(at(0)));
-    assert_eq!(case.first_response_due(&policy), at(10), "received at -2 h, due 12 h later");
+    assert_eq!(case.first_response_due(), at(10), "received at -2 h, due 12 h later");
 
     let case = Complaint::fold(&handled_and_closed()).unwrap();
-    assert_eq!(case.callback_due(&policy), Some(at(72)));
+    assert_eq!(case.callback_due(), Some(at(72)));
     let (_, called) = given::<Complaint>(handled_and_closed())
         .at(at(5))
         .when(callback(CallbackOutcome::Satisfied))
         .events();
-    assert_eq!(called.unwrap().callback_due(&policy), None, "a callback after closing settles it");
+    assert_eq!(called.unwrap().callback_due(), None, "a callback after closing settles it");
 }
 
 #[test]

@@ -114,6 +114,13 @@ fn every_event() -> Vec<(String, serde_json::Value)> {
             attachments: vec![Attachment::new("doc://1", None).unwrap()],
             received_at: at(0),
             filed_at: at(0),
+            terms: CaseTerms::under(
+                0,
+                &kefu_domain::Policy::version_zero(),
+                at(0),
+                Severity::Major,
+                None,
+            ),
         }
         .into(),
         HandlerAssigned {
@@ -156,7 +163,7 @@ fn every_event() -> Vec<(String, serde_json::Value)> {
             sent_at: at(0),
         }
         .into(),
-        ComplaintClosed { summary: Some(free()), closed_at: at(0) }.into(),
+        ComplaintClosed { summary: Some(free()), closed_at: at(0), callback_due_at: at(0) }.into(),
         ComplaintReopened { cause: free(), by_callback: true, reopened_at: at(0) }.into(),
         callback.into(),
         CaseArchived { year: 2026, archived_at: at(0) }.into(),

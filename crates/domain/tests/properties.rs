@@ -43,6 +43,8 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
             respondent: (variant % 3 != 0).then(|| staff("r1")),
             attachments: vec![],
             received_at: at(step - 1),
+            policy: kefu_domain::PolicyBook::new().current(),
+            tier: Tier::Regular,
         }),
         1 => ComplaintCommand::AssignHandler(AssignHandler { handler: person(who), reason: None }),
         2 => ComplaintCommand::RecuseHandler(RecuseHandler {
@@ -82,7 +84,11 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
             channel: ContactChannel::ALL[usize::from(variant) % ContactChannel::ALL.len()],
             summary: text("s"),
         }),
-        9 => ComplaintCommand::Close(CloseComplaint { by: actor(who, variant), summary: None }),
+        9 => ComplaintCommand::Close(CloseComplaint {
+            by: actor(who, variant),
+            summary: None,
+            policy: kefu_domain::PolicyBook::new().current(),
+        }),
         10 => ComplaintCommand::Reopen(ReopenComplaint { cause: Some(text("again")) }),
         11 => ComplaintCommand::LogCallback(LogCallback {
             kind: CallbackKind::Complaint,
@@ -94,10 +100,7 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
             by: person(who),
             called_at: at(step),
         }),
-        _ => ComplaintCommand::Archive(ArchiveCase {
-            year: 2026,
-            callback_window: kefu_domain::Policy::default().callback_window(),
-        }),
+        _ => ComplaintCommand::Archive(ArchiveCase { year: 2026 }),
     }
 }
 

@@ -225,7 +225,7 @@ fn the_register_issues_the_next_number_r_p1() {
     };
     let second = ComplaintId::generate();
     given::<CaseRegister>([issued.into()])
-        .when(IssueCaseNumber { complaint_id: second, year: 2026 })
+        .when(IssueCaseNumber { complaint_id: second, year: 2026, zone: chrono_tz::UTC })
         .then(vec![CaseNumberIssued {
             case_number: "2026-000002".parse().unwrap(),
             complaint_id: second,
@@ -239,41 +239,52 @@ fn the_register_issues_the_next_number_r_p1() {
 /// New Year race left in a log).
 #[test]
 fn a_register_issues_only_its_own_years_numbers_r_p1() {
+    // Midnight in UTC here; the business zone's own midnight is tests/business_time.rs's.
+    use chrono_tz::UTC;
     let n = |text: &str| text.parse::<CaseNumber>().unwrap();
     let complaint_id = ComplaintId::generate();
     let last_of_2026 = Some(n("2026-000041"));
     let new_year = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
     let before_midnight = new_year - chrono::TimeDelta::milliseconds(100);
     // A filing of 2026 decided after midnight is refused by the 2026 register...
-    let late =
-        CaseRegister::decide(&last_of_2026, IssueCaseNumber { complaint_id, year: 2026 }, new_year);
+    let late = CaseRegister::decide(
+        &last_of_2026,
+        IssueCaseNumber { complaint_id, year: 2026, zone: UTC },
+        new_year,
+    );
     assert_eq!(late, Err(DomainError::RegisterYearMismatch { register: 2026, year: 2027 }));
     // ...and a 2026 filing by the 2027 register.
-    let early =
-        CaseRegister::decide(&None, IssueCaseNumber { complaint_id, year: 2027 }, before_midnight);
+    let early = CaseRegister::decide(
+        &None,
+        IssueCaseNumber { complaint_id, year: 2027, zone: UTC },
+        before_midnight,
+    );
     assert_eq!(early, Err(DomainError::RegisterYearMismatch { register: 2027, year: 2026 }));
     // A 2026 register whose last number is of 2027 does not restart 2026 at 000001.
     let mixed = CaseRegister::decide(
         &Some(n("2027-000001")),
-        IssueCaseNumber { complaint_id, year: 2026 },
+        IssueCaseNumber { complaint_id, year: 2026, zone: UTC },
         before_midnight,
     );
     assert_eq!(mixed, Err(DomainError::RegisterYearMismatch { register: 2026, year: 2027 }));
     // On either side of midnight, each register goes on in its own year.
     let issued = CaseRegister::decide(
         &last_of_2026,
-        IssueCaseNumber { complaint_id, year: 2026 },
+        IssueCaseNumber { complaint_id, year: 2026, zone: UTC },
         before_midnight,
     )
     .unwrap();
     let CaseRegisterEvent::CaseNumberIssued(issued) = &issued[0];
     assert_eq!(issued.case_number, n("2026-000042"));
-    let issued =
-        CaseRegister::decide(&None, IssueCaseNumber { complaint_id, year: 2027 }, new_year)
-            .unwrap();
+    let issued = CaseRegister::decide(
+        &None,
+        IssueCaseNumber { complaint_id, year: 2027, zone: UTC },
+        new_year,
+    )
+    .unwrap();
     let CaseRegisterEvent::CaseNumberIssued(issued) = &issued[0];
     assert_eq!(issued.case_number, n("2027-000001"));
-    assert_eq!((case_year(before_midnight), case_year(new_year)), (2026, 2027));
+    assert_eq!((case_year(before_midnight, UTC), case_year(new_year, UTC)), (2026, 2027));
 }
 
 #[test]

@@ -6,10 +6,11 @@ mod support;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use kefu_domain::complaint::*;
 use kefu_domain::customer::*;
+use kefu_domain::policy::{Targets, Unit};
 use kefu_domain::{
     time, CallbackChannel, CallbackKind, CallbackOutcome, CallbackParty, ComplaintId,
     Confidentiality, ContactChannel, Contacts, CustomerId, CustomerKind, DomainError,
-    IntakeChannel, LogCallback, Policy, Severity, Tier,
+    IntakeChannel, LogCallback, Policy, Severity, Target, Tier,
 };
 use support::{at, given, staff, text};
 
@@ -35,6 +36,7 @@ fn filed(received_at: DateTime<Utc>) -> ComplaintEvent {
         attachments: vec![],
         received_at,
         filed_at: at(0),
+        terms: CaseTerms::under(0, &Policy::version_zero(), received_at, Severity::Normal, None),
     }
     .into()
 }
@@ -69,6 +71,8 @@ fn file(received_at: DateTime<Utc>) -> ComplaintCommand {
         respondent: None,
         attachments: vec![],
         received_at,
+        policy: kefu_domain::PolicyBook::new().current(),
+        tier: Tier::Regular,
     })
 }
 
@@ -109,7 +113,7 @@ fn a_contact_before_the_receipt_is_refused_r_t4() {
 
 #[test]
 fn a_complaint_callback_before_the_closure_is_refused_r_t4() {
-    let closed = |closed_at| ComplaintClosed { summary: None, closed_at };
+    let closed = |closed_at| ComplaintClosed { summary: None, closed_at, callback_due_at: at(72) };
     let history: Vec<ComplaintEvent> = vec![filed(at(-2)), closed(at(0)).into()];
     let callback = |called_at| {
         ComplaintCommand::LogCallback(LogCallback {
@@ -203,12 +207,25 @@ fn refusals_of_time_name_their_field_and_rule() {
 #[test]
 fn deadlines_from_stored_extremes_never_overflow() {
     // An old log may hold any instant chrono can: deadlines saturate, never panic.
-    let policy = Policy::default();
-    assert_eq!(policy.first_response_due(DateTime::<Utc>::MAX_UTC), DateTime::<Utc>::MAX_UTC);
-    assert_eq!(policy.callback_due(DateTime::<Utc>::MAX_UTC), DateTime::<Utc>::MAX_UTC);
-    assert_eq!(policy.first_contact_due(DateTime::<Utc>::MAX_UTC), DateTime::<Utc>::MAX_UTC);
-    let huge = Policy { callback_within_days: i64::MAX, ..Policy::default() };
-    assert_eq!(huge.callback_due(at(0)), DateTime::<Utc>::MAX_UTC);
+    let mut policy = Policy::default();
+    let rules = kefu_domain::SlaRule::ALL;
+    for unit in [Unit::Hours, Unit::Days, Unit::BusinessHours, Unit::BusinessDays] {
+        let most = Target::new(kefu_domain::policy::MAX_TARGET_AMOUNT, unit);
+        policy.targets = Targets {
+            first_response: most,
+            resolution: most,
+            callback_after_closure: most,
+            new_customer_contact: most,
+        };
+        for rule in rules {
+            let last = DateTime::<Utc>::MAX_UTC;
+            assert_eq!(policy.due(rule, last, None, None), last, "{rule:?} {unit:?}");
+            assert!(policy.due(rule, at(0), None, None) > at(0), "{rule:?} {unit:?}");
+            let risk = policy.at_risk_from(last, policy.due(rule, last, None, None));
+            assert_eq!(risk, last);
+        }
+    }
+    let huge = Policy { key_customer_callback_days: i64::MAX, ..Policy::default() };
     assert_eq!(
         huge.next_routine_callback_due(Tier::Key, None, DateTime::<Utc>::MAX_UTC, None),
         Some(DateTime::<Utc>::MAX_UTC - TimeDelta::zero())

@@ -1,6 +1,6 @@
 //! Stored events keep loading as their types evolve: stable names, versions, upcasters.
 
-use chrono::{TimeZone, Utc};
+use chrono::{TimeDelta, TimeZone, Utc};
 use kefu_domain::complaint::ComplaintEvent;
 use kefu_domain::customer::CustomerEvent;
 use kefu_domain::{DecodeError, DomainEvent};
@@ -17,9 +17,9 @@ fn a_v1_complaint_filed_loads_with_receipt_at_filing() {
     assert_eq!(filed.received_at, filed_at, "v1 clocks started at filing");
     assert!(filed.attachments.is_empty());
     assert_eq!(filed.case_number.to_string(), "2025-000031");
-    // Written back, it is a current (v2) event.
-    assert_eq!(event.schema_version(), 2);
-    let again = ComplaintEvent::from_stored("ComplaintFiled", 2, &event.to_payload()).unwrap();
+    // Written back, it is a current (v3) event.
+    assert_eq!(event.schema_version(), 3);
+    let again = ComplaintEvent::from_stored("ComplaintFiled", 3, &event.to_payload()).unwrap();
     assert_eq!(again, event);
 }
 
@@ -41,8 +41,8 @@ fn unknown_future_and_malformed_events_are_refused_with_reasons() {
         Err(DecodeError::UnknownType("ComplaintTeleported".into()))
     );
     assert!(matches!(
-        ComplaintEvent::from_stored("ComplaintFiled", 3, &payload),
-        Err(DecodeError::FutureVersion { found: 3, known: 2, .. })
+        ComplaintEvent::from_stored("ComplaintFiled", 4, &payload),
+        Err(DecodeError::FutureVersion { found: 4, known: 3, .. })
     ));
     assert!(matches!(
         ComplaintEvent::from_stored("ComplaintFiled", 2, &serde_json::json!({ "complaint_id": 7 })),
@@ -68,4 +68,30 @@ fn a_v1_committee_signature_loads_without_a_meeting() {
     assert_eq!(signed.meeting, None);
     assert_eq!(signed.signer.as_str(), "d1");
     assert_eq!(event.schema_version(), 2);
+}
+
+/// R-T3: a case filed before policies were recorded is held to version 0, the built-in
+/// targets of its time (12 hours to respond, calendar time), and keeps those deadlines
+/// whatever policy is configured now.
+#[test]
+fn a_v2_complaint_filed_is_held_to_policy_version_zero() {
+    let mut payload: serde_json::Value = serde_json::from_str(V1_COMPLAINT_FILED).unwrap();
+    let received_at = Utc.with_ymd_and_hms(2025, 6, 1, 23, 0, 0).unwrap();
+    payload["received_at"] = serde_json::json!(received_at);
+    let event = ComplaintEvent::from_stored("ComplaintFiled", 2, &payload).unwrap();
+    let ComplaintEvent::ComplaintFiled(filed) = &event else { panic!("{event:?}") };
+    assert_eq!(filed.terms.policy_version, 0);
+    assert_eq!(filed.terms.tier, None);
+    assert_eq!(filed.terms.first_response_due_at, received_at + TimeDelta::hours(12));
+    assert_eq!(filed.terms.resolution_due_at, received_at + TimeDelta::days(30));
+}
+
+#[test]
+fn a_v1_complaint_closed_gets_version_zeros_callback_deadline() {
+    let closed_at = Utc.with_ymd_and_hms(2025, 6, 30, 16, 0, 0).unwrap();
+    let payload = serde_json::json!({ "closed_at": closed_at });
+    let event = ComplaintEvent::from_stored("ComplaintClosed", 1, &payload).unwrap();
+    let ComplaintEvent::ComplaintClosed(closed) = &event else { panic!("{event:?}") };
+    assert_eq!(closed.callback_due_at, closed_at + TimeDelta::days(3));
+    assert!(ComplaintEvent::from_stored("ComplaintClosed", 1, &serde_json::json!({})).is_err());
 }

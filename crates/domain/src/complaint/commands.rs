@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use super::events::CommitteeMeeting;
 use crate::callback::LogCallback;
 use crate::ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
+use crate::policy_log::Versioned;
 use crate::values::{
-    Attachment, ContactChannel, IntakeChannel, ReplyKind, Severity, SignerCapacity, Text,
+    Attachment, ContactChannel, IntakeChannel, ReplyKind, Severity, SignerCapacity, Text, Tier,
 };
 
 /// R-P1/R-P3. The caller has already issued `case_number` (see [`crate::case_register`])
@@ -25,6 +26,10 @@ pub struct FileComplaint {
     pub attachments: Vec<Attachment>,
     /// When the call, visit or letter came in; may precede filing, never follow `now`.
     pub received_at: DateTime<Utc>,
+    /// R-T3: the policy in force, whose version and deadlines the case keeps.
+    pub policy: Versioned,
+    /// The customer's tier now (R-T3: it chooses the tier's targets).
+    pub tier: Tier,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +121,9 @@ pub struct SendReply {
 pub struct CloseComplaint {
     pub by: Actor,
     pub summary: Option<Text>,
+    /// R-T3: the case's own policy (the version in its terms), whose callback target
+    /// sets the callback deadline.
+    pub policy: Versioned,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -129,8 +137,6 @@ pub struct ReopenComplaint {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArchiveCase {
     pub year: i32,
-    /// The policy's callback window (`Policy::callback_window`).
-    pub callback_window: chrono::TimeDelta,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -7,6 +7,7 @@ use super::events::*;
 use super::{Case, CaseStatus};
 use crate::error::DomainError;
 use crate::ids::StaffId;
+use crate::policy::SlaRule;
 use crate::values::{CallbackKind, CallbackOutcome, ReplyKind, Severity, SignerCapacity, Text};
 
 pub(super) fn decide(
@@ -142,7 +143,18 @@ pub(super) fn decide(
             if case.round.final_reply_at.is_none() {
                 return Err(DomainError::CloseNeedsFinalReply);
             }
-            ComplaintClosed { summary: close.summary, closed_at: now }.into()
+            if close.policy.version != case.terms.policy_version {
+                return Err(DomainError::PolicyVersionUnknown {
+                    version: case.terms.policy_version,
+                });
+            }
+            let callback_due_at = close.policy.policy.due(
+                SlaRule::CallbackAfterClosure,
+                now,
+                Some(case.severity),
+                case.terms.tier,
+            );
+            ComplaintClosed { summary: close.summary, closed_at: now, callback_due_at }.into()
         }
         ComplaintCommand::Reopen(_) | ComplaintCommand::Archive(_) => {
             return Err(DomainError::ComplaintNotClosed)
@@ -161,12 +173,20 @@ fn file_complaint(
         Err(DomainError::DatedInFuture { .. }) => return Err(DomainError::ReceivedInFuture),
         other => other?,
     };
-    if file.case_number.year() != crate::case_register::case_year(now) {
+    let zone = file.policy.policy.time_zone;
+    if file.case_number.year() != crate::case_register::case_year(now, zone) {
         return Err(DomainError::CaseNumberYearMismatch {
             case_number: file.case_number.to_string(),
-            year: crate::case_register::case_year(now),
+            year: crate::case_register::case_year(now, zone),
         });
     }
+    let terms = CaseTerms::under(
+        file.policy.version,
+        &file.policy.policy,
+        file.received_at,
+        file.severity,
+        Some(file.tier),
+    );
     Ok(vec![ComplaintFiled {
         complaint_id: file.complaint_id,
         case_number: file.case_number,
@@ -180,6 +200,7 @@ fn file_complaint(
         attachments: file.attachments,
         received_at: file.received_at,
         filed_at: now,
+        terms,
     }
     .into()])
 }
@@ -326,8 +347,7 @@ fn decide_closed(
             if case.status == CaseStatus::Archived {
                 return Err(DomainError::ComplaintArchived);
             }
-            if let Some(closed_at) = case.callback_pending_since() {
-                let due = crate::time::later(closed_at, archive.callback_window);
+            if let Some(due) = case.callback_due() {
                 if now <= due {
                     return Err(DomainError::CallbackWindowOpen {
                         case_number: case.case_number.to_string(),

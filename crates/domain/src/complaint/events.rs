@@ -7,14 +7,18 @@ use serde_json::Value;
 use crate::callback::CallbackLogged;
 use crate::codec::event_enum;
 use crate::ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
+use crate::policy::{Policy, SlaRule};
 use crate::values::{
-    Attachment, ContactChannel, IntakeChannel, ReplyKind, Severity, SignerCapacity, Text,
+    Attachment, ContactChannel, IntakeChannel, ReplyKind, Severity, SignerCapacity, Text, Tier,
 };
 
 /// R-P1/R-P3: the register entry of a complaint.
 ///
 /// Schema v2 added `received_at` (SLA clocks start at receipt, which may precede filing);
 /// v1 payloads are upcast with `received_at = filed_at`, what v1 clocks measured from.
+/// Schema v3 added `terms` (R-T3): the policy version the case is held to and the
+/// deadlines it gave; v2 payloads are upcast to version 0 ([`Policy::version_zero`])
+/// and its deadlines, what the code of their time computed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComplaintFiled {
     pub complaint_id: ComplaintId,
@@ -34,6 +38,42 @@ pub struct ComplaintFiled {
     pub attachments: Vec<Attachment>,
     pub received_at: DateTime<Utc>,
     pub filed_at: DateTime<Utc>,
+    pub terms: CaseTerms,
+}
+
+/// R-T3: what a case is held to, fixed at filing: a later policy change never moves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseTerms {
+    /// The version of the policy in force at filing (0: before policies were recorded).
+    pub policy_version: u64,
+    /// The customer's tier at filing, which chose the tier's targets (`None`: not known,
+    /// a case filed before tiers chose targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+    /// R-P7: when the first response is due.
+    pub first_response_due_at: DateTime<Utc>,
+    /// When the case should be decided and closed.
+    pub resolution_due_at: DateTime<Utc>,
+}
+
+impl CaseTerms {
+    /// The terms `policy` (of `version`) gives a case of `severity` for a customer of
+    /// `tier`, received at `received_at`.
+    pub fn under(
+        version: u64,
+        policy: &Policy,
+        received_at: DateTime<Utc>,
+        severity: Severity,
+        tier: Option<Tier>,
+    ) -> Self {
+        let due = |rule| policy.due(rule, received_at, Some(severity), tier);
+        CaseTerms {
+            policy_version: version,
+            tier,
+            first_response_due_at: due(SlaRule::FirstResponse),
+            resolution_due_at: due(SlaRule::Resolution),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,10 +165,13 @@ pub struct ReplySent {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Schema v2 added `callback_due_at` (R-P15 under the case's policy, R-T3); v1 payloads
+/// are upcast with version 0's callback target.
 pub struct ComplaintClosed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<Text>,
     pub closed_at: DateTime<Utc>,
+    pub callback_due_at: DateTime<Utc>,
 }
 
 /// R-P14: handling resumes, with its cause.
@@ -150,7 +193,7 @@ pub struct CaseArchived {
 event_enum!(
     /// Everything that happens in a `complaint-<uuid>` stream.
     ComplaintEvent, upcast = upcast, {
-        ComplaintFiled = 2,
+        ComplaintFiled = 3,
         HandlerAssigned = 1,
         HandlerRecused = 1,
         ComplainantContacted = 1,
@@ -159,7 +202,7 @@ event_enum!(
         ComplaintEscalated = 1,
         OpinionSigned = 2,
         ReplySent = 1,
-        ComplaintClosed = 1,
+        ComplaintClosed = 2,
         ComplaintReopened = 1,
         CallbackLogged = 1,
         CaseArchived = 1,
@@ -173,6 +216,31 @@ fn upcast(event_type: &str, from_version: u32, payload: Value) -> Result<Value, 
             let filed_at =
                 fields.get("filed_at").cloned().ok_or("v1 ComplaintFiled lacks filed_at")?;
             fields.entry("received_at").or_insert(filed_at);
+            Ok(Value::Object(fields))
+        }
+        ("ComplaintFiled", 2, Value::Object(mut fields)) => {
+            let field = |name: &str| -> Result<Value, String> {
+                fields.get(name).cloned().ok_or_else(|| format!("v2 ComplaintFiled lacks {name}"))
+            };
+            let received_at: DateTime<Utc> =
+                serde_json::from_value(field("received_at")?).map_err(|e| e.to_string())?;
+            let severity: Severity =
+                serde_json::from_value(field("severity")?).map_err(|e| e.to_string())?;
+            let terms = CaseTerms::under(0, &Policy::version_zero(), received_at, severity, None);
+            fields.insert("terms".into(), serde_json::to_value(terms).map_err(|e| e.to_string())?);
+            Ok(Value::Object(fields))
+        }
+        ("ComplaintClosed", 1, Value::Object(mut fields)) => {
+            let closed_at =
+                fields.get("closed_at").cloned().ok_or("v1 ComplaintClosed lacks closed_at")?;
+            let closed_at: DateTime<Utc> =
+                serde_json::from_value(closed_at).map_err(|e| e.to_string())?;
+            let due =
+                Policy::version_zero().due(SlaRule::CallbackAfterClosure, closed_at, None, None);
+            fields.insert(
+                "callback_due_at".into(),
+                serde_json::to_value(due).map_err(|e| e.to_string())?,
+            );
             Ok(Value::Object(fields))
         }
         // v2 only added the optional `meeting`: a v1 signature had none.

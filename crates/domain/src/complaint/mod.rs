@@ -13,7 +13,6 @@ pub use events::*;
 use crate::aggregate::Aggregate;
 use crate::error::DomainError;
 use crate::ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
-use crate::policy::Policy;
 use crate::values::{
     Attachment, CallbackOutcome, IntakeChannel, ReplyKind, Severity, SignerCapacity, Text,
 };
@@ -90,6 +89,10 @@ pub struct Case {
     pub attachments: Vec<Attachment>,
     pub received_at: DateTime<Utc>,
     pub filed_at: DateTime<Utc>,
+    /// R-T3: the policy version the case is held to and the deadlines it gave.
+    pub terms: CaseTerms,
+    /// R-P15: when the callback after the latest closure is due, under `terms`.
+    pub callback_due_at: Option<DateTime<Utc>>,
     pub status: CaseStatus,
     pub handler: Option<StaffId>,
     /// R-P4: everyone who ever recused from this case.
@@ -122,14 +125,15 @@ impl Case {
         })
     }
 
-    /// R-P7: when the first response is (or was) due.
-    pub fn first_response_due(&self, policy: &Policy) -> DateTime<Utc> {
-        policy.first_response_due(self.received_at)
+    /// R-P7: when the first response is (or was) due, as fixed at filing (R-T3).
+    pub fn first_response_due(&self) -> DateTime<Utc> {
+        self.terms.first_response_due_at
     }
 
-    /// R-P15: when a callback is due, if the case is closed and not yet called back since.
-    pub fn callback_due(&self, policy: &Policy) -> Option<DateTime<Utc>> {
-        self.callback_pending_since().map(|closed_at| policy.callback_due(closed_at))
+    /// R-P15: when a callback is due, if the case is closed and not yet called back
+    /// since; the deadline its closure recorded under the case's policy (R-T3).
+    pub fn callback_due(&self) -> Option<DateTime<Utc>> {
+        self.callback_pending_since().and(self.callback_due_at)
     }
 
     /// R-P15: when the case closed, if it is not open and no callback was logged since.
@@ -190,6 +194,8 @@ impl Aggregate for Complaint {
                     attachments: e.attachments.clone(),
                     received_at: e.received_at,
                     filed_at: e.filed_at,
+                    terms: e.terms,
+                    callback_due_at: None,
                     status: CaseStatus::Open,
                     handler: None,
                     recused: Vec::new(),
@@ -242,6 +248,7 @@ impl Aggregate for Complaint {
             ComplaintEvent::ComplaintClosed(e) => {
                 case.status = CaseStatus::Closed;
                 case.closed_at = Some(e.closed_at);
+                case.callback_due_at = Some(e.callback_due_at);
             }
             ComplaintEvent::ComplaintReopened(_) => {
                 case.status = CaseStatus::Open;

@@ -12,7 +12,9 @@ use tonic::service::Routes;
 
 use crate::auth::{Authenticator, Tokens};
 use crate::commands::{Clock, Commands};
+use crate::error::ApiError;
 use crate::pb;
+use crate::policies::Policies;
 use crate::services::audit::Audit;
 use crate::services::callback::Callbacks;
 use crate::services::complaint::Complaints;
@@ -29,7 +31,11 @@ pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 #[derive(Clone)]
 pub struct ApiConfig {
     pub tokens: Tokens,
+    /// The configured policy: recorded at start if it differs from the last recorded
+    /// one (R-T3).
     pub policy: Policy,
+    /// Who the `PolicyChanged` events this process records name as their actor.
+    pub operator: String,
     pub clock: Clock,
     /// How long reads wait for `min_position` at most.
     pub read_wait: Duration,
@@ -52,6 +58,7 @@ impl ApiConfig {
         ApiConfig {
             tokens,
             policy: Policy::default(),
+            operator: "system".to_owned(),
             clock: Arc::new(chrono::Utc::now),
             read_wait: Duration::from_secs(5),
             read_replica: None,
@@ -67,22 +74,37 @@ pub struct Api {
 }
 
 impl Api {
-    pub fn new(store: EventStore, runner: Runner, config: ApiConfig) -> Self {
+    /// The services over `store`, after recording the configured policy if it changed
+    /// (R-T3) and reading every recorded version.
+    pub async fn new(
+        store: EventStore,
+        runner: Runner,
+        config: ApiConfig,
+    ) -> Result<Self, ApiError> {
         let models = ReadModels::new(runner);
         let reports = match config.read_replica {
             Some(replica) => models.on_replica(replica),
             None => models.clone(),
         };
+        let commands = Commands::new(store, config.clock);
+        let (policies, version) =
+            Policies::record(&commands, &config.policy, &config.operator).await?;
+        tracing::info!(policy_version = version, "the policy in force");
         let ctx = Ctx {
-            commands: Commands::new(store, config.clock),
+            commands,
             models,
             reports,
-            policy: Arc::new(config.policy),
+            policies,
             register: Arc::new(tokio::sync::Mutex::new(None)),
             live_customers: Arc::default(),
             read_wait: config.read_wait,
         };
-        Api { ctx, tokens: config.tokens }
+        Ok(Api { ctx, tokens: config.tokens })
+    }
+
+    /// The version of the policy in force.
+    pub fn policy_version(&self) -> u64 {
+        self.ctx.policies.current().version
     }
 
     /// The read models reports are answered from (the replica's, when configured).

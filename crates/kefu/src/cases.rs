@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Subcommand;
 use kefu_api::casefile::{CaseFiles, Inspector};
-use kefu_event_store::{EventStore, StoreOptions, Verification};
+use kefu_event_store::{EventStore, Verification};
 use serde_json::json;
 
 use crate::DatabaseArgs;
@@ -45,8 +45,10 @@ fn operator() -> Inspector {
     Inspector { actor: format!("cli:{user}"), roles: vec!["operator".into()], source: "cli" }
 }
 
-async fn case_files(url: &str) -> anyhow::Result<CaseFiles> {
-    let store = EventStore::open(url, StoreOptions::default())
+async fn case_files(database: &DatabaseArgs) -> anyhow::Result<CaseFiles> {
+    let config = database.load(Vec::new())?;
+    let url = &config.database_url;
+    let store = EventStore::open(url, config.store_options())
         .await
         .with_context(|| format!("open the event store at {}", kefu::redact(url)))?;
     Ok(CaseFiles::open(store, Arc::new(chrono::Utc::now)))
@@ -58,7 +60,7 @@ pub async fn run(command: CaseCommand) -> anyhow::Result<bool> {
     let who = operator();
     match command {
         CaseCommand::Replay { database, case } => {
-            let files = case_files(&database.database_url).await?;
+            let files = case_files(&database).await?;
             let history = files.replay(&case, &who).await?;
             let mut out = std::io::stdout().lock();
             for event in history {
@@ -80,7 +82,7 @@ pub async fn run(command: CaseCommand) -> anyhow::Result<bool> {
             Ok(true)
         }
         CaseCommand::Verify { database, case } => {
-            let files = case_files(&database.database_url).await?;
+            let files = case_files(&database).await?;
             match files.verify(&case, &who).await? {
                 Verification::Intact { events, head_hash } => {
                     println!("intact: {events} events, head hash {}", hex::encode(head_hash));
@@ -93,7 +95,7 @@ pub async fn run(command: CaseCommand) -> anyhow::Result<bool> {
             }
         }
         CaseCommand::Export { database, case, output } => {
-            let files = case_files(&database.database_url).await?;
+            let files = case_files(&database).await?;
             let dossier = files.export(&case, &who).await?;
             let text = serde_json::to_string_pretty(&dossier)?;
             match output {

@@ -7,6 +7,7 @@
 
 mod caller_errors;
 mod calls;
+pub mod config;
 mod connections;
 pub mod health;
 mod limits;
@@ -19,14 +20,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use kefu_api::auth::Tokens;
 use kefu_api::{Api, ApiConfig, Clock};
 use kefu_domain::Policy;
-use kefu_event_store::{EventStore, StoreOptions};
-use kefu_projection::{all_projections, ReadModels, Runner};
+use kefu_event_store::EventStore;
+use kefu_projection::{projections_in, ReadModels, Runner};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -36,10 +36,6 @@ pub use settings::{parse_duration, redact, CallLimits, LogFormat, Settings, TlsF
 
 /// Where the development token is written when no tokens file is configured.
 pub const DEV_TOKEN_FILE: &str = "kefu-dev-token";
-/// Connections a read replica pool opens at most.
-const REPLICA_CONNECTIONS: u32 = 8;
-/// After the grace period, how long the closed connections get to wind down.
-const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// A built, bound, not yet serving kefu.
 pub struct Application {
@@ -66,7 +62,7 @@ impl std::fmt::Debug for Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store =
-            EventStore::open(&settings.database_url, StoreOptions::default()).await.with_context(
+            EventStore::open(&settings.database_url, settings.store.clone()).await.with_context(
                 || format!("open the event store at {}", redact(&settings.database_url)),
             )?;
         let tokens = match &settings.tokens_file {
@@ -81,7 +77,7 @@ impl Application {
                 Tokens::single_admin(&token)
             }
         };
-        let runner = Runner::new(store.clone(), all_projections());
+        let runner = Runner::new(store.clone(), projections_in(settings.policy.time_zone));
         runner.prepare().await.context("prepare the projections")?;
         let mut config = ApiConfig::new(tokens.clone());
         if let Some(clock) = &settings.clock {
@@ -92,14 +88,18 @@ impl Application {
             if !matches!(store.database(), kefu_event_store::Database::Postgres(_)) {
                 bail!("a read replica replicates PostgreSQL: --read-database-url needs a postgres:// --database-url");
             }
-            let replica = kefu_projection::sql::Db::replica(url, REPLICA_CONNECTIONS)
+            let replica = kefu_projection::sql::Db::replica(url, settings.replica_connections)
                 .with_context(|| format!("read replica {}", redact(url)))?;
             config.read_replica = Some(replica);
             tracing::info!(replica = %redact(url), "reports are served by the read replica");
         }
-        let policy = Arc::new(config.policy.clone());
+        let policy = Arc::new(settings.policy.clone());
+        config.policy = settings.policy.clone();
+        config.operator = settings.operator.clone();
         let clock = config.clock.clone();
-        let api = Api::new(store.clone(), runner.clone(), config);
+        let api = Api::new(store.clone(), runner.clone(), config)
+            .await
+            .context("record the configured policy")?;
         let tls = settings.tls.as_ref().map(tls_config).transpose()?;
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -228,6 +228,7 @@ impl Application {
         tokio::pin!(server);
         tokio::pin!(shutdown);
         let grace = self.settings.shutdown_grace;
+        let close_wait = self.settings.close_wait;
         let served = tokio::select! {
             served = &mut server => served,
             () = &mut shutdown => {
@@ -242,7 +243,7 @@ impl Application {
                     Err(_) => {
                         tracing::warn!("grace period over: closing the remaining connections");
                         let _ = close_tx.send(true);
-                        tokio::time::timeout(CLOSE_WAIT, &mut server).await.unwrap_or(Ok(()))
+                        tokio::time::timeout(close_wait, &mut server).await.unwrap_or(Ok(()))
                     }
                 }
             }

@@ -3,17 +3,16 @@
 mod cases;
 mod operations;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use figment::value::Value;
+use kefu::config::{Config, Sources};
 use kefu::telemetry::Telemetry;
-use kefu::{parse_duration, redact, Application, CallLimits, LogFormat, Settings};
-use kefu_event_store::{EventStore, StoreOptions};
-use kefu_projection::{all_projections, Runner};
+use kefu::{redact, Application, LogFormat};
+use kefu_event_store::EventStore;
+use kefu_projection::{projections_in, Runner};
 
 /// mimalloc, not glibc's malloc: a rebuild allocates and frees millions of small
 /// values across threads, and glibc spent a quarter of the CPU consolidating its free lists.
@@ -23,9 +22,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "kefu", version, about = "Event-sourced CRM backend for complaints and callbacks")]
 struct Cli {
-    /// How log lines are written: `text`, or `json` (one object per line).
-    #[arg(long, env = "KEFU_LOG_FORMAT", default_value = "text", global = true)]
-    log_format: LogFormat,
+    /// How log lines are written: `text`, or `json` (one object per line); for `serve`,
+    /// also `log_format` in the configuration.
+    #[arg(long, global = true)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +60,18 @@ enum Command {
         #[command(subcommand)]
         command: cases::CaseCommand,
     },
+    /// The configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration (file, KEFU_ environment, flags) and print the
+    /// effective one, database passwords masked; exits non-zero naming what is wrong.
+    Check(DatabaseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,100 +87,137 @@ enum ProjectionsCommand {
     },
 }
 
+/// Where the configuration is and which database it names; every verb takes them.
 #[derive(Debug, Args)]
 pub(crate) struct DatabaseArgs {
-    /// `sqlite://FILE` (the embedded default) or `postgres://…`.
-    #[arg(long, env = "KEFU_DATABASE_URL", default_value = "sqlite://kefu.db")]
-    pub(crate) database_url: String,
+    /// The configuration file (TOML; see kefu.example.toml); also `KEFU_CONFIG`.
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
+    /// `sqlite://FILE` (the embedded default) or `postgres://…`; also `database_url`
+    /// in the configuration and `KEFU_DATABASE_URL`.
+    #[arg(long)]
+    pub(crate) database_url: Option<String>,
 }
 
+impl DatabaseArgs {
+    /// The configuration: the file, then the process's `KEFU_` environment, then these
+    /// flags and `flags`.
+    pub(crate) fn load(&self, mut flags: Vec<(String, Value)>) -> anyhow::Result<Config> {
+        if let Some(url) = &self.database_url {
+            flags.insert(0, ("database_url".into(), Value::from(url.clone())));
+        }
+        let env = std::env::vars().filter(|(name, _)| name.starts_with("KEFU_")).collect();
+        Config::load(&Sources::new(self.config.clone(), env, flags))
+    }
+
+    /// The configuration's database URL.
+    pub(crate) fn url(&self) -> anyhow::Result<String> {
+        Ok(self.load(Vec::new())?.database_url)
+    }
+}
+
+/// `kefu serve`'s flags: each overrides the configuration key of the same name (the
+/// file's, then `KEFU_…`'s); see kefu.example.toml for what they mean and default to.
 #[derive(Debug, Args)]
 struct ServeArgs {
     #[command(flatten)]
     database: DatabaseArgs,
     /// Address to listen on.
-    #[arg(long, env = "KEFU_LISTEN", default_value = "127.0.0.1:50051")]
-    listen: SocketAddr,
+    #[arg(long)]
+    listen: Option<String>,
     /// JSON file of hashed bearer tokens; without it a development admin token is
     /// written beside the database and only loopback addresses are allowed.
-    #[arg(long, env = "KEFU_TOKENS_FILE")]
-    tokens_file: Option<PathBuf>,
+    #[arg(long)]
+    tokens_file: Option<String>,
     /// PEM certificate chain; with `--tls-key`, the server speaks TLS only.
-    #[arg(long, env = "KEFU_TLS_CERT", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<String>,
     /// PEM private key of `--tls-cert`.
-    #[arg(long, env = "KEFU_TLS_KEY", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// PEM certificates of the CAs whose client certificates are accepted: every client
-    /// must then present one (mutual TLS); the principal still comes from the token.
-    #[arg(long, env = "KEFU_TLS_CLIENT_CA", requires = "tls_cert")]
-    tls_client_ca: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<String>,
+    /// PEM certificates of the CAs whose client certificates are accepted (mutual TLS).
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<String>,
     /// Serve Prometheus metrics at `http://ADDR/metrics`.
-    #[arg(long, env = "KEFU_METRICS_LISTEN")]
-    metrics_listen: Option<SocketAddr>,
+    #[arg(long)]
+    metrics_listen: Option<String>,
     /// A PostgreSQL hot standby of the database: the reporting RPCs are served from it.
-    #[arg(long, env = "KEFU_READ_DATABASE_URL")]
+    #[arg(long)]
     read_database_url: Option<String>,
     /// Export spans over OTLP/gRPC to this collector (e.g. `http://localhost:4317`).
-    #[arg(long, env = "KEFU_OTLP_ENDPOINT")]
+    #[arg(long)]
     otlp_endpoint: Option<String>,
+    /// Who policy changes recorded at start name as their actor (default `system`).
+    #[arg(long)]
+    operator: Option<String>,
     /// After SIGTERM, how long in-flight calls may take before the server stops anyway.
-    #[arg(long, env = "KEFU_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
-    shutdown_grace: Duration,
+    #[arg(long)]
+    shutdown_grace: Option<String>,
     /// How long a read waits at most for the read models to reach `min_position`.
-    #[arg(long, env = "KEFU_READ_WAIT", default_value = "5s", value_parser = parse_duration)]
-    read_wait: Duration,
+    #[arg(long)]
+    read_wait: Option<String>,
     /// How often health checks the database and the writer.
-    #[arg(long, env = "KEFU_HEALTH_INTERVAL", default_value = "5s", value_parser = parse_duration)]
-    health_interval: Duration,
+    #[arg(long)]
+    health_interval: Option<String>,
     /// How often projection lag and SLA breaches are measured for /metrics.
-    #[arg(long, env = "KEFU_METRICS_INTERVAL", default_value = "15s", value_parser = parse_duration)]
-    metrics_interval: Duration,
+    #[arg(long)]
+    metrics_interval: Option<String>,
     /// Calls served at once; more are shed with RESOURCE_EXHAUSTED and a RetryInfo.
-    #[arg(long, env = "KEFU_MAX_CONCURRENT_CALLS", default_value_t = CallLimits::default().max_concurrent_calls)]
-    max_concurrent_calls: usize,
+    #[arg(long)]
+    max_concurrent_calls: Option<String>,
     /// Expensive reads (reports, event log, audit) served at once, within the above.
-    #[arg(long, env = "KEFU_MAX_CONCURRENT_EXPENSIVE_READS", default_value_t = CallLimits::default().max_concurrent_expensive_reads)]
-    max_concurrent_expensive_reads: usize,
+    #[arg(long)]
+    max_concurrent_expensive_reads: Option<String>,
     /// Expensive reads one principal may start per second (0: unlimited).
-    #[arg(long, env = "KEFU_EXPENSIVE_READS_PER_SECOND", default_value = "10")]
-    expensive_reads_per_second: u32,
+    #[arg(long)]
+    expensive_reads_per_second: Option<String>,
     /// How many expensive reads a principal may start at once before its rate applies.
-    #[arg(long, env = "KEFU_EXPENSIVE_READS_BURST", default_value_t = CallLimits::default().expensive_reads_burst)]
-    expensive_reads_burst: u32,
+    #[arg(long)]
+    expensive_reads_burst: Option<String>,
     /// Connections older than this are asked to reconnect (0: never).
-    #[arg(long, env = "KEFU_MAX_CONNECTION_AGE", default_value = "30m", value_parser = parse_duration)]
-    max_connection_age: Duration,
+    #[arg(long)]
+    max_connection_age: Option<String>,
     /// How long an aged connection may finish its calls before it is closed.
-    #[arg(long, env = "KEFU_MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = parse_duration)]
-    max_connection_age_grace: Duration,
+    #[arg(long)]
+    max_connection_age_grace: Option<String>,
+    /// A calendar file replacing `policy.calendar`.
+    #[arg(long)]
+    calendar_file: Option<String>,
 }
 
 impl ServeArgs {
-    /// The server's settings from the flags (and their `KEFU_` variables).
-    fn settings(self, log_format: LogFormat) -> Settings {
-        let mut settings = Settings::new(self.database.database_url, self.listen);
-        settings.tokens_file = self.tokens_file;
-        settings.metrics_listen = self.metrics_listen;
-        if let (Some(certificate), Some(key)) = (self.tls_cert, self.tls_key) {
-            settings.tls = Some(kefu::TlsFiles { certificate, key, client_ca: self.tls_client_ca });
-        }
-        settings.read_database_url = self.read_database_url;
-        settings.log_format = log_format;
-        settings.otlp_endpoint = self.otlp_endpoint;
-        settings.shutdown_grace = self.shutdown_grace;
-        settings.read_wait = self.read_wait;
-        settings.health_interval = self.health_interval;
-        settings.metrics_interval = self.metrics_interval;
-        settings.limits = CallLimits {
-            max_concurrent_calls: self.max_concurrent_calls,
-            max_concurrent_expensive_reads: self.max_concurrent_expensive_reads,
-            expensive_reads_per_second: Some(self.expensive_reads_per_second).filter(|n| *n > 0),
-            expensive_reads_burst: self.expensive_reads_burst,
-            max_connection_age: Some(self.max_connection_age).filter(|age| !age.is_zero()),
-            max_connection_age_grace: self.max_connection_age_grace,
-        };
-        settings
+    /// The flags given, as configuration keys and values.
+    fn flags(&self) -> Vec<(String, Value)> {
+        let given = [
+            ("listen", &self.listen),
+            ("tokens_file", &self.tokens_file),
+            ("tls_cert", &self.tls_cert),
+            ("tls_key", &self.tls_key),
+            ("tls_client_ca", &self.tls_client_ca),
+            ("metrics_listen", &self.metrics_listen),
+            ("read_database_url", &self.read_database_url),
+            ("otlp_endpoint", &self.otlp_endpoint),
+            ("operator", &self.operator),
+            ("shutdown_grace", &self.shutdown_grace),
+            ("read_wait", &self.read_wait),
+            ("health_interval", &self.health_interval),
+            ("metrics_interval", &self.metrics_interval),
+            ("max_concurrent_calls", &self.max_concurrent_calls),
+            ("max_concurrent_expensive_reads", &self.max_concurrent_expensive_reads),
+            ("expensive_reads_per_second", &self.expensive_reads_per_second),
+            ("expensive_reads_burst", &self.expensive_reads_burst),
+            ("max_connection_age", &self.max_connection_age),
+            ("max_connection_age_grace", &self.max_connection_age_grace),
+            ("calendar_file", &self.calendar_file),
+        ];
+        given
+            .into_iter()
+            .filter_map(|(key, value)| {
+                value.as_ref().map(|value| {
+                    (key.to_owned(), value.parse::<Value>().unwrap_or_else(|never| match never {}))
+                })
+            })
+            .collect()
     }
 }
 
@@ -176,31 +225,56 @@ impl ServeArgs {
 #[allow(clippy::print_stdout)] // the operator asked for this output
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let otlp_endpoint = match &cli.command {
-        Command::Serve(args) => args.otlp_endpoint.clone(),
-        _ => None,
+    // `serve` is configured before logging starts: its log format and exporter are
+    // configuration too.
+    let mut flags = Vec::new();
+    if let Some(format) = cli.log_format {
+        let word = if format == LogFormat::Json { "json" } else { "text" };
+        flags.push(("log_format".to_owned(), Value::from(word)));
+    }
+    let (log_format, otlp_endpoint, serving) = match &cli.command {
+        Command::Serve(args) => {
+            flags.extend(args.flags());
+            let config = args.database.load(flags)?;
+            let settings = config.settings()?;
+            (settings.log_format, settings.otlp_endpoint.clone(), Some(settings))
+        }
+        _ => {
+            let from_env = std::env::var("KEFU_LOG_FORMAT").ok().and_then(|f| f.parse().ok());
+            (cli.log_format.or(from_env).unwrap_or_default(), None, None)
+        }
     };
-    let telemetry = Telemetry::init(cli.log_format, otlp_endpoint.as_deref())?;
-    let outcome = run(cli.command, cli.log_format).await;
+    let telemetry = Telemetry::init(log_format, otlp_endpoint.as_deref())?;
+    let outcome = match serving {
+        Some(settings) => serve(settings).await,
+        None => run(cli.command).await,
+    };
     telemetry.shutdown();
     outcome
 }
 
+async fn serve(settings: kefu::Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    app.run_until(shutdown_signal()).await
+}
+
 #[allow(clippy::print_stdout)] // the operator asked for this output
-async fn run(command: Command, log_format: LogFormat) -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => {
-            let app = Application::build(args.settings(log_format)).await?;
-            app.run_until(shutdown_signal()).await
+        Command::Serve(args) => serve(args.database.load(args.flags())?.settings()?).await,
+        Command::Config { command: ConfigCommand::Check(database) } => {
+            let config = database.load(Vec::new())?;
+            print!("{}", config.show()?);
+            Ok(())
         }
         Command::Projections { command } => projections(command).await,
         Command::Backup { database, file } => {
-            operations::backup(&database.database_url, &file).await?;
+            operations::backup(&database.url()?, &file).await?;
             println!("backup written to {}", file.display());
             Ok(())
         }
         Command::Restore { database, file } => {
-            let checked = operations::restore(&file, &database.database_url).await?;
+            let checked = operations::restore(&file, &database.url()?).await?;
             println!(
                 "restored: {} events in {} streams verified, read models rebuilt",
                 checked.events, checked.streams
@@ -208,7 +282,7 @@ async fn run(command: Command, log_format: LogFormat) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check(database) => {
-            let checked = operations::check(&database.database_url).await?;
+            let checked = operations::check(&database.url()?).await?;
             println!(
                 "checked: {} events in {} streams verified, read models rebuilt",
                 checked.events, checked.streams
@@ -222,27 +296,32 @@ async fn run(command: Command, log_format: LogFormat) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate(args) => {
-            EventStore::open(&args.database_url, StoreOptions::default()).await.with_context(
-                || format!("open the event store at {}", redact(&args.database_url)),
-            )?;
+            let config = args.load(Vec::new())?;
+            let url = &config.database_url;
+            EventStore::open(url, config.store_options())
+                .await
+                .with_context(|| format!("open the event store at {}", redact(url)))?;
             tracing::info!("schema is up to date");
             Ok(())
         }
     }
 }
 
-async fn open_runner(url: &str) -> anyhow::Result<Runner> {
-    let store = EventStore::open(url, StoreOptions::default())
+/// The projections over the configured database, with months in the configured zone.
+async fn open_runner(database: &DatabaseArgs) -> anyhow::Result<Runner> {
+    let config = database.load(Vec::new())?;
+    let url = &config.database_url;
+    let store = EventStore::open(url, config.store_options())
         .await
         .with_context(|| format!("open the event store at {}", redact(url)))?;
-    Ok(Runner::new(store, all_projections()))
+    Ok(Runner::new(store, projections_in(config.policy.time_zone)))
 }
 
 #[allow(clippy::print_stdout)] // the operator asked for this output
 async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
     match command {
         ProjectionsCommand::Status(args) => {
-            let runner = open_runner(&args.database_url).await?;
+            let runner = open_runner(&args).await?;
             println!(
                 "{:<12} {:>7} {:>12} {:>12} {:>10}  state",
                 "projection", "version", "position", "head", "lag"
@@ -263,7 +342,7 @@ async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ProjectionsCommand::Rebuild { database, name } => {
-            let runner = open_runner(&database.database_url).await?;
+            let runner = open_runner(&database).await?;
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(

@@ -1,5 +1,6 @@
-//! Everything `kefu serve` can be told, in one struct (the future `kefu.toml` maps onto
-//! it), with the defaults an operator gets without saying anything.
+//! Everything `kefu serve` can be told, in one struct (`config::Config`, from
+//! `kefu.toml`, the environment and flags, maps onto it), with the defaults an
+//! operator gets without saying anything.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use kefu_api::Clock;
+use kefu_domain::Policy;
+use kefu_event_store::StoreOptions;
 
 /// Everything `kefu serve` can be told.
 #[derive(Clone)]
@@ -39,6 +42,17 @@ pub struct Settings {
     pub metrics_interval: Duration,
     /// Concurrency, rate and connection limits.
     pub limits: CallLimits,
+    /// The business's time zone, calendar and targets (R-T1..R-T3); recorded at start
+    /// when it differs from the last recorded one.
+    pub policy: Policy,
+    /// Who recorded policy changes name as their actor.
+    pub operator: String,
+    /// The event store's pool and limits.
+    pub store: StoreOptions,
+    /// Connections a read replica pool opens at most.
+    pub replica_connections: u32,
+    /// After the grace period, how long the closed connections get to wind down.
+    pub close_wait: Duration,
 }
 
 /// Where the server's certificate and key are, and whose clients it accepts.
@@ -135,6 +149,8 @@ impl std::fmt::Debug for Settings {
             .field("otlp_endpoint", &self.otlp_endpoint)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("limits", &self.limits)
+            .field("policy", &self.policy)
+            .field("operator", &self.operator)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +172,11 @@ impl Settings {
             health_interval: Duration::from_secs(5),
             metrics_interval: Duration::from_secs(15),
             limits: CallLimits::default(),
+            policy: Policy::default(),
+            operator: "system".to_owned(),
+            store: StoreOptions::default(),
+            replica_connections: 8,
+            close_wait: Duration::from_secs(1),
         }
     }
 }

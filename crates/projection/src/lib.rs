@@ -22,7 +22,12 @@ pub use projections::staff::StaffDirectory;
 pub use queries::{Page, Paged, ReadModels};
 pub use runner::{Projection, ProjectionStatus, Runner, Stopped};
 
-/// Every projection kefu runs.
+/// Every projection kefu runs, with months in the default business zone (tests, tools).
 pub fn all_projections() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(Customers), Arc::new(Complaints), Arc::new(StaffDirectory)]
+    projections_in(kefu_domain::Policy::default().time_zone)
+}
+
+/// Every projection kefu runs, with months counted in the business zone `zone` (R-T1).
+pub fn projections_in(zone: chrono_tz::Tz) -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(Customers), Arc::new(Complaints { zone }), Arc::new(StaffDirectory)]
 }

@@ -116,7 +116,7 @@ impl AuditService for Audit {
         };
         let state = self.files().as_of(&req.complaint, point, &who).await?;
         Ok(Response::new(pb::GetCaseAsOfResponse {
-            complaint: Some(super::complaint::view(&state.case, state.version, &self.ctx.policy)),
+            complaint: Some(super::complaint::view(&state.case, state.version)),
             version: state.version,
             recorded_at: Some(cv::timestamp(state.recorded_at)),
         }))

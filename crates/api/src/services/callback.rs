@@ -156,7 +156,7 @@ impl CallbackService for Callbacks {
             .due_callbacks(
                 self.ctx.commands.now(),
                 TimeDelta::hours(i64::from(req.horizon_hours)),
-                &self.ctx.policy,
+                &self.ctx.policy(),
             )
             .await
             .map_err(ApiError::from)?;

@@ -2,7 +2,7 @@
 //! access table: who acts on a case (R-P4, R-P5), who reads it (R-P11, R-C6).
 
 use kefu_domain::complaint::*;
-use kefu_domain::{ComplaintId, Confidentiality, CustomerId, DomainError, Policy, SignerCapacity};
+use kefu_domain::{ComplaintId, Confidentiality, CustomerId, DomainError, SignerCapacity};
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
@@ -78,7 +78,7 @@ impl Complaints {
         })?;
         access.on_case(&case)?;
         access.target(self.customer_level(case.customer_id).await?)?;
-        Ok(view(&case, version, &self.ctx.policy))
+        Ok(view(&case, version))
     }
 
     async fn list(
@@ -136,7 +136,7 @@ impl Complaints {
         let page = Page { after: present(after)?, size: req.page_size };
         let paged = self.ctx.models.complaints(&filter, &page).await?;
         Ok(pb::ListComplaintsResponse {
-            complaints: paged.rows.into_iter().map(|row| listed(row, &self.ctx.policy)).collect(),
+            complaints: paged.rows.into_iter().map(listed).collect(),
             next_page_token: paged.next.unwrap_or_default(),
         })
     }
@@ -184,10 +184,7 @@ impl Complaints {
                             .ctx
                             .commands
                             .execute::<Complaint>(&stream(id.stream_name())?, &per_case, |_| {
-                                Ok(ComplaintCommand::Archive(ArchiveCase {
-                                    year,
-                                    callback_window: self.ctx.policy.callback_window(),
-                                }))
+                                Ok(ComplaintCommand::Archive(ArchiveCase { year }))
                             })
                             .await;
                         match outcome {
@@ -206,9 +203,7 @@ impl Complaints {
                             Err(ApiError::Domain(
                                 error @ DomainError::CallbackWindowOpen { .. },
                             )) => {
-                                let due = row
-                                    .closed_at
-                                    .map(|closed_at| self.ctx.policy.callback_due(closed_at));
+                                let due = row.callback_due_at;
                                 answer.skipped.push(pb::SkippedCase {
                                     case_number: row.case_number,
                                     reason: error.code().to_owned(),
@@ -255,7 +250,7 @@ fn status_out(status: CaseStatus) -> i32 {
     }
 }
 
-pub(crate) fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint {
+pub(crate) fn view(case: &Case, version: u64) -> pb::Complaint {
     pb::Complaint {
         complaint_id: case.id.to_string(),
         case_number: case.case_number.to_string(),
@@ -279,7 +274,7 @@ pub(crate) fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint 
         received_at: Some(cv::timestamp(case.received_at)),
         filed_at: Some(cv::timestamp(case.filed_at)),
         first_response_at: cv::opt_timestamp(case.first_response_at),
-        first_response_due_at: Some(cv::timestamp(case.first_response_due(policy))),
+        first_response_due_at: Some(cv::timestamp(case.first_response_due())),
         closed_at: cv::opt_timestamp(case.closed_at),
         reopen_count: case.reopen_count,
         recused: case.recused.iter().map(ToString::to_string).collect(),
@@ -291,10 +286,13 @@ pub(crate) fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint 
             .as_ref()
             .and_then(|s| s.meeting.as_ref())
             .map(cv::meeting_out),
+        policy_version: case.terms.policy_version,
+        resolution_due_at: Some(cv::timestamp(case.terms.resolution_due_at)),
+        callback_due_at: cv::opt_timestamp(case.callback_due()),
     }
 }
 
-fn listed(row: ComplaintRow, policy: &Policy) -> pb::Complaint {
+fn listed(row: ComplaintRow) -> pb::Complaint {
     let status = match row.status.as_str() {
         "open" => pb::ComplaintStatus::Open,
         "closed" => pb::ComplaintStatus::Closed,
@@ -326,13 +324,16 @@ fn listed(row: ComplaintRow, policy: &Policy) -> pb::Complaint {
         received_at: Some(cv::timestamp(row.received_at)),
         filed_at: Some(cv::timestamp(row.filed_at)),
         first_response_at: cv::opt_timestamp(row.first_response_at),
-        first_response_due_at: Some(cv::timestamp(policy.first_response_due(row.received_at))),
+        first_response_due_at: Some(cv::timestamp(row.first_response_due_at)),
         closed_at: cv::opt_timestamp(row.closed_at),
         reopen_count: u32::try_from(row.reopen_count).unwrap_or(u32::MAX),
         recused: Vec::new(),
         version: 0,
         archived_at: cv::opt_timestamp(row.archived_at),
         meeting: None,
+        policy_version: u64::try_from(row.policy_version).unwrap_or_default(),
+        resolution_due_at: Some(cv::timestamp(row.resolution_due_at)),
+        callback_due_at: cv::opt_timestamp(row.callback_due_at.filter(|_| row.callback_pending)),
     }
 }
 
@@ -571,7 +572,7 @@ impl ComplaintService for Complaints {
         let decision = f.text("decision", &req.decision);
         let remedy = f.opt_text("remedy", &req.remedy);
         let meeting = cv::committee_meeting(&mut f, req.meeting.as_ref(), capacity);
-        let quorum = usize::from(self.ctx.policy.committee_quorum);
+        let quorum = usize::from(self.ctx.policy().committee_quorum);
         let result = self
             .run(
                 &who,
@@ -642,6 +643,10 @@ impl ComplaintService for Complaints {
         let mut f = Fields::new();
         let summary = f.opt_text("summary", &req.summary);
         let me = who.staff_id()?;
+        // R-T3: the case's own policy sets its callback deadline; a version another node
+        // recorded since this process read the stream is read now.
+        self.ctx.policies.refresh(&self.ctx.commands).await?;
+        let policies = self.ctx.policies.clone();
         let result = self
             .run(
                 &who,
@@ -652,10 +657,15 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |case: &Option<Case>| {
+                    let version = case.as_ref().map_or(0, |case| case.terms.policy_version);
+                    let policy = policies
+                        .known(version)
+                        .ok_or(DomainError::PolicyVersionUnknown { version })?;
                     Ok(ComplaintCommand::Close(CloseComplaint {
                         by: actor(&me, &access),
                         summary: present(summary.clone())?,
+                        policy,
                     }))
                 },
             )

@@ -35,6 +35,7 @@ use kefu_domain::case_register::{self, CaseRegister, CaseRegisterEvent, IssueCas
 use kefu_domain::complaint::*;
 use kefu_domain::customer::Customer;
 use kefu_domain::{Aggregate, Attachment, CaseNumber, ComplaintId, CustomerId, DomainError};
+use kefu_domain::{Tier, Versioned};
 use kefu_event_store::{Condition, Direction, StoreError, StreamId};
 
 use super::complaint::Complaints;
@@ -46,24 +47,25 @@ use crate::error::ApiError;
 use crate::pb;
 
 /// Customer streams this process saw registered and not forgotten, with the version
-/// seen: a filing relies on it only on condition that the stream is still there.
+/// seen and the tier at that version: a filing relies on it only on condition that the
+/// stream is still at that version.
 #[derive(Debug, Default)]
-pub struct LiveCustomers(std::sync::Mutex<HashMap<String, u64>>);
+pub struct LiveCustomers(std::sync::Mutex<HashMap<String, (u64, Tier)>>);
 
 /// Customers remembered per process; the map is emptied when full (it is only a cache).
 const LIVE_CUSTOMERS: usize = 100_000;
 
 impl LiveCustomers {
-    fn version(&self, stream: &StreamId) -> Option<u64> {
+    fn version(&self, stream: &StreamId) -> Option<(u64, Tier)> {
         self.0.lock().ok()?.get(stream.as_str()).copied()
     }
 
-    fn remember(&self, stream: &StreamId, version: u64) {
+    fn remember(&self, stream: &StreamId, version: u64, tier: Tier) {
         if let Ok(mut live) = self.0.lock() {
             if live.len() >= LIVE_CUSTOMERS {
                 live.clear();
             }
-            live.insert(stream.to_string(), version);
+            live.insert(stream.to_string(), (version, tier));
         }
     }
 
@@ -89,7 +91,14 @@ struct Filing {
 }
 
 impl Filing {
-    fn command(&self, complaint_id: ComplaintId, case_number: CaseNumber) -> FileComplaint {
+    /// The command, for a customer of `tier`, under the policy in force `policy`.
+    fn command(
+        &self,
+        complaint_id: ComplaintId,
+        case_number: CaseNumber,
+        tier: Tier,
+        policy: &Versioned,
+    ) -> FileComplaint {
         let filing = self.clone();
         FileComplaint {
             complaint_id,
@@ -103,6 +112,8 @@ impl Filing {
             respondent: filing.respondent,
             attachments: filing.attachments,
             received_at: filing.received_at,
+            policy: policy.clone(),
+            tier,
         }
     }
 }
@@ -125,6 +136,8 @@ struct Numbering<'a> {
     customer: StreamId,
     filing: &'a Filing,
     at: DateTime<Utc>,
+    /// R-T3: the policy in force when the filing arrived, the case's for good.
+    policy: Versioned,
 }
 
 /// Why a filing's group was not written, when trying again may succeed.
@@ -261,11 +274,11 @@ impl Complaints {
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
         let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
-        let version = match self.ctx.live_customers.version(&customer) {
-            Some(version) => version,
+        let seen = match self.ctx.live_customers.version(&customer) {
+            Some(seen) => seen,
             None => self.check_customer(&customer, &filing.customer_id).await?,
         };
-        let filed = self.issue_and_file(request, &filing, version, at, deadline).await;
+        let filed = self.issue_and_file(request, &filing, seen, at, deadline).await;
         if filed.is_err() {
             // Maybe the customer changed: the careful retry reads them again.
             self.ctx.live_customers.forget(&customer);
@@ -293,11 +306,11 @@ impl Complaints {
         let issued_before = lookup.written("register", &register_request)?;
         let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
-        let version = self.check_customer(&customer, &filing.customer_id).await?;
+        let seen = self.check_customer(&customer, &filing.customer_id).await?;
         if let Some(issued) = issued_before {
-            return self.file_numbered(&complaint_request, &filing, &issued).await;
+            return self.file_numbered(&complaint_request, &filing, &issued, seen.1).await;
         }
-        self.issue_and_file(request, &filing, version, at, deadline).await?.ok_or_else(|| {
+        self.issue_and_file(request, &filing, seen, at, deadline).await?.ok_or_else(|| {
             // Another try of this very request took the number since the lookup.
             ApiError::Contended { stream: register_request.request_id.to_owned() }
         })
@@ -309,7 +322,7 @@ impl Complaints {
         &self,
         customer: &StreamId,
         customer_id: &CustomerId,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<(u64, Tier), ApiError> {
         let (record, version, _) = self.ctx.commands.load_unopened::<Customer>(customer).await?;
         match record {
             None => Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() }),
@@ -317,9 +330,9 @@ impl Complaints {
                 self.ctx.live_customers.forget(customer);
                 Err(DomainError::CustomerForgotten.into())
             }
-            Some(_) => {
-                self.ctx.live_customers.remember(customer, version);
-                Ok(version)
+            Some(record) => {
+                self.ctx.live_customers.remember(customer, version, record.tier);
+                Ok((version, record.tier))
             }
         }
     }
@@ -331,6 +344,7 @@ impl Complaints {
         request: &commands::Request<'_>,
         filing: &Filing,
         issued: &commands::Written,
+        tier: Tier,
     ) -> Result<pb::FileComplaintResponse, ApiError> {
         let commands = &self.ctx.commands;
         // Read back what is stored: a retried request gets the number it was first given.
@@ -342,11 +356,10 @@ impl Complaints {
             .into_iter()
             .next()
             .ok_or_else(|| ApiError::Internal("issued case number not found".into()))?;
-        let events = Complaint::decide(
-            &None,
-            ComplaintCommand::File(filing.command(issued.complaint_id, issued.case_number)),
-            commands.now(),
-        )?;
+        // Filed under the policy in force now, in the year its number was issued in.
+        let policy = self.ctx.policies.current();
+        let command = filing.command(issued.complaint_id, issued.case_number, tier, &policy);
+        let events = Complaint::decide(&None, ComplaintCommand::File(command), commands.now())?;
         let case = stream(issued.complaint_id.stream_name())?;
         let written =
             commands.submit::<Complaint>(&case, request, &None, &events, 0).await?.await?;
@@ -368,11 +381,13 @@ impl Complaints {
         &self,
         request: &commands::Request<'_>,
         filing: &Filing,
-        customer_version: u64,
+        (customer_version, tier): (u64, Tier),
         at: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
-        let year = case_register::case_year(at);
+        let policy = self.ctx.policies.current();
+        // R-P1, R-T1: the business-local year of the filing's instant.
+        let year = case_register::case_year(at, policy.policy.time_zone);
         let register_request = request.tagged("register");
         let complaint_id = ComplaintId::generate();
         let numbering = Numbering {
@@ -387,14 +402,17 @@ impl Complaints {
             customer: stream(filing.customer_id.stream_name())?,
             filing,
             at,
+            policy,
         };
         let mut customer_version = customer_version;
+        let mut tier = tier;
         // Sealing the case needs the customer's key: fetched now, not under the lock.
         self.ctx.commands.store().data_key(&filing.customer_id.to_string()).await?;
         let mut tries = 0u32;
         loop {
             tries += 1;
-            let (pending, case_number) = self.queue_numbered(&numbering, customer_version).await?;
+            let (pending, case_number) =
+                self.queue_numbered(&numbering, customer_version, tier).await?;
             let outcomes = pending.await;
             if let [Ok(number), Ok(filed)] = outcomes.as_slice() {
                 if !number.repeated {
@@ -414,7 +432,8 @@ impl Complaints {
             if matches!(retry, Retry::Customer) {
                 // The customer changed since read: read them again (forgotten now?).
                 let customer = &numbering.customer;
-                customer_version = self.check_customer(customer, &filing.customer_id).await?;
+                (customer_version, tier) =
+                    self.check_customer(customer, &filing.customer_id).await?;
             }
             if tries > 4 {
                 // Let the queue ahead of us drain before taking yet another number.
@@ -430,6 +449,7 @@ impl Complaints {
         &self,
         numbering: &Numbering<'_>,
         customer_version: u64,
+        tier: Tier,
     ) -> Result<(PendingFiling, CaseNumber), ApiError> {
         let commands = &self.ctx.commands;
         let Numbering { year, register, complaint_id, at, .. } = numbering;
@@ -441,7 +461,8 @@ impl Complaints {
                 (last, version)
             }
         };
-        let command = IssueCaseNumber { complaint_id: *complaint_id, year: *year };
+        let zone = numbering.policy.policy.time_zone;
+        let command = IssueCaseNumber { complaint_id: *complaint_id, year: *year, zone };
         let events = CaseRegister::decide(&last, command, *at)?;
         let Some(CaseRegisterEvent::CaseNumberIssued(issued)) = events.first().cloned() else {
             return Err(ApiError::Internal("the register issued nothing".into()));
@@ -452,7 +473,12 @@ impl Complaints {
             .prepare::<CaseRegister>(register, request, &last, &events, version, unused)
             .await?;
         let case_number = issued.case_number;
-        let command = ComplaintCommand::File(numbering.filing.command(*complaint_id, case_number));
+        let command = ComplaintCommand::File(numbering.filing.command(
+            *complaint_id,
+            case_number,
+            tier,
+            &numbering.policy,
+        ));
         let filed = Complaint::decide(&None, command, *at)?;
         let live = vec![Condition::StreamAt {
             stream_id: numbering.customer.clone(),

@@ -28,7 +28,8 @@ pub struct Ctx {
     /// The read models reports are answered from: `models`, or the same on a read
     /// replica (BI load kept off the primary).
     pub reports: ReadModels,
-    pub policy: Arc<Policy>,
+    /// Every recorded policy version (R-T3); reports use the one in force.
+    pub policies: Arc<crate::policies::Policies>,
     /// The head of this year's case register as this process last wrote it: filings
     /// take numbers one at a time under this lock, but wait for their commit outside
     /// it; across nodes the register's expected version keeps numbers unique.
@@ -54,6 +55,11 @@ impl std::fmt::Debug for Ctx {
 }
 
 impl Ctx {
+    /// The policy in force (the latest recorded version).
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policies.current().policy
+    }
+
     /// Waits until the read models include `min_position` (0: no wait).
     pub async fn caught_up(&self, min_position: u64) -> Result<(), ApiError> {
         Ok(self.models.wait_for(min_position, self.read_wait).await?)

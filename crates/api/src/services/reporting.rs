@@ -64,7 +64,7 @@ impl ReportingService for Reports {
         let (access, as_of) =
             self.prepare(&who, Rpc::GetDashboard, req.min_position, req.as_of.as_ref()).await?;
         let dashboard =
-            self.ctx.reports.dashboard(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
+            self.ctx.reports.dashboard(as_of, &self.ctx.policy()).await.map_err(ApiError::from)?;
         // Per-staff rows are not aggregates.
         let withheld = access.aggregates_only();
         let workload = if withheld { Vec::new() } else { dashboard.workload };
@@ -85,6 +85,7 @@ impl ReportingService for Reports {
                 first_response: dashboard.breaches.first_response,
                 callback_overdue: dashboard.breaches.callback_overdue,
                 new_customer_not_contacted: dashboard.breaches.new_customer_not_contacted,
+                resolution_overdue: dashboard.breaches.resolution_overdue,
             }),
         }))
     }
@@ -132,7 +133,7 @@ impl ReportingService for Reports {
         let coverage = self
             .ctx
             .models
-            .callback_coverage(as_of, &self.ctx.policy)
+            .callback_coverage(as_of, &self.ctx.policy())
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::GetSatisfactionMetricsResponse {
@@ -198,14 +199,19 @@ impl ReportingService for Reports {
         let req = request.into_inner();
         let (_, as_of) =
             self.prepare(&who, Rpc::ListSlaBreaches, req.min_position, req.as_of.as_ref()).await?;
-        let breaches =
-            self.ctx.reports.sla_breaches(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
+        let breaches = self
+            .ctx
+            .reports
+            .sla_breaches(as_of, &self.ctx.policy())
+            .await
+            .map_err(ApiError::from)?;
         Ok(Response::new(pb::ListSlaBreachesResponse {
             breaches: breaches
                 .into_iter()
                 .map(|b| pb::SlaBreach {
                     rule: match b.kind {
                         SlaKind::FirstResponse => pb::SlaRule::FirstResponse,
+                        SlaKind::ResolutionOverdue => pb::SlaRule::ResolutionOverdue,
                         SlaKind::CallbackOverdue => pb::SlaRule::CallbackOverdue,
                         SlaKind::NewCustomerNotContacted => pb::SlaRule::NewCustomerNotContacted,
                     } as i32,

@@ -10,7 +10,10 @@ use kefu_domain::customer::CustomerEvent;
 use kefu_domain::{CallbackLogged, ReplyKind};
 use kefu_event_store::RecordedEvent;
 
-use super::{decode, insert_rows, load_rows, month_of, stream_key, upsert_rows, Decoded};
+use chrono_tz::Tz;
+use kefu_domain::calendar::business_month;
+
+use super::{decode, insert_rows, load_rows, stream_key, upsert_rows, Decoded};
 use crate::error::{to_sql, ProjectionError};
 use crate::params;
 use crate::runner::Projection;
@@ -57,6 +60,10 @@ const COLUMNS: &[&str] = &[
     "round_signed",
     "round_final_reply",
     "last_position",
+    "policy_version",
+    "first_response_due_at",
+    "resolution_due_at",
+    "callback_due_at",
 ];
 
 const CALLBACK_COLUMNS: &[&str] = &[
@@ -122,6 +129,14 @@ pub struct ComplaintRow {
     pub round_signed: bool,
     pub round_final_reply: bool,
     pub last_position: i64,
+    /// R-T3: the policy version the case is held to.
+    pub policy_version: i64,
+    /// R-P7 under the case's policy: when the first response is due.
+    pub first_response_due_at: DateTime<Utc>,
+    /// When the case should be closed, under its policy.
+    pub resolution_due_at: DateTime<Utc>,
+    /// R-P15 under the case's policy: when the callback after the latest closure is due.
+    pub callback_due_at: Option<DateTime<Utc>>,
 }
 
 impl ComplaintRow {
@@ -164,6 +179,10 @@ impl ComplaintRow {
             round_signed: row.bool("round_signed")?,
             round_final_reply: row.bool("round_final_reply")?,
             last_position: row.int("last_position")?,
+            policy_version: row.int("policy_version")?,
+            first_response_due_at: row.time("first_response_due_at")?,
+            resolution_due_at: row.time("resolution_due_at")?,
+            callback_due_at: row.opt_time("callback_due_at")?,
         })
     }
 
@@ -206,6 +225,10 @@ impl ComplaintRow {
             self.round_signed,
             self.round_final_reply,
             self.last_position,
+            self.policy_version,
+            self.first_response_due_at,
+            self.resolution_due_at,
+            self.callback_due_at,
         ])
     }
 
@@ -227,17 +250,36 @@ impl ComplaintRow {
     }
 }
 
-/// The `complaints` projection.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Complaints;
+/// The `complaints` projection; months are counted in `zone`, the business time zone
+/// (R-T1).
+#[derive(Debug, Clone, Copy)]
+pub struct Complaints {
+    pub zone: Tz,
+}
+
+impl Default for Complaints {
+    fn default() -> Self {
+        Complaints { zone: kefu_domain::Policy::default().time_zone }
+    }
+}
+
+/// The shape of the rows; bumped when they change.
+const SCHEMA_VERSION: u32 = 2;
 
 impl Projection for Complaints {
     fn name(&self) -> &'static str {
         "complaints"
     }
 
+    /// The rows' schema and the zone their months are counted in: configuring another
+    /// zone rebuilds the months from the log on start, like a schema change.
     fn version(&self) -> u32 {
-        1
+        // FNV-1a of the zone's name, folded below a million.
+        let fingerprint =
+            self.zone.name().bytes().fold(2_166_136_261u32, |hash, byte| {
+                (hash ^ u32::from(byte)).wrapping_mul(16_777_619)
+            });
+        SCHEMA_VERSION * 1_000_000 + fingerprint % 1_000_000
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -267,11 +309,11 @@ impl Projection for Complaints {
         tx: &'a mut DbTx,
         events: &'a [&'a RecordedEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, events))
+        Box::pin(apply(tx, events, self.zone))
     }
 }
 
-async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
+async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(), ProjectionError> {
     let mut decoded = Vec::with_capacity(events.len());
     for event in events {
         match decode(event)? {
@@ -304,7 +346,7 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
         let position = to_sql("position", position)?;
         match (change, complaint_id) {
             (Change::CustomerCallback(callback), _) => {
-                callbacks.push(callback_params(position, &callback, None));
+                callbacks.push(callback_params(position, &callback, None, zone));
             }
             (Change::Complaint(ComplaintEvent::ComplaintFiled(e)), Some(complaint_id)) => {
                 if rows.contains_key(&complaint_id) {
@@ -329,7 +371,8 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
                     signer_capacity: None,
                     received_at: e.received_at,
                     filed_at: e.filed_at,
-                    filed_month: month_of(e.filed_at),
+                    // R-R1: months of receipt, business-local (R-T1).
+                    filed_month: business_month(e.received_at, zone),
                     first_response_at: None,
                     first_response_seconds: None,
                     signed_at: None,
@@ -348,6 +391,10 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
                     round_signed: false,
                     round_final_reply: false,
                     last_position: position,
+                    policy_version: to_sql("policy_version", e.terms.policy_version)?,
+                    first_response_due_at: e.terms.first_response_due_at,
+                    resolution_due_at: e.terms.resolution_due_at,
+                    callback_due_at: None,
                 };
                 rows.insert(complaint_id.clone(), row);
                 filed.push(complaint_id.clone());
@@ -356,7 +403,7 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
             (Change::Complaint(event), Some(complaint_id)) => {
                 let Some(row) = rows.get_mut(&complaint_id) else { continue };
                 if let ComplaintEvent::CallbackLogged(callback) = &event {
-                    callbacks.push(callback_params(position, callback, Some(row)));
+                    callbacks.push(callback_params(position, callback, Some(row), zone));
                 }
                 apply_change(row, event);
                 row.stage = row.stage().to_owned();
@@ -439,6 +486,7 @@ fn callback_params(
     position: i64,
     callback: &CallbackLogged,
     case: Option<&ComplaintRow>,
+    zone: Tz,
 ) -> Vec<Param> {
     Vec::from(params![
         position,
@@ -451,7 +499,7 @@ fn callback_params(
         callback.score.map(|score| i64::from(score.get())),
         callback.by.as_str(),
         callback.called_at,
-        month_of(callback.called_at),
+        business_month(callback.called_at, zone),
         case.and_then(|case| case.handler.clone()),
         case.map(|case| case.channel.clone()),
         case.map(|case| case.category.clone()),
@@ -506,6 +554,7 @@ fn apply_change(row: &mut ComplaintRow, event: ComplaintEvent) {
                 row.close_seconds = Some(seconds_between(row.received_at, e.closed_at));
             }
             row.callback_pending = true;
+            row.callback_due_at = Some(e.callback_due_at);
         }
         ComplaintEvent::ComplaintReopened(_) => {
             row.status = "open".into();

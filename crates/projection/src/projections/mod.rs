@@ -118,9 +118,3 @@ pub(crate) async fn insert_rows(
     }
     Ok(())
 }
-
-/// `YYYY-MM` of an instant, the month key of the reports.
-pub(crate) fn month_of(at: chrono::DateTime<chrono::Utc>) -> String {
-    use chrono::Datelike;
-    format!("{:04}-{:02}", at.year(), at.month())
-}

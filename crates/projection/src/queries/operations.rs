@@ -1,12 +1,13 @@
 //! The operations dashboard (R-R3): open cases, ageing, workload, SLA breaches, and the
 //! callbacks and contacts that are due (R-C4, R-C5, R-P15). Time rules are evaluated
-//! here, against the caller's clock, never stored.
+//! here, against the caller's clock, never stored: a case's deadlines are the ones its
+//! policy gave it (R-T3, stored with the case), compared with `now`.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kefu_domain::time::{earlier, later};
-use kefu_domain::{Policy, StarLevel, Tier};
+use kefu_domain::time::later;
+use kefu_domain::{Policy, SlaRule, StarLevel, Tier};
 
 use super::ReadModels;
 use crate::error::{non_negative, ProjectionError};
@@ -15,8 +16,10 @@ use crate::params;
 /// Which time rule a breach or a due item is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SlaKind {
-    /// R-P7: an open case got no first response within 12 h of receipt.
+    /// R-P7: an open case got no first response by its deadline.
     FirstResponse,
+    /// An open case not closed by its resolution deadline.
+    ResolutionOverdue,
     /// R-P15: a closed case had no callback within 3 days.
     CallbackOverdue,
     /// R-C4: a new customer was not contacted within 3 days.
@@ -40,6 +43,7 @@ pub struct SlaBreach {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SlaBreachCounts {
     pub first_response: u64,
+    pub resolution_overdue: u64,
     pub callback_overdue: u64,
     pub new_customer_not_contacted: u64,
 }
@@ -95,27 +99,27 @@ pub struct DueCallback {
 const AGE_BUCKETS: [(&str, i64); 5] =
     [("0-1d", 1), ("1-3d", 3), ("3-7d", 7), ("7-30d", 30), ("30d+", i64::MAX)];
 
-/// The open cases whose first response came late or not yet while due (R-P7), with
-/// [`breach_params`]' first parameters.
+/// The open cases whose first response came late or not yet while due (R-P7), as of $1.
 const FIRST_RESPONSE_BREACHED: &str = "FROM rm_complaints WHERE status = 'open' AND \
-     ((first_response_at IS NULL AND received_at < $1) OR first_response_seconds > $2)";
-/// Closed cases whose callback is pending past its due day. Archived cases owe nothing
-/// more: archiving waits for the callback or its window (R-P12, R-P15).
+     ((first_response_at IS NULL AND first_response_due_at < $1) \
+     OR first_response_at > first_response_due_at)";
+/// The open cases past their resolution deadline as of $1.
+const RESOLUTION_OVERDUE: &str =
+    "FROM rm_complaints WHERE status = 'open' AND resolution_due_at < $1";
+/// Closed cases whose callback is pending past its deadline as of $1. Archived cases owe
+/// nothing more: archiving waits for the callback or its window (R-P12, R-P15).
 const CALLBACK_OVERDUE: &str =
-    "FROM rm_complaints WHERE status = 'closed' AND callback_pending AND closed_at < $1";
-/// Customers not contacted within the policy's days after registering.
-const NEW_CUSTOMER_NOT_CONTACTED: &str = "FROM rm_customers WHERE first_contact_at IS NULL \
-     AND forgotten_at IS NULL AND registered_at < $1";
+    "FROM rm_complaints WHERE status = 'closed' AND callback_pending AND callback_due_at < $1";
+/// Customers not contacted yet (R-C4); whether they are late depends on their tier's
+/// target, decided in [`ReadModels::uncontacted`].
+const NOT_CONTACTED: &str =
+    "FROM rm_customers WHERE first_contact_at IS NULL AND forgotten_at IS NULL";
 
-/// The parameters of the three breach conditions as of `now`, in their order. `now` may
-/// be a caller's `as_of`: every step saturates instead of overflowing.
-fn breach_params(now: DateTime<Utc>, policy: &Policy) -> [Vec<crate::sql::Param>; 3] {
-    let response_limit = policy.first_response_limit();
-    [
-        params![earlier(now, response_limit), response_limit.num_seconds()].to_vec(),
-        params![earlier(now, policy.callback_window())].to_vec(),
-        params![earlier(now, policy.first_contact_window())].to_vec(),
-    ]
+/// A customer awaiting their first contact, and when it is due.
+struct Uncontacted {
+    customer_id: String,
+    agent: String,
+    due_at: DateTime<Utc>,
 }
 
 impl ReadModels {
@@ -173,18 +177,54 @@ impl ReadModels {
         now: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<SlaBreachCounts, ProjectionError> {
-        let count = |from_where: &'static str, params: Vec<crate::sql::Param>| async move {
-            let rows =
-                self.db().fetch_all(&format!("SELECT COUNT(*) AS n {from_where}"), &params).await?;
+        let count = |from_where: &'static str| async move {
+            let rows = self
+                .db()
+                .fetch_all(&format!("SELECT COUNT(*) AS n {from_where}"), &params![now])
+                .await?;
             let n = rows.first().map(|row| row.int("n")).transpose()?.unwrap_or(0);
             non_negative("count", n)
         };
-        let [response, callback, contact] = breach_params(now, policy);
+        let late_contacts =
+            self.uncontacted(policy).await?.iter().filter(|c| c.due_at < now).count();
         Ok(SlaBreachCounts {
-            first_response: count(FIRST_RESPONSE_BREACHED, response).await?,
-            callback_overdue: count(CALLBACK_OVERDUE, callback).await?,
-            new_customer_not_contacted: count(NEW_CUSTOMER_NOT_CONTACTED, contact).await?,
+            first_response: count(FIRST_RESPONSE_BREACHED).await?,
+            resolution_overdue: count(RESOLUTION_OVERDUE).await?,
+            callback_overdue: count(CALLBACK_OVERDUE).await?,
+            new_customer_not_contacted: u64::try_from(late_contacts)
+                .map_err(|_| ProjectionError::Corrupt("count".into()))?,
         })
+    }
+
+    /// Customers awaiting their first contact, with its deadline under `policy` for
+    /// their tier (R-C4, R-T3), earliest registration first.
+    async fn uncontacted(&self, policy: &Policy) -> Result<Vec<Uncontacted>, ProjectionError> {
+        let rows = self
+            .db()
+            .fetch_all(
+                &format!("SELECT customer_id, agent, tier, registered_at {NOT_CONTACTED} ORDER BY registered_at"),
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let tier: Tier = row
+                    .text("tier")?
+                    .parse()
+                    .map_err(|e| ProjectionError::Corrupt(format!("{e}")))?;
+                let registered_at = row.time("registered_at")?;
+                Ok(Uncontacted {
+                    customer_id: row.text("customer_id")?,
+                    agent: row.text("agent")?,
+                    due_at: policy.due(
+                        SlaRule::NewCustomerContact,
+                        registered_at,
+                        None,
+                        Some(tier),
+                    ),
+                })
+            })
+            .collect()
     }
 
     /// Every obligation whose deadline has passed unmet, as of `now`.
@@ -194,19 +234,18 @@ impl ReadModels {
         policy: &Policy,
     ) -> Result<Vec<SlaBreach>, ProjectionError> {
         let mut breaches = Vec::new();
-        let [response, callback, contact] = breach_params(now, policy);
         let rows = self
             .db()
             .fetch_all(
                 &format!(
-                    "SELECT complaint_id, case_number, handler, received_at, first_response_at \
+                    "SELECT complaint_id, case_number, handler, first_response_due_at, first_response_at \
                      {FIRST_RESPONSE_BREACHED} ORDER BY received_at"
                 ),
-                &response,
+                &params![now],
             )
             .await?;
         for row in rows {
-            let due_at = policy.first_response_due(row.time("received_at")?);
+            let due_at = row.time("first_response_due_at")?;
             let met_at = row.opt_time("first_response_at")?.unwrap_or(now);
             breaches.push(SlaBreach {
                 kind: SlaKind::FirstResponse,
@@ -222,16 +261,16 @@ impl ReadModels {
             .db()
             .fetch_all(
                 &format!(
-                    "SELECT complaint_id, case_number, handler, closed_at {CALLBACK_OVERDUE} \
-                     ORDER BY closed_at"
+                    "SELECT complaint_id, case_number, handler, resolution_due_at {RESOLUTION_OVERDUE} \
+                     ORDER BY received_at"
                 ),
-                &callback,
+                &params![now],
             )
             .await?;
         for row in rows {
-            let due_at = policy.callback_due(row.time("closed_at")?);
+            let due_at = row.time("resolution_due_at")?;
             breaches.push(SlaBreach {
-                kind: SlaKind::CallbackOverdue,
+                kind: SlaKind::ResolutionOverdue,
                 subject_id: row.text("complaint_id")?,
                 case_number: Some(row.text("case_number")?),
                 owner: row.opt_text("handler")?,
@@ -244,22 +283,35 @@ impl ReadModels {
             .db()
             .fetch_all(
                 &format!(
-                    "SELECT customer_id, agent, registered_at {NEW_CUSTOMER_NOT_CONTACTED} \
-                     ORDER BY registered_at"
+                    "SELECT complaint_id, case_number, handler, callback_due_at {CALLBACK_OVERDUE} \
+                     ORDER BY closed_at"
                 ),
-                &contact,
+                &params![now],
             )
             .await?;
         for row in rows {
-            let due_at = policy.first_contact_due(row.time("registered_at")?);
+            let due_at = row.time("callback_due_at")?;
             breaches.push(SlaBreach {
-                kind: SlaKind::NewCustomerNotContacted,
-                subject_id: row.text("customer_id")?,
-                case_number: None,
-                owner: Some(row.text("agent")?),
+                kind: SlaKind::CallbackOverdue,
+                subject_id: row.text("complaint_id")?,
+                case_number: Some(row.text("case_number")?),
+                owner: row.opt_text("handler")?,
                 due_at,
                 overdue_seconds: (now - due_at).num_seconds(),
             });
+        }
+
+        for customer in self.uncontacted(policy).await? {
+            if customer.due_at < now {
+                breaches.push(SlaBreach {
+                    kind: SlaKind::NewCustomerNotContacted,
+                    subject_id: customer.customer_id,
+                    case_number: None,
+                    owner: Some(customer.agent),
+                    due_at: customer.due_at,
+                    overdue_seconds: (now - customer.due_at).num_seconds(),
+                });
+            }
         }
         Ok(breaches)
     }
@@ -334,13 +386,13 @@ impl ReadModels {
         let rows = self
             .db()
             .fetch_all(
-                "SELECT complaint_id, case_number, customer_id, handler, closed_at FROM rm_complaints \
+                "SELECT complaint_id, case_number, customer_id, handler, callback_due_at FROM rm_complaints \
                  WHERE status = 'closed' AND callback_pending",
                 &[],
             )
             .await?;
         for row in rows {
-            let due_at = policy.callback_due(row.time("closed_at")?);
+            let due_at = row.time("callback_due_at")?;
             if due_at <= until {
                 due.push(DueCallback {
                     kind: DueKind::ComplaintCallback,
@@ -379,11 +431,13 @@ impl ReadModels {
                     });
                 }
             };
-            if row.opt_time("first_contact_at")?.is_none() {
-                push(DueKind::NewCustomerContact, policy.first_contact_due(registered_at));
-            }
             let tier: Tier =
                 row.text("tier")?.parse().map_err(|e| ProjectionError::Corrupt(format!("{e}")))?;
+            if row.opt_time("first_contact_at")?.is_none() {
+                let due_at =
+                    policy.due(SlaRule::NewCustomerContact, registered_at, None, Some(tier));
+                push(DueKind::NewCustomerContact, due_at);
+            }
             let stars = row
                 .opt_int("stars")?
                 .and_then(|s| u32::try_from(s).ok())

@@ -299,6 +299,35 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A clock a test sets and advances, injected as the server's (`Settings::clock`):
+/// time rules are tested at chosen instants, never by sleeping.
+#[derive(Debug, Clone)]
+pub struct TestClock(std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>);
+
+impl TestClock {
+    pub fn at(now: chrono::DateTime<chrono::Utc>) -> Self {
+        TestClock(std::sync::Arc::new(std::sync::Mutex::new(now)))
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn set(&self, now: chrono::DateTime<chrono::Utc>) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = now;
+    }
+
+    pub fn advance(&self, by: chrono::TimeDelta) {
+        self.set(self.now() + by);
+    }
+
+    /// The server's clock, reading this one.
+    pub fn clock(&self) -> kefu_api::Clock {
+        let this = self.clone();
+        std::sync::Arc::new(move || this.now())
+    }
+}
+
 /// A fresh idempotency key.
 pub fn rid() -> String {
     uuid::Uuid::now_v7().to_string()

@@ -387,9 +387,12 @@ async fn a_filing_interrupted_after_its_number_is_finished_with_that_number(app:
         CaseRegister::evolve(last, &event.unwrap())
     });
     let complaint_id = ComplaintId::generate();
-    let issued =
-        CaseRegister::decide(&last, IssueCaseNumber { complaint_id, year }, chrono::Utc::now())
-            .unwrap();
+    let issued = CaseRegister::decide(
+        &last,
+        IssueCaseNumber { complaint_id, year, zone: kefu_domain::Policy::default().time_zone },
+        chrono::Utc::now(),
+    )
+    .unwrap();
     let request_id = rid();
     let new: Vec<NewEvent> = issued
         .iter()

@@ -56,6 +56,8 @@ pub enum Rpc {
     GetSatisfactionMetrics,
     GetMonthlySummary,
     ListSlaBreaches,
+    /// `WatchSla`: the rows of `ListSlaBreaches`, pushed as time passes (R-T5).
+    WatchSla,
     GetHandlerWorkload,
     GetReferralReport,
     ReplayCase,
@@ -227,6 +229,7 @@ impl Rpc {
         Rpc::GetSatisfactionMetrics,
         Rpc::GetMonthlySummary,
         Rpc::ListSlaBreaches,
+        Rpc::WatchSla,
         Rpc::GetHandlerWorkload,
         Rpc::GetReferralReport,
         Rpc::ReplayCase,
@@ -278,7 +281,9 @@ impl Rpc {
             Rpc::GetDashboard | Rpc::GetSatisfactionMetrics | Rpc::GetMonthlySummary => {
                 (NotConsulted, REPORT_READERS)
             }
-            Rpc::ListSlaBreaches | Rpc::GetHandlerWorkload => (NotConsulted, ROW_REPORT_READERS),
+            Rpc::ListSlaBreaches | Rpc::WatchSla | Rpc::GetHandlerWorkload => {
+                (NotConsulted, ROW_REPORT_READERS)
+            }
             Rpc::GetReferralReport => (Rows, ROW_REPORT_READERS),
             Rpc::ReplayCase => (Fields, COMPLIANCE),
             Rpc::GetCaseAsOf | Rpc::ExportCase => (Target, COMPLIANCE),
@@ -326,6 +331,7 @@ impl Rpc {
             Rpc::GetSatisfactionMetrics => "ReportingService.GetSatisfactionMetrics",
             Rpc::GetMonthlySummary => "ReportingService.GetMonthlySummary",
             Rpc::ListSlaBreaches => "ReportingService.ListSlaBreaches",
+            Rpc::WatchSla => "ReportingService.WatchSla",
             Rpc::GetHandlerWorkload => "ReportingService.GetHandlerWorkload",
             Rpc::GetReferralReport => "ReportingService.GetReferralReport",
             Rpc::ReplayCase => "AuditService.ReplayCase",

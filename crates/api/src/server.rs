@@ -39,6 +39,8 @@ pub struct ApiConfig {
     pub clock: Clock,
     /// How long reads wait for `min_position` at most.
     pub read_wait: Duration,
+    /// How often `WatchSla` looks at the clock and the deadlines (R-T5).
+    pub sla_watch_interval: Duration,
     /// A read replica (PostgreSQL hot standby) that answers the reporting RPCs.
     pub read_replica: Option<Db>,
 }
@@ -61,6 +63,7 @@ impl ApiConfig {
             operator: "system".to_owned(),
             clock: Arc::new(chrono::Utc::now),
             read_wait: Duration::from_secs(5),
+            sla_watch_interval: Duration::from_secs(30),
             read_replica: None,
         }
     }
@@ -98,8 +101,22 @@ impl Api {
             register: Arc::new(tokio::sync::Mutex::new(None)),
             live_customers: Arc::default(),
             read_wait: config.read_wait,
+            sla_watch_interval: config.sla_watch_interval,
         };
         Ok(Api { ctx, tokens: config.tokens })
+    }
+
+    /// The `at_risk_percent` of each recorded policy version (the one in force for a
+    /// version this process has not read), for gauges outside the services.
+    pub fn at_risk_percent_of(&self) -> Arc<dyn Fn(i64) -> u8 + Send + Sync> {
+        let policies = self.ctx.policies.clone();
+        Arc::new(move |version| {
+            let current = policies.current().policy.at_risk_percent;
+            u64::try_from(version)
+                .ok()
+                .and_then(|version| policies.known(version))
+                .map_or(current, |known| known.policy.at_risk_percent)
+        })
     }
 
     /// The version of the policy in force.

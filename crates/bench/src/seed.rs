@@ -64,6 +64,9 @@ pub fn lifecycle(
             respondent: Some(staff("r1")),
             attachments: vec![],
             received_at: now - TimeDelta::hours(2),
+            // Seeded straight into the store, under version 0 (calendar time, UTC years).
+            policy: kefu_domain::PolicyBook::new().current(),
+            tier: kefu_domain::Tier::Regular,
         }),
         ComplaintCommand::AssignHandler(AssignHandler { handler: handler.clone(), reason: None }),
         ComplaintCommand::ContactComplainant(ContactComplainant {
@@ -88,7 +91,11 @@ pub fn lifecycle(
             channel: ContactChannel::Letter,
             summary: text("decision letter"),
         }),
-        ComplaintCommand::Close(CloseComplaint { by: Actor::handler(handler), summary: None }),
+        ComplaintCommand::Close(CloseComplaint {
+            by: Actor::handler(handler),
+            summary: None,
+            policy: kefu_domain::PolicyBook::new().current(),
+        }),
         ComplaintCommand::LogCallback(LogCallback {
             kind: CallbackKind::Complaint,
             channel: CallbackChannel::Phone,

@@ -320,9 +320,7 @@ impl Policy {
     /// R-T5: when an item started at `start` and due at `due` becomes at risk, once
     /// `at_risk_percent` of the time between them has elapsed.
     pub fn at_risk_from(&self, start: DateTime<Utc>, due: DateTime<Utc>) -> DateTime<Utc> {
-        let span = due.signed_duration_since(start);
-        let share = span.num_seconds().saturating_mul(i64::from(self.at_risk_percent)) / 100;
-        later(start, TimeDelta::try_seconds(share).unwrap_or(TimeDelta::MAX))
+        at_risk_from(start, due, self.at_risk_percent)
     }
 
     /// The policy's fingerprint: SHA-256 of its canonical JSON, hex. Two policies with
@@ -356,6 +354,15 @@ impl Policy {
         let interval = self.callback_interval(tier, stars)?;
         Some(later(last_callback_at.unwrap_or(registered_at), interval))
     }
+}
+
+/// R-T5: when an item started at `start` and due at `due` becomes at risk, once
+/// `percent` of the time between them has elapsed (wall-clock time: for a target in
+/// business time the deadline already skips nights and holidays).
+pub fn at_risk_from(start: DateTime<Utc>, due: DateTime<Utc>, percent: u8) -> DateTime<Utc> {
+    let span = due.signed_duration_since(start);
+    let share = span.num_seconds().saturating_mul(i64::from(percent)) / 100;
+    later(start, TimeDelta::try_seconds(share).unwrap_or(TimeDelta::MAX))
 }
 
 #[cfg(test)]
@@ -416,6 +423,16 @@ mod tests {
             policy.due(SlaRule::Resolution, at(1, 8), Some(Severity::Major), Some(Tier::Vip)),
             at(31, 8)
         );
+    }
+
+    #[test]
+    fn an_item_is_at_risk_once_its_share_has_elapsed_r_t5() {
+        let policy = Policy::default();
+        assert_eq!(policy.at_risk_from(at(1, 8), at(1, 18)), at(1, 16), "80 % of 10 hours");
+        assert_eq!(at_risk_from(at(1, 8), at(1, 18), 50), at(1, 13));
+        assert_eq!(at_risk_from(at(1, 8), at(1, 8), 80), at(1, 8));
+        let never = DateTime::<Utc>::MAX_UTC;
+        assert!(at_risk_from(at(1, 8), never, 99) < never, "a far deadline is far at risk too");
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct Config {
     pub health_interval: Duration,
     #[serde(with = "duration_text")]
     pub metrics_interval: Duration,
+    /// How often a `WatchSla` stream looks at the clock and the deadlines (R-T5).
+    #[serde(with = "duration_text")]
+    pub sla_watch_interval: Duration,
     pub max_concurrent_calls: usize,
     pub max_concurrent_expensive_reads: usize,
     /// 0: unlimited.
@@ -140,6 +143,7 @@ impl Default for Config {
             read_wait: settings.read_wait,
             health_interval: settings.health_interval,
             metrics_interval: settings.metrics_interval,
+            sla_watch_interval: settings.sla_watch_interval,
             max_concurrent_calls: limits.max_concurrent_calls,
             max_concurrent_expensive_reads: limits.max_concurrent_expensive_reads,
             expensive_reads_per_second: limits.expensive_reads_per_second.unwrap_or(0),
@@ -258,6 +262,7 @@ impl Config {
         settings.read_wait = self.read_wait;
         settings.health_interval = self.health_interval;
         settings.metrics_interval = self.metrics_interval;
+        settings.sla_watch_interval = self.sla_watch_interval;
         settings.limits = CallLimits {
             max_concurrent_calls: self.max_concurrent_calls,
             max_concurrent_expensive_reads: self.max_concurrent_expensive_reads,
@@ -299,7 +304,7 @@ fn env_key(name: &str) -> Option<String> {
 }
 
 /// A calendar file: the keys of `[policy.calendar]`, unknown ones refused.
-fn load_calendar(path: &Path) -> anyhow::Result<Calendar> {
+pub fn load_calendar(path: &Path) -> anyhow::Result<Calendar> {
     if !path.is_file() {
         anyhow::bail!("calendar file {} not found", path.display());
     }

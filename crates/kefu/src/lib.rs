@@ -84,6 +84,7 @@ impl Application {
             config.clock = clock.clone();
         }
         config.read_wait = settings.read_wait;
+        config.sla_watch_interval = settings.sla_watch_interval;
         if let Some(url) = &settings.read_database_url {
             if !matches!(store.database(), kefu_event_store::Database::Postgres(_)) {
                 bail!("a read replica replicates PostgreSQL: --read-database-url needs a postgres:// --database-url");
@@ -191,6 +192,7 @@ impl Application {
                 runner: self.runner.clone(),
                 models: ReadModels::new(self.runner.clone()),
                 policy: self.policy.clone(),
+                percent_of: self.api.at_risk_percent_of(),
                 clock: self.clock.clone(),
                 handle,
             };

@@ -162,6 +162,9 @@ struct ServeArgs {
     /// How often projection lag and SLA breaches are measured for /metrics.
     #[arg(long)]
     metrics_interval: Option<String>,
+    /// How often a WatchSla stream looks at the clock and the deadlines.
+    #[arg(long)]
+    sla_watch_interval: Option<String>,
     /// Calls served at once; more are shed with RESOURCE_EXHAUSTED and a RetryInfo.
     #[arg(long)]
     max_concurrent_calls: Option<String>,
@@ -202,6 +205,7 @@ impl ServeArgs {
             ("read_wait", &self.read_wait),
             ("health_interval", &self.health_interval),
             ("metrics_interval", &self.metrics_interval),
+            ("sla_watch_interval", &self.sla_watch_interval),
             ("max_concurrent_calls", &self.max_concurrent_calls),
             ("max_concurrent_expensive_reads", &self.max_concurrent_expensive_reads),
             ("expensive_reads_per_second", &self.expensive_reads_per_second),

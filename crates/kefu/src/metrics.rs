@@ -34,6 +34,8 @@ const APPEND_BATCH: &str = "kefu_append_batch_size";
 const PROJECTION_LAG: &str = "kefu_projection_lag_events";
 /// Obligations past their deadline unmet, by `rule`.
 const SLA_BREACHED: &str = "kefu_sla_breached";
+/// Obligations at risk (R-T5): past their policy's share of their time, not yet due.
+const SLA_AT_RISK: &str = "kefu_sla_at_risk";
 /// 1 while the projection (`projection`) is stopped; published by health, from the
 /// signal its `kefu.projection.NAME` status follows.
 pub(crate) const PROJECTION_STOPPED: &str = "kefu_projection_stopped";
@@ -49,7 +51,7 @@ const LATENCY_BUCKETS: [f64; 17] = [
 const BATCH_BUCKETS: [f64; 8] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
 
 /// Every metric kefu exports, for the docs test and operators.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     RPC_STARTED,
     RPC_HANDLED,
     RPC_SECONDS,
@@ -58,6 +60,7 @@ pub const NAMES: [&str; 12] = [
     APPEND_SECONDS,
     APPEND_BATCH,
     PROJECTION_LAG,
+    SLA_AT_RISK,
     PROJECTION_STOPPED,
     SLA_BREACHED,
     READY,
@@ -108,6 +111,8 @@ pub struct Gauges {
     pub runner: Runner,
     pub models: ReadModels,
     pub policy: Arc<Policy>,
+    /// The `at_risk_percent` of a case's policy version (R-T3, R-T5).
+    pub percent_of: Arc<dyn Fn(i64) -> u8 + Send + Sync>,
     pub clock: Clock,
     pub handle: PrometheusHandle,
 }
@@ -147,6 +152,7 @@ impl Gauges {
             Ok(counts) => {
                 for (rule, count) in [
                     ("first_response", counts.first_response),
+                    ("resolution_overdue", counts.resolution_overdue),
                     ("callback_overdue", counts.callback_overdue),
                     ("new_customer_not_contacted", counts.new_customer_not_contacted),
                 ] {
@@ -156,5 +162,26 @@ impl Gauges {
             }
             Err(error) => tracing::debug!(%error, "SLA breaches not counted"),
         }
+        let percent_of = self.percent_of.as_ref();
+        match self.models.sla_at_risk_counts((self.clock)(), &self.policy, &percent_of).await {
+            Ok(counts) => {
+                for (kind, count) in counts {
+                    let count = u32::try_from(count).map_or(f64::from(u32::MAX), f64::from);
+                    metrics::gauge!(SLA_AT_RISK, "rule" => rule_name(kind)).set(count);
+                }
+            }
+            Err(error) => tracing::debug!(%error, "SLA items at risk not counted"),
+        }
+    }
+}
+
+/// The `rule` label of an SLA gauge, the words of `kefu_sla_breached`.
+fn rule_name(kind: kefu_projection::queries::SlaKind) -> &'static str {
+    use kefu_projection::queries::SlaKind;
+    match kind {
+        SlaKind::FirstResponse => "first_response",
+        SlaKind::ResolutionOverdue => "resolution_overdue",
+        SlaKind::CallbackOverdue => "callback_overdue",
+        SlaKind::NewCustomerNotContacted => "new_customer_not_contacted",
     }
 }

@@ -53,6 +53,8 @@ pub struct Settings {
     pub replica_connections: u32,
     /// After the grace period, how long the closed connections get to wind down.
     pub close_wait: Duration,
+    /// How often a `WatchSla` stream looks at the clock and the deadlines (R-T5).
+    pub sla_watch_interval: Duration,
 }
 
 /// Where the server's certificate and key are, and whose clients it accepts.
@@ -177,6 +179,7 @@ impl Settings {
             store: StoreOptions::default(),
             replica_connections: 8,
             close_wait: Duration::from_secs(1),
+            sla_watch_interval: Duration::from_secs(30),
         }
     }
 }

@@ -74,16 +74,16 @@ struct FixedComplaints {
 
 impl Projection for FixedComplaints {
     fn name(&self) -> &'static str {
-        Complaints.name()
+        Complaints::default().name()
     }
     fn version(&self) -> u32 {
-        Complaints.version()
+        Complaints::default().version()
     }
     fn event_types(&self) -> &'static [&'static str] {
-        Complaints.event_types()
+        Complaints::default().event_types()
     }
     fn tables(&self) -> &'static [&'static str] {
-        Complaints.tables()
+        Complaints::default().tables()
     }
     fn apply<'a>(
         &'a self,
@@ -93,7 +93,7 @@ impl Projection for FixedComplaints {
         Box::pin(async move {
             let readable: Vec<&RecordedEvent> =
                 events.iter().copied().filter(|e| e.position != self.unreadable).collect();
-            Complaints.apply(tx, &readable).await
+            Complaints::default().apply(tx, &readable).await
         })
     }
 }

@@ -153,18 +153,23 @@ async fn a_legacy_event_at_year_minus_one_does_not_stop_the_projections(app: &Te
         attachments: vec![],
         received_at: Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(),
         filed_at: Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap(),
+        terms: kefu_domain::complaint::CaseTerms::under(
+            0,
+            &kefu_domain::Policy::version_zero(),
+            Utc.with_ymd_and_hms(-1, 1, 1, 0, 0, 0).unwrap(),
+            kefu_domain::Severity::Normal,
+            None,
+        ),
     }
     .into();
+    // Written as that release wrote it: schema v2, without the terms v3 added (R-T3).
+    let mut payload = legacy.to_payload();
+    payload.as_object_mut().expect("an object").remove("terms");
     let store = EventStore::open(app.db.url(), StoreOptions::default()).await.expect("open");
     let append = Append {
         stream_id: kefu_event_store::StreamId::new(complaint_id.stream_name()).unwrap(),
         expected: ExpectedVersion::NoStream,
-        events: vec![NewEvent::new(
-            uuid::Uuid::now_v7(),
-            legacy.event_type(),
-            legacy.schema_version(),
-            legacy.to_payload(),
-        )],
+        events: vec![NewEvent::new(uuid::Uuid::now_v7(), legacy.event_type(), 2, payload)],
         metadata: Metadata::default(),
         conditions: vec![],
     };

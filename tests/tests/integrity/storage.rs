@@ -170,7 +170,14 @@ async fn filings_across_midnight(backend: Backend) {
                 "{} in the {year} register",
                 number.case_number
             );
-            assert_eq!(case_register::case_year(number.issued_at), year, "issued in its year");
+            assert_eq!(
+                case_register::case_year(
+                    number.issued_at,
+                    kefu_domain::Policy::default().time_zone
+                ),
+                year,
+                "issued in its year"
+            );
             let previous = issued.insert(number.case_number.to_string(), year);
             assert!(previous.is_none(), "{} issued twice", number.case_number);
         }
@@ -204,7 +211,11 @@ async fn filings_across_midnight(backend: Backend) {
     for case in &listed {
         let filed_at = case.filed_at.as_ref().expect("filed_at");
         let filed_at = DateTime::from_timestamp(filed_at.seconds, 0).unwrap();
-        assert_eq!(case.case_number[..4], case_register::case_year(filed_at).to_string());
+        assert_eq!(
+            case.case_number[..4],
+            case_register::case_year(filed_at, kefu_domain::Policy::default().time_zone)
+                .to_string()
+        );
     }
     app.stop().await;
 }

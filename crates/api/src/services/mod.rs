@@ -8,6 +8,7 @@ pub mod events;
 pub mod filing;
 pub mod reporting;
 pub mod staff;
+pub mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,8 @@ pub struct Ctx {
     pub live_customers: Arc<filing::LiveCustomers>,
     /// How long a read waits for `min_position` before giving up.
     pub read_wait: Duration,
+    /// How often a `WatchSla` stream looks at the clock and the deadlines.
+    pub sla_watch_interval: Duration,
 }
 
 /// The last case number issued and the register version holding it.

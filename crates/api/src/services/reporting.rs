@@ -3,7 +3,7 @@
 //! answered by the read replica when one is configured (`ApiConfig::read_replica`).
 
 use chrono::{DateTime, Utc};
-use kefu_projection::queries::{self, is_month, GroupBy, SatisfactionFilter, SlaKind};
+use kefu_projection::queries::{self, is_month, GroupBy, SatisfactionFilter};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
@@ -199,30 +199,30 @@ impl ReportingService for Reports {
         let req = request.into_inner();
         let (_, as_of) =
             self.prepare(&who, Rpc::ListSlaBreaches, req.min_position, req.as_of.as_ref()).await?;
-        let breaches = self
-            .ctx
-            .reports
-            .sla_breaches(as_of, &self.ctx.policy())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(pb::ListSlaBreachesResponse {
-            breaches: breaches
-                .into_iter()
-                .map(|b| pb::SlaBreach {
-                    rule: match b.kind {
-                        SlaKind::FirstResponse => pb::SlaRule::FirstResponse,
-                        SlaKind::ResolutionOverdue => pb::SlaRule::ResolutionOverdue,
-                        SlaKind::CallbackOverdue => pb::SlaRule::CallbackOverdue,
-                        SlaKind::NewCustomerNotContacted => pb::SlaRule::NewCustomerNotContacted,
-                    } as i32,
-                    subject_id: b.subject_id,
-                    case_number: b.case_number.unwrap_or_default(),
-                    owner: b.owner.unwrap_or_default(),
-                    due_at: Some(cv::timestamp(b.due_at)),
-                    overdue_seconds: b.overdue_seconds,
-                })
-                .collect(),
-        }))
+        let breaches = self.ctx.sla_items(as_of, req.include_at_risk).await?;
+        Ok(Response::new(pb::ListSlaBreachesResponse { breaches }))
+    }
+
+    type WatchSlaStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::WatchSlaResponse, Status>> + Send>,
+    >;
+
+    async fn watch_sla(
+        &self,
+        request: Request<pb::WatchSlaRequest>,
+    ) -> Reply<Self::WatchSlaStream> {
+        let who = principal(&request)?;
+        authorize(&who, Rpc::WatchSla)?;
+        let req = request.into_inner();
+        let mut f = Fields::new();
+        let resume_after = req
+            .resume_after
+            .as_ref()
+            .map(|at| f.as_of("resume_after", Some(at), self.ctx.commands.now()));
+        f.finish()?;
+        let resume_after = resume_after.map(cv::present).transpose()?;
+        let stream = super::watch::watch(self.ctx.clone(), resume_after);
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn get_handler_workload(

@@ -4,6 +4,7 @@
 mod metrics;
 mod operations;
 mod records;
+mod sla;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ pub use operations::{
     Dashboard, DueCallback, DueKind, HandlerLoad, SlaBreach, SlaBreachCounts, SlaKind,
 };
 pub use records::{ComplaintFilter, CustomerFilter};
+pub use sla::AtRisk;
 
 use crate::error::ProjectionError;
 use crate::runner::Runner;

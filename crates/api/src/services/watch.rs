@@ -1,0 +1,168 @@
+//! R-T5: SLA items, breached and at risk, as `ListSlaBreaches` lists them and as
+//! `WatchSla` pushes them while time passes.
+//!
+//! A watch looks at the clock (the injected one) and the stored deadlines every
+//! `sla_watch_interval`, and pushes each item whose state changed since it last
+//! looked: an item becomes at risk, then breached, by time alone, with no write to
+//! wake anyone. Each item carries `changed_at` (when it reached its state, from its
+//! deadline, not from when the watch noticed), so a client that reconnects passes the
+//! last `changed_at` it saw and gets only what changed after it.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use kefu_projection::queries::{SlaBreach, SlaKind};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::Ctx;
+use crate::convert as cv;
+use crate::error::ApiError;
+use crate::pb;
+
+/// Messages a slow watcher may fall behind by before the watch waits for it.
+const WATCH_BUFFER: usize = 64;
+
+fn rule_out(kind: SlaKind) -> pb::SlaRule {
+    match kind {
+        SlaKind::FirstResponse => pb::SlaRule::FirstResponse,
+        SlaKind::ResolutionOverdue => pb::SlaRule::ResolutionOverdue,
+        SlaKind::CallbackOverdue => pb::SlaRule::CallbackOverdue,
+        SlaKind::NewCustomerNotContacted => pb::SlaRule::NewCustomerNotContacted,
+    }
+}
+
+fn breached_out(breach: SlaBreach, at_risk_from: DateTime<Utc>) -> pb::SlaBreach {
+    pb::SlaBreach {
+        rule: rule_out(breach.kind) as i32,
+        subject_id: breach.subject_id,
+        case_number: breach.case_number.unwrap_or_default(),
+        owner: breach.owner.unwrap_or_default(),
+        due_at: Some(cv::timestamp(breach.due_at)),
+        overdue_seconds: breach.overdue_seconds,
+        state: pb::SlaState::Breached as i32,
+        at_risk_from: Some(cv::timestamp(at_risk_from)),
+        changed_at: Some(cv::timestamp(breach.due_at)),
+    }
+}
+
+impl Ctx {
+    /// The items of `ListSlaBreaches` as of `now`: every breach, then (with
+    /// `include_at_risk`) every item at risk, each with its state.
+    pub(crate) async fn sla_items(
+        &self,
+        now: DateTime<Utc>,
+        include_at_risk: bool,
+    ) -> Result<Vec<pb::SlaBreach>, ApiError> {
+        // A case filed under a version another node recorded since is read now.
+        self.policies.refresh(&self.commands).await?;
+        let policy = self.policy();
+        let policies = self.policies.clone();
+        let percent_of = move |version: i64| {
+            u64::try_from(version)
+                .ok()
+                .and_then(|version| policies.known(version))
+                .map_or(policy.at_risk_percent, |known| known.policy.at_risk_percent)
+        };
+        let policy = self.policy();
+        let breaches = self.reports.sla_breaches(now, &policy).await?;
+        let mut items: Vec<pb::SlaBreach> = breaches
+            .into_iter()
+            .map(|breach| {
+                // A breach's warning point is not stored; its deadline stands for it.
+                let due_at = breach.due_at;
+                breached_out(breach, due_at)
+            })
+            .collect();
+        if include_at_risk {
+            let at_risk = self.reports.sla_at_risk(now, &policy, &percent_of).await?;
+            items.extend(at_risk.into_iter().map(|item| pb::SlaBreach {
+                rule: rule_out(item.kind) as i32,
+                subject_id: item.subject_id,
+                case_number: item.case_number.unwrap_or_default(),
+                owner: item.owner.unwrap_or_default(),
+                due_at: Some(cv::timestamp(item.due_at)),
+                overdue_seconds: -(item.due_at - now).num_seconds(),
+                state: pb::SlaState::AtRisk as i32,
+                at_risk_from: Some(cv::timestamp(item.at_risk_from)),
+                changed_at: Some(cv::timestamp(item.at_risk_from)),
+            }));
+        }
+        Ok(items)
+    }
+}
+
+/// The key of an item: its rule and subject (one deadline per rule and subject).
+fn key(item: &pb::SlaBreach) -> (i32, String) {
+    (item.rule, item.subject_id.clone())
+}
+
+fn changed_at(item: &pb::SlaBreach) -> (i64, i32) {
+    item.changed_at.as_ref().map_or((0, 0), |at| (at.seconds, at.nanos))
+}
+
+/// `WatchSla`: the items of the moment newer than `resume_after`, a `caught_up`
+/// message, then every change of state as the clock moves. Ends when the client hangs
+/// up, on an error (sent first), or when the server drains (the call layer ends it).
+pub(crate) fn watch(
+    ctx: Ctx,
+    resume_after: Option<DateTime<Utc>>,
+) -> ReceiverStream<Result<pb::WatchSlaResponse, Status>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(WATCH_BUFFER);
+    tokio::spawn(async move {
+        let resume_after = resume_after.map(|at| (at.timestamp(), at.timestamp_subsec_nanos()));
+        let mut sent: HashMap<(i32, String), i32> = HashMap::new();
+        let mut caught_up = false;
+        let mut ticks = tokio::time::interval(ctx.sla_watch_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = sender.closed() => return,
+            }
+            let now = ctx.commands.now();
+            let mut items = match ctx.sla_items(now, true).await {
+                Ok(items) => items,
+                Err(error) => {
+                    let _ = sender.send(Err(Status::from(error))).await;
+                    return;
+                }
+            };
+            items.sort_by_key(changed_at);
+            let present: HashSet<(i32, String)> = items.iter().map(key).collect();
+            let observed_at = Some(cv::timestamp(now));
+            for item in items {
+                let key = key(&item);
+                if sent.get(&key) == Some(&item.state) {
+                    continue;
+                }
+                sent.insert(key, item.state);
+                let (seconds, nanos) = changed_at(&item);
+                let seen_before = !caught_up
+                    && resume_after
+                        .is_some_and(|(s, n)| (seconds, i64::from(nanos)) <= (s, i64::from(n)));
+                if seen_before {
+                    continue;
+                }
+                let message = pb::WatchSlaResponse {
+                    item: Some(item),
+                    caught_up: false,
+                    observed_at: observed_at.clone(),
+                };
+                if sender.send(Ok(message)).await.is_err() {
+                    return;
+                }
+            }
+            // Met or gone: forgotten, so a reopened case's new deadline is news again.
+            sent.retain(|key, _| present.contains(key));
+            if !caught_up {
+                caught_up = true;
+                let message = pb::WatchSlaResponse { item: None, caught_up: true, observed_at };
+                if sender.send(Ok(message)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    ReceiverStream::new(receiver)
+}

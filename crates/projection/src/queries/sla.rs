@@ -1,0 +1,128 @@
+//! R-T5: obligations at risk, before their deadline passes: every open deadline whose
+//! configured share of its time (the case's policy's `at_risk_percent`) has elapsed as
+//! of `now`. Deadlines are the stored ones (R-T3); breaches are [`super::operations`]'.
+
+use chrono::{DateTime, Utc};
+use kefu_domain::policy::at_risk_from;
+use kefu_domain::{Policy, SlaRule, Tier};
+
+use super::{ReadModels, SlaKind};
+use crate::error::ProjectionError;
+use crate::params;
+
+/// One obligation at risk: not yet due, past its warning point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AtRisk {
+    pub kind: SlaKind,
+    /// The complaint or customer id.
+    pub subject_id: String,
+    /// The case number, for complaints.
+    pub case_number: Option<String>,
+    /// Who owns the obligation: the handler (if any) or the agent.
+    pub owner: Option<String>,
+    /// When the item became at risk.
+    pub at_risk_from: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+}
+
+impl ReadModels {
+    /// Every obligation at risk as of `now` (R-T5), earliest deadline first.
+    /// `percent_of(version)` is the `at_risk_percent` of a case's policy version;
+    /// customers' first contacts use `policy`, the one in force (R-C4).
+    pub async fn sla_at_risk(
+        &self,
+        now: DateTime<Utc>,
+        policy: &Policy,
+        percent_of: &(dyn Fn(i64) -> u8 + Sync),
+    ) -> Result<Vec<AtRisk>, ProjectionError> {
+        let mut items = Vec::new();
+        // Each rule: the rows still owing it, their start and their stored deadline.
+        let rules = [
+            (
+                SlaKind::FirstResponse,
+                "SELECT complaint_id, case_number, handler, policy_version, received_at AS started_at, \
+                 first_response_due_at AS due_at FROM rm_complaints \
+                 WHERE status = 'open' AND first_response_at IS NULL AND first_response_due_at >= $1",
+            ),
+            (
+                SlaKind::ResolutionOverdue,
+                "SELECT complaint_id, case_number, handler, policy_version, received_at AS started_at, \
+                 resolution_due_at AS due_at FROM rm_complaints \
+                 WHERE status = 'open' AND resolution_due_at >= $1",
+            ),
+            (
+                SlaKind::CallbackOverdue,
+                "SELECT complaint_id, case_number, handler, policy_version, closed_at AS started_at, \
+                 callback_due_at AS due_at FROM rm_complaints \
+                 WHERE status = 'closed' AND callback_pending AND callback_due_at >= $1",
+            ),
+        ];
+        for (kind, sql) in rules {
+            for row in self.db().fetch_all(sql, &params![now]).await? {
+                let due_at = row.time("due_at")?;
+                let percent = percent_of(row.int("policy_version")?);
+                let from = at_risk_from(row.time("started_at")?, due_at, percent);
+                if from <= now && now <= due_at {
+                    items.push(AtRisk {
+                        kind,
+                        subject_id: row.text("complaint_id")?,
+                        case_number: Some(row.text("case_number")?),
+                        owner: row.opt_text("handler")?,
+                        at_risk_from: from,
+                        due_at,
+                    });
+                }
+            }
+        }
+        let rows = self
+            .db()
+            .fetch_all(
+                "SELECT customer_id, agent, tier, registered_at FROM rm_customers \
+                 WHERE first_contact_at IS NULL AND forgotten_at IS NULL",
+                &[],
+            )
+            .await?;
+        for row in rows {
+            let tier: Tier =
+                row.text("tier")?.parse().map_err(|e| ProjectionError::Corrupt(format!("{e}")))?;
+            let registered_at = row.time("registered_at")?;
+            let due_at = policy.due(SlaRule::NewCustomerContact, registered_at, None, Some(tier));
+            let from = policy.at_risk_from(registered_at, due_at);
+            if from <= now && now <= due_at {
+                items.push(AtRisk {
+                    kind: SlaKind::NewCustomerNotContacted,
+                    subject_id: row.text("customer_id")?,
+                    case_number: None,
+                    owner: Some(row.text("agent")?),
+                    at_risk_from: from,
+                    due_at,
+                });
+            }
+        }
+        items.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.subject_id.cmp(&b.subject_id)));
+        Ok(items)
+    }
+
+    /// How many obligations of each rule are at risk as of `now` (for the gauges).
+    pub async fn sla_at_risk_counts(
+        &self,
+        now: DateTime<Utc>,
+        policy: &Policy,
+        percent_of: &(dyn Fn(i64) -> u8 + Sync),
+    ) -> Result<Vec<(SlaKind, u64)>, ProjectionError> {
+        let items = self.sla_at_risk(now, policy, percent_of).await?;
+        let kinds = [
+            SlaKind::FirstResponse,
+            SlaKind::ResolutionOverdue,
+            SlaKind::CallbackOverdue,
+            SlaKind::NewCustomerNotContacted,
+        ];
+        Ok(kinds
+            .into_iter()
+            .map(|kind| {
+                let n = items.iter().filter(|item| item.kind == kind).count();
+                (kind, u64::try_from(n).unwrap_or(u64::MAX))
+            })
+            .collect())
+    }
+}

@@ -363,6 +363,7 @@ async fn call(
         | Rpc::GetSatisfactionMetrics
         | Rpc::GetMonthlySummary
         | Rpc::ListSlaBreaches
+        | Rpc::WatchSla
         | Rpc::GetHandlerWorkload
         | Rpc::GetReferralReport
         | Rpc::ReplayCase
@@ -695,9 +696,29 @@ async fn reads(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> A
         Rpc::ListSlaBreaches => encoded(
             clients
                 .reports
-                .list_sla_breaches(pb::ListSlaBreachesRequest { min_position: head, as_of: None })
+                .list_sla_breaches(pb::ListSlaBreachesRequest {
+                    min_position: head,
+                    as_of: None,
+                    include_at_risk: true,
+                })
                 .await,
         ),
+        Rpc::WatchSla => {
+            // The items of the moment, up to the `caught_up` message (the feed is live).
+            let stream = clients.reports.watch_sla(pb::WatchSlaRequest { resume_after: None });
+            let mut stream = stream.await?.into_inner();
+            let mut bytes = Vec::new();
+            loop {
+                let next =
+                    tokio::time::timeout(std::time::Duration::from_secs(20), stream.message());
+                let Some(message) = next.await.expect("the watch goes on")? else { break };
+                bytes.extend(message.encode_to_vec());
+                if message.caught_up {
+                    break;
+                }
+            }
+            Ok(bytes)
+        }
         Rpc::GetHandlerWorkload => encoded(
             clients
                 .reports

@@ -224,7 +224,8 @@ async fn reports_give_analysts_aggregates_only_and_names_within_clearance(app: &
     let position = assigned.into_inner().result.expect("result").position;
 
     let mut analyst = app.clients(Some("an1")).await;
-    let breaches = pb::ListSlaBreachesRequest { min_position: position, as_of: None };
+    let breaches =
+        pb::ListSlaBreachesRequest { min_position: position, as_of: None, include_at_risk: false };
     denied(app, analyst.reports.list_sla_breaches(breaches), &[]).await;
     let workload = pb::GetHandlerWorkloadRequest { min_position: position };
     denied(app, analyst.reports.get_handler_workload(workload), &[]).await;

@@ -38,6 +38,8 @@ async fn start(db: kefu_testkit::TestDatabase, clock: &TestClock, policy: Policy
     spawn_app_on(db, move |settings, _| {
         settings.clock = Some(clock.clock());
         settings.policy = policy;
+        // WatchSla looks at the (test) clock this often.
+        settings.sla_watch_interval = std::time::Duration::from_millis(20);
         kefu_tests::without_read_rate(settings, std::path::Path::new("."));
     })
     .await
@@ -70,6 +72,7 @@ both!(
     monthly_summaries_count_business_local_months_of_receipt,
     a_policy_change_never_moves_an_existing_cases_deadlines,
     a_vip_complaint_before_a_holiday_is_due_after_it,
+    watch_sla_pushes_at_risk_then_breached_as_the_clock_moves,
 );
 
 /// Files a normal complaint received at `received_at`: (id, case number, position).
@@ -178,7 +181,7 @@ async fn a_policy_change_never_moves_an_existing_cases_deadlines(backend: Backen
     assert_eq!(after.policy_version, 1, "R-T3: the case keeps its version");
     assert_eq!(after.first_response_due_at, before.first_response_due_at, "R-T3: never moved");
     assert_eq!(after.resolution_due_at, before.resolution_due_at);
-    let (new_case, _, _) = file_at(&app, &customer, received).await;
+    let (new_case, _, filed_position) = file_at(&app, &customer, received).await;
     let new = complaint(&app, &new_case).await;
     assert_eq!(new.policy_version, 2);
     assert_eq!(time(&new.first_response_due_at), received + TimeDelta::hours(2));
@@ -187,7 +190,10 @@ async fn a_policy_change_never_moves_an_existing_cases_deadlines(backend: Backen
     let mut supervisor = app.clients(Some("s1")).await;
     let listed = supervisor
         .complaints
-        .list_complaints(pb::ListComplaintsRequest { min_position: 0, ..Default::default() })
+        .list_complaints(pb::ListComplaintsRequest {
+            min_position: filed_position,
+            ..Default::default()
+        })
         .await
         .expect("list")
         .into_inner();
@@ -206,7 +212,11 @@ async fn a_policy_change_never_moves_an_existing_cases_deadlines(backend: Backen
     let mut admin = app.clients(Some("admin")).await;
     let events = admin
         .events
-        .read_all(pb::ReadAllRequest { from_position: 0, limit: 10_000 })
+        .read_all(pb::ReadAllRequest {
+            from_position: 0,
+            limit: 1_000,
+            categories: vec!["policy".into()],
+        })
         .await
         .expect("read all")
         .into_inner()
@@ -250,6 +260,16 @@ async fn a_vip_complaint_before_a_holiday_is_due_after_it(backend: Backend) {
     request.tier = pb::Tier::Vip as i32;
     let vip = agent.customers.register_customer(request).await.expect("register").into_inner();
     let vip = vip.result.expect("result").id;
+    // R-C4 met at once: the customer's own deadline is not this example's.
+    let contact = pb::RecordContactRequest {
+        request_id: kefu_tests::rid(),
+        customer_id: vip.clone(),
+        expected_version: None,
+        channel: pb::ContactChannel::Phone as i32,
+        note: "welcome call".into(),
+        contacted_at: None,
+    };
+    agent.customers.record_contact(contact).await.expect("contact");
     let (case, _, _) = file_at(&app, &vip, received).await;
     let shown = complaint(&app, &case).await;
     // 1–7 October are holidays: 09:00–12:00 and 13:00–14:00 on Thursday 8 October.
@@ -257,9 +277,150 @@ async fn a_vip_complaint_before_a_holiday_is_due_after_it(backend: Backend) {
     // Resolution: 30 business-local days, the same local time on 30 October.
     assert_eq!(time(&shown.resolution_due_at), beijing(2026, 10, 30, 20, 0, 0));
     println!(
-        "worked example: received {received}, first response due {}, resolution due {}",
+        "worked example: received {}, first response due {}, resolution due {}",
+        received.with_timezone(&SHANGHAI),
         time(&shown.first_response_due_at).with_timezone(&SHANGHAI),
         time(&shown.resolution_due_at).with_timezone(&SHANGHAI),
     );
+    // What WatchSla sends a supervisor as the days pass: nothing over the holiday week,
+    // at risk at 13:12 on 8 October (3 h 12 min of working time, 80 % of 4 h), breached
+    // at 14:00.
+    let mut watch = Watch::open(&app, None).await;
+    assert_eq!(watch.items_until_caught_up().await, []);
+    for (at, expected) in [
+        (beijing(2026, 10, 7, 23, 0, 0), None),
+        (
+            beijing(2026, 10, 8, 13, 12, 0),
+            Some((pb::SlaState::AtRisk, beijing(2026, 10, 8, 13, 12, 0))),
+        ),
+        (
+            beijing(2026, 10, 8, 14, 0, 1),
+            Some((pb::SlaState::Breached, beijing(2026, 10, 8, 14, 0, 0))),
+        ),
+    ] {
+        clock.set(at);
+        let Some((state, changed_at)) = expected else {
+            watch.nothing_for_a_while().await;
+            continue;
+        };
+        let item = watch.next_item().await;
+        println!(
+            "WatchSla at {}: {:?} {:?} case {} due {} changed_at {}",
+            at.with_timezone(&SHANGHAI),
+            pb::SlaRule::try_from(item.rule).unwrap(),
+            pb::SlaState::try_from(item.state).unwrap(),
+            item.case_number,
+            time(&item.due_at).with_timezone(&SHANGHAI),
+            time(&item.changed_at).with_timezone(&SHANGHAI),
+        );
+        assert_eq!(
+            (item.subject_id.as_str(), item.state, time(&item.changed_at)),
+            (case.as_str(), state as i32, changed_at)
+        );
+    }
+    app.stop().await;
+}
+
+/// A `WatchSla` stream as a supervisor.
+struct Watch {
+    stream: tonic::Streaming<pb::WatchSlaResponse>,
+}
+
+impl Watch {
+    async fn open(app: &TestApp, resume_after: Option<DateTime<Utc>>) -> Watch {
+        let mut supervisor = app.clients(Some("s1")).await;
+        let request = pb::WatchSlaRequest { resume_after: resume_after.map(timestamp) };
+        let stream = supervisor.reports.watch_sla(request).await.expect("watch").into_inner();
+        Watch { stream }
+    }
+
+    async fn next(&mut self) -> pb::WatchSlaResponse {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(20), self.stream.message());
+        next.await.expect("a message in time").expect("the watch goes on").expect("not ended")
+    }
+
+    /// The items sent before `caught_up`: (rule, subject, state).
+    async fn items_until_caught_up(&mut self) -> Vec<(i32, String, i32)> {
+        let mut items = Vec::new();
+        loop {
+            let message = self.next().await;
+            if message.caught_up {
+                return items;
+            }
+            let item = message.item.expect("an item");
+            items.push((item.rule, item.subject_id, item.state));
+        }
+    }
+
+    async fn next_item(&mut self) -> pb::SlaBreach {
+        self.next().await.item.expect("an item")
+    }
+
+    /// Nothing arrives while the watch looks at the clock many times over.
+    async fn nothing_for_a_while(&mut self) {
+        let quiet =
+            tokio::time::timeout(std::time::Duration::from_millis(300), self.stream.message());
+        assert!(quiet.await.is_err(), "nothing changed, nothing is sent");
+    }
+}
+
+/// R-T5: a case's first response becomes at risk at 80 % of its 12 hours and breached
+/// at 12 hours, pushed by time alone; a watch resumed after the last item gets nothing
+/// again; a watch resumed before it gets it; analysts are refused (row-level data).
+async fn watch_sla_pushes_at_risk_then_breached_as_the_clock_moves(backend: Backend) {
+    let received = beijing(2026, 6, 1, 10, 0, 0);
+    let clock = TestClock::at(received);
+    let Some(app) = app_at(backend, &clock, Policy::default()).await else { return };
+    standard_staff(&app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let customer = register_customer(&mut agent, "Zhou Xun").await;
+    let (case, _, _) = file_at(&app, &customer, received).await;
+    let mut watch = Watch::open(&app, None).await;
+    assert_eq!(watch.items_until_caught_up().await, [], "nothing at risk yet");
+    clock.set(received + TimeDelta::hours(9));
+    watch.nothing_for_a_while().await;
+    // 80 % of 12 hours: at risk from 9 h 36 min.
+    clock.set(received + TimeDelta::hours(10));
+    let at_risk = watch.next_item().await;
+    assert_eq!(at_risk.rule, pb::SlaRule::FirstResponse as i32);
+    assert_eq!(
+        (at_risk.subject_id.as_str(), at_risk.state),
+        (case.as_str(), pb::SlaState::AtRisk as i32)
+    );
+    assert_eq!(time(&at_risk.changed_at), received + TimeDelta::minutes(576));
+    assert_eq!(time(&at_risk.due_at), received + TimeDelta::hours(12));
+    // ListSlaBreaches lists the same item for the same caller.
+    let mut supervisor = app.clients(Some("s1")).await;
+    let listed = supervisor
+        .reports
+        .list_sla_breaches(pb::ListSlaBreachesRequest {
+            min_position: 0,
+            as_of: None,
+            include_at_risk: true,
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .breaches;
+    assert_eq!(listed, [at_risk.clone()]);
+    clock.set(received + TimeDelta::hours(12) + TimeDelta::seconds(1));
+    let breached = watch.next_item().await;
+    assert_eq!(
+        (breached.subject_id.as_str(), breached.state),
+        (case.as_str(), pb::SlaState::Breached as i32)
+    );
+    assert_eq!(time(&breached.changed_at), received + TimeDelta::hours(12));
+
+    // Resumed after the breach: nothing new. Resumed after the warning: the breach.
+    let mut resumed = Watch::open(&app, Some(time(&breached.changed_at))).await;
+    assert_eq!(resumed.items_until_caught_up().await, []);
+    let mut earlier = Watch::open(&app, Some(time(&at_risk.changed_at))).await;
+    let again = earlier.items_until_caught_up().await;
+    assert_eq!(again, [(breached.rule, case.clone(), pb::SlaState::Breached as i32)]);
+
+    // Analysts see aggregates only: no row-level watch.
+    let mut analyst = app.clients(Some("an1")).await;
+    let refused = analyst.reports.watch_sla(pb::WatchSlaRequest { resume_after: None }).await;
+    assert_eq!(refused.expect_err("refused").code(), tonic::Code::PermissionDenied);
     app.stop().await;
 }

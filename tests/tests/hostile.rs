@@ -356,8 +356,11 @@ async fn fire(clients: &mut Clients, g: &mut Gen, known: &[String]) -> Vec<(Stri
     call!(
         reports.get_monthly_summary(pb::GetMonthlySummaryRequest { min_position: 0, month: s(g) })
     );
-    call!(reports
-        .list_sla_breaches(pb::ListSlaBreachesRequest { min_position: 0, as_of: g.timestamp() }));
+    call!(reports.list_sla_breaches(pb::ListSlaBreachesRequest {
+        min_position: 0,
+        as_of: g.timestamp(),
+        include_at_risk: true
+    }));
     call!(reports.get_handler_workload(pb::GetHandlerWorkloadRequest { min_position: 0 }));
     call!(reports.get_referral_report(pb::GetReferralReportRequest { min_position: 0 }));
     call!(events.read_all(pb::ReadAllRequest {

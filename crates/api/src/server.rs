@@ -106,19 +106,6 @@ impl Api {
         Ok(Api { ctx, tokens: config.tokens })
     }
 
-    /// The `at_risk_percent` of each recorded policy version (the one in force for a
-    /// version this process has not read), for gauges outside the services.
-    pub fn at_risk_percent_of(&self) -> Arc<dyn Fn(i64) -> u8 + Send + Sync> {
-        let policies = self.ctx.policies.clone();
-        Arc::new(move |version| {
-            let current = policies.current().policy.at_risk_percent;
-            u64::try_from(version)
-                .ok()
-                .and_then(|version| policies.known(version))
-                .map_or(current, |known| known.policy.at_risk_percent)
-        })
-    }
-
     /// The version of the policy in force.
     pub fn policy_version(&self) -> u64 {
         self.ctx.policies.current().version

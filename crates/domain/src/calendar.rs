@@ -217,6 +217,29 @@ impl Calendar {
         None
     }
 
+    /// The working time between `from` and `to` (zero when `to` is not later), counted
+    /// over at most [`MAX_SCAN_DAYS`] local days.
+    pub fn working_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, zone: Tz) -> TimeDelta {
+        let mut total = TimeDelta::zero();
+        let Some(mut date) = local(from, zone).map(|local| local.date()) else { return total };
+        for _ in 0..MAX_SCAN_DAYS {
+            let mut past_end = false;
+            for (begin, end) in self.intervals(date, zone) {
+                past_end = begin >= to;
+                let (begin, end) = (begin.max(from), end.min(to));
+                if begin < end {
+                    total += end - begin;
+                }
+            }
+            if past_end || local(to, zone).is_some_and(|local| local.date() <= date) {
+                break;
+            }
+            let Some(next) = date.succ_opt() else { break };
+            date = next;
+        }
+        total
+    }
+
     /// The close of the `n`-th working day after `start`'s local date (R-T2 "business
     /// days"); `None` past [`MAX_SCAN_DAYS`].
     pub fn add_working_days(

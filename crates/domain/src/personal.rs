@@ -137,7 +137,10 @@ const DECLARED: &[(&str, &[(&str, FieldKind)])] = &[
         ],
     ),
     ("ReplySent", &[("by", P), ("kind", P), ("channel", P), ("summary", S), ("sent_at", P)]),
-    ("ComplaintClosed", &[("summary", S), ("closed_at", P), ("callback_due_at", P)]),
+    (
+        "ComplaintClosed",
+        &[("summary", S), ("closed_at", P), ("callback_due_at", P), ("callback_at_risk_at", P)],
+    ),
     ("ComplaintReopened", &[("cause", S), ("by_callback", P), ("reopened_at", P)]),
     ("CaseArchived", &[("year", P), ("archived_at", P)]),
 ];

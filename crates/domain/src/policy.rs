@@ -68,6 +68,33 @@ impl Target {
     pub fn is_business(self) -> bool {
         matches!(self.unit, Unit::BusinessHours | Unit::BusinessDays)
     }
+
+    /// R-T5: when a target started at `start` (and due at `due`) is at risk: once
+    /// `percent` of it has passed, counted in the target's own time, so a business-time
+    /// target is at risk during working hours, not at night or on a holiday.
+    pub fn at_risk(
+        self,
+        start: DateTime<Utc>,
+        due: DateTime<Utc>,
+        percent: u8,
+        zone: Tz,
+        calendar: &Calendar,
+    ) -> DateTime<Utc> {
+        let share =
+            |minutes: i64| TimeDelta::minutes(minutes.saturating_mul(i64::from(percent)) / 100);
+        let at = match self.unit {
+            Unit::Hours => Some(later(start, share(i64::from(self.amount) * 60))),
+            Unit::Days => Some(at_risk_from(start, due, percent)),
+            Unit::BusinessHours => {
+                calendar.add_working(start, share(i64::from(self.amount) * 60), zone)
+            }
+            Unit::BusinessDays => {
+                let working = calendar.working_between(start, due, zone);
+                calendar.add_working(start, share(working.num_minutes()), zone)
+            }
+        };
+        at.unwrap_or(due).min(due)
+    }
 }
 
 impl TryFrom<String> for Target {
@@ -111,6 +138,14 @@ impl fmt::Display for Target {
         };
         write!(f, "{} {unit}", self.amount)
     }
+}
+
+/// A deadline and its warning point (R-T3, R-T5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub due: DateTime<Utc>,
+    /// When the item is at risk: `at_risk_percent` of its target passed, never after `due`.
+    pub at_risk: DateTime<Utc>,
 }
 
 /// The deadlines the policy sets (R-R3, R-T3).
@@ -310,11 +345,29 @@ impl Policy {
         severity: Option<Severity>,
         tier: Option<Tier>,
     ) -> DateTime<Utc> {
+        self.deadline(rule, start, severity, tier).due
+    }
+
+    /// [`Policy::due`] and when it is at risk (R-T5), under the winning target.
+    pub fn deadline(
+        &self,
+        rule: SlaRule,
+        start: DateTime<Utc>,
+        severity: Option<Severity>,
+        tier: Option<Tier>,
+    ) -> Deadline {
+        let (zone, calendar) = (self.time_zone, &self.calendar);
         self.targets_for(rule, severity, tier)
             .into_iter()
-            .map(|target| target.due(start, self.time_zone, &self.calendar))
-            .min()
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            .map(|target| (target, target.due(start, zone, calendar)))
+            .min_by_key(|(_, due)| *due)
+            .map_or(
+                Deadline { due: DateTime::<Utc>::MAX_UTC, at_risk: DateTime::<Utc>::MAX_UTC },
+                |(target, due)| Deadline {
+                    due,
+                    at_risk: target.at_risk(start, due, self.at_risk_percent, zone, calendar),
+                },
+            )
     }
 
     /// R-T5: when an item started at `start` and due at `due` becomes at risk, once
@@ -433,6 +486,24 @@ mod tests {
         assert_eq!(at_risk_from(at(1, 8), at(1, 8), 80), at(1, 8));
         let never = DateTime::<Utc>::MAX_UTC;
         assert!(at_risk_from(at(1, 8), never, 99) < never, "a far deadline is far at risk too");
+    }
+
+    #[test]
+    fn business_targets_are_at_risk_in_working_time_r_t5() {
+        let mut policy = Policy { time_zone: chrono_tz::UTC, ..Policy::default() };
+        policy.targets.first_response = Target::new(4, Unit::BusinessHours);
+        // Friday 6 March 17:00 UTC: 1 h on Friday, 3 h on Monday from 09:00.
+        let friday = Utc.with_ymd_and_hms(2026, 3, 6, 17, 0, 0).unwrap();
+        let deadline = policy.deadline(SlaRule::FirstResponse, friday, None, None);
+        assert_eq!(deadline.due, at(9, 12));
+        // 80 % of 4 working hours is 3 h 12 min: Monday 11:12, not Sunday night.
+        assert_eq!(deadline.at_risk, at(9, 11) + TimeDelta::minutes(12));
+        policy.targets.first_response = Target::new(2, Unit::BusinessDays);
+        let deadline = policy.deadline(SlaRule::FirstResponse, friday, None, None);
+        assert_eq!(deadline.due, at(10, 18), "the close of Tuesday");
+        // 1 h on Friday + 16 h on Monday and Tuesday = 17 h; 80 % = 13 h 36 min:
+        // 1 h Friday, 8 h Monday, 3 h Tuesday morning, then 1 h 36 min from 13:00.
+        assert_eq!(deadline.at_risk, at(10, 14) + TimeDelta::minutes(36));
     }
 
     #[test]

@@ -105,7 +105,13 @@ fn final_reply() -> ComplaintEvent {
 }
 
 fn closed() -> ComplaintEvent {
-    ComplaintClosed { summary: None, closed_at: at(0), callback_due_at: at(72) }.into()
+    ComplaintClosed {
+        summary: None,
+        closed_at: at(0),
+        callback_due_at: at(72),
+        callback_at_risk_at: at(72),
+    }
+    .into()
 }
 
 /// A normal case handled by h1, with r1 the respondent, ready to sign.

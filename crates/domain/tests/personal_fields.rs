@@ -163,7 +163,13 @@ fn every_event() -> Vec<(String, serde_json::Value)> {
             sent_at: at(0),
         }
         .into(),
-        ComplaintClosed { summary: Some(free()), closed_at: at(0), callback_due_at: at(0) }.into(),
+        ComplaintClosed {
+            summary: Some(free()),
+            closed_at: at(0),
+            callback_due_at: at(0),
+            callback_at_risk_at: at(0),
+        }
+        .into(),
         ComplaintReopened { cause: free(), by_callback: true, reopened_at: at(0) }.into(),
         callback.into(),
         CaseArchived { year: 2026, archived_at: at(0) }.into(),

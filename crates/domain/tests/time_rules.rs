@@ -113,7 +113,12 @@ fn a_contact_before_the_receipt_is_refused_r_t4() {
 
 #[test]
 fn a_complaint_callback_before_the_closure_is_refused_r_t4() {
-    let closed = |closed_at| ComplaintClosed { summary: None, closed_at, callback_due_at: at(72) };
+    let closed = |closed_at| ComplaintClosed {
+        summary: None,
+        closed_at,
+        callback_due_at: at(72),
+        callback_at_risk_at: at(72),
+    };
     let history: Vec<ComplaintEvent> = vec![filed(at(-2)), closed(at(0)).into()];
     let callback = |called_at| {
         ComplaintCommand::LogCallback(LogCallback {

@@ -84,6 +84,7 @@ fn a_v2_complaint_filed_is_held_to_policy_version_zero() {
     assert_eq!(filed.terms.tier, None);
     assert_eq!(filed.terms.first_response_due_at, received_at + TimeDelta::hours(12));
     assert_eq!(filed.terms.resolution_due_at, received_at + TimeDelta::days(30));
+    assert_eq!(filed.terms.first_response_at_risk_at, received_at + TimeDelta::minutes(576));
 }
 
 #[test]
@@ -93,5 +94,9 @@ fn a_v1_complaint_closed_gets_version_zeros_callback_deadline() {
     let event = ComplaintEvent::from_stored("ComplaintClosed", 1, &payload).unwrap();
     let ComplaintEvent::ComplaintClosed(closed) = &event else { panic!("{event:?}") };
     assert_eq!(closed.callback_due_at, closed_at + TimeDelta::days(3));
+    assert_eq!(
+        closed.callback_at_risk_at,
+        closed_at + TimeDelta::hours(57) + TimeDelta::minutes(36)
+    );
     assert!(ComplaintEvent::from_stored("ComplaintClosed", 1, &serde_json::json!({})).is_err());
 }

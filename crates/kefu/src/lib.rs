@@ -192,7 +192,6 @@ impl Application {
                 runner: self.runner.clone(),
                 models: ReadModels::new(self.runner.clone()),
                 policy: self.policy.clone(),
-                percent_of: self.api.at_risk_percent_of(),
                 clock: self.clock.clone(),
                 handle,
             };

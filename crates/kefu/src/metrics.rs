@@ -111,8 +111,6 @@ pub struct Gauges {
     pub runner: Runner,
     pub models: ReadModels,
     pub policy: Arc<Policy>,
-    /// The `at_risk_percent` of a case's policy version (R-T3, R-T5).
-    pub percent_of: Arc<dyn Fn(i64) -> u8 + Send + Sync>,
     pub clock: Clock,
     pub handle: PrometheusHandle,
 }
@@ -162,8 +160,7 @@ impl Gauges {
             }
             Err(error) => tracing::debug!(%error, "SLA breaches not counted"),
         }
-        let percent_of = self.percent_of.as_ref();
-        match self.models.sla_at_risk_counts((self.clock)(), &self.policy, &percent_of).await {
+        match self.models.sla_at_risk_counts((self.clock)(), &self.policy).await {
             Ok(counts) => {
                 for (kind, count) in counts {
                     let count = u32::try_from(count).map_or(f64::from(u32::MAX), f64::from);

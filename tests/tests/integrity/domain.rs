@@ -191,7 +191,11 @@ async fn a_legacy_event_at_year_minus_one_does_not_stop_the_projections(app: &Te
     assert_eq!(shown.received_at.as_ref().map(|t| t.seconds), Some(year(0)));
     let breaches = supervisor
         .reports
-        .list_sla_breaches(pb::ListSlaBreachesRequest { min_position: position, as_of: None })
+        .list_sla_breaches(pb::ListSlaBreachesRequest {
+            min_position: position,
+            as_of: None,
+            include_at_risk: false,
+        })
         .await
         .expect("breaches")
         .into_inner();
@@ -236,7 +240,11 @@ async fn a_contact_before_the_receipt_is_refused_and_the_breach_stays(app: &Test
     let position = fresh_position(&mut agent).await;
     let breaches = supervisor
         .reports
-        .list_sla_breaches(pb::ListSlaBreachesRequest { min_position: position, as_of: None })
+        .list_sla_breaches(pb::ListSlaBreachesRequest {
+            min_position: position,
+            as_of: None,
+            include_at_risk: false,
+        })
         .await
         .expect("breaches")
         .into_inner();
@@ -275,7 +283,11 @@ async fn as_of_at_chronos_edges_is_invalid_argument(app: &TestApp) {
         invalid(
             supervisor
                 .reports
-                .list_sla_breaches(pb::ListSlaBreachesRequest { min_position: 0, as_of })
+                .list_sla_breaches(pb::ListSlaBreachesRequest {
+                    min_position: 0,
+                    as_of,
+                    include_at_risk: false,
+                })
                 .await,
             "as_of",
         );
@@ -313,7 +325,11 @@ async fn as_of_at_chronos_edges_is_invalid_argument(app: &TestApp) {
     let as_of = at(ahead.timestamp());
     let breaches = supervisor
         .reports
-        .list_sla_breaches(pb::ListSlaBreachesRequest { min_position: position, as_of })
+        .list_sla_breaches(pb::ListSlaBreachesRequest {
+            min_position: position,
+            as_of,
+            include_at_risk: false,
+        })
         .await
         .expect("as of a month ahead")
         .into_inner();
@@ -577,7 +593,11 @@ async fn archiving_never_traps_a_callback(backend: Backend) {
     assert!(due.due.iter().all(|d| d.complaint_id != lapsed && d.complaint_id != owed), "{due:?}");
     let breaches = supervisor
         .reports
-        .list_sla_breaches(pb::ListSlaBreachesRequest { min_position: late.position, as_of: None })
+        .list_sla_breaches(pb::ListSlaBreachesRequest {
+            min_position: late.position,
+            as_of: None,
+            include_at_risk: false,
+        })
         .await
         .expect("breaches")
         .into_inner();

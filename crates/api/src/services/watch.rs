@@ -32,7 +32,8 @@ fn rule_out(kind: SlaKind) -> pb::SlaRule {
     }
 }
 
-fn breached_out(breach: SlaBreach, at_risk_from: DateTime<Utc>) -> pb::SlaBreach {
+/// A breach as listed; its warning point is not part of the breach listing.
+fn breached_out(breach: SlaBreach) -> pb::SlaBreach {
     pb::SlaBreach {
         rule: rule_out(breach.kind) as i32,
         subject_id: breach.subject_id,
@@ -41,7 +42,7 @@ fn breached_out(breach: SlaBreach, at_risk_from: DateTime<Utc>) -> pb::SlaBreach
         due_at: Some(cv::timestamp(breach.due_at)),
         overdue_seconds: breach.overdue_seconds,
         state: pb::SlaState::Breached as i32,
-        at_risk_from: Some(cv::timestamp(at_risk_from)),
+        at_risk_from: None,
         changed_at: Some(cv::timestamp(breach.due_at)),
     }
 }
@@ -54,28 +55,11 @@ impl Ctx {
         now: DateTime<Utc>,
         include_at_risk: bool,
     ) -> Result<Vec<pb::SlaBreach>, ApiError> {
-        // A case filed under a version another node recorded since is read now.
-        self.policies.refresh(&self.commands).await?;
-        let policy = self.policy();
-        let policies = self.policies.clone();
-        let percent_of = move |version: i64| {
-            u64::try_from(version)
-                .ok()
-                .and_then(|version| policies.known(version))
-                .map_or(policy.at_risk_percent, |known| known.policy.at_risk_percent)
-        };
         let policy = self.policy();
         let breaches = self.reports.sla_breaches(now, &policy).await?;
-        let mut items: Vec<pb::SlaBreach> = breaches
-            .into_iter()
-            .map(|breach| {
-                // A breach's warning point is not stored; its deadline stands for it.
-                let due_at = breach.due_at;
-                breached_out(breach, due_at)
-            })
-            .collect();
+        let mut items: Vec<pb::SlaBreach> = breaches.into_iter().map(breached_out).collect();
         if include_at_risk {
-            let at_risk = self.reports.sla_at_risk(now, &policy, &percent_of).await?;
+            let at_risk = self.reports.sla_at_risk(now, &policy).await?;
             items.extend(at_risk.into_iter().map(|item| pb::SlaBreach {
                 rule: rule_out(item.kind) as i32,
                 subject_id: item.subject_id,

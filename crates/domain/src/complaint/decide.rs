@@ -148,13 +148,19 @@ pub(super) fn decide(
                     version: case.terms.policy_version,
                 });
             }
-            let callback_due_at = close.policy.policy.due(
+            let callback = close.policy.policy.deadline(
                 SlaRule::CallbackAfterClosure,
                 now,
                 Some(case.severity),
                 case.terms.tier,
             );
-            ComplaintClosed { summary: close.summary, closed_at: now, callback_due_at }.into()
+            ComplaintClosed {
+                summary: close.summary,
+                closed_at: now,
+                callback_due_at: callback.due,
+                callback_at_risk_at: callback.at_risk,
+            }
+            .into()
         }
         ComplaintCommand::Reopen(_) | ComplaintCommand::Archive(_) => {
             return Err(DomainError::ComplaintNotClosed)

@@ -52,8 +52,12 @@ pub struct CaseTerms {
     pub tier: Option<Tier>,
     /// R-P7: when the first response is due.
     pub first_response_due_at: DateTime<Utc>,
+    /// R-T5: when the first response is at risk.
+    pub first_response_at_risk_at: DateTime<Utc>,
     /// When the case should be decided and closed.
     pub resolution_due_at: DateTime<Utc>,
+    /// R-T5: when the resolution is at risk.
+    pub resolution_at_risk_at: DateTime<Utc>,
 }
 
 impl CaseTerms {
@@ -66,12 +70,16 @@ impl CaseTerms {
         severity: Severity,
         tier: Option<Tier>,
     ) -> Self {
-        let due = |rule| policy.due(rule, received_at, Some(severity), tier);
+        let deadline = |rule| policy.deadline(rule, received_at, Some(severity), tier);
+        let (first_response, resolution) =
+            (deadline(SlaRule::FirstResponse), deadline(SlaRule::Resolution));
         CaseTerms {
             policy_version: version,
             tier,
-            first_response_due_at: due(SlaRule::FirstResponse),
-            resolution_due_at: due(SlaRule::Resolution),
+            first_response_due_at: first_response.due,
+            first_response_at_risk_at: first_response.at_risk,
+            resolution_due_at: resolution.due,
+            resolution_at_risk_at: resolution.at_risk,
         }
     }
 }
@@ -172,6 +180,8 @@ pub struct ComplaintClosed {
     pub summary: Option<Text>,
     pub closed_at: DateTime<Utc>,
     pub callback_due_at: DateTime<Utc>,
+    /// R-T5: when the callback is at risk.
+    pub callback_at_risk_at: DateTime<Utc>,
 }
 
 /// R-P14: handling resumes, with its cause.
@@ -235,12 +245,15 @@ fn upcast(event_type: &str, from_version: u32, payload: Value) -> Result<Value, 
                 fields.get("closed_at").cloned().ok_or("v1 ComplaintClosed lacks closed_at")?;
             let closed_at: DateTime<Utc> =
                 serde_json::from_value(closed_at).map_err(|e| e.to_string())?;
-            let due =
-                Policy::version_zero().due(SlaRule::CallbackAfterClosure, closed_at, None, None);
-            fields.insert(
-                "callback_due_at".into(),
-                serde_json::to_value(due).map_err(|e| e.to_string())?,
+            let deadline = Policy::version_zero().deadline(
+                SlaRule::CallbackAfterClosure,
+                closed_at,
+                None,
+                None,
             );
+            let json = |at: DateTime<Utc>| serde_json::to_value(at).map_err(|e| e.to_string());
+            fields.insert("callback_due_at".into(), json(deadline.due)?);
+            fields.insert("callback_at_risk_at".into(), json(deadline.at_risk)?);
             Ok(Value::Object(fields))
         }
         // v2 only added the optional `meeting`: a v1 signature had none.

@@ -62,8 +62,11 @@ const COLUMNS: &[&str] = &[
     "last_position",
     "policy_version",
     "first_response_due_at",
+    "first_response_at_risk_at",
     "resolution_due_at",
+    "resolution_at_risk_at",
     "callback_due_at",
+    "callback_at_risk_at",
 ];
 
 const CALLBACK_COLUMNS: &[&str] = &[
@@ -133,10 +136,16 @@ pub struct ComplaintRow {
     pub policy_version: i64,
     /// R-P7 under the case's policy: when the first response is due.
     pub first_response_due_at: DateTime<Utc>,
+    /// R-T5: when the first response is at risk.
+    pub first_response_at_risk_at: DateTime<Utc>,
     /// When the case should be closed, under its policy.
     pub resolution_due_at: DateTime<Utc>,
+    /// R-T5: when the resolution is at risk.
+    pub resolution_at_risk_at: DateTime<Utc>,
     /// R-P15 under the case's policy: when the callback after the latest closure is due.
     pub callback_due_at: Option<DateTime<Utc>>,
+    /// R-T5: when that callback is at risk.
+    pub callback_at_risk_at: Option<DateTime<Utc>>,
 }
 
 impl ComplaintRow {
@@ -181,8 +190,11 @@ impl ComplaintRow {
             last_position: row.int("last_position")?,
             policy_version: row.int("policy_version")?,
             first_response_due_at: row.time("first_response_due_at")?,
+            first_response_at_risk_at: row.time("first_response_at_risk_at")?,
             resolution_due_at: row.time("resolution_due_at")?,
+            resolution_at_risk_at: row.time("resolution_at_risk_at")?,
             callback_due_at: row.opt_time("callback_due_at")?,
+            callback_at_risk_at: row.opt_time("callback_at_risk_at")?,
         })
     }
 
@@ -227,8 +239,11 @@ impl ComplaintRow {
             self.last_position,
             self.policy_version,
             self.first_response_due_at,
+            self.first_response_at_risk_at,
             self.resolution_due_at,
+            self.resolution_at_risk_at,
             self.callback_due_at,
+            self.callback_at_risk_at,
         ])
     }
 
@@ -393,8 +408,11 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
                     last_position: position,
                     policy_version: to_sql("policy_version", e.terms.policy_version)?,
                     first_response_due_at: e.terms.first_response_due_at,
+                    first_response_at_risk_at: e.terms.first_response_at_risk_at,
                     resolution_due_at: e.terms.resolution_due_at,
+                    resolution_at_risk_at: e.terms.resolution_at_risk_at,
                     callback_due_at: None,
+                    callback_at_risk_at: None,
                 };
                 rows.insert(complaint_id.clone(), row);
                 filed.push(complaint_id.clone());
@@ -555,6 +573,7 @@ fn apply_change(row: &mut ComplaintRow, event: ComplaintEvent) {
             }
             row.callback_pending = true;
             row.callback_due_at = Some(e.callback_due_at);
+            row.callback_at_risk_at = Some(e.callback_at_risk_at);
         }
         ComplaintEvent::ComplaintReopened(_) => {
             row.status = "open".into();

@@ -1,9 +1,8 @@
 //! R-T5: obligations at risk, before their deadline passes: every open deadline whose
-//! configured share of its time (the case's policy's `at_risk_percent`) has elapsed as
-//! of `now`. Deadlines are the stored ones (R-T3); breaches are [`super::operations`]'.
+//! warning point (its policy's `at_risk_percent` of its target, stored with the case,
+//! R-T3) has passed as of `now`. Breaches are [`super::operations`]'.
 
 use chrono::{DateTime, Utc};
-use kefu_domain::policy::at_risk_from;
 use kefu_domain::{Policy, SlaRule, Tier};
 
 use super::{ReadModels, SlaKind};
@@ -26,52 +25,47 @@ pub struct AtRisk {
 }
 
 impl ReadModels {
-    /// Every obligation at risk as of `now` (R-T5), earliest deadline first.
-    /// `percent_of(version)` is the `at_risk_percent` of a case's policy version;
-    /// customers' first contacts use `policy`, the one in force (R-C4).
+    /// Every obligation at risk as of `now` (R-T5), earliest deadline first. Cases
+    /// are held to their stored warning points; customers' first contacts to `policy`,
+    /// the one in force (R-C4).
     pub async fn sla_at_risk(
         &self,
         now: DateTime<Utc>,
         policy: &Policy,
-        percent_of: &(dyn Fn(i64) -> u8 + Sync),
     ) -> Result<Vec<AtRisk>, ProjectionError> {
         let mut items = Vec::new();
         // Each rule: the rows still owing it, their start and their stored deadline.
         let rules = [
             (
                 SlaKind::FirstResponse,
-                "SELECT complaint_id, case_number, handler, policy_version, received_at AS started_at, \
-                 first_response_due_at AS due_at FROM rm_complaints \
-                 WHERE status = 'open' AND first_response_at IS NULL AND first_response_due_at >= $1",
+                "SELECT complaint_id, case_number, handler, first_response_at_risk_at AS risk_at, \
+                 first_response_due_at AS due_at FROM rm_complaints WHERE status = 'open' \
+                 AND first_response_at IS NULL AND first_response_at_risk_at <= $1 \
+                 AND first_response_due_at >= $1",
             ),
             (
                 SlaKind::ResolutionOverdue,
-                "SELECT complaint_id, case_number, handler, policy_version, received_at AS started_at, \
-                 resolution_due_at AS due_at FROM rm_complaints \
-                 WHERE status = 'open' AND resolution_due_at >= $1",
+                "SELECT complaint_id, case_number, handler, resolution_at_risk_at AS risk_at, \
+                 resolution_due_at AS due_at FROM rm_complaints WHERE status = 'open' \
+                 AND resolution_at_risk_at <= $1 AND resolution_due_at >= $1",
             ),
             (
                 SlaKind::CallbackOverdue,
-                "SELECT complaint_id, case_number, handler, policy_version, closed_at AS started_at, \
-                 callback_due_at AS due_at FROM rm_complaints \
-                 WHERE status = 'closed' AND callback_pending AND callback_due_at >= $1",
+                "SELECT complaint_id, case_number, handler, callback_at_risk_at AS risk_at, \
+                 callback_due_at AS due_at FROM rm_complaints WHERE status = 'closed' \
+                 AND callback_pending AND callback_at_risk_at <= $1 AND callback_due_at >= $1",
             ),
         ];
         for (kind, sql) in rules {
             for row in self.db().fetch_all(sql, &params![now]).await? {
-                let due_at = row.time("due_at")?;
-                let percent = percent_of(row.int("policy_version")?);
-                let from = at_risk_from(row.time("started_at")?, due_at, percent);
-                if from <= now && now <= due_at {
-                    items.push(AtRisk {
-                        kind,
-                        subject_id: row.text("complaint_id")?,
-                        case_number: Some(row.text("case_number")?),
-                        owner: row.opt_text("handler")?,
-                        at_risk_from: from,
-                        due_at,
-                    });
-                }
+                items.push(AtRisk {
+                    kind,
+                    subject_id: row.text("complaint_id")?,
+                    case_number: Some(row.text("case_number")?),
+                    owner: row.opt_text("handler")?,
+                    at_risk_from: row.time("risk_at")?,
+                    due_at: row.time("due_at")?,
+                });
             }
         }
         let rows = self
@@ -86,8 +80,9 @@ impl ReadModels {
             let tier: Tier =
                 row.text("tier")?.parse().map_err(|e| ProjectionError::Corrupt(format!("{e}")))?;
             let registered_at = row.time("registered_at")?;
-            let due_at = policy.due(SlaRule::NewCustomerContact, registered_at, None, Some(tier));
-            let from = policy.at_risk_from(registered_at, due_at);
+            let deadline =
+                policy.deadline(SlaRule::NewCustomerContact, registered_at, None, Some(tier));
+            let (from, due_at) = (deadline.at_risk, deadline.due);
             if from <= now && now <= due_at {
                 items.push(AtRisk {
                     kind: SlaKind::NewCustomerNotContacted,
@@ -108,9 +103,8 @@ impl ReadModels {
         &self,
         now: DateTime<Utc>,
         policy: &Policy,
-        percent_of: &(dyn Fn(i64) -> u8 + Sync),
     ) -> Result<Vec<(SlaKind, u64)>, ProjectionError> {
-        let items = self.sla_at_risk(now, policy, percent_of).await?;
+        let items = self.sla_at_risk(now, policy).await?;
         let kinds = [
             SlaKind::FirstResponse,
             SlaKind::ResolutionOverdue,

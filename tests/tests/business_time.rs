@@ -179,6 +179,37 @@ async fn a_policy_change_never_moves_an_existing_cases_deadlines(backend: Backen
     let app = start(db, &clock, faster.clone()).await;
     let after = complaint(&app, &old_case).await;
     assert_eq!(after.policy_version, 1, "R-T3: the case keeps its version");
+    // The point-in-time view and the dossier show the same version and deadlines.
+    let mut compliance = app.clients(Some("co1")).await;
+    let as_of = compliance
+        .audit
+        .get_case_as_of(pb::GetCaseAsOfRequest {
+            complaint: old_case.clone(),
+            point: Some(pb::get_case_as_of_request::Point::Version(1)),
+        })
+        .await
+        .expect("as of")
+        .into_inner()
+        .complaint
+        .expect("complaint");
+    assert_eq!(
+        (as_of.policy_version, &as_of.first_response_due_at),
+        (1, &before.first_response_due_at)
+    );
+    let dossier = compliance
+        .audit
+        .export_case(pb::ExportCaseRequest { complaint: old_case.clone() })
+        .await
+        .expect("export")
+        .into_inner()
+        .dossier_json;
+    let dossier: serde_json::Value = serde_json::from_str(&dossier).expect("json");
+    let terms = &dossier["entries"][0]["state_after"]["terms"];
+    assert_eq!(terms["policy_version"], 1, "{terms}");
+    assert_eq!(
+        terms["first_response_due_at"],
+        serde_json::json!(time(&before.first_response_due_at))
+    );
     assert_eq!(after.first_response_due_at, before.first_response_due_at, "R-T3: never moved");
     assert_eq!(after.resolution_due_at, before.resolution_due_at);
     let (new_case, _, filed_position) = file_at(&app, &customer, received).await;
@@ -206,24 +237,15 @@ async fn a_policy_change_never_moves_an_existing_cases_deadlines(backend: Backen
         );
     }
 
-    // Restarting with the same policy records nothing; the stream holds both versions.
+    // Restarting with the same policy records nothing; going back to the first one is
+    // a change like any other (version 3).
     let db = app.stop_keeping_database().await;
     let app = start(db, &clock, faster).await;
-    let mut admin = app.clients(Some("admin")).await;
-    let events = admin
-        .events
-        .read_all(pb::ReadAllRequest {
-            from_position: 0,
-            limit: 1_000,
-            categories: vec!["policy".into()],
-        })
-        .await
-        .expect("read all")
-        .into_inner()
-        .events;
-    let changes: Vec<_> = events.iter().filter(|e| e.event_type == "PolicyChanged").collect();
-    assert_eq!(changes.len(), 2, "one PolicyChanged per change");
-    assert!(changes.iter().all(|e| e.stream_id == "policy"));
+    assert_eq!(policy_changes(&app).await, [1, 2], "one PolicyChanged per change");
+    let db = app.stop_keeping_database().await;
+    let app = start(db, &clock, Policy::default()).await;
+    assert_eq!(policy_changes(&app).await, [1, 2, 3]);
+
     // A case of version 1 closed now gets version 1's callback target (3 days), not
     // a later version's.
     let db = app.stop_keeping_database().await;
@@ -234,6 +256,16 @@ async fn a_policy_change_never_moves_an_existing_cases_deadlines(backend: Backen
     let closed = complaint(&app, &old_case).await;
     assert_eq!(time(&closed.callback_due_at), clock.now() + TimeDelta::days(3));
     app.stop().await;
+}
+
+/// The versions of the `PolicyChanged` events in the `policy` stream, in order.
+async fn policy_changes(app: &TestApp) -> Vec<u64> {
+    let mut admin = app.clients(Some("admin")).await;
+    let request =
+        pb::ReadAllRequest { from_position: 0, limit: 1_000, categories: vec!["policy".into()] };
+    let events = admin.events.read_all(request).await.expect("read all").into_inner().events;
+    assert!(events.iter().all(|e| e.event_type == "PolicyChanged" && e.stream_id == "policy"));
+    events.iter().map(|e| e.stream_version).collect()
 }
 
 /// The worked example of the issue: a VIP complaint received at 20:00 on 30 September,
@@ -417,6 +449,16 @@ async fn watch_sla_pushes_at_risk_then_breached_as_the_clock_moves(backend: Back
     let mut earlier = Watch::open(&app, Some(time(&at_risk.changed_at))).await;
     let again = earlier.items_until_caught_up().await;
     assert_eq!(again, [(breached.rule, case.clone(), pb::SlaState::Breached as i32)]);
+
+    // A resume point outside the as_of window (year 10000) is refused, naming it.
+    let year_10000 = prost_types::Timestamp { seconds: 253_402_300_800, nanos: 0 };
+    let refused = supervisor
+        .reports
+        .watch_sla(pb::WatchSlaRequest { resume_after: Some(year_10000) })
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert_eq!(kefu_tests::violated_fields(&refused), ["resume_after"]);
 
     // Analysts see aggregates only: no row-level watch.
     let mut analyst = app.clients(Some("an1")).await;

@@ -40,8 +40,7 @@ impl Policies {
             roles: Vec::new(),
             clearance: kefu_domain::Confidentiality::Public,
         };
-        // Nodes recording the same policy derive the same event ids: the store keeps one.
-        let request_id = format!("policy-{}", configured.hash());
+        let hash = configured.hash();
         let stream_id = stream(STREAM.to_owned())?;
         for _ in 0..RECORD_TRIES {
             let (book, recorded) = Self::read(commands).await?;
@@ -54,6 +53,9 @@ impl Policies {
                 let current = book.latest_version();
                 return Ok((Arc::new(Policies { book: RwLock::new(book) }), current));
             }
+            // Nodes recording the same policy as the same version derive the same event
+            // ids (the store keeps one); going back to an earlier policy is a new version.
+            let request_id = format!("policy-v{}-{hash}", recorded.version + 1);
             let request = Request::derived(
                 &principal,
                 Fingerprint::internal("RecordPolicy"),

@@ -65,8 +65,8 @@ pub fn lifecycle(
             attachments: vec![],
             received_at: now - TimeDelta::hours(2),
             // Seeded straight into the store, under version 0 (calendar time, UTC years).
-            policy: kefu_domain::PolicyBook::new().current(),
-            tier: kefu_domain::Tier::Regular,
+            policy: PolicyBook::new().current(),
+            tier: Tier::Regular,
         }),
         ComplaintCommand::AssignHandler(AssignHandler { handler: handler.clone(), reason: None }),
         ComplaintCommand::ContactComplainant(ContactComplainant {
@@ -94,7 +94,7 @@ pub fn lifecycle(
         ComplaintCommand::Close(CloseComplaint {
             by: Actor::handler(handler),
             summary: None,
-            policy: kefu_domain::PolicyBook::new().current(),
+            policy: PolicyBook::new().current(),
         }),
         ComplaintCommand::LogCallback(LogCallback {
             kind: CallbackKind::Complaint,

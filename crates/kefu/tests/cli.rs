@@ -346,3 +346,44 @@ async fn serve_refuses_a_tokens_file_its_group_may_read() {
     std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     kefu::Application::build(settings()).await.expect("a private tokens file is accepted");
 }
+
+/// `kefu config check`: the effective configuration (file, then environment, then
+/// flags), database passwords masked; a wrong key refused, named, with a non-zero exit.
+#[test]
+fn config_check_shows_the_effective_configuration_and_refuses_unknown_keys() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../kefu.example.toml");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kefu"));
+        command.args(args).env_remove("KEFU_CONFIG");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().expect("run kefu")
+    };
+    let shown = run(
+        &["config", "check", "--config", example, "--database-url", "postgres://k:s3cret@db/kefu"],
+        &[("KEFU_POLICY__AT_RISK_PERCENT", "70"), ("KEFU_POLICY__TIME_ZONE", "Europe/Berlin")],
+    );
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(stdout.contains("database_url = \"postgres://k:***@db/kefu\""), "{stdout}");
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+    assert!(stdout.contains("at_risk_percent = 70"), "{stdout}");
+    assert!(stdout.contains("time_zone = \"Europe/Berlin\""), "{stdout}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("kefu.toml");
+    std::fs::write(&file, "[policy.tier.vip]\nfirst_responce = \"4 business hours\"\n")
+        .expect("write");
+    let refused = run(&["config", "check", "--config", file.to_str().expect("utf-8")], &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "an unknown key is refused");
+    assert!(stderr.contains("first_responce") && stderr.contains("policy.tier.vip"), "{stderr}");
+    // `serve` refuses it too, before opening anything.
+    let db = dir.path().join("never.db");
+    let url = format!("sqlite://{}", db.display());
+    let serve =
+        run(&["serve", "--database-url", &url], &[("KEFU_CONFIG", file.to_str().expect("utf-8"))]);
+    assert!(!serve.status.success());
+    assert!(!db.exists(), "nothing was opened");
+}

@@ -203,7 +203,12 @@ async fn scripted_scenario_matches_hand_computed_metrics(db: &TestDatabase) {
     );
     assert_eq!(
         dashboard.breaches,
-        SlaBreachCounts { first_response: 2, callback_overdue: 1, new_customer_not_contacted: 1 }
+        SlaBreachCounts {
+            first_response: 2,
+            resolution_overdue: 0,
+            callback_overdue: 1,
+            new_customer_not_contacted: 1
+        }
     );
     let load = |id: &str| dashboard.workload.iter().find(|l| l.staff_id == id).unwrap().clone();
     assert_eq!((load("h1").open_cases, load("h1").open_major_cases), (2, 1));

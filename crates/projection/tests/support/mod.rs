@@ -166,8 +166,8 @@ impl Case {
             respondent: None,
             attachments: vec![],
             received_at: received,
-            policy: kefu_domain::PolicyBook::new().current(),
-            tier: kefu_domain::Tier::Regular,
+            policy: PolicyBook::new().current(),
+            tier: Tier::Regular,
         });
         exec::<Complaint>(store, &case.stream(), command, received).await;
         case
@@ -233,7 +233,7 @@ impl Case {
             ComplaintCommand::Close(CloseComplaint {
                 by: Actor::handler(staff(handler)),
                 summary: None,
-                policy: kefu_domain::PolicyBook::new().current(),
+                policy: PolicyBook::new().current(),
             }),
         ];
         for command in commands {

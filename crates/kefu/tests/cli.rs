@@ -275,7 +275,8 @@ async fn sqlite_backup_while_serving_restores_to_a_verified_copy() {
 
     let restored = format!("sqlite://{}", dir.join("restored.db").display());
     let out = kefu(&["restore", backup_arg, "--database-url", &restored]);
-    assert!(out.starts_with("restored: 4 events in 4 streams verified"), "{out}");
+    // Staff, customer, register and case, and the policy recorded at start (R-T3).
+    assert!(out.starts_with("restored: 5 events in 5 streams verified"), "{out}");
     assert_eq!(read_model_counts(&restored).await, before, "same read-model totals");
     let (ok, _) = kefu_status(&["restore", backup_arg, "--database-url", &restored]);
     assert!(!ok, "a restore never overwrites a database");
@@ -319,7 +320,8 @@ async fn postgres_pg_dump_and_pg_restore_give_a_verified_copy() {
         .expect("pg_restore");
     assert!(status.success(), "pg_restore failed");
     let out = kefu(&["check", "--database-url", &restored]);
-    assert!(out.starts_with("checked: 4 events in 4 streams verified"), "{out}");
+    // Staff, customer, register and case, and the policy recorded at start (R-T3).
+    assert!(out.starts_with("checked: 5 events in 5 streams verified"), "{out}");
     assert_eq!(read_model_counts(&restored).await, before, "same read-model totals");
 }
 

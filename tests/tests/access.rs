@@ -705,7 +705,9 @@ async fn reads(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> A
         ),
         Rpc::WatchSla => {
             // The items of the moment, up to the `caught_up` message (the feed is live).
-            let stream = clients.reports.watch_sla(pb::WatchSlaRequest { resume_after: None });
+            let stream = clients
+                .reports
+                .watch_sla(pb::WatchSlaRequest { resume_after: None, min_position: head });
             let mut stream = stream.await?.into_inner();
             let mut bytes = Vec::new();
             loop {

@@ -302,7 +302,7 @@ async fn a_vip_complaint_before_a_holiday_is_due_after_it(backend: Backend) {
         contacted_at: None,
     };
     agent.customers.record_contact(contact).await.expect("contact");
-    let (case, _, _) = file_at(&app, &vip, received).await;
+    let (case, _, filed) = file_at(&app, &vip, received).await;
     let shown = complaint(&app, &case).await;
     // 1–7 October are holidays: 09:00–12:00 and 13:00–14:00 on Thursday 8 October.
     assert_eq!(time(&shown.first_response_due_at), beijing(2026, 10, 8, 14, 0, 0));
@@ -317,7 +317,7 @@ async fn a_vip_complaint_before_a_holiday_is_due_after_it(backend: Backend) {
     // What WatchSla sends a supervisor as the days pass: nothing over the holiday week,
     // at risk at 13:12 on 8 October (3 h 12 min of working time, 80 % of 4 h), breached
     // at 14:00.
-    let mut watch = Watch::open(&app, None).await;
+    let mut watch = Watch::open(&app, None, filed).await;
     assert_eq!(watch.items_until_caught_up().await, []);
     for (at, expected) in [
         (beijing(2026, 10, 7, 23, 0, 0), None),
@@ -359,9 +359,11 @@ struct Watch {
 }
 
 impl Watch {
-    async fn open(app: &TestApp, resume_after: Option<DateTime<Utc>>) -> Watch {
+    /// A watch that starts once the read models include `min_position`.
+    async fn open(app: &TestApp, resume_after: Option<DateTime<Utc>>, min_position: u64) -> Watch {
         let mut supervisor = app.clients(Some("s1")).await;
-        let request = pb::WatchSlaRequest { resume_after: resume_after.map(timestamp) };
+        let request =
+            pb::WatchSlaRequest { resume_after: resume_after.map(timestamp), min_position };
         let stream = supervisor.reports.watch_sla(request).await.expect("watch").into_inner();
         Watch { stream }
     }
@@ -406,8 +408,8 @@ async fn watch_sla_pushes_at_risk_then_breached_as_the_clock_moves(backend: Back
     standard_staff(&app).await;
     let mut agent = app.clients(Some("a1")).await;
     let customer = register_customer(&mut agent, "Zhou Xun").await;
-    let (case, _, _) = file_at(&app, &customer, received).await;
-    let mut watch = Watch::open(&app, None).await;
+    let (case, _, filed) = file_at(&app, &customer, received).await;
+    let mut watch = Watch::open(&app, None, filed).await;
     assert_eq!(watch.items_until_caught_up().await, [], "nothing at risk yet");
     clock.set(received + TimeDelta::hours(9));
     watch.nothing_for_a_while().await;
@@ -444,9 +446,9 @@ async fn watch_sla_pushes_at_risk_then_breached_as_the_clock_moves(backend: Back
     assert_eq!(time(&breached.changed_at), received + TimeDelta::hours(12));
 
     // Resumed after the breach: nothing new. Resumed after the warning: the breach.
-    let mut resumed = Watch::open(&app, Some(time(&breached.changed_at))).await;
+    let mut resumed = Watch::open(&app, Some(time(&breached.changed_at)), filed).await;
     assert_eq!(resumed.items_until_caught_up().await, []);
-    let mut earlier = Watch::open(&app, Some(time(&at_risk.changed_at))).await;
+    let mut earlier = Watch::open(&app, Some(time(&at_risk.changed_at)), filed).await;
     let again = earlier.items_until_caught_up().await;
     assert_eq!(again, [(breached.rule, case.clone(), pb::SlaState::Breached as i32)]);
 
@@ -454,7 +456,7 @@ async fn watch_sla_pushes_at_risk_then_breached_as_the_clock_moves(backend: Back
     let year_10000 = prost_types::Timestamp { seconds: 253_402_300_800, nanos: 0 };
     let refused = supervisor
         .reports
-        .watch_sla(pb::WatchSlaRequest { resume_after: Some(year_10000) })
+        .watch_sla(pb::WatchSlaRequest { resume_after: Some(year_10000), min_position: 0 })
         .await
         .expect_err("refused");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
@@ -462,7 +464,7 @@ async fn watch_sla_pushes_at_risk_then_breached_as_the_clock_moves(backend: Back
 
     // Analysts see aggregates only: no row-level watch.
     let mut analyst = app.clients(Some("an1")).await;
-    let refused = analyst.reports.watch_sla(pb::WatchSlaRequest { resume_after: None }).await;
+    let refused = analyst.reports.watch_sla(pb::WatchSlaRequest::default()).await;
     assert_eq!(refused.expect_err("refused").code(), tonic::Code::PermissionDenied);
     app.stop().await;
 }

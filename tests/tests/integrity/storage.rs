@@ -78,7 +78,9 @@ const FILINGS_PER_FILER: usize = 8;
 /// into 1 January: every case number is unique, each is in the register of its own
 /// year and of the filing's year, and the read models keep going.
 async fn filings_across_midnight(backend: Backend) {
-    let new_year = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+    // Midnight in the business time zone (R-T1; Asia/Shanghai by default): 16:00 UTC.
+    let zone = kefu_domain::Policy::default().time_zone;
+    let new_year = zone.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap().with_timezone(&Utc);
     let clock = SteppingClock::at(new_year - chrono::TimeDelta::hours(1));
     let clock_for_app = clock.clock();
     let Some(app) = spawn_app_with(backend, move |settings, _| {

@@ -221,6 +221,11 @@ impl ReportingService for Reports {
             .map(|at| f.as_of("resume_after", Some(at), self.ctx.commands.now()));
         f.finish()?;
         let resume_after = resume_after.map(cv::present).transpose()?;
+        self.ctx
+            .reports
+            .wait_for(req.min_position, self.ctx.read_wait)
+            .await
+            .map_err(ApiError::from)?;
         let stream = super::watch::watch(self.ctx.clone(), resume_after);
         Ok(Response::new(Box::pin(stream)))
     }

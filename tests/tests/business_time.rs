@@ -436,7 +436,7 @@ async fn watch_sla_pushes_at_risk_then_breached_as_the_clock_moves(backend: Back
         .expect("list")
         .into_inner()
         .breaches;
-    assert_eq!(listed, [at_risk.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&at_risk));
     clock.set(received + TimeDelta::hours(12) + TimeDelta::seconds(1));
     let breached = watch.next_item().await;
     assert_eq!(

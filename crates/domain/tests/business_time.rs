@@ -54,8 +54,8 @@ fn months_are_business_local_months_r_t1_r_r1() {
     assert_eq!(business_month(morning, SHANGHAI), "2026-12");
     assert_eq!(business_month(beijing(2027, 1, 1, 0, 0, 0), SHANGHAI), "2027-01");
     assert_eq!(business_month(beijing(2026, 12, 31, 23, 59, 59), SHANGHAI), "2026-12");
-    // Chrono's edges do not panic.
-    assert_eq!(business_month(DateTime::<Utc>::MAX_UTC, SHANGHAI).len() > 6, true);
+    // Chrono's edge does not panic: the month falls back to the UTC one there.
+    assert_eq!(business_month(DateTime::<Utc>::MAX_UTC, SHANGHAI), "262142-12");
 }
 
 /// The example calendar's shape: National Day week off, two make-up Saturdays.

@@ -131,7 +131,7 @@ pub(crate) fn watch(
                 let message = pb::WatchSlaResponse {
                     item: Some(item),
                     caught_up: false,
-                    observed_at: observed_at.clone(),
+                    observed_at,
                 };
                 if sender.send(Ok(message)).await.is_err() {
                     return;

@@ -128,11 +128,8 @@ pub(crate) fn watch(
                 if seen_before {
                     continue;
                 }
-                let message = pb::WatchSlaResponse {
-                    item: Some(item),
-                    caught_up: false,
-                    observed_at,
-                };
+                let message =
+                    pb::WatchSlaResponse { item: Some(item), caught_up: false, observed_at };
                 if sender.send(Ok(message)).await.is_err() {
                     return;
                 }

@@ -21,29 +21,8 @@ use kefu_testkit::TestDatabase;
 use support::*;
 use uuid::Uuid;
 
-macro_rules! isolation_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(&kefu_testkit::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = kefu_testkit::postgres().await else { return };
-                    super::$name(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-isolation_suite!(
+kefu_testkit::on_both_databases!(
+    workers = 2;
     a_projection_that_cannot_apply_an_event_stops_alone,
     a_rebuild_racing_a_live_runner_applies_every_event_once,
     a_case_number_issued_twice_in_an_old_log_stops_nothing,

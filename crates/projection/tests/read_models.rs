@@ -20,29 +20,8 @@ use kefu_projection::{all_projections, Page, ProjectionError, ReadModels, Runner
 use kefu_testkit::TestDatabase;
 use support::*;
 
-macro_rules! read_model_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(&kefu_testkit::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = kefu_testkit::postgres().await else { return };
-                    super::$name(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-read_model_suite!(
+kefu_testkit::on_both_databases!(
+    workers = 2;
     scripted_scenario_matches_hand_computed_metrics,
     rebuild_from_zero_equals_incremental_build,
     crashes_between_and_inside_batches_apply_each_event_once,

@@ -13,7 +13,7 @@ use kefu_testkit::TestDatabase;
 use serde_json::json;
 use uuid::Uuid;
 
-/// Instantiates every listed test once per backend: `sqlite::name` and `postgres::name`.
+// Instantiates every listed test once per backend: `sqlite::name` and `postgres::name`.
 kefu_testkit::on_both_databases!(
     workers = 4;
     append_then_read_stream_both_ways,

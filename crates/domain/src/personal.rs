@@ -19,6 +19,8 @@ pub fn fields(event_type: &str) -> &'static [&'static str] {
     match event_type {
         "CustomerRegistered" | "CustomerUpdated" => &["name", "contacts"],
         "CustomerContacted" => &["note"],
+        // Why two records are one person may quote their contacts.
+        "CustomerMerged" | "CustomerAbsorbed" => &["reason"],
         "CallbackLogged" => &["comment"],
         "ComplaintFiled" => &["description"],
         "ComplainantContacted" | "ReplySent" => &["summary"],

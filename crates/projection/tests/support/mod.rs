@@ -89,7 +89,13 @@ pub async fn register_customer(store: &EventStore, name: &str, spec: NewCustomer
         customer_id: id,
         name: text(name),
         kind: CustomerKind::Individual,
-        contacts: Contacts::new(vec!["+86 10 5555 0101".into()], vec![], None).unwrap(),
+        contacts: Contacts::new(
+            vec!["+86 10 5555 0101".into()],
+            vec![],
+            None,
+            PhoneRegion::default(),
+        )
+        .unwrap(),
         tier: spec.tier,
         stars: spec.stars.map(|s| StarLevel::new(s).unwrap()),
         source_channel: text("web"),

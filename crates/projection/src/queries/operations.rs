@@ -204,7 +204,8 @@ impl ReadModels {
             .db()
             .fetch_all(
                 "SELECT customer_id, agent, registered_at FROM rm_customers \
-                 WHERE first_contact_at IS NULL AND forgotten_at IS NULL AND registered_at < $1 \
+                 WHERE first_contact_at IS NULL AND forgotten_at IS NULL AND merged_into IS NULL \
+                 AND registered_at < $1 \
                  ORDER BY registered_at",
                 &params![now - contact_limit],
             )
@@ -267,7 +268,8 @@ impl ReadModels {
         let customers = self
             .db()
             .fetch_all(
-                "SELECT agent, COUNT(*) AS n FROM rm_customers WHERE forgotten_at IS NULL GROUP BY agent",
+                "SELECT agent, COUNT(*) AS n FROM rm_customers \
+                 WHERE forgotten_at IS NULL AND merged_into IS NULL GROUP BY agent",
                 &[],
             )
             .await?;
@@ -293,8 +295,11 @@ impl ReadModels {
         let rows = self
             .db()
             .fetch_all(
-                "SELECT complaint_id, case_number, customer_id, handler, closed_at FROM rm_complaints \
-                 WHERE status <> 'open' AND callback_pending",
+                // A merged duplicate's cases are called back as its survivor's.
+                "SELECT c.complaint_id, c.case_number, COALESCE(m.merged_into, c.customer_id) AS customer_id, \
+                 c.handler, c.closed_at FROM rm_complaints c \
+                 LEFT JOIN rm_customers m ON m.customer_id = c.customer_id \
+                 WHERE c.status <> 'open' AND c.callback_pending",
                 &[],
             )
             .await?;
@@ -316,7 +321,7 @@ impl ReadModels {
             .db()
             .fetch_all(
                 "SELECT customer_id, agent, tier, stars, registered_at, first_contact_at, last_callback_at \
-                 FROM rm_customers WHERE forgotten_at IS NULL \
+                 FROM rm_customers WHERE forgotten_at IS NULL AND merged_into IS NULL \
                  AND (first_contact_at IS NULL OR tier IN ('key', 'vip') OR stars = 5)",
                 &[],
             )

@@ -108,6 +108,26 @@ pub async fn register_customer(store: &EventStore, name: &str, spec: NewCustomer
     id
 }
 
+/// `duplicate` merged into `survivor` (the API writes both events as one group).
+pub async fn merge_customers(
+    store: &EventStore,
+    duplicate: CustomerId,
+    survivor: CustomerId,
+    also: Vec<CustomerId>,
+    at: DateTime<Utc>,
+) {
+    let reason = text("same person");
+    let merge = CustomerCommand::MergeInto(MergeInto { survivor, reason: reason.clone() });
+    exec::<Customer>(store, &duplicate.stream_name(), merge, at).await;
+    let absorb = CustomerCommand::Absorb(Absorb { duplicate, also, reason });
+    exec::<Customer>(store, &survivor.stream_name(), absorb, at).await;
+}
+
+pub async fn forget_customer(store: &EventStore, id: CustomerId, at: DateTime<Utc>) {
+    let command = CustomerCommand::Forget(ForgetCustomer { reason: text("erasure request") });
+    exec::<Customer>(store, &id.stream_name(), command, at).await;
+}
+
 pub async fn contact_customer(store: &EventStore, id: CustomerId, at: DateTime<Utc>) {
     let command = CustomerCommand::RecordContact(RecordContact {
         by: staff("a1"),

@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use kefu_api::auth::Tokens;
 use kefu_api::{Api, ApiConfig, Clock};
 use kefu_event_store::{EventStore, StoreOptions};
-use kefu_projection::{all_projections, Runner};
+use kefu_projection::{all_projections_in, Runner};
 use tokio::net::TcpListener;
 
 /// Where the development token is written when no tokens file is configured.
@@ -37,6 +37,11 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Where to serve Prometheus metrics (`GET /metrics`); none when `None`.
     pub metrics_listen: Option<SocketAddr>,
+    /// The region of phone numbers written without a country code: new ones are
+    /// normalised to E.164 in it, and the read model reads old ones in it (CN).
+    pub phone_region: kefu_domain::PhoneRegion,
+    /// Refuse a new customer whose phone or email a customer the caller may see has.
+    pub refuse_duplicate_contacts: bool,
 }
 
 /// Where the server's certificate and key are.
@@ -66,6 +71,8 @@ impl Settings {
             read_wait: Duration::from_secs(5),
             tls: None,
             metrics_listen: None,
+            phone_region: kefu_domain::PhoneRegion::default(),
+            refuse_duplicate_contacts: false,
         }
     }
 }
@@ -106,13 +113,15 @@ impl Application {
                 Tokens::single_admin(&token)
             }
         };
-        let runner = Runner::new(store.clone(), all_projections());
+        let runner = Runner::new(store.clone(), all_projections_in(settings.phone_region));
         runner.prepare().await.context("prepare the projections")?;
         let mut config = ApiConfig::new(tokens);
         if let Some(clock) = settings.clock {
             config.clock = clock;
         }
         config.read_wait = settings.read_wait;
+        config.phone_region = settings.phone_region;
+        config.refuse_duplicate_contacts = settings.refuse_duplicate_contacts;
         let api = Api::new(store.clone(), runner.clone(), config);
         let tls = match &settings.tls {
             None => None,

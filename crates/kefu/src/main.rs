@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use kefu::{redact, Application, Settings};
 use kefu_event_store::{EventStore, StoreOptions};
-use kefu_projection::{all_projections, Runner};
+use kefu_projection::{all_projections_in, Runner};
 
 /// mimalloc, not glibc's malloc: a rebuild allocates and frees millions of small
 /// values across threads, and glibc spent a quarter of the CPU consolidating its free lists.
@@ -74,6 +74,10 @@ pub(crate) struct DatabaseArgs {
     /// `sqlite://FILE` (the embedded default) or `postgres://…`.
     #[arg(long, env = "KEFU_DATABASE_URL", default_value = "sqlite://kefu.db")]
     pub(crate) database_url: String,
+    /// Region of phone numbers written without a country code (ISO 3166, e.g. CN, HK):
+    /// new ones are stored in E.164 by it, and the customer search index reads old ones.
+    #[arg(long, env = "KEFU_PHONE_REGION", default_value = "CN")]
+    pub(crate) phone_region: kefu_domain::PhoneRegion,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +100,10 @@ struct ServeArgs {
     /// Serve Prometheus metrics at `http://ADDR/metrics`.
     #[arg(long, env = "KEFU_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Refuse to register a customer whose phone or email a customer the caller may
+    /// see already has (ALREADY_EXISTS naming it); otherwise they are only reported.
+    #[arg(long, env = "KEFU_REFUSE_DUPLICATE_CONTACTS")]
+    refuse_duplicate_contacts: bool,
 }
 
 #[tokio::main]
@@ -114,6 +122,8 @@ async fn main() -> anyhow::Result<()> {
             let mut settings = Settings::new(args.database.database_url, args.listen);
             settings.tokens_file = args.tokens_file;
             settings.metrics_listen = args.metrics_listen;
+            settings.phone_region = args.database.phone_region;
+            settings.refuse_duplicate_contacts = args.refuse_duplicate_contacts;
             if let (Some(certificate), Some(key)) = (args.tls_cert, args.tls_key) {
                 settings.tls = Some(kefu::TlsFiles { certificate, key });
             }
@@ -158,18 +168,19 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn open_runner(url: &str) -> anyhow::Result<Runner> {
+async fn open_runner(args: &DatabaseArgs) -> anyhow::Result<Runner> {
+    let url = &args.database_url;
     let store = EventStore::open(url, StoreOptions::default())
         .await
         .with_context(|| format!("open the event store at {}", redact(url)))?;
-    Ok(Runner::new(store, all_projections()))
+    Ok(Runner::new(store, all_projections_in(args.phone_region)))
 }
 
 #[allow(clippy::print_stdout)] // the operator asked for this output
 async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
     match command {
         ProjectionsCommand::Status(args) => {
-            let runner = open_runner(&args.database_url).await?;
+            let runner = open_runner(&args).await?;
             println!(
                 "{:<12} {:>7} {:>12} {:>12} {:>10}",
                 "projection", "version", "position", "head", "lag"
@@ -183,7 +194,7 @@ async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ProjectionsCommand::Rebuild { database, name } => {
-            let runner = open_runner(&database.database_url).await?;
+            let runner = open_runner(&database).await?;
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(

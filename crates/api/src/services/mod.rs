@@ -6,6 +6,8 @@ pub mod complaint;
 pub mod customer;
 pub mod events;
 pub mod filing;
+pub mod lookup;
+pub mod merge;
 pub mod reporting;
 pub mod staff;
 
@@ -33,6 +35,17 @@ pub struct Ctx {
     pub live_customers: Arc<filing::LiveCustomers>,
     /// How long a read waits for `min_position` before giving up.
     pub read_wait: Duration,
+    /// How contacts are normalised and de-duplicated.
+    pub contacts: ContactPolicy,
+}
+
+/// How new contacts are read, and whether a duplicate one is refused (issue 20).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContactPolicy {
+    /// The region of phone numbers written without a country code.
+    pub phone_region: kefu_domain::PhoneRegion,
+    /// Refuse a registration whose phone or email a customer the caller may see has.
+    pub refuse_duplicates: bool,
 }
 
 /// The last case number issued and the register version holding it.

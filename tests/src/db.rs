@@ -56,6 +56,43 @@ pub async fn scan(db: &TestDatabase) -> String {
     text
 }
 
+/// The raw bytes of the database's files, as text: on SQLite the file and its WAL (as
+/// [`scan`]); on PostgreSQL, after `VACUUM FULL` of every table and a `CHECKPOINT`, the
+/// on-disk files of every table, index and TOAST table of the schema, read through
+/// `pg_read_binary_file` (the test cluster's superuser may). What was deleted or
+/// overwritten must be gone from these bytes, not only from query results.
+pub async fn scan_files(db: &TestDatabase) -> String {
+    if db.sqlite_path().is_some() {
+        return scan(db).await;
+    }
+    let mut conn = sqlx::PgConnection::connect(db.url()).await.expect("connect postgres");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("list tables");
+    for table in tables {
+        sqlx::raw_sql(&format!("VACUUM FULL \"{table}\""))
+            .execute(&mut conn)
+            .await
+            .expect("vacuum");
+    }
+    sqlx::raw_sql("CHECKPOINT").execute(&mut conn).await.expect("checkpoint");
+    let files: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT pg_read_binary_file(pg_relation_filepath(c.oid)) FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE (n.nspname = current_schema() OR n.nspname = 'pg_toast') \
+         AND c.relkind IN ('r', 'i', 't') AND pg_relation_filepath(c.oid) IS NOT NULL",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("read the relation files");
+    let bytes: Vec<u8> = files.concat();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// Every stored payload and metadata, as text.
 pub async fn events_text(url: &str) -> String {
     let sql = "SELECT payload || metadata FROM events";

@@ -149,17 +149,28 @@ impl Customers {
 
     /// The possible duplicates a registration answers with; with the refusal policy on,
     /// an exact phone or email match the caller may see refuses it (`ALREADY_EXISTS`
-    /// naming that customer), checked against the read model caught up to the log's
-    /// head. A match above the caller's clearance neither refuses nor shows (R-C6).
+    /// naming that customer). A match above the caller's clearance neither refuses nor
+    /// shows (R-C6). Checked against the read model caught up to the log's head as of
+    /// the request (so a registration just made counts), waiting at most the read wait:
+    /// a read model that stays behind (a stopped projection) delays registrations by
+    /// that much, and they are checked against what it holds rather than refused.
     async fn duplicates_before_registering(
         &self,
         who: &Principal,
         name: &kefu_domain::Text,
         contacts: &kefu_domain::Contacts,
     ) -> Result<Vec<kefu_projection::queries::Duplicate>, ApiError> {
-        if self.ctx.contacts.refuse_duplicates {
-            let head = self.ctx.commands.store().head_position().await.map_err(ApiError::from)?;
-            self.ctx.caught_up(head).await?;
+        let head = self.ctx.commands.store().head_position().await.map_err(ApiError::from)?;
+        match self.ctx.caught_up(head).await {
+            Ok(()) => {}
+            Err(ApiError::NotCaughtUp { wanted, reached }) => {
+                tracing::warn!(
+                    wanted,
+                    reached,
+                    "duplicates checked on a read model behind the log"
+                );
+            }
+            Err(error) => return Err(error),
         }
         let duplicates = self.duplicates_of(who, name.as_str(), contacts, None).await?;
         if self.ctx.contacts.refuse_duplicates {

@@ -93,6 +93,22 @@ pub async fn scan_files(db: &TestDatabase) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// Asserts that none of `texts` is in the database files ([`scan_files`]) within a few
+/// seconds: the read models scrub in the erasure's transaction, but SQLite truncates
+/// its WAL (which holds old page images) just after that commit.
+pub async fn assert_absent_from_files(db: &TestDatabase, texts: &[&str], when: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let scan = scan_files(db).await;
+        let found: Vec<&&str> = texts.iter().filter(|text| scan.contains(**text)).collect();
+        if found.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{when}: still in the database files: {found:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Every stored payload and metadata, as text.
 pub async fn events_text(url: &str) -> String {
     let sql = "SELECT payload || metadata FROM events";

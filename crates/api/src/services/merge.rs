@@ -8,7 +8,7 @@
 //! does not exist, so a refused merge tells nobody it is there.
 
 use kefu_domain::customer::{Absorb, Customer, CustomerCommand, CustomerRecord, MergeInto};
-use kefu_domain::{Aggregate, Confidentiality, CustomerId};
+use kefu_domain::{Aggregate, Confidentiality, CustomerId, Text};
 use kefu_event_store::{Condition, StoreError, StreamId};
 
 use super::customer::Customers;
@@ -18,7 +18,8 @@ use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
 
-/// How many merges deep a duplicate's survivor is followed (each merge adds at most one).
+/// How many merges deep a duplicate's survivor is followed in the log (each merge of a
+/// survivor adds one); past that, the read model's one-level merges name the last one.
 const MAX_CHAIN: usize = 32;
 /// Times a merge is decided again after losing a race, without an expected version.
 const RETRIES: usize = 8;
@@ -41,6 +42,37 @@ struct Loaded {
     version: u64,
 }
 
+/// A merge request, checked.
+struct Merge {
+    duplicate: CustomerId,
+    survivor: CustomerId,
+    reason: Text,
+    /// The versions the caller expects the two streams at, if any.
+    expected: (Option<u64>, Option<u64>),
+}
+
+fn validate(req: &pb::MergeCustomersRequest) -> Result<Merge, ApiError> {
+    let mut f = Fields::new();
+    let duplicate = f.customer_id("duplicate_id", &req.duplicate_id);
+    let survivor = f.customer_id("survivor_id", &req.survivor_id);
+    let reason = f.text("reason", &req.reason);
+    for (field, version) in [
+        ("duplicate_expected_version", req.duplicate_expected_version),
+        ("survivor_expected_version", req.survivor_expected_version),
+    ] {
+        if version.is_some_and(|version| i64::try_from(version).is_err()) {
+            f.violation(field, "is beyond any stream's version");
+        }
+    }
+    f.finish()?;
+    Ok(Merge {
+        duplicate: present(duplicate)?,
+        survivor: present(survivor)?,
+        reason: present(reason)?,
+        expected: (req.duplicate_expected_version, req.survivor_expected_version),
+    })
+}
+
 impl Customers {
     pub(super) async fn merge(
         &self,
@@ -49,54 +81,67 @@ impl Customers {
     ) -> Result<pb::MergeCustomersResponse, ApiError> {
         may_merge(who)?;
         let request = commands::Request::new(who, &req.request_id, None)?;
-        let mut f = Fields::new();
-        let duplicate = f.customer_id("duplicate_id", &req.duplicate_id);
-        let survivor = f.customer_id("survivor_id", &req.survivor_id);
-        let reason = f.text("reason", &req.reason);
-        for (field, version) in [
-            ("duplicate_expected_version", req.duplicate_expected_version),
-            ("survivor_expected_version", req.survivor_expected_version),
-        ] {
-            if version.is_some_and(|version| i64::try_from(version).is_err()) {
-                f.violation(field, "is beyond any stream's version");
-            }
-        }
-        f.finish()?;
-        let (duplicate, survivor, reason) =
-            (present(duplicate)?, present(survivor)?, present(reason)?);
+        let merge = validate(&req)?;
         let (merged, absorbed) = (request.tagged("merged"), request.tagged("absorbed"));
         if let Some(answer) = self.merged_before(&merged, &absorbed).await? {
             return Ok(answer);
         }
-        let expected = (req.duplicate_expected_version, req.survivor_expected_version);
         for _ in 0..RETRIES {
-            let dup = self.load_visible(who, duplicate).await?;
-            let kept = self.load_visible(who, survivor).await?;
-            for (loaded, expected) in [(&dup, expected.0), (&kept, expected.1)] {
-                if expected.is_some_and(|expected| expected != loaded.version) {
+            match self.try_merge(who, &merge, &merged, &absorbed).await {
+                // A lost race, with no expectation of the caller's: decide again.
+                Err(StoreError::WrongExpectedVersion { .. }) if merge.expected == (None, None) => {}
+                Err(refusal) => {
+                    // Perhaps this very request was written meanwhile (a retry racing it).
+                    if let Ok(Some(answer)) = self.merged_before(&merged, &absorbed).await {
+                        return Ok(answer);
+                    }
+                    return Err(refusal.into());
+                }
+                Ok(answer) => return answer,
+            }
+        }
+        Err(ApiError::Contended { stream: merge.duplicate.stream_name() })
+    }
+
+    /// Loads both records, decides both sides and appends them as one group. The outer
+    /// error is the store's refusal of the group (to retry or report); the inner result
+    /// the answer, or a refusal before anything was submitted.
+    async fn try_merge(
+        &self,
+        who: &Principal,
+        merge: &Merge,
+        merged: &commands::Request<'_>,
+        absorbed: &commands::Request<'_>,
+    ) -> Result<Result<pb::MergeCustomersResponse, ApiError>, StoreError> {
+        let decided = async {
+            let dup = self.load_visible(who, merge.duplicate).await?;
+            let kept = self.load_visible(who, merge.survivor).await?;
+            for (loaded, expected) in [(&dup, merge.expected.0), (&kept, merge.expected.1)] {
+                if let Some(expected) = expected.filter(|expected| *expected != loaded.version) {
                     return Err(ApiError::Conflict {
                         stream: loaded.stream.to_string(),
-                        expected: format!("version {}", expected.unwrap_or_default()),
+                        expected: format!("version {expected}"),
                         actual: loaded.version,
                     });
                 }
             }
             let now = self.ctx.commands.now();
-            let state = |loaded: &Loaded| Some(loaded.record.clone());
-            let merge = MergeInto { survivor, reason: reason.clone() };
-            let dup_events =
-                Customer::decide(&state(&dup), CustomerCommand::MergeInto(merge), now)?;
-            let absorb =
-                Absorb { duplicate, also: dup.record.absorbed.clone(), reason: reason.clone() };
-            let kept_events =
-                Customer::decide(&state(&kept), CustomerCommand::Absorb(absorb), now)?;
+            let reason = merge.reason.clone();
+            let into = MergeInto { survivor: merge.survivor, reason: reason.clone() };
+            let dup_state = Some(dup.record.clone());
+            let dup_events = Customer::decide(&dup_state, CustomerCommand::MergeInto(into), now)?;
+            let also = dup.record.absorbed.clone();
+            let absorb = Absorb { duplicate: merge.duplicate, also, reason };
+            let kept_state = Some(kept.record.clone());
+            let kept_events = Customer::decide(&kept_state, CustomerCommand::Absorb(absorb), now)?;
             let commands = &self.ctx.commands;
             let unused = vec![Condition::Absent(merged.unrelated_ids())];
+            let (dup_stream, kept_stream) = (&dup.stream, &kept.stream);
             let first = commands
                 .prepare::<Customer>(
-                    &dup.stream,
-                    &merged,
-                    &state(&dup),
+                    dup_stream,
+                    merged,
+                    &dup_state,
                     &dup_events,
                     dup.version,
                     unused,
@@ -104,45 +149,33 @@ impl Customers {
                 .await?;
             let second = commands
                 .prepare::<Customer>(
-                    &kept.stream,
-                    &absorbed,
-                    &state(&kept),
+                    kept_stream,
+                    absorbed,
+                    &kept_state,
                     &kept_events,
                     kept.version,
                     vec![],
                 )
                 .await?;
-            let outcomes = commands.submit_group(vec![first, second])?.await;
-            let mut outcomes = outcomes.into_iter();
-            match (outcomes.next(), outcomes.next()) {
-                (Some(Ok(dup)), Some(Ok(kept))) => {
-                    return Ok(answer(duplicate, survivor, &dup, &kept))
-                }
-                (Some(Err(StoreError::WrongExpectedVersion { .. })), _)
-                | (_, Some(Err(StoreError::WrongExpectedVersion { .. })))
-                    if expected == (None, None) =>
-                {
-                    continue
-                }
-                (first, second) => {
-                    // The refused member says why; its partner only that it went unwritten.
-                    let refusal = [first, second]
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Result::err)
-                        .find(|error| !matches!(error, StoreError::GroupIncomplete));
-                    if let Ok(Some(answer)) = self.merged_before(&merged, &absorbed).await {
-                        return Ok(answer);
-                    }
-                    return Err(refusal
-                        .unwrap_or_else(|| {
-                            StoreError::CommitFailed("a merge went unanswered".into())
-                        })
-                        .into());
-                }
+            commands.submit_group(vec![first, second])
+        };
+        let pending = match decided.await {
+            Ok(pending) => pending,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let mut outcomes = pending.await.into_iter();
+        match (outcomes.next(), outcomes.next()) {
+            (Some(Ok(dup)), Some(Ok(kept))) => {
+                Ok(Ok(answer(merge.duplicate, merge.survivor, &dup, &kept)))
+            }
+            (first, second) => {
+                // The refused member says why; its partner only that it went unwritten.
+                let mut errors = [first, second].into_iter().flatten().filter_map(Result::err);
+                Err(errors
+                    .find(|error| !matches!(error, StoreError::GroupIncomplete))
+                    .unwrap_or_else(|| StoreError::CommitFailed("a merge went unanswered".into())))
             }
         }
-        Err(ApiError::Contended { stream: duplicate.stream_name() })
     }
 
     /// The first answer of a merge this request already made.
@@ -187,19 +220,23 @@ impl Customers {
     ) -> Result<Option<CustomerRecord>, ApiError> {
         let mut next = record.merged_into;
         let mut survivor = None;
-        for _ in 0..MAX_CHAIN {
-            let Some(id) = next else { return Ok(survivor) };
+        for hop in 0.. {
+            let Some(mut id) = next else { return Ok(survivor) };
+            if hop == MAX_CHAIN {
+                // Merged away again and again: the read model keeps merges one level
+                // deep, so it names the last survivor in one step (as of its position).
+                let row = self.ctx.models.customer(&record.id.to_string()).await?;
+                let flattened = row.and_then(|row| row.merged_into?.parse().ok());
+                id = flattened.unwrap_or(id);
+            }
             let (found, _, _) =
                 self.ctx.commands.load_unopened::<Customer>(&stream(id.stream_name())?).await?;
             let found = found
                 .ok_or_else(|| ApiError::Internal(format!("survivor {id} is not registered")))?;
-            next = found.merged_into;
+            next = found.merged_into.filter(|_| hop < MAX_CHAIN);
             survivor = Some(found);
         }
-        Err(ApiError::Internal(format!(
-            "customer {} is merged more than {MAX_CHAIN} deep",
-            record.id
-        )))
+        Ok(survivor)
     }
 }
 

@@ -231,7 +231,15 @@ impl ReadModels {
         }
         sql.push(" AND c.confidentiality_rank <= ").bind(max_rank);
         sql.push(" AND c.forgotten_at IS NULL AND c.merged_into IS NULL");
-        sql.push(" AND NOT EXISTS (SELECT 1 FROM rm_customer_keys b WHERE b.customer_id = k.customer_id AND (");
+        // The customer's own handful of keys, read through its index: SQLite would
+        // otherwise take the better match's `(kind, term)` range of the primary key,
+        // which grows with the number of customers (measured: 2 ms at 20,000).
+        let by_customer =
+            if self.db().is_postgres() { "" } else { " INDEXED BY rm_customer_keys_customer" };
+        sql.push(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM rm_customer_keys b{by_customer} \
+             WHERE b.customer_id = k.customer_id AND ("
+        ));
         for (i, &better) in kinds.iter().enumerate() {
             if i > 0 {
                 sql.push(" OR ");

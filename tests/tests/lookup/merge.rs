@@ -247,7 +247,7 @@ async fn a_merged_duplicate_names_its_survivor_and_takes_no_more_writes(app: &Te
     let shown = get(&mut agent, &duplicate).await.expect("get the duplicate");
     assert_eq!(shown.merged_into, survivor, "{shown:?}");
     assert_eq!(shown.name, "王芳", "its own record, marked merged");
-    assert_eq!(get(&mut agent, &survivor).await.expect("survivor").absorbed, [duplicate.clone()]);
+    assert_eq!(get(&mut agent, &survivor).await.expect("survivor").absorbed, [duplicate.as_str()]);
 
     let merged = |result: Result<_, tonic::Status>, what: &str| {
         let status = result.expect_err(what);

@@ -21,6 +21,20 @@ pub async fn register_staff(app: &TestApp, staff: &[(&str, &[pb::StaffRole])]) {
     }
 }
 
+/// Registers one agent `code` as the calling (supervisor or admin) client.
+pub async fn register_staff_as(clients: &mut Clients, code: &str) {
+    clients
+        .staff
+        .register_staff(pb::RegisterStaffRequest {
+            request_id: rid(),
+            staff_id: code.to_owned(),
+            name: format!("Staff {code}"),
+            roles: vec![pb::StaffRole::Agent as i32],
+        })
+        .await
+        .unwrap_or_else(|status| panic!("register {code}: {status:?}"));
+}
+
 pub async fn standard_staff(app: &TestApp) {
     use pb::StaffRole::*;
     register_staff(
@@ -141,6 +155,7 @@ pub fn sign(complaint_id: &str, capacity: pb::SignerCapacity) -> pb::SignOpinion
         capacity: capacity as i32,
         decision: "apology and staff training".into(),
         remedy: "a written apology".into(),
+        meeting: None,
     }
 }
 

@@ -86,12 +86,17 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     ("h1", &["agent"], "internal"),
     ("h2", &["agent"], "internal"),
     ("r1", &["agent"], "internal"),
-    ("sp1", &["agent"], "internal"),
+    ("sp1", &["specialist"], "internal"),
     ("s1", &["supervisor"], "confidential"),
     ("d1", &["director"], "secret"),
     ("co1", &["compliance"], "secret"),
     ("an1", &["analyst"], "public"),
     ("svc-web", &["service"], "internal"),
+    ("svc-pub", &["service"], "public"),
+    ("svc-sec", &["service"], "secret"),
+    ("co-int", &["compliance"], "internal"),
+    ("s-sec", &["supervisor"], "secret"),
+    ("hs1", &["agent", "specialist"], "internal"),
 ];
 
 /// A running server and the database under it; stops when dropped.
@@ -100,6 +105,8 @@ pub struct TestApp {
     /// Where `/metrics` is served, when the settings asked for it.
     pub metrics_addr: Option<SocketAddr>,
     pub db: TestDatabase,
+    /// The server's own event store (its writer), for fault injection.
+    pub store: kefu_event_store::EventStore,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -116,12 +123,28 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, |_, _| {}).await
 }
 
+/// Settings without the per-principal rate of expensive reads (reports, the event log,
+/// audit), for tests that make many such calls as inputs, not as load: the rate
+/// refuses the surplus before any check runs (`RESOURCE_EXHAUSTED`), which is
+/// tests/tests/limits.rs's subject, not theirs.
+pub fn without_read_rate(settings: &mut Settings, _: &std::path::Path) {
+    settings.limits.expensive_reads_per_second = None;
+}
+
 /// Like [`spawn_app`], letting the test adjust the settings (given the scratch dir).
 pub async fn spawn_app_with(
     backend: Backend,
     configure: impl FnOnce(&mut Settings, &std::path::Path),
 ) -> Option<TestApp> {
     let db = kefu_testkit::database(backend).await?;
+    Some(spawn_app_on(db, configure).await)
+}
+
+/// Starts kefu on the given fresh database, letting the test adjust the settings.
+pub async fn spawn_app_on(
+    db: TestDatabase,
+    configure: impl FnOnce(&mut Settings, &std::path::Path),
+) -> TestApp {
     let dir = db.scratch_dir().expect("test databases have a scratch dir").to_path_buf();
     let tokens_file = dir.join("tokens.json");
     let entries: Vec<String> = PRINCIPALS
@@ -150,11 +173,12 @@ pub async fn spawn_app_with(
     let app = Application::build(settings).await.expect("build kefu");
     let addr = app.local_addr().expect("bound");
     let metrics_addr = app.metrics_addr();
+    let store = app.store().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    Some(TestApp { addr, metrics_addr, db, stop: Some(stop), task: Some(task) })
+    TestApp { addr, metrics_addr, db, store, stop: Some(stop), task: Some(task) }
 }
 
 /// Another kefu process's worth of server on the same database (a second node).

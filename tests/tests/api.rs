@@ -124,11 +124,39 @@ async fn complaint_lifecycle_enforces_the_policy_end_to_end(app: &TestApp) {
         })
         .await
         .expect("escalate");
-    director
-        .complaints
-        .sign_opinion(sign(&complaint_id, pb::SignerCapacity::Committee))
-        .await
-        .expect("committee signs");
+    // R-P5: the committee decides by a meeting, not one director "as committee".
+    refused(
+        director.complaints.sign_opinion(sign(&complaint_id, pb::SignerCapacity::Committee)).await,
+        Code::InvalidArgument,
+        "COMMITTEE_MEETING_REQUIRED",
+    );
+    refused(
+        director.complaints.sign_opinion(sign(&complaint_id, pb::SignerCapacity::Director)).await,
+        Code::FailedPrecondition,
+        "NOT_THE_DECIDING_BODY",
+    );
+    let meeting = |members: &[&str]| pb::CommitteeMeeting {
+        // R-T4: held after the case was received (and not in the future).
+        held_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        members_present: members.iter().map(|m| (*m).to_owned()).collect(),
+        reported_to_authority: true,
+    };
+    let mut in_meeting = sign(&complaint_id, pb::SignerCapacity::Committee);
+    in_meeting.meeting = Some(meeting(&["d1", "s1"]));
+    refused(
+        director.complaints.sign_opinion(in_meeting.clone()).await,
+        Code::FailedPrecondition,
+        "COMMITTEE_QUORUM_NOT_MET",
+    );
+    in_meeting.meeting = Some(meeting(&["d1", "s1", "r1"]));
+    refused(
+        director.complaints.sign_opinion(in_meeting.clone()).await,
+        Code::FailedPrecondition,
+        "RESPONDENT_CANNOT_SIGN",
+    );
+    in_meeting.meeting = Some(meeting(&["d1", "s1", "sp1"]));
+    in_meeting.request_id = rid();
+    director.complaints.sign_opinion(in_meeting).await.expect("the meeting decides");
 
     // R-P10: the final reply is written.
     refused(
@@ -192,6 +220,8 @@ async fn complaint_lifecycle_enforces_the_policy_end_to_end(app: &TestApp) {
     assert_eq!((complaint.reopen_count, complaint.handler.as_str()), (1, "h2"));
     assert_eq!(complaint.recused, vec!["h1".to_owned()]);
     assert_eq!(complaint.version, written.version);
+    // The reopen started a new round; the meeting is in the signed opinion's event.
+    assert_eq!(complaint.meeting, None);
 
     // Read-your-writes through the read model.
     let listed = supervisor
@@ -249,15 +279,17 @@ async fn retried_requests_return_the_first_answer(app: &TestApp) {
         })
         .await
         .expect("investigate");
-    h1.complaints
-        .draft_opinion(pb::DraftOpinionRequest {
-            request_id: rid(),
-            complaint_id: complaint_id.clone(),
-            expected_version: None,
-            opinion: "o".into(),
-        })
-        .await
-        .expect("draft");
+    // R-P5: the specialist drafts; the handler, who signs, may not.
+    let draft = pb::DraftOpinionRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.clone(),
+        expected_version: None,
+        opinion: "o".into(),
+    };
+    let status = h1.complaints.draft_opinion(draft.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "the handler holds no specialist role");
+    let mut specialist = app.clients(Some("sp1")).await;
+    specialist.complaints.draft_opinion(draft).await.expect("draft");
     h1.complaints
         .sign_opinion(sign(&complaint_id, pb::SignerCapacity::Handler))
         .await
@@ -356,7 +388,8 @@ async fn a_filing_interrupted_after_its_number_is_finished_with_that_number(app:
     });
     let complaint_id = ComplaintId::generate();
     let issued =
-        CaseRegister::decide(&last, IssueCaseNumber { complaint_id }, chrono::Utc::now()).unwrap();
+        CaseRegister::decide(&last, IssueCaseNumber { complaint_id, year }, chrono::Utc::now())
+            .unwrap();
     let request_id = rid();
     let new: Vec<NewEvent> = issued
         .iter()
@@ -452,7 +485,15 @@ async fn confidentiality_filters_customers_and_complaints(app: &TestApp) {
     let mut agent = app.clients(Some("a1")).await;
     let mut director = app.clients(Some("d1")).await;
     let internal = register_customer(&mut agent, "Open Person").await;
-    let secret = supervisor
+    // R-C6: nobody files a record above their own clearance (s1 is cleared for confidential).
+    let status = supervisor
+        .customers
+        .register_customer(customer_request("Secret Person", pb::Confidentiality::Secret, "a1"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let mut admin = app.clients(Some("admin")).await;
+    let secret = admin
         .customers
         .register_customer(customer_request("Secret Person", pb::Confidentiality::Secret, "a1"))
         .await

@@ -159,13 +159,14 @@ async fn replay_as_of_verify_and_export_tell_the_same_history(app: &TestApp) {
         .audit
         .get_case_as_of(pb::GetCaseAsOfRequest {
             complaint: complaint_id.clone(),
+            // The earliest instant the as-of window takes (kefu_domain::time::floor).
             point: Some(pb::get_case_as_of_request::Point::AsOf(prost_types::Timestamp {
-                seconds: 0,
+                seconds: 946_684_800,
                 nanos: 0,
             })),
         })
         .await
-        .expect_err("nothing in 1970");
+        .expect_err("nothing in 2000");
     assert_eq!(before_filing.code(), Code::NotFound);
     let beyond = compliance
         .audit
@@ -459,6 +460,12 @@ async fn closed_cases_are_archived_by_year(app: &TestApp) {
     let (closed, closed_number) = file(&mut agent, &customer, pb::Severity::Normal, "").await;
     let (open, _) = file(&mut agent, &customer, pb::Severity::Normal, "").await;
     handle_to_close(app, &closed).await;
+    // R-P15: archived once its callback is logged (or its window has passed).
+    agent
+        .callbacks
+        .log_callback(complaint_callback(&customer, &closed, "settled"))
+        .await
+        .expect("callback");
     let year: u32 = closed_number[..4].parse().unwrap();
 
     let request_id = rid();

@@ -1,4 +1,5 @@
-//! Bearer tokens → principals with roles and a clearance; per-RPC role checks.
+//! Bearer tokens → principals with roles and a clearance. What each may do is the
+//! access table's (`crate::access`).
 //!
 //! Tokens are stored hashed (SHA-256, hex) in a JSON tokens file:
 //! `{"tokens": [{"sha256": "…", "principal": "h1", "roles": ["agent"], "clearance": "internal"}]}`.
@@ -19,10 +20,14 @@ use tonic::{Request, Status};
 
 use crate::error::ApiError;
 
-/// What a caller may do (DESIGN.md, Security).
+/// What a caller may do (DESIGN.md, Security; DOMAIN.md, People and roles). Handling a
+/// case is not a role but a relationship to the case: its current handler (R-P5),
+/// checked against the case by the access table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Agent,
+    /// Writes the first written opinion on a complaint (R-P5).
+    Specialist,
     Supervisor,
     Director,
     Compliance,
@@ -32,9 +37,23 @@ pub enum Role {
 }
 
 impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Specialist => "specialist",
+            Role::Supervisor => "supervisor",
+            Role::Director => "director",
+            Role::Compliance => "compliance",
+            Role::Analyst => "analyst",
+            Role::Service => "service",
+            Role::Admin => "admin",
+        }
+    }
+
     fn parse(word: &str) -> Option<Role> {
         Some(match word {
             "agent" => Role::Agent,
+            "specialist" => Role::Specialist,
             "supervisor" => Role::Supervisor,
             "director" => Role::Director,
             "compliance" => Role::Compliance,
@@ -56,17 +75,9 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// `admin` holds every role.
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
-    }
-
-    pub fn require_any(&self, roles: &[Role], action: &str) -> Result<(), ApiError> {
-        if roles.iter().any(|role| self.has(*role)) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!("{} may not {action}", self.id)))
-        }
+    /// The roles as recorded in event metadata.
+    pub fn role_names(&self) -> Vec<String> {
+        self.roles.iter().map(|role| role.as_str().to_owned()).collect()
     }
 
     /// The caller as the staff member acting in events.
@@ -82,8 +93,8 @@ impl Principal {
 pub enum TokensError {
     #[error("cannot read tokens file {path}: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("tokens file {path} is readable by others; run chmod 600 on it")]
-    WorldReadable { path: String },
+    #[error("tokens file {path} has mode {mode:03o}: group and others must have no access; run chmod 600 on it")]
+    NotPrivate { path: String, mode: u32 },
     #[error("tokens file {path} is malformed: {reason}")]
     Malformed { path: String, reason: String },
 }
@@ -115,7 +126,8 @@ pub fn hash_token(token: &str) -> String {
 }
 
 impl Tokens {
-    /// Loads a tokens file, refusing one that others may read.
+    /// Loads a tokens file, refusing one its group or others may read, write or run:
+    /// the hashes are as good as the tokens to whoever can swap them.
     pub fn load(path: &Path) -> Result<Self, TokensError> {
         let shown = path.display().to_string();
         let metadata = std::fs::metadata(path)
@@ -123,8 +135,9 @@ impl Tokens {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            if metadata.permissions().mode() & 0o004 != 0 {
-                return Err(TokensError::WorldReadable { path: shown });
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(TokensError::NotPrivate { path: shown, mode });
             }
         }
         let _ = metadata;
@@ -297,7 +310,7 @@ mod tests {
         let tokens = Tokens::parse(&file).unwrap();
         let principal = tokens.authenticate(Some("Bearer secret-1")).unwrap();
         assert_eq!(principal.id, "h1");
-        assert!(principal.has(Role::Agent) && !principal.has(Role::Supervisor));
+        assert_eq!(principal.roles, vec![Role::Agent]);
         for bad in [None, Some("Bearer "), Some("Basic abc"), Some("Bearer secret-2")] {
             assert!(
                 matches!(tokens.authenticate(bad), Err(ApiError::Unauthenticated(_))),
@@ -319,5 +332,30 @@ mod tests {
         );
         assert!(Tokens::parse(&unknown_role).is_err());
         assert!(Tokens::parse(r#"{"tokens":[], "extra": 1}"#).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_tokens_file_open_to_group_or_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.json");
+        let file = format!(
+            r#"{{"tokens":[{{"sha256":"{}","principal":"sp1","roles":["specialist"],"clearance":"internal"}}]}}"#,
+            hash_token("t")
+        );
+        std::fs::write(&path, file).unwrap();
+        for mode in [0o640, 0o620, 0o610, 0o604, 0o602, 0o601, 0o660, 0o644] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let error = Tokens::load(&path).expect_err("group or others have access");
+            assert!(matches!(error, TokensError::NotPrivate { .. }), "{mode:o}: {error}");
+            assert!(error.to_string().contains("chmod 600"), "{error}");
+        }
+        for mode in [0o600, 0o400] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let tokens = Tokens::load(&path).unwrap_or_else(|e| panic!("{mode:o}: {e}"));
+            let principal = tokens.authenticate(Some("Bearer t")).unwrap();
+            assert_eq!(principal.roles, vec![Role::Specialist]);
+        }
     }
 }

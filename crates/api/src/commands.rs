@@ -15,12 +15,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kefu_domain::{personal, Aggregate, DomainError, DomainEvent};
 use kefu_event_store::{
-    Append, AppendResult, Condition, Direction, EventStore, ExpectedVersion, Metadata, NewEvent,
-    RecordedEvent, StoreError, StreamId,
+    Append, AppendResult, Condition, DataKey, Direction, EventStore, ExpectedVersion, Metadata,
+    NewEvent, RecordedEvent, StoreError, StreamId, INSTALLATION_SUBJECT,
 };
 use uuid::Uuid;
 
 use crate::auth::Principal;
+use crate::call::CallContext;
 use crate::error::ApiError;
 
 /// The time source: the wall clock in production, a fixed one in tests.
@@ -46,21 +47,100 @@ pub fn event_id(principal: &str, request_id: &str, tag: &str, index: usize) -> U
     Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())
 }
 
+/// What a request was, so that a key presented again with another request is refused
+/// instead of answered with the first request's result (`REQUEST_ID_REUSED`).
+///
+/// In memory it is the RPC and the SHA-256 of the whole encoded message (request id and
+/// expectation included: a retry resends the same message). That digest is never stored:
+/// unkeyed, it would let whoever holds the log confirm a guessed request (a name, a
+/// phone, a note), even after the person is forgotten (R-C8). What the events record is
+/// keyed ([`Fingerprint::keyed`]): `<rpc>:<subject>:<tag>`, the tag a
+/// [`DataKey::digest`] under the key of the stream's data subject, which erasure
+/// destroys, or under the installation's key for streams without one (staff, case
+/// register). docs/compliance.md has the construction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    rpc: &'static str,
+    /// SHA-256 of the encoded message; `None` for [`Fingerprint::internal`].
+    digest: Option<[u8; 32]>,
+}
+
+/// The purpose of the keyed digests that fingerprints are (see [`DataKey::digest`]).
+const FINGERPRINT_PURPOSE: &str = "request-fingerprint";
+
+/// A recorded fingerprint, as read back.
+#[derive(Debug, PartialEq, Eq)]
+enum Recorded<'a> {
+    /// `<what>`: a command a request issues on its own behalf ([`Fingerprint::internal`]).
+    Internal(&'a str),
+    /// `<rpc>:<subject>:<tag>`.
+    Keyed { rpc: &'a str, subject: &'a str, tag: &'a str },
+    /// `<rpc>:<digest>`: unkeyed, as recorded before fingerprints were keyed.
+    Unkeyed { rpc: &'a str },
+}
+
+impl<'a> Recorded<'a> {
+    fn parse(recorded: &'a str) -> Self {
+        let mut parts = recorded.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(rpc), Some(subject), Some(tag)) => Recorded::Keyed { rpc, subject, tag },
+            (Some(rpc), Some(_), None) => Recorded::Unkeyed { rpc },
+            _ => Recorded::Internal(recorded),
+        }
+    }
+}
+
+impl Fingerprint {
+    /// The fingerprint of `message`, a request of `rpc`. Protobuf encoding is
+    /// deterministic for our messages (no maps), so a retry matches.
+    pub fn of(rpc: &'static str, message: &impl prost::Message) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(message.encode_to_vec());
+        Fingerprint { rpc, digest: Some(digest.into()) }
+    }
+
+    /// For the commands a request issues on its own behalf under derived keys (a
+    /// departure's handovers, an archive's cases): what they are is in the key.
+    pub fn internal(what: &'static str) -> Self {
+        Fingerprint { rpc: what, digest: None }
+    }
+
+    /// What the events record, made with `key` (the data subject's or the installation's).
+    pub fn keyed(&self, key: &DataKey) -> String {
+        match self.tag(key) {
+            Some(tag) => format!("{}:{}:{tag}", self.rpc, key.subject()),
+            None => self.rpc.to_owned(),
+        }
+    }
+
+    /// The first 16 bytes, in hex, of the keyed digest of `rpc ‖ "\n" ‖ digest`.
+    fn tag(&self, key: &DataKey) -> Option<String> {
+        let digest = self.digest?;
+        let parts: [&[u8]; 3] = [self.rpc.as_bytes(), b"\n", &digest];
+        Some(hex::encode(&key.digest(FINGERPRINT_PURPOSE, &parts)[..16]))
+    }
+}
+
 /// Who asks, under which idempotency key, with which expectation.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
     pub principal: &'a Principal,
     pub request_id: &'a str,
+    /// What the request is (see [`Fingerprint`]).
+    pub fingerprint: Fingerprint,
     /// `tag` separates the writes of one request to several streams.
     pub tag: &'static str,
     pub expected_version: Option<u64>,
     /// The capacity the actor acts in, recorded in the metadata (signing).
     pub capacity: Option<String>,
+    /// The call's trace, correlation and causation ids, for the events' metadata.
+    pub call: CallContext,
 }
 
 impl<'a> Request<'a> {
     pub fn new(
         principal: &'a Principal,
+        fingerprint: Fingerprint,
         request_id: &'a str,
         expected_version: Option<u64>,
     ) -> Result<Self, ApiError> {
@@ -77,11 +157,30 @@ impl<'a> Request<'a> {
         if expected_version.is_some_and(|version| i64::try_from(version).is_err()) {
             return Err(ApiError::field("expected_version", "is beyond any stream's version"));
         }
-        // Fill the per-RPC span's fields (declared by the server's trace_fn).
-        let span = tracing::Span::current();
-        span.record("principal", principal.id.as_str());
-        span.record("request_id", request_id);
-        Ok(Request { principal, request_id, tag: "", expected_version, capacity: None })
+        // The caller's key, a field of the call's span (its principal is already there:
+        // `auth::principal` put it). A field recorded twice would print twice.
+        tracing::Span::current().record("request_id", request_id);
+        Ok(Self::derived(principal, fingerprint, request_id, expected_version))
+    }
+
+    /// A request the server derives from the caller's (one per item of a batch, under
+    /// a key built from the caller's): checked by the server, not noted in the span.
+    pub fn derived(
+        principal: &'a Principal,
+        fingerprint: Fingerprint,
+        request_id: &'a str,
+        expected_version: Option<u64>,
+    ) -> Self {
+        let call = crate::call::current();
+        Request {
+            principal,
+            request_id,
+            fingerprint,
+            tag: "",
+            expected_version,
+            capacity: None,
+            call,
+        }
     }
 
     pub fn tagged(&self, tag: &'static str) -> Self {
@@ -120,7 +219,8 @@ impl<'a> Request<'a> {
             )
     }
 
-    fn metadata(&self) -> Metadata {
+    /// The metadata of this request's events; `fingerprint` as [`Fingerprint::keyed`].
+    fn metadata(&self, fingerprint: String) -> Metadata {
         Metadata {
             actor: Some(self.principal.id.clone()),
             roles: self
@@ -131,6 +231,13 @@ impl<'a> Request<'a> {
                 .collect(),
             capacity: self.capacity.clone(),
             request_id: Some(self.request_id.to_owned()),
+            request_fingerprint: Some(fingerprint),
+            correlation_id: self.call.correlation_id.clone(),
+            // Named by the caller, or else the command itself caused its events.
+            causation_id: Some(
+                self.call.causation_id.clone().unwrap_or_else(|| self.request_id.to_owned()),
+            ),
+            trace_id: self.call.trace_id.clone(),
             ..Metadata::default()
         }
     }
@@ -147,6 +254,19 @@ pub struct Written {
     /// True when the request's events were stored already (a retry): nothing was
     /// written now, and `stream`/`version`/`position` say where they are.
     pub repeated: bool,
+}
+
+impl Written {
+    /// Logs an answer that repeats a request's first one: nothing was written now.
+    /// (Who asked and under which key are fields of the call's span.)
+    pub fn log_repeat(&self) {
+        tracing::info!(
+            stream = %self.stream,
+            version = self.version,
+            position = self.position,
+            "request repeated: nothing written, answered with its first result"
+        );
+    }
 }
 
 /// What a request's key already wrote, by tag.
@@ -188,24 +308,27 @@ pub struct Prepared {
 struct Answer {
     stream: String,
     event_types: Vec<&'static str>,
-    principal: String,
-    request_id: String,
 }
 
 impl Answer {
-    /// What the append wrote, counted and logged.
+    /// What the append wrote, counted and logged. A repeat is only noted here: the
+    /// handler answers it from the lookup of its ids, which logs it
+    /// ([`Commands::earlier`]).
     fn written(self, result: AppendResult) -> Written {
         let event_types = if result.repeated { Vec::new() } else { self.event_types };
-        metrics::counter!("kefu_events_appended_total")
-            .increment(u64::try_from(event_types.len()).unwrap_or(0));
-        tracing::info!(
-            principal = %self.principal,
-            request_id = self.request_id,
-            stream = %self.stream,
-            version = result.last_version,
-            position = result.last_position,
-            "command applied"
-        );
+        if result.repeated {
+            tracing::debug!(stream = %self.stream, "append was stored already");
+        } else {
+            metrics::counter!("kefu_events_appended_total")
+                .increment(u64::try_from(event_types.len()).unwrap_or(0));
+            tracing::info!(
+                stream = %self.stream,
+                version = result.last_version,
+                position = result.last_position,
+                events = event_types.len(),
+                "command applied"
+            );
+        }
         Written {
             stream: self.stream,
             version: result.last_version,
@@ -258,7 +381,11 @@ impl Commands {
     /// The earlier result of this request (under its own tag), wherever it was written.
     /// A key the caller already used for a different request is refused.
     pub async fn earlier(&self, request: &Request<'_>) -> Result<Option<Written>, ApiError> {
-        self.lookup(request).await?.written(request.tag, request)
+        let earlier = self.lookup(request).await?.written(request.tag, request)?;
+        if let Some(earlier) = &earlier {
+            earlier.log_repeat();
+        }
+        Ok(earlier)
     }
 
     /// Everything this request's key wrote, under any tag (one query).
@@ -277,12 +404,82 @@ impl Commands {
         if found.iter().any(|location| !request.related(tag_of(location.event_id))) {
             return Err(ApiError::RequestIdReused(request.request_id.to_owned()));
         }
+        // The same key, another request: refused, never answered with the first's
+        // result. Events from before fingerprints were recorded carry none.
+        let mut keys = HashMap::new();
+        for location in &found {
+            let Some(recorded) = location.request_fingerprint.as_deref() else { continue };
+            if !self.same_request(&request.fingerprint, recorded, &mut keys).await? {
+                return Err(ApiError::RequestIdReused(request.request_id.to_owned()));
+            }
+        }
         Ok(Lookup {
             found: found
                 .into_iter()
                 .map(|location| (tag_of(location.event_id), location))
                 .collect(),
         })
+    }
+
+    /// Whether `recorded` is the fingerprint of the request `fingerprint` describes.
+    /// Where the recorded one's key was destroyed (its subject was forgotten), or it was
+    /// recorded unkeyed by an earlier release, only the RPC can be compared: by design
+    /// nothing can tell any more what a forgotten person's request said (R-C8).
+    async fn same_request(
+        &self,
+        fingerprint: &Fingerprint,
+        recorded: &str,
+        keys: &mut HashMap<String, Option<DataKey>>,
+    ) -> Result<bool, ApiError> {
+        let (rpc, subject, tag) = match Recorded::parse(recorded) {
+            Recorded::Internal(what) => {
+                return Ok(fingerprint.digest.is_none() && what == fingerprint.rpc)
+            }
+            Recorded::Unkeyed { rpc } => return Ok(rpc == fingerprint.rpc),
+            Recorded::Keyed { rpc, subject, tag } => (rpc, subject, tag),
+        };
+        if rpc != fingerprint.rpc {
+            return Ok(false);
+        }
+        let key = match keys.get(subject) {
+            Some(key) => key.clone(),
+            None => {
+                let key = self.store.live_data_key(subject).await?;
+                keys.insert(subject.to_owned(), key.clone());
+                key
+            }
+        };
+        Ok(match key {
+            Some(key) => fingerprint.tag(&key).as_deref() == Some(tag),
+            None => true,
+        })
+    }
+
+    /// The fingerprint a write records on a stream whose data subject is `subject`:
+    /// keyed with the subject's key, destroyed by erasure, or the installation's key
+    /// where there is no subject. A forgotten subject's key is gone; what is still
+    /// written about them then carries nothing personal (sealing refuses it), so the
+    /// installation's key serves.
+    async fn recorded_fingerprint(
+        &self,
+        fingerprint: &Fingerprint,
+        subject: Option<kefu_domain::CustomerId>,
+    ) -> Result<String, ApiError> {
+        if fingerprint.digest.is_none() {
+            return Ok(fingerprint.rpc.to_owned());
+        }
+        let key = match subject {
+            Some(subject) => match self.store.data_key(&subject.to_string()).await {
+                Err(StoreError::KeyDestroyed(_)) => None,
+                key => Some(key?),
+            },
+            None => None,
+        };
+        let key = match key {
+            Some(key) => key,
+            None => self.store.data_key(INSTALLATION_SUBJECT).await?,
+        };
+        Ok(fingerprint.keyed(&key))
     }
 
     /// The earlier result of this request on `stream`, if it already happened there;
@@ -419,7 +616,7 @@ impl Commands {
                 if let Some(key) = &key {
                     key.seal_fields(
                         &mut payload,
-                        personal::fields(e.event_type()),
+                        &personal::fields(e.event_type()),
                         personal::erased,
                     );
                 }
@@ -481,19 +678,20 @@ impl Commands {
     {
         let expected =
             if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
+        let events_to_append = self.sealed::<A>(state, events, request).await?;
+        let subject = A::data_subject(state, events);
+        let fingerprint = self.recorded_fingerprint(&request.fingerprint, subject).await?;
         Ok(Prepared {
             append: Append {
                 stream_id: stream.clone(),
                 expected,
-                events: self.sealed::<A>(state, events, request).await?,
-                metadata: request.metadata(),
+                events: events_to_append,
+                metadata: request.metadata(fingerprint),
                 conditions,
             },
             answer: Answer {
                 stream: stream.to_string(),
                 event_types: events.iter().map(DomainEvent::event_type).collect(),
-                principal: request.principal.id.clone(),
-                request_id: request.request_id.to_owned(),
             },
         })
     }
@@ -542,7 +740,25 @@ impl Commands {
         A::Event: DomainEvent,
         A::State: Send + Sync + 'static,
     {
-        let outcome = self.attempt::<A>(stream, request, command).await;
+        self.execute_if::<A>(stream, request, Vec::new(), command).await
+    }
+
+    /// [`Commands::execute`], written only while `conditions` hold: what the command
+    /// read from other streams (an assignee still active) stays true until it commits.
+    /// A broken condition is [`ApiError::Contended`] naming the stream that changed.
+    pub async fn execute_if<A>(
+        &self,
+        stream: &StreamId,
+        request: &Request<'_>,
+        conditions: Vec<Condition>,
+        command: impl Fn(&A::State) -> Result<A::Command, ApiError>,
+    ) -> Result<Written, ApiError>
+    where
+        A: Aggregate,
+        A::Event: DomainEvent,
+        A::State: Send + Sync + 'static,
+    {
+        let outcome = self.attempt::<A>(stream, request, conditions, command).await;
         // Written now: a repeat or a no-op lists no event types.
         if outcome.as_ref().is_ok_and(|written| !written.event_types.is_empty()) {
             return outcome;
@@ -559,6 +775,7 @@ impl Commands {
         &self,
         stream: &StreamId,
         request: &Request<'_>,
+        conditions: Vec<Condition>,
         command: impl Fn(&A::State) -> Result<A::Command, ApiError>,
     ) -> Result<Written, ApiError>
     where
@@ -566,7 +783,8 @@ impl Commands {
         A::Event: DomainEvent,
         A::State: Send + Sync + 'static,
     {
-        let unused = vec![Condition::Absent(request.unrelated_ids())];
+        let mut unused = conditions;
+        unused.push(Condition::Absent(request.unrelated_ids()));
         for attempt in 1..=CONFLICT_RETRIES {
             let (state, version, position) = self.load_for_command::<A>(stream).await?;
             if let Some(expected) = request.expected_version {
@@ -643,4 +861,41 @@ pub fn decode<E: DomainEvent>(recorded: &[RecordedEvent]) -> Result<Vec<E>, ApiE
 /// A stream id built from a domain id; our ids always make valid stream names.
 pub fn stream(name: String) -> Result<StreamId, ApiError> {
     StreamId::new(name).map_err(|error| ApiError::Internal(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_fingerprints_read_back_in_each_form() {
+        let keyed = "RecordContact:0193a5e0-0000-7000-8000-0000000000c1:00ff";
+        assert_eq!(
+            Recorded::parse(keyed),
+            Recorded::Keyed {
+                rpc: "RecordContact",
+                subject: "0193a5e0-0000-7000-8000-0000000000c1",
+                tag: "00ff"
+            }
+        );
+        assert_eq!(
+            Recorded::parse("RecordContact:abcd"),
+            Recorded::Unkeyed { rpc: "RecordContact" }
+        );
+        assert_eq!(Recorded::parse("ArchiveCases/case"), Recorded::Internal("ArchiveCases/case"));
+    }
+
+    #[test]
+    fn a_retry_has_the_same_fingerprint_and_another_rpc_another() {
+        let request = crate::pb::ForgetCustomerRequest {
+            request_id: "r1".into(),
+            customer_id: "c1".into(),
+            reason: "asked".into(),
+        };
+        let fingerprint = Fingerprint::of("ForgetCustomer", &request);
+        assert_eq!(fingerprint, Fingerprint::of("ForgetCustomer", &request.clone()));
+        assert_ne!(fingerprint, Fingerprint::of("RecordContact", &request));
+        // Internal commands record what they are and nothing else.
+        assert_eq!(Fingerprint::internal("ArchiveCases/case").digest, None);
+    }
 }

@@ -103,10 +103,11 @@ impl Fields {
         self.check(field, Score::new(value)).map(Some)
     }
 
-    /// A timestamp, or `now` when unset; never after `now`.
+    /// A stated time, or `now` when unset, within the one time domain (R-T4,
+    /// [`kefu_domain::time::given`]); `decide` checks it again with what it follows.
     pub fn time_or_now(
         &mut self,
-        field: &str,
+        field: &'static str,
         value: Option<&Timestamp>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
@@ -115,11 +116,35 @@ impl Fields {
             self.violation(field, "is not a valid timestamp");
             return None;
         };
-        if at > now {
-            self.violation(field, "must not be in the future");
-            return None;
+        match time::given(field, at, now) {
+            Ok(at) => Some(at),
+            Err(error) => {
+                self.violation(field, strip_rule(&error.to_string(), field));
+                None
+            }
         }
-        Some(at)
+    }
+
+    /// A report's or a replay's instant, or `now` when unset, within the documented
+    /// window ([`kefu_domain::time::as_of`]).
+    pub fn as_of(
+        &mut self,
+        field: &'static str,
+        value: Option<&Timestamp>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let Some(value) = value else { return Some(now) };
+        let Some(at) = from_timestamp(value) else {
+            self.violation(field, "is not a valid timestamp");
+            return None;
+        };
+        match time::as_of(field, at, now) {
+            Ok(at) => Some(at),
+            Err(error) => {
+                self.violation(field, strip_rule(&error.to_string(), field));
+                None
+            }
+        }
     }
 
     /// A required enum: unset or unknown values are violations.
@@ -143,6 +168,11 @@ impl Fields {
 /// `ValueError` messages start with the value type's name; the field says it better.
 fn strip_field(message: &str) -> String {
     message.split_once(": ").map_or(message, |(_, rest)| rest).to_owned()
+}
+
+/// A domain message that starts with the field's name, without it.
+fn strip_rule(message: &str, field: &str) -> String {
+    message.strip_prefix(field).map_or(message, str::trim_start).to_owned()
 }
 
 /// Unwraps values that `Fields::finish` has proven present.
@@ -276,6 +306,59 @@ pub fn write_result(id: impl Into<String>, written: &crate::commands::Written) -
     pb::WriteResult { id: id.into(), version: written.version, position: written.position }
 }
 
+/// Most members a committee meeting may list.
+const MAX_MEETING_MEMBERS: usize = 100;
+
+/// R-P5: the meeting of a committee decision; `Some(None)` when none is given. Only a
+/// committee decision records one; whether it must, and its quorum, `decide` checks.
+pub fn committee_meeting(
+    fields: &mut Fields,
+    meeting: Option<&pb::CommitteeMeeting>,
+    capacity: Option<SignerCapacity>,
+) -> Option<Option<complaint::CommitteeMeeting>> {
+    let Some(meeting) = meeting else { return Some(None) };
+    if capacity.is_some_and(|capacity| capacity != SignerCapacity::Committee) {
+        fields.violation("meeting", "only a committee decision records a meeting");
+        return None;
+    }
+    let held_at = match meeting.held_at.as_ref().map(from_timestamp) {
+        Some(Some(at)) => Some(at),
+        Some(None) => {
+            fields.violation("meeting.held_at", "is not a valid timestamp");
+            None
+        }
+        None => {
+            fields.violation("meeting.held_at", "is required");
+            None
+        }
+    };
+    if meeting.members_present.len() > MAX_MEETING_MEMBERS {
+        fields.violation("meeting.members_present", "at most 100 members");
+        return None;
+    }
+    let members: Option<Vec<StaffId>> = meeting
+        .members_present
+        .iter()
+        .enumerate()
+        .map(|(i, member)| fields.staff(&format!("meeting.members_present[{i}]"), member))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
+    Some(Some(complaint::CommitteeMeeting {
+        held_at: held_at?,
+        members_present: members?,
+        reported_to_authority: meeting.reported_to_authority,
+    }))
+}
+
+pub fn meeting_out(meeting: &complaint::CommitteeMeeting) -> pb::CommitteeMeeting {
+    pb::CommitteeMeeting {
+        held_at: Some(timestamp(meeting.held_at)),
+        members_present: meeting.members_present.iter().map(ToString::to_string).collect(),
+        reported_to_authority: meeting.reported_to_authority,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +383,13 @@ mod tests {
             .is_none());
         assert!(fields
             .time_or_now("at", Some(&timestamp(now + chrono::TimeDelta::hours(1))), now)
+            .is_none());
+        assert!(fields
+            .time_or_now(
+                "at",
+                Some(&Timestamp { seconds: -62_167_219_200 - 86_400, nanos: 0 }),
+                now
+            )
             .is_none());
         assert_eq!(fields.time_or_now("at", None, now), Some(now));
         assert!(fields.finish().is_err());

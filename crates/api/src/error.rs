@@ -45,6 +45,13 @@ pub enum ApiError {
     /// The read models did not reach `min_position` before the deadline.
     #[error("read models are at position {reached}, not yet at {wanted}")]
     NotCaughtUp { wanted: u64, reached: u64 },
+    /// A projection the read stopped on an event it cannot apply: the read models will
+    /// not reach `min_position` until an operator fixes or rebuilds it.
+    #[error("read model {projection} stopped at position {position}; it will not catch up until fixed or rebuilt")]
+    ProjectionStopped { projection: String, position: u64, event_type: String },
+    /// The database is unavailable for a moment: retry (the same request id is safe).
+    #[error("temporarily unavailable, retry")]
+    Unavailable(String),
     /// Infrastructure failed; the detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -93,6 +100,11 @@ impl From<StoreError> for ApiError {
                     Condition::Absent(_) => "the log".to_owned(),
                 },
             },
+            // Transient: the caller may retry the same request.
+            StoreError::Unavailable(reason) => ApiError::Unavailable(reason),
+            StoreError::Storage(error) if kefu_event_store::is_transient(&error) => {
+                ApiError::Unavailable(error.to_string())
+            }
             // The rest are ours to prevent: a caller cannot cause them (a group's
             // incomplete member is answered with the member that was refused).
             error @ (StoreError::EmptyAppend
@@ -117,6 +129,10 @@ impl From<ProjectionError> for ApiError {
             ProjectionError::NotCaughtUp { wanted, reached } => {
                 ApiError::NotCaughtUp { wanted, reached }
             }
+            ProjectionError::Stopped { projection, position, event_type } => {
+                ApiError::ProjectionStopped { projection, position, event_type }
+            }
+            error if error.is_transient() => ApiError::Unavailable(error.to_string()),
             error @ (ProjectionError::Storage(_)
             | ProjectionError::Store(_)
             | ProjectionError::Decode { .. }
@@ -207,6 +223,24 @@ impl From<ApiError> for Status {
                 message,
                 error_info("READ_MODEL_BEHIND", HashMap::new()),
             ),
+            ApiError::ProjectionStopped { projection, position, event_type } => {
+                Status::with_error_details(
+                    Code::FailedPrecondition,
+                    message,
+                    error_info(
+                        "PROJECTION_STOPPED",
+                        HashMap::from([
+                            ("projection".into(), projection),
+                            ("position".into(), position.to_string()),
+                            ("event_type".into(), event_type),
+                        ]),
+                    ),
+                )
+            }
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable; the caller may retry");
+                Status::new(Code::Unavailable, message)
+            }
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 Status::new(Code::Internal, "internal error")
@@ -230,8 +264,42 @@ fn domain_status(error: &DomainError, message: String) -> Status {
     let mut details = error_info(error.code(), metadata);
     if let DomainError::InvalidValue(value) = error {
         details.add_bad_request_violation(value.field, bounded(&value.reason, 160));
+    } else if let Some(field) = error.field() {
+        details.add_bad_request_violation(field, message.clone());
     } else if code == Code::InvalidArgument {
         details.add_bad_request_violation("request", message.clone());
     }
     Status::with_error_details(code, message, details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Transient database failures are UNAVAILABLE (retry), never INTERNAL; a stopped
+    /// projection is FAILED_PRECONDITION naming it.
+    #[test]
+    fn transient_failures_and_stopped_projections_have_their_own_codes() {
+        // (Which database errors are transient is tested against real databases in
+        // kefu-event-store's `commit_failures`.)
+        let unavailable = StoreError::Unavailable("the writer failed before answering".into());
+        let status = Status::from(ApiError::from(unavailable));
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        let transient = ProjectionError::Store(StoreError::Unavailable("busy".into()));
+        assert_eq!(Status::from(ApiError::from(transient)).code(), Code::Unavailable);
+        let stopped = ProjectionError::Stopped {
+            projection: "complaints".into(),
+            position: 42,
+            event_type: "ComplaintFiled".into(),
+        };
+        let status = Status::from(ApiError::from(stopped));
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, "PROJECTION_STOPPED");
+        assert_eq!(info.metadata.get("position").map(String::as_str), Some("42"));
+        // A failure that is not transient stays INTERNAL, its detail kept out of the answer.
+        let corrupt = StoreError::Corrupt { position: 1, reason: "bad row".into() };
+        let status = Status::from(ApiError::from(corrupt));
+        assert_eq!((status.code(), status.message()), (Code::Internal, "internal error"));
+    }
 }

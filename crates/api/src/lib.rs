@@ -6,11 +6,15 @@
 //! failure through `error` — one exhaustive match, so a caller's mistake is never
 //! `INTERNAL`.
 
+pub mod access;
 pub mod auth;
+pub mod call;
 pub mod casefile;
 mod commands;
 mod convert;
+pub mod describe;
 pub mod error;
+mod feed;
 mod server;
 mod services;
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use kefu_domain::{PhoneRegion, Policy};
 use kefu_event_store::EventStore;
+use kefu_projection::sql::Db;
 use kefu_projection::{ReadModels, Runner};
 use tonic::service::interceptor::InterceptedService;
 use tonic::service::Routes;
@@ -36,6 +37,8 @@ pub struct ApiConfig {
     pub phone_region: PhoneRegion,
     /// Refuse a new customer whose phone or email a visible customer already has.
     pub refuse_duplicate_contacts: bool,
+    /// A read replica (PostgreSQL hot standby) that answers the reporting RPCs.
+    pub read_replica: Option<Db>,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -43,6 +46,7 @@ impl std::fmt::Debug for ApiConfig {
         f.debug_struct("ApiConfig")
             .field("policy", &self.policy)
             .field("read_wait", &self.read_wait)
+            .field("read_replica", &self.read_replica.is_some())
             .finish()
     }
 }
@@ -56,6 +60,7 @@ impl ApiConfig {
             read_wait: Duration::from_secs(5),
             phone_region: PhoneRegion::default(),
             refuse_duplicate_contacts: false,
+            read_replica: None,
         }
     }
 }
@@ -69,9 +74,15 @@ pub struct Api {
 
 impl Api {
     pub fn new(store: EventStore, runner: Runner, config: ApiConfig) -> Self {
+        let models = ReadModels::new(runner);
+        let reports = match config.read_replica {
+            Some(replica) => models.on_replica(replica),
+            None => models.clone(),
+        };
         let ctx = Ctx {
             commands: Commands::new(store, config.clock),
-            models: ReadModels::new(runner),
+            models,
+            reports,
             policy: Arc::new(config.policy),
             register: Arc::new(tokio::sync::Mutex::new(None)),
             live_customers: Arc::default(),
@@ -82,6 +93,11 @@ impl Api {
             },
         };
         Api { ctx, tokens: config.tokens }
+    }
+
+    /// The read models reports are answered from (the replica's, when configured).
+    pub fn report_models(&self) -> &ReadModels {
+        &self.ctx.reports
     }
 
     /// Every kefu service, each behind the bearer-token check and the size limit.

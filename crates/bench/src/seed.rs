@@ -67,26 +67,28 @@ pub fn lifecycle(
         }),
         ComplaintCommand::AssignHandler(AssignHandler { handler: handler.clone(), reason: None }),
         ComplaintCommand::ContactComplainant(ContactComplainant {
-            by: staff("a1"),
+            by: Actor::handler(handler.clone()),
             channel: ContactChannel::Phone,
             summary: text("explained how the case will be handled"),
             contacted_at: now,
         }),
-        ComplaintCommand::RecordInvestigation(RecordInvestigation { by: handler.clone(), findings: text("double charge confirmed") }),
+        ComplaintCommand::RecordInvestigation(RecordInvestigation { by: Actor::handler(handler.clone()), findings: text("double charge confirmed") }),
         ComplaintCommand::DraftOpinion(DraftOpinion { specialist: staff("sp1"), opinion: text("refund the second charge") }),
         ComplaintCommand::SignOpinion(SignOpinion {
             signer: handler.clone(),
             capacity: SignerCapacity::Handler,
             decision: text("refund"),
             remedy: Some(text("refund and apology letter")),
+            meeting: None,
+            committee_quorum: 3,
         }),
         ComplaintCommand::SendReply(SendReply {
-            by: handler,
+            by: Actor::handler(handler.clone()),
             kind: ReplyKind::Final,
             channel: ContactChannel::Letter,
             summary: text("decision letter"),
         }),
-        ComplaintCommand::Close(CloseComplaint { summary: None }),
+        ComplaintCommand::Close(CloseComplaint { by: Actor::handler(handler), summary: None }),
         ComplaintCommand::LogCallback(LogCallback {
             kind: CallbackKind::Complaint,
             channel: CallbackChannel::Phone,
@@ -138,7 +140,7 @@ async fn append<E: DomainEvent>(
         .iter()
         .map(|e| {
             let mut payload = e.to_payload();
-            key.seal_fields(&mut payload, personal::fields(e.event_type()), personal::erased);
+            key.seal_fields(&mut payload, &personal::fields(e.event_type()), personal::erased);
             NewEvent::new(Uuid::now_v7(), e.event_type(), e.schema_version(), payload)
         })
         .collect();

@@ -68,6 +68,8 @@ pub async fn start(
     write_tokens(&tokens)?;
     let mut settings = kefu::Settings::new(target.url.clone(), "127.0.0.1:0".parse()?);
     settings.tokens_file = Some(tokens);
+    // The benchmark measures capacity: no shedding or rate limits in the way.
+    settings.limits = kefu::CallLimits::unlimited();
     let app = kefu::Application::build(settings).await?;
     let addr = app.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -3,7 +3,9 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use crate::ids::StaffId;
+use crate::error::DomainError;
+use crate::ids::{ComplaintId, CustomerId, StaffId};
+use crate::staff::Handover;
 
 /// The candidate with the fewest items; ties go to the smallest id, so the choice is
 /// deterministic. `None` when there are no candidates.
@@ -36,4 +38,68 @@ pub fn plan_reassignment<T: Clone>(
         heap.push(Reverse((load + 1, owner)));
     }
     plan
+}
+
+/// One of a leaver's open cases, as the departure plan needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseToHand {
+    pub complaint_id: ComplaintId,
+    /// How the case is named to people (its case number).
+    pub label: String,
+    /// Who may never handle it: the respondent and everyone who recused (R-P4).
+    pub barred: Vec<StaffId>,
+}
+
+/// Who takes over each of a leaver's customers, and each of their open cases.
+pub type DeparturePlan = (Vec<Handover<CustomerId>>, Vec<Handover<ComplaintId>>);
+
+/// R-C3: a departure's whole plan, or why there is none. Customers go to active agents
+/// and cases to active handlers other than the leaver, each to the least-loaded one the
+/// item accepts (a case skips its respondent and recused people, R-P4), counting what
+/// the plan has handed out. Refused, naming every item nobody can take, when anything
+/// would be left unowned.
+pub fn plan_departure(
+    leaver: &StaffId,
+    customers: &[CustomerId],
+    cases: &[CaseToHand],
+    agents: &BTreeMap<StaffId, usize>,
+    handlers: &BTreeMap<StaffId, usize>,
+) -> Result<DeparturePlan, DomainError> {
+    let mut unassignable = Vec::new();
+    let customer_plan = plan_reassignment(leaver, customers, agents);
+    if customer_plan.len() < customers.len() {
+        unassignable.push(format!(
+            "{} customer(s): no other active agent",
+            customers.len() - customer_plan.len()
+        ));
+    }
+    let mut loads: BTreeMap<StaffId, usize> =
+        handlers.iter().filter(|(id, _)| *id != leaver).map(|(id, n)| (id.clone(), *n)).collect();
+    let mut case_plan = Vec::with_capacity(cases.len());
+    for case in cases {
+        let allowed: BTreeMap<StaffId, usize> = loads
+            .iter()
+            .filter(|(id, _)| !case.barred.contains(id))
+            .map(|(id, n)| (id.clone(), *n))
+            .collect();
+        match least_loaded(&allowed) {
+            Some(owner) => {
+                *loads.entry(owner.clone()).or_default() += 1;
+                case_plan.push(Handover { id: case.complaint_id, to: owner });
+            }
+            None if loads.is_empty() => {
+                unassignable.push(format!("case {}: no other active handler", case.label));
+            }
+            None => unassignable.push(format!(
+                "case {}: every active handler is its respondent or recused (R-P4)",
+                case.label
+            )),
+        }
+    }
+    if !unassignable.is_empty() {
+        return Err(DomainError::DepartureUnassignable(unassignable.join("; ")));
+    }
+    let customer_plan =
+        customer_plan.into_iter().map(|(id, to)| Handover { id, to }).collect::<Vec<_>>();
+    Ok((customer_plan, case_plan))
 }

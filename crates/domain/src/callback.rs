@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::customer::not_in_future;
 use crate::error::DomainError;
 use crate::ids::{ComplaintId, CustomerId, StaffId};
 use crate::values::{CallbackChannel, CallbackKind, CallbackOutcome, CallbackParty, Score, Text};
@@ -43,13 +42,20 @@ pub struct LogCallback {
 }
 
 impl LogCallback {
+    /// The event, once `called_at` is a valid stated time (R-T4) and not before
+    /// `follows`, what the callback follows (else `out_of_order`).
     pub(crate) fn into_event(
         self,
         customer_id: CustomerId,
         complaint_id: Option<ComplaintId>,
         now: DateTime<Utc>,
+        follows: DateTime<Utc>,
+        out_of_order: DomainError,
     ) -> Result<CallbackLogged, DomainError> {
-        not_in_future(self.called_at, now)?;
+        let called_at = crate::time::given("called_at", self.called_at, now)?;
+        if called_at < follows {
+            return Err(out_of_order);
+        }
         Ok(CallbackLogged {
             customer_id,
             complaint_id,

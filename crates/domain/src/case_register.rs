@@ -8,6 +8,12 @@
 //! So no number is issued twice, and since the log is append-only none is reused. The
 //! API derives the event id from the filing's request id, so a retried filing gets the
 //! number it was first given rather than a new one.
+//!
+//! The year is computed once per filing, by [`case_year`] of the filing's instant, and
+//! the command carries it: the register of a year refuses to issue a number to a filing
+//! of another year, and a register whose last number is of another year (a log written
+//! before this rule, when a filing straddling midnight numbered with a later clock)
+//! refuses to go on from it rather than start that year's sequence again.
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,6 +25,13 @@ use crate::ids::{CaseNumber, ComplaintId};
 
 /// The stream category of case registers.
 pub const CATEGORY: &str = "caseregister";
+
+/// The case-register year of a filing made at `at` (R-P1): the one place that says
+/// which year an instant belongs to for numbering, so the register a filing uses, the
+/// number's year and the filing's year always agree.
+pub fn case_year(at: DateTime<Utc>) -> i32 {
+    at.year()
+}
 
 /// The register stream of `year`.
 pub fn stream_name(year: i32) -> String {
@@ -51,10 +64,12 @@ event_enum!(
     }
 );
 
-/// Issue the next number of the current year to a complaint.
+/// Issue the next number of the register's year to a complaint filed in that year.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IssueCaseNumber {
     pub complaint_id: ComplaintId,
+    /// The year of the register stream the command is decided on.
+    pub year: i32,
 }
 
 /// The `CaseRegister` aggregate; its state is the last number issued.
@@ -73,7 +88,15 @@ impl Aggregate for CaseRegister {
         command: IssueCaseNumber,
         now: DateTime<Utc>,
     ) -> Result<Vec<CaseRegisterEvent>, DomainError> {
-        let case_number = next_case_number(now.year(), *last)?;
+        let year = command.year;
+        let foreign = last.filter(|last| last.year() != year).map(|last| last.year());
+        if case_year(now) != year || foreign.is_some() {
+            return Err(DomainError::RegisterYearMismatch {
+                register: year,
+                year: foreign.unwrap_or_else(|| case_year(now)),
+            });
+        }
+        let case_number = next_case_number(year, *last)?;
         Ok(vec![CaseNumberIssued {
             case_number,
             complaint_id: command.complaint_id,

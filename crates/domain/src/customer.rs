@@ -306,7 +306,10 @@ impl Aggregate for Customer {
                 .into()
             }
             CustomerCommand::RecordContact(contact) => {
-                not_in_future(contact.contacted_at, now)?;
+                let contacted_at = crate::time::given("contacted_at", contact.contacted_at, now)?;
+                if contacted_at < record.registered_at {
+                    return Err(DomainError::ContactBeforeRegistration);
+                }
                 CustomerContacted {
                     by: contact.by,
                     channel: contact.channel,
@@ -320,7 +323,15 @@ impl Aggregate for Customer {
                 if callback.kind == CallbackKind::Complaint {
                     return Err(DomainError::CallbackKindMismatch);
                 }
-                callback.into_event(record.id, None, now)?.into()
+                callback
+                    .into_event(
+                        record.id,
+                        None,
+                        now,
+                        record.registered_at,
+                        DomainError::CallbackBeforeRegistration,
+                    )?
+                    .into()
             }
             CustomerCommand::Forget(forget) => {
                 CustomerForgotten { reason: forget.reason, forgotten_at: now }.into()
@@ -452,11 +463,4 @@ fn register(
         registered_at: now,
     }
     .into()])
-}
-
-pub(crate) fn not_in_future(at: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), DomainError> {
-    if at > now {
-        return Err(DomainError::DatedInFuture);
-    }
-    Ok(())
 }

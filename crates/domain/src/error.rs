@@ -70,10 +70,28 @@ pub enum DomainError {
     // Intake.
     #[error("a complaint cannot be received in the future (R-P3)")]
     ReceivedInFuture,
-    #[error("an event cannot be dated in the future")]
-    DatedInFuture,
+    #[error("{field} must not be in the future (R-T4)")]
+    DatedInFuture { field: &'static str },
+    #[error("{field} must not be before 2000-01-01T00:00:00Z (R-T4)")]
+    DatedBeforeFloor { field: &'static str },
+    #[error("{field} must be from 2000-01-01T00:00:00Z to a year ahead of now")]
+    AsOfOutOfWindow { field: &'static str },
+    #[error("a contact cannot precede the complaint's receipt (R-T4)")]
+    ContactBeforeReceipt,
+    #[error("a complaint callback cannot precede the case's closure (R-T4)")]
+    CallbackBeforeClosure,
+    #[error("a contact cannot precede the customer's registration (R-T4)")]
+    ContactBeforeRegistration,
+    #[error("a callback cannot precede the customer's registration (R-T4)")]
+    CallbackBeforeRegistration,
+    #[error("a committee meeting deciding a case cannot precede its receipt (R-T4)")]
+    MeetingBeforeReceipt,
     #[error("case number {case_number} is not of the filing year {year} (R-P1)")]
     CaseNumberYearMismatch { case_number: String, year: i32 },
+    /// The register of one year only issues that year's numbers, and only to a filing
+    /// of that year: a filing's year is computed once (`case_register::case_year`).
+    #[error("the case register of {register} cannot issue a number to a filing of {year} (R-P1)")]
+    RegisterYearMismatch { register: i32, year: i32 },
     #[error("all case numbers of {year} are used (R-P1)")]
     CaseNumbersExhausted { year: i32 },
 
@@ -88,6 +106,14 @@ pub enum DomainError {
     RecusedCannotReturn,
     #[error("a recusal must record its reason (R-P4)")]
     RecusalNeedsReason,
+    #[error("the respondent cannot contact the complainant about their own complaint (R-P4)")]
+    RespondentCannotContact,
+    #[error("the respondent cannot reply to the complainant about their own complaint (R-P4)")]
+    RespondentCannotReply,
+    #[error("the respondent cannot close their own complaint (R-P4)")]
+    RespondentCannotClose,
+    #[error("the respondent cannot draft the opinion on their own complaint (R-P4)")]
+    RespondentCannotDraft,
     #[error("only the current handler may do this (R-P5)")]
     NotCurrentHandler,
     #[error("no handler is assigned (R-P5)")]
@@ -110,6 +136,18 @@ pub enum DomainError {
     DraftOpinionRequired,
     #[error("the opinion is already signed")]
     AlreadySigned,
+    #[error("the handler, who signs the opinion, cannot also draft it (R-P5)")]
+    HandlerCannotDraft,
+    #[error("the drafter of the opinion cannot sign it as handler (R-P5)")]
+    DrafterCannotSign,
+    #[error("the case is escalated to the {escalated_to}, who decides it (R-P5)")]
+    NotTheDecidingBody { escalated_to: String },
+    #[error("a committee decision records its meeting: date, members present, report to an authority (R-P5)")]
+    CommitteeMeetingRequired,
+    #[error("{present} members present, below the committee's quorum of {quorum} (R-P5)")]
+    CommitteeQuorumNotMet { present: usize, quorum: usize },
+    #[error("the signer of a committee decision must be among the members present (R-P5)")]
+    SignerNotAtMeeting,
 
     // Replies (R-P8, R-P10).
     #[error("no commitments before the decision: only acknowledgements until the opinion is signed (R-P8)")]
@@ -138,6 +176,12 @@ pub enum DomainError {
     ArchiveYearMismatch { case_number: String, year: i32 },
     #[error("a reopen records its cause (R-P14)")]
     ReopenNeedsCause,
+    #[error("case {case_number} is archived only after its callback or its callback window, due {due} (R-P15)")]
+    CallbackWindowOpen { case_number: String, due: String },
+
+    // Departures.
+    #[error("the leaver's work cannot all be reassigned: {0} (R-C3)")]
+    DepartureUnassignable(String),
 }
 
 impl DomainError {
@@ -161,14 +205,28 @@ impl DomainError {
             ReferrerUnknown => "REFERRER_UNKNOWN",
             SelfReferral => "SELF_REFERRAL",
             ReceivedInFuture => "RECEIVED_IN_FUTURE",
-            DatedInFuture => "DATED_IN_FUTURE",
+            DatedInFuture { .. } => "DATED_IN_FUTURE",
+            DatedBeforeFloor { .. } => "DATED_BEFORE_FLOOR",
+            AsOfOutOfWindow { .. } => "AS_OF_OUT_OF_WINDOW",
+            ContactBeforeReceipt => "CONTACT_BEFORE_RECEIPT",
+            CallbackBeforeClosure => "CALLBACK_BEFORE_CLOSURE",
+            ContactBeforeRegistration => "CONTACT_BEFORE_REGISTRATION",
+            CallbackBeforeRegistration => "CALLBACK_BEFORE_REGISTRATION",
+            MeetingBeforeReceipt => "MEETING_BEFORE_RECEIPT",
+            CallbackWindowOpen { .. } => "CALLBACK_WINDOW_OPEN",
+            DepartureUnassignable(_) => "DEPARTURE_UNASSIGNABLE",
             CaseNumberYearMismatch { .. } => "CASE_NUMBER_YEAR_MISMATCH",
             CaseNumbersExhausted { .. } => "CASE_NUMBERS_EXHAUSTED",
+            RegisterYearMismatch { .. } => "REGISTER_YEAR_MISMATCH",
             RespondentCannotHandle => "RESPONDENT_CANNOT_HANDLE",
             RespondentCannotInvestigate => "RESPONDENT_CANNOT_INVESTIGATE",
             RespondentCannotSign => "RESPONDENT_CANNOT_SIGN",
             RecusedCannotReturn => "RECUSED_CANNOT_RETURN",
             RecusalNeedsReason => "RECUSAL_NEEDS_REASON",
+            RespondentCannotContact => "RESPONDENT_CANNOT_CONTACT",
+            RespondentCannotReply => "RESPONDENT_CANNOT_REPLY",
+            RespondentCannotClose => "RESPONDENT_CANNOT_CLOSE",
+            RespondentCannotDraft => "RESPONDENT_CANNOT_DRAFT",
             NotCurrentHandler => "NOT_CURRENT_HANDLER",
             NoHandlerAssigned => "NO_HANDLER_ASSIGNED",
             MajorComplaintNotEscalated => "MAJOR_COMPLAINT_NOT_ESCALATED",
@@ -179,6 +237,12 @@ impl DomainError {
             InvestigationRequired => "INVESTIGATION_REQUIRED",
             DraftOpinionRequired => "DRAFT_OPINION_REQUIRED",
             AlreadySigned => "ALREADY_SIGNED",
+            HandlerCannotDraft => "HANDLER_CANNOT_DRAFT",
+            DrafterCannotSign => "DRAFTER_CANNOT_SIGN",
+            NotTheDecidingBody { .. } => "NOT_THE_DECIDING_BODY",
+            CommitteeMeetingRequired => "COMMITTEE_MEETING_REQUIRED",
+            CommitteeQuorumNotMet { .. } => "COMMITTEE_QUORUM_NOT_MET",
+            SignerNotAtMeeting => "SIGNER_NOT_AT_MEETING",
             NoCommitmentBeforeDecision => "NO_COMMITMENT_BEFORE_DECISION",
             FinalReplyNotWritten => "FINAL_REPLY_NOT_WRITTEN",
             FinalReplyAlreadySent => "FINAL_REPLY_ALREADY_SENT",
@@ -199,22 +263,42 @@ impl DomainError {
         use DomainError::*;
         Some(match self {
             GradingNeedsReason | GradeUnchanged => "R-C2",
-            StaffDeparted => "R-C3",
+            StaffDeparted | DepartureUnassignable(_) => "R-C3",
+            DatedInFuture { .. }
+            | DatedBeforeFloor { .. }
+            | ContactBeforeReceipt
+            | CallbackBeforeClosure
+            | ContactBeforeRegistration
+            | CallbackBeforeRegistration
+            | MeetingBeforeReceipt => "R-T4",
+            CallbackWindowOpen { .. } => "R-P15",
             ReferrerUnknown | SelfReferral => "R-C7",
             CustomerForgotten => "R-C8",
-            CaseNumberYearMismatch { .. } | CaseNumbersExhausted { .. } => "R-P1",
+            CaseNumberYearMismatch { .. }
+            | CaseNumbersExhausted { .. }
+            | RegisterYearMismatch { .. } => "R-P1",
             ReceivedInFuture => "R-P3",
             RespondentCannotHandle
             | RespondentCannotInvestigate
             | RespondentCannotSign
             | RecusedCannotReturn
-            | RecusalNeedsReason => "R-P4",
+            | RecusalNeedsReason
+            | RespondentCannotContact
+            | RespondentCannotReply
+            | RespondentCannotClose
+            | RespondentCannotDraft => "R-P4",
             NotCurrentHandler
             | NoHandlerAssigned
             | MajorComplaintNotEscalated
             | EscalatedNeedsDirectorOrCommittee
             | EscalationTarget
-            | DraftOpinionRequired => "R-P5",
+            | DraftOpinionRequired
+            | HandlerCannotDraft
+            | DrafterCannotSign
+            | NotTheDecidingBody { .. }
+            | CommitteeMeetingRequired
+            | CommitteeQuorumNotMet { .. }
+            | SignerNotAtMeeting => "R-P5",
             InvestigationRequired => "R-P6",
             NoCommitmentBeforeDecision | CloseNeedsFinalReply => "R-P8",
             NormalNeedsHandlerSignature | CloseNeedsSignedOpinion => "R-P9",
@@ -231,7 +315,7 @@ impl DomainError {
             | ComplaintAlreadyFiled
             | StaffNotRegistered
             | StaffAlreadyRegistered
-            | DatedInFuture
+            | AsOfOutOfWindow { .. }
             | AlreadyEscalated
             | AlreadySigned
             | FinalReplyAlreadySent
@@ -243,9 +327,24 @@ impl DomainError {
     pub fn kind(&self) -> ErrorKind {
         use DomainError::*;
         match self {
-            InvalidValue(_) | DatedInFuture | ReceivedInFuture | CallbackKindMismatch
-            | EscalationTarget | SelfReferral | MergeIntoItself | GradingNeedsReason
-            | RecusalNeedsReason | ReopenNeedsCause => ErrorKind::InvalidArgument,
+            InvalidValue(_)
+            | DatedInFuture { .. }
+            | DatedBeforeFloor { .. }
+            | AsOfOutOfWindow { .. }
+            | ContactBeforeReceipt
+            | CallbackBeforeClosure
+            | ContactBeforeRegistration
+            | CallbackBeforeRegistration
+            | MeetingBeforeReceipt
+            | ReceivedInFuture
+            | CallbackKindMismatch
+            | EscalationTarget
+            | SelfReferral
+            | MergeIntoItself
+            | GradingNeedsReason
+            | RecusalNeedsReason
+            | ReopenNeedsCause
+            | CommitteeMeetingRequired => ErrorKind::InvalidArgument,
             CustomerNotRegistered | ComplaintNotFiled | StaffNotRegistered | ReferrerUnknown => {
                 ErrorKind::NotFound
             }
@@ -258,9 +357,19 @@ impl DomainError {
             | StaffDeparted
             | GradeUnchanged
             | CaseNumberYearMismatch { .. }
+            | RegisterYearMismatch { .. }
             | RespondentCannotHandle
             | RespondentCannotInvestigate
             | RespondentCannotSign
+            | RespondentCannotContact
+            | RespondentCannotReply
+            | RespondentCannotClose
+            | RespondentCannotDraft
+            | HandlerCannotDraft
+            | DrafterCannotSign
+            | NotTheDecidingBody { .. }
+            | CommitteeQuorumNotMet { .. }
+            | SignerNotAtMeeting
             | RecusedCannotReturn
             | NotCurrentHandler
             | NoHandlerAssigned
@@ -280,7 +389,26 @@ impl DomainError {
             | ComplaintNotClosed
             | ComplaintArchived
             | CallbackBeforeClose
-            | ArchiveYearMismatch { .. } => ErrorKind::FailedPrecondition,
+            | ArchiveYearMismatch { .. }
+            | CallbackWindowOpen { .. }
+            | DepartureUnassignable(_) => ErrorKind::FailedPrecondition,
+        }
+    }
+
+    /// The request field a refusal is about, when it is about one (the API names it
+    /// in the status's field violation).
+    pub fn field(&self) -> Option<&'static str> {
+        use DomainError::*;
+        match self {
+            InvalidValue(value) => Some(value.field),
+            DatedInFuture { field } | DatedBeforeFloor { field } | AsOfOutOfWindow { field } => {
+                Some(field)
+            }
+            ReceivedInFuture => Some("received_at"),
+            ContactBeforeReceipt | ContactBeforeRegistration => Some("contacted_at"),
+            CallbackBeforeClosure | CallbackBeforeRegistration => Some("called_at"),
+            MeetingBeforeReceipt => Some("meeting.held_at"),
+            _ => None,
         }
     }
 }

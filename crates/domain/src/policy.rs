@@ -1,8 +1,11 @@
-//! Service-level and callback-cadence policy (R-P7, R-P15, R-C4, R-C5), with pure deadline math.
+//! Service-level and callback-cadence policy (R-P7, R-P15, R-C4, R-C5), with pure deadline
+//! math that saturates instead of overflowing (see [`crate::time`]): a stored instant
+//! from an old log at chrono's edge yields "never due", not a panic.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::time::{days, hours, later};
 use crate::values::{StarLevel, Tier};
 
 /// The business's time rules. Defaults are DOMAIN.md's; every value is configurable.
@@ -23,6 +26,8 @@ pub struct Policy {
     pub vip_callback_days: i64,
     /// R-C5: share of VIP customers that must have had a callback in their interval, percent.
     pub vip_coverage_target_percent: u8,
+    /// R-P5: the fewest members present for a committee meeting to decide a case.
+    pub committee_quorum: u8,
 }
 
 impl Default for Policy {
@@ -35,24 +40,40 @@ impl Default for Policy {
             five_star_callback_days: 30,
             vip_callback_days: 30,
             vip_coverage_target_percent: 100,
+            committee_quorum: 3,
         }
     }
 }
 
 impl Policy {
+    /// R-P7 as a duration.
+    pub fn first_response_limit(&self) -> TimeDelta {
+        hours(self.first_response_hours)
+    }
+
+    /// R-P15 as a duration.
+    pub fn callback_window(&self) -> TimeDelta {
+        days(self.callback_within_days)
+    }
+
+    /// R-C4 as a duration.
+    pub fn first_contact_window(&self) -> TimeDelta {
+        days(self.new_customer_contact_days)
+    }
+
     /// R-P7: when the first response to a complaint received at `received_at` is due.
     pub fn first_response_due(&self, received_at: DateTime<Utc>) -> DateTime<Utc> {
-        received_at + TimeDelta::hours(self.first_response_hours)
+        later(received_at, self.first_response_limit())
     }
 
     /// R-P15: when the callback on a complaint closed at `closed_at` is due.
     pub fn callback_due(&self, closed_at: DateTime<Utc>) -> DateTime<Utc> {
-        closed_at + TimeDelta::days(self.callback_within_days)
+        later(closed_at, self.callback_window())
     }
 
     /// R-C4: when a customer registered at `registered_at` must have been contacted.
     pub fn first_contact_due(&self, registered_at: DateTime<Utc>) -> DateTime<Utc> {
-        registered_at + TimeDelta::days(self.new_customer_contact_days)
+        later(registered_at, self.first_contact_window())
     }
 
     /// R-C5: how often a customer of this grade gets a routine callback; `None` when the
@@ -64,7 +85,7 @@ impl Policy {
             Tier::Regular => None,
         };
         let by_stars = stars.filter(|stars| stars.get() == 5).map(|_| self.five_star_callback_days);
-        by_tier.into_iter().chain(by_stars).min().map(TimeDelta::days)
+        by_tier.into_iter().chain(by_stars).min().map(days)
     }
 
     /// R-C5: when the next routine callback is due, counted from the last callback (or
@@ -77,7 +98,7 @@ impl Policy {
         last_callback_at: Option<DateTime<Utc>>,
     ) -> Option<DateTime<Utc>> {
         let interval = self.callback_interval(tier, stars)?;
-        Some(last_callback_at.unwrap_or(registered_at) + interval)
+        Some(later(last_callback_at.unwrap_or(registered_at), interval))
     }
 }
 
@@ -97,6 +118,7 @@ mod tests {
         assert_eq!(policy.callback_due(at(1, 8)), at(4, 8), "R-P15: 3 days");
         assert_eq!(policy.first_contact_due(at(1, 8)), at(4, 8), "R-C4: 3 days");
         assert_eq!(policy.vip_coverage_target_percent, 100, "R-C5: VIP 100 %");
+        assert_eq!(policy.committee_quorum, 3, "R-P5: a committee meeting of at least three");
     }
 
     #[test]

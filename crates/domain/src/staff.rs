@@ -19,13 +19,28 @@ pub struct StaffRegistered {
 
 /// R-C3: a staff member left; the customers and open cases they owned at that moment
 /// must all be reassigned (the API carries that out, balanced, and can resume from here).
+///
+/// Since the handovers were added, the departure records who takes over each item, so
+/// a resumed departure carries out (and reports) the plan it recorded; older events
+/// have no handovers and are planned when resumed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StaffDeparted {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Text>,
     pub customers_to_reassign: Vec<CustomerId>,
     pub cases_to_reassign: Vec<ComplaintId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub customer_handovers: Vec<Handover<CustomerId>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub case_handovers: Vec<Handover<ComplaintId>>,
     pub departed_at: DateTime<Utc>,
+}
+
+/// R-C3: who takes over one of a leaver's customers or cases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handover<Id> {
+    pub id: Id,
+    pub to: StaffId,
 }
 
 event_enum!(
@@ -43,12 +58,13 @@ pub struct RegisterStaff {
     pub roles: Vec<StaffRole>,
 }
 
+/// R-C3: the leaver's customers and open cases, each with who takes it over, planned
+/// by the caller with [`crate::balance::plan_departure`]; nothing may be left unowned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordDeparture {
     pub reason: Option<Text>,
-    /// Resolved by the caller from the read models: the leaver's customers and open cases.
-    pub customers: Vec<CustomerId>,
-    pub open_cases: Vec<ComplaintId>,
+    pub customers: Vec<Handover<CustomerId>>,
+    pub open_cases: Vec<Handover<ComplaintId>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -113,13 +129,29 @@ impl Aggregate for Staff {
             (Some(member), StaffCommand::RecordDeparture(_)) if !member.is_active() => {
                 Err(DomainError::StaffDeparted)
             }
-            (Some(_), StaffCommand::RecordDeparture(departure)) => Ok(vec![StaffDeparted {
-                reason: departure.reason,
-                customers_to_reassign: departure.customers,
-                cases_to_reassign: departure.open_cases,
-                departed_at: now,
+            (Some(member), StaffCommand::RecordDeparture(departure)) => {
+                let to_leaver = departure.customers.iter().map(|h| (&h.to, h.id.to_string()));
+                let to_leaver = to_leaver
+                    .chain(departure.open_cases.iter().map(|h| (&h.to, h.id.to_string())))
+                    .filter(|(to, _)| **to == member.id)
+                    .map(|(_, id)| id)
+                    .collect::<Vec<_>>();
+                if !to_leaver.is_empty() {
+                    return Err(DomainError::DepartureUnassignable(format!(
+                        "{} handed back to the leaver",
+                        to_leaver.join(", ")
+                    )));
+                }
+                Ok(vec![StaffDeparted {
+                    reason: departure.reason,
+                    customers_to_reassign: departure.customers.iter().map(|h| h.id).collect(),
+                    cases_to_reassign: departure.open_cases.iter().map(|h| h.id).collect(),
+                    customer_handovers: departure.customers,
+                    case_handovers: departure.open_cases,
+                    departed_at: now,
+                }
+                .into()])
             }
-            .into()]),
         }
     }
 

@@ -78,6 +78,7 @@ fn signed(signer: &str, capacity: SignerCapacity) -> ComplaintEvent {
         capacity,
         decision: text("refund the second charge"),
         remedy: None,
+        meeting: None,
         signed_at: at(0),
     }
     .into()
@@ -115,11 +116,47 @@ fn sign(signer: &str, capacity: SignerCapacity) -> ComplaintCommand {
         capacity,
         decision: text("refund the second charge"),
         remedy: None,
+        meeting: None,
+        committee_quorum: usize::from(Policy::default().committee_quorum),
     })
 }
 
+/// A committee meeting held an hour ago with `members` present, not reported.
+fn meeting(members: &[&str]) -> CommitteeMeeting {
+    CommitteeMeeting {
+        held_at: at(0),
+        members_present: members.iter().map(|m| staff(m)).collect(),
+        reported_to_authority: false,
+    }
+}
+
+fn sign_in_meeting(signer: &str, members: &[&str]) -> ComplaintCommand {
+    let ComplaintCommand::SignOpinion(mut command) = sign(signer, SignerCapacity::Committee) else {
+        unreachable!()
+    };
+    command.meeting = Some(meeting(members));
+    ComplaintCommand::SignOpinion(command)
+}
+
 fn reply(kind: ReplyKind, channel: ContactChannel) -> ComplaintCommand {
-    ComplaintCommand::SendReply(SendReply { by: staff("h1"), kind, channel, summary: text("news") })
+    reply_by(Actor::handler(staff("h1")), kind, channel)
+}
+
+fn reply_by(by: Actor, kind: ReplyKind, channel: ContactChannel) -> ComplaintCommand {
+    ComplaintCommand::SendReply(SendReply { by, kind, channel, summary: text("news") })
+}
+
+fn close_by(by: Actor) -> ComplaintCommand {
+    ComplaintCommand::Close(CloseComplaint { by, summary: None })
+}
+
+fn contact_by(by: Actor) -> ComplaintCommand {
+    ComplaintCommand::ContactComplainant(ContactComplainant {
+        by,
+        channel: ContactChannel::Phone,
+        summary: text("we will call back"),
+        contacted_at: at(0),
+    })
 }
 
 fn callback(outcome: CallbackOutcome) -> ComplaintCommand {
@@ -187,7 +224,7 @@ fn respondent_cannot_be_assigned_r_p4() {
 fn respondent_cannot_investigate_r_p4() {
     given::<Complaint>([filed(Severity::Normal, Some("r1")), assigned("h1")])
         .when(ComplaintCommand::RecordInvestigation(RecordInvestigation {
-            by: staff("r1"),
+            by: Actor::handler(staff("r1")),
             findings: text("nothing wrong"),
         }))
         .then_error(DomainError::RespondentCannotInvestigate);
@@ -211,7 +248,7 @@ fn respondent_cannot_write_the_opinion_r_p4() {
             specialist: staff("r1"),
             opinion: text("fine"),
         }))
-        .then_error(DomainError::RespondentCannotHandle);
+        .then_error(DomainError::RespondentCannotDraft);
 }
 
 #[test]
@@ -321,16 +358,141 @@ fn major_case_must_be_escalated_before_signing_r_p5() {
 }
 
 #[test]
-fn escalated_case_is_signed_by_director_or_committee_r_p5() {
+fn escalated_case_is_signed_by_the_body_it_went_to_r_p5() {
     let mut history = vec![filed(Severity::Major, None), assigned("h1"), investigated("h1")];
-    history.extend([drafted("sp1"), escalated(SignerCapacity::Committee)]);
-    given::<Complaint>(history.clone())
+    history.push(drafted("sp1"));
+    let to_director = [history.clone(), vec![escalated(SignerCapacity::Director)]].concat();
+    let to_committee = [history, vec![escalated(SignerCapacity::Committee)]].concat();
+    given::<Complaint>(to_committee.clone())
         .when(sign("h1", SignerCapacity::Handler))
         .then_error(DomainError::EscalatedNeedsDirectorOrCommittee);
+    // One director does not sign "as committee" alone, nor as director what went to it.
+    given::<Complaint>(to_committee.clone())
+        .when(sign("d1", SignerCapacity::Director))
+        .then_error(DomainError::NotTheDecidingBody { escalated_to: "committee".into() });
+    given::<Complaint>(to_director.clone())
+        .when(sign_in_meeting("d1", &["d1", "p1", "p2"]))
+        .then_error(DomainError::NotTheDecidingBody { escalated_to: "director".into() });
+    let (events, case) =
+        given::<Complaint>(to_director).when(sign("d1", SignerCapacity::Director)).events();
+    assert_eq!(events, vec![signed_now("d1", SignerCapacity::Director)]);
+    assert!(case.unwrap().round.signature.is_some());
+}
+
+#[test]
+fn a_committee_decision_records_its_meeting_r_p5() {
+    let mut history = vec![filed(Severity::Major, Some("r1")), assigned("h1")];
+    history.extend([investigated("h1"), drafted("sp1"), escalated(SignerCapacity::Committee)]);
     given::<Complaint>(history.clone())
-        .when(sign("c1", SignerCapacity::Committee))
-        .then(vec![signed_now("c1", SignerCapacity::Committee)]);
-    given::<Complaint>(history).when(sign("d1", SignerCapacity::Director)).events();
+        .when(sign("d1", SignerCapacity::Committee))
+        .then_error(DomainError::CommitteeMeetingRequired);
+    // Below the default quorum of three, duplicates counted once.
+    given::<Complaint>(history.clone())
+        .when(sign_in_meeting("d1", &["d1", "p1", "p1"]))
+        .then_error(DomainError::CommitteeQuorumNotMet { present: 2, quorum: 3 });
+    given::<Complaint>(history.clone())
+        .when(sign_in_meeting("d1", &["p1", "p2", "p3"]))
+        .then_error(DomainError::SignerNotAtMeeting);
+    given::<Complaint>(history.clone())
+        .when(sign_in_meeting("d1", &["d1", "p1", "r1"]))
+        .then_error(DomainError::RespondentCannotSign);
+    let mut future = sign_in_meeting("d1", &["d1", "p1", "p2"]);
+    if let ComplaintCommand::SignOpinion(command) = &mut future {
+        command.meeting.as_mut().unwrap().held_at = at(2);
+    }
+    given::<Complaint>(history.clone())
+        .when(future)
+        .then_error(DomainError::DatedInFuture { field: "meeting.held_at" });
+    // R-T4: the meeting that decided the case cannot precede its receipt (at -2 h).
+    let mut before_receipt = sign_in_meeting("d1", &["d1", "p1", "p2"]);
+    if let ComplaintCommand::SignOpinion(command) = &mut before_receipt {
+        command.meeting.as_mut().unwrap().held_at = at(-3);
+    }
+    given::<Complaint>(history.clone())
+        .when(before_receipt)
+        .then_error(DomainError::MeetingBeforeReceipt);
+    let ComplaintEvent::OpinionSigned(mut expected) = signed_now("d1", SignerCapacity::Committee)
+    else {
+        unreachable!()
+    };
+    expected.meeting = Some(meeting(&["d1", "p1", "p2"]));
+    given::<Complaint>(history)
+        .when(sign_in_meeting("d1", &["d1", "p1", "p2"]))
+        .then(vec![expected.into()]);
+}
+
+#[test]
+fn the_drafter_does_not_sign_and_the_handler_does_not_draft_r_p5() {
+    let history = vec![filed(Severity::Normal, None), assigned("h1"), investigated("h1")];
+    given::<Complaint>(history.clone())
+        .when(ComplaintCommand::DraftOpinion(DraftOpinion {
+            specialist: staff("h1"),
+            opinion: text("my own view"),
+        }))
+        .then_error(DomainError::HandlerCannotDraft);
+    // Drafted before they were handler: still not theirs to sign.
+    let drafted_then_assigned =
+        vec![filed(Severity::Normal, None), drafted("sp1"), assigned("sp1"), investigated("sp1")];
+    given::<Complaint>(drafted_then_assigned)
+        .when(sign("sp1", SignerCapacity::Handler))
+        .then_error(DomainError::DrafterCannotSign);
+}
+
+#[test]
+fn an_old_log_whose_handler_drafted_and_signed_still_loads() {
+    // Before R-P5 was enforced a handler could draft and sign: such a round stays signed.
+    let history = vec![
+        filed(Severity::Normal, None),
+        assigned("h1"),
+        investigated("h1"),
+        drafted("h1"),
+        signed("h1", SignerCapacity::Handler),
+    ];
+    let case = Complaint::fold(&history).unwrap();
+    assert_eq!(case.round.draft_by, Some(staff("h1")));
+    assert_eq!(case.round.signature.map(|s| s.signer), Some(staff("h1")));
+}
+
+#[test]
+fn only_the_handler_or_someone_stepping_in_acts_and_never_the_respondent_r_p4() {
+    let mut history = ready_to_sign();
+    history.push(signed("h1", SignerCapacity::Handler));
+    let with_reply = [history.clone(), vec![final_reply()]].concat();
+    // An act on the case, what refuses it to the respondent, and the history it needs.
+    type Act<'a> = (fn(Actor) -> ComplaintCommand, DomainError, &'a [ComplaintEvent]);
+    let acts: [Act; 4] = [
+        (contact_by, DomainError::RespondentCannotContact, &history),
+        (
+            |by| reply_by(by, ReplyKind::Final, ContactChannel::Letter),
+            DomainError::RespondentCannotReply,
+            &history,
+        ),
+        (close_by, DomainError::RespondentCannotClose, &with_reply),
+        (
+            |by| {
+                ComplaintCommand::RecordInvestigation(RecordInvestigation {
+                    by,
+                    findings: text("more facts"),
+                })
+            },
+            DomainError::RespondentCannotInvestigate,
+            &history,
+        ),
+    ];
+    for (act, respondent_error, history) in acts {
+        // r1 is the respondent: refused even stepping in as a supervisor.
+        given::<Complaint>(history.to_vec())
+            .when(act(Actor::stepping_in(staff("r1"))))
+            .then_error(respondent_error.clone());
+        given::<Complaint>(history.to_vec())
+            .when(act(Actor::handler(staff("r1"))))
+            .then_error(respondent_error);
+        given::<Complaint>(history.to_vec())
+            .when(act(Actor::handler(staff("h2"))))
+            .then_error(DomainError::NotCurrentHandler);
+        given::<Complaint>(history.to_vec()).when(act(Actor::handler(staff("h1")))).events();
+        given::<Complaint>(history.to_vec()).when(act(Actor::stepping_in(staff("s1")))).events();
+    }
 }
 
 #[test]
@@ -355,7 +517,7 @@ fn investigation_precedes_the_signed_opinion_r_p6() {
 fn investigation_is_by_the_current_handler_r_p6() {
     let investigate = |by| {
         ComplaintCommand::RecordInvestigation(RecordInvestigation {
-            by: staff(by),
+            by: Actor::handler(staff(by)),
             findings: text("x"),
         })
     };
@@ -404,7 +566,7 @@ fn final_reply_is_written_r_p10() {
 
 #[test]
 fn closing_requires_signed_opinion_and_final_reply() {
-    let close = || ComplaintCommand::Close(CloseComplaint { summary: None });
+    let close = || close_by(Actor::handler(staff("h1")));
     given::<Complaint>(ready_to_sign())
         .when(close())
         .then_error(DomainError::CloseNeedsSignedOpinion);
@@ -422,12 +584,12 @@ fn closed_case_refuses_handling_commands() {
     let commands = [
         ComplaintCommand::AssignHandler(AssignHandler { handler: staff("h2"), reason: None }),
         ComplaintCommand::RecordInvestigation(RecordInvestigation {
-            by: staff("h1"),
+            by: Actor::handler(staff("h1")),
             findings: text("x"),
         }),
         sign("h1", SignerCapacity::Handler),
         reply(ReplyKind::Acknowledgement, ContactChannel::Phone),
-        ComplaintCommand::Close(CloseComplaint { summary: None }),
+        close_by(Actor::handler(staff("h1"))),
     ];
     for command in commands {
         given::<Complaint>(handled_and_closed())
@@ -505,33 +667,92 @@ fn reopen_records_its_cause_and_starts_a_new_round_r_p14() {
         .then_error(DomainError::InvestigationRequired);
 }
 
+fn archive(year: i32) -> ComplaintCommand {
+    let callback_window = Policy::default().callback_window();
+    ComplaintCommand::Archive(ArchiveCase { year, callback_window })
+}
+
 #[test]
 fn archiving_is_by_the_case_year_and_final_r_p12() {
-    let archive = |year| ComplaintCommand::Archive(ArchiveCase { year });
     given::<Complaint>(ready_to_sign())
         .when(archive(2026))
         .then_error(DomainError::ComplaintNotClosed);
-    given::<Complaint>(handled_and_closed()).when(archive(2025)).then_error(
+    given::<Complaint>(handled_and_closed()).at(at(80)).when(archive(2025)).then_error(
         DomainError::ArchiveYearMismatch { case_number: "2026-000007".into(), year: 2025 },
     );
     let mut history = handled_and_closed();
-    history.push(CaseArchived { year: 2026, archived_at: at(0) }.into());
+    history.push(callback_logged(at(1)));
+    history.push(CaseArchived { year: 2026, archived_at: at(2) }.into());
     for command in [
         callback(CallbackOutcome::Satisfied),
         archive(2026),
         ComplaintCommand::Reopen(ReopenComplaint { cause: Some(text("x")) }),
     ] {
         given::<Complaint>(history.clone())
+            .at(at(3))
             .when(command)
             .then_error(DomainError::ComplaintArchived);
     }
+}
+
+fn callback_logged(called_at: chrono::DateTime<chrono::Utc>) -> ComplaintEvent {
+    kefu_domain::CallbackLogged {
+        customer_id: customer_id(),
+        complaint_id: Some(complaint_id()),
+        kind: CallbackKind::Complaint,
+        channel: CallbackChannel::Phone,
+        party: Some(CallbackParty::Complainant),
+        outcome: CallbackOutcome::Satisfied,
+        score: None,
+        comment: None,
+        by: staff("a1"),
+        called_at,
+    }
+    .into()
+}
+
+#[test]
+fn archiving_waits_for_the_callback_or_its_window_r_p12_r_p15() {
+    // Closed at 0 h; the callback is due 3 days (72 h) later.
+    given::<Complaint>(handled_and_closed()).at(at(1)).when(archive(2026)).then_error(
+        DomainError::CallbackWindowOpen {
+            case_number: "2026-000007".into(),
+            due: at(72).to_rfc3339(),
+        },
+    );
+    given::<Complaint>(handled_and_closed()).at(at(72)).when(archive(2026)).then_error(
+        DomainError::CallbackWindowOpen {
+            case_number: "2026-000007".into(),
+            due: at(72).to_rfc3339(),
+        },
+    );
+    let (events, case) =
+        given::<Complaint>(handled_and_closed()).at(at(73)).when(archive(2026)).events();
+    assert_eq!(events, vec![CaseArchived { year: 2026, archived_at: at(73) }.into()]);
+    assert_eq!(case.unwrap().status, CaseStatus::Archived, "the window passed uncalled");
+
+    let mut called = handled_and_closed();
+    called.push(callback_logged(at(1)));
+    let (events, _) = given::<Complaint>(called).at(at(2)).when(archive(2026)).events();
+    assert_eq!(events, vec![CaseArchived { year: 2026, archived_at: at(2) }.into()]);
+}
+
+#[test]
+fn a_callback_owed_is_never_refused_because_of_archiving_r_p15() {
+    // An earlier release archived this case inside its callback window.
+    let mut history = handled_and_closed();
+    history.push(CaseArchived { year: 2026, archived_at: at(1) }.into());
+    let (events, case) =
+        given::<Complaint>(history).at(at(2)).when(callback(CallbackOutcome::Satisfied)).events();
+    assert!(matches!(events.as_slice(), [ComplaintEvent::CallbackLogged(_)]));
+    assert_eq!(case.unwrap().callback_due(&Policy::default()), None, "R-P15 settled");
 }
 
 #[test]
 fn first_response_and_callback_deadlines_r_p7_r_p15() {
     let policy = Policy::default();
     let contact = ComplaintCommand::ContactComplainant(ContactComplainant {
-        by: staff("a1"),
+        by: Actor::stepping_in(staff("s1")),
         channel: ContactChannel::Phone,
         summary: text("handling arranged"),
         contacted_at: at(0),
@@ -553,14 +774,14 @@ fn first_response_and_callback_deadlines_r_p7_r_p15() {
 #[test]
 fn contacts_cannot_be_dated_in_the_future() {
     let contact = ComplaintCommand::ContactComplainant(ContactComplainant {
-        by: staff("a1"),
+        by: Actor::stepping_in(staff("s1")),
         channel: ContactChannel::Phone,
         summary: text("hello"),
         contacted_at: at(9),
     });
     given::<Complaint>([filed(Severity::Normal, None)])
         .when(contact)
-        .then_error(DomainError::DatedInFuture);
+        .then_error(DomainError::DatedInFuture { field: "contacted_at" });
 }
 
 #[test]

@@ -164,7 +164,9 @@ fn first_contact_is_tracked_against_three_days_r_c4() {
     let record = given::<Customer>([registered()]).at(at(30)).when(contact(20)).events().1.unwrap();
     assert_eq!(record.first_contact_at, Some(at(20)));
     assert_eq!(Policy::default().first_contact_due(record.registered_at), at(72));
-    given::<Customer>([registered()]).when(contact(5)).then_error(DomainError::DatedInFuture);
+    given::<Customer>([registered()])
+        .when(contact(5))
+        .then_error(DomainError::DatedInFuture { field: "contacted_at" });
 }
 
 #[test]

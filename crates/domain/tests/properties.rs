@@ -19,6 +19,11 @@ fn person(pick: u8) -> kefu_domain::StaffId {
     staff(PEOPLE[usize::from(pick) % PEOPLE.len()])
 }
 
+/// The person acting, as handler or (every third variant) stepping in.
+fn actor(pick: u8, variant: u8) -> Actor {
+    Actor { staff: person(pick), stepping_in: variant % 3 == 2 }
+}
+
 fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintCommand {
     let capacity = [SignerCapacity::Handler, SignerCapacity::Director, SignerCapacity::Committee]
         [usize::from(variant) % 3];
@@ -45,13 +50,13 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
             reason: (variant % 4 != 0).then(|| text("conflict")),
         }),
         3 => ComplaintCommand::ContactComplainant(ContactComplainant {
-            by: person(who),
+            by: actor(who, variant),
             channel: ContactChannel::ALL[usize::from(variant) % ContactChannel::ALL.len()],
             summary: text("arranged"),
             contacted_at: at(step),
         }),
         4 => ComplaintCommand::RecordInvestigation(RecordInvestigation {
-            by: person(who),
+            by: actor(who, variant),
             findings: text("f"),
         }),
         5 => ComplaintCommand::DraftOpinion(DraftOpinion {
@@ -64,14 +69,20 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
             capacity,
             decision: text("d"),
             remedy: None,
+            meeting: (variant % 2 == 0).then(|| CommitteeMeeting {
+                held_at: at(step - 1),
+                members_present: (0..3).map(|i| person(who.wrapping_add(i))).collect(),
+                reported_to_authority: variant % 3 == 0,
+            }),
+            committee_quorum: 3,
         }),
         8 => ComplaintCommand::SendReply(SendReply {
-            by: person(who),
+            by: actor(who, variant),
             kind: if variant % 2 == 0 { ReplyKind::Acknowledgement } else { ReplyKind::Final },
             channel: ContactChannel::ALL[usize::from(variant) % ContactChannel::ALL.len()],
             summary: text("s"),
         }),
-        9 => ComplaintCommand::Close(CloseComplaint { summary: None }),
+        9 => ComplaintCommand::Close(CloseComplaint { by: actor(who, variant), summary: None }),
         10 => ComplaintCommand::Reopen(ReopenComplaint { cause: Some(text("again")) }),
         11 => ComplaintCommand::LogCallback(LogCallback {
             kind: CallbackKind::Complaint,
@@ -83,7 +94,10 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
             by: person(who),
             called_at: at(step),
         }),
-        _ => ComplaintCommand::Archive(ArchiveCase { year: 2026 }),
+        _ => ComplaintCommand::Archive(ArchiveCase {
+            year: 2026,
+            callback_window: kefu_domain::Policy::default().callback_window(),
+        }),
     }
 }
 

@@ -4,8 +4,11 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use kefu_domain::balance::{least_loaded, plan_reassignment};
-use kefu_domain::case_register::{next_case_number, CaseNumberIssued, IssueCaseNumber};
+use chrono::{TimeZone, Utc};
+use kefu_domain::balance::{least_loaded, plan_departure, plan_reassignment, CaseToHand};
+use kefu_domain::case_register::{
+    case_year, next_case_number, CaseNumberIssued, CaseRegisterEvent, IssueCaseNumber,
+};
 use kefu_domain::staff::*;
 use kefu_domain::{
     CaseNumber, CaseRegister, ComplaintId, CustomerId, DomainError, StaffId, StaffRole,
@@ -27,10 +30,14 @@ fn registered(code: &str) -> StaffEvent {
 fn departure_lists_what_must_be_reassigned_r_c3() {
     let customers = vec![CustomerId::generate(), CustomerId::generate()];
     let cases = vec![ComplaintId::generate()];
+    let customer_handovers: Vec<_> =
+        customers.iter().map(|id| Handover { id: *id, to: staff("a2") }).collect();
+    let case_handovers: Vec<_> =
+        cases.iter().map(|id| Handover { id: *id, to: staff("h2") }).collect();
     let departure = StaffCommand::RecordDeparture(RecordDeparture {
         reason: Some(text("resigned")),
-        customers: customers.clone(),
-        open_cases: cases.clone(),
+        customers: customer_handovers.clone(),
+        open_cases: case_handovers.clone(),
     });
     let member = given::<Staff>([registered("a1")])
         .when(departure.clone())
@@ -38,6 +45,8 @@ fn departure_lists_what_must_be_reassigned_r_c3() {
             reason: Some(text("resigned")),
             customers_to_reassign: customers,
             cases_to_reassign: cases,
+            customer_handovers,
+            case_handovers,
             departed_at: at(1),
         }
         .into()])
@@ -47,12 +56,82 @@ fn departure_lists_what_must_be_reassigned_r_c3() {
         reason: None,
         customers_to_reassign: vec![],
         cases_to_reassign: vec![],
+        customer_handovers: vec![],
+        case_handovers: vec![],
         departed_at: at(0),
     };
     given::<Staff>([registered("a1"), departed.into()])
         .when(departure.clone())
         .then_error(DomainError::StaffDeparted);
     given::<Staff>([]).when(departure).then_error(DomainError::StaffNotRegistered);
+}
+
+#[test]
+fn nothing_is_handed_back_to_the_leaver_r_c3() {
+    let customer = CustomerId::generate();
+    let departure = StaffCommand::RecordDeparture(RecordDeparture {
+        reason: None,
+        customers: vec![Handover { id: customer, to: staff("a1") }],
+        open_cases: vec![],
+    });
+    given::<Staff>([registered("a1")]).when(departure).then_error(
+        DomainError::DepartureUnassignable(format!("{customer} handed back to the leaver")),
+    );
+}
+
+#[test]
+fn a_departure_is_planned_whole_or_refused_naming_what_nobody_can_take_r_c3() {
+    let leaver = staff("h1");
+    let loads = |ids: &[(&str, usize)]| -> BTreeMap<StaffId, usize> {
+        ids.iter().map(|(id, n)| (staff(id), *n)).collect()
+    };
+    let barred_case = CaseToHand {
+        complaint_id: ComplaintId::generate(),
+        label: "2026-000009".into(),
+        barred: vec![staff("h2"), staff("h3")],
+    };
+    let free_case = CaseToHand {
+        complaint_id: ComplaintId::generate(),
+        label: "2026-000010".into(),
+        barred: vec![],
+    };
+    let customers = [CustomerId::generate()];
+    // h2 is the respondent and h3 recused: nobody may take case 9.
+    let refused = plan_departure(
+        &leaver,
+        &customers,
+        &[free_case.clone(), barred_case.clone()],
+        &loads(&[("a2", 0)]),
+        &loads(&[("h1", 0), ("h2", 0), ("h3", 5)]),
+    );
+    assert_eq!(
+        refused,
+        Err(DomainError::DepartureUnassignable(
+            "case 2026-000009: every active handler is its respondent or recused (R-P4)".into()
+        ))
+    );
+    let refused = plan_departure(&leaver, &customers, &[], &loads(&[]), &loads(&[]));
+    assert_eq!(
+        refused,
+        Err(DomainError::DepartureUnassignable("1 customer(s): no other active agent".into()))
+    );
+    // With h4 there, case 9 goes to h4 and case 10 to the least loaded, h2.
+    let (customer_plan, case_plan) = plan_departure(
+        &leaver,
+        &customers,
+        &[free_case.clone(), barred_case.clone()],
+        &loads(&[("a2", 0)]),
+        &loads(&[("h1", 0), ("h2", 0), ("h3", 5), ("h4", 1)]),
+    )
+    .unwrap();
+    assert_eq!(customer_plan, vec![Handover { id: customers[0], to: staff("a2") }]);
+    assert_eq!(
+        case_plan,
+        vec![
+            Handover { id: free_case.complaint_id, to: staff("h2") },
+            Handover { id: barred_case.complaint_id, to: staff("h4") },
+        ]
+    );
 }
 
 #[test]
@@ -145,14 +224,56 @@ fn the_register_issues_the_next_number_r_p1() {
         issued_at: at(0),
     };
     let second = ComplaintId::generate();
-    given::<CaseRegister>([issued.into()]).when(IssueCaseNumber { complaint_id: second }).then(
-        vec![CaseNumberIssued {
+    given::<CaseRegister>([issued.into()])
+        .when(IssueCaseNumber { complaint_id: second, year: 2026 })
+        .then(vec![CaseNumberIssued {
             case_number: "2026-000002".parse().unwrap(),
             complaint_id: second,
             issued_at: at(1),
         }
-        .into()],
+        .into()]);
+}
+
+/// R-P1 by construction: a register only ever issues its own year's numbers, to filings
+/// of its own year, and does not go on from a number of another year (what the old
+/// New Year race left in a log).
+#[test]
+fn a_register_issues_only_its_own_years_numbers_r_p1() {
+    let n = |text: &str| text.parse::<CaseNumber>().unwrap();
+    let complaint_id = ComplaintId::generate();
+    let last_of_2026 = Some(n("2026-000041"));
+    let new_year = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+    let before_midnight = new_year - chrono::TimeDelta::milliseconds(100);
+    // A filing of 2026 decided after midnight is refused by the 2026 register...
+    let late =
+        CaseRegister::decide(&last_of_2026, IssueCaseNumber { complaint_id, year: 2026 }, new_year);
+    assert_eq!(late, Err(DomainError::RegisterYearMismatch { register: 2026, year: 2027 }));
+    // ...and a 2026 filing by the 2027 register.
+    let early =
+        CaseRegister::decide(&None, IssueCaseNumber { complaint_id, year: 2027 }, before_midnight);
+    assert_eq!(early, Err(DomainError::RegisterYearMismatch { register: 2027, year: 2026 }));
+    // A 2026 register whose last number is of 2027 does not restart 2026 at 000001.
+    let mixed = CaseRegister::decide(
+        &Some(n("2027-000001")),
+        IssueCaseNumber { complaint_id, year: 2026 },
+        before_midnight,
     );
+    assert_eq!(mixed, Err(DomainError::RegisterYearMismatch { register: 2026, year: 2027 }));
+    // On either side of midnight, each register goes on in its own year.
+    let issued = CaseRegister::decide(
+        &last_of_2026,
+        IssueCaseNumber { complaint_id, year: 2026 },
+        before_midnight,
+    )
+    .unwrap();
+    let CaseRegisterEvent::CaseNumberIssued(issued) = &issued[0];
+    assert_eq!(issued.case_number, n("2026-000042"));
+    let issued =
+        CaseRegister::decide(&None, IssueCaseNumber { complaint_id, year: 2027 }, new_year)
+            .unwrap();
+    let CaseRegisterEvent::CaseNumberIssued(issued) = &issued[0];
+    assert_eq!(issued.case_number, n("2027-000001"));
+    assert_eq!((case_year(before_midnight), case_year(new_year)), (2026, 2027));
 }
 
 #[test]

@@ -53,3 +53,19 @@ fn unknown_future_and_malformed_events_are_refused_with_reasons() {
         Err(DecodeError::Malformed { .. })
     ));
 }
+
+#[test]
+fn a_v1_committee_signature_loads_without_a_meeting() {
+    // Written before R-P5 asked committee decisions to name their meeting.
+    let payload = serde_json::json!({
+        "signer": "d1",
+        "capacity": "committee",
+        "decision": "apology and retraining",
+        "signed_at": "2026-03-01T10:00:00Z"
+    });
+    let event = ComplaintEvent::from_stored("OpinionSigned", 1, &payload).unwrap();
+    let ComplaintEvent::OpinionSigned(signed) = &event else { panic!("{event:?}") };
+    assert_eq!(signed.meeting, None);
+    assert_eq!(signed.signer.as_str(), "d1");
+    assert_eq!(event.schema_version(), 2);
+}

@@ -361,6 +361,7 @@ mod tests {
             stream_version: 1,
             position: 42,
             event_type: "Happened".into(),
+            request_fingerprint: None,
         }];
         let heads = HashMap::from([("s".to_owned(), (1, [1; 32]))]);
         let plans = plan(singles([&again]), &stored, heads, Utc::now());
@@ -431,6 +432,7 @@ mod tests {
             stream_version: 2,
             position: 9,
             event_type: "Happened".into(),
+            request_fingerprint: None,
         }];
         let heads = HashMap::from([("register".to_owned(), (5, [5; 32]))]);
         let group = vec![

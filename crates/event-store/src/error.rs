@@ -65,6 +65,12 @@ pub enum StoreError {
     /// nothing of it was stored; retry later.
     #[error("commit failed, nothing stored: {0}")]
     CommitFailed(String),
+    /// The database is unavailable for now (connection lost, busy or locked, a
+    /// serialization failure) or the writer failed while this append was in flight:
+    /// retry the same request (appends are idempotent, so a retry of one that was in
+    /// fact stored gets its first result).
+    #[error("database unavailable, retry: {0}")]
+    Unavailable(String),
     /// The database failed; retry later. Details are for the log, not for callers.
     #[error("storage failure: {0}")]
     Storage(#[from] sqlx::Error),
@@ -85,8 +91,56 @@ impl StoreError {
             self,
             StoreError::Storage(_)
                 | StoreError::CommitFailed(_)
+                | StoreError::Unavailable(_)
                 | StoreError::Migrate(_)
                 | StoreError::Corrupt { .. }
         )
     }
+
+    /// True for a failure that a retry of the same request may not meet: the database
+    /// was unavailable for a moment, or the writer failed while the append was in flight.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Storage(error) => is_transient(error),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a database error is transient: the connection or pool failed, SQLite was busy
+/// or locked, PostgreSQL could not serialize, deadlocked, ran out of resources or is
+/// shutting down. Constraint violations and bad data are not: retrying would fail again.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(error) => {
+            let Some(code) = error.code() else { return false };
+            if error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                sqlite_transient(&code)
+            } else {
+                postgres_transient(&code)
+            }
+        }
+        _ => false,
+    }
+}
+
+/// SQLITE_BUSY (5), SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_PROTOCOL (15) and their
+/// extended codes (the primary code is the low byte).
+fn sqlite_transient(code: &str) -> bool {
+    code.parse::<u32>().is_ok_and(|number| matches!(number & 0xff, 5 | 6 | 10 | 15))
+}
+
+/// SQLSTATE: connection exception (08…), serialization failure, deadlock, insufficient
+/// resources (53…), operator intervention (57P01-57P03: the server is shutting down).
+fn postgres_transient(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(code, "40001" | "40P01" | "57P01" | "57P02" | "57P03")
 }

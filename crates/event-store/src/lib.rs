@@ -30,15 +30,29 @@ mod sqlite;
 mod sqlite_batch;
 pub mod sqlite_time;
 mod store;
+#[cfg(test)]
+mod supervision_tests;
 mod types;
 mod vault;
 
+/// Fault injection for kefu's end-to-end tests (feature `test-hooks`, which only the
+/// kefu-tests crate enables): the real writer thread of a real store panics, and its
+/// real supervisor handles it, so a test can watch a full server lose its writer.
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks {
+    /// An append to this stream makes the writer of the store it is sent to panic before
+    /// writing its batch (the append fails `Unavailable`).
+    pub use crate::prepare::test_hooks::PANIC_STREAM;
+    /// Panics within a minute after which the supervisor gives the writer up.
+    pub const GIVE_UP_AFTER: usize = crate::prepare::MAX_RESTARTS + 1;
+}
+
 pub use chain::{verify_links, StoredLink, GENESIS};
-pub use error::StoreError;
+pub use error::{is_transient, StoreError};
 pub use limits::Limits;
 pub use store::{Database, EventLocation, EventStore, PendingAppend, PendingGroup};
 pub use types::{
     category_of, Append, AppendResult, BrokenReason, Condition, Direction, ExpectedVersion,
     Metadata, NewEvent, RecordedEvent, StoreOptions, StreamId, Verification,
 };
-pub use vault::{show_erased, DataKey, KeyState};
+pub use vault::{show_erased, DataKey, KeyState, INSTALLATION_SUBJECT};

@@ -25,7 +25,7 @@
 //! Lock order is always stream lock, then position row: no deadlock.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ use crate::batch::{self, Planned};
 use crate::chain::{to_hash, StoredLink};
 use crate::error::StoreError;
 use crate::prepare::{
-    appends, from_sql, group_commit, own_thread, to_sql, BatchOutcome, ChainedAppend,
+    appends, from_sql, group_commit, supervised_writer, to_sql, BatchOutcome, ChainedAppend,
     EncodedAppend, Job, StoredPlace,
 };
 use crate::types::{AppendResult, Direction, RecordedEvent};
@@ -80,6 +80,7 @@ impl PgBackend {
         max_connections: u32,
         commit_delay: Option<Duration>,
         commits: Arc<AtomicU64>,
+        alive: Arc<AtomicBool>,
     ) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
@@ -90,7 +91,7 @@ impl PgBackend {
         // Concurrent nodes may start together; the migrator takes an advisory lock.
         MIGRATOR.run(&pool).await?;
         let (queue, jobs) = mpsc::unbounded_channel();
-        spawn_writer(options, jobs, commit_delay, commits)?;
+        spawn_writer(options, jobs, commit_delay, commits, alive)?;
         Ok(PgBackend { pool, queue })
     }
 
@@ -230,7 +231,8 @@ async fn stored_places(
     event_ids: &[Uuid],
 ) -> Result<Vec<StoredPlace>, StoreError> {
     let rows = sqlx::query(
-        "SELECT event_id, stream_id, stream_version, position, event_type FROM events \
+        "SELECT event_id, stream_id, stream_version, position, event_type, \
+         metadata->>'request_fingerprint' AS request_fingerprint FROM events \
          WHERE event_id = ANY($1)",
     )
     .bind(event_ids)
@@ -247,6 +249,7 @@ fn stored_place(row: &PgRow) -> Result<StoredPlace, StoreError> {
         stream_version: from_sql(position, row.try_get("stream_version")?)?,
         position: from_sql(position, position)?,
         event_type: row.try_get("event_type")?,
+        request_fingerprint: row.try_get("request_fingerprint")?,
     })
 }
 
@@ -301,27 +304,33 @@ fn schema_versions(append: &EncodedAppend) -> Result<Vec<i32>, StoreError> {
 /// refused append writes nothing, and the planned rows go in with one statement.
 /// Positions come from the `event_position` row, locked to commit: gap free and in
 /// commit order across nodes. Nobody hears back before the commit.
-/// Starts the writer on a thread of its own ([`own_thread`]), with connections of its
-/// own: created there, their I/O is driven there.
+/// Starts the writer on a supervised thread of its own ([`supervised_writer`]), with
+/// connections of its own: created there, their I/O is driven there (anew after a
+/// restart).
 fn spawn_writer(
     options: PgConnectOptions,
     jobs: mpsc::UnboundedReceiver<Job>,
     commit_delay: Option<Duration>,
     commits: Arc<AtomicU64>,
+    alive: Arc<AtomicBool>,
 ) -> Result<(), StoreError> {
-    own_thread("kefu-pg-writer", move || async move {
-        // Two: one for the batches, one for the occasional ANALYZE.
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect_lazy_with(options);
-        writer_task(pool, jobs, commit_delay, commits).await;
+    supervised_writer("kefu-pg-writer", jobs, alive, move |jobs| {
+        let (options, commits) = (options.clone(), commits.clone());
+        async move {
+            // Two: one for the batches, one for the occasional ANALYZE.
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_lazy_with(options);
+            let mut jobs = jobs.lock().await;
+            writer_task(pool, &mut jobs, commit_delay, commits).await;
+        }
     })
 }
 
 async fn writer_task(
     pool: PgPool,
-    jobs: mpsc::UnboundedReceiver<Job>,
+    jobs: &mut mpsc::UnboundedReceiver<Job>,
     commit_delay: Option<Duration>,
     commits: Arc<AtomicU64>,
 ) {
@@ -423,10 +432,10 @@ async fn find(
     // One index seek per stream: `DISTINCT ON` over the streams would read every
     // version, and the yearly register grows with each filing.
     let rows = sqlx::query(
-        "SELECT event_id, stream_id, stream_version, position, event_type, NULL::bytea AS hash \
-           FROM events WHERE event_id = ANY($1) \
+        "SELECT event_id, stream_id, stream_version, position, event_type, NULL::bytea AS hash, \
+           NULL::text AS request_fingerprint FROM events WHERE event_id = ANY($1) \
          UNION ALL \
-         SELECT NULL, s.stream_id, e.stream_version, NULL, NULL, e.hash \
+         SELECT NULL, s.stream_id, e.stream_version, NULL, NULL, e.hash, NULL \
          FROM (SELECT DISTINCT unnest($2::text[]) AS stream_id) AS s \
          CROSS JOIN LATERAL (SELECT stream_version, hash FROM events \
            WHERE events.stream_id = s.stream_id ORDER BY stream_version DESC LIMIT 1) AS e",

@@ -29,8 +29,13 @@ const MAX_BATCH: usize = 128;
 /// (up to [`MAX_BATCH`]), hands them to `write_batch` (one transaction; `Err` when that
 /// transaction failed, so none of them is stored) and answers each job only then.
 /// Returns when every sender is gone.
+///
+/// One append's failure is its own: when a batch of several jobs fails for a reason
+/// that is not transient (a statement one append's rows make fail), each job is written
+/// again in a transaction of its own, so only the failing one fails. A transient failure
+/// (connection, busy database) fails the batch as [`StoreError::Unavailable`]: retry.
 pub(crate) async fn group_commit<F, Fut>(
-    mut jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
+    jobs: &mut tokio::sync::mpsc::UnboundedReceiver<Job>,
     commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
     mut write_batch: F,
 ) where
@@ -47,62 +52,160 @@ pub(crate) async fn group_commit<F, Fut>(
                 Err(_) => break,
             }
         }
+        // Appends per writer turn: how well group commit batches under this load.
+        let appends = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+        metrics::histogram!("kefu_append_batch_size").record(f64::from(appends));
+        #[cfg(any(test, feature = "test-hooks"))]
+        test_hooks::maybe_panic(&batch);
         let (batch, outcome) = write_batch(batch).await;
         match outcome {
-            Ok(outcomes) => {
-                // Counts the batches that answered an append with success (a batch of
-                // only repeats rolls back yet counts: a rare overcount).
-                if outcomes.iter().any(Result::is_ok) {
-                    commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                // One outcome per append, in queue order: each job takes its own.
-                let mut outcomes = outcomes.into_iter();
+            Err(error) if batch.len() > 1 && !error.is_transient() => {
+                tracing::warn!(%error, jobs = batch.len(), "a group commit failed; writing its appends one by one");
                 for job in batch {
-                    let own = outcomes.by_ref().take(job.appends.len()).collect();
-                    let _ = job.reply.send(own);
+                    let (alone, outcome) = write_batch(vec![job]).await;
+                    answer(alone, outcome, &commits);
                 }
             }
-            Err(error) => {
-                let reason = error.to_string();
-                for job in batch {
-                    let failed = job
-                        .appends
-                        .iter()
-                        .map(|_| Err(StoreError::CommitFailed(reason.clone())))
-                        .collect();
-                    let _ = job.reply.send(failed);
-                }
+            outcome => answer(batch, outcome, &commits),
+        }
+    }
+}
+
+/// Sends each job of a written batch its own outcomes, or the batch's failure.
+fn answer(batch: Vec<Job>, outcome: BatchOutcome, commits: &std::sync::atomic::AtomicU64) {
+    match outcome {
+        Ok(outcomes) => {
+            // Counts the batches that answered an append with success (a batch of only
+            // repeats rolls back yet counts: a rare overcount).
+            if outcomes.iter().any(Result::is_ok) {
+                commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            // One outcome per append, in queue order: each job takes its own.
+            let mut outcomes = outcomes.into_iter();
+            for job in batch {
+                let own = outcomes.by_ref().take(job.appends.len()).collect();
+                let _ = job.reply.send(own);
+            }
+        }
+        Err(error) => {
+            let transient = error.is_transient();
+            if !transient {
+                tracing::error!(%error, "a commit failed");
+            }
+            let reason = error.to_string();
+            for job in batch {
+                let failed = job
+                    .appends
+                    .iter()
+                    .map(|_| {
+                        Err(if transient {
+                            StoreError::Unavailable(reason.clone())
+                        } else {
+                            StoreError::CommitFailed(reason.clone())
+                        })
+                    })
+                    .collect();
+                let _ = job.reply.send(failed);
             }
         }
     }
 }
 
+/// How often a writer that panicked is restarted within [`RESTART_WINDOW`] before the
+/// store gives up on it (then [`crate::EventStore::writer_alive`] is false, and every
+/// append fails [`StoreError::Unavailable`] until the process is restarted).
+pub(crate) const MAX_RESTARTS: usize = 5;
+const RESTART_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs a backend's group-commit writer on a thread of its own, in a current-thread
-/// runtime; it ends when the future does (every sender gone).
+/// runtime, and supervises it: if `writer` panics, the jobs of the batch in flight are
+/// answered [`StoreError::Unavailable`] (their reply channels close; a retry with the
+/// same ids is idempotent, whether or not they were stored), and a fresh runtime runs
+/// `writer` again on the same queue, so nothing queued is dropped. It ends when
+/// `writer` returns (every sender gone) or after [`MAX_RESTARTS`] panics in a
+/// [`RESTART_WINDOW`]; `alive` is false from then on.
 ///
 /// Every append waits for a writer turn, and a turn is several round trips to the
 /// database. On the shared runtime each reply waited for a worker thread busy with gRPC
 /// calls, so a turn took several times its database time; here the writer polls again
 /// as soon as a reply is in. (PostgreSQL `append`, 32 clients: 1.2-1.4x.)
-pub(crate) fn own_thread<F, Fut>(name: &str, writer: F) -> Result<(), StoreError>
+pub(crate) fn supervised_writer<F, Fut>(
+    name: &str,
+    jobs: tokio::sync::mpsc::UnboundedReceiver<Job>,
+    alive: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mut writer: F,
+) -> Result<(), StoreError>
 where
-    F: FnOnce() -> Fut + Send + 'static,
+    F: FnMut(SharedJobs) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
 {
+    // Shared, so the queue outlives a writer that panicked (tokio's lock is released,
+    // not poisoned, when the panicking writer's future is dropped).
+    let jobs: SharedJobs = std::sync::Arc::new(tokio::sync::Mutex::new(jobs));
     let failed = |error: std::io::Error| StoreError::Storage(sqlx::Error::Io(error));
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed)?;
+    let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build();
+    // The first runtime is built here, so a failure to build one is the caller's error.
+    let first = runtime().map_err(failed)?;
+    let thread_name = name.to_owned();
+    alive.store(true, std::sync::atomic::Ordering::SeqCst);
     std::thread::Builder::new()
         .name(name.to_owned())
-        .spawn(move || runtime.block_on(writer()))
+        .spawn(move || {
+            let mut panics: Vec<std::time::Instant> = Vec::new();
+            let mut next = Some(first);
+            while let Some(rt) = next.take() {
+                let run = std::panic::AssertUnwindSafe(|| rt.block_on(writer(jobs.clone())));
+                let Err(panic) = std::panic::catch_unwind(run) else { break };
+                let reason = panic_message(panic.as_ref());
+                panics.retain(|at| at.elapsed() < RESTART_WINDOW);
+                panics.push(std::time::Instant::now());
+                if panics.len() > MAX_RESTARTS {
+                    tracing::error!(writer = %thread_name, %reason, "the writer panicked too often; giving up: appends fail until kefu restarts");
+                    break;
+                }
+                tracing::error!(writer = %thread_name, %reason, "the writer panicked; restarting it (the appends in flight were answered UNAVAILABLE)");
+                match runtime() {
+                    Ok(rt) => next = Some(rt),
+                    Err(error) => tracing::error!(%error, "cannot restart the writer"),
+                }
+            }
+            alive.store(false, std::sync::atomic::Ordering::SeqCst);
+        })
         .map_err(failed)?;
     Ok(())
 }
 
+/// The job queue a supervised writer reads, kept across restarts.
+pub(crate) type SharedJobs =
+    std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Job>>>;
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// A real panic in the real writer, on request: compiled only into this crate's own
+/// tests (`cfg(test)`) and, through the `test-hooks` feature, into kefu's end-to-end
+/// tests; never into kefu's release build. No RPC names a stream: callers cannot reach it.
+#[cfg(any(test, feature = "test-hooks"))]
+pub(crate) mod test_hooks {
+    /// An append to this stream makes the writer panic before writing its batch.
+    pub const PANIC_STREAM: &str = "test-writer-panics";
+
+    pub fn maybe_panic(batch: &[super::Job]) {
+        if super::appends(batch).any(|append| append.stream_id.as_str() == PANIC_STREAM) {
+            panic!("test hook: the writer panics");
+        }
+    }
+}
+
 /// Queues a group of appends (usually one) for a backend's group-commit writer, in call
 /// order; the returned channel answers, one outcome per append, once their transaction
-/// has committed (and synced) or failed. A closed queue drops the job, and the caller
-/// sees its channel close.
+/// has committed (and synced) or failed. A closed queue (a writer given up on) drops the
+/// job, and the caller sees its channel close.
 pub(crate) fn submit(
     queue: &tokio::sync::mpsc::UnboundedSender<Job>,
     appends: Vec<EncodedAppend>,
@@ -298,6 +401,8 @@ pub(crate) struct StoredPlace {
     pub stream_version: u64,
     pub position: u64,
     pub event_type: String,
+    /// The metadata's `request_fingerprint`, if the append recorded one.
+    pub request_fingerprint: Option<String>,
 }
 
 /// Decides what the already stored events among an append's ids mean:

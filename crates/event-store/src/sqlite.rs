@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,8 +23,8 @@ use crate::batch::{self, Planned};
 use crate::chain::{to_hash, StoredLink};
 use crate::error::StoreError;
 use crate::prepare::{
-    appends, from_sql, group_commit, own_thread, to_sql, BatchOutcome, ChainedAppend, ChainedEvent,
-    EncodedAppend, EncodedEvent, Job, StoredPlace,
+    appends, from_sql, group_commit, supervised_writer, to_sql, BatchOutcome, ChainedAppend,
+    ChainedEvent, EncodedAppend, EncodedEvent, Job, StoredPlace,
 };
 use crate::types::{AppendResult, Direction, RecordedEvent};
 use crate::{sqlite_batch, sqlite_time};
@@ -45,17 +45,19 @@ pub(crate) struct SqliteBackend {
 }
 
 impl SqliteBackend {
-    /// `commits` counts the group-commit writer's transactions.
+    /// `commits` counts the group-commit writer's transactions; `alive` says whether its
+    /// thread still runs.
     pub async fn open(
         url: &str,
         commit_delay: Option<Duration>,
         commits: Arc<AtomicU64>,
+        alive: Arc<AtomicBool>,
     ) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             // Deleted and overwritten content is zeroed, so an erased key or a scrubbed
             // read-model row leaves no bytes behind (R-C8).
@@ -72,6 +74,7 @@ impl SqliteBackend {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&writer).await?;
+        let wal = wal_file(&options);
         let readers = SqlitePoolOptions::new()
             .max_connections(8)
             .test_before_acquire(false)
@@ -80,10 +83,16 @@ impl SqliteBackend {
             .await?;
         let (queue, jobs) = mpsc::unbounded_channel();
         let (pool, checkpointer) = (writer.clone(), readers.clone());
-        own_thread("kefu-sqlite-writer", move || async move {
-            tokio::select! {
-                () = writer_task(pool, jobs, commit_delay, commits) => {}
-                () = checkpoint_wal(checkpointer) => {}
+        supervised_writer("kefu-sqlite-writer", jobs, alive, move |jobs| {
+            let (pool, checkpointer, commits) =
+                (pool.clone(), checkpointer.clone(), commits.clone());
+            let wal = wal.clone();
+            async move {
+                let mut jobs = jobs.lock().await;
+                tokio::select! {
+                    () = writer_task(pool, &mut jobs, commit_delay, commits, wal) => {}
+                    () = checkpoint_wal(checkpointer) => {}
+                }
             }
         })?;
         Ok(SqliteBackend { writer, readers, queue })
@@ -250,21 +259,84 @@ async fn checkpoint_wal(readers: SqlitePool) {
 
 /// The group-commit writer (see [`group_commit`]): each batch is one `BEGIN IMMEDIATE`
 /// transaction, so appends arriving together share one commit and one fsync while each
-/// keeps its own atomicity and its own expected-version outcome.
+/// keeps its own atomicity and its own expected-version outcome. Between batches it
+/// keeps the WAL bounded ([`truncate_wal`]).
 async fn writer_task(
     writer: SqlitePool,
-    jobs: mpsc::UnboundedReceiver<Job>,
+    jobs: &mut mpsc::UnboundedReceiver<Job>,
     commit_delay: Option<Duration>,
     commits: Arc<AtomicU64>,
+    wal: Option<std::path::PathBuf>,
 ) {
+    let last_truncation = std::cell::Cell::new(std::time::Instant::now());
     group_commit(jobs, commits, |batch| {
-        let writer = &writer;
+        let (writer, wal, last_truncation) = (&writer, wal.as_deref(), &last_truncation);
         async move {
             let outcome = write_batch(writer, &batch, commit_delay).await;
+            if let Some(wal) = wal {
+                truncate_wal(writer, wal, last_truncation).await;
+            }
             (batch, outcome)
         }
     })
     .await;
+}
+
+/// The WAL is truncated once it passes this size, and cut back to it whenever it
+/// starts over (`journal_size_limit`).
+pub(crate) const WAL_LIMIT_BYTES: u64 = 32 << 20;
+/// A truncation that readers kept from completing is tried again after this long.
+const TRUNCATE_RETRY: Duration = Duration::from_millis(250);
+/// How long a truncation waits for readers on an older snapshot before giving up for
+/// now: appends queue behind it meanwhile.
+const TRUNCATE_WAIT_MS: u32 = 50;
+
+/// Keeps the WAL bounded under sustained load. The 1 s passive checkpoint copies the WAL
+/// into the database but cannot make the WAL start over while readers keep using it, so
+/// under steady appends and reads it grew without bound (746 MB beside a 30 MB database
+/// in the issue). When the file passes [`WAL_LIMIT_BYTES`], the writer, between two
+/// batches (so no write is in progress), runs `wal_checkpoint(TRUNCATE)`: it waits up to
+/// [`TRUNCATE_WAIT_MS`] for readers on older snapshots to finish, copies what is left
+/// and truncates the file to zero. Readers that keep it from completing are waited out
+/// on a later batch, at most every [`TRUNCATE_RETRY`].
+async fn truncate_wal(
+    writer: &SqlitePool,
+    wal: &std::path::Path,
+    last_try: &std::cell::Cell<std::time::Instant>,
+) {
+    let size = std::fs::metadata(wal).map(|meta| meta.len()).unwrap_or(0);
+    if size <= WAL_LIMIT_BYTES || last_try.get().elapsed() < TRUNCATE_RETRY {
+        return;
+    }
+    last_try.set(std::time::Instant::now());
+    let truncated = async {
+        let mut conn = writer.acquire().await?;
+        sqlx::query(&format!("PRAGMA busy_timeout = {TRUNCATE_WAIT_MS}"))
+            .execute(&mut *conn)
+            .await?;
+        let checkpoint: Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await;
+        sqlx::query(&format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis()))
+            .execute(&mut *conn)
+            .await?;
+        checkpoint
+    };
+    match truncated.await {
+        Ok((0, _, _)) => tracing::debug!(size, "WAL truncated"),
+        Ok(_) => tracing::debug!(size, "WAL truncation waits for readers; trying again"),
+        Err(error) => tracing::warn!(%error, size, "WAL truncation failed; trying again"),
+    }
+}
+
+/// How long a connection waits for a lock before SQLite answers busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `-wal` file beside an SQLite database file (none in memory).
+fn wal_file(options: &SqliteConnectOptions) -> Option<std::path::PathBuf> {
+    let file = options.get_filename();
+    let name = file.to_str()?;
+    (!name.is_empty() && name != ":memory:")
+        .then(|| std::path::PathBuf::from(format!("{name}-wal")))
 }
 
 /// Runs a batch in one transaction; `Err` when the transaction itself failed (then no
@@ -380,6 +452,9 @@ async fn find(tx: &mut sqlx::SqliteConnection, batch: &[Job]) -> Result<Found, S
                 stream_version: from_sql(position, version.ok_or_else(missing)?)?,
                 position: from_sql(position, position)?,
                 event_type: event_type.ok_or_else(missing)?,
+                // The writer's check compares places and types; callers compare
+                // fingerprints when they look their keys up (`locate`).
+                request_fingerprint: None,
             }),
             "head" => heads.push((
                 stream_id.ok_or_else(missing)?,
@@ -456,7 +531,8 @@ async fn stored_places(
     let ids = serde_json::Value::from(ids).to_string();
     // One statement text whatever the count, so it is prepared once and cached.
     let rows = sqlx::query(
-        "SELECT event_id, stream_id, stream_version, position, event_type FROM events \
+        "SELECT event_id, stream_id, stream_version, position, event_type, \
+         json_extract(metadata, '$.request_fingerprint') AS request_fingerprint FROM events \
          WHERE event_id IN (SELECT value FROM json_each(?))",
     )
     .bind(ids)
@@ -471,6 +547,7 @@ async fn stored_places(
                 stream_version: from_sql(position, row.try_get("stream_version")?)?,
                 position: from_sql(position, position)?,
                 event_type: row.try_get("event_type")?,
+                request_fingerprint: row.try_get("request_fingerprint")?,
             })
         })
         .collect()

@@ -57,6 +57,8 @@ pub struct EventLocation {
     pub stream_id: String,
     pub stream_version: u64,
     pub position: u64,
+    /// What request wrote it (`Metadata::request_fingerprint`), when recorded.
+    pub request_fingerprint: Option<String>,
 }
 
 /// The append-only event log. Cheap to clone; all clones share one connection pool.
@@ -76,6 +78,8 @@ pub(crate) struct Inner {
     /// Live data keys this process sealed with lately (see `vault`).
     /// Transactions the group-commit writer has committed.
     commits: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether the group-commit writer's thread still runs (see `supervised_writer`).
+    writer_alive: Arc<std::sync::atomic::AtomicBool>,
     pub(crate) sealing_keys:
         std::sync::Mutex<std::collections::HashMap<String, crate::vault::DataKey>>,
 }
@@ -94,19 +98,19 @@ impl EventStore {
     pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         let (wake, _) = watch::channel(0);
         let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let writer_alive = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (backend, listener) = if url.starts_with("sqlite:") {
-            (
-                Backend::Sqlite(
-                    SqliteBackend::open(url, options.commit_delay, commits.clone()).await?,
-                ),
-                None,
-            )
+            let alive = writer_alive.clone();
+            let sqlite =
+                SqliteBackend::open(url, options.commit_delay, commits.clone(), alive).await?;
+            (Backend::Sqlite(sqlite), None)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let backend = PgBackend::open(
                 url,
                 options.postgres_connections,
                 options.commit_delay,
                 commits.clone(),
+                writer_alive.clone(),
             )
             .await?;
             let listener = spawn_listener(&backend, wake.clone()).await?;
@@ -115,7 +119,7 @@ impl EventStore {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         let sealing_keys = std::sync::Mutex::default();
-        let inner = Inner { backend, options, wake, listener, sealing_keys, commits };
+        let inner = Inner { backend, options, wake, listener, sealing_keys, commits, writer_alive };
         Ok(EventStore { inner: Arc::new(inner) })
     }
 
@@ -209,8 +213,10 @@ impl EventStore {
         };
         Box::pin(async move {
             let Ok(outcomes) = answer.await else {
+                // The writer failed with this job in flight, or was given up on: whether
+                // it was stored is unknown, and a retry (same ids) is safe either way.
                 let stopped =
-                    || StoreError::CommitFailed("the writer stopped before answering".into());
+                    || StoreError::Unavailable("the writer failed before answering; retry".into());
                 return (0..count).map(|_| Err(stopped())).collect();
             };
             if outcomes.iter().any(Result::is_ok) {
@@ -229,6 +235,13 @@ impl EventStore {
         let target = path.to_str().ok_or(StoreError::Unsupported("backup paths must be UTF-8"))?;
         sqlx::query("VACUUM INTO ?").bind(target).execute(sqlite.reader_pool()).await?;
         Ok(())
+    }
+
+    /// Whether this process's group-commit writer still runs. A writer that panicked is
+    /// restarted; one that panicked too often is given up on, and then every append
+    /// fails [`StoreError::Unavailable`]: the node should report itself NOT_SERVING.
+    pub fn writer_alive(&self) -> bool {
+        self.inner.writer_alive.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many write transactions this process's group-commit writer has committed:
@@ -251,6 +264,7 @@ impl EventStore {
                 stream_id: place.stream_id,
                 stream_version: place.stream_version,
                 position: place.position,
+                request_fingerprint: place.request_fingerprint,
             })
             .collect())
     }

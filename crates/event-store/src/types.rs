@@ -117,12 +117,23 @@ pub struct Metadata {
     /// The caller's idempotency key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// What the request under `request_id` was (its RPC and a digest of its content,
+    /// keyed with the data subject's key: docs/compliance.md), so a key reused for a
+    /// different request is told from a retry. Absent on events written before it was
+    /// recorded; never on the event feed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_fingerprint: Option<String>,
+    /// The caller's `x-correlation-id`, or a new UUID: one business flow across
+    /// services (docs/operations.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// What caused this append: the caller's `x-causation-id` (say, the event a service
+    /// reacts to), or else the command's own `request_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The W3C trace the call belonged to (the caller's `traceparent`, or a new one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
 }

@@ -11,6 +11,11 @@
 //! ([`EventStore::open_sealed`]) needs no knowledge of event types. The hash chain covers
 //! the envelope, not the plaintext: destroying a key erases the person and leaves every
 //! event, and the chain's verification, untouched.
+//!
+//! A key also makes keyed digests ([`DataKey::digest`]): a value that can be matched
+//! against a later one but, without the key, confirms no guess of what it was made from,
+//! and after the key's destruction confirms nothing at all. The installation's own key
+//! ([`INSTALLATION_SUBJECT`], never destroyed) does the same for what has no subject.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,7 +24,9 @@ use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use chrono::Utc;
+use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
+use sha2::Sha256;
 
 use crate::error::StoreError;
 use crate::store::{Database, EventStore};
@@ -31,12 +38,22 @@ const NONCE_LEN: usize = 12;
 const KEY_LEN: usize = 32;
 /// Subjects whose sealing keys one process keeps at hand.
 const SEALING_KEY_CACHE: usize = 10_000;
+/// Domain separation of the digest keys derived from a data key (never change it).
+const DIGEST_CONTEXT: &str = "kefu-digest-v1";
 
-/// One subject's key, ready to seal fields.
+/// The subject of the installation's own key, for keyed digests of what concerns no
+/// data subject. It is no customer id (those are UUIDs), so no erasure destroys it.
+pub const INSTALLATION_SUBJECT: &str = "kefu-installation";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// One subject's key, ready to seal fields and make keyed digests.
 #[derive(Clone)]
 pub struct DataKey {
     subject: String,
     cipher: Aes256Gcm,
+    /// HMAC-SHA256 keyed with the key's bytes, the root of [`DataKey::digest`]'s keys.
+    digests: HmacSha256,
 }
 
 impl std::fmt::Debug for DataKey {
@@ -47,14 +64,37 @@ impl std::fmt::Debug for DataKey {
 
 impl DataKey {
     fn from_bytes(subject: &str, bytes: &[u8]) -> Option<Self> {
-        (bytes.len() == KEY_LEN).then(|| DataKey {
+        if bytes.len() != KEY_LEN {
+            return None;
+        }
+        Some(DataKey {
             subject: subject.to_owned(),
             cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(bytes)),
+            digests: <HmacSha256 as Mac>::new_from_slice(bytes).ok()?,
         })
     }
 
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// A keyed digest of `parts` for `purpose`: HMAC-SHA256 under a key derived for the
+    /// purpose, `F = HMAC-SHA256(key, "kefu-digest-v1\n" ‖ purpose)`, over the parts
+    /// joined by nothing. Equal inputs give equal digests under the same key; without
+    /// the key a digest confirms no guess of its input, and destroying the key makes
+    /// every digest it made unmatchable for good.
+    pub fn digest(&self, purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
+        let mut derive = self.digests.clone();
+        derive.update(DIGEST_CONTEXT.as_bytes());
+        derive.update(b"\n");
+        derive.update(purpose.as_bytes());
+        let derived = derive.finalize().into_bytes();
+        // HMAC takes a key of any length; a 32-byte one always.
+        let Ok(mut mac) = <HmacSha256 as Mac>::new_from_slice(&derived) else { return [0; 32] };
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
     }
 
     /// Replaces each present, non-null field of `payload` named in `fields` by its sealed
@@ -299,6 +339,14 @@ impl EventStore {
         Ok(destroyed)
     }
 
+    /// The subject's key if it is live, without issuing one: `None` once destroyed (or
+    /// never issued). For matching digests made earlier, which a destroyed key can no
+    /// longer match.
+    pub async fn live_data_key(&self, subject: &str) -> Result<Option<DataKey>, StoreError> {
+        let Some(Some(bytes)) = self.stored_key(subject).await? else { return Ok(None) };
+        Ok(DataKey::from_bytes(subject, &bytes))
+    }
+
     /// Whether the subject's key is live, destroyed, or was never issued.
     pub async fn data_key_state(&self, subject: &str) -> Result<KeyState, StoreError> {
         let found = self.stored_key(subject).await?;
@@ -411,5 +459,15 @@ mod tests {
         assert_eq!(key("c2").open("name", &data), None, "another subject's key");
         assert_eq!(key("c1").open("note", &data), None, "moved to another field");
         assert_eq!(subjects_of(&payload).collect::<Vec<_>>(), ["c1"]);
+    }
+
+    #[test]
+    fn a_digest_matches_only_under_its_key_and_purpose() {
+        let digest = key("c1").digest("fingerprint", &[b"RecordContact\n", b"note"]);
+        assert_eq!(digest, key("c1").digest("fingerprint", &[b"RecordContact\nnote"]));
+        assert_ne!(digest, key("c1").digest("fingerprint", &[b"RecordContact\nnote!"]));
+        assert_ne!(digest, key("c1").digest("other", &[b"RecordContact\nnote"]));
+        let other = DataKey::from_bytes("c1", &[8; KEY_LEN]).unwrap();
+        assert_ne!(digest, other.digest("fingerprint", &[b"RecordContact\nnote"]));
     }
 }

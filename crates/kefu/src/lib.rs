@@ -1,81 +1,45 @@
 //! The kefu application: settings and the wiring of store, projections and gRPC server.
 //!
 //! `Application::build` opens everything and binds the listener (port 0 works, for
-//! tests); `run_until` serves until the shutdown future resolves, then lets in-flight
-//! calls finish and stops the projection runner.
+//! tests); `run_until` serves until the shutdown future resolves, then drains: health
+//! turns NOT_SERVING, new calls are refused, server streams end with `UNAVAILABLE`,
+//! in-flight calls finish, and whatever is left is closed when the grace period ends.
 
 mod caller_errors;
+mod calls;
+mod connections;
+pub mod health;
+mod limits;
 mod metrics;
+mod settings;
+pub mod telemetry;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use kefu_api::auth::Tokens;
 use kefu_api::{Api, ApiConfig, Clock};
+use kefu_domain::Policy;
 use kefu_event_store::{EventStore, StoreOptions};
-use kefu_projection::{all_projections_in, Runner};
+use kefu_projection::{all_projections_in, ReadModels, Runner};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use calls::SHUTTING_DOWN;
+pub use metrics::NAMES as METRIC_NAMES;
+pub use settings::{parse_duration, redact, CallLimits, LogFormat, Settings, TlsFiles};
 
 /// Where the development token is written when no tokens file is configured.
 pub const DEV_TOKEN_FILE: &str = "kefu-dev-token";
-
-/// Everything `kefu serve` can be told.
-#[derive(Clone)]
-pub struct Settings {
-    pub database_url: String,
-    pub listen: SocketAddr,
-    /// Hashed bearer tokens; without one a development admin token is made.
-    pub tokens_file: Option<PathBuf>,
-    /// A fixed clock for tests; the wall clock when `None`.
-    pub clock: Option<Clock>,
-    /// How long reads wait for `min_position`.
-    pub read_wait: Duration,
-    /// PEM certificate chain and private key: serve TLS (rustls) when both are set.
-    pub tls: Option<TlsFiles>,
-    /// Where to serve Prometheus metrics (`GET /metrics`); none when `None`.
-    pub metrics_listen: Option<SocketAddr>,
-    /// The region of phone numbers written without a country code: new ones are
-    /// normalised to E.164 in it, and the read model reads old ones in it (CN).
-    pub phone_region: kefu_domain::PhoneRegion,
-    /// Refuse a new customer whose phone or email a customer the caller may see has.
-    pub refuse_duplicate_contacts: bool,
-}
-
-/// Where the server's certificate and key are.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub certificate: PathBuf,
-    pub key: PathBuf,
-}
-
-impl std::fmt::Debug for Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
-            .field("database_url", &redact(&self.database_url))
-            .field("listen", &self.listen)
-            .field("tokens_file", &self.tokens_file)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Settings {
-    pub fn new(database_url: impl Into<String>, listen: SocketAddr) -> Self {
-        Settings {
-            database_url: database_url.into(),
-            listen,
-            tokens_file: None,
-            clock: None,
-            read_wait: Duration::from_secs(5),
-            tls: None,
-            metrics_listen: None,
-            phone_region: kefu_domain::PhoneRegion::default(),
-            refuse_duplicate_contacts: false,
-        }
-    }
-}
+/// Connections a read replica pool opens at most.
+const REPLICA_CONNECTIONS: u32 = 8;
+/// After the grace period, how long the closed connections get to wind down.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// A built, bound, not yet serving kefu.
 pub struct Application {
@@ -85,6 +49,10 @@ pub struct Application {
     store: EventStore,
     runner: Runner,
     api: Api,
+    limiter: limits::Limiter,
+    policy: Arc<Policy>,
+    clock: Clock,
+    settings: Settings,
 }
 
 impl std::fmt::Debug for Application {
@@ -115,26 +83,26 @@ impl Application {
         };
         let runner = Runner::new(store.clone(), all_projections_in(settings.phone_region));
         runner.prepare().await.context("prepare the projections")?;
-        let mut config = ApiConfig::new(tokens);
-        if let Some(clock) = settings.clock {
-            config.clock = clock;
+        let mut config = ApiConfig::new(tokens.clone());
+        if let Some(clock) = &settings.clock {
+            config.clock = clock.clone();
         }
         config.read_wait = settings.read_wait;
         config.phone_region = settings.phone_region;
         config.refuse_duplicate_contacts = settings.refuse_duplicate_contacts;
-        let api = Api::new(store.clone(), runner.clone(), config);
-        let tls = match &settings.tls {
-            None => None,
-            Some(files) => {
-                let certificate = std::fs::read(&files.certificate).with_context(|| {
-                    format!("read TLS certificate {}", files.certificate.display())
-                })?;
-                let key = std::fs::read(&files.key)
-                    .with_context(|| format!("read TLS key {}", files.key.display()))?;
-                let identity = tonic::transport::Identity::from_pem(certificate, key);
-                Some(tonic::transport::ServerTlsConfig::new().identity(identity))
+        if let Some(url) = &settings.read_database_url {
+            if !matches!(store.database(), kefu_event_store::Database::Postgres(_)) {
+                bail!("a read replica replicates PostgreSQL: --read-database-url needs a postgres:// --database-url");
             }
-        };
+            let replica = kefu_projection::sql::Db::replica(url, REPLICA_CONNECTIONS)
+                .with_context(|| format!("read replica {}", redact(url)))?;
+            config.read_replica = Some(replica);
+            tracing::info!(replica = %redact(url), "reports are served by the read replica");
+        }
+        let policy = Arc::new(config.policy.clone());
+        let clock = config.clock.clone();
+        let api = Api::new(store.clone(), runner.clone(), config);
+        let tls = settings.tls.as_ref().map(tls_config).transpose()?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("bind {}", settings.listen))?;
@@ -147,7 +115,19 @@ impl Application {
                 Some((listener, metrics::handle()?))
             }
         };
-        Ok(Application { listener, tls, metrics, store, runner, api })
+        let limiter = limits::Limiter::new(&settings.limits, tokens);
+        Ok(Application {
+            listener,
+            tls,
+            metrics,
+            store,
+            runner,
+            api,
+            limiter,
+            policy,
+            clock,
+            settings,
+        })
     }
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
@@ -163,21 +143,16 @@ impl Application {
         &self.store
     }
 
-    /// Serves until `shutdown` resolves; in-flight calls then finish.
+    /// Serves until `shutdown` resolves, then drains (see the module documentation);
+    /// returns within the grace period whatever clients do.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-        for service in [
-            "kefu.v1.CustomerService",
-            "kefu.v1.StaffService",
-            "kefu.v1.ComplaintService",
-            "kefu.v1.CallbackService",
-        ] {
-            health_reporter.set_service_status(service, tonic_health::ServingStatus::Serving).await;
-        }
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let services = kefu_api::describe::kefu_services().context("read the kefu services")?;
+        let projections = self.runner.names().into_iter().map(str::to_owned).collect();
+        let health = health::Health::new(reporter, services, projections).await;
         // Reflection in both versions: v1 for current tools, v1alpha for older clients
         // (Python's grpcio-reflection, grpcurl before 1.9).
         let reflection = || {
@@ -189,60 +164,92 @@ impl Application {
         let reflection_v1alpha =
             reflection().build_v1alpha().context("build the reflection service")?;
 
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let runner = self.runner.clone();
-        let mut runner_stop = stop_rx.clone();
-        let projections = tokio::spawn(async move {
-            runner
-                .run(async move {
-                    let _ = runner_stop.wait_for(|stop| *stop).await;
-                })
-                .await;
-        });
+        // Helpers stop after the server; draining starts the shutdown; closing ends it.
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (drain_tx, drain_rx) = watch::channel(false);
+        let (close_tx, close_rx) = watch::channel(false);
+        let stopped = |mut stop: watch::Receiver<bool>| async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
         let mut helpers = Vec::new();
+        let runner = self.runner.clone();
+        let runner_stop = stopped(stop_rx.clone());
+        helpers.push(tokio::spawn(async move { runner.run(runner_stop).await }));
+        let probes = self.probes();
+        let interval = self.settings.health_interval;
+        helpers.push(tokio::spawn(health.clone().watch(
+            probes,
+            interval,
+            stopped(stop_rx.clone()),
+        )));
         if let Some((listener, handle)) = self.metrics {
             tracing::info!(listen = %listener.local_addr()?, "metrics at /metrics");
-            let mut stop = stop_rx.clone();
-            helpers.push(tokio::spawn(metrics::serve(listener, handle, async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            })));
-            let mut stop = stop_rx.clone();
-            helpers.push(tokio::spawn(metrics::publish_lag(self.runner.clone(), async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            })));
+            helpers.push(tokio::spawn(metrics::serve(
+                listener,
+                handle.clone(),
+                stopped(stop_rx.clone()),
+            )));
+            let gauges = metrics::Gauges {
+                runner: self.runner.clone(),
+                models: ReadModels::new(self.runner.clone()),
+                policy: self.policy.clone(),
+                clock: self.clock.clone(),
+                handle,
+            };
+            let interval = self.settings.metrics_interval;
+            helpers.push(tokio::spawn(gauges.publish(interval, stopped(stop_rx.clone()))));
         }
-        tracing::info!(listen = %self.listener.local_addr()?, tls = self.tls.is_some(), "kefu is serving");
-        // Small unary replies must not wait for a delayed ACK (Nagle): measured 13-19 ms
-        // per call on loopback before, well under 1 ms after.
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
+
+        let limits = &self.settings.limits;
+        let calls = calls::CallLayer::new(
+            served_methods()?,
+            self.limiter.clone(),
+            drain_rx.clone(),
+            self.settings.otlp_endpoint.is_some(),
+        );
+        let lifetime = limits.max_connection_age.map(|age| age + limits.max_connection_age_grace);
+        let incoming = connections::incoming(self.listener, lifetime, close_rx);
         let mut builder = tonic::transport::Server::builder();
         if let Some(tls) = self.tls {
             builder = builder.tls_config(tls).context("configure TLS")?;
         }
-        let served = builder
+        if let Some(age) = limits.max_connection_age {
+            // GOAWAY at the age; `connections` closes what is left after the grace.
+            builder = builder.max_connection_age(age);
+        }
+        tracing::info!(listen = %self.settings.listen, tls = self.settings.tls.is_some(), "kefu is serving");
+        let server = builder
             .concurrency_limit_per_connection(256)
-            .trace_fn(|request| {
-                tracing::info_span!(
-                    "rpc",
-                    method = %request.uri().path(),
-                    principal = tracing::field::Empty,
-                    request_id = tracing::field::Empty
-                )
-            })
-            .layer(metrics::RpcMetricsLayer)
+            .layer(calls)
             .layer(caller_errors::CallerErrorsLayer)
             .add_routes(self.api.routes())
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .serve_with_incoming_shutdown(incoming, async move {
-                shutdown.await;
-                tracing::info!("shutting down: finishing in-flight calls");
-            })
-            .await;
+            .serve_with_incoming_shutdown(incoming, stopped(drain_rx));
+        tokio::pin!(server);
+        tokio::pin!(shutdown);
+        let grace = self.settings.shutdown_grace;
+        let served = tokio::select! {
+            served = &mut server => served,
+            () = &mut shutdown => {
+                health.drain().await;
+                let _ = drain_tx.send(true);
+                tracing::info!(
+                    grace_s = grace.as_secs_f64(),
+                    "shutting down: refusing new calls, ending streams, finishing in-flight calls"
+                );
+                match tokio::time::timeout(grace, &mut server).await {
+                    Ok(served) => served,
+                    Err(_) => {
+                        tracing::warn!("grace period over: closing the remaining connections");
+                        let _ = close_tx.send(true);
+                        tokio::time::timeout(CLOSE_WAIT, &mut server).await.unwrap_or(Ok(()))
+                    }
+                }
+            }
+        };
         let _ = stop_tx.send(true);
-        let _ = projections.await;
         for helper in helpers {
             let _ = helper.await;
         }
@@ -250,6 +257,79 @@ impl Application {
         tracing::info!("kefu stopped");
         Ok(())
     }
+
+    /// Where health's signals come from: the store, its supervised writer, the
+    /// projection runner's stops (recorded in the checkpoints, so every node sees a stop
+    /// whichever node's runner met it), the read replica.
+    fn probes(&self) -> health::Probes {
+        let store = self.store.clone();
+        let writer = self.store.clone();
+        let runner = self.runner.clone();
+        let replica = self.api.report_models().clone();
+        health::Probes {
+            database: Box::new(move || {
+                let store = store.clone();
+                Box::pin(async move { store.head_position().await.is_ok() })
+            }),
+            writer_alive: Box::new(move || writer.writer_alive()),
+            stopped_projections: Box::new(move || {
+                let runner = runner.clone();
+                Box::pin(async move {
+                    match runner.status().await {
+                        Ok(statuses) => Some(
+                            statuses
+                                .into_iter()
+                                .filter(|status| status.stopped.is_some())
+                                .map(|status| status.name.to_owned())
+                                .collect::<BTreeSet<String>>(),
+                        ),
+                        Err(error) => {
+                            tracing::debug!(%error, "the projections' stops not read");
+                            None
+                        }
+                    }
+                })
+            }),
+            replica: replica.is_replica().then(|| -> health::Probe<bool> {
+                Box::new(move || {
+                    let replica = replica.clone();
+                    Box::pin(async move { replica.reachable().await })
+                })
+            }),
+        }
+    }
+}
+
+/// Every RPC the server answers: kefu's, health's and reflection's.
+fn served_methods() -> anyhow::Result<Vec<kefu_api::describe::Method>> {
+    let mut methods = Vec::new();
+    for set in [
+        kefu_api::pb::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ] {
+        methods.extend(kefu_api::describe::methods(set).context("read a descriptor set")?);
+    }
+    Ok(methods)
+}
+
+/// The server's TLS: its identity, and the client CAs when clients must present a
+/// certificate (mutual TLS).
+fn tls_config(files: &TlsFiles) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+    let read = |path: &Path, what: &str| {
+        std::fs::read(path).with_context(|| format!("read {what} {}", path.display()))
+    };
+    let identity = tonic::transport::Identity::from_pem(
+        read(&files.certificate, "TLS certificate")?,
+        read(&files.key, "TLS key")?,
+    );
+    let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &files.client_ca {
+        let ca = tonic::transport::Certificate::from_pem(read(ca, "client CA")?);
+        config = config.client_ca_root(ca).client_auth_optional(false);
+    }
+    Ok(config)
 }
 
 /// The development token file: beside an SQLite database, else in the working directory.
@@ -285,33 +365,31 @@ fn dev_token(path: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
-/// A database URL with any password replaced, fit for logs and error messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn passwords_are_redacted_and_dev_tokens_sit_beside_the_database() {
-        assert_eq!(redact("postgres://kefu:s3cret@db/kefu"), "postgres://kefu:***@db/kefu");
-        assert_eq!(redact("sqlite://kefu.db"), "sqlite://kefu.db");
+    fn dev_tokens_sit_beside_the_database() {
         assert_eq!(
             dev_token_path("sqlite:///var/lib/kefu/kefu.db"),
             PathBuf::from("/var/lib/kefu/kefu-dev-token")
         );
         assert_eq!(dev_token_path("sqlite://kefu.db"), PathBuf::from("./kefu-dev-token"));
         assert_eq!(dev_token_path("postgres://db/kefu"), PathBuf::from("./kefu-dev-token"));
+    }
+
+    #[test]
+    fn every_served_method_is_known_to_the_call_layer() {
+        let methods = served_methods().unwrap();
+        for path in [
+            "/kefu.v1.EventService/Subscribe",
+            "/grpc.health.v1.Health/Watch",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ] {
+            let method = methods.iter().find(|m| m.path == path).expect(path);
+            assert!(method.server_streaming, "{path} streams");
+        }
     }
 }

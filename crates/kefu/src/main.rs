@@ -6,9 +6,12 @@ mod operations;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use kefu::{redact, Application, Settings};
+use kefu::telemetry::Telemetry;
+use kefu::{parse_duration, redact, Application, CallLimits, LogFormat, Settings};
 use kefu_event_store::{EventStore, StoreOptions};
 use kefu_projection::{all_projections_in, Runner};
 
@@ -20,6 +23,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "kefu", version, about = "Event-sourced CRM backend for complaints and callbacks")]
 struct Cli {
+    /// How log lines are written: `text`, or `json` (one object per line).
+    #[arg(long, env = "KEFU_LOG_FORMAT", default_value = "text", global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,7 +33,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gRPC server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or upgrade the database schema, then exit.
     Migrate(DatabaseArgs),
     /// Inspect or rebuild the read models.
@@ -97,6 +103,10 @@ struct ServeArgs {
     /// PEM private key of `--tls-cert`.
     #[arg(long, env = "KEFU_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// PEM certificates of the CAs whose client certificates are accepted: every client
+    /// must then present one (mutual TLS); the principal still comes from the token.
+    #[arg(long, env = "KEFU_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     /// Serve Prometheus metrics at `http://ADDR/metrics`.
     #[arg(long, env = "KEFU_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
@@ -104,30 +114,93 @@ struct ServeArgs {
     /// see already has (ALREADY_EXISTS naming it); otherwise they are only reported.
     #[arg(long, env = "KEFU_REFUSE_DUPLICATE_CONTACTS")]
     refuse_duplicate_contacts: bool,
+    /// A PostgreSQL hot standby of the database: the reporting RPCs are served from it.
+    #[arg(long, env = "KEFU_READ_DATABASE_URL")]
+    read_database_url: Option<String>,
+    /// Export spans over OTLP/gRPC to this collector (e.g. `http://localhost:4317`).
+    #[arg(long, env = "KEFU_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
+    /// After SIGTERM, how long in-flight calls may take before the server stops anyway.
+    #[arg(long, env = "KEFU_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
+    /// How long a read waits at most for the read models to reach `min_position`.
+    #[arg(long, env = "KEFU_READ_WAIT", default_value = "5s", value_parser = parse_duration)]
+    read_wait: Duration,
+    /// How often health checks the database and the writer.
+    #[arg(long, env = "KEFU_HEALTH_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    health_interval: Duration,
+    /// How often projection lag and SLA breaches are measured for /metrics.
+    #[arg(long, env = "KEFU_METRICS_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    metrics_interval: Duration,
+    /// Calls served at once; more are shed with RESOURCE_EXHAUSTED and a RetryInfo.
+    #[arg(long, env = "KEFU_MAX_CONCURRENT_CALLS", default_value_t = CallLimits::default().max_concurrent_calls)]
+    max_concurrent_calls: usize,
+    /// Expensive reads (reports, event log, audit) served at once, within the above.
+    #[arg(long, env = "KEFU_MAX_CONCURRENT_EXPENSIVE_READS", default_value_t = CallLimits::default().max_concurrent_expensive_reads)]
+    max_concurrent_expensive_reads: usize,
+    /// Expensive reads one principal may start per second (0: unlimited).
+    #[arg(long, env = "KEFU_EXPENSIVE_READS_PER_SECOND", default_value = "10")]
+    expensive_reads_per_second: u32,
+    /// How many expensive reads a principal may start at once before its rate applies.
+    #[arg(long, env = "KEFU_EXPENSIVE_READS_BURST", default_value_t = CallLimits::default().expensive_reads_burst)]
+    expensive_reads_burst: u32,
+    /// Connections older than this are asked to reconnect (0: never).
+    #[arg(long, env = "KEFU_MAX_CONNECTION_AGE", default_value = "30m", value_parser = parse_duration)]
+    max_connection_age: Duration,
+    /// How long an aged connection may finish its calls before it is closed.
+    #[arg(long, env = "KEFU_MAX_CONNECTION_AGE_GRACE", default_value = "30s", value_parser = parse_duration)]
+    max_connection_age_grace: Duration,
+}
+
+impl ServeArgs {
+    /// The server's settings from the flags (and their `KEFU_` variables).
+    fn settings(self, log_format: LogFormat) -> Settings {
+        let mut settings = Settings::new(self.database.database_url, self.listen);
+        settings.tokens_file = self.tokens_file;
+        settings.metrics_listen = self.metrics_listen;
+        if let (Some(certificate), Some(key)) = (self.tls_cert, self.tls_key) {
+            settings.tls = Some(kefu::TlsFiles { certificate, key, client_ca: self.tls_client_ca });
+        }
+        settings.read_database_url = self.read_database_url;
+        settings.log_format = log_format;
+        settings.otlp_endpoint = self.otlp_endpoint;
+        settings.shutdown_grace = self.shutdown_grace;
+        settings.read_wait = self.read_wait;
+        settings.health_interval = self.health_interval;
+        settings.metrics_interval = self.metrics_interval;
+        settings.limits = CallLimits {
+            max_concurrent_calls: self.max_concurrent_calls,
+            max_concurrent_expensive_reads: self.max_concurrent_expensive_reads,
+            expensive_reads_per_second: Some(self.expensive_reads_per_second).filter(|n| *n > 0),
+            expensive_reads_burst: self.expensive_reads_burst,
+            max_connection_age: Some(self.max_connection_age).filter(|age| !age.is_zero()),
+            max_connection_age_grace: self.max_connection_age_grace,
+        };
+        settings.phone_region = self.database.phone_region;
+        settings.refuse_duplicate_contacts = self.refuse_duplicate_contacts;
+        settings
+    }
 }
 
 #[tokio::main]
 #[allow(clippy::print_stdout)] // the operator asked for this output
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        // Standard output is for what an operator asked for (a replay, a dossier).
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let otlp_endpoint = match &cli.command {
+        Command::Serve(args) => args.otlp_endpoint.clone(),
+        _ => None,
+    };
+    let telemetry = Telemetry::init(cli.log_format, otlp_endpoint.as_deref())?;
+    let outcome = run(cli.command, cli.log_format).await;
+    telemetry.shutdown();
+    outcome
+}
+
+#[allow(clippy::print_stdout)] // the operator asked for this output
+async fn run(command: Command, log_format: LogFormat) -> anyhow::Result<()> {
+    match command {
         Command::Serve(args) => {
-            let mut settings = Settings::new(args.database.database_url, args.listen);
-            settings.tokens_file = args.tokens_file;
-            settings.metrics_listen = args.metrics_listen;
-            settings.phone_region = args.database.phone_region;
-            settings.refuse_duplicate_contacts = args.refuse_duplicate_contacts;
-            if let (Some(certificate), Some(key)) = (args.tls_cert, args.tls_key) {
-                settings.tls = Some(kefu::TlsFiles { certificate, key });
-            }
-            let app = Application::build(settings).await?;
+            let app = Application::build(args.settings(log_format)).await?;
             app.run_until(shutdown_signal()).await
         }
         Command::Projections { command } => projections(command).await,
@@ -137,7 +210,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { database, file } => {
-            let checked = operations::restore(&file, &database.database_url).await?;
+            let checked = operations::restore(&file, &database.database_url, database.phone_region).await?;
             println!(
                 "restored: {} events in {} streams verified, read models rebuilt",
                 checked.events, checked.streams
@@ -145,7 +218,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check(database) => {
-            let checked = operations::check(&database.database_url).await?;
+            let checked = operations::check(&database.database_url, database.phone_region).await?;
             println!(
                 "checked: {} events in {} streams verified, read models rebuilt",
                 checked.events, checked.streams
@@ -182,12 +255,19 @@ async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
         ProjectionsCommand::Status(args) => {
             let runner = open_runner(&args).await?;
             println!(
-                "{:<12} {:>7} {:>12} {:>12} {:>10}",
+                "{:<12} {:>7} {:>12} {:>12} {:>10}  state",
                 "projection", "version", "position", "head", "lag"
             );
             for status in runner.status().await? {
+                let state = match &status.stopped {
+                    None => "running".to_owned(),
+                    Some(stopped) => format!(
+                        "STOPPED at position {} ({}): {}",
+                        stopped.position, stopped.event_type, stopped.error
+                    ),
+                };
                 println!(
-                    "{:<12} {:>7} {:>12} {:>12} {:>10}",
+                    "{:<12} {:>7} {:>12} {:>12} {:>10}  {state}",
                     status.name, status.version, status.position, status.head, status.lag
                 );
             }

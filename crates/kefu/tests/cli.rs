@@ -43,15 +43,63 @@ async fn migrate_status_and_rebuild_work_on_a_real_database() {
 
     let before = kefu(&["projections", "status", "--database-url", &url]);
     assert!(
-        before.lines().any(|line| line.starts_with("staff") && line.trim_end().ends_with('1')),
+        before.lines().any(|line| line.starts_with("staff") && lag(line) == "1"),
         "lag 1:\n{before}"
     );
     kefu(&["projections", "rebuild", "--database-url", &url]);
     let after = kefu(&["projections", "status", "--database-url", &url]);
     for line in after.lines().skip(1) {
-        assert!(line.trim_end().ends_with(" 0"), "no lag after the rebuild:\n{after}");
+        assert_eq!(lag(line), "0", "no lag after the rebuild:\n{after}");
+        assert!(line.ends_with("running"), "{after}");
     }
     kefu(&["projections", "rebuild", "staff", "--database-url", &url]);
+}
+
+/// The lag column of a `kefu projections status` line.
+fn lag(line: &str) -> &str {
+    line.split_whitespace().nth(4).unwrap_or_default()
+}
+
+/// A projection that cannot apply a stored event is named by `projections status`: the
+/// position, the event type and the error; a rebuild says so and fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_a_stopped_projection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("kefu.db").display());
+    kefu(&["migrate", "--database-url", &url]);
+    let store = EventStore::open(&url, StoreOptions::default()).await.expect("open");
+    let stream = StreamId::new(format!("complaint-{}", uuid::Uuid::now_v7())).expect("stream");
+    let unreadable =
+        NewEvent::new(uuid::Uuid::now_v7(), "ComplaintFiled", 1, serde_json::json!({"x": 1}));
+    let position = store
+        .append(&stream, ExpectedVersion::NoStream, &[unreadable], &Metadata::default())
+        .await
+        .expect("append")
+        .last_position;
+    drop(store);
+
+    let rebuild = Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .args(["projections", "rebuild", "--database-url", &url])
+        .output()
+        .expect("run kefu");
+    let error = String::from_utf8_lossy(&rebuild.stderr);
+    assert!(!rebuild.status.success(), "the rebuild cannot finish");
+    assert!(
+        error.contains(&format!("projection complaints stopped at position {position}")),
+        "{error}"
+    );
+    let status = kefu(&["projections", "status", "--database-url", &url]);
+    let complaints =
+        status.lines().find(|line| line.starts_with("complaints")).expect("complaints");
+    assert!(
+        complaints.contains(&format!("STOPPED at position {position} (ComplaintFiled)"))
+            && complaints.contains("does not decode"),
+        "{status}"
+    );
+    for other in ["customers", "staff"] {
+        let line = status.lines().find(|line| line.starts_with(other)).expect("listed");
+        assert!(line.ends_with("running") && lag(line) == "0", "{status}");
+    }
 }
 
 /// A server over `url` with one admin token, `token-admin`; returns its address.
@@ -273,4 +321,28 @@ async fn postgres_pg_dump_and_pg_restore_give_a_verified_copy() {
     let out = kefu(&["check", "--database-url", &restored]);
     assert!(out.starts_with("checked: 4 events in 4 streams verified"), "{out}");
     assert_eq!(read_model_counts(&restored).await, before, "same read-model totals");
+}
+
+/// Issue 16, item 7: kefu refuses a tokens file its group (or others) may read, and says
+/// how to fix it; the same file at 0600 is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_tokens_file_its_group_may_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("kefu.db").display());
+    let tokens = support::write_tokens(dir.path());
+    let settings = || {
+        let mut settings = kefu::Settings::new(url.clone(), "127.0.0.1:0".parse().expect("addr"));
+        settings.tokens_file = Some(tokens.clone());
+        settings
+    };
+    for mode in [0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let Err(error) = kefu::Application::build(settings()).await else {
+            panic!("a tokens file of mode {mode:o} was accepted")
+        };
+        assert!(format!("{error:#}").contains("chmod 600"), "says how to fix it: {error:#}");
+    }
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    kefu::Application::build(settings()).await.expect("a private tokens file is accepted");
 }

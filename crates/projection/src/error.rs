@@ -23,9 +23,30 @@ pub enum ProjectionError {
     /// The read models did not reach the requested position in time.
     #[error("read models are at position {reached}, not yet at {wanted}")]
     NotCaughtUp { wanted: u64, reached: u64 },
+    /// A projection stopped on an event it cannot apply: the read models will not reach
+    /// a position past it until it is fixed (a new binary) or rebuilt.
+    #[error("projection {projection} stopped at position {position} ({event_type})")]
+    Stopped { projection: String, position: u64, event_type: String },
     /// A caller-supplied argument (page token, filter) is not acceptable.
     #[error("invalid argument {field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
+}
+
+impl ProjectionError {
+    /// True for a failure that says nothing about the events (the connection, a busy
+    /// or locked database, a serialization failure): retry the batch, do not stop.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProjectionError::Storage(error) => kefu_event_store::is_transient(error),
+            ProjectionError::Store(error) => error.is_transient(),
+            ProjectionError::Decode { .. }
+            | ProjectionError::Corrupt(_)
+            | ProjectionError::UnknownProjection(_)
+            | ProjectionError::NotCaughtUp { .. }
+            | ProjectionError::Stopped { .. }
+            | ProjectionError::InvalidArgument { .. } => false,
+        }
+    }
 }
 
 /// Converts a count or position from SQL, treating a negative number as corruption.

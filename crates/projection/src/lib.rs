@@ -20,7 +20,7 @@ pub use projections::complaints::{ComplaintRow, Complaints};
 pub use projections::customers::{confidentiality_rank, CustomerRow, Customers};
 pub use projections::staff::StaffDirectory;
 pub use queries::{Page, Paged, ReadModels};
-pub use runner::{Projection, ProjectionStatus, Runner};
+pub use runner::{Projection, ProjectionStatus, Runner, Stopped};
 
 /// Every projection kefu runs, reading old phone numbers in the default region (CN).
 pub fn all_projections() -> Vec<Arc<dyn Projection>> {

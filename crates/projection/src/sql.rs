@@ -4,6 +4,9 @@
 //! (`INSERT … ON CONFLICT … DO UPDATE`, plain aggregates). What differs is how values
 //! travel: timestamps are `TIMESTAMPTZ` on PostgreSQL and fixed-width UTC text on SQLite
 //! (`2026-03-10T09:00:00.000000Z`, which sorts and compares like the instant it names).
+//! Both clamp an instant to years 0000–9999 (`sqlite_time::storable`), the range where
+//! that text is fixed-width: so the backends hold the same value for every instant, and
+//! an old event dated year −1 shows as 0000-01-01 instead of stopping the projection.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::postgres::PgRow;
@@ -173,7 +176,9 @@ fn bind_pg<'q>(mut query: PgQuery<'q>, params: &'q [Param]) -> PgQuery<'q> {
             Param::Real(value) => query.bind(*value),
             Param::Bool(value) => query.bind(*value),
             Param::Text(value) => query.bind(value.as_str()),
-            Param::Time(value) => query.bind(value.trunc_subsecs(6)),
+            Param::Time(value) => {
+                query.bind(kefu_event_store::sqlite_time::storable(*value).trunc_subsecs(6))
+            }
             Param::Null(Kind::Int) => query.bind(None::<i64>),
             Param::Null(Kind::Text) => query.bind(None::<String>),
             Param::Null(Kind::Time) => query.bind(None::<DateTime<Utc>>),
@@ -299,6 +304,14 @@ impl DbTx {
         })
     }
 
+    pub async fn rollback(self) -> Result<(), ProjectionError> {
+        match self {
+            DbTx::Sqlite(tx) => tx.rollback().await?,
+            DbTx::Postgres(tx) => tx.rollback().await?,
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<(), ProjectionError> {
         match self {
             DbTx::Sqlite(tx) => tx.commit().await?,
@@ -309,6 +322,25 @@ impl DbTx {
 }
 
 impl Db {
+    /// A pool of at most `max_connections` on a read replica of the database at `url`
+    /// (a PostgreSQL hot standby), for [`crate::ReadModels::on_replica`]. Only queries
+    /// run there; nothing is written or migrated. Connections are made when needed, so
+    /// a replica that is down delays nothing but the reads sent to it.
+    pub fn replica(url: &str, max_connections: u32) -> Result<Db, ProjectionError> {
+        if !(url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            return Err(ProjectionError::InvalidArgument {
+                field: "read_database_url",
+                reason: "a read replica is a PostgreSQL server (postgres://…)".into(),
+            });
+        }
+        let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_lazy_with(options);
+        Ok(Db::Postgres(pool))
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self, Db::Postgres(_))
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use kefu_domain::complaint::{
-    ComplaintCommand, DraftOpinion, EscalateComplaint, RecordInvestigation,
+    Actor, ComplaintCommand, DraftOpinion, EscalateComplaint, RecordInvestigation,
 };
 use kefu_domain::{
     CallbackOutcome, IntakeChannel, Policy, Severity, SignerCapacity, StaffRole, Tier,
@@ -144,7 +144,7 @@ async fn scenario(store: &EventStore) -> Scenario {
     k5.run(
         store,
         ComplaintCommand::RecordInvestigation(RecordInvestigation {
-            by: staff("h1"),
+            by: Actor::handler(staff("h1")),
             findings: text("f"),
         }),
         t(30),

@@ -1,4 +1,5 @@
-//! A throwaway PostgreSQL cluster that lives exactly as long as the test process.
+//! Throwaway PostgreSQL clusters that live exactly as long as the test process: a
+//! single one, or a primary with a streaming hot standby (made with `pg_basebackup`).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -8,25 +9,30 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
 
-/// Our end of the watchdog's stdin. Never written to; when the process exits the OS
-/// closes it, the watchdog's `read` returns, and it stops the server and removes the
-/// cluster's directory. Kept in a static so nothing closes it earlier.
-static WATCHDOG: Mutex<Option<(Child, ChildStdin)>> = Mutex::new(None);
+/// Our ends of the watchdogs' stdin. Never written to; when the process exits the OS
+/// closes them, each watchdog's `read` returns, and it stops its server and removes
+/// the cluster's directory. Kept in a static so nothing closes them earlier.
+static WATCHDOGS: Mutex<Vec<(Child, ChildStdin)>> = Mutex::new(Vec::new());
+
+/// A running cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct Cluster {
+    /// The superuser URL (database `postgres`).
+    pub url: String,
+    pub port: u16,
+}
 
 /// Initialises and starts a cluster; returns the superuser URL.
 pub(crate) fn start() -> Result<String, String> {
+    Ok(start_primary()?.url)
+}
+
+/// Initialises and starts a cluster that standbys can replicate from.
+pub(crate) fn start_primary() -> Result<Cluster, String> {
     let bindir = find_bindir()?;
     let as_root = is_root();
-    let root = tempfile::Builder::new()
-        .prefix("kefu-testpg-")
-        .tempdir()
-        .map_err(|error| format!("create cluster dir: {error}"))?
-        .keep();
-    if as_root {
-        chown_to_postgres(&root)?;
-    }
+    let root = cluster_dir(as_root)?;
     let data = root.join("data");
-
     let initdb = run_as_postgres(as_root, &bindir.join("initdb"))
         .args(["-D", &data.to_string_lossy(), "-U", "postgres", "--auth=trust"])
         .args(["-E", "UTF8", "--locale=C", "--no-sync"])
@@ -35,7 +41,44 @@ pub(crate) fn start() -> Result<String, String> {
     if !initdb.status.success() {
         return Err(format!("initdb failed: {}", String::from_utf8_lossy(&initdb.stderr)));
     }
+    launch(&bindir, as_root, &root)
+}
 
+/// A hot standby of `primary`, streaming its WAL: a base backup (`pg_basebackup -R`
+/// writes `standby.signal` and the connection to the primary), then a server on it.
+/// The primary must be up.
+pub(crate) fn start_standby(primary: &Cluster) -> Result<Cluster, String> {
+    let bindir = find_bindir()?;
+    let as_root = is_root();
+    let root = cluster_dir(as_root)?;
+    let data = root.join("data");
+    let backup = run_as_postgres(as_root, &bindir.join("pg_basebackup"))
+        .args(["-D", &data.to_string_lossy(), "-h", "127.0.0.1", "-U", "postgres"])
+        .args(["-p", &primary.port.to_string(), "-X", "stream", "-R", "--no-sync"])
+        .output()
+        .map_err(|error| format!("run pg_basebackup: {error}"))?;
+    if !backup.status.success() {
+        return Err(format!("pg_basebackup failed: {}", String::from_utf8_lossy(&backup.stderr)));
+    }
+    launch(&bindir, as_root, &root)
+}
+
+/// A new directory for a cluster, owned by the `postgres` user when we are root.
+fn cluster_dir(as_root: bool) -> Result<PathBuf, String> {
+    let root = tempfile::Builder::new()
+        .prefix("kefu-testpg-")
+        .tempdir()
+        .map_err(|error| format!("create cluster dir: {error}"))?
+        .keep();
+    if as_root {
+        chown_to_postgres(&root)?;
+    }
+    Ok(root)
+}
+
+/// Starts a server on `root/data`, on a free port, under a watchdog.
+fn launch(bindir: &Path, as_root: bool, root: &Path) -> Result<Cluster, String> {
+    let data = root.join("data");
     let port = free_port()?;
     // The watchdog starts postgres, waits for EOF on stdin, then stops it and cleans up.
     let script = r#"
@@ -53,15 +96,15 @@ pub(crate) fn start() -> Result<String, String> {
         .arg(bindir.join("postgres"))
         .arg(&data)
         .arg(port.to_string())
-        .arg(&root)
+        .arg(root)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|error| format!("start postgres: {error}"))?;
     let stdin = child.stdin.take().ok_or("watchdog has no stdin")?;
-    *WATCHDOG.lock().map_err(|_| "watchdog lock poisoned")? = Some((child, stdin));
-    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+    WATCHDOGS.lock().map_err(|_| "watchdog lock poisoned")?.push((child, stdin));
+    Ok(Cluster { url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), port })
 }
 
 /// Waits until the new server accepts connections.

@@ -116,6 +116,62 @@ pub async fn postgres() -> Option<TestDatabase> {
     })
 }
 
+/// A fresh database on a PostgreSQL primary that a hot standby replicates, and the URL
+/// of the same database on the standby (read-only, a little behind), or `None` when no
+/// PostgreSQL can be had outside CI. The two clusters are started once per process.
+///
+/// # Panics
+/// When `CI` is set and the clusters cannot be had, or the primary refuses a database.
+pub async fn replicated_postgres() -> Option<(TestDatabase, String)> {
+    static PAIR: OnceCell<Result<(cluster::Cluster, cluster::Cluster), String>> =
+        OnceCell::const_new();
+    let pair = PAIR
+        .get_or_init(|| async {
+            let primary = tokio::task::spawn_blocking(cluster::start_primary)
+                .await
+                .map_err(|error| format!("primary start panicked: {error}"))??;
+            cluster::wait_ready(&primary.url).await?;
+            let standby = {
+                let primary = primary.clone();
+                tokio::task::spawn_blocking(move || cluster::start_standby(&primary))
+                    .await
+                    .map_err(|error| format!("standby start panicked: {error}"))??
+            };
+            cluster::wait_ready(&standby.url).await?;
+            Ok((primary, standby))
+        })
+        .await;
+    let (primary, standby) = match pair {
+        Ok(pair) => pair,
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but no replicated PostgreSQL can be had: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipping replicated PostgreSQL test: {why}");
+            return None;
+        }
+    };
+    let name = format!("kefu_test_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = PgConnection::connect(&primary.url)
+        .await
+        .unwrap_or_else(|error| panic!("connect to the primary: {error}"));
+    admin
+        .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+        .await
+        .unwrap_or_else(|error| panic!("create test database: {error}"));
+    let standby_url = with_database(&standby.url, &name);
+    // The new database reaches the standby with the WAL that created it.
+    cluster::wait_ready(&standby_url).await.unwrap_or_else(|why| panic!("{why}"));
+    let dir = tempfile::Builder::new().prefix("kefu-test-").tempdir().expect("create temp dir");
+    let primary_db = TestDatabase {
+        url: with_database(&primary.url, &name),
+        backend: Backend::Postgres,
+        dir: Some(dir),
+        drop_on_exit: None,
+    };
+    Some((primary_db, standby_url))
+}
+
 /// A database on the given backend: SQLite always, PostgreSQL when one can be had.
 pub async fn database(backend: Backend) -> Option<TestDatabase> {
     match backend {

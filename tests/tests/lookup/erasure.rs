@@ -82,8 +82,10 @@ async fn erasing_a_survivor_erases_its_duplicate_and_every_search_key(app: &Test
         "淮海路 88号 QX9",
     ];
     let scanned = kefu_tests::db::scan_files(&app.db).await;
-    let present: Vec<&str> = tokens.iter().copied().filter(|t| scanned.contains(*t)).collect();
-    assert!(!present.is_empty(), "the scan sees the read model's copies before the erasure");
+    if let Some(scanned) = &scanned {
+        let present: Vec<&str> = tokens.iter().copied().filter(|t| scanned.contains(*t)).collect();
+        assert!(!present.is_empty(), "the scan sees the read model's copies before the erasure");
+    }
 
     let at = forget(&mut compliance, &survivor).await;
     for query in queries {
@@ -94,8 +96,9 @@ async fn erasing_a_survivor_erases_its_duplicate_and_every_search_key(app: &Test
     assert!(shown.contacts.is_some_and(|c| c.phones.is_empty() && c.emails.is_empty()));
     assert_eq!(find_ids(&mut agent, "欧阳", at).await, [bystander.as_str()], "others stay");
     kefu_tests::db::assert_absent_from_files(&app.db, &tokens, "after the erasure").await;
-    let scanned = kefu_tests::db::scan_files(&app.db).await;
-    assert!(scanned.contains("欧阳锋"), "the bystander's name is still there");
+    if let Some(scanned) = kefu_tests::db::scan_files(&app.db).await {
+        assert!(scanned.contains("欧阳锋"), "the bystander's name is still there");
+    }
 
     // A duplicate erased on its own takes only its own keys; its survivor is still found.
     let (kept, _) =
@@ -109,5 +112,7 @@ async fn erasing_a_survivor_erases_its_duplicate_and_every_search_key(app: &Test
     assert_eq!(find_ids(&mut agent, "司马光", at).await, [kept.as_str()]);
     assert!(!get(&mut agent, &kept).await.expect("kept").forgotten);
     kefu_tests::db::assert_absent_from_files(&app.db, &["+8613955550727"], "one erased").await;
-    assert!(kefu_tests::db::scan_files(&app.db).await.contains("+8613955550726"), "one kept");
+    if let Some(scanned) = kefu_tests::db::scan_files(&app.db).await {
+        assert!(scanned.contains("+8613955550726"), "one kept");
+    }
 }

@@ -1,15 +1,21 @@
-//! `AuditService`: replay, point-in-time state, verification and export of a case, for
-//! compliance only, each call recorded before anything is returned (see `casefile`).
+//! `AuditService`: replay, point-in-time state, verification and export of a case,
+//! through the access table (compliance; the case's customer within clearance, or its
+//! fields redacted in a replay), each call recorded before anything is returned (see
+//! `casefile`).
 
-use kefu_event_store::Verification;
+use kefu_domain::complaint::ComplaintEvent;
+use kefu_event_store::{Direction, Verification};
 use tonic::{Request, Response};
 
 use super::events::{event_out, EventStream, Reply};
 use super::Ctx;
-use crate::auth::{principal, Principal, Role};
+use crate::access::{authorize, Access, Rpc};
+use crate::auth::{principal, Principal};
 use crate::casefile::{CaseFiles, Inspector, Point};
+use crate::commands::{decode, stream};
 use crate::convert as cv;
 use crate::error::ApiError;
+use crate::feed::Reader;
 use crate::pb;
 use crate::pb::audit_service_server::AuditService;
 
@@ -22,16 +28,35 @@ impl Audit {
     fn files(&self) -> CaseFiles {
         CaseFiles::new(self.ctx.commands.clone())
     }
+
+    /// R-C6: refuses, before anything is read or recorded, a case whose customer is
+    /// above the caller's clearance (where the table consults it).
+    async fn check_target(&self, access: &Access, complaint: &str) -> Result<(), ApiError> {
+        let id = self.ctx.resolve_complaint(complaint).await?;
+        let mut first = self
+            .ctx
+            .commands
+            .store()
+            .read_stream(&stream(id.stream_name())?, 1, Direction::Forward, 1)
+            .await?;
+        // Only the customer id is wanted: no key is looked up.
+        kefu_event_store::show_erased(&mut first);
+        let customer =
+            decode::<ComplaintEvent>(&first)?.into_iter().find_map(|event| match event {
+                ComplaintEvent::ComplaintFiled(filed) => Some(filed.customer_id),
+                _ => None,
+            });
+        match customer {
+            Some(customer) => access.target(self.ctx.customer_level(customer).await?),
+            None => Err(ApiError::NotFound { what: "complaint", id: id.to_string() }),
+        }
+    }
 }
 
-/// Only compliance (and admin) may inspect cases; the caller becomes the recorded inspector.
-fn inspector(who: &Principal, action: &str) -> Result<Inspector, ApiError> {
-    who.require_any(&[Role::Compliance], action)?;
-    Ok(Inspector {
-        actor: who.id.clone(),
-        roles: who.roles.iter().map(|role| format!("{role:?}").to_lowercase()).collect(),
-        source: "grpc",
-    })
+/// The access table says who may inspect cases; the caller becomes the recorded inspector.
+fn inspector(who: &Principal, rpc: Rpc) -> Result<(Access, Inspector), ApiError> {
+    let access = authorize(who, rpc)?;
+    Ok((access, Inspector { actor: who.id.clone(), roles: who.role_names(), source: "grpc" }))
 }
 
 fn verification_out(verification: &Verification) -> pb::VerifyCaseResponse {
@@ -61,9 +86,12 @@ impl AuditService for Audit {
         &self,
         request: Request<pb::ReplayCaseRequest>,
     ) -> Reply<Self::ReplayCaseStream> {
-        let who = inspector(&principal(&request)?, "replay cases")?;
+        let caller = principal(&request)?;
+        let (_, who) = inspector(&caller, Rpc::ReplayCase)?;
         let history = self.files().replay(&request.into_inner().complaint, &who).await?;
-        let messages = history
+        // Field by field, as on the event feed.
+        let shown = Reader::new(self.ctx.clone(), caller).show(history).await?;
+        let messages = shown
             .into_iter()
             .map(|event| Ok(pb::ReplayCaseResponse { event: Some(event_out(event)) }));
         Ok(Response::new(Box::pin(futures::stream::iter(messages))))
@@ -73,14 +101,17 @@ impl AuditService for Audit {
         &self,
         request: Request<pb::GetCaseAsOfRequest>,
     ) -> Reply<pb::GetCaseAsOfResponse> {
-        let who = inspector(&principal(&request)?, "read cases as of a moment")?;
+        let (access, who) = inspector(&principal(&request)?, Rpc::GetCaseAsOf)?;
         let req = request.into_inner();
+        self.check_target(&access, &req.complaint).await?;
         let point = match req.point {
             Some(pb::get_case_as_of_request::Point::Version(version)) => Point::Version(version),
-            Some(pb::get_case_as_of_request::Point::AsOf(at)) => Point::Time(
-                cv::from_timestamp(&at)
-                    .ok_or_else(|| ApiError::field("as_of", "is not a valid timestamp"))?,
-            ),
+            Some(pb::get_case_as_of_request::Point::AsOf(at)) => {
+                let mut f = cv::Fields::new();
+                let at = f.as_of("as_of", Some(&at), self.ctx.commands.now());
+                f.finish()?;
+                Point::Time(cv::present(at)?)
+            }
             None => return Err(ApiError::field("point", "set as_of or version").into()),
         };
         let state = self.files().as_of(&req.complaint, point, &who).await?;
@@ -95,7 +126,7 @@ impl AuditService for Audit {
         &self,
         request: Request<pb::VerifyCaseRequest>,
     ) -> Reply<pb::VerifyCaseResponse> {
-        let who = inspector(&principal(&request)?, "verify cases")?;
+        let (_, who) = inspector(&principal(&request)?, Rpc::VerifyCase)?;
         let verification = self.files().verify(&request.into_inner().complaint, &who).await?;
         Ok(Response::new(verification_out(&verification)))
     }
@@ -104,8 +135,11 @@ impl AuditService for Audit {
         &self,
         request: Request<pb::ExportCaseRequest>,
     ) -> Reply<pb::ExportCaseResponse> {
-        let who = inspector(&principal(&request)?, "export cases")?;
-        let dossier = self.files().export(&request.into_inner().complaint, &who).await?;
+        let (access, who) = inspector(&principal(&request)?, Rpc::ExportCase)?;
+        let complaint = request.into_inner().complaint;
+        // The dossier holds every row exactly as hashed, which cannot be redacted.
+        self.check_target(&access, &complaint).await?;
+        let dossier = self.files().export(&complaint, &who).await?;
         let dossier_json = serde_json::to_string(&dossier)
             .map_err(|error| ApiError::Internal(format!("dossier does not serialize: {error}")))?;
         Ok(Response::new(pb::ExportCaseResponse {

@@ -9,7 +9,8 @@ use kefu_projection::queries::DueKind;
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::auth::{principal, Principal, Role};
+use crate::access::{authorize, Relation, Rpc};
+use crate::auth::{principal, Principal};
 use crate::commands::{self, stream};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
@@ -29,10 +30,18 @@ impl Callbacks {
         who: Principal,
         req: pb::LogCallbackRequest,
     ) -> Result<pb::LogCallbackResponse, ApiError> {
-        who.require_any(&[Role::Agent, Role::Supervisor, Role::Service], "log callbacks")?;
+        let kind = cv::callback_kind(req.kind);
+        let access = authorize(
+            &who,
+            match kind {
+                Some(CallbackKind::Complaint) => Rpc::LogComplaintCallback,
+                // An unknown kind is refused below; ask as for the stricter customer kind.
+                _ => Rpc::LogCustomerCallback,
+            },
+        )?;
         let by = who.staff_id()?;
         let mut f = Fields::new();
-        let kind = f.required("kind", cv::callback_kind(req.kind));
+        let kind = f.required("kind", kind);
         let channel = f.required("channel", cv::callback_channel(req.channel));
         let outcome = f.required("outcome", cv::callback_outcome(req.outcome));
         let party = if req.party == 0 {
@@ -65,12 +74,17 @@ impl Callbacks {
             by,
             called_at: present(called_at)?,
         };
-        let request = commands::Request::new(&who, &req.request_id, req.expected_version)?;
+        let fingerprint = commands::Fingerprint::of("LogCallback", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         if let Some(complaint_id) = present(complaint_id)? {
             let written = self
                 .ctx
                 .commands
                 .execute::<Complaint>(&stream(complaint_id.stream_name())?, &request, |case| {
+                    if let Some(case) = case {
+                        access.on_case(case)?;
+                    }
                     if case.is_none() {
                         return Err(ApiError::NotFound {
                             what: "complaint",
@@ -90,7 +104,10 @@ impl Callbacks {
         let written = self
             .ctx
             .commands
-            .execute::<Customer>(&stream(customer_id.stream_name())?, &request, |_| {
+            .execute::<Customer>(&stream(customer_id.stream_name())?, &request, |record| {
+                if let Some(record) = record {
+                    access.on_customer(record)?;
+                }
                 Ok(CustomerCommand::LogCallback(callback.clone()))
             })
             .await?;
@@ -116,7 +133,7 @@ impl CallbackService for Callbacks {
         request: Request<pb::ListDueCallbacksRequest>,
     ) -> Reply<pb::ListDueCallbacksResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Agent, Role::Supervisor], "list due callbacks")?;
+        let access = authorize(&who, Rpc::ListDueCallbacks)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let owner = f.opt_staff("owner", &req.owner);
@@ -125,7 +142,7 @@ impl CallbackService for Callbacks {
         }
         f.finish()?;
         let mut owner = present(owner)?.map(|o| o.to_string());
-        if !who.has(Role::Supervisor) {
+        if access.relation() == Some(Relation::OwnRows) {
             let me = who.staff_id()?.to_string();
             if owner.as_ref().is_some_and(|o| o != &me) {
                 return Err(ApiError::forbidden("agents list only their own due callbacks").into());

@@ -1,22 +1,20 @@
-//! `ComplaintService`: the complaint lifecycle (R-P1..R-P14), visible per R-P11.
+//! `ComplaintService`: the complaint lifecycle (R-P1..R-P14), each call through the
+//! access table: who acts on a case (R-P4, R-P5), who reads it (R-P11, R-C6).
 
 use kefu_domain::complaint::*;
-use kefu_domain::{ComplaintId, DomainError, Policy, SignerCapacity};
+use kefu_domain::{ComplaintId, Confidentiality, CustomerId, DomainError, Policy, SignerCapacity};
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::auth::{principal, Principal, Role};
-use crate::commands::{self, stream};
+use crate::access::{authorize, Access, Relation, Rpc};
+use crate::auth::{principal, Principal};
+use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
 use crate::pb::complaint_service_server::ComplaintService;
-
-/// Roles that see every case (R-P11); a handler sees their own.
-const OVERSEERS: &[Role] = &[Role::Supervisor, Role::Director, Role::Compliance];
-const HANDLING: &[Role] = &[Role::Agent, Role::Supervisor, Role::Director];
 
 #[derive(Debug, Clone)]
 pub struct Complaints {
@@ -26,12 +24,15 @@ pub struct Complaints {
 type Reply<T> = Result<Response<T>, Status>;
 
 impl Complaints {
-    /// Runs one handling command on a case, as the caller.
+    /// Runs one handling command on a case, as the caller, once the access table's
+    /// check of the case as it stands passes (`access`: R-P4, R-P5).
     // Every handling RPC has exactly these parts; a struct for them would only be unpacked here.
     #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
         who: &Principal,
+        access: &Access,
+        fingerprint: Fingerprint,
         request_id: &str,
         expected_version: Option<u64>,
         complaint_id: &str,
@@ -43,19 +44,20 @@ impl Complaints {
         let complaint_id = fields.complaint_id("complaint_id", complaint_id);
         fields.finish()?;
         let complaint_id = present(complaint_id)?;
-        let mut request = commands::Request::new(who, request_id, expected_version)?;
+        let mut request = commands::Request::new(who, fingerprint, request_id, expected_version)?;
         request.capacity = capacity.map(|capacity| capacity.to_string());
         let written = self
             .ctx
             .commands
-            .execute::<Complaint>(&stream(complaint_id.stream_name())?, &request, |case| {
-                if case.is_none() {
+            .execute::<Complaint>(&stream(complaint_id.stream_name())?, &request, |state| {
+                let Some(case) = state else {
                     return Err(ApiError::NotFound {
                         what: "complaint",
                         id: complaint_id.to_string(),
                     });
-                }
-                command(case)
+                };
+                access.on_case(case)?;
+                command(state)
             })
             .await?;
         Ok(cv::write_result(complaint_id.to_string(), &written))
@@ -66,6 +68,7 @@ impl Complaints {
         who: Principal,
         req: pb::GetComplaintRequest,
     ) -> Result<pb::Complaint, ApiError> {
+        let access = authorize(&who, Rpc::GetComplaint)?;
         let complaint_id = self.ctx.resolve_complaint(&req.complaint).await?;
         let (case, version, _) =
             self.ctx.commands.load::<Complaint>(&stream(complaint_id.stream_name())?).await?;
@@ -73,10 +76,8 @@ impl Complaints {
             what: "complaint",
             id: complaint_id.to_string(),
         })?;
-        let own = who.staff_id().ok().is_some_and(|me| case.handler.as_ref() == Some(&me));
-        if !own && !OVERSEERS.iter().any(|role| who.has(*role)) {
-            return Err(ApiError::forbidden("complaint details are for its handler, supervisors, the director and compliance (R-P11)"));
-        }
+        access.on_case(&case)?;
+        access.target(self.customer_level(case.customer_id).await?)?;
         Ok(view(&case, version, &self.ctx.policy))
     }
 
@@ -85,10 +86,7 @@ impl Complaints {
         who: Principal,
         req: pb::ListComplaintsRequest,
     ) -> Result<pb::ListComplaintsResponse, ApiError> {
-        who.require_any(
-            &[Role::Agent, Role::Supervisor, Role::Director, Role::Compliance],
-            "list complaints",
-        )?;
+        let access = authorize(&who, Rpc::ListComplaints)?;
         let mut f = Fields::new();
         let after = if req.page_token.is_empty() {
             Some(None)
@@ -114,7 +112,7 @@ impl Complaints {
         };
         f.finish()?;
         let mut handler = present(handler)?.map(|h| h.to_string());
-        if !OVERSEERS.iter().any(|role| who.has(*role)) {
+        if access.relation() == Some(Relation::OwnRows) {
             // R-P11: a handler lists only their own cases.
             let me = who.staff_id()?.to_string();
             if handler.as_ref().is_some_and(|h| h != &me) {
@@ -122,7 +120,7 @@ impl Complaints {
             }
             handler = Some(me);
         }
-        self.ctx.caught_up(req.min_position).await?;
+        self.ctx.caught_up_in(req.min_position, "complaints").await?;
         let filter = ComplaintFilter {
             status: status.map(str::to_owned),
             stage: None,
@@ -131,6 +129,9 @@ impl Complaints {
             customer_id: present(customer)?.map(|id| id.to_string()),
             category: (!req.category.trim().is_empty()).then(|| req.category.trim().to_owned()),
             year: (req.year != 0).then_some(i64::from(req.year)),
+            max_confidentiality_rank: Some(kefu_projection::confidentiality_rank(
+                access.max_level(),
+            )),
         };
         let page = Page { after: present(after)?, size: req.page_size };
         let paged = self.ctx.models.complaints(&filter, &page).await?;
@@ -150,8 +151,13 @@ impl Complaints {
         req: pb::ArchiveCasesRequest,
     ) -> Result<pb::ArchiveCasesResponse, ApiError> {
         use chrono::Datelike;
-        who.require_any(&[Role::Supervisor, Role::Director, Role::Compliance], "archive cases")?;
-        let request = commands::Request::new(&who, &req.request_id, None)?;
+        authorize(&who, Rpc::ArchiveCases)?;
+        let request = commands::Request::new(
+            &who,
+            Fingerprint::internal("ArchiveCases/case"),
+            &req.request_id,
+            None,
+        )?;
         let this_year = self.ctx.commands.now().year();
         let year = i32::try_from(req.year).ok().filter(|year| (2000..=this_year).contains(year));
         let Some(year) = year else {
@@ -178,7 +184,10 @@ impl Complaints {
                             .ctx
                             .commands
                             .execute::<Complaint>(&stream(id.stream_name())?, &per_case, |_| {
-                                Ok(ComplaintCommand::Archive(ArchiveCase { year }))
+                                Ok(ComplaintCommand::Archive(ArchiveCase {
+                                    year,
+                                    callback_window: self.ctx.policy.callback_window(),
+                                }))
                             })
                             .await;
                         match outcome {
@@ -193,6 +202,19 @@ impl Complaints {
                             Err(ApiError::Domain(DomainError::ComplaintArchived)) => {
                                 answer.already_archived += 1;
                             }
+                            // R-P15: the callback is still owed; archived on a later call.
+                            Err(ApiError::Domain(
+                                error @ DomainError::CallbackWindowOpen { .. },
+                            )) => {
+                                let due = row
+                                    .closed_at
+                                    .map(|closed_at| self.ctx.policy.callback_due(closed_at));
+                                answer.skipped.push(pb::SkippedCase {
+                                    case_number: row.case_number,
+                                    reason: error.code().to_owned(),
+                                    archivable_after: cv::opt_timestamp(due),
+                                });
+                            }
                             Err(error) => return Err(error),
                         }
                     }
@@ -203,8 +225,25 @@ impl Complaints {
                 None => break,
             }
         }
-        tracing::info!(year, archived = answer.archived.len(), "cases archived");
+        tracing::info!(
+            year,
+            archived = answer.archived.len(),
+            skipped = answer.skipped.len(),
+            "cases archived"
+        );
         Ok(answer)
+    }
+}
+
+/// The acting staff member, stepping in when the table lets them act by overseeing (R-P4).
+fn actor(me: &kefu_domain::StaffId, access: &Access) -> Actor {
+    Actor { staff: me.clone(), stepping_in: access.oversees() }
+}
+
+impl Complaints {
+    /// The current confidentiality of a case's customer (R-C6).
+    async fn customer_level(&self, customer_id: CustomerId) -> Result<Confidentiality, ApiError> {
+        self.ctx.customer_level(customer_id).await
     }
 }
 
@@ -246,6 +285,12 @@ pub(crate) fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint 
         recused: case.recused.iter().map(ToString::to_string).collect(),
         version,
         archived_at: cv::opt_timestamp(case.archived_at),
+        meeting: case
+            .round
+            .signature
+            .as_ref()
+            .and_then(|s| s.meeting.as_ref())
+            .map(cv::meeting_out),
     }
 }
 
@@ -287,6 +332,7 @@ fn listed(row: ComplaintRow, policy: &Policy) -> pb::Complaint {
         recused: Vec::new(),
         version: 0,
         archived_at: cv::opt_timestamp(row.archived_at),
+        meeting: None,
     }
 }
 
@@ -305,7 +351,8 @@ impl ComplaintService for Complaints {
         request: Request<pb::FileComplaintRequest>,
     ) -> Reply<pb::FileComplaintResponse> {
         let who = principal(&request)?;
-        Ok(Response::new(self.file(who, request.into_inner()).await?))
+        let deadline = super::filing::deadline(request.metadata());
+        Ok(Response::new(self.file(who, request.into_inner(), deadline).await?))
     }
 
     async fn assign_handler(
@@ -313,25 +360,34 @@ impl ComplaintService for Complaints {
         request: Request<pb::AssignHandlerRequest>,
     ) -> Reply<pb::AssignHandlerResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Supervisor, Role::Director], "assign handlers")?;
+        let access = authorize(&who, Rpc::AssignHandler)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let handler = f.staff("handler", &req.handler);
         let reason = f.opt_text("reason", &req.reason);
-        if let Some(handler) = &handler {
-            if let Err(error) = self.ctx.active_staff(handler).await {
-                return Err(error.into());
-            }
-        }
-        let (handler, reason) = (handler.clone(), reason.clone());
-        let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::AssignHandler(AssignHandler {
-                    handler: present(handler.clone())?,
-                    reason: present(reason.clone())?,
-                }))
+        let complaint_id = f.complaint_id("complaint_id", &req.complaint_id);
+        f.finish()?;
+        let (complaint_id, handler) = (present(complaint_id)?, present(handler)?);
+        let fingerprint = Fingerprint::of("AssignHandler", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
+        let assign = AssignHandler { handler: handler.clone(), reason: present(reason)? };
+        // R-C3: conditioned on the handler still being active when it commits.
+        let case_stream = stream(complaint_id.stream_name())?;
+        let written = self
+            .ctx
+            .assign::<Complaint>(&case_stream, &request, &handler, |case| {
+                let Some(case) = case else {
+                    return Err(ApiError::NotFound {
+                        what: "complaint",
+                        id: complaint_id.to_string(),
+                    });
+                };
+                access.on_case(case)?;
+                Ok(ComplaintCommand::AssignHandler(assign.clone()))
             })
             .await?;
+        let result = cv::write_result(complaint_id.to_string(), &written);
         Ok(Response::new(pb::AssignHandlerResponse { result: Some(result) }))
     }
 
@@ -340,18 +396,28 @@ impl ComplaintService for Complaints {
         request: Request<pb::RecuseHandlerRequest>,
     ) -> Reply<pb::RecuseHandlerResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "recuse from cases")?;
+        let access = authorize(&who, Rpc::RecuseHandler)?;
         let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let reason = f.opt_text("reason", &req.reason);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::RecuseHandler(RecuseHandler {
-                    handler: me.clone(),
-                    reason: present(reason.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                Fingerprint::of("RecuseHandler", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::RecuseHandler(RecuseHandler {
+                        handler: me.clone(),
+                        reason: present(reason.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::RecuseHandlerResponse { result: Some(result) }))
     }
@@ -361,7 +427,7 @@ impl ComplaintService for Complaints {
         request: Request<pb::ContactComplainantRequest>,
     ) -> Reply<pb::ContactComplainantResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "contact complainants")?;
+        let access = authorize(&who, Rpc::ContactComplainant)?;
         let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
@@ -369,14 +435,24 @@ impl ComplaintService for Complaints {
         let summary = f.text("summary", &req.summary);
         let at = f.time_or_now("contacted_at", req.contacted_at.as_ref(), self.ctx.commands.now());
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::ContactComplainant(ContactComplainant {
-                    by: me.clone(),
-                    channel: present(channel)?,
-                    summary: present(summary.clone())?,
-                    contacted_at: present(at)?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                Fingerprint::of("ContactComplainant", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::ContactComplainant(ContactComplainant {
+                        by: actor(&me, &access),
+                        channel: present(channel)?,
+                        summary: present(summary.clone())?,
+                        contacted_at: present(at)?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::ContactComplainantResponse { result: Some(result) }))
     }
@@ -386,18 +462,28 @@ impl ComplaintService for Complaints {
         request: Request<pb::RecordInvestigationRequest>,
     ) -> Reply<pb::RecordInvestigationResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "investigate")?;
+        let access = authorize(&who, Rpc::RecordInvestigation)?;
         let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let findings = f.text("findings", &req.findings);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::RecordInvestigation(RecordInvestigation {
-                    by: me.clone(),
-                    findings: present(findings.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                Fingerprint::of("RecordInvestigation", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::RecordInvestigation(RecordInvestigation {
+                        by: actor(&me, &access),
+                        findings: present(findings.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::RecordInvestigationResponse { result: Some(result) }))
     }
@@ -407,18 +493,28 @@ impl ComplaintService for Complaints {
         request: Request<pb::DraftOpinionRequest>,
     ) -> Reply<pb::DraftOpinionResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "draft opinions")?;
+        let access = authorize(&who, Rpc::DraftOpinion)?;
         let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let opinion = f.text("opinion", &req.opinion);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::DraftOpinion(DraftOpinion {
-                    specialist: me.clone(),
-                    opinion: present(opinion.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                Fingerprint::of("DraftOpinion", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::DraftOpinion(DraftOpinion {
+                        specialist: me.clone(),
+                        opinion: present(opinion.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::DraftOpinionResponse { result: Some(result) }))
     }
@@ -428,18 +524,28 @@ impl ComplaintService for Complaints {
         request: Request<pb::EscalateComplaintRequest>,
     ) -> Reply<pb::EscalateComplaintResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Supervisor, Role::Director], "escalate complaints")?;
+        let access = authorize(&who, Rpc::EscalateComplaint)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let to = f.required("to", cv::signer_capacity(req.to));
         let reason = f.text("reason", &req.reason);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::Escalate(EscalateComplaint {
-                    to: present(to)?,
-                    reason: present(reason.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                Fingerprint::of("EscalateComplaint", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::Escalate(EscalateComplaint {
+                        to: present(to)?,
+                        reason: present(reason.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::EscalateComplaintResponse { result: Some(result) }))
     }
@@ -449,22 +555,28 @@ impl ComplaintService for Complaints {
         request: Request<pb::SignOpinionRequest>,
     ) -> Reply<pb::SignOpinionResponse> {
         let who = principal(&request)?;
-        let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let capacity = f.required("capacity", cv::signer_capacity(req.capacity));
+        let access = authorize(
+            &who,
+            match capacity {
+                Some(SignerCapacity::Director) => Rpc::SignOpinionAsDirector,
+                Some(SignerCapacity::Committee) => Rpc::SignOpinionAsCommittee,
+                // An unknown capacity is refused below; ask as the least a signer needs.
+                Some(SignerCapacity::Handler) | None => Rpc::SignOpinionAsHandler,
+            },
+        )?;
+        let me = who.staff_id()?;
         let decision = f.text("decision", &req.decision);
         let remedy = f.opt_text("remedy", &req.remedy);
-        match capacity {
-            Some(SignerCapacity::Handler) => who.require_any(HANDLING, "sign as handler")?,
-            Some(SignerCapacity::Director | SignerCapacity::Committee) => {
-                who.require_any(&[Role::Director], "sign as director or committee (R-P5)")?;
-            }
-            None => {}
-        }
+        let meeting = cv::committee_meeting(&mut f, req.meeting.as_ref(), capacity);
+        let quorum = usize::from(self.ctx.policy.committee_quorum);
         let result = self
             .run(
                 &who,
+                &access,
+                Fingerprint::of("SignOpinion", &req),
                 &req.request_id,
                 req.expected_version,
                 &req.complaint_id,
@@ -476,6 +588,8 @@ impl ComplaintService for Complaints {
                         capacity: present(capacity)?,
                         decision: present(decision.clone())?,
                         remedy: present(remedy.clone())?,
+                        meeting: present(meeting.clone())?,
+                        committee_quorum: quorum,
                     }))
                 },
             )
@@ -488,7 +602,7 @@ impl ComplaintService for Complaints {
         request: Request<pb::SendReplyRequest>,
     ) -> Reply<pb::SendReplyResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "reply to complainants")?;
+        let access = authorize(&who, Rpc::SendReply)?;
         let me = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
@@ -496,14 +610,24 @@ impl ComplaintService for Complaints {
         let channel = f.required("channel", cv::contact_channel(req.channel));
         let summary = f.text("summary", &req.summary);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::SendReply(SendReply {
-                    by: me.clone(),
-                    kind: present(kind)?,
-                    channel: present(channel)?,
-                    summary: present(summary.clone())?,
-                }))
-            })
+            .run(
+                &who,
+                &access,
+                Fingerprint::of("SendReply", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::SendReply(SendReply {
+                        by: actor(&me, &access),
+                        kind: present(kind)?,
+                        channel: present(channel)?,
+                        summary: present(summary.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::SendReplyResponse { result: Some(result) }))
     }
@@ -513,14 +637,28 @@ impl ComplaintService for Complaints {
         request: Request<pb::CloseComplaintRequest>,
     ) -> Reply<pb::CloseComplaintResponse> {
         let who = principal(&request)?;
-        who.require_any(HANDLING, "close complaints")?;
+        let access = authorize(&who, Rpc::CloseComplaint)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let summary = f.opt_text("summary", &req.summary);
+        let me = who.staff_id()?;
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::Close(CloseComplaint { summary: present(summary.clone())? }))
-            })
+            .run(
+                &who,
+                &access,
+                Fingerprint::of("CloseComplaint", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::Close(CloseComplaint {
+                        by: actor(&me, &access),
+                        summary: present(summary.clone())?,
+                    }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::CloseComplaintResponse { result: Some(result) }))
     }
@@ -530,14 +668,24 @@ impl ComplaintService for Complaints {
         request: Request<pb::ReopenComplaintRequest>,
     ) -> Reply<pb::ReopenComplaintResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Supervisor, Role::Director], "reopen complaints")?;
+        let access = authorize(&who, Rpc::ReopenComplaint)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let cause = f.opt_text("cause", &req.cause);
         let result = self
-            .run(&who, &req.request_id, req.expected_version, &req.complaint_id, f, None, |_| {
-                Ok(ComplaintCommand::Reopen(ReopenComplaint { cause: present(cause.clone())? }))
-            })
+            .run(
+                &who,
+                &access,
+                Fingerprint::of("ReopenComplaint", &req),
+                &req.request_id,
+                req.expected_version,
+                &req.complaint_id,
+                f,
+                None,
+                |_| {
+                    Ok(ComplaintCommand::Reopen(ReopenComplaint { cause: present(cause.clone())? }))
+                },
+            )
             .await?;
         Ok(Response::new(pb::ReopenComplaintResponse { result: Some(result) }))
     }

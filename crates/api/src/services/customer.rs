@@ -1,4 +1,5 @@
-//! `CustomerService`: customer records (R-C1..R-C8), with clearance checks (R-C6).
+//! `CustomerService`: customer records (R-C1..R-C8), each call through the access table
+//! (roles, the customer's own agent, clearance and classification: R-C3, R-C6).
 
 use kefu_domain::customer::*;
 use kefu_domain::search_keys::KeyKind;
@@ -8,16 +9,13 @@ use kefu_projection::{confidentiality_rank, CustomerRow, Page};
 use tonic::{Request, Response, Status};
 
 use super::{lookup, Ctx};
-use crate::auth::{principal, Principal, Role};
-use crate::commands::{self, stream};
+use crate::access::{authorize, Access, Rpc};
+use crate::auth::{principal, Principal};
+use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
 use crate::pb::customer_service_server::CustomerService;
-
-const WRITERS: &[Role] = &[Role::Agent, Role::Supervisor, Role::Service];
-pub(super) const READERS: &[Role] =
-    &[Role::Agent, Role::Supervisor, Role::Director, Role::Compliance, Role::Service];
 
 #[derive(Debug, Clone)]
 pub struct Customers {
@@ -27,19 +25,30 @@ pub struct Customers {
 type Reply<T> = Result<Response<T>, Status>;
 
 impl Customers {
+    /// Runs one command on a customer's record, as the caller, once the access table's
+    /// checks of the record as it stands pass (`access`, plus any more in `command`).
     async fn run(
         &self,
-        who: &Principal,
-        request_id: &str,
-        expected_version: Option<u64>,
+        access: &Access,
+        request: &commands::Request<'_>,
         customer_id: CustomerId,
         command: impl Fn(&Option<CustomerRecord>) -> Result<CustomerCommand, ApiError>,
     ) -> Result<pb::WriteResult, ApiError> {
-        let request = commands::Request::new(who, request_id, expected_version)?;
         let written = self
             .ctx
             .commands
-            .execute::<Customer>(&stream(customer_id.stream_name())?, &request, command)
+            .execute::<Customer>(&stream(customer_id.stream_name())?, request, |state| {
+                match state {
+                    Some(record) if record.merged_into.is_some() => {
+                        // A merged duplicate is governed by its survivor's level and
+                        // accepts only an erasure, whose caller checked that level.
+                        access.with_customer(record)?;
+                    }
+                    Some(record) => access.on_customer(record)?,
+                    None => {}
+                }
+                command(state)
+            })
             .await?;
         Ok(cv::write_result(customer_id.to_string(), &written))
     }
@@ -72,8 +81,9 @@ impl Customers {
         who: Principal,
         req: pb::RegisterCustomerRequest,
     ) -> Result<pb::RegisterCustomerResponse, ApiError> {
-        who.require_any(WRITERS, "register customers")?;
-        let request = commands::Request::new(&who, &req.request_id, None)?;
+        let access = authorize(&who, Rpc::RegisterCustomer)?;
+        let fingerprint = Fingerprint::of("RegisterCustomer", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         let region = self.ctx.contacts.phone_region;
         if let Some(earlier) = self.ctx.commands.earlier(&request).await? {
             let id = earlier.stream.trim_start_matches("customer-").to_owned();
@@ -81,7 +91,7 @@ impl Customers {
             let contacts = cv::contacts_in(&mut f, req.contacts.as_ref(), region);
             let duplicates = match (contacts, id.parse::<CustomerId>()) {
                 (Some(contacts), Ok(own)) => {
-                    self.duplicates_of(&who, &req.name, &contacts, Some(own)).await?
+                    self.duplicates_of(&access, &req.name, &contacts, Some(own)).await?
                 }
                 _ => Vec::new(),
             };
@@ -102,11 +112,10 @@ impl Customers {
             f.required("confidentiality", cv::confidentiality(req.confidentiality));
         let agent = f.opt_staff("agent", &req.agent);
         f.finish()?;
+        // R-C6: nobody files a record at a level they could not read back.
+        access.target(present(confidentiality)?)?;
         let agent = match present(agent)? {
-            Some(agent) => {
-                self.ctx.active_staff(&agent).await?;
-                agent
-            }
+            Some(agent) => agent,
             None => self.least_loaded_agent().await?,
         };
         let referred_by = present(referred_by)?;
@@ -119,7 +128,7 @@ impl Customers {
             None => false,
         };
         let (name, contacts) = (present(name)?, present(contacts)?);
-        let duplicates = self.duplicates_before_registering(&who, &name, &contacts).await?;
+        let duplicates = self.duplicates_before_registering(&access, &name, &contacts).await?;
         let customer_id = CustomerId::generate();
         let command = RegisterCustomer {
             customer_id,
@@ -132,12 +141,12 @@ impl Customers {
             referred_by,
             referrer_registered,
             confidentiality: present(confidentiality)?,
-            agent,
+            agent: agent.clone(),
         };
+        // R-C3: the agent, chosen active, must still be when the record commits.
         let written = self
             .ctx
-            .commands
-            .execute::<Customer>(&stream(customer_id.stream_name())?, &request, |_| {
+            .assign::<Customer>(&stream(customer_id.stream_name())?, &request, &agent, |_| {
                 Ok(CustomerCommand::Register(command.clone()))
             })
             .await?;
@@ -156,12 +165,12 @@ impl Customers {
     /// that much, and they are checked against what it holds rather than refused.
     async fn duplicates_before_registering(
         &self,
-        who: &Principal,
+        access: &Access,
         name: &kefu_domain::Text,
         contacts: &kefu_domain::Contacts,
     ) -> Result<Vec<kefu_projection::queries::Duplicate>, ApiError> {
         let head = self.ctx.commands.store().head_position().await.map_err(ApiError::from)?;
-        match self.ctx.caught_up(head).await {
+        match self.ctx.caught_up_in(head, "customers").await {
             Ok(()) => {}
             Err(ApiError::NotCaughtUp { wanted, reached }) => {
                 tracing::warn!(
@@ -172,7 +181,7 @@ impl Customers {
             }
             Err(error) => return Err(error),
         }
-        let duplicates = self.duplicates_of(who, name.as_str(), contacts, None).await?;
+        let duplicates = self.duplicates_of(access, name.as_str(), contacts, None).await?;
         if self.ctx.contacts.refuse_duplicates {
             if let Some(exact) = duplicates.iter().find(|d| d.exact()) {
                 let field = if exact.shared.contains(&KeyKind::Phone) { "phone" } else { "email" };
@@ -190,19 +199,15 @@ impl Customers {
         who: &Principal,
         customer_id: CustomerId,
     ) -> Result<pb::Customer, ApiError> {
-        who.require_any(READERS, "read customer records")?;
+        let access = authorize(who, Rpc::GetCustomer)?;
         let (record, version, _) =
             self.ctx.commands.load::<Customer>(&stream(customer_id.stream_name())?).await?;
         let record = record
             .ok_or_else(|| ApiError::NotFound { what: "customer", id: customer_id.to_string() })?;
         // A merged duplicate is read as part of its survivor, at the survivor's level.
-        let survivor = self.survivor_of(&record).await?;
+        let survivor = self.ctx.survivor_of(&record).await?;
         let level = survivor.as_ref().map_or(record.confidentiality, |s| s.confidentiality);
-        if level > who.clearance {
-            return Err(ApiError::forbidden(format!(
-                "customer is {level}, above the caller's clearance (R-C6)"
-            )));
-        }
+        access.on_customer_at(&record, level)?;
         // Erasing the survivor erased the duplicates merged into it (their keys are gone).
         let forgotten = record.forgotten_at.is_some()
             || survivor.as_ref().is_some_and(|s| s.forgotten_at.is_some());
@@ -276,8 +281,17 @@ impl CustomerService for Customers {
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Reply<pb::UpdateCustomerResponse> {
         let who = principal(&request)?;
-        who.require_any(WRITERS, "update customers")?;
         let req = request.into_inner();
+        // R-C6: a new level is classifying, a check of its own; the profile fields are an
+        // update. A request with only a level needs only the classifying grant.
+        let profile = req.name.is_some() || req.contacts.is_some();
+        let classifying = req.confidentiality != 0;
+        let update_access = match (profile, classifying) {
+            (false, true) => None,
+            _ => Some(authorize(&who, Rpc::UpdateCustomer)?),
+        };
+        let classify_access =
+            if classifying { Some(authorize(&who, Rpc::ClassifyCustomer)?) } else { None };
         let mut f = Fields::new();
         let customer_id = f.customer_id("customer_id", &req.customer_id);
         let name = match req.name.as_deref() {
@@ -301,8 +315,22 @@ impl CustomerService for Customers {
             contacts: present(contacts)?,
             confidentiality: present(confidentiality)?,
         };
+        let access = update_access.as_ref().or(classify_access.as_ref()).ok_or_else(|| {
+            ApiError::Internal("an update is an update, a classification or both".into())
+        })?;
+        let fingerprint = Fingerprint::of("UpdateCustomer", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+            .run(access, &request, present(customer_id)?, |state| {
+                // Nobody changes a record they may not read, nor classifies beyond their
+                // clearance, at either end.
+                if let (Some(record), Some(classify), Some(level)) =
+                    (state, &classify_access, update.confidentiality)
+                {
+                    classify.on_customer(record)?;
+                    classify.classify(record.confidentiality, level)?;
+                }
                 Ok(CustomerCommand::Update(update.clone()))
             })
             .await?;
@@ -314,7 +342,7 @@ impl CustomerService for Customers {
         request: Request<pb::GradeCustomerRequest>,
     ) -> Reply<pb::GradeCustomerResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Agent, Role::Supervisor], "grade customers")?;
+        let access = authorize(&who, Rpc::GradeCustomer)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let customer_id = f.customer_id("customer_id", &req.customer_id);
@@ -327,8 +355,11 @@ impl CustomerService for Customers {
             stars: present(stars)?,
             reason: present(reason)?,
         };
+        let fingerprint = Fingerprint::of("GradeCustomer", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+            .run(&access, &request, present(customer_id)?, |_| {
                 Ok(CustomerCommand::Grade(grade.clone()))
             })
             .await?;
@@ -340,7 +371,7 @@ impl CustomerService for Customers {
         request: Request<pb::AssignAgentRequest>,
     ) -> Reply<pb::AssignAgentResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Supervisor], "assign customers to agents")?;
+        let access = authorize(&who, Rpc::AssignAgent)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let customer_id = f.customer_id("customer_id", &req.customer_id);
@@ -348,13 +379,22 @@ impl CustomerService for Customers {
         let reason = f.opt_text("reason", &req.reason);
         f.finish()?;
         let agent = present(agent)?;
-        self.ctx.active_staff(&agent).await?;
-        let assign = AssignAgent { agent, reason: present(reason)? };
-        let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+        let customer_id = present(customer_id)?;
+        let fingerprint = Fingerprint::of("AssignAgent", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
+        let assign = AssignAgent { agent: agent.clone(), reason: present(reason)? };
+        // R-C3: conditioned on the agent still being active when it commits.
+        let written = self
+            .ctx
+            .assign::<Customer>(&stream(customer_id.stream_name())?, &request, &agent, |state| {
+                if let Some(record) = state {
+                    access.on_customer(record)?;
+                }
                 Ok(CustomerCommand::AssignAgent(assign.clone()))
             })
             .await?;
+        let result = cv::write_result(customer_id.to_string(), &written);
         Ok(Response::new(pb::AssignAgentResponse { result: Some(result) }))
     }
 
@@ -363,7 +403,7 @@ impl CustomerService for Customers {
         request: Request<pb::RecordContactRequest>,
     ) -> Reply<pb::RecordContactResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Agent, Role::Supervisor], "record contacts")?;
+        let access = authorize(&who, Rpc::RecordContact)?;
         let by = who.staff_id()?;
         let req = request.into_inner();
         let mut f = Fields::new();
@@ -379,8 +419,11 @@ impl CustomerService for Customers {
             note: present(note)?,
             contacted_at: present(contacted_at)?,
         };
+        let fingerprint = Fingerprint::of("RecordContact", &req);
+        let request =
+            commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(&who, &req.request_id, req.expected_version, present(customer_id)?, |_| {
+            .run(&access, &request, present(customer_id)?, |_| {
                 Ok(CustomerCommand::RecordContact(contact.clone()))
             })
             .await?;
@@ -392,7 +435,7 @@ impl CustomerService for Customers {
         request: Request<pb::ForgetCustomerRequest>,
     ) -> Reply<pb::ForgetCustomerResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Compliance], "erase customers")?;
+        let access = authorize(&who, Rpc::ForgetCustomer)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let customer_id = f.customer_id("customer_id", &req.customer_id);
@@ -405,22 +448,32 @@ impl CustomerService for Customers {
         let Some(record) = record else {
             return Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() }.into());
         };
-        // R-C8: the key goes before the event is acknowledged, so an acknowledged erasure
-        // never leaves the person readable; a retry after a failure here destroys nothing
-        // new and records the event. Erasing a survivor erases the duplicates merged into
-        // it (the same person); a duplicate erased on its own takes only its own data.
+        access.on_customer_at(&record, self.ctx.governing_level(&record).await?)?;
+        // R-C8: the event first, then the keys, then the answer. A failed append changes
+        // nothing; a failure after it leaves the customer recorded as forgotten (read
+        // models scrubbed, no new data accepted) and the call failed, and its retry
+        // finds the event and destroys the keys. So an acknowledged erasure never leaves
+        // the person readable, and nothing is ever half-done for good.
+        let fingerprint = Fingerprint::of("ForgetCustomer", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
+        let result = self
+            .run(&access, &request, customer_id, |_| Ok(CustomerCommand::Forget(forget.clone())))
+            .await?;
+        // Erasing a survivor erases the duplicates merged into it (the same person); a
+        // duplicate erased on its own takes only its own data. Read as erased: a
+        // forgotten record absorbs nothing more, so this list is final.
+        let (erased, _, _) =
+            self.ctx.commands.load_unopened::<Customer>(&stream(customer_id.stream_name())?).await?;
+        let merged = erased
+            .filter(|record| record.merged_into.is_none())
+            .map(|record| record.absorbed)
+            .unwrap_or_default();
         let store = self.ctx.commands.store();
-        let merged = if record.merged_into.is_none() { record.absorbed.clone() } else { vec![] };
         for subject in std::iter::once(customer_id).chain(merged) {
             let destroyed =
                 store.destroy_data_key(&subject.to_string()).await.map_err(ApiError::from)?;
             tracing::info!(customer = %subject, key_destroyed = destroyed, "customer data erased");
         }
-        let result = self
-            .run(&who, &req.request_id, None, customer_id, |_| {
-                Ok(CustomerCommand::Forget(forget.clone()))
-            })
-            .await?;
         Ok(Response::new(pb::ForgetCustomerResponse { result: Some(result) }))
     }
 
@@ -442,7 +495,7 @@ impl CustomerService for Customers {
         request: Request<pb::ListCustomersRequest>,
     ) -> Reply<pb::ListCustomersResponse> {
         let who = principal(&request)?;
-        who.require_any(READERS, "list customers")?;
+        let access = authorize(&who, Rpc::ListCustomers)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let after = f.opt_customer_id("page_token", &req.page_token);
@@ -454,12 +507,12 @@ impl CustomerService for Customers {
         let agent = f.opt_staff("agent", &req.agent);
         let referred_by = f.opt_customer_id("referred_by", &req.referred_by);
         f.finish()?;
-        self.ctx.caught_up(req.min_position).await?;
+        self.ctx.caught_up_in(req.min_position, "customers").await?;
         let filter = CustomerFilter {
             tier: present(tier)?.map(|tier| tier.to_string()),
             agent: present(agent)?.map(|agent| agent.to_string()),
             referred_by: present(referred_by)?.map(|id| id.to_string()),
-            max_confidentiality_rank: Some(confidentiality_rank(who.clearance)),
+            max_confidentiality_rank: Some(confidentiality_rank(access.max_level())),
             include_forgotten: false,
         };
         let page = Page { after: present(after)?.map(|id| id.to_string()), size: req.page_size };

@@ -1,4 +1,5 @@
-//! `EventService`: the raw log, live or paged, personal fields opened (or `[erased]`).
+//! `EventService`: the log, live or paged, each event as the caller may read it
+//! (`feed`: fields redacted by the access table, the rest opened or `[erased]`).
 
 use std::pin::Pin;
 
@@ -8,14 +9,14 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::auth::{principal, Role};
+use crate::access::{authorize, Rpc};
+use crate::auth::principal;
 use crate::convert as cv;
 use crate::error::ApiError;
+use crate::feed::{Reader, Shown};
 use crate::pb;
 use crate::pb::event_service_server::EventService;
 
-/// Raw events carry personal data.
-const EVENT_READERS: &[Role] = &[Role::Service, Role::Compliance];
 /// Events buffered per subscriber before the reader waits for the client.
 const SUBSCRIBER_BUFFER: usize = 256;
 const MAX_CATEGORIES: usize = 16;
@@ -28,7 +29,7 @@ pub struct Events {
 pub(crate) type Reply<T> = Result<Response<T>, Status>;
 pub(crate) type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-pub fn event_out(event: RecordedEvent) -> pb::Event {
+pub fn event_out(Shown { event, redacted }: Shown) -> pb::Event {
     pb::Event {
         position: event.position,
         stream_id: event.stream_id,
@@ -50,6 +51,7 @@ pub fn event_out(event: RecordedEvent) -> pb::Event {
         recorded_at: Some(cv::timestamp(event.recorded_at)),
         prev_hash: hex::encode(event.prev_hash),
         hash: hex::encode(event.hash),
+        redacted_fields: redacted,
     }
 }
 
@@ -84,7 +86,7 @@ impl EventService for Events {
         request: Request<pb::SubscribeRequest>,
     ) -> Reply<Self::SubscribeStream> {
         let who = principal(&request)?;
-        who.require_any(EVENT_READERS, "read the event log")?;
+        authorize(&who, Rpc::Subscribe)?;
         let req = request.into_inner();
         let categories = categories(&req.categories)?;
         if i64::try_from(req.from_position).is_err() {
@@ -93,20 +95,17 @@ impl EventService for Events {
         let (sender, receiver) = tokio::sync::mpsc::channel(SUBSCRIBER_BUFFER);
         let store = self.ctx.commands.store().clone();
         let mut events = Box::pin(store.subscribe(req.from_position));
+        let mut reader = Reader::new(self.ctx.clone(), who);
         tokio::spawn(async move {
             while let Some(next) = events.next().await {
                 let message = match next {
                     Ok(event) if !wanted(&categories, &event) => continue,
-                    Ok(event) => {
-                        let mut event = [event];
-                        match store.open_sealed(&mut event).await {
-                            Ok(()) => {
-                                let [event] = event;
-                                Ok(pb::SubscribeResponse { event: Some(event_out(event)) })
-                            }
-                            Err(error) => Err(Status::from(ApiError::from(error))),
-                        }
-                    }
+                    Ok(event) => match reader.show(vec![event]).await {
+                        Ok(shown) => Ok(pb::SubscribeResponse {
+                            event: shown.into_iter().next().map(event_out),
+                        }),
+                        Err(error) => Err(Status::from(error)),
+                    },
                     Err(error) => Err(Status::from(ApiError::from(error))),
                 };
                 let failed = message.is_err();
@@ -121,7 +120,7 @@ impl EventService for Events {
 
     async fn read_all(&self, request: Request<pb::ReadAllRequest>) -> Reply<pb::ReadAllResponse> {
         let who = principal(&request)?;
-        who.require_any(EVENT_READERS, "read the event log")?;
+        authorize(&who, Rpc::ReadAll)?;
         let req = request.into_inner();
         let categories = categories(&req.categories)?;
         let limit = match req.limit {
@@ -136,10 +135,10 @@ impl EventService for Events {
             .await
             .map_err(ApiError::from)?;
         let next_position = page.last().map_or(from, |event| event.position + 1);
-        let mut page: Vec<RecordedEvent> =
+        let page: Vec<RecordedEvent> =
             page.into_iter().filter(|event| wanted(&categories, event)).collect();
-        store.open_sealed(&mut page).await.map_err(ApiError::from)?;
-        let events = page.into_iter().map(event_out).collect();
+        let shown = Reader::new(self.ctx.clone(), who).show(page).await?;
+        let events = shown.into_iter().map(event_out).collect();
         Ok(Response::new(pb::ReadAllResponse { events, next_position }))
     }
 }

@@ -14,8 +14,21 @@
 //! again carefully: look up what the request id already wrote, answer a finished filing
 //! with its first answer, finish a half-done one (filed before numbers and cases were
 //! written together) with the number it was given, else read the customer and file.
+//!
+//! One instant per filing: taken once when the filing arrives, it is the filing's time,
+//! the number's, and (by `case_register::case_year`) the year of the register it is
+//! numbered in, however long the filing waits or retries: a filing straddling midnight
+//! on 31 December is numbered in the year it arrived, in that year's register.
+//!
+//! Contention a filing did not cause is not its caller's problem: a lost race for the
+//! number (another filing, another node, a failed group ahead in the queue) or a change
+//! to the customer's stream since it was seen (a contact logged meanwhile) is retried
+//! inside the caller's deadline ([`deadline`]), re-reading what changed.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::{DateTime, Utc};
 use kefu_domain::case_register::{self, CaseRegister, CaseRegisterEvent, IssueCaseNumber};
@@ -25,7 +38,8 @@ use kefu_domain::{Aggregate, Attachment, CaseNumber, ComplaintId, CustomerId, Do
 use kefu_event_store::{Condition, Direction, StoreError, StreamId};
 
 use super::complaint::Complaints;
-use crate::auth::{Principal, Role};
+use crate::access::{authorize, Rpc};
+use crate::auth::Principal;
 use crate::commands::{self, decode, stream};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
@@ -93,6 +107,64 @@ impl Filing {
     }
 }
 
+/// A filing's number and case on their way to the writer: one outcome each.
+type PendingFiling = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Vec<Result<commands::Written, StoreError>>> + Send>,
+>;
+
+/// What every try of one filing shares: its year, register, ids and instant.
+struct Numbering<'a> {
+    year: i32,
+    register: StreamId,
+    register_request: commands::Request<'a>,
+    case_request: commands::Request<'a>,
+    unused: Vec<Condition>,
+    complaint_id: ComplaintId,
+    case: StreamId,
+    /// On condition of its version as read: the case is refused if it moved.
+    customer: StreamId,
+    filing: &'a Filing,
+    at: DateTime<Utc>,
+}
+
+/// Why a filing's group was not written, when trying again may succeed.
+enum Retry {
+    /// The number was this request's already: answer through the lookup.
+    Repeated,
+    /// Another filing took the number first (or a group ahead of it failed).
+    Number,
+    /// The customer's stream moved since it was read.
+    Customer,
+}
+
+impl Retry {
+    /// What the group's outcomes (number, case) call for; `Err` when retrying would not
+    /// help (the refusal, as the store gave it).
+    fn of(
+        outcomes: Vec<Result<commands::Written, StoreError>>,
+        customer: &StreamId,
+    ) -> Result<Retry, ApiError> {
+        let mut outcomes = outcomes.into_iter();
+        let number = outcomes.next();
+        let case = outcomes.next();
+        match (number, case) {
+            (Some(Ok(number)), _) if number.repeated => Ok(Retry::Repeated),
+            (Some(Err(StoreError::WrongExpectedVersion { .. })), _) => Ok(Retry::Number),
+            (_, Some(Err(StoreError::ConditionFailed(Condition::StreamAt { stream_id, .. }))))
+                if &stream_id == customer =>
+            {
+                Ok(Retry::Customer)
+            }
+            // The refused append says why; its partner only that it went unwritten.
+            (Some(Err(error)), _) if !matches!(error, StoreError::GroupIncomplete) => {
+                Err(error.into())
+            }
+            (_, Some(Err(error))) => Err(error.into()),
+            _ => Err(StoreError::CommitFailed("a filing went unanswered".into()).into()),
+        }
+    }
+}
+
 fn answer(
     complaint_id: ComplaintId,
     case_number: CaseNumber,
@@ -127,9 +199,6 @@ fn validate(req: &pb::FileComplaintRequest, now: DateTime<Utc>) -> Result<Filing
     }
     f.finish()?;
     let received_at = present(received_at)?;
-    if received_at > now {
-        return Err(DomainError::ReceivedInFuture.into());
-    }
     Ok(Filing {
         customer_id: present(customer_id)?,
         category: present(category)?,
@@ -143,20 +212,42 @@ fn validate(req: &pb::FileComplaintRequest, now: DateTime<Utc>) -> Result<Filing
     })
 }
 
+/// How long a filing keeps retrying contention it did not cause when the caller set no
+/// deadline; with one (`grpc-timeout`), until shortly before it.
+const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(10);
+/// What is left of the caller's deadline for the last try and the answer.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(50);
+
+/// Until when a filing may retry: the caller's `grpc-timeout` less a margin, else
+/// [`DEFAULT_RETRY_BUDGET`] from now. The server's call layer ends the call at the
+/// `grpc-timeout` itself (`DEADLINE_EXCEEDED`); stopping [`DEADLINE_MARGIN`] before it
+/// leaves the last try room to answer `ABORTED` `CONTENDED` first.
+pub(super) fn deadline(metadata: &tonic::metadata::MetadataMap) -> Instant {
+    let budget = metadata
+        .get("grpc-timeout")
+        .and_then(|value| crate::call::grpc_timeout(value.as_bytes()))
+        .map_or(DEFAULT_RETRY_BUDGET, |timeout| timeout.saturating_sub(DEADLINE_MARGIN));
+    Instant::now() + budget
+}
+
 impl Complaints {
     pub(super) async fn file(
         &self,
         who: Principal,
         req: pb::FileComplaintRequest,
+        deadline: Instant,
     ) -> Result<pb::FileComplaintResponse, ApiError> {
-        who.require_any(&[Role::Agent, Role::Supervisor, Role::Service], "file complaints")?;
-        let request = commands::Request::new(&who, &req.request_id, None)?;
-        match self.file_as_new(&request, &req).await {
+        authorize(&who, Rpc::FileComplaint)?;
+        let fingerprint = commands::Fingerprint::of("FileComplaint", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
+        // The filing's one instant (see the module's documentation).
+        let at = self.ctx.commands.now();
+        match self.file_as_new(&request, &req, at, deadline).await {
             Ok(Some(answer)) => return Ok(answer),
             Ok(None) => {}
             Err(error) => tracing::debug!(%error, "filing as new failed; filing carefully"),
         }
-        self.file_carefully(&request, &req).await
+        self.file_carefully(&request, &req, at, deadline).await
     }
 
     /// The filing as a new request; `None` when the request id turns out to have
@@ -165,14 +256,16 @@ impl Complaints {
         &self,
         request: &commands::Request<'_>,
         req: &pb::FileComplaintRequest,
+        at: DateTime<Utc>,
+        deadline: Instant,
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
-        let filing = validate(req, self.ctx.commands.now())?;
+        let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
         let version = match self.ctx.live_customers.version(&customer) {
             Some(version) => version,
             None => self.check_customer(&customer, &filing.customer_id).await?,
         };
-        let filed = self.issue_and_file(request, &filing, version).await;
+        let filed = self.issue_and_file(request, &filing, version, at, deadline).await;
         if filed.is_err() {
             // Maybe the customer changed: the careful retry reads them again.
             self.ctx.live_customers.forget(&customer);
@@ -186,22 +279,25 @@ impl Complaints {
         &self,
         request: &commands::Request<'_>,
         req: &pb::FileComplaintRequest,
+        at: DateTime<Utc>,
+        deadline: Instant,
     ) -> Result<pb::FileComplaintResponse, ApiError> {
         let complaint_request = request.tagged("complaint");
         let register_request = request.tagged("register");
         // One lookup answers both parts of a retried filing.
         let lookup = self.ctx.commands.lookup(&complaint_request).await?;
         if let Some(earlier) = lookup.written("complaint", &complaint_request)? {
+            earlier.log_repeat();
             return self.filed_answer(&earlier).await;
         }
         let issued_before = lookup.written("register", &register_request)?;
-        let filing = validate(req, self.ctx.commands.now())?;
+        let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
         let version = self.check_customer(&customer, &filing.customer_id).await?;
         if let Some(issued) = issued_before {
             return self.file_numbered(&complaint_request, &filing, &issued).await;
         }
-        self.issue_and_file(request, &filing, version).await?.ok_or_else(|| {
+        self.issue_and_file(request, &filing, version, at, deadline).await?.ok_or_else(|| {
             // Another try of this very request took the number since the lookup.
             ApiError::Contended { stream: register_request.request_id.to_owned() }
         })
@@ -262,100 +358,122 @@ impl Complaints {
         Ok(answer(issued.complaint_id, issued.case_number, &written))
     }
 
-    /// R-P1 and the filing: the next number of this year's register and the case filed
-    /// under it, as one append group. `None` when the number turns out to be a repeat:
-    /// this request took its number before.
+    /// R-P1 and the filing: the next number of the register of the filing's year and the
+    /// case filed under it, as one append group. `None` when the number turns out to be
+    /// a repeat: this request took its number before.
     ///
     /// Numbers are taken one at a time under `ctx.register`, from the head this process
     /// last wrote (loaded from the log when unknown); the group is queued under the
     /// lock but its commit is awaited outside it, so concurrent filings share commits.
     /// The number's append expects the version it was decided on: number N only ever
     /// lands at version N, so a lost race (another node, or a failed group ahead in the
-    /// queue) is a conflict that reloads the head and tries again.
+    /// queue) is a conflict that reloads the head and tries again, as is a change to
+    /// the customer's stream since it was read; until `deadline`.
     async fn issue_and_file(
         &self,
         request: &commands::Request<'_>,
         filing: &Filing,
         customer_version: u64,
+        at: DateTime<Utc>,
+        deadline: Instant,
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
-        use chrono::Datelike;
-        let commands = &self.ctx.commands;
-        let year = commands.now().year();
-        let register = stream(case_register::stream_name(year))?;
-        let (register_request, case_request) =
-            (request.tagged("register"), request.tagged("complaint"));
+        let year = case_register::case_year(at);
+        let register_request = request.tagged("register");
         let complaint_id = ComplaintId::generate();
-        let case = stream(complaint_id.stream_name())?;
-        // The number is refused if the key served another request; the case (and with
-        // it the number) if the customer changed since they were seen live.
-        let unused = vec![Condition::Absent(register_request.unrelated_ids())];
-        let customer = stream(filing.customer_id.stream_name())?;
-        let live = vec![Condition::StreamAt { stream_id: customer, version: customer_version }];
+        let numbering = Numbering {
+            year,
+            register: stream(case_register::stream_name(year))?,
+            // The number is refused if the key served another request.
+            unused: vec![Condition::Absent(register_request.unrelated_ids())],
+            register_request,
+            case_request: request.tagged("complaint"),
+            complaint_id,
+            case: stream(complaint_id.stream_name())?,
+            customer: stream(filing.customer_id.stream_name())?,
+            filing,
+            at,
+        };
+        let mut customer_version = customer_version;
         // Sealing the case needs the customer's key: fetched now, not under the lock.
-        commands.store().data_key(&filing.customer_id.to_string()).await?;
-        for _ in 0..16 {
-            let mut head = self.ctx.register.lock().await;
-            let (last, version) = match *head {
-                Some(known) if known.year == year => (known.last, known.version),
-                _ => {
-                    let (last, version, _) = commands.load::<CaseRegister>(&register).await?;
-                    (last, version)
-                }
-            };
-            let now = commands.now();
-            let events = CaseRegister::decide(&last, IssueCaseNumber { complaint_id }, now)?;
-            let Some(CaseRegisterEvent::CaseNumberIssued(issued)) = events.first().cloned() else {
-                return Err(ApiError::Internal("the register issued nothing".into()));
-            };
-            let number = commands
-                .prepare::<CaseRegister>(
-                    &register,
-                    &register_request,
-                    &last,
-                    &events,
-                    version,
-                    unused.clone(),
-                )
-                .await?;
-            let command = ComplaintCommand::File(filing.command(complaint_id, issued.case_number));
-            let filed = Complaint::decide(&None, command, now)?;
-            let filed = commands
-                .prepare::<Complaint>(&case, &case_request, &None, &filed, 0, live.clone())
-                .await?;
-            let pending = commands.submit_group(vec![number, filed])?;
-            *head = Some(super::RegisterHead {
-                year,
-                last: Some(issued.case_number),
-                version: version + 1,
-            });
-            // Queued in order (each backend has one writer per process): the next filing
-            // may take the next number while this one waits for its commit.
-            drop(head);
+        self.ctx.commands.store().data_key(&filing.customer_id.to_string()).await?;
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            let (pending, case_number) = self.queue_numbered(&numbering, customer_version).await?;
             let outcomes = pending.await;
             if let [Ok(number), Ok(filed)] = outcomes.as_slice() {
                 if !number.repeated {
-                    return Ok(Some(answer(complaint_id, issued.case_number, filed)));
+                    return Ok(Some(answer(complaint_id, case_number, filed)));
                 }
             }
             // Whatever happened, the head we cached is not known to be stored.
             *self.ctx.register.lock().await = None;
-            let mut outcomes = outcomes.into_iter();
-            match outcomes.next() {
-                Some(Ok(number)) if number.repeated => return Ok(None),
-                // A lost race for the number: reload the head and take the next one.
-                Some(Err(StoreError::WrongExpectedVersion { .. })) => continue,
-                // The refused append says why; its partner only that it went unwritten.
-                Some(Err(error)) if !matches!(error, StoreError::GroupIncomplete) => {
-                    return Err(error.into())
-                }
-                _ => {}
+            let retry = Retry::of(outcomes, &numbering.customer)?;
+            if matches!(retry, Retry::Repeated) {
+                return Ok(None);
             }
-            let refusal = outcomes.find_map(Result::err);
-            return Err(refusal
-                .unwrap_or_else(|| StoreError::CommitFailed("a filing went unanswered".into()))
-                .into());
+            if Instant::now() >= deadline {
+                tracing::warn!(tries, "a filing kept losing races until its deadline");
+                return Err(ApiError::Contended { stream: numbering.register.to_string() });
+            }
+            if matches!(retry, Retry::Customer) {
+                // The customer changed since read: read them again (forgotten now?).
+                let customer = &numbering.customer;
+                customer_version = self.check_customer(customer, &filing.customer_id).await?;
+            }
+            if tries > 4 {
+                // Let the queue ahead of us drain before taking yet another number.
+                tokio::time::sleep(Duration::from_millis(u64::from(tries.min(20)))).await;
+            }
         }
-        Err(ApiError::Contended { stream: register.to_string() })
+    }
+
+    /// Takes the next number of the register (under `ctx.register`) and queues it with
+    /// the case, on condition that the customer's stream is still at `customer_version`.
+    /// The commit is awaited by the caller, outside the lock.
+    async fn queue_numbered(
+        &self,
+        numbering: &Numbering<'_>,
+        customer_version: u64,
+    ) -> Result<(PendingFiling, CaseNumber), ApiError> {
+        let commands = &self.ctx.commands;
+        let Numbering { year, register, complaint_id, at, .. } = numbering;
+        let mut head = self.ctx.register.lock().await;
+        let (last, version) = match *head {
+            Some(known) if known.year == *year => (known.last, known.version),
+            _ => {
+                let (last, version, _) = commands.load::<CaseRegister>(register).await?;
+                (last, version)
+            }
+        };
+        let command = IssueCaseNumber { complaint_id: *complaint_id, year: *year };
+        let events = CaseRegister::decide(&last, command, *at)?;
+        let Some(CaseRegisterEvent::CaseNumberIssued(issued)) = events.first().cloned() else {
+            return Err(ApiError::Internal("the register issued nothing".into()));
+        };
+        let request = &numbering.register_request;
+        let unused = numbering.unused.clone();
+        let number = commands
+            .prepare::<CaseRegister>(register, request, &last, &events, version, unused)
+            .await?;
+        let case_number = issued.case_number;
+        let command = ComplaintCommand::File(numbering.filing.command(*complaint_id, case_number));
+        let filed = Complaint::decide(&None, command, *at)?;
+        let live = vec![Condition::StreamAt {
+            stream_id: numbering.customer.clone(),
+            version: customer_version,
+        }];
+        let (case, request) = (&numbering.case, &numbering.case_request);
+        let filed = commands.prepare::<Complaint>(case, request, &None, &filed, 0, live).await?;
+        let pending = commands.submit_group(vec![number, filed])?;
+        *head = Some(super::RegisterHead {
+            year: *year,
+            last: Some(case_number),
+            version: version + 1,
+        });
+        // Queued in order (each backend has one writer per process): the next filing may
+        // take the next number while this one waits for its commit.
+        Ok((Box::pin(pending), case_number))
     }
 
     async fn filed_answer(

@@ -7,7 +7,8 @@ use kefu_domain::{Contacts, CustomerId};
 use kefu_projection::queries::{Duplicate, Found, Lookup};
 use kefu_projection::{confidentiality_rank, Page};
 
-use super::customer::{listed, Customers, READERS};
+use super::customer::{listed, Customers};
+use crate::access::{authorize, Access, Rpc};
 use crate::auth::Principal;
 use crate::convert::Fields;
 use crate::error::ApiError;
@@ -16,26 +17,22 @@ use crate::pb;
 /// Longest query accepted, in characters: far beyond any name, number or address.
 const MAX_QUERY_CHARS: usize = 200;
 
-/// Who may find customers: whoever reads customer records (not analysts, who never see
-/// personal data). The results are filtered by the caller's clearance in the query.
-fn may_find(who: &Principal) -> Result<(), ApiError> {
-    who.require_any(READERS, "find customers")
-}
-
 impl Customers {
     pub(super) async fn find(
         &self,
         who: &Principal,
         req: pb::FindCustomersRequest,
     ) -> Result<pb::FindCustomersResponse, ApiError> {
-        may_find(who)?;
+        // The access table: whoever reads customer records (not analysts, who never see
+        // personal data); only rows within the caller's clearance, filtered in the query.
+        let access = authorize(who, Rpc::FindCustomers)?;
         let lookup = self.lookup_of(&req)?;
-        self.ctx.caught_up(req.min_position).await?;
+        self.ctx.caught_up_in(req.min_position, "customers").await?;
         let page = Page {
             after: (!req.page_token.is_empty()).then(|| req.page_token.clone()),
             size: req.page_size,
         };
-        let rank = confidentiality_rank(who.clearance);
+        let rank = confidentiality_rank(access.max_level());
         let found = self.ctx.models.find_customers(&lookup, rank, &page).await?;
         Ok(pb::FindCustomersResponse {
             matches: found.rows.into_iter().map(matched).collect(),
@@ -79,16 +76,17 @@ impl Customers {
     }
 
     /// Possible duplicates of a customer with this name and these contacts, among those
-    /// the caller may see; `except` is the registration's own customer (on a retry).
+    /// the caller may see (rows within the clearance of `access`, the registration's);
+    /// `except` is the registration's own customer (on a retry).
     pub(super) async fn duplicates_of(
         &self,
-        who: &Principal,
+        access: &Access,
         name: &str,
         contacts: &Contacts,
         except: Option<CustomerId>,
     ) -> Result<Vec<Duplicate>, ApiError> {
         let keys = customer_keys(None, contacts, self.ctx.contacts.phone_region);
-        let rank = confidentiality_rank(who.clearance);
+        let rank = confidentiality_rank(access.max_level());
         let except = except.map(|id| id.to_string());
         Ok(self.ctx.models.duplicates(&keys, name, rank, except.as_deref()).await?)
     }

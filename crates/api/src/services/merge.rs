@@ -8,12 +8,14 @@
 //! does not exist, so a refused merge tells nobody it is there.
 
 use kefu_domain::customer::{Absorb, Customer, CustomerCommand, CustomerRecord, MergeInto};
-use kefu_domain::{Aggregate, Confidentiality, CustomerId, Text};
+use kefu_domain::{Aggregate, CustomerId, Text};
 use kefu_event_store::{Condition, StoreError, StreamId};
 
 use super::customer::Customers;
-use crate::auth::{Principal, Role};
-use crate::commands::{self, stream, Written};
+use super::Ctx;
+use crate::access::{authorize, Access, Rpc};
+use crate::auth::Principal;
+use crate::commands::{self, stream, Fingerprint, Written};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
@@ -23,17 +25,6 @@ use crate::pb;
 const MAX_CHAIN: usize = 32;
 /// Times a merge is decided again after losing a race, without an expected version.
 const RETRIES: usize = 8;
-
-/// Who may merge: a supervisor (admin holds every role) cleared for both records' levels
-/// (R-C6: only someone cleared for both levels may classify; nobody may change a record
-/// they may not read). A record the caller is not cleared for is "not found".
-fn may_merge(who: &Principal) -> Result<(), ApiError> {
-    who.require_any(&[Role::Supervisor], "merge customers")
-}
-
-fn visible_to(who: &Principal, level: Confidentiality) -> bool {
-    level <= who.clearance
-}
 
 /// A customer record and where its stream is.
 struct Loaded {
@@ -79,15 +70,19 @@ impl Customers {
         who: &Principal,
         req: pb::MergeCustomersRequest,
     ) -> Result<pb::MergeCustomersResponse, ApiError> {
-        may_merge(who)?;
-        let request = commands::Request::new(who, &req.request_id, None)?;
+        // The access table: a supervisor cleared for both records' levels (R-C6: only
+        // someone cleared for both levels may classify; nobody may change a record they
+        // may not read); a record the caller is not cleared for is "not found".
+        let access = authorize(who, Rpc::MergeCustomers)?;
+        let fingerprint = Fingerprint::of("MergeCustomers", &req);
+        let request = commands::Request::new(who, fingerprint, &req.request_id, None)?;
         let merge = validate(&req)?;
         let (merged, absorbed) = (request.tagged("merged"), request.tagged("absorbed"));
         if let Some(answer) = self.merged_before(&merged, &absorbed).await? {
             return Ok(answer);
         }
         for _ in 0..RETRIES {
-            match self.try_merge(who, &merge, &merged, &absorbed).await {
+            match self.try_merge(&access, &merge, &merged, &absorbed).await {
                 // A lost race, with no expectation of the caller's: decide again.
                 Err(StoreError::WrongExpectedVersion { .. }) if merge.expected == (None, None) => {}
                 Err(refusal) => {
@@ -108,14 +103,14 @@ impl Customers {
     /// the answer, or a refusal before anything was submitted.
     async fn try_merge(
         &self,
-        who: &Principal,
+        access: &Access,
         merge: &Merge,
         merged: &commands::Request<'_>,
         absorbed: &commands::Request<'_>,
     ) -> Result<Result<pb::MergeCustomersResponse, ApiError>, StoreError> {
         let decided = async {
-            let dup = self.load_visible(who, merge.duplicate).await?;
-            let kept = self.load_visible(who, merge.survivor).await?;
+            let dup = self.load_visible(access, merge.duplicate).await?;
+            let kept = self.load_visible(access, merge.survivor).await?;
             for (loaded, expected) in [(&dup, merge.expected.0), (&kept, merge.expected.1)] {
                 if let Some(expected) = expected.filter(|expected| *expected != loaded.version) {
                     return Err(ApiError::Conflict {
@@ -197,46 +192,16 @@ impl Customers {
         Ok(Some(answer(id(&dup)?, id(&kept)?, &dup, &kept)))
     }
 
-    /// A registered customer the caller may read (at the level that governs it now);
-    /// anything else is "not found", whether absent or above the caller's clearance.
-    async fn load_visible(&self, who: &Principal, id: CustomerId) -> Result<Loaded, ApiError> {
+    /// A registered customer the caller may merge, at the level that governs it now;
+    /// anything else is "not found", whether absent or above the caller's clearance
+    /// (the access table hides MergeCustomers' targets).
+    async fn load_visible(&self, access: &Access, id: CustomerId) -> Result<Loaded, ApiError> {
         let stream = stream(id.stream_name())?;
         let (record, version, _) = self.ctx.commands.load_unopened::<Customer>(&stream).await?;
-        let not_found = || ApiError::NotFound { what: "customer", id: id.to_string() };
-        let record = record.ok_or_else(not_found)?;
-        let level =
-            self.survivor_of(&record).await?.map_or(record.confidentiality, |s| s.confidentiality);
-        if !visible_to(who, level) {
-            return Err(not_found());
-        }
+        let record =
+            record.ok_or_else(|| ApiError::NotFound { what: "customer", id: id.to_string() })?;
+        access.on_customer_at(&record, self.ctx.governing_level(&record).await?)?;
         Ok(Loaded { stream, record, version })
-    }
-
-    /// Where a merged duplicate lives now: the end of its chain of merges (`None` for a
-    /// customer not merged).
-    pub(super) async fn survivor_of(
-        &self,
-        record: &CustomerRecord,
-    ) -> Result<Option<CustomerRecord>, ApiError> {
-        let mut next = record.merged_into;
-        let mut survivor = None;
-        for hop in 0.. {
-            let Some(mut id) = next else { return Ok(survivor) };
-            if hop == MAX_CHAIN {
-                // Merged away again and again: the read model keeps merges one level
-                // deep, so it names the last survivor in one step (as of its position).
-                let row = self.ctx.models.customer(&record.id.to_string()).await?;
-                let flattened = row.and_then(|row| row.merged_into?.parse().ok());
-                id = flattened.unwrap_or(id);
-            }
-            let (found, _, _) =
-                self.ctx.commands.load_unopened::<Customer>(&stream(id.stream_name())?).await?;
-            let found = found
-                .ok_or_else(|| ApiError::Internal(format!("survivor {id} is not registered")))?;
-            next = found.merged_into.filter(|_| hop < MAX_CHAIN);
-            survivor = Some(found);
-        }
-        Ok(survivor)
     }
 }
 
@@ -249,5 +214,34 @@ fn answer(
     pb::MergeCustomersResponse {
         duplicate: Some(cv::write_result(duplicate.to_string(), dup)),
         survivor: Some(cv::write_result(survivor.to_string(), kept)),
+    }
+}
+
+impl Ctx {
+    /// Where a merged duplicate lives now: the end of its chain of merges (`None` for a
+    /// customer not merged).
+    pub async fn survivor_of(
+        &self,
+        record: &CustomerRecord,
+    ) -> Result<Option<CustomerRecord>, ApiError> {
+        let mut next = record.merged_into;
+        let mut survivor = None;
+        for hop in 0.. {
+            let Some(mut id) = next else { return Ok(survivor) };
+            if hop == MAX_CHAIN {
+                // Merged away again and again: the read model keeps merges one level
+                // deep, so it names the last survivor in one step (as of its position).
+                let row = self.models.customer(&record.id.to_string()).await?;
+                let flattened = row.and_then(|row| row.merged_into?.parse().ok());
+                id = flattened.unwrap_or(id);
+            }
+            let (found, _, _) =
+                self.commands.load_unopened::<Customer>(&stream(id.stream_name())?).await?;
+            let found = found
+                .ok_or_else(|| ApiError::Internal(format!("survivor {id} is not registered")))?;
+            next = found.merged_into.filter(|_| hop < MAX_CHAIN);
+            survivor = Some(found);
+        }
+        Ok(survivor)
     }
 }

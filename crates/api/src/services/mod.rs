@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use kefu_domain::staff::{Staff, StaffMember};
 use kefu_domain::{Policy, StaffId};
+use kefu_event_store::Condition;
 use kefu_projection::ReadModels;
 
 use crate::commands::{stream, Commands};
@@ -26,6 +27,9 @@ use crate::error::ApiError;
 pub struct Ctx {
     pub commands: Commands,
     pub models: ReadModels,
+    /// The read models reports are answered from: `models`, or the same on a read
+    /// replica (BI load kept off the primary).
+    pub reports: ReadModels,
     pub policy: Arc<Policy>,
     /// The head of this year's case register as this process last wrote it: filings
     /// take numbers one at a time under this lock, but wait for their commit outside
@@ -68,20 +72,90 @@ impl Ctx {
         Ok(self.models.wait_for(min_position, self.read_wait).await?)
     }
 
+    /// Waits until the read model of one projection includes `min_position` (0: no
+    /// wait); another projection that stopped neither delays nor fails it.
+    pub async fn caught_up_in(&self, min_position: u64, projection: &str) -> Result<(), ApiError> {
+        let only = [projection];
+        Ok(self.models.wait_for_in(min_position, self.read_wait, Some(&only)).await?)
+    }
+
     /// A complaint named by its id or its case number (`YYYY-NNNNNN`).
     pub async fn resolve_complaint(&self, key: &str) -> Result<kefu_domain::ComplaintId, ApiError> {
         crate::casefile::resolve(&self.commands, key).await
     }
 
-    /// A staff member who can take work now (registered, not departed).
-    pub async fn active_staff(&self, staff_id: &StaffId) -> Result<StaffMember, ApiError> {
-        let (member, _, _) = self.commands.load::<Staff>(&stream(staff_id.stream_name())?).await?;
+    /// R-C6: the current confidentiality of a customer, from their stream (personal
+    /// fields left sealed): a merged duplicate's is its survivor's. An unknown customer
+    /// reads as `secret`: unknown is not shown.
+    pub async fn customer_level(
+        &self,
+        customer_id: kefu_domain::CustomerId,
+    ) -> Result<kefu_domain::Confidentiality, ApiError> {
+        let (record, _, _) = self
+            .commands
+            .load_unopened::<kefu_domain::Customer>(&stream(customer_id.stream_name())?)
+            .await?;
+        match record {
+            Some(record) => self.governing_level(&record).await,
+            None => Ok(kefu_domain::Confidentiality::Secret),
+        }
+    }
+
+    /// R-C6: the level that governs a customer's record now: its own, or once merged
+    /// its survivor's (merging classifies the duplicate's data at the survivor's level).
+    pub async fn governing_level(
+        &self,
+        record: &kefu_domain::customer::CustomerRecord,
+    ) -> Result<kefu_domain::Confidentiality, ApiError> {
+        Ok(self
+            .survivor_of(record)
+            .await?
+            .map_or(record.confidentiality, |survivor| survivor.confidentiality))
+    }
+
+    /// A staff member who can take work now (registered, not departed), and the
+    /// condition that keeps it so until an assignment commits: their stream is still
+    /// at the version read (a staff stream changes only when its person leaves).
+    pub async fn active_staff(
+        &self,
+        staff_id: &StaffId,
+    ) -> Result<(StaffMember, Condition), ApiError> {
+        let staff_stream = stream(staff_id.stream_name())?;
+        let (member, version, _) = self.commands.load::<Staff>(&staff_stream).await?;
         match member {
             None => Err(kefu_domain::DomainError::StaffNotRegistered.into()),
             Some(member) if !member.is_active() => {
                 Err(kefu_domain::DomainError::StaffDeparted.into())
             }
-            Some(member) => Ok(member),
+            Some(member) => Ok((member, Condition::StreamAt { stream_id: staff_stream, version })),
+        }
+    }
+
+    /// Runs an assignment to `assignee` on condition they are still active when it
+    /// commits: one who left meanwhile gets nothing (`STAFF_DEPARTED`, R-C3).
+    pub async fn assign<A>(
+        &self,
+        target: &kefu_event_store::StreamId,
+        request: &crate::commands::Request<'_>,
+        assignee: &StaffId,
+        command: impl Fn(&A::State) -> Result<A::Command, ApiError>,
+    ) -> Result<crate::commands::Written, ApiError>
+    where
+        A: kefu_domain::Aggregate,
+        A::Event: kefu_domain::DomainEvent,
+        A::State: Send + Sync + 'static,
+    {
+        let (_, active) = self.active_staff(assignee).await?;
+        let outcome = self.commands.execute_if::<A>(target, request, vec![active], &command).await;
+        match outcome {
+            // The assignee's stream moved: they left between the check and the commit.
+            Err(ApiError::Contended { stream: changed })
+                if changed == stream(assignee.stream_name())?.as_str() =>
+            {
+                self.active_staff(assignee).await?;
+                Err(ApiError::Contended { stream: changed })
+            }
+            other => other,
         }
     }
 }

@@ -1,18 +1,18 @@
-//! `ReportingService`: the R-R1..R-R4 reports over the read models, read-your-writes.
+//! `ReportingService`: the R-R1..R-R4 reports over the read models, read-your-writes,
+//! through the access table: analysts get aggregates only, names only within clearance;
+//! answered by the read replica when one is configured (`ApiConfig::read_replica`).
 
 use chrono::{DateTime, Utc};
 use kefu_projection::queries::{self, is_month, GroupBy, SatisfactionFilter, SlaKind};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::auth::{principal, Principal, Role};
+use crate::access::{authorize, Access, Rpc};
+use crate::auth::{principal, Principal};
 use crate::convert::{self as cv, Fields};
 use crate::error::ApiError;
 use crate::pb;
 use crate::pb::reporting_service_server::ReportingService;
-
-/// Everyone who reads reports; analysts get aggregates only.
-const READERS: &[Role] = &[Role::Analyst, Role::Supervisor, Role::Director, Role::Compliance];
 
 #[derive(Debug, Clone)]
 pub struct Reports {
@@ -22,22 +22,20 @@ pub struct Reports {
 type Reply<T> = Result<Response<T>, Status>;
 
 impl Reports {
-    /// Checks the role, waits for `min_position` and resolves `as_of`.
+    /// Checks the access table, waits for `min_position` and resolves `as_of`.
     async fn prepare(
         &self,
         who: &Principal,
+        rpc: Rpc,
         min_position: u64,
         as_of: Option<&prost_types::Timestamp>,
-    ) -> Result<DateTime<Utc>, ApiError> {
-        who.require_any(READERS, "read reports")?;
-        let now = self.ctx.commands.now();
-        let as_of = match as_of {
-            None => now,
-            Some(at) => cv::from_timestamp(at)
-                .ok_or_else(|| ApiError::field("as_of", "is not a valid timestamp"))?,
-        };
-        self.ctx.caught_up(min_position).await?;
-        Ok(as_of)
+    ) -> Result<(Access, DateTime<Utc>), ApiError> {
+        let access = authorize(who, rpc)?;
+        let mut f = Fields::new();
+        let as_of = f.as_of("as_of", as_of, self.ctx.commands.now());
+        f.finish()?;
+        self.ctx.reports.wait_for(min_position, self.ctx.read_wait).await?;
+        Ok((access, cv::present(as_of)?))
     }
 }
 
@@ -63,9 +61,13 @@ impl ReportingService for Reports {
     ) -> Reply<pb::GetDashboardResponse> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        let as_of = self.prepare(&who, req.min_position, req.as_of.as_ref()).await?;
+        let (access, as_of) =
+            self.prepare(&who, Rpc::GetDashboard, req.min_position, req.as_of.as_ref()).await?;
         let dashboard =
-            self.ctx.models.dashboard(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
+            self.ctx.reports.dashboard(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
+        // Per-staff rows are not aggregates.
+        let withheld = access.aggregates_only();
+        let workload = if withheld { Vec::new() } else { dashboard.workload };
         Ok(Response::new(pb::GetDashboardResponse {
             open_by_stage: dashboard
                 .open_by_stage
@@ -77,7 +79,8 @@ impl ReportingService for Reports {
                 .into_iter()
                 .map(|(label, count)| pb::LabelCount { label: label.to_owned(), count })
                 .collect(),
-            workload: dashboard.workload.into_iter().map(load_out).collect(),
+            workload: workload.into_iter().map(load_out).collect(),
+            workload_withheld: withheld,
             breaches: Some(pb::SlaBreachCounts {
                 first_response: dashboard.breaches.first_response,
                 callback_overdue: dashboard.breaches.callback_overdue,
@@ -115,7 +118,9 @@ impl ReportingService for Reports {
             f.violation("kind", "is not a callback kind");
         }
         f.finish()?;
-        let as_of = self.prepare(&who, req.min_position, req.as_of.as_ref()).await?;
+        let (_, as_of) = self
+            .prepare(&who, Rpc::GetSatisfactionMetrics, req.min_position, req.as_of.as_ref())
+            .await?;
         let filter = SatisfactionFilter {
             from_month: (!req.from_month.is_empty()).then(|| req.from_month.clone()),
             to_month: (!req.to_month.is_empty()).then(|| req.to_month.clone()),
@@ -123,7 +128,7 @@ impl ReportingService for Reports {
         };
         let group_by = group_by.unwrap_or(GroupBy::Total);
         let groups =
-            self.ctx.models.satisfaction(&filter, group_by).await.map_err(ApiError::from)?;
+            self.ctx.reports.satisfaction(&filter, group_by).await.map_err(ApiError::from)?;
         let coverage = self
             .ctx
             .models
@@ -167,8 +172,8 @@ impl ReportingService for Reports {
         if !is_month(&req.month) {
             return Err(ApiError::field("month", "must be YYYY-MM").into());
         }
-        self.prepare(&who, req.min_position, None).await?;
-        let summary = self.ctx.models.monthly_summary(&req.month).await.map_err(ApiError::from)?;
+        self.prepare(&who, Rpc::GetMonthlySummary, req.min_position, None).await?;
+        let summary = self.ctx.reports.monthly_summary(&req.month).await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetMonthlySummaryResponse {
             month: summary.month,
             complaints: summary.complaints,
@@ -191,9 +196,10 @@ impl ReportingService for Reports {
     ) -> Reply<pb::ListSlaBreachesResponse> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        let as_of = self.prepare(&who, req.min_position, req.as_of.as_ref()).await?;
+        let (_, as_of) =
+            self.prepare(&who, Rpc::ListSlaBreaches, req.min_position, req.as_of.as_ref()).await?;
         let breaches =
-            self.ctx.models.sla_breaches(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
+            self.ctx.reports.sla_breaches(as_of, &self.ctx.policy).await.map_err(ApiError::from)?;
         Ok(Response::new(pb::ListSlaBreachesResponse {
             breaches: breaches
                 .into_iter()
@@ -219,8 +225,8 @@ impl ReportingService for Reports {
     ) -> Reply<pb::GetHandlerWorkloadResponse> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        self.prepare(&who, req.min_position, None).await?;
-        let workload = self.ctx.models.workload().await.map_err(ApiError::from)?;
+        self.prepare(&who, Rpc::GetHandlerWorkload, req.min_position, None).await?;
+        let workload = self.ctx.reports.workload().await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetHandlerWorkloadResponse {
             workload: workload.into_iter().map(load_out).collect(),
         }))
@@ -232,21 +238,26 @@ impl ReportingService for Reports {
     ) -> Reply<pb::GetReferralReportResponse> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        self.prepare(&who, req.min_position, None).await?;
-        // Names are personal data: analysts see aggregates only.
-        let with_names =
-            [Role::Supervisor, Role::Director, Role::Compliance].iter().any(|role| who.has(*role));
-        let referrals = self.ctx.models.referral_report().await.map_err(ApiError::from)?;
+        let (access, _) =
+            self.prepare(&who, Rpc::GetReferralReport, req.min_position, None).await?;
+        // R-C6: a referrer's name only within the caller's clearance.
+        let cleared = kefu_projection::confidentiality_rank(access.max_level());
+        let referrals = self.ctx.reports.referral_report().await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetReferralReportResponse {
             referrals: referrals
                 .into_iter()
-                .map(|r| pb::Referral {
+                .map(|r| {
+                    let shown = r.referrer_rank.is_some_and(|rank| rank <= cleared);
+                    (r, shown)
+                })
+                .map(|(r, shown)| pb::Referral {
                     referrer_id: r.referrer_id,
-                    referrer_name: if with_names {
+                    referrer_name: if shown {
                         r.referrer_name.unwrap_or_default()
                     } else {
                         String::new()
                     },
+                    referrer_name_redacted: !shown,
                     referred: r.referred,
                     still_customers: r.still_customers,
                     contacted: r.contacted,

@@ -2,16 +2,18 @@
 
 use std::collections::BTreeMap;
 
+use kefu_domain::balance::{self, CaseToHand};
 use kefu_domain::complaint::{AssignHandler, Complaint, ComplaintCommand};
 use kefu_domain::customer::{AssignAgent, Customer, CustomerCommand};
 use kefu_domain::staff::*;
-use kefu_domain::{balance, ComplaintId, CustomerId, DomainError, StaffId, StaffRole, Text};
+use kefu_domain::{ComplaintId, CustomerId, DomainError, StaffId, StaffRole, Text};
 use kefu_event_store::Direction;
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::auth::{principal, Principal, Role};
-use crate::commands::{self, decode, stream};
+use crate::access::{authorize, Rpc};
+use crate::auth::{principal, Principal};
+use crate::commands::{self, decode, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
@@ -49,17 +51,14 @@ impl StaffDirectory {
         Ok(Candidates { agents, handlers })
     }
 
-    /// The departure as recorded (recording it first if needed): what must move.
-    async fn departure(
+    /// R-C3: the whole plan for the leaver's customers and open cases, from the read
+    /// models (caught up by the caller) and each case's own stream (who it bars, R-P4);
+    /// refused, naming what nobody can take, before anything is recorded.
+    async fn plan(
         &self,
-        who: &Principal,
-        req: &pb::RecordDepartureRequest,
         leaver: &StaffId,
-        reason: Option<Text>,
-    ) -> Result<(StaffDeparted, pb::WriteResult), ApiError> {
-        let staff_stream = stream(leaver.stream_name())?;
-        let request = commands::Request::new(who, &req.request_id, None)?;
-        // The lists come from the read models, which the caller has just caught up.
+        candidates: &Candidates,
+    ) -> Result<balance::DeparturePlan, ApiError> {
         let customers: Vec<CustomerId> = self
             .ctx
             .models
@@ -68,26 +67,63 @@ impl StaffDirectory {
             .iter()
             .filter_map(|id| id.parse().ok())
             .collect();
-        let open_cases: Vec<ComplaintId> = self
-            .ctx
-            .models
-            .open_cases_of(leaver.as_str())
-            .await?
-            .iter()
-            .filter_map(|id| id.parse().ok())
-            .collect();
-        let departure = RecordDeparture { reason, customers, open_cases };
-        let written = match self
-            .ctx
-            .commands
-            .execute::<Staff>(&staff_stream, &request, |_| {
-                Ok(StaffCommand::RecordDeparture(departure.clone()))
-            })
-            .await
-        {
-            // Departed by an earlier, interrupted call: resume from its recorded lists.
-            Err(ApiError::Domain(DomainError::StaffDeparted)) => None,
-            other => Some(other?),
+        let mut cases = Vec::new();
+        for id in self.ctx.models.open_cases_of(leaver.as_str()).await? {
+            let Ok(complaint_id) = id.parse::<ComplaintId>() else { continue };
+            let case_stream = stream(complaint_id.stream_name())?;
+            let (case, _, _) = self.ctx.commands.load_unopened::<Complaint>(&case_stream).await?;
+            let Some(case) = case else { continue };
+            let mut barred = case.recused.clone();
+            barred.extend(case.respondent.clone());
+            cases.push(CaseToHand { complaint_id, label: case.case_number.to_string(), barred });
+        }
+        Ok(balance::plan_departure(
+            leaver,
+            &customers,
+            &cases,
+            &candidates.agents,
+            &candidates.handlers,
+        )?)
+    }
+
+    /// The departure as recorded (recording it, with its plan, if needed), and the
+    /// answer's write result. A departure recorded before is resumed whoever recorded
+    /// it; a request id used for another request on this stream is refused.
+    async fn departure(
+        &self,
+        request: &commands::Request<'_>,
+        leaver: &StaffId,
+        reason: Option<Text>,
+        candidates: &Candidates,
+    ) -> Result<(StaffDeparted, pb::WriteResult), ApiError> {
+        let staff_stream = stream(leaver.stream_name())?;
+        let (member, _, _) = self.ctx.commands.load::<Staff>(&staff_stream).await?;
+        let written = match member {
+            None => return Err(DomainError::StaffNotRegistered.into()),
+            Some(member) if member.is_active() => {
+                let (customers, open_cases) = self.plan(leaver, candidates).await?;
+                // Nobody planned to take over may leave before the plan is recorded.
+                let mut conditions = Vec::new();
+                let owners =
+                    customers.iter().map(|h| &h.to).chain(open_cases.iter().map(|h| &h.to));
+                for owner in owners.collect::<std::collections::BTreeSet<_>>() {
+                    conditions.push(self.ctx.active_staff(owner).await?.1);
+                }
+                let departure = RecordDeparture { reason, customers, open_cases };
+                let outcome = self
+                    .ctx
+                    .commands
+                    .execute_if::<Staff>(&staff_stream, request, conditions, |_| {
+                        Ok(StaffCommand::RecordDeparture(departure.clone()))
+                    })
+                    .await;
+                match outcome {
+                    // Departed by a concurrent call: resume from what it recorded.
+                    Err(ApiError::Domain(DomainError::StaffDeparted)) => None,
+                    other => Some(other?),
+                }
+            }
+            Some(_) => self.ctx.commands.repeated(&staff_stream, request).await?,
         };
         let recorded = self
             .ctx
@@ -95,19 +131,21 @@ impl StaffDirectory {
             .read(&staff_stream, u64::MAX, Direction::Backward, usize::MAX)
             .await?;
         let events: Vec<StaffEvent> = decode(&recorded)?;
-        let departed = events
+        let (index, departed) = events
             .into_iter()
-            .find_map(|event| match event {
-                StaffEvent::StaffDeparted(departed) => Some(departed),
+            .enumerate()
+            .find_map(|(index, event)| match event {
+                StaffEvent::StaffDeparted(departed) => Some((index, departed)),
                 StaffEvent::StaffRegistered(_) => None,
             })
-            // The request id answered with an earlier, different command on this stream.
-            .ok_or_else(|| ApiError::RequestIdReused(req.request_id.clone()))?;
-        let version = recorded.first().map_or(0, |e| e.stream_version);
-        let position = recorded.first().map_or(0, |e| e.position);
+            .ok_or_else(|| ApiError::RequestIdReused(request.request_id.to_owned()))?;
         let result = match written {
             Some(written) => cv::write_result(leaver.to_string(), &written),
-            None => pb::WriteResult { id: leaver.to_string(), version, position },
+            None => pb::WriteResult {
+                id: leaver.to_string(),
+                version: recorded.get(index).map_or(0, |e| e.stream_version),
+                position: recorded.get(index).map_or(0, |e| e.position),
+            },
         };
         Ok((departed, result))
     }
@@ -117,141 +155,166 @@ impl StaffDirectory {
         who: Principal,
         req: pb::RecordDepartureRequest,
     ) -> Result<pb::RecordDepartureResponse, ApiError> {
-        who.require_any(&[Role::Supervisor], "record departures")?;
+        authorize(&who, Rpc::RecordDeparture)?;
         let mut f = Fields::new();
         let leaver = f.staff("staff_id", &req.staff_id);
         let reason = f.opt_text("reason", &req.reason);
         f.finish()?;
         let leaver = present(leaver)?;
-        let (member, _, _) =
-            self.ctx.commands.load::<Staff>(&stream(leaver.stream_name())?).await?;
-        if member.is_none() {
-            return Err(DomainError::StaffNotRegistered.into());
-        }
+        let fingerprint = Fingerprint::of("RecordDeparture", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         // The candidates and the leaver's lists come from the read models: make them
         // current first (an earlier departure must not leave its leaver a candidate).
         let head = self.ctx.commands.store().head_position().await?;
         self.ctx.caught_up(head).await?;
-        let mut candidates = self.candidates(&leaver).await?;
-        let (departed, mut result) = self.departure(&who, &req, &leaver, present(reason)?).await?;
-        if (!departed.customers_to_reassign.is_empty() && candidates.agents.is_empty())
-            || (!departed.cases_to_reassign.is_empty() && candidates.handlers.is_empty())
+        let candidates = self.candidates(&leaver).await?;
+        let (departed, mut result) =
+            self.departure(&request, &leaver, present(reason)?, &candidates).await?;
+        let (customers, cases) = if departed.customer_handovers.len()
+            == departed.customers_to_reassign.len()
+            && departed.case_handovers.len() == departed.cases_to_reassign.len()
         {
-            return Err(ApiError::field(
-                "staff_id",
-                "no other active agent or handler can take over the leaver's work (R-C3)",
-            ));
+            (departed.customer_handovers, departed.case_handovers)
+        } else {
+            // Recorded before departures recorded their plan: plan what it listed now.
+            let customers = balance::plan_reassignment(
+                &leaver,
+                &departed.customers_to_reassign,
+                &candidates.agents,
+            );
+            let customers = customers.into_iter().map(|(id, to)| Handover { id, to }).collect();
+            let order = balance::plan_reassignment(
+                &leaver,
+                &departed.cases_to_reassign,
+                &candidates.handlers,
+            );
+            (customers, order.into_iter().map(|(id, to)| Handover { id, to }).collect())
+        };
+        let mut answer =
+            pb::RecordDepartureResponse { result: None, customers: Vec::new(), cases: Vec::new() };
+        for handover in customers {
+            let backups = candidates.agents.keys().cloned().collect();
+            if let Some(moved) = self.hand_over_customer(&who, &leaver, handover, backups).await? {
+                result.position = result.position.max(moved.1);
+                answer.customers.push(moved.0);
+            }
         }
+        for handover in cases {
+            let backups = candidates.handlers.keys().cloned().collect();
+            if let Some(moved) = self.hand_over_case(&who, &leaver, handover, backups).await? {
+                result.position = result.position.max(moved.1);
+                answer.cases.push(moved.0);
+            }
+        }
+        answer.result = Some(result);
+        Ok(answer)
+    }
 
-        let mut moved_customers = Vec::new();
-        let plan = balance::plan_reassignment(
-            &leaver,
-            &departed.customers_to_reassign,
-            &candidates.agents,
-        );
-        for (customer_id, owner) in plan {
-            let customer_stream = stream(customer_id.stream_name())?;
-            let item_request_id = format!("departure/{leaver}/{customer_id}");
-            let request = commands::Request::new(&who, &item_request_id, None)?;
-            let assign = AssignAgent {
-                agent: owner.clone(),
-                reason: Some(Text::new("reason", "staff departure (R-C3)")?),
-            };
+    /// One customer to their planned agent, on condition the agent is still active;
+    /// one who left since the plan was recorded is replaced by the next candidate.
+    /// `None` when the customer needs no new owner any more (forgotten).
+    async fn hand_over_customer(
+        &self,
+        who: &Principal,
+        leaver: &StaffId,
+        handover: Handover<CustomerId>,
+        backups: Vec<StaffId>,
+    ) -> Result<Option<(pb::Reassignment, u64)>, ApiError> {
+        let customer_stream = stream(handover.id.stream_name())?;
+        let key = format!("departure/{leaver}/{}", handover.id);
+        let request = commands::Request::derived(who, handover_fingerprint(), &key, None);
+        let reason = Some(Text::new("reason", "staff departure (R-C3)")?);
+        let owners = std::iter::once(handover.to.clone()).chain(backups);
+        for owner in owners {
             let written = self
                 .ctx
-                .commands
-                .execute::<Customer>(&customer_stream, &request, |state| {
+                .assign::<Customer>(&customer_stream, &request, &owner, |state| {
                     // Someone else may have moved it already; then leave it where it is.
                     let current = state.as_ref().map(|record| record.agent.clone());
-                    let agent = if current.as_ref() == Some(&leaver) {
-                        owner.clone()
-                    } else {
-                        current.unwrap_or_else(|| owner.clone())
+                    let agent = match current {
+                        Some(current) if &current != leaver => current,
+                        _ => owner.clone(),
                     };
-                    Ok(CustomerCommand::AssignAgent(AssignAgent { agent, ..assign.clone() }))
+                    Ok(CustomerCommand::AssignAgent(AssignAgent { agent, reason: reason.clone() }))
                 })
                 .await;
             match written {
-                Ok(written) => result.position = result.position.max(written.position),
+                Ok(written) => {
+                    let moved = pb::Reassignment {
+                        id: handover.id.to_string(),
+                        new_owner: owner.to_string(),
+                    };
+                    return Ok(Some((moved, written.position)));
+                }
+                Err(ApiError::Domain(DomainError::StaffDeparted)) => continue,
                 Err(ApiError::Domain(
                     DomainError::CustomerForgotten | DomainError::CustomerNotRegistered,
-                )) => continue,
+                )) => return Ok(None),
                 Err(error) => return Err(error),
             }
-            *candidates.agents.entry(owner.clone()).or_default() += 1;
-            moved_customers.push(pb::Reassignment {
-                id: customer_id.to_string(),
-                new_owner: owner.to_string(),
-            });
         }
-
-        let mut moved_cases = Vec::new();
-        for complaint_id in &departed.cases_to_reassign {
-            let case_stream = stream(complaint_id.stream_name())?;
-            // Least-loaded first; skip anyone the case refuses (respondent, recused: R-P4).
-            let mut order: Vec<(usize, StaffId)> =
-                candidates.handlers.iter().map(|(id, load)| (*load, id.clone())).collect();
-            order.sort();
-            let item_request_id = format!("departure/{leaver}/{complaint_id}");
-            let request = commands::Request::new(&who, &item_request_id, None)?;
-            let mut assigned = None;
-            for (_, owner) in order {
-                let command = AssignHandler {
-                    handler: owner.clone(),
-                    reason: Some(Text::new("reason", "staff departure (R-C3)")?),
-                };
-                let written = self
-                    .ctx
-                    .commands
-                    .execute::<Complaint>(&case_stream, &request, |state| {
-                        let still_leavers = state
-                            .as_ref()
-                            .is_some_and(|case| case.handler.as_ref() == Some(&leaver));
-                        let handler = if still_leavers {
-                            owner.clone()
-                        } else {
-                            state
-                                .as_ref()
-                                .and_then(|case| case.handler.clone())
-                                .unwrap_or_else(|| owner.clone())
-                        };
-                        Ok(ComplaintCommand::AssignHandler(AssignHandler {
-                            handler,
-                            ..command.clone()
-                        }))
-                    })
-                    .await;
-                match written {
-                    Ok(written) => {
-                        result.position = result.position.max(written.position);
-                        assigned = Some(owner);
-                        break;
-                    }
-                    Err(ApiError::Domain(
-                        DomainError::RespondentCannotHandle | DomainError::RecusedCannotReturn,
-                    )) => continue,
-                    Err(ApiError::Domain(
-                        DomainError::ComplaintClosed
-                        | DomainError::ComplaintArchived
-                        | DomainError::ComplaintNotFiled,
-                    )) => break,
-                    Err(error) => return Err(error),
-                }
-            }
-            if let Some(owner) = assigned {
-                *candidates.handlers.entry(owner.clone()).or_default() += 1;
-                moved_cases.push(pb::Reassignment {
-                    id: complaint_id.to_string(),
-                    new_owner: owner.to_string(),
-                });
-            }
-        }
-        Ok(pb::RecordDepartureResponse {
-            result: Some(result),
-            customers: moved_customers,
-            cases: moved_cases,
-        })
+        Err(DomainError::DepartureUnassignable(format!("customer {}", handover.id)).into())
     }
+
+    /// One case to its planned handler, like [`StaffDirectory::hand_over_customer`];
+    /// `None` when the case needs no new handler any more (closed since).
+    async fn hand_over_case(
+        &self,
+        who: &Principal,
+        leaver: &StaffId,
+        handover: Handover<ComplaintId>,
+        backups: Vec<StaffId>,
+    ) -> Result<Option<(pb::Reassignment, u64)>, ApiError> {
+        let case_stream = stream(handover.id.stream_name())?;
+        let key = format!("departure/{leaver}/{}", handover.id);
+        let request = commands::Request::derived(who, handover_fingerprint(), &key, None);
+        let reason = Some(Text::new("reason", "staff departure (R-C3)")?);
+        let owners = std::iter::once(handover.to.clone()).chain(backups);
+        for owner in owners {
+            let written = self
+                .ctx
+                .assign::<Complaint>(&case_stream, &request, &owner, |state| {
+                    let current = state.as_ref().and_then(|case| case.handler.clone());
+                    let handler = match current {
+                        Some(current) if &current != leaver => current,
+                        _ => owner.clone(),
+                    };
+                    Ok(ComplaintCommand::AssignHandler(AssignHandler {
+                        handler,
+                        reason: reason.clone(),
+                    }))
+                })
+                .await;
+            match written {
+                Ok(written) => {
+                    let moved = pb::Reassignment {
+                        id: handover.id.to_string(),
+                        new_owner: owner.to_string(),
+                    };
+                    return Ok(Some((moved, written.position)));
+                }
+                // The planned handler left, or the case changed since it was planned.
+                Err(ApiError::Domain(
+                    DomainError::StaffDeparted
+                    | DomainError::RespondentCannotHandle
+                    | DomainError::RecusedCannotReturn,
+                )) => continue,
+                Err(ApiError::Domain(
+                    DomainError::ComplaintClosed
+                    | DomainError::ComplaintArchived
+                    | DomainError::ComplaintNotFiled,
+                )) => return Ok(None),
+                Err(error) => return Err(error),
+            }
+        }
+        Err(DomainError::DepartureUnassignable(format!("case {}", handover.id)).into())
+    }
+}
+
+/// The handovers a departure issues under keys derived from the leaver and the item:
+/// what they are is in the key, whichever request carries them out.
+fn handover_fingerprint() -> Fingerprint {
+    Fingerprint::internal("RecordDeparture/handover")
 }
 
 #[tonic::async_trait]
@@ -261,7 +324,7 @@ impl StaffService for StaffDirectory {
         request: Request<pb::RegisterStaffRequest>,
     ) -> Reply<pb::RegisterStaffResponse> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Supervisor], "register staff")?;
+        authorize(&who, Rpc::RegisterStaff)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let staff_id = f.staff("staff_id", &req.staff_id);
@@ -279,7 +342,8 @@ impl StaffService for StaffDirectory {
         f.finish()?;
         let staff_id = present(staff_id)?;
         let register = RegisterStaff { staff_id: staff_id.clone(), name: present(name)?, roles };
-        let request = commands::Request::new(&who, &req.request_id, None)?;
+        let fingerprint = Fingerprint::of("RegisterStaff", &req);
+        let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         let written = self
             .ctx
             .commands
@@ -305,12 +369,9 @@ impl StaffService for StaffDirectory {
         request: Request<pb::ListStaffRequest>,
     ) -> Reply<pb::ListStaffResponse> {
         let who = principal(&request)?;
-        who.require_any(
-            &[Role::Agent, Role::Supervisor, Role::Director, Role::Compliance],
-            "list staff",
-        )?;
+        authorize(&who, Rpc::ListStaff)?;
         let req = request.into_inner();
-        self.ctx.caught_up(req.min_position).await?;
+        self.ctx.caught_up_in(req.min_position, "staff").await?;
         let staff = self
             .ctx
             .models

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::events::CommitteeMeeting;
 use crate::callback::LogCallback;
 use crate::ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
 use crate::values::{
@@ -40,9 +41,32 @@ pub struct RecuseHandler {
     pub reason: Option<Text>,
 }
 
+/// Who acts on a case (R-P4): its assigned handler, or a supervisor or the director
+/// stepping in. The caller resolves the standing from the actor's roles; `decide`
+/// checks that a handler is the current one and that nobody acts on a complaint
+/// against themself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub staff: StaffId,
+    /// True for a supervisor or the director acting in the handler's place.
+    pub stepping_in: bool,
+}
+
+impl Actor {
+    /// The staff member acting as the case's handler.
+    pub fn handler(staff: StaffId) -> Self {
+        Actor { staff, stepping_in: false }
+    }
+
+    /// A supervisor or the director stepping in.
+    pub fn stepping_in(staff: StaffId) -> Self {
+        Actor { staff, stepping_in: true }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactComplainant {
-    pub by: StaffId,
+    pub by: Actor,
     pub channel: ContactChannel,
     pub summary: Text,
     pub contacted_at: DateTime<Utc>,
@@ -50,7 +74,7 @@ pub struct ContactComplainant {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordInvestigation {
-    pub by: StaffId,
+    pub by: Actor,
     pub findings: Text,
 }
 
@@ -74,11 +98,15 @@ pub struct SignOpinion {
     pub capacity: SignerCapacity,
     pub decision: Text,
     pub remedy: Option<Text>,
+    /// R-P5: the meeting that decided, for a committee decision (required then).
+    pub meeting: Option<CommitteeMeeting>,
+    /// R-P5: the fewest members a committee meeting must have present (from the policy).
+    pub committee_quorum: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SendReply {
-    pub by: StaffId,
+    pub by: Actor,
     pub kind: ReplyKind,
     pub channel: ContactChannel,
     pub summary: Text,
@@ -86,6 +114,7 @@ pub struct SendReply {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CloseComplaint {
+    pub by: Actor,
     pub summary: Option<Text>,
 }
 
@@ -95,9 +124,13 @@ pub struct ReopenComplaint {
     pub cause: Option<Text>,
 }
 
+/// R-P12: into the year's archive, once handling is over: the case is closed and its
+/// callback is logged, or its callback window (R-P15) has passed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArchiveCase {
     pub year: i32,
+    /// The policy's callback window (`Policy::callback_window`).
+    pub callback_window: chrono::TimeDelta,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,12 +1,12 @@
 //! `Complaint::decide`: every rule of complaint handling that one case can enforce.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 
 use super::commands::*;
 use super::events::*;
 use super::{Case, CaseStatus};
-use crate::customer::not_in_future;
 use crate::error::DomainError;
+use crate::ids::StaffId;
 use crate::values::{CallbackKind, CallbackOutcome, ReplyKind, Severity, SignerCapacity, Text};
 
 pub(super) fn decide(
@@ -21,6 +21,14 @@ pub(super) fn decide(
         };
     };
     match case.status {
+        // A callback still owed is never refused because of archiving (R-P15): cases
+        // archived inside their window by earlier releases take it as if closed.
+        CaseStatus::Archived
+            if matches!(command, ComplaintCommand::LogCallback(_))
+                && case.callback_pending_since().is_some() =>
+        {
+            return decide_closed(case, command, now)
+        }
         CaseStatus::Archived => return Err(DomainError::ComplaintArchived),
         CaseStatus::Closed => return decide_closed(case, command, now),
         CaseStatus::Open => {}
@@ -51,9 +59,13 @@ pub(super) fn decide(
             HandlerRecused { handler: recuse.handler, reason, recused_at: now }.into()
         }
         ComplaintCommand::ContactComplainant(contact) => {
-            not_in_future(contact.contacted_at, now)?;
+            acting(case, &contact.by, DomainError::RespondentCannotContact)?;
+            let contacted_at = crate::time::given("contacted_at", contact.contacted_at, now)?;
+            if contacted_at < case.received_at {
+                return Err(DomainError::ContactBeforeReceipt);
+            }
             ComplainantContacted {
-                by: contact.by,
+                by: contact.by.staff,
                 channel: contact.channel,
                 summary: contact.summary,
                 contacted_at: contact.contacted_at,
@@ -61,12 +73,9 @@ pub(super) fn decide(
             .into()
         }
         ComplaintCommand::RecordInvestigation(investigation) => {
-            if case.is_respondent(&investigation.by) {
-                return Err(DomainError::RespondentCannotInvestigate);
-            }
-            current_handler(case, &investigation.by)?;
+            acting(case, &investigation.by, DomainError::RespondentCannotInvestigate)?;
             InvestigationRecorded {
-                by: investigation.by,
+                by: investigation.by.staff,
                 findings: investigation.findings,
                 investigated_at: now,
             }
@@ -74,10 +83,14 @@ pub(super) fn decide(
         }
         ComplaintCommand::DraftOpinion(draft) => {
             if case.is_respondent(&draft.specialist) {
-                return Err(DomainError::RespondentCannotHandle);
+                return Err(DomainError::RespondentCannotDraft);
             }
             if case.is_recused(&draft.specialist) {
                 return Err(DomainError::RecusedCannotReturn);
+            }
+            // R-P5: the handler decides on someone else's written opinion.
+            if case.handler.as_ref() == Some(&draft.specialist) {
+                return Err(DomainError::HandlerCannotDraft);
             }
             if case.round.signature.is_some() {
                 return Err(DomainError::AlreadySigned);
@@ -100,6 +113,7 @@ pub(super) fn decide(
         }
         ComplaintCommand::SignOpinion(sign) => sign_opinion(case, sign, now)?.into(),
         ComplaintCommand::SendReply(reply) => {
+            acting(case, &reply.by, DomainError::RespondentCannotReply)?;
             if reply.kind == ReplyKind::Final {
                 if case.round.signature.is_none() {
                     return Err(DomainError::NoCommitmentBeforeDecision);
@@ -112,7 +126,7 @@ pub(super) fn decide(
                 }
             }
             ReplySent {
-                by: reply.by,
+                by: reply.by.staff,
                 kind: reply.kind,
                 channel: reply.channel,
                 summary: reply.summary,
@@ -121,6 +135,7 @@ pub(super) fn decide(
             .into()
         }
         ComplaintCommand::Close(close) => {
+            acting(case, &close.by, DomainError::RespondentCannotClose)?;
             if case.round.signature.is_none() {
                 return Err(DomainError::CloseNeedsSignedOpinion);
             }
@@ -142,13 +157,14 @@ fn file_complaint(
     file: FileComplaint,
     now: DateTime<Utc>,
 ) -> Result<Vec<ComplaintEvent>, DomainError> {
-    if file.received_at > now {
-        return Err(DomainError::ReceivedInFuture);
-    }
-    if file.case_number.year() != now.year() {
+    match crate::time::given("received_at", file.received_at, now) {
+        Err(DomainError::DatedInFuture { .. }) => return Err(DomainError::ReceivedInFuture),
+        other => other?,
+    };
+    if file.case_number.year() != crate::case_register::case_year(now) {
         return Err(DomainError::CaseNumberYearMismatch {
             case_number: file.case_number.to_string(),
-            year: now.year(),
+            year: crate::case_register::case_year(now),
         });
     }
     Ok(vec![ComplaintFiled {
@@ -186,29 +202,78 @@ fn sign_opinion(
     if case.round.investigations == 0 {
         return Err(DomainError::InvestigationRequired);
     }
-    if case.round.draft_by.is_none() {
+    let Some(drafter) = &case.round.draft_by else {
         return Err(DomainError::DraftOpinionRequired);
-    }
+    };
     if case.severity == Severity::Major && case.escalated_to.is_none() {
         return Err(DomainError::MajorComplaintNotEscalated);
     }
-    if case.escalated_to.is_some() {
-        if sign.capacity == SignerCapacity::Handler {
-            return Err(DomainError::EscalatedNeedsDirectorOrCommittee);
+    match (case.escalated_to, sign.capacity) {
+        (Some(_), SignerCapacity::Handler) => {
+            return Err(DomainError::EscalatedNeedsDirectorOrCommittee)
         }
-    } else {
-        if sign.capacity != SignerCapacity::Handler {
-            return Err(DomainError::NormalNeedsHandlerSignature);
+        (None, SignerCapacity::Director | SignerCapacity::Committee) => {
+            return Err(DomainError::NormalNeedsHandlerSignature)
         }
-        current_handler(case, &sign.signer)?;
+        (None, SignerCapacity::Handler) => {
+            current_handler(case, &sign.signer)?;
+            if drafter == &sign.signer {
+                return Err(DomainError::DrafterCannotSign);
+            }
+        }
+        (Some(to), capacity) if to != capacity => {
+            return Err(DomainError::NotTheDecidingBody { escalated_to: to.to_string() })
+        }
+        (Some(_), _) => {}
     }
+    let meeting = match sign.capacity {
+        SignerCapacity::Committee => {
+            let meeting = sign.meeting.ok_or(DomainError::CommitteeMeetingRequired)?;
+            committee_meeting(case, &meeting, &sign.signer, sign.committee_quorum, now)?;
+            Some(meeting)
+        }
+        SignerCapacity::Handler | SignerCapacity::Director => None,
+    };
     Ok(OpinionSigned {
         signer: sign.signer,
         capacity: sign.capacity,
         decision: sign.decision,
         remedy: sign.remedy,
+        meeting,
         signed_at: now,
     })
+}
+
+/// R-P5, R-P4, R-T4: a committee decision names a meeting that was held (after the
+/// receipt, not in the future), had its quorum and the signer present, and excluded
+/// whoever may not decide this case.
+fn committee_meeting(
+    case: &Case,
+    meeting: &CommitteeMeeting,
+    signer: &StaffId,
+    quorum: usize,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let held_at = crate::time::given("meeting.held_at", meeting.held_at, now)?;
+    if held_at < case.received_at {
+        return Err(DomainError::MeetingBeforeReceipt);
+    }
+    let mut present: Vec<&StaffId> = meeting.members_present.iter().collect();
+    present.sort();
+    present.dedup();
+    if present.iter().any(|member| case.is_respondent(member)) {
+        return Err(DomainError::RespondentCannotSign);
+    }
+    if present.iter().any(|member| case.is_recused(member)) {
+        return Err(DomainError::RecusedCannotReturn);
+    }
+    if present.len() < quorum {
+        return Err(DomainError::CommitteeQuorumNotMet { present: present.len(), quorum });
+    }
+    if !present.contains(&signer) {
+        return Err(DomainError::SignerNotAtMeeting);
+    }
+    Ok(())
 }
 
 /// On a closed case only callbacks, reopening and archiving make sense.
@@ -227,7 +292,14 @@ fn decide_closed(
             if callback.kind != CallbackKind::Complaint {
                 return Err(DomainError::CallbackKindMismatch);
             }
-            let logged = callback.into_event(case.customer_id, Some(case.id), now)?;
+            let closed_at = case.closed_at.unwrap_or(case.received_at);
+            let logged = callback.into_event(
+                case.customer_id,
+                Some(case.id),
+                now,
+                closed_at,
+                DomainError::CallbackBeforeClosure,
+            )?;
             let mut events = Vec::with_capacity(2);
             // R-P14: dissatisfaction reopens the case in the same decision.
             if logged.outcome == CallbackOutcome::Dissatisfied {
@@ -251,6 +323,18 @@ fn decide_closed(
                     year: archive.year,
                 });
             }
+            if case.status == CaseStatus::Archived {
+                return Err(DomainError::ComplaintArchived);
+            }
+            if let Some(closed_at) = case.callback_pending_since() {
+                let due = crate::time::later(closed_at, archive.callback_window);
+                if now <= due {
+                    return Err(DomainError::CallbackWindowOpen {
+                        case_number: case.case_number.to_string(),
+                        due: due.to_rfc3339(),
+                    });
+                }
+            }
             Ok(vec![CaseArchived { year: archive.year, archived_at: now }.into()])
         }
         ComplaintCommand::AssignHandler(_)
@@ -265,7 +349,19 @@ fn decide_closed(
     }
 }
 
-fn current_handler(case: &Case, person: &crate::ids::StaffId) -> Result<(), DomainError> {
+/// R-P4: the respondent never acts on their own complaint; anyone else acts only as the
+/// current handler, or stepping in as a supervisor or the director.
+fn acting(case: &Case, actor: &Actor, respondent: DomainError) -> Result<(), DomainError> {
+    if case.is_respondent(&actor.staff) {
+        return Err(respondent);
+    }
+    if actor.stepping_in {
+        return Ok(());
+    }
+    current_handler(case, &actor.staff)
+}
+
+fn current_handler(case: &Case, person: &StaffId) -> Result<(), DomainError> {
     match &case.handler {
         None => Err(DomainError::NoHandlerAssigned),
         Some(handler) if handler == person => Ok(()),

@@ -87,7 +87,21 @@ pub struct ComplaintEscalated {
     pub escalated_at: DateTime<Utc>,
 }
 
+/// R-P5: the committee meeting (所务会议 / 合伙人会议) that decided an escalated case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitteeMeeting {
+    /// When the meeting was held.
+    pub held_at: DateTime<Utc>,
+    /// The members present, at least the configured quorum, the signer among them.
+    pub members_present: Vec<StaffId>,
+    /// Whether the matter is reported to an authority (是否向相关管理部门通报).
+    pub reported_to_authority: bool,
+}
+
 /// R-P9: the signed handling opinion: decision, remedy, who signed, in which capacity.
+///
+/// Schema v2 added `meeting` (R-P5: a committee decision names its meeting); v1
+/// payloads have none and load unchanged, committee signatures of v1 included.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpinionSigned {
     pub signer: StaffId,
@@ -95,6 +109,8 @@ pub struct OpinionSigned {
     pub decision: Text,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remedy: Option<Text>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting: Option<CommitteeMeeting>,
     pub signed_at: DateTime<Utc>,
 }
 
@@ -141,7 +157,7 @@ event_enum!(
         InvestigationRecorded = 1,
         OpinionDrafted = 1,
         ComplaintEscalated = 1,
-        OpinionSigned = 1,
+        OpinionSigned = 2,
         ReplySent = 1,
         ComplaintClosed = 1,
         ComplaintReopened = 1,
@@ -159,6 +175,8 @@ fn upcast(event_type: &str, from_version: u32, payload: Value) -> Result<Value, 
             fields.entry("received_at").or_insert(filed_at);
             Ok(Value::Object(fields))
         }
+        // v2 only added the optional `meeting`: a v1 signature had none.
+        ("OpinionSigned", 1, payload @ Value::Object(_)) => Ok(payload),
         (event_type, from_version, _) => {
             Err(format!("no upcaster from {event_type} v{from_version}"))
         }

@@ -62,6 +62,8 @@ pub struct Signature {
     pub signer: StaffId,
     pub capacity: SignerCapacity,
     pub signed_at: DateTime<Utc>,
+    /// R-P5: the meeting, for a committee decision.
+    pub meeting: Option<CommitteeMeeting>,
 }
 
 /// The facts of one round of handling; a reopen starts a new round (R-P14).
@@ -127,9 +129,14 @@ impl Case {
 
     /// R-P15: when a callback is due, if the case is closed and not yet called back since.
     pub fn callback_due(&self, policy: &Policy) -> Option<DateTime<Utc>> {
+        self.callback_pending_since().map(|closed_at| policy.callback_due(closed_at))
+    }
+
+    /// R-P15: when the case closed, if it is not open and no callback was logged since.
+    pub fn callback_pending_since(&self) -> Option<DateTime<Utc>> {
         let closed_at = self.closed_at.filter(|_| self.status != CaseStatus::Open)?;
         let called_since = self.last_callback_at.is_some_and(|at| at >= closed_at);
-        (!called_since).then(|| policy.callback_due(closed_at))
+        (!called_since).then_some(closed_at)
     }
 
     fn is_recused(&self, person: &StaffId) -> bool {
@@ -223,6 +230,7 @@ impl Aggregate for Complaint {
                     signer: e.signer.clone(),
                     capacity: e.capacity,
                     signed_at: e.signed_at,
+                    meeting: e.meeting.clone(),
                 });
             }
             ComplaintEvent::ReplySent(e) => {

@@ -298,6 +298,7 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
     }
 
     let mut dirty: Vec<String> = Vec::new();
+    let mut filed: Vec<String> = Vec::new();
     let mut callbacks: Vec<Vec<Param>> = Vec::new();
     for (position, complaint_id, change) in decoded {
         let position = to_sql("position", position)?;
@@ -349,6 +350,7 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
                     last_position: position,
                 };
                 rows.insert(complaint_id.clone(), row);
+                filed.push(complaint_id.clone());
                 dirty.push(complaint_id);
             }
             (Change::Complaint(event), Some(complaint_id)) => {
@@ -364,6 +366,7 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
             (Change::Complaint(_), None) => {}
         }
     }
+    mark_reissued_numbers(tx, &mut rows, &filed).await?;
     dirty.sort();
     dirty.dedup();
     let changed = dirty.iter().filter_map(|id| rows.get(id)).map(ComplaintRow::params).collect();
@@ -376,6 +379,55 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
         callbacks,
     )
     .await
+}
+
+/// A case number issued twice keeps the number on its first case; each later case gets
+/// it with `/2`, `/3`… (`2027-000001/2`), in log order, so `case_number` stays unique and
+/// the projection goes on. Case numbers are unique by construction since the register
+/// of a year only issues that year's numbers (R-P1), but a log written before then may
+/// hold a number issued twice by a filing that straddled midnight: the log cannot be
+/// rewritten, and stopping the read models on it would stop them for good.
+async fn mark_reissued_numbers(
+    tx: &mut DbTx,
+    rows: &mut HashMap<String, ComplaintRow>,
+    filed: &[String],
+) -> Result<(), ProjectionError> {
+    if filed.is_empty() {
+        return Ok(());
+    }
+    let numbers: Vec<String> =
+        filed.iter().filter_map(|id| rows.get(id)).map(|row| row.case_number.clone()).collect();
+    // Usually none is taken: one query for the batch finds out.
+    let taken = load_rows(tx, TABLE, "case_number", &numbers).await?;
+    let mut holders: HashMap<String, usize> = HashMap::new();
+    for row in &taken {
+        let number = row.text("case_number")?;
+        let suffixed = tx
+            .fetch_all(
+                "SELECT COUNT(*) AS n FROM rm_complaints WHERE case_number LIKE $1",
+                &params![format!("{number}/%")],
+            )
+            .await?;
+        let later = suffixed.first().map_or(Ok(0), |row| row.int("n"))?;
+        let later = usize::try_from(later).map_err(|_| ProjectionError::Corrupt("count".into()))?;
+        holders.insert(number, 1 + later);
+    }
+    for complaint_id in filed {
+        let Some(row) = rows.get_mut(complaint_id) else { continue };
+        let held = holders.entry(row.case_number.clone()).or_insert(0);
+        *held += 1;
+        if *held > 1 {
+            tracing::warn!(
+                case_number = %row.case_number,
+                complaint_id = %complaint_id,
+                "a case number was issued twice (before R-P1 was enforced by construction); the later case is listed as {}/{}",
+                row.case_number,
+                held
+            );
+            row.case_number = format!("{}/{held}", row.case_number);
+        }
+    }
+    Ok(())
 }
 
 enum Change {

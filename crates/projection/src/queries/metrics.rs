@@ -1,7 +1,7 @@
 //! Satisfaction (R-R2), callback coverage (R-C5), the monthly summary (R-R1) and the
 //! referral report (R-R4).
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use kefu_domain::Policy;
 
 use super::ReadModels;
@@ -105,6 +105,9 @@ pub struct ReferralRow {
     pub referrer_id: String,
     /// `None` when the referrer has been forgotten.
     pub referrer_name: Option<String>,
+    /// The referrer's confidentiality rank (R-C6), `None` while the read model does not
+    /// know the referrer.
+    pub referrer_rank: Option<i64>,
     /// Customers registered as referred by this referrer: each became a customer.
     pub referred: u64,
     /// Of those, how many are still customers (not erased on request).
@@ -194,7 +197,10 @@ impl ReadModels {
             );
             let row = self
                 .db()
-                .fetch_optional(&sql, &crate::params![now - TimeDelta::days(days)])
+                .fetch_optional(
+                    &sql,
+                    &crate::params![kefu_domain::time::earlier(now, kefu_domain::time::days(days))],
+                )
                 .await?
                 .ok_or_else(|| ProjectionError::Corrupt("aggregate returned no row".into()))?;
             let customers = non_negative("count", row.int("n")?)?;
@@ -269,7 +275,8 @@ impl ReadModels {
         let rows = self
             .db()
             .fetch_all(
-                "SELECT g.referrer, n.name AS referrer_name, g.referred, g.still_customers, g.contacted \
+                "SELECT g.referrer, n.name AS referrer_name, \
+                 n.confidentiality_rank AS referrer_rank, g.referred, g.still_customers, g.contacted \
                  FROM (SELECT COALESCE(p.merged_into, r.referred_by) AS referrer, COUNT(*) AS referred, \
                  COUNT(CASE WHEN r.forgotten_at IS NULL THEN 1 END) AS still_customers, \
                  COUNT(r.first_contact_at) AS contacted \
@@ -286,6 +293,7 @@ impl ReadModels {
                 Ok(ReferralRow {
                     referrer_id: row.text("referrer")?,
                     referrer_name: row.opt_text("referrer_name")?,
+                    referrer_rank: row.opt_int("referrer_rank")?,
                     referred: non_negative("count", row.int("referred")?)?,
                     still_customers: non_negative("count", row.int("still_customers")?)?,
                     contacted: non_negative("count", row.int("contacted")?)?,

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use kefu_domain::time::{earlier, later};
 use kefu_domain::{Policy, StarLevel, Tier};
 
 use super::ReadModels;
@@ -94,6 +95,29 @@ pub struct DueCallback {
 const AGE_BUCKETS: [(&str, i64); 5] =
     [("0-1d", 1), ("1-3d", 3), ("3-7d", 7), ("7-30d", 30), ("30d+", i64::MAX)];
 
+/// The open cases whose first response came late or not yet while due (R-P7), with
+/// [`breach_params`]' first parameters.
+const FIRST_RESPONSE_BREACHED: &str = "FROM rm_complaints WHERE status = 'open' AND \
+     ((first_response_at IS NULL AND received_at < $1) OR first_response_seconds > $2)";
+/// Closed cases whose callback is pending past its due day. Archived cases owe nothing
+/// more: archiving waits for the callback or its window (R-P12, R-P15).
+const CALLBACK_OVERDUE: &str =
+    "FROM rm_complaints WHERE status = 'closed' AND callback_pending AND closed_at < $1";
+/// Customers not contacted within the policy's days after registering.
+const NEW_CUSTOMER_NOT_CONTACTED: &str = "FROM rm_customers WHERE first_contact_at IS NULL \
+     AND forgotten_at IS NULL AND merged_into IS NULL AND registered_at < $1";
+
+/// The parameters of the three breach conditions as of `now`, in their order. `now` may
+/// be a caller's `as_of`: every step saturates instead of overflowing.
+fn breach_params(now: DateTime<Utc>, policy: &Policy) -> [Vec<crate::sql::Param>; 3] {
+    let response_limit = policy.first_response_limit();
+    [
+        params![earlier(now, response_limit), response_limit.num_seconds()].to_vec(),
+        params![earlier(now, policy.callback_window())].to_vec(),
+        params![earlier(now, policy.first_contact_window())].to_vec(),
+    ]
+}
+
 impl ReadModels {
     pub async fn dashboard(
         &self,
@@ -137,15 +161,30 @@ impl ReadModels {
             ageing[bucket].1 += 1;
         }
 
-        let mut breaches = SlaBreachCounts::default();
-        for breach in self.sla_breaches(now, policy).await? {
-            match breach.kind {
-                SlaKind::FirstResponse => breaches.first_response += 1,
-                SlaKind::CallbackOverdue => breaches.callback_overdue += 1,
-                SlaKind::NewCustomerNotContacted => breaches.new_customer_not_contacted += 1,
-            }
-        }
+        let breaches = self.sla_breach_counts(now, policy).await?;
         Ok(Dashboard { open_by_stage, ageing, workload: self.workload().await?, breaches })
+    }
+
+    /// How many obligations of each rule are breached as of `now`: the rows
+    /// [`ReadModels::sla_breaches`] lists, counted in the database (what a dashboard
+    /// or a metrics scrape needs, at the cost of three counts).
+    pub async fn sla_breach_counts(
+        &self,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<SlaBreachCounts, ProjectionError> {
+        let count = |from_where: &'static str, params: Vec<crate::sql::Param>| async move {
+            let rows =
+                self.db().fetch_all(&format!("SELECT COUNT(*) AS n {from_where}"), &params).await?;
+            let n = rows.first().map(|row| row.int("n")).transpose()?.unwrap_or(0);
+            non_negative("count", n)
+        };
+        let [response, callback, contact] = breach_params(now, policy);
+        Ok(SlaBreachCounts {
+            first_response: count(FIRST_RESPONSE_BREACHED, response).await?,
+            callback_overdue: count(CALLBACK_OVERDUE, callback).await?,
+            new_customer_not_contacted: count(NEW_CUSTOMER_NOT_CONTACTED, contact).await?,
+        })
     }
 
     /// Every obligation whose deadline has passed unmet, as of `now`.
@@ -155,14 +194,15 @@ impl ReadModels {
         policy: &Policy,
     ) -> Result<Vec<SlaBreach>, ProjectionError> {
         let mut breaches = Vec::new();
-        let response_limit = TimeDelta::hours(policy.first_response_hours);
+        let [response, callback, contact] = breach_params(now, policy);
         let rows = self
             .db()
             .fetch_all(
-                "SELECT complaint_id, case_number, handler, received_at, first_response_at FROM rm_complaints \
-                 WHERE status = 'open' AND ((first_response_at IS NULL AND received_at < $1) \
-                 OR first_response_seconds > $2) ORDER BY received_at",
-                &params![now - response_limit, response_limit.num_seconds()],
+                &format!(
+                    "SELECT complaint_id, case_number, handler, received_at, first_response_at \
+                     {FIRST_RESPONSE_BREACHED} ORDER BY received_at"
+                ),
+                &response,
             )
             .await?;
         for row in rows {
@@ -178,13 +218,14 @@ impl ReadModels {
             });
         }
 
-        let callback_limit = TimeDelta::days(policy.callback_within_days);
         let rows = self
             .db()
             .fetch_all(
-                "SELECT complaint_id, case_number, handler, closed_at FROM rm_complaints \
-                 WHERE status <> 'open' AND callback_pending AND closed_at < $1 ORDER BY closed_at",
-                &params![now - callback_limit],
+                &format!(
+                    "SELECT complaint_id, case_number, handler, closed_at {CALLBACK_OVERDUE} \
+                     ORDER BY closed_at"
+                ),
+                &callback,
             )
             .await?;
         for row in rows {
@@ -199,15 +240,14 @@ impl ReadModels {
             });
         }
 
-        let contact_limit = TimeDelta::days(policy.new_customer_contact_days);
         let rows = self
             .db()
             .fetch_all(
-                "SELECT customer_id, agent, registered_at FROM rm_customers \
-                 WHERE first_contact_at IS NULL AND forgotten_at IS NULL AND merged_into IS NULL \
-                 AND registered_at < $1 \
-                 ORDER BY registered_at",
-                &params![now - contact_limit],
+                &format!(
+                    "SELECT customer_id, agent, registered_at {NEW_CUSTOMER_NOT_CONTACTED} \
+                     ORDER BY registered_at"
+                ),
+                &contact,
             )
             .await?;
         for row in rows {
@@ -290,7 +330,7 @@ impl ReadModels {
         horizon: TimeDelta,
         policy: &Policy,
     ) -> Result<Vec<DueCallback>, ProjectionError> {
-        let until = now + horizon;
+        let until = later(now, horizon);
         let mut due = Vec::new();
         let rows = self
             .db()
@@ -299,7 +339,7 @@ impl ReadModels {
                 "SELECT c.complaint_id, c.case_number, COALESCE(m.merged_into, c.customer_id) AS customer_id, \
                  c.handler, c.closed_at FROM rm_complaints c \
                  LEFT JOIN rm_customers m ON m.customer_id = c.customer_id \
-                 WHERE c.status <> 'open' AND c.callback_pending",
+                 WHERE c.status = 'closed' AND c.callback_pending",
                 &[],
             )
             .await?;

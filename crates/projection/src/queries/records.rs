@@ -28,6 +28,9 @@ pub struct ComplaintFilter {
     pub customer_id: Option<String>,
     pub category: Option<String>,
     pub year: Option<i64>,
+    /// R-C6: only cases whose customer is at or below this confidentiality rank; a case
+    /// whose customer the read model does not know yet is left out.
+    pub max_confidentiality_rank: Option<i64>,
 }
 
 /// Builds `AND column = $n` clauses for the filters that are set.
@@ -154,6 +157,13 @@ impl ReadModels {
         clauses.eq("category", &filter.category);
         if let Some(year) = filter.year {
             clauses.push("year = ?", year);
+        }
+        if let Some(rank) = filter.max_confidentiality_rank {
+            clauses.push(
+                "EXISTS (SELECT 1 FROM rm_customers k WHERE k.customer_id = rm_complaints.customer_id \
+                 AND k.confidentiality_rank <= ?)",
+                rank,
+            );
         }
         // Complaint ids are UUID v7: their order is filing order.
         if let Some(after) = &page.after {

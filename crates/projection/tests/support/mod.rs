@@ -219,8 +219,9 @@ impl Case {
     }
 
     pub async fn contact(&self, store: &EventStore, at: DateTime<Utc>) {
+        // Before a handler is assigned, as someone stepping in.
         let command = ComplaintCommand::ContactComplainant(ContactComplainant {
-            by: staff("a1"),
+            by: Actor::stepping_in(staff("a1")),
             channel: ContactChannel::Phone,
             summary: text("arranged"),
             contacted_at: at,
@@ -232,7 +233,7 @@ impl Case {
     pub async fn handle_and_close(&self, store: &EventStore, handler: &str, at: DateTime<Utc>) {
         let commands = [
             ComplaintCommand::RecordInvestigation(RecordInvestigation {
-                by: staff(handler),
+                by: Actor::handler(staff(handler)),
                 findings: text("f"),
             }),
             ComplaintCommand::DraftOpinion(DraftOpinion {
@@ -244,14 +245,19 @@ impl Case {
                 capacity: SignerCapacity::Handler,
                 decision: text("d"),
                 remedy: None,
+                meeting: None,
+                committee_quorum: 3,
             }),
             ComplaintCommand::SendReply(SendReply {
-                by: staff(handler),
+                by: Actor::handler(staff(handler)),
                 kind: ReplyKind::Final,
                 channel: ContactChannel::Letter,
                 summary: text("decision"),
             }),
-            ComplaintCommand::Close(CloseComplaint { summary: None }),
+            ComplaintCommand::Close(CloseComplaint {
+                by: Actor::handler(staff(handler)),
+                summary: None,
+            }),
         ];
         for command in commands {
             self.run(store, command, at).await;

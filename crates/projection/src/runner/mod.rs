@@ -10,7 +10,15 @@
 //! Live: a runner sleeps until the store signals an append (in-process, and PostgreSQL
 //! `NOTIFY` across nodes), polling only as a fallback. On PostgreSQL each projection runs
 //! on one node at a time, the holder of a session advisory lock; if that node dies its
-//! connection closes, the lock is released and a standby takes over.
+//! connection closes, the lock is released and a standby takes over. Resets and rebuilds
+//! hold the same lease (`lease`), so they never interleave with a live runner.
+//!
+//! Isolation: each projection applies its part of a batch inside a savepoint of the one
+//! transaction (`isolation`); one that cannot apply an event stops alone, at that event,
+//! and the checkpoint row says where and why, while the others go on.
+
+mod isolation;
+mod lease;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +73,26 @@ pub struct ProjectionStatus {
     pub head: u64,
     /// Events not yet applied.
     pub lag: u64,
+    /// Set when the projection stopped on an event it cannot apply.
+    pub stopped: Option<Stopped>,
+}
+
+/// Why a projection stopped: the event it cannot apply and the error. It stays stopped
+/// (the others go on) until it is rebuilt or a new binary starts it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    /// The position of the event it cannot apply (its checkpoint is just before it).
+    pub position: u64,
+    pub event_type: String,
+    pub error: String,
+}
+
+/// A projection's checkpoint row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Checkpoint {
+    position: u64,
+    version: u32,
+    stopped: Option<Stopped>,
 }
 
 /// Runs a set of projections against one store.
@@ -154,25 +182,45 @@ impl Runner {
             .ok_or_else(|| ProjectionError::UnknownProjection(name.to_owned()))
     }
 
-    /// Registers every projection's checkpoint and rebuilds those whose version changed.
+    /// Registers every projection's checkpoint; of those whose lease it gets (on SQLite,
+    /// all), rebuilds those whose version changed and lets a stopped one try again (a
+    /// new binary may apply what the old one could not). A projection another node
+    /// holds is left to that node.
     pub async fn prepare(&self) -> Result<(), ProjectionError> {
         for projection in self.projections.iter() {
-            self.prepare_one(projection.as_ref()).await?;
+            self.insert_checkpoint(projection.as_ref()).await?;
+            let Some(lease) = self.acquire_lease(projection.name()).await? else { continue };
+            let prepared = self.prepare_one(projection.as_ref(), true).await;
+            lease::release_one(lease).await;
+            prepared?;
         }
         Ok(())
     }
 
-    async fn prepare_one(&self, projection: &dyn Projection) -> Result<(), ProjectionError> {
-        let inserted = self.insert_checkpoint(projection).await?;
-        let stored_version = self.checkpoint(projection.name()).await?.1;
-        if !inserted && stored_version != projection.version() {
+    /// Under the projection's lease: rebuilds it if its version changed, and with
+    /// `restart` clears a stop so that it tries again.
+    async fn prepare_one(
+        &self,
+        projection: &dyn Projection,
+        restart: bool,
+    ) -> Result<(), ProjectionError> {
+        self.insert_checkpoint(projection).await?;
+        let checkpoint = self.checkpoint(projection.name()).await?;
+        if checkpoint.version != projection.version() {
             tracing::info!(
                 projection = projection.name(),
-                from = stored_version,
+                from = checkpoint.version,
                 to = projection.version(),
-                "projection version changed: rebuilding"
+                "projection version changed (or a rebuild was asked for): rebuilding"
             );
             self.reset(projection).await?;
+        } else if let (true, Some(stopped)) = (restart, &checkpoint.stopped) {
+            tracing::info!(
+                projection = projection.name(),
+                position = stopped.position,
+                "a stopped projection tries again"
+            );
+            self.clear_stop(projection).await?;
         }
         Ok(())
     }
@@ -193,53 +241,40 @@ impl Runner {
         Ok(inserted == 1)
     }
 
-    /// `(position, version)` of a projection's checkpoint.
-    async fn checkpoint(&self, name: &str) -> Result<(u64, u32), ProjectionError> {
-        let row = self
-            .db
-            .fetch_optional(
-                "SELECT position, version FROM projection_checkpoints WHERE name = $1",
-                &params![name],
-            )
+    /// A projection's checkpoint.
+    async fn checkpoint(&self, name: &str) -> Result<Checkpoint, ProjectionError> {
+        self.checkpoints()
             .await?
-            .ok_or_else(|| ProjectionError::UnknownProjection(name.to_owned()))?;
-        let version = u32::try_from(row.int("version")?)
-            .map_err(|_| ProjectionError::Corrupt("checkpoint version out of range".into()))?;
-        Ok((non_negative("checkpoint", row.int("position")?)?, version))
+            .remove(name)
+            .ok_or_else(|| ProjectionError::UnknownProjection(name.to_owned()))
     }
 
-    /// Every registered checkpoint, `name → (position, version)`, in one query.
+    /// Every registered checkpoint by name, in one query.
     async fn checkpoints(
         &self,
-    ) -> Result<std::collections::HashMap<String, (u64, u32)>, ProjectionError> {
-        let rows = self
-            .db
-            .fetch_all("SELECT name, position, version FROM projection_checkpoints", &[])
-            .await?;
-        rows.iter()
-            .map(|row| {
-                let version = u32::try_from(row.int("version")?).map_err(|_| {
-                    ProjectionError::Corrupt("checkpoint version out of range".into())
-                })?;
-                Ok((
-                    row.text("name")?,
-                    (non_negative("checkpoint", row.int("position")?)?, version),
-                ))
-            })
-            .collect()
+    ) -> Result<std::collections::HashMap<String, Checkpoint>, ProjectionError> {
+        checkpoints_in(&self.db).await
     }
 
-    /// Empties the projection's tables and its checkpoint, in one transaction.
+    /// Empties the projection's tables and its checkpoint (and clears a stop), in one
+    /// transaction. Callers hold the projection's lease (see `lease`).
+    ///
+    /// The checkpoint row is updated first: it is the row every batch of the projection
+    /// updates last, on condition of its old position, so from here on a racing batch
+    /// either committed before (and its rows are seen and deleted below, even under
+    /// PostgreSQL's READ COMMITTED) or finds the checkpoint moved and rolls back.
     async fn reset(&self, projection: &dyn Projection) -> Result<(), ProjectionError> {
         let mut tx = self.db.begin().await?;
-        for table in projection.tables() {
-            tx.execute(&format!("DELETE FROM {table}"), &[]).await?;
-        }
         tx.execute(
-            "UPDATE projection_checkpoints SET position = 0, version = $1, updated_at = $2 WHERE name = $3",
+            "UPDATE projection_checkpoints SET position = 0, version = $1, updated_at = $2, \
+             stopped_position = NULL, stopped_event_type = NULL, stopped_error = NULL \
+             WHERE name = $3",
             &params![projection.version(), Utc::now(), projection.name()],
         )
         .await?;
+        for table in projection.tables() {
+            tx.execute(&format!("DELETE FROM {table}"), &[]).await?;
+        }
         {
             let _announcing = self.announcing.lock().await;
             tx.commit().await?;
@@ -264,6 +299,9 @@ impl Runner {
         Ok(self.step_many(&projections).await?.moved)
     }
 
+    /// One batch of `projections` (those not stopped) in one transaction; a version
+    /// change resets one projection instead. Callers hold the projections' leases, or
+    /// accept the conditional checkpoint update as their only guard (`step`, tests).
     async fn step_many(
         &self,
         projections: &[Arc<dyn Projection>],
@@ -271,14 +309,17 @@ impl Runner {
         let checkpoints = self.checkpoints().await?;
         let mut behind = Vec::with_capacity(projections.len());
         for projection in projections {
-            let Some(&(position, version)) = checkpoints.get(projection.name()) else {
+            let Some(checkpoint) = checkpoints.get(projection.name()) else {
                 return Err(ProjectionError::UnknownProjection(projection.name().to_owned()));
             };
-            if version != projection.version() {
+            if checkpoint.version != projection.version() {
                 self.reset(projection.as_ref()).await?;
                 return Ok(Stepped::DISCARDED);
             }
-            behind.push((projection, position));
+            // A stopped projection waits for a fix or a rebuild; the others go on.
+            if checkpoint.stopped.is_none() {
+                behind.push((projection, checkpoint.position));
+            }
         }
         let Some(from) = behind.iter().map(|(_, position)| position + 1).min() else {
             return Ok(Stepped::CAUGHT_UP);
@@ -303,29 +344,20 @@ impl Runner {
             self.prefetch(end + 1, next_end, event_types(behind.iter()));
         }
         self.open_what_is_read(&behind, &mut events).await?;
-        let mut purge: Vec<&'static str> = Vec::new();
 
         let mut tx = self.db.begin().await?;
-        let mut moving: Vec<(&Arc<dyn Projection>, u64)> = Vec::with_capacity(behind.len());
-        for (projection, position) in &behind {
-            if *position >= end {
-                continue;
+        let applied = match isolation::apply_batch(&mut tx, &behind, &events, end, false).await {
+            Ok(applied) => applied,
+            Err(error) if error.is_transient() => return Err(error),
+            Err(error) => {
+                // A projection refused: again, each projection in a savepoint.
+                tracing::debug!(%error, "a projection refused a batch; applying it carefully");
+                tx.rollback().await?;
+                tx = self.db.begin().await?;
+                isolation::apply_batch(&mut tx, &behind, &events, end, true).await?
             }
-            let wanted = projection.event_types();
-            let relevant: Vec<&RecordedEvent> = events
-                .iter()
-                .filter(|e| e.position > *position && wanted.contains(&e.event_type.as_str()))
-                .collect();
-            if !relevant.is_empty() {
-                projection.apply(&mut tx, &relevant).await?;
-                let erasures = projection.erasures();
-                if relevant.iter().any(|e| erasures.contains(&e.event_type.as_str())) {
-                    purge.extend(projection.tables());
-                }
-            }
-            moving.push((projection, *position));
-        }
-        if !move_checkpoints(&mut tx, &moving, end).await? {
+        };
+        if !move_checkpoints(&mut tx, &applied.moving).await? {
             // Someone else applied this range first; our writes roll back with the transaction.
             tracing::debug!(end, "a checkpoint moved under us; batch discarded");
             return Ok(Stepped::DISCARDED);
@@ -334,11 +366,20 @@ impl Runner {
             let _announcing = self.announcing.lock().await;
             tx.commit().await?;
             // Every projection at `end` or beyond, if this batch covered them all.
-            let all = behind.len() == self.projections.len();
+            let all = behind.len() == self.projections.len() && applied.stops.is_empty();
             self.progress.send_modify(|reached| *reached = if all { end.max(*reached) } else { 0 });
         }
-        if !purge.is_empty() {
-            self.store.purge_deleted(&purge).await;
+        for (name, stopped) in &applied.stops {
+            tracing::error!(
+                projection = name,
+                position = stopped.position,
+                event_type = %stopped.event_type,
+                error = %stopped.error,
+                "projection stopped: it cannot apply this event; the others go on"
+            );
+        }
+        if !applied.purge.is_empty() {
+            self.store.purge_deleted(&applied.purge).await;
         }
         Ok(Stepped { moved: end + 1 - from, caught_up: end == head })
     }
@@ -400,72 +441,62 @@ impl Runner {
         Ok(())
     }
 
-    /// Applies batches until every projection has reached the log's head as of the call.
+    /// Applies batches until every projection has reached the log's head as of the call;
+    /// fails with [`ProjectionError::Stopped`] when one of them stops on the way.
     pub async fn catch_up(&self) -> Result<(), ProjectionError> {
         self.prepare().await?;
         let head = self.store.head_position().await?;
-        while self.low_water_mark().await? < head {
+        loop {
+            let reach = self.reach(None).await?;
+            if let Some(stopped) = reach.blocking(head) {
+                return Err(stopped);
+            }
+            if reach.low_water_mark >= head {
+                return Ok(());
+            }
             self.step_all().await?;
         }
-        Ok(())
     }
 
-    /// Rebuilds one projection from zero, reporting `(position, head)` after each batch.
+    /// Rebuilds one projection from zero, reporting `(position, head)` after each batch,
+    /// under its lease (see `lease`).
     pub async fn rebuild(
         &self,
         name: &str,
-        mut on_progress: impl FnMut(u64, u64),
+        on_progress: impl FnMut(u64, u64),
     ) -> Result<(), ProjectionError> {
         let projection = self.find(name)?.clone();
-        self.insert_checkpoint(projection.as_ref()).await?;
-        self.reset(projection.as_ref()).await?;
-        let head = self.store.head_position().await?;
-        loop {
-            let position = self.checkpoint(name).await?.0;
-            on_progress(position, head);
-            if position >= head {
-                return Ok(());
-            }
-            self.step_many(std::slice::from_ref(&projection)).await?;
-        }
+        self.rebuild_set(vec![projection], on_progress).await
     }
 
     /// Rebuilds every projection from zero in one pass over the log, reporting
-    /// `(position, head)` after each batch.
+    /// `(position, head)` after each batch, under their leases (see `lease`).
     pub async fn rebuild_all(
         &self,
-        mut on_progress: impl FnMut(u64, u64),
+        on_progress: impl FnMut(u64, u64),
     ) -> Result<(), ProjectionError> {
-        for projection in self.projections.iter() {
-            self.insert_checkpoint(projection.as_ref()).await?;
-            self.reset(projection.as_ref()).await?;
-        }
-        let head = self.store.head_position().await?;
-        loop {
-            let position = self.low_water_mark().await?;
-            on_progress(position, head);
-            if position >= head {
-                return Ok(());
-            }
-            self.step_all().await?;
-        }
+        self.rebuild_set(self.projections.to_vec(), on_progress).await
     }
 
-    /// Every projection's checkpoint and lag.
+    /// Every projection's checkpoint, lag and stop.
     pub async fn status(&self) -> Result<Vec<ProjectionStatus>, ProjectionError> {
         let head = self.store.head_position().await?;
-        let checkpoints = self.checkpoints().await?;
+        let mut checkpoints = self.checkpoints().await?;
         let mut statuses = Vec::with_capacity(self.projections.len());
         for projection in self.projections.iter() {
             // Not registered yet: it has applied nothing.
-            let (position, version) =
-                checkpoints.get(projection.name()).copied().unwrap_or((0, projection.version()));
+            let checkpoint = checkpoints.remove(projection.name()).unwrap_or(Checkpoint {
+                position: 0,
+                version: projection.version(),
+                stopped: None,
+            });
             statuses.push(ProjectionStatus {
                 name: projection.name(),
-                version,
-                position,
+                version: checkpoint.version,
+                position: checkpoint.position,
                 head,
-                lag: head.saturating_sub(position),
+                lag: head.saturating_sub(checkpoint.position),
+                stopped: checkpoint.stopped,
             });
         }
         Ok(statuses)
@@ -473,14 +504,40 @@ impl Runner {
 
     /// The lowest checkpoint among all projections: every read model includes at least this.
     pub async fn low_water_mark(&self) -> Result<u64, ProjectionError> {
-        let checkpoints = self.checkpoints().await?;
-        Ok(self
-            .projections
-            .iter()
+        Ok(self.reach(None).await?.low_water_mark)
+    }
+
+    /// The low-water mark of the projections named (all when `None`), and those of
+    /// them that stopped.
+    pub(crate) async fn reach(&self, names: Option<&[&str]>) -> Result<Reach, ProjectionError> {
+        self.reach_in(&self.db, names).await
+    }
+
+    /// [`Runner::reach`] as the checkpoints in `db` say: the database, or a replica of
+    /// it (which replays each batch, and each stop, with its checkpoint).
+    pub(crate) async fn reach_in(
+        &self,
+        db: &Db,
+        names: Option<&[&str]>,
+    ) -> Result<Reach, ProjectionError> {
+        let checkpoints = checkpoints_in(db).await?;
+        let mut reach = Reach { low_water_mark: u64::MAX, stopped: Vec::new() };
+        let named = |p: &&Arc<dyn Projection>| names.is_none_or(|names| names.contains(&p.name()));
+        for projection in self.projections.iter().filter(named) {
             // Not registered yet: it has applied nothing.
-            .map(|p| checkpoints.get(p.name()).map_or(0, |&(position, _)| position))
-            .min()
-            .unwrap_or(0))
+            let Some(checkpoint) = checkpoints.get(projection.name()) else {
+                reach.low_water_mark = 0;
+                continue;
+            };
+            reach.low_water_mark = reach.low_water_mark.min(checkpoint.position);
+            if let Some(stopped) = &checkpoint.stopped {
+                reach.stopped.push((projection.name(), stopped.clone()));
+            }
+        }
+        if reach.low_water_mark == u64::MAX {
+            reach.low_water_mark = 0;
+        }
+        Ok(reach)
     }
 
     /// Runs every projection live until `shutdown` resolves. Errors are logged and
@@ -500,7 +557,7 @@ impl Runner {
     /// holder's death.
     async fn run_leased(&self, mut stop: watch::Receiver<bool>) {
         let mut notifications = self.store.notifications();
-        let mut leases: Vec<(Arc<dyn Projection>, Option<sqlx::PgConnection>)> = Vec::new();
+        let mut leases: Vec<(Arc<dyn Projection>, lease::Lease)> = Vec::new();
         let mut next_lease_attempt = tokio::time::Instant::now();
         while !*stop.borrow() {
             if leases.len() < self.projections.len()
@@ -521,7 +578,7 @@ impl Runner {
                 Ok(_) => {}
                 Err(error) => {
                     tracing::warn!(%error, "projections failed; retrying");
-                    release(&mut leases).await;
+                    lease::release(&mut leases).await;
                     wait(&mut stop, LEASE_RETRY).await;
                     continue;
                 }
@@ -539,7 +596,7 @@ impl Runner {
                         if let Some(conn) = lease.as_mut() {
                             if conn.ping().await.is_err() {
                                 tracing::warn!(projection = projection.name(), "lease lost");
-                                release(&mut leases).await;
+                                lease::release(&mut leases).await;
                                 break;
                             }
                         }
@@ -547,56 +604,37 @@ impl Runner {
                 }
             }
         }
-        release(&mut leases).await;
+        lease::release(&mut leases).await;
     }
+}
 
-    /// Takes the leases of the projections not held yet, preparing each one taken.
-    async fn take_leases(
-        &self,
-        leases: &mut Vec<(Arc<dyn Projection>, Option<sqlx::PgConnection>)>,
-    ) {
-        for projection in self.projections.iter() {
-            if leases.iter().any(|(held, _)| held.name() == projection.name()) {
-                continue;
-            }
-            match self.acquire_lease(projection.name()).await {
-                Ok(Some(lease)) => match self.prepare_one(projection.as_ref()).await {
-                    Ok(()) => leases.push((projection.clone(), lease)),
-                    Err(error) => {
-                        tracing::warn!(projection = projection.name(), %error, "cannot prepare");
-                        if let Some(conn) = lease {
-                            let _ = conn.close().await;
-                        }
-                    }
-                },
-                Ok(None) => {} // another node holds it
-                Err(error) => {
-                    tracing::warn!(projection = projection.name(), %error, "cannot take the projection lease");
-                }
-            }
-        }
-    }
-
-    /// On PostgreSQL, a dedicated connection holding the projection's advisory lock
-    /// (`Ok(None)`: another node holds it). On SQLite, `Ok(Some(None))`: no lease needed.
-    async fn acquire_lease(
-        &self,
-        name: &str,
-    ) -> Result<Option<Option<sqlx::PgConnection>>, ProjectionError> {
-        let Db::Postgres(pool) = &self.db else { return Ok(Some(None)) };
-        let mut conn = pool.acquire().await?.detach();
-        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(lease_key(name))
-            .fetch_one(&mut conn)
-            .await?;
-        if held {
-            tracing::info!(projection = name, "projection lease taken");
-            Ok(Some(Some(conn)))
-        } else {
-            let _ = conn.close().await;
-            Ok(None)
-        }
-    }
+/// Every checkpoint row of `db` (the database, or a replica of it).
+async fn checkpoints_in(
+    db: &Db,
+) -> Result<std::collections::HashMap<String, Checkpoint>, ProjectionError> {
+    let rows = db
+        .fetch_all(
+            "SELECT name, position, version, stopped_position, stopped_event_type, \
+             stopped_error FROM projection_checkpoints",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let version = u32::try_from(row.int("version")?)
+                .map_err(|_| ProjectionError::Corrupt("checkpoint version out of range".into()))?;
+            let stopped = match row.opt_int("stopped_position")? {
+                None => None,
+                Some(position) => Some(Stopped {
+                    position: non_negative("stopped position", position)?,
+                    event_type: row.opt_text("stopped_event_type")?.unwrap_or_default(),
+                    error: row.opt_text("stopped_error")?.unwrap_or_default(),
+                }),
+            };
+            let position = non_negative("checkpoint", row.int("position")?)?;
+            Ok((row.text("name")?, Checkpoint { position, version, stopped }))
+        })
+        .collect()
 }
 
 /// The event types a set of projections reads, sorted and without repeats.
@@ -608,6 +646,28 @@ fn event_types<'a>(
     types.sort_unstable();
     types.dedup();
     types
+}
+
+/// How far the read models are, for waiters.
+#[derive(Debug, Clone)]
+pub(crate) struct Reach {
+    /// The lowest checkpoint: every read model includes at least this.
+    pub low_water_mark: u64,
+    /// The projections that stopped, and where.
+    pub stopped: Vec<(&'static str, Stopped)>,
+}
+
+impl Reach {
+    /// The error for a wait for `position` that a stopped projection will never reach.
+    pub fn blocking(&self, position: u64) -> Option<ProjectionError> {
+        self.stopped.iter().find(|(_, stopped)| stopped.position <= position).map(
+            |(name, stopped)| ProjectionError::Stopped {
+                projection: (*name).to_owned(),
+                position: stopped.position,
+                event_type: stopped.event_type.clone(),
+            },
+        )
+    }
 }
 
 /// A window of the log being read ahead of the step that will apply it.
@@ -633,23 +693,27 @@ impl Stepped {
     const DISCARDED: Stepped = Stepped { moved: 0, caught_up: false };
 }
 
-/// Moves the checkpoints of a step's projections from where each started to `end`, with
-/// one statement per starting position (usually one in all). `false` if any of them had
-/// moved under us or changed version: then the whole batch must be discarded.
+/// Moves the checkpoints of a step's projections from where each started to where each
+/// got (`(projection, start, target)`), with one statement per `(start, target)` (usually
+/// one in all). `false` if any of them had moved under us or changed version: then the
+/// whole batch must be discarded.
 async fn move_checkpoints(
     tx: &mut DbTx,
-    moving: &[(&Arc<dyn Projection>, u64)],
-    end: u64,
+    moving: &[(&Arc<dyn Projection>, u64, u64)],
 ) -> Result<bool, ProjectionError> {
-    let mut starts: Vec<u64> = moving.iter().map(|(_, start)| *start).collect();
-    starts.sort_unstable();
-    starts.dedup();
+    let mut moves: Vec<(u64, u64)> =
+        moving.iter().map(|(_, start, target)| (*start, *target)).collect();
+    moves.sort_unstable();
+    moves.dedup();
     let now = Utc::now();
-    for start in starts {
-        let group: Vec<&Arc<dyn Projection>> =
-            moving.iter().filter(|(_, s)| *s == start).map(|(p, _)| *p).collect();
+    for (start, target) in moves {
+        let group: Vec<&Arc<dyn Projection>> = moving
+            .iter()
+            .filter(|(_, s, t)| (*s, *t) == (start, target))
+            .map(|(p, _, _)| *p)
+            .collect();
         let mut params =
-            params![to_sql("position", end)?, now, to_sql("position", start)?].to_vec();
+            params![to_sql("position", target)?, now, to_sql("position", start)?].to_vec();
         let mut names = Vec::with_capacity(group.len());
         for projection in &group {
             let n = params.len();
@@ -661,20 +725,11 @@ async fn move_checkpoints(
              WHERE position = $3 AND ({})",
             names.join(" OR ")
         );
-        if tx.execute(&sql, &params).await? != group.len() as u64 {
+        if usize::try_from(tx.execute(&sql, &params).await?) != Ok(group.len()) {
             return Ok(false);
         }
     }
     Ok(true)
-}
-
-/// Gives up every lease (closing their connections releases the advisory locks).
-async fn release(leases: &mut Vec<(Arc<dyn Projection>, Option<sqlx::PgConnection>)>) {
-    for (_, lease) in leases.drain(..) {
-        if let Some(conn) = lease {
-            let _ = conn.close().await;
-        }
-    }
 }
 
 async fn wait(stop: &mut watch::Receiver<bool>, delay: Duration) {
@@ -682,14 +737,4 @@ async fn wait(stop: &mut watch::Receiver<bool>, delay: Duration) {
         _ = stop.changed() => {}
         () = tokio::time::sleep(delay) => {}
     }
-}
-
-/// A stable 64-bit advisory-lock key per projection (FNV-1a of a namespaced name).
-fn lease_key(name: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in "kefu-projection:".bytes().chain(name.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    i64::from_be_bytes(hash.to_be_bytes())
 }

@@ -1,0 +1,667 @@
+//! Access as one table: which roles may call each RPC and under which relationship to
+//! the case or customer (R-P4, R-P5, R-C3), how the caller's clearance applies to what
+//! it returns or changes (R-C6), and which event fields each caller reads (R-C6, R-P11)
+//! on the event feed and in exports. Every service asks here; nothing else decides.
+//!
+//! `docs/security.md` shows this table; `security_doc_shows_the_table` keeps it so,
+//! and `tests/tests/access.rs` walks every cell through the real server.
+
+use kefu_domain::complaint::Case;
+use kefu_domain::customer::CustomerRecord;
+use kefu_domain::personal::FieldKind;
+use kefu_domain::Confidentiality;
+
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+
+/// Every callable thing, one per RPC, split where one RPC does different things
+/// (signing in each capacity, classifying within an update, the two kinds of callback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rpc {
+    RegisterCustomer,
+    UpdateCustomer,
+    /// `UpdateCustomer` changing the confidentiality level.
+    ClassifyCustomer,
+    GradeCustomer,
+    AssignAgent,
+    RecordContact,
+    ForgetCustomer,
+    GetCustomer,
+    ListCustomers,
+    FindCustomers,
+    MergeCustomers,
+    RegisterStaff,
+    RecordDeparture,
+    ListStaff,
+    FileComplaint,
+    AssignHandler,
+    RecuseHandler,
+    ContactComplainant,
+    RecordInvestigation,
+    DraftOpinion,
+    EscalateComplaint,
+    SignOpinionAsHandler,
+    SignOpinionAsDirector,
+    SignOpinionAsCommittee,
+    SendReply,
+    CloseComplaint,
+    ReopenComplaint,
+    GetComplaint,
+    ListComplaints,
+    ArchiveCases,
+    /// `LogCallback` about a customer (written to the customer's record).
+    LogCustomerCallback,
+    /// `LogCallback` about a closed complaint (may reopen it).
+    LogComplaintCallback,
+    ListDueCallbacks,
+    GetDashboard,
+    GetSatisfactionMetrics,
+    GetMonthlySummary,
+    ListSlaBreaches,
+    GetHandlerWorkload,
+    GetReferralReport,
+    ReplayCase,
+    GetCaseAsOf,
+    VerifyCase,
+    ExportCase,
+    Subscribe,
+    ReadAll,
+}
+
+/// A relationship to the target that a grant depends on, checked against the stream's
+/// current state (or, for lists, applied as a filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Relation {
+    /// The caller is the customer's own agent (R-C3).
+    CustomersAgent,
+    /// The caller is the case's current handler (R-P4, R-P5, R-P11).
+    CurrentHandler,
+    /// Only the rows the caller owns: cases they handle, callbacks due from them.
+    OwnRows,
+}
+
+impl Relation {
+    fn describe(self) -> &'static str {
+        match self {
+            Relation::CustomersAgent => "the customer's own agent",
+            Relation::CurrentHandler => "the case's current handler",
+            Relation::OwnRows => "their own rows",
+        }
+    }
+}
+
+/// What one role may do with one RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Grant {
+    Deny,
+    /// Allowed when the caller stands in the relationship to the target.
+    If(Relation),
+    /// Aggregates only: anything row-level is withheld (analysts).
+    Aggregates,
+    Allow,
+}
+
+impl Grant {
+    /// Deny < If < Aggregates < Allow: a principal with several roles gets the strongest.
+    fn strength(self) -> u8 {
+        match self {
+            Grant::Deny => 0,
+            If(_) => 1,
+            Grant::Aggregates => 2,
+            Grant::Allow => 3,
+        }
+    }
+
+    fn cell(self) -> &'static str {
+        match self {
+            Grant::Deny => "—",
+            If(Relation::CustomersAgent) => "own agent",
+            If(Relation::CurrentHandler) => "handler",
+            If(Relation::OwnRows) => "own rows",
+            Grant::Aggregates => "aggregates",
+            Grant::Allow => "✓",
+        }
+    }
+}
+
+/// How the caller's clearance (R-C6) applies to an RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Clearance {
+    /// Hands out no customer information (ids, versions and counts at most).
+    NotConsulted,
+    /// The new record's level must be within the caller's clearance.
+    NewRecord,
+    /// The target customer's current level must be within the caller's clearance.
+    Target,
+    /// Target, and the new level too (R-C6: classifying).
+    Classify,
+    /// Only rows (and names) within the caller's clearance are returned.
+    Rows,
+    /// Every target's current level must be within the caller's clearance, and a
+    /// target above it is answered as not found: the call must not tell that it exists
+    /// (merging, which classifies the duplicate's data at the survivor's level).
+    Hidden,
+    /// Each event field arrives in clear or redacted by [`may_read`].
+    Fields,
+}
+
+impl Clearance {
+    fn describe(self) -> &'static str {
+        match self {
+            Clearance::NotConsulted => "not consulted",
+            Clearance::NewRecord => "new record's level",
+            Clearance::Target => "target's level",
+            Clearance::Classify => "old and new level",
+            Clearance::Rows => "rows within",
+            Clearance::Hidden => "both targets' levels, above is not found",
+            Clearance::Fields => "per field",
+        }
+    }
+}
+
+/// The roles of the table's columns, in order.
+pub const ROLES: [Role; 8] = [
+    Role::Agent,
+    Role::Specialist,
+    Role::Supervisor,
+    Role::Director,
+    Role::Compliance,
+    Role::Analyst,
+    Role::Service,
+    Role::Admin,
+];
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    clearance: Clearance,
+    grants: &'static [(Role, Grant)],
+}
+
+use Grant::{Aggregates as AGG, Allow as ALL, If};
+use Relation::{CurrentHandler as HANDLER, CustomersAgent as OWN_AGENT, OwnRows as OWN_ROWS};
+use Role::{
+    Agent as AG, Analyst as AN, Compliance as CO, Director as DI, Service as SV, Specialist as SP,
+    Supervisor as SU,
+};
+
+/// Customer readers: every role with business with customers, not analysts (R-C6).
+const CUSTOMER_READERS: &[(Role, Grant)] = &[(AG, ALL), (SU, ALL), (DI, ALL), (CO, ALL), (SV, ALL)];
+/// Acting on a case: its handler, or a supervisor or the director stepping in (R-P4).
+const CASE_ACTORS: &[(Role, Grant)] = &[(AG, If(HANDLER)), (SU, ALL), (DI, ALL)];
+/// Reports: overseers in full, analysts aggregates only.
+const REPORT_READERS: &[(Role, Grant)] = &[(AN, AGG), (SU, ALL), (DI, ALL), (CO, ALL)];
+/// Row-level reports: no analysts.
+const ROW_REPORT_READERS: &[(Role, Grant)] = &[(SU, ALL), (DI, ALL), (CO, ALL)];
+const COMPLIANCE: &[(Role, Grant)] = &[(CO, ALL)];
+const SUPERVISORS: &[(Role, Grant)] = &[(SU, ALL), (DI, ALL)];
+
+impl Rpc {
+    /// Every row of the table, in the order the docs show them.
+    pub const ALL: &'static [Rpc] = &[
+        Rpc::RegisterCustomer,
+        Rpc::UpdateCustomer,
+        Rpc::ClassifyCustomer,
+        Rpc::GradeCustomer,
+        Rpc::AssignAgent,
+        Rpc::RecordContact,
+        Rpc::ForgetCustomer,
+        Rpc::GetCustomer,
+        Rpc::ListCustomers,
+        Rpc::FindCustomers,
+        Rpc::MergeCustomers,
+        Rpc::RegisterStaff,
+        Rpc::RecordDeparture,
+        Rpc::ListStaff,
+        Rpc::FileComplaint,
+        Rpc::AssignHandler,
+        Rpc::RecuseHandler,
+        Rpc::ContactComplainant,
+        Rpc::RecordInvestigation,
+        Rpc::DraftOpinion,
+        Rpc::EscalateComplaint,
+        Rpc::SignOpinionAsHandler,
+        Rpc::SignOpinionAsDirector,
+        Rpc::SignOpinionAsCommittee,
+        Rpc::SendReply,
+        Rpc::CloseComplaint,
+        Rpc::ReopenComplaint,
+        Rpc::GetComplaint,
+        Rpc::ListComplaints,
+        Rpc::ArchiveCases,
+        Rpc::LogCustomerCallback,
+        Rpc::LogComplaintCallback,
+        Rpc::ListDueCallbacks,
+        Rpc::GetDashboard,
+        Rpc::GetSatisfactionMetrics,
+        Rpc::GetMonthlySummary,
+        Rpc::ListSlaBreaches,
+        Rpc::GetHandlerWorkload,
+        Rpc::GetReferralReport,
+        Rpc::ReplayCase,
+        Rpc::GetCaseAsOf,
+        Rpc::VerifyCase,
+        Rpc::ExportCase,
+        Rpc::Subscribe,
+        Rpc::ReadAll,
+    ];
+
+    /// The table itself.
+    fn rule(self) -> Rule {
+        use Clearance::*;
+        let (clearance, grants): (Clearance, &'static [(Role, Grant)]) = match self {
+            Rpc::RegisterCustomer => (NewRecord, &[(AG, ALL), (SU, ALL), (SV, ALL)]),
+            Rpc::UpdateCustomer => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL)]),
+            Rpc::ClassifyCustomer => (Classify, &[(SU, ALL), (CO, ALL)]),
+            Rpc::GradeCustomer => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL)]),
+            Rpc::AssignAgent => (Target, &[(SU, ALL)]),
+            Rpc::RecordContact => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL)]),
+            Rpc::ForgetCustomer => (Target, COMPLIANCE),
+            Rpc::GetCustomer => (Target, CUSTOMER_READERS),
+            Rpc::ListCustomers => (Rows, CUSTOMER_READERS),
+            // A lookup is a list by another key: the same readers, the same rows.
+            Rpc::FindCustomers => (Rows, CUSTOMER_READERS),
+            Rpc::MergeCustomers => (Hidden, &[(SU, ALL)]),
+            Rpc::RegisterStaff | Rpc::RecordDeparture => (NotConsulted, &[(SU, ALL)]),
+            Rpc::ListStaff => {
+                (NotConsulted, &[(AG, ALL), (SP, ALL), (SU, ALL), (DI, ALL), (CO, ALL)])
+            }
+            Rpc::FileComplaint => (NotConsulted, &[(AG, ALL), (SU, ALL), (SV, ALL)]),
+            Rpc::AssignHandler | Rpc::EscalateComplaint | Rpc::ReopenComplaint => {
+                (NotConsulted, SUPERVISORS)
+            }
+            Rpc::RecuseHandler | Rpc::SignOpinionAsHandler => {
+                (NotConsulted, &[(AG, If(HANDLER)), (SU, If(HANDLER)), (DI, If(HANDLER))])
+            }
+            Rpc::ContactComplainant
+            | Rpc::RecordInvestigation
+            | Rpc::SendReply
+            | Rpc::CloseComplaint => (NotConsulted, CASE_ACTORS),
+            Rpc::DraftOpinion => (NotConsulted, &[(SP, ALL)]),
+            Rpc::SignOpinionAsDirector | Rpc::SignOpinionAsCommittee => {
+                (NotConsulted, &[(DI, ALL)])
+            }
+            Rpc::GetComplaint => (Target, &[(AG, If(HANDLER)), (SU, ALL), (DI, ALL), (CO, ALL)]),
+            Rpc::ListComplaints => (Rows, &[(AG, If(OWN_ROWS)), (SU, ALL), (DI, ALL), (CO, ALL)]),
+            Rpc::ArchiveCases => (NotConsulted, &[(SU, ALL), (DI, ALL), (CO, ALL)]),
+            Rpc::LogCustomerCallback => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL), (SV, ALL)]),
+            Rpc::LogComplaintCallback => (NotConsulted, &[(AG, ALL), (SU, ALL), (SV, ALL)]),
+            Rpc::ListDueCallbacks => (NotConsulted, &[(AG, If(OWN_ROWS)), (SU, ALL)]),
+            Rpc::GetDashboard | Rpc::GetSatisfactionMetrics | Rpc::GetMonthlySummary => {
+                (NotConsulted, REPORT_READERS)
+            }
+            Rpc::ListSlaBreaches | Rpc::GetHandlerWorkload => (NotConsulted, ROW_REPORT_READERS),
+            Rpc::GetReferralReport => (Rows, ROW_REPORT_READERS),
+            Rpc::ReplayCase => (Fields, COMPLIANCE),
+            Rpc::GetCaseAsOf | Rpc::ExportCase => (Target, COMPLIANCE),
+            Rpc::VerifyCase => (NotConsulted, COMPLIANCE),
+            Rpc::Subscribe | Rpc::ReadAll => (Fields, &[(CO, ALL), (SV, ALL)]),
+        };
+        Rule { clearance, grants }
+    }
+
+    /// `Service.Method`, with the variant where one RPC has several rows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rpc::RegisterCustomer => "CustomerService.RegisterCustomer",
+            Rpc::UpdateCustomer => "CustomerService.UpdateCustomer",
+            Rpc::ClassifyCustomer => "CustomerService.UpdateCustomer (confidentiality)",
+            Rpc::GradeCustomer => "CustomerService.GradeCustomer",
+            Rpc::AssignAgent => "CustomerService.AssignAgent",
+            Rpc::RecordContact => "CustomerService.RecordContact",
+            Rpc::ForgetCustomer => "CustomerService.ForgetCustomer",
+            Rpc::GetCustomer => "CustomerService.GetCustomer",
+            Rpc::ListCustomers => "CustomerService.ListCustomers",
+            Rpc::FindCustomers => "CustomerService.FindCustomers",
+            Rpc::MergeCustomers => "CustomerService.MergeCustomers",
+            Rpc::RegisterStaff => "StaffService.RegisterStaff",
+            Rpc::RecordDeparture => "StaffService.RecordDeparture",
+            Rpc::ListStaff => "StaffService.ListStaff",
+            Rpc::FileComplaint => "ComplaintService.FileComplaint",
+            Rpc::AssignHandler => "ComplaintService.AssignHandler",
+            Rpc::RecuseHandler => "ComplaintService.RecuseHandler",
+            Rpc::ContactComplainant => "ComplaintService.ContactComplainant",
+            Rpc::RecordInvestigation => "ComplaintService.RecordInvestigation",
+            Rpc::DraftOpinion => "ComplaintService.DraftOpinion",
+            Rpc::EscalateComplaint => "ComplaintService.EscalateComplaint",
+            Rpc::SignOpinionAsHandler => "ComplaintService.SignOpinion (handler)",
+            Rpc::SignOpinionAsDirector => "ComplaintService.SignOpinion (director)",
+            Rpc::SignOpinionAsCommittee => "ComplaintService.SignOpinion (committee)",
+            Rpc::SendReply => "ComplaintService.SendReply",
+            Rpc::CloseComplaint => "ComplaintService.CloseComplaint",
+            Rpc::ReopenComplaint => "ComplaintService.ReopenComplaint",
+            Rpc::GetComplaint => "ComplaintService.GetComplaint",
+            Rpc::ListComplaints => "ComplaintService.ListComplaints",
+            Rpc::ArchiveCases => "ComplaintService.ArchiveCases",
+            Rpc::LogCustomerCallback => "CallbackService.LogCallback (customer)",
+            Rpc::LogComplaintCallback => "CallbackService.LogCallback (complaint)",
+            Rpc::ListDueCallbacks => "CallbackService.ListDueCallbacks",
+            Rpc::GetDashboard => "ReportingService.GetDashboard",
+            Rpc::GetSatisfactionMetrics => "ReportingService.GetSatisfactionMetrics",
+            Rpc::GetMonthlySummary => "ReportingService.GetMonthlySummary",
+            Rpc::ListSlaBreaches => "ReportingService.ListSlaBreaches",
+            Rpc::GetHandlerWorkload => "ReportingService.GetHandlerWorkload",
+            Rpc::GetReferralReport => "ReportingService.GetReferralReport",
+            Rpc::ReplayCase => "AuditService.ReplayCase",
+            Rpc::GetCaseAsOf => "AuditService.GetCaseAsOf",
+            Rpc::VerifyCase => "AuditService.VerifyCase",
+            Rpc::ExportCase => "AuditService.ExportCase",
+            Rpc::Subscribe => "EventService.Subscribe",
+            Rpc::ReadAll => "EventService.ReadAll",
+        }
+    }
+
+    /// How the caller's clearance applies.
+    pub fn clearance(self) -> Clearance {
+        self.rule().clearance
+    }
+
+    /// What `role` alone may do; `admin` holds every role, so it gets the strongest.
+    pub fn grant(self, role: Role) -> Grant {
+        if role == Role::Admin {
+            return ROLES[..ROLES.len() - 1]
+                .iter()
+                .map(|role| self.grant(*role))
+                .max_by_key(|grant| grant.strength())
+                .unwrap_or(Grant::Deny);
+        }
+        let rule = self.rule();
+        rule.grants.iter().find(|(r, _)| *r == role).map_or(Grant::Deny, |(_, grant)| *grant)
+    }
+
+    /// What a principal may do: the strongest grant among its roles.
+    pub fn grant_for(self, who: &Principal) -> Grant {
+        who.roles
+            .iter()
+            .map(|role| self.grant(*role))
+            .max_by_key(|grant| grant.strength())
+            .unwrap_or(Grant::Deny)
+    }
+}
+
+/// R-P11: roles that read the details of every complaint (a handler reads their own).
+pub fn reads_case_details(who: &Principal) -> bool {
+    [Role::Supervisor, Role::Director, Role::Compliance, Role::Admin]
+        .iter()
+        .any(|role| who.roles.contains(role))
+}
+
+/// Roles that never read a customer's data, only aggregates (DOMAIN.md: analysts).
+fn reads_no_personal_data(who: &Principal) -> bool {
+    who.roles.iter().all(|role| *role == Role::Analyst)
+}
+
+/// The field dimension of the table: whether `who` reads a field of `kind` in an event of
+/// a `category` stream whose customer is at `level` (`None`: unknown, so not readable).
+/// `handles_case`: the caller is the complaint's current handler.
+pub fn may_read(
+    who: &Principal,
+    category: &str,
+    kind: FieldKind,
+    level: Option<Confidentiality>,
+    handles_case: bool,
+) -> bool {
+    match kind {
+        FieldKind::Plain => true,
+        FieldKind::Restricted | FieldKind::Personal => {
+            let cleared = level.is_some_and(|level| level <= who.clearance);
+            let case_allowed = category != "complaint" || handles_case || reads_case_details(who);
+            cleared && case_allowed && !reads_no_personal_data(who)
+        }
+    }
+}
+
+/// A call the table allows, with what the service must still check or apply.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub rpc: Rpc,
+    pub grant: Grant,
+    clearance: Confidentiality,
+    principal: String,
+}
+
+/// Checks the table for `who` calling `rpc`: `PERMISSION_DENIED` unless some role of
+/// theirs is granted it. What the grant depends on is then checked through [`Access`].
+pub fn authorize(who: &Principal, rpc: Rpc) -> Result<Access, ApiError> {
+    let grant = rpc.grant_for(who);
+    if grant == Grant::Deny {
+        return Err(ApiError::forbidden(format!(
+            "{} may not call {} (access table: docs/security.md)",
+            who.id,
+            rpc.name()
+        )));
+    }
+    Ok(Access { rpc, grant, clearance: who.clearance, principal: who.id.clone() })
+}
+
+impl Access {
+    /// The relationship the grant depends on, if any.
+    pub fn relation(&self) -> Option<Relation> {
+        match self.grant {
+            If(relation) => Some(relation),
+            Grant::Deny | Grant::Aggregates | Grant::Allow => None,
+        }
+    }
+
+    /// Refuses unless the relationship the grant depends on holds (`holds` says whether
+    /// it does for this target); a grant without one passes.
+    pub fn require(&self, holds: impl FnOnce(Relation) -> bool) -> Result<(), ApiError> {
+        match self.relation() {
+            Some(relation) if !holds(relation) => Err(ApiError::forbidden(format!(
+                "{} may call {} only as {}",
+                self.principal,
+                self.rpc.name(),
+                relation.describe()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks a customer's record as the target: the caller's relationship to it (R-C3)
+    /// and its level (R-C6).
+    pub fn on_customer(&self, record: &CustomerRecord) -> Result<(), ApiError> {
+        self.on_customer_at(record, record.confidentiality)
+    }
+
+    /// [`Access::on_customer`] at `level`, the level that governs the record now (a
+    /// merged duplicate's is its survivor's). Where the table hides targets above the
+    /// caller's clearance, such a record is "not found", exactly like an absent one.
+    pub fn on_customer_at(
+        &self,
+        record: &CustomerRecord,
+        level: Confidentiality,
+    ) -> Result<(), ApiError> {
+        self.with_customer(record)?;
+        match self.rpc.clearance() {
+            Clearance::Hidden if level > self.clearance => {
+                Err(ApiError::NotFound { what: "customer", id: record.id.to_string() })
+            }
+            _ => self.target(level),
+        }
+    }
+
+    /// The caller's relationship to a customer's record (R-C3), its level left to the
+    /// caller's check.
+    pub fn with_customer(&self, record: &CustomerRecord) -> Result<(), ApiError> {
+        self.require(|relation| {
+            relation == Relation::CustomersAgent && record.agent.as_str() == self.principal
+        })
+    }
+
+    /// Checks a case as the target: the caller's relationship to it (R-P4, R-P5, R-P11).
+    /// Its customer's level is the caller's to check with [`Access::target`].
+    pub fn on_case(&self, case: &Case) -> Result<(), ApiError> {
+        self.require(|relation| {
+            relation == Relation::CurrentHandler
+                && case.handler.as_ref().is_some_and(|handler| handler.as_str() == self.principal)
+        })
+    }
+
+    /// True when the caller acts by overseeing rather than by a relationship: a
+    /// supervisor or the director stepping in on a case (R-P4).
+    pub fn oversees(&self) -> bool {
+        self.grant == Grant::Allow
+    }
+
+    /// True when only aggregates may be returned.
+    pub fn aggregates_only(&self) -> bool {
+        self.grant == Grant::Aggregates
+    }
+
+    /// R-C6: refuses a target (a customer, or a complaint's customer) above clearance.
+    pub fn target(&self, level: Confidentiality) -> Result<(), ApiError> {
+        match self.rpc.clearance() {
+            Clearance::Target
+            | Clearance::Classify
+            | Clearance::NewRecord
+            | Clearance::Hidden
+                if level > self.clearance =>
+            {
+                Err(ApiError::forbidden(format!(
+                    "the record is {level}, above the caller's clearance (R-C6)"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// R-C6: classifying from `old` to `new` needs clearance for both.
+    pub fn classify(&self, old: Confidentiality, new: Confidentiality) -> Result<(), ApiError> {
+        self.target(old)?;
+        self.target(new)
+    }
+
+    /// R-C6: the highest level of the rows this call may return.
+    pub fn max_level(&self) -> Confidentiality {
+        self.clearance
+    }
+}
+
+/// The table as Markdown, as `docs/security.md` shows it.
+pub fn markdown() -> String {
+    let mut out = String::new();
+    out.push_str("| RPC | clearance |");
+    for role in ROLES {
+        out.push_str(&format!(" {} |", role.as_str()));
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(ROLES.len()));
+    out.push('\n');
+    for rpc in Rpc::ALL {
+        out.push_str(&format!("| {} | {} |", rpc.name(), rpc.clearance().describe()));
+        for role in ROLES {
+            out.push_str(&format!(" {} |", rpc.grant(role).cell()));
+        }
+        out.push('\n');
+    }
+    out.push_str("\nEvent fields (feed and `ReplayCase`), for a caller allowed the RPC:\n\n");
+    out.push_str("| field kind | customer events | complaint events |\n|---|---|---|\n");
+    for kind in [FieldKind::Plain, FieldKind::Restricted, FieldKind::Personal] {
+        let (customer, complaint) = match kind {
+            FieldKind::Plain => ("in clear", "in clear"),
+            FieldKind::Restricted | FieldKind::Personal => (
+                "in clear within clearance, else redacted",
+                "in clear within clearance for supervisor, director, compliance and admin \
+                 (R-P11), else redacted",
+            ),
+        };
+        out.push_str(&format!("| {} | {customer} | {complaint} |\n", kind.as_str()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(roles: &[Role], clearance: Confidentiality) -> Principal {
+        Principal { id: "p".into(), roles: roles.to_vec(), clearance }
+    }
+
+    #[test]
+    fn admin_gets_the_strongest_grant_of_any_role() {
+        for rpc in Rpc::ALL {
+            let strongest = ROLES[..7].iter().map(|r| rpc.grant(*r).strength()).max();
+            assert_eq!(Some(rpc.grant(Role::Admin).strength()), strongest, "{rpc:?}");
+            assert_ne!(rpc.grant(Role::Admin), Grant::Deny, "{rpc:?}: admin may do anything");
+        }
+    }
+
+    #[test]
+    fn every_rpc_is_a_row_once() {
+        let mut names: Vec<&str> = Rpc::ALL.iter().map(|rpc| rpc.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Rpc::ALL.len());
+    }
+
+    /// The table and the protos name the same RPCs: one the protos declare has a row
+    /// (a new RPC is not served unasked), and every row is a declared RPC.
+    #[test]
+    fn every_declared_rpc_has_a_row_and_every_row_is_declared() {
+        let declared: std::collections::BTreeSet<String> = crate::describe::kefu_methods()
+            .expect("descriptor set")
+            .into_iter()
+            .map(|method| {
+                let service = method.service.trim_start_matches("kefu.v1.");
+                format!("{service}.{}", method.name)
+            })
+            .collect();
+        let rows: std::collections::BTreeSet<String> = Rpc::ALL
+            .iter()
+            .map(|rpc| rpc.name().split(' ').next().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(declared, rows);
+    }
+
+    #[test]
+    fn analysts_read_aggregates_only() {
+        let analyst = principal(&[Role::Analyst], Confidentiality::Secret);
+        for rpc in Rpc::ALL {
+            assert!(matches!(rpc.grant_for(&analyst), Grant::Deny | Grant::Aggregates), "{rpc:?}");
+        }
+        assert!(!may_read(
+            &analyst,
+            "customer",
+            FieldKind::Personal,
+            Some(Confidentiality::Public),
+            false
+        ));
+    }
+
+    #[test]
+    fn fields_follow_clearance_and_r_p11() {
+        use Confidentiality::*;
+        let service = principal(&[Role::Service], Internal);
+        let compliance = principal(&[Role::Compliance], Internal);
+        assert!(may_read(&service, "customer", FieldKind::Personal, Some(Internal), false));
+        assert!(!may_read(&service, "customer", FieldKind::Personal, Some(Secret), false));
+        assert!(!may_read(&service, "complaint", FieldKind::Restricted, Some(Public), false));
+        assert!(may_read(&service, "complaint", FieldKind::Plain, Some(Secret), false));
+        assert!(may_read(&compliance, "complaint", FieldKind::Personal, Some(Internal), false));
+        assert!(!may_read(&compliance, "complaint", FieldKind::Personal, None, false));
+    }
+
+    /// `KEFU_BLESS_DOCS=1` writes the generated table into the doc instead of failing.
+    #[test]
+    fn security_doc_shows_the_table() {
+        const START: &str = "<!-- access table: generated by kefu_api::access::markdown -->\n";
+        const END: &str = "<!-- end of access table -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/security.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let (Some(start), Some(end)) = (doc.find(START), doc.find(END)) else {
+            panic!("docs/security.md lacks the access table's markers");
+        };
+        let shown = &doc[start + START.len()..end];
+        let table = markdown();
+        if shown != table && std::env::var_os("KEFU_BLESS_DOCS").is_some() {
+            let blessed = format!("{}{START}{table}{}", &doc[..start], &doc[end..]);
+            std::fs::write(path, blessed).unwrap();
+            return;
+        }
+        assert!(
+            shown == table,
+            "docs/security.md shows another table than the code's; rerun with KEFU_BLESS_DOCS=1"
+        );
+    }
+}

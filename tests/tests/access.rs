@@ -1,0 +1,995 @@
+//! The access table of `kefu_api::access`, cell by cell, through the real server
+//! (issue 16): every row (RPC) for a principal of every role at every clearance, and each
+//! relationship a grant depends on both held and not held. Allowed cells must not answer
+//! `PERMISSION_DENIED`; denied cells must answer it (`NOT_FOUND` where the table hides
+//! targets above the caller's clearance), write nothing (the log's head stays)
+//! and leak nothing (no canary of the target's personal or complaint fields in the
+//! status); an allowed cell's answer holds no canary of a field the table withholds from
+//! the caller (the field dimension: event feed, replays, lists, names in reports).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use kefu_api::access::{self, Clearance, Grant, Relation, Rpc, ROLES};
+use kefu_api::auth::{hash_token, Principal};
+use kefu_api::pb;
+use kefu_domain::personal::{self, FieldKind};
+use kefu_domain::Confidentiality;
+use kefu_tests::{db, rid, spawn_app_with, Clients, TestApp};
+use prost::Message;
+use tonic::Code;
+
+/// Every role of the table at every clearance, as `m-<role>-<clearance>`.
+const CLEARANCES: [Confidentiality; 4] = [
+    Confidentiality::Public,
+    Confidentiality::Internal,
+    Confidentiality::Confidential,
+    Confidentiality::Secret,
+];
+/// The target customer's level: half the clearances are below it.
+const TARGET_LEVEL: Confidentiality = Confidentiality::Confidential;
+
+/// A canary in one field of the target customer `T` or its case `K`: the text, the
+/// stream category and the event field it is stored in.
+struct Canary {
+    text: &'static str,
+    category: &'static str,
+    event_type: &'static str,
+    field: &'static str,
+}
+
+const fn canary(
+    text: &'static str,
+    category: &'static str,
+    event_type: &'static str,
+    field: &'static str,
+) -> Canary {
+    Canary { text, category, event_type, field }
+}
+
+const CANARIES: &[Canary] = &[
+    canary("CanaryName QZ71", "customer", "CustomerRegistered", "name"),
+    canary("+86 139 4444 7171", "customer", "CustomerRegistered", "contacts"),
+    canary("canary.qz71@example.cn", "customer", "CustomerRegistered", "contacts"),
+    canary("Canary Road 71 QZ", "customer", "CustomerRegistered", "contacts"),
+    canary("CanarySource-QZ72", "customer", "CustomerRegistered", "source_channel"),
+    canary("CanaryGrade-QZ73", "customer", "CustomerGraded", "reason"),
+    canary("CanaryNote-QZ74", "customer", "CustomerContacted", "note"),
+    canary("CanaryCallback-QZ75", "customer", "CallbackLogged", "comment"),
+    canary("CanaryAgentReason-QZ76", "customer", "AgentAssigned", "reason"),
+    canary("CanaryCategory-QZ81", "complaint", "ComplaintFiled", "category"),
+    canary("CanaryCause-QZ82", "complaint", "ComplaintFiled", "cause"),
+    canary("CanaryDescription-QZ83", "complaint", "ComplaintFiled", "description"),
+    canary("doc://canary-QZ84", "complaint", "ComplaintFiled", "attachments"),
+    canary("CanaryAssignReason-QZ85", "complaint", "HandlerAssigned", "reason"),
+    canary("CanaryContact-QZ86", "complaint", "ComplainantContacted", "summary"),
+    canary("CanaryFindings-QZ87", "complaint", "InvestigationRecorded", "findings"),
+    canary("CanaryOpinion-QZ88", "complaint", "OpinionDrafted", "opinion"),
+    canary("CanaryReply-QZ89", "complaint", "ReplySent", "summary"),
+];
+
+fn principals() -> Vec<Principal> {
+    let mut all = Vec::new();
+    for role in ROLES {
+        for clearance in CLEARANCES {
+            all.push(Principal {
+                id: format!("m-{}-{clearance}", role.as_str()),
+                roles: vec![role],
+                clearance,
+            });
+        }
+    }
+    all
+}
+
+/// A server whose tokens are the matrix's principals plus `admin` (token `token-<id>`).
+async fn spawn(backend: kefu_testkit::Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |settings, dir| {
+        use std::os::unix::fs::PermissionsExt;
+        let mut entries = vec![format!(
+            r#"{{"sha256":"{}","principal":"admin","roles":["admin"],"clearance":"secret"}}"#,
+            hash_token("token-admin")
+        )];
+        for principal in principals() {
+            entries.push(format!(
+                r#"{{"sha256":"{}","principal":"{}","roles":["{}"],"clearance":"{}"}}"#,
+                hash_token(&format!("token-{}", principal.id)),
+                principal.id,
+                principal.roles[0].as_str(),
+                principal.clearance
+            ));
+        }
+        let path = dir.join("matrix-tokens.json");
+        std::fs::write(&path, format!(r#"{{"tokens":[{}]}}"#, entries.join(","))).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        settings.tokens_file = Some(path);
+        // Every principal calls every report, audit and feed RPC, as inputs: under the
+        // per-principal rate of expensive reads (tests/tests/limits.rs) a surplus would
+        // answer RESOURCE_EXHAUSTED before the table is asked, failing a denied cell and
+        // passing an allowed one unchecked.
+        kefu_tests::without_read_rate(settings, dir);
+    })
+    .await
+}
+
+/// The targets: customer `T` and its open case `K`, every field a canary; `fresh`, a
+/// customer at the same level with plain texts, for cases that relationships need.
+struct World {
+    admin: Clients,
+    t: String,
+    k: String,
+    fresh: String,
+    serial: AtomicU32,
+}
+
+fn contacts(phone: &str, email: &str, address: &str) -> Option<pb::Contacts> {
+    Some(pb::Contacts {
+        phones: vec![phone.into()],
+        emails: vec![email.into()],
+        address: address.into(),
+    })
+}
+
+fn customer(name: &str, level: Confidentiality, agent: &str) -> pb::RegisterCustomerRequest {
+    let mut request = kefu_tests::flows::customer_request(name, level_pb(level), agent);
+    request.contacts = contacts("+86 100 0000 0000", "plain@example.cn", "");
+    request
+}
+
+fn level_pb(level: Confidentiality) -> pb::Confidentiality {
+    match level {
+        Confidentiality::Public => pb::Confidentiality::Public,
+        Confidentiality::Internal => pb::Confidentiality::Internal,
+        Confidentiality::Confidential => pb::Confidentiality::Confidential,
+        Confidentiality::Secret => pb::Confidentiality::Secret,
+    }
+}
+
+fn filing(customer_id: &str) -> pb::FileComplaintRequest {
+    kefu_tests::flows::file_request(customer_id, pb::Severity::Normal, "r-resp")
+}
+
+impl World {
+    async fn build(app: &TestApp) -> World {
+        use pb::StaffRole::{Agent, Handler};
+        let mut staff: Vec<String> = principals().into_iter().map(|p| p.id).collect();
+        staff.extend(["admin", "a-first", "a-owner", "h-other", "r-resp"].map(String::from));
+        let roles: &[pb::StaffRole] = &[Agent, Handler];
+        let staff: Vec<(&str, &[pb::StaffRole])> =
+            staff.iter().map(|id| (id.as_str(), roles)).collect();
+        kefu_tests::flows::register_staff(app, &staff).await;
+        let mut admin = app.clients(Some("admin")).await;
+
+        let mut register = customer(CANARIES[0].text, TARGET_LEVEL, "a-first");
+        register.contacts = contacts(CANARIES[1].text, CANARIES[2].text, CANARIES[3].text);
+        register.source_channel = CANARIES[4].text.into();
+        let t = admin.customers.register_customer(register).await.unwrap().into_inner();
+        let t = t.result.unwrap().id;
+        admin
+            .customers
+            .grade_customer(pb::GradeCustomerRequest {
+                request_id: rid(),
+                customer_id: t.clone(),
+                expected_version: None,
+                tier: pb::Tier::Vip as i32,
+                stars: 5,
+                reason: CANARIES[5].text.into(),
+            })
+            .await
+            .unwrap();
+        admin
+            .customers
+            .record_contact(pb::RecordContactRequest {
+                request_id: rid(),
+                customer_id: t.clone(),
+                expected_version: None,
+                channel: pb::ContactChannel::Phone as i32,
+                note: CANARIES[6].text.into(),
+                contacted_at: None,
+            })
+            .await
+            .unwrap();
+        admin.callbacks.log_callback(customer_callback(&t, CANARIES[7].text)).await.unwrap();
+        admin
+            .customers
+            .assign_agent(pb::AssignAgentRequest {
+                request_id: rid(),
+                customer_id: t.clone(),
+                expected_version: None,
+                agent: "a-owner".into(),
+                reason: CANARIES[8].text.into(),
+            })
+            .await
+            .unwrap();
+        // A customer T referred, so the referral report names T.
+        let mut referred = customer("Referred Plain", Confidentiality::Public, "a-owner");
+        referred.referred_by = t.clone();
+        admin.customers.register_customer(referred).await.unwrap();
+
+        let mut file = filing(&t);
+        file.category = CANARIES[9].text.into();
+        file.cause = CANARIES[10].text.into();
+        file.description = CANARIES[11].text.into();
+        file.attachments =
+            vec![pb::AttachmentRef { reference: CANARIES[12].text.into(), sha256: String::new() }];
+        let k = admin.complaints.file_complaint(file).await.unwrap().into_inner();
+        let k = k.result.unwrap().id;
+        let mut assign = kefu_tests::flows::assign(&k, "h-other");
+        assign.reason = CANARIES[13].text.into();
+        admin.complaints.assign_handler(assign).await.unwrap();
+        admin.complaints.contact_complainant(contact(&k, CANARIES[14].text)).await.unwrap();
+        admin.complaints.record_investigation(investigate(&k, CANARIES[15].text)).await.unwrap();
+        admin
+            .complaints
+            .draft_opinion(pb::DraftOpinionRequest {
+                request_id: rid(),
+                complaint_id: k.clone(),
+                expected_version: None,
+                opinion: CANARIES[16].text.into(),
+            })
+            .await
+            .unwrap();
+        let mut ack =
+            kefu_tests::flows::reply(&k, pb::ReplyKind::Acknowledgement, pb::ContactChannel::Phone);
+        ack.summary = CANARIES[17].text.into();
+        admin.complaints.send_reply(ack).await.unwrap();
+
+        let fresh = admin
+            .customers
+            .register_customer(customer("Fresh Plain", TARGET_LEVEL, "a-owner"))
+            .await
+            .unwrap()
+            .into_inner()
+            .result
+            .unwrap()
+            .id;
+        World { admin, t, k, fresh, serial: AtomicU32::new(0) }
+    }
+
+    fn next(&self) -> u32 {
+        self.serial.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new case of the plain customer, handled by `handler`.
+    async fn case_handled_by(&mut self, handler: &str) -> String {
+        let filed = self.admin.complaints.file_complaint(filing(&self.fresh)).await.unwrap();
+        let id = filed.into_inner().result.unwrap().id;
+        let assign = kefu_tests::flows::assign(&id, handler);
+        self.admin.complaints.assign_handler(assign).await.unwrap();
+        id
+    }
+
+    /// A new plain customer at the target's level.
+    async fn plain_customer(&mut self) -> String {
+        let request = customer("Plain Person", TARGET_LEVEL, "a-owner");
+        let registered = self.admin.customers.register_customer(request).await.unwrap();
+        registered.into_inner().result.unwrap().id
+    }
+
+    async fn set_agent(&mut self, agent: &str) {
+        let request = pb::AssignAgentRequest {
+            request_id: rid(),
+            customer_id: self.t.clone(),
+            expected_version: None,
+            agent: agent.into(),
+            reason: String::new(),
+        };
+        self.admin.customers.assign_agent(request).await.unwrap();
+    }
+}
+
+fn customer_callback(customer_id: &str, comment: &str) -> pb::LogCallbackRequest {
+    pb::LogCallbackRequest {
+        kind: pb::CallbackKind::Routine as i32,
+        complaint_id: String::new(),
+        ..kefu_tests::flows::complaint_callback(customer_id, "", comment)
+    }
+}
+
+fn contact(complaint_id: &str, summary: &str) -> pb::ContactComplainantRequest {
+    pb::ContactComplainantRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.into(),
+        expected_version: None,
+        channel: pb::ContactChannel::Phone as i32,
+        summary: summary.into(),
+        contacted_at: None,
+    }
+}
+
+fn investigate(complaint_id: &str, findings: &str) -> pb::RecordInvestigationRequest {
+    pb::RecordInvestigationRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.into(),
+        expected_version: None,
+        findings: findings.into(),
+    }
+}
+
+/// What a cell answered: the encoded response(s), or the status.
+type Answer = Result<Vec<u8>, tonic::Status>;
+
+fn encoded<T: Message>(result: Result<tonic::Response<T>, tonic::Status>) -> Answer {
+    result.map(|response| response.into_inner().encode_to_vec())
+}
+
+/// Where a cell acts: the customer and case, as the relationship under test needs.
+struct Target {
+    customer: String,
+    /// The customer a merge keeps (`customer` is merged into it).
+    survivor: String,
+    case: String,
+    /// A staff member to record the departure of.
+    leaver: String,
+}
+
+/// Calls `rpc` on `target` as `clients`, with a valid request.
+async fn call(
+    rpc: Rpc,
+    clients: &mut Clients,
+    target: &Target,
+    world: &World,
+    head: u64,
+) -> Answer {
+    match rpc {
+        Rpc::RegisterCustomer
+        | Rpc::UpdateCustomer
+        | Rpc::ClassifyCustomer
+        | Rpc::GradeCustomer
+        | Rpc::AssignAgent
+        | Rpc::RecordContact
+        | Rpc::ForgetCustomer
+        | Rpc::GetCustomer
+        | Rpc::ListCustomers
+        | Rpc::FindCustomers
+        | Rpc::MergeCustomers
+        | Rpc::RegisterStaff
+        | Rpc::RecordDeparture
+        | Rpc::ListStaff => customers(rpc, clients, target, world, head).await,
+        Rpc::FileComplaint
+        | Rpc::AssignHandler
+        | Rpc::RecuseHandler
+        | Rpc::ContactComplainant
+        | Rpc::RecordInvestigation
+        | Rpc::DraftOpinion
+        | Rpc::EscalateComplaint
+        | Rpc::SignOpinionAsHandler
+        | Rpc::SignOpinionAsDirector
+        | Rpc::SignOpinionAsCommittee
+        | Rpc::SendReply
+        | Rpc::CloseComplaint
+        | Rpc::ReopenComplaint
+        | Rpc::GetComplaint
+        | Rpc::ListComplaints
+        | Rpc::ArchiveCases => cases(rpc, clients, target, head).await,
+        Rpc::LogCustomerCallback
+        | Rpc::LogComplaintCallback
+        | Rpc::ListDueCallbacks
+        | Rpc::GetDashboard
+        | Rpc::GetSatisfactionMetrics
+        | Rpc::GetMonthlySummary
+        | Rpc::ListSlaBreaches
+        | Rpc::GetHandlerWorkload
+        | Rpc::GetReferralReport
+        | Rpc::ReplayCase
+        | Rpc::GetCaseAsOf
+        | Rpc::VerifyCase
+        | Rpc::ExportCase
+        | Rpc::Subscribe
+        | Rpc::ReadAll => reads(rpc, clients, target, head).await,
+    }
+}
+
+/// [`call`] for the customer rows.
+async fn customers(
+    rpc: Rpc,
+    clients: &mut Clients,
+    target: &Target,
+    world: &World,
+    head: u64,
+) -> Answer {
+    let n = world.next();
+    let customer_id = target.customer.clone();
+    match rpc {
+        Rpc::RegisterCustomer => encoded(
+            clients
+                .customers
+                .register_customer(customer("New Plain", TARGET_LEVEL, "a-owner"))
+                .await,
+        ),
+        Rpc::UpdateCustomer => encoded(
+            clients
+                .customers
+                .update_customer(pb::UpdateCustomerRequest {
+                    request_id: rid(),
+                    customer_id,
+                    expected_version: None,
+                    // Unchanged, so an allowed cell changes nothing.
+                    name: Some(CANARIES[0].text.into()),
+                    contacts: None,
+                    confidentiality: 0,
+                })
+                .await,
+        ),
+        Rpc::ClassifyCustomer => encoded(
+            clients
+                .customers
+                .update_customer(pb::UpdateCustomerRequest {
+                    request_id: rid(),
+                    customer_id,
+                    expected_version: None,
+                    name: None,
+                    contacts: None,
+                    confidentiality: pb::Confidentiality::Internal as i32,
+                })
+                .await,
+        ),
+        Rpc::GradeCustomer => encoded(
+            clients
+                .customers
+                .grade_customer(pb::GradeCustomerRequest {
+                    request_id: rid(),
+                    customer_id,
+                    expected_version: None,
+                    tier: [pb::Tier::Key, pb::Tier::Regular][usize::try_from(n % 2).unwrap()]
+                        as i32,
+                    stars: 0,
+                    reason: "plain reason".into(),
+                })
+                .await,
+        ),
+        Rpc::AssignAgent => encoded(
+            clients
+                .customers
+                .assign_agent(pb::AssignAgentRequest {
+                    request_id: rid(),
+                    customer_id,
+                    expected_version: None,
+                    agent: "a-owner".into(),
+                    reason: String::new(),
+                })
+                .await,
+        ),
+        Rpc::RecordContact => encoded(
+            clients
+                .customers
+                .record_contact(pb::RecordContactRequest {
+                    request_id: rid(),
+                    customer_id,
+                    expected_version: None,
+                    channel: pb::ContactChannel::Phone as i32,
+                    note: String::new(),
+                    contacted_at: None,
+                })
+                .await,
+        ),
+        Rpc::ForgetCustomer => encoded(
+            clients
+                .customers
+                .forget_customer(pb::ForgetCustomerRequest {
+                    request_id: rid(),
+                    customer_id,
+                    reason: "matrix".into(),
+                })
+                .await,
+        ),
+        Rpc::GetCustomer => {
+            encoded(clients.customers.get_customer(pb::GetCustomerRequest { customer_id }).await)
+        }
+        Rpc::ListCustomers => encoded(
+            clients
+                .customers
+                .list_customers(pb::ListCustomersRequest {
+                    min_position: head,
+                    page_size: 500,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::FindCustomers => encoded(
+            clients
+                .customers
+                .find_customers(pb::FindCustomersRequest {
+                    query: CANARIES[0].text.into(),
+                    by: pb::FindBy::Name as i32,
+                    min_position: head,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::MergeCustomers => encoded(
+            clients
+                .customers
+                .merge_customers(pb::MergeCustomersRequest {
+                    request_id: rid(),
+                    duplicate_id: customer_id,
+                    survivor_id: target.survivor.clone(),
+                    reason: "plain reason".into(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::RegisterStaff => encoded(
+            clients
+                .staff
+                .register_staff(pb::RegisterStaffRequest {
+                    request_id: rid(),
+                    staff_id: format!("x-{n}"),
+                    name: "Plain Staff".into(),
+                    roles: vec![pb::StaffRole::Agent as i32],
+                })
+                .await,
+        ),
+        Rpc::RecordDeparture => encoded(
+            clients
+                .staff
+                .record_departure(pb::RecordDepartureRequest {
+                    request_id: rid(),
+                    staff_id: target.leaver.clone(),
+                    reason: String::new(),
+                })
+                .await,
+        ),
+        Rpc::ListStaff => encoded(
+            clients
+                .staff
+                .list_staff(pb::ListStaffRequest { include_departed: true, min_position: head })
+                .await,
+        ),
+        other => unreachable!("{other:?} is not one of the customer rows"),
+    }
+}
+
+/// [`call`] for the complaint rows.
+async fn cases(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> Answer {
+    let customer_id = target.customer.clone();
+    let complaint_id = target.case.clone();
+    match rpc {
+        Rpc::FileComplaint => {
+            encoded(clients.complaints.file_complaint(filing(&customer_id)).await)
+        }
+        Rpc::AssignHandler => encoded(
+            clients
+                .complaints
+                .assign_handler(kefu_tests::flows::assign(&complaint_id, "h-other"))
+                .await,
+        ),
+        Rpc::RecuseHandler => encoded(
+            clients
+                .complaints
+                .recuse_handler(pb::RecuseHandlerRequest {
+                    request_id: rid(),
+                    complaint_id,
+                    expected_version: None,
+                    reason: "plain conflict".into(),
+                })
+                .await,
+        ),
+        Rpc::ContactComplainant => {
+            encoded(clients.complaints.contact_complainant(contact(&complaint_id, "plain")).await)
+        }
+        Rpc::RecordInvestigation => encoded(
+            clients.complaints.record_investigation(investigate(&complaint_id, "plain")).await,
+        ),
+        Rpc::DraftOpinion => encoded(
+            clients
+                .complaints
+                .draft_opinion(pb::DraftOpinionRequest {
+                    request_id: rid(),
+                    complaint_id,
+                    expected_version: None,
+                    opinion: "plain opinion".into(),
+                })
+                .await,
+        ),
+        Rpc::EscalateComplaint => encoded(
+            clients
+                .complaints
+                .escalate_complaint(pb::EscalateComplaintRequest {
+                    request_id: rid(),
+                    complaint_id,
+                    expected_version: None,
+                    to: pb::SignerCapacity::Director as i32,
+                    reason: "plain".into(),
+                })
+                .await,
+        ),
+        Rpc::SignOpinionAsHandler | Rpc::SignOpinionAsDirector | Rpc::SignOpinionAsCommittee => {
+            let capacity = match rpc {
+                Rpc::SignOpinionAsHandler => pb::SignerCapacity::Handler,
+                Rpc::SignOpinionAsDirector => pb::SignerCapacity::Director,
+                _ => pb::SignerCapacity::Committee,
+            };
+            let mut sign = kefu_tests::flows::sign(&complaint_id, capacity);
+            if capacity == pb::SignerCapacity::Committee {
+                sign.meeting = Some(pb::CommitteeMeeting {
+                    // R-T4: held after the case was received (and not in the future).
+                    held_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+                    members_present: vec!["admin".into(), "a-first".into(), "a-owner".into()],
+                    reported_to_authority: false,
+                });
+            }
+            encoded(clients.complaints.sign_opinion(sign).await)
+        }
+        Rpc::SendReply => encoded(
+            clients
+                .complaints
+                .send_reply(kefu_tests::flows::reply(
+                    &complaint_id,
+                    pb::ReplyKind::Acknowledgement,
+                    pb::ContactChannel::Sms,
+                ))
+                .await,
+        ),
+        Rpc::CloseComplaint => encoded(
+            clients
+                .complaints
+                .close_complaint(pb::CloseComplaintRequest {
+                    request_id: rid(),
+                    complaint_id,
+                    expected_version: None,
+                    summary: String::new(),
+                })
+                .await,
+        ),
+        Rpc::ReopenComplaint => encoded(
+            clients
+                .complaints
+                .reopen_complaint(pb::ReopenComplaintRequest {
+                    request_id: rid(),
+                    complaint_id,
+                    expected_version: None,
+                    cause: "plain".into(),
+                })
+                .await,
+        ),
+        Rpc::GetComplaint => encoded(
+            clients
+                .complaints
+                .get_complaint(pb::GetComplaintRequest { complaint: complaint_id })
+                .await,
+        ),
+        Rpc::ListComplaints => encoded(
+            clients
+                .complaints
+                .list_complaints(pb::ListComplaintsRequest {
+                    min_position: head,
+                    page_size: 500,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::ArchiveCases => encoded(
+            clients
+                .complaints
+                .archive_cases(pb::ArchiveCasesRequest {
+                    request_id: rid(),
+                    year: u32::try_from(chrono::Datelike::year(&chrono::Utc::now())).unwrap(),
+                })
+                .await,
+        ),
+        other => unreachable!("{other:?} is not one of the complaint rows"),
+    }
+}
+
+/// [`call`] for the callback, report, audit and event rows.
+async fn reads(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> Answer {
+    let customer_id = target.customer.clone();
+    let complaint_id = target.case.clone();
+    match rpc {
+        Rpc::LogCustomerCallback => {
+            encoded(clients.callbacks.log_callback(customer_callback(&customer_id, "plain")).await)
+        }
+        Rpc::LogComplaintCallback => encoded(
+            clients
+                .callbacks
+                .log_callback(kefu_tests::flows::complaint_callback("", &complaint_id, "plain"))
+                .await,
+        ),
+        Rpc::ListDueCallbacks => encoded(
+            clients
+                .callbacks
+                .list_due_callbacks(pb::ListDueCallbacksRequest {
+                    horizon_hours: 24 * 30,
+                    owner: String::new(),
+                    min_position: head,
+                })
+                .await,
+        ),
+        Rpc::GetDashboard => encoded(
+            clients
+                .reports
+                .get_dashboard(pb::GetDashboardRequest { min_position: head, as_of: None })
+                .await,
+        ),
+        Rpc::GetSatisfactionMetrics => encoded(
+            clients
+                .reports
+                .get_satisfaction_metrics(pb::GetSatisfactionMetricsRequest {
+                    min_position: head,
+                    group_by: pb::SatisfactionGrouping::Handler as i32,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::GetMonthlySummary => encoded(
+            clients
+                .reports
+                .get_monthly_summary(pb::GetMonthlySummaryRequest {
+                    min_position: head,
+                    month: chrono::Utc::now().format("%Y-%m").to_string(),
+                })
+                .await,
+        ),
+        Rpc::ListSlaBreaches => encoded(
+            clients
+                .reports
+                .list_sla_breaches(pb::ListSlaBreachesRequest { min_position: head, as_of: None })
+                .await,
+        ),
+        Rpc::GetHandlerWorkload => encoded(
+            clients
+                .reports
+                .get_handler_workload(pb::GetHandlerWorkloadRequest { min_position: head })
+                .await,
+        ),
+        Rpc::GetReferralReport => encoded(
+            clients
+                .reports
+                .get_referral_report(pb::GetReferralReportRequest { min_position: head })
+                .await,
+        ),
+        Rpc::ReplayCase => {
+            let stream =
+                clients.audit.replay_case(pb::ReplayCaseRequest { complaint: complaint_id });
+            drain(
+                stream.await,
+                |message: pb::ReplayCaseResponse| message.event.map(|e| e.position),
+                0,
+            )
+            .await
+        }
+        Rpc::GetCaseAsOf => encoded(
+            clients
+                .audit
+                .get_case_as_of(pb::GetCaseAsOfRequest {
+                    complaint: complaint_id,
+                    point: Some(pb::get_case_as_of_request::Point::Version(2)),
+                })
+                .await,
+        ),
+        Rpc::VerifyCase => encoded(
+            clients.audit.verify_case(pb::VerifyCaseRequest { complaint: complaint_id }).await,
+        ),
+        Rpc::ExportCase => encoded(
+            clients.audit.export_case(pb::ExportCaseRequest { complaint: complaint_id }).await,
+        ),
+        Rpc::Subscribe => {
+            let stream = clients
+                .events
+                .subscribe(pb::SubscribeRequest { from_position: 1, categories: Vec::new() })
+                .await;
+            drain(stream, |message: pb::SubscribeResponse| message.event.map(|e| e.position), head)
+                .await
+        }
+        Rpc::ReadAll => encoded(
+            clients
+                .events
+                .read_all(pb::ReadAllRequest {
+                    from_position: 1,
+                    limit: 1_000,
+                    categories: Vec::new(),
+                })
+                .await,
+        ),
+        other => unreachable!("{other:?} is not one of the callback, report, audit and event rows"),
+    }
+}
+
+/// A server stream's messages, encoded back to back: to its end, or (live) up to `until`.
+async fn drain<T: Message>(
+    stream: Result<tonic::Response<tonic::Streaming<T>>, tonic::Status>,
+    position: impl Fn(T) -> Option<u64>,
+    until: u64,
+) -> Answer {
+    let mut stream = stream?.into_inner();
+    let mut bytes = Vec::new();
+    loop {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(20), stream.message());
+        let Some(message) = next.await.expect("the stream goes on")? else { break };
+        bytes.extend(message.encode_to_vec());
+        if until > 0 && position(message).is_some_and(|at| at >= until) {
+            break;
+        }
+    }
+    Ok(bytes)
+}
+
+/// What the table expects of a cell: allowed or not.
+fn expected(rpc: Rpc, who: &Principal, relation_held: bool) -> bool {
+    let granted = match rpc.grant_for(who) {
+        Grant::Deny => false,
+        Grant::If(Relation::OwnRows) | Grant::Aggregates | Grant::Allow => true,
+        Grant::If(_) => relation_held,
+    };
+    granted && cleared(rpc, who)
+}
+
+/// Whether the caller is cleared for the cell's target, as the table applies clearance.
+fn cleared(rpc: Rpc, who: &Principal) -> bool {
+    match rpc.clearance() {
+        Clearance::NewRecord | Clearance::Target | Clearance::Classify | Clearance::Hidden => {
+            who.clearance >= TARGET_LEVEL
+        }
+        Clearance::NotConsulted | Clearance::Rows | Clearance::Fields => true,
+    }
+}
+
+/// A cell the table refuses by hiding its target: granted the RPC, not cleared for a
+/// target it hides, so the answer is `NOT_FOUND`, as for a record that does not exist.
+fn hidden(rpc: Rpc, who: &Principal) -> bool {
+    rpc.clearance() == Clearance::Hidden
+        && rpc.grant_for(who) != Grant::Deny
+        && !cleared(rpc, who)
+}
+
+/// Reports of counts by classification label (R-R1, R-R2, R-R3).
+const AGGREGATES: [Rpc; 3] =
+    [Rpc::GetDashboard, Rpc::GetSatisfactionMetrics, Rpc::GetMonthlySummary];
+
+/// The canaries `who` may not read in an answer of `rpc`: those of fields the table
+/// withholds, except classification labels as the group keys of aggregate reports.
+fn forbidden(who: &Principal, rpc: Rpc) -> Vec<&'static str> {
+    CANARIES
+        .iter()
+        .filter(|c| {
+            let kind = personal::kind(c.event_type, c.field);
+            let label = personal::LABELS.contains(&(c.event_type, c.field));
+            kind != FieldKind::Plain
+                && !(label && AGGREGATES.contains(&rpc))
+                && !access::may_read(who, c.category, kind, Some(TARGET_LEVEL), false)
+        })
+        .map(|c| c.text)
+        .collect()
+}
+
+fn status_bytes(status: &tonic::Status) -> Vec<u8> {
+    let mut bytes = status.message().as_bytes().to_vec();
+    bytes.extend_from_slice(status.details());
+    for entry in status.metadata().iter() {
+        if let tonic::metadata::KeyAndValueRef::Ascii(_, value) = entry {
+            bytes.extend_from_slice(value.as_encoded_bytes());
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle.as_bytes())
+}
+
+/// Prepares the target of a cell: `held` decides whether the caller stands in the
+/// relationship the grant depends on.
+async fn target(world: &mut World, rpc: Rpc, who: &Principal, held: bool) -> Target {
+    let relation = match rpc.grant_for(who) {
+        Grant::If(relation) => Some(relation),
+        _ => None,
+    };
+    let allowed = expected(rpc, who, held);
+    let mut target = Target {
+        customer: world.t.clone(),
+        survivor: world.fresh.clone(),
+        case: world.k.clone(),
+        leaver: "nobody".into(),
+    };
+    match (rpc, relation) {
+        (_, Some(Relation::CustomersAgent)) => {
+            world.set_agent(if held { &who.id } else { "a-owner" }).await;
+        }
+        (_, Some(Relation::CurrentHandler)) if held => {
+            target.case = world.case_handled_by(&who.id).await;
+        }
+        // Erasing or reclassifying the canary target would spoil the cells after it.
+        (Rpc::ForgetCustomer | Rpc::ClassifyCustomer, _) if allowed => {
+            target.customer = world.plain_customer().await;
+        }
+        // Merging the canary target away would too: two plain customers of its level.
+        (Rpc::MergeCustomers, _) if allowed => {
+            target.customer = world.plain_customer().await;
+            target.survivor = world.plain_customer().await;
+        }
+        (Rpc::RecordDeparture, _) => {
+            let leaver = format!("leaver-{}", world.next());
+            kefu_tests::flows::register_staff_as(&mut world.admin, &leaver).await;
+            target.leaver = leaver;
+        }
+        _ => {}
+    }
+    target
+}
+
+async fn walk(app: &TestApp, rows: &[Rpc], who_filter: impl Fn(&Principal) -> bool) -> usize {
+    let mut world = World::build(app).await;
+    let mut cells = 0;
+    let mut failures = Vec::new();
+    for &rpc in rows {
+        for who in principals().iter().filter(|p| who_filter(p)) {
+            let relational = matches!(
+                rpc.grant_for(who),
+                Grant::If(Relation::CustomersAgent | Relation::CurrentHandler)
+            );
+            for held in if relational { vec![true, false] } else { vec![false] } {
+                let target = target(&mut world, rpc, who, held).await;
+                let before = db::head(app.db.url()).await;
+                let mut clients = app.clients(Some(&who.id)).await;
+                let answer = call(rpc, &mut clients, &target, &world, before).await;
+                cells += 1;
+                let cell = format!("{} as {} (relation held: {held})", rpc.name(), who.id);
+                let allowed = expected(rpc, who, held);
+                match (&answer, allowed) {
+                    (Err(status), true) if status.code() == Code::PermissionDenied => {
+                        failures.push(format!("{cell}: allowed, but {status:?}"));
+                    }
+                    (Err(status), false) => {
+                        let refusal =
+                            if hidden(rpc, who) { Code::NotFound } else { Code::PermissionDenied };
+                        if status.code() != refusal {
+                            failures.push(format!("{cell}: denied, but {status:?}"));
+                        }
+                        let after = db::head(app.db.url()).await;
+                        if after != before {
+                            failures.push(format!("{cell}: denied, yet wrote {before}→{after}"));
+                        }
+                        let bytes = status_bytes(status);
+                        for text in CANARIES.iter().map(|c| c.text) {
+                            if contains(&bytes, text) {
+                                failures.push(format!("{cell}: denial leaks {text:?}"));
+                            }
+                        }
+                    }
+                    (Ok(_), false) => failures.push(format!("{cell}: denied, but answered OK")),
+                    (Ok(bytes), true) => {
+                        for text in forbidden(who, rpc) {
+                            if contains(bytes, text) {
+                                failures.push(format!("{cell}: answer leaks {text:?}"));
+                            }
+                        }
+                    }
+                    (Err(status), true) => {
+                        for text in forbidden(who, rpc) {
+                            if contains(&status_bytes(status), text) {
+                                failures.push(format!("{cell}: error leaks {text:?}"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    cells
+}
+
+/// Every cell, on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cell_of_the_access_table_over_the_wire_sqlite() {
+    let app = spawn(kefu_testkit::Backend::Sqlite).await.expect("sqlite");
+    let cells = walk(&app, Rpc::ALL, |_| true).await;
+    println!("access matrix: {cells} cells tried over gRPC on SQLite");
+    assert!(cells >= Rpc::ALL.len() * principals().len());
+    app.stop().await;
+}
+
+/// Every cell, on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cell_of_the_access_table_over_the_wire_postgres() {
+    let Some(app) = spawn(kefu_testkit::Backend::Postgres).await else { return };
+    let cells = walk(&app, Rpc::ALL, |_| true).await;
+    assert!(cells >= Rpc::ALL.len() * principals().len());
+    println!("access matrix: {cells} cells tried over gRPC on PostgreSQL");
+    app.stop().await;
+}

@@ -1,0 +1,8 @@
+//! Integrity (issue 15) over a real socket on both backends, in two halves:
+//! `storage`, races and failures (case numbers across midnight on 31 December, filings
+//! beside a busy customer, a projection that stops alone); `domain`, what callers state
+//! (times in one time domain, `as_of` at the edges, reused request ids, archiving and
+//! callbacks, erasure never half-done, departures planned whole).
+
+mod domain;
+mod storage;

@@ -1,0 +1,112 @@
+//! Limits protect the work that matters: with the default limits, a flood of reports
+//! from a BI job is partly shed (`RESOURCE_EXHAUSTED` with a `RetryInfo`) while every
+//! filing made meanwhile succeeds; and connections do not live forever.
+
+use std::time::Duration;
+
+use kefu_api::pb;
+use kefu_testkit::Backend;
+use kefu_tests::{flows, spawn_app, spawn_app_with};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+const FLOOD: usize = 300;
+const FILINGS: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filings_succeed_while_a_report_flood_is_shed_sqlite() {
+    let app = spawn_app(Backend::Sqlite).await.expect("app");
+    flows::standard_staff(&app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let customer = flows::register_customer(&mut agent, "F").await;
+
+    let analyst = app.clients(Some("an1")).await;
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|_| {
+            let mut analyst = analyst.clone();
+            tokio::spawn(async move {
+                analyst.reports.get_dashboard(pb::GetDashboardRequest::default()).await
+            })
+        })
+        .collect();
+    let filings: Vec<_> = (0..FILINGS)
+        .map(|_| {
+            let mut agent = agent.clone();
+            let request = flows::file_request(&customer, pb::Severity::Normal, "");
+            tokio::spawn(async move { agent.complaints.file_complaint(request).await })
+        })
+        .collect();
+
+    for filing in filings {
+        filing.await.expect("filing task").expect("every filing succeeds during the flood");
+    }
+    let (mut served, mut shed) = (0, 0);
+    for report in flood {
+        match report.await.expect("report task") {
+            Ok(_) => served += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                let retry = status.get_details_retry_info().expect("a RetryInfo says when");
+                assert!(retry.retry_delay.is_some_and(|delay| !delay.is_zero()), "{retry:?}");
+                shed += 1;
+            }
+        }
+    }
+    assert!(served > 0, "the analyst is slowed down, not locked out");
+    assert!(shed > 0, "the flood was partly shed ({served} served)");
+    println!("{FILINGS} filings made; of {FLOOD} reports {served} served, {shed} shed");
+    // Another principal's reports are not held up by the analyst's flood.
+    let mut supervisor = app.clients(Some("s1")).await;
+    supervisor
+        .reports
+        .get_dashboard(pb::GetDashboardRequest::default())
+        .await
+        .expect("a supervisor's report");
+    app.stop().await;
+}
+
+/// A connection past its maximum age is closed after its grace, even with a stream
+/// open on it; the client reconnects and goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_connections_are_recycled_sqlite() {
+    let app = spawn_app_with(Backend::Sqlite, |settings, _| {
+        settings.limits.max_connection_age = Some(Duration::from_millis(500));
+        settings.limits.max_connection_age_grace = Duration::from_millis(500);
+    })
+    .await
+    .expect("app");
+    flows::register_staff(&app, &[("a1", &[pb::StaffRole::Agent])]).await;
+    let mut feed = app.clients(Some("svc-web")).await;
+    let mut events = feed
+        .events
+        .subscribe(pb::SubscribeRequest { from_position: 1, categories: vec![] })
+        .await
+        .expect("subscribe")
+        .into_inner();
+    events.message().await.expect("an event").expect("open");
+    // (The bound only keeps a connection that lives forever from hanging the suite.)
+    let ended = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match events.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => break None,
+                Err(status) => break Some(status),
+            }
+        }
+    })
+    .await
+    .expect("the old connection was closed");
+    assert!(ended.is_some(), "the stream was cut, not ended as if complete");
+    // The client reconnects: its first try may still meet the closed connection.
+    let request = pb::ReadAllRequest { from_position: 1, limit: 10, categories: vec![] };
+    let mut answered = feed.events.read_all(request.clone()).await;
+    for _ in 0..50 {
+        if answered.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        answered = feed.events.read_all(request.clone()).await;
+    }
+    answered.expect("served on a new connection");
+    app.stop().await;
+}

@@ -159,9 +159,12 @@ impl ReadModels {
             clauses.push("year = ?", year);
         }
         if let Some(rank) = filter.max_confidentiality_rank {
+            // A merged duplicate's cases are at its survivor's level.
             clauses.push(
-                "EXISTS (SELECT 1 FROM rm_customers k WHERE k.customer_id = rm_complaints.customer_id \
-                 AND k.confidentiality_rank <= ?)",
+                "EXISTS (SELECT 1 FROM rm_customers k \
+                 LEFT JOIN rm_customers s ON s.customer_id = k.merged_into \
+                 WHERE k.customer_id = rm_complaints.customer_id \
+                 AND COALESCE(s.confidentiality_rank, k.confidentiality_rank) <= ?)",
                 rank,
             );
         }

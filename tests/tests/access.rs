@@ -48,7 +48,7 @@ const fn canary(
 
 const CANARIES: &[Canary] = &[
     canary("CanaryName QZ71", "customer", "CustomerRegistered", "name"),
-    canary("+86 139 4444 7171", "customer", "CustomerRegistered", "contacts"),
+    canary("+8613944447171", "customer", "CustomerRegistered", "contacts"),
     canary("canary.qz71@example.cn", "customer", "CustomerRegistered", "contacts"),
     canary("Canary Road 71 QZ", "customer", "CustomerRegistered", "contacts"),
     canary("CanarySource-QZ72", "customer", "CustomerRegistered", "source_channel"),
@@ -131,7 +131,7 @@ fn contacts(phone: &str, email: &str, address: &str) -> Option<pb::Contacts> {
 
 fn customer(name: &str, level: Confidentiality, agent: &str) -> pb::RegisterCustomerRequest {
     let mut request = kefu_tests::flows::customer_request(name, level_pb(level), agent);
-    request.contacts = contacts("+86 100 0000 0000", "plain@example.cn", "");
+    request.contacts = contacts("+86 139 0000 1111", "plain@example.cn", "");
     request
 }
 

@@ -1,5 +1,6 @@
 //! `MergeCustomers`: reports count the duplicate as the survivor, reads of it name the
-//! survivor, it takes no more writes, and merging across levels needs clearance for both.
+//! survivor, it takes no more writes, merging across levels needs clearance for both,
+//! and from then on the duplicate is read at the survivor's level on every read path.
 
 use chrono::{TimeDelta, Utc};
 use kefu_api::pb;
@@ -14,6 +15,7 @@ kefu_tests::on_both_backends!(
     merged_duplicates_count_for_the_survivor_in_every_report,
     a_merged_duplicate_names_its_survivor_and_takes_no_more_writes,
     merging_across_levels_needs_a_supervisor_cleared_for_both,
+    a_merged_duplicate_is_read_at_its_survivors_level_on_every_read_path,
 );
 
 /// What every report says about the customers of this test, at `at` (as of four days on,
@@ -379,4 +381,67 @@ async fn merging_across_levels_needs_a_supervisor_cleared_for_both(app: &TestApp
     assert_eq!(find(&mut admin, "13800138000", at).await, [(secret.clone(), pb::MatchKind::Phone)]);
     let shown = get(&mut admin, &internal).await.expect("get");
     assert_eq!((shown.merged_into, shown.confidentiality), (secret, Secret as i32));
+}
+
+/// The duplicate's name as `clients` reads its registration on the event feed: `None`
+/// when redacted.
+async fn name_on_the_feed(clients: &mut Clients, customer_id: &str) -> Option<String> {
+    let request = pb::ReadAllRequest { from_position: 1, limit: 1_000, categories: Vec::new() };
+    let events = clients.events.read_all(request).await.expect("read all").into_inner().events;
+    let stream = format!("customer-{customer_id}");
+    let registered = events
+        .iter()
+        .find(|e| e.stream_id == stream && e.event_type == "CustomerRegistered")
+        .expect("the registration is on the feed");
+    if registered.redacted_fields.iter().any(|field| field == "name") {
+        return None;
+    }
+    let payload: serde_json::Value =
+        serde_json::from_str(&registered.payload_json).expect("payload json");
+    Some(payload["name"].as_str().expect("name").to_owned())
+}
+
+/// R-C6: merging an internal record into a secret one classifies it: its history on the
+/// feed, its complaints in lists and single reads, are at the secret level from then on.
+async fn a_merged_duplicate_is_read_at_its_survivors_level_on_every_read_path(app: &TestApp) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let (duplicate, _) =
+        register(&mut admin, registration("李雷", &["13700137000"], &[], "", Internal)).await;
+    let (survivor, _) = register(&mut admin, registration("李雷", &[], &[], "", Secret)).await;
+    let filing = kefu_tests::flows::file_request(&duplicate, pb::Severity::Normal, "");
+    let filed = admin.complaints.file_complaint(filing).await.expect("file").into_inner();
+    let filed = filed.result.expect("result");
+    let case = filed.id;
+    // s1: a supervisor cleared for confidential; svc-web: a service cleared for internal.
+    let mut s1 = app.clients(Some("s1")).await;
+    let mut feed = app.clients(Some("svc-web")).await;
+    let listed = |s1: &mut Clients, at: u64| {
+        let mut s1 = s1.clone();
+        async move {
+            let request = pb::ListComplaintsRequest {
+                min_position: at,
+                page_size: 500,
+                ..Default::default()
+            };
+            let page = s1.complaints.list_complaints(request).await.expect("list").into_inner();
+            page.complaints.into_iter().map(|c| c.complaint_id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(name_on_the_feed(&mut feed, &duplicate).await.as_deref(), Some("李雷"));
+    assert!(listed(&mut s1, filed.position).await.contains(&case), "internal: listed");
+    let get_case = |case: &str| pb::GetComplaintRequest { complaint: case.to_owned() };
+    s1.complaints.get_complaint(get_case(&case)).await.expect("readable before");
+
+    let at = merge(&mut admin, &duplicate, &survivor).await;
+    assert!(!listed(&mut s1, at).await.contains(&case), "the case is secret now");
+    let status = s1.complaints.get_complaint(get_case(&case)).await.expect_err("secret now");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(name_on_the_feed(&mut feed, &duplicate).await, None, "redacted at secret");
+    let mut cleared = app.clients(Some("svc-sec")).await;
+    assert_eq!(name_on_the_feed(&mut cleared, &duplicate).await.as_deref(), Some("李雷"));
+    let mut co1 = app.clients(Some("co1")).await;
+    let request = pb::ListComplaintsRequest { min_position: at, ..Default::default() };
+    let all = co1.complaints.list_complaints(request).await.expect("list").into_inner();
+    assert!(all.complaints.iter().any(|c| c.complaint_id == case), "compliance, secret, sees it");
 }

@@ -827,9 +827,7 @@ fn cleared(rpc: Rpc, who: &Principal) -> bool {
 /// A cell the table refuses by hiding its target: granted the RPC, not cleared for a
 /// target it hides, so the answer is `NOT_FOUND`, as for a record that does not exist.
 fn hidden(rpc: Rpc, who: &Principal) -> bool {
-    rpc.clearance() == Clearance::Hidden
-        && rpc.grant_for(who) != Grant::Deny
-        && !cleared(rpc, who)
+    rpc.clearance() == Clearance::Hidden && rpc.grant_for(who) != Grant::Deny && !cleared(rpc, who)
 }
 
 /// Reports of counts by classification label (R-R1, R-R2, R-R3).

@@ -96,7 +96,9 @@ async fn lookups_are_not_expensive_reads_sqlite() {
     assert!(shed > 0, "the supervisor is out of expensive reads");
     for n in 0..30 {
         let request =
-            pb::FindCustomersRequest { query: "芳".into(), min_position: at, ..Default::default() };
+            pb::FindCustomersRequest {
+                query: "芳".into(), min_position: at, ..Default::default()
+            };
         let found = supervisor.customers.find_customers(request).await;
         let found = found.unwrap_or_else(|status| panic!("lookup {n}: {status:?}"));
         assert_eq!(found.into_inner().matches.len(), 1, "lookup {n}");

@@ -511,10 +511,7 @@ impl Access {
     /// R-C6: refuses a target (a customer, or a complaint's customer) above clearance.
     pub fn target(&self, level: Confidentiality) -> Result<(), ApiError> {
         match self.rpc.clearance() {
-            Clearance::Target
-            | Clearance::Classify
-            | Clearance::NewRecord
-            | Clearance::Hidden
+            Clearance::Target | Clearance::Classify | Clearance::NewRecord | Clearance::Hidden
                 if level > self.clearance =>
             {
                 Err(ApiError::forbidden(format!(

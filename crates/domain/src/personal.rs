@@ -104,10 +104,7 @@ const DECLARED: &[(&str, &[(&str, FieldKind)])] = &[
     // That two records are one person is a fact about the person, like a referral; why
     // may quote their contacts, so it is sealed with the record's key.
     ("CustomerMerged", &[("into", R), ("reason", S), ("merged_at", P)]),
-    (
-        "CustomerAbsorbed",
-        &[("duplicate", R), ("also", R), ("reason", S), ("absorbed_at", P)],
-    ),
+    ("CustomerAbsorbed", &[("duplicate", R), ("also", R), ("reason", S), ("absorbed_at", P)]),
     (
         "ComplaintFiled",
         &[

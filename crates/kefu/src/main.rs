@@ -210,7 +210,8 @@ async fn run(command: Command, log_format: LogFormat) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { database, file } => {
-            let checked = operations::restore(&file, &database.database_url, database.phone_region).await?;
+            let checked =
+                operations::restore(&file, &database.database_url, database.phone_region).await?;
             println!(
                 "restored: {} events in {} streams verified, read models rebuilt",
                 checked.events, checked.streams

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use kefu_event_store::{EventStore, StoreOptions, StreamId, Verification};
 use kefu_domain::PhoneRegion;
+use kefu_event_store::{EventStore, StoreOptions, StreamId, Verification};
 use kefu_projection::{all_projections_in, Runner};
 
 /// What `check` found.

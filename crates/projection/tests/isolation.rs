@@ -158,7 +158,8 @@ async fn a_projection_that_cannot_apply_an_event_stops_alone(db: &TestDatabase) 
     };
     let later = register_customer(&store, "later", customer_spec()).await;
     let later_position = store.head_position().await.unwrap();
-    let live_reach = ReadModels::new(Runner::new(store.clone(), vec![Arc::new(Customers::default())]));
+    let live_reach =
+        ReadModels::new(Runner::new(store.clone(), vec![Arc::new(Customers::default())]));
     live_reach.wait_for(later_position, Duration::from_secs(30)).await.unwrap();
     assert!(models.customer(&later.to_string()).await.unwrap().is_some());
     stop.send(()).unwrap();

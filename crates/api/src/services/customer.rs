@@ -462,8 +462,11 @@ impl CustomerService for Customers {
         // Erasing a survivor erases the duplicates merged into it (the same person); a
         // duplicate erased on its own takes only its own data. Read as erased: a
         // forgotten record absorbs nothing more, so this list is final.
-        let (erased, _, _) =
-            self.ctx.commands.load_unopened::<Customer>(&stream(customer_id.stream_name())?).await?;
+        let (erased, _, _) = self
+            .ctx
+            .commands
+            .load_unopened::<Customer>(&stream(customer_id.stream_name())?)
+            .await?;
         let merged = erased
             .filter(|record| record.merged_into.is_none())
             .map(|record| record.absorbed)

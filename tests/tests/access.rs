@@ -1,7 +1,8 @@
 //! The access table of `kefu_api::access`, cell by cell, through the real server
 //! (issue 16): every row (RPC) for a principal of every role at every clearance, and each
 //! relationship a grant depends on both held and not held. Allowed cells must not answer
-//! `PERMISSION_DENIED`; denied cells must answer it, write nothing (the log's head stays)
+//! `PERMISSION_DENIED`; denied cells must answer it (`NOT_FOUND` where the table hides
+//! targets above the caller's clearance), write nothing (the log's head stays)
 //! and leak nothing (no canary of the target's personal or complaint fields in the
 //! status); an allowed cell's answer holds no canary of a field the table withholds from
 //! the caller (the field dimension: event feed, replays, lists, names in reports).
@@ -47,7 +48,7 @@ const fn canary(
 
 const CANARIES: &[Canary] = &[
     canary("CanaryName QZ71", "customer", "CustomerRegistered", "name"),
-    canary("+86 139 4444 7171", "customer", "CustomerRegistered", "contacts"),
+    canary("+8613944447171", "customer", "CustomerRegistered", "contacts"),
     canary("canary.qz71@example.cn", "customer", "CustomerRegistered", "contacts"),
     canary("Canary Road 71 QZ", "customer", "CustomerRegistered", "contacts"),
     canary("CanarySource-QZ72", "customer", "CustomerRegistered", "source_channel"),
@@ -130,7 +131,7 @@ fn contacts(phone: &str, email: &str, address: &str) -> Option<pb::Contacts> {
 
 fn customer(name: &str, level: Confidentiality, agent: &str) -> pb::RegisterCustomerRequest {
     let mut request = kefu_tests::flows::customer_request(name, level_pb(level), agent);
-    request.contacts = contacts("+86 100 0000 0000", "plain@example.cn", "");
+    request.contacts = contacts("+86 139 0000 1111", "plain@example.cn", "");
     request
 }
 
@@ -314,6 +315,8 @@ fn encoded<T: Message>(result: Result<tonic::Response<T>, tonic::Status>) -> Ans
 /// Where a cell acts: the customer and case, as the relationship under test needs.
 struct Target {
     customer: String,
+    /// The customer a merge keeps (`customer` is merged into it).
+    survivor: String,
     case: String,
     /// A staff member to record the departure of.
     leaver: String,
@@ -337,6 +340,8 @@ async fn call(
         | Rpc::ForgetCustomer
         | Rpc::GetCustomer
         | Rpc::ListCustomers
+        | Rpc::FindCustomers
+        | Rpc::MergeCustomers
         | Rpc::RegisterStaff
         | Rpc::RecordDeparture
         | Rpc::ListStaff => customers(rpc, clients, target, world, head).await,
@@ -476,6 +481,29 @@ async fn customers(
                 .list_customers(pb::ListCustomersRequest {
                     min_position: head,
                     page_size: 500,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::FindCustomers => encoded(
+            clients
+                .customers
+                .find_customers(pb::FindCustomersRequest {
+                    query: CANARIES[0].text.into(),
+                    by: pb::FindBy::Name as i32,
+                    min_position: head,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::MergeCustomers => encoded(
+            clients
+                .customers
+                .merge_customers(pb::MergeCustomersRequest {
+                    request_id: rid(),
+                    duplicate_id: customer_id,
+                    survivor_id: target.survivor.clone(),
+                    reason: "plain reason".into(),
                     ..Default::default()
                 })
                 .await,
@@ -783,13 +811,23 @@ fn expected(rpc: Rpc, who: &Principal, relation_held: bool) -> bool {
         Grant::If(Relation::OwnRows) | Grant::Aggregates | Grant::Allow => true,
         Grant::If(_) => relation_held,
     };
-    let cleared = match rpc.clearance() {
-        Clearance::NewRecord | Clearance::Target | Clearance::Classify => {
+    granted && cleared(rpc, who)
+}
+
+/// Whether the caller is cleared for the cell's target, as the table applies clearance.
+fn cleared(rpc: Rpc, who: &Principal) -> bool {
+    match rpc.clearance() {
+        Clearance::NewRecord | Clearance::Target | Clearance::Classify | Clearance::Hidden => {
             who.clearance >= TARGET_LEVEL
         }
         Clearance::NotConsulted | Clearance::Rows | Clearance::Fields => true,
-    };
-    granted && cleared
+    }
+}
+
+/// A cell the table refuses by hiding its target: granted the RPC, not cleared for a
+/// target it hides, so the answer is `NOT_FOUND`, as for a record that does not exist.
+fn hidden(rpc: Rpc, who: &Principal) -> bool {
+    rpc.clearance() == Clearance::Hidden && rpc.grant_for(who) != Grant::Deny && !cleared(rpc, who)
 }
 
 /// Reports of counts by classification label (R-R1, R-R2, R-R3).
@@ -835,8 +873,12 @@ async fn target(world: &mut World, rpc: Rpc, who: &Principal, held: bool) -> Tar
         _ => None,
     };
     let allowed = expected(rpc, who, held);
-    let mut target =
-        Target { customer: world.t.clone(), case: world.k.clone(), leaver: "nobody".into() };
+    let mut target = Target {
+        customer: world.t.clone(),
+        survivor: world.fresh.clone(),
+        case: world.k.clone(),
+        leaver: "nobody".into(),
+    };
     match (rpc, relation) {
         (_, Some(Relation::CustomersAgent)) => {
             world.set_agent(if held { &who.id } else { "a-owner" }).await;
@@ -847,6 +889,11 @@ async fn target(world: &mut World, rpc: Rpc, who: &Principal, held: bool) -> Tar
         // Erasing or reclassifying the canary target would spoil the cells after it.
         (Rpc::ForgetCustomer | Rpc::ClassifyCustomer, _) if allowed => {
             target.customer = world.plain_customer().await;
+        }
+        // Merging the canary target away would too: two plain customers of its level.
+        (Rpc::MergeCustomers, _) if allowed => {
+            target.customer = world.plain_customer().await;
+            target.survivor = world.plain_customer().await;
         }
         (Rpc::RecordDeparture, _) => {
             let leaver = format!("leaver-{}", world.next());
@@ -881,7 +928,9 @@ async fn walk(app: &TestApp, rows: &[Rpc], who_filter: impl Fn(&Principal) -> bo
                         failures.push(format!("{cell}: allowed, but {status:?}"));
                     }
                     (Err(status), false) => {
-                        if status.code() != Code::PermissionDenied {
+                        let refusal =
+                            if hidden(rpc, who) { Code::NotFound } else { Code::PermissionDenied };
+                        if status.code() != refusal {
                             failures.push(format!("{cell}: denied, but {status:?}"));
                         }
                         let after = db::head(app.db.url()).await;

@@ -25,12 +25,12 @@ kefu_tests::on_both_backends!(
 /// One canary per free-text field: (text, event type, field).
 const CANARIES: &[(&str, &str, &str)] = &[
     ("EzName One", "CustomerRegistered", "name"),
-    ("+86 135 0101 4242", "CustomerRegistered", "contacts"),
+    ("+8613501014242", "CustomerRegistered", "contacts"),
     ("ez.one@example.cn", "CustomerRegistered", "contacts"),
     ("EzAddress One", "CustomerRegistered", "contacts"),
     ("EzSource Label", "CustomerRegistered", "source_channel"),
     ("EzName Two", "CustomerUpdated", "name"),
-    ("+86 135 0202 4242", "CustomerUpdated", "contacts"),
+    ("+8613502024242", "CustomerUpdated", "contacts"),
     ("EzAddress Two", "CustomerUpdated", "contacts"),
     ("EzGrade Reason", "CustomerGraded", "reason"),
     ("EzAgent Reason", "AgentAssigned", "reason"),
@@ -55,6 +55,11 @@ const CANARIES: &[(&str, &str, &str)] = &[
     ("EzDissatisfied Comment", "CallbackLogged", "comment"),
     ("EzForget Reason", "CustomerForgotten", "reason"),
     ("EzSatisfied Comment", "CallbackLogged", "comment"),
+    // A duplicate merged into the customer: erased with its survivor.
+    ("EzDuplicate Name", "CustomerRegistered", "name"),
+    ("+8613503034242", "CustomerRegistered", "contacts"),
+    ("EzMerge Reason", "CustomerMerged", "reason"),
+    ("EzMerge Reason", "CustomerAbsorbed", "reason"),
 ];
 
 fn text(event_type: &str, field: &str) -> String {
@@ -134,7 +139,7 @@ async fn live_through_every_event_type(app: &TestApp) -> (String, String) {
     (customer, case)
 }
 
-/// Every customer event type but the erasure, with canaries.
+/// Every customer event type but the erasure, with canaries; a duplicate merged in.
 async fn customer_life(app: &TestApp) -> String {
     let mut supervisor = app.clients(Some("s1")).await;
     let mut agent = app.clients(Some("a1")).await;
@@ -202,6 +207,23 @@ async fn customer_life(app: &TestApp) -> String {
     let mut routine = complaint_callback(&customer, "", CANARIES[11].0);
     routine.kind = pb::CallbackKind::Routine as i32;
     a2.callbacks.log_callback(routine).await.expect("routine callback");
+    // The same person registered twice, merged into the customer (issue 20).
+    let mut twice = customer_request(CANARIES[31].0, pb::Confidentiality::Internal, "a1");
+    twice.contacts =
+        Some(pb::Contacts { phones: vec![CANARIES[32].0.into()], ..Default::default() });
+    let duplicate = agent.customers.register_customer(twice).await.expect("register twice");
+    let duplicate = duplicate.into_inner().result.expect("result").id;
+    supervisor
+        .customers
+        .merge_customers(pb::MergeCustomersRequest {
+            request_id: rid(),
+            duplicate_id: duplicate,
+            survivor_id: customer.clone(),
+            reason: text("CustomerMerged", "reason"),
+            ..Default::default()
+        })
+        .await
+        .expect("merge the duplicate");
     customer
 }
 

@@ -28,6 +28,8 @@ pub enum Rpc {
     ForgetCustomer,
     GetCustomer,
     ListCustomers,
+    FindCustomers,
+    MergeCustomers,
     RegisterStaff,
     RecordDeparture,
     ListStaff,
@@ -135,6 +137,10 @@ pub enum Clearance {
     Classify,
     /// Only rows (and names) within the caller's clearance are returned.
     Rows,
+    /// Every target's current level must be within the caller's clearance, and a
+    /// target above it is answered as not found: the call must not tell that it exists
+    /// (merging, which classifies the duplicate's data at the survivor's level).
+    Hidden,
     /// Each event field arrives in clear or redacted by [`may_read`].
     Fields,
 }
@@ -147,6 +153,7 @@ impl Clearance {
             Clearance::Target => "target's level",
             Clearance::Classify => "old and new level",
             Clearance::Rows => "rows within",
+            Clearance::Hidden => "both targets' levels, above is not found",
             Clearance::Fields => "per field",
         }
     }
@@ -201,6 +208,8 @@ impl Rpc {
         Rpc::ForgetCustomer,
         Rpc::GetCustomer,
         Rpc::ListCustomers,
+        Rpc::FindCustomers,
+        Rpc::MergeCustomers,
         Rpc::RegisterStaff,
         Rpc::RecordDeparture,
         Rpc::ListStaff,
@@ -250,6 +259,9 @@ impl Rpc {
             Rpc::ForgetCustomer => (Target, COMPLIANCE),
             Rpc::GetCustomer => (Target, CUSTOMER_READERS),
             Rpc::ListCustomers => (Rows, CUSTOMER_READERS),
+            // A lookup is a list by another key: the same readers, the same rows.
+            Rpc::FindCustomers => (Rows, CUSTOMER_READERS),
+            Rpc::MergeCustomers => (Hidden, &[(SU, ALL)]),
             Rpc::RegisterStaff | Rpc::RecordDeparture => (NotConsulted, &[(SU, ALL)]),
             Rpc::ListStaff => {
                 (NotConsulted, &[(AG, ALL), (SP, ALL), (SU, ALL), (DI, ALL), (CO, ALL)])
@@ -300,6 +312,8 @@ impl Rpc {
             Rpc::ForgetCustomer => "CustomerService.ForgetCustomer",
             Rpc::GetCustomer => "CustomerService.GetCustomer",
             Rpc::ListCustomers => "CustomerService.ListCustomers",
+            Rpc::FindCustomers => "CustomerService.FindCustomers",
+            Rpc::MergeCustomers => "CustomerService.MergeCustomers",
             Rpc::RegisterStaff => "StaffService.RegisterStaff",
             Rpc::RecordDeparture => "StaffService.RecordDeparture",
             Rpc::ListStaff => "StaffService.ListStaff",
@@ -446,10 +460,32 @@ impl Access {
     /// Checks a customer's record as the target: the caller's relationship to it (R-C3)
     /// and its level (R-C6).
     pub fn on_customer(&self, record: &CustomerRecord) -> Result<(), ApiError> {
+        self.on_customer_at(record, record.confidentiality)
+    }
+
+    /// [`Access::on_customer`] at `level`, the level that governs the record now (a
+    /// merged duplicate's is its survivor's). Where the table hides targets above the
+    /// caller's clearance, such a record is "not found", exactly like an absent one.
+    pub fn on_customer_at(
+        &self,
+        record: &CustomerRecord,
+        level: Confidentiality,
+    ) -> Result<(), ApiError> {
+        self.with_customer(record)?;
+        match self.rpc.clearance() {
+            Clearance::Hidden if level > self.clearance => {
+                Err(ApiError::NotFound { what: "customer", id: record.id.to_string() })
+            }
+            _ => self.target(level),
+        }
+    }
+
+    /// The caller's relationship to a customer's record (R-C3), its level left to the
+    /// caller's check.
+    pub fn with_customer(&self, record: &CustomerRecord) -> Result<(), ApiError> {
         self.require(|relation| {
             relation == Relation::CustomersAgent && record.agent.as_str() == self.principal
-        })?;
-        self.target(record.confidentiality)
+        })
     }
 
     /// Checks a case as the target: the caller's relationship to it (R-P4, R-P5, R-P11).
@@ -475,7 +511,7 @@ impl Access {
     /// R-C6: refuses a target (a customer, or a complaint's customer) above clearance.
     pub fn target(&self, level: Confidentiality) -> Result<(), ApiError> {
         match self.rpc.clearance() {
-            Clearance::Target | Clearance::Classify | Clearance::NewRecord
+            Clearance::Target | Clearance::Classify | Clearance::NewRecord | Clearance::Hidden
                 if level > self.clearance =>
             {
                 Err(ApiError::forbidden(format!(

@@ -36,7 +36,7 @@ const MAX_EVENTS_PER_COMMAND: usize = 4;
 const CONFLICT_RETRIES: usize = 8;
 /// Every tag a request may write under. A key used under one tag and then presented
 /// under an unrelated one is a reused key (see [`Commands::repeated`]).
-const TAGS: [&str; 3] = ["", "register", "complaint"];
+const TAGS: [&str; 5] = ["", "register", "complaint", "merged", "absorbed"];
 /// Longest accepted `request_id`.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -209,7 +209,14 @@ impl<'a> Request<'a> {
     /// number in the register, then files the complaint).
     fn related(&self, tag: &str) -> bool {
         tag == self.tag
-            || matches!((tag, self.tag), ("register", "complaint") | ("complaint", "register"))
+            || matches!(
+                (tag, self.tag),
+                ("register", "complaint")
+                    | ("complaint", "register")
+                    // A merge writes the duplicate's and the survivor's streams.
+                    | ("merged", "absorbed")
+                    | ("absorbed", "merged")
+            )
     }
 
     /// The metadata of this request's events; `fingerprint` as [`Fingerprint::keyed`].

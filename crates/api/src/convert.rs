@@ -269,11 +269,29 @@ pub fn word_to<T: std::str::FromStr>(word: &str, out: impl Fn(T) -> i32) -> i32 
     word.parse::<T>().map_or(0, out)
 }
 
-pub fn contacts_in(fields: &mut Fields, contacts: Option<&pb::Contacts>) -> Option<Contacts> {
+/// Contacts of a new request, normalised (phones read in `region` without a country
+/// code); an invalid phone or email is a violation of `contacts.phones` or `contacts.emails`.
+pub fn contacts_in(
+    fields: &mut Fields,
+    contacts: Option<&pb::Contacts>,
+    region: PhoneRegion,
+) -> Option<Contacts> {
     let Some(contacts) = contacts else { return Some(Contacts::default()) };
     let address = (!contacts.address.trim().is_empty()).then(|| contacts.address.clone());
-    fields
-        .check("contacts", Contacts::new(contacts.phones.clone(), contacts.emails.clone(), address))
+    let checked = Contacts::new(contacts.phones.clone(), contacts.emails.clone(), address, region);
+    match checked {
+        Ok(contacts) => Some(contacts),
+        Err(error) => {
+            let field = match error.field {
+                "phone" => "contacts.phones",
+                "email" => "contacts.emails",
+                "address" => "contacts.address",
+                _ => "contacts",
+            };
+            fields.violation(field, error.reason);
+            None
+        }
+    }
 }
 
 pub fn contacts_out(contacts: &Contacts) -> pb::Contacts {

@@ -74,7 +74,9 @@ impl Reader {
             None => None,
         };
         // A later change of level applies from here on (this reader may be live).
-        if category == "customer" && matches!(event.event_type.as_str(), "CustomerUpdated") {
+        if category == "customer"
+            && matches!(event.event_type.as_str(), "CustomerUpdated" | "CustomerMerged")
+        {
             if let Some(customer_id) = subject {
                 self.levels.remove(&customer_id);
             }
@@ -139,7 +141,11 @@ impl Reader {
             .commands
             .load_unopened::<kefu_domain::Customer>(&stream(customer_id.stream_name())?)
             .await?;
-        let level = record.map(|record| record.confidentiality);
+        // A merged duplicate's history is read at its survivor's level.
+        let level = match record {
+            Some(record) => Some(self.ctx.governing_level(&record).await?),
+            None => None,
+        };
         if self.levels.len() >= REMEMBERED {
             self.levels.clear();
         }

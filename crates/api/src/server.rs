@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kefu_domain::Policy;
+use kefu_domain::{PhoneRegion, Policy};
 use kefu_event_store::EventStore;
 use kefu_projection::sql::Db;
 use kefu_projection::{ReadModels, Runner};
@@ -33,6 +33,10 @@ pub struct ApiConfig {
     pub clock: Clock,
     /// How long reads wait for `min_position` at most.
     pub read_wait: Duration,
+    /// The region of phone numbers written without a country code.
+    pub phone_region: PhoneRegion,
+    /// Refuse a new customer whose phone or email a visible customer already has.
+    pub refuse_duplicate_contacts: bool,
     /// A read replica (PostgreSQL hot standby) that answers the reporting RPCs.
     pub read_replica: Option<Db>,
 }
@@ -54,6 +58,8 @@ impl ApiConfig {
             policy: Policy::default(),
             clock: Arc::new(chrono::Utc::now),
             read_wait: Duration::from_secs(5),
+            phone_region: PhoneRegion::default(),
+            refuse_duplicate_contacts: false,
             read_replica: None,
         }
     }
@@ -81,6 +87,10 @@ impl Api {
             register: Arc::new(tokio::sync::Mutex::new(None)),
             live_customers: Arc::default(),
             read_wait: config.read_wait,
+            contacts: crate::services::ContactPolicy {
+                phone_region: config.phone_region,
+                refuse_duplicates: config.refuse_duplicate_contacts,
+            },
         };
         Api { ctx, tokens: config.tokens }
     }

@@ -42,6 +42,10 @@ pub enum DomainError {
     CustomerAlreadyRegistered,
     #[error("customer's personal data was erased; the record accepts no more changes")]
     CustomerForgotten,
+    #[error("customer was merged into another record, which takes every change now")]
+    CustomerMerged,
+    #[error("a customer cannot be merged into itself")]
+    MergeIntoItself,
     #[error("complaint is not filed")]
     ComplaintNotFiled,
     #[error("complaint is already filed")]
@@ -189,6 +193,8 @@ impl DomainError {
             CustomerNotRegistered => "CUSTOMER_NOT_REGISTERED",
             CustomerAlreadyRegistered => "CUSTOMER_ALREADY_REGISTERED",
             CustomerForgotten => "CUSTOMER_FORGOTTEN",
+            CustomerMerged => "CUSTOMER_MERGED",
+            MergeIntoItself => "MERGE_INTO_ITSELF",
             ComplaintNotFiled => "COMPLAINT_NOT_FILED",
             ComplaintAlreadyFiled => "COMPLAINT_ALREADY_FILED",
             StaffNotRegistered => "STAFF_NOT_REGISTERED",
@@ -303,6 +309,8 @@ impl DomainError {
             InvalidValue(_)
             | CustomerNotRegistered
             | CustomerAlreadyRegistered
+            | CustomerMerged
+            | MergeIntoItself
             | ComplaintNotFiled
             | ComplaintAlreadyFiled
             | StaffNotRegistered
@@ -332,6 +340,7 @@ impl DomainError {
             | CallbackKindMismatch
             | EscalationTarget
             | SelfReferral
+            | MergeIntoItself
             | GradingNeedsReason
             | RecusalNeedsReason
             | ReopenNeedsCause
@@ -344,6 +353,7 @@ impl DomainError {
             }
             CaseNumbersExhausted { .. } => ErrorKind::ResourceExhausted,
             CustomerForgotten
+            | CustomerMerged
             | StaffDeparted
             | GradeUnchanged
             | CaseNumberYearMismatch { .. }

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::contact::{normalize_email, normalize_phone, PhoneRegion};
 use crate::error::ValueError;
 
 /// A closed set of lowercase words, with `FromStr` that names the allowed ones.
@@ -261,53 +262,38 @@ pub struct Contacts {
 impl Contacts {
     pub const MAX_ENTRIES: usize = 10;
 
-    /// Checks every entry: phones of digits and `+-() `, emails with one `@`.
+    /// Checks and normalises every entry of a new request: phones to E.164 (read in
+    /// `region` when written without a country code), emails with a lowercase domain;
+    /// repeats after normalisation are dropped. Stored contacts of old events are not
+    /// re-checked: they decode as they were written.
     pub fn new(
         phones: Vec<String>,
         emails: Vec<String>,
         address: Option<String>,
+        region: PhoneRegion,
     ) -> Result<Self, ValueError> {
         if phones.len() > Self::MAX_ENTRIES || emails.len() > Self::MAX_ENTRIES {
             return Err(ValueError::new("contacts", "at most 10 phones and 10 emails"));
         }
-        let phones = phones.iter().map(|phone| check_phone(phone)).collect::<Result<_, _>>()?;
-        let emails = emails.iter().map(|email| check_email(email)).collect::<Result<_, _>>()?;
-        let address = match address.as_deref().map(str::trim) {
+        let mut normalised = Contacts::default();
+        for phone in &phones {
+            let phone = normalize_phone(phone, region)?;
+            if !normalised.phones.contains(&phone) {
+                normalised.phones.push(phone);
+            }
+        }
+        for email in &emails {
+            let email = normalize_email(email)?;
+            if !normalised.emails.contains(&email) {
+                normalised.emails.push(email);
+            }
+        }
+        normalised.address = match address.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(address) => Some(Text::new("address", address)?.0),
         };
-        Ok(Contacts { phones, emails, address })
+        Ok(normalised)
     }
-}
-
-fn check_phone(phone: &str) -> Result<String, ValueError> {
-    let phone = phone.trim();
-    let digits = phone.bytes().filter(u8::is_ascii_digit).count();
-    let allowed =
-        phone.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'(' | b')' | b' '));
-    if !allowed || !(3..=20).contains(&digits) || phone.len() > 32 {
-        return Err(ValueError::new("phone", format!("{phone:?} is not a phone number")));
-    }
-    Ok(phone.to_owned())
-}
-
-fn check_email(email: &str) -> Result<String, ValueError> {
-    let email = email.trim();
-    let valid = match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        }
-        None => false,
-    };
-    if !valid || email.len() > 254 {
-        return Err(ValueError::new("email", format!("{email:?} is not an email address")));
-    }
-    Ok(email.to_owned())
 }
 
 /// A reference to an original document kept for a complaint (R-P2): never altered.
@@ -368,11 +354,19 @@ mod tests {
         assert!(Text::new("reason", "   ").is_err());
         assert_eq!(Text::new("reason", " late ").unwrap().as_str(), "late");
         assert!(Text::new("reason", "a\u{0}b").is_err());
-        assert!(
-            Contacts::new(vec!["+86 138-0000-0000".into()], vec!["a@b.cn".into()], None).is_ok()
-        );
-        assert!(Contacts::new(vec!["call me".into()], vec![], None).is_err());
-        assert!(Contacts::new(vec![], vec!["no-at-sign".into()], None).is_err());
+        let cn = PhoneRegion::default();
+        let contacts = Contacts::new(
+            vec!["+86 138-0013-8000".into(), "13800138000".into()],
+            vec!["a@B.cn".into()],
+            None,
+            cn,
+        )
+        .unwrap();
+        assert_eq!(contacts.phones, ["+8613800138000"], "normalised, the repeat dropped");
+        assert_eq!(contacts.emails, ["a@b.cn"]);
+        assert!(Contacts::new(vec!["call me".into()], vec![], None, cn).is_err());
+        assert!(Contacts::new(vec!["12345".into()], vec![], None, cn).is_err());
+        assert!(Contacts::new(vec![], vec!["no-at-sign".into()], None, cn).is_err());
         assert!(Attachment::new("doc://1", Some("xyz")).is_err());
     }
 }

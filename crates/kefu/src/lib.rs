@@ -26,7 +26,7 @@ use kefu_api::auth::Tokens;
 use kefu_api::{Api, ApiConfig, Clock};
 use kefu_domain::Policy;
 use kefu_event_store::{EventStore, StoreOptions};
-use kefu_projection::{all_projections, ReadModels, Runner};
+use kefu_projection::{all_projections_in, ReadModels, Runner};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -81,13 +81,15 @@ impl Application {
                 Tokens::single_admin(&token)
             }
         };
-        let runner = Runner::new(store.clone(), all_projections());
+        let runner = Runner::new(store.clone(), all_projections_in(settings.phone_region));
         runner.prepare().await.context("prepare the projections")?;
         let mut config = ApiConfig::new(tokens.clone());
         if let Some(clock) = &settings.clock {
             config.clock = clock.clone();
         }
         config.read_wait = settings.read_wait;
+        config.phone_region = settings.phone_region;
+        config.refuse_duplicate_contacts = settings.refuse_duplicate_contacts;
         if let Some(url) = &settings.read_database_url {
             if !matches!(store.database(), kefu_event_store::Database::Postgres(_)) {
                 bail!("a read replica replicates PostgreSQL: --read-database-url needs a postgres:// --database-url");

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 use kefu::telemetry::Telemetry;
 use kefu::{parse_duration, redact, Application, CallLimits, LogFormat, Settings};
 use kefu_event_store::{EventStore, StoreOptions};
-use kefu_projection::{all_projections, Runner};
+use kefu_projection::{all_projections_in, Runner};
 
 /// mimalloc, not glibc's malloc: a rebuild allocates and frees millions of small
 /// values across threads, and glibc spent a quarter of the CPU consolidating its free lists.
@@ -80,6 +80,10 @@ pub(crate) struct DatabaseArgs {
     /// `sqlite://FILE` (the embedded default) or `postgres://…`.
     #[arg(long, env = "KEFU_DATABASE_URL", default_value = "sqlite://kefu.db")]
     pub(crate) database_url: String,
+    /// Region of phone numbers written without a country code (ISO 3166, e.g. CN, HK):
+    /// new ones are stored in E.164 by it, and the customer search index reads old ones.
+    #[arg(long, env = "KEFU_PHONE_REGION", default_value = "CN")]
+    pub(crate) phone_region: kefu_domain::PhoneRegion,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +110,10 @@ struct ServeArgs {
     /// Serve Prometheus metrics at `http://ADDR/metrics`.
     #[arg(long, env = "KEFU_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Refuse to register a customer whose phone or email a customer the caller may
+    /// see already has (ALREADY_EXISTS naming it); otherwise they are only reported.
+    #[arg(long, env = "KEFU_REFUSE_DUPLICATE_CONTACTS")]
+    refuse_duplicate_contacts: bool,
     /// A PostgreSQL hot standby of the database: the reporting RPCs are served from it.
     #[arg(long, env = "KEFU_READ_DATABASE_URL")]
     read_database_url: Option<String>,
@@ -168,6 +176,8 @@ impl ServeArgs {
             max_connection_age: Some(self.max_connection_age).filter(|age| !age.is_zero()),
             max_connection_age_grace: self.max_connection_age_grace,
         };
+        settings.phone_region = self.database.phone_region;
+        settings.refuse_duplicate_contacts = self.refuse_duplicate_contacts;
         settings
     }
 }
@@ -200,7 +210,8 @@ async fn run(command: Command, log_format: LogFormat) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { database, file } => {
-            let checked = operations::restore(&file, &database.database_url).await?;
+            let checked =
+                operations::restore(&file, &database.database_url, database.phone_region).await?;
             println!(
                 "restored: {} events in {} streams verified, read models rebuilt",
                 checked.events, checked.streams
@@ -208,7 +219,7 @@ async fn run(command: Command, log_format: LogFormat) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check(database) => {
-            let checked = operations::check(&database.database_url).await?;
+            let checked = operations::check(&database.database_url, database.phone_region).await?;
             println!(
                 "checked: {} events in {} streams verified, read models rebuilt",
                 checked.events, checked.streams
@@ -231,18 +242,19 @@ async fn run(command: Command, log_format: LogFormat) -> anyhow::Result<()> {
     }
 }
 
-async fn open_runner(url: &str) -> anyhow::Result<Runner> {
+async fn open_runner(args: &DatabaseArgs) -> anyhow::Result<Runner> {
+    let url = &args.database_url;
     let store = EventStore::open(url, StoreOptions::default())
         .await
         .with_context(|| format!("open the event store at {}", redact(url)))?;
-    Ok(Runner::new(store, all_projections()))
+    Ok(Runner::new(store, all_projections_in(args.phone_region)))
 }
 
 #[allow(clippy::print_stdout)] // the operator asked for this output
 async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
     match command {
         ProjectionsCommand::Status(args) => {
-            let runner = open_runner(&args.database_url).await?;
+            let runner = open_runner(&args).await?;
             println!(
                 "{:<12} {:>7} {:>12} {:>12} {:>10}  state",
                 "projection", "version", "position", "head", "lag"
@@ -263,7 +275,7 @@ async fn projections(command: ProjectionsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ProjectionsCommand::Rebuild { database, name } => {
-            let runner = open_runner(&database.database_url).await?;
+            let runner = open_runner(&database).await?;
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(

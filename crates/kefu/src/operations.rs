@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use kefu_domain::PhoneRegion;
 use kefu_event_store::{EventStore, StoreOptions, StreamId, Verification};
-use kefu_projection::{all_projections, Runner};
+use kefu_projection::{all_projections_in, Runner};
 
 /// What `check` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub async fn backup(url: &str, file: &Path) -> anyhow::Result<()> {
 }
 
 /// Copies the SQLite backup `file` to the (new) database of `url`, then checks it.
-pub async fn restore(file: &Path, url: &str) -> anyhow::Result<Checked> {
+pub async fn restore(file: &Path, url: &str, region: PhoneRegion) -> anyhow::Result<Checked> {
     let target = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -47,11 +48,12 @@ pub async fn restore(file: &Path, url: &str) -> anyhow::Result<Checked> {
     }
     std::fs::copy(file, target)
         .with_context(|| format!("copy {} to {}", file.display(), target.display()))?;
-    check(url).await
+    check(url, region).await
 }
 
-/// Verifies every stream's hash chain, then rebuilds every projection from zero.
-pub async fn check(url: &str) -> anyhow::Result<Checked> {
+/// Verifies every stream's hash chain, then rebuilds every projection from zero (the
+/// customer search index reads phone numbers without a country code in `region`).
+pub async fn check(url: &str, region: PhoneRegion) -> anyhow::Result<Checked> {
     let store = open(url).await?;
     let mut streams = BTreeSet::new();
     let mut events = 0u64;
@@ -71,6 +73,6 @@ pub async fn check(url: &str) -> anyhow::Result<Checked> {
             }
         }
     }
-    Runner::new(store, all_projections()).rebuild_all(|_, _| {}).await?;
+    Runner::new(store, all_projections_in(region)).rebuild_all(|_, _| {}).await?;
     Ok(Checked { events, streams: streams.len() })
 }

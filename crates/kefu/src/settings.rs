@@ -39,6 +39,11 @@ pub struct Settings {
     pub metrics_interval: Duration,
     /// Concurrency, rate and connection limits.
     pub limits: CallLimits,
+    /// The region of phone numbers written without a country code: new ones are
+    /// normalised to E.164 in it, and the read model reads old ones in it (CN).
+    pub phone_region: kefu_domain::PhoneRegion,
+    /// Refuse a new customer whose phone or email a customer the caller may see has.
+    pub refuse_duplicate_contacts: bool,
 }
 
 /// Where the server's certificate and key are, and whose clients it accepts.
@@ -135,6 +140,8 @@ impl std::fmt::Debug for Settings {
             .field("otlp_endpoint", &self.otlp_endpoint)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("limits", &self.limits)
+            .field("phone_region", &self.phone_region)
+            .field("refuse_duplicate_contacts", &self.refuse_duplicate_contacts)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +163,8 @@ impl Settings {
             health_interval: Duration::from_secs(5),
             metrics_interval: Duration::from_secs(15),
             limits: CallLimits::default(),
+            phone_region: kefu_domain::PhoneRegion::default(),
+            refuse_duplicate_contacts: false,
         }
     }
 }

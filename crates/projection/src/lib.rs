@@ -22,7 +22,13 @@ pub use projections::staff::StaffDirectory;
 pub use queries::{Page, Paged, ReadModels};
 pub use runner::{Projection, ProjectionStatus, Runner, Stopped};
 
-/// Every projection kefu runs.
+/// Every projection kefu runs, reading old phone numbers in the default region (CN).
 pub fn all_projections() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(Customers), Arc::new(Complaints), Arc::new(StaffDirectory)]
+    all_projections_in(kefu_domain::PhoneRegion::default())
+}
+
+/// Every projection kefu runs; phone numbers stored as typed, without a country code,
+/// are read in `region` (the `customers` search index).
+pub fn all_projections_in(region: kefu_domain::PhoneRegion) -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(Customers { region }), Arc::new(Complaints), Arc::new(StaffDirectory)]
 }

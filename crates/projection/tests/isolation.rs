@@ -137,7 +137,8 @@ async fn a_projection_that_cannot_apply_an_event_stops_alone(db: &TestDatabase) 
     };
     let later = register_customer(&store, "later", customer_spec()).await;
     let later_position = store.head_position().await.unwrap();
-    let live_reach = ReadModels::new(Runner::new(store.clone(), vec![Arc::new(Customers)]));
+    let live_reach =
+        ReadModels::new(Runner::new(store.clone(), vec![Arc::new(Customers::default())]));
     live_reach.wait_for(later_position, Duration::from_secs(30)).await.unwrap();
     assert!(models.customer(&later.to_string()).await.unwrap().is_some());
     stop.send(()).unwrap();
@@ -147,7 +148,7 @@ async fn a_projection_that_cannot_apply_an_event_stops_alone(db: &TestDatabase) 
 
     // A new binary that can apply it: started, the projection resumes from its checkpoint.
     let fixed: Vec<Arc<dyn Projection>> = vec![
-        Arc::new(Customers),
+        Arc::new(Customers::default()),
         Arc::new(FixedComplaints { unreadable }),
         Arc::new(StaffDirectory),
     ];

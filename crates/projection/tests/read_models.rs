@@ -333,10 +333,25 @@ async fn rebuild_from_zero_equals_incremental_build(db: &TestDatabase) {
     let store = open(db).await;
     let runner = Runner::new(store.clone(), all_projections()).with_batch_size(3);
     runner.prepare().await.unwrap();
-    // Build incrementally while the scenario is written, a few events at a time.
+    // Build incrementally while the scenario is written, a few events at a time; then
+    // merges (one onto a survivor that is merged away in turn) and erasures, which run
+    // against the tables beyond the batch in hand.
     let writer = {
         let store = store.clone();
-        tokio::spawn(async move { scenario(&store).await })
+        tokio::spawn(async move {
+            let s = scenario(&store).await;
+            let [a, b, c, d, e] = s.customers;
+            let spec =
+                NewCustomer { tier: Tier::Key, stars: None, referred_by: None, registered: t(0) };
+            let f = register_customer(&store, "王芳", spec).await;
+            merge_customers(&store, d, c, vec![], t(days(6))).await;
+            customer_callback(&store, c, CallbackOutcome::Satisfied, None, t(days(6))).await;
+            merge_customers(&store, c, f, vec![d], t(days(7))).await;
+            merge_customers(&store, e, b, vec![], t(days(7))).await;
+            forget_customer(&store, e, t(days(8))).await;
+            forget_customer(&store, f, t(days(8))).await;
+            let _ = a;
+        })
     };
     while !writer.is_finished() {
         for name in runner.names() {

@@ -317,6 +317,11 @@ impl Complaints {
                 self.ctx.live_customers.forget(customer);
                 Err(DomainError::CustomerForgotten.into())
             }
+            // A merged duplicate takes no new cases: they are filed for the survivor.
+            Some(record) if record.merged_into.is_some() => {
+                self.ctx.live_customers.forget(customer);
+                Err(DomainError::CustomerMerged.into())
+            }
             Some(_) => {
                 self.ctx.live_customers.remember(customer, version);
                 Ok(version)

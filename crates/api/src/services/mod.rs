@@ -6,6 +6,8 @@ pub mod complaint;
 pub mod customer;
 pub mod events;
 pub mod filing;
+pub mod lookup;
+pub mod merge;
 pub mod reporting;
 pub mod staff;
 
@@ -37,6 +39,17 @@ pub struct Ctx {
     pub live_customers: Arc<filing::LiveCustomers>,
     /// How long a read waits for `min_position` before giving up.
     pub read_wait: Duration,
+    /// How contacts are normalised and de-duplicated.
+    pub contacts: ContactPolicy,
+}
+
+/// How new contacts are read, and whether a duplicate one is refused (issue 20).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContactPolicy {
+    /// The region of phone numbers written without a country code.
+    pub phone_region: kefu_domain::PhoneRegion,
+    /// Refuse a registration whose phone or email a customer the caller may see has.
+    pub refuse_duplicates: bool,
 }
 
 /// The last case number issued and the register version holding it.
@@ -72,7 +85,8 @@ impl Ctx {
     }
 
     /// R-C6: the current confidentiality of a customer, from their stream (personal
-    /// fields left sealed). An unknown customer reads as `secret`: unknown is not shown.
+    /// fields left sealed): a merged duplicate's is its survivor's. An unknown customer
+    /// reads as `secret`: unknown is not shown.
     pub async fn customer_level(
         &self,
         customer_id: kefu_domain::CustomerId,
@@ -81,7 +95,22 @@ impl Ctx {
             .commands
             .load_unopened::<kefu_domain::Customer>(&stream(customer_id.stream_name())?)
             .await?;
-        Ok(record.map_or(kefu_domain::Confidentiality::Secret, |record| record.confidentiality))
+        match record {
+            Some(record) => self.governing_level(&record).await,
+            None => Ok(kefu_domain::Confidentiality::Secret),
+        }
+    }
+
+    /// R-C6: the level that governs a customer's record now: its own, or once merged
+    /// its survivor's (merging classifies the duplicate's data at the survivor's level).
+    pub async fn governing_level(
+        &self,
+        record: &kefu_domain::customer::CustomerRecord,
+    ) -> Result<kefu_domain::Confidentiality, ApiError> {
+        Ok(self
+            .survivor_of(record)
+            .await?
+            .map_or(record.confidentiality, |survivor| survivor.confidentiality))
     }
 
     /// A staff member who can take work now (registered, not departed), and the

@@ -1,12 +1,14 @@
 //! Queries over the read models, with read-your-writes: every query can first wait until
 //! the projections have reached a position the caller has seen.
 
+mod lookup;
 mod metrics;
 mod operations;
 mod records;
 
 use std::time::Duration;
 
+pub use lookup::{Duplicate, Found, Lookup, MAX_DUPLICATES};
 pub use metrics::{
     is_month, CallbackCoverage, Count, GroupBy, MonthlySummary, ReferralRow, SatisfactionFilter,
     SatisfactionRow,

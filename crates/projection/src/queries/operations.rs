@@ -105,7 +105,7 @@ const CALLBACK_OVERDUE: &str =
     "FROM rm_complaints WHERE status = 'closed' AND callback_pending AND closed_at < $1";
 /// Customers not contacted within the policy's days after registering.
 const NEW_CUSTOMER_NOT_CONTACTED: &str = "FROM rm_customers WHERE first_contact_at IS NULL \
-     AND forgotten_at IS NULL AND registered_at < $1";
+     AND forgotten_at IS NULL AND merged_into IS NULL AND registered_at < $1";
 
 /// The parameters of the three breach conditions as of `now`, in their order. `now` may
 /// be a caller's `as_of`: every step saturates instead of overflowing.
@@ -308,7 +308,8 @@ impl ReadModels {
         let customers = self
             .db()
             .fetch_all(
-                "SELECT agent, COUNT(*) AS n FROM rm_customers WHERE forgotten_at IS NULL GROUP BY agent",
+                "SELECT agent, COUNT(*) AS n FROM rm_customers \
+                 WHERE forgotten_at IS NULL AND merged_into IS NULL GROUP BY agent",
                 &[],
             )
             .await?;
@@ -334,8 +335,11 @@ impl ReadModels {
         let rows = self
             .db()
             .fetch_all(
-                "SELECT complaint_id, case_number, customer_id, handler, closed_at FROM rm_complaints \
-                 WHERE status = 'closed' AND callback_pending",
+                // A merged duplicate's cases are called back as its survivor's.
+                "SELECT c.complaint_id, c.case_number, COALESCE(m.merged_into, c.customer_id) AS customer_id, \
+                 c.handler, c.closed_at FROM rm_complaints c \
+                 LEFT JOIN rm_customers m ON m.customer_id = c.customer_id \
+                 WHERE c.status = 'closed' AND c.callback_pending",
                 &[],
             )
             .await?;
@@ -357,7 +361,7 @@ impl ReadModels {
             .db()
             .fetch_all(
                 "SELECT customer_id, agent, tier, stars, registered_at, first_contact_at, last_callback_at \
-                 FROM rm_customers WHERE forgotten_at IS NULL \
+                 FROM rm_customers WHERE forgotten_at IS NULL AND merged_into IS NULL \
                  AND (first_contact_at IS NULL OR tier IN ('key', 'vip') OR stars = 5)",
                 &[],
             )

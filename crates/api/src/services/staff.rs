@@ -192,22 +192,45 @@ impl StaffDirectory {
         };
         let mut answer =
             pb::RecordDepartureResponse { result: None, customers: Vec::new(), cases: Vec::new() };
+        self.hand_over(&who, &leaver, (customers, cases), &candidates, &mut answer, &mut result)
+            .await?;
+        // Work assigned to the leaver while the departure was being planned and recorded:
+        // an assignment commits only while its assignee's stream is unchanged, so once the
+        // read models include the departure and its handovers they show all that is still
+        // left with the leaver (R-C3). A retry does the same, finishing what a failed call
+        // left; its answer names what it moved itself.
+        self.ctx.caught_up(result.position).await?;
+        let late = self.plan(&leaver, &candidates).await?;
+        self.hand_over(&who, &leaver, late, &candidates, &mut answer, &mut result).await?;
+        answer.result = Some(result);
+        Ok(answer)
+    }
+
+    /// Carries out `handovers`, adding each move to `answer` and its position to `result`.
+    async fn hand_over(
+        &self,
+        who: &Principal,
+        leaver: &StaffId,
+        (customers, cases): balance::DeparturePlan,
+        candidates: &Candidates,
+        answer: &mut pb::RecordDepartureResponse,
+        result: &mut pb::WriteResult,
+    ) -> Result<(), ApiError> {
         for handover in customers {
             let backups = candidates.agents.keys().cloned().collect();
-            if let Some(moved) = self.hand_over_customer(&who, &leaver, handover, backups).await? {
+            if let Some(moved) = self.hand_over_customer(who, leaver, handover, backups).await? {
                 result.position = result.position.max(moved.1);
                 answer.customers.push(moved.0);
             }
         }
         for handover in cases {
             let backups = candidates.handlers.keys().cloned().collect();
-            if let Some(moved) = self.hand_over_case(&who, &leaver, handover, backups).await? {
+            if let Some(moved) = self.hand_over_case(who, leaver, handover, backups).await? {
                 result.position = result.position.max(moved.1);
                 answer.cases.push(moved.0);
             }
         }
-        answer.result = Some(result);
-        Ok(answer)
+        Ok(())
     }
 
     /// One customer to their planned agent, on condition the agent is still active;

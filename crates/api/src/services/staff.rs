@@ -197,11 +197,14 @@ impl StaffDirectory {
         // Work assigned to the leaver while the departure was being planned and recorded:
         // an assignment commits only while its assignee's stream is unchanged, so once the
         // read models include the departure and its handovers they show all that is still
-        // left with the leaver (R-C3). A retry does the same, finishing what a failed call
-        // left; its answer names what it moved itself.
+        // left with the leaver (R-C3). It is handed over like the plan, and a retry does
+        // the same, finishing what a failed call left. The answer names the recorded plan,
+        // so that a retry answers the same; the late moves are in the reads when it comes.
         self.ctx.caught_up(result.position).await?;
         let late = self.plan(&leaver, &candidates).await?;
-        self.hand_over(&who, &leaver, late, &candidates, &mut answer, &mut result).await?;
+        let (mut unnamed, mut late_result) = (answer.clone(), result.clone());
+        self.hand_over(&who, &leaver, late, &candidates, &mut unnamed, &mut late_result).await?;
+        self.ctx.caught_up(late_result.position).await?;
         answer.result = Some(result);
         Ok(answer)
     }

@@ -20,7 +20,7 @@
 //! only what must be refused, never what the domain decides.
 //!
 //! Bounded for CI: `KEFU_STATEFUL_CASES` sequences (default 3) of up to
-//! `KEFU_STATEFUL_STEPS` steps (default 30) per backend; e.g.
+//! `KEFU_STATEFUL_STEPS` steps (default 40) per backend; e.g.
 //! `KEFU_STATEFUL_CASES=500 cargo test -p kefu-tests --test integrity stateful` for a
 //! long run (docs/operations.md). A failure shrinks to a short sequence of readable steps.
 
@@ -39,7 +39,7 @@ fn setting(name: &str, default: u32) -> u32 {
 
 fn run(backend: Backend) {
     let cases = setting("KEFU_STATEFUL_CASES", 3);
-    let steps = usize::try_from(setting("KEFU_STATEFUL_STEPS", 30)).expect("a step count");
+    let steps = usize::try_from(setting("KEFU_STATEFUL_STEPS", 40)).expect("a step count");
     let config =
         Config { cases, failure_persistence: None, max_shrink_iters: 256, ..Config::default() };
     let mut runner = TestRunner::new(config);
@@ -52,11 +52,13 @@ fn run(backend: Backend) {
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         runtime.block_on(async {
             let Some(mut world) = world::World::new(backend).await else { return };
+            world.seed().await;
             for (n, step) in sequence.iter().enumerate() {
                 world.step = n;
                 world.play(step).await;
             }
             world.final_checks().await;
+            eprintln!("{}", world.summary());
             world.app.stop().await;
         });
         Ok(())

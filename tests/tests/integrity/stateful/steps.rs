@@ -44,6 +44,11 @@ pub enum Step {
         by: Actor,
         act: Act,
     },
+    /// Every step of handling, in order, by the case's handler (h1 when none) and sp1:
+    /// assign, contact, investigate, draft, sign, final reply, close.
+    Handle {
+        case: usize,
+    },
     Callback {
         case: usize,
         outcome: i32,
@@ -250,6 +255,7 @@ pub fn step() -> impl Strategy<Value = Step> {
         ),
         3 => (index(), who()).prop_map(|(case, handler)| Step::AssignHandler { case, handler }),
         12 => (index(), actor(), act()).prop_map(|(case, by, act)| Step::Act { case, by, act }),
+        3 => index().prop_map(|case| Step::Handle { case }),
         2 => (index(), 0i32..=3, 0u32..=6, when())
             .prop_map(|(case, outcome, score, at)| Step::Callback { case, outcome, score, at }),
         1 => any::<bool>().prop_map(|last_year| Step::Archive { last_year }),

@@ -97,6 +97,8 @@ pub struct World {
     pub step: usize,
     /// Refused writes, for the summary.
     pub refused: usize,
+    /// Why writes were refused, by RPC, code and reason, for the summary.
+    pub refusals: std::collections::BTreeMap<String, usize>,
 }
 
 /// Codes a caller may get; any other (CANCELLED from a panic, UNKNOWN, INTERNAL, a
@@ -152,6 +154,7 @@ impl World {
             rebuilds: Vec::new(),
             step: 0,
             refused: 0,
+            refusals: Default::default(),
         })
     }
 
@@ -205,6 +208,10 @@ impl World {
                 allowed(&status, &what);
                 assert_eq!(after, before, "{what}: refused ({status:?}) yet the log moved");
                 self.refused += 1;
+                let rpc = what.split('(').next().unwrap_or_default().to_owned();
+                let why =
+                    format!("{rpc} {:?} {}", status.code(), reason(&status).unwrap_or_default());
+                *self.refusals.entry(why).or_default() += 1;
                 None
             }
             Ok(ack) => {
@@ -356,16 +363,20 @@ impl World {
         listed.into_inner().staff
     }
 
-    /// What the sequence did, for `--nocapture` runs.
+    /// What the sequence did, for `--nocapture` runs: accepted writes by RPC.
     pub fn summary(&self) -> String {
+        let mut by_rpc: std::collections::BTreeMap<String, usize> = Default::default();
+        for accepted in self.accepted.iter().filter(|a| a.wrote) {
+            let call = format!("{:?}", accepted.sent.call);
+            let rpc = call.split('(').next().unwrap_or_default().to_owned();
+            *by_rpc.entry(rpc).or_default() += 1;
+        }
         let numbers: Vec<&str> = self.cases.iter().map(|c| c.number.as_str()).collect();
         format!(
-            "{} steps: {} writes accepted, {} refused; {} customers, {} staff left, cases {numbers:?}",
+            "{} steps, {} refused, cases {numbers:?}, written {by_rpc:?}, refused {:?}",
             self.step + 1,
-            self.accepted.len(),
             self.refused,
-            self.customers.len(),
-            self.staff.iter().filter(|s| s.departed).count(),
+            self.refusals,
         )
     }
 

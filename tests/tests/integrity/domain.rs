@@ -22,6 +22,7 @@ kefu_tests::on_both_backends!(
     a_failed_erasure_leaves_nothing_half_done_and_its_retry_completes_it,
     a_departure_nobody_can_take_over_is_refused_before_anything_is_recorded,
     a_retried_departure_reports_the_recorded_owners,
+    a_retried_assignment_gets_its_first_answer_after_the_assignee_left,
 );
 
 // 28 reports and replays in a row from two principals, as inputs: on a server without
@@ -591,4 +592,50 @@ async fn archiving_never_traps_a_callback_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archiving_never_traps_a_callback_postgres() {
     archiving_never_traps_a_callback(Backend::Postgres).await;
+}
+
+/// A retry returns its first answer whatever happened since: an assignment acknowledged
+/// before its assignee left is answered again, not refused `STAFF_DEPARTED` (a caller
+/// whose first answer was lost must not conclude it failed); a new one is refused.
+async fn a_retried_assignment_gets_its_first_answer_after_the_assignee_left(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let customer = register_customer(&mut agent, "Song Jia").await;
+    let (case, _) = file(&mut agent, &customer, pb::Severity::Normal, "").await;
+    let to_a2 = pb::AssignAgentRequest {
+        request_id: rid(),
+        customer_id: customer.clone(),
+        expected_version: None,
+        agent: "a2".into(),
+        reason: String::new(),
+    };
+    let to_h2 = assign(&case, "h2");
+    let agent_first = supervisor.customers.assign_agent(to_a2.clone()).await.expect("a2");
+    let handler_first = supervisor.complaints.assign_handler(to_h2.clone()).await.expect("h2");
+    for leaver in ["a2", "h2"] {
+        let departure = pb::RecordDepartureRequest {
+            request_id: rid(),
+            staff_id: leaver.into(),
+            reason: String::new(),
+        };
+        supervisor.staff.record_departure(departure).await.expect("departure");
+    }
+    let agent_again = supervisor.customers.assign_agent(to_a2.clone()).await.expect("retry");
+    assert_eq!(agent_again.into_inner(), agent_first.into_inner());
+    let handler_again = supervisor.complaints.assign_handler(to_h2.clone()).await.expect("retry");
+    assert_eq!(handler_again.into_inner(), handler_first.into_inner());
+    // A new request to assign the leaver is refused.
+    let fresh = pb::AssignAgentRequest { request_id: rid(), ..to_a2 };
+    refused(
+        supervisor.customers.assign_agent(fresh).await,
+        Code::FailedPrecondition,
+        "STAFF_DEPARTED",
+    );
+    let fresh = pb::AssignHandlerRequest { request_id: rid(), ..to_h2 };
+    refused(
+        supervisor.complaints.assign_handler(fresh).await,
+        Code::FailedPrecondition,
+        "STAFF_DEPARTED",
+    );
 }

@@ -20,6 +20,7 @@ impl World {
         }
         let log = self.whole_log().await;
         self.read_models_equal_a_rebuild().await;
+        self.every_projection_serving().await;
         self.chains_verify(&log).await;
         self.case_numbers_unique_in_their_year(&log).await;
         self.acknowledged_writes_in_the_log(&log);
@@ -74,6 +75,34 @@ impl World {
                 "the read models differ from a rebuild:\nlive only: {live_only:#?}\n\
                  rebuilt only: {rebuilt_only:#?}"
             );
+        }
+    }
+
+    /// Health says every projection and the node serve (the runner's checkpoints say
+    /// none stopped; this is what an operator's probe sees).
+    async fn every_projection_serving(&self) {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+        let channel = tonic::transport::Channel::from_shared(format!("http://{}", self.app.addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        let mut health = HealthClient::new(channel);
+        let services =
+            self.runner.names().into_iter().map(|name| format!("kefu.projection.{name}"));
+        for service in std::iter::once(String::new()).chain(services) {
+            // Health looks at the projections every second: a stop shows within a few.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let request = HealthCheckRequest { service: service.clone() };
+                let status = health.check(request).await.expect("health").into_inner().status();
+                if status == ServingStatus::Serving {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "health of {service:?}: {status:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 

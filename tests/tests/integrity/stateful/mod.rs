@@ -19,10 +19,10 @@
 //! The model is minimal: what exists, who left, what was acknowledged; it predicts
 //! only what must be refused, never what the domain decides.
 //!
-//! Bounded for CI: `KEFU_STATEFUL_CASES` sequences (default 3) of up to
+//! Bounded for CI: `KEFU_STATEFUL_CASES` sequences (default 5) of up to
 //! `KEFU_STATEFUL_STEPS` steps (default 40) per backend; e.g.
 //! `KEFU_STATEFUL_CASES=500 cargo test -p kefu-tests --test integrity stateful` for a
-//! long run (docs/operations.md). A failure shrinks to a short sequence of readable steps.
+//! long run (docs/security.md). A failure shrinks to a short sequence of readable steps.
 
 mod calls;
 mod checks;
@@ -38,7 +38,7 @@ fn setting(name: &str, default: u32) -> u32 {
 }
 
 fn run(backend: Backend) {
-    let cases = setting("KEFU_STATEFUL_CASES", 3);
+    let cases = setting("KEFU_STATEFUL_CASES", 5);
     let steps = usize::try_from(setting("KEFU_STATEFUL_STEPS", 40)).expect("a step count");
     let config =
         Config { cases, failure_persistence: None, max_shrink_iters: 256, ..Config::default() };

@@ -208,9 +208,10 @@ impl World {
                 allowed(&status, &what);
                 assert_eq!(after, before, "{what}: refused ({status:?}) yet the log moved");
                 self.refused += 1;
-                let rpc = what.split('(').next().unwrap_or_default().to_owned();
-                let why =
-                    format!("{rpc} {:?} {}", status.code(), reason(&status).unwrap_or_default());
+                let rpc = format!("{call:?}");
+                let rpc = rpc.split('(').next().unwrap_or_default();
+                let why = reason(&status).unwrap_or_default();
+                let why = format!("{principal} {rpc} {:?} {why}", status.code());
                 *self.refusals.entry(why).or_default() += 1;
                 None
             }

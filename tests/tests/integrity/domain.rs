@@ -23,6 +23,7 @@ kefu_tests::on_both_backends!(
     a_departure_nobody_can_take_over_is_refused_before_anything_is_recorded,
     a_retried_departure_reports_the_recorded_owners,
     a_retried_assignment_gets_its_first_answer_after_the_assignee_left,
+    a_retried_archive_names_the_cases_it_archived,
 );
 
 // 28 reports and replays in a row from two principals, as inputs: on a server without
@@ -638,4 +639,33 @@ async fn a_retried_assignment_gets_its_first_answer_after_the_assignee_left(app:
         Code::FailedPrecondition,
         "STAFF_DEPARTED",
     );
+}
+
+/// R-P12 with a retry: an `ArchiveCases` sent again names the cases it archived, at the
+/// same position, and writes nothing (before: it answered them as `already_archived` by
+/// someone else, position 0).
+async fn a_retried_archive_names_the_cases_it_archived(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let customer = register_customer(&mut agent, "Xu Lan").await;
+    let (case, number) = file(&mut agent, &customer, pb::Severity::Normal, "").await;
+    handle_to_close(app, &case).await;
+    agent
+        .callbacks
+        .log_callback(complaint_callback(&customer, &case, "fine"))
+        .await
+        .expect("callback");
+    let archive = pb::ArchiveCasesRequest { request_id: rid(), year: number[..4].parse().unwrap() };
+    let first = supervisor.complaints.archive_cases(archive.clone()).await.expect("archive");
+    let first = first.into_inner();
+    assert_eq!(first.archived, std::slice::from_ref(&number));
+    let head = kefu_tests::db::head(app.db.url()).await;
+    let again = supervisor.complaints.archive_cases(archive.clone()).await.expect("retry");
+    assert_eq!(again.into_inner(), first);
+    assert_eq!(kefu_tests::db::head(app.db.url()).await, head, "the retry wrote nothing");
+    // Another request finds it archived already.
+    let other = pb::ArchiveCasesRequest { request_id: rid(), ..archive };
+    let other = supervisor.complaints.archive_cases(other).await.expect("archive").into_inner();
+    assert!(other.archived.is_empty() && other.already_archived == 1, "{other:?}");
 }

@@ -46,11 +46,18 @@ pub struct Ack {
     pub result: Option<pb::WriteResult>,
     pub case_number: Option<String>,
     pub departure: Option<pb::RecordDepartureResponse>,
+    pub archive: Option<pb::ArchiveCasesResponse>,
 }
 
 impl Ack {
     fn of(answer: impl std::fmt::Debug, result: Option<pb::WriteResult>) -> Self {
-        Ack { answer: format!("{answer:?}"), result, case_number: None, departure: None }
+        Ack {
+            answer: format!("{answer:?}"),
+            result,
+            case_number: None,
+            departure: None,
+            archive: None,
+        }
     }
 }
 
@@ -91,7 +98,7 @@ pub async fn send(clients: &mut Clients, call: Call) -> Result<Ack, Status> {
         Call::ReopenComplaint(r) => plain!(complaints.reopen_complaint(r)),
         Call::ArchiveCases(r) => {
             let answer = clients.complaints.archive_cases(r).await?.into_inner();
-            Ack::of(&answer, None)
+            Ack { archive: Some(answer.clone()), ..Ack::of(&answer, None) }
         }
         Call::LogCallback(r) => plain!(callbacks.log_callback(r)),
     })
@@ -150,6 +157,8 @@ impl Call {
             Call::SendReply(r) => r.summary = other(&r.summary),
             Call::CloseComplaint(r) => r.summary = other(&r.summary),
             Call::ReopenComplaint(r) => r.cause = other(&r.cause),
+            // Not drawn (see `reuse_key`): its cases' keys derive from the key and the
+            // case number, so another year's request shares none with the first.
             Call::ArchiveCases(r) => r.year = r.year.saturating_add(1),
             Call::LogCallback(r) => r.comment = other(&r.comment),
         }

@@ -432,6 +432,17 @@ impl World {
         let mut clients = self.clients(first.sent.principal).await;
         let again = send(&mut clients, first.sent.call.clone()).await;
         let again = again.unwrap_or_else(|status| panic!("{what}: refused: {status:?}"));
+        if let (Some(first), Some(again)) = (&first.ack.archive, &again.archive) {
+            // A batch: the retry names again every case the first call archived, and
+            // archives what became archivable since; its counts are as of now.
+            let named = first.archived.iter().all(|n| again.archived.contains(n));
+            assert!(named, "{what}: first {first:?}, again {again:?}");
+            if again.archived.len() == first.archived.len() {
+                assert_eq!(again.position, first.position, "{what}");
+                assert_eq!(self.head().await, before, "{what}: a retry wrote");
+            }
+            return;
+        }
         assert_eq!(again.answer, first.ack.answer, "{what}: not its first answer");
         assert_eq!(self.head().await, before, "{what}: a retry wrote");
     }
@@ -441,8 +452,17 @@ impl World {
     /// was keyed with the destroyed key, so nothing can tell the two requests apart any
     /// more (R-C8, `Commands::same_request`); then the first answer is allowed, and
     /// still nothing is written.
+    ///
+    /// `ArchiveCases` is left out: each case it archives is keyed by the request's key
+    /// and the case number, so the same key for another year shares no key with the
+    /// first and is carried out, not refused (a known gap, docs/security.md).
     async fn reuse_key(&mut self, write: usize) {
-        let written: Vec<_> = self.accepted.iter().filter(|a| a.wrote).cloned().collect();
+        let written: Vec<_> = self
+            .accepted
+            .iter()
+            .filter(|a| a.wrote && !matches!(a.sent.call, Call::ArchiveCases(_)))
+            .cloned()
+            .collect();
         let Some(first) = written.get(write % written.len().max(1)).cloned() else { return };
         let other = first.sent.call.altered();
         let what = truncated(&format!("step {}: key reused for {other:?}", self.step));

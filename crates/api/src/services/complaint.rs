@@ -193,7 +193,7 @@ impl Complaints {
         &self,
         request: &commands::Request<'_>,
         year: i32,
-        row: kefu_projection::ComplaintRow,
+        row: ComplaintRow,
         answer: &mut pb::ArchiveCasesResponse,
     ) -> Result<(), ApiError> {
         let key = format!("{}/{}", request.request_id, row.case_number);

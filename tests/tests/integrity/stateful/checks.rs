@@ -24,6 +24,7 @@ impl World {
         self.chains_verify(&log).await;
         self.case_numbers_unique_in_their_year(&log).await;
         self.acknowledged_writes_in_the_log(&log);
+        self.customers_listed_unless_forgotten().await;
         let head = self.head().await;
         let leavers: Vec<String> =
             self.staff.iter().filter(|s| s.departed).map(|s| s.code.clone()).collect();
@@ -156,6 +157,16 @@ impl World {
             let filed_at = listed.filed_at.expect("filed_at");
             let filed_at = DateTime::from_timestamp(filed_at.seconds, 0).expect("a time");
             assert_eq!(case.number[..4], case_year(filed_at).to_string(), "{listed:?}");
+        }
+    }
+
+    /// Every customer registered is listed, but none who was forgotten (R-C8).
+    async fn customers_listed_unless_forgotten(&mut self) {
+        let head = self.head().await;
+        let listed = self.listed_customers(head, "").await;
+        for customer in &self.customers {
+            let shown = listed.iter().any(|c| c.customer_id == customer.id);
+            assert_eq!(shown, !customer.forgotten, "{customer:?}");
         }
     }
 

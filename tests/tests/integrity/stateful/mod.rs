@@ -10,7 +10,7 @@
 //! - a retried request gets its first answer and writes nothing; its key with another
 //!   body is ALREADY_EXISTS `REQUEST_ID_REUSED`;
 //! - every acknowledged write is in the log at its position under its key and in the
-//!   reads at `min_position`;
+//!   reads at `min_position` (after the racing rebuilds end: docs/security.md);
 //! - case numbers are unique and in the case year of their filing, across New Year on
 //!   the injected clock (R-P1); every hash chain verifies;
 //! - a departure, alone or racing an assignment to the leaver, leaves the leaver owning

@@ -24,6 +24,7 @@ kefu_tests::on_both_backends!(
     a_retried_departure_reports_the_recorded_owners,
     a_retried_assignment_gets_its_first_answer_after_the_assignee_left,
     a_retried_archive_names_the_cases_it_archived,
+    a_case_reopened_after_its_handler_left_goes_to_someone_active,
 );
 
 // 28 reports and replays in a row from two principals, as inputs: on a server without
@@ -668,4 +669,60 @@ async fn a_retried_archive_names_the_cases_it_archived(app: &TestApp) {
     let other = pb::ArchiveCasesRequest { request_id: rid(), ..archive };
     let other = supervisor.complaints.archive_cases(other).await.expect("archive").into_inner();
     assert!(other.archived.is_empty() && other.already_archived == 1, "{other:?}");
+}
+
+/// R-C3 with R-P14: a closed case stays with its handler when they leave (only open
+/// cases are handed over); if it is reopened afterwards, by a dissatisfied callback or
+/// by a supervisor, it goes to an active handler, never back to the leaver. A retry of
+/// the reopening callback still says it reopened the case.
+async fn a_case_reopened_after_its_handler_left_goes_to_someone_active(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let customer = register_customer(&mut agent, "Tang Yu").await;
+    let (by_callback, _) = file(&mut agent, &customer, pb::Severity::Normal, "h2").await;
+    let (by_supervisor, _) = file(&mut agent, &customer, pb::Severity::Normal, "").await;
+    handle_to_close(app, &by_callback).await;
+    handle_to_close(app, &by_supervisor).await;
+    let departure = pb::RecordDepartureRequest {
+        request_id: rid(),
+        staff_id: "h1".into(),
+        reason: String::new(),
+    };
+    supervisor.staff.record_departure(departure).await.expect("h1 leaves");
+
+    let callback = pb::LogCallbackRequest {
+        outcome: pb::CallbackOutcome::Dissatisfied as i32,
+        ..complaint_callback(&customer, &by_callback, "not resolved")
+    };
+    let first = agent.callbacks.log_callback(callback.clone()).await.expect("callback");
+    let first = first.into_inner();
+    assert!(first.reopened, "{first:?}");
+    let again = agent.callbacks.log_callback(callback).await.expect("retry").into_inner();
+    assert_eq!(again, first);
+    let reopen = pb::ReopenComplaintRequest {
+        request_id: rid(),
+        complaint_id: by_supervisor.clone(),
+        expected_version: None,
+        cause: "the director asked".into(),
+    };
+    let reopened = supervisor.complaints.reopen_complaint(reopen).await.expect("reopen");
+    let position = reopened.into_inner().result.expect("result").position;
+    for case in [&by_callback, &by_supervisor] {
+        let shown = supervisor
+            .complaints
+            .list_complaints(pb::ListComplaintsRequest {
+                status: pb::ComplaintStatus::Open as i32,
+                min_position: position,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        let shown = shown.complaints.iter().find(|c| &c.complaint_id == case).expect("open");
+        // h1 left; h2 is the first case's respondent (R-P4); r1 is the one left.
+        let expected = if case == &by_callback { "r1" } else { "h2" };
+        assert_ne!(shown.handler, "h1", "{shown:?}");
+        assert_eq!(shown.handler, expected, "{shown:?}");
+    }
 }

@@ -706,6 +706,14 @@ impl ComplaintService for Complaints {
                 },
             )
             .await?;
+        // R-C3: a reopened case whose handler left goes to someone active; the answer
+        // comes when the reads include it.
+        let complaint_id =
+            result.id.parse().map_err(|_| ApiError::Internal("bad id in a write result".into()))?;
+        let handover = self.ctx.hand_over_reopened(&who, &req.request_id, complaint_id);
+        if let Some(position) = handover.await? {
+            self.ctx.caught_up(position).await?;
+        }
         Ok(Response::new(pb::ReopenComplaintResponse { result: Some(result) }))
     }
 

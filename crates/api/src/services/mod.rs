@@ -6,6 +6,7 @@ pub mod complaint;
 pub mod customer;
 pub mod events;
 pub mod filing;
+mod handover;
 pub mod reporting;
 pub mod staff;
 

@@ -10,6 +10,7 @@ use kefu_domain::{ComplaintId, CustomerId, DomainError, StaffId, StaffRole, Text
 use kefu_event_store::Direction;
 use tonic::{Request, Response, Status};
 
+use super::handover::Candidates;
 use super::Ctx;
 use crate::access::{authorize, Rpc};
 use crate::auth::{principal, Principal};
@@ -26,31 +27,7 @@ pub struct StaffDirectory {
 
 type Reply<T> = Result<Response<T>, Status>;
 
-/// Loads of the people who may take over, by role.
-struct Candidates {
-    agents: BTreeMap<StaffId, usize>,
-    handlers: BTreeMap<StaffId, usize>,
-}
-
 impl StaffDirectory {
-    async fn candidates(&self, leaver: &StaffId) -> Result<Candidates, ApiError> {
-        let mut agents = BTreeMap::new();
-        let mut handlers = BTreeMap::new();
-        for load in self.ctx.models.workload().await? {
-            let Ok(id) = StaffId::new(&load.staff_id) else { continue };
-            if !load.active || &id == leaver {
-                continue;
-            }
-            if load.roles.iter().any(|r| r == StaffRole::Agent.as_str()) {
-                agents.insert(id.clone(), usize::try_from(load.customers).unwrap_or(usize::MAX));
-            }
-            if load.roles.iter().any(|r| r == StaffRole::Handler.as_str()) {
-                handlers.insert(id, usize::try_from(load.open_cases).unwrap_or(usize::MAX));
-            }
-        }
-        Ok(Candidates { agents, handlers })
-    }
-
     /// R-C3: the whole plan for the leaver's customers and open cases, from the read
     /// models (caught up by the caller) and each case's own stream (who it bars, R-P4);
     /// refused, naming what nobody can take, before anything is recorded.
@@ -167,7 +144,7 @@ impl StaffDirectory {
         // current first (an earlier departure must not leave its leaver a candidate).
         let head = self.ctx.commands.store().head_position().await?;
         self.ctx.caught_up(head).await?;
-        let candidates = self.candidates(&leaver).await?;
+        let candidates = self.ctx.candidates(&leaver).await?;
         let (departed, mut result) =
             self.departure(&request, &leaver, present(reason)?, &candidates).await?;
         let (customers, cases) = if departed.customer_handovers.len()

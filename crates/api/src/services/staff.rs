@@ -1,7 +1,5 @@
 //! `StaffService`: registration, departures with balanced reassignment (R-C3), listing.
 
-use std::collections::BTreeMap;
-
 use kefu_domain::balance::{self, CaseToHand};
 use kefu_domain::complaint::{AssignHandler, Complaint, ComplaintCommand};
 use kefu_domain::customer::{AssignAgent, Customer, CustomerCommand};

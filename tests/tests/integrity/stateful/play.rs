@@ -16,6 +16,37 @@ use super::world::{allowed, principal, truncated, CaseModel, CustomerModel, Staf
 impl World {
     pub async fn play(&mut self, step: &Step) {
         match step.clone() {
+            Step::RegisterCustomer { .. }
+            | Step::UpdateCustomer { .. }
+            | Step::GradeCustomer { .. }
+            | Step::AssignAgent { .. }
+            | Step::RecordContact { .. }
+            | Step::Forget { .. }
+            | Step::RegisterStaff => self.people(step.clone()).await,
+            Step::File { .. }
+            | Step::AssignHandler { .. }
+            | Step::Callback { .. }
+            | Step::Archive { .. } => self.cases(step.clone()).await,
+            Step::Act { case, by, act } => self.act(case, by, act).await,
+            Step::Handle { case } => self.handle(case).await,
+            Step::Depart { staff, race } => self.depart(staff, race).await,
+            Step::Rebuild => {
+                let url = self.app.db.url().to_owned();
+                self.rebuilds.push(tokio::spawn(async move {
+                    kefu_tests::db::rebuild_projections(&url).await;
+                }));
+            }
+            Step::Retry { write } => self.retry(write).await,
+            Step::ReuseKey { write } => self.reuse_key(write).await,
+            Step::Report { as_of } => self.report(as_of).await,
+            Step::Advance(advance) => self.advance(advance),
+        }
+        self.no_projection_stopped().await;
+    }
+
+    /// The steps about customers and staff.
+    async fn people(&mut self, step: Step) {
+        match step {
             Step::RegisterCustomer { name, agent } => {
                 let agent = self.who(agent);
                 let request = pb::RegisterCustomerRequest {
@@ -68,6 +99,37 @@ impl World {
                 };
                 self.timed("a1", Call::RecordContact(request), at).await;
             }
+            Step::Forget { customer } => {
+                let Some(index) = self.customer_index(customer) else { return };
+                let request = pb::ForgetCustomerRequest {
+                    request_id: rid(),
+                    customer_id: self.customers[index].id.clone(),
+                    reason: "erasure request".into(),
+                };
+                if self.write("co1", Call::ForgetCustomer(request)).await.is_some() {
+                    self.customers[index].forgotten = true;
+                }
+            }
+            Step::RegisterStaff => {
+                let code = format!("x{}", self.staff.len());
+                let request = pb::RegisterStaffRequest {
+                    request_id: rid(),
+                    staff_id: code.clone(),
+                    name: format!("Staff {code}"),
+                    roles: vec![pb::StaffRole::Agent as i32, pb::StaffRole::Handler as i32],
+                };
+                if self.write("admin", Call::RegisterStaff(request)).await.is_some() {
+                    self.staff.push(StaffModel { code, departed: false });
+                }
+            }
+            // The others are played by `play`.
+            _ => {}
+        }
+    }
+
+    /// The steps that file, assign, call back about and archive cases.
+    async fn cases(&mut self, step: Step) {
+        match step {
             Step::File { customer, major, respondent, received } => {
                 let Some(customer) = self.customer(customer) else { return };
                 let severity = if major { pb::Severity::Major } else { pb::Severity::Normal };
@@ -96,8 +158,6 @@ impl World {
                     self.set_handler(&case.id, Some(handler));
                 }
             }
-            Step::Act { case, by, act } => self.act(case, by, act).await,
-            Step::Handle { case } => self.handle(case).await,
             Step::Callback { case, outcome, score, at } => {
                 let Some(case) = self.case(case) else { return };
                 let request = pb::LogCallbackRequest {
@@ -114,42 +174,8 @@ impl World {
                 let request = pb::ArchiveCasesRequest { request_id: rid(), year };
                 self.write("s1", Call::ArchiveCases(request)).await;
             }
-            Step::Forget { customer } => {
-                let Some(index) = self.customer_index(customer) else { return };
-                let request = pb::ForgetCustomerRequest {
-                    request_id: rid(),
-                    customer_id: self.customers[index].id.clone(),
-                    reason: "erasure request".into(),
-                };
-                if self.write("co1", Call::ForgetCustomer(request)).await.is_some() {
-                    self.customers[index].forgotten = true;
-                }
-            }
-            Step::RegisterStaff => {
-                let code = format!("x{}", self.staff.len());
-                let request = pb::RegisterStaffRequest {
-                    request_id: rid(),
-                    staff_id: code.clone(),
-                    name: format!("Staff {code}"),
-                    roles: vec![pb::StaffRole::Agent as i32, pb::StaffRole::Handler as i32],
-                };
-                if self.write("admin", Call::RegisterStaff(request)).await.is_some() {
-                    self.staff.push(StaffModel { code, departed: false });
-                }
-            }
-            Step::Depart { staff, race } => self.depart(staff, race).await,
-            Step::Rebuild => {
-                let url = self.app.db.url().to_owned();
-                self.rebuilds.push(tokio::spawn(async move {
-                    kefu_tests::db::rebuild_projections(&url).await;
-                }));
-            }
-            Step::Retry { write } => self.retry(write).await,
-            Step::ReuseKey { write } => self.reuse_key(write).await,
-            Step::Report { as_of } => self.report(as_of).await,
-            Step::Advance(advance) => self.advance(advance),
+            _ => {}
         }
-        self.no_projection_stopped().await;
     }
 
     /// A staff code for `who`: one the sequence knows (departed ones too), or not.

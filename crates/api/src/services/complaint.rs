@@ -171,54 +171,7 @@ impl Complaints {
         loop {
             let paged = self.ctx.models.complaints(&filter, &page).await?;
             for row in paged.rows {
-                match row.status.as_str() {
-                    "open" => answer.still_open += 1,
-                    "archived" => answer.already_archived += 1,
-                    _ => {
-                        let id: ComplaintId = row.complaint_id.parse().map_err(|_| {
-                            ApiError::Internal("bad complaint id in read model".into())
-                        })?;
-                        let key = format!("{}/{}", req.request_id, row.case_number);
-                        let per_case = commands::Request { request_id: &key, ..request.clone() };
-                        let outcome = self
-                            .ctx
-                            .commands
-                            .execute::<Complaint>(&stream(id.stream_name())?, &per_case, |_| {
-                                Ok(ComplaintCommand::Archive(ArchiveCase {
-                                    year,
-                                    callback_window: self.ctx.policy.callback_window(),
-                                }))
-                            })
-                            .await;
-                        match outcome {
-                            Ok(written) => {
-                                answer.position = answer.position.max(written.position);
-                                answer.archived.push(row.case_number);
-                            }
-                            // Reopened since the read model saw it closed.
-                            Err(ApiError::Domain(DomainError::ComplaintNotClosed)) => {
-                                answer.still_open += 1;
-                            }
-                            Err(ApiError::Domain(DomainError::ComplaintArchived)) => {
-                                answer.already_archived += 1;
-                            }
-                            // R-P15: the callback is still owed; archived on a later call.
-                            Err(ApiError::Domain(
-                                error @ DomainError::CallbackWindowOpen { .. },
-                            )) => {
-                                let due = row
-                                    .closed_at
-                                    .map(|closed_at| self.ctx.policy.callback_due(closed_at));
-                                answer.skipped.push(pb::SkippedCase {
-                                    case_number: row.case_number,
-                                    reason: error.code().to_owned(),
-                                    archivable_after: cv::opt_timestamp(due),
-                                });
-                            }
-                            Err(error) => return Err(error),
-                        }
-                    }
-                }
+                self.archive_row(&request, year, row, &mut answer).await?;
             }
             match paged.next {
                 Some(next) => page.after = Some(next),
@@ -232,6 +185,72 @@ impl Complaints {
             "cases archived"
         );
         Ok(answer)
+    }
+
+    /// One case of an `ArchiveCases` call, under a key derived from the request's and
+    /// the case number, counted in `answer`.
+    async fn archive_row(
+        &self,
+        request: &commands::Request<'_>,
+        year: i32,
+        row: ComplaintRow,
+        answer: &mut pb::ArchiveCasesResponse,
+    ) -> Result<(), ApiError> {
+        let key = format!("{}/{}", request.request_id, row.case_number);
+        let per_case = commands::Request { request_id: &key, ..request.clone() };
+        let id: ComplaintId = row
+            .complaint_id
+            .parse()
+            .map_err(|_| ApiError::Internal("bad complaint id in read model".into()))?;
+        let case_stream = stream(id.stream_name())?;
+        match row.status.as_str() {
+            "open" => answer.still_open += 1,
+            // Archived by this request (a retry): named again, at its position.
+            "archived" => match self.ctx.commands.repeated(&case_stream, &per_case).await? {
+                Some(written) => {
+                    answer.position = answer.position.max(written.position);
+                    answer.archived.push(row.case_number);
+                }
+                None => answer.already_archived += 1,
+            },
+            _ => {
+                let outcome = self
+                    .ctx
+                    .commands
+                    .execute::<Complaint>(&case_stream, &per_case, |_| {
+                        Ok(ComplaintCommand::Archive(ArchiveCase {
+                            year,
+                            callback_window: self.ctx.policy.callback_window(),
+                        }))
+                    })
+                    .await;
+                match outcome {
+                    Ok(written) => {
+                        answer.position = answer.position.max(written.position);
+                        answer.archived.push(row.case_number);
+                    }
+                    // Reopened since the read model saw it closed.
+                    Err(ApiError::Domain(DomainError::ComplaintNotClosed)) => {
+                        answer.still_open += 1;
+                    }
+                    Err(ApiError::Domain(DomainError::ComplaintArchived)) => {
+                        answer.already_archived += 1;
+                    }
+                    // R-P15: the callback is still owed; archived on a later call.
+                    Err(ApiError::Domain(error @ DomainError::CallbackWindowOpen { .. })) => {
+                        let due =
+                            row.closed_at.map(|closed_at| self.ctx.policy.callback_due(closed_at));
+                        answer.skipped.push(pb::SkippedCase {
+                            case_number: row.case_number,
+                            reason: error.code().to_owned(),
+                            archivable_after: cv::opt_timestamp(due),
+                        });
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -687,6 +706,14 @@ impl ComplaintService for Complaints {
                 },
             )
             .await?;
+        // R-C3: a reopened case whose handler left goes to someone active; the answer
+        // comes when the reads include it.
+        let complaint_id =
+            result.id.parse().map_err(|_| ApiError::Internal("bad id in a write result".into()))?;
+        let handover = self.ctx.hand_over_reopened(&who, &req.request_id, complaint_id);
+        if let Some(position) = handover.await? {
+            self.ctx.caught_up(position).await?;
+        }
         Ok(Response::new(pb::ReopenComplaintResponse { result: Some(result) }))
     }
 

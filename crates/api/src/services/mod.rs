@@ -6,6 +6,7 @@ pub mod complaint;
 pub mod customer;
 pub mod events;
 pub mod filing;
+mod handover;
 pub mod lookup;
 pub mod merge;
 pub mod reporting;
@@ -132,7 +133,8 @@ impl Ctx {
     }
 
     /// Runs an assignment to `assignee` on condition they are still active when it
-    /// commits: one who left meanwhile gets nothing (`STAFF_DEPARTED`, R-C3).
+    /// commits: one who left meanwhile gets nothing (`STAFF_DEPARTED`, R-C3), except
+    /// the retry of an assignment stored before they left, which gets its first answer.
     pub async fn assign<A>(
         &self,
         target: &kefu_event_store::StreamId,
@@ -145,7 +147,16 @@ impl Ctx {
         A::Event: kefu_domain::DomainEvent,
         A::State: Send + Sync + 'static,
     {
-        let (_, active) = self.active_staff(assignee).await?;
+        let active = match self.active_staff(assignee).await {
+            Ok((_, active)) => active,
+            // A retry of an assignment made before they left gets its first answer.
+            Err(refused) => {
+                return match self.commands.repeated(target, request).await? {
+                    Some(written) => Ok(written),
+                    None => Err(refused),
+                }
+            }
+        };
         let outcome = self.commands.execute_if::<A>(target, request, vec![active], &command).await;
         match outcome {
             // The assignee's stream moved: they left between the check and the commit.

@@ -94,7 +94,7 @@ pub fn file_request(
         request_id: rid(),
         customer_id: customer_id.to_owned(),
         category: "service".into(),
-        cause: "rude staff".into(),
+        cause: "rude_staff".into(),
         severity: severity as i32,
         channel: pb::IntakeChannel::Phone as i32,
         description: "the front desk was rude".into(),

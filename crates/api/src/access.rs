@@ -9,7 +9,7 @@
 use kefu_domain::complaint::Case;
 use kefu_domain::customer::CustomerRecord;
 use kefu_domain::personal::FieldKind;
-use kefu_domain::Confidentiality;
+use kefu_domain::{Confidentiality, StaffId};
 
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
@@ -254,26 +254,26 @@ impl Rpc {
             Rpc::ListStaff => {
                 (NotConsulted, &[(AG, ALL), (SP, ALL), (SU, ALL), (DI, ALL), (CO, ALL)])
             }
-            Rpc::FileComplaint => (NotConsulted, &[(AG, ALL), (SU, ALL), (SV, ALL)]),
+            Rpc::FileComplaint => (Target, &[(AG, ALL), (SU, ALL), (SV, ALL)]),
             Rpc::AssignHandler | Rpc::EscalateComplaint | Rpc::ReopenComplaint => {
-                (NotConsulted, SUPERVISORS)
+                (Target, SUPERVISORS)
             }
             Rpc::RecuseHandler | Rpc::SignOpinionAsHandler => {
-                (NotConsulted, &[(AG, If(HANDLER)), (SU, If(HANDLER)), (DI, If(HANDLER))])
+                (Target, &[(AG, If(HANDLER)), (SU, If(HANDLER)), (DI, If(HANDLER))])
             }
             Rpc::ContactComplainant
             | Rpc::RecordInvestigation
             | Rpc::SendReply
-            | Rpc::CloseComplaint => (NotConsulted, CASE_ACTORS),
-            Rpc::DraftOpinion => (NotConsulted, &[(SP, ALL)]),
-            Rpc::SignOpinionAsDirector | Rpc::SignOpinionAsCommittee => {
-                (NotConsulted, &[(DI, ALL)])
-            }
+            | Rpc::CloseComplaint => (Target, CASE_ACTORS),
+            Rpc::DraftOpinion => (Target, &[(SP, ALL)]),
+            Rpc::SignOpinionAsDirector | Rpc::SignOpinionAsCommittee => (Target, &[(DI, ALL)]),
             Rpc::GetComplaint => (Target, &[(AG, If(HANDLER)), (SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::ListComplaints => (Rows, &[(AG, If(OWN_ROWS)), (SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::ArchiveCases => (NotConsulted, &[(SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::LogCustomerCallback => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL), (SV, ALL)]),
-            Rpc::LogComplaintCallback => (NotConsulted, &[(AG, ALL), (SU, ALL), (SV, ALL)]),
+            // R-P15 by the customer's own agent (R-C3), or a supervisor or a calling
+            // service stepping in; never the respondent (R-P4, every case row).
+            Rpc::LogComplaintCallback => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL), (SV, ALL)]),
             Rpc::ListDueCallbacks => (NotConsulted, &[(AG, If(OWN_ROWS)), (SU, ALL)]),
             Rpc::GetDashboard | Rpc::GetSatisfactionMetrics | Rpc::GetMonthlySummary => {
                 (NotConsulted, REPORT_READERS)
@@ -397,6 +397,19 @@ pub fn may_read(
     }
 }
 
+/// A case's customer as the table checks a case: their current level (R-C6) and own
+/// agent (R-C3). A customer the log does not have reads as `secret` with no agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseCustomer {
+    pub level: Confidentiality,
+    pub agent: Option<StaffId>,
+}
+
+/// R-C6 for an assignee: a case goes only to someone cleared for its customer.
+pub fn assignee_cleared(assignee: Option<Confidentiality>, customer: &CaseCustomer) -> bool {
+    assignee.is_some_and(|clearance| customer.level <= clearance)
+}
+
 /// A call the table allows, with what the service must still check or apply.
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -406,16 +419,21 @@ pub struct Access {
     principal: String,
 }
 
+/// The refusal of `rpc` to `who`, whose roles the table does not grant it.
+pub fn refusal(who: &Principal, rpc: Rpc) -> ApiError {
+    ApiError::forbidden(format!(
+        "{} may not call {} (access table: docs/security.md)",
+        who.id,
+        rpc.name()
+    ))
+}
+
 /// Checks the table for `who` calling `rpc`: `PERMISSION_DENIED` unless some role of
 /// theirs is granted it. What the grant depends on is then checked through [`Access`].
 pub fn authorize(who: &Principal, rpc: Rpc) -> Result<Access, ApiError> {
     let grant = rpc.grant_for(who);
     if grant == Grant::Deny {
-        return Err(ApiError::forbidden(format!(
-            "{} may not call {} (access table: docs/security.md)",
-            who.id,
-            rpc.name()
-        )));
+        return Err(refusal(who, rpc));
     }
     Ok(Access { rpc, grant, clearance: who.clearance, principal: who.id.clone() })
 }
@@ -452,12 +470,28 @@ impl Access {
         self.target(record.confidentiality)
     }
 
-    /// Checks a case as the target: the caller's relationship to it (R-P4, R-P5, R-P11).
-    /// Its customer's level is the caller's to check with [`Access::target`].
-    pub fn on_case(&self, case: &Case) -> Result<(), ApiError> {
-        self.require(|relation| {
-            relation == Relation::CurrentHandler
-                && case.handler.as_ref().is_some_and(|handler| handler.as_str() == self.principal)
+    /// Checks a case as the target, in this order: its customer's level (R-C6, so an
+    /// uncleared caller learns nothing more of the case), that the caller is not its
+    /// respondent (R-P4: never acts on nor reads their own complaint, stepping in or
+    /// not), and the caller's relationship to it (R-P5, R-P11, R-C3).
+    pub fn on_case(&self, case: &Case, customer: &CaseCustomer) -> Result<(), ApiError> {
+        self.target(customer.level)?;
+        if case.respondent.as_ref().is_some_and(|respondent| respondent.as_str() == self.principal)
+        {
+            return Err(ApiError::forbidden(format!(
+                "{} is the respondent of this complaint and may not call {} on it (R-P4)",
+                self.principal,
+                self.rpc.name()
+            )));
+        }
+        self.require(|relation| match relation {
+            Relation::CurrentHandler => {
+                case.handler.as_ref().is_some_and(|handler| handler.as_str() == self.principal)
+            }
+            Relation::CustomersAgent => {
+                customer.agent.as_ref().is_some_and(|agent| agent.as_str() == self.principal)
+            }
+            Relation::OwnRows => false,
         })
     }
 
@@ -515,6 +549,14 @@ pub fn markdown() -> String {
         }
         out.push('\n');
     }
+    out.push_str(
+        "\nOn every `ComplaintService` and complaint `LogCallback` row, the case's \
+         customer's level is checked first, then the respondent of the case is refused \
+         (R-P4: never acts on nor reads their own complaint), then the relationship. \
+         `ListComplaints` leaves out the caller's own cases as respondent. `AssignHandler` \
+         also needs the assignee cleared for the customer (their tokens' highest \
+         clearance), else `FAILED_PRECONDITION` `HANDLER_NOT_CLEARED`.\n",
+    );
     out.push_str("\nEvent fields (feed and `ReplayCase`), for a caller allowed the RPC:\n\n");
     out.push_str("| field kind | customer events | complaint events |\n|---|---|---|\n");
     for kind in [FieldKind::Plain, FieldKind::Restricted, FieldKind::Personal] {

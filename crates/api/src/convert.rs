@@ -243,10 +243,12 @@ enum_map!(contact_channel, pb::ContactChannel, ContactChannel, {
     Phone => Phone, Sms => Sms, Email => Email, Letter => Letter, Visit => Visit, OnlineForm => OnlineForm,
 });
 enum_map!(staff_role, pb::StaffRole, StaffRole, {
-    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor, Director => Director,
+    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor,
+    Director => Director, Committee => Committee,
 });
 enum_back!(staff_role_out, StaffRole, pb::StaffRole, {
-    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor, Director => Director,
+    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor,
+    Director => Director, Committee => Committee,
 });
 enum_map!(signer_capacity, pb::SignerCapacity, SignerCapacity, {
     Handler => Handler, Director => Director, Committee => Committee,

@@ -81,6 +81,7 @@ impl Api {
             register: Arc::new(tokio::sync::Mutex::new(None)),
             live_customers: Arc::default(),
             read_wait: config.read_wait,
+            tokens: config.tokens.clone(),
         };
         Api { ctx, tokens: config.tokens }
     }

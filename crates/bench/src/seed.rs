@@ -65,7 +65,11 @@ pub fn lifecycle(
             attachments: vec![],
             received_at: now - TimeDelta::hours(2),
         }),
-        ComplaintCommand::AssignHandler(AssignHandler { handler: handler.clone(), reason: None }),
+        ComplaintCommand::AssignHandler(AssignHandler {
+            handler: handler.clone(),
+            reason: None,
+            handler_cleared: true,
+        }),
         ComplaintCommand::ContactComplainant(ContactComplainant {
             by: Actor::handler(handler.clone()),
             channel: ContactChannel::Phone,
@@ -80,6 +84,7 @@ pub fn lifecycle(
             decision: text("refund"),
             remedy: Some(text("refund and apology letter")),
             meeting: None,
+            members: Vec::new(),
             committee_quorum: 3,
         }),
         ComplaintCommand::SendReply(SendReply {

@@ -148,6 +148,8 @@ word_enum!(
         Specialist = "specialist",
         Supervisor = "supervisor",
         Director = "director",
+        /// Sits on the committee meeting that decides escalated cases (R-P5).
+        Committee = "committee",
     }
 );
 

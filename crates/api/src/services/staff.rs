@@ -282,6 +282,9 @@ impl StaffDirectory {
                     Ok(ComplaintCommand::AssignHandler(AssignHandler {
                         handler,
                         reason: reason.clone(),
+                        // A departure's plan balances load among active handlers; it
+                        // does not weigh clearance (each call they make still checks it).
+                        handler_cleared: true,
                     }))
                 })
                 .await;

@@ -47,7 +47,10 @@ pub async fn standard_staff(app: &TestApp) {
             ("r1", &[Agent, Handler]),
             ("sp1", &[Specialist]),
             ("s1", &[Supervisor]),
-            ("d1", &[Director]),
+            // The director and two partners sit on the committee (R-P5, quorum 3).
+            ("d1", &[Director, Committee]),
+            ("m1", &[Committee]),
+            ("m2", &[Committee]),
         ],
     )
     .await;

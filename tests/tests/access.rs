@@ -55,8 +55,9 @@ const CANARIES: &[Canary] = &[
     canary("CanaryNote-QZ74", "customer", "CustomerContacted", "note"),
     canary("CanaryCallback-QZ75", "customer", "CallbackLogged", "comment"),
     canary("CanaryAgentReason-QZ76", "customer", "AgentAssigned", "reason"),
-    canary("CanaryCategory-QZ81", "complaint", "ComplaintFiled", "category"),
-    canary("CanaryCause-QZ82", "complaint", "ComplaintFiled", "cause"),
+    // Codes of the taxonomy (R-P3), the rarest two: restricted like any complaint detail.
+    canary("privacy", "complaint", "ComplaintFiled", "category"),
+    canary("misinformation", "complaint", "ComplaintFiled", "cause"),
     canary("CanaryDescription-QZ83", "complaint", "ComplaintFiled", "description"),
     canary("doc://canary-QZ84", "complaint", "ComplaintFiled", "attachments"),
     canary("CanaryAssignReason-QZ85", "complaint", "HandlerAssigned", "reason"),

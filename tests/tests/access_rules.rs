@@ -428,7 +428,7 @@ async fn a_specialist_drafts_the_handler_who_did_not_draft_signs_and_the_committ
     );
     director
         .complaints
-        .sign_opinion(as_committee(Some(&["d1", "s1", "h2"])))
+        .sign_opinion(as_committee(Some(&["d1", "m1", "m2"])))
         .await
         .expect("the meeting decides");
     let shown = supervisor
@@ -440,7 +440,7 @@ async fn a_specialist_drafts_the_handler_who_did_not_draft_signs_and_the_committ
         .complaint
         .expect("complaint");
     let recorded = shown.meeting.expect("the decision records its meeting");
-    assert_eq!(recorded.members_present, ["d1", "s1", "h2"]);
+    assert_eq!(recorded.members_present, ["d1", "m1", "m2"]);
     assert!(recorded.reported_to_authority && recorded.held_at.is_some());
     assert_eq!(shown.signer_capacity, pb::SignerCapacity::Committee as i32);
 
@@ -455,7 +455,7 @@ async fn a_specialist_drafts_the_handler_who_did_not_draft_signs_and_the_committ
         .await
         .expect("escalate");
     let mut committee = sign(&to_director, pb::SignerCapacity::Committee);
-    committee.meeting = Some(meeting(&["d1", "s1", "h2"]));
+    committee.meeting = Some(meeting(&["d1", "m1", "m2"]));
     let refused_as = director.complaints.sign_opinion(committee).await.expect_err("refused");
     assert_eq!(reason(&refused_as).as_deref(), Some("NOT_THE_DECIDING_BODY"));
     director

@@ -36,8 +36,9 @@ const CANARIES: &[(&str, &str, &str)] = &[
     ("EzAgent Reason", "AgentAssigned", "reason"),
     ("EzContact Note", "CustomerContacted", "note"),
     ("EzRoutine Comment", "CallbackLogged", "comment"),
-    ("EzCategory Label", "ComplaintFiled", "category"),
-    ("EzCause Label", "ComplaintFiled", "cause"),
+    // Codes (R-P3): restricted, kept through an erasure like every statistic.
+    ("privacy", "ComplaintFiled", "category"),
+    ("misinformation", "ComplaintFiled", "cause"),
     ("EzDescription", "ComplaintFiled", "description"),
     ("doc://ez-attachment", "ComplaintFiled", "attachments"),
     ("EzAssign Reason", "HandlerAssigned", "reason"),
@@ -78,7 +79,7 @@ fn meeting() -> pb::CommitteeMeeting {
     pb::CommitteeMeeting {
         // R-T4: held after the case was received (and not in the future).
         held_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-        members_present: vec!["d1".into(), "s1".into(), "a2".into()],
+        members_present: vec!["d1".into(), "m1".into(), "m2".into()],
         reported_to_authority: true,
     }
 }

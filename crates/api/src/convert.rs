@@ -42,6 +42,20 @@ impl Fields {
         self.check(field, Text::new("text", value))
     }
 
+    /// A code from the taxonomy (R-P3: category, cause).
+    pub fn code(
+        &mut self,
+        field: &str,
+        value: &str,
+        parse: fn(&str) -> Result<Text, ValueError>,
+    ) -> Option<Text> {
+        if value.trim().is_empty() {
+            self.violation(field, "is required");
+            return None;
+        }
+        self.check(field, parse(value))
+    }
+
     /// Optional free text: empty means absent.
     pub fn opt_text(&mut self, field: &str, value: &str) -> Option<Option<Text>> {
         if value.trim().is_empty() {

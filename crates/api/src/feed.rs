@@ -117,6 +117,12 @@ impl Reader {
             if !access::may_read(&self.who, &category, kind, level, false) {
                 *value = Value::Null;
                 redacted.push(field.clone());
+            } else if let (Some(label), Value::String(stored)) =
+                (taxonomy_label(&event.event_type, field), &*value)
+            {
+                // R-P3: a legacy event's prose in a code field is shown as `unlisted`.
+                let shown = label(stored).to_owned();
+                *value = Value::String(shown);
             }
         }
         redacted.sort();
@@ -204,5 +210,14 @@ impl Reader {
         levels.complete_below = levels.complete_below.max(horizon.saturating_add(1));
         levels.read_at = Instant::now();
         Ok(())
+    }
+}
+
+/// How a code field of the taxonomy reads (R-P3), for the event types that carry one.
+fn taxonomy_label(event_type: &str, field: &str) -> Option<fn(&str) -> &str> {
+    match (event_type, field) {
+        ("ComplaintFiled", "category") => Some(kefu_domain::taxonomy::category_label),
+        ("ComplaintFiled", "cause") => Some(kefu_domain::taxonomy::cause_label),
+        _ => None,
     }
 }

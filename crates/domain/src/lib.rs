@@ -23,6 +23,7 @@ mod ids;
 pub mod personal;
 mod policy;
 pub mod staff;
+pub mod taxonomy;
 pub mod time;
 mod values;
 

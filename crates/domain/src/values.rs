@@ -39,7 +39,7 @@ macro_rules! word_enum {
                     let allowed: Vec<&str> = $name::ALL.iter().map($name::as_str).collect();
                     ValueError::new(
                         stringify!($name),
-                        format!("{text:?} is not one of {}", allowed.join(", ")),
+                        format!("is not one of {}", allowed.join(", ")),
                     )
                 })
             }
@@ -272,8 +272,17 @@ impl Contacts {
         if phones.len() > Self::MAX_ENTRIES || emails.len() > Self::MAX_ENTRIES {
             return Err(ValueError::new("contacts", "at most 10 phones and 10 emails"));
         }
-        let phones = phones.iter().map(|phone| check_phone(phone)).collect::<Result<_, _>>()?;
-        let emails = emails.iter().map(|email| check_email(email)).collect::<Result<_, _>>()?;
+        // Refusals name the entry, never repeat it: what a caller sends is personal.
+        let phones = phones
+            .iter()
+            .enumerate()
+            .map(|(i, phone)| check_phone(phone).map_err(|why| entry("phones", i, why)))
+            .collect::<Result<_, _>>()?;
+        let emails = emails
+            .iter()
+            .enumerate()
+            .map(|(i, email)| check_email(email).map_err(|why| entry("emails", i, why)))
+            .collect::<Result<_, _>>()?;
         let address = match address.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(address) => Some(Text::new("address", address)?.0),
@@ -282,13 +291,18 @@ impl Contacts {
     }
 }
 
+/// A refusal of the `i`th entry of a contacts list, naming it by position.
+fn entry(list: &str, i: usize, why: ValueError) -> ValueError {
+    ValueError::new("contacts", format!("{list}[{i}] {}", why.reason))
+}
+
 fn check_phone(phone: &str) -> Result<String, ValueError> {
     let phone = phone.trim();
     let digits = phone.bytes().filter(u8::is_ascii_digit).count();
     let allowed =
         phone.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'(' | b')' | b' '));
     if !allowed || !(3..=20).contains(&digits) || phone.len() > 32 {
-        return Err(ValueError::new("phone", format!("{phone:?} is not a phone number")));
+        return Err(ValueError::new("phone", "is not a phone number"));
     }
     Ok(phone.to_owned())
 }
@@ -307,7 +321,7 @@ fn check_email(email: &str) -> Result<String, ValueError> {
         None => false,
     };
     if !valid || email.len() > 254 {
-        return Err(ValueError::new("email", format!("{email:?} is not an email address")));
+        return Err(ValueError::new("email", "is not an email address"));
     }
     Ok(email.to_owned())
 }

@@ -3,6 +3,7 @@
 
 use kefu_domain::complaint::*;
 use kefu_domain::staff::Staff;
+use kefu_domain::taxonomy;
 use kefu_domain::{ComplaintId, DomainError, Policy, SignerCapacity, StaffId, StaffRole};
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
@@ -291,8 +292,8 @@ pub(crate) fn view(case: &Case, version: u64, policy: &Policy) -> pb::Complaint 
         complaint_id: case.id.to_string(),
         case_number: case.case_number.to_string(),
         customer_id: case.customer_id.to_string(),
-        category: case.category.to_string(),
-        cause: case.cause.to_string(),
+        category: taxonomy::category_label(case.category.as_str()).to_owned(),
+        cause: taxonomy::cause_label(case.cause.as_str()).to_owned(),
         severity: cv::severity_out(case.severity),
         channel: cv::intake_channel_out(case.channel),
         description: case.description.to_string(),

@@ -182,8 +182,8 @@ fn answer(
 fn validate(req: &pb::FileComplaintRequest, now: DateTime<Utc>) -> Result<Filing, ApiError> {
     let mut f = Fields::new();
     let customer_id = f.customer_id("customer_id", &req.customer_id);
-    let category = f.text("category", &req.category);
-    let cause = f.text("cause", &req.cause);
+    let category = f.code("category", &req.category, kefu_domain::taxonomy::category);
+    let cause = f.code("cause", &req.cause, kefu_domain::taxonomy::cause);
     let severity = f.required("severity", cv::severity(req.severity));
     let channel = f.required("channel", cv::intake_channel(req.channel));
     let description = f.text("description", &req.description);

@@ -160,6 +160,9 @@ fn file_complaint(
     file: FileComplaint,
     now: DateTime<Utc>,
 ) -> Result<Vec<ComplaintEvent>, DomainError> {
+    // R-P3: codes from the one taxonomy, never prose (free text goes in the description).
+    crate::taxonomy::category(file.category.as_str())?;
+    crate::taxonomy::cause(file.cause.as_str())?;
     match crate::time::given("received_at", file.received_at, now) {
         Err(DomainError::DatedInFuture { .. }) => return Err(DomainError::ReceivedInFuture),
         other => other?,

@@ -51,6 +51,7 @@ pub async fn standard_staff(app: &TestApp) {
             ("d1", &[Director, Committee]),
             ("m1", &[Committee]),
             ("m2", &[Committee]),
+            ("m3", &[Committee]),
         ],
     )
     .await;

@@ -1,6 +1,9 @@
 //! The access table of `kefu_api::access`, cell by cell, through the real server
 //! (issue 16): every row (RPC) for a principal of every role at every clearance, and each
-//! relationship a grant depends on both held and not held. Allowed cells must not answer
+//! relationship a grant depends on both held and not held (a handler not cleared for the
+//! case's customer is one assigned before the customer was raised), and, on every row
+//! that targets a case, the caller allowed there as the case's respondent (R-P4: always
+//! refused). Allowed cells must not answer
 //! `PERMISSION_DENIED`; denied cells must answer it, write nothing (the log's head stays)
 //! and leak nothing (no canary of the target's personal or complaint fields in the
 //! status); an allowed cell's answer holds no canary of a field the table withholds from
@@ -85,10 +88,17 @@ fn principals() -> Vec<Principal> {
 async fn spawn(backend: kefu_testkit::Backend) -> Option<TestApp> {
     spawn_app_with(backend, |settings, dir| {
         use std::os::unix::fs::PermissionsExt;
-        let mut entries = vec![format!(
-            r#"{{"sha256":"{}","principal":"admin","roles":["admin"],"clearance":"secret"}}"#,
-            hash_token("token-admin")
-        )];
+        let mut entries = vec![
+            format!(
+                r#"{{"sha256":"{}","principal":"admin","roles":["admin"],"clearance":"secret"}}"#,
+                hash_token("token-admin")
+            ),
+            // The other handler, cleared for every case it is given (R-C6).
+            format!(
+                r#"{{"sha256":"{}","principal":"h-other","roles":["agent"],"clearance":"secret"}}"#,
+                hash_token("token-h-other")
+            ),
+        ];
         for principal in principals() {
             entries.push(format!(
                 r#"{{"sha256":"{}","principal":"{}","roles":["{}"],"clearance":"{}"}}"#,
@@ -249,11 +259,43 @@ impl World {
         self.serial.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A new case of the plain customer, handled by `handler`.
-    async fn case_handled_by(&mut self, handler: &str) -> String {
-        let filed = self.admin.complaints.file_complaint(filing(&self.fresh)).await.unwrap();
+    /// A new case of a plain customer at the target's level, handled by `handler`. One
+    /// not cleared for that level is assigned while the customer is public, which is
+    /// then raised: the handler of a case they may no longer read (R-C6).
+    async fn case_handled_by(&mut self, handler: &Principal) -> String {
+        let cleared = handler.clearance >= TARGET_LEVEL;
+        let customer = if cleared {
+            self.fresh.clone()
+        } else {
+            let request = customer("Raised Person", Confidentiality::Public, "a-owner");
+            let registered = self.admin.customers.register_customer(request).await.unwrap();
+            registered.into_inner().result.unwrap().id
+        };
+        let filed = self.admin.complaints.file_complaint(filing(&customer)).await.unwrap();
         let id = filed.into_inner().result.unwrap().id;
-        let assign = kefu_tests::flows::assign(&id, handler);
+        let assign = kefu_tests::flows::assign(&id, &handler.id);
+        self.admin.complaints.assign_handler(assign).await.unwrap();
+        if !cleared {
+            let raise = pb::UpdateCustomerRequest {
+                request_id: rid(),
+                customer_id: customer,
+                expected_version: None,
+                name: None,
+                contacts: None,
+                confidentiality: level_pb(TARGET_LEVEL) as i32,
+            };
+            self.admin.customers.update_customer(raise).await.unwrap();
+        }
+        id
+    }
+
+    /// A new case of `T` against `respondent` (R-P4), handled by someone else.
+    async fn case_against(&mut self, respondent: &str) -> String {
+        let mut against = filing(&self.t);
+        against.respondent = respondent.into();
+        let filed = self.admin.complaints.file_complaint(against).await.unwrap();
+        let id = filed.into_inner().result.unwrap().id;
+        let assign = kefu_tests::flows::assign(&id, "h-other");
         self.admin.complaints.assign_handler(assign).await.unwrap();
         id
     }
@@ -777,6 +819,25 @@ async fn drain<T: Message>(
     Ok(bytes)
 }
 
+/// How a cell's caller stands to its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// In the relationship the grant depends on.
+    Held,
+    NotHeld,
+    /// In it, and the respondent of the case (R-P4): refused on every case row.
+    Respondent,
+}
+
+/// What the table expects of a cell: allowed or not.
+fn expected_of(rpc: Rpc, who: &Principal, standing: Standing) -> bool {
+    match standing {
+        Standing::Held => expected(rpc, who, true),
+        Standing::NotHeld => expected(rpc, who, false),
+        Standing::Respondent => false,
+    }
+}
+
 /// What the table expects of a cell: allowed or not.
 fn expected(rpc: Rpc, who: &Principal, relation_held: bool) -> bool {
     let granted = match rpc.grant_for(who) {
@@ -828,22 +889,26 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle.as_bytes())
 }
 
-/// Prepares the target of a cell: `held` decides whether the caller stands in the
-/// relationship the grant depends on.
-async fn target(world: &mut World, rpc: Rpc, who: &Principal, held: bool) -> Target {
+/// Prepares the target of a cell: `standing` decides whether the caller stands in the
+/// relationship the grant depends on, and whether the case is against them.
+async fn target(world: &mut World, rpc: Rpc, who: &Principal, standing: Standing) -> Target {
     let relation = match rpc.grant_for(who) {
         Grant::If(relation) => Some(relation),
         _ => None,
     };
-    let allowed = expected(rpc, who, held);
+    let held = standing != Standing::NotHeld;
+    let allowed = expected_of(rpc, who, standing);
     let mut target =
         Target { customer: world.t.clone(), case: world.k.clone(), leaver: "nobody".into() };
+    if standing == Standing::Respondent {
+        target.case = world.case_against(&who.id).await;
+    }
     match (rpc, relation) {
         (_, Some(Relation::CustomersAgent)) => {
             world.set_agent(if held { &who.id } else { "a-owner" }).await;
         }
-        (_, Some(Relation::CurrentHandler)) if held => {
-            target.case = world.case_handled_by(&who.id).await;
+        (_, Some(Relation::CurrentHandler)) if standing == Standing::Held => {
+            target.case = world.case_handled_by(who).await;
         }
         // Erasing or reclassifying the canary target would spoil the cells after it.
         (Rpc::ForgetCustomer | Rpc::ClassifyCustomer, _) if allowed => {
@@ -869,14 +934,26 @@ async fn walk(app: &TestApp, rows: &[Rpc], who_filter: impl Fn(&Principal) -> bo
                 rpc.grant_for(who),
                 Grant::If(Relation::CustomersAgent | Relation::CurrentHandler)
             );
-            for held in if relational { vec![true, false] } else { vec![false] } {
-                let target = target(&mut world, rpc, who, held).await;
+            let mut standings =
+                if relational { vec![Standing::Held, Standing::NotHeld] } else { vec![] };
+            if !relational {
+                standings.push(Standing::NotHeld);
+            }
+            // R-P4: wherever the caller would be allowed on a case, not on one against
+            // them (a handler's cell cannot be: the respondent is never assigned).
+            let handler_cell =
+                matches!(rpc.grant_for(who), Grant::If(Relation::CurrentHandler));
+            if rpc.targets_a_case() && expected(rpc, who, true) && !handler_cell {
+                standings.push(Standing::Respondent);
+            }
+            for standing in standings {
+                let target = target(&mut world, rpc, who, standing).await;
                 let before = db::head(app.db.url()).await;
                 let mut clients = app.clients(Some(&who.id)).await;
                 let answer = call(rpc, &mut clients, &target, &world, before).await;
                 cells += 1;
-                let cell = format!("{} as {} (relation held: {held})", rpc.name(), who.id);
-                let allowed = expected(rpc, who, held);
+                let cell = format!("{} as {} ({standing:?})", rpc.name(), who.id);
+                let allowed = expected_of(rpc, who, standing);
                 match (&answer, allowed) {
                     (Err(status), true) if status.code() == Code::PermissionDenied => {
                         failures.push(format!("{cell}: allowed, but {status:?}"));

@@ -337,6 +337,56 @@ impl Rpc {
         }
     }
 
+    /// The rows checked against one case ([`Access::on_case`]): its customer's level,
+    /// its respondent (R-P4) and the relationship.
+    pub fn targets_a_case(self) -> bool {
+        match self {
+            Rpc::AssignHandler
+            | Rpc::RecuseHandler
+            | Rpc::ContactComplainant
+            | Rpc::RecordInvestigation
+            | Rpc::DraftOpinion
+            | Rpc::EscalateComplaint
+            | Rpc::SignOpinionAsHandler
+            | Rpc::SignOpinionAsDirector
+            | Rpc::SignOpinionAsCommittee
+            | Rpc::SendReply
+            | Rpc::CloseComplaint
+            | Rpc::ReopenComplaint
+            | Rpc::GetComplaint
+            | Rpc::LogComplaintCallback => true,
+            Rpc::RegisterCustomer
+            | Rpc::UpdateCustomer
+            | Rpc::ClassifyCustomer
+            | Rpc::GradeCustomer
+            | Rpc::AssignAgent
+            | Rpc::RecordContact
+            | Rpc::ForgetCustomer
+            | Rpc::GetCustomer
+            | Rpc::ListCustomers
+            | Rpc::RegisterStaff
+            | Rpc::RecordDeparture
+            | Rpc::ListStaff
+            | Rpc::FileComplaint
+            | Rpc::ListComplaints
+            | Rpc::ArchiveCases
+            | Rpc::LogCustomerCallback
+            | Rpc::ListDueCallbacks
+            | Rpc::GetDashboard
+            | Rpc::GetSatisfactionMetrics
+            | Rpc::GetMonthlySummary
+            | Rpc::ListSlaBreaches
+            | Rpc::GetHandlerWorkload
+            | Rpc::GetReferralReport
+            | Rpc::ReplayCase
+            | Rpc::GetCaseAsOf
+            | Rpc::VerifyCase
+            | Rpc::ExportCase
+            | Rpc::Subscribe
+            | Rpc::ReadAll => false,
+        }
+    }
+
     /// How the caller's clearance applies.
     pub fn clearance(self) -> Clearance {
         self.rule().clearance

@@ -941,8 +941,7 @@ async fn walk(app: &TestApp, rows: &[Rpc], who_filter: impl Fn(&Principal) -> bo
             }
             // R-P4: wherever the caller would be allowed on a case, not on one against
             // them (a handler's cell cannot be: the respondent is never assigned).
-            let handler_cell =
-                matches!(rpc.grant_for(who), Grant::If(Relation::CurrentHandler));
+            let handler_cell = matches!(rpc.grant_for(who), Grant::If(Relation::CurrentHandler));
             if rpc.targets_a_case() && expected(rpc, who, true) && !handler_cell {
                 standings.push(Standing::Respondent);
             }

@@ -146,9 +146,7 @@ fn redacted(event: &pb::Event, fields: &[&str]) {
 /// live public subscriber with the new name and phone in clear (the reader trusted a level
 /// it had looked up a moment before); and a customer once secret, declassified later, had
 /// their secret-era data shown as public.
-async fn the_live_feed_honours_a_raise_in_its_own_event_and_the_level_at_each_event(
-    app: &TestApp,
-) {
+async fn the_live_feed_honours_a_raise_in_its_own_event_and_the_level_at_each_event(app: &TestApp) {
     standard_staff(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let mut supervisor = app.clients(Some("s-sec")).await;
@@ -196,8 +194,7 @@ async fn the_live_feed_honours_a_raise_in_its_own_event_and_the_level_at_each_ev
     redacted(find(&log, "CustomerRegistered", &declassified), &["name", "contacts"]);
     let renamed = log
         .iter()
-        .filter(|e| e.event_type == "CustomerUpdated" && e.stream_id.ends_with(&declassified))
-        .last()
+        .rfind(|e| e.event_type == "CustomerUpdated" && e.stream_id.ends_with(&declassified))
         .expect("the rename");
     assert_eq!(payload(renamed)["name"], "Public Era QL3", "public once public: {renamed:?}");
 }
@@ -598,9 +595,13 @@ async fn whoever_drafted_in_this_round_signs_in_no_capacity(app: &TestApp) {
     supervisor.complaints.assign_handler(assign(&normal, "hs1")).await.expect("assign");
     hs1.complaints.record_investigation(investigation(&normal)).await.expect("investigate");
     let as_handler = sign(&normal, pb::SignerCapacity::Handler);
-    let status =
-        refused_quietly(app, hs1.complaints.sign_opinion(as_handler), Code::FailedPrecondition, &[])
-            .await;
+    let status = refused_quietly(
+        app,
+        hs1.complaints.sign_opinion(as_handler),
+        Code::FailedPrecondition,
+        &[],
+    )
+    .await;
     assert_eq!(reason(&status).as_deref(), Some("DRAFTER_CANNOT_SIGN"), "{status:?}");
 }
 
@@ -663,8 +664,13 @@ async fn errors_say_what_is_wrong_without_echoing_the_input(app: &TestApp) {
         emails: vec![format!("{canary}@")],
         address: String::new(),
     });
-    refused_quietly(app, agent.customers.update_customer(renamed), Code::InvalidArgument, &[canary])
-        .await;
+    refused_quietly(
+        app,
+        agent.customers.update_customer(renamed),
+        Code::InvalidArgument,
+        &[canary],
+    )
+    .await;
     let page = pb::ListCustomersRequest { page_token: canary.into(), ..Default::default() };
     refused_quietly(app, agent.customers.list_customers(page), Code::InvalidArgument, &[canary])
         .await;

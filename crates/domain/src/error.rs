@@ -148,9 +148,13 @@ pub enum DomainError {
     CommitteeQuorumNotMet { present: usize, quorum: usize },
     #[error("the signer of a committee decision must be among the members present (R-P5)")]
     SignerNotAtMeeting,
-    #[error("a member named present at the committee meeting is not registered or has left (R-P5)")]
+    #[error(
+        "a member named present at the committee meeting is not registered or has left (R-P5)"
+    )]
     CommitteeMemberNotOnStaff,
-    #[error("a member named present at the committee meeting does not sit on the committee (R-P5)")]
+    #[error(
+        "a member named present at the committee meeting does not sit on the committee (R-P5)"
+    )]
     NotACommitteeMember,
 
     // Replies (R-P8, R-P10).

@@ -178,8 +178,7 @@ impl fmt::Display for CaseNumber {
 impl FromStr for CaseNumber {
     type Err = ValueError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let malformed =
-            || ValueError::new("CaseNumber", "is not of the form YYYY-NNNNNN");
+        let malformed = || ValueError::new("CaseNumber", "is not of the form YYYY-NNNNNN");
         let (year, sequence) = text.split_once('-').ok_or_else(malformed)?;
         let all_digits =
             |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());

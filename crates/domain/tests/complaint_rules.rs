@@ -219,7 +219,11 @@ fn a_case_is_filed_once() {
 #[test]
 fn respondent_cannot_be_assigned_r_p4() {
     given::<Complaint>([filed(Severity::Normal, Some("r1"))])
-        .when(ComplaintCommand::AssignHandler(AssignHandler { handler: staff("r1"), reason: None, handler_cleared: true }))
+        .when(ComplaintCommand::AssignHandler(AssignHandler {
+            handler: staff("r1"),
+            reason: None,
+            handler_cleared: true,
+        }))
         .then_error(DomainError::RespondentCannotHandle);
 }
 
@@ -292,7 +296,11 @@ fn recused_person_can_never_be_reassigned_r_p4() {
     let history =
         vec![filed(Severity::Normal, None), assigned("h1"), recused.into(), assigned("h2")];
     given::<Complaint>(history.clone())
-        .when(ComplaintCommand::AssignHandler(AssignHandler { handler: staff("h1"), reason: None, handler_cleared: true }))
+        .when(ComplaintCommand::AssignHandler(AssignHandler {
+            handler: staff("h1"),
+            reason: None,
+            handler_cleared: true,
+        }))
         .then_error(DomainError::RecusedCannotReturn);
     // Nor sign in another capacity.
     let mut escalated_history = history;
@@ -322,7 +330,11 @@ fn reassigning_records_the_previous_handler_r_p5() {
         }
         .into()]);
     given::<Complaint>([filed(Severity::Normal, None), assigned("h1")])
-        .when(ComplaintCommand::AssignHandler(AssignHandler { handler: staff("h1"), reason: None, handler_cleared: true }))
+        .when(ComplaintCommand::AssignHandler(AssignHandler {
+            handler: staff("h1"),
+            reason: None,
+            handler_cleared: true,
+        }))
         .then(vec![]);
 }
 
@@ -642,7 +654,11 @@ fn closing_requires_signed_opinion_and_final_reply() {
 #[test]
 fn closed_case_refuses_handling_commands() {
     let commands = [
-        ComplaintCommand::AssignHandler(AssignHandler { handler: staff("h2"), reason: None, handler_cleared: true }),
+        ComplaintCommand::AssignHandler(AssignHandler {
+            handler: staff("h2"),
+            reason: None,
+            handler_cleared: true,
+        }),
         ComplaintCommand::RecordInvestigation(RecordInvestigation {
             by: Actor::handler(staff("h1")),
             findings: text("x"),

@@ -272,10 +272,10 @@ impl Complaints {
 
     /// The customer of a case as the access table checks it; `NOT_FOUND` for no case.
     async fn case_customer(&self, complaint_id: ComplaintId) -> Result<CaseCustomer, ApiError> {
-        self.ctx.case_customer(complaint_id).await?.ok_or_else(|| ApiError::NotFound {
-            what: "complaint",
-            id: complaint_id.to_string(),
-        })
+        self.ctx
+            .case_customer(complaint_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound { what: "complaint", id: complaint_id.to_string() })
     }
 }
 
@@ -407,7 +407,10 @@ impl ComplaintService for Complaints {
         let assign = AssignHandler {
             handler: handler.clone(),
             reason: present(reason)?,
-            handler_cleared: assignee_cleared(self.ctx.tokens.clearance_of(handler.as_str()), &customer),
+            handler_cleared: assignee_cleared(
+                self.ctx.tokens.clearance_of(handler.as_str()),
+                &customer,
+            ),
         };
         // R-C3: conditioned on the handler still being active when it commits.
         let case_stream = stream(complaint_id.stream_name())?;

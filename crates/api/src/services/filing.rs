@@ -306,10 +306,12 @@ impl Complaints {
         if let Some(issued) = issued_before {
             return self.file_numbered(&complaint_request, &filing, &issued).await;
         }
-        self.issue_and_file(access, request, &filing, version, at, deadline).await?.ok_or_else(|| {
-            // Another try of this very request took the number since the lookup.
-            ApiError::Contended { stream: register_request.request_id.to_owned() }
-        })
+        self.issue_and_file(access, request, &filing, version, at, deadline).await?.ok_or_else(
+            || {
+                // Another try of this very request took the number since the lookup.
+                ApiError::Contended { stream: register_request.request_id.to_owned() }
+            },
+        )
     }
 
     /// Reads the customer: registered and not forgotten, or the reason not; remembers
@@ -425,8 +427,7 @@ impl Complaints {
             if matches!(retry, Retry::Customer) {
                 // The customer changed since read: read them again (forgotten now?).
                 let customer = &numbering.customer;
-                let (version, level) =
-                    self.check_customer(customer, &filing.customer_id).await?;
+                let (version, level) = self.check_customer(customer, &filing.customer_id).await?;
                 // R-C6 again: the customer may have been raised meanwhile.
                 access.target(level)?;
                 customer_version = version;

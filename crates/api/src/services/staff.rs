@@ -11,7 +11,7 @@ use kefu_event_store::Direction;
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::access::{authorize, Rpc};
+use crate::access::{assignee_cleared, authorize, CaseCustomer, Rpc};
 use crate::auth::{principal, Principal};
 use crate::commands::{self, decode, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
@@ -33,6 +33,11 @@ struct Candidates {
 }
 
 impl StaffDirectory {
+    /// R-C6: whether `handler` may be given a case of `customer`.
+    fn cleared(&self, handler: &StaffId, customer: &CaseCustomer) -> bool {
+        assignee_cleared(self.ctx.tokens.clearance_of(handler.as_str()), customer)
+    }
+
     async fn candidates(&self, leaver: &StaffId) -> Result<Candidates, ApiError> {
         let mut agents = BTreeMap::new();
         let mut handlers = BTreeMap::new();
@@ -75,6 +80,15 @@ impl StaffDirectory {
             let Some(case) = case else { continue };
             let mut barred = case.recused.clone();
             barred.extend(case.respondent.clone());
+            // R-C6: nor anyone not cleared for the case's customer.
+            let customer = self.ctx.customer_standing(case.customer_id).await?;
+            barred.extend(
+                candidates
+                    .handlers
+                    .keys()
+                    .filter(|handler| !self.cleared(handler, &customer))
+                    .cloned(),
+            );
             cases.push(CaseToHand { complaint_id, label: case.case_number.to_string(), barred });
         }
         Ok(balance::plan_departure(
@@ -269,6 +283,7 @@ impl StaffDirectory {
         let key = format!("departure/{leaver}/{}", handover.id);
         let request = commands::Request::derived(who, handover_fingerprint(), &key, None);
         let reason = Some(Text::new("reason", "staff departure (R-C3)")?);
+        let Some(customer) = self.ctx.case_customer(handover.id).await? else { return Ok(None) };
         let owners = std::iter::once(handover.to.clone()).chain(backups);
         for owner in owners {
             let written = self
@@ -280,11 +295,9 @@ impl StaffDirectory {
                         _ => owner.clone(),
                     };
                     Ok(ComplaintCommand::AssignHandler(AssignHandler {
+                        handler_cleared: self.cleared(&handler, &customer),
                         handler,
                         reason: reason.clone(),
-                        // A departure's plan balances load among active handlers; it
-                        // does not weigh clearance (each call they make still checks it).
-                        handler_cleared: true,
                     }))
                 })
                 .await;
@@ -300,7 +313,8 @@ impl StaffDirectory {
                 Err(ApiError::Domain(
                     DomainError::StaffDeparted
                     | DomainError::RespondentCannotHandle
-                    | DomainError::RecusedCannotReturn,
+                    | DomainError::RecusedCannotReturn
+                    | DomainError::HandlerNotCleared,
                 )) => continue,
                 Err(ApiError::Domain(
                     DomainError::ComplaintClosed

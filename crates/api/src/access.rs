@@ -4,7 +4,7 @@
 //! on the event feed and in exports. Every service asks here; nothing else decides.
 //!
 //! `docs/security.md` shows this table; `security_doc_shows_the_table` keeps it so,
-//! and `tests/tests/access.rs` walks every cell through the real server.
+//! and `tests/tests/access/main.rs` walks every cell through the real server.
 
 use kefu_domain::complaint::Case;
 use kefu_domain::customer::CustomerRecord;

@@ -426,7 +426,7 @@ async fn version_bump_rebuilds_on_start(db: &TestDatabase) {
     runner.prepare().await.unwrap();
     let status = runner.status().await.unwrap();
     let complaints = status.iter().find(|s| s.name == "complaints").unwrap();
-    assert_eq!((complaints.version, complaints.position), (1, 0), "reset for the rebuild");
+    assert_eq!((complaints.version, complaints.position), (2, 0), "reset for the rebuild");
     runner.catch_up().await.unwrap();
     assert_eq!(runner.dump().await.unwrap(), built);
 }

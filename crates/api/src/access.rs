@@ -511,13 +511,13 @@ impl Access {
         }
     }
 
-    /// Checks a customer's record as the target: the caller's relationship to it (R-C3)
-    /// and its level (R-C6).
+    /// Checks a customer's record as the target: its level first (R-C6, so an uncleared
+    /// caller learns nothing of the record), then the caller's relationship to it (R-C3).
     pub fn on_customer(&self, record: &CustomerRecord) -> Result<(), ApiError> {
+        self.target(record.confidentiality)?;
         self.require(|relation| {
             relation == Relation::CustomersAgent && record.agent.as_str() == self.principal
-        })?;
-        self.target(record.confidentiality)
+        })
     }
 
     /// Checks a case as the target, in this order: its customer's level (R-C6, so an

@@ -221,3 +221,35 @@ fn taxonomy_label(event_type: &str, field: &str) -> Option<fn(&str) -> &str> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Confidentiality::*;
+
+    fn levels(changes: &[(u64, Confidentiality)]) -> Levels {
+        Levels {
+            record: None,
+            version: 0,
+            changes: changes.to_vec(),
+            complete_below: 100,
+            read_at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn an_event_is_read_at_the_highest_of_before_its_own_and_now() {
+        // Registered public at 1, raised to secret at 5, declassified to public at 9.
+        let history = levels(&[(1, Public), (5, Secret), (9, Public)]);
+        assert_eq!(history.at(3), Some(Public), "written while public, public again now");
+        assert_eq!(history.at(5), Some(Secret), "the raising event itself");
+        assert_eq!(history.at(7), Some(Secret), "written while secret");
+        assert_eq!(history.at(9), Some(Secret), "the declassifying event follows secret");
+        assert_eq!(history.at(12), Some(Public), "written once public");
+        // Raised again: everything is secret.
+        let raised = levels(&[(1, Public), (5, Secret), (9, Public), (20, Secret)]);
+        assert_eq!(raised.at(3), Some(Secret), "written while public, withheld once raised");
+        assert_eq!(raised.at(12), Some(Secret));
+        assert_eq!(levels(&[]).at(3), None, "an unknown customer shows nothing");
+    }
+}

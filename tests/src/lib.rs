@@ -97,6 +97,13 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     ("co-int", &["compliance"], "internal"),
     ("s-sec", &["supervisor"], "secret"),
     ("hs1", &["agent", "specialist"], "internal"),
+    ("a-pub", &["agent"], "public"),
+    ("s-pub", &["supervisor"], "public"),
+    ("h-pub", &["agent"], "public"),
+    ("h-sec", &["agent"], "secret"),
+    ("s-resp", &["supervisor"], "secret"),
+    ("d-resp", &["director"], "secret"),
+    ("d2", &["director"], "secret"),
 ];
 
 /// A running server and the database under it; stops when dropped.

@@ -36,8 +36,9 @@ const CANARIES: &[(&str, &str, &str)] = &[
     ("EzAgent Reason", "AgentAssigned", "reason"),
     ("EzContact Note", "CustomerContacted", "note"),
     ("EzRoutine Comment", "CallbackLogged", "comment"),
-    ("EzCategory Label", "ComplaintFiled", "category"),
-    ("EzCause Label", "ComplaintFiled", "cause"),
+    // Codes (R-P3): restricted, kept through an erasure like every statistic.
+    ("privacy", "ComplaintFiled", "category"),
+    ("misinformation", "ComplaintFiled", "cause"),
     ("EzDescription", "ComplaintFiled", "description"),
     ("doc://ez-attachment", "ComplaintFiled", "attachments"),
     ("EzAssign Reason", "HandlerAssigned", "reason"),
@@ -83,7 +84,7 @@ fn meeting() -> pb::CommitteeMeeting {
     pb::CommitteeMeeting {
         // R-T4: held after the case was received (and not in the future).
         held_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-        members_present: vec!["d1".into(), "s1".into(), "a2".into()],
+        members_present: vec!["d1".into(), "m1".into(), "m2".into()],
         reported_to_authority: true,
     }
 }
@@ -298,12 +299,14 @@ async fn case_life(app: &TestApp, customer: &str) -> String {
     // R-P14: a dissatisfied callback reopens, quoting the comment as the cause (R-C8).
     let mut dissatisfied = complaint_callback(customer, &case, CANARIES[28].0);
     dissatisfied.outcome = pb::CallbackOutcome::Dissatisfied as i32;
-    let logged = agent.callbacks.log_callback(dissatisfied).await.expect("callback");
+    // Complaint callbacks are the customer's own agent's (R-P15, R-C3): a2 by now.
+    let mut own_agent = app.clients(Some("a2")).await;
+    let logged = own_agent.callbacks.log_callback(dissatisfied).await.expect("callback");
     assert!(logged.into_inner().reopened, "the dissatisfied callback reopens the case");
     decide_and_close(app, &case, 2).await;
     // R-P15: the callback after the last close; only then is handling over (R-P12).
     let satisfied = complaint_callback(customer, &case, CANARIES[30].0);
-    agent.callbacks.log_callback(satisfied).await.expect("satisfied callback");
+    own_agent.callbacks.log_callback(satisfied).await.expect("satisfied callback");
     let year = u32::try_from(chrono::Datelike::year(&chrono::Utc::now())).expect("year");
     let archived = supervisor
         .complaints

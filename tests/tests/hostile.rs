@@ -515,7 +515,7 @@ async fn hostile_inputs_get_the_documented_answers() {
         request_id: rid(),
         customer_id: customer.clone(),
         category: "billing".into(),
-        cause: "x".into(),
+        cause: "overcharge".into(),
         severity,
         channel: pb::IntakeChannel::Phone as i32,
         description: "y".into(),

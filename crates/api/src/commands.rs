@@ -787,6 +787,9 @@ impl Commands {
         unused.push(Condition::Absent(request.unrelated_ids()));
         for attempt in 1..=CONFLICT_RETRIES {
             let (state, version, position) = self.load_for_command::<A>(stream).await?;
+            // The caller's checks of the target (access, clearance) come before the
+            // version: a refused caller learns no version (no oracle).
+            let command = command(&state)?;
             if let Some(expected) = request.expected_version {
                 if expected != version {
                     return Err(ApiError::Conflict {
@@ -796,7 +799,7 @@ impl Commands {
                     });
                 }
             }
-            let events = A::decide(&state, command(&state)?, self.now())?;
+            let events = A::decide(&state, command, self.now())?;
             if events.is_empty() {
                 return Ok(Written {
                     stream: stream.to_string(),

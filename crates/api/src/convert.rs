@@ -42,6 +42,20 @@ impl Fields {
         self.check(field, Text::new("text", value))
     }
 
+    /// A code from the taxonomy (R-P3: category, cause).
+    pub fn code(
+        &mut self,
+        field: &str,
+        value: &str,
+        parse: fn(&str) -> Result<Text, ValueError>,
+    ) -> Option<Text> {
+        if value.trim().is_empty() {
+            self.violation(field, "is required");
+            return None;
+        }
+        self.check(field, parse(value))
+    }
+
     /// Optional free text: empty means absent.
     pub fn opt_text(&mut self, field: &str, value: &str) -> Option<Option<Text>> {
         if value.trim().is_empty() {
@@ -243,10 +257,12 @@ enum_map!(contact_channel, pb::ContactChannel, ContactChannel, {
     Phone => Phone, Sms => Sms, Email => Email, Letter => Letter, Visit => Visit, OnlineForm => OnlineForm,
 });
 enum_map!(staff_role, pb::StaffRole, StaffRole, {
-    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor, Director => Director,
+    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor,
+    Director => Director, Committee => Committee,
 });
 enum_back!(staff_role_out, StaffRole, pb::StaffRole, {
-    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor, Director => Director,
+    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor,
+    Director => Director, Committee => Committee,
 });
 enum_map!(signer_capacity, pb::SignerCapacity, SignerCapacity, {
     Handler => Handler, Director => Director, Committee => Committee,

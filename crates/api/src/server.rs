@@ -91,6 +91,7 @@ impl Api {
                 phone_region: config.phone_region,
                 refuse_duplicates: config.refuse_duplicate_contacts,
             },
+            tokens: config.tokens.clone(),
         };
         Api { ctx, tokens: config.tokens }
     }

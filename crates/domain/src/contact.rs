@@ -60,7 +60,7 @@ fn phone_library() {
 /// `13800138000`, `0086 138 0013 8000`, `(010) 5555 0101`), as E.164 (`+8613800138000`).
 /// Refused unless libphonenumber knows it as a valid number of its region.
 pub fn normalize_phone(raw: &str, region: PhoneRegion) -> Result<String, ValueError> {
-    let refused = || ValueError::new("phone", format!("{:?} is not a valid phone number", raw));
+    let refused = || ValueError::new("phone", "is not a valid phone number");
     phone_library();
     let raw = raw.trim();
     if raw.is_empty() || raw.len() > MAX_PHONE_LEN {
@@ -96,7 +96,7 @@ const MAX_EMAIL_LEN: usize = 254;
 /// lowercase (domains are case-insensitive; the local part is kept as written).
 pub fn normalize_email(raw: &str) -> Result<String, ValueError> {
     let email = raw.trim();
-    let refused = || ValueError::new("email", format!("{email:?} is not an email address"));
+    let refused = || ValueError::new("email", "is not an email address");
     let Some((local, domain)) = email.split_once('@') else { return Err(refused()) };
     let valid = !local.is_empty()
         && domain.contains('.')

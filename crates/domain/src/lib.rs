@@ -25,6 +25,7 @@ pub mod personal;
 mod policy;
 pub mod search_keys;
 pub mod staff;
+pub mod taxonomy;
 pub mod time;
 mod values;
 

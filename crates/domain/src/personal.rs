@@ -141,7 +141,7 @@ const DECLARED: &[(&str, &[(&str, FieldKind)])] = &[
     ),
     ("ReplySent", &[("by", P), ("kind", P), ("channel", P), ("summary", S), ("sent_at", P)]),
     ("ComplaintClosed", &[("summary", S), ("closed_at", P)]),
-    ("ComplaintReopened", &[("cause", S), ("by_callback", P), ("reopened_at", P)]),
+    ("ComplaintReopened", &[("cause", S), ("by_callback", R), ("reopened_at", P)]),
     ("CaseArchived", &[("year", P), ("archived_at", P)]),
 ];
 

@@ -40,7 +40,7 @@ macro_rules! word_enum {
                     let allowed: Vec<&str> = $name::ALL.iter().map($name::as_str).collect();
                     ValueError::new(
                         stringify!($name),
-                        format!("{text:?} is not one of {}", allowed.join(", ")),
+                        format!("is not one of {}", allowed.join(", ")),
                     )
                 })
             }
@@ -149,6 +149,8 @@ word_enum!(
         Specialist = "specialist",
         Supervisor = "supervisor",
         Director = "director",
+        /// Sits on the committee meeting that decides escalated cases (R-P5).
+        Committee = "committee",
     }
 );
 
@@ -275,15 +277,16 @@ impl Contacts {
         if phones.len() > Self::MAX_ENTRIES || emails.len() > Self::MAX_ENTRIES {
             return Err(ValueError::new("contacts", "at most 10 phones and 10 emails"));
         }
+        // Refusals name the entry, never repeat it: what a caller sends is personal.
         let mut normalised = Contacts::default();
-        for phone in &phones {
-            let phone = normalize_phone(phone, region)?;
+        for (i, phone) in phones.iter().enumerate() {
+            let phone = normalize_phone(phone, region).map_err(|why| entry("phones", i, why))?;
             if !normalised.phones.contains(&phone) {
                 normalised.phones.push(phone);
             }
         }
-        for email in &emails {
-            let email = normalize_email(email)?;
+        for (i, email) in emails.iter().enumerate() {
+            let email = normalize_email(email).map_err(|why| entry("emails", i, why))?;
             if !normalised.emails.contains(&email) {
                 normalised.emails.push(email);
             }
@@ -294,6 +297,11 @@ impl Contacts {
         };
         Ok(normalised)
     }
+}
+
+/// A refusal of the `i`th entry of a contacts list, naming it by position.
+fn entry(list: &str, i: usize, why: ValueError) -> ValueError {
+    ValueError::new("contacts", format!("{list}[{i}] {}", why.reason))
 }
 
 /// A reference to an original document kept for a complaint (R-P2): never altered.
@@ -331,7 +339,8 @@ mod tests {
     fn words_parse_and_name_the_allowed_values() {
         assert_eq!("key".parse::<Tier>().unwrap(), Tier::Key);
         let error = "gold".parse::<Tier>().unwrap_err();
-        assert_eq!(error.to_string(), "Tier: \"gold\" is not one of vip, key, regular");
+        // A refusal names the allowed values, never repeating the input (it may be personal).
+        assert_eq!(error.to_string(), "Tier: is not one of vip, key, regular");
         assert_eq!("online_form".parse::<IntakeChannel>().unwrap(), IntakeChannel::OnlineForm);
         assert_eq!(serde_json::to_string(&CallbackKind::PreSale).unwrap(), "\"pre_sale\"");
     }

@@ -44,7 +44,11 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
             attachments: vec![],
             received_at: at(step - 1),
         }),
-        1 => ComplaintCommand::AssignHandler(AssignHandler { handler: person(who), reason: None }),
+        1 => ComplaintCommand::AssignHandler(AssignHandler {
+            handler: person(who),
+            reason: None,
+            handler_cleared: true,
+        }),
         2 => ComplaintCommand::RecuseHandler(RecuseHandler {
             handler: person(who),
             reason: (variant % 4 != 0).then(|| text("conflict")),
@@ -74,6 +78,9 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
                 members_present: (0..3).map(|i| person(who.wrapping_add(i))).collect(),
                 reported_to_authority: variant % 3 == 0,
             }),
+            members: (0..3)
+                .map(|i| (person(who.wrapping_add(i)), MemberStanding::Member))
+                .collect(),
             committee_quorum: 3,
         }),
         8 => ComplaintCommand::SendReply(SendReply {

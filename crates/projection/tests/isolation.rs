@@ -189,7 +189,9 @@ async fn a_rebuild_racing_a_live_runner_applies_every_event_once(db: &TestDataba
                 // Counters a second application would double (investigations per round).
                 let sequence = u32::try_from(i + 1).unwrap();
                 let (phone, normal) = (IntakeChannel::Phone, Severity::Normal);
-                let case = Case::file(&store, sequence, id, "c", "k", phone, normal, t(1)).await;
+                let case =
+                    Case::file(&store, sequence, id, "billing", "overcharge", phone, normal, t(1))
+                        .await;
                 case.assign(&store, "h1", t(2)).await;
                 let investigation = ComplaintCommand::RecordInvestigation(RecordInvestigation {
                     by: Actor::handler(staff("h1")),
@@ -240,9 +242,17 @@ async fn a_case_number_issued_twice_in_an_old_log_stops_nothing(db: &TestDatabas
     let customer = register_customer(&store, "twice", customer_spec()).await;
     let mut cases = Vec::new();
     for _ in 0..3 {
-        let case =
-            Case::file(&store, 7, customer, "c", "k", IntakeChannel::Phone, Severity::Normal, t(1))
-                .await;
+        let case = Case::file(
+            &store,
+            7,
+            customer,
+            "billing",
+            "overcharge",
+            IntakeChannel::Phone,
+            Severity::Normal,
+            t(1),
+        )
+        .await;
         cases.push(case.id.to_string());
     }
     let one_by_one = Runner::new(store.clone(), all_projections()).with_batch_size(1);

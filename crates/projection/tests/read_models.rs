@@ -70,12 +70,12 @@ async fn scenario(store: &EventStore) -> Scenario {
         ("billing", "overcharge", Phone, Severity::Normal),
         ("billing", "overcharge", Phone, Severity::Normal),
         ("billing", "overcharge", Email, Severity::Normal),
-        ("service", "rude", Email, Severity::Major),
-        ("service", "rude", Letter, Severity::Normal),
-        ("service", "rude", Letter, Severity::Normal),
-        ("delay", "late", Phone, Severity::Normal),
-        ("delay", "late", Letter, Severity::Major),
-        ("delay", "late", Letter, Severity::Normal),
+        ("service", "rude_staff", Email, Severity::Major),
+        ("service", "rude_staff", Letter, Severity::Normal),
+        ("service", "rude_staff", Letter, Severity::Normal),
+        ("delay", "late_delivery", Phone, Severity::Normal),
+        ("delay", "late_delivery", Letter, Severity::Major),
+        ("delay", "late_delivery", Letter, Severity::Normal),
     ];
     let mut cases = Vec::new();
     for (i, (category, cause, channel, severity)) in specs.into_iter().enumerate() {
@@ -249,7 +249,7 @@ async fn scripted_scenario_matches_hand_computed_metrics(db: &TestDatabase) {
         v.iter().map(|(k, n)| format!("{k}={n}")).collect::<Vec<_>>().join(",")
     };
     assert_eq!(counts(&summary.by_category), "billing=4,delay=3,service=3");
-    assert_eq!(counts(&summary.by_cause), "late=3,overcharge=4,rude=3");
+    assert_eq!(counts(&summary.by_cause), "late_delivery=3,overcharge=4,rude_staff=3");
     assert_eq!(counts(&summary.by_channel), "email=2,letter=4,phone=4");
     assert_eq!(counts(&summary.by_severity), "major=2,normal=8");
     assert_eq!(summary.first_response_median_s, Some(3_600.0), "eight answered in 1 h, k8 in 20 h");
@@ -420,7 +420,7 @@ async fn version_bump_rebuilds_on_start(db: &TestDatabase) {
     runner.prepare().await.unwrap();
     let status = runner.status().await.unwrap();
     let complaints = status.iter().find(|s| s.name == "complaints").unwrap();
-    assert_eq!((complaints.version, complaints.position), (1, 0), "reset for the rebuild");
+    assert_eq!((complaints.version, complaints.position), (2, 0), "reset for the rebuild");
     runner.catch_up().await.unwrap();
     assert_eq!(runner.dump().await.unwrap(), built);
 }

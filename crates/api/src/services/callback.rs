@@ -94,12 +94,15 @@ impl Callbacks {
         let request =
             commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         if let Some(complaint_id) = present(complaint_id)? {
+            let customer = self.ctx.case_customer(complaint_id).await?.ok_or_else(|| {
+                ApiError::NotFound { what: "complaint", id: complaint_id.to_string() }
+            })?;
             let written = self
                 .ctx
                 .commands
                 .execute::<Complaint>(&stream(complaint_id.stream_name())?, &request, |case| {
                     if let Some(case) = case {
-                        access.on_case(case)?;
+                        access.on_case(case, &customer)?;
                     }
                     if case.is_none() {
                         return Err(ApiError::NotFound {

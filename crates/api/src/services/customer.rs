@@ -9,7 +9,7 @@ use kefu_projection::{confidentiality_rank, CustomerRow, Page};
 use tonic::{Request, Response, Status};
 
 use super::{lookup, Ctx};
-use crate::access::{authorize, Access, Rpc};
+use crate::access::{authorize, refusal, Access, Rpc};
 use crate::auth::{principal, Principal};
 use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
@@ -282,16 +282,17 @@ impl CustomerService for Customers {
     ) -> Reply<pb::UpdateCustomerResponse> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        // R-C6: a new level is classifying, a check of its own; the profile fields are an
-        // update. A request with only a level needs only the classifying grant.
+        // R-C6: changing the level is classifying, a check of its own; the profile fields
+        // are an update. Restating the current level changes nothing and classifies
+        // nothing: which it is is known only once the record is read.
         let profile = req.name.is_some() || req.contacts.is_some();
-        let classifying = req.confidentiality != 0;
-        let update_access = match (profile, classifying) {
-            (false, true) => None,
-            _ => Some(authorize(&who, Rpc::UpdateCustomer)?),
+        let classify_access = authorize(&who, Rpc::ClassifyCustomer).ok();
+        let update_access = match (authorize(&who, Rpc::UpdateCustomer), &classify_access) {
+            (Ok(update), _) => update,
+            // Only a level: the classifying grant reads the record as well.
+            (Err(_), Some(classify)) if !profile && req.confidentiality != 0 => classify.clone(),
+            (Err(denied), _) => return Err(denied.into()),
         };
-        let classify_access =
-            if classifying { Some(authorize(&who, Rpc::ClassifyCustomer)?) } else { None };
         let mut f = Fields::new();
         let customer_id = f.customer_id("customer_id", &req.customer_id);
         let name = match req.name.as_deref() {
@@ -315,21 +316,21 @@ impl CustomerService for Customers {
             contacts: present(contacts)?,
             confidentiality: present(confidentiality)?,
         };
-        let access = update_access.as_ref().or(classify_access.as_ref()).ok_or_else(|| {
-            ApiError::Internal("an update is an update, a classification or both".into())
-        })?;
         let fingerprint = Fingerprint::of("UpdateCustomer", &req);
         let request =
             commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(access, &request, present(customer_id)?, |state| {
-                // Nobody changes a record they may not read, nor classifies beyond their
-                // clearance, at either end.
-                if let (Some(record), Some(classify), Some(level)) =
-                    (state, &classify_access, update.confidentiality)
-                {
-                    classify.on_customer(record)?;
-                    classify.classify(record.confidentiality, level)?;
+            .run(&update_access, &request, present(customer_id)?, |state| {
+                // Nobody changes a record they may not read (checked by `run` first), nor
+                // classifies without the grant or beyond their clearance, at either end.
+                if let (Some(record), Some(level)) = (state, update.confidentiality) {
+                    if level != record.confidentiality {
+                        let classify = classify_access
+                            .as_ref()
+                            .ok_or_else(|| refusal(&who, Rpc::ClassifyCustomer))?;
+                        classify.on_customer(record)?;
+                        classify.classify(record.confidentiality, level)?;
+                    }
                 }
                 Ok(CustomerCommand::Update(update.clone()))
             })

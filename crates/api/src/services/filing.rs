@@ -34,11 +34,13 @@ use chrono::{DateTime, Utc};
 use kefu_domain::case_register::{self, CaseRegister, CaseRegisterEvent, IssueCaseNumber};
 use kefu_domain::complaint::*;
 use kefu_domain::customer::Customer;
-use kefu_domain::{Aggregate, Attachment, CaseNumber, ComplaintId, CustomerId, DomainError};
+use kefu_domain::{
+    Aggregate, Attachment, CaseNumber, ComplaintId, Confidentiality, CustomerId, DomainError,
+};
 use kefu_event_store::{Condition, Direction, StoreError, StreamId};
 
 use super::complaint::Complaints;
-use crate::access::{authorize, Rpc};
+use crate::access::{authorize, Access, Rpc};
 use crate::auth::Principal;
 use crate::commands::{self, decode, stream};
 use crate::convert::{self as cv, present, Fields};
@@ -48,17 +50,18 @@ use crate::pb;
 /// Customer streams this process saw registered and not forgotten, with the version
 /// seen: a filing relies on it only on condition that the stream is still there.
 #[derive(Debug, Default)]
-pub struct LiveCustomers(std::sync::Mutex<HashMap<String, u64>>);
+pub struct LiveCustomers(std::sync::Mutex<HashMap<String, (u64, Confidentiality)>>);
 
 /// Customers remembered per process; the map is emptied when full (it is only a cache).
 const LIVE_CUSTOMERS: usize = 100_000;
 
 impl LiveCustomers {
-    fn version(&self, stream: &StreamId) -> Option<u64> {
+    /// The version and level a customer had when last read.
+    fn version(&self, stream: &StreamId) -> Option<(u64, Confidentiality)> {
         self.0.lock().ok()?.get(stream.as_str()).copied()
     }
 
-    fn remember(&self, stream: &StreamId, version: u64) {
+    fn remember(&self, stream: &StreamId, version: (u64, Confidentiality)) {
         if let Ok(mut live) = self.0.lock() {
             if live.len() >= LIVE_CUSTOMERS {
                 live.clear();
@@ -179,8 +182,8 @@ fn answer(
 fn validate(req: &pb::FileComplaintRequest, now: DateTime<Utc>) -> Result<Filing, ApiError> {
     let mut f = Fields::new();
     let customer_id = f.customer_id("customer_id", &req.customer_id);
-    let category = f.text("category", &req.category);
-    let cause = f.text("cause", &req.cause);
+    let category = f.code("category", &req.category, kefu_domain::taxonomy::category);
+    let cause = f.code("cause", &req.cause, kefu_domain::taxonomy::cause);
     let severity = f.required("severity", cv::severity(req.severity));
     let channel = f.required("channel", cv::intake_channel(req.channel));
     let description = f.text("description", &req.description);
@@ -237,23 +240,24 @@ impl Complaints {
         req: pb::FileComplaintRequest,
         deadline: Instant,
     ) -> Result<pb::FileComplaintResponse, ApiError> {
-        authorize(&who, Rpc::FileComplaint)?;
+        let access = authorize(&who, Rpc::FileComplaint)?;
         let fingerprint = commands::Fingerprint::of("FileComplaint", &req);
         let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         // The filing's one instant (see the module's documentation).
         let at = self.ctx.commands.now();
-        match self.file_as_new(&request, &req, at, deadline).await {
+        match self.file_as_new(&access, &request, &req, at, deadline).await {
             Ok(Some(answer)) => return Ok(answer),
             Ok(None) => {}
             Err(error) => tracing::debug!(%error, "filing as new failed; filing carefully"),
         }
-        self.file_carefully(&request, &req, at, deadline).await
+        self.file_carefully(&access, &request, &req, at, deadline).await
     }
 
     /// The filing as a new request; `None` when the request id turns out to have
     /// taken a case number before.
     async fn file_as_new(
         &self,
+        access: &Access,
         request: &commands::Request<'_>,
         req: &pb::FileComplaintRequest,
         at: DateTime<Utc>,
@@ -261,11 +265,14 @@ impl Complaints {
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
         let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
-        let version = match self.ctx.live_customers.version(&customer) {
-            Some(version) => version,
+        let (version, level) = match self.ctx.live_customers.version(&customer) {
+            Some(known) => known,
             None => self.check_customer(&customer, &filing.customer_id).await?,
         };
-        let filed = self.issue_and_file(request, &filing, version, at, deadline).await;
+        // R-C6: nobody writes to the record of a customer they may not read. The filing
+        // is conditioned on the customer's stream at `version`, so at this level.
+        access.target(level)?;
+        let filed = self.issue_and_file(access, request, &filing, version, at, deadline).await;
         if filed.is_err() {
             // Maybe the customer changed: the careful retry reads them again.
             self.ctx.live_customers.forget(&customer);
@@ -277,6 +284,7 @@ impl Complaints {
     /// filing gets its first answer even where filing anew would now be refused.
     async fn file_carefully(
         &self,
+        access: &Access,
         request: &commands::Request<'_>,
         req: &pb::FileComplaintRequest,
         at: DateTime<Utc>,
@@ -293,23 +301,26 @@ impl Complaints {
         let issued_before = lookup.written("register", &register_request)?;
         let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
-        let version = self.check_customer(&customer, &filing.customer_id).await?;
+        let (version, level) = self.check_customer(&customer, &filing.customer_id).await?;
+        access.target(level)?;
         if let Some(issued) = issued_before {
             return self.file_numbered(&complaint_request, &filing, &issued).await;
         }
-        self.issue_and_file(request, &filing, version, at, deadline).await?.ok_or_else(|| {
-            // Another try of this very request took the number since the lookup.
-            ApiError::Contended { stream: register_request.request_id.to_owned() }
-        })
+        self.issue_and_file(access, request, &filing, version, at, deadline).await?.ok_or_else(
+            || {
+                // Another try of this very request took the number since the lookup.
+                ApiError::Contended { stream: register_request.request_id.to_owned() }
+            },
+        )
     }
 
     /// Reads the customer: registered and not forgotten, or the reason not; remembers
-    /// a live one and returns the version read.
+    /// a live one and returns the version read and the level at it.
     async fn check_customer(
         &self,
         customer: &StreamId,
         customer_id: &CustomerId,
-    ) -> Result<u64, ApiError> {
+    ) -> Result<(u64, Confidentiality), ApiError> {
         let (record, version, _) = self.ctx.commands.load_unopened::<Customer>(customer).await?;
         match record {
             None => Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() }),
@@ -322,9 +333,10 @@ impl Complaints {
                 self.ctx.live_customers.forget(customer);
                 Err(DomainError::CustomerMerged.into())
             }
-            Some(_) => {
-                self.ctx.live_customers.remember(customer, version);
-                Ok(version)
+            Some(record) => {
+                let known = (version, record.confidentiality);
+                self.ctx.live_customers.remember(customer, known);
+                Ok(known)
             }
         }
     }
@@ -371,6 +383,7 @@ impl Complaints {
     /// the customer's stream since it was read; until `deadline`.
     async fn issue_and_file(
         &self,
+        access: &Access,
         request: &commands::Request<'_>,
         filing: &Filing,
         customer_version: u64,
@@ -419,7 +432,10 @@ impl Complaints {
             if matches!(retry, Retry::Customer) {
                 // The customer changed since read: read them again (forgotten now?).
                 let customer = &numbering.customer;
-                customer_version = self.check_customer(customer, &filing.customer_id).await?;
+                let (version, level) = self.check_customer(customer, &filing.customer_id).await?;
+                // R-C6 again: the customer may have been raised meanwhile.
+                access.target(level)?;
+                customer_version = version;
             }
             if tries > 4 {
                 // Let the queue ahead of us drain before taking yet another number.

@@ -8,6 +8,7 @@ use kefu_domain::complaint::{AssignHandler, Complaint, ComplaintCommand};
 use kefu_domain::{ComplaintId, DomainError, StaffId, StaffRole, Text};
 
 use super::Ctx;
+use crate::access::{assignee_cleared, CaseCustomer};
 use crate::auth::Principal;
 use crate::commands::{self, stream, Fingerprint};
 use crate::error::ApiError;
@@ -19,6 +20,11 @@ pub(crate) struct Candidates {
 }
 
 impl Ctx {
+    /// R-C6: whether `handler` may be given a case of `customer`.
+    pub(crate) fn cleared(&self, handler: &StaffId, customer: &CaseCustomer) -> bool {
+        assignee_cleared(self.tokens.clearance_of(handler.as_str()), customer)
+    }
+
     /// The active agents (by customers) and handlers (by open cases) other than `leaver`.
     pub(crate) async fn candidates(&self, leaver: &StaffId) -> Result<Candidates, ApiError> {
         let mut agents = BTreeMap::new();
@@ -59,8 +65,13 @@ impl Ctx {
         }
         self.caught_up(self.commands.store().head_position().await?).await?;
         let candidates = self.candidates(&leaver).await?;
+        let customer = self.customer_standing(case.customer_id).await?;
         let mut barred = case.recused.clone();
         barred.extend(case.respondent.clone());
+        // R-C6: nor anyone not cleared for the case's customer.
+        barred.extend(
+            candidates.handlers.keys().filter(|h| !self.cleared(h, &customer)).cloned(),
+        );
         let label = case.case_number.to_string();
         let to_hand = CaseToHand { complaint_id, label, barred: barred.clone() };
         let planned = balance::plan_departure(
@@ -85,7 +96,11 @@ impl Ctx {
         let backups = candidates.handlers.keys().filter(|id| !barred.contains(id)).cloned();
         let owners = planned.into_iter().map(|handover| handover.to).chain(backups);
         for owner in owners {
-            let assign = AssignHandler { handler: owner.clone(), reason: reason.clone() };
+            let assign = AssignHandler {
+                handler_cleared: self.cleared(&owner, &customer),
+                handler: owner.clone(),
+                reason: reason.clone(),
+            };
             let written = self
                 .assign::<Complaint>(&case_stream, &request, &owner, |_| {
                     Ok(ComplaintCommand::AssignHandler(assign.clone()))
@@ -96,7 +111,8 @@ impl Ctx {
                 Err(ApiError::Domain(
                     DomainError::StaffDeparted
                     | DomainError::RespondentCannotHandle
-                    | DomainError::RecusedCannotReturn,
+                    | DomainError::RecusedCannotReturn
+                    | DomainError::HandlerNotCleared,
                 )) => continue,
                 Err(error) => return Err(error),
             }

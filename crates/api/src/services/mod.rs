@@ -42,6 +42,9 @@ pub struct Ctx {
     pub read_wait: Duration,
     /// How contacts are normalised and de-duplicated.
     pub contacts: ContactPolicy,
+    /// Who holds which clearance, for assignments (R-C6: a case goes only to someone
+    /// cleared for its customer).
+    pub tokens: crate::auth::Tokens,
 }
 
 /// How new contacts are read, and whether a duplicate one is refused (issue 20).
@@ -112,6 +115,53 @@ impl Ctx {
             .survivor_of(record)
             .await?
             .map_or(record.confidentiality, |survivor| survivor.confidentiality))
+    }
+
+    /// The customer of a complaint as the access table checks it (`None`: no such
+    /// complaint). A complaint's customer never changes: its first event names them.
+    pub async fn case_customer(
+        &self,
+        complaint_id: kefu_domain::ComplaintId,
+    ) -> Result<Option<crate::access::CaseCustomer>, ApiError> {
+        let case_stream = stream(complaint_id.stream_name())?;
+        let first = self
+            .commands
+            .store()
+            .read_stream(&case_stream, 1, kefu_event_store::Direction::Forward, 1)
+            .await?;
+        let Some(filed) = first.first() else { return Ok(None) };
+        let customer_id: Option<kefu_domain::CustomerId> =
+            filed.payload.get("customer_id").and_then(|id| id.as_str()?.parse().ok());
+        let Some(customer_id) = customer_id else {
+            return Err(ApiError::Internal(format!("{case_stream} names no customer")));
+        };
+        Ok(Some(self.customer_standing(customer_id).await?))
+    }
+
+    /// A customer's level and agent, for the access table (R-C6, R-C3); one the log does
+    /// not have reads as `secret` with no agent.
+    pub async fn customer_standing(
+        &self,
+        customer_id: kefu_domain::CustomerId,
+    ) -> Result<crate::access::CaseCustomer, ApiError> {
+        let (record, _, _) = self
+            .commands
+            .load_unopened::<kefu_domain::Customer>(&stream(customer_id.stream_name())?)
+            .await?;
+        Ok(match record {
+            Some(record) => {
+                // A merged duplicate's cases are its survivor's: its level and agent.
+                let record = self.survivor_of(&record).await?.unwrap_or(record);
+                crate::access::CaseCustomer {
+                    level: record.confidentiality,
+                    agent: Some(record.agent),
+                }
+            }
+            None => crate::access::CaseCustomer {
+                level: kefu_domain::Confidentiality::Secret,
+                agent: None,
+            },
+        })
     }
 
     /// A staff member who can take work now (registered, not departed), and the

@@ -50,6 +50,15 @@ impl StaffDirectory {
             let Some(case) = case else { continue };
             let mut barred = case.recused.clone();
             barred.extend(case.respondent.clone());
+            // R-C6: nor anyone not cleared for the case's customer.
+            let customer = self.ctx.customer_standing(case.customer_id).await?;
+            barred.extend(
+                candidates
+                    .handlers
+                    .keys()
+                    .filter(|handler| !self.ctx.cleared(handler, &customer))
+                    .cloned(),
+            );
             cases.push(CaseToHand { complaint_id, label: case.case_number.to_string(), barred });
         }
         Ok(balance::plan_departure(
@@ -270,6 +279,7 @@ impl StaffDirectory {
         let key = format!("departure/{leaver}/{}", handover.id);
         let request = commands::Request::derived(who, handover_fingerprint(), &key, None);
         let reason = Some(Text::new("reason", "staff departure (R-C3)")?);
+        let Some(customer) = self.ctx.case_customer(handover.id).await? else { return Ok(None) };
         let owners = std::iter::once(handover.to.clone()).chain(backups);
         for owner in owners {
             let written = self
@@ -281,6 +291,7 @@ impl StaffDirectory {
                         _ => owner.clone(),
                     };
                     Ok(ComplaintCommand::AssignHandler(AssignHandler {
+                        handler_cleared: self.ctx.cleared(&handler, &customer),
                         handler,
                         reason: reason.clone(),
                     }))
@@ -298,7 +309,8 @@ impl StaffDirectory {
                 Err(ApiError::Domain(
                     DomainError::StaffDeparted
                     | DomainError::RespondentCannotHandle
-                    | DomainError::RecusedCannotReturn,
+                    | DomainError::RecusedCannotReturn
+                    | DomainError::HandlerNotCleared,
                 )) => continue,
                 Err(ApiError::Domain(
                     DomainError::ComplaintClosed

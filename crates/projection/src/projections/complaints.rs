@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use kefu_domain::complaint::{stage, CaseStatus, ComplaintEvent, StageFacts};
 use kefu_domain::customer::CustomerEvent;
-use kefu_domain::{CallbackLogged, ReplyKind};
+use kefu_domain::{taxonomy, CallbackLogged, ReplyKind};
 use kefu_event_store::RecordedEvent;
 
 use super::{decode, insert_rows, load_rows, month_of, stream_key, upsert_rows, Decoded};
@@ -237,7 +237,8 @@ impl Projection for Complaints {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: categories and causes outside the taxonomy read as `unlisted`.
+        2
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -315,8 +316,9 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
                     case_number: e.case_number.to_string(),
                     year: i64::from(e.case_number.year()),
                     customer_id: e.customer_id.to_string(),
-                    category: e.category.to_string(),
-                    cause: e.cause.to_string(),
+                    // Prose in a legacy event is shown as `unlisted`, never as a label.
+                    category: taxonomy::category_label(e.category.as_str()).to_owned(),
+                    cause: taxonomy::cause_label(e.cause.as_str()).to_owned(),
                     severity: e.severity.to_string(),
                     channel: e.channel.to_string(),
                     status: "open".into(),

@@ -31,6 +31,8 @@ pub struct ComplaintFilter {
     /// R-C6: only cases whose customer is at or below this confidentiality rank; a case
     /// whose customer the read model does not know yet is left out.
     pub max_confidentiality_rank: Option<i64>,
+    /// R-P4: leaves out the cases whose respondent this staff member is.
+    pub not_respondent: Option<String>,
 }
 
 /// Builds `AND column = $n` clauses for the filters that are set.
@@ -157,6 +159,9 @@ impl ReadModels {
         clauses.eq("category", &filter.category);
         if let Some(year) = filter.year {
             clauses.push("year = ?", year);
+        }
+        if let Some(me) = &filter.not_respondent {
+            clauses.push("(respondent IS NULL OR respondent <> ?)", me.as_str());
         }
         if let Some(rank) = filter.max_confidentiality_rank {
             // A merged duplicate's cases are at its survivor's level.

@@ -212,6 +212,7 @@ impl Case {
             ComplaintCommand::AssignHandler(AssignHandler {
                 handler: staff(handler),
                 reason: None,
+                handler_cleared: true,
             }),
             at,
         )
@@ -246,6 +247,7 @@ impl Case {
                 decision: text("d"),
                 remedy: None,
                 meeting: None,
+                members: Vec::new(),
                 committee_quorum: 3,
             }),
             ComplaintCommand::SendReply(SendReply {

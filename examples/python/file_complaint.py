@@ -20,7 +20,7 @@ def main(customer_id: str) -> int:
         request_id=str(uuid.uuid4()),  # once per complaint, never per try
         customer_id=customer_id,
         category="billing",
-        cause="charged twice",
+        cause="double_charge",
         severity=common_pb2.SEVERITY_NORMAL,
         channel=common_pb2.INTAKE_CHANNEL_PHONE,
         description="charged twice for one order",

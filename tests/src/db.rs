@@ -114,6 +114,27 @@ pub async fn raw_files(db: &TestDatabase) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
+/// [`raw_files`] as text; `None` where they cannot be read (outside CI).
+pub async fn scan_files(db: &TestDatabase) -> Option<String> {
+    raw_files(db).await.map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Asserts that none of `texts` is in the database files ([`raw_files`]) within a few
+/// seconds: the read models scrub in the erasure's transaction, but SQLite truncates
+/// its WAL (which holds old page images) just after that commit.
+pub async fn assert_absent_from_files(db: &TestDatabase, texts: &[&str], when: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let Some(scan) = scan_files(db).await else { return };
+        let found: Vec<&&str> = texts.iter().filter(|text| scan.contains(**text)).collect();
+        if found.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{when}: still in the database files: {found:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Every stored payload and metadata, as text.
 pub async fn events_text(url: &str) -> String {
     let sql = "SELECT payload || metadata FROM events";

@@ -47,7 +47,11 @@ pub async fn standard_staff(app: &TestApp) {
             ("r1", &[Agent, Handler]),
             ("sp1", &[Specialist]),
             ("s1", &[Supervisor]),
-            ("d1", &[Director]),
+            // The director and two partners sit on the committee (R-P5, quorum 3).
+            ("d1", &[Director, Committee]),
+            ("m1", &[Committee]),
+            ("m2", &[Committee]),
+            ("m3", &[Committee]),
         ],
     )
     .await;
@@ -94,7 +98,7 @@ pub fn file_request(
         request_id: rid(),
         customer_id: customer_id.to_owned(),
         category: "service".into(),
-        cause: "rude staff".into(),
+        cause: "rude_staff".into(),
         severity: severity as i32,
         channel: pb::IntakeChannel::Phone as i32,
         description: "the front desk was rude".into(),

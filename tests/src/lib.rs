@@ -27,6 +27,32 @@ use tonic::{Request, Status};
 /// outside CI when no server can be had).
 #[macro_export]
 macro_rules! on_both_backends {
+    // With the settings adjusted: `on_both_backends!(configure = |settings, dir| …; names)`.
+    (configure = $configure:expr; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::spawn_app_with(kefu_testkit::Backend::Sqlite, $configure)
+                        .await
+                        .expect("sqlite");
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let configured = $crate::spawn_app_with(kefu_testkit::Backend::Postgres, $configure);
+                    let Some(app) = configured.await else { return };
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -71,6 +97,13 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     ("co-int", &["compliance"], "internal"),
     ("s-sec", &["supervisor"], "secret"),
     ("hs1", &["agent", "specialist"], "internal"),
+    ("a-pub", &["agent"], "public"),
+    ("s-pub", &["supervisor"], "public"),
+    ("h-pub", &["agent"], "public"),
+    ("h-sec", &["agent"], "secret"),
+    ("s-resp", &["supervisor"], "secret"),
+    ("d-resp", &["director"], "secret"),
+    ("d2", &["director"], "secret"),
 ];
 
 /// A running server and the database under it; stops when dropped.

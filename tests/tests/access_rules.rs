@@ -219,7 +219,9 @@ async fn reports_give_analysts_aggregates_only_and_names_within_clearance(app: &
     referred.referred_by = referrer.clone();
     admin.customers.register_customer(referred).await.expect("referred");
     let (case, _) = file(&mut admin, &referrer, pb::Severity::Normal, "").await;
-    let assigned = admin.complaints.assign_handler(assign(&case, "h1")).await.expect("assign");
+    // R-C6: the case of a secret customer goes to a handler cleared for secret.
+    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent, pb::StaffRole::Handler])]).await;
+    let assigned = admin.complaints.assign_handler(assign(&case, "h-sec")).await.expect("assign");
     // Every report below reads at least up to the last write.
     let position = assigned.into_inner().result.expect("result").position;
 
@@ -322,22 +324,15 @@ async fn only_the_handler_or_someone_stepping_in_acts_and_never_the_respondent(a
     h1.complaints.send_reply(final_reply()).await.expect("final reply");
     h1.complaints.close_complaint(close(&case)).await.expect("the handler closes");
 
-    // A supervisor who is the respondent does not step in on their own complaint.
+    // A supervisor who is the respondent does not step in on their own complaint: not
+    // even to assign it (another supervisor does), refused before any rule of the case.
     let (own, _) = file(&mut agent, &customer, pb::Severity::Normal, "s1").await;
-    supervisor.complaints.assign_handler(assign(&own, "h1")).await.expect("assign");
-    refused(
-        supervisor.complaints.contact_complainant(contact(&own)).await,
-        Code::FailedPrecondition,
-        "RESPONDENT_CANNOT_CONTACT",
-    );
-    refused(
-        supervisor
-            .complaints
-            .send_reply(reply(&own, pb::ReplyKind::Acknowledgement, pb::ContactChannel::Phone))
-            .await,
-        Code::FailedPrecondition,
-        "RESPONDENT_CANNOT_REPLY",
-    );
+    denied(app, supervisor.complaints.assign_handler(assign(&own, "h1")), &[]).await;
+    let mut other_supervisor = app.clients(Some("s-sec")).await;
+    other_supervisor.complaints.assign_handler(assign(&own, "h1")).await.expect("assign");
+    denied(app, supervisor.complaints.contact_complainant(contact(&own)), &[]).await;
+    let ack = reply(&own, pb::ReplyKind::Acknowledgement, pb::ContactChannel::Phone);
+    denied(app, supervisor.complaints.send_reply(ack), &[]).await;
 }
 
 fn meeting(members: &[&str]) -> pb::CommitteeMeeting {
@@ -418,18 +413,18 @@ async fn a_specialist_drafts_the_handler_who_did_not_draft_signs_and_the_committ
         "NOT_THE_DECIDING_BODY",
     );
     refused(
-        director.complaints.sign_opinion(as_committee(Some(&["d1", "s1"]))).await,
+        director.complaints.sign_opinion(as_committee(Some(&["d1", "m1"]))).await,
         Code::FailedPrecondition,
         "COMMITTEE_QUORUM_NOT_MET",
     );
     refused(
-        director.complaints.sign_opinion(as_committee(Some(&["s1", "h1", "h2"]))).await,
+        director.complaints.sign_opinion(as_committee(Some(&["m1", "m2", "m3"]))).await,
         Code::FailedPrecondition,
         "SIGNER_NOT_AT_MEETING",
     );
     director
         .complaints
-        .sign_opinion(as_committee(Some(&["d1", "s1", "h2"])))
+        .sign_opinion(as_committee(Some(&["d1", "m1", "m2"])))
         .await
         .expect("the meeting decides");
     let shown = supervisor
@@ -441,7 +436,7 @@ async fn a_specialist_drafts_the_handler_who_did_not_draft_signs_and_the_committ
         .complaint
         .expect("complaint");
     let recorded = shown.meeting.expect("the decision records its meeting");
-    assert_eq!(recorded.members_present, ["d1", "s1", "h2"]);
+    assert_eq!(recorded.members_present, ["d1", "m1", "m2"]);
     assert!(recorded.reported_to_authority && recorded.held_at.is_some());
     assert_eq!(shown.signer_capacity, pb::SignerCapacity::Committee as i32);
 
@@ -456,7 +451,7 @@ async fn a_specialist_drafts_the_handler_who_did_not_draft_signs_and_the_committ
         .await
         .expect("escalate");
     let mut committee = sign(&to_director, pb::SignerCapacity::Committee);
-    committee.meeting = Some(meeting(&["d1", "s1", "h2"]));
+    committee.meeting = Some(meeting(&["d1", "m1", "m2"]));
     let refused_as = director.complaints.sign_opinion(committee).await.expect_err("refused");
     assert_eq!(reason(&refused_as).as_deref(), Some("NOT_THE_DECIDING_BODY"));
     director

@@ -142,19 +142,19 @@ async fn complaint_lifecycle_enforces_the_policy_end_to_end(app: &TestApp) {
         reported_to_authority: true,
     };
     let mut in_meeting = sign(&complaint_id, pb::SignerCapacity::Committee);
-    in_meeting.meeting = Some(meeting(&["d1", "s1"]));
+    in_meeting.meeting = Some(meeting(&["d1", "m1"]));
     refused(
         director.complaints.sign_opinion(in_meeting.clone()).await,
         Code::FailedPrecondition,
         "COMMITTEE_QUORUM_NOT_MET",
     );
-    in_meeting.meeting = Some(meeting(&["d1", "s1", "r1"]));
+    in_meeting.meeting = Some(meeting(&["d1", "m1", "r1"]));
     refused(
         director.complaints.sign_opinion(in_meeting.clone()).await,
         Code::FailedPrecondition,
         "RESPONDENT_CANNOT_SIGN",
     );
-    in_meeting.meeting = Some(meeting(&["d1", "s1", "sp1"]));
+    in_meeting.meeting = Some(meeting(&["d1", "m1", "m2"]));
     in_meeting.request_id = rid();
     director.complaints.sign_opinion(in_meeting).await.expect("the meeting decides");
 
@@ -567,7 +567,7 @@ async fn malformed_requests_get_field_violations(app: &TestApp) {
     let status = agent.customers.register_customer(bad).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     let fields = violated_fields(&status);
-    for field in ["name", "tier", "stars", "contacts"] {
+    for field in ["name", "tier", "stars", "contacts.phones"] {
         assert!(fields.iter().any(|f| f == field), "{field} in {fields:?}");
     }
     let missing_key = pb::RegisterCustomerRequest {

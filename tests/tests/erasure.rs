@@ -25,19 +25,20 @@ kefu_tests::on_both_backends!(
 /// One canary per free-text field: (text, event type, field).
 const CANARIES: &[(&str, &str, &str)] = &[
     ("EzName One", "CustomerRegistered", "name"),
-    ("+86 135 0101 4242", "CustomerRegistered", "contacts"),
+    ("+8613501014242", "CustomerRegistered", "contacts"),
     ("ez.one@example.cn", "CustomerRegistered", "contacts"),
     ("EzAddress One", "CustomerRegistered", "contacts"),
     ("EzSource Label", "CustomerRegistered", "source_channel"),
     ("EzName Two", "CustomerUpdated", "name"),
-    ("+86 135 0202 4242", "CustomerUpdated", "contacts"),
+    ("+8613502024242", "CustomerUpdated", "contacts"),
     ("EzAddress Two", "CustomerUpdated", "contacts"),
     ("EzGrade Reason", "CustomerGraded", "reason"),
     ("EzAgent Reason", "AgentAssigned", "reason"),
     ("EzContact Note", "CustomerContacted", "note"),
     ("EzRoutine Comment", "CallbackLogged", "comment"),
-    ("EzCategory Label", "ComplaintFiled", "category"),
-    ("EzCause Label", "ComplaintFiled", "cause"),
+    // Codes (R-P3): restricted, kept through an erasure like every statistic.
+    ("privacy", "ComplaintFiled", "category"),
+    ("misinformation", "ComplaintFiled", "cause"),
     ("EzDescription", "ComplaintFiled", "description"),
     ("doc://ez-attachment", "ComplaintFiled", "attachments"),
     ("EzAssign Reason", "HandlerAssigned", "reason"),
@@ -55,6 +56,11 @@ const CANARIES: &[(&str, &str, &str)] = &[
     ("EzDissatisfied Comment", "CallbackLogged", "comment"),
     ("EzForget Reason", "CustomerForgotten", "reason"),
     ("EzSatisfied Comment", "CallbackLogged", "comment"),
+    // A duplicate merged into the customer: erased with its survivor.
+    ("EzDuplicate Name", "CustomerRegistered", "name"),
+    ("+8613503034242", "CustomerRegistered", "contacts"),
+    ("EzMerge Reason", "CustomerMerged", "reason"),
+    ("EzMerge Reason", "CustomerAbsorbed", "reason"),
 ];
 
 fn text(event_type: &str, field: &str) -> String {
@@ -78,7 +84,7 @@ fn meeting() -> pb::CommitteeMeeting {
     pb::CommitteeMeeting {
         // R-T4: held after the case was received (and not in the future).
         held_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-        members_present: vec!["d1".into(), "s1".into(), "a2".into()],
+        members_present: vec!["d1".into(), "m1".into(), "m2".into()],
         reported_to_authority: true,
     }
 }
@@ -134,7 +140,7 @@ async fn live_through_every_event_type(app: &TestApp) -> (String, String) {
     (customer, case)
 }
 
-/// Every customer event type but the erasure, with canaries.
+/// Every customer event type but the erasure, with canaries; a duplicate merged in.
 async fn customer_life(app: &TestApp) -> String {
     let mut supervisor = app.clients(Some("s1")).await;
     let mut agent = app.clients(Some("a1")).await;
@@ -202,6 +208,23 @@ async fn customer_life(app: &TestApp) -> String {
     let mut routine = complaint_callback(&customer, "", CANARIES[11].0);
     routine.kind = pb::CallbackKind::Routine as i32;
     a2.callbacks.log_callback(routine).await.expect("routine callback");
+    // The same person registered twice, merged into the customer (issue 20).
+    let mut twice = customer_request(CANARIES[31].0, pb::Confidentiality::Internal, "a1");
+    twice.contacts =
+        Some(pb::Contacts { phones: vec![CANARIES[32].0.into()], ..Default::default() });
+    let duplicate = agent.customers.register_customer(twice).await.expect("register twice");
+    let duplicate = duplicate.into_inner().result.expect("result").id;
+    supervisor
+        .customers
+        .merge_customers(pb::MergeCustomersRequest {
+            request_id: rid(),
+            duplicate_id: duplicate,
+            survivor_id: customer.clone(),
+            reason: text("CustomerMerged", "reason"),
+            ..Default::default()
+        })
+        .await
+        .expect("merge the duplicate");
     customer
 }
 
@@ -276,12 +299,14 @@ async fn case_life(app: &TestApp, customer: &str) -> String {
     // R-P14: a dissatisfied callback reopens, quoting the comment as the cause (R-C8).
     let mut dissatisfied = complaint_callback(customer, &case, CANARIES[28].0);
     dissatisfied.outcome = pb::CallbackOutcome::Dissatisfied as i32;
-    let logged = agent.callbacks.log_callback(dissatisfied).await.expect("callback");
+    // Complaint callbacks are the customer's own agent's (R-P15, R-C3): a2 by now.
+    let mut own_agent = app.clients(Some("a2")).await;
+    let logged = own_agent.callbacks.log_callback(dissatisfied).await.expect("callback");
     assert!(logged.into_inner().reopened, "the dissatisfied callback reopens the case");
     decide_and_close(app, &case, 2).await;
     // R-P15: the callback after the last close; only then is handling over (R-P12).
     let satisfied = complaint_callback(customer, &case, CANARIES[30].0);
-    agent.callbacks.log_callback(satisfied).await.expect("satisfied callback");
+    own_agent.callbacks.log_callback(satisfied).await.expect("satisfied callback");
     let year = u32::try_from(chrono::Datelike::year(&chrono::Utc::now())).expect("year");
     let archived = supervisor
         .complaints

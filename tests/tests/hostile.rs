@@ -216,6 +216,21 @@ async fn fire(clients: &mut Clients, g: &mut Gen, known: &[String]) -> Vec<(Stri
         referred_by: s(g),
         min_position: 0,
     }));
+    call!(customers.find_customers(pb::FindCustomersRequest {
+        query: s(g),
+        by: g.int(),
+        page_size: g.uint(),
+        page_token: s(g),
+        min_position: 0,
+    }));
+    call!(customers.merge_customers(pb::MergeCustomersRequest {
+        request_id: s(g),
+        duplicate_id: s(g),
+        survivor_id: s(g),
+        reason: s(g),
+        duplicate_expected_version: g.opt_u64(),
+        survivor_expected_version: g.opt_u64(),
+    }));
     call!(staff.register_staff(pb::RegisterStaffRequest {
         request_id: s(g),
         staff_id: s(g),
@@ -503,7 +518,7 @@ async fn hostile_inputs_get_the_documented_answers() {
         request_id: rid(),
         customer_id: customer.clone(),
         category: "billing".into(),
-        cause: "x".into(),
+        cause: "overcharge".into(),
         severity,
         channel: pb::IntakeChannel::Phone as i32,
         description: "y".into(),

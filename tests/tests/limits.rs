@@ -1,6 +1,7 @@
 //! Limits protect the work that matters: with the default limits, a flood of reports
 //! from a BI job is partly shed (`RESOURCE_EXHAUSTED` with a `RetryInfo`) while every
-//! filing made meanwhile succeeds; and connections do not live forever.
+//! filing made meanwhile succeeds; finding the customer when the phone rings is never
+//! rate-limited as an expensive read; and connections do not live forever.
 
 use std::time::Duration;
 
@@ -62,6 +63,46 @@ async fn filings_succeed_while_a_report_flood_is_shed_sqlite() {
         .get_dashboard(pb::GetDashboardRequest::default())
         .await
         .expect("a supervisor's report");
+    app.stop().await;
+}
+
+/// `FindCustomers` answers a page through an index (docs/performance.md), like
+/// `ListCustomers`: it is not an expensive read, so a principal out of expensive reads
+/// (its reports shed) still finds customers, as many as it asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_are_not_expensive_reads_sqlite() {
+    let app = spawn_app_with(Backend::Sqlite, |settings, _| {
+        settings.limits.expensive_reads_per_second = Some(1);
+        settings.limits.expensive_reads_burst = 1;
+    })
+    .await
+    .expect("app");
+    flows::standard_staff(&app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let registration = flows::customer_request("王芳", pb::Confidentiality::Internal, "a1");
+    let registered = agent.customers.register_customer(registration).await.expect("register");
+    let at = registered.into_inner().result.expect("result").position;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let mut shed = 0;
+    for _ in 0..5 {
+        match supervisor.reports.get_dashboard(pb::GetDashboardRequest::default()).await {
+            Ok(_) => {}
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                shed += 1;
+            }
+        }
+    }
+    assert!(shed > 0, "the supervisor is out of expensive reads");
+    for n in 0..30 {
+        let request =
+            pb::FindCustomersRequest {
+                query: "芳".into(), min_position: at, ..Default::default()
+            };
+        let found = supervisor.customers.find_customers(request).await;
+        let found = found.unwrap_or_else(|status| panic!("lookup {n}: {status:?}"));
+        assert_eq!(found.into_inner().matches.len(), 1, "lookup {n}");
+    }
     app.stop().await;
 }
 

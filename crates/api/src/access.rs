@@ -4,12 +4,12 @@
 //! on the event feed and in exports. Every service asks here; nothing else decides.
 //!
 //! `docs/security.md` shows this table; `security_doc_shows_the_table` keeps it so,
-//! and `tests/tests/access.rs` walks every cell through the real server.
+//! and `tests/tests/access/main.rs` walks every cell through the real server.
 
 use kefu_domain::complaint::Case;
 use kefu_domain::customer::CustomerRecord;
 use kefu_domain::personal::FieldKind;
-use kefu_domain::Confidentiality;
+use kefu_domain::{Confidentiality, StaffId};
 
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
@@ -28,6 +28,8 @@ pub enum Rpc {
     ForgetCustomer,
     GetCustomer,
     ListCustomers,
+    FindCustomers,
+    MergeCustomers,
     RegisterStaff,
     RecordDeparture,
     ListStaff,
@@ -137,6 +139,10 @@ pub enum Clearance {
     Classify,
     /// Only rows (and names) within the caller's clearance are returned.
     Rows,
+    /// Every target's current level must be within the caller's clearance, and a
+    /// target above it is answered as not found: the call must not tell that it exists
+    /// (merging, which classifies the duplicate's data at the survivor's level).
+    Hidden,
     /// Each event field arrives in clear or redacted by [`may_read`].
     Fields,
 }
@@ -149,6 +155,7 @@ impl Clearance {
             Clearance::Target => "target's level",
             Clearance::Classify => "old and new level",
             Clearance::Rows => "rows within",
+            Clearance::Hidden => "both targets' levels, above is not found",
             Clearance::Fields => "per field",
         }
     }
@@ -203,6 +210,8 @@ impl Rpc {
         Rpc::ForgetCustomer,
         Rpc::GetCustomer,
         Rpc::ListCustomers,
+        Rpc::FindCustomers,
+        Rpc::MergeCustomers,
         Rpc::RegisterStaff,
         Rpc::RecordDeparture,
         Rpc::ListStaff,
@@ -253,30 +262,33 @@ impl Rpc {
             Rpc::ForgetCustomer => (Target, COMPLIANCE),
             Rpc::GetCustomer => (Target, CUSTOMER_READERS),
             Rpc::ListCustomers => (Rows, CUSTOMER_READERS),
+            // A lookup is a list by another key: the same readers, the same rows.
+            Rpc::FindCustomers => (Rows, CUSTOMER_READERS),
+            Rpc::MergeCustomers => (Hidden, &[(SU, ALL)]),
             Rpc::RegisterStaff | Rpc::RecordDeparture => (NotConsulted, &[(SU, ALL)]),
             Rpc::ListStaff => {
                 (NotConsulted, &[(AG, ALL), (SP, ALL), (SU, ALL), (DI, ALL), (CO, ALL)])
             }
-            Rpc::FileComplaint => (NotConsulted, &[(AG, ALL), (SU, ALL), (SV, ALL)]),
+            Rpc::FileComplaint => (Target, &[(AG, ALL), (SU, ALL), (SV, ALL)]),
             Rpc::AssignHandler | Rpc::EscalateComplaint | Rpc::ReopenComplaint => {
-                (NotConsulted, SUPERVISORS)
+                (Target, SUPERVISORS)
             }
             Rpc::RecuseHandler | Rpc::SignOpinionAsHandler => {
-                (NotConsulted, &[(AG, If(HANDLER)), (SU, If(HANDLER)), (DI, If(HANDLER))])
+                (Target, &[(AG, If(HANDLER)), (SU, If(HANDLER)), (DI, If(HANDLER))])
             }
             Rpc::ContactComplainant
             | Rpc::RecordInvestigation
             | Rpc::SendReply
-            | Rpc::CloseComplaint => (NotConsulted, CASE_ACTORS),
-            Rpc::DraftOpinion => (NotConsulted, &[(SP, ALL)]),
-            Rpc::SignOpinionAsDirector | Rpc::SignOpinionAsCommittee => {
-                (NotConsulted, &[(DI, ALL)])
-            }
+            | Rpc::CloseComplaint => (Target, CASE_ACTORS),
+            Rpc::DraftOpinion => (Target, &[(SP, ALL)]),
+            Rpc::SignOpinionAsDirector | Rpc::SignOpinionAsCommittee => (Target, &[(DI, ALL)]),
             Rpc::GetComplaint => (Target, &[(AG, If(HANDLER)), (SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::ListComplaints => (Rows, &[(AG, If(OWN_ROWS)), (SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::ArchiveCases => (NotConsulted, &[(SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::LogCustomerCallback => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL), (SV, ALL)]),
-            Rpc::LogComplaintCallback => (NotConsulted, &[(AG, ALL), (SU, ALL), (SV, ALL)]),
+            // R-P15 by the customer's own agent (R-C3), or a supervisor or a calling
+            // service stepping in; never the respondent (R-P4, every case row).
+            Rpc::LogComplaintCallback => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL), (SV, ALL)]),
             Rpc::ListDueCallbacks => (NotConsulted, &[(AG, If(OWN_ROWS)), (SU, ALL)]),
             Rpc::GetDashboard | Rpc::GetSatisfactionMetrics | Rpc::GetMonthlySummary => {
                 (NotConsulted, REPORT_READERS)
@@ -305,6 +317,8 @@ impl Rpc {
             Rpc::ForgetCustomer => "CustomerService.ForgetCustomer",
             Rpc::GetCustomer => "CustomerService.GetCustomer",
             Rpc::ListCustomers => "CustomerService.ListCustomers",
+            Rpc::FindCustomers => "CustomerService.FindCustomers",
+            Rpc::MergeCustomers => "CustomerService.MergeCustomers",
             Rpc::RegisterStaff => "StaffService.RegisterStaff",
             Rpc::RecordDeparture => "StaffService.RecordDeparture",
             Rpc::ListStaff => "StaffService.ListStaff",
@@ -340,6 +354,59 @@ impl Rpc {
             Rpc::ExportCase => "AuditService.ExportCase",
             Rpc::Subscribe => "EventService.Subscribe",
             Rpc::ReadAll => "EventService.ReadAll",
+        }
+    }
+
+    /// The rows checked against one case ([`Access::on_case`]): its customer's level,
+    /// its respondent (R-P4) and the relationship.
+    pub fn targets_a_case(self) -> bool {
+        match self {
+            Rpc::AssignHandler
+            | Rpc::RecuseHandler
+            | Rpc::ContactComplainant
+            | Rpc::RecordInvestigation
+            | Rpc::DraftOpinion
+            | Rpc::EscalateComplaint
+            | Rpc::SignOpinionAsHandler
+            | Rpc::SignOpinionAsDirector
+            | Rpc::SignOpinionAsCommittee
+            | Rpc::SendReply
+            | Rpc::CloseComplaint
+            | Rpc::ReopenComplaint
+            | Rpc::GetComplaint
+            | Rpc::LogComplaintCallback => true,
+            Rpc::RegisterCustomer
+            | Rpc::UpdateCustomer
+            | Rpc::ClassifyCustomer
+            | Rpc::GradeCustomer
+            | Rpc::AssignAgent
+            | Rpc::RecordContact
+            | Rpc::ForgetCustomer
+            | Rpc::GetCustomer
+            | Rpc::ListCustomers
+            | Rpc::FindCustomers
+            | Rpc::MergeCustomers
+            | Rpc::RegisterStaff
+            | Rpc::RecordDeparture
+            | Rpc::ListStaff
+            | Rpc::FileComplaint
+            | Rpc::ListComplaints
+            | Rpc::ArchiveCases
+            | Rpc::LogCustomerCallback
+            | Rpc::ListDueCallbacks
+            | Rpc::GetDashboard
+            | Rpc::GetSatisfactionMetrics
+            | Rpc::GetMonthlySummary
+            | Rpc::ListSlaBreaches
+            | Rpc::WatchSla
+            | Rpc::GetHandlerWorkload
+            | Rpc::GetReferralReport
+            | Rpc::ReplayCase
+            | Rpc::GetCaseAsOf
+            | Rpc::VerifyCase
+            | Rpc::ExportCase
+            | Rpc::Subscribe
+            | Rpc::ReadAll => false,
         }
     }
 
@@ -403,6 +470,19 @@ pub fn may_read(
     }
 }
 
+/// A case's customer as the table checks a case: their current level (R-C6) and own
+/// agent (R-C3). A customer the log does not have reads as `secret` with no agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseCustomer {
+    pub level: Confidentiality,
+    pub agent: Option<StaffId>,
+}
+
+/// R-C6 for an assignee: a case goes only to someone cleared for its customer.
+pub fn assignee_cleared(assignee: Option<Confidentiality>, customer: &CaseCustomer) -> bool {
+    assignee.is_some_and(|clearance| customer.level <= clearance)
+}
+
 /// A call the table allows, with what the service must still check or apply.
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -412,16 +492,21 @@ pub struct Access {
     principal: String,
 }
 
+/// The refusal of `rpc` to `who`, whose roles the table does not grant it.
+pub fn refusal(who: &Principal, rpc: Rpc) -> ApiError {
+    ApiError::forbidden(format!(
+        "{} may not call {} (access table: docs/security.md)",
+        who.id,
+        rpc.name()
+    ))
+}
+
 /// Checks the table for `who` calling `rpc`: `PERMISSION_DENIED` unless some role of
 /// theirs is granted it. What the grant depends on is then checked through [`Access`].
 pub fn authorize(who: &Principal, rpc: Rpc) -> Result<Access, ApiError> {
     let grant = rpc.grant_for(who);
     if grant == Grant::Deny {
-        return Err(ApiError::forbidden(format!(
-            "{} may not call {} (access table: docs/security.md)",
-            who.id,
-            rpc.name()
-        )));
+        return Err(refusal(who, rpc));
     }
     Ok(Access { rpc, grant, clearance: who.clearance, principal: who.id.clone() })
 }
@@ -449,21 +534,60 @@ impl Access {
         }
     }
 
-    /// Checks a customer's record as the target: the caller's relationship to it (R-C3)
-    /// and its level (R-C6).
+    /// Checks a customer's record as the target: its level first (R-C6, so an uncleared
+    /// caller learns nothing of the record), then the caller's relationship to it (R-C3).
     pub fn on_customer(&self, record: &CustomerRecord) -> Result<(), ApiError> {
-        self.require(|relation| {
-            relation == Relation::CustomersAgent && record.agent.as_str() == self.principal
-        })?;
-        self.target(record.confidentiality)
+        self.on_customer_at(record, record.confidentiality)
     }
 
-    /// Checks a case as the target: the caller's relationship to it (R-P4, R-P5, R-P11).
-    /// Its customer's level is the caller's to check with [`Access::target`].
-    pub fn on_case(&self, case: &Case) -> Result<(), ApiError> {
+    /// [`Access::on_customer`] at `level`, the level that governs the record now (a
+    /// merged duplicate's is its survivor's): the level first, then the relationship.
+    /// Where the table hides targets above the caller's clearance, such a record is "not
+    /// found", exactly like an absent one.
+    pub fn on_customer_at(
+        &self,
+        record: &CustomerRecord,
+        level: Confidentiality,
+    ) -> Result<(), ApiError> {
+        match self.rpc.clearance() {
+            Clearance::Hidden if level > self.clearance => {
+                return Err(ApiError::NotFound { what: "customer", id: record.id.to_string() })
+            }
+            _ => self.target(level)?,
+        }
+        self.with_customer(record)
+    }
+
+    /// The caller's relationship to a customer's record (R-C3), its level left to the
+    /// caller's check.
+    pub fn with_customer(&self, record: &CustomerRecord) -> Result<(), ApiError> {
         self.require(|relation| {
-            relation == Relation::CurrentHandler
-                && case.handler.as_ref().is_some_and(|handler| handler.as_str() == self.principal)
+            relation == Relation::CustomersAgent && record.agent.as_str() == self.principal
+        })
+    }
+
+    /// Checks a case as the target, in this order: its customer's level (R-C6, so an
+    /// uncleared caller learns nothing more of the case), that the caller is not its
+    /// respondent (R-P4: never acts on nor reads their own complaint, stepping in or
+    /// not), and the caller's relationship to it (R-P5, R-P11, R-C3).
+    pub fn on_case(&self, case: &Case, customer: &CaseCustomer) -> Result<(), ApiError> {
+        self.target(customer.level)?;
+        if case.respondent.as_ref().is_some_and(|respondent| respondent.as_str() == self.principal)
+        {
+            return Err(ApiError::forbidden(format!(
+                "{} is the respondent of this complaint and may not call {} on it (R-P4)",
+                self.principal,
+                self.rpc.name()
+            )));
+        }
+        self.require(|relation| match relation {
+            Relation::CurrentHandler => {
+                case.handler.as_ref().is_some_and(|handler| handler.as_str() == self.principal)
+            }
+            Relation::CustomersAgent => {
+                customer.agent.as_ref().is_some_and(|agent| agent.as_str() == self.principal)
+            }
+            Relation::OwnRows => false,
         })
     }
 
@@ -481,7 +605,7 @@ impl Access {
     /// R-C6: refuses a target (a customer, or a complaint's customer) above clearance.
     pub fn target(&self, level: Confidentiality) -> Result<(), ApiError> {
         match self.rpc.clearance() {
-            Clearance::Target | Clearance::Classify | Clearance::NewRecord
+            Clearance::Target | Clearance::Classify | Clearance::NewRecord | Clearance::Hidden
                 if level > self.clearance =>
             {
                 Err(ApiError::forbidden(format!(
@@ -521,6 +645,14 @@ pub fn markdown() -> String {
         }
         out.push('\n');
     }
+    out.push_str(
+        "\nOn every `ComplaintService` and complaint `LogCallback` row, the case's \
+         customer's level is checked first, then the respondent of the case is refused \
+         (R-P4: never acts on nor reads their own complaint), then the relationship. \
+         `ListComplaints` leaves out the caller's own cases as respondent. `AssignHandler` \
+         also needs the assignee cleared for the customer (their tokens' highest \
+         clearance), else `FAILED_PRECONDITION` `HANDLER_NOT_CLEARED`.\n",
+    );
     out.push_str("\nEvent fields (feed and `ReplayCase`), for a caller allowed the RPC:\n\n");
     out.push_str("| field kind | customer events | complaint events |\n|---|---|---|\n");
     for kind in [FieldKind::Plain, FieldKind::Restricted, FieldKind::Personal] {

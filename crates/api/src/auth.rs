@@ -170,6 +170,12 @@ impl Tokens {
         Ok(Tokens { by_hash: Arc::new(by_hash) })
     }
 
+    /// The highest clearance among `principal`'s tokens (`None`: they have none), for
+    /// what may be given to them to handle (R-C6).
+    pub fn clearance_of(&self, principal: &str) -> Option<Confidentiality> {
+        self.by_hash.values().filter(|p| p.id == principal).map(|p| p.clearance).max()
+    }
+
     /// A single administrator token, for development.
     pub fn single_admin(token: &str) -> Self {
         let principal = Principal {

@@ -36,7 +36,7 @@ const MAX_EVENTS_PER_COMMAND: usize = 4;
 const CONFLICT_RETRIES: usize = 8;
 /// Every tag a request may write under. A key used under one tag and then presented
 /// under an unrelated one is a reused key (see [`Commands::repeated`]).
-const TAGS: [&str; 3] = ["", "register", "complaint"];
+const TAGS: [&str; 5] = ["", "register", "complaint", "merged", "absorbed"];
 /// Longest accepted `request_id`.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -209,7 +209,14 @@ impl<'a> Request<'a> {
     /// number in the register, then files the complaint).
     fn related(&self, tag: &str) -> bool {
         tag == self.tag
-            || matches!((tag, self.tag), ("register", "complaint") | ("complaint", "register"))
+            || matches!(
+                (tag, self.tag),
+                ("register", "complaint")
+                    | ("complaint", "register")
+                    // A merge writes the duplicate's and the survivor's streams.
+                    | ("merged", "absorbed")
+                    | ("absorbed", "merged")
+            )
     }
 
     /// The metadata of this request's events; `fingerprint` as [`Fingerprint::keyed`].
@@ -780,6 +787,9 @@ impl Commands {
         unused.push(Condition::Absent(request.unrelated_ids()));
         for attempt in 1..=CONFLICT_RETRIES {
             let (state, version, position) = self.load_for_command::<A>(stream).await?;
+            // The caller's checks of the target (access, clearance) come before the
+            // version: a refused caller learns no version (no oracle).
+            let command = command(&state)?;
             if let Some(expected) = request.expected_version {
                 if expected != version {
                     return Err(ApiError::Conflict {
@@ -789,7 +799,7 @@ impl Commands {
                     });
                 }
             }
-            let events = A::decide(&state, command(&state)?, self.now())?;
+            let events = A::decide(&state, command, self.now())?;
             if events.is_empty() {
                 return Ok(Written {
                     stream: stream.to_string(),

@@ -42,6 +42,20 @@ impl Fields {
         self.check(field, Text::new("text", value))
     }
 
+    /// A code from the taxonomy (R-P3: category, cause).
+    pub fn code(
+        &mut self,
+        field: &str,
+        value: &str,
+        parse: fn(&str) -> Result<Text, ValueError>,
+    ) -> Option<Text> {
+        if value.trim().is_empty() {
+            self.violation(field, "is required");
+            return None;
+        }
+        self.check(field, parse(value))
+    }
+
     /// Optional free text: empty means absent.
     pub fn opt_text(&mut self, field: &str, value: &str) -> Option<Option<Text>> {
         if value.trim().is_empty() {
@@ -243,10 +257,12 @@ enum_map!(contact_channel, pb::ContactChannel, ContactChannel, {
     Phone => Phone, Sms => Sms, Email => Email, Letter => Letter, Visit => Visit, OnlineForm => OnlineForm,
 });
 enum_map!(staff_role, pb::StaffRole, StaffRole, {
-    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor, Director => Director,
+    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor,
+    Director => Director, Committee => Committee,
 });
 enum_back!(staff_role_out, StaffRole, pb::StaffRole, {
-    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor, Director => Director,
+    Agent => Agent, Handler => Handler, Specialist => Specialist, Supervisor => Supervisor,
+    Director => Director, Committee => Committee,
 });
 enum_map!(signer_capacity, pb::SignerCapacity, SignerCapacity, {
     Handler => Handler, Director => Director, Committee => Committee,
@@ -269,11 +285,29 @@ pub fn word_to<T: std::str::FromStr>(word: &str, out: impl Fn(T) -> i32) -> i32 
     word.parse::<T>().map_or(0, out)
 }
 
-pub fn contacts_in(fields: &mut Fields, contacts: Option<&pb::Contacts>) -> Option<Contacts> {
+/// Contacts of a new request, normalised (phones read in `region` without a country
+/// code); an invalid phone or email is a violation of `contacts.phones` or `contacts.emails`.
+pub fn contacts_in(
+    fields: &mut Fields,
+    contacts: Option<&pb::Contacts>,
+    region: PhoneRegion,
+) -> Option<Contacts> {
     let Some(contacts) = contacts else { return Some(Contacts::default()) };
     let address = (!contacts.address.trim().is_empty()).then(|| contacts.address.clone());
-    fields
-        .check("contacts", Contacts::new(contacts.phones.clone(), contacts.emails.clone(), address))
+    let checked = Contacts::new(contacts.phones.clone(), contacts.emails.clone(), address, region);
+    match checked {
+        Ok(contacts) => Some(contacts),
+        Err(error) => {
+            let field = match error.field {
+                "phone" => "contacts.phones",
+                "email" => "contacts.emails",
+                "address" => "contacts.address",
+                _ => "contacts",
+            };
+            fields.violation(field, error.reason);
+            None
+        }
+    }
 }
 
 pub fn contacts_out(contacts: &Contacts) -> pb::Contacts {

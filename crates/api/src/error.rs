@@ -22,6 +22,10 @@ pub enum ApiError {
     Domain(#[from] DomainError),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
+    /// The duplicate policy refuses a new customer whose phone or email (`field`) an
+    /// existing customer the caller may see already has: that one is `existing`.
+    #[error("customer {existing} already has this {field}")]
+    DuplicateContact { existing: String, field: &'static str },
     /// The caller's `expected_version` did not match: reload and decide again.
     #[error("{stream} is at version {actual}, not {expected}")]
     Conflict { stream: String, expected: String, actual: u64 },
@@ -178,6 +182,17 @@ impl From<ApiError> for Status {
                 Code::NotFound,
                 message,
                 ErrorDetails::with_resource_info(what, bounded(&id, 128), "", "no such record"),
+            ),
+            ApiError::DuplicateContact { existing, field } => Status::with_error_details(
+                Code::AlreadyExists,
+                message,
+                error_info(
+                    "DUPLICATE_CONTACT",
+                    HashMap::from([
+                        ("customer_id".into(), existing),
+                        ("field".into(), field.to_owned()),
+                    ]),
+                ),
             ),
             ApiError::Conflict { stream, actual, .. } => Status::with_error_details(
                 Code::Aborted,

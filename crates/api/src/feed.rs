@@ -1,36 +1,66 @@
 //! Events as a caller may read them: every field of every event shown in clear or
 //! redacted by the access table's field dimension ([`access::may_read`]: R-C6 by the
-//! customer's current level, R-P11 by role), and sealed personal fields opened only
-//! where shown. The event feed and case replays read the log through here.
+//! customer's level, R-P11 by role), and sealed personal fields opened only where
+//! shown. The event feed and case replays read the log through here.
+//!
+//! The level an event is read at is the higher of the level in force when it was
+//! written (before it, and the one it sets itself) and the customer's current level:
+//! raising a level withholds the whole history at once, and lowering it later never
+//! shows what was written while the level was higher.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kefu_domain::personal;
+use kefu_domain::customer::CustomerRecord;
+use kefu_domain::{personal, Aggregate, Customer};
 use kefu_domain::{Confidentiality, CustomerId};
 use kefu_event_store::{category_of, Direction, RecordedEvent};
 use serde_json::Value;
 
 use crate::access;
 use crate::auth::Principal;
-use crate::commands::stream;
+use crate::commands::{decode, stream};
 use crate::error::ApiError;
 use crate::services::Ctx;
 
 /// Customers whose level one reader remembers before starting afresh.
 const REMEMBERED: usize = 10_000;
-/// How long a remembered level is trusted: a live reader behind the log learns of a
-/// reclassification within this, even before the feed reaches its event.
+/// How long a customer's current level is trusted for events it has already been read
+/// past: a reader behind the log learns of a reclassification within this, even before
+/// the feed reaches its event. Events past what was read always read the stream again.
 const LEVEL_TTL: Duration = Duration::from_secs(1);
 
-/// One reader's view of the log: the customers' current levels and the customers of
-/// complaint streams, looked up once each.
+/// A customer's levels as this reader has read them from the customer's stream.
+#[derive(Debug)]
+struct Levels {
+    /// The record folded so far by the domain's own `evolve` (personal fields erased).
+    record: Option<CustomerRecord>,
+    version: u64,
+    /// The level after each event that set one, by position, ascending.
+    changes: Vec<(u64, Confidentiality)>,
+    /// Every event of the stream below this position is folded in.
+    complete_below: u64,
+    read_at: Instant,
+}
+
+impl Levels {
+    /// The level `position` is read at: the one in force before it, the one it set (if
+    /// it is the customer's own event) and the current one, whichever is highest.
+    fn at(&self, position: u64) -> Option<Confidentiality> {
+        let before = self.changes.iter().rev().find(|(at, _)| *at < position).map(|c| c.1);
+        let set = self.changes.iter().rev().find(|(at, _)| *at <= position).map(|c| c.1);
+        let current = self.changes.last().map(|c| c.1);
+        [before, set, current].into_iter().flatten().max()
+    }
+}
+
+/// One reader's view of the log: the customers' levels and the customers of complaint
+/// streams, looked up once each and kept up to date.
 #[derive(Debug)]
 pub struct Reader {
     ctx: Ctx,
     who: Principal,
-    /// A customer's current level (`None`: the log does not have them), and when read.
-    levels: HashMap<CustomerId, (Option<Confidentiality>, Instant)>,
+    levels: HashMap<CustomerId, Levels>,
     /// The customer of each complaint stream seen (it never changes).
     case_customers: HashMap<String, Option<CustomerId>>,
 }
@@ -50,8 +80,11 @@ impl Reader {
     /// `events` (as stored, sealed) as this reader may read them.
     pub async fn show(&mut self, mut events: Vec<RecordedEvent>) -> Result<Vec<Shown>, ApiError> {
         let mut redacted = Vec::with_capacity(events.len());
+        // Every event below the last one handed to us is committed (the store hands out
+        // nothing past a write in flight): streams read now are complete below it.
+        let horizon = events.iter().map(|event| event.position).max().unwrap_or(0);
         for event in &mut events {
-            redacted.push(self.redact(event).await?);
+            redacted.push(self.redact(event, horizon).await?);
         }
         // Only what is still sealed now is shown: nothing withheld is ever decrypted.
         self.ctx.commands.store().open_sealed(&mut events).await?;
@@ -63,22 +96,19 @@ impl Reader {
     }
 
     /// Nulls the fields `who` may not read; returns their names.
-    async fn redact(&mut self, event: &mut RecordedEvent) -> Result<Vec<String>, ApiError> {
+    async fn redact(
+        &mut self,
+        event: &mut RecordedEvent,
+        horizon: u64,
+    ) -> Result<Vec<String>, ApiError> {
         if personal::declared(&event.event_type).is_none() {
             return Ok(Vec::new());
         }
         let category = category_of(&event.stream_id).to_owned();
-        let subject = self.subject(event).await?;
-        let level = match subject {
-            Some(customer_id) => self.level(customer_id).await?,
+        let level = match self.subject(event).await? {
+            Some(customer_id) => self.level(customer_id, event.position, horizon).await?,
             None => None,
         };
-        // A later change of level applies from here on (this reader may be live).
-        if category == "customer" && matches!(event.event_type.as_str(), "CustomerUpdated") {
-            if let Some(customer_id) = subject {
-                self.levels.remove(&customer_id);
-            }
-        }
         let Value::Object(fields) = &mut event.payload else { return Ok(Vec::new()) };
         let mut redacted = Vec::new();
         for (field, value) in fields.iter_mut() {
@@ -87,6 +117,12 @@ impl Reader {
             if !access::may_read(&self.who, &category, kind, level, false) {
                 *value = Value::Null;
                 redacted.push(field.clone());
+            } else if let (Some(label), Value::String(stored)) =
+                (taxonomy_label(&event.event_type, field), &*value)
+            {
+                // R-P3: a legacy event's prose in a code field is shown as `unlisted`.
+                let shown = label(stored).to_owned();
+                *value = Value::String(shown);
             }
         }
         redacted.sort();
@@ -125,25 +161,104 @@ impl Reader {
         }
     }
 
+    /// The level the event at `position` about `customer_id` is read at ([`Levels::at`]);
+    /// `None` when the log does not have the customer (so nothing is shown).
     async fn level(
         &mut self,
         customer_id: CustomerId,
+        position: u64,
+        horizon: u64,
     ) -> Result<Option<Confidentiality>, ApiError> {
-        if let Some((level, read_at)) = self.levels.get(&customer_id) {
-            if read_at.elapsed() < LEVEL_TTL {
-                return Ok(*level);
-            }
+        let fresh = self.levels.get(&customer_id).is_some_and(|levels| {
+            position < levels.complete_below && levels.read_at.elapsed() < LEVEL_TTL
+        });
+        if !fresh {
+            self.read_levels(customer_id, horizon).await?;
         }
-        let (record, _, _) = self
-            .ctx
-            .commands
-            .load_unopened::<kefu_domain::Customer>(&stream(customer_id.stream_name())?)
-            .await?;
-        let level = record.map(|record| record.confidentiality);
-        if self.levels.len() >= REMEMBERED {
+        let Some(levels) = self.levels.get(&customer_id) else { return Ok(None) };
+        let at = levels.at(position);
+        match (&levels.record, at) {
+            // A merged duplicate's whole history is read at least at its survivor's level.
+            (Some(record), Some(at)) if record.merged_into.is_some() => {
+                let record = record.clone();
+                Ok(Some(at.max(self.ctx.governing_level(&record).await?)))
+            }
+            _ => Ok(at),
+        }
+    }
+
+    /// Folds the customer's events appended since last read into their levels.
+    async fn read_levels(&mut self, customer_id: CustomerId, horizon: u64) -> Result<(), ApiError> {
+        if self.levels.len() >= REMEMBERED && !self.levels.contains_key(&customer_id) {
             self.levels.clear();
         }
-        self.levels.insert(customer_id, (level, Instant::now()));
-        Ok(level)
+        let levels = self.levels.entry(customer_id).or_insert_with(|| Levels {
+            record: None,
+            version: 0,
+            changes: Vec::new(),
+            complete_below: 0,
+            read_at: Instant::now(),
+        });
+        let stream = stream(customer_id.stream_name())?;
+        let store = self.ctx.commands.store();
+        let mut tail =
+            store.read_stream(&stream, levels.version + 1, Direction::Forward, usize::MAX).await?;
+        kefu_event_store::show_erased(&mut tail);
+        for (recorded, event) in tail.iter().zip(decode::<<Customer as Aggregate>::Event>(&tail)?) {
+            let record = Customer::evolve(levels.record.take(), &event);
+            let level = record.as_ref().map(|record| record.confidentiality);
+            if let Some(level) = level {
+                if levels.changes.last().map(|change| change.1) != Some(level) {
+                    levels.changes.push((recorded.position, level));
+                }
+            }
+            levels.record = record;
+            levels.version = recorded.stream_version;
+            levels.complete_below = levels.complete_below.max(recorded.position + 1);
+        }
+        levels.complete_below = levels.complete_below.max(horizon.saturating_add(1));
+        levels.read_at = Instant::now();
+        Ok(())
+    }
+}
+
+/// How a code field of the taxonomy reads (R-P3), for the event types that carry one.
+fn taxonomy_label(event_type: &str, field: &str) -> Option<fn(&str) -> &str> {
+    match (event_type, field) {
+        ("ComplaintFiled", "category") => Some(kefu_domain::taxonomy::category_label),
+        ("ComplaintFiled", "cause") => Some(kefu_domain::taxonomy::cause_label),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Confidentiality::*;
+
+    fn levels(changes: &[(u64, Confidentiality)]) -> Levels {
+        Levels {
+            record: None,
+            version: 0,
+            changes: changes.to_vec(),
+            complete_below: 100,
+            read_at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn an_event_is_read_at_the_highest_of_before_its_own_and_now() {
+        // Registered public at 1, raised to secret at 5, declassified to public at 9.
+        let history = levels(&[(1, Public), (5, Secret), (9, Public)]);
+        assert_eq!(history.at(3), Some(Public), "written while public, public again now");
+        assert_eq!(history.at(5), Some(Secret), "the raising event itself");
+        assert_eq!(history.at(7), Some(Secret), "written while secret");
+        assert_eq!(history.at(9), Some(Secret), "the declassifying event follows secret");
+        assert_eq!(history.at(12), Some(Public), "written once public");
+        // Raised again: everything is secret.
+        let raised = levels(&[(1, Public), (5, Secret), (9, Public), (20, Secret)]);
+        assert_eq!(raised.at(3), Some(Secret), "written while public, withheld once raised");
+        assert_eq!(raised.at(12), Some(Secret));
+        assert_eq!(levels(&[]).at(3), None, "an unknown customer shows nothing");
     }
 }

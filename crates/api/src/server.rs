@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kefu_domain::Policy;
+use kefu_domain::{PhoneRegion, Policy};
 use kefu_event_store::EventStore;
 use kefu_projection::sql::Db;
 use kefu_projection::{ReadModels, Runner};
@@ -41,6 +41,10 @@ pub struct ApiConfig {
     pub read_wait: Duration,
     /// How often `WatchSla` looks at the clock and the deadlines (R-T5).
     pub sla_watch_interval: Duration,
+    /// The region of phone numbers written without a country code.
+    pub phone_region: PhoneRegion,
+    /// Refuse a new customer whose phone or email a visible customer already has.
+    pub refuse_duplicate_contacts: bool,
     /// A read replica (PostgreSQL hot standby) that answers the reporting RPCs.
     pub read_replica: Option<Db>,
 }
@@ -64,6 +68,8 @@ impl ApiConfig {
             clock: Arc::new(chrono::Utc::now),
             read_wait: Duration::from_secs(5),
             sla_watch_interval: Duration::from_secs(30),
+            phone_region: PhoneRegion::default(),
+            refuse_duplicate_contacts: false,
             read_replica: None,
         }
     }
@@ -102,6 +108,11 @@ impl Api {
             live_customers: Arc::default(),
             read_wait: config.read_wait,
             sla_watch_interval: config.sla_watch_interval,
+            contacts: crate::services::ContactPolicy {
+                phone_region: config.phone_region,
+                refuse_duplicates: config.refuse_duplicate_contacts,
+            },
+            tokens: config.tokens.clone(),
         };
         Ok(Api { ctx, tokens: config.tokens })
     }

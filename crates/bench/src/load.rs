@@ -90,7 +90,7 @@ fn investigation(complaint_id: &str) -> pb::RecordInvestigationRequest {
 
 /// Runs `op(client, iteration)` on `concurrency` clients until the deadline; the
 /// latencies of the operations that finished, and the elapsed time.
-async fn drive<F, Fut>(
+pub(crate) async fn drive<F, Fut>(
     clients: Vec<Client>,
     duration: Duration,
     op: F,
@@ -124,7 +124,11 @@ where
     Ok((all, started.elapsed()))
 }
 
-async fn clients(server: &Server, n: usize, handler: bool) -> anyhow::Result<Vec<Client>> {
+pub(crate) async fn clients(
+    server: &Server,
+    n: usize,
+    handler: bool,
+) -> anyhow::Result<Vec<Client>> {
     let mut clients = Vec::with_capacity(n);
     for _ in 0..n {
         clients.push(server.client(handler).await?);
@@ -132,7 +136,7 @@ async fn clients(server: &Server, n: usize, handler: bool) -> anyhow::Result<Vec
     Ok(clients)
 }
 
-fn figures(
+pub(crate) fn figures(
     mode: &str,
     common: &Common,
     backend: &str,

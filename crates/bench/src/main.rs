@@ -1,6 +1,7 @@
 //! `kefu-bench`: measures kefu against the raw-SQL limit; every mode prints one JSON line last.
 
 mod baseline;
+mod find;
 mod load;
 mod rebuild;
 mod seed;
@@ -65,6 +66,14 @@ enum Mode {
         common: Common,
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
+    },
+    /// `FindCustomers` by phone, name, pinyin and one character, over `--customers`
+    /// seeded customers; each kind of lookup runs for `--duration`.
+    Find {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: u64,
     },
 }
 
@@ -133,7 +142,8 @@ async fn main() -> anyhow::Result<()> {
         | Mode::Rebuild { common, .. }
         | Mode::Lag { common, .. }
         | Mode::Replay { common, .. }
-        | Mode::Query { common, .. } => common,
+        | Mode::Query { common, .. }
+        | Mode::Find { common, .. } => common,
     }
     .clone();
     let target = Target::new(common.database_url.as_deref())?;
@@ -154,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
             let seeded = rebuild::seed_and_project(&target, events).await?;
             load::query(&serve().await?, &common, backend, seeded).await?
         }
+        Mode::Find { customers, .. } => find::run(&target, &common, customers).await?,
     };
     println!("{result}");
     Ok(())

@@ -57,7 +57,7 @@ pub fn lifecycle(
             case_number: CaseNumber::new(now.year(), sequence).unwrap_or_else(|_| unreachable!("sequence in range")),
             customer_id,
             category: text(["billing", "service", "delay"][index % 3]),
-            cause: text(["overcharge", "rude staff", "late delivery", "wrong item"][index % 4]),
+            cause: text(["overcharge", "rude_staff", "late_delivery", "wrong_item"][index % 4]),
             severity: Severity::Normal,
             channel: channels[index % channels.len()],
             description: text("The customer reports being charged twice for the same visit and asks for a refund of the second charge."),
@@ -68,7 +68,11 @@ pub fn lifecycle(
             policy: PolicyBook::new().current(),
             tier: Tier::Regular,
         }),
-        ComplaintCommand::AssignHandler(AssignHandler { handler: handler.clone(), reason: None }),
+        ComplaintCommand::AssignHandler(AssignHandler {
+            handler: handler.clone(),
+            reason: None,
+            handler_cleared: true,
+        }),
         ComplaintCommand::ContactComplainant(ContactComplainant {
             by: Actor::handler(handler.clone()),
             channel: ContactChannel::Phone,
@@ -83,6 +87,7 @@ pub fn lifecycle(
             decision: text("refund"),
             remedy: Some(text("refund and apology letter")),
             meeting: None,
+            members: Vec::new(),
             committee_quorum: 3,
         }),
         ComplaintCommand::SendReply(SendReply {

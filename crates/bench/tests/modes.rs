@@ -36,4 +36,7 @@ fn every_mode_prints_its_figures() {
     assert!(with("lag", &["--rate", "50"])["commands"].as_u64().unwrap() > 0);
     assert!(with("replay", &["--history", "30"])["commands"].as_u64().unwrap() > 0);
     assert!(with("query", &["--events", "300"])["queries_per_s"].as_f64().unwrap() > 0.0);
+    let find = with("find", &["--customers", "300"]);
+    assert!(find["by_kind"]["phone"]["lookups"].as_u64().unwrap() > 0, "{find}");
+    assert!(find["by_kind"]["name"]["lookups"].as_u64().unwrap() > 0, "{find}");
 }

@@ -85,6 +85,30 @@ pub struct CustomerForgotten {
     pub forgotten_at: DateTime<Utc>,
 }
 
+/// This customer was a duplicate, merged into `into` (the survivor): reads go there, and
+/// the record accepts nothing more but an erasure. Written with [`CustomerAbsorbed`] on
+/// the survivor's stream, in one append group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerMerged {
+    pub into: CustomerId,
+    /// Why the two records are one person; personal (it may quote contacts), sealed.
+    pub reason: Text,
+    pub merged_at: DateTime<Utc>,
+}
+
+/// This customer, the survivor, took in `duplicate` (and `also`, the customers merged
+/// into the duplicate before): their complaints, callbacks and referrals count here, and
+/// erasing this customer erases them too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerAbsorbed {
+    pub duplicate: CustomerId,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<CustomerId>,
+    /// As in [`CustomerMerged`]; personal, sealed.
+    pub reason: Text,
+    pub absorbed_at: DateTime<Utc>,
+}
+
 event_enum!(
     /// Everything that happens in a `customer-<uuid>` stream.
     CustomerEvent, upcast = no_upcasters, {
@@ -95,6 +119,8 @@ event_enum!(
         CustomerContacted = 1,
         CallbackLogged = 1,
         CustomerForgotten = 1,
+        CustomerMerged = 1,
+        CustomerAbsorbed = 1,
     }
 );
 
@@ -149,6 +175,22 @@ pub struct ForgetCustomer {
     pub reason: Text,
 }
 
+/// To the duplicate: it is merged into `survivor` (the caller checked the survivor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeInto {
+    pub survivor: CustomerId,
+    pub reason: Text,
+}
+
+/// To the survivor: it takes in `duplicate` and the customers merged into it before
+/// (`also`, from the duplicate's state, resolved by the caller).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Absorb {
+    pub duplicate: CustomerId,
+    pub also: Vec<CustomerId>,
+    pub reason: Text,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum CustomerCommand {
     Register(RegisterCustomer),
@@ -158,6 +200,8 @@ pub enum CustomerCommand {
     RecordContact(RecordContact),
     LogCallback(LogCallback),
     Forget(ForgetCustomer),
+    MergeInto(MergeInto),
+    Absorb(Absorb),
 }
 
 /// A registered customer as folded from its events.
@@ -179,6 +223,10 @@ pub struct CustomerRecord {
     pub last_callback_at: Option<DateTime<Utc>>,
     pub callbacks: u32,
     pub forgotten_at: Option<DateTime<Utc>>,
+    /// The survivor this duplicate was merged into.
+    pub merged_into: Option<CustomerId>,
+    /// Every customer merged into this one, directly or through a duplicate.
+    pub absorbed: Vec<CustomerId>,
 }
 
 /// The `Customer` aggregate; its state is `None` until registered.
@@ -206,6 +254,10 @@ impl Aggregate for Customer {
                 CustomerCommand::Forget(_) => Ok(vec![]), // erasure is idempotent
                 _ => Err(DomainError::CustomerForgotten),
             };
+        }
+        // A merged duplicate lives on in its survivor; erasure stays possible (R-C8).
+        if record.merged_into.is_some() && !matches!(command, CustomerCommand::Forget(_)) {
+            return Err(DomainError::CustomerMerged);
         }
         let event: CustomerEvent = match command {
             CustomerCommand::Register(_) => return Err(DomainError::CustomerAlreadyRegistered),
@@ -284,6 +336,24 @@ impl Aggregate for Customer {
             CustomerCommand::Forget(forget) => {
                 CustomerForgotten { reason: forget.reason, forgotten_at: now }.into()
             }
+            CustomerCommand::MergeInto(merge) => {
+                if merge.survivor == record.id {
+                    return Err(DomainError::MergeIntoItself);
+                }
+                CustomerMerged { into: merge.survivor, reason: merge.reason, merged_at: now }.into()
+            }
+            CustomerCommand::Absorb(absorb) => {
+                if absorb.duplicate == record.id || absorb.also.contains(&record.id) {
+                    return Err(DomainError::MergeIntoItself);
+                }
+                CustomerAbsorbed {
+                    duplicate: absorb.duplicate,
+                    also: absorb.also,
+                    reason: absorb.reason,
+                    absorbed_at: now,
+                }
+                .into()
+            }
         };
         Ok(vec![event])
     }
@@ -316,6 +386,8 @@ impl Aggregate for Customer {
                     last_callback_at: None,
                     callbacks: 0,
                     forgotten_at: None,
+                    merged_into: None,
+                    absorbed: Vec::new(),
                 })
             }
             // Nothing but registration starts a stream; a stray event changes nothing.
@@ -351,6 +423,14 @@ impl Aggregate for Customer {
                 record.name = None;
                 record.contacts = Contacts::default();
                 record.forgotten_at = Some(e.forgotten_at);
+            }
+            CustomerEvent::CustomerMerged(e) => record.merged_into = Some(e.into),
+            CustomerEvent::CustomerAbsorbed(e) => {
+                for id in std::iter::once(&e.duplicate).chain(&e.also) {
+                    if !record.absorbed.contains(id) {
+                        record.absorbed.push(*id);
+                    }
+                }
             }
         }
         Some(record)

@@ -42,6 +42,10 @@ pub enum DomainError {
     CustomerAlreadyRegistered,
     #[error("customer's personal data was erased; the record accepts no more changes")]
     CustomerForgotten,
+    #[error("customer was merged into another record, which takes every change now")]
+    CustomerMerged,
+    #[error("a customer cannot be merged into itself")]
+    MergeIntoItself,
     #[error("complaint is not filed")]
     ComplaintNotFiled,
     #[error("complaint is already filed")]
@@ -82,6 +86,8 @@ pub enum DomainError {
     CallbackBeforeRegistration,
     #[error("a committee meeting deciding a case cannot precede its receipt (R-T4)")]
     MeetingBeforeReceipt,
+    #[error("a committee meeting deciding a case cannot precede its escalation (R-T4)")]
+    MeetingBeforeEscalation,
     #[error("case number {case_number} is not of the filing year {year} (R-P1)")]
     CaseNumberYearMismatch { case_number: String, year: i32 },
     /// The register of one year only issues that year's numbers, and only to a filing
@@ -114,6 +120,8 @@ pub enum DomainError {
     RespondentCannotClose,
     #[error("the respondent cannot draft the opinion on their own complaint (R-P4)")]
     RespondentCannotDraft,
+    #[error("the handler must be cleared for the customer's confidentiality (R-C6)")]
+    HandlerNotCleared,
     #[error("only the current handler may do this (R-P5)")]
     NotCurrentHandler,
     #[error("no handler is assigned (R-P5)")]
@@ -138,7 +146,7 @@ pub enum DomainError {
     AlreadySigned,
     #[error("the handler, who signs the opinion, cannot also draft it (R-P5)")]
     HandlerCannotDraft,
-    #[error("the drafter of the opinion cannot sign it as handler (R-P5)")]
+    #[error("whoever drafted this round's opinion cannot sign it, in any capacity (R-P5)")]
     DrafterCannotSign,
     #[error("the case is escalated to the {escalated_to}, who decides it (R-P5)")]
     NotTheDecidingBody { escalated_to: String },
@@ -148,6 +156,14 @@ pub enum DomainError {
     CommitteeQuorumNotMet { present: usize, quorum: usize },
     #[error("the signer of a committee decision must be among the members present (R-P5)")]
     SignerNotAtMeeting,
+    #[error(
+        "a member named present at the committee meeting is not registered or has left (R-P5)"
+    )]
+    CommitteeMemberNotOnStaff,
+    #[error(
+        "a member named present at the committee meeting does not sit on the committee (R-P5)"
+    )]
+    NotACommitteeMember,
 
     // Replies (R-P8, R-P10).
     #[error("no commitments before the decision: only acknowledgements until the opinion is signed (R-P8)")]
@@ -193,6 +209,8 @@ impl DomainError {
             CustomerNotRegistered => "CUSTOMER_NOT_REGISTERED",
             CustomerAlreadyRegistered => "CUSTOMER_ALREADY_REGISTERED",
             CustomerForgotten => "CUSTOMER_FORGOTTEN",
+            CustomerMerged => "CUSTOMER_MERGED",
+            MergeIntoItself => "MERGE_INTO_ITSELF",
             ComplaintNotFiled => "COMPLAINT_NOT_FILED",
             ComplaintAlreadyFiled => "COMPLAINT_ALREADY_FILED",
             StaffNotRegistered => "STAFF_NOT_REGISTERED",
@@ -211,6 +229,10 @@ impl DomainError {
             ContactBeforeRegistration => "CONTACT_BEFORE_REGISTRATION",
             CallbackBeforeRegistration => "CALLBACK_BEFORE_REGISTRATION",
             MeetingBeforeReceipt => "MEETING_BEFORE_RECEIPT",
+            MeetingBeforeEscalation => "MEETING_BEFORE_ESCALATION",
+            HandlerNotCleared => "HANDLER_NOT_CLEARED",
+            CommitteeMemberNotOnStaff => "COMMITTEE_MEMBER_NOT_ON_STAFF",
+            NotACommitteeMember => "NOT_A_COMMITTEE_MEMBER",
             CallbackWindowOpen { .. } => "CALLBACK_WINDOW_OPEN",
             DepartureUnassignable(_) => "DEPARTURE_UNASSIGNABLE",
             CaseNumberYearMismatch { .. } => "CASE_NUMBER_YEAR_MISMATCH",
@@ -269,7 +291,9 @@ impl DomainError {
             | CallbackBeforeClosure
             | ContactBeforeRegistration
             | CallbackBeforeRegistration
-            | MeetingBeforeReceipt => "R-T4",
+            | MeetingBeforeReceipt
+            | MeetingBeforeEscalation => "R-T4",
+            HandlerNotCleared => "R-C6",
             CallbackWindowOpen { .. } => "R-P15",
             ReferrerUnknown | SelfReferral => "R-C7",
             CustomerForgotten => "R-C8",
@@ -298,7 +322,9 @@ impl DomainError {
             | NotTheDecidingBody { .. }
             | CommitteeMeetingRequired
             | CommitteeQuorumNotMet { .. }
-            | SignerNotAtMeeting => "R-P5",
+            | SignerNotAtMeeting
+            | CommitteeMemberNotOnStaff
+            | NotACommitteeMember => "R-P5",
             InvestigationRequired => "R-P6",
             NoCommitmentBeforeDecision | CloseNeedsFinalReply => "R-P8",
             NormalNeedsHandlerSignature | CloseNeedsSignedOpinion => "R-P9",
@@ -309,6 +335,8 @@ impl DomainError {
             InvalidValue(_)
             | CustomerNotRegistered
             | CustomerAlreadyRegistered
+            | CustomerMerged
+            | MergeIntoItself
             | ComplaintNotFiled
             | ComplaintAlreadyFiled
             | StaffNotRegistered
@@ -334,10 +362,12 @@ impl DomainError {
             | ContactBeforeRegistration
             | CallbackBeforeRegistration
             | MeetingBeforeReceipt
+            | MeetingBeforeEscalation
             | ReceivedInFuture
             | CallbackKindMismatch
             | EscalationTarget
             | SelfReferral
+            | MergeIntoItself
             | GradingNeedsReason
             | RecusalNeedsReason
             | ReopenNeedsCause
@@ -350,6 +380,7 @@ impl DomainError {
             }
             CaseNumbersExhausted { .. } => ErrorKind::ResourceExhausted,
             CustomerForgotten
+            | CustomerMerged
             | StaffDeparted
             | GradeUnchanged
             | CaseNumberYearMismatch { .. }
@@ -367,6 +398,9 @@ impl DomainError {
             | NotTheDecidingBody { .. }
             | CommitteeQuorumNotMet { .. }
             | SignerNotAtMeeting
+            | CommitteeMemberNotOnStaff
+            | NotACommitteeMember
+            | HandlerNotCleared
             | RecusedCannotReturn
             | NotCurrentHandler
             | NoHandlerAssigned
@@ -404,7 +438,7 @@ impl DomainError {
             ReceivedInFuture => Some("received_at"),
             ContactBeforeReceipt | ContactBeforeRegistration => Some("contacted_at"),
             CallbackBeforeClosure | CallbackBeforeRegistration => Some("called_at"),
-            MeetingBeforeReceipt => Some("meeting.held_at"),
+            MeetingBeforeReceipt | MeetingBeforeEscalation => Some("meeting.held_at"),
             _ => None,
         }
     }

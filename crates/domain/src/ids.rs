@@ -49,7 +49,7 @@ macro_rules! uuid_id {
             fn from_str(text: &str) -> Result<Self, Self::Err> {
                 let uuid = Uuid::parse_str(text).map_err(|_| ValueError::new(
                     stringify!($name),
-                    format!("{text:?} is not a UUID"),
+                    "is not a UUID",
                 ))?;
                 if uuid.is_nil() {
                     return Err(ValueError::new(stringify!($name), "must not be the nil UUID"));
@@ -91,7 +91,7 @@ impl StaffId {
         if !code.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
             return Err(ValueError::new(
                 "StaffId",
-                format!("{code:?} may only hold ASCII letters, digits, '.', '_' and '-'"),
+                "may only hold ASCII letters, digits, '.', '_' and '-'",
             ));
         }
         Ok(StaffId(code.to_ascii_lowercase()))
@@ -178,8 +178,7 @@ impl fmt::Display for CaseNumber {
 impl FromStr for CaseNumber {
     type Err = ValueError;
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let malformed =
-            || ValueError::new("CaseNumber", format!("{text:?} is not of the form YYYY-NNNNNN"));
+        let malformed = || ValueError::new("CaseNumber", "is not of the form YYYY-NNNNNN");
         let (year, sequence) = text.split_once('-').ok_or_else(malformed)?;
         let all_digits =
             |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());

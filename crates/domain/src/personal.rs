@@ -101,6 +101,10 @@ const DECLARED: &[(&str, &[(&str, FieldKind)])] = &[
     ),
     // The erasure's own record, which must outlive the key it destroys: never sealed.
     ("CustomerForgotten", &[("reason", R), ("forgotten_at", P)]),
+    // That two records are one person is a fact about the person, like a referral; why
+    // may quote their contacts, so it is sealed with the record's key.
+    ("CustomerMerged", &[("into", R), ("reason", S), ("merged_at", P)]),
+    ("CustomerAbsorbed", &[("duplicate", R), ("also", R), ("reason", S), ("absorbed_at", P)]),
     (
         "ComplaintFiled",
         &[
@@ -141,7 +145,7 @@ const DECLARED: &[(&str, &[(&str, FieldKind)])] = &[
         "ComplaintClosed",
         &[("summary", S), ("closed_at", P), ("callback_due_at", P), ("callback_at_risk_at", P)],
     ),
-    ("ComplaintReopened", &[("cause", S), ("by_callback", P), ("reopened_at", P)]),
+    ("ComplaintReopened", &[("cause", S), ("by_callback", R), ("reopened_at", P)]),
     ("CaseArchived", &[("year", P), ("archived_at", P)]),
 ];
 

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::contact::{normalize_email, normalize_phone, PhoneRegion};
 use crate::error::ValueError;
 
 /// A closed set of lowercase words, with `FromStr` that names the allowed ones.
@@ -39,7 +40,7 @@ macro_rules! word_enum {
                     let allowed: Vec<&str> = $name::ALL.iter().map($name::as_str).collect();
                     ValueError::new(
                         stringify!($name),
-                        format!("{text:?} is not one of {}", allowed.join(", ")),
+                        format!("is not one of {}", allowed.join(", ")),
                     )
                 })
             }
@@ -148,6 +149,8 @@ word_enum!(
         Specialist = "specialist",
         Supervisor = "supervisor",
         Director = "director",
+        /// Sits on the committee meeting that decides escalated cases (R-P5).
+        Committee = "committee",
     }
 );
 
@@ -261,53 +264,44 @@ pub struct Contacts {
 impl Contacts {
     pub const MAX_ENTRIES: usize = 10;
 
-    /// Checks every entry: phones of digits and `+-() `, emails with one `@`.
+    /// Checks and normalises every entry of a new request: phones to E.164 (read in
+    /// `region` when written without a country code), emails with a lowercase domain;
+    /// repeats after normalisation are dropped. Stored contacts of old events are not
+    /// re-checked: they decode as they were written.
     pub fn new(
         phones: Vec<String>,
         emails: Vec<String>,
         address: Option<String>,
+        region: PhoneRegion,
     ) -> Result<Self, ValueError> {
         if phones.len() > Self::MAX_ENTRIES || emails.len() > Self::MAX_ENTRIES {
             return Err(ValueError::new("contacts", "at most 10 phones and 10 emails"));
         }
-        let phones = phones.iter().map(|phone| check_phone(phone)).collect::<Result<_, _>>()?;
-        let emails = emails.iter().map(|email| check_email(email)).collect::<Result<_, _>>()?;
-        let address = match address.as_deref().map(str::trim) {
+        // Refusals name the entry, never repeat it: what a caller sends is personal.
+        let mut normalised = Contacts::default();
+        for (i, phone) in phones.iter().enumerate() {
+            let phone = normalize_phone(phone, region).map_err(|why| entry("phones", i, why))?;
+            if !normalised.phones.contains(&phone) {
+                normalised.phones.push(phone);
+            }
+        }
+        for (i, email) in emails.iter().enumerate() {
+            let email = normalize_email(email).map_err(|why| entry("emails", i, why))?;
+            if !normalised.emails.contains(&email) {
+                normalised.emails.push(email);
+            }
+        }
+        normalised.address = match address.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(address) => Some(Text::new("address", address)?.0),
         };
-        Ok(Contacts { phones, emails, address })
+        Ok(normalised)
     }
 }
 
-fn check_phone(phone: &str) -> Result<String, ValueError> {
-    let phone = phone.trim();
-    let digits = phone.bytes().filter(u8::is_ascii_digit).count();
-    let allowed =
-        phone.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'(' | b')' | b' '));
-    if !allowed || !(3..=20).contains(&digits) || phone.len() > 32 {
-        return Err(ValueError::new("phone", format!("{phone:?} is not a phone number")));
-    }
-    Ok(phone.to_owned())
-}
-
-fn check_email(email: &str) -> Result<String, ValueError> {
-    let email = email.trim();
-    let valid = match email.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        }
-        None => false,
-    };
-    if !valid || email.len() > 254 {
-        return Err(ValueError::new("email", format!("{email:?} is not an email address")));
-    }
-    Ok(email.to_owned())
+/// A refusal of the `i`th entry of a contacts list, naming it by position.
+fn entry(list: &str, i: usize, why: ValueError) -> ValueError {
+    ValueError::new("contacts", format!("{list}[{i}] {}", why.reason))
 }
 
 /// A reference to an original document kept for a complaint (R-P2): never altered.
@@ -345,7 +339,8 @@ mod tests {
     fn words_parse_and_name_the_allowed_values() {
         assert_eq!("key".parse::<Tier>().unwrap(), Tier::Key);
         let error = "gold".parse::<Tier>().unwrap_err();
-        assert_eq!(error.to_string(), "Tier: \"gold\" is not one of vip, key, regular");
+        // A refusal names the allowed values, never repeating the input (it may be personal).
+        assert_eq!(error.to_string(), "Tier: is not one of vip, key, regular");
         assert_eq!("online_form".parse::<IntakeChannel>().unwrap(), IntakeChannel::OnlineForm);
         assert_eq!(serde_json::to_string(&CallbackKind::PreSale).unwrap(), "\"pre_sale\"");
     }
@@ -368,11 +363,19 @@ mod tests {
         assert!(Text::new("reason", "   ").is_err());
         assert_eq!(Text::new("reason", " late ").unwrap().as_str(), "late");
         assert!(Text::new("reason", "a\u{0}b").is_err());
-        assert!(
-            Contacts::new(vec!["+86 138-0000-0000".into()], vec!["a@b.cn".into()], None).is_ok()
-        );
-        assert!(Contacts::new(vec!["call me".into()], vec![], None).is_err());
-        assert!(Contacts::new(vec![], vec!["no-at-sign".into()], None).is_err());
+        let cn = PhoneRegion::default();
+        let contacts = Contacts::new(
+            vec!["+86 138-0013-8000".into(), "13800138000".into()],
+            vec!["a@B.cn".into()],
+            None,
+            cn,
+        )
+        .unwrap();
+        assert_eq!(contacts.phones, ["+8613800138000"], "normalised, the repeat dropped");
+        assert_eq!(contacts.emails, ["a@b.cn"]);
+        assert!(Contacts::new(vec!["call me".into()], vec![], None, cn).is_err());
+        assert!(Contacts::new(vec!["12345".into()], vec![], None, cn).is_err());
+        assert!(Contacts::new(vec![], vec!["no-at-sign".into()], None, cn).is_err());
         assert!(Attachment::new("doc://1", Some("xyz")).is_err());
     }
 }

@@ -132,6 +132,7 @@ fn sign(signer: &str, capacity: SignerCapacity) -> ComplaintCommand {
         decision: text("refund the second charge"),
         remedy: None,
         meeting: None,
+        members: Vec::new(),
         committee_quorum: usize::from(Policy::default().committee_quorum),
     })
 }
@@ -150,6 +151,8 @@ fn sign_in_meeting(signer: &str, members: &[&str]) -> ComplaintCommand {
         unreachable!()
     };
     command.meeting = Some(meeting(members));
+    // Everyone named sits on the committee unless a test says otherwise.
+    command.members = members.iter().map(|m| (staff(m), MemberStanding::Member)).collect();
     ComplaintCommand::SignOpinion(command)
 }
 
@@ -235,7 +238,11 @@ fn a_case_is_filed_once() {
 #[test]
 fn respondent_cannot_be_assigned_r_p4() {
     given::<Complaint>([filed(Severity::Normal, Some("r1"))])
-        .when(ComplaintCommand::AssignHandler(AssignHandler { handler: staff("r1"), reason: None }))
+        .when(ComplaintCommand::AssignHandler(AssignHandler {
+            handler: staff("r1"),
+            reason: None,
+            handler_cleared: true,
+        }))
         .then_error(DomainError::RespondentCannotHandle);
 }
 
@@ -308,7 +315,11 @@ fn recused_person_can_never_be_reassigned_r_p4() {
     let history =
         vec![filed(Severity::Normal, None), assigned("h1"), recused.into(), assigned("h2")];
     given::<Complaint>(history.clone())
-        .when(ComplaintCommand::AssignHandler(AssignHandler { handler: staff("h1"), reason: None }))
+        .when(ComplaintCommand::AssignHandler(AssignHandler {
+            handler: staff("h1"),
+            reason: None,
+            handler_cleared: true,
+        }))
         .then_error(DomainError::RecusedCannotReturn);
     // Nor sign in another capacity.
     let mut escalated_history = history;
@@ -328,6 +339,7 @@ fn reassigning_records_the_previous_handler_r_p5() {
         .when(ComplaintCommand::AssignHandler(AssignHandler {
             handler: staff("h2"),
             reason: Some(text("h1 is absent")),
+            handler_cleared: true,
         }))
         .then(vec![HandlerAssigned {
             handler: staff("h2"),
@@ -337,7 +349,11 @@ fn reassigning_records_the_previous_handler_r_p5() {
         }
         .into()]);
     given::<Complaint>([filed(Severity::Normal, None), assigned("h1")])
-        .when(ComplaintCommand::AssignHandler(AssignHandler { handler: staff("h1"), reason: None }))
+        .when(ComplaintCommand::AssignHandler(AssignHandler {
+            handler: staff("h1"),
+            reason: None,
+            handler_cleared: true,
+        }))
         .then(vec![]);
 }
 
@@ -430,6 +446,29 @@ fn a_committee_decision_records_its_meeting_r_p5() {
     given::<Complaint>(history.clone())
         .when(before_receipt)
         .then_error(DomainError::MeetingBeforeReceipt);
+    // R-T4: nor its escalation (received at -2 h, escalated at 0, met at -1 h).
+    let mut before_escalation = sign_in_meeting("d1", &["d1", "p1", "p2"]);
+    if let ComplaintCommand::SignOpinion(command) = &mut before_escalation {
+        command.meeting.as_mut().unwrap().held_at = at(-1);
+    }
+    given::<Complaint>(history.clone())
+        .when(before_escalation)
+        .then_error(DomainError::MeetingBeforeEscalation);
+    // Only registered, active committee members count; one named and not is refused.
+    for (standing, error) in [
+        (Some(MemberStanding::NotOnStaff), DomainError::CommitteeMemberNotOnStaff),
+        (None, DomainError::CommitteeMemberNotOnStaff),
+        (Some(MemberStanding::NotOnCommittee), DomainError::NotACommitteeMember),
+    ] {
+        let mut command = sign_in_meeting("d1", &["d1", "p1", "p2"]);
+        if let ComplaintCommand::SignOpinion(command) = &mut command {
+            command.members.retain(|(code, _)| code != &staff("p2"));
+            if let Some(standing) = standing {
+                command.members.push((staff("p2"), standing));
+            }
+        }
+        given::<Complaint>(history.clone()).when(command).then_error(error);
+    }
     let ComplaintEvent::OpinionSigned(mut expected) = signed_now("d1", SignerCapacity::Committee)
     else {
         unreachable!()
@@ -455,6 +494,39 @@ fn the_drafter_does_not_sign_and_the_handler_does_not_draft_r_p5() {
     given::<Complaint>(drafted_then_assigned)
         .when(sign("sp1", SignerCapacity::Handler))
         .then_error(DomainError::DrafterCannotSign);
+    // A signature binds to this round's opinion: whoever drafted any version of it
+    // signs in no capacity, even once another redrafted.
+    let redrafted = vec![
+        filed(Severity::Normal, None),
+        drafted("hs1"),
+        drafted("sp1"),
+        assigned("hs1"),
+        investigated("hs1"),
+    ];
+    given::<Complaint>(redrafted)
+        .when(sign("hs1", SignerCapacity::Handler))
+        .then_error(DomainError::DrafterCannotSign);
+    let to_director = vec![
+        filed(Severity::Major, None),
+        assigned("h1"),
+        investigated("h1"),
+        drafted("d1"),
+        escalated(SignerCapacity::Director),
+    ];
+    given::<Complaint>(to_director)
+        .when(sign("d1", SignerCapacity::Director))
+        .then_error(DomainError::DrafterCannotSign);
+}
+
+#[test]
+fn a_handler_not_cleared_for_the_customer_is_not_assigned_r_c6() {
+    given::<Complaint>([filed(Severity::Normal, None)])
+        .when(ComplaintCommand::AssignHandler(AssignHandler {
+            handler: staff("h1"),
+            reason: None,
+            handler_cleared: false,
+        }))
+        .then_error(DomainError::HandlerNotCleared);
 }
 
 #[test]
@@ -601,7 +673,11 @@ fn closing_requires_signed_opinion_and_final_reply() {
 #[test]
 fn closed_case_refuses_handling_commands() {
     let commands = [
-        ComplaintCommand::AssignHandler(AssignHandler { handler: staff("h2"), reason: None }),
+        ComplaintCommand::AssignHandler(AssignHandler {
+            handler: staff("h2"),
+            reason: None,
+            handler_cleared: true,
+        }),
         ComplaintCommand::RecordInvestigation(RecordInvestigation {
             by: Actor::handler(staff("h1")),
             findings: text("x"),

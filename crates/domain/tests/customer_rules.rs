@@ -5,7 +5,7 @@ mod support;
 use kefu_domain::customer::*;
 use kefu_domain::{
     CallbackChannel, CallbackKind, CallbackOutcome, Confidentiality, ContactChannel, Contacts,
-    CustomerId, CustomerKind, DomainError, LogCallback, Policy, StarLevel, Tier,
+    CustomerId, CustomerKind, DomainError, LogCallback, PhoneRegion, Policy, StarLevel, Tier,
 };
 use support::{at, given, staff, text};
 
@@ -22,7 +22,13 @@ fn register_command() -> RegisterCustomer {
         customer_id: customer_id(),
         name: text("Wang Fang"),
         kind: CustomerKind::Individual,
-        contacts: Contacts::new(vec!["+86 138 0000 0000".into()], vec![], None).unwrap(),
+        contacts: Contacts::new(
+            vec!["+86 138 0000 0000".into()],
+            vec![],
+            None,
+            PhoneRegion::default(),
+        )
+        .unwrap(),
         tier: Tier::Regular,
         stars: None,
         source_channel: text("exhibition"),

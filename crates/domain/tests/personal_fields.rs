@@ -38,8 +38,13 @@ fn free() -> kefu_domain::Text {
 fn every_event() -> Vec<(String, serde_json::Value)> {
     let customer_id = "0193a5e0-0000-7000-8000-0000000000c1".parse().unwrap();
     let complaint_id = "0193a5e0-0000-7000-8000-000000000001".parse().unwrap();
-    let contacts =
-        Contacts::new(vec!["123456".into()], vec!["a@b.cn".into()], Some("x".into())).unwrap();
+    let contacts = Contacts::new(
+        vec!["13800138000".into()],
+        vec!["a@b.cn".into()],
+        Some("x".into()),
+        kefu_domain::PhoneRegion::default(),
+    )
+    .unwrap();
     let callback = CallbackLogged {
         customer_id,
         complaint_id: Some(complaint_id),
@@ -98,6 +103,14 @@ fn every_event() -> Vec<(String, serde_json::Value)> {
         }
         .into(),
         callback.clone().into(),
+        CustomerMerged { into: customer_id, reason: free(), merged_at: at(0) }.into(),
+        CustomerAbsorbed {
+            duplicate: customer_id,
+            also: vec![customer_id],
+            reason: free(),
+            absorbed_at: at(0),
+        }
+        .into(),
         CustomerForgotten { reason: free(), forgotten_at: at(0) }.into(),
     ];
     let complaint: Vec<ComplaintEvent> = vec![

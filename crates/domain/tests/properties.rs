@@ -46,7 +46,11 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
             policy: kefu_domain::PolicyBook::new().current(),
             tier: Tier::Regular,
         }),
-        1 => ComplaintCommand::AssignHandler(AssignHandler { handler: person(who), reason: None }),
+        1 => ComplaintCommand::AssignHandler(AssignHandler {
+            handler: person(who),
+            reason: None,
+            handler_cleared: true,
+        }),
         2 => ComplaintCommand::RecuseHandler(RecuseHandler {
             handler: person(who),
             reason: (variant % 4 != 0).then(|| text("conflict")),
@@ -76,6 +80,9 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
                 members_present: (0..3).map(|i| person(who.wrapping_add(i))).collect(),
                 reported_to_authority: variant % 3 == 0,
             }),
+            members: (0..3)
+                .map(|i| (person(who.wrapping_add(i)), MemberStanding::Member))
+                .collect(),
             committee_quorum: 3,
         }),
         8 => ComplaintCommand::SendReply(SendReply {

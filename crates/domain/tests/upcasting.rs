@@ -100,3 +100,52 @@ fn a_v1_complaint_closed_gets_version_zeros_callback_deadline() {
     );
     assert!(ComplaintEvent::from_stored("ComplaintClosed", 1, &serde_json::json!({})).is_err());
 }
+
+/// One upcaster chain for `ComplaintFiled` (v1 → v2 receipt → v3 terms), and the
+/// taxonomy (R-P3) is a reading of what is stored, not a schema step: an event of every
+/// version decodes to the current shape, keeps its stored category and cause, and reads
+/// them through the one taxonomy (prose from before codes as `unlisted`).
+#[test]
+fn complaint_filed_of_every_version_decodes_and_reads_through_the_taxonomy() {
+    use kefu_domain::taxonomy::{category_label, cause_label, UNLISTED};
+    let v1: serde_json::Value = serde_json::from_str(V1_COMPLAINT_FILED).unwrap();
+    let mut v2 = v1.clone();
+    v2["received_at"] = serde_json::json!("2025-06-01T23:00:00Z");
+    let v1_event = ComplaintEvent::from_stored("ComplaintFiled", 1, &v1).unwrap();
+    let v2_event = ComplaintEvent::from_stored("ComplaintFiled", 2, &v2).unwrap();
+    // A current event, with codes, as intake writes it now.
+    let v3_payload = {
+        let ComplaintEvent::ComplaintFiled(mut filed) = v2_event.clone() else { unreachable!() };
+        filed.category = kefu_domain::taxonomy::category("billing").unwrap();
+        filed.cause = kefu_domain::taxonomy::cause("overcharge").unwrap();
+        filed.terms.policy_version = 7;
+        ComplaintEvent::ComplaintFiled(filed).to_payload()
+    };
+    let v3_event = ComplaintEvent::from_stored("ComplaintFiled", 3, &v3_payload).unwrap();
+    let read = |event: &ComplaintEvent| {
+        let ComplaintEvent::ComplaintFiled(filed) = event else { panic!("{event:?}") };
+        assert_eq!(event.schema_version(), 3, "decoded to the current version");
+        let again = ComplaintEvent::from_stored("ComplaintFiled", 3, &event.to_payload());
+        assert_eq!(again.as_ref(), Ok(event), "written back, it reads the same");
+        (
+            filed.cause.as_str().to_owned(),
+            category_label(filed.category.as_str()).to_owned(),
+            cause_label(filed.cause.as_str()).to_owned(),
+            filed.terms.policy_version,
+        )
+    };
+    let prose = ("rude staff".to_owned(), "service".to_owned(), UNLISTED.to_owned(), 0);
+    assert_eq!(read(&v1_event), prose, "v1: the prose is kept, read as unlisted");
+    assert_eq!(read(&v2_event), prose, "v2: likewise, held to policy version 0");
+    let coded = ("overcharge".to_owned(), "billing".to_owned(), "overcharge".to_owned(), 7);
+    assert_eq!(read(&v3_event), coded, "v3: codes read as themselves, its own terms kept");
+    // v1 and v2 reach the same terms: a v1's receipt is its filing, a v2's is given.
+    let terms = |event: &ComplaintEvent| match event {
+        ComplaintEvent::ComplaintFiled(filed) => filed.terms,
+        other => panic!("{other:?}"),
+    };
+    let filed_at = Utc.with_ymd_and_hms(2025, 6, 2, 8, 30, 0).unwrap();
+    assert_eq!(terms(&v1_event).first_response_due_at, filed_at + TimeDelta::hours(12));
+    let received_at = Utc.with_ymd_and_hms(2025, 6, 1, 23, 0, 0).unwrap();
+    assert_eq!(terms(&v2_event).first_response_due_at, received_at + TimeDelta::hours(12));
+}

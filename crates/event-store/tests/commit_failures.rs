@@ -12,29 +12,8 @@ use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
 
-macro_rules! failure_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(&kefu_testkit::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(db) = kefu_testkit::postgres().await else { return };
-                    super::$name(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-failure_suite!(
+kefu_testkit::on_both_databases!(
+    workers = 4;
     one_failing_append_in_a_group_commit_fails_alone,
     transient_database_failures_are_retryable,
 );

@@ -13,30 +13,9 @@ use kefu_testkit::TestDatabase;
 use serde_json::json;
 use uuid::Uuid;
 
-/// Instantiates every listed test once per backend: `sqlite::name` and `postgres::name`.
-macro_rules! store_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(&kefu_testkit::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    let Some(db) = kefu_testkit::postgres().await else { return };
-                    super::$name(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-store_suite!(
+// Instantiates every listed test once per backend: `sqlite::name` and `postgres::name`.
+kefu_testkit::on_both_databases!(
+    workers = 4;
     append_then_read_stream_both_ways,
     expectations_no_stream_and_exact,
     wrong_expected_version_reports_actual_and_writes_nothing,

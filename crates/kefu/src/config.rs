@@ -18,7 +18,7 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::Value;
 use figment::Figment;
 use kefu_domain::calendar::Calendar;
-use kefu_domain::Policy;
+use kefu_domain::{PhoneRegion, Policy};
 use serde::{Deserialize, Serialize};
 
 use crate::settings::{parse_duration, redact, CallLimits, LogFormat, Settings, TlsFiles};
@@ -74,6 +74,13 @@ pub struct Config {
     /// A calendar file (TOML, the keys of `[policy.calendar]`) replacing
     /// `policy.calendar`.
     pub calendar_file: Option<PathBuf>,
+    /// The region (ISO 3166, e.g. `CN`, `HK`) of phone numbers written without a country
+    /// code: new ones are stored in E.164 by it, and the customer search index reads old
+    /// ones in it.
+    pub phone_region: PhoneRegion,
+    /// Refuse to register a customer whose phone or email a customer the caller may see
+    /// already has (ALREADY_EXISTS naming it); otherwise duplicates are only reported.
+    pub refuse_duplicate_contacts: bool,
     pub pools: Pools,
     pub store: StoreLimits,
     /// The business's time zone, calendar and targets (R-T1..R-T3, R-C5).
@@ -151,6 +158,8 @@ impl Default for Config {
             max_connection_age: limits.max_connection_age.unwrap_or(Duration::ZERO),
             max_connection_age_grace: limits.max_connection_age_grace,
             calendar_file: None,
+            phone_region: settings.phone_region,
+            refuse_duplicate_contacts: settings.refuse_duplicate_contacts,
             pools: Pools::default(),
             store: StoreLimits::default(),
             policy: Policy::default(),
@@ -276,6 +285,8 @@ impl Config {
         settings.store = self.store_options();
         settings.replica_connections = self.pools.replica_connections;
         settings.close_wait = self.pools.close_wait;
+        settings.phone_region = self.phone_region;
+        settings.refuse_duplicate_contacts = self.refuse_duplicate_contacts;
         Ok(settings)
     }
 
@@ -388,6 +399,8 @@ mod tests {
                 ("KEFU_CONFIG", file.to_str().unwrap()),
                 ("KEFU_LISTEN", "127.0.0.1:7001"),
                 ("KEFU_POLICY__AT_RISK_PERCENT", "75"),
+                ("KEFU_PHONE_REGION", "hk"),
+                ("KEFU_REFUSE_DUPLICATE_CONTACTS", "true"),
                 ("KEFU_TOKEN", "a client's, not ours"),
                 ("KEFU_TEST_DATABASE_URL", "postgres://test"),
                 ("PATH", "/bin"),
@@ -399,6 +412,10 @@ mod tests {
         assert_eq!(config.policy.at_risk_percent, 75, "the environment beats the file");
         assert_eq!(config.read_wait, Duration::from_secs(2), "the file beats the default");
         assert_eq!(config.max_concurrent_calls, 1024, "the default");
+        // Lookup's settings (issue 20) are keys like any other, and reach the server.
+        let settings = config.settings().unwrap();
+        assert_eq!(settings.phone_region, "HK".parse().unwrap());
+        assert!(settings.refuse_duplicate_contacts);
     }
 
     #[test]
@@ -423,6 +440,8 @@ mod tests {
             ("KEFU_POLICY__AT_RISK_PERCENT", "100", "at_risk_percent"),
             ("KEFU_READ_WAIT", "5 days", "read_wait"),
             ("KEFU_LOG_FORMAT", "xml", "log_format"),
+            ("KEFU_PHONE_REGION", "Atlantis", "phone_region"),
+            ("KEFU_REFUSE_DUPLICATE_CONTACTS", "perhaps", "refuse_duplicate_contacts"),
         ] {
             let error = Config::load(&Sources::new(None, env(&[(key, value)]), vec![]))
                 .unwrap_err()

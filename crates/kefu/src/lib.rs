@@ -77,7 +77,8 @@ impl Application {
                 Tokens::single_admin(&token)
             }
         };
-        let runner = Runner::new(store.clone(), projections_in(settings.policy.time_zone));
+        let projections = projections_in(settings.policy.time_zone, settings.phone_region);
+        let runner = Runner::new(store.clone(), projections);
         runner.prepare().await.context("prepare the projections")?;
         let mut config = ApiConfig::new(tokens.clone());
         if let Some(clock) = &settings.clock {
@@ -85,6 +86,8 @@ impl Application {
         }
         config.read_wait = settings.read_wait;
         config.sla_watch_interval = settings.sla_watch_interval;
+        config.phone_region = settings.phone_region;
+        config.refuse_duplicate_contacts = settings.refuse_duplicate_contacts;
         if let Some(url) = &settings.read_database_url {
             if !matches!(store.database(), kefu_event_store::Database::Postgres(_)) {
                 bail!("a read replica replicates PostgreSQL: --read-database-url needs a postgres:// --database-url");

@@ -4,6 +4,7 @@ mod cases;
 mod operations;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -12,7 +13,7 @@ use kefu::config::{Config, Sources};
 use kefu::telemetry::Telemetry;
 use kefu::{redact, Application, LogFormat};
 use kefu_event_store::EventStore;
-use kefu_projection::{projections_in, Runner};
+use kefu_projection::{projections_in, Projection, Runner};
 
 /// mimalloc, not glibc's malloc: a rebuild allocates and frees millions of small
 /// values across threads, and glibc spent a quarter of the CPU consolidating its free lists.
@@ -97,6 +98,10 @@ pub(crate) struct DatabaseArgs {
     /// in the configuration and `KEFU_DATABASE_URL`.
     #[arg(long)]
     pub(crate) database_url: Option<String>,
+    /// Region (ISO 3166, e.g. CN, HK) of phone numbers written without a country code;
+    /// also `phone_region` in the configuration and `KEFU_PHONE_REGION`.
+    #[arg(long)]
+    pub(crate) phone_region: Option<String>,
 }
 
 impl DatabaseArgs {
@@ -105,6 +110,9 @@ impl DatabaseArgs {
     pub(crate) fn load(&self, mut flags: Vec<(String, Value)>) -> anyhow::Result<Config> {
         if let Some(url) = &self.database_url {
             flags.insert(0, ("database_url".into(), Value::from(url.clone())));
+        }
+        if let Some(region) = &self.phone_region {
+            flags.insert(0, ("phone_region".into(), Value::from(region.clone())));
         }
         let env = std::env::vars().filter(|(name, _)| name.starts_with("KEFU_")).collect();
         Config::load(&Sources::new(self.config.clone(), env, flags))
@@ -141,6 +149,10 @@ struct ServeArgs {
     /// Serve Prometheus metrics at `http://ADDR/metrics`.
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// Refuse to register a customer whose phone or email a customer the caller may
+    /// see already has (ALREADY_EXISTS naming it); otherwise they are only reported.
+    #[arg(long)]
+    refuse_duplicate_contacts: bool,
     /// A PostgreSQL hot standby of the database: the reporting RPCs are served from it.
     #[arg(long)]
     read_database_url: Option<String>,
@@ -214,6 +226,8 @@ impl ServeArgs {
             ("max_connection_age_grace", &self.max_connection_age_grace),
             ("calendar_file", &self.calendar_file),
         ];
+        let switches = [("refuse_duplicate_contacts", self.refuse_duplicate_contacts)];
+        let switches = switches.into_iter().filter(|(_, on)| *on);
         given
             .into_iter()
             .filter_map(|(key, value)| {
@@ -221,6 +235,7 @@ impl ServeArgs {
                     (key.to_owned(), value.parse::<Value>().unwrap_or_else(|never| match never {}))
                 })
             })
+            .chain(switches.map(|(key, on)| (key.to_owned(), Value::from(on))))
             .collect()
     }
 }
@@ -278,7 +293,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { database, file } => {
-            let checked = operations::restore(&file, &database.url()?).await?;
+            let config = database.load(Vec::new())?;
+            let checked =
+                operations::restore(&file, &config.database_url, configured_projections(&config))
+                    .await?;
             println!(
                 "restored: {} events in {} streams verified, read models rebuilt",
                 checked.events, checked.streams
@@ -286,7 +304,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check(database) => {
-            let checked = operations::check(&database.url()?).await?;
+            let config = database.load(Vec::new())?;
+            let checked =
+                operations::check(&config.database_url, configured_projections(&config)).await?;
             println!(
                 "checked: {} events in {} streams verified, read models rebuilt",
                 checked.events, checked.streams
@@ -311,14 +331,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// The projections over the configured database, with months in the configured zone.
+/// Every projection, with months in the configured business zone and old phone numbers
+/// read in the configured region.
+fn configured_projections(config: &Config) -> Vec<Arc<dyn Projection>> {
+    projections_in(config.policy.time_zone, config.phone_region)
+}
+
+/// The projections over the configured database.
 async fn open_runner(database: &DatabaseArgs) -> anyhow::Result<Runner> {
     let config = database.load(Vec::new())?;
     let url = &config.database_url;
     let store = EventStore::open(url, config.store_options())
         .await
         .with_context(|| format!("open the event store at {}", redact(url)))?;
-    Ok(Runner::new(store, projections_in(config.policy.time_zone)))
+    Ok(Runner::new(store, configured_projections(&config)))
 }
 
 #[allow(clippy::print_stdout)] // the operator asked for this output

@@ -6,10 +6,11 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use kefu_event_store::{EventStore, StoreOptions, StreamId, Verification};
-use kefu_projection::{all_projections, Runner};
+use kefu_projection::{Projection, Runner};
 
 /// What `check` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +36,11 @@ pub async fn backup(url: &str, file: &Path) -> anyhow::Result<()> {
 }
 
 /// Copies the SQLite backup `file` to the (new) database of `url`, then checks it.
-pub async fn restore(file: &Path, url: &str) -> anyhow::Result<Checked> {
+pub async fn restore(
+    file: &Path,
+    url: &str,
+    projections: Vec<Arc<dyn Projection>>,
+) -> anyhow::Result<Checked> {
     let target = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -47,11 +52,12 @@ pub async fn restore(file: &Path, url: &str) -> anyhow::Result<Checked> {
     }
     std::fs::copy(file, target)
         .with_context(|| format!("copy {} to {}", file.display(), target.display()))?;
-    check(url).await
+    check(url, projections).await
 }
 
-/// Verifies every stream's hash chain, then rebuilds every projection from zero.
-pub async fn check(url: &str) -> anyhow::Result<Checked> {
+/// Verifies every stream's hash chain, then rebuilds `projections` (all of them, in the
+/// configured business zone and phone region) from zero.
+pub async fn check(url: &str, projections: Vec<Arc<dyn Projection>>) -> anyhow::Result<Checked> {
     let store = open(url).await?;
     let mut streams = BTreeSet::new();
     let mut events = 0u64;
@@ -71,6 +77,6 @@ pub async fn check(url: &str) -> anyhow::Result<Checked> {
             }
         }
     }
-    Runner::new(store, all_projections()).rebuild_all(|_, _| {}).await?;
+    Runner::new(store, projections).rebuild_all(|_, _| {}).await?;
     Ok(Checked { events, streams: streams.len() })
 }

@@ -55,6 +55,11 @@ pub struct Settings {
     pub close_wait: Duration,
     /// How often a `WatchSla` stream looks at the clock and the deadlines (R-T5).
     pub sla_watch_interval: Duration,
+    /// The region of phone numbers written without a country code: new ones are
+    /// normalised to E.164 in it, and the read model reads old ones in it (CN).
+    pub phone_region: kefu_domain::PhoneRegion,
+    /// Refuse a new customer whose phone or email a customer the caller may see has.
+    pub refuse_duplicate_contacts: bool,
 }
 
 /// Where the server's certificate and key are, and whose clients it accepts.
@@ -153,6 +158,8 @@ impl std::fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("policy", &self.policy)
             .field("operator", &self.operator)
+            .field("phone_region", &self.phone_region)
+            .field("refuse_duplicate_contacts", &self.refuse_duplicate_contacts)
             .finish_non_exhaustive()
     }
 }
@@ -180,6 +187,8 @@ impl Settings {
             replica_connections: 8,
             close_wait: Duration::from_secs(1),
             sla_watch_interval: Duration::from_secs(30),
+            phone_region: kefu_domain::PhoneRegion::default(),
+            refuse_duplicate_contacts: false,
         }
     }
 }

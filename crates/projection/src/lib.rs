@@ -22,12 +22,18 @@ pub use projections::staff::StaffDirectory;
 pub use queries::{Page, Paged, ReadModels};
 pub use runner::{Projection, ProjectionStatus, Runner, Stopped};
 
-/// Every projection kefu runs, with months in the default business zone (tests, tools).
+/// Every projection kefu runs, with months in the default business zone and old phone
+/// numbers read in the default region (tests, tools).
 pub fn all_projections() -> Vec<Arc<dyn Projection>> {
-    projections_in(kefu_domain::Policy::default().time_zone)
+    projections_in(kefu_domain::Policy::default().time_zone, kefu_domain::PhoneRegion::default())
 }
 
-/// Every projection kefu runs, with months counted in the business zone `zone` (R-T1).
-pub fn projections_in(zone: chrono_tz::Tz) -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(Customers), Arc::new(Complaints { zone }), Arc::new(StaffDirectory)]
+/// Every projection kefu runs, with months counted in the business zone `zone` (R-T1);
+/// phone numbers stored as typed, without a country code, are read in `region` (the
+/// `customers` search index).
+pub fn projections_in(
+    zone: chrono_tz::Tz,
+    region: kefu_domain::PhoneRegion,
+) -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(Customers { region }), Arc::new(Complaints { zone }), Arc::new(StaffDirectory)]
 }

@@ -21,29 +21,8 @@ use kefu_testkit::TestDatabase;
 use support::*;
 use uuid::Uuid;
 
-macro_rules! isolation_suite {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(&kefu_testkit::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = kefu_testkit::postgres().await else { return };
-                    super::$name(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-isolation_suite!(
+kefu_testkit::on_both_databases!(
+    workers = 2;
     a_projection_that_cannot_apply_an_event_stops_alone,
     a_rebuild_racing_a_live_runner_applies_every_event_once,
     a_case_number_issued_twice_in_an_old_log_stops_nothing,
@@ -158,7 +137,8 @@ async fn a_projection_that_cannot_apply_an_event_stops_alone(db: &TestDatabase) 
     };
     let later = register_customer(&store, "later", customer_spec()).await;
     let later_position = store.head_position().await.unwrap();
-    let live_reach = ReadModels::new(Runner::new(store.clone(), vec![Arc::new(Customers)]));
+    let live_reach =
+        ReadModels::new(Runner::new(store.clone(), vec![Arc::new(Customers::default())]));
     live_reach.wait_for(later_position, Duration::from_secs(30)).await.unwrap();
     assert!(models.customer(&later.to_string()).await.unwrap().is_some());
     stop.send(()).unwrap();
@@ -168,7 +148,7 @@ async fn a_projection_that_cannot_apply_an_event_stops_alone(db: &TestDatabase) 
 
     // A new binary that can apply it: started, the projection resumes from its checkpoint.
     let fixed: Vec<Arc<dyn Projection>> = vec![
-        Arc::new(Customers),
+        Arc::new(Customers::default()),
         Arc::new(FixedComplaints { unreadable }),
         Arc::new(StaffDirectory),
     ];
@@ -209,7 +189,9 @@ async fn a_rebuild_racing_a_live_runner_applies_every_event_once(db: &TestDataba
                 // Counters a second application would double (investigations per round).
                 let sequence = u32::try_from(i + 1).unwrap();
                 let (phone, normal) = (IntakeChannel::Phone, Severity::Normal);
-                let case = Case::file(&store, sequence, id, "c", "k", phone, normal, t(1)).await;
+                let case =
+                    Case::file(&store, sequence, id, "billing", "overcharge", phone, normal, t(1))
+                        .await;
                 case.assign(&store, "h1", t(2)).await;
                 let investigation = ComplaintCommand::RecordInvestigation(RecordInvestigation {
                     by: Actor::handler(staff("h1")),
@@ -260,9 +242,17 @@ async fn a_case_number_issued_twice_in_an_old_log_stops_nothing(db: &TestDatabas
     let customer = register_customer(&store, "twice", customer_spec()).await;
     let mut cases = Vec::new();
     for _ in 0..3 {
-        let case =
-            Case::file(&store, 7, customer, "c", "k", IntakeChannel::Phone, Severity::Normal, t(1))
-                .await;
+        let case = Case::file(
+            &store,
+            7,
+            customer,
+            "billing",
+            "overcharge",
+            IntakeChannel::Phone,
+            Severity::Normal,
+            t(1),
+        )
+        .await;
         cases.push(case.id.to_string());
     }
     let one_by_one = Runner::new(store.clone(), all_projections()).with_batch_size(1);

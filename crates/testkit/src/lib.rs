@@ -75,6 +75,32 @@ impl Drop for TestDatabase {
     }
 }
 
+/// One `#[tokio::test]` per backend for each named `async fn(&TestDatabase)`, in modules
+/// `sqlite` and `postgres`, on a multi-threaded runtime of `workers` threads; the
+/// PostgreSQL test returns early only when [`postgres`] has no server (never in CI).
+#[macro_export]
+macro_rules! on_both_databases {
+    (workers = $workers:tt; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = $workers)]
+                async fn $name() {
+                    super::$name(&$crate::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = $workers)]
+                async fn $name() {
+                    let Some(db) = $crate::postgres().await else { return };
+                    super::$name(&db).await;
+                }
+            )*
+        }
+    };
+}
+
 /// A fresh SQLite database file in a new temp dir.
 pub fn sqlite() -> TestDatabase {
     let dir = tempfile::Builder::new().prefix("kefu-test-").tempdir().expect("create temp dir");

@@ -22,6 +22,9 @@ kefu_tests::on_both_backends!(
     a_failed_erasure_leaves_nothing_half_done_and_its_retry_completes_it,
     a_departure_nobody_can_take_over_is_refused_before_anything_is_recorded,
     a_retried_departure_reports_the_recorded_owners,
+    a_retried_assignment_gets_its_first_answer_after_the_assignee_left,
+    a_retried_archive_names_the_cases_it_archived,
+    a_case_reopened_after_its_handler_left_goes_to_someone_active,
 );
 
 // 28 reports and replays in a row from two principals, as inputs: on a server without
@@ -187,6 +190,8 @@ async fn a_legacy_event_at_year_minus_one_does_not_stop_the_projections(app: &Te
         .into_inner();
     let shown = listed.complaints.iter().find(|c| c.complaint_id == complaint_id.to_string());
     let shown = shown.expect("the legacy case is listed");
+    // R-P3: prose in a legacy event's code fields is listed as `unlisted`, never as a label.
+    assert_eq!((shown.category.as_str(), shown.cause.as_str()), ("unlisted", "unlisted"));
     // The read models hold instants within years 0000-9999, the nearest bound.
     assert_eq!(shown.received_at.as_ref().map(|t| t.seconds), Some(year(0)));
     let breaches = supervisor
@@ -616,4 +621,135 @@ async fn archiving_never_traps_a_callback_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archiving_never_traps_a_callback_postgres() {
     archiving_never_traps_a_callback(Backend::Postgres).await;
+}
+
+/// A retry returns its first answer whatever happened since: an assignment acknowledged
+/// before its assignee left is answered again, not refused `STAFF_DEPARTED` (a caller
+/// whose first answer was lost must not conclude it failed); a new one is refused.
+async fn a_retried_assignment_gets_its_first_answer_after_the_assignee_left(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let customer = register_customer(&mut agent, "Song Jia").await;
+    let (case, _) = file(&mut agent, &customer, pb::Severity::Normal, "").await;
+    let to_a2 = pb::AssignAgentRequest {
+        request_id: rid(),
+        customer_id: customer.clone(),
+        expected_version: None,
+        agent: "a2".into(),
+        reason: String::new(),
+    };
+    let to_h2 = assign(&case, "h2");
+    let agent_first = supervisor.customers.assign_agent(to_a2.clone()).await.expect("a2");
+    let handler_first = supervisor.complaints.assign_handler(to_h2.clone()).await.expect("h2");
+    for leaver in ["a2", "h2"] {
+        let departure = pb::RecordDepartureRequest {
+            request_id: rid(),
+            staff_id: leaver.into(),
+            reason: String::new(),
+        };
+        supervisor.staff.record_departure(departure).await.expect("departure");
+    }
+    let agent_again = supervisor.customers.assign_agent(to_a2.clone()).await.expect("retry");
+    assert_eq!(agent_again.into_inner(), agent_first.into_inner());
+    let handler_again = supervisor.complaints.assign_handler(to_h2.clone()).await.expect("retry");
+    assert_eq!(handler_again.into_inner(), handler_first.into_inner());
+    // A new request to assign the leaver is refused.
+    let fresh = pb::AssignAgentRequest { request_id: rid(), ..to_a2 };
+    refused(
+        supervisor.customers.assign_agent(fresh).await,
+        Code::FailedPrecondition,
+        "STAFF_DEPARTED",
+    );
+    let fresh = pb::AssignHandlerRequest { request_id: rid(), ..to_h2 };
+    refused(
+        supervisor.complaints.assign_handler(fresh).await,
+        Code::FailedPrecondition,
+        "STAFF_DEPARTED",
+    );
+}
+
+/// R-P12 with a retry: an `ArchiveCases` sent again names the cases it archived, at the
+/// same position, and writes nothing (before: it answered them as `already_archived` by
+/// someone else, position 0).
+async fn a_retried_archive_names_the_cases_it_archived(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let customer = register_customer(&mut agent, "Xu Lan").await;
+    let (case, number) = file(&mut agent, &customer, pb::Severity::Normal, "").await;
+    handle_to_close(app, &case).await;
+    agent
+        .callbacks
+        .log_callback(complaint_callback(&customer, &case, "fine"))
+        .await
+        .expect("callback");
+    let archive = pb::ArchiveCasesRequest { request_id: rid(), year: number[..4].parse().unwrap() };
+    let first = supervisor.complaints.archive_cases(archive.clone()).await.expect("archive");
+    let first = first.into_inner();
+    assert_eq!(first.archived, std::slice::from_ref(&number));
+    let head = kefu_tests::db::head(app.db.url()).await;
+    let again = supervisor.complaints.archive_cases(archive.clone()).await.expect("retry");
+    assert_eq!(again.into_inner(), first);
+    assert_eq!(kefu_tests::db::head(app.db.url()).await, head, "the retry wrote nothing");
+    // Another request finds it archived already.
+    let other = pb::ArchiveCasesRequest { request_id: rid(), ..archive };
+    let other = supervisor.complaints.archive_cases(other).await.expect("archive").into_inner();
+    assert!(other.archived.is_empty() && other.already_archived == 1, "{other:?}");
+}
+
+/// R-C3 with R-P14: a closed case stays with its handler when they leave (only open
+/// cases are handed over); if it is reopened afterwards, by a dissatisfied callback or
+/// by a supervisor, it goes to an active handler, never back to the leaver. A retry of
+/// the reopening callback still says it reopened the case.
+async fn a_case_reopened_after_its_handler_left_goes_to_someone_active(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let customer = register_customer(&mut agent, "Tang Yu").await;
+    let (by_callback, _) = file(&mut agent, &customer, pb::Severity::Normal, "h2").await;
+    let (by_supervisor, _) = file(&mut agent, &customer, pb::Severity::Normal, "").await;
+    handle_to_close(app, &by_callback).await;
+    handle_to_close(app, &by_supervisor).await;
+    let departure = pb::RecordDepartureRequest {
+        request_id: rid(),
+        staff_id: "h1".into(),
+        reason: String::new(),
+    };
+    supervisor.staff.record_departure(departure).await.expect("h1 leaves");
+
+    let callback = pb::LogCallbackRequest {
+        outcome: pb::CallbackOutcome::Dissatisfied as i32,
+        ..complaint_callback(&customer, &by_callback, "not resolved")
+    };
+    let first = agent.callbacks.log_callback(callback.clone()).await.expect("callback");
+    let first = first.into_inner();
+    assert!(first.reopened, "{first:?}");
+    let again = agent.callbacks.log_callback(callback).await.expect("retry").into_inner();
+    assert_eq!(again, first);
+    let reopen = pb::ReopenComplaintRequest {
+        request_id: rid(),
+        complaint_id: by_supervisor.clone(),
+        expected_version: None,
+        cause: "the director asked".into(),
+    };
+    let reopened = supervisor.complaints.reopen_complaint(reopen).await.expect("reopen");
+    let position = reopened.into_inner().result.expect("result").position;
+    for case in [&by_callback, &by_supervisor] {
+        let shown = supervisor
+            .complaints
+            .list_complaints(pb::ListComplaintsRequest {
+                status: pb::ComplaintStatus::Open as i32,
+                min_position: position,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        let shown = shown.complaints.iter().find(|c| &c.complaint_id == case).expect("open");
+        // h1 left; h2 is the first case's respondent (R-P4); r1 is the one left.
+        let expected = if case == &by_callback { "r1" } else { "h2" };
+        assert_ne!(shown.handler, "h1", "{shown:?}");
+        assert_eq!(shown.handler, expected, "{shown:?}");
+    }
 }

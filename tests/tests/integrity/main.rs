@@ -2,7 +2,10 @@
 //! `storage`, races and failures (case numbers across midnight on 31 December, filings
 //! beside a busy customer, a projection that stops alone); `domain`, what callers state
 //! (times in one time domain, `as_of` at the edges, reused request ids, archiving and
-//! callbacks, erasure never half-done, departures planned whole).
+//! callbacks, erasure never half-done, departures planned whole); and `stateful`, random
+//! sequences of commands checking every promise after each step (the class, not the
+//! instances).
 
 mod domain;
+mod stateful;
 mod storage;

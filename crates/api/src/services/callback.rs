@@ -25,6 +25,22 @@ pub struct Callbacks {
 type Reply<T> = Result<Response<T>, Status>;
 
 impl Callbacks {
+    /// Whether the callback `written` reopened its case (R-P14): the events written now,
+    /// or for a retry the last one its first call wrote, so a retry answers the same.
+    async fn reopened(&self, written: &commands::Written) -> Result<bool, ApiError> {
+        const REOPENED: &str = "ComplaintReopened";
+        if !written.repeated {
+            return Ok(written.event_types.contains(&REOPENED));
+        }
+        let case_stream = stream(written.stream.clone())?;
+        let last = self
+            .ctx
+            .commands
+            .read(&case_stream, written.version, kefu_event_store::Direction::Forward, 1)
+            .await?;
+        Ok(last.first().is_some_and(|event| event.event_type == REOPENED))
+    }
+
     async fn log(
         &self,
         who: Principal,
@@ -78,12 +94,15 @@ impl Callbacks {
         let request =
             commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         if let Some(complaint_id) = present(complaint_id)? {
+            let customer = self.ctx.case_customer(complaint_id).await?.ok_or_else(|| {
+                ApiError::NotFound { what: "complaint", id: complaint_id.to_string() }
+            })?;
             let written = self
                 .ctx
                 .commands
                 .execute::<Complaint>(&stream(complaint_id.stream_name())?, &request, |case| {
                     if let Some(case) = case {
-                        access.on_case(case)?;
+                        access.on_case(case, &customer)?;
                     }
                     if case.is_none() {
                         return Err(ApiError::NotFound {
@@ -94,7 +113,15 @@ impl Callbacks {
                     Ok(ComplaintCommand::LogCallback(callback.clone()))
                 })
                 .await?;
-            let reopened = written.event_types.contains(&"ComplaintReopened");
+            let reopened = self.reopened(&written).await?;
+            if reopened {
+                // R-C3: a reopened case whose handler left goes to someone active; the
+                // answer comes when the reads include it.
+                let handover = self.ctx.hand_over_reopened(&who, &req.request_id, complaint_id);
+                if let Some(position) = handover.await? {
+                    self.ctx.caught_up(position).await?;
+                }
+            }
             return Ok(pb::LogCallbackResponse {
                 result: Some(cv::write_result(complaint_id.to_string(), &written)),
                 reopened,

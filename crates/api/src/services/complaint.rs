@@ -2,13 +2,15 @@
 //! access table: who acts on a case (R-P4, R-P5), who reads it (R-P11, R-C6).
 
 use kefu_domain::complaint::*;
-use kefu_domain::{ComplaintId, Confidentiality, CustomerId, DomainError, SignerCapacity};
+use kefu_domain::staff::Staff;
+use kefu_domain::taxonomy;
+use kefu_domain::{ComplaintId, DomainError, SignerCapacity, StaffId, StaffRole};
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::access::{authorize, Access, Relation, Rpc};
+use crate::access::{assignee_cleared, authorize, Access, CaseCustomer, Relation, Rpc};
 use crate::auth::{principal, Principal};
 use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
@@ -46,6 +48,7 @@ impl Complaints {
         let complaint_id = present(complaint_id)?;
         let mut request = commands::Request::new(who, fingerprint, request_id, expected_version)?;
         request.capacity = capacity.map(|capacity| capacity.to_string());
+        let customer = self.case_customer(complaint_id).await?;
         let written = self
             .ctx
             .commands
@@ -56,7 +59,7 @@ impl Complaints {
                         id: complaint_id.to_string(),
                     });
                 };
-                access.on_case(case)?;
+                access.on_case(case, &customer)?;
                 command(state)
             })
             .await?;
@@ -76,8 +79,7 @@ impl Complaints {
             what: "complaint",
             id: complaint_id.to_string(),
         })?;
-        access.on_case(&case)?;
-        access.target(self.customer_level(case.customer_id).await?)?;
+        access.on_case(&case, &self.ctx.customer_standing(case.customer_id).await?)?;
         Ok(view(&case, version))
     }
 
@@ -132,6 +134,8 @@ impl Complaints {
             max_confidentiality_rank: Some(kefu_projection::confidentiality_rank(
                 access.max_level(),
             )),
+            // R-P4: a list is a read path too; nobody lists the cases against themself.
+            not_respondent: Some(who.id.clone()),
         };
         let page = Page { after: present(after)?, size: req.page_size };
         let paged = self.ctx.models.complaints(&filter, &page).await?;
@@ -171,49 +175,7 @@ impl Complaints {
         loop {
             let paged = self.ctx.models.complaints(&filter, &page).await?;
             for row in paged.rows {
-                match row.status.as_str() {
-                    "open" => answer.still_open += 1,
-                    "archived" => answer.already_archived += 1,
-                    _ => {
-                        let id: ComplaintId = row.complaint_id.parse().map_err(|_| {
-                            ApiError::Internal("bad complaint id in read model".into())
-                        })?;
-                        let key = format!("{}/{}", req.request_id, row.case_number);
-                        let per_case = commands::Request { request_id: &key, ..request.clone() };
-                        let outcome = self
-                            .ctx
-                            .commands
-                            .execute::<Complaint>(&stream(id.stream_name())?, &per_case, |_| {
-                                Ok(ComplaintCommand::Archive(ArchiveCase { year }))
-                            })
-                            .await;
-                        match outcome {
-                            Ok(written) => {
-                                answer.position = answer.position.max(written.position);
-                                answer.archived.push(row.case_number);
-                            }
-                            // Reopened since the read model saw it closed.
-                            Err(ApiError::Domain(DomainError::ComplaintNotClosed)) => {
-                                answer.still_open += 1;
-                            }
-                            Err(ApiError::Domain(DomainError::ComplaintArchived)) => {
-                                answer.already_archived += 1;
-                            }
-                            // R-P15: the callback is still owed; archived on a later call.
-                            Err(ApiError::Domain(
-                                error @ DomainError::CallbackWindowOpen { .. },
-                            )) => {
-                                let due = row.callback_due_at;
-                                answer.skipped.push(pb::SkippedCase {
-                                    case_number: row.case_number,
-                                    reason: error.code().to_owned(),
-                                    archivable_after: cv::opt_timestamp(due),
-                                });
-                            }
-                            Err(error) => return Err(error),
-                        }
-                    }
-                }
+                self.archive_row(&request, year, row, &mut answer).await?;
             }
             match paged.next {
                 Some(next) => page.after = Some(next),
@@ -228,17 +190,107 @@ impl Complaints {
         );
         Ok(answer)
     }
+
+    /// One case of an `ArchiveCases` call, under a key derived from the request's and
+    /// the case number, counted in `answer`.
+    async fn archive_row(
+        &self,
+        request: &commands::Request<'_>,
+        year: i32,
+        row: ComplaintRow,
+        answer: &mut pb::ArchiveCasesResponse,
+    ) -> Result<(), ApiError> {
+        let key = format!("{}/{}", request.request_id, row.case_number);
+        let per_case = commands::Request { request_id: &key, ..request.clone() };
+        let id: ComplaintId = row
+            .complaint_id
+            .parse()
+            .map_err(|_| ApiError::Internal("bad complaint id in read model".into()))?;
+        let case_stream = stream(id.stream_name())?;
+        match row.status.as_str() {
+            "open" => answer.still_open += 1,
+            // Archived by this request (a retry): named again, at its position.
+            "archived" => match self.ctx.commands.repeated(&case_stream, &per_case).await? {
+                Some(written) => {
+                    answer.position = answer.position.max(written.position);
+                    answer.archived.push(row.case_number);
+                }
+                None => answer.already_archived += 1,
+            },
+            _ => {
+                let outcome = self
+                    .ctx
+                    .commands
+                    .execute::<Complaint>(&case_stream, &per_case, |_| {
+                        Ok(ComplaintCommand::Archive(ArchiveCase { year }))
+                    })
+                    .await;
+                match outcome {
+                    Ok(written) => {
+                        answer.position = answer.position.max(written.position);
+                        answer.archived.push(row.case_number);
+                    }
+                    // Reopened since the read model saw it closed.
+                    Err(ApiError::Domain(DomainError::ComplaintNotClosed)) => {
+                        answer.still_open += 1;
+                    }
+                    Err(ApiError::Domain(DomainError::ComplaintArchived)) => {
+                        answer.already_archived += 1;
+                    }
+                    // R-P15: the callback is still owed; archived on a later call.
+                    Err(ApiError::Domain(error @ DomainError::CallbackWindowOpen { .. })) => {
+                        let due = row.callback_due_at;
+                        answer.skipped.push(pb::SkippedCase {
+                            case_number: row.case_number,
+                            reason: error.code().to_owned(),
+                            archivable_after: cv::opt_timestamp(due),
+                        });
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The acting staff member, stepping in when the table lets them act by overseeing (R-P4).
-fn actor(me: &kefu_domain::StaffId, access: &Access) -> Actor {
+fn actor(me: &StaffId, access: &Access) -> Actor {
     Actor { staff: me.clone(), stepping_in: access.oversees() }
 }
 
 impl Complaints {
-    /// The current confidentiality of a case's customer (R-C6).
-    async fn customer_level(&self, customer_id: CustomerId) -> Result<Confidentiality, ApiError> {
-        self.ctx.customer_level(customer_id).await
+    /// R-P5: where each member named at a committee meeting stands on the staff, from
+    /// their own streams (the list is bounded by the request's validation).
+    async fn committee_standing(
+        &self,
+        members: &[StaffId],
+    ) -> Result<Vec<(StaffId, MemberStanding)>, ApiError> {
+        let mut standing = Vec::with_capacity(members.len());
+        for member in members {
+            let (found, _, _) =
+                self.ctx.commands.load::<Staff>(&stream(member.stream_name())?).await?;
+            let of = match found {
+                Some(found) if found.is_active() => {
+                    if found.roles.contains(&StaffRole::Committee) {
+                        MemberStanding::Member
+                    } else {
+                        MemberStanding::NotOnCommittee
+                    }
+                }
+                Some(_) | None => MemberStanding::NotOnStaff,
+            };
+            standing.push((member.clone(), of));
+        }
+        Ok(standing)
+    }
+
+    /// The customer of a case as the access table checks it; `NOT_FOUND` for no case.
+    async fn case_customer(&self, complaint_id: ComplaintId) -> Result<CaseCustomer, ApiError> {
+        self.ctx
+            .case_customer(complaint_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound { what: "complaint", id: complaint_id.to_string() })
     }
 }
 
@@ -255,8 +307,8 @@ pub(crate) fn view(case: &Case, version: u64) -> pb::Complaint {
         complaint_id: case.id.to_string(),
         case_number: case.case_number.to_string(),
         customer_id: case.customer_id.to_string(),
-        category: case.category.to_string(),
-        cause: case.cause.to_string(),
+        category: taxonomy::category_label(case.category.as_str()).to_owned(),
+        cause: taxonomy::cause_label(case.cause.as_str()).to_owned(),
         severity: cv::severity_out(case.severity),
         channel: cv::intake_channel_out(case.channel),
         description: case.description.to_string(),
@@ -372,7 +424,15 @@ impl ComplaintService for Complaints {
         let fingerprint = Fingerprint::of("AssignHandler", &req);
         let request =
             commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
-        let assign = AssignHandler { handler: handler.clone(), reason: present(reason)? };
+        let customer = self.case_customer(complaint_id).await?;
+        let assign = AssignHandler {
+            handler: handler.clone(),
+            reason: present(reason)?,
+            handler_cleared: assignee_cleared(
+                self.ctx.tokens.clearance_of(handler.as_str()),
+                &customer,
+            ),
+        };
         // R-C3: conditioned on the handler still being active when it commits.
         let case_stream = stream(complaint_id.stream_name())?;
         let written = self
@@ -384,7 +444,7 @@ impl ComplaintService for Complaints {
                         id: complaint_id.to_string(),
                     });
                 };
-                access.on_case(case)?;
+                access.on_case(case, &customer)?;
                 Ok(ComplaintCommand::AssignHandler(assign.clone()))
             })
             .await?;
@@ -573,6 +633,10 @@ impl ComplaintService for Complaints {
         let remedy = f.opt_text("remedy", &req.remedy);
         let meeting = cv::committee_meeting(&mut f, req.meeting.as_ref(), capacity);
         let quorum = usize::from(self.ctx.policy().committee_quorum);
+        let members = match meeting.as_ref().and_then(Option::as_ref) {
+            Some(meeting) => self.committee_standing(&meeting.members_present).await?,
+            None => Vec::new(),
+        };
         let result = self
             .run(
                 &who,
@@ -590,6 +654,7 @@ impl ComplaintService for Complaints {
                         decision: present(decision.clone())?,
                         remedy: present(remedy.clone())?,
                         meeting: present(meeting.clone())?,
+                        members: members.clone(),
                         committee_quorum: quorum,
                     }))
                 },
@@ -697,6 +762,14 @@ impl ComplaintService for Complaints {
                 },
             )
             .await?;
+        // R-C3: a reopened case whose handler left goes to someone active; the answer
+        // comes when the reads include it.
+        let complaint_id =
+            result.id.parse().map_err(|_| ApiError::Internal("bad id in a write result".into()))?;
+        let handover = self.ctx.hand_over_reopened(&who, &req.request_id, complaint_id);
+        if let Some(position) = handover.await? {
+            self.ctx.caught_up(position).await?;
+        }
         Ok(Response::new(pb::ReopenComplaintResponse { result: Some(result) }))
     }
 

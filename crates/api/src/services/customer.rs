@@ -2,13 +2,14 @@
 //! (roles, the customer's own agent, clearance and classification: R-C3, R-C6).
 
 use kefu_domain::customer::*;
+use kefu_domain::search_keys::KeyKind;
 use kefu_domain::{balance, CustomerId, StaffRole};
 use kefu_projection::queries::CustomerFilter;
 use kefu_projection::{confidentiality_rank, CustomerRow, Page};
 use tonic::{Request, Response, Status};
 
-use super::Ctx;
-use crate::access::{authorize, Access, Rpc};
+use super::{lookup, Ctx};
+use crate::access::{authorize, refusal, Access, Rpc};
 use crate::auth::{principal, Principal};
 use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
@@ -37,8 +38,14 @@ impl Customers {
             .ctx
             .commands
             .execute::<Customer>(&stream(customer_id.stream_name())?, request, |state| {
-                if let Some(record) = state {
-                    access.on_customer(record)?;
+                match state {
+                    Some(record) if record.merged_into.is_some() => {
+                        // A merged duplicate is governed by its survivor's level and
+                        // accepts only an erasure, whose caller checked that level.
+                        access.with_customer(record)?;
+                    }
+                    Some(record) => access.on_customer(record)?,
+                    None => {}
                 }
                 command(state)
             })
@@ -73,18 +80,30 @@ impl Customers {
         &self,
         who: Principal,
         req: pb::RegisterCustomerRequest,
-    ) -> Result<pb::WriteResult, ApiError> {
+    ) -> Result<pb::RegisterCustomerResponse, ApiError> {
         let access = authorize(&who, Rpc::RegisterCustomer)?;
         let fingerprint = Fingerprint::of("RegisterCustomer", &req);
         let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
+        let region = self.ctx.contacts.phone_region;
         if let Some(earlier) = self.ctx.commands.earlier(&request).await? {
             let id = earlier.stream.trim_start_matches("customer-").to_owned();
-            return Ok(cv::write_result(id, &earlier));
+            let mut f = Fields::new();
+            let contacts = cv::contacts_in(&mut f, req.contacts.as_ref(), region);
+            let duplicates = match (contacts, id.parse::<CustomerId>()) {
+                (Some(contacts), Ok(own)) => {
+                    self.duplicates_of(&access, &req.name, &contacts, Some(own)).await?
+                }
+                _ => Vec::new(),
+            };
+            return Ok(pb::RegisterCustomerResponse {
+                result: Some(cv::write_result(id, &earlier)),
+                duplicates: duplicates.iter().map(lookup::duplicate_out).collect(),
+            });
         }
         let mut f = Fields::new();
         let name = f.text("name", &req.name);
         let kind = f.required("kind", cv::customer_kind(req.kind));
-        let contacts = cv::contacts_in(&mut f, req.contacts.as_ref());
+        let contacts = cv::contacts_in(&mut f, req.contacts.as_ref(), region);
         let tier = f.required("tier", cv::tier(req.tier));
         let stars = f.stars("stars", req.stars);
         let source = f.text("source_channel", &req.source_channel);
@@ -108,12 +127,14 @@ impl Customers {
             }
             None => false,
         };
+        let (name, contacts) = (present(name)?, present(contacts)?);
+        let duplicates = self.duplicates_before_registering(&access, &name, &contacts).await?;
         let customer_id = CustomerId::generate();
         let command = RegisterCustomer {
             customer_id,
-            name: present(name)?,
+            name,
             kind: present(kind)?,
-            contacts: present(contacts)?,
+            contacts,
             tier: present(tier)?,
             stars: present(stars)?,
             source_channel: present(source)?,
@@ -129,7 +150,48 @@ impl Customers {
                 Ok(CustomerCommand::Register(command.clone()))
             })
             .await?;
-        Ok(cv::write_result(customer_id.to_string(), &written))
+        Ok(pb::RegisterCustomerResponse {
+            result: Some(cv::write_result(customer_id.to_string(), &written)),
+            duplicates: duplicates.iter().map(lookup::duplicate_out).collect(),
+        })
+    }
+
+    /// The possible duplicates a registration answers with; with the refusal policy on,
+    /// an exact phone or email match the caller may see refuses it (`ALREADY_EXISTS`
+    /// naming that customer). A match above the caller's clearance neither refuses nor
+    /// shows (R-C6). Checked against the read model caught up to the log's head as of
+    /// the request (so a registration just made counts), waiting at most the read wait:
+    /// a read model that stays behind (a stopped projection) delays registrations by
+    /// that much, and they are checked against what it holds rather than refused.
+    async fn duplicates_before_registering(
+        &self,
+        access: &Access,
+        name: &kefu_domain::Text,
+        contacts: &kefu_domain::Contacts,
+    ) -> Result<Vec<kefu_projection::queries::Duplicate>, ApiError> {
+        let head = self.ctx.commands.store().head_position().await.map_err(ApiError::from)?;
+        match self.ctx.caught_up_in(head, "customers").await {
+            Ok(()) => {}
+            Err(ApiError::NotCaughtUp { wanted, reached }) => {
+                tracing::warn!(
+                    wanted,
+                    reached,
+                    "duplicates checked on a read model behind the log"
+                );
+            }
+            Err(error) => return Err(error),
+        }
+        let duplicates = self.duplicates_of(access, name.as_str(), contacts, None).await?;
+        if self.ctx.contacts.refuse_duplicates {
+            if let Some(exact) = duplicates.iter().find(|d| d.exact()) {
+                let field = if exact.shared.contains(&KeyKind::Phone) { "phone" } else { "email" };
+                return Err(ApiError::DuplicateContact {
+                    existing: exact.customer_id.clone(),
+                    field,
+                });
+            }
+        }
+        Ok(duplicates)
     }
 
     async fn view(
@@ -142,29 +204,44 @@ impl Customers {
             self.ctx.commands.load::<Customer>(&stream(customer_id.stream_name())?).await?;
         let record = record
             .ok_or_else(|| ApiError::NotFound { what: "customer", id: customer_id.to_string() })?;
-        access.on_customer(&record)?;
+        // A merged duplicate is read as part of its survivor, at the survivor's level.
+        let survivor = self.ctx.survivor_of(&record).await?;
+        let level = survivor.as_ref().map_or(record.confidentiality, |s| s.confidentiality);
+        access.on_customer_at(&record, level)?;
+        // Erasing the survivor erased the duplicates merged into it (their keys are gone).
+        let forgotten = record.forgotten_at.is_some()
+            || survivor.as_ref().is_some_and(|s| s.forgotten_at.is_some());
+        let contacts = if forgotten { kefu_domain::Contacts::default() } else { record.contacts };
         Ok(pb::Customer {
             customer_id: record.id.to_string(),
-            name: record.name.as_ref().map(ToString::to_string).unwrap_or_default(),
+            name: record
+                .name
+                .as_ref()
+                .filter(|_| !forgotten)
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             kind: cv::customer_kind_out(record.kind),
-            contacts: Some(cv::contacts_out(&record.contacts)),
+            contacts: Some(cv::contacts_out(&contacts)),
             tier: cv::tier_out(record.tier),
             stars: record.stars.map_or(0, |stars| u32::from(stars.get())),
             source_channel: record.source_channel.to_string(),
             referred_by: record.referred_by.map(|id| id.to_string()).unwrap_or_default(),
-            confidentiality: cv::confidentiality_out(record.confidentiality),
+            confidentiality: cv::confidentiality_out(level),
             agent: record.agent.to_string(),
             registered_at: Some(cv::timestamp(record.registered_at)),
             first_contact_at: cv::opt_timestamp(record.first_contact_at),
             last_callback_at: cv::opt_timestamp(record.last_callback_at),
             callbacks: record.callbacks,
-            forgotten: record.forgotten_at.is_some(),
+            forgotten,
             version,
+            merged_into: survivor.map(|s| s.id.to_string()).unwrap_or_default(),
+            absorbed: record.absorbed.iter().map(ToString::to_string).collect(),
         })
     }
 }
 
-fn listed(row: CustomerRow) -> pb::Customer {
+/// A read-model row as lists and lookups answer it.
+pub(super) fn listed(row: CustomerRow) -> pb::Customer {
     let contacts: Option<kefu_domain::Contacts> =
         row.contacts.as_deref().and_then(|json| serde_json::from_str(json).ok());
     pb::Customer {
@@ -184,6 +261,8 @@ fn listed(row: CustomerRow) -> pb::Customer {
         callbacks: u32::try_from(row.callbacks).unwrap_or(u32::MAX),
         forgotten: row.forgotten_at.is_some(),
         version: 0,
+        merged_into: row.merged_into.unwrap_or_default(),
+        absorbed: Vec::new(),
     }
 }
 
@@ -194,8 +273,7 @@ impl CustomerService for Customers {
         request: Request<pb::RegisterCustomerRequest>,
     ) -> Reply<pb::RegisterCustomerResponse> {
         let who = principal(&request)?;
-        let result = self.register(who, request.into_inner()).await?;
-        Ok(Response::new(pb::RegisterCustomerResponse { result: Some(result) }))
+        Ok(Response::new(self.register(who, request.into_inner()).await?))
     }
 
     async fn update_customer(
@@ -204,16 +282,17 @@ impl CustomerService for Customers {
     ) -> Reply<pb::UpdateCustomerResponse> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        // R-C6: a new level is classifying, a check of its own; the profile fields are an
-        // update. A request with only a level needs only the classifying grant.
+        // R-C6: changing the level is classifying, a check of its own; the profile fields
+        // are an update. Restating the current level changes nothing and classifies
+        // nothing: which it is is known only once the record is read.
         let profile = req.name.is_some() || req.contacts.is_some();
-        let classifying = req.confidentiality != 0;
-        let update_access = match (profile, classifying) {
-            (false, true) => None,
-            _ => Some(authorize(&who, Rpc::UpdateCustomer)?),
+        let classify_access = authorize(&who, Rpc::ClassifyCustomer).ok();
+        let update_access = match (authorize(&who, Rpc::UpdateCustomer), &classify_access) {
+            (Ok(update), _) => update,
+            // Only a level: the classifying grant reads the record as well.
+            (Err(_), Some(classify)) if !profile && req.confidentiality != 0 => classify.clone(),
+            (Err(denied), _) => return Err(denied.into()),
         };
-        let classify_access =
-            if classifying { Some(authorize(&who, Rpc::ClassifyCustomer)?) } else { None };
         let mut f = Fields::new();
         let customer_id = f.customer_id("customer_id", &req.customer_id);
         let name = match req.name.as_deref() {
@@ -221,7 +300,9 @@ impl CustomerService for Customers {
             None => Some(None),
         };
         let contacts = match &req.contacts {
-            Some(contacts) => cv::contacts_in(&mut f, Some(contacts)).map(Some),
+            Some(contacts) => {
+                cv::contacts_in(&mut f, Some(contacts), self.ctx.contacts.phone_region).map(Some)
+            }
             None => Some(None),
         };
         let confidentiality = if req.confidentiality == 0 {
@@ -235,21 +316,21 @@ impl CustomerService for Customers {
             contacts: present(contacts)?,
             confidentiality: present(confidentiality)?,
         };
-        let access = update_access.as_ref().or(classify_access.as_ref()).ok_or_else(|| {
-            ApiError::Internal("an update is an update, a classification or both".into())
-        })?;
         let fingerprint = Fingerprint::of("UpdateCustomer", &req);
         let request =
             commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(access, &request, present(customer_id)?, |state| {
-                // Nobody changes a record they may not read, nor classifies beyond their
-                // clearance, at either end.
-                if let (Some(record), Some(classify), Some(level)) =
-                    (state, &classify_access, update.confidentiality)
-                {
-                    classify.on_customer(record)?;
-                    classify.classify(record.confidentiality, level)?;
+            .run(&update_access, &request, present(customer_id)?, |state| {
+                // Nobody changes a record they may not read (checked by `run` first), nor
+                // classifies without the grant or beyond their clearance, at either end.
+                if let (Some(record), Some(level)) = (state, update.confidentiality) {
+                    if level != record.confidentiality {
+                        let classify = classify_access
+                            .as_ref()
+                            .ok_or_else(|| refusal(&who, Rpc::ClassifyCustomer))?;
+                        classify.on_customer(record)?;
+                        classify.classify(record.confidentiality, level)?;
+                    }
                 }
                 Ok(CustomerCommand::Update(update.clone()))
             })
@@ -368,21 +449,35 @@ impl CustomerService for Customers {
         let Some(record) = record else {
             return Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() }.into());
         };
-        access.on_customer(&record)?;
-        // R-C8: the event first, then the key, then the answer. A failed append changes
+        access.on_customer_at(&record, self.ctx.governing_level(&record).await?)?;
+        // R-C8: the event first, then the keys, then the answer. A failed append changes
         // nothing; a failure after it leaves the customer recorded as forgotten (read
         // models scrubbed, no new data accepted) and the call failed, and its retry
-        // finds the event and destroys the key. So an acknowledged erasure never leaves
+        // finds the event and destroys the keys. So an acknowledged erasure never leaves
         // the person readable, and nothing is ever half-done for good.
         let fingerprint = Fingerprint::of("ForgetCustomer", &req);
         let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         let result = self
             .run(&access, &request, customer_id, |_| Ok(CustomerCommand::Forget(forget.clone())))
             .await?;
+        // Erasing a survivor erases the duplicates merged into it (the same person); a
+        // duplicate erased on its own takes only its own data. Read as erased: a
+        // forgotten record absorbs nothing more, so this list is final.
+        let (erased, _, _) = self
+            .ctx
+            .commands
+            .load_unopened::<Customer>(&stream(customer_id.stream_name())?)
+            .await?;
+        let merged = erased
+            .filter(|record| record.merged_into.is_none())
+            .map(|record| record.absorbed)
+            .unwrap_or_default();
         let store = self.ctx.commands.store();
-        let destroyed =
-            store.destroy_data_key(&customer_id.to_string()).await.map_err(ApiError::from)?;
-        tracing::info!(customer = %customer_id, key_destroyed = destroyed, "customer data erased");
+        for subject in std::iter::once(customer_id).chain(merged) {
+            let destroyed =
+                store.destroy_data_key(&subject.to_string()).await.map_err(ApiError::from)?;
+            tracing::info!(customer = %subject, key_destroyed = destroyed, "customer data erased");
+        }
         Ok(Response::new(pb::ForgetCustomerResponse { result: Some(result) }))
     }
 
@@ -430,5 +525,21 @@ impl CustomerService for Customers {
             customers: paged.rows.into_iter().map(listed).collect(),
             next_page_token: paged.next.unwrap_or_default(),
         }))
+    }
+
+    async fn find_customers(
+        &self,
+        request: Request<pb::FindCustomersRequest>,
+    ) -> Reply<pb::FindCustomersResponse> {
+        let who = principal(&request)?;
+        Ok(Response::new(self.find(&who, request.into_inner()).await?))
+    }
+
+    async fn merge_customers(
+        &self,
+        request: Request<pb::MergeCustomersRequest>,
+    ) -> Reply<pb::MergeCustomersResponse> {
+        let who = principal(&request)?;
+        Ok(Response::new(self.merge(&who, request.into_inner()).await?))
     }
 }

@@ -34,12 +34,14 @@ use chrono::{DateTime, Utc};
 use kefu_domain::case_register::{self, CaseRegister, CaseRegisterEvent, IssueCaseNumber};
 use kefu_domain::complaint::*;
 use kefu_domain::customer::Customer;
-use kefu_domain::{Aggregate, Attachment, CaseNumber, ComplaintId, CustomerId, DomainError};
+use kefu_domain::{
+    Aggregate, Attachment, CaseNumber, ComplaintId, Confidentiality, CustomerId, DomainError,
+};
 use kefu_domain::{Tier, Versioned};
 use kefu_event_store::{Condition, Direction, StoreError, StreamId};
 
 use super::complaint::Complaints;
-use crate::access::{authorize, Rpc};
+use crate::access::{authorize, Access, Rpc};
 use crate::auth::Principal;
 use crate::commands::{self, decode, stream};
 use crate::convert::{self as cv, present, Fields};
@@ -50,22 +52,32 @@ use crate::pb;
 /// seen and the tier at that version: a filing relies on it only on condition that the
 /// stream is still at that version.
 #[derive(Debug, Default)]
-pub struct LiveCustomers(std::sync::Mutex<HashMap<String, (u64, Tier)>>);
+pub struct LiveCustomers(std::sync::Mutex<HashMap<String, Seen>>);
+
+/// A customer as a filing relies on them: the stream version read, the level access
+/// checks (R-C6) and the tier that chooses the case's targets (R-T2).
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    version: u64,
+    level: Confidentiality,
+    tier: Tier,
+}
 
 /// Customers remembered per process; the map is emptied when full (it is only a cache).
 const LIVE_CUSTOMERS: usize = 100_000;
 
 impl LiveCustomers {
-    fn version(&self, stream: &StreamId) -> Option<(u64, Tier)> {
+    /// The version, level and tier a customer had when last read.
+    fn version(&self, stream: &StreamId) -> Option<Seen> {
         self.0.lock().ok()?.get(stream.as_str()).copied()
     }
 
-    fn remember(&self, stream: &StreamId, version: u64, tier: Tier) {
+    fn remember(&self, stream: &StreamId, seen: Seen) {
         if let Ok(mut live) = self.0.lock() {
             if live.len() >= LIVE_CUSTOMERS {
                 live.clear();
             }
-            live.insert(stream.to_string(), (version, tier));
+            live.insert(stream.to_string(), seen);
         }
     }
 
@@ -192,8 +204,8 @@ fn answer(
 fn validate(req: &pb::FileComplaintRequest, now: DateTime<Utc>) -> Result<Filing, ApiError> {
     let mut f = Fields::new();
     let customer_id = f.customer_id("customer_id", &req.customer_id);
-    let category = f.text("category", &req.category);
-    let cause = f.text("cause", &req.cause);
+    let category = f.code("category", &req.category, kefu_domain::taxonomy::category);
+    let cause = f.code("cause", &req.cause, kefu_domain::taxonomy::cause);
     let severity = f.required("severity", cv::severity(req.severity));
     let channel = f.required("channel", cv::intake_channel(req.channel));
     let description = f.text("description", &req.description);
@@ -250,23 +262,24 @@ impl Complaints {
         req: pb::FileComplaintRequest,
         deadline: Instant,
     ) -> Result<pb::FileComplaintResponse, ApiError> {
-        authorize(&who, Rpc::FileComplaint)?;
+        let access = authorize(&who, Rpc::FileComplaint)?;
         let fingerprint = commands::Fingerprint::of("FileComplaint", &req);
         let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         // The filing's one instant (see the module's documentation).
         let at = self.ctx.commands.now();
-        match self.file_as_new(&request, &req, at, deadline).await {
+        match self.file_as_new(&access, &request, &req, at, deadline).await {
             Ok(Some(answer)) => return Ok(answer),
             Ok(None) => {}
             Err(error) => tracing::debug!(%error, "filing as new failed; filing carefully"),
         }
-        self.file_carefully(&request, &req, at, deadline).await
+        self.file_carefully(&access, &request, &req, at, deadline).await
     }
 
     /// The filing as a new request; `None` when the request id turns out to have
     /// taken a case number before.
     async fn file_as_new(
         &self,
+        access: &Access,
         request: &commands::Request<'_>,
         req: &pb::FileComplaintRequest,
         at: DateTime<Utc>,
@@ -278,7 +291,10 @@ impl Complaints {
             Some(seen) => seen,
             None => self.check_customer(&customer, &filing.customer_id).await?,
         };
-        let filed = self.issue_and_file(request, &filing, seen, at, deadline).await;
+        // R-C6: nobody writes to the record of a customer they may not read. The filing
+        // is conditioned on the customer's stream at `seen.version`, so at this level.
+        access.target(seen.level)?;
+        let filed = self.issue_and_file(access, request, &filing, seen, at, deadline).await;
         if filed.is_err() {
             // Maybe the customer changed: the careful retry reads them again.
             self.ctx.live_customers.forget(&customer);
@@ -290,6 +306,7 @@ impl Complaints {
     /// filing gets its first answer even where filing anew would now be refused.
     async fn file_carefully(
         &self,
+        access: &Access,
         request: &commands::Request<'_>,
         req: &pb::FileComplaintRequest,
         at: DateTime<Utc>,
@@ -307,22 +324,23 @@ impl Complaints {
         let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
         let seen = self.check_customer(&customer, &filing.customer_id).await?;
+        access.target(seen.level)?;
         if let Some(issued) = issued_before {
-            return self.file_numbered(&complaint_request, &filing, &issued, seen.1).await;
+            return self.file_numbered(&complaint_request, &filing, &issued, seen.tier).await;
         }
-        self.issue_and_file(request, &filing, seen, at, deadline).await?.ok_or_else(|| {
+        self.issue_and_file(access, request, &filing, seen, at, deadline).await?.ok_or_else(|| {
             // Another try of this very request took the number since the lookup.
             ApiError::Contended { stream: register_request.request_id.to_owned() }
         })
     }
 
     /// Reads the customer: registered and not forgotten, or the reason not; remembers
-    /// a live one and returns the version read.
+    /// a live one and returns the version read and the level at it.
     async fn check_customer(
         &self,
         customer: &StreamId,
         customer_id: &CustomerId,
-    ) -> Result<(u64, Tier), ApiError> {
+    ) -> Result<Seen, ApiError> {
         let (record, version, _) = self.ctx.commands.load_unopened::<Customer>(customer).await?;
         match record {
             None => Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() }),
@@ -330,9 +348,15 @@ impl Complaints {
                 self.ctx.live_customers.forget(customer);
                 Err(DomainError::CustomerForgotten.into())
             }
+            // A merged duplicate takes no new cases: they are filed for the survivor.
+            Some(record) if record.merged_into.is_some() => {
+                self.ctx.live_customers.forget(customer);
+                Err(DomainError::CustomerMerged.into())
+            }
             Some(record) => {
-                self.ctx.live_customers.remember(customer, version, record.tier);
-                Ok((version, record.tier))
+                let seen = Seen { version, level: record.confidentiality, tier: record.tier };
+                self.ctx.live_customers.remember(customer, seen);
+                Ok(seen)
             }
         }
     }
@@ -379,9 +403,10 @@ impl Complaints {
     /// the customer's stream since it was read; until `deadline`.
     async fn issue_and_file(
         &self,
+        access: &Access,
         request: &commands::Request<'_>,
         filing: &Filing,
-        (customer_version, tier): (u64, Tier),
+        Seen { version: customer_version, tier, .. }: Seen,
         at: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
@@ -432,8 +457,10 @@ impl Complaints {
             if matches!(retry, Retry::Customer) {
                 // The customer changed since read: read them again (forgotten now?).
                 let customer = &numbering.customer;
-                (customer_version, tier) =
-                    self.check_customer(customer, &filing.customer_id).await?;
+                let seen = self.check_customer(customer, &filing.customer_id).await?;
+                // R-C6 again: the customer may have been raised meanwhile.
+                access.target(seen.level)?;
+                (customer_version, tier) = (seen.version, seen.tier);
             }
             if tries > 4 {
                 // Let the queue ahead of us drain before taking yet another number.

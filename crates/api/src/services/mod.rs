@@ -6,6 +6,9 @@ pub mod complaint;
 pub mod customer;
 pub mod events;
 pub mod filing;
+mod handover;
+pub mod lookup;
+pub mod merge;
 pub mod reporting;
 pub mod staff;
 pub mod watch;
@@ -41,6 +44,20 @@ pub struct Ctx {
     pub read_wait: Duration,
     /// How often a `WatchSla` stream looks at the clock and the deadlines.
     pub sla_watch_interval: Duration,
+    /// How contacts are normalised and de-duplicated.
+    pub contacts: ContactPolicy,
+    /// Who holds which clearance, for assignments (R-C6: a case goes only to someone
+    /// cleared for its customer).
+    pub tokens: crate::auth::Tokens,
+}
+
+/// How new contacts are read, and whether a duplicate one is refused (issue 20).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContactPolicy {
+    /// The region of phone numbers written without a country code.
+    pub phone_region: kefu_domain::PhoneRegion,
+    /// Refuse a registration whose phone or email a customer the caller may see has.
+    pub refuse_duplicates: bool,
 }
 
 /// The last case number issued and the register version holding it.
@@ -81,7 +98,8 @@ impl Ctx {
     }
 
     /// R-C6: the current confidentiality of a customer, from their stream (personal
-    /// fields left sealed). An unknown customer reads as `secret`: unknown is not shown.
+    /// fields left sealed): a merged duplicate's is its survivor's. An unknown customer
+    /// reads as `secret`: unknown is not shown.
     pub async fn customer_level(
         &self,
         customer_id: kefu_domain::CustomerId,
@@ -90,7 +108,69 @@ impl Ctx {
             .commands
             .load_unopened::<kefu_domain::Customer>(&stream(customer_id.stream_name())?)
             .await?;
-        Ok(record.map_or(kefu_domain::Confidentiality::Secret, |record| record.confidentiality))
+        match record {
+            Some(record) => self.governing_level(&record).await,
+            None => Ok(kefu_domain::Confidentiality::Secret),
+        }
+    }
+
+    /// R-C6: the level that governs a customer's record now: its own, or once merged
+    /// its survivor's (merging classifies the duplicate's data at the survivor's level).
+    pub async fn governing_level(
+        &self,
+        record: &kefu_domain::customer::CustomerRecord,
+    ) -> Result<kefu_domain::Confidentiality, ApiError> {
+        Ok(self
+            .survivor_of(record)
+            .await?
+            .map_or(record.confidentiality, |survivor| survivor.confidentiality))
+    }
+
+    /// The customer of a complaint as the access table checks it (`None`: no such
+    /// complaint). A complaint's customer never changes: its first event names them.
+    pub async fn case_customer(
+        &self,
+        complaint_id: kefu_domain::ComplaintId,
+    ) -> Result<Option<crate::access::CaseCustomer>, ApiError> {
+        let case_stream = stream(complaint_id.stream_name())?;
+        let first = self
+            .commands
+            .store()
+            .read_stream(&case_stream, 1, kefu_event_store::Direction::Forward, 1)
+            .await?;
+        let Some(filed) = first.first() else { return Ok(None) };
+        let customer_id: Option<kefu_domain::CustomerId> =
+            filed.payload.get("customer_id").and_then(|id| id.as_str()?.parse().ok());
+        let Some(customer_id) = customer_id else {
+            return Err(ApiError::Internal(format!("{case_stream} names no customer")));
+        };
+        Ok(Some(self.customer_standing(customer_id).await?))
+    }
+
+    /// A customer's level and agent, for the access table (R-C6, R-C3); one the log does
+    /// not have reads as `secret` with no agent.
+    pub async fn customer_standing(
+        &self,
+        customer_id: kefu_domain::CustomerId,
+    ) -> Result<crate::access::CaseCustomer, ApiError> {
+        let (record, _, _) = self
+            .commands
+            .load_unopened::<kefu_domain::Customer>(&stream(customer_id.stream_name())?)
+            .await?;
+        Ok(match record {
+            Some(record) => {
+                // A merged duplicate's cases are its survivor's: its level and agent.
+                let record = self.survivor_of(&record).await?.unwrap_or(record);
+                crate::access::CaseCustomer {
+                    level: record.confidentiality,
+                    agent: Some(record.agent),
+                }
+            }
+            None => crate::access::CaseCustomer {
+                level: kefu_domain::Confidentiality::Secret,
+                agent: None,
+            },
+        })
     }
 
     /// A staff member who can take work now (registered, not departed), and the
@@ -112,7 +192,8 @@ impl Ctx {
     }
 
     /// Runs an assignment to `assignee` on condition they are still active when it
-    /// commits: one who left meanwhile gets nothing (`STAFF_DEPARTED`, R-C3).
+    /// commits: one who left meanwhile gets nothing (`STAFF_DEPARTED`, R-C3), except
+    /// the retry of an assignment stored before they left, which gets its first answer.
     pub async fn assign<A>(
         &self,
         target: &kefu_event_store::StreamId,
@@ -125,7 +206,16 @@ impl Ctx {
         A::Event: kefu_domain::DomainEvent,
         A::State: Send + Sync + 'static,
     {
-        let (_, active) = self.active_staff(assignee).await?;
+        let active = match self.active_staff(assignee).await {
+            Ok((_, active)) => active,
+            // A retry of an assignment made before they left gets its first answer.
+            Err(refused) => {
+                return match self.commands.repeated(target, request).await? {
+                    Some(written) => Ok(written),
+                    None => Err(refused),
+                }
+            }
+        };
         let outcome = self.commands.execute_if::<A>(target, request, vec![active], &command).await;
         match outcome {
             // The assignee's stream moved: they left between the check and the commit.

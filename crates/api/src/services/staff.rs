@@ -1,7 +1,5 @@
 //! `StaffService`: registration, departures with balanced reassignment (R-C3), listing.
 
-use std::collections::BTreeMap;
-
 use kefu_domain::balance::{self, CaseToHand};
 use kefu_domain::complaint::{AssignHandler, Complaint, ComplaintCommand};
 use kefu_domain::customer::{AssignAgent, Customer, CustomerCommand};
@@ -10,6 +8,7 @@ use kefu_domain::{ComplaintId, CustomerId, DomainError, StaffId, StaffRole, Text
 use kefu_event_store::Direction;
 use tonic::{Request, Response, Status};
 
+use super::handover::Candidates;
 use super::Ctx;
 use crate::access::{authorize, Rpc};
 use crate::auth::{principal, Principal};
@@ -26,31 +25,7 @@ pub struct StaffDirectory {
 
 type Reply<T> = Result<Response<T>, Status>;
 
-/// Loads of the people who may take over, by role.
-struct Candidates {
-    agents: BTreeMap<StaffId, usize>,
-    handlers: BTreeMap<StaffId, usize>,
-}
-
 impl StaffDirectory {
-    async fn candidates(&self, leaver: &StaffId) -> Result<Candidates, ApiError> {
-        let mut agents = BTreeMap::new();
-        let mut handlers = BTreeMap::new();
-        for load in self.ctx.models.workload().await? {
-            let Ok(id) = StaffId::new(&load.staff_id) else { continue };
-            if !load.active || &id == leaver {
-                continue;
-            }
-            if load.roles.iter().any(|r| r == StaffRole::Agent.as_str()) {
-                agents.insert(id.clone(), usize::try_from(load.customers).unwrap_or(usize::MAX));
-            }
-            if load.roles.iter().any(|r| r == StaffRole::Handler.as_str()) {
-                handlers.insert(id, usize::try_from(load.open_cases).unwrap_or(usize::MAX));
-            }
-        }
-        Ok(Candidates { agents, handlers })
-    }
-
     /// R-C3: the whole plan for the leaver's customers and open cases, from the read
     /// models (caught up by the caller) and each case's own stream (who it bars, R-P4);
     /// refused, naming what nobody can take, before anything is recorded.
@@ -75,6 +50,15 @@ impl StaffDirectory {
             let Some(case) = case else { continue };
             let mut barred = case.recused.clone();
             barred.extend(case.respondent.clone());
+            // R-C6: nor anyone not cleared for the case's customer.
+            let customer = self.ctx.customer_standing(case.customer_id).await?;
+            barred.extend(
+                candidates
+                    .handlers
+                    .keys()
+                    .filter(|handler| !self.ctx.cleared(handler, &customer))
+                    .cloned(),
+            );
             cases.push(CaseToHand { complaint_id, label: case.case_number.to_string(), barred });
         }
         Ok(balance::plan_departure(
@@ -167,7 +151,7 @@ impl StaffDirectory {
         // current first (an earlier departure must not leave its leaver a candidate).
         let head = self.ctx.commands.store().head_position().await?;
         self.ctx.caught_up(head).await?;
-        let candidates = self.candidates(&leaver).await?;
+        let candidates = self.ctx.candidates(&leaver).await?;
         let (departed, mut result) =
             self.departure(&request, &leaver, present(reason)?, &candidates).await?;
         let (customers, cases) = if departed.customer_handovers.len()
@@ -192,22 +176,48 @@ impl StaffDirectory {
         };
         let mut answer =
             pb::RecordDepartureResponse { result: None, customers: Vec::new(), cases: Vec::new() };
+        self.hand_over(&who, &leaver, (customers, cases), &candidates, &mut answer, &mut result)
+            .await?;
+        // Work assigned to the leaver while the departure was being planned and recorded:
+        // an assignment commits only while its assignee's stream is unchanged, so once the
+        // read models include the departure and its handovers they show all that is still
+        // left with the leaver (R-C3). It is handed over like the plan, and a retry does
+        // the same, finishing what a failed call left. The answer names the recorded plan,
+        // so that a retry answers the same; the late moves are in the reads when it comes.
+        self.ctx.caught_up(result.position).await?;
+        let late = self.plan(&leaver, &candidates).await?;
+        let (mut unnamed, mut late_result) = (answer.clone(), result.clone());
+        self.hand_over(&who, &leaver, late, &candidates, &mut unnamed, &mut late_result).await?;
+        self.ctx.caught_up(late_result.position).await?;
+        answer.result = Some(result);
+        Ok(answer)
+    }
+
+    /// Carries out `handovers`, adding each move to `answer` and its position to `result`.
+    async fn hand_over(
+        &self,
+        who: &Principal,
+        leaver: &StaffId,
+        (customers, cases): balance::DeparturePlan,
+        candidates: &Candidates,
+        answer: &mut pb::RecordDepartureResponse,
+        result: &mut pb::WriteResult,
+    ) -> Result<(), ApiError> {
         for handover in customers {
             let backups = candidates.agents.keys().cloned().collect();
-            if let Some(moved) = self.hand_over_customer(&who, &leaver, handover, backups).await? {
+            if let Some(moved) = self.hand_over_customer(who, leaver, handover, backups).await? {
                 result.position = result.position.max(moved.1);
                 answer.customers.push(moved.0);
             }
         }
         for handover in cases {
             let backups = candidates.handlers.keys().cloned().collect();
-            if let Some(moved) = self.hand_over_case(&who, &leaver, handover, backups).await? {
+            if let Some(moved) = self.hand_over_case(who, leaver, handover, backups).await? {
                 result.position = result.position.max(moved.1);
                 answer.cases.push(moved.0);
             }
         }
-        answer.result = Some(result);
-        Ok(answer)
+        Ok(())
     }
 
     /// One customer to their planned agent, on condition the agent is still active;
@@ -269,6 +279,7 @@ impl StaffDirectory {
         let key = format!("departure/{leaver}/{}", handover.id);
         let request = commands::Request::derived(who, handover_fingerprint(), &key, None);
         let reason = Some(Text::new("reason", "staff departure (R-C3)")?);
+        let Some(customer) = self.ctx.case_customer(handover.id).await? else { return Ok(None) };
         let owners = std::iter::once(handover.to.clone()).chain(backups);
         for owner in owners {
             let written = self
@@ -280,6 +291,7 @@ impl StaffDirectory {
                         _ => owner.clone(),
                     };
                     Ok(ComplaintCommand::AssignHandler(AssignHandler {
+                        handler_cleared: self.ctx.cleared(&handler, &customer),
                         handler,
                         reason: reason.clone(),
                     }))
@@ -297,7 +309,8 @@ impl StaffDirectory {
                 Err(ApiError::Domain(
                     DomainError::StaffDeparted
                     | DomainError::RespondentCannotHandle
-                    | DomainError::RecusedCannotReturn,
+                    | DomainError::RecusedCannotReturn
+                    | DomainError::HandlerNotCleared,
                 )) => continue,
                 Err(ApiError::Domain(
                     DomainError::ComplaintClosed

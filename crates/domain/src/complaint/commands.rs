@@ -36,6 +36,8 @@ pub struct FileComplaint {
 pub struct AssignHandler {
     pub handler: StaffId,
     pub reason: Option<Text>,
+    /// R-C6: the caller found the handler cleared for the customer's level.
+    pub handler_cleared: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,8 +107,22 @@ pub struct SignOpinion {
     pub remedy: Option<Text>,
     /// R-P5: the meeting that decided, for a committee decision (required then).
     pub meeting: Option<CommitteeMeeting>,
+    /// R-P5: where each member named present stands on the staff, as the caller found
+    /// them; a member missing here counts as not on the staff.
+    pub members: Vec<(StaffId, MemberStanding)>,
     /// R-P5: the fewest members a committee meeting must have present (from the policy).
     pub committee_quorum: usize,
+}
+
+/// Where someone named at a committee meeting stands (R-P5: only registered, active
+/// committee members count towards the quorum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStanding {
+    /// Not registered, or departed.
+    NotOnStaff,
+    /// On the staff without the committee role.
+    NotOnCommittee,
+    Member,
 }
 
 #[derive(Debug, Clone, PartialEq)]

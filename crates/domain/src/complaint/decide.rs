@@ -43,6 +43,9 @@ pub(super) fn decide(
             if case.is_recused(&assign.handler) {
                 return Err(DomainError::RecusedCannotReturn);
             }
+            if !assign.handler_cleared {
+                return Err(DomainError::HandlerNotCleared);
+            }
             if case.handler.as_ref() == Some(&assign.handler) {
                 return Ok(vec![]);
             }
@@ -175,6 +178,9 @@ fn file_complaint(
     file: FileComplaint,
     now: DateTime<Utc>,
 ) -> Result<Vec<ComplaintEvent>, DomainError> {
+    // R-P3: codes from the one taxonomy, never prose (free text goes in the description).
+    crate::taxonomy::category(file.category.as_str())?;
+    crate::taxonomy::cause(file.cause.as_str())?;
     match crate::time::given("received_at", file.received_at, now) {
         Err(DomainError::DatedInFuture { .. }) => return Err(DomainError::ReceivedInFuture),
         other => other?,
@@ -229,9 +235,14 @@ fn sign_opinion(
     if case.round.investigations == 0 {
         return Err(DomainError::InvestigationRequired);
     }
-    let Some(drafter) = &case.round.draft_by else {
+    if case.round.draft_by.is_none() {
         return Err(DomainError::DraftOpinionRequired);
-    };
+    }
+    // R-P5: a signature binds to the opinion of this round; whoever drafted any version
+    // of it signs in no capacity.
+    if case.round.drafters.contains(&sign.signer) {
+        return Err(DomainError::DrafterCannotSign);
+    }
     if case.severity == Severity::Major && case.escalated_to.is_none() {
         return Err(DomainError::MajorComplaintNotEscalated);
     }
@@ -242,12 +253,7 @@ fn sign_opinion(
         (None, SignerCapacity::Director | SignerCapacity::Committee) => {
             return Err(DomainError::NormalNeedsHandlerSignature)
         }
-        (None, SignerCapacity::Handler) => {
-            current_handler(case, &sign.signer)?;
-            if drafter == &sign.signer {
-                return Err(DomainError::DrafterCannotSign);
-            }
-        }
+        (None, SignerCapacity::Handler) => current_handler(case, &sign.signer)?,
         (Some(to), capacity) if to != capacity => {
             return Err(DomainError::NotTheDecidingBody { escalated_to: to.to_string() })
         }
@@ -256,7 +262,8 @@ fn sign_opinion(
     let meeting = match sign.capacity {
         SignerCapacity::Committee => {
             let meeting = sign.meeting.ok_or(DomainError::CommitteeMeetingRequired)?;
-            committee_meeting(case, &meeting, &sign.signer, sign.committee_quorum, now)?;
+            let standing = Standing { members: &sign.members, quorum: sign.committee_quorum };
+            committee_meeting(case, &meeting, &sign.signer, &standing, now)?;
             Some(meeting)
         }
         SignerCapacity::Handler | SignerCapacity::Director => None,
@@ -271,28 +278,49 @@ fn sign_opinion(
     })
 }
 
+/// Who sits on the committee, as the caller found the members named present.
+struct Standing<'a> {
+    members: &'a [(StaffId, MemberStanding)],
+    quorum: usize,
+}
+
 /// R-P5, R-P4, R-T4: a committee decision names a meeting that was held (after the
-/// receipt, not in the future), had its quorum and the signer present, and excluded
-/// whoever may not decide this case.
+/// receipt and the escalation, not in the future), counted only registered, active
+/// committee members, had its quorum and the signer present, and excluded whoever may
+/// not decide this case.
 fn committee_meeting(
     case: &Case,
     meeting: &CommitteeMeeting,
     signer: &StaffId,
-    quorum: usize,
+    standing: &Standing<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
     let held_at = crate::time::given("meeting.held_at", meeting.held_at, now)?;
     if held_at < case.received_at {
         return Err(DomainError::MeetingBeforeReceipt);
     }
+    if case.escalated_at.is_some_and(|escalated_at| held_at < escalated_at) {
+        return Err(DomainError::MeetingBeforeEscalation);
+    }
     let mut present: Vec<&StaffId> = meeting.members_present.iter().collect();
     present.sort();
     present.dedup();
+    let quorum = standing.quorum;
     if present.iter().any(|member| case.is_respondent(member)) {
         return Err(DomainError::RespondentCannotSign);
     }
     if present.iter().any(|member| case.is_recused(member)) {
         return Err(DomainError::RecusedCannotReturn);
+    }
+    let standing_of = |member: &StaffId| {
+        let found = standing.members.iter().find(|(code, _)| code == member);
+        found.map_or(MemberStanding::NotOnStaff, |(_, standing)| *standing)
+    };
+    if present.iter().any(|member| standing_of(member) == MemberStanding::NotOnStaff) {
+        return Err(DomainError::CommitteeMemberNotOnStaff);
+    }
+    if present.iter().any(|member| standing_of(member) == MemberStanding::NotOnCommittee) {
+        return Err(DomainError::NotACommitteeMember);
     }
     if present.len() < quorum {
         return Err(DomainError::CommitteeQuorumNotMet { present: present.len(), quorum });

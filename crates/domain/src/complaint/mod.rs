@@ -70,6 +70,8 @@ pub struct Signature {
 pub struct Round {
     pub investigations: u32,
     pub draft_by: Option<StaffId>,
+    /// R-P5: everyone who drafted an opinion this round; none of them signs it.
+    pub drafters: Vec<StaffId>,
     pub signature: Option<Signature>,
     pub final_reply_at: Option<DateTime<Utc>>,
 }
@@ -99,6 +101,8 @@ pub struct Case {
     pub recused: Vec<StaffId>,
     /// Escalation survives a reopen: a major case stays with the director or committee.
     pub escalated_to: Option<SignerCapacity>,
+    /// When it was escalated (R-T4: the deciding meeting follows it).
+    pub escalated_at: Option<DateTime<Utc>>,
     pub round: Round,
     pub first_response_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
@@ -200,6 +204,7 @@ impl Aggregate for Complaint {
                     handler: None,
                     recused: Vec::new(),
                     escalated_to: None,
+                    escalated_at: None,
                     round: Round::default(),
                     first_response_at: None,
                     closed_at: None,
@@ -229,8 +234,16 @@ impl Aggregate for Complaint {
                 case.first_response_at = earliest(case.first_response_at, e.contacted_at);
             }
             ComplaintEvent::InvestigationRecorded(_) => case.round.investigations += 1,
-            ComplaintEvent::OpinionDrafted(e) => case.round.draft_by = Some(e.specialist.clone()),
-            ComplaintEvent::ComplaintEscalated(e) => case.escalated_to = Some(e.to),
+            ComplaintEvent::OpinionDrafted(e) => {
+                case.round.draft_by = Some(e.specialist.clone());
+                if !case.round.drafters.contains(&e.specialist) {
+                    case.round.drafters.push(e.specialist.clone());
+                }
+            }
+            ComplaintEvent::ComplaintEscalated(e) => {
+                case.escalated_to = Some(e.to);
+                case.escalated_at = Some(e.escalated_at);
+            }
             ComplaintEvent::OpinionSigned(e) => {
                 case.round.signature = Some(Signature {
                     signer: e.signer.clone(),

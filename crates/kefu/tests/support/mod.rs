@@ -86,7 +86,7 @@ pub fn filing(request_id: &str, customer_id: &str, description: &str) -> pb::Fil
         request_id: request_id.to_owned(),
         customer_id: customer_id.to_owned(),
         category: "billing".into(),
-        cause: "double charge".into(),
+        cause: "double_charge".into(),
         severity: pb::Severity::Normal as i32,
         channel: pb::IntakeChannel::Phone as i32,
         description: description.to_owned(),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use kefu_domain::complaint::{stage, CaseStatus, ComplaintEvent, StageFacts};
 use kefu_domain::customer::CustomerEvent;
-use kefu_domain::{CallbackLogged, ReplyKind};
+use kefu_domain::{taxonomy, CallbackLogged, ReplyKind};
 use kefu_event_store::RecordedEvent;
 
 use chrono_tz::Tz;
@@ -278,8 +278,10 @@ impl Default for Complaints {
     }
 }
 
-/// The shape of the rows; bumped when they change.
-const SCHEMA_VERSION: u32 = 2;
+/// The shape and meaning of the rows; bumped when they change. 2: the deadlines of the
+/// case's terms (R-T3). 3: also categories and causes outside the taxonomy read as
+/// `unlisted` (R-P3).
+const SCHEMA_VERSION: u32 = 3;
 
 impl Projection for Complaints {
     fn name(&self) -> &'static str {
@@ -372,8 +374,9 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
                     case_number: e.case_number.to_string(),
                     year: i64::from(e.case_number.year()),
                     customer_id: e.customer_id.to_string(),
-                    category: e.category.to_string(),
-                    cause: e.cause.to_string(),
+                    // Prose in a legacy event is shown as `unlisted`, never as a label.
+                    category: taxonomy::category_label(e.category.as_str()).to_owned(),
+                    cause: taxonomy::cause_label(e.cause.as_str()).to_owned(),
                     severity: e.severity.to_string(),
                     channel: e.channel.to_string(),
                     status: "open".into(),

@@ -1,4 +1,9 @@
-//! `customers` projection → `rm_customers`: one row per customer (R-C1..R-C8).
+//! `customers` projection → `rm_customers` (one row per customer, R-C1..R-C8) and
+//! `rm_customer_keys` (what each is found by, see [`super::customer_index`]).
+//!
+//! Most events change rows in memory and are written once per batch. A merge or an
+//! erasure changes rows the batch may not hold (everything merged into a customer, its
+//! search keys), so the rows changed so far are written first and it runs as SQL.
 
 use std::collections::HashMap;
 
@@ -6,9 +11,10 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use kefu_domain::complaint::ComplaintEvent;
 use kefu_domain::customer::CustomerEvent;
-use kefu_domain::Confidentiality;
+use kefu_domain::{Confidentiality, PhoneRegion};
 use kefu_event_store::RecordedEvent;
 
+use super::customer_index::{self, Reindex};
 use super::{decode, load_rows, stream_key, upsert_rows, Decoded};
 use crate::error::{to_sql, ProjectionError};
 use crate::runner::Projection;
@@ -16,7 +22,7 @@ use crate::sql::{DbRow, DbTx, Param};
 
 pub const TABLE: &str = "rm_customers";
 
-const COLUMNS: &[&str] = &[
+pub(super) const COLUMNS: &[&str] = &[
     "customer_id",
     "name",
     "kind",
@@ -35,6 +41,7 @@ const COLUMNS: &[&str] = &[
     "last_callback_at",
     "forgotten_at",
     "last_position",
+    "merged_into",
 ];
 
 /// A row of `rm_customers`.
@@ -61,6 +68,8 @@ pub struct CustomerRow {
     pub last_callback_at: Option<DateTime<Utc>>,
     pub forgotten_at: Option<DateTime<Utc>>,
     pub last_position: i64,
+    /// The survivor this duplicate was merged into: it counts nowhere on its own.
+    pub merged_into: Option<String>,
 }
 
 impl CustomerRow {
@@ -84,10 +93,11 @@ impl CustomerRow {
             last_callback_at: row.opt_time("last_callback_at")?,
             forgotten_at: row.opt_time("forgotten_at")?,
             last_position: row.int("last_position")?,
+            merged_into: row.opt_text("merged_into")?,
         })
     }
 
-    fn params(&self) -> Vec<Param> {
+    pub(super) fn params(&self) -> Vec<Param> {
         Vec::from(crate::params![
             self.customer_id.as_str(),
             self.name.clone(),
@@ -107,6 +117,7 @@ impl CustomerRow {
             self.last_callback_at,
             self.forgotten_at,
             self.last_position,
+            self.merged_into.clone(),
         ])
     }
 }
@@ -121,17 +132,21 @@ pub fn confidentiality_rank(level: Confidentiality) -> i64 {
     }
 }
 
-/// The `customers` projection.
+/// The `customers` projection. Phone numbers stored as typed (before contacts were
+/// normalised) are read in `region` when they carry no country code.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Customers;
+pub struct Customers {
+    pub region: PhoneRegion,
+}
 
 impl Projection for Customers {
     fn name(&self) -> &'static str {
         "customers"
     }
 
+    /// 2: search keys, merged duplicates.
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -143,11 +158,13 @@ impl Projection for Customers {
             "CustomerContacted",
             "CallbackLogged",
             "CustomerForgotten",
+            "CustomerMerged",
+            "CustomerAbsorbed",
         ]
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &[TABLE]
+        &[TABLE, customer_index::TABLE]
     }
 
     fn reads_personal_data(&self) -> bool {
@@ -163,13 +180,18 @@ impl Projection for Customers {
         tx: &'a mut DbTx,
         events: &'a [&'a RecordedEvent],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
-        Box::pin(apply(tx, events))
+        Box::pin(apply(tx, events, self.region))
     }
 }
 
-async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
-    // Decode once; find the customer each event is about.
-    let mut decoded = Vec::with_capacity(events.len());
+async fn apply(
+    tx: &mut DbTx,
+    events: &[&RecordedEvent],
+    region: PhoneRegion,
+) -> Result<(), ProjectionError> {
+    // Decode once; find the customer each event is about. Merges and erasures end a
+    // segment: what came before is written, then they run against the tables.
+    let mut segment = Vec::with_capacity(events.len());
     for event in events {
         let (customer_id, change) = match decode(event)? {
             Decoded::Customer(change) => (stream_key(event).to_owned(), Change::Customer(change)),
@@ -179,20 +201,69 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
             }
             Decoded::Complaint(_) | Decoded::Staff(_) | Decoded::Other => continue,
         };
-        decoded.push((event.position, customer_id, change));
+        let position = to_sql("position", event.position)?;
+        match change {
+            Change::Customer(CustomerEvent::CustomerMerged(merged)) => {
+                apply_segment(tx, std::mem::take(&mut segment), region).await?;
+                let survivor = merged.into.to_string();
+                customer_index::merged(tx, &customer_id, &survivor, position).await?;
+            }
+            Change::Customer(CustomerEvent::CustomerForgotten(forgotten)) => {
+                apply_segment(tx, std::mem::take(&mut segment), region).await?;
+                customer_index::forgotten(tx, &customer_id, forgotten.forgotten_at, position)
+                    .await?;
+            }
+            change => segment.push((position, customer_id, change)),
+        }
     }
-    let mut keys: Vec<String> = decoded.iter().map(|(_, id, _)| id.clone()).collect();
-    keys.sort();
-    keys.dedup();
-    let mut rows: HashMap<String, CustomerRow> = HashMap::with_capacity(keys.len());
-    for row in load_rows(tx, TABLE, "customer_id", &keys).await? {
+    apply_segment(tx, segment, region).await
+}
+
+/// Loads the rows of `ids` not loaded yet.
+async fn load_into(
+    tx: &mut DbTx,
+    rows: &mut HashMap<String, CustomerRow>,
+    mut ids: Vec<String>,
+) -> Result<(), ProjectionError> {
+    ids.retain(|id| !rows.contains_key(id));
+    ids.sort();
+    ids.dedup();
+    for row in load_rows(tx, TABLE, "customer_id", &ids).await? {
         let row = CustomerRow::from_row(&row)?;
         rows.insert(row.customer_id.clone(), row);
     }
+    Ok(())
+}
 
+/// Applies changes in memory, then writes the changed rows and their search keys.
+async fn apply_segment(
+    tx: &mut DbTx,
+    decoded: Vec<(i64, String, Change)>,
+    region: PhoneRegion,
+) -> Result<(), ProjectionError> {
+    if decoded.is_empty() {
+        return Ok(());
+    }
+    let mut rows: HashMap<String, CustomerRow> = HashMap::with_capacity(decoded.len());
+    load_into(tx, &mut rows, decoded.iter().map(|(_, id, _)| id.clone()).collect()).await?;
+    // A merged duplicate's later callbacks (on its old complaints) count for its survivor.
+    let survivors = rows.values().filter_map(|row| row.merged_into.clone()).collect();
+    load_into(tx, &mut rows, survivors).await?;
+
+    let mut reindex = Reindex::default();
     let mut dirty: Vec<String> = Vec::new();
     for (position, customer_id, change) in decoded {
-        let position = to_sql("position", position)?;
+        let target = match (&change, rows.get(&customer_id)) {
+            (
+                Change::Callback(_) | Change::Customer(CustomerEvent::CallbackLogged(_)),
+                Some(CustomerRow { merged_into: Some(survivor), .. }),
+            ) if rows.contains_key(survivor) => survivor.clone(),
+            _ => customer_id.clone(),
+        };
+        if changes_keys(&change) {
+            reindex.mark(&customer_id, rows.contains_key(&customer_id));
+        }
+        let customer_id = target;
         let row = rows.get_mut(&customer_id);
         match (change, row) {
             (Change::Customer(CustomerEvent::CustomerRegistered(e)), None) => {
@@ -217,6 +288,7 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
                         last_callback_at: None,
                         forgotten_at: None,
                         last_position: position,
+                        merged_into: None,
                     },
                 );
             }
@@ -233,7 +305,19 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
     dirty.sort();
     dirty.dedup();
     let changed = dirty.iter().filter_map(|id| rows.get(id)).map(CustomerRow::params).collect();
-    upsert_rows(tx, TABLE, "customer_id", COLUMNS, changed).await
+    upsert_rows(tx, TABLE, "customer_id", COLUMNS, changed).await?;
+    reindex.write(tx, &rows, region).await
+}
+
+/// Whether a change touches what a customer is found by (name, contacts).
+fn changes_keys(change: &Change) -> bool {
+    match change {
+        Change::Customer(CustomerEvent::CustomerRegistered(_)) => true,
+        Change::Customer(CustomerEvent::CustomerUpdated(e)) => {
+            e.name.is_some() || e.contacts.is_some()
+        }
+        _ => false,
+    }
 }
 
 enum Change {
@@ -277,12 +361,10 @@ fn apply_change(row: &mut CustomerRow, change: Change) {
                 row.callbacks += 1;
                 row.last_callback_at = row.last_callback_at.max(Some(e.called_at));
             }
-            CustomerEvent::CustomerForgotten(e) => {
-                // R-C8: no plaintext copy survives in the read model.
-                row.name = None;
-                row.contacts = None;
-                row.forgotten_at = Some(e.forgotten_at);
-            }
+            // Run against the tables by `apply` (see `customer_index`); never reach here.
+            CustomerEvent::CustomerForgotten(_) | CustomerEvent::CustomerMerged(_) => {}
+            // The survivor's side of a merge: the duplicate's side did the work.
+            CustomerEvent::CustomerAbsorbed(_) => {}
         },
     }
 }

@@ -1,6 +1,7 @@
 //! The read models kefu maintains, and what they share: decoding and batch loading.
 
 pub mod complaints;
+mod customer_index;
 pub mod customers;
 pub mod staff;
 

@@ -193,7 +193,7 @@ impl ReadModels {
         for (group, condition, days, target) in groups {
             let sql = format!(
                 "SELECT COUNT(*) AS n, COUNT(CASE WHEN last_callback_at >= $1 THEN 1 END) AS covered \
-                 FROM rm_customers WHERE forgotten_at IS NULL AND {condition}"
+                 FROM rm_customers WHERE forgotten_at IS NULL AND merged_into IS NULL AND {condition}"
             );
             let row = self
                 .db()
@@ -269,19 +269,22 @@ impl ReadModels {
         Ok(summary)
     }
 
-    /// R-R4: referrals per referrer, most referrals first.
+    /// R-R4: referrals per referrer, most referrals first. A merged duplicate's referrals
+    /// count for its survivor, and a merged duplicate is no referred customer of its own.
     pub async fn referral_report(&self) -> Result<Vec<ReferralRow>, ProjectionError> {
         let rows = self
             .db()
             .fetch_all(
-                "SELECT r.referred_by AS referrer, p.name AS referrer_name, \
-                 p.confidentiality_rank AS referrer_rank, COUNT(*) AS referred, \
+                "SELECT g.referrer, n.name AS referrer_name, \
+                 n.confidentiality_rank AS referrer_rank, g.referred, g.still_customers, g.contacted \
+                 FROM (SELECT COALESCE(p.merged_into, r.referred_by) AS referrer, COUNT(*) AS referred, \
                  COUNT(CASE WHEN r.forgotten_at IS NULL THEN 1 END) AS still_customers, \
                  COUNT(r.first_contact_at) AS contacted \
                  FROM rm_customers r LEFT JOIN rm_customers p ON p.customer_id = r.referred_by \
-                 WHERE r.referred_by IS NOT NULL \
-                 GROUP BY r.referred_by, p.name, p.confidentiality_rank \
-                 ORDER BY referred DESC, referrer",
+                 WHERE r.referred_by IS NOT NULL AND r.merged_into IS NULL \
+                 GROUP BY COALESCE(p.merged_into, r.referred_by)) g \
+                 LEFT JOIN rm_customers n ON n.customer_id = g.referrer \
+                 ORDER BY g.referred DESC, g.referrer",
                 &[],
             )
             .await?;

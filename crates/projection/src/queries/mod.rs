@@ -1,6 +1,7 @@
 //! Queries over the read models, with read-your-writes: every query can first wait until
 //! the projections have reached a position the caller has seen.
 
+mod lookup;
 mod metrics;
 mod operations;
 mod records;
@@ -8,6 +9,7 @@ mod sla;
 
 use std::time::Duration;
 
+pub use lookup::{Duplicate, Found, Lookup, MAX_DUPLICATES};
 pub use metrics::{
     is_month, CallbackCoverage, Count, GroupBy, MonthlySummary, ReferralRow, SatisfactionFilter,
     SatisfactionRow,

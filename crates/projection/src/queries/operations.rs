@@ -111,9 +111,10 @@ const RESOLUTION_OVERDUE: &str =
 const CALLBACK_OVERDUE: &str =
     "FROM rm_complaints WHERE status = 'closed' AND callback_pending AND callback_due_at < $1";
 /// Customers not contacted yet (R-C4); whether they are late depends on their tier's
-/// target, decided in [`ReadModels::uncontacted`].
-const NOT_CONTACTED: &str =
-    "FROM rm_customers WHERE first_contact_at IS NULL AND forgotten_at IS NULL";
+/// target, decided in [`ReadModels::uncontacted`]. A merged duplicate is contacted as
+/// its survivor.
+const NOT_CONTACTED: &str = "FROM rm_customers WHERE first_contact_at IS NULL \
+     AND forgotten_at IS NULL AND merged_into IS NULL";
 
 /// A customer awaiting their first contact, and when it is due.
 struct Uncontacted {
@@ -360,7 +361,8 @@ impl ReadModels {
         let customers = self
             .db()
             .fetch_all(
-                "SELECT agent, COUNT(*) AS n FROM rm_customers WHERE forgotten_at IS NULL GROUP BY agent",
+                "SELECT agent, COUNT(*) AS n FROM rm_customers \
+                 WHERE forgotten_at IS NULL AND merged_into IS NULL GROUP BY agent",
                 &[],
             )
             .await?;
@@ -386,8 +388,11 @@ impl ReadModels {
         let rows = self
             .db()
             .fetch_all(
-                "SELECT complaint_id, case_number, customer_id, handler, callback_due_at FROM rm_complaints \
-                 WHERE status = 'closed' AND callback_pending",
+                // A merged duplicate's cases are called back as its survivor's.
+                "SELECT c.complaint_id, c.case_number, COALESCE(m.merged_into, c.customer_id) AS customer_id, \
+                 c.handler, c.callback_due_at FROM rm_complaints c \
+                 LEFT JOIN rm_customers m ON m.customer_id = c.customer_id \
+                 WHERE c.status = 'closed' AND c.callback_pending",
                 &[],
             )
             .await?;
@@ -409,7 +414,7 @@ impl ReadModels {
             .db()
             .fetch_all(
                 "SELECT customer_id, agent, tier, stars, registered_at, first_contact_at, last_callback_at \
-                 FROM rm_customers WHERE forgotten_at IS NULL \
+                 FROM rm_customers WHERE forgotten_at IS NULL AND merged_into IS NULL \
                  AND (first_contact_at IS NULL OR tier IN ('key', 'vip') OR stars = 5)",
                 &[],
             )

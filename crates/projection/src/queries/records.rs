@@ -31,6 +31,8 @@ pub struct ComplaintFilter {
     /// R-C6: only cases whose customer is at or below this confidentiality rank; a case
     /// whose customer the read model does not know yet is left out.
     pub max_confidentiality_rank: Option<i64>,
+    /// R-P4: leaves out the cases whose respondent this staff member is.
+    pub not_respondent: Option<String>,
 }
 
 /// Builds `AND column = $n` clauses for the filters that are set.
@@ -91,6 +93,8 @@ impl ReadModels {
         if !filter.include_forgotten {
             clauses.clauses.push("forgotten_at IS NULL".into());
         }
+        // A merged duplicate is its survivor now (GetCustomer of it names the survivor).
+        clauses.clauses.push("merged_into IS NULL".into());
         if let Some(after) = &page.after {
             clauses.push("customer_id > ?", after.as_str());
         }
@@ -144,15 +148,28 @@ impl ReadModels {
         clauses.eq("stage", &filter.stage);
         clauses.eq("severity", &filter.severity);
         clauses.eq("handler", &filter.handler);
-        clauses.eq("customer_id", &filter.customer_id);
+        if let Some(customer_id) = &filter.customer_id {
+            // A survivor's cases include those of the duplicates merged into it.
+            clauses.push(
+                "(customer_id = ? OR customer_id IN \
+                 (SELECT customer_id FROM rm_customers WHERE merged_into = ?))",
+                customer_id.as_str(),
+            );
+        }
         clauses.eq("category", &filter.category);
         if let Some(year) = filter.year {
             clauses.push("year = ?", year);
         }
+        if let Some(me) = &filter.not_respondent {
+            clauses.push("(respondent IS NULL OR respondent <> ?)", me.as_str());
+        }
         if let Some(rank) = filter.max_confidentiality_rank {
+            // A merged duplicate's cases are at its survivor's level.
             clauses.push(
-                "EXISTS (SELECT 1 FROM rm_customers k WHERE k.customer_id = rm_complaints.customer_id \
-                 AND k.confidentiality_rank <= ?)",
+                "EXISTS (SELECT 1 FROM rm_customers k \
+                 LEFT JOIN rm_customers s ON s.customer_id = k.merged_into \
+                 WHERE k.customer_id = rm_complaints.customer_id \
+                 AND COALESCE(s.confidentiality_rank, k.confidentiality_rank) <= ?)",
                 rank,
             );
         }
@@ -187,7 +204,8 @@ impl ReadModels {
         let rows = self
             .db()
             .fetch_all(
-                "SELECT customer_id FROM rm_customers WHERE agent = $1 AND forgotten_at IS NULL ORDER BY customer_id",
+                "SELECT customer_id FROM rm_customers WHERE agent = $1 AND forgotten_at IS NULL \
+                 AND merged_into IS NULL ORDER BY customer_id",
                 &crate::params![agent],
             )
             .await?;

@@ -89,7 +89,13 @@ pub async fn register_customer(store: &EventStore, name: &str, spec: NewCustomer
         customer_id: id,
         name: text(name),
         kind: CustomerKind::Individual,
-        contacts: Contacts::new(vec!["+86 10 5555 0101".into()], vec![], None).unwrap(),
+        contacts: Contacts::new(
+            vec!["+86 10 5555 0101".into()],
+            vec![],
+            None,
+            PhoneRegion::default(),
+        )
+        .unwrap(),
         tier: spec.tier,
         stars: spec.stars.map(|s| StarLevel::new(s).unwrap()),
         source_channel: text("web"),
@@ -100,6 +106,26 @@ pub async fn register_customer(store: &EventStore, name: &str, spec: NewCustomer
     });
     exec::<Customer>(store, &id.stream_name(), command, spec.registered).await;
     id
+}
+
+/// `duplicate` merged into `survivor` (the API writes both events as one group).
+pub async fn merge_customers(
+    store: &EventStore,
+    duplicate: CustomerId,
+    survivor: CustomerId,
+    also: Vec<CustomerId>,
+    at: DateTime<Utc>,
+) {
+    let reason = text("same person");
+    let merge = CustomerCommand::MergeInto(MergeInto { survivor, reason: reason.clone() });
+    exec::<Customer>(store, &duplicate.stream_name(), merge, at).await;
+    let absorb = CustomerCommand::Absorb(Absorb { duplicate, also, reason });
+    exec::<Customer>(store, &survivor.stream_name(), absorb, at).await;
+}
+
+pub async fn forget_customer(store: &EventStore, id: CustomerId, at: DateTime<Utc>) {
+    let command = CustomerCommand::Forget(ForgetCustomer { reason: text("erasure request") });
+    exec::<Customer>(store, &id.stream_name(), command, at).await;
 }
 
 pub async fn contact_customer(store: &EventStore, id: CustomerId, at: DateTime<Utc>) {
@@ -188,6 +214,7 @@ impl Case {
             ComplaintCommand::AssignHandler(AssignHandler {
                 handler: staff(handler),
                 reason: None,
+                handler_cleared: true,
             }),
             at,
         )
@@ -222,6 +249,7 @@ impl Case {
                 decision: text("d"),
                 remedy: None,
                 meeting: None,
+                members: Vec::new(),
                 committee_quorum: 3,
             }),
             ComplaintCommand::SendReply(SendReply {

@@ -1,308 +1,26 @@
 //! The access table of `kefu_api::access`, cell by cell, through the real server
 //! (issue 16): every row (RPC) for a principal of every role at every clearance, and each
-//! relationship a grant depends on both held and not held. Allowed cells must not answer
-//! `PERMISSION_DENIED`; denied cells must answer it, write nothing (the log's head stays)
+//! relationship a grant depends on both held and not held (a handler not cleared for the
+//! case's customer is one assigned before the customer was raised), and, on every row
+//! that targets a case, the caller allowed there as the case's respondent (R-P4: always
+//! refused). Allowed cells must not answer `PERMISSION_DENIED`; denied cells must answer
+//! it (`NOT_FOUND` where the table hides targets above the caller's clearance), write
+//! nothing (the log's head stays)
 //! and leak nothing (no canary of the target's personal or complaint fields in the
 //! status); an allowed cell's answer holds no canary of a field the table withholds from
 //! the caller (the field dimension: event feed, replays, lists, names in reports).
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use kefu_api::access::{self, Clearance, Grant, Relation, Rpc, ROLES};
-use kefu_api::auth::{hash_token, Principal};
+use kefu_api::access::{self, Clearance, Grant, Relation, Rpc};
+use kefu_api::auth::Principal;
 use kefu_api::pb;
 use kefu_domain::personal::{self, FieldKind};
-use kefu_domain::Confidentiality;
-use kefu_tests::{db, rid, spawn_app_with, Clients, TestApp};
+use kefu_tests::{db, rid, Clients, TestApp};
 use prost::Message;
 use tonic::Code;
 
-/// Every role of the table at every clearance, as `m-<role>-<clearance>`.
-const CLEARANCES: [Confidentiality; 4] = [
-    Confidentiality::Public,
-    Confidentiality::Internal,
-    Confidentiality::Confidential,
-    Confidentiality::Secret,
-];
-/// The target customer's level: half the clearances are below it.
-const TARGET_LEVEL: Confidentiality = Confidentiality::Confidential;
+mod world;
 
-/// A canary in one field of the target customer `T` or its case `K`: the text, the
-/// stream category and the event field it is stored in.
-struct Canary {
-    text: &'static str,
-    category: &'static str,
-    event_type: &'static str,
-    field: &'static str,
-}
-
-const fn canary(
-    text: &'static str,
-    category: &'static str,
-    event_type: &'static str,
-    field: &'static str,
-) -> Canary {
-    Canary { text, category, event_type, field }
-}
-
-const CANARIES: &[Canary] = &[
-    canary("CanaryName QZ71", "customer", "CustomerRegistered", "name"),
-    canary("+86 139 4444 7171", "customer", "CustomerRegistered", "contacts"),
-    canary("canary.qz71@example.cn", "customer", "CustomerRegistered", "contacts"),
-    canary("Canary Road 71 QZ", "customer", "CustomerRegistered", "contacts"),
-    canary("CanarySource-QZ72", "customer", "CustomerRegistered", "source_channel"),
-    canary("CanaryGrade-QZ73", "customer", "CustomerGraded", "reason"),
-    canary("CanaryNote-QZ74", "customer", "CustomerContacted", "note"),
-    canary("CanaryCallback-QZ75", "customer", "CallbackLogged", "comment"),
-    canary("CanaryAgentReason-QZ76", "customer", "AgentAssigned", "reason"),
-    canary("CanaryCategory-QZ81", "complaint", "ComplaintFiled", "category"),
-    canary("CanaryCause-QZ82", "complaint", "ComplaintFiled", "cause"),
-    canary("CanaryDescription-QZ83", "complaint", "ComplaintFiled", "description"),
-    canary("doc://canary-QZ84", "complaint", "ComplaintFiled", "attachments"),
-    canary("CanaryAssignReason-QZ85", "complaint", "HandlerAssigned", "reason"),
-    canary("CanaryContact-QZ86", "complaint", "ComplainantContacted", "summary"),
-    canary("CanaryFindings-QZ87", "complaint", "InvestigationRecorded", "findings"),
-    canary("CanaryOpinion-QZ88", "complaint", "OpinionDrafted", "opinion"),
-    canary("CanaryReply-QZ89", "complaint", "ReplySent", "summary"),
-];
-
-fn principals() -> Vec<Principal> {
-    let mut all = Vec::new();
-    for role in ROLES {
-        for clearance in CLEARANCES {
-            all.push(Principal {
-                id: format!("m-{}-{clearance}", role.as_str()),
-                roles: vec![role],
-                clearance,
-            });
-        }
-    }
-    all
-}
-
-/// A server whose tokens are the matrix's principals plus `admin` (token `token-<id>`).
-async fn spawn(backend: kefu_testkit::Backend) -> Option<TestApp> {
-    spawn_app_with(backend, |settings, dir| {
-        use std::os::unix::fs::PermissionsExt;
-        let mut entries = vec![format!(
-            r#"{{"sha256":"{}","principal":"admin","roles":["admin"],"clearance":"secret"}}"#,
-            hash_token("token-admin")
-        )];
-        for principal in principals() {
-            entries.push(format!(
-                r#"{{"sha256":"{}","principal":"{}","roles":["{}"],"clearance":"{}"}}"#,
-                hash_token(&format!("token-{}", principal.id)),
-                principal.id,
-                principal.roles[0].as_str(),
-                principal.clearance
-            ));
-        }
-        let path = dir.join("matrix-tokens.json");
-        std::fs::write(&path, format!(r#"{{"tokens":[{}]}}"#, entries.join(","))).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        settings.tokens_file = Some(path);
-        // Every principal calls every report, audit and feed RPC, as inputs: under the
-        // per-principal rate of expensive reads (tests/tests/limits.rs) a surplus would
-        // answer RESOURCE_EXHAUSTED before the table is asked, failing a denied cell and
-        // passing an allowed one unchecked.
-        kefu_tests::without_read_rate(settings, dir);
-    })
-    .await
-}
-
-/// The targets: customer `T` and its open case `K`, every field a canary; `fresh`, a
-/// customer at the same level with plain texts, for cases that relationships need.
-struct World {
-    admin: Clients,
-    t: String,
-    k: String,
-    fresh: String,
-    serial: AtomicU32,
-}
-
-fn contacts(phone: &str, email: &str, address: &str) -> Option<pb::Contacts> {
-    Some(pb::Contacts {
-        phones: vec![phone.into()],
-        emails: vec![email.into()],
-        address: address.into(),
-    })
-}
-
-fn customer(name: &str, level: Confidentiality, agent: &str) -> pb::RegisterCustomerRequest {
-    let mut request = kefu_tests::flows::customer_request(name, level_pb(level), agent);
-    request.contacts = contacts("+86 100 0000 0000", "plain@example.cn", "");
-    request
-}
-
-fn level_pb(level: Confidentiality) -> pb::Confidentiality {
-    match level {
-        Confidentiality::Public => pb::Confidentiality::Public,
-        Confidentiality::Internal => pb::Confidentiality::Internal,
-        Confidentiality::Confidential => pb::Confidentiality::Confidential,
-        Confidentiality::Secret => pb::Confidentiality::Secret,
-    }
-}
-
-fn filing(customer_id: &str) -> pb::FileComplaintRequest {
-    kefu_tests::flows::file_request(customer_id, pb::Severity::Normal, "r-resp")
-}
-
-impl World {
-    async fn build(app: &TestApp) -> World {
-        use pb::StaffRole::{Agent, Handler};
-        let mut staff: Vec<String> = principals().into_iter().map(|p| p.id).collect();
-        staff.extend(["admin", "a-first", "a-owner", "h-other", "r-resp"].map(String::from));
-        let roles: &[pb::StaffRole] = &[Agent, Handler];
-        let staff: Vec<(&str, &[pb::StaffRole])> =
-            staff.iter().map(|id| (id.as_str(), roles)).collect();
-        kefu_tests::flows::register_staff(app, &staff).await;
-        let mut admin = app.clients(Some("admin")).await;
-
-        let mut register = customer(CANARIES[0].text, TARGET_LEVEL, "a-first");
-        register.contacts = contacts(CANARIES[1].text, CANARIES[2].text, CANARIES[3].text);
-        register.source_channel = CANARIES[4].text.into();
-        let t = admin.customers.register_customer(register).await.unwrap().into_inner();
-        let t = t.result.unwrap().id;
-        admin
-            .customers
-            .grade_customer(pb::GradeCustomerRequest {
-                request_id: rid(),
-                customer_id: t.clone(),
-                expected_version: None,
-                tier: pb::Tier::Vip as i32,
-                stars: 5,
-                reason: CANARIES[5].text.into(),
-            })
-            .await
-            .unwrap();
-        admin
-            .customers
-            .record_contact(pb::RecordContactRequest {
-                request_id: rid(),
-                customer_id: t.clone(),
-                expected_version: None,
-                channel: pb::ContactChannel::Phone as i32,
-                note: CANARIES[6].text.into(),
-                contacted_at: None,
-            })
-            .await
-            .unwrap();
-        admin.callbacks.log_callback(customer_callback(&t, CANARIES[7].text)).await.unwrap();
-        admin
-            .customers
-            .assign_agent(pb::AssignAgentRequest {
-                request_id: rid(),
-                customer_id: t.clone(),
-                expected_version: None,
-                agent: "a-owner".into(),
-                reason: CANARIES[8].text.into(),
-            })
-            .await
-            .unwrap();
-        // A customer T referred, so the referral report names T.
-        let mut referred = customer("Referred Plain", Confidentiality::Public, "a-owner");
-        referred.referred_by = t.clone();
-        admin.customers.register_customer(referred).await.unwrap();
-
-        let mut file = filing(&t);
-        file.category = CANARIES[9].text.into();
-        file.cause = CANARIES[10].text.into();
-        file.description = CANARIES[11].text.into();
-        file.attachments =
-            vec![pb::AttachmentRef { reference: CANARIES[12].text.into(), sha256: String::new() }];
-        let k = admin.complaints.file_complaint(file).await.unwrap().into_inner();
-        let k = k.result.unwrap().id;
-        let mut assign = kefu_tests::flows::assign(&k, "h-other");
-        assign.reason = CANARIES[13].text.into();
-        admin.complaints.assign_handler(assign).await.unwrap();
-        admin.complaints.contact_complainant(contact(&k, CANARIES[14].text)).await.unwrap();
-        admin.complaints.record_investigation(investigate(&k, CANARIES[15].text)).await.unwrap();
-        admin
-            .complaints
-            .draft_opinion(pb::DraftOpinionRequest {
-                request_id: rid(),
-                complaint_id: k.clone(),
-                expected_version: None,
-                opinion: CANARIES[16].text.into(),
-            })
-            .await
-            .unwrap();
-        let mut ack =
-            kefu_tests::flows::reply(&k, pb::ReplyKind::Acknowledgement, pb::ContactChannel::Phone);
-        ack.summary = CANARIES[17].text.into();
-        admin.complaints.send_reply(ack).await.unwrap();
-
-        let fresh = admin
-            .customers
-            .register_customer(customer("Fresh Plain", TARGET_LEVEL, "a-owner"))
-            .await
-            .unwrap()
-            .into_inner()
-            .result
-            .unwrap()
-            .id;
-        World { admin, t, k, fresh, serial: AtomicU32::new(0) }
-    }
-
-    fn next(&self) -> u32 {
-        self.serial.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// A new case of the plain customer, handled by `handler`.
-    async fn case_handled_by(&mut self, handler: &str) -> String {
-        let filed = self.admin.complaints.file_complaint(filing(&self.fresh)).await.unwrap();
-        let id = filed.into_inner().result.unwrap().id;
-        let assign = kefu_tests::flows::assign(&id, handler);
-        self.admin.complaints.assign_handler(assign).await.unwrap();
-        id
-    }
-
-    /// A new plain customer at the target's level.
-    async fn plain_customer(&mut self) -> String {
-        let request = customer("Plain Person", TARGET_LEVEL, "a-owner");
-        let registered = self.admin.customers.register_customer(request).await.unwrap();
-        registered.into_inner().result.unwrap().id
-    }
-
-    async fn set_agent(&mut self, agent: &str) {
-        let request = pb::AssignAgentRequest {
-            request_id: rid(),
-            customer_id: self.t.clone(),
-            expected_version: None,
-            agent: agent.into(),
-            reason: String::new(),
-        };
-        self.admin.customers.assign_agent(request).await.unwrap();
-    }
-}
-
-fn customer_callback(customer_id: &str, comment: &str) -> pb::LogCallbackRequest {
-    pb::LogCallbackRequest {
-        kind: pb::CallbackKind::Routine as i32,
-        complaint_id: String::new(),
-        ..kefu_tests::flows::complaint_callback(customer_id, "", comment)
-    }
-}
-
-fn contact(complaint_id: &str, summary: &str) -> pb::ContactComplainantRequest {
-    pb::ContactComplainantRequest {
-        request_id: rid(),
-        complaint_id: complaint_id.into(),
-        expected_version: None,
-        channel: pb::ContactChannel::Phone as i32,
-        summary: summary.into(),
-        contacted_at: None,
-    }
-}
-
-fn investigate(complaint_id: &str, findings: &str) -> pb::RecordInvestigationRequest {
-    pb::RecordInvestigationRequest {
-        request_id: rid(),
-        complaint_id: complaint_id.into(),
-        expected_version: None,
-        findings: findings.into(),
-    }
-}
+use world::*;
 
 /// What a cell answered: the encoded response(s), or the status.
 type Answer = Result<Vec<u8>, tonic::Status>;
@@ -314,6 +32,8 @@ fn encoded<T: Message>(result: Result<tonic::Response<T>, tonic::Status>) -> Ans
 /// Where a cell acts: the customer and case, as the relationship under test needs.
 struct Target {
     customer: String,
+    /// The customer a merge keeps (`customer` is merged into it).
+    survivor: String,
     case: String,
     /// A staff member to record the departure of.
     leaver: String,
@@ -337,6 +57,8 @@ async fn call(
         | Rpc::ForgetCustomer
         | Rpc::GetCustomer
         | Rpc::ListCustomers
+        | Rpc::FindCustomers
+        | Rpc::MergeCustomers
         | Rpc::RegisterStaff
         | Rpc::RecordDeparture
         | Rpc::ListStaff => customers(rpc, clients, target, world, head).await,
@@ -477,6 +199,29 @@ async fn customers(
                 .list_customers(pb::ListCustomersRequest {
                     min_position: head,
                     page_size: 500,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::FindCustomers => encoded(
+            clients
+                .customers
+                .find_customers(pb::FindCustomersRequest {
+                    query: CANARIES[0].text.into(),
+                    by: pb::FindBy::Name as i32,
+                    min_position: head,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        Rpc::MergeCustomers => encoded(
+            clients
+                .customers
+                .merge_customers(pb::MergeCustomersRequest {
+                    request_id: rid(),
+                    duplicate_id: customer_id,
+                    survivor_id: target.survivor.clone(),
+                    reason: "plain reason".into(),
                     ..Default::default()
                 })
                 .await,
@@ -799,6 +544,25 @@ async fn drain<T: Message>(
     Ok(bytes)
 }
 
+/// How a cell's caller stands to its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// In the relationship the grant depends on.
+    Held,
+    NotHeld,
+    /// In it, and the respondent of the case (R-P4): refused on every case row.
+    Respondent,
+}
+
+/// What the table expects of a cell: allowed or not.
+fn expected_of(rpc: Rpc, who: &Principal, standing: Standing) -> bool {
+    match standing {
+        Standing::Held => expected(rpc, who, true),
+        Standing::NotHeld => expected(rpc, who, false),
+        Standing::Respondent => false,
+    }
+}
+
 /// What the table expects of a cell: allowed or not.
 fn expected(rpc: Rpc, who: &Principal, relation_held: bool) -> bool {
     let granted = match rpc.grant_for(who) {
@@ -806,13 +570,23 @@ fn expected(rpc: Rpc, who: &Principal, relation_held: bool) -> bool {
         Grant::If(Relation::OwnRows) | Grant::Aggregates | Grant::Allow => true,
         Grant::If(_) => relation_held,
     };
-    let cleared = match rpc.clearance() {
-        Clearance::NewRecord | Clearance::Target | Clearance::Classify => {
+    granted && cleared(rpc, who)
+}
+
+/// Whether the caller is cleared for the cell's target, as the table applies clearance.
+fn cleared(rpc: Rpc, who: &Principal) -> bool {
+    match rpc.clearance() {
+        Clearance::NewRecord | Clearance::Target | Clearance::Classify | Clearance::Hidden => {
             who.clearance >= TARGET_LEVEL
         }
         Clearance::NotConsulted | Clearance::Rows | Clearance::Fields => true,
-    };
-    granted && cleared
+    }
+}
+
+/// A cell the table refuses by hiding its target: granted the RPC, not cleared for a
+/// target it hides, so the answer is `NOT_FOUND`, as for a record that does not exist.
+fn hidden(rpc: Rpc, who: &Principal) -> bool {
+    rpc.clearance() == Clearance::Hidden && rpc.grant_for(who) != Grant::Deny && !cleared(rpc, who)
 }
 
 /// Reports of counts by classification label (R-R1, R-R2, R-R3).
@@ -850,26 +624,39 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle.as_bytes())
 }
 
-/// Prepares the target of a cell: `held` decides whether the caller stands in the
-/// relationship the grant depends on.
-async fn target(world: &mut World, rpc: Rpc, who: &Principal, held: bool) -> Target {
+/// Prepares the target of a cell: `standing` decides whether the caller stands in the
+/// relationship the grant depends on, and whether the case is against them.
+async fn target(world: &mut World, rpc: Rpc, who: &Principal, standing: Standing) -> Target {
     let relation = match rpc.grant_for(who) {
         Grant::If(relation) => Some(relation),
         _ => None,
     };
-    let allowed = expected(rpc, who, held);
-    let mut target =
-        Target { customer: world.t.clone(), case: world.k.clone(), leaver: "nobody".into() };
+    let held = standing != Standing::NotHeld;
+    let allowed = expected_of(rpc, who, standing);
+    let mut target = Target {
+        customer: world.t.clone(),
+        survivor: world.fresh.clone(),
+        case: world.k.clone(),
+        leaver: "nobody".into(),
+    };
+    if standing == Standing::Respondent {
+        target.case = world.case_against(&who.id).await;
+    }
     match (rpc, relation) {
         (_, Some(Relation::CustomersAgent)) => {
             world.set_agent(if held { &who.id } else { "a-owner" }).await;
         }
-        (_, Some(Relation::CurrentHandler)) if held => {
-            target.case = world.case_handled_by(&who.id).await;
+        (_, Some(Relation::CurrentHandler)) if standing == Standing::Held => {
+            target.case = world.case_handled_by(who).await;
         }
         // Erasing or reclassifying the canary target would spoil the cells after it.
         (Rpc::ForgetCustomer | Rpc::ClassifyCustomer, _) if allowed => {
             target.customer = world.plain_customer().await;
+        }
+        // Merging the canary target away would too: two plain customers of its level.
+        (Rpc::MergeCustomers, _) if allowed => {
+            target.customer = world.plain_customer().await;
+            target.survivor = world.plain_customer().await;
         }
         (Rpc::RecordDeparture, _) => {
             let leaver = format!("leaver-{}", world.next());
@@ -891,20 +678,33 @@ async fn walk(app: &TestApp, rows: &[Rpc], who_filter: impl Fn(&Principal) -> bo
                 rpc.grant_for(who),
                 Grant::If(Relation::CustomersAgent | Relation::CurrentHandler)
             );
-            for held in if relational { vec![true, false] } else { vec![false] } {
-                let target = target(&mut world, rpc, who, held).await;
+            let mut standings =
+                if relational { vec![Standing::Held, Standing::NotHeld] } else { vec![] };
+            if !relational {
+                standings.push(Standing::NotHeld);
+            }
+            // R-P4: wherever the caller would be allowed on a case, not on one against
+            // them (a handler's cell cannot be: the respondent is never assigned).
+            let handler_cell = matches!(rpc.grant_for(who), Grant::If(Relation::CurrentHandler));
+            if rpc.targets_a_case() && expected(rpc, who, true) && !handler_cell {
+                standings.push(Standing::Respondent);
+            }
+            for standing in standings {
+                let target = target(&mut world, rpc, who, standing).await;
                 let before = db::head(app.db.url()).await;
                 let mut clients = app.clients(Some(&who.id)).await;
                 let answer = call(rpc, &mut clients, &target, &world, before).await;
                 cells += 1;
-                let cell = format!("{} as {} (relation held: {held})", rpc.name(), who.id);
-                let allowed = expected(rpc, who, held);
+                let cell = format!("{} as {} ({standing:?})", rpc.name(), who.id);
+                let allowed = expected_of(rpc, who, standing);
                 match (&answer, allowed) {
                     (Err(status), true) if status.code() == Code::PermissionDenied => {
                         failures.push(format!("{cell}: allowed, but {status:?}"));
                     }
                     (Err(status), false) => {
-                        if status.code() != Code::PermissionDenied {
+                        let refusal =
+                            if hidden(rpc, who) { Code::NotFound } else { Code::PermissionDenied };
+                        if status.code() != refusal {
                             failures.push(format!("{cell}: denied, but {status:?}"));
                         }
                         let after = db::head(app.db.url()).await;

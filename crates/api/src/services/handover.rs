@@ -1,0 +1,120 @@
+//! Who takes over a leaver's work (R-C3): the candidates and their loads, shared by
+//! departures and by cases reopened after their handler left.
+
+use std::collections::BTreeMap;
+
+use kefu_domain::balance::{self, CaseToHand};
+use kefu_domain::complaint::{AssignHandler, Complaint, ComplaintCommand};
+use kefu_domain::{ComplaintId, DomainError, StaffId, StaffRole, Text};
+
+use super::Ctx;
+use crate::access::{assignee_cleared, CaseCustomer};
+use crate::auth::Principal;
+use crate::commands::{self, stream, Fingerprint};
+use crate::error::ApiError;
+
+/// Loads of the people who may take over, by role.
+pub(crate) struct Candidates {
+    pub agents: BTreeMap<StaffId, usize>,
+    pub handlers: BTreeMap<StaffId, usize>,
+}
+
+impl Ctx {
+    /// R-C6: whether `handler` may be given a case of `customer`.
+    pub(crate) fn cleared(&self, handler: &StaffId, customer: &CaseCustomer) -> bool {
+        assignee_cleared(self.tokens.clearance_of(handler.as_str()), customer)
+    }
+
+    /// The active agents (by customers) and handlers (by open cases) other than `leaver`.
+    pub(crate) async fn candidates(&self, leaver: &StaffId) -> Result<Candidates, ApiError> {
+        let mut agents = BTreeMap::new();
+        let mut handlers = BTreeMap::new();
+        for load in self.models.workload().await? {
+            let Ok(id) = StaffId::new(&load.staff_id) else { continue };
+            if !load.active || &id == leaver {
+                continue;
+            }
+            if load.roles.iter().any(|r| r == StaffRole::Agent.as_str()) {
+                agents.insert(id.clone(), usize::try_from(load.customers).unwrap_or(usize::MAX));
+            }
+            if load.roles.iter().any(|r| r == StaffRole::Handler.as_str()) {
+                handlers.insert(id, usize::try_from(load.open_cases).unwrap_or(usize::MAX));
+            }
+        }
+        Ok(Candidates { agents, handlers })
+    }
+
+    /// R-C3 with R-P14: a case reopened (by `request_id` of `who`) while its handler has
+    /// left goes to the least-loaded active handler it accepts, as a departure would
+    /// have handed it over had it been open, under a key derived from the reopening
+    /// request (a retry repeats it). Left where it is, and logged, when nobody can take
+    /// it. The position of the handover, if one was written now or before.
+    pub(crate) async fn hand_over_reopened(
+        &self,
+        who: &Principal,
+        request_id: &str,
+        complaint_id: ComplaintId,
+    ) -> Result<Option<u64>, ApiError> {
+        let case_stream = stream(complaint_id.stream_name())?;
+        let (case, _, _) = self.commands.load_unopened::<Complaint>(&case_stream).await?;
+        let Some(case) = case else { return Ok(None) };
+        let Some(leaver) = case.handler.clone() else { return Ok(None) };
+        match self.active_staff(&leaver).await {
+            Err(ApiError::Domain(DomainError::StaffDeparted)) => {}
+            other => return other.map(|_| None),
+        }
+        self.caught_up(self.commands.store().head_position().await?).await?;
+        let candidates = self.candidates(&leaver).await?;
+        let customer = self.customer_standing(case.customer_id).await?;
+        let mut barred = case.recused.clone();
+        barred.extend(case.respondent.clone());
+        // R-C6: nor anyone not cleared for the case's customer.
+        barred.extend(candidates.handlers.keys().filter(|h| !self.cleared(h, &customer)).cloned());
+        let label = case.case_number.to_string();
+        let to_hand = CaseToHand { complaint_id, label, barred: barred.clone() };
+        let planned = balance::plan_departure(
+            &leaver,
+            &[],
+            &[to_hand],
+            &BTreeMap::new(),
+            &candidates.handlers,
+        );
+        let Ok((_, planned)) = planned else {
+            tracing::warn!(case = %case.case_number, handler = %leaver, "reopened case with a departed handler: nobody can take it");
+            return Ok(None);
+        };
+        let key = format!("reopen/{request_id}/{complaint_id}");
+        let request = commands::Request::derived(
+            who,
+            Fingerprint::internal("ReopenComplaint/handover"),
+            &key,
+            None,
+        );
+        let reason = Some(Text::new("reason", "handler departed (R-C3)")?);
+        let backups = candidates.handlers.keys().filter(|id| !barred.contains(id)).cloned();
+        let owners = planned.into_iter().map(|handover| handover.to).chain(backups);
+        for owner in owners {
+            let assign = AssignHandler {
+                handler_cleared: self.cleared(&owner, &customer),
+                handler: owner.clone(),
+                reason: reason.clone(),
+            };
+            let written = self
+                .assign::<Complaint>(&case_stream, &request, &owner, |_| {
+                    Ok(ComplaintCommand::AssignHandler(assign.clone()))
+                })
+                .await;
+            match written {
+                Ok(written) => return Ok(Some(written.position)),
+                Err(ApiError::Domain(
+                    DomainError::StaffDeparted
+                    | DomainError::RespondentCannotHandle
+                    | DomainError::RecusedCannotReturn
+                    | DomainError::HandlerNotCleared,
+                )) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(None)
+    }
+}

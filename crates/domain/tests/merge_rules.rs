@@ -1,0 +1,121 @@
+//! Merging a duplicate into a survivor (issue 20): the duplicate's stream records where
+//! it went and accepts nothing more but an erasure; the survivor's records what it took in.
+
+mod support;
+
+use kefu_domain::customer::*;
+use kefu_domain::{
+    Confidentiality, ContactChannel, Contacts, CustomerId, CustomerKind, DomainError, ErrorKind,
+    Tier,
+};
+use support::{at, given, staff, text};
+
+fn id(n: u8) -> CustomerId {
+    format!("0193a5e0-0000-7000-8000-0000000000{n:02x}").parse().unwrap()
+}
+
+fn registered(customer: CustomerId) -> CustomerEvent {
+    CustomerRegistered {
+        customer_id: customer,
+        name: text("王芳"),
+        kind: CustomerKind::Individual,
+        contacts: Contacts::default(),
+        tier: Tier::Regular,
+        stars: None,
+        source_channel: text("web"),
+        referred_by: None,
+        confidentiality: Confidentiality::Internal,
+        agent: staff("a1"),
+        registered_at: at(0),
+    }
+    .into()
+}
+
+fn merge_into(survivor: CustomerId) -> CustomerCommand {
+    CustomerCommand::MergeInto(MergeInto { survivor, reason: text("same phone, same person") })
+}
+
+fn absorb(duplicate: CustomerId, also: Vec<CustomerId>) -> CustomerCommand {
+    CustomerCommand::Absorb(Absorb { duplicate, also, reason: text("same phone, same person") })
+}
+
+fn merged(survivor: CustomerId) -> CustomerEvent {
+    CustomerMerged { into: survivor, reason: text("same phone, same person"), merged_at: at(1) }
+        .into()
+}
+
+#[test]
+fn the_duplicate_records_its_survivor_and_the_survivor_what_it_absorbed() {
+    let duplicate =
+        given::<Customer>([registered(id(2))]).when(merge_into(id(1))).then(vec![merged(id(1))]);
+    assert_eq!(duplicate.unwrap().merged_into, Some(id(1)));
+    let survivor = given::<Customer>([registered(id(1))])
+        .when(absorb(id(2), vec![id(3)]))
+        .then(vec![CustomerAbsorbed {
+            duplicate: id(2),
+            also: vec![id(3)],
+            reason: text("same phone, same person"),
+            absorbed_at: at(1),
+        }
+        .into()])
+        .unwrap();
+    assert_eq!(survivor.absorbed, [id(2), id(3)], "erasing the survivor erases these too");
+}
+
+#[test]
+fn a_merged_duplicate_accepts_no_more_changes() {
+    let update = CustomerCommand::Update(UpdateCustomer {
+        name: Some(text("王芳芳")),
+        ..UpdateCustomer::default()
+    });
+    let contact = CustomerCommand::RecordContact(RecordContact {
+        by: staff("a1"),
+        channel: ContactChannel::Phone,
+        note: None,
+        contacted_at: at(1),
+    });
+    for command in [update, contact, merge_into(id(3)), absorb(id(3), vec![])] {
+        given::<Customer>([registered(id(2)), merged(id(1))])
+            .when(command)
+            .then_error(DomainError::CustomerMerged);
+    }
+    assert_eq!(DomainError::CustomerMerged.kind(), ErrorKind::FailedPrecondition);
+    assert_eq!(DomainError::CustomerMerged.code(), "CUSTOMER_MERGED");
+}
+
+#[test]
+fn a_merged_duplicate_can_still_be_erased() {
+    let forget = CustomerCommand::Forget(ForgetCustomer { reason: text("erasure request") });
+    let (events, record) =
+        given::<Customer>([registered(id(2)), merged(id(1))]).at(at(2)).when(forget).events();
+    assert!(matches!(events.as_slice(), [CustomerEvent::CustomerForgotten(_)]));
+    let record = record.unwrap();
+    assert!(record.forgotten_at.is_some() && record.name.is_none());
+    assert_eq!(record.merged_into, Some(id(1)), "still merged: reads go to the survivor");
+}
+
+#[test]
+fn a_customer_is_not_merged_into_itself() {
+    given::<Customer>([registered(id(1))])
+        .when(merge_into(id(1)))
+        .then_error(DomainError::MergeIntoItself);
+    given::<Customer>([registered(id(1))])
+        .when(absorb(id(1), vec![]))
+        .then_error(DomainError::MergeIntoItself);
+    given::<Customer>([registered(id(1))])
+        .when(absorb(id(2), vec![id(1)]))
+        .then_error(DomainError::MergeIntoItself);
+}
+
+#[test]
+fn unregistered_and_forgotten_customers_take_no_part_in_a_merge() {
+    given::<Customer>([]).when(merge_into(id(1))).then_error(DomainError::CustomerNotRegistered);
+    given::<Customer>([])
+        .when(absorb(id(2), vec![]))
+        .then_error(DomainError::CustomerNotRegistered);
+    let forgotten =
+        CustomerForgotten { reason: text("erasure request"), forgotten_at: at(0) }.into();
+    given::<Customer>([registered(id(1)), forgotten])
+        .when(absorb(id(2), vec![]))
+        .then_error(DomainError::CustomerForgotten);
+}

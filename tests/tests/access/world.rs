@@ -1,0 +1,338 @@
+//! The matrix's world: its principals (every role at every clearance), the canaries
+//! placed in every field of the target customer `T` and case `K`, the server and its
+//! tokens, and the cases each cell's relationship needs.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use kefu_api::access::ROLES;
+use kefu_api::auth::{hash_token, Principal};
+use kefu_api::pb;
+use kefu_domain::Confidentiality;
+use kefu_tests::{rid, spawn_app_with, Clients, TestApp};
+
+/// Every role of the table at every clearance, as `m-<role>-<clearance>`.
+pub const CLEARANCES: [Confidentiality; 4] = [
+    Confidentiality::Public,
+    Confidentiality::Internal,
+    Confidentiality::Confidential,
+    Confidentiality::Secret,
+];
+/// The target customer's level: half the clearances are below it.
+pub const TARGET_LEVEL: Confidentiality = Confidentiality::Confidential;
+
+/// A canary in one field of the target customer `T` or its case `K`: the text, the
+/// stream category and the event field it is stored in.
+pub struct Canary {
+    pub text: &'static str,
+    pub category: &'static str,
+    pub event_type: &'static str,
+    pub field: &'static str,
+}
+
+pub const fn canary(
+    text: &'static str,
+    category: &'static str,
+    event_type: &'static str,
+    field: &'static str,
+) -> Canary {
+    Canary { text, category, event_type, field }
+}
+
+pub const CANARIES: &[Canary] = &[
+    canary("CanaryName QZ71", "customer", "CustomerRegistered", "name"),
+    canary("+8613944447171", "customer", "CustomerRegistered", "contacts"),
+    canary("canary.qz71@example.cn", "customer", "CustomerRegistered", "contacts"),
+    canary("Canary Road 71 QZ", "customer", "CustomerRegistered", "contacts"),
+    canary("CanarySource-QZ72", "customer", "CustomerRegistered", "source_channel"),
+    canary("CanaryGrade-QZ73", "customer", "CustomerGraded", "reason"),
+    canary("CanaryNote-QZ74", "customer", "CustomerContacted", "note"),
+    canary("CanaryCallback-QZ75", "customer", "CallbackLogged", "comment"),
+    canary("CanaryAgentReason-QZ76", "customer", "AgentAssigned", "reason"),
+    // Codes of the taxonomy (R-P3), the rarest two: restricted like any complaint detail.
+    canary("privacy", "complaint", "ComplaintFiled", "category"),
+    canary("misinformation", "complaint", "ComplaintFiled", "cause"),
+    canary("CanaryDescription-QZ83", "complaint", "ComplaintFiled", "description"),
+    canary("doc://canary-QZ84", "complaint", "ComplaintFiled", "attachments"),
+    canary("CanaryAssignReason-QZ85", "complaint", "HandlerAssigned", "reason"),
+    canary("CanaryContact-QZ86", "complaint", "ComplainantContacted", "summary"),
+    canary("CanaryFindings-QZ87", "complaint", "InvestigationRecorded", "findings"),
+    canary("CanaryOpinion-QZ88", "complaint", "OpinionDrafted", "opinion"),
+    canary("CanaryReply-QZ89", "complaint", "ReplySent", "summary"),
+];
+
+pub fn principals() -> Vec<Principal> {
+    let mut all = Vec::new();
+    for role in ROLES {
+        for clearance in CLEARANCES {
+            all.push(Principal {
+                id: format!("m-{}-{clearance}", role.as_str()),
+                roles: vec![role],
+                clearance,
+            });
+        }
+    }
+    all
+}
+
+/// A server whose tokens are the matrix's principals plus `admin` (token `token-<id>`).
+pub async fn spawn(backend: kefu_testkit::Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |settings, dir| {
+        use std::os::unix::fs::PermissionsExt;
+        let mut entries = vec![
+            format!(
+                r#"{{"sha256":"{}","principal":"admin","roles":["admin"],"clearance":"secret"}}"#,
+                hash_token("token-admin")
+            ),
+            // The other handler, cleared for every case it is given (R-C6).
+            format!(
+                r#"{{"sha256":"{}","principal":"h-other","roles":["agent"],"clearance":"secret"}}"#,
+                hash_token("token-h-other")
+            ),
+        ];
+        for principal in principals() {
+            entries.push(format!(
+                r#"{{"sha256":"{}","principal":"{}","roles":["{}"],"clearance":"{}"}}"#,
+                hash_token(&format!("token-{}", principal.id)),
+                principal.id,
+                principal.roles[0].as_str(),
+                principal.clearance
+            ));
+        }
+        let path = dir.join("matrix-tokens.json");
+        std::fs::write(&path, format!(r#"{{"tokens":[{}]}}"#, entries.join(","))).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        settings.tokens_file = Some(path);
+        // Every principal calls every report, audit and feed RPC, as inputs: under the
+        // per-principal rate of expensive reads (tests/tests/limits.rs) a surplus would
+        // answer RESOURCE_EXHAUSTED before the table is asked, failing a denied cell and
+        // passing an allowed one unchecked.
+        kefu_tests::without_read_rate(settings, dir);
+    })
+    .await
+}
+
+/// The targets: customer `T` and its open case `K`, every field a canary; `fresh`, a
+/// customer at the same level with plain texts, for cases that relationships need.
+pub struct World {
+    pub admin: Clients,
+    pub t: String,
+    pub k: String,
+    pub fresh: String,
+    pub serial: AtomicU32,
+}
+
+pub fn contacts(phone: &str, email: &str, address: &str) -> Option<pb::Contacts> {
+    Some(pb::Contacts {
+        phones: vec![phone.into()],
+        emails: vec![email.into()],
+        address: address.into(),
+    })
+}
+
+pub fn customer(name: &str, level: Confidentiality, agent: &str) -> pb::RegisterCustomerRequest {
+    let mut request = kefu_tests::flows::customer_request(name, level_pb(level), agent);
+    request.contacts = contacts("+86 139 0000 1111", "plain@example.cn", "");
+    request
+}
+
+pub fn level_pb(level: Confidentiality) -> pb::Confidentiality {
+    match level {
+        Confidentiality::Public => pb::Confidentiality::Public,
+        Confidentiality::Internal => pb::Confidentiality::Internal,
+        Confidentiality::Confidential => pb::Confidentiality::Confidential,
+        Confidentiality::Secret => pb::Confidentiality::Secret,
+    }
+}
+
+pub fn filing(customer_id: &str) -> pb::FileComplaintRequest {
+    kefu_tests::flows::file_request(customer_id, pb::Severity::Normal, "r-resp")
+}
+
+impl World {
+    pub async fn build(app: &TestApp) -> World {
+        use pb::StaffRole::{Agent, Handler};
+        let mut staff: Vec<String> = principals().into_iter().map(|p| p.id).collect();
+        staff.extend(["admin", "a-first", "a-owner", "h-other", "r-resp"].map(String::from));
+        let roles: &[pb::StaffRole] = &[Agent, Handler];
+        let staff: Vec<(&str, &[pb::StaffRole])> =
+            staff.iter().map(|id| (id.as_str(), roles)).collect();
+        kefu_tests::flows::register_staff(app, &staff).await;
+        let mut admin = app.clients(Some("admin")).await;
+
+        let mut register = customer(CANARIES[0].text, TARGET_LEVEL, "a-first");
+        register.contacts = contacts(CANARIES[1].text, CANARIES[2].text, CANARIES[3].text);
+        register.source_channel = CANARIES[4].text.into();
+        let t = admin.customers.register_customer(register).await.unwrap().into_inner();
+        let t = t.result.unwrap().id;
+        admin
+            .customers
+            .grade_customer(pb::GradeCustomerRequest {
+                request_id: rid(),
+                customer_id: t.clone(),
+                expected_version: None,
+                tier: pb::Tier::Vip as i32,
+                stars: 5,
+                reason: CANARIES[5].text.into(),
+            })
+            .await
+            .unwrap();
+        admin
+            .customers
+            .record_contact(pb::RecordContactRequest {
+                request_id: rid(),
+                customer_id: t.clone(),
+                expected_version: None,
+                channel: pb::ContactChannel::Phone as i32,
+                note: CANARIES[6].text.into(),
+                contacted_at: None,
+            })
+            .await
+            .unwrap();
+        admin.callbacks.log_callback(customer_callback(&t, CANARIES[7].text)).await.unwrap();
+        admin
+            .customers
+            .assign_agent(pb::AssignAgentRequest {
+                request_id: rid(),
+                customer_id: t.clone(),
+                expected_version: None,
+                agent: "a-owner".into(),
+                reason: CANARIES[8].text.into(),
+            })
+            .await
+            .unwrap();
+        // A customer T referred, so the referral report names T.
+        let mut referred = customer("Referred Plain", Confidentiality::Public, "a-owner");
+        referred.referred_by = t.clone();
+        admin.customers.register_customer(referred).await.unwrap();
+
+        let mut file = filing(&t);
+        file.category = CANARIES[9].text.into();
+        file.cause = CANARIES[10].text.into();
+        file.description = CANARIES[11].text.into();
+        file.attachments =
+            vec![pb::AttachmentRef { reference: CANARIES[12].text.into(), sha256: String::new() }];
+        let k = admin.complaints.file_complaint(file).await.unwrap().into_inner();
+        let k = k.result.unwrap().id;
+        let mut assign = kefu_tests::flows::assign(&k, "h-other");
+        assign.reason = CANARIES[13].text.into();
+        admin.complaints.assign_handler(assign).await.unwrap();
+        admin.complaints.contact_complainant(contact(&k, CANARIES[14].text)).await.unwrap();
+        admin.complaints.record_investigation(investigate(&k, CANARIES[15].text)).await.unwrap();
+        admin
+            .complaints
+            .draft_opinion(pb::DraftOpinionRequest {
+                request_id: rid(),
+                complaint_id: k.clone(),
+                expected_version: None,
+                opinion: CANARIES[16].text.into(),
+            })
+            .await
+            .unwrap();
+        let mut ack =
+            kefu_tests::flows::reply(&k, pb::ReplyKind::Acknowledgement, pb::ContactChannel::Phone);
+        ack.summary = CANARIES[17].text.into();
+        admin.complaints.send_reply(ack).await.unwrap();
+
+        let fresh = admin
+            .customers
+            .register_customer(customer("Fresh Plain", TARGET_LEVEL, "a-owner"))
+            .await
+            .unwrap()
+            .into_inner()
+            .result
+            .unwrap()
+            .id;
+        World { admin, t, k, fresh, serial: AtomicU32::new(0) }
+    }
+
+    pub fn next(&self) -> u32 {
+        self.serial.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new case of a plain customer at the target's level, handled by `handler`. One
+    /// not cleared for that level is assigned while the customer is public, which is
+    /// then raised: the handler of a case they may no longer read (R-C6).
+    pub async fn case_handled_by(&mut self, handler: &Principal) -> String {
+        let cleared = handler.clearance >= TARGET_LEVEL;
+        let customer = if cleared {
+            self.fresh.clone()
+        } else {
+            let request = customer("Raised Person", Confidentiality::Public, "a-owner");
+            let registered = self.admin.customers.register_customer(request).await.unwrap();
+            registered.into_inner().result.unwrap().id
+        };
+        let filed = self.admin.complaints.file_complaint(filing(&customer)).await.unwrap();
+        let id = filed.into_inner().result.unwrap().id;
+        let assign = kefu_tests::flows::assign(&id, &handler.id);
+        self.admin.complaints.assign_handler(assign).await.unwrap();
+        if !cleared {
+            let raise = pb::UpdateCustomerRequest {
+                request_id: rid(),
+                customer_id: customer,
+                expected_version: None,
+                name: None,
+                contacts: None,
+                confidentiality: level_pb(TARGET_LEVEL) as i32,
+            };
+            self.admin.customers.update_customer(raise).await.unwrap();
+        }
+        id
+    }
+
+    /// A new case of `T` against `respondent` (R-P4), handled by someone else.
+    pub async fn case_against(&mut self, respondent: &str) -> String {
+        let mut against = filing(&self.t);
+        against.respondent = respondent.into();
+        let filed = self.admin.complaints.file_complaint(against).await.unwrap();
+        let id = filed.into_inner().result.unwrap().id;
+        let assign = kefu_tests::flows::assign(&id, "h-other");
+        self.admin.complaints.assign_handler(assign).await.unwrap();
+        id
+    }
+
+    /// A new plain customer at the target's level.
+    pub async fn plain_customer(&mut self) -> String {
+        let request = customer("Plain Person", TARGET_LEVEL, "a-owner");
+        let registered = self.admin.customers.register_customer(request).await.unwrap();
+        registered.into_inner().result.unwrap().id
+    }
+
+    pub async fn set_agent(&mut self, agent: &str) {
+        let request = pb::AssignAgentRequest {
+            request_id: rid(),
+            customer_id: self.t.clone(),
+            expected_version: None,
+            agent: agent.into(),
+            reason: String::new(),
+        };
+        self.admin.customers.assign_agent(request).await.unwrap();
+    }
+}
+
+pub fn customer_callback(customer_id: &str, comment: &str) -> pb::LogCallbackRequest {
+    pb::LogCallbackRequest {
+        kind: pb::CallbackKind::Routine as i32,
+        complaint_id: String::new(),
+        ..kefu_tests::flows::complaint_callback(customer_id, "", comment)
+    }
+}
+
+pub fn contact(complaint_id: &str, summary: &str) -> pb::ContactComplainantRequest {
+    pb::ContactComplainantRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.into(),
+        expected_version: None,
+        channel: pb::ContactChannel::Phone as i32,
+        summary: summary.into(),
+        contacted_at: None,
+    }
+}
+
+pub fn investigate(complaint_id: &str, findings: &str) -> pb::RecordInvestigationRequest {
+    pb::RecordInvestigationRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.into(),
+        expected_version: None,
+        findings: findings.into(),
+    }
+}

@@ -104,6 +104,20 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     ("s-resp", &["supervisor"], "secret"),
     ("d-resp", &["director"], "secret"),
     ("d2", &["director"], "secret"),
+    // The staff who leave in the departure races (integrity/storage.rs): cleared for
+    // internal customers (R-C6), so only their departure refuses an assignment to them.
+    ("leaver0", &["agent"], "internal"),
+    ("leaver1", &["agent"], "internal"),
+    ("leaver2", &["agent"], "internal"),
+    ("leaver3", &["agent"], "internal"),
+    ("leaver4", &["agent"], "internal"),
+    ("leaver5", &["agent"], "internal"),
+    ("leaver6", &["agent"], "internal"),
+    ("leaver7", &["agent"], "internal"),
+    ("leaver8", &["agent"], "internal"),
+    ("leaver9", &["agent"], "internal"),
+    ("leaver10", &["agent"], "internal"),
+    ("leaver11", &["agent"], "internal"),
 ];
 
 /// A running server and the database under it; stops when dropped.

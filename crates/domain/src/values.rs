@@ -299,9 +299,11 @@ impl Contacts {
     }
 }
 
-/// A refusal of the `i`th entry of a contacts list, naming it by position.
+/// A refusal of the `i`th entry of a contacts list, naming it by position; the field
+/// stays the entry's (`phone`, `email`), which the API reports as `contacts.phones` or
+/// `contacts.emails`.
 fn entry(list: &str, i: usize, why: ValueError) -> ValueError {
-    ValueError::new("contacts", format!("{list}[{i}] {}", why.reason))
+    ValueError::new(why.field, format!("{list}[{i}] {}", why.reason))
 }
 
 /// A reference to an original document kept for a complaint (R-P2): never altered.
@@ -373,7 +375,11 @@ mod tests {
         .unwrap();
         assert_eq!(contacts.phones, ["+8613800138000"], "normalised, the repeat dropped");
         assert_eq!(contacts.emails, ["a@b.cn"]);
-        assert!(Contacts::new(vec!["call me".into()], vec![], None, cn).is_err());
+        let refused = Contacts::new(vec!["call me".into()], vec![], None, cn).unwrap_err();
+        assert_eq!(
+            (refused.field, refused.reason.as_str()),
+            ("phone", "phones[0] is not a valid phone number")
+        );
         assert!(Contacts::new(vec!["12345".into()], vec![], None, cn).is_err());
         assert!(Contacts::new(vec![], vec!["no-at-sign".into()], None, cn).is_err());
         assert!(Attachment::new("doc://1", Some("xyz")).is_err());

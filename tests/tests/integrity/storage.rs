@@ -377,6 +377,7 @@ async fn a_stopped_projection_is_named_and_fails_waits_at_once(app: &TestApp) {
         .expect("complaints up to the event");
 }
 
+/// One per `leaverN` principal of the test tokens (`kefu_tests::PRINCIPALS`).
 const DEPARTURE_RACES: usize = 12;
 
 /// R-C3 under a race: a departure sent together with assignments of a customer and a

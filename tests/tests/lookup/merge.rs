@@ -32,6 +32,8 @@ struct Reports {
     a1_customers: u64,
     /// Customers breaching the first-contact deadline.
     not_contacted: Vec<String>,
+    /// Customers whose first contact is at risk, an hour before its deadline (R-T5).
+    contact_at_risk: Vec<String>,
     /// Customers with something due: (customer, kind), sorted.
     due: Vec<(String, pb::DueKind)>,
 }
@@ -96,6 +98,20 @@ async fn reports(admin: &mut Clients, survivor: &str, at: u64) -> Reports {
         .map(|b| b.subject_id)
         .collect();
     not_contacted.sort();
+    // Registered moments ago: 71 hours on, past 80% of the 3 days, not yet due.
+    let almost = kefu_api_timestamp(Utc::now() + TimeDelta::hours(71));
+    let at_risk =
+        pb::ListSlaBreachesRequest { min_position: at, as_of: Some(almost), include_at_risk: true };
+    let at_risk = admin.reports.list_sla_breaches(at_risk).await.expect("at risk").into_inner();
+    let contact_at_risk = sorted(
+        at_risk
+            .breaches
+            .into_iter()
+            .filter(|b| b.rule == pb::SlaRule::NewCustomerNotContacted as i32)
+            .filter(|b| b.state == pb::SlaState::AtRisk as i32)
+            .map(|b| b.subject_id)
+            .collect(),
+    );
     let mut due: Vec<(String, pb::DueKind)> = admin
         .callbacks
         .list_due_callbacks(pb::ListDueCallbacksRequest {
@@ -117,6 +133,7 @@ async fn reports(admin: &mut Clients, survivor: &str, at: u64) -> Reports {
         vip_coverage: (vip.customers, vip.covered),
         a1_customers: a1,
         not_contacted,
+        contact_at_risk,
         due,
     }
 }
@@ -178,6 +195,7 @@ async fn merged_duplicates_count_for_the_survivor_in_every_report(app: &TestApp)
             vip_coverage: (2, 1),
             a1_customers: 3,
             not_contacted: sorted(vec![survivor.clone(), referred.clone()]),
+            contact_at_risk: sorted(vec![survivor.clone(), referred.clone()]),
             due: sorted(vec![
                 (survivor.clone(), NewCustomerContact),
                 (survivor.clone(), RoutineCallback),
@@ -206,6 +224,8 @@ async fn merged_duplicates_count_for_the_survivor_in_every_report(app: &TestApp)
             a1_customers: 2,
             // The person was contacted (as the duplicate).
             not_contacted: vec![referred.clone()],
+            // Nor is a merged duplicate's contact at risk: the survivor was reached.
+            contact_at_risk: vec![referred.clone()],
             due: sorted(vec![
                 (survivor.clone(), ComplaintCallback),
                 (survivor.clone(), RoutineCallback),

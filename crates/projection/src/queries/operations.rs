@@ -113,7 +113,7 @@ const CALLBACK_OVERDUE: &str =
 /// Customers not contacted yet (R-C4); whether they are late depends on their tier's
 /// target, decided in [`ReadModels::uncontacted`]. A merged duplicate is contacted as
 /// its survivor.
-const NOT_CONTACTED: &str = "FROM rm_customers WHERE first_contact_at IS NULL \
+pub(super) const NOT_CONTACTED: &str = "FROM rm_customers WHERE first_contact_at IS NULL \
      AND forgotten_at IS NULL AND merged_into IS NULL";
 
 /// A customer awaiting their first contact, and when it is due.

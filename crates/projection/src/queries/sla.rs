@@ -71,8 +71,10 @@ impl ReadModels {
         let rows = self
             .db()
             .fetch_all(
-                "SELECT customer_id, agent, tier, registered_at FROM rm_customers \
-                 WHERE first_contact_at IS NULL AND forgotten_at IS NULL",
+                &format!(
+                    "SELECT customer_id, agent, tier, registered_at {}",
+                    super::operations::NOT_CONTACTED
+                ),
                 &[],
             )
             .await?;

@@ -22,6 +22,7 @@ kefu_tests::on_both_backends!(
     a_failed_erasure_leaves_nothing_half_done_and_its_retry_completes_it,
     a_departure_nobody_can_take_over_is_refused_before_anything_is_recorded,
     a_retried_departure_reports_the_recorded_owners,
+    a_departure_racing_assignments_leaves_the_leaver_nothing,
 );
 
 // 28 reports and replays in a row from two principals, as inputs: on a server without
@@ -501,6 +502,92 @@ async fn a_retried_departure_reports_the_recorded_owners(app: &TestApp) {
         })
         .await;
     refused(refused_assign, Code::FailedPrecondition, "STAFF_DEPARTED");
+}
+
+/// R-C3: once `RecordDeparture` answers OK, the leaver owns nothing, even what was
+/// assigned to them while the departure was being planned (an assignment committed
+/// between its planning read and its append). Raced 25 times: the window is wide.
+async fn a_departure_racing_assignments_leaves_the_leaver_nothing(app: &TestApp) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let mut departures = 0;
+    for round in 0..25 {
+        let leaver = format!("x{round}");
+        register_staff(app, &[(leaver.as_str(), &[pb::StaffRole::Agent, pb::StaffRole::Handler])])
+            .await;
+        let customer = register_customer(&mut agent, "Race Customer").await;
+        let (case, _) = file(&mut agent, &customer, pb::Severity::Normal, "r1").await;
+        admin.complaints.assign_handler(assign(&case, "h2")).await.expect("assign h2");
+        // Four connections, so the calls really run at once.
+        let (mut departs, mut handler, mut agent_to, mut registers) = (
+            app.clients(Some("s1")).await,
+            app.clients(Some("s1")).await,
+            app.clients(Some("s1")).await,
+            app.clients(Some("admin")).await,
+        );
+        let departure = pb::RecordDepartureRequest {
+            request_id: rid(),
+            staff_id: leaver.clone(),
+            reason: "left".into(),
+        };
+        let assign_agent = pb::AssignAgentRequest {
+            request_id: rid(),
+            customer_id: customer.clone(),
+            expected_version: None,
+            agent: leaver.clone(),
+            reason: "race".into(),
+        };
+        let new_customer = customer_request("Race Newcomer", pb::Confidentiality::Internal, &leaver);
+        let (departed, _, _, registered) = tokio::join!(
+            departs.staff.record_departure(departure),
+            handler.complaints.assign_handler(assign(&case, &leaver)),
+            agent_to.customers.assign_agent(assign_agent),
+            registers.customers.register_customer(new_customer),
+        );
+        let Ok(departed) = departed else { continue };
+        departures += 1;
+        let departed = departed.into_inner();
+        let complaint = admin
+            .complaints
+            .get_complaint(pb::GetComplaintRequest { complaint: case.clone() })
+            .await
+            .expect("complaint")
+            .into_inner()
+            .complaint
+            .expect("complaint");
+        assert_ne!(complaint.handler, leaver, "round {round}: the case stayed with the leaver");
+        let mut owned = vec![customer.clone()];
+        owned.extend(registered.ok().and_then(|r| r.into_inner().result).map(|r| r.id));
+        for customer_id in owned {
+            let record = admin
+                .customers
+                .get_customer(pb::GetCustomerRequest { customer_id: customer_id.clone() })
+                .await
+                .expect("customer")
+                .into_inner()
+                .customer
+                .expect("customer");
+            assert_ne!(record.agent, leaver, "round {round}: customer stayed with the leaver");
+            if record.agent != "a1" {
+                // Moved away from the leaver by the departure: its answer says so.
+                let moved = departed.customers.iter().find(|m| m.id == customer_id);
+                assert_eq!(moved.map(|m| m.new_owner.as_str()), Some(record.agent.as_str()));
+            }
+        }
+        // The read models agree: the leaver holds nothing.
+        let head = kefu_tests::db::head(app.db.url()).await;
+        let staff = admin
+            .staff
+            .list_staff(pb::ListStaffRequest { include_departed: true, min_position: head })
+            .await
+            .expect("staff")
+            .into_inner();
+        let member = staff.staff.iter().find(|s| s.staff_id == leaver).expect("leaver listed");
+        assert!(!member.active);
+        assert_eq!((member.customers, member.open_cases), (0, 0), "round {round}: {member:?}");
+    }
+    assert_eq!(departures, 25, "every departure answers OK");
 }
 
 /// A server whose clock the test moves.

@@ -1,7 +1,7 @@
 //! Integrity over gRPC (issue 15): stated times stay in one time domain, `as_of` at the
 //! edges is refused, a reused request id never hides a command, archiving never traps a
 //! callback, an erasure is never half-done, a departure is planned whole before it is
-//! recorded.
+//! recorded and leaves the leaver nothing, even what was assigned to them meanwhile.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -538,7 +538,8 @@ async fn a_departure_racing_assignments_leaves_the_leaver_nothing(app: &TestApp)
             agent: leaver.clone(),
             reason: "race".into(),
         };
-        let new_customer = customer_request("Race Newcomer", pb::Confidentiality::Internal, &leaver);
+        let new_customer =
+            customer_request("Race Newcomer", pb::Confidentiality::Internal, &leaver);
         let (departed, _, _, registered) = tokio::join!(
             departs.staff.record_departure(departure),
             handler.complaints.assign_handler(assign(&case, &leaver)),
@@ -557,6 +558,10 @@ async fn a_departure_racing_assignments_leaves_the_leaver_nothing(app: &TestApp)
             .complaint
             .expect("complaint");
         assert_ne!(complaint.handler, leaver, "round {round}: the case stayed with the leaver");
+        if complaint.handler != "h2" {
+            let moved = departed.cases.iter().find(|m| m.id == case);
+            assert_eq!(moved.map(|m| m.new_owner.as_str()), Some(complaint.handler.as_str()));
+        }
         let mut owned = vec![customer.clone()];
         owned.extend(registered.ok().and_then(|r| r.into_inner().result).map(|r| r.id));
         for customer_id in owned {
@@ -588,6 +593,85 @@ async fn a_departure_racing_assignments_leaves_the_leaver_nothing(app: &TestApp)
         assert_eq!((member.customers, member.open_cases), (0, 0), "round {round}: {member:?}");
     }
     assert_eq!(departures, 25, "every departure answers OK");
+}
+
+/// R-C3: a case assigned to the leaver while the departure is being recorded, which no
+/// one else may handle (r1 is its respondent, h1 and h2 recused, R-P4), cannot be
+/// handed over: the departure's answer names it instead of leaving it silently. A
+/// fresh server per round: a leaver whose departure was refused stays a candidate.
+async fn a_late_case_nobody_can_take_is_named_in_the_departures_answer(backend: Backend) {
+    let mut named = 0;
+    for round in 0..10 {
+        let Some(app) = kefu_tests::spawn_app(backend).await else { return };
+        named += usize::from(race_a_barred_case_into_a_departure(&app, round).await);
+        app.stop().await;
+    }
+    // The race is wide (planning reads the read models): it is won in most rounds.
+    assert!(named > 0, "no round raced the assignment into the departure");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_case_nobody_can_take_is_named_in_the_departures_answer_sqlite() {
+    a_late_case_nobody_can_take_is_named_in_the_departures_answer(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_case_nobody_can_take_is_named_in_the_departures_answer_postgres() {
+    a_late_case_nobody_can_take_is_named_in_the_departures_answer(Backend::Postgres).await;
+}
+
+/// One round: whether the departure answered OK naming the late case.
+async fn race_a_barred_case_into_a_departure(app: &TestApp, round: usize) -> bool {
+    standard_staff(app).await;
+    register_staff(app, &[("y1", &[pb::StaffRole::Handler])]).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let customer = register_customer(&mut agent, "Race Barred").await;
+    let (case, _) = file(&mut agent, &customer, pb::Severity::Normal, "r1").await;
+    for handler in ["h1", "h2"] {
+        admin.complaints.assign_handler(assign(&case, handler)).await.expect("assign");
+        let mut recusing = app.clients(Some(handler)).await;
+        recusing
+            .complaints
+            .recuse_handler(pb::RecuseHandlerRequest {
+                request_id: rid(),
+                complaint_id: case.clone(),
+                expected_version: None,
+                reason: "conflict".into(),
+            })
+            .await
+            .expect("recuse");
+    }
+    let (mut departs, mut assigns) = (app.clients(Some("s1")).await, app.clients(Some("s1")).await);
+    let departure = pb::RecordDepartureRequest {
+        request_id: rid(),
+        staff_id: "y1".into(),
+        reason: "left".into(),
+    };
+    let (departed, assigned) = tokio::join!(
+        departs.staff.record_departure(departure),
+        assigns.complaints.assign_handler(assign(&case, "y1")),
+    );
+    let departed = match departed {
+        Ok(departed) => departed.into_inner(),
+        // The assignment came first and the departure's plan saw it: refused whole.
+        Err(status) => {
+            assert_eq!(reason(&status).as_deref(), Some("DEPARTURE_UNASSIGNABLE"), "{status:?}");
+            assert!(assigned.is_ok(), "{status:?}");
+            return false;
+        }
+    };
+    let complaint = admin
+        .complaints
+        .get_complaint(pb::GetComplaintRequest { complaint: case.clone() })
+        .await
+        .expect("complaint")
+        .into_inner()
+        .complaint
+        .expect("complaint");
+    let is_named = departed.unassigned.iter().any(|item| item.id == case);
+    assert_eq!(complaint.handler == "y1", is_named, "round {round}: {departed:?}");
+    is_named
 }
 
 /// A server whose clock the test moves.

@@ -254,10 +254,7 @@ async fn every_read_refuses_a_position_beyond_the_head(app: &kefu_tests::TestApp
                 "GetReferralReport",
                 admin
                     .reports
-                    .get_referral_report(pb::GetReferralReportRequest {
-                        min_position,
-                        ..Default::default()
-                    })
+                    .get_referral_report(pb::GetReferralReportRequest { min_position })
                     .await
                     .err(),
             ),

@@ -23,6 +23,7 @@ kefu_tests::on_both_backends!(
     a_departure_nobody_can_take_over_is_refused_before_anything_is_recorded,
     a_retried_departure_reports_the_recorded_owners,
     a_departure_racing_assignments_leaves_the_leaver_nothing,
+    a_request_id_of_a_forgotten_customer_is_never_answered_for_another_request,
 );
 
 // 28 reports and replays in a row from two principals, as inputs: on a server without
@@ -502,6 +503,42 @@ async fn a_retried_departure_reports_the_recorded_owners(app: &TestApp) {
         })
         .await;
     refused(refused_assign, Code::FailedPrecondition, "STAFF_DEPARTED");
+}
+
+/// R-C8 with request ids: once the customer's key is destroyed nothing can tell what a
+/// request about them said, so a request id of theirs presented again is refused
+/// (fail closed), never answered with the forgotten customer's result; the erasure's
+/// own retry still gets its first answer.
+async fn a_request_id_of_a_forgotten_customer_is_never_answered_for_another_request(
+    app: &TestApp,
+) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let mut compliance = app.clients(Some("co1")).await;
+    let first = customer_request("Erased Ang", pb::Confidentiality::Internal, "a1");
+    let registered = agent.customers.register_customer(first.clone()).await.expect("register");
+    let customer = registered.into_inner().result.expect("result").id;
+    let forget = pb::ForgetCustomerRequest {
+        request_id: rid(),
+        customer_id: customer.clone(),
+        reason: "asked to be forgotten".into(),
+    };
+    let forgotten = compliance.customers.forget_customer(forget.clone()).await.expect("forget");
+    let forgotten = forgotten.into_inner().result.expect("result");
+
+    let other = pb::RegisterCustomerRequest { name: "Other Bo".into(), ..first.clone() };
+    for (what, request) in [("another customer", other.clone()), ("the first request", first)] {
+        let status = agent.customers.register_customer(request).await.expect_err(what);
+        assert_eq!(status.code(), Code::FailedPrecondition, "{what}: {status:?}");
+        assert_eq!(reason(&status).as_deref(), Some("REQUEST_SUBJECT_ERASED"), "{what}");
+        assert!(!status.message().contains(&customer), "no forgotten id: {status:?}");
+    }
+    let retried = compliance.customers.forget_customer(forget).await.expect("retry the erasure");
+    assert_eq!(retried.into_inner().result.expect("result"), forgotten);
+    // The other customer is registered under a new request id, as a new customer.
+    let fresh = pb::RegisterCustomerRequest { request_id: rid(), ..other };
+    let fresh = agent.customers.register_customer(fresh).await.expect("a new request id");
+    assert_ne!(fresh.into_inner().result.expect("result").id, customer);
 }
 
 /// R-C3: once `RecordDeparture` answers OK, the leaver owns nothing, even what was

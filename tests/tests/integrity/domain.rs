@@ -509,9 +509,7 @@ async fn a_retried_departure_reports_the_recorded_owners(app: &TestApp) {
 /// request about them said, so a request id of theirs presented again is refused
 /// (fail closed), never answered with the forgotten customer's result; the erasure's
 /// own retry still gets its first answer.
-async fn a_request_id_of_a_forgotten_customer_is_never_answered_for_another_request(
-    app: &TestApp,
-) {
+async fn a_request_id_of_a_forgotten_customer_is_never_answered_for_another_request(app: &TestApp) {
     standard_staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let mut compliance = app.clients(Some("co1")).await;

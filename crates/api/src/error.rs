@@ -97,7 +97,8 @@ impl From<StoreError> for ApiError {
             // What the command read changed before it committed: like a lost race.
             StoreError::ConditionFailed(condition) => ApiError::Contended {
                 stream: match condition {
-                    Condition::StreamAt { stream_id, .. } => stream_id.to_string(),
+                    Condition::StreamAt { stream_id, .. }
+                    | Condition::LastNot { stream_id, .. } => stream_id.to_string(),
                     Condition::Absent(_) => "the log".to_owned(),
                 },
             },

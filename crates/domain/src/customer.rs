@@ -85,6 +85,12 @@ pub struct CustomerForgotten {
     pub forgotten_at: DateTime<Utc>,
 }
 
+impl CustomerForgotten {
+    /// Its stored type. It ends its stream: `decide` refuses every command after it, so
+    /// "the stream does not end with it" is "the customer is not forgotten".
+    pub const EVENT_TYPE: &'static str = "CustomerForgotten";
+}
+
 event_enum!(
     /// Everything that happens in a `customer-<uuid>` stream.
     CustomerEvent, upcast = no_upcasters, {

@@ -220,6 +220,10 @@ fn forgotten_customer_keeps_history_but_no_personal_data_r_c8() {
     given::<Customer>(history)
         .when(grade(Tier::Key, None, Some("x")))
         .then_error(DomainError::CustomerForgotten);
+    // Filings rely on it ending the stream under this stored type.
+    use kefu_domain::DomainEvent;
+    assert!(matches!(&events[..], [CustomerEvent::CustomerForgotten(_)]));
+    assert_eq!(events[0].event_type(), CustomerForgotten::EVENT_TYPE);
 }
 
 #[test]

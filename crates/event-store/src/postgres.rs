@@ -435,9 +435,10 @@ async fn find(
         "SELECT event_id, stream_id, stream_version, position, event_type, NULL::bytea AS hash, \
            NULL::text AS request_fingerprint FROM events WHERE event_id = ANY($1) \
          UNION ALL \
-         SELECT NULL, s.stream_id, e.stream_version, NULL, NULL, e.hash, NULL \
+         SELECT e.event_id, s.stream_id, e.stream_version, e.position, e.event_type, e.hash, NULL \
          FROM (SELECT DISTINCT unnest($2::text[]) AS stream_id) AS s \
-         CROSS JOIN LATERAL (SELECT stream_version, hash FROM events \
+         CROSS JOIN LATERAL (SELECT event_id, stream_version, position, event_type, hash \
+           FROM events \
            WHERE events.stream_id = s.stream_id ORDER BY stream_version DESC LIMIT 1) AS e",
     )
     .bind(event_ids)
@@ -446,13 +447,15 @@ async fn find(
     .await?;
     let (mut stored, mut heads) = (Vec::new(), Vec::new());
     for row in &rows {
-        match row.try_get::<Option<Vec<u8>>, _>("hash")? {
-            Some(hash) => {
-                heads.push((row.try_get("stream_id")?, row.try_get("stream_version")?, hash))
-            }
-            None => stored.push(stored_place(row)?),
+        // A head is a stored place too: its type is what `Condition::LastNot` checks.
+        stored.push(stored_place(row)?);
+        if let Some(hash) = row.try_get::<Option<Vec<u8>>, _>("hash")? {
+            heads.push((row.try_get("stream_id")?, row.try_get("stream_version")?, hash))
         }
     }
+    // A head among the batch's own ids is listed once.
+    let mut seen = std::collections::HashSet::new();
+    stored.retain(|place| seen.insert(place.event_id));
     Ok((stored, batch::heads(heads)?))
 }
 

@@ -7,8 +7,10 @@
 //! - the request id was not used for another request: none of the ids that request
 //!   would have written is stored (a condition on the number);
 //! - the customer is registered and not forgotten: known from customers this process
-//!   saw live, on condition that their stream is still at the version seen (on the
-//!   case; a change since, say a logged callback, costs a careful retry).
+//!   saw live, on condition that their stream does not end with their erasure (on the
+//!   case). Only the erasure, which ends the stream, conflicts: a contact or a callback
+//!   logged meanwhile does not (conditioned on the stream's version, filings for a
+//!   customer being contacted in a loop kept losing until their deadline).
 //!
 //! When the number turns out to be a repeat, or anything fails, the filing is tried
 //! again carefully: look up what the request id already wrote, answer a finished filing
@@ -21,11 +23,10 @@
 //! on 31 December is numbered in the year it arrived, in that year's register.
 //!
 //! Contention a filing did not cause is not its caller's problem: a lost race for the
-//! number (another filing, another node, a failed group ahead in the queue) or a change
-//! to the customer's stream since it was seen (a contact logged meanwhile) is retried
+//! number (another filing, another node, a failed group ahead in the queue) is retried
 //! inside the caller's deadline ([`deadline`]), re-reading what changed.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -45,25 +46,25 @@ use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
 
-/// Customer streams this process saw registered and not forgotten, with the version
-/// seen: a filing relies on it only on condition that the stream is still there.
+/// Customer streams this process saw registered and not forgotten: a filing relies on it
+/// only on condition that the stream has not ended with the erasure since.
 #[derive(Debug, Default)]
-pub struct LiveCustomers(std::sync::Mutex<HashMap<String, u64>>);
+pub struct LiveCustomers(std::sync::Mutex<HashSet<String>>);
 
 /// Customers remembered per process; the map is emptied when full (it is only a cache).
 const LIVE_CUSTOMERS: usize = 100_000;
 
 impl LiveCustomers {
-    fn version(&self, stream: &StreamId) -> Option<u64> {
-        self.0.lock().ok()?.get(stream.as_str()).copied()
+    fn seen(&self, stream: &StreamId) -> bool {
+        self.0.lock().is_ok_and(|live| live.contains(stream.as_str()))
     }
 
-    fn remember(&self, stream: &StreamId, version: u64) {
+    fn remember(&self, stream: &StreamId) {
         if let Ok(mut live) = self.0.lock() {
             if live.len() >= LIVE_CUSTOMERS {
                 live.clear();
             }
-            live.insert(stream.to_string(), version);
+            live.insert(stream.to_string());
         }
     }
 
@@ -121,7 +122,7 @@ struct Numbering<'a> {
     unused: Vec<Condition>,
     complaint_id: ComplaintId,
     case: StreamId,
-    /// On condition of its version as read: the case is refused if it moved.
+    /// On condition that it has not ended with the erasure: the case is refused then.
     customer: StreamId,
     filing: &'a Filing,
     at: DateTime<Utc>,
@@ -133,7 +134,7 @@ enum Retry {
     Repeated,
     /// Another filing took the number first (or a group ahead of it failed).
     Number,
-    /// The customer's stream moved since it was read.
+    /// The customer was forgotten since they were read.
     Customer,
 }
 
@@ -150,7 +151,7 @@ impl Retry {
         match (number, case) {
             (Some(Ok(number)), _) if number.repeated => Ok(Retry::Repeated),
             (Some(Err(StoreError::WrongExpectedVersion { .. })), _) => Ok(Retry::Number),
-            (_, Some(Err(StoreError::ConditionFailed(Condition::StreamAt { stream_id, .. }))))
+            (_, Some(Err(StoreError::ConditionFailed(Condition::LastNot { stream_id, .. }))))
                 if &stream_id == customer =>
             {
                 Ok(Retry::Customer)
@@ -261,11 +262,10 @@ impl Complaints {
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
         let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
-        let version = match self.ctx.live_customers.version(&customer) {
-            Some(version) => version,
-            None => self.check_customer(&customer, &filing.customer_id).await?,
-        };
-        let filed = self.issue_and_file(request, &filing, version, at, deadline).await;
+        if !self.ctx.live_customers.seen(&customer) {
+            self.check_customer(&customer, &filing.customer_id).await?;
+        }
+        let filed = self.issue_and_file(request, &filing, at, deadline).await;
         if filed.is_err() {
             // Maybe the customer changed: the careful retry reads them again.
             self.ctx.live_customers.forget(&customer);
@@ -293,24 +293,24 @@ impl Complaints {
         let issued_before = lookup.written("register", &register_request)?;
         let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
-        let version = self.check_customer(&customer, &filing.customer_id).await?;
+        self.check_customer(&customer, &filing.customer_id).await?;
         if let Some(issued) = issued_before {
             return self.file_numbered(&complaint_request, &filing, &issued).await;
         }
-        self.issue_and_file(request, &filing, version, at, deadline).await?.ok_or_else(|| {
+        self.issue_and_file(request, &filing, at, deadline).await?.ok_or_else(|| {
             // Another try of this very request took the number since the lookup.
             ApiError::Contended { stream: register_request.request_id.to_owned() }
         })
     }
 
     /// Reads the customer: registered and not forgotten, or the reason not; remembers
-    /// a live one and returns the version read.
+    /// a live one.
     async fn check_customer(
         &self,
         customer: &StreamId,
         customer_id: &CustomerId,
-    ) -> Result<u64, ApiError> {
-        let (record, version, _) = self.ctx.commands.load_unopened::<Customer>(customer).await?;
+    ) -> Result<(), ApiError> {
+        let (record, _, _) = self.ctx.commands.load_unopened::<Customer>(customer).await?;
         match record {
             None => Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() }),
             Some(record) if record.forgotten_at.is_some() => {
@@ -318,8 +318,8 @@ impl Complaints {
                 Err(DomainError::CustomerForgotten.into())
             }
             Some(_) => {
-                self.ctx.live_customers.remember(customer, version);
-                Ok(version)
+                self.ctx.live_customers.remember(customer);
+                Ok(())
             }
         }
     }
@@ -362,13 +362,11 @@ impl Complaints {
     /// lock but its commit is awaited outside it, so concurrent filings share commits.
     /// The number's append expects the version it was decided on: number N only ever
     /// lands at version N, so a lost race (another node, or a failed group ahead in the
-    /// queue) is a conflict that reloads the head and tries again, as is a change to
-    /// the customer's stream since it was read; until `deadline`.
+    /// queue) is a conflict that reloads the head and tries again; until `deadline`.
     async fn issue_and_file(
         &self,
         request: &commands::Request<'_>,
         filing: &Filing,
-        customer_version: u64,
         at: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
@@ -388,13 +386,12 @@ impl Complaints {
             filing,
             at,
         };
-        let mut customer_version = customer_version;
         // Sealing the case needs the customer's key: fetched now, not under the lock.
         self.ctx.commands.store().data_key(&filing.customer_id.to_string()).await?;
         let mut tries = 0u32;
         loop {
             tries += 1;
-            let (pending, case_number) = self.queue_numbered(&numbering, customer_version).await?;
+            let (pending, case_number) = self.queue_numbered(&numbering).await?;
             let outcomes = pending.await;
             if let [Ok(number), Ok(filed)] = outcomes.as_slice() {
                 if !number.repeated {
@@ -412,9 +409,8 @@ impl Complaints {
                 return Err(ApiError::Contended { stream: numbering.register.to_string() });
             }
             if matches!(retry, Retry::Customer) {
-                // The customer changed since read: read them again (forgotten now?).
-                let customer = &numbering.customer;
-                customer_version = self.check_customer(customer, &filing.customer_id).await?;
+                // Forgotten since read: reading them again says so (CUSTOMER_FORGOTTEN).
+                self.check_customer(&numbering.customer, &filing.customer_id).await?;
             }
             if tries > 4 {
                 // Let the queue ahead of us drain before taking yet another number.
@@ -424,12 +420,11 @@ impl Complaints {
     }
 
     /// Takes the next number of the register (under `ctx.register`) and queues it with
-    /// the case, on condition that the customer's stream is still at `customer_version`.
-    /// The commit is awaited by the caller, outside the lock.
+    /// the case, on condition that the customer has not been forgotten meanwhile. The
+    /// commit is awaited by the caller, outside the lock.
     async fn queue_numbered(
         &self,
         numbering: &Numbering<'_>,
-        customer_version: u64,
     ) -> Result<(PendingFiling, CaseNumber), ApiError> {
         let commands = &self.ctx.commands;
         let Numbering { year, register, complaint_id, at, .. } = numbering;
@@ -454,9 +449,9 @@ impl Complaints {
         let case_number = issued.case_number;
         let command = ComplaintCommand::File(numbering.filing.command(*complaint_id, case_number));
         let filed = Complaint::decide(&None, command, *at)?;
-        let live = vec![Condition::StreamAt {
+        let live = vec![Condition::LastNot {
             stream_id: numbering.customer.clone(),
-            version: customer_version,
+            event_type: kefu_domain::customer::CustomerForgotten::EVENT_TYPE.to_owned(),
         }];
         let (case, request) = (&numbering.case, &numbering.case_request);
         let filed = commands.prepare::<Complaint>(case, request, &None, &filed, 0, live).await?;

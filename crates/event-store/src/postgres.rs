@@ -85,7 +85,7 @@ impl PgBackend {
         let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await?;
         // Concurrent nodes may start together; the migrator takes an advisory lock.
@@ -297,6 +297,13 @@ fn schema_versions(append: &EncodedAppend) -> Result<Vec<i32>, StoreError> {
         .collect()
 }
 
+/// How long a call waits for a connection, reconnecting included, before it fails
+/// transient (`PoolTimedOut`: gRPC `UNAVAILABLE`, retry with the same request id). With
+/// PostgreSQL down a connect is refused and sqlx retries until this deadline: short, so
+/// writes and reads fail fast instead of holding their callers to their deadlines; long
+/// enough for a restart's brief refusals and for a busy pool's queue.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// This node's group-commit writer: every append queued since its last turn goes into
 /// one transaction. The batch first locks all its streams (advisory locks, taken in one
 /// global order so two nodes' batches cannot deadlock); then every append is checked
@@ -320,7 +327,7 @@ fn spawn_writer(
             // Two: one for the batches, one for the occasional ANALYZE.
             let pool = PgPoolOptions::new()
                 .max_connections(2)
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_lazy_with(options);
             let mut jobs = jobs.lock().await;
             writer_task(pool, &mut jobs, commit_delay, commits).await;

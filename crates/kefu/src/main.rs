@@ -135,6 +135,9 @@ struct ServeArgs {
     /// Calls served at once; more are shed with RESOURCE_EXHAUSTED and a RetryInfo.
     #[arg(long, env = "KEFU_MAX_CONCURRENT_CALLS", default_value_t = CallLimits::default().max_concurrent_calls)]
     max_concurrent_calls: usize,
+    /// Calls one principal may have running at once, within the above; more are shed.
+    #[arg(long, env = "KEFU_MAX_CONCURRENT_CALLS_PER_PRINCIPAL", default_value_t = CallLimits::default().max_concurrent_calls_per_principal)]
+    max_concurrent_calls_per_principal: usize,
     /// Expensive reads (reports, event log, audit) served at once, within the above.
     #[arg(long, env = "KEFU_MAX_CONCURRENT_EXPENSIVE_READS", default_value_t = CallLimits::default().max_concurrent_expensive_reads)]
     max_concurrent_expensive_reads: usize,
@@ -170,6 +173,7 @@ impl ServeArgs {
         settings.metrics_interval = self.metrics_interval;
         settings.limits = CallLimits {
             max_concurrent_calls: self.max_concurrent_calls,
+            max_concurrent_calls_per_principal: self.max_concurrent_calls_per_principal,
             max_concurrent_expensive_reads: self.max_concurrent_expensive_reads,
             expensive_reads_per_second: Some(self.expensive_reads_per_second).filter(|n| *n > 0),
             expensive_reads_burst: self.expensive_reads_burst,

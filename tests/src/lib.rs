@@ -106,6 +106,9 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     ("d2", &["director"], "secret"),
 ];
 
+/// How many racing leavers (`x0`, `x1`, ...) hold tokens besides [`PRINCIPALS`].
+pub const RACING_LEAVERS: usize = 32;
+
 /// A running server and the database under it; stops when dropped.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -154,8 +157,14 @@ pub async fn spawn_app_on(
 ) -> TestApp {
     let dir = db.scratch_dir().expect("test databases have a scratch dir").to_path_buf();
     let tokens_file = dir.join("tokens.json");
-    let entries: Vec<String> = PRINCIPALS
-        .iter()
+    // Staff the race tests register and see leave, `x0`..: an assignee must hold a
+    // token cleared for the customer (R-C6), so these hold agent tokens too.
+    let leavers: Vec<(String, &[&str], &str)> =
+        (0..RACING_LEAVERS).map(|n| (format!("x{n}"), &["agent"][..], "internal")).collect();
+    let fixed =
+        PRINCIPALS.iter().map(|(p, roles, clearance)| ((*p).to_owned(), *roles, *clearance));
+    let entries: Vec<String> = fixed
+        .chain(leavers)
         .map(|(principal, roles, clearance)| {
             let roles: Vec<String> = roles.iter().map(|r| format!("\"{r}\"")).collect();
             format!(

@@ -299,9 +299,10 @@ impl Contacts {
     }
 }
 
-/// A refusal of the `i`th entry of a contacts list, naming it by position.
+/// A refusal of the `i`th entry of a contacts list, naming it by position (the field
+/// stays the entry's kind, `phone` or `email`, for the caller's field violation).
 fn entry(list: &str, i: usize, why: ValueError) -> ValueError {
-    ValueError::new("contacts", format!("{list}[{i}] {}", why.reason))
+    ValueError::new(why.field, format!("{list}[{i}] {}", why.reason))
 }
 
 /// A reference to an original document kept for a complaint (R-P2): never altered.

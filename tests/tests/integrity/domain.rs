@@ -663,7 +663,8 @@ async fn a_late_case_nobody_can_take_is_named_in_the_departures_answer_postgres(
 /// One round: whether the departure answered OK naming the late case.
 async fn race_a_barred_case_into_a_departure(app: &TestApp, round: usize) -> bool {
     standard_staff(app).await;
-    register_staff(app, &[("y1", &[pb::StaffRole::Handler])]).await;
+    // The late handler holds a token (an assignee must be cleared for the customer, R-C6).
+    register_staff(app, &[("h-sec", &[pb::StaffRole::Handler])]).await;
     let mut agent = app.clients(Some("a1")).await;
     let mut admin = app.clients(Some("admin")).await;
     let customer = register_customer(&mut agent, "Race Barred").await;
@@ -685,12 +686,12 @@ async fn race_a_barred_case_into_a_departure(app: &TestApp, round: usize) -> boo
     let (mut departs, mut assigns) = (app.clients(Some("s1")).await, app.clients(Some("s1")).await);
     let departure = pb::RecordDepartureRequest {
         request_id: rid(),
-        staff_id: "y1".into(),
+        staff_id: "h-sec".into(),
         reason: "left".into(),
     };
     let (departed, assigned) = tokio::join!(
         departs.staff.record_departure(departure),
-        assigns.complaints.assign_handler(assign(&case, "y1")),
+        assigns.complaints.assign_handler(assign(&case, "h-sec")),
     );
     let departed = match departed {
         Ok(departed) => departed.into_inner(),
@@ -710,7 +711,7 @@ async fn race_a_barred_case_into_a_departure(app: &TestApp, round: usize) -> boo
         .complaint
         .expect("complaint");
     let is_named = departed.unassigned.iter().any(|item| item.id == case);
-    assert_eq!(complaint.handler == "y1", is_named, "round {round}: {departed:?}");
+    assert_eq!(complaint.handler == "h-sec", is_named, "round {round}: {departed:?}");
     is_named
 }
 

@@ -392,7 +392,7 @@ async fn a_departure_racing_assignments_to_the_leaver_leaves_them_nothing(app: &
     let (case, _) = file(&mut agent, &customer, pb::Severity::Normal, "").await;
     let mut recorded = 0;
     for round in 0..DEPARTURE_RACES {
-        let leaver = format!("leaver{round}");
+        let leaver = format!("x{round}");
         register_staff(app, &[(&leaver, &[pb::StaffRole::Agent, pb::StaffRole::Handler])]).await;
         let departure = pb::RecordDepartureRequest {
             request_id: rid(),

@@ -311,12 +311,10 @@ impl Complaints {
         if let Some(issued) = issued_before {
             return self.file_numbered(&complaint_request, &filing, &issued).await;
         }
-        self.issue_and_file(access, request, &filing, at, deadline).await?.ok_or_else(
-            || {
-                // Another try of this very request took the number since the lookup.
-                ApiError::Contended { stream: register_request.request_id.to_owned() }
-            },
-        )
+        self.issue_and_file(access, request, &filing, at, deadline).await?.ok_or_else(|| {
+            // Another try of this very request took the number since the lookup.
+            ApiError::Contended { stream: register_request.request_id.to_owned() }
+        })
     }
 
     /// Reads the customer: registered and not forgotten, or the reason not; remembers

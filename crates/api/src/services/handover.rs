@@ -69,9 +69,7 @@ impl Ctx {
         let mut barred = case.recused.clone();
         barred.extend(case.respondent.clone());
         // R-C6: nor anyone not cleared for the case's customer.
-        barred.extend(
-            candidates.handlers.keys().filter(|h| !self.cleared(h, &customer)).cloned(),
-        );
+        barred.extend(candidates.handlers.keys().filter(|h| !self.cleared(h, &customer)).cloned());
         let label = case.case_number.to_string();
         let to_hand = CaseToHand { complaint_id, label, barred: barred.clone() };
         let planned = balance::plan_departure(

@@ -212,7 +212,8 @@ impl StaffDirectory {
     /// read. So, with the departure recorded, the read models are caught up to the
     /// head and whatever the leaver still owns is handed over too, balanced among the
     /// candidates as they are now. Every call does this, so a retry also completes a
-    /// sweep that an earlier call could not finish.
+    /// sweep that an earlier call could not finish; the swept moves are not listed in
+    /// the answer (a retry's answer is the first's), what nobody may take is.
     async fn sweep(
         &self,
         who: &Principal,
@@ -244,8 +245,23 @@ impl StaffDirectory {
         }
         let customers = planned_customers.into_iter().map(|(id, to)| Handover { id, to });
         let cases = planned_cases.into_iter().map(|(id, to)| Handover { id, to });
-        self.hand_over_all(who, leaver, customers.collect(), cases.collect(), &candidates, answer)
-            .await
+        // The answer names the recorded plan and what nobody may take, so that a retry,
+        // which finds nothing left to sweep, answers the same; the swept moves are in
+        // the reads before the answer goes (caught up past them).
+        let mut swept = Answer::default();
+        self.hand_over_all(
+            who,
+            leaver,
+            customers.collect(),
+            cases.collect(),
+            &candidates,
+            &mut swept,
+        )
+        .await?;
+        let moved = swept.customers.iter().chain(&swept.cases).map(|(_, position)| *position);
+        self.ctx.caught_up(moved.max().unwrap_or(0)).await?;
+        answer.unassigned.extend(swept.unassigned);
+        Ok(())
     }
 
     /// One customer to their planned agent, on condition the agent is still active;

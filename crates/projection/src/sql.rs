@@ -155,6 +155,27 @@ fn sqlite_sql(sql: &str) -> std::borrow::Cow<'_, str> {
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
+/// Rows of `sql` on any SQLite executor (pool, connection or transaction).
+async fn rows_sqlite<'e>(
+    executor: impl sqlx::Executor<'e, Database = Sqlite>,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<DbRow>, ProjectionError> {
+    let sql = sqlite_sql(sql);
+    let rows = bind_sqlite(sqlx::query(&sql), params).fetch_all(executor).await?;
+    Ok(rows.into_iter().map(DbRow::Sqlite).collect())
+}
+
+/// Rows of `sql` on any PostgreSQL executor (pool, connection or transaction).
+async fn rows_pg<'e>(
+    executor: impl sqlx::Executor<'e, Database = Postgres>,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<DbRow>, ProjectionError> {
+    let rows = bind_pg(sqlx::query(sql), params).fetch_all(executor).await?;
+    Ok(rows.into_iter().map(DbRow::Postgres).collect())
+}
+
 fn bind_sqlite<'q>(mut query: SqliteQuery<'q>, params: &'q [Param]) -> SqliteQuery<'q> {
     for param in params {
         query = match param {
@@ -289,18 +310,8 @@ impl DbTx {
         params: &[Param],
     ) -> Result<Vec<DbRow>, ProjectionError> {
         Ok(match self {
-            DbTx::Sqlite(tx) => bind_sqlite(sqlx::query(&sqlite_sql(sql)), params)
-                .fetch_all(&mut **tx)
-                .await?
-                .into_iter()
-                .map(DbRow::Sqlite)
-                .collect(),
-            DbTx::Postgres(tx) => bind_pg(sqlx::query(sql), params)
-                .fetch_all(&mut **tx)
-                .await?
-                .into_iter()
-                .map(DbRow::Postgres)
-                .collect(),
+            DbTx::Sqlite(tx) => rows_sqlite(&mut **tx, sql, params).await?,
+            DbTx::Postgres(tx) => rows_pg(&mut **tx, sql, params).await?,
         })
     }
 
@@ -335,18 +346,8 @@ impl DbRead {
         params: &[Param],
     ) -> Result<Vec<DbRow>, ProjectionError> {
         Ok(match self {
-            DbRead::Sqlite(conn) => bind_sqlite(sqlx::query(&sqlite_sql(sql)), params)
-                .fetch_all(&mut **conn)
-                .await?
-                .into_iter()
-                .map(DbRow::Sqlite)
-                .collect(),
-            DbRead::Postgres(tx) => bind_pg(sqlx::query(sql), params)
-                .fetch_all(&mut **tx)
-                .await?
-                .into_iter()
-                .map(DbRow::Postgres)
-                .collect(),
+            DbRead::Sqlite(conn) => rows_sqlite(&mut **conn, sql, params).await?,
+            DbRead::Postgres(tx) => rows_pg(&mut **tx, sql, params).await?,
         })
     }
 
@@ -434,18 +435,8 @@ impl Db {
         params: &[Param],
     ) -> Result<Vec<DbRow>, ProjectionError> {
         Ok(match self {
-            Db::Sqlite { readers, .. } => bind_sqlite(sqlx::query(&sqlite_sql(sql)), params)
-                .fetch_all(readers)
-                .await?
-                .into_iter()
-                .map(DbRow::Sqlite)
-                .collect(),
-            Db::Postgres(pool) => bind_pg(sqlx::query(sql), params)
-                .fetch_all(pool)
-                .await?
-                .into_iter()
-                .map(DbRow::Postgres)
-                .collect(),
+            Db::Sqlite { readers, .. } => rows_sqlite(readers, sql, params).await?,
+            Db::Postgres(pool) => rows_pg(pool, sql, params).await?,
         })
     }
 

@@ -25,7 +25,6 @@ use tonic_health::pb::HealthCheckRequest;
 kefu_tests::on_both_backends!(
     filings_succeed_while_a_customer_is_contacted,
     a_stopped_projection_is_named_and_fails_waits_at_once,
-    a_departure_racing_assignments_to_the_leaver_leaves_them_nothing,
 );
 
 mod sqlite_new_year {
@@ -376,73 +375,4 @@ async fn a_stopped_projection_is_named_and_fails_waits_at_once(app: &TestApp) {
         })
         .await
         .expect("complaints up to the event");
-}
-
-const DEPARTURE_RACES: usize = 12;
-
-/// R-C3 under a race: a departure sent together with assignments of a customer and a
-/// case to the leaver. Whichever commits first, once the departure is recorded the
-/// leaver owns no customer and no open case, and anything assigned to them is refused
-/// from then on.
-async fn a_departure_racing_assignments_to_the_leaver_leaves_them_nothing(app: &TestApp) {
-    standard_staff(app).await;
-    let mut agent = app.clients(Some("a1")).await;
-    let mut supervisor = app.clients(Some("s1")).await;
-    let customer = register_customer(&mut agent, "Raced").await;
-    let (case, _) = file(&mut agent, &customer, pb::Severity::Normal, "").await;
-    let mut recorded = 0;
-    for round in 0..DEPARTURE_RACES {
-        let leaver = format!("x{round}");
-        register_staff(app, &[(&leaver, &[pb::StaffRole::Agent, pb::StaffRole::Handler])]).await;
-        let departure = pb::RecordDepartureRequest {
-            request_id: rid(),
-            staff_id: leaver.clone(),
-            reason: String::new(),
-        };
-        let to_leaver = pb::AssignAgentRequest {
-            request_id: rid(),
-            customer_id: customer.clone(),
-            expected_version: None,
-            agent: leaver.clone(),
-            reason: String::new(),
-        };
-        let (mut one, mut two, mut three) =
-            (supervisor.clone(), supervisor.clone(), supervisor.clone());
-        let (departed, customer_assigned, case_assigned) = tokio::join!(
-            one.staff.record_departure(departure),
-            two.customers.assign_agent(to_leaver),
-            three.complaints.assign_handler(assign(&case, &leaver)),
-        );
-        for status in [customer_assigned.err(), case_assigned.err()].into_iter().flatten() {
-            assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-            assert_eq!(reason(&status).as_deref(), Some("STAFF_DEPARTED"), "{status:?}");
-        }
-        let departed = departed.expect("someone can take over").into_inner();
-        recorded += 1;
-        let position = departed.result.expect("result").position;
-        let kept = supervisor
-            .customers
-            .list_customers(pb::ListCustomersRequest {
-                agent: leaver.clone(),
-                min_position: position,
-                ..Default::default()
-            })
-            .await
-            .expect("customers")
-            .into_inner();
-        assert!(kept.customers.is_empty(), "round {round}: {leaver} keeps {kept:?}");
-        let handled = supervisor
-            .complaints
-            .list_complaints(pb::ListComplaintsRequest {
-                handler: leaver.clone(),
-                status: pb::ComplaintStatus::Open as i32,
-                min_position: position,
-                ..Default::default()
-            })
-            .await
-            .expect("complaints")
-            .into_inner();
-        assert!(handled.complaints.is_empty(), "round {round}: {leaver} handles {handled:?}");
-    }
-    assert_eq!(recorded, DEPARTURE_RACES);
 }

@@ -104,21 +104,10 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     ("s-resp", &["supervisor"], "secret"),
     ("d-resp", &["director"], "secret"),
     ("d2", &["director"], "secret"),
-    // The staff who leave in the departure races (integrity/storage.rs): cleared for
-    // internal customers (R-C6), so only their departure refuses an assignment to them.
-    ("leaver0", &["agent"], "internal"),
-    ("leaver1", &["agent"], "internal"),
-    ("leaver2", &["agent"], "internal"),
-    ("leaver3", &["agent"], "internal"),
-    ("leaver4", &["agent"], "internal"),
-    ("leaver5", &["agent"], "internal"),
-    ("leaver6", &["agent"], "internal"),
-    ("leaver7", &["agent"], "internal"),
-    ("leaver8", &["agent"], "internal"),
-    ("leaver9", &["agent"], "internal"),
-    ("leaver10", &["agent"], "internal"),
-    ("leaver11", &["agent"], "internal"),
 ];
+
+/// How many racing leavers (`x0`, `x1`, ...) hold tokens besides [`PRINCIPALS`].
+pub const RACING_LEAVERS: usize = 32;
 
 /// A running server and the database under it; stops when dropped.
 pub struct TestApp {
@@ -168,8 +157,14 @@ pub async fn spawn_app_on(
 ) -> TestApp {
     let dir = db.scratch_dir().expect("test databases have a scratch dir").to_path_buf();
     let tokens_file = dir.join("tokens.json");
-    let entries: Vec<String> = PRINCIPALS
-        .iter()
+    // Staff the race tests register and see leave, `x0`..: an assignee must hold a
+    // token cleared for the customer (R-C6), so these hold agent tokens too.
+    let leavers: Vec<(String, &[&str], &str)> =
+        (0..RACING_LEAVERS).map(|n| (format!("x{n}"), &["agent"][..], "internal")).collect();
+    let fixed =
+        PRINCIPALS.iter().map(|(p, roles, clearance)| ((*p).to_owned(), *roles, *clearance));
+    let entries: Vec<String> = fixed
+        .chain(leavers)
         .map(|(principal, roles, clearance)| {
             let roles: Vec<String> = roles.iter().map(|r| format!("\"{r}\"")).collect();
             format!(

@@ -506,12 +506,15 @@ async fn a_request_fingerprint_confirms_no_guess_after_the_erasure(app: &TestApp
         assert!(!files.as_ref().is_some_and(|f| f.contains(form.as_str())), "{form} in the files");
     }
 
-    // After the erasure only a request's RPC can be compared (docs/compliance.md): a
-    // retry is answered as before, another RPC under the same key is still refused.
+    // After the erasure nothing can tell what a request about the person said
+    // (docs/compliance.md), so their request ids fail closed: not even a true retry is
+    // answered (it might be another request), another RPC under the same key is still
+    // refused as reused, and the erasure's own retry (keyed with the installation's
+    // key) gets its first answer.
     let retried = compliance.customers.forget_customer(forget).await.expect("retry the erasure");
     assert_eq!(retried.into_inner().result.expect("result"), forgotten);
-    let again = agent.customers.record_contact(contact).await.expect("retry after erasure");
-    assert_eq!(again.into_inner().result.expect("result"), first);
+    let again = agent.customers.record_contact(contact).await;
+    refused(again, Code::FailedPrecondition, "REQUEST_SUBJECT_ERASED");
     let reused = agent.customers.grade_customer(grade).await;
     refused(reused, Code::AlreadyExists, "REQUEST_ID_REUSED");
 }

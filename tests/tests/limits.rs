@@ -1,7 +1,9 @@
 //! Limits protect the work that matters: with the default limits, a flood of reports
 //! from a BI job is partly shed (`RESOURCE_EXHAUSTED` with a `RetryInfo`) while every
 //! filing made meanwhile succeeds; finding the customer when the phone rings is never
-//! rate-limited as an expensive read; and connections do not live forever.
+//! rate-limited as an expensive read; one principal holding many calls open cannot take
+//! the global pool from another's filings; a read cannot wait for a position nobody
+//! was given; and connections do not live forever.
 
 use std::time::Duration;
 
@@ -10,6 +12,8 @@ use kefu_testkit::Backend;
 use kefu_tests::{flows, spawn_app, spawn_app_with};
 use tonic::Code;
 use tonic_types::StatusExt;
+
+kefu_tests::on_both_backends!(every_read_refuses_a_position_beyond_the_head);
 
 const FLOOD: usize = 300;
 const FILINGS: usize = 20;
@@ -64,6 +68,209 @@ async fn filings_succeed_while_a_report_flood_is_shed_sqlite() {
         .await
         .expect("a supervisor's report");
     app.stop().await;
+}
+
+/// One principal holds as many calls open as it can (event feed streams that never
+/// end) while another files: the first gets its share of the global pool, the rest of
+/// its calls are shed with a `RetryInfo`, and every filing succeeds. Then a flood of
+/// reads waiting for a position far beyond the log's head (the attack that used to
+/// hold a slot for the whole `--read-wait`) is refused at once, naming `min_position`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_principal_cannot_hold_the_pool_from_anothers_filings_sqlite() {
+    const POOL: usize = 48;
+    let app = spawn_app_with(Backend::Sqlite, |settings, _| {
+        settings.limits.max_concurrent_calls = POOL;
+        settings.limits.max_concurrent_expensive_reads = POOL;
+        settings.limits.expensive_reads_per_second = None;
+        settings.limits.max_concurrent_calls_per_principal = POOL / 4;
+    })
+    .await
+    .expect("app");
+    flows::standard_staff(&app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let customer = flows::register_customer(&mut agent, "F").await;
+
+    // A service opens the whole pool's worth of streams (each on its own connection).
+    let mut held = Vec::new();
+    let mut shed = 0;
+    for _ in 0..POOL {
+        let mut service = app.clients(Some("svc-web")).await;
+        let request = pb::SubscribeRequest { from_position: 1, categories: vec![] };
+        match service.events.subscribe(request).await {
+            Ok(stream) => held.push(stream.into_inner()),
+            Err(status) => {
+                assert_resource_exhausted(&status);
+                shed += 1;
+            }
+        }
+    }
+    assert_eq!(held.len(), POOL / 4, "one principal holds its share, no more");
+    assert_eq!(shed, POOL - POOL / 4);
+
+    // Another principal floods reads waiting for a position nobody was given.
+    let head = kefu_tests::db::head(app.db.url()).await;
+    let flooder = app.clients(Some("a2")).await;
+    let waits: Vec<_> = (0..200)
+        .map(|_| {
+            let mut flooder = flooder.clone();
+            tokio::spawn(async move {
+                let request = pb::ListCustomersRequest {
+                    min_position: head + 1_000_000_000,
+                    ..Default::default()
+                };
+                flooder.customers.list_customers(request).await
+            })
+        })
+        .collect();
+    // As many at once as the agent's own share allows.
+    let filings: Vec<_> = (0..POOL / 4)
+        .map(|_| {
+            let mut agent = agent.clone();
+            let request = flows::file_request(&customer, pb::Severity::Normal, "");
+            tokio::spawn(async move { agent.complaints.file_complaint(request).await })
+        })
+        .collect();
+    for filing in filings {
+        filing.await.expect("filing task").expect("every filing succeeds beside the floods");
+    }
+    for wait in waits {
+        let status = wait.await.expect("wait task").expect_err("a position beyond the head");
+        match status.code() {
+            Code::InvalidArgument => {
+                assert_eq!(kefu_tests::violated_fields(&status), ["min_position"], "{status:?}")
+            }
+            _ => assert_resource_exhausted(&status),
+        }
+    }
+    drop(held);
+    app.stop().await;
+}
+
+fn assert_resource_exhausted(status: &tonic::Status) {
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let retry = status.get_details_retry_info().expect("a RetryInfo says when");
+    assert!(retry.retry_delay.is_some_and(|delay| !delay.is_zero()), "{retry:?}");
+}
+
+/// A caller holds only positions of acknowledged writes, so a `min_position` past the
+/// log's head is a mistake (or an attack holding a call slot for `--read-wait`): every
+/// read that takes one refuses it at once, naming the field, and serves the head itself.
+async fn every_read_refuses_a_position_beyond_the_head(app: &kefu_tests::TestApp) {
+    flows::standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    flows::register_customer(&mut agent, "F").await;
+    let head = kefu_tests::db::head(app.db.url()).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    for (min_position, beyond) in [(head, false), (head + 1, true), (u64::MAX >> 1, true)] {
+        let answers = [
+            (
+                "ListCustomers",
+                admin
+                    .customers
+                    .list_customers(pb::ListCustomersRequest { min_position, ..Default::default() })
+                    .await
+                    .err(),
+            ),
+            (
+                "ListComplaints",
+                admin
+                    .complaints
+                    .list_complaints(pb::ListComplaintsRequest {
+                        min_position,
+                        ..Default::default()
+                    })
+                    .await
+                    .err(),
+            ),
+            (
+                "ListStaff",
+                admin
+                    .staff
+                    .list_staff(pb::ListStaffRequest { min_position, include_departed: true })
+                    .await
+                    .err(),
+            ),
+            (
+                "ListDueCallbacks",
+                admin
+                    .callbacks
+                    .list_due_callbacks(pb::ListDueCallbacksRequest {
+                        min_position,
+                        ..Default::default()
+                    })
+                    .await
+                    .err(),
+            ),
+            (
+                "GetDashboard",
+                admin
+                    .reports
+                    .get_dashboard(pb::GetDashboardRequest { min_position, ..Default::default() })
+                    .await
+                    .err(),
+            ),
+            (
+                "GetSatisfactionMetrics",
+                admin
+                    .reports
+                    .get_satisfaction_metrics(pb::GetSatisfactionMetricsRequest {
+                        min_position,
+                        ..Default::default()
+                    })
+                    .await
+                    .err(),
+            ),
+            (
+                "GetMonthlySummary",
+                admin
+                    .reports
+                    .get_monthly_summary(pb::GetMonthlySummaryRequest {
+                        min_position,
+                        month: month.clone(),
+                    })
+                    .await
+                    .err(),
+            ),
+            (
+                "ListSlaBreaches",
+                admin
+                    .reports
+                    .list_sla_breaches(pb::ListSlaBreachesRequest {
+                        min_position,
+                        ..Default::default()
+                    })
+                    .await
+                    .err(),
+            ),
+            (
+                "GetHandlerWorkload",
+                admin
+                    .reports
+                    .get_handler_workload(pb::GetHandlerWorkloadRequest { min_position })
+                    .await
+                    .err(),
+            ),
+            (
+                "GetReferralReport",
+                admin
+                    .reports
+                    .get_referral_report(pb::GetReferralReportRequest { min_position })
+                    .await
+                    .err(),
+            ),
+        ];
+        for (rpc, refused) in answers {
+            match refused {
+                None => assert!(!beyond, "{rpc} served a position beyond the head"),
+                Some(status) => {
+                    assert!(beyond, "{rpc} at the head: {status:?}");
+                    assert_eq!(status.code(), Code::InvalidArgument, "{rpc}: {status:?}");
+                    assert_eq!(kefu_tests::violated_fields(&status), ["min_position"], "{rpc}");
+                }
+            }
+        }
+    }
 }
 
 /// `FindCustomers` answers a page through an index (docs/performance.md), like

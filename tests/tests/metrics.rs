@@ -8,6 +8,7 @@ use std::time::Duration;
 use kefu_api::pb;
 use kefu_testkit::Backend;
 use kefu_tests::{flows, spawn_app_with};
+use sqlx::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `GET /metrics`, as a scraper sends it.
@@ -36,16 +37,16 @@ async fn scrape_until(address: SocketAddr, wanted: &[&str]) -> String {
     panic!("missing {missing:?} from:\n{body}");
 }
 
-/// `ListComplaints` as admin with a `grpc-timeout` of 300 ms over a bare HTTP/2
+/// `FileComplaint` as admin with a `grpc-timeout` of 300 ms over a bare HTTP/2
 /// connection, which (unlike tonic's client) leaves the deadline to the server;
 /// returns the `grpc-status` the server answers with.
-async fn call_with_deadline(address: SocketAddr, request: pb::ListComplaintsRequest) -> String {
+async fn call_with_deadline(address: SocketAddr, request: pb::FileComplaintRequest) -> String {
     let tcp = tokio::net::TcpStream::connect(address).await.expect("connect");
     let (client, connection) = h2::client::handshake(tcp).await.expect("HTTP/2");
     tokio::spawn(connection);
     let mut client = client.ready().await.expect("ready");
     let head =
-        http::Request::post(format!("http://{address}/kefu.v1.ComplaintService/ListComplaints"))
+        http::Request::post(format!("http://{address}/kefu.v1.ComplaintService/FileComplaint"))
             .header("content-type", "application/grpc")
             .header("te", "trailers")
             .header("grpc-timeout", "300m")
@@ -78,7 +79,6 @@ async fn metrics_count_every_call_however_it_ends_sqlite() {
     let app = spawn_app_with(Backend::Sqlite, |settings, _| {
         settings.metrics_listen = Some("127.0.0.1:0".parse().expect("address"));
         settings.metrics_interval = Duration::from_millis(100);
-        settings.read_wait = Duration::from_secs(30);
     })
     .await
     .expect("app");
@@ -97,18 +97,22 @@ async fn metrics_count_every_call_however_it_ends_sqlite() {
     });
     admin.complaints.file_complaint(late).await.expect("file");
 
+    // Calls held up by a database another process holds locked (a legitimate wait:
+    // the writer waits out SQLite's busy timeout, 10 s).
+    let url = format!("{}?mode=rw", app.db.url().split('?').next().unwrap_or(app.db.url()));
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.expect("open the database");
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut holder).await.expect("hold the write lock");
     // A call past its deadline: the server drops it, the metrics still count it.
-    let waiting = pb::ListComplaintsRequest { min_position: 1_000_000, ..Default::default() };
+    let waiting = flows::file_request(&customer, pb::Severity::Normal, "");
     assert_eq!(call_with_deadline(app.addr, waiting).await, "4", "DEADLINE_EXCEEDED");
 
     // A call the client gives up on: cancelled.
     let mut supervisor = app.clients(Some("s1")).await;
-    let dashboard = tokio::spawn(async move {
-        let request = pb::GetDashboardRequest { min_position: 1_000_000, as_of: None };
-        supervisor.reports.get_dashboard(request).await
-    });
-    scrape_until(address, &["grpc_method=\"GetDashboard\"} 1"]).await;
-    dashboard.abort();
+    let filing = flows::file_request(&customer, pb::Severity::Normal, "");
+    let filing = tokio::spawn(async move { supervisor.complaints.file_complaint(filing).await });
+    scrape_until(address, &["grpc_method=\"FileComplaint\"} 3"]).await;
+    filing.abort();
+    sqlx::query("ROLLBACK").execute(&mut holder).await.expect("let the writer go on");
 
     // A stream is measured when it ends, not when it starts.
     let mut feed = app.clients(Some("svc-web")).await;
@@ -128,8 +132,8 @@ async fn metrics_count_every_call_however_it_ends_sqlite() {
         &[
             &rpc("unary", "StaffService", "RegisterStaff", "OK"),
             &rpc("unary", "StaffService", "RegisterStaff", "InvalidArgument"),
-            &rpc("unary", "ComplaintService", "ListComplaints", "DeadlineExceeded"),
-            &rpc("unary", "ReportingService", "GetDashboard", "Canceled"),
+            &rpc("unary", "ComplaintService", "FileComplaint", "DeadlineExceeded"),
+            &rpc("unary", "ComplaintService", "FileComplaint", "Canceled"),
             &rpc("server_stream", "EventService", "Subscribe", "Canceled"),
             "kefu_sla_breached{rule=\"first_response\"} 1",
             "kefu_sla_breached{rule=\"callback_overdue\"} 0",

@@ -65,6 +65,10 @@ pub struct Fingerprint {
     digest: Option<[u8; 32]>,
 }
 
+/// The RPC whose fingerprint outlives its subject's key (see
+/// `Commands::recorded_fingerprint`).
+pub const FORGET_CUSTOMER: &str = "ForgetCustomer";
+
 /// The purpose of the keyed digests that fingerprints are (see [`DataKey::digest`]).
 const FINGERPRINT_PURPOSE: &str = "request-fingerprint";
 
@@ -409,8 +413,12 @@ impl Commands {
         let mut keys = HashMap::new();
         for location in &found {
             let Some(recorded) = location.request_fingerprint.as_deref() else { continue };
-            if !self.same_request(&request.fingerprint, recorded, &mut keys).await? {
-                return Err(ApiError::RequestIdReused(request.request_id.to_owned()));
+            match self.same_request(&request.fingerprint, recorded, &mut keys).await? {
+                Some(true) => {}
+                Some(false) => {
+                    return Err(ApiError::RequestIdReused(request.request_id.to_owned()))
+                }
+                None => return Err(ApiError::RequestSubjectErased(request.request_id.to_owned())),
             }
         }
         Ok(Lookup {
@@ -421,25 +429,27 @@ impl Commands {
         })
     }
 
-    /// Whether `recorded` is the fingerprint of the request `fingerprint` describes.
-    /// Where the recorded one's key was destroyed (its subject was forgotten), or it was
-    /// recorded unkeyed by an earlier release, only the RPC can be compared: by design
-    /// nothing can tell any more what a forgotten person's request said (R-C8).
+    /// Whether `recorded` is the fingerprint of the request `fingerprint` describes;
+    /// `None` when that can no longer be told: its key was destroyed (its subject was
+    /// forgotten), and by design nothing can tell any more what a forgotten person's
+    /// request said (R-C8). The caller refuses then (fail closed): answering with the
+    /// first request's result could hide another command. Recorded unkeyed by an
+    /// earlier release, only the RPC can be compared.
     async fn same_request(
         &self,
         fingerprint: &Fingerprint,
         recorded: &str,
         keys: &mut HashMap<String, Option<DataKey>>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<Option<bool>, ApiError> {
         let (rpc, subject, tag) = match Recorded::parse(recorded) {
             Recorded::Internal(what) => {
-                return Ok(fingerprint.digest.is_none() && what == fingerprint.rpc)
+                return Ok(Some(fingerprint.digest.is_none() && what == fingerprint.rpc))
             }
-            Recorded::Unkeyed { rpc } => return Ok(rpc == fingerprint.rpc),
+            Recorded::Unkeyed { rpc } => return Ok(Some(rpc == fingerprint.rpc)),
             Recorded::Keyed { rpc, subject, tag } => (rpc, subject, tag),
         };
         if rpc != fingerprint.rpc {
-            return Ok(false);
+            return Ok(Some(false));
         }
         let key = match keys.get(subject) {
             Some(key) => key.clone(),
@@ -449,10 +459,7 @@ impl Commands {
                 key
             }
         };
-        Ok(match key {
-            Some(key) => fingerprint.tag(&key).as_deref() == Some(tag),
-            None => true,
-        })
+        Ok(key.map(|key| fingerprint.tag(&key).as_deref() == Some(tag)))
     }
 
     /// The fingerprint a write records on a stream whose data subject is `subject`:
@@ -468,6 +475,10 @@ impl Commands {
         if fingerprint.digest.is_none() {
             return Ok(fingerprint.rpc.to_owned());
         }
+        // An erasure's own request is keyed with the installation's key: its retry
+        // must still be told apart from another request after the subject's key is
+        // gone, and it says nothing about the person beyond their id.
+        let subject = subject.filter(|_| fingerprint.rpc != FORGET_CUSTOMER);
         let key = match subject {
             Some(subject) => match self.store.data_key(&subject.to_string()).await {
                 Err(StoreError::KeyDestroyed(_)) => None,

@@ -35,6 +35,11 @@ pub enum ApiError {
     /// The request id was already used for a different request.
     #[error("request id {0:?} was already used for a different request")]
     RequestIdReused(String),
+    /// The request id was used for a request about a customer since forgotten: nothing
+    /// can tell any more what that request said (R-C8), so it is answered for no
+    /// request (fail closed). Use a new request id.
+    #[error("request id {0:?} was used for a request about a forgotten customer; it cannot be verified, use a new request id")]
+    RequestSubjectErased(String),
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{0}")]
@@ -96,7 +101,8 @@ impl From<StoreError> for ApiError {
             // What the command read changed before it committed: like a lost race.
             StoreError::ConditionFailed(condition) => ApiError::Contended {
                 stream: match condition {
-                    Condition::StreamAt { stream_id, .. } => stream_id.to_string(),
+                    Condition::StreamAt { stream_id, .. }
+                    | Condition::LastNot { stream_id, .. } => stream_id.to_string(),
                     Condition::Absent(_) => "the log".to_owned(),
                 },
             },
@@ -214,6 +220,14 @@ impl From<ApiError> for Status {
                 Code::AlreadyExists,
                 message,
                 error_info("REQUEST_ID_REUSED", HashMap::new()),
+            ),
+            ApiError::RequestSubjectErased(_) => Status::with_error_details(
+                Code::FailedPrecondition,
+                message,
+                error_info(
+                    "REQUEST_SUBJECT_ERASED",
+                    HashMap::from([("rule".into(), "R-C8".into())]),
+                ),
             ),
             ApiError::Unauthenticated(_) => Status::new(Code::Unauthenticated, message),
             ApiError::PermissionDenied(_) => Status::new(Code::PermissionDenied, message),

@@ -74,6 +74,10 @@ enum Mode {
         common: Common,
         #[arg(long, default_value_t = 1_000_000)]
         customers: u64,
+        /// The database already holds the `--customers` of an earlier `find` run (seeding
+        /// a million takes most of an hour on PostgreSQL): time the lookups on it again.
+        #[arg(long)]
+        reuse: bool,
     },
 }
 
@@ -164,7 +168,9 @@ async fn main() -> anyhow::Result<()> {
             let seeded = rebuild::seed_and_project(&target, events).await?;
             load::query(&serve().await?, &common, backend, seeded).await?
         }
-        Mode::Find { customers, .. } => find::run(&target, &common, customers).await?,
+        Mode::Find { customers, reuse, .. } => {
+            find::run(&target, &common, customers, reuse).await?
+        }
     };
     println!("{result}");
     Ok(())

@@ -40,3 +40,21 @@ fn every_mode_prints_its_figures() {
     assert!(find["by_kind"]["phone"]["lookups"].as_u64().unwrap() > 0, "{find}");
     assert!(find["by_kind"]["name"]["lookups"].as_u64().unwrap() > 0, "{find}");
 }
+
+#[test]
+fn find_times_again_a_database_it_seeded_and_only_such_a_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("find.db").display());
+    let brief = ["find", "--duration", "0.2", "--customers", "200", "--database-url", &url];
+    assert_eq!(run(&brief)["reused"], false);
+    let again = run(&[&brief[..], &["--reuse"]].concat());
+    assert_eq!(again["reused"], true, "{again}");
+    assert!(again["by_kind"]["pinyin"]["lookups"].as_u64().unwrap() > 0, "{again}");
+    let other = format!("sqlite://{}", dir.path().join("empty.db").display());
+    let empty = Command::new(env!("CARGO_BIN_EXE_kefu-bench"))
+        .args(["find", "--duration", "0.2", "--customers", "200", "--reuse"])
+        .args(["--database-url", &other])
+        .output()
+        .expect("run");
+    assert!(!empty.status.success(), "--reuse timed lookups over an empty database");
+}

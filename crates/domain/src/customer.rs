@@ -85,6 +85,12 @@ pub struct CustomerForgotten {
     pub forgotten_at: DateTime<Utc>,
 }
 
+impl CustomerForgotten {
+    /// Its stored type. It ends its stream: `decide` refuses every command after it, so
+    /// "the stream does not end with it" is "the customer is not forgotten".
+    pub const EVENT_TYPE: &'static str = "CustomerForgotten";
+}
+
 /// This customer was a duplicate, merged into `into` (the survivor): reads go there, and
 /// the record accepts nothing more but an erasure. Written with [`CustomerAbsorbed`] on
 /// the survivor's stream, in one append group.

@@ -299,9 +299,8 @@ impl Contacts {
     }
 }
 
-/// A refusal of the `i`th entry of a contacts list, naming it by position; the field
-/// stays the entry's (`phone`, `email`), which the API reports as `contacts.phones` or
-/// `contacts.emails`.
+/// A refusal of the `i`th entry of a contacts list, naming it by position (the field
+/// stays the entry's kind, `phone` or `email`, for the caller's field violation).
 fn entry(list: &str, i: usize, why: ValueError) -> ValueError {
     ValueError::new(why.field, format!("{list}[{i}] {}", why.reason))
 }

@@ -179,6 +179,25 @@ fn holds(
         Condition::Absent(ids) => ids.iter().all(|id| {
             !planned_ids.contains_key(id) && !stored.iter().any(|place| place.event_id == *id)
         }),
+        Condition::LastNot { stream_id, event_type } => {
+            let stream = stream_id.as_str();
+            let planned_last = planned_ids
+                .values()
+                .filter(|place| place.stream_id == stream)
+                .max_by_key(|place| place.stream_version);
+            match planned_last {
+                Some(place) => place.event_type != *event_type,
+                // The stored head: read with the heads, as a stored place.
+                None => {
+                    let head = heads.get(stream).map(|(version, _)| *version);
+                    !stored.iter().any(|place| {
+                        place.stream_id == stream
+                            && Some(place.stream_version) == head
+                            && place.event_type == *event_type
+                    })
+                }
+            }
+        }
     }
 }
 
@@ -367,6 +386,48 @@ mod tests {
         let plans = plan(singles([&again]), &stored, heads, Utc::now());
         let Planned::Repeat(original) = &plans[0] else { panic!("{:?}", plans[0]) };
         assert_eq!((original.first_position, original.last_version), (42, 1));
+    }
+
+    #[test]
+    fn last_not_holds_whatever_else_was_written_until_the_ending_event() {
+        let customer = || StreamId::new("customer-1").unwrap();
+        let not_forgotten =
+            || Condition::LastNot { stream_id: customer(), event_type: "CustomerForgotten".into() };
+        let head = |event_type: &str| StoredPlace {
+            event_id: Uuid::now_v7(),
+            stream_id: "customer-1".into(),
+            stream_version: 7,
+            position: 70,
+            event_type: event_type.into(),
+            request_fingerprint: None,
+        };
+        let heads = || HashMap::from([("customer-1".to_owned(), (7, [1; 32]))]);
+        let filing = || {
+            append("case", ExpectedVersion::NoStream, &[Uuid::now_v7()])
+                .with_conditions(vec![not_forgotten()])
+        };
+        // Other changes to the stream since it was read do not matter.
+        let plans = plan(singles([&filing()]), &[head("CustomerContacted")], heads(), Utc::now());
+        assert!(matches!(plans[0], Planned::Write(_)), "{:?}", plans[0]);
+        let plans = plan(singles([&filing()]), &[], HashMap::new(), Utc::now());
+        assert!(matches!(plans[0], Planned::Write(_)), "no stream: {:?}", plans[0]);
+        // Ended in the database, or earlier in the batch: refused.
+        let plans = plan(singles([&filing()]), &[head("CustomerForgotten")], heads(), Utc::now());
+        assert!(matches!(plans[0], Planned::Refused(StoreError::ConditionFailed(_))));
+        let events = [NewEvent::new(Uuid::now_v7(), "CustomerForgotten", 1, serde_json::json!({}))];
+        let forget = EncodedAppend::new(
+            &customer(),
+            ExpectedVersion::Any,
+            &events,
+            &Metadata::default(),
+            &Limits::default(),
+        )
+        .unwrap();
+        let after = filing();
+        let plans =
+            plan(singles([&forget, &after]), &[head("CustomerContacted")], heads(), Utc::now());
+        assert!(matches!(plans[0], Planned::Write(_)));
+        assert!(matches!(plans[1], Planned::Refused(StoreError::ConditionFailed(_))));
     }
 
     #[test]

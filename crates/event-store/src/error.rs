@@ -138,9 +138,15 @@ fn sqlite_transient(code: &str) -> bool {
 }
 
 /// SQLSTATE: connection exception (08…), serialization failure, deadlock, insufficient
-/// resources (53…), operator intervention (57P01-57P03: the server is shutting down).
+/// resources (53…, 53300 too many connections included), operator intervention
+/// (57P01-57P03: the server is shutting down, crashed or not yet accepting connections;
+/// 57P05: an idle session was ended), and 55000 object not in prerequisite state, which
+/// is what a connection attempt gets while the database is closed to connections
+/// (`ALTER DATABASE … ALLOW_CONNECTIONS false`, "database is not currently accepting
+/// connections"): kefu's statements use nothing else that raises it (no sequences'
+/// `currval`, no prepared transactions), so it is the connection's, and passes.
 fn postgres_transient(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
-        || matches!(code, "40001" | "40P01" | "57P01" | "57P02" | "57P03")
+        || matches!(code, "40001" | "40P01" | "55000" | "57P01" | "57P02" | "57P03" | "57P05")
 }

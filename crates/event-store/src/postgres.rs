@@ -85,7 +85,7 @@ impl PgBackend {
         let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await?;
         // Concurrent nodes may start together; the migrator takes an advisory lock.
@@ -297,6 +297,13 @@ fn schema_versions(append: &EncodedAppend) -> Result<Vec<i32>, StoreError> {
         .collect()
 }
 
+/// How long a call waits for a connection, reconnecting included, before it fails
+/// transient (`PoolTimedOut`: gRPC `UNAVAILABLE`, retry with the same request id). With
+/// PostgreSQL down a connect is refused and sqlx retries until this deadline: short, so
+/// writes and reads fail fast instead of holding their callers to their deadlines; long
+/// enough for a restart's brief refusals and for a busy pool's queue.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// This node's group-commit writer: every append queued since its last turn goes into
 /// one transaction. The batch first locks all its streams (advisory locks, taken in one
 /// global order so two nodes' batches cannot deadlock); then every append is checked
@@ -320,7 +327,7 @@ fn spawn_writer(
             // Two: one for the batches, one for the occasional ANALYZE.
             let pool = PgPoolOptions::new()
                 .max_connections(2)
-                .acquire_timeout(Duration::from_secs(30))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_lazy_with(options);
             let mut jobs = jobs.lock().await;
             writer_task(pool, &mut jobs, commit_delay, commits).await;
@@ -435,9 +442,10 @@ async fn find(
         "SELECT event_id, stream_id, stream_version, position, event_type, NULL::bytea AS hash, \
            NULL::text AS request_fingerprint FROM events WHERE event_id = ANY($1) \
          UNION ALL \
-         SELECT NULL, s.stream_id, e.stream_version, NULL, NULL, e.hash, NULL \
+         SELECT e.event_id, s.stream_id, e.stream_version, e.position, e.event_type, e.hash, NULL \
          FROM (SELECT DISTINCT unnest($2::text[]) AS stream_id) AS s \
-         CROSS JOIN LATERAL (SELECT stream_version, hash FROM events \
+         CROSS JOIN LATERAL (SELECT event_id, stream_version, position, event_type, hash \
+           FROM events \
            WHERE events.stream_id = s.stream_id ORDER BY stream_version DESC LIMIT 1) AS e",
     )
     .bind(event_ids)
@@ -446,13 +454,15 @@ async fn find(
     .await?;
     let (mut stored, mut heads) = (Vec::new(), Vec::new());
     for row in &rows {
-        match row.try_get::<Option<Vec<u8>>, _>("hash")? {
-            Some(hash) => {
-                heads.push((row.try_get("stream_id")?, row.try_get("stream_version")?, hash))
-            }
-            None => stored.push(stored_place(row)?),
+        // A head is a stored place too: its type is what `Condition::LastNot` checks.
+        stored.push(stored_place(row)?);
+        if let Some(hash) = row.try_get::<Option<Vec<u8>>, _>("hash")? {
+            heads.push((row.try_get("stream_id")?, row.try_get("stream_version")?, hash))
         }
     }
+    // A head among the batch's own ids is listed once.
+    let mut seen = std::collections::HashSet::new();
+    stored.retain(|place| seen.insert(place.event_id));
     Ok((stored, batch::heads(heads)?))
 }
 

@@ -295,16 +295,19 @@ impl EncodedAppend {
     pub fn ids_to_find(&self) -> impl Iterator<Item = Uuid> + '_ {
         let named = self.conditions.iter().flat_map(|condition| match condition {
             Condition::Absent(ids) => ids.as_slice(),
-            Condition::StreamAt { .. } => &[],
+            Condition::StreamAt { .. } | Condition::LastNot { .. } => &[],
         });
         self.events.iter().map(|event| event.event_id).chain(named.copied())
     }
 
     /// The streams whose heads the batch reads (and on PostgreSQL locks) for this append:
-    /// its own and those its conditions name.
+    /// its own and those its conditions name. A head is read as a stored place too
+    /// (its type is what [`Condition::LastNot`] checks).
     pub fn streams(&self) -> impl Iterator<Item = &str> + '_ {
         let named = self.conditions.iter().filter_map(|condition| match condition {
-            Condition::StreamAt { stream_id, .. } => Some(stream_id.as_str()),
+            Condition::StreamAt { stream_id, .. } | Condition::LastNot { stream_id, .. } => {
+                Some(stream_id.as_str())
+            }
             Condition::Absent(_) => None,
         });
         std::iter::once(self.stream_id.as_str()).chain(named)

@@ -429,7 +429,8 @@ async fn find(tx: &mut sqlx::SqliteConnection, batch: &[Job]) -> Result<Found, S
         "SELECT 'stored', event_id, stream_id, stream_version, position, event_type, NULL \
            FROM events WHERE event_id IN (SELECT value FROM json_each(?1)) \
          UNION ALL \
-         SELECT 'head', NULL, e.stream_id, e.stream_version, NULL, NULL, e.hash \
+         SELECT 'head', e.event_id, e.stream_id, e.stream_version, e.position, e.event_type, \
+           e.hash \
            FROM (SELECT DISTINCT value FROM json_each(?2)) AS s \
            JOIN events AS e ON e.stream_id = s.value AND e.stream_version = \
              (SELECT MAX(stream_version) FROM events WHERE stream_id = s.value) \
@@ -456,14 +457,26 @@ async fn find(tx: &mut sqlx::SqliteConnection, batch: &[Job]) -> Result<Found, S
                 // fingerprints when they look their keys up (`locate`).
                 request_fingerprint: None,
             }),
-            "head" => heads.push((
-                stream_id.ok_or_else(missing)?,
-                version.ok_or_else(missing)?,
-                hash.ok_or_else(missing)?,
-            )),
+            "head" => {
+                let (stream_id, version) =
+                    (stream_id.ok_or_else(missing)?, version.ok_or_else(missing)?);
+                // The head as a stored place too: its type is what `LastNot` checks.
+                found.stored.push(StoredPlace {
+                    event_id: parse_uuid(position, &event_id.ok_or_else(missing)?)?,
+                    stream_id: stream_id.clone(),
+                    stream_version: from_sql(position, version)?,
+                    position: from_sql(position, position)?,
+                    event_type: event_type.ok_or_else(missing)?,
+                    request_fingerprint: None,
+                });
+                heads.push((stream_id, version, hash.ok_or_else(missing)?));
+            }
             _ => found.last_position = position,
         }
     }
+    // A head among the batch's own ids is listed once.
+    let mut seen = std::collections::HashSet::new();
+    found.stored.retain(|place| seen.insert(place.event_id));
     found.heads = batch::heads(heads)?;
     Ok(found)
 }

@@ -220,6 +220,12 @@ pub enum Condition {
     StreamAt { stream_id: StreamId, version: u64 },
     /// None of these events is stored, nor written earlier in the batch.
     Absent(Vec<Uuid>),
+    /// The stream's last event (stored, or written earlier in the batch) is not of this
+    /// type; true of a stream that does not exist. For an event that ends its stream
+    /// (after which its aggregate writes nothing more, e.g. a customer's erasure) this
+    /// says it has not happened, whatever else was written meanwhile: a command that
+    /// depends only on that does not conflict with every other change to the stream.
+    LastNot { stream_id: StreamId, event_type: String },
 }
 
 impl fmt::Display for Condition {
@@ -229,6 +235,9 @@ impl fmt::Display for Condition {
                 write!(f, "{stream_id} is still at version {version}")
             }
             Condition::Absent(ids) => write!(f, "none of {} events is stored", ids.len()),
+            Condition::LastNot { stream_id, event_type } => {
+                write!(f, "{stream_id} does not end with {event_type}")
+            }
         }
     }
 }

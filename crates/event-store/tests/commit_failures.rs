@@ -173,3 +173,49 @@ async fn transient_database_failures_are_retryable(db: &TestDatabase) {
         .unwrap_err();
     assert!(!is_transient(&duplicate), "{duplicate}");
 }
+
+/// PostgreSQL refusing connections (an operator's `ALLOW_CONNECTIONS false`, its
+/// backends terminated) is transient on every attempt, reconnects included (SQLSTATE
+/// 55000 "database is not currently accepting connections" on connect): retry later,
+/// gRPC UNAVAILABLE, never INTERNAL. Once connections are allowed again a retry goes
+/// through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refusing_connections_is_transient() {
+    let Some(db) = kefu_testkit::database(kefu_testkit::Backend::Postgres).await else { return };
+    let store = EventStore::open(db.url(), StoreOptions::default()).await.unwrap();
+    store
+        .append(&stream("s"), ExpectedVersion::NoStream, &[event(1)], &Metadata::default())
+        .await
+        .unwrap();
+    // The operator works from another database of the server (`postgres`).
+    let (url, query) = db.url().split_once('?').unwrap_or((db.url(), ""));
+    let (server, name) = url.rsplit_once('/').expect("a database in the url");
+    let name = name.to_owned();
+    let mut admin =
+        sqlx::PgConnection::connect(&format!("{server}/postgres?{query}")).await.unwrap();
+    let allow = |allowed: bool| format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {allowed}");
+    sqlx::query(&allow(false)).execute(&mut admin).await.unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    // The first attempts meet the terminated connections, the later ones reconnect.
+    for n in 2..5 {
+        let refused = store
+            .append(&stream("s"), ExpectedVersion::Any, &[event(n)], &Metadata::default())
+            .await
+            .expect_err("the database accepts no connection");
+        assert!(refused.is_transient(), "append {n}: {refused}");
+        let read = store.head_position().await.expect_err("nor a read");
+        assert!(read.is_transient(), "read {n}: {read}");
+    }
+    sqlx::query(&allow(true)).execute(&mut admin).await.unwrap();
+    store
+        .append(&stream("s"), ExpectedVersion::Any, &[event(9)], &Metadata::default())
+        .await
+        .expect("connections allowed again: the retry goes through");
+}

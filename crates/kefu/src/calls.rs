@@ -22,7 +22,7 @@ use tonic::codegen::http;
 use tonic::{Code, Status};
 use tracing::Instrument;
 
-use crate::limits::Limiter;
+use crate::limits::{self, Limiter};
 use crate::metrics::{RPC_HANDLED, RPC_SECONDS, RPC_SHED, RPC_STARTED};
 use crate::telemetry;
 
@@ -123,9 +123,10 @@ where
             request.headers().get("grpc-timeout").and_then(|v| grpc_timeout(v.as_bytes()));
         let call = kefu_api::call::scope(context, self.inner.call(request)).instrument(span);
         Box::pin(async move {
-            // Held until the handler answered; a dropped future drops both, and the
-            // record counts the call as cancelled (or past its deadline).
-            let _admitted = admitted;
+            // Held until the handler answered, then (fewer) until the body ends; a
+            // dropped future drops both, and the record counts the call as cancelled
+            // (or past its deadline).
+            let admitted = admitted;
             let answered = match timeout {
                 None => call.await,
                 // tonic ends a call at its deadline too, but answers CANCELLED; this
@@ -142,7 +143,10 @@ where
                 }
             };
             match answered {
-                Ok(response) => Ok(follow(response, record, draining)),
+                Ok(response) => {
+                    let held = admitted.map(limits::Admitted::answered);
+                    Ok(follow(response, record, draining, held))
+                }
                 Err(error) => {
                     record.finish(Code::Unknown);
                     Err(error)
@@ -190,6 +194,7 @@ fn follow(
     response: http::Response<Body>,
     mut record: Record,
     draining: Option<watch::Receiver<bool>>,
+    held: Option<limits::Held>,
 ) -> http::Response<Body> {
     let (parts, body) = response.into_parts();
     if let Some(code) = parts.headers.get("grpc-status").and_then(|v| code_of(v.as_bytes())) {
@@ -201,7 +206,7 @@ fn follow(
             let _ = draining.wait_for(|draining| *draining).await;
         })
     });
-    let body = CallBody { inner: body, record, drain, state: BodyState::Open };
+    let body = CallBody { inner: body, record, drain, state: BodyState::Open, _held: held };
     http::Response::from_parts(parts, Body::new(body))
 }
 
@@ -212,6 +217,8 @@ struct CallBody {
     record: Record,
     drain: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     state: BodyState,
+    /// The call's slots, given back when the body (a stream: the call) ends.
+    _held: Option<limits::Held>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

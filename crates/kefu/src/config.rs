@@ -62,6 +62,8 @@ pub struct Config {
     #[serde(with = "duration_text")]
     pub sla_watch_interval: Duration,
     pub max_concurrent_calls: usize,
+    /// Calls one principal may have running at once, within `max_concurrent_calls`.
+    pub max_concurrent_calls_per_principal: usize,
     pub max_concurrent_expensive_reads: usize,
     /// 0: unlimited.
     pub expensive_reads_per_second: u32,
@@ -152,6 +154,7 @@ impl Default for Config {
             metrics_interval: settings.metrics_interval,
             sla_watch_interval: settings.sla_watch_interval,
             max_concurrent_calls: limits.max_concurrent_calls,
+            max_concurrent_calls_per_principal: limits.max_concurrent_calls_per_principal,
             max_concurrent_expensive_reads: limits.max_concurrent_expensive_reads,
             expensive_reads_per_second: limits.expensive_reads_per_second.unwrap_or(0),
             expensive_reads_burst: limits.expensive_reads_burst,
@@ -274,6 +277,7 @@ impl Config {
         settings.sla_watch_interval = self.sla_watch_interval;
         settings.limits = CallLimits {
             max_concurrent_calls: self.max_concurrent_calls,
+            max_concurrent_calls_per_principal: self.max_concurrent_calls_per_principal,
             max_concurrent_expensive_reads: self.max_concurrent_expensive_reads,
             expensive_reads_per_second: Some(self.expensive_reads_per_second).filter(|n| *n > 0),
             expensive_reads_burst: self.expensive_reads_burst,

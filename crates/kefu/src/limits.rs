@@ -1,6 +1,7 @@
 //! Load shedding and per-caller rate limits, decided before a call does any work.
 //!
-//! Every call takes a slot of the global concurrency limit; expensive reads (reports,
+//! Every call takes a slot of the global concurrency limit and one of its principal's
+//! smaller share, so no one caller can hold the whole pool; expensive reads (reports,
 //! the event log, audit replays and exports) also take one of a smaller pool, so they
 //! can never hold all the capacity commands need, and each principal may start only
 //! so many of them per second. A call that finds no room is refused at once with
@@ -49,17 +50,60 @@ impl Refused {
     }
 }
 
-/// The slots a call holds while it runs.
+/// The slots a call holds while its handler runs.
 #[derive(Debug)]
 pub struct Admitted {
-    _call: OwnedSemaphorePermit,
+    call: OwnedSemaphorePermit,
+    share: Option<Share>,
     _expensive: Option<OwnedSemaphorePermit>,
+}
+
+/// What a call keeps once its handler answered, until its response body ends: a server
+/// stream (the event feed, a replay) runs for as long as it is open, so it holds its
+/// call slot and its principal's share for its whole life. The expensive-read slot is
+/// given back then: that pool bounds the work of answering, and followers of the feed
+/// must not keep reports out.
+#[derive(Debug)]
+pub struct Held {
+    _call: OwnedSemaphorePermit,
+    _share: Option<Share>,
+}
+
+impl Admitted {
+    pub fn answered(self) -> Held {
+        Held { _call: self.call, _share: self.share }
+    }
+}
+
+/// Calls running per principal; an entry lives while its principal has calls running,
+/// so the map is never larger than the calls in flight.
+type Running = Arc<Mutex<HashMap<String, usize>>>;
+
+/// One running call of a principal, given back when the call ends.
+#[derive(Debug)]
+struct Share {
+    principal: String,
+    running: Running,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let Ok(mut running) = self.running.lock() else { return };
+        if let Some(count) = running.get_mut(&self.principal) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                running.remove(&self.principal);
+            }
+        }
+    }
 }
 
 /// The limits of one server.
 #[derive(Debug, Clone)]
 pub struct Limiter {
     calls: Arc<Semaphore>,
+    per_principal: usize,
+    running: Running,
     expensive: Arc<Semaphore>,
     rate: Option<Rate>,
     tokens: Tokens,
@@ -80,7 +124,7 @@ struct Bucket {
 }
 
 impl Limiter {
-    /// `tokens` identify the principal of an expensive read, for its rate limit.
+    /// `tokens` identify the principal of a call, for its share and its rate limit.
     pub fn new(limits: &CallLimits, tokens: Tokens) -> Self {
         let rate = limits.expensive_reads_per_second.map(|per_second| Rate {
             per_second: f64::from(per_second.max(1)),
@@ -89,6 +133,8 @@ impl Limiter {
         });
         Limiter {
             calls: Arc::new(Semaphore::new(limits.max_concurrent_calls.max(1))),
+            per_principal: limits.max_concurrent_calls_per_principal.max(1),
+            running: Running::default(),
             expensive: Arc::new(Semaphore::new(limits.max_concurrent_expensive_reads.max(1))),
             rate,
             tokens,
@@ -103,11 +149,16 @@ impl Limiter {
             retry_after: SHED_RETRY,
         };
         let call = self.calls.clone().try_acquire_owned().map_err(|_| overloaded("calls"))?;
-        if !is_expensive(service) {
-            return Ok(Admitted { _call: call, _expensive: None });
-        }
         // Unknown callers are refused by authentication, not counted here.
-        if let (Some(rate), Ok(principal)) = (&self.rate, self.tokens.authenticate(authorization)) {
+        let principal = self.tokens.authenticate(authorization).ok();
+        let share = match &principal {
+            Some(principal) => Some(self.share(&principal.id)?),
+            None => None,
+        };
+        if !is_expensive(service) {
+            return Ok(Admitted { call, share, _expensive: None });
+        }
+        if let (Some(rate), Some(principal)) = (&self.rate, &principal) {
             rate.take(&principal.id, Instant::now())?;
         }
         let expensive = self
@@ -115,7 +166,27 @@ impl Limiter {
             .clone()
             .try_acquire_owned()
             .map_err(|_| overloaded("reports and exports"))?;
-        Ok(Admitted { _call: call, _expensive: Some(expensive) })
+        Ok(Admitted { call, share, _expensive: Some(expensive) })
+    }
+
+    /// One of `principal`'s calls, or `RESOURCE_EXHAUSTED` when it already has its share
+    /// of the pool running (its own calls must end first; nobody else is affected).
+    fn share(&self, principal: &str) -> Result<Share, Refused> {
+        let refused = || Refused {
+            reason: "principal_limit",
+            message: format!(
+                "{principal} has {} calls running, its limit; retry when one has ended",
+                self.per_principal
+            ),
+            retry_after: SHED_RETRY,
+        };
+        let mut running = self.running.lock().map_err(|_| refused())?;
+        let count = running.entry(principal.to_owned()).or_insert(0);
+        if *count >= self.per_principal {
+            return Err(refused());
+        }
+        *count += 1;
+        Ok(Share { principal: principal.to_owned(), running: self.running.clone() })
     }
 }
 
@@ -196,5 +267,36 @@ mod tests {
         assert!(limiter.admit("kefu.v1.CustomerService", None).is_err(), "global limit");
         drop((report, filing, second));
         limiter.admit("kefu.v1.EventService", None).expect("slots come back");
+    }
+
+    #[test]
+    fn a_principal_holds_its_share_and_no_more_and_others_are_not_affected() {
+        let limits = CallLimits {
+            max_concurrent_calls: 10,
+            max_concurrent_calls_per_principal: 2,
+            expensive_reads_per_second: None,
+            ..CallLimits::default()
+        };
+        let entry = |principal: &str| {
+            let hash = kefu_api::auth::hash_token(&format!("token-{principal}"));
+            format!(
+                r#"{{"sha256":"{hash}","principal":"{principal}","roles":["agent"],"clearance":"public"}}"#
+            )
+        };
+        let tokens = Tokens::parse(&format!(r#"{{"tokens":[{},{}]}}"#, entry("p1"), entry("p2")))
+            .expect("tokens");
+        let limiter = Limiter::new(&limits, tokens);
+        let (p1, p2) = (Some("Bearer token-p1"), Some("Bearer token-p2"));
+        let first = limiter.admit("kefu.v1.CustomerService", p1).expect("first");
+        let second = limiter.admit("kefu.v1.ReportingService", p1).expect("second");
+        let refused = limiter.admit("kefu.v1.ComplaintService", p1).unwrap_err();
+        assert_eq!(refused.reason, "principal_limit");
+        assert!(!refused.retry_after.is_zero());
+        limiter.admit("kefu.v1.ComplaintService", p2).expect("another principal goes on");
+        limiter.admit("kefu.v1.ComplaintService", None).expect("unknown: left to authentication");
+        drop(first);
+        let third = limiter.admit("kefu.v1.ComplaintService", p1).expect("a share comes back");
+        drop((second, third));
+        assert!(limiter.running.lock().expect("lock").is_empty(), "no principal kept");
     }
 }

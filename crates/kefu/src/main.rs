@@ -180,6 +180,9 @@ struct ServeArgs {
     /// Calls served at once; more are shed with RESOURCE_EXHAUSTED and a RetryInfo.
     #[arg(long)]
     max_concurrent_calls: Option<String>,
+    /// Calls one principal may have running at once, within the above; more are shed.
+    #[arg(long)]
+    max_concurrent_calls_per_principal: Option<String>,
     /// Expensive reads (reports, event log, audit) served at once, within the above.
     #[arg(long)]
     max_concurrent_expensive_reads: Option<String>,
@@ -219,6 +222,7 @@ impl ServeArgs {
             ("metrics_interval", &self.metrics_interval),
             ("sla_watch_interval", &self.sla_watch_interval),
             ("max_concurrent_calls", &self.max_concurrent_calls),
+            ("max_concurrent_calls_per_principal", &self.max_concurrent_calls_per_principal),
             ("max_concurrent_expensive_reads", &self.max_concurrent_expensive_reads),
             ("expensive_reads_per_second", &self.expensive_reads_per_second),
             ("expensive_reads_burst", &self.expensive_reads_burst),

@@ -22,7 +22,8 @@ pub const RPC_STARTED: &str = "grpc_server_started_total";
 pub const RPC_HANDLED: &str = "grpc_server_handled_total";
 /// RPC latency, first byte to last (a stream's whole life), by code.
 pub const RPC_SECONDS: &str = "grpc_server_handling_seconds";
-/// Calls refused by the limits before any work (`reason`: overloaded, rate_limited).
+/// Calls refused by the limits before any work (`reason`: overloaded, principal_limit,
+/// rate_limited).
 pub const RPC_SHED: &str = "kefu_calls_shed_total";
 /// Events a command appended.
 const EVENTS_APPENDED: &str = "kefu_events_appended_total";
@@ -82,7 +83,7 @@ pub fn handle() -> anyhow::Result<PrometheusHandle> {
         .context("install the metrics recorder")?;
     metrics::gauge!("kefu_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     // Shown at zero from the start, so an alert on their rate has a series to watch.
-    for reason in ["overloaded", "rate_limited"] {
+    for reason in ["overloaded", "principal_limit", "rate_limited"] {
         metrics::counter!(RPC_SHED, "reason" => reason).increment(0);
     }
     Ok(HANDLE.get_or_init(|| handle).clone())

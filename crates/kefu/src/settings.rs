@@ -79,6 +79,10 @@ pub struct CallLimits {
     /// Calls served at once; beyond it calls are shed with `RESOURCE_EXHAUSTED` and a
     /// `RetryInfo`, before any work is done for them.
     pub max_concurrent_calls: usize,
+    /// Calls one principal may have running at once, within `max_concurrent_calls`:
+    /// well below it, so no one caller (a runaway job, a stolen token) can hold the
+    /// whole pool and starve the others' commands.
+    pub max_concurrent_calls_per_principal: usize,
     /// Expensive reads (reports, the event log, audit replays and exports) served at
     /// once, within `max_concurrent_calls`: the rest of the capacity stays free for
     /// commands, so a flood of reports cannot starve filings.
@@ -98,6 +102,7 @@ impl Default for CallLimits {
     fn default() -> Self {
         CallLimits {
             max_concurrent_calls: 1024,
+            max_concurrent_calls_per_principal: 64,
             max_concurrent_expensive_reads: 64,
             expensive_reads_per_second: Some(10),
             expensive_reads_burst: 20,
@@ -112,6 +117,7 @@ impl CallLimits {
     pub fn unlimited() -> Self {
         CallLimits {
             max_concurrent_calls: usize::MAX >> 4,
+            max_concurrent_calls_per_principal: usize::MAX >> 4,
             max_concurrent_expensive_reads: usize::MAX >> 4,
             expensive_reads_per_second: None,
             max_connection_age: None,

@@ -455,7 +455,7 @@ impl CustomerService for Customers {
         // models scrubbed, no new data accepted) and the call failed, and its retry
         // finds the event and destroys the keys. So an acknowledged erasure never leaves
         // the person readable, and nothing is ever half-done for good.
-        let fingerprint = Fingerprint::of("ForgetCustomer", &req);
+        let fingerprint = Fingerprint::of(commands::FORGET_CUSTOMER, &req);
         let request = commands::Request::new(&who, fingerprint, &req.request_id, None)?;
         let result = self
             .run(&access, &request, customer_id, |_| Ok(CustomerCommand::Forget(forget.clone())))

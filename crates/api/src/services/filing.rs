@@ -7,8 +7,12 @@
 //! - the request id was not used for another request: none of the ids that request
 //!   would have written is stored (a condition on the number);
 //! - the customer is registered and not forgotten: known from customers this process
-//!   saw live, on condition that their stream is still at the version seen (on the
-//!   case; a change since, say a logged callback, costs a careful retry).
+//!   saw live, on condition that their stream does not end with their erasure (on the
+//!   case). Only the erasure, which ends the stream, conflicts: a contact or a callback
+//!   logged meanwhile does not (conditioned on the stream's version, filings for a
+//!   customer being contacted in a loop kept losing until their deadline);
+//! - the filer is cleared for the customer's level (R-C6): the level cached with the
+//!   stream version it was read at, trusted only while the stream is still there.
 //!
 //! When the number turns out to be a repeat, or anything fails, the filing is tried
 //! again carefully: look up what the request id already wrote, answer a finished filing
@@ -21,8 +25,7 @@
 //! on 31 December is numbered in the year it arrived, in that year's register.
 //!
 //! Contention a filing did not cause is not its caller's problem: a lost race for the
-//! number (another filing, another node, a failed group ahead in the queue) or a change
-//! to the customer's stream since it was seen (a contact logged meanwhile) is retried
+//! number (another filing, another node, a failed group ahead in the queue) is retried
 //! inside the caller's deadline ([`deadline`]), re-reading what changed.
 
 use std::collections::HashMap;
@@ -144,7 +147,7 @@ struct Numbering<'a> {
     unused: Vec<Condition>,
     complaint_id: ComplaintId,
     case: StreamId,
-    /// On condition of its version as read: the case is refused if it moved.
+    /// On condition that it has not ended with the erasure: the case is refused then.
     customer: StreamId,
     filing: &'a Filing,
     at: DateTime<Utc>,
@@ -158,7 +161,7 @@ enum Retry {
     Repeated,
     /// Another filing took the number first (or a group ahead of it failed).
     Number,
-    /// The customer's stream moved since it was read.
+    /// The customer was forgotten since they were read.
     Customer,
 }
 
@@ -175,7 +178,7 @@ impl Retry {
         match (number, case) {
             (Some(Ok(number)), _) if number.repeated => Ok(Retry::Repeated),
             (Some(Err(StoreError::WrongExpectedVersion { .. })), _) => Ok(Retry::Number),
-            (_, Some(Err(StoreError::ConditionFailed(Condition::StreamAt { stream_id, .. }))))
+            (_, Some(Err(StoreError::ConditionFailed(Condition::LastNot { stream_id, .. }))))
                 if &stream_id == customer =>
             {
                 Ok(Retry::Customer)
@@ -287,14 +290,17 @@ impl Complaints {
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
         let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
+        // R-C6: nobody writes to the record of a customer they may not read. What was
+        // cached (level, and the tier choosing the targets) is trusted while the stream
+        // has not moved (one indexed read), so a reclassification anywhere is seen; the
+        // window left is that read to the commit.
+        let now = self.ctx.commands.store().stream_version(&customer).await?;
         let seen = match self.ctx.live_customers.version(&customer) {
-            Some(seen) => seen,
-            None => self.check_customer(&customer, &filing.customer_id).await?,
+            Some(seen) if seen.version == now => seen,
+            _ => self.check_customer(&customer, &filing.customer_id).await?,
         };
-        // R-C6: nobody writes to the record of a customer they may not read. The filing
-        // is conditioned on the customer's stream at `seen.version`, so at this level.
         access.target(seen.level)?;
-        let filed = self.issue_and_file(access, request, &filing, seen, at, deadline).await;
+        let filed = self.issue_and_file(access, request, &filing, seen.tier, at, deadline).await;
         if filed.is_err() {
             // Maybe the customer changed: the careful retry reads them again.
             self.ctx.live_customers.forget(&customer);
@@ -328,7 +334,7 @@ impl Complaints {
         if let Some(issued) = issued_before {
             return self.file_numbered(&complaint_request, &filing, &issued, seen.tier).await;
         }
-        self.issue_and_file(access, request, &filing, seen, at, deadline).await?.ok_or_else(|| {
+        self.issue_and_file(access, request, &filing, seen.tier, at, deadline).await?.ok_or_else(|| {
             // Another try of this very request took the number since the lookup.
             ApiError::Contended { stream: register_request.request_id.to_owned() }
         })
@@ -406,7 +412,7 @@ impl Complaints {
         access: &Access,
         request: &commands::Request<'_>,
         filing: &Filing,
-        Seen { version: customer_version, tier, .. }: Seen,
+        tier: Tier,
         at: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
@@ -429,15 +435,13 @@ impl Complaints {
             at,
             policy,
         };
-        let mut customer_version = customer_version;
         let mut tier = tier;
         // Sealing the case needs the customer's key: fetched now, not under the lock.
         self.ctx.commands.store().data_key(&filing.customer_id.to_string()).await?;
         let mut tries = 0u32;
         loop {
             tries += 1;
-            let (pending, case_number) =
-                self.queue_numbered(&numbering, customer_version, tier).await?;
+            let (pending, case_number) = self.queue_numbered(&numbering, tier).await?;
             let outcomes = pending.await;
             if let [Ok(number), Ok(filed)] = outcomes.as_slice() {
                 if !number.repeated {
@@ -455,12 +459,12 @@ impl Complaints {
                 return Err(ApiError::Contended { stream: numbering.register.to_string() });
             }
             if matches!(retry, Retry::Customer) {
-                // The customer changed since read: read them again (forgotten now?).
+                // Forgotten since read: reading them again says so (CUSTOMER_FORGOTTEN).
                 let customer = &numbering.customer;
                 let seen = self.check_customer(customer, &filing.customer_id).await?;
                 // R-C6 again: the customer may have been raised meanwhile.
                 access.target(seen.level)?;
-                (customer_version, tier) = (seen.version, seen.tier);
+                tier = seen.tier;
             }
             if tries > 4 {
                 // Let the queue ahead of us drain before taking yet another number.
@@ -470,12 +474,11 @@ impl Complaints {
     }
 
     /// Takes the next number of the register (under `ctx.register`) and queues it with
-    /// the case, on condition that the customer's stream is still at `customer_version`.
-    /// The commit is awaited by the caller, outside the lock.
+    /// the case, on condition that the customer has not been forgotten meanwhile. The
+    /// commit is awaited by the caller, outside the lock.
     async fn queue_numbered(
         &self,
         numbering: &Numbering<'_>,
-        customer_version: u64,
         tier: Tier,
     ) -> Result<(PendingFiling, CaseNumber), ApiError> {
         let commands = &self.ctx.commands;
@@ -507,9 +510,9 @@ impl Complaints {
             &numbering.policy,
         ));
         let filed = Complaint::decide(&None, command, *at)?;
-        let live = vec![Condition::StreamAt {
+        let live = vec![Condition::LastNot {
             stream_id: numbering.customer.clone(),
-            version: customer_version,
+            event_type: kefu_domain::customer::CustomerForgotten::EVENT_TYPE.to_owned(),
         }];
         let (case, request) = (&numbering.case, &numbering.case_request);
         let filed = commands.prepare::<Complaint>(case, request, &None, &filed, 0, live).await?;

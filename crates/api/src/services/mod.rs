@@ -82,14 +82,34 @@ impl Ctx {
 
     /// Waits until the read models include `min_position` (0: no wait).
     pub async fn caught_up(&self, min_position: u64) -> Result<(), ApiError> {
+        self.within_head(min_position).await?;
         Ok(self.models.wait_for(min_position, self.read_wait).await?)
     }
 
     /// Waits until the read model of one projection includes `min_position` (0: no
     /// wait); another projection that stopped neither delays nor fails it.
     pub async fn caught_up_in(&self, min_position: u64, projection: &str) -> Result<(), ApiError> {
+        self.within_head(min_position).await?;
         let only = [projection];
         Ok(self.models.wait_for_in(min_position, self.read_wait, Some(&only)).await?)
+    }
+
+    /// A read's `min_position` is a position the caller was given by an acknowledged
+    /// write, so it is at most the log's head (the primary's: a replica only lags). One
+    /// beyond is refused at once, not waited for: waiting would hold a call slot for
+    /// the whole read wait, and a flood of such reads would starve everyone else.
+    pub async fn within_head(&self, min_position: u64) -> Result<(), ApiError> {
+        if min_position == 0 {
+            return Ok(());
+        }
+        let head = self.commands.store().head_position().await?;
+        if min_position > head {
+            return Err(ApiError::field(
+                "min_position",
+                format!("is beyond the log's head ({head}): use a position a write answered"),
+            ));
+        }
+        Ok(())
     }
 
     /// A complaint named by its id or its case number (`YYYY-NNNNNN`).

@@ -34,6 +34,7 @@ impl Reports {
         let mut f = Fields::new();
         let as_of = f.as_of("as_of", as_of, self.ctx.commands.now());
         f.finish()?;
+        self.ctx.within_head(min_position).await?;
         self.ctx.reports.wait_for(min_position, self.ctx.read_wait).await?;
         Ok((access, cv::present(as_of)?))
     }

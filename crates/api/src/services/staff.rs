@@ -152,7 +152,7 @@ impl StaffDirectory {
         let head = self.ctx.commands.store().head_position().await?;
         self.ctx.caught_up(head).await?;
         let candidates = self.ctx.candidates(&leaver).await?;
-        let (departed, mut result) =
+        let (departed, result) =
             self.departure(&request, &leaver, present(reason)?, &candidates).await?;
         let (customers, cases) = if departed.customer_handovers.len()
             == departed.customers_to_reassign.len()
@@ -174,49 +174,93 @@ impl StaffDirectory {
             );
             (customers, order.into_iter().map(|(id, to)| Handover { id, to }).collect())
         };
-        let mut answer =
-            pb::RecordDepartureResponse { result: None, customers: Vec::new(), cases: Vec::new() };
-        self.hand_over(&who, &leaver, (customers, cases), &candidates, &mut answer, &mut result)
-            .await?;
-        // Work assigned to the leaver while the departure was being planned and recorded:
-        // an assignment commits only while its assignee's stream is unchanged, so once the
-        // read models include the departure and its handovers they show all that is still
-        // left with the leaver (R-C3). It is handed over like the plan, and a retry does
-        // the same, finishing what a failed call left. The answer names the recorded plan,
-        // so that a retry answers the same; the late moves are in the reads when it comes.
-        self.ctx.caught_up(result.position).await?;
-        let late = self.plan(&leaver, &candidates).await?;
-        let (mut unnamed, mut late_result) = (answer.clone(), result.clone());
-        self.hand_over(&who, &leaver, late, &candidates, &mut unnamed, &mut late_result).await?;
-        self.ctx.caught_up(late_result.position).await?;
-        answer.result = Some(result);
-        Ok(answer)
+        let mut answer = Answer::default();
+        self.hand_over_all(&who, &leaver, customers, cases, &candidates, &mut answer).await?;
+        self.sweep(&who, &leaver, &mut answer).await?;
+        Ok(answer.into_response(result))
     }
 
-    /// Carries out `handovers`, adding each move to `answer` and its position to `result`.
-    async fn hand_over(
+    /// Carries out handovers, each under a key derived from the leaver and the item (a
+    /// retry repeats none); one that nobody can take any more is named in the answer.
+    async fn hand_over_all(
         &self,
         who: &Principal,
         leaver: &StaffId,
-        (customers, cases): balance::DeparturePlan,
+        customers: Vec<Handover<CustomerId>>,
+        cases: Vec<Handover<ComplaintId>>,
         candidates: &Candidates,
-        answer: &mut pb::RecordDepartureResponse,
-        result: &mut pb::WriteResult,
+        answer: &mut Answer,
     ) -> Result<(), ApiError> {
         for handover in customers {
+            let id = handover.id.to_string();
             let backups = candidates.agents.keys().cloned().collect();
-            if let Some(moved) = self.hand_over_customer(who, leaver, handover, backups).await? {
-                result.position = result.position.max(moved.1);
-                answer.customers.push(moved.0);
-            }
+            let outcome = self.hand_over_customer(who, leaver, handover, backups).await;
+            settle(outcome, id, &mut answer.customers, &mut answer.unassigned)?;
         }
         for handover in cases {
+            let id = handover.id.to_string();
             let backups = candidates.handlers.keys().cloned().collect();
-            if let Some(moved) = self.hand_over_case(who, leaver, handover, backups).await? {
-                result.position = result.position.max(moved.1);
-                answer.cases.push(moved.0);
-            }
+            let outcome = self.hand_over_case(who, leaver, handover, backups).await;
+            settle(outcome, id, &mut answer.cases, &mut answer.unassigned)?;
         }
+        Ok(())
+    }
+
+    /// R-C3 against the race with assignments: an assignment to the leaver commits
+    /// before the departure or not at all (it is conditioned on their staff stream,
+    /// which the departure moves), but one can commit after the departure's planning
+    /// read. So, with the departure recorded, the read models are caught up to the
+    /// head and whatever the leaver still owns is handed over too, balanced among the
+    /// candidates as they are now. Every call does this, so a retry also completes a
+    /// sweep that an earlier call could not finish; the swept moves are not listed in
+    /// the answer (a retry's answer is the first's), what nobody may take is.
+    async fn sweep(
+        &self,
+        who: &Principal,
+        leaver: &StaffId,
+        answer: &mut Answer,
+    ) -> Result<(), ApiError> {
+        let head = self.ctx.commands.store().head_position().await?;
+        self.ctx.caught_up(head).await?;
+        let customers: Vec<CustomerId> = (self.ctx.models.customers_of(leaver.as_str()).await?)
+            .iter()
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        let cases: Vec<ComplaintId> = (self.ctx.models.open_cases_of(leaver.as_str()).await?)
+            .iter()
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        if customers.is_empty() && cases.is_empty() {
+            return Ok(());
+        }
+        let candidates = self.ctx.candidates(leaver).await?;
+        let planned_customers = balance::plan_reassignment(leaver, &customers, &candidates.agents);
+        let planned_cases = balance::plan_reassignment(leaver, &cases, &candidates.handlers);
+        // With no candidate at all nothing is planned: name each item.
+        for id in customers.iter().skip(planned_customers.len()) {
+            answer.unassigned.push(unassigned(id.to_string(), "no other active agent"));
+        }
+        for id in cases.iter().skip(planned_cases.len()) {
+            answer.unassigned.push(unassigned(id.to_string(), "no other active handler"));
+        }
+        let customers = planned_customers.into_iter().map(|(id, to)| Handover { id, to });
+        let cases = planned_cases.into_iter().map(|(id, to)| Handover { id, to });
+        // The answer names the recorded plan and what nobody may take, so that a retry,
+        // which finds nothing left to sweep, answers the same; the swept moves are in
+        // the reads before the answer goes (caught up past them).
+        let mut swept = Answer::default();
+        self.hand_over_all(
+            who,
+            leaver,
+            customers.collect(),
+            cases.collect(),
+            &candidates,
+            &mut swept,
+        )
+        .await?;
+        let moved = swept.customers.iter().chain(&swept.cases).map(|(_, position)| *position);
+        self.ctx.caught_up(moved.max().unwrap_or(0)).await?;
+        answer.unassigned.extend(swept.unassigned);
         Ok(())
     }
 
@@ -322,6 +366,50 @@ impl StaffDirectory {
         }
         Err(DomainError::DepartureUnassignable(format!("case {}", handover.id)).into())
     }
+}
+
+/// A departure's answer as it is built.
+#[derive(Default)]
+struct Answer {
+    /// Items moved, with the position of their move.
+    customers: Vec<(pb::Reassignment, u64)>,
+    cases: Vec<(pb::Reassignment, u64)>,
+    unassigned: Vec<pb::UnassignedItem>,
+}
+
+impl Answer {
+    fn into_response(self, mut result: pb::WriteResult) -> pb::RecordDepartureResponse {
+        let moves = self.customers.iter().chain(&self.cases);
+        result.position = moves.map(|(_, position)| *position).fold(result.position, u64::max);
+        pb::RecordDepartureResponse {
+            result: Some(result),
+            customers: self.customers.into_iter().map(|(moved, _)| moved).collect(),
+            cases: self.cases.into_iter().map(|(moved, _)| moved).collect(),
+            unassigned: self.unassigned,
+        }
+    }
+}
+
+/// One handover's outcome into the answer: moved, no longer needed, or nobody can take it.
+fn settle(
+    outcome: Result<Option<(pb::Reassignment, u64)>, ApiError>,
+    id: String,
+    moved: &mut Vec<(pb::Reassignment, u64)>,
+    left: &mut Vec<pb::UnassignedItem>,
+) -> Result<(), ApiError> {
+    match outcome {
+        Ok(Some(done)) => moved.push(done),
+        Ok(None) => {}
+        Err(ApiError::Domain(DomainError::DepartureUnassignable(_))) => {
+            left.push(unassigned(id, "every candidate has left or is barred from it (R-P4)"));
+        }
+        Err(error) => return Err(error),
+    }
+    Ok(())
+}
+
+fn unassigned(id: String, reason: &str) -> pb::UnassignedItem {
+    pb::UnassignedItem { id, reason: reason.to_owned() }
 }
 
 /// The handovers a departure issues under keys derived from the leaver and the item:

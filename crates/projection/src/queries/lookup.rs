@@ -16,7 +16,7 @@ use kefu_domain::search_keys::{fold_letters, han_text, KeyKind, NameQuery, Searc
 use super::{Page, Paged, ReadModels};
 use crate::error::ProjectionError;
 use crate::projections::customers::CustomerRow;
-use crate::sql::Param;
+use crate::sql::{DbRead, Param};
 
 /// What a lookup looks for, normalised by the caller with [`kefu_domain::contact`] and
 /// [`NameQuery`].
@@ -177,6 +177,10 @@ impl ReadModels {
         let limit = usize::try_from(page.limit()?).unwrap_or(usize::MAX);
         let mut cursor = page.after.as_deref().map(Cursor::parse).transpose()?;
         let kinds = lookup.kinds();
+        // Every statement below is an index range of about a page whatever it looks for,
+        // so it runs on a generic plan (see `begin_generic_read`): planned once per
+        // connection, where planning each execution cost more than running it.
+        let mut read = self.db().begin_generic_read().await?;
         let mut found: Vec<(Found, Cursor)> = Vec::new();
         for (i, &kind) in kinds.iter().enumerate() {
             if cursor.as_ref().is_some_and(|after| after.kind > kind) {
@@ -185,7 +189,8 @@ impl ReadModels {
             loop {
                 let wanted = limit + 1 - found.len();
                 let after = cursor.as_ref().filter(|after| after.kind == kind);
-                let batch = self.find_in_kind(lookup, &kinds[..=i], kind, after, max_rank, wanted);
+                let batch =
+                    find_in_kind(&mut read, lookup, &kinds[..=i], kind, after, max_rank, wanted);
                 let batch = batch.await?;
                 let full = batch.len() == wanted;
                 let last = batch.last().map(|(_, at)| at.clone());
@@ -205,71 +210,10 @@ impl ReadModels {
                 break;
             }
         }
+        read.finish().await?;
         let next = (found.len() > limit).then(|| found[limit - 1].1.token());
         found.truncate(limit);
         Ok(Paged { rows: found.into_iter().map(|(hit, _)| hit).collect(), next })
-    }
-
-    /// Up to `wanted` matches among keys of `kind`, after `after`, skipping customers
-    /// matched better by an earlier kind of `kinds` (or by an earlier key of this one).
-    async fn find_in_kind(
-        &self,
-        lookup: &Lookup,
-        kinds: &[KeyKind],
-        kind: KeyKind,
-        after: Option<&Cursor>,
-        max_rank: i64,
-        wanted: usize,
-    ) -> Result<Vec<(Found, Cursor)>, ProjectionError> {
-        let term = lookup.term(kind);
-        let mut sql = Sql::default();
-        sql.push(
-            "SELECT k.term AS k_term, k.source_id AS k_source, c.* FROM rm_customer_keys k \
-             JOIN rm_customers c ON c.customer_id = k.customer_id WHERE ",
-        );
-        sql.matches("k", kind, &term, false);
-        if let Some(after) = after {
-            sql.push(" AND (k.term, k.customer_id, k.source_id) > (").bind(after.term.as_str());
-            sql.push(", ").bind(after.customer_id.as_str());
-            sql.push(", ").bind(after.source_id.as_str()).push(")");
-        }
-        sql.push(" AND c.confidentiality_rank <= ").bind(max_rank);
-        sql.push(" AND c.forgotten_at IS NULL AND c.merged_into IS NULL");
-        // The customer's own handful of keys, read through `(customer_id, …)` only: the
-        // `kind` of a better match is compared as an expression, so no planner can take
-        // its `(kind, term)` range of the primary key instead, a range that grows with
-        // the population (SQLite chose it: 2 ms at 20,000 customers; PostgreSQL's
-        // generic plans did: 22 ms a page at 1,000,000).
-        sql.push(
-            " AND NOT EXISTS (SELECT 1 FROM rm_customer_keys b \
-             WHERE b.customer_id = k.customer_id AND (",
-        );
-        for (i, &better) in kinds.iter().enumerate() {
-            if i > 0 {
-                sql.push(" OR ");
-            }
-            sql.push("(");
-            sql.matches("b", better, &lookup.term(better), true);
-            if better == kind {
-                sql.push(" AND (b.term, b.source_id) < (k.term, k.source_id)");
-            }
-            sql.push(")");
-        }
-        sql.push(")) ORDER BY k.term, k.customer_id, k.source_id LIMIT ");
-        sql.bind(i64::try_from(wanted).unwrap_or(i64::MAX));
-        let rows = self.db().fetch_all(&sql.text, &sql.params).await?;
-        rows.iter()
-            .map(|row| {
-                let customer = CustomerRow::from_row(row)?;
-                let at = Cursor {
-                    kind,
-                    term: row.text("k_term")?,
-                    customer_id: customer.customer_id.clone(),
-                    source_id: row.text("k_source")?,
-                };
-                Ok((Found { customer, matched: kind }, at))
-            })
-            .collect()
     }
 
     /// Live customers visible at `max_rank` sharing a phone or an email with `keys`, or
@@ -340,6 +284,68 @@ impl ReadModels {
         duplicates.truncate(MAX_DUPLICATES);
         Ok(duplicates)
     }
+}
+
+/// Up to `wanted` matches among keys of `kind`, after `after`, skipping customers
+/// matched better by an earlier kind of `kinds` (or by an earlier key of this one).
+async fn find_in_kind(
+    read: &mut DbRead,
+    lookup: &Lookup,
+    kinds: &[KeyKind],
+    kind: KeyKind,
+    after: Option<&Cursor>,
+    max_rank: i64,
+    wanted: usize,
+) -> Result<Vec<(Found, Cursor)>, ProjectionError> {
+    let term = lookup.term(kind);
+    let mut sql = Sql::default();
+    sql.push(
+        "SELECT k.term AS k_term, k.source_id AS k_source, c.* FROM rm_customer_keys k \
+         JOIN rm_customers c ON c.customer_id = k.customer_id WHERE ",
+    );
+    sql.matches("k", kind, &term, false);
+    if let Some(after) = after {
+        sql.push(" AND (k.term, k.customer_id, k.source_id) > (").bind(after.term.as_str());
+        sql.push(", ").bind(after.customer_id.as_str());
+        sql.push(", ").bind(after.source_id.as_str()).push(")");
+    }
+    sql.push(" AND c.confidentiality_rank <= ").bind(max_rank);
+    sql.push(" AND c.forgotten_at IS NULL AND c.merged_into IS NULL");
+    // The customer's own handful of keys, read through `(customer_id, …)` only: the
+    // `kind` of a better match is compared as an expression, so no planner can take
+    // its `(kind, term)` range of the primary key instead, a range that grows with
+    // the population (SQLite chose it: 2 ms at 20,000 customers; PostgreSQL's
+    // generic plans did: 22 ms a page at 1,000,000).
+    sql.push(
+        " AND NOT EXISTS (SELECT 1 FROM rm_customer_keys b \
+         WHERE b.customer_id = k.customer_id AND (",
+    );
+    for (i, &better) in kinds.iter().enumerate() {
+        if i > 0 {
+            sql.push(" OR ");
+        }
+        sql.push("(");
+        sql.matches("b", better, &lookup.term(better), true);
+        if better == kind {
+            sql.push(" AND (b.term, b.source_id) < (k.term, k.source_id)");
+        }
+        sql.push(")");
+    }
+    sql.push(")) ORDER BY k.term, k.customer_id, k.source_id LIMIT ");
+    sql.bind(i64::try_from(wanted).unwrap_or(i64::MAX));
+    let rows = read.fetch_all(&sql.text, &sql.params).await?;
+    rows.iter()
+        .map(|row| {
+            let customer = CustomerRow::from_row(row)?;
+            let at = Cursor {
+                kind,
+                term: row.text("k_term")?,
+                customer_id: customer.customer_id.clone(),
+                source_id: row.text("k_source")?,
+            };
+            Ok((Found { customer, matched: kind }, at))
+        })
+        .collect()
 }
 
 /// A name as duplicates compare it: its 汉字, else its letters without case or accents.

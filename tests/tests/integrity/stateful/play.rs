@@ -457,10 +457,26 @@ impl World {
         let written: Vec<_> = self.accepted.iter().filter(|a| a.wrote).cloned().collect();
         let Some(first) = written.get(write % written.len().max(1)).cloned() else { return };
         let what = truncated(&format!("step {}: retry of {:?}", self.step, first.sent));
+        // R-C8: a request about someone forgotten since can no longer be confirmed as
+        // the same request (its fingerprint's key is destroyed): it fails closed. The
+        // erasure itself is keyed with the installation's key and is answered.
+        let forgotten =
+            !matches!(first.sent.call, Call::ForgetCustomer(_)) && self.forgotten_subject(&first);
         let before = self.head().await;
         let mut clients = self.clients(first.sent.principal).await;
-        let again = send(&mut clients, first.sent.call.clone()).await;
-        let again = again.unwrap_or_else(|status| panic!("{what}: refused: {status:?}"));
+        let again = match send(&mut clients, first.sent.call.clone()).await {
+            Err(status) if forgotten => {
+                World::refused_for(
+                    &status,
+                    Code::FailedPrecondition,
+                    "REQUEST_SUBJECT_ERASED",
+                    &what,
+                );
+                assert_eq!(self.head().await, before, "{what}: a refusal wrote");
+                return;
+            }
+            again => again.unwrap_or_else(|status| panic!("{what}: refused: {status:?}")),
+        };
         if let (Some(first), Some(again)) = (&first.ack.archive, &again.archive) {
             // A batch: the retry names again every case the first call archived, and
             // archives what became archivable since; its counts are as of now.
@@ -484,10 +500,9 @@ impl World {
     }
 
     /// An accepted write's key with another body: refused, never answered as the first.
-    /// Except where the write's data subject has been forgotten since: its fingerprint
-    /// was keyed with the destroyed key, so nothing can tell the two requests apart any
-    /// more (R-C8, `Commands::same_request`); then the first answer is allowed, and
-    /// still nothing is written.
+    /// Where the write's data subject has been forgotten since, its fingerprint was keyed
+    /// with the destroyed key, so nothing can tell the two requests apart any more: the
+    /// reuse fails closed, `REQUEST_SUBJECT_ERASED` (R-C8), and nothing is written.
     ///
     /// `ArchiveCases` is left out: each case it archives is keyed by the request's key
     /// and the case number, so the same key for another year shares no key with the
@@ -502,19 +517,30 @@ impl World {
         let Some(first) = written.get(write % written.len().max(1)).cloned() else { return };
         let other = first.sent.call.altered();
         let what = truncated(&format!("step {}: key reused for {other:?}", self.step));
-        let forgotten = self
-            .subject(&first)
-            .is_some_and(|subject| self.customers.iter().any(|c| c.id == subject && c.forgotten));
+        let forgotten = self.forgotten_subject(&first);
         let before = self.head().await;
         let mut clients = self.clients(first.sent.principal).await;
         match send(&mut clients, other).await {
+            Err(status) if forgotten && status.code() == Code::FailedPrecondition => {
+                World::refused_for(
+                    &status,
+                    Code::FailedPrecondition,
+                    "REQUEST_SUBJECT_ERASED",
+                    &what,
+                )
+            }
             Err(status) => {
                 World::refused_for(&status, Code::AlreadyExists, "REQUEST_ID_REUSED", &what)
             }
-            Ok(ack) if forgotten => assert_eq!(ack.answer, first.ack.answer, "{what}"),
             Ok(ack) => panic!("{what}: answered as the first request: {ack:?}"),
         }
         assert_eq!(self.head().await, before, "{what}: a refusal wrote");
+    }
+
+    /// Whether the customer an accepted write is about has been forgotten since.
+    fn forgotten_subject(&self, write: &super::world::Accepted) -> bool {
+        self.subject(write)
+            .is_some_and(|subject| self.customers.iter().any(|c| c.id == subject && c.forgotten))
     }
 
     /// The customer whose data an accepted write is about, if any.

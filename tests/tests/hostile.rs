@@ -357,7 +357,8 @@ async fn fire(clients: &mut Clients, g: &mut Gen, known: &[String]) -> Vec<(Stri
     call!(callbacks.list_due_callbacks(pb::ListDueCallbacksRequest {
         horizon_hours: g.uint(),
         owner: s(g),
-        min_position: 0
+        min_position: 0,
+        as_of: g.timestamp(),
     }));
     call!(reports.get_dashboard(pb::GetDashboardRequest { min_position: 0, as_of: g.timestamp() }));
     call!(reports.get_satisfaction_metrics(pb::GetSatisfactionMetricsRequest {

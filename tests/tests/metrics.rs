@@ -1,6 +1,7 @@
 //! Prometheus metrics over HTTP: RPCs by method and code as histograms with buckets,
 //! counted also when they time out, are cancelled or are streams that end later;
-//! appends and their batches; projection lag and stopped projections; SLA breaches.
+//! appends and their batches; projection lag and stopped projections; SLA items breached
+//! and at risk.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -96,6 +97,13 @@ async fn metrics_count_every_call_however_it_ends_sqlite() {
         nanos: 0,
     });
     admin.complaints.file_complaint(late).await.expect("file");
+    // And one at risk (R-T5): received 11 hours ago, past 80 % of its 12 hours.
+    let mut at_risk = flows::file_request(&customer, pb::Severity::Normal, "");
+    at_risk.received_at = Some(prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp() - 11 * 3_600,
+        nanos: 0,
+    });
+    admin.complaints.file_complaint(at_risk).await.expect("file");
 
     // Calls held up by a database another process holds locked (a legitimate wait:
     // the writer waits out SQLite's busy timeout, 10 s).
@@ -110,7 +118,8 @@ async fn metrics_count_every_call_however_it_ends_sqlite() {
     let mut supervisor = app.clients(Some("s1")).await;
     let filing = flows::file_request(&customer, pb::Severity::Normal, "");
     let filing = tokio::spawn(async move { supervisor.complaints.file_complaint(filing).await });
-    scrape_until(address, &["grpc_method=\"FileComplaint\"} 3"]).await;
+    // Started: the two filed above, the one past its deadline and this one.
+    scrape_until(address, &["grpc_method=\"FileComplaint\"} 4"]).await;
     filing.abort();
     sqlx::query("ROLLBACK").execute(&mut holder).await.expect("let the writer go on");
 
@@ -137,6 +146,8 @@ async fn metrics_count_every_call_however_it_ends_sqlite() {
             &rpc("server_stream", "EventService", "Subscribe", "Canceled"),
             "kefu_sla_breached{rule=\"first_response\"} 1",
             "kefu_sla_breached{rule=\"callback_overdue\"} 0",
+            "kefu_sla_at_risk{rule=\"first_response\"} 1",
+            "kefu_sla_at_risk{rule=\"callback_overdue\"} 0",
             "kefu_projection_lag_events{projection=\"complaints\"}",
             "kefu_projection_stopped{projection=\"complaints\"} 0",
             "kefu_ready 1",

@@ -47,7 +47,7 @@ async fn in_flight_calls_finish_when_the_server_stops_sqlite() {
 }
 
 /// SIGTERM's sequence, seen from clients: health turns NOT_SERVING first, open streams
-/// end with UNAVAILABLE "server shutting down", new calls are refused, and the server
+/// (the event feed and an SLA watch) end with UNAVAILABLE "server shutting down", new calls are refused, and the server
 /// stops within its grace period although a call in flight waits for a locked database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_ends_streams_and_keeps_its_deadline_sqlite() {
@@ -66,6 +66,15 @@ async fn a_shutdown_ends_streams_and_keeps_its_deadline_sqlite() {
         .expect("subscribe")
         .into_inner();
     events.message().await.expect("the first event").expect("open");
+    // And a WatchSla stream, caught up and waiting for the clock (R-T5).
+    let mut supervisor = app.clients(Some("s1")).await;
+    let mut watch = supervisor
+        .reports
+        .watch_sla(pb::WatchSlaRequest::default())
+        .await
+        .expect("watch the SLA")
+        .into_inner();
+    while !watch.message().await.expect("watch").expect("open").caught_up {}
     let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
         .expect("uri")
         .connect()
@@ -97,17 +106,10 @@ async fn a_shutdown_ends_streams_and_keeps_its_deadline_sqlite() {
         .expect("health says")
         .expect("before it ends");
     assert_eq!(status.status, 2, "NOT_SERVING while draining");
-    let ended = tokio::time::timeout(bound, async {
-        loop {
-            match events.message().await {
-                Ok(Some(_)) => continue,
-                Ok(None) => panic!("the stream ended without a status"),
-                Err(status) => break status,
-            }
-        }
-    })
-    .await
-    .expect("the stream ended");
+    let ended = tokio::time::timeout(bound, end_of(&mut events)).await.expect("the feed ended");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert_eq!(ended.message(), kefu::SHUTTING_DOWN);
+    let ended = tokio::time::timeout(bound, end_of(&mut watch)).await.expect("the watch ended");
     assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
     assert_eq!(ended.message(), kefu::SHUTTING_DOWN);
     let mut late = kefu_tests::TestApp::clients_on(
@@ -126,4 +128,15 @@ async fn a_shutdown_ends_streams_and_keeps_its_deadline_sqlite() {
         .expect("stop");
     let cut = stuck.await.expect("call task").expect_err("cut off at the deadline");
     assert_ne!(cut.code(), Code::Ok);
+}
+
+/// The status a stream ends with, skipping what it still sends.
+async fn end_of<T>(stream: &mut tonic::Streaming<T>) -> tonic::Status {
+    loop {
+        match stream.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream ended without a status"),
+            Err(status) => break status,
+        }
+    }
 }

@@ -97,7 +97,7 @@ async fn seed(store: &EventStore, customers: u64) -> anyhow::Result<()> {
         for i in n..end {
             let (id, events) = registered(i)?;
             appends.push(Append {
-                stream_id: kefu_event_store::StreamId::new(id.stream_name())?,
+                stream_id: StreamId::new(id.stream_name())?,
                 expected: ExpectedVersion::NoStream,
                 events,
                 metadata: Metadata::default(),

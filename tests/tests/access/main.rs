@@ -410,6 +410,7 @@ async fn reads(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> A
                     horizon_hours: 24 * 30,
                     owner: String::new(),
                     min_position: head,
+                    as_of: None,
                 })
                 .await,
         ),

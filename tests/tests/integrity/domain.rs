@@ -316,6 +316,13 @@ async fn as_of_at_chronos_edges_is_invalid_argument(app: &TestApp) {
             "as_of",
         );
         invalid(
+            supervisor
+                .callbacks
+                .list_due_callbacks(pb::ListDueCallbacksRequest { as_of, ..Default::default() })
+                .await,
+            "as_of",
+        );
+        invalid(
             compliance
                 .audit
                 .get_case_as_of(pb::GetCaseAsOfRequest {
@@ -341,6 +348,20 @@ async fn as_of_at_chronos_edges_is_invalid_argument(app: &TestApp) {
         .expect("as of a month ahead")
         .into_inner();
     assert!(breaches.breaches.iter().any(|b| b.subject_id == case), "{breaches:?}");
+    // Due contacts take the same window: R-C4's first contact, due 3 days after
+    // registration, is not due now but overdue as of a month ahead.
+    let due =
+        |as_of| pb::ListDueCallbacksRequest { min_position: position, as_of, ..Default::default() };
+    let first_contact = |list: &pb::ListDueCallbacksResponse| {
+        list.due
+            .iter()
+            .find(|d| d.customer_id == customer && d.kind == pb::DueKind::NewCustomerContact as i32)
+            .map(|d| d.overdue)
+    };
+    let now = supervisor.callbacks.list_due_callbacks(due(None)).await.expect("due now");
+    assert_eq!(first_contact(now.get_ref()), None, "{now:?}");
+    let ahead = supervisor.callbacks.list_due_callbacks(due(as_of)).await.expect("due ahead");
+    assert_eq!(first_contact(ahead.get_ref()), Some(true), "{ahead:?}");
 }
 
 async fn a_request_id_reused_for_another_command_is_refused(app: &TestApp) {
@@ -801,6 +822,7 @@ async fn archiving_never_traps_a_callback(backend: Backend) {
             horizon_hours: 24,
             owner: String::new(),
             min_position: late.position,
+            as_of: None,
         })
         .await
         .expect("due")

@@ -118,6 +118,7 @@ async fn reports(admin: &mut Clients, survivor: &str, at: u64) -> Reports {
             horizon_hours: 24 * 40,
             owner: String::new(),
             min_position: at,
+            as_of: None,
         })
         .await
         .expect("due")

@@ -164,11 +164,13 @@ impl CallbackService for Callbacks {
         let req = request.into_inner();
         let mut f = Fields::new();
         let owner = f.opt_staff("owner", &req.owner);
+        let as_of = f.as_of("as_of", req.as_of.as_ref(), self.ctx.commands.now());
         if req.horizon_hours > 24 * 366 {
             f.violation("horizon_hours", "at most one year");
         }
         f.finish()?;
         let mut owner = present(owner)?.map(|o| o.to_string());
+        let as_of = present(as_of)?;
         if access.relation() == Some(Relation::OwnRows) {
             let me = who.staff_id()?.to_string();
             if owner.as_ref().is_some_and(|o| o != &me) {
@@ -181,7 +183,7 @@ impl CallbackService for Callbacks {
             .ctx
             .models
             .due_callbacks(
-                self.ctx.commands.now(),
+                as_of,
                 TimeDelta::hours(i64::from(req.horizon_hours)),
                 &self.ctx.policy(),
             )

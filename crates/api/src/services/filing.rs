@@ -334,10 +334,9 @@ impl Complaints {
         if let Some(issued) = issued_before {
             return self.file_numbered(&complaint_request, &filing, &issued, seen.tier).await;
         }
-        self.issue_and_file(access, request, &filing, seen.tier, at, deadline).await?.ok_or_else(|| {
-            // Another try of this very request took the number since the lookup.
-            ApiError::Contended { stream: register_request.request_id.to_owned() }
-        })
+        let filed = self.issue_and_file(access, request, &filing, seen.tier, at, deadline).await?;
+        // `None`: another try of this very request took the number since the lookup.
+        filed.ok_or_else(|| ApiError::Contended { stream: register_request.request_id.to_owned() })
     }
 
     /// Reads the customer: registered and not forgotten, or the reason not; remembers

@@ -104,6 +104,16 @@ async fn denied<T: std::fmt::Debug>(
     refused_quietly(app, call, Code::PermissionDenied, secrets).await;
 }
 
+/// `NOT_FOUND`, nothing written, nothing of `secrets` told: R-C6 hides a record above
+/// the caller's clearance as if it did not exist.
+async fn hidden<T: std::fmt::Debug>(
+    app: &TestApp,
+    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
+    secrets: &[&str],
+) {
+    refused_quietly(app, call, Code::NotFound, secrets).await;
+}
+
 fn payload(event: &pb::Event) -> Value {
     serde_json::from_str(&event.payload_json).expect("payload is JSON")
 }
@@ -484,7 +494,8 @@ async fn category_and_cause_are_codes_not_prose(app: &TestApp) {
 /// public agent filed on a secret customer, a public supervisor assigned, contacted,
 /// investigated, replied and escalated (and learnt the respondent from the refusal to
 /// assign them), a public handler ran the whole lifecycle, a public service logged a
-/// callback; and a handler below the customer's level could be assigned.
+/// callback; and a handler below the customer's level could be assigned. Each is now
+/// answered as for a case or customer that does not exist (no existence oracle).
 async fn nobody_changes_a_case_they_are_not_cleared_to_read(app: &TestApp) {
     standard_staff(app).await;
     staff(
@@ -501,22 +512,22 @@ async fn nobody_changes_a_case_they_are_not_cleared_to_read(app: &TestApp) {
     let secret = register(&mut admin, "Secret Person QU1", pb::Confidentiality::Secret).await;
     let mut a_pub = app.clients(Some("a-pub")).await;
     let filing = file_request(&secret, pb::Severity::Normal, "r1");
-    denied(app, a_pub.complaints.file_complaint(filing), &["QU1"]).await;
+    hidden(app, a_pub.complaints.file_complaint(filing), &["QU1"]).await;
 
     let (case, _) = file(&mut admin, &secret, pb::Severity::Normal, "r1").await;
     let mut s_pub = app.clients(Some("s-pub")).await;
-    denied(app, s_pub.complaints.assign_handler(assign(&case, "h-sec")), &[]).await;
-    // Refused for clearance first: the refusal does not say that r1 is the respondent.
-    denied(app, s_pub.complaints.assign_handler(assign(&case, "r1")), &["RESPONDENT"]).await;
-    denied(app, s_pub.complaints.contact_complainant(contact(&case)), &[]).await;
-    denied(app, s_pub.complaints.record_investigation(investigation(&case)), &[]).await;
+    hidden(app, s_pub.complaints.assign_handler(assign(&case, "h-sec")), &[]).await;
+    // Hidden for clearance first: the refusal does not say that r1 is the respondent.
+    hidden(app, s_pub.complaints.assign_handler(assign(&case, "r1")), &["RESPONDENT"]).await;
+    hidden(app, s_pub.complaints.contact_complainant(contact(&case)), &[]).await;
+    hidden(app, s_pub.complaints.record_investigation(investigation(&case)), &[]).await;
     let ack = reply(&case, pb::ReplyKind::Acknowledgement, pb::ContactChannel::Phone);
-    denied(app, s_pub.complaints.send_reply(ack), &[]).await;
+    hidden(app, s_pub.complaints.send_reply(ack), &[]).await;
     let to_director = escalate(&case, pb::SignerCapacity::Director);
-    denied(app, s_pub.complaints.escalate_complaint(to_director), &[]).await;
+    hidden(app, s_pub.complaints.escalate_complaint(to_director), &[]).await;
     let mut svc_pub = app.clients(Some("svc-pub")).await;
     let callback = complaint_callback("", &case, "uncleared comment");
-    denied(app, svc_pub.callbacks.log_callback(callback), &[]).await;
+    hidden(app, svc_pub.callbacks.log_callback(callback), &[]).await;
 
     // A handler must be cleared for the customer (the tokens file says how far).
     let status = refused_quietly(
@@ -538,23 +549,23 @@ async fn nobody_changes_a_case_they_are_not_cleared_to_read(app: &TestApp) {
     raise.confidentiality = pb::Confidentiality::Secret as i32;
     admin.customers.update_customer(raise).await.expect("raise");
     let mut h_pub = app.clients(Some("h-pub")).await;
-    denied(app, h_pub.complaints.contact_complainant(contact(&raised)), &[]).await;
-    denied(app, h_pub.complaints.record_investigation(investigation(&raised)), &[]).await;
+    hidden(app, h_pub.complaints.contact_complainant(contact(&raised)), &[]).await;
+    hidden(app, h_pub.complaints.record_investigation(investigation(&raised)), &[]).await;
     admin.complaints.record_investigation(investigation(&raised)).await.expect("investigate");
     admin.complaints.draft_opinion(draft(&raised)).await.expect("draft");
     let as_handler = sign(&raised, pb::SignerCapacity::Handler);
-    denied(app, h_pub.complaints.sign_opinion(as_handler), &[]).await;
+    hidden(app, h_pub.complaints.sign_opinion(as_handler), &[]).await;
     let ack = reply(&raised, pb::ReplyKind::Acknowledgement, pb::ContactChannel::Phone);
-    denied(app, h_pub.complaints.send_reply(ack), &[]).await;
-    denied(app, h_pub.complaints.close_complaint(close(&raised)), &[]).await;
+    hidden(app, h_pub.complaints.send_reply(ack), &[]).await;
+    hidden(app, h_pub.complaints.close_complaint(close(&raised)), &[]).await;
     let recuse = pb::RecuseHandlerRequest {
         request_id: rid(),
         complaint_id: raised.clone(),
         expected_version: None,
         reason: "not cleared".into(),
     };
-    denied(app, h_pub.complaints.recuse_handler(recuse), &[]).await;
-    denied(app, h_pub.complaints.get_complaint(get(&raised)), &["QU2"]).await;
+    hidden(app, h_pub.complaints.recuse_handler(recuse), &[]).await;
+    hidden(app, h_pub.complaints.get_complaint(get(&raised)), &["QU2"]).await;
 }
 
 /// Finding 7 (LOW, R-P5): the admin drafted, then signed as director; and someone who
@@ -617,7 +628,7 @@ async fn a_refused_caller_learns_no_version_nor_state(app: &TestApp) {
         let mut stale = update(&secret);
         stale.expected_version = Some(99);
         stale.name = Some("Renamed".into());
-        denied(app, caller.customers.update_customer(stale), &["QV1", "version 1"]).await;
+        hidden(app, caller.customers.update_customer(stale), &["QV1", "version 1"]).await;
     }
     let internal = register(&mut admin, "Internal Person", pb::Confidentiality::Internal).await;
     let (case, _) = file(&mut admin, &internal, pb::Severity::Normal, "").await;

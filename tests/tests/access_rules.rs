@@ -57,13 +57,33 @@ async fn denied<T: std::fmt::Debug>(
     call: impl std::future::Future<Output = Result<T, tonic::Status>>,
     secrets: &[&str],
 ) {
+    refused_as(app, call, Code::PermissionDenied, secrets).await;
+}
+
+/// Refused as `NOT_FOUND` (R-C6: a record above the caller's clearance is answered as
+/// one that does not exist), nothing written, nothing of `secrets` in the status.
+async fn hidden<T: std::fmt::Debug>(
+    app: &TestApp,
+    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
+    secrets: &[&str],
+) -> tonic::Status {
+    refused_as(app, call, Code::NotFound, secrets).await
+}
+
+async fn refused_as<T: std::fmt::Debug>(
+    app: &TestApp,
+    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
+    code: Code,
+    secrets: &[&str],
+) -> tonic::Status {
     let before = db::head(app.db.url()).await;
     let status = call.await.expect_err("refused");
-    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(status.code(), code, "{status:?}");
     assert_eq!(db::head(app.db.url()).await, before, "a refusal writes nothing");
     for secret in secrets {
         assert!(!format!("{status:?}").contains(secret), "{status:?} leaks {secret}");
     }
+    status
 }
 
 /// Issue 16, item 1 (R-C6).
@@ -82,11 +102,20 @@ async fn classifying_needs_a_cleared_supervisor_or_compliance_and_nobody_updates
 
     // The reproduction: declassify, then read.
     let declassify = classify(&secret, pb::Confidentiality::Public);
-    denied(app, a1.customers.update_customer(declassify), &["QK1"]).await;
+    hidden(app, a1.customers.update_customer(declassify), &["QK1"]).await;
     let read = pb::GetCustomerRequest { customer_id: secret.clone() };
-    denied(app, a1.customers.get_customer(read.clone()), &["QK1"]).await;
+    let above = hidden(app, a1.customers.get_customer(read.clone()), &["QK1"]).await;
+    // No existence oracle: the answer is the one for an id nobody registered.
+    let absent = kefu_domain::CustomerId::generate().to_string();
+    let nothing = pb::GetCustomerRequest { customer_id: absent.clone() };
+    let none = hidden(app, a1.customers.get_customer(nothing), &[]).await;
+    assert_eq!(above.message().replace(&secret, &absent), none.message());
+    assert_eq!(
+        String::from_utf8_lossy(above.details()).replace(&secret, &absent),
+        String::from_utf8_lossy(none.details())
+    );
     // Nor may a1 change anything else on a record they may not read.
-    denied(app, a1.customers.update_customer(rename(&secret, "Renamed QK3")), &["QK1"]).await;
+    hidden(app, a1.customers.update_customer(rename(&secret, "Renamed QK3")), &["QK1"]).await;
     // Only the customer's own agent updates: a2 may not, a1 may.
     denied(app, a2.customers.update_customer(rename(&internal, "Renamed QK4")), &["QK2"]).await;
     a1.customers.update_customer(rename(&internal, "Renamed QK5")).await.expect("own agent");
@@ -99,7 +128,7 @@ async fn classifying_needs_a_cleared_supervisor_or_compliance_and_nobody_updates
     .await;
 
     // A supervisor cleared for confidential: neither from nor to a level above that.
-    denied(
+    hidden(
         app,
         s1.customers.update_customer(classify(&secret, pb::Confidentiality::Public)),
         &["QK1"],

@@ -505,13 +505,13 @@ async fn confidentiality_filters_customers_and_complaints(app: &TestApp) {
         .result
         .unwrap();
 
-    // R-C6: only staff cleared for the level read it.
+    // R-C6: only staff cleared for the level read it; to others it does not exist.
     let status = agent
         .customers
         .get_customer(pb::GetCustomerRequest { customer_id: secret.id.clone() })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(status.code(), Code::NotFound);
     let seen = director
         .customers
         .get_customer(pb::GetCustomerRequest { customer_id: secret.id.clone() })

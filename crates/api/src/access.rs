@@ -133,16 +133,15 @@ pub enum Clearance {
     NotConsulted,
     /// The new record's level must be within the caller's clearance.
     NewRecord,
-    /// The target customer's current level must be within the caller's clearance.
+    /// Every target customer's current level (a case's: its customer's) must be within
+    /// the caller's clearance; a target above it is answered as not found, exactly like
+    /// an absent one, so that no call tells that it exists.
     Target,
-    /// Target, and the new level too (R-C6: classifying).
+    /// Target, and the new level must be within the caller's clearance too (R-C6:
+    /// classifying; the new level is the caller's own input, refused as denied).
     Classify,
     /// Only rows (and names) within the caller's clearance are returned.
     Rows,
-    /// Every target's current level must be within the caller's clearance, and a
-    /// target above it is answered as not found: the call must not tell that it exists
-    /// (merging, which classifies the duplicate's data at the survivor's level).
-    Hidden,
     /// Each event field arrives in clear or redacted by [`may_read`].
     Fields,
 }
@@ -152,10 +151,9 @@ impl Clearance {
         match self {
             Clearance::NotConsulted => "not consulted",
             Clearance::NewRecord => "new record's level",
-            Clearance::Target => "target's level",
-            Clearance::Classify => "old and new level",
+            Clearance::Target => "target's level, above is not found",
+            Clearance::Classify => "old level (above is not found) and new level",
             Clearance::Rows => "rows within",
-            Clearance::Hidden => "both targets' levels, above is not found",
             Clearance::Fields => "per field",
         }
     }
@@ -264,7 +262,7 @@ impl Rpc {
             Rpc::ListCustomers => (Rows, CUSTOMER_READERS),
             // A lookup is a list by another key: the same readers, the same rows.
             Rpc::FindCustomers => (Rows, CUSTOMER_READERS),
-            Rpc::MergeCustomers => (Hidden, &[(SU, ALL)]),
+            Rpc::MergeCustomers => (Target, &[(SU, ALL)]),
             Rpc::RegisterStaff | Rpc::RecordDeparture => (NotConsulted, &[(SU, ALL)]),
             Rpc::ListStaff => {
                 (NotConsulted, &[(AG, ALL), (SP, ALL), (SU, ALL), (DI, ALL), (CO, ALL)])
@@ -542,19 +540,12 @@ impl Access {
 
     /// [`Access::on_customer`] at `level`, the level that governs the record now (a
     /// merged duplicate's is its survivor's): the level first, then the relationship.
-    /// Where the table hides targets above the caller's clearance, such a record is "not
-    /// found", exactly like an absent one.
     pub fn on_customer_at(
         &self,
         record: &CustomerRecord,
         level: Confidentiality,
     ) -> Result<(), ApiError> {
-        match self.rpc.clearance() {
-            Clearance::Hidden if level > self.clearance => {
-                return Err(ApiError::NotFound { what: "customer", id: record.id.to_string() })
-            }
-            _ => self.target(level)?,
-        }
+        self.hide(level, "customer", &record.id)?;
         self.with_customer(record)
     }
 
@@ -571,7 +562,7 @@ impl Access {
     /// respondent (R-P4: never acts on nor reads their own complaint, stepping in or
     /// not), and the caller's relationship to it (R-P5, R-P11, R-C3).
     pub fn on_case(&self, case: &Case, customer: &CaseCustomer) -> Result<(), ApiError> {
-        self.target(customer.level)?;
+        self.hide(customer.level, "complaint", &case.id)?;
         if case.respondent.as_ref().is_some_and(|respondent| respondent.as_str() == self.principal)
         {
             return Err(ApiError::forbidden(format!(
@@ -602,10 +593,28 @@ impl Access {
         self.grant == Grant::Aggregates
     }
 
-    /// R-C6: refuses a target (a customer, or a complaint's customer) above clearance.
-    pub fn target(&self, level: Confidentiality) -> Result<(), ApiError> {
+    /// R-C6: an existing record (`what` `id`: a customer, or a case of a customer) at
+    /// `level` above the caller's clearance is not found, as if it did not exist: a
+    /// refusal would tell that it does.
+    pub fn hide(
+        &self,
+        level: Confidentiality,
+        what: &'static str,
+        id: &impl ToString,
+    ) -> Result<(), ApiError> {
         match self.rpc.clearance() {
-            Clearance::Target | Clearance::Classify | Clearance::NewRecord | Clearance::Hidden
+            Clearance::Target | Clearance::Classify if level > self.clearance => {
+                Err(ApiError::NotFound { what, id: id.to_string() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// R-C6: refuses a level the caller chose (a new record's, a new classification)
+    /// above their clearance.
+    pub fn new_level(&self, level: Confidentiality) -> Result<(), ApiError> {
+        match self.rpc.clearance() {
+            Clearance::Target | Clearance::Classify | Clearance::NewRecord
                 if level > self.clearance =>
             {
                 Err(ApiError::forbidden(format!(
@@ -616,15 +625,21 @@ impl Access {
         }
     }
 
-    /// R-C6: classifying from `old` to `new` needs clearance for both.
-    pub fn classify(&self, old: Confidentiality, new: Confidentiality) -> Result<(), ApiError> {
-        self.target(old)?;
-        self.target(new)
+    /// R-C6: classifying a record to `new` needs clearance for both its levels.
+    pub fn classify(&self, record: &CustomerRecord, new: Confidentiality) -> Result<(), ApiError> {
+        self.hide(record.confidentiality, "customer", &record.id)?;
+        self.new_level(new)
     }
 
     /// R-C6: the highest level of the rows this call may return.
     pub fn max_level(&self) -> Confidentiality {
         self.clearance
+    }
+
+    /// Whether a row of an operational list is the caller's to see: its customer within
+    /// clearance (R-C6) and not a case against the caller (R-P4).
+    pub fn sees(&self, row: &kefu_projection::queries::RowAccess) -> bool {
+        row.visible_to(kefu_projection::confidentiality_rank(self.clearance), &self.principal)
     }
 }
 

@@ -577,17 +577,27 @@ fn expected(rpc: Rpc, who: &Principal, relation_held: bool) -> bool {
 /// Whether the caller is cleared for the cell's target, as the table applies clearance.
 fn cleared(rpc: Rpc, who: &Principal) -> bool {
     match rpc.clearance() {
-        Clearance::NewRecord | Clearance::Target | Clearance::Classify | Clearance::Hidden => {
+        Clearance::NewRecord | Clearance::Target | Clearance::Classify => {
             who.clearance >= TARGET_LEVEL
         }
         Clearance::NotConsulted | Clearance::Rows | Clearance::Fields => true,
     }
 }
 
-/// A cell the table refuses by hiding its target: granted the RPC, not cleared for a
-/// target it hides, so the answer is `NOT_FOUND`, as for a record that does not exist.
+/// A cell the table refuses by hiding its target (R-C6): granted the RPC, not cleared
+/// for an existing record it targets, so the answer is `NOT_FOUND`, as for a record
+/// that does not exist.
 fn hidden(rpc: Rpc, who: &Principal) -> bool {
-    rpc.clearance() == Clearance::Hidden && rpc.grant_for(who) != Grant::Deny && !cleared(rpc, who)
+    // Classifying is an `UpdateCustomer`: whoever may update reads the record first.
+    let reads = match rpc {
+        Rpc::ClassifyCustomer => {
+            [rpc, Rpc::UpdateCustomer].iter().any(|r| r.grant_for(who) != Grant::Deny)
+        }
+        _ => rpc.grant_for(who) != Grant::Deny,
+    };
+    matches!(rpc.clearance(), Clearance::Target | Clearance::Classify)
+        && reads
+        && !cleared(rpc, who)
 }
 
 /// Reports of counts by classification label (R-R1, R-R2, R-R3).

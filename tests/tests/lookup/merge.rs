@@ -397,10 +397,7 @@ async fn merging_across_levels_needs_a_supervisor_cleared_for_both(app: &TestApp
     let at = merge(&mut admin, &confidential, &secret).await;
     // The internal record now reads as the secret survivor: internal agents see nothing.
     let mut agent = app.clients(Some("a1")).await;
-    assert_eq!(
-        get(&mut agent, &internal).await.expect_err("classified").code(),
-        Code::PermissionDenied
-    );
+    assert_eq!(get(&mut agent, &internal).await.expect_err("classified").code(), Code::NotFound);
     assert!(find(&mut agent, "13800138000", at).await.is_empty());
     assert!(find(&mut s1, "13800138000", at).await.is_empty(), "confidential is not enough");
     assert_eq!(find(&mut admin, "13800138000", at).await, [(secret.clone(), pb::MatchKind::Phone)]);
@@ -461,7 +458,7 @@ async fn a_merged_duplicate_is_read_at_its_survivors_level_on_every_read_path(ap
     let at = merge(&mut admin, &duplicate, &survivor).await;
     assert!(!listed(&mut s1, at).await.contains(&case), "the case is secret now");
     let status = s1.complaints.get_complaint(get_case(&case)).await.expect_err("secret now");
-    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
     assert_eq!(name_on_the_feed(&mut feed, &duplicate).await, None, "redacted at secret");
     let mut cleared = app.clients(Some("svc-sec")).await;
     assert_eq!(name_on_the_feed(&mut cleared, &duplicate).await.as_deref(), Some("李雷"));

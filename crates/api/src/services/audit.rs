@@ -47,7 +47,9 @@ impl Audit {
                 _ => None,
             });
         match customer {
-            Some(customer) => access.target(self.ctx.customer_level(customer).await?),
+            Some(customer) => {
+                access.hide(self.ctx.customer_level(customer).await?, "complaint", &id)
+            }
             None => Err(ApiError::NotFound { what: "complaint", id: id.to_string() }),
         }
     }

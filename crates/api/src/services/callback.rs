@@ -192,6 +192,7 @@ impl CallbackService for Callbacks {
         let due = due
             .into_iter()
             .filter(|item| owner.is_none() || item.owner == owner)
+            .filter(|item| access.sees(&item.access))
             .map(|item| pb::DueCallback {
                 kind: match item.kind {
                     DueKind::ComplaintCallback => pb::DueKind::ComplaintCallback,

@@ -113,7 +113,7 @@ impl Customers {
         let agent = f.opt_staff("agent", &req.agent);
         f.finish()?;
         // R-C6: nobody files a record at a level they could not read back.
-        access.target(present(confidentiality)?)?;
+        access.new_level(present(confidentiality)?)?;
         let agent = match present(agent)? {
             Some(agent) => agent,
             None => self.least_loaded_agent().await?,
@@ -329,7 +329,7 @@ impl CustomerService for Customers {
                             .as_ref()
                             .ok_or_else(|| refusal(&who, Rpc::ClassifyCustomer))?;
                         classify.on_customer(record)?;
-                        classify.classify(record.confidentiality, level)?;
+                        classify.classify(record, level)?;
                     }
                 }
                 Ok(CustomerCommand::Update(update.clone()))

@@ -299,7 +299,7 @@ impl Complaints {
             Some(seen) if seen.version == now => seen,
             _ => self.check_customer(&customer, &filing.customer_id).await?,
         };
-        access.target(seen.level)?;
+        access.hide(seen.level, "customer", &filing.customer_id)?;
         let filed = self.issue_and_file(access, request, &filing, seen.tier, at, deadline).await;
         if filed.is_err() {
             // Maybe the customer changed: the careful retry reads them again.
@@ -330,7 +330,7 @@ impl Complaints {
         let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
         let seen = self.check_customer(&customer, &filing.customer_id).await?;
-        access.target(seen.level)?;
+        access.hide(seen.level, "customer", &filing.customer_id)?;
         if let Some(issued) = issued_before {
             return self.file_numbered(&complaint_request, &filing, &issued, seen.tier).await;
         }
@@ -462,7 +462,7 @@ impl Complaints {
                 let customer = &numbering.customer;
                 let seen = self.check_customer(customer, &filing.customer_id).await?;
                 // R-C6 again: the customer may have been raised meanwhile.
-                access.target(seen.level)?;
+                access.hide(seen.level, "customer", &filing.customer_id)?;
                 tier = seen.tier;
             }
             if tries > 4 {

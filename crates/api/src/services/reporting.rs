@@ -198,9 +198,9 @@ impl ReportingService for Reports {
     ) -> Reply<pb::ListSlaBreachesResponse> {
         let who = principal(&request)?;
         let req = request.into_inner();
-        let (_, as_of) =
+        let (access, as_of) =
             self.prepare(&who, Rpc::ListSlaBreaches, req.min_position, req.as_of.as_ref()).await?;
-        let breaches = self.ctx.sla_items(as_of, req.include_at_risk).await?;
+        let breaches = self.ctx.sla_items(as_of, req.include_at_risk, &access).await?;
         Ok(Response::new(pb::ListSlaBreachesResponse { breaches }))
     }
 
@@ -213,7 +213,7 @@ impl ReportingService for Reports {
         request: Request<pb::WatchSlaRequest>,
     ) -> Reply<Self::WatchSlaStream> {
         let who = principal(&request)?;
-        authorize(&who, Rpc::WatchSla)?;
+        let access = authorize(&who, Rpc::WatchSla)?;
         let req = request.into_inner();
         let mut f = Fields::new();
         let resume_after = req
@@ -227,7 +227,7 @@ impl ReportingService for Reports {
             .wait_for(req.min_position, self.ctx.read_wait)
             .await
             .map_err(ApiError::from)?;
-        let stream = super::watch::watch(self.ctx.clone(), resume_after);
+        let stream = super::watch::watch(self.ctx.clone(), resume_after, access);
         Ok(Response::new(Box::pin(stream)))
     }
 

@@ -16,6 +16,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::Ctx;
+use crate::access::Access;
 use crate::convert as cv;
 use crate::error::ApiError;
 use crate::pb;
@@ -48,19 +49,22 @@ fn breached_out(breach: SlaBreach) -> pb::SlaBreach {
 }
 
 impl Ctx {
-    /// The items of `ListSlaBreaches` as of `now`: every breach, then (with
-    /// `include_at_risk`) every item at risk, each with its state.
+    /// The items of `ListSlaBreaches` as of `now` that `viewer` may see: every breach,
+    /// then (with `include_at_risk`) every item at risk, each with its state.
     pub(crate) async fn sla_items(
         &self,
         now: DateTime<Utc>,
         include_at_risk: bool,
+        viewer: &Access,
     ) -> Result<Vec<pb::SlaBreach>, ApiError> {
         let policy = self.policy();
         let breaches = self.reports.sla_breaches(now, &policy).await?;
-        let mut items: Vec<pb::SlaBreach> = breaches.into_iter().map(breached_out).collect();
+        let breaches = breaches.into_iter().filter(|item| viewer.sees(&item.access));
+        let mut items: Vec<pb::SlaBreach> = breaches.map(breached_out).collect();
         if include_at_risk {
             let at_risk = self.reports.sla_at_risk(now, &policy).await?;
-            items.extend(at_risk.into_iter().map(|item| pb::SlaBreach {
+            let at_risk = at_risk.into_iter().filter(|item| viewer.sees(&item.access));
+            items.extend(at_risk.map(|item| pb::SlaBreach {
                 rule: rule_out(item.kind) as i32,
                 subject_id: item.subject_id,
                 case_number: item.case_number.unwrap_or_default(),
@@ -91,6 +95,7 @@ fn changed_at(item: &pb::SlaBreach) -> (i64, i32) {
 pub(crate) fn watch(
     ctx: Ctx,
     resume_after: Option<DateTime<Utc>>,
+    viewer: Access,
 ) -> ReceiverStream<Result<pb::WatchSlaResponse, Status>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(WATCH_BUFFER);
     tokio::spawn(async move {
@@ -105,7 +110,7 @@ pub(crate) fn watch(
                 () = sender.closed() => return,
             }
             let now = ctx.commands.now();
-            let mut items = match ctx.sla_items(now, true).await {
+            let mut items = match ctx.sla_items(now, true, &viewer).await {
                 Ok(items) => items,
                 Err(error) => {
                     let _ = sender.send(Err(Status::from(error))).await;

@@ -5,6 +5,7 @@ mod lookup;
 mod metrics;
 mod operations;
 mod records;
+mod row_access;
 mod sla;
 
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub use operations::{
     Dashboard, DueCallback, DueKind, HandlerLoad, SlaBreach, SlaBreachCounts, SlaKind,
 };
 pub use records::{ComplaintFilter, CustomerFilter};
+pub use row_access::RowAccess;
 pub use sla::AtRisk;
 
 use crate::error::ProjectionError;

@@ -9,7 +9,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use kefu_domain::time::later;
 use kefu_domain::{Policy, SlaRule, StarLevel, Tier};
 
-use super::ReadModels;
+use super::row_access::{case_columns, CUSTOMER_COLUMNS};
+use super::{ReadModels, RowAccess};
 use crate::error::{non_negative, ProjectionError};
 use crate::params;
 
@@ -38,6 +39,8 @@ pub struct SlaBreach {
     pub owner: Option<String>,
     pub due_at: DateTime<Utc>,
     pub overdue_seconds: i64,
+    /// Who may see it.
+    pub access: RowAccess,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,6 +97,8 @@ pub struct DueCallback {
     pub owner: Option<String>,
     pub due_at: DateTime<Utc>,
     pub overdue: bool,
+    /// Who may see it.
+    pub access: RowAccess,
 }
 
 const AGE_BUCKETS: [(&str, i64); 5] =
@@ -121,6 +126,7 @@ struct Uncontacted {
     customer_id: String,
     agent: String,
     due_at: DateTime<Utc>,
+    access: RowAccess,
 }
 
 impl ReadModels {
@@ -203,7 +209,10 @@ impl ReadModels {
         let rows = self
             .db()
             .fetch_all(
-                &format!("SELECT customer_id, agent, tier, registered_at {NOT_CONTACTED} ORDER BY registered_at"),
+                &format!(
+                    "SELECT customer_id, agent, tier, registered_at, {CUSTOMER_COLUMNS} \
+                     {NOT_CONTACTED} ORDER BY registered_at"
+                ),
                 &[],
             )
             .await?;
@@ -223,6 +232,7 @@ impl ReadModels {
                         None,
                         Some(tier),
                     ),
+                    access: RowAccess::of_customer(row)?,
                 })
             })
             .collect()
@@ -235,11 +245,13 @@ impl ReadModels {
         policy: &Policy,
     ) -> Result<Vec<SlaBreach>, ProjectionError> {
         let mut breaches = Vec::new();
+        let access = case_columns("rm_complaints");
         let rows = self
             .db()
             .fetch_all(
                 &format!(
-                    "SELECT complaint_id, case_number, handler, first_response_due_at, first_response_at \
+                    "SELECT {access}, complaint_id, case_number, handler, first_response_due_at, \
+                     first_response_at \
                      {FIRST_RESPONSE_BREACHED} ORDER BY received_at"
                 ),
                 &params![now],
@@ -255,6 +267,7 @@ impl ReadModels {
                 owner: row.opt_text("handler")?,
                 due_at,
                 overdue_seconds: (met_at - due_at).num_seconds(),
+                access: RowAccess::of_case(&row)?,
             });
         }
 
@@ -262,7 +275,8 @@ impl ReadModels {
             .db()
             .fetch_all(
                 &format!(
-                    "SELECT complaint_id, case_number, handler, resolution_due_at {RESOLUTION_OVERDUE} \
+                    "SELECT {access}, complaint_id, case_number, handler, resolution_due_at \
+                     {RESOLUTION_OVERDUE} \
                      ORDER BY received_at"
                 ),
                 &params![now],
@@ -277,6 +291,7 @@ impl ReadModels {
                 owner: row.opt_text("handler")?,
                 due_at,
                 overdue_seconds: (now - due_at).num_seconds(),
+                access: RowAccess::of_case(&row)?,
             });
         }
 
@@ -284,7 +299,8 @@ impl ReadModels {
             .db()
             .fetch_all(
                 &format!(
-                    "SELECT complaint_id, case_number, handler, callback_due_at {CALLBACK_OVERDUE} \
+                    "SELECT {access}, complaint_id, case_number, handler, callback_due_at \
+                     {CALLBACK_OVERDUE} \
                      ORDER BY closed_at"
                 ),
                 &params![now],
@@ -299,6 +315,7 @@ impl ReadModels {
                 owner: row.opt_text("handler")?,
                 due_at,
                 overdue_seconds: (now - due_at).num_seconds(),
+                access: RowAccess::of_case(&row)?,
             });
         }
 
@@ -311,6 +328,7 @@ impl ReadModels {
                     owner: Some(customer.agent),
                     due_at: customer.due_at,
                     overdue_seconds: (now - customer.due_at).num_seconds(),
+                    access: customer.access,
                 });
             }
         }
@@ -389,10 +407,14 @@ impl ReadModels {
             .db()
             .fetch_all(
                 // A merged duplicate's cases are called back as its survivor's.
-                "SELECT c.complaint_id, c.case_number, COALESCE(m.merged_into, c.customer_id) AS customer_id, \
-                 c.handler, c.callback_due_at FROM rm_complaints c \
-                 LEFT JOIN rm_customers m ON m.customer_id = c.customer_id \
-                 WHERE c.status = 'closed' AND c.callback_pending",
+                &format!(
+                    "SELECT {}, c.complaint_id, c.case_number, \
+                     COALESCE(m.merged_into, c.customer_id) AS customer_id, \
+                     c.handler, c.callback_due_at FROM rm_complaints c \
+                     LEFT JOIN rm_customers m ON m.customer_id = c.customer_id \
+                     WHERE c.status = 'closed' AND c.callback_pending",
+                    case_columns("c")
+                ),
                 &[],
             )
             .await?;
@@ -407,14 +429,15 @@ impl ReadModels {
                     owner: row.opt_text("handler")?,
                     due_at,
                     overdue: due_at < now,
+                    access: RowAccess::of_case(&row)?,
                 });
             }
         }
         let rows = self
             .db()
             .fetch_all(
-                "SELECT customer_id, agent, tier, stars, registered_at, first_contact_at, last_callback_at \
-                 FROM rm_customers WHERE forgotten_at IS NULL AND merged_into IS NULL \
+                "SELECT customer_id, agent, tier, stars, registered_at, first_contact_at, \
+                 last_callback_at, confidentiality_rank FROM rm_customers WHERE forgotten_at IS NULL AND merged_into IS NULL \
                  AND (first_contact_at IS NULL OR tier IN ('key', 'vip') OR stars = 5)",
                 &[],
             )
@@ -423,6 +446,7 @@ impl ReadModels {
             let customer_id = row.text("customer_id")?;
             let agent = row.text("agent")?;
             let registered_at = row.time("registered_at")?;
+            let access = RowAccess::of_customer(&row)?;
             let mut push = |kind, due_at: DateTime<Utc>| {
                 if due_at <= until {
                     due.push(DueCallback {
@@ -433,6 +457,7 @@ impl ReadModels {
                         owner: Some(agent.clone()),
                         due_at,
                         overdue: due_at < now,
+                        access: access.clone(),
                     });
                 }
             };

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use kefu_domain::{Policy, SlaRule, Tier};
 
-use super::{ReadModels, SlaKind};
+use super::row_access::{case_columns, CUSTOMER_COLUMNS};
+use super::{ReadModels, RowAccess, SlaKind};
 use crate::error::ProjectionError;
 use crate::params;
 
@@ -22,6 +23,8 @@ pub struct AtRisk {
     /// When the item became at risk.
     pub at_risk_from: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
+    /// Who may see it.
+    pub access: RowAccess,
 }
 
 impl ReadModels {
@@ -35,29 +38,30 @@ impl ReadModels {
     ) -> Result<Vec<AtRisk>, ProjectionError> {
         let mut items = Vec::new();
         // Each rule: the rows still owing it, their start and their stored deadline.
+        let access = case_columns("rm_complaints");
         let rules = [
             (
                 SlaKind::FirstResponse,
-                "SELECT complaint_id, case_number, handler, first_response_at_risk_at AS risk_at, \
+                format!("SELECT {access}, complaint_id, case_number, handler, first_response_at_risk_at AS risk_at, \
                  first_response_due_at AS due_at FROM rm_complaints WHERE status = 'open' \
                  AND first_response_at IS NULL AND first_response_at_risk_at <= $1 \
-                 AND first_response_due_at >= $1",
+                 AND first_response_due_at >= $1"),
             ),
             (
                 SlaKind::ResolutionOverdue,
-                "SELECT complaint_id, case_number, handler, resolution_at_risk_at AS risk_at, \
+                format!("SELECT {access}, complaint_id, case_number, handler, resolution_at_risk_at AS risk_at, \
                  resolution_due_at AS due_at FROM rm_complaints WHERE status = 'open' \
-                 AND resolution_at_risk_at <= $1 AND resolution_due_at >= $1",
+                 AND resolution_at_risk_at <= $1 AND resolution_due_at >= $1"),
             ),
             (
                 SlaKind::CallbackOverdue,
-                "SELECT complaint_id, case_number, handler, callback_at_risk_at AS risk_at, \
+                format!("SELECT {access}, complaint_id, case_number, handler, callback_at_risk_at AS risk_at, \
                  callback_due_at AS due_at FROM rm_complaints WHERE status = 'closed' \
-                 AND callback_pending AND callback_at_risk_at <= $1 AND callback_due_at >= $1",
+                 AND callback_pending AND callback_at_risk_at <= $1 AND callback_due_at >= $1"),
             ),
         ];
         for (kind, sql) in rules {
-            for row in self.db().fetch_all(sql, &params![now]).await? {
+            for row in self.db().fetch_all(&sql, &params![now]).await? {
                 items.push(AtRisk {
                     kind,
                     subject_id: row.text("complaint_id")?,
@@ -65,6 +69,7 @@ impl ReadModels {
                     owner: row.opt_text("handler")?,
                     at_risk_from: row.time("risk_at")?,
                     due_at: row.time("due_at")?,
+                    access: RowAccess::of_case(&row)?,
                 });
             }
         }
@@ -72,7 +77,7 @@ impl ReadModels {
             .db()
             .fetch_all(
                 &format!(
-                    "SELECT customer_id, agent, tier, registered_at {}",
+                    "SELECT customer_id, agent, tier, registered_at, {CUSTOMER_COLUMNS} {}",
                     super::operations::NOT_CONTACTED
                 ),
                 &[],
@@ -93,6 +98,7 @@ impl ReadModels {
                     owner: Some(row.text("agent")?),
                     at_risk_from: from,
                     due_at,
+                    access: RowAccess::of_customer(&row)?,
                 });
             }
         }

@@ -474,6 +474,9 @@ pub fn may_read(
 pub struct CaseCustomer {
     pub level: Confidentiality,
     pub agent: Option<StaffId>,
+    /// What keeps `level` true until a write commits: the customer's stream still at
+    /// the version read (a raise, a merge or any other change moves it).
+    pub held: Option<kefu_event_store::Condition>,
 }
 
 /// R-C6 for an assignee: a case goes only to someone cleared for its customer.
@@ -586,6 +589,12 @@ impl Access {
     /// supervisor or the director stepping in on a case (R-P4).
     pub fn oversees(&self) -> bool {
         self.grant == Grant::Allow
+    }
+
+    /// Whether a raise of a record's level could put it above the caller's clearance
+    /// (none can for a caller cleared for the highest level).
+    pub fn may_lose_clearance(&self) -> bool {
+        self.clearance < Confidentiality::Secret
     }
 
     /// True when only aggregates may be returned.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use kefu_domain::{DomainError, ErrorKind};
-use kefu_event_store::{Condition, StoreError};
+use kefu_event_store::StoreError;
 use kefu_projection::ProjectionError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
@@ -100,11 +100,9 @@ impl From<StoreError> for ApiError {
             StoreError::KeyDestroyed(_) => ApiError::Domain(DomainError::CustomerForgotten),
             // What the command read changed before it committed: like a lost race.
             StoreError::ConditionFailed(condition) => ApiError::Contended {
-                stream: match condition {
-                    Condition::StreamAt { stream_id, .. }
-                    | Condition::LastNot { stream_id, .. } => stream_id.to_string(),
-                    Condition::Absent(_) => "the log".to_owned(),
-                },
+                stream: condition
+                    .stream_id()
+                    .map_or_else(|| "the log".to_owned(), |s| s.to_string()),
             },
             // Transient: the caller may retry the same request.
             StoreError::Unavailable(reason) => ApiError::Unavailable(reason),

@@ -228,6 +228,18 @@ pub enum Condition {
     LastNot { stream_id: StreamId, event_type: String },
 }
 
+impl Condition {
+    /// The one stream the condition is about, if it is about one.
+    pub fn stream_id(&self) -> Option<&StreamId> {
+        match self {
+            Condition::StreamAt { stream_id, .. } | Condition::LastNot { stream_id, .. } => {
+                Some(stream_id)
+            }
+            Condition::Absent(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -5,6 +5,7 @@ use kefu_domain::complaint::*;
 use kefu_domain::staff::Staff;
 use kefu_domain::taxonomy;
 use kefu_domain::{ComplaintId, DomainError, SignerCapacity, StaffId, StaffRole};
+use kefu_event_store::Condition;
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
@@ -48,22 +49,38 @@ impl Complaints {
         let complaint_id = present(complaint_id)?;
         let mut request = commands::Request::new(who, fingerprint, request_id, expected_version)?;
         request.capacity = capacity.map(|capacity| capacity.to_string());
+        let case = stream(complaint_id.stream_name())?;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let standing = self.standing(complaint_id, access.may_lose_clearance()).await?;
+            let written = self
+                .ctx
+                .commands
+                .execute_if::<Complaint>(&case, &request, standing.held.clone(), |state| {
+                    let Some(case) = state else {
+                        return Err(ApiError::NotFound {
+                            what: "complaint",
+                            id: complaint_id.to_string(),
+                        });
+                    };
+                    access.on_case(case, &standing.customer)?;
+                    command(state)
+                })
+                .await;
+            match written {
+                Err(error) if tries < 5 && standing.moved(&error) => {}
+                written => return Ok(cv::write_result(complaint_id.to_string(), &written?)),
+            }
+        }
+    }
+
+    /// The case's customer as a write relies on it (R-C6 at the commit): with `hold`,
+    /// the write is conditioned on the customer's stream being still as read.
+    async fn standing(&self, complaint_id: ComplaintId, hold: bool) -> Result<Standing, ApiError> {
         let customer = self.case_customer(complaint_id).await?;
-        let written = self
-            .ctx
-            .commands
-            .execute::<Complaint>(&stream(complaint_id.stream_name())?, &request, |state| {
-                let Some(case) = state else {
-                    return Err(ApiError::NotFound {
-                        what: "complaint",
-                        id: complaint_id.to_string(),
-                    });
-                };
-                access.on_case(case, &customer)?;
-                command(state)
-            })
-            .await?;
-        Ok(cv::write_result(complaint_id.to_string(), &written))
+        let held = customer.held.iter().filter(|_| hold).cloned().collect();
+        Ok(Standing { customer, held })
     }
 
     async fn get(
@@ -294,6 +311,20 @@ impl Complaints {
     }
 }
 
+/// A case's customer as a write read it, and what holds it so until the commit.
+struct Standing {
+    customer: CaseCustomer,
+    held: Vec<Condition>,
+}
+
+impl Standing {
+    /// Whether `error` says the customer changed before the commit (worth a new read).
+    fn moved(&self, error: &ApiError) -> bool {
+        let ApiError::Contended { stream } = error else { return false };
+        self.held.iter().filter_map(Condition::stream_id).any(|held| held.as_str() == stream)
+    }
+}
+
 fn status_out(status: CaseStatus) -> i32 {
     match status {
         CaseStatus::Open => pb::ComplaintStatus::Open as i32,
@@ -424,30 +455,41 @@ impl ComplaintService for Complaints {
         let fingerprint = Fingerprint::of("AssignHandler", &req);
         let request =
             commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
-        let customer = self.case_customer(complaint_id).await?;
-        let assign = AssignHandler {
-            handler: handler.clone(),
-            reason: present(reason)?,
-            handler_cleared: assignee_cleared(
-                self.ctx.tokens.clearance_of(handler.as_str()),
-                &customer,
-            ),
-        };
-        // R-C3: conditioned on the handler still being active when it commits.
+        let reason = present(reason)?;
+        // R-C3: conditioned on the handler still being active when it commits; R-C6: on
+        // the customer's level as read (the caller's clearance and the handler's).
         let case_stream = stream(complaint_id.stream_name())?;
-        let written = self
-            .ctx
-            .assign::<Complaint>(&case_stream, &request, &handler, |case| {
-                let Some(case) = case else {
-                    return Err(ApiError::NotFound {
-                        what: "complaint",
-                        id: complaint_id.to_string(),
-                    });
-                };
-                access.on_case(case, &customer)?;
-                Ok(ComplaintCommand::AssignHandler(assign.clone()))
-            })
-            .await?;
+        let mut tries = 0;
+        let written = loop {
+            tries += 1;
+            let standing = self.standing(complaint_id, true).await?;
+            let assign = AssignHandler {
+                handler: handler.clone(),
+                reason: reason.clone(),
+                handler_cleared: assignee_cleared(
+                    self.ctx.tokens.clearance_of(handler.as_str()),
+                    &standing.customer,
+                ),
+            };
+            let held = standing.held.clone();
+            let written = self
+                .ctx
+                .assign_if::<Complaint>(&case_stream, &request, &handler, held, |case| {
+                    let Some(case) = case else {
+                        return Err(ApiError::NotFound {
+                            what: "complaint",
+                            id: complaint_id.to_string(),
+                        });
+                    };
+                    access.on_case(case, &standing.customer)?;
+                    Ok(ComplaintCommand::AssignHandler(assign.clone()))
+                })
+                .await;
+            match written {
+                Err(error) if tries < 5 && standing.moved(&error) => {}
+                written => break written?,
+            }
+        };
         let result = cv::write_result(complaint_id.to_string(), &written);
         Ok(Response::new(pb::AssignHandlerResponse { result: Some(result) }))
     }

@@ -173,10 +173,10 @@ impl Ctx {
         &self,
         customer_id: kefu_domain::CustomerId,
     ) -> Result<crate::access::CaseCustomer, ApiError> {
-        let (record, _, _) = self
-            .commands
-            .load_unopened::<kefu_domain::Customer>(&stream(customer_id.stream_name())?)
-            .await?;
+        let customer = stream(customer_id.stream_name())?;
+        let (record, version, _) =
+            self.commands.load_unopened::<kefu_domain::Customer>(&customer).await?;
+        let held = Some(Condition::StreamAt { stream_id: customer, version });
         Ok(match record {
             Some(record) => {
                 // A merged duplicate's cases are its survivor's: its level and agent.
@@ -184,11 +184,13 @@ impl Ctx {
                 crate::access::CaseCustomer {
                     level: record.confidentiality,
                     agent: Some(record.agent),
+                    held,
                 }
             }
             None => crate::access::CaseCustomer {
                 level: kefu_domain::Confidentiality::Secret,
                 agent: None,
+                held,
             },
         })
     }
@@ -226,6 +228,23 @@ impl Ctx {
         A::Event: kefu_domain::DomainEvent,
         A::State: Send + Sync + 'static,
     {
+        self.assign_if::<A>(target, request, assignee, Vec::new(), command).await
+    }
+
+    /// [`Ctx::assign`], also conditioned on `also` (what else the command read).
+    pub async fn assign_if<A>(
+        &self,
+        target: &kefu_event_store::StreamId,
+        request: &crate::commands::Request<'_>,
+        assignee: &StaffId,
+        also: Vec<Condition>,
+        command: impl Fn(&A::State) -> Result<A::Command, ApiError>,
+    ) -> Result<crate::commands::Written, ApiError>
+    where
+        A: kefu_domain::Aggregate,
+        A::Event: kefu_domain::DomainEvent,
+        A::State: Send + Sync + 'static,
+    {
         let active = match self.active_staff(assignee).await {
             Ok((_, active)) => active,
             // A retry of an assignment made before they left gets its first answer.
@@ -236,7 +255,8 @@ impl Ctx {
                 }
             }
         };
-        let outcome = self.commands.execute_if::<A>(target, request, vec![active], &command).await;
+        let conditions = std::iter::once(active).chain(also).collect();
+        let outcome = self.commands.execute_if::<A>(target, request, conditions, &command).await;
         match outcome {
             // The assignee's stream moved: they left between the check and the commit.
             Err(ApiError::Contended { stream: changed })

@@ -1,0 +1,61 @@
+//! R-C6 at the commit: a case write by someone cleared when it read the customer, racing
+//! a raise of that customer above their clearance, commits before the raise or not at
+//! all: nobody writes to a case they may no longer read.
+
+use kefu_api::pb;
+use kefu_tests::flows::*;
+use kefu_tests::{rid, TestApp};
+
+kefu_tests::on_both_backends!(
+    a_case_write_racing_a_raise_above_the_writer_commits_before_it_or_not,
+);
+
+/// Rounds of the race; each one lowers the customer again.
+const ROUNDS: usize = 30;
+
+fn classify(customer_id: &str, to: pb::Confidentiality) -> pb::UpdateCustomerRequest {
+    pb::UpdateCustomerRequest {
+        request_id: rid(),
+        customer_id: customer_id.to_owned(),
+        expected_version: None,
+        name: None,
+        contacts: None,
+        confidentiality: to as i32,
+    }
+}
+
+async fn a_case_write_racing_a_raise_above_the_writer_commits_before_it_or_not(app: &TestApp) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let customer = register_customer(&mut admin, "Raised In A Race").await;
+    let (case, _) = file(&mut admin, &customer, pb::Severity::Normal, "").await;
+    // h1 is cleared for internal, the customer's level now.
+    admin.complaints.assign_handler(assign(&case, "h1")).await.expect("assign");
+    let h1 = app.clients(Some("h1")).await;
+    let mut late = Vec::new();
+    for round in 0..ROUNDS {
+        let (mut raiser, mut handler) = (admin.clone(), h1.clone());
+        let investigation = pb::RecordInvestigationRequest {
+            request_id: rid(),
+            complaint_id: case.clone(),
+            expected_version: None,
+            findings: format!("round {round}"),
+        };
+        let (raised, written) = tokio::join!(
+            raiser
+                .customers
+                .update_customer(classify(&customer, pb::Confidentiality::Confidential)),
+            handler.complaints.record_investigation(investigation),
+        );
+        let raised = raised.expect("raise").into_inner().result.expect("result").position;
+        if let Ok(written) = written {
+            let written = written.into_inner().result.expect("result").position;
+            if written > raised {
+                late.push((round, raised, written));
+            }
+        }
+        let lowered = classify(&customer, pb::Confidentiality::Internal);
+        admin.customers.update_customer(lowered).await.expect("lower again");
+    }
+    assert!(late.is_empty(), "h1 wrote after the raise above them (round, raise, write): {late:?}");
+}

@@ -2,7 +2,7 @@
 //! and what is due (R-C4, R-C5, R-P15).
 
 use chrono::TimeDelta;
-use kefu_domain::complaint::{Complaint, ComplaintCommand};
+use kefu_domain::complaint::ComplaintCommand;
 use kefu_domain::customer::{Customer, CustomerCommand};
 use kefu_domain::{CallbackKind, LogCallback};
 use kefu_projection::queries::DueKind;
@@ -94,22 +94,9 @@ impl Callbacks {
         let request =
             commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         if let Some(complaint_id) = present(complaint_id)? {
-            let customer = self.ctx.case_customer(complaint_id).await?.ok_or_else(|| {
-                ApiError::NotFound { what: "complaint", id: complaint_id.to_string() }
-            })?;
             let written = self
                 .ctx
-                .commands
-                .execute::<Complaint>(&stream(complaint_id.stream_name())?, &request, |case| {
-                    if let Some(case) = case {
-                        access.on_case(case, &customer)?;
-                    }
-                    if case.is_none() {
-                        return Err(ApiError::NotFound {
-                            what: "complaint",
-                            id: complaint_id.to_string(),
-                        });
-                    }
+                .execute_on_case(&access, &request, complaint_id, |_| {
                     Ok(ComplaintCommand::LogCallback(callback.clone()))
                 })
                 .await?;

@@ -5,13 +5,12 @@ use kefu_domain::complaint::*;
 use kefu_domain::staff::Staff;
 use kefu_domain::taxonomy;
 use kefu_domain::{ComplaintId, DomainError, SignerCapacity, StaffId, StaffRole};
-use kefu_event_store::Condition;
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::access::{assignee_cleared, authorize, Access, CaseCustomer, Relation, Rpc};
+use crate::access::{assignee_cleared, authorize, Access, Relation, Rpc};
 use crate::auth::{principal, Principal};
 use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
@@ -49,38 +48,8 @@ impl Complaints {
         let complaint_id = present(complaint_id)?;
         let mut request = commands::Request::new(who, fingerprint, request_id, expected_version)?;
         request.capacity = capacity.map(|capacity| capacity.to_string());
-        let case = stream(complaint_id.stream_name())?;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let standing = self.standing(complaint_id, access.may_lose_clearance()).await?;
-            let written = self
-                .ctx
-                .commands
-                .execute_if::<Complaint>(&case, &request, standing.held.clone(), |state| {
-                    let Some(case) = state else {
-                        return Err(ApiError::NotFound {
-                            what: "complaint",
-                            id: complaint_id.to_string(),
-                        });
-                    };
-                    access.on_case(case, &standing.customer)?;
-                    command(state)
-                })
-                .await;
-            match written {
-                Err(error) if tries < 5 && standing.moved(&error) => {}
-                written => return Ok(cv::write_result(complaint_id.to_string(), &written?)),
-            }
-        }
-    }
-
-    /// The case's customer as a write relies on it (R-C6 at the commit): with `hold`,
-    /// the write is conditioned on the customer's stream being still as read.
-    async fn standing(&self, complaint_id: ComplaintId, hold: bool) -> Result<Standing, ApiError> {
-        let customer = self.case_customer(complaint_id).await?;
-        let held = customer.held.iter().filter(|_| hold).cloned().collect();
-        Ok(Standing { customer, held })
+        let written = self.ctx.execute_on_case(access, &request, complaint_id, command).await?;
+        Ok(cv::write_result(complaint_id.to_string(), &written))
     }
 
     async fn get(
@@ -301,28 +270,6 @@ impl Complaints {
         }
         Ok(standing)
     }
-
-    /// The customer of a case as the access table checks it; `NOT_FOUND` for no case.
-    async fn case_customer(&self, complaint_id: ComplaintId) -> Result<CaseCustomer, ApiError> {
-        self.ctx
-            .case_customer(complaint_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound { what: "complaint", id: complaint_id.to_string() })
-    }
-}
-
-/// A case's customer as a write read it, and what holds it so until the commit.
-struct Standing {
-    customer: CaseCustomer,
-    held: Vec<Condition>,
-}
-
-impl Standing {
-    /// Whether `error` says the customer changed before the commit (worth a new read).
-    fn moved(&self, error: &ApiError) -> bool {
-        let ApiError::Contended { stream } = error else { return false };
-        self.held.iter().filter_map(Condition::stream_id).any(|held| held.as_str() == stream)
-    }
 }
 
 fn status_out(status: CaseStatus) -> i32 {
@@ -462,7 +409,7 @@ impl ComplaintService for Complaints {
         let mut tries = 0;
         let written = loop {
             tries += 1;
-            let standing = self.standing(complaint_id, true).await?;
+            let standing = self.ctx.standing(complaint_id, true).await?;
             let assign = AssignHandler {
                 handler: handler.clone(),
                 reason: reason.clone(),
@@ -486,7 +433,7 @@ impl ComplaintService for Complaints {
                 })
                 .await;
             match written {
-                Err(error) if tries < 5 && standing.moved(&error) => {}
+                Err(error) if tries < super::case_write::TRIES && standing.moved(&error) => {}
                 written => break written?,
             }
         };

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod callback;
+mod case_write;
 pub mod complaint;
 pub mod customer;
 pub mod events;

@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod flows;
+pub mod refusals;
 
 use std::net::SocketAddr;
 use std::time::Duration;

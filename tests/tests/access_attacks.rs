@@ -7,6 +7,7 @@
 
 use kefu_api::pb;
 use kefu_tests::flows::*;
+use kefu_tests::refusals::{denied, hidden, refused_quietly};
 use kefu_tests::{db, reason, rid, violated_fields, Clients, TestApp};
 use serde_json::Value;
 use tonic::Code;
@@ -63,55 +64,6 @@ fn update(customer_id: &str) -> pb::UpdateCustomerRequest {
         contacts: None,
         confidentiality: 0,
     }
-}
-
-/// Everything a status carries: message, details and metadata.
-fn status_bytes(status: &tonic::Status) -> String {
-    let mut bytes = status.message().as_bytes().to_vec();
-    bytes.extend_from_slice(status.details());
-    for entry in status.metadata().iter() {
-        if let tonic::metadata::KeyAndValueRef::Ascii(_, value) = entry {
-            bytes.extend_from_slice(value.as_encoded_bytes());
-        }
-    }
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-/// Refused with `code`, nothing written, nothing of `secrets` anywhere in the status.
-async fn refused_quietly<T: std::fmt::Debug>(
-    app: &TestApp,
-    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
-    code: Code,
-    secrets: &[&str],
-) -> tonic::Status {
-    let before = db::head(app.db.url()).await;
-    let status = call.await.expect_err("refused");
-    assert_eq!(status.code(), code, "{status:?}");
-    assert_eq!(db::head(app.db.url()).await, before, "a refusal writes nothing: {status:?}");
-    let shown = status_bytes(&status);
-    for secret in secrets {
-        assert!(!shown.contains(secret), "{status:?} tells {secret}");
-    }
-    status
-}
-
-/// `PERMISSION_DENIED`, nothing written, nothing of `secrets` told.
-async fn denied<T: std::fmt::Debug>(
-    app: &TestApp,
-    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
-    secrets: &[&str],
-) {
-    refused_quietly(app, call, Code::PermissionDenied, secrets).await;
-}
-
-/// `NOT_FOUND`, nothing written, nothing of `secrets` told: R-C6 hides a record above
-/// the caller's clearance as if it did not exist.
-async fn hidden<T: std::fmt::Debug>(
-    app: &TestApp,
-    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
-    secrets: &[&str],
-) {
-    refused_quietly(app, call, Code::NotFound, secrets).await;
 }
 
 fn payload(event: &pb::Event) -> Value {

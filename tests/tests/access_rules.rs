@@ -5,7 +5,8 @@
 
 use kefu_api::pb;
 use kefu_tests::flows::*;
-use kefu_tests::{db, reason, rid, Clients, TestApp};
+use kefu_tests::refusals::{denied, hidden};
+use kefu_tests::{reason, rid, Clients, TestApp};
 use serde_json::Value;
 use tonic::Code;
 
@@ -49,41 +50,6 @@ async fn register(
     let request = customer_request(name, at, agent);
     let registered = clients.customers.register_customer(request).await.expect("register");
     registered.into_inner().result.expect("result").id
-}
-
-/// Refused with `PERMISSION_DENIED`, nothing written, nothing of `secrets` in the status.
-async fn denied<T: std::fmt::Debug>(
-    app: &TestApp,
-    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
-    secrets: &[&str],
-) {
-    refused_as(app, call, Code::PermissionDenied, secrets).await;
-}
-
-/// Refused as `NOT_FOUND` (R-C6: a record above the caller's clearance is answered as
-/// one that does not exist), nothing written, nothing of `secrets` in the status.
-async fn hidden<T: std::fmt::Debug>(
-    app: &TestApp,
-    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
-    secrets: &[&str],
-) -> tonic::Status {
-    refused_as(app, call, Code::NotFound, secrets).await
-}
-
-async fn refused_as<T: std::fmt::Debug>(
-    app: &TestApp,
-    call: impl std::future::Future<Output = Result<T, tonic::Status>>,
-    code: Code,
-    secrets: &[&str],
-) -> tonic::Status {
-    let before = db::head(app.db.url()).await;
-    let status = call.await.expect_err("refused");
-    assert_eq!(status.code(), code, "{status:?}");
-    assert_eq!(db::head(app.db.url()).await, before, "a refusal writes nothing");
-    for secret in secrets {
-        assert!(!format!("{status:?}").contains(secret), "{status:?} leaks {secret}");
-    }
-    status
 }
 
 /// Issue 16, item 1 (R-C6).

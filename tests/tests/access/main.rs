@@ -14,6 +14,7 @@ use kefu_api::access::{self, Clearance, Grant, Relation, Rpc};
 use kefu_api::auth::Principal;
 use kefu_api::pb;
 use kefu_domain::personal::{self, FieldKind};
+use kefu_tests::refusals::{contains, status_bytes, tells};
 use kefu_tests::{db, rid, Clients, TestApp};
 use prost::Message;
 use tonic::Code;
@@ -620,21 +621,6 @@ fn forbidden(who: &Principal, rpc: Rpc) -> Vec<&'static str> {
         .collect()
 }
 
-fn status_bytes(status: &tonic::Status) -> Vec<u8> {
-    let mut bytes = status.message().as_bytes().to_vec();
-    bytes.extend_from_slice(status.details());
-    for entry in status.metadata().iter() {
-        if let tonic::metadata::KeyAndValueRef::Ascii(_, value) = entry {
-            bytes.extend_from_slice(value.as_encoded_bytes());
-        }
-    }
-    bytes
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle.as_bytes())
-}
-
 /// Prepares the target of a cell: `standing` decides whether the caller stands in the
 /// relationship the grant depends on, and whether the case is against them.
 async fn target(world: &mut World, rpc: Rpc, who: &Principal, standing: Standing) -> Target {
@@ -739,7 +725,7 @@ async fn walk(app: &TestApp, rows: &[Rpc], who_filter: impl Fn(&Principal) -> bo
                     }
                     (Err(status), true) => {
                         for text in forbidden(who, rpc) {
-                            if contains(&status_bytes(status), text) {
+                            if tells(status, text) {
                                 failures.push(format!("{cell}: error leaks {text:?}"));
                             }
                         }

@@ -100,7 +100,8 @@ impl Ctx {
     /// beyond is refused at once, not waited for: waiting would hold a call slot for
     /// the whole read wait, and a flood of such reads would starve everyone else.
     pub async fn within_head(&self, min_position: u64) -> Result<(), ApiError> {
-        if min_position == 0 {
+        // Applied here means written to the log: no need to read its head.
+        if min_position <= self.models.applied() {
             return Ok(());
         }
         let head = self.commands.store().head_position().await?;

@@ -85,6 +85,11 @@ impl ReadModels {
         ReadModels { runner: self.runner.clone(), replica: Some(replica) }
     }
 
+    /// The position this process's projections have applied (see [`Runner::applied`]).
+    pub fn applied(&self) -> u64 {
+        self.runner.applied()
+    }
+
     /// Whether these read models are answered by a replica.
     pub fn is_replica(&self) -> bool {
         self.replica.is_some()

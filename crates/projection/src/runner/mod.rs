@@ -175,6 +175,12 @@ impl Runner {
         self.progress.subscribe()
     }
 
+    /// The position every projection of this process has applied, as last announced
+    /// (0 after a reset): a position of the log, so never beyond its head.
+    pub fn applied(&self) -> u64 {
+        *self.progress.borrow()
+    }
+
     fn find(&self, name: &str) -> Result<&Arc<dyn Projection>, ProjectionError> {
         self.projections
             .iter()

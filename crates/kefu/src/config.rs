@@ -242,14 +242,41 @@ impl Config {
         if self.operator.trim().is_empty() {
             anyhow::bail!("configuration: operator must name someone (\"system\" by default)");
         }
+        self.check_durations()
+    }
+
+    /// Periods and waits within sense: a period of 0 would spin or stop a timer, and a
+    /// wait past an hour holds a call slot for nothing.
+    fn check_durations(&self) -> anyhow::Result<()> {
+        let periods = [
+            ("health_interval", self.health_interval),
+            ("metrics_interval", self.metrics_interval),
+            ("sla_watch_interval", self.sla_watch_interval),
+        ];
+        for (key, period) in periods {
+            if period < MIN_PERIOD || period > MAX_WAIT {
+                anyhow::bail!("configuration: {key} must be from 100ms to 1h");
+            }
+        }
+        let waits = [
+            ("read_wait", self.read_wait),
+            ("shutdown_grace", self.shutdown_grace),
+            ("max_connection_age_grace", self.max_connection_age_grace),
+        ];
+        for (key, wait) in waits {
+            if wait > MAX_WAIT {
+                anyhow::bail!("configuration: {key} must be at most 1h");
+            }
+        }
         Ok(())
     }
 
-    /// The effective configuration as TOML, passwords in database URLs masked.
+    /// The effective configuration as TOML, passwords in URLs masked.
     pub fn show(&self) -> anyhow::Result<String> {
         let mut shown = self.clone();
         shown.database_url = redact(&shown.database_url);
         shown.read_database_url = shown.read_database_url.as_deref().map(redact);
+        shown.otlp_endpoint = shown.otlp_endpoint.as_deref().map(redact);
         // The calendar shown is the one in force, wherever it came from.
         shown.calendar_file = None;
         Ok(toml::to_string(&shown)?)
@@ -308,6 +335,11 @@ impl Config {
         }
     }
 }
+
+/// The shortest period a timer of the server runs at.
+const MIN_PERIOD: Duration = Duration::from_millis(100);
+/// The longest period or wait the configuration accepts.
+const MAX_WAIT: Duration = Duration::from_secs(3_600);
 
 /// The key a `KEFU_` variable sets, or `None` for one that is not configuration.
 fn env_key(name: &str) -> Option<String> {
@@ -443,6 +475,11 @@ mod tests {
             ("KEFU_POLICY__TARGETS__FIRST_RESPONSE", "soon", "first_response"),
             ("KEFU_POLICY__AT_RISK_PERCENT", "100", "at_risk_percent"),
             ("KEFU_READ_WAIT", "5 days", "read_wait"),
+            // A period of 0 panicked every WatchSla (tokio's interval) or spun a timer.
+            ("KEFU_SLA_WATCH_INTERVAL", "0s", "sla_watch_interval"),
+            ("KEFU_HEALTH_INTERVAL", "0s", "health_interval"),
+            ("KEFU_METRICS_INTERVAL", "0ms", "metrics_interval"),
+            ("KEFU_READ_WAIT", "100000000h", "read_wait"),
             ("KEFU_LOG_FORMAT", "xml", "log_format"),
             ("KEFU_PHONE_REGION", "Atlantis", "phone_region"),
             ("KEFU_REFUSE_DUPLICATE_CONTACTS", "perhaps", "refuse_duplicate_contacts"),

@@ -219,6 +219,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// A database URL with any password replaced, fit for logs and error messages: the
 /// `user:password@` part and `password=` query parameters.
 pub fn redact(url: &str) -> String {
+    if !url.contains("://") {
+        return redact_key_values(url);
+    }
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),
@@ -246,6 +249,20 @@ pub fn redact(url: &str) -> String {
     format!("{base}?{}", query.join("&"))
 }
 
+/// A key/value connection string (`host=db password=… user=kefu`), its password masked.
+fn redact_key_values(conninfo: &str) -> String {
+    conninfo
+        .split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                format!("{key}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +271,8 @@ mod tests {
     fn passwords_are_redacted_wherever_the_url_holds_them() {
         assert_eq!(redact("postgres://kefu:s3cret@db/kefu"), "postgres://kefu:***@db/kefu");
         assert_eq!(redact("sqlite://kefu.db"), "sqlite://kefu.db");
+        assert_eq!(redact("host=db password=KV1 user=kefu"), "host=db password=*** user=kefu");
+        assert_eq!(redact("http://user:Otlp1@collector:4317"), "http://user:***@collector:4317");
         assert_eq!(
             redact("postgres://db/kefu?user=kefu&password=s3cret&sslmode=require"),
             "postgres://db/kefu?user=kefu&password=***&sslmode=require"

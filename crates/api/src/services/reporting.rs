@@ -222,6 +222,7 @@ impl ReportingService for Reports {
             .map(|at| f.as_of("resume_after", Some(at), self.ctx.commands.now()));
         f.finish()?;
         let resume_after = resume_after.map(cv::present).transpose()?;
+        self.ctx.within_head(req.min_position).await?;
         self.ctx
             .reports
             .wait_for(req.min_position, self.ctx.read_wait)

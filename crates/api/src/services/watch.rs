@@ -102,7 +102,9 @@ pub(crate) fn watch(
         let resume_after = resume_after.map(|at| (at.timestamp(), at.timestamp_subsec_nanos()));
         let mut sent: HashMap<(i32, String), i32> = HashMap::new();
         let mut caught_up = false;
-        let mut ticks = tokio::time::interval(ctx.sla_watch_interval);
+        // (A zero period would panic: the configuration refuses one, and so does this.)
+        let period = ctx.sla_watch_interval.max(std::time::Duration::from_millis(1));
+        let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

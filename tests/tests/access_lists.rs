@@ -39,7 +39,7 @@ async fn shown(app: &TestApp, who: &str, head: u64) -> [Vec<String>; 3] {
         .expect("breaches")
         .into_inner();
     let listed = listed.breaches.into_iter().map(|item| item.subject_id).collect();
-    let request = pb::WatchSlaRequest { resume_after: None, min_position: head };
+    let request = pb::WatchSlaRequest { min_position: head, ..Default::default() };
     let mut watch = clients.reports.watch_sla(request).await.expect("watch").into_inner();
     let mut pushed = Vec::new();
     loop {

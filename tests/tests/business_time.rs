@@ -356,21 +356,30 @@ async fn a_vip_complaint_before_a_holiday_is_due_after_it(backend: Backend) {
 /// A `WatchSla` stream as a supervisor.
 struct Watch {
     stream: tonic::Streaming<pb::WatchSlaResponse>,
+    /// Where a reconnect resumes: the last message's `observed_at` and position.
+    resume: Option<(DateTime<Utc>, u64)>,
 }
 
 impl Watch {
-    /// A watch that starts once the read models include `min_position`.
-    async fn open(app: &TestApp, resume_after: Option<DateTime<Utc>>, min_position: u64) -> Watch {
+    /// A watch that starts once the read models include `min_position`, resuming at
+    /// `resume` (an earlier watch's [`Watch::resume`]).
+    async fn open(app: &TestApp, resume: Option<(DateTime<Utc>, u64)>, min_position: u64) -> Watch {
         let mut supervisor = app.clients(Some("s1")).await;
-        let request =
-            pb::WatchSlaRequest { resume_after: resume_after.map(timestamp), min_position };
+        let request = pb::WatchSlaRequest {
+            resume_after: resume.map(|(at, _)| timestamp(at)),
+            min_position,
+            resume_position: resume.map_or(0, |(_, position)| position),
+        };
         let stream = supervisor.reports.watch_sla(request).await.expect("watch").into_inner();
-        Watch { stream }
+        Watch { stream, resume: None }
     }
 
     async fn next(&mut self) -> pb::WatchSlaResponse {
         let next = tokio::time::timeout(std::time::Duration::from_secs(20), self.stream.message());
-        next.await.expect("a message in time").expect("the watch goes on").expect("not ended")
+        let message =
+            next.await.expect("a message in time").expect("the watch goes on").expect("not ended");
+        self.resume = Some((time(&message.observed_at), message.observed_position));
+        message
     }
 
     /// The items sent before `caught_up`: (rule, subject, state).
@@ -416,6 +425,7 @@ async fn watch_sla_pushes_at_risk_then_breached_as_the_clock_moves(backend: Back
     // 80 % of 12 hours: at risk from 9 h 36 min.
     clock.set(received + TimeDelta::hours(10));
     let at_risk = watch.next_item().await;
+    let after_warning = watch.resume;
     assert_eq!(at_risk.rule, pb::SlaRule::FirstResponse as i32);
     assert_eq!(
         (at_risk.subject_id.as_str(), at_risk.state),
@@ -444,19 +454,29 @@ async fn watch_sla_pushes_at_risk_then_breached_as_the_clock_moves(backend: Back
         (case.as_str(), pb::SlaState::Breached as i32)
     );
     assert_eq!(time(&breached.changed_at), received + TimeDelta::hours(12));
+    let after_breach = watch.resume;
 
     // Resumed after the breach: nothing new. Resumed after the warning: the breach.
-    let mut resumed = Watch::open(&app, Some(time(&breached.changed_at)), filed).await;
+    let mut resumed = Watch::open(&app, after_breach, filed).await;
     assert_eq!(resumed.items_until_caught_up().await, []);
-    let mut earlier = Watch::open(&app, Some(time(&at_risk.changed_at)), filed).await;
+    let mut earlier = Watch::open(&app, after_warning, filed).await;
     let again = earlier.items_until_caught_up().await;
     assert_eq!(again, [(breached.rule, case.clone(), pb::SlaState::Breached as i32)]);
+    // Entered late (received with the first, filed now): breached before the resume
+    // point, yet news to a resumed watch; the first, breached at the same instant, is not.
+    let (late, _, late_position) = file_at(&app, &customer, received).await;
+    let mut resumed = Watch::open(&app, after_breach, late_position).await;
+    let late_item = (breached.rule, late.clone(), pb::SlaState::Breached as i32);
+    assert_eq!(resumed.items_until_caught_up().await, [late_item]);
 
     // A resume point outside the as_of window (year 10000) is refused, naming it.
     let year_10000 = prost_types::Timestamp { seconds: 253_402_300_800, nanos: 0 };
     let refused = supervisor
         .reports
-        .watch_sla(pb::WatchSlaRequest { resume_after: Some(year_10000), min_position: 0 })
+        .watch_sla(pb::WatchSlaRequest {
+            resume_after: Some(year_10000),
+            ..pb::WatchSlaRequest::default()
+        })
         .await
         .expect_err("refused");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);

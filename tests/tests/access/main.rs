@@ -454,7 +454,7 @@ async fn reads(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> A
             // The items of the moment, up to the `caught_up` message (the feed is live).
             let stream = clients
                 .reports
-                .watch_sla(pb::WatchSlaRequest { resume_after: None, min_position: head });
+                .watch_sla(pb::WatchSlaRequest { min_position: head, ..Default::default() });
             let mut stream = stream.await?.into_inner();
             let mut bytes = Vec::new();
             loop {

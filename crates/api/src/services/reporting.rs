@@ -200,7 +200,8 @@ impl ReportingService for Reports {
         let req = request.into_inner();
         let (access, as_of) =
             self.prepare(&who, Rpc::ListSlaBreaches, req.min_position, req.as_of.as_ref()).await?;
-        let breaches = self.ctx.sla_items(as_of, req.include_at_risk, &access).await?;
+        let items = self.ctx.sla_items(as_of, req.include_at_risk, &access).await?;
+        let breaches = items.into_iter().map(|(item, _)| item).collect();
         Ok(Response::new(pb::ListSlaBreachesResponse { breaches }))
     }
 
@@ -228,7 +229,9 @@ impl ReportingService for Reports {
             .wait_for(req.min_position, self.ctx.read_wait)
             .await
             .map_err(ApiError::from)?;
-        let stream = super::watch::watch(self.ctx.clone(), resume_after, access);
+        let resume =
+            resume_after.map(|after| super::watch::Resume { after, position: req.resume_position });
+        let stream = super::watch::watch(self.ctx.clone(), resume, access);
         Ok(Response::new(Box::pin(stream)))
     }
 

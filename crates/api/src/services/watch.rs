@@ -50,30 +50,41 @@ fn breached_out(breach: SlaBreach) -> pb::SlaBreach {
 
 impl Ctx {
     /// The items of `ListSlaBreaches` as of `now` that `viewer` may see: every breach,
-    /// then (with `include_at_risk`) every item at risk, each with its state.
+    /// then (with `include_at_risk`) every item at risk, each with its state and the
+    /// log position its case or customer last changed at.
     pub(crate) async fn sla_items(
         &self,
         now: DateTime<Utc>,
         include_at_risk: bool,
         viewer: &Access,
-    ) -> Result<Vec<pb::SlaBreach>, ApiError> {
+    ) -> Result<Vec<(pb::SlaBreach, u64)>, ApiError> {
         let policy = self.policy();
         let breaches = self.reports.sla_breaches(now, &policy).await?;
         let breaches = breaches.into_iter().filter(|item| viewer.sees(&item.access));
-        let mut items: Vec<pb::SlaBreach> = breaches.map(breached_out).collect();
+        let mut items: Vec<(pb::SlaBreach, u64)> = breaches
+            .map(|item| {
+                let position = item.access.last_position;
+                (breached_out(item), position)
+            })
+            .collect();
         if include_at_risk {
             let at_risk = self.reports.sla_at_risk(now, &policy).await?;
             let at_risk = at_risk.into_iter().filter(|item| viewer.sees(&item.access));
-            items.extend(at_risk.map(|item| pb::SlaBreach {
-                rule: rule_out(item.kind) as i32,
-                subject_id: item.subject_id,
-                case_number: item.case_number.unwrap_or_default(),
-                owner: item.owner.unwrap_or_default(),
-                due_at: Some(cv::timestamp(item.due_at)),
-                overdue_seconds: -(item.due_at - now).num_seconds(),
-                state: pb::SlaState::AtRisk as i32,
-                at_risk_from: Some(cv::timestamp(item.at_risk_from)),
-                changed_at: Some(cv::timestamp(item.at_risk_from)),
+            items.extend(at_risk.map(|item| {
+                (
+                    pb::SlaBreach {
+                        rule: rule_out(item.kind) as i32,
+                        subject_id: item.subject_id,
+                        case_number: item.case_number.unwrap_or_default(),
+                        owner: item.owner.unwrap_or_default(),
+                        due_at: Some(cv::timestamp(item.due_at)),
+                        overdue_seconds: -(item.due_at - now).num_seconds(),
+                        state: pb::SlaState::AtRisk as i32,
+                        at_risk_from: Some(cv::timestamp(item.at_risk_from)),
+                        changed_at: Some(cv::timestamp(item.at_risk_from)),
+                    },
+                    item.access.last_position,
+                )
             }));
         }
         Ok(items)
@@ -89,17 +100,36 @@ fn changed_at(item: &pb::SlaBreach) -> (i64, i32) {
     item.changed_at.as_ref().map_or((0, 0), |at| (at.seconds, at.nanos))
 }
 
-/// `WatchSla`: the items of the moment newer than `resume_after`, a `caught_up`
-/// message, then every change of state as the clock moves. Ends when the client hangs
-/// up, on an error (sent first), or when the server drains (the call layer ends it).
+/// Where a reconnecting watch left off: the `observed_at` and `observed_position` of
+/// the last message it received.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Resume {
+    pub after: DateTime<Utc>,
+    pub position: u64,
+}
+
+impl Resume {
+    /// Whether the earlier watch surely sent `item` already: it reached its state
+    /// before that watch's last look (ties are sent again), and its case or customer
+    /// has not been written since (else it may have been entered late, or reopened).
+    fn sent(&self, item: &pb::SlaBreach, last_position: u64) -> bool {
+        let (seconds, nanos) = changed_at(item);
+        let after = (self.after.timestamp(), i64::from(self.after.timestamp_subsec_nanos()));
+        (seconds, i64::from(nanos)) < after && last_position <= self.position
+    }
+}
+
+/// `WatchSla`: the items of the moment (less those a resumed watch surely had), a
+/// `caught_up` message, then every change of state as the clock moves. Ends when the
+/// client hangs up, on an error (sent first), or when the server drains (the call layer
+/// ends it).
 pub(crate) fn watch(
     ctx: Ctx,
-    resume_after: Option<DateTime<Utc>>,
+    resume: Option<Resume>,
     viewer: Access,
 ) -> ReceiverStream<Result<pb::WatchSlaResponse, Status>> {
     let (sender, receiver) = tokio::sync::mpsc::channel(WATCH_BUFFER);
     tokio::spawn(async move {
-        let resume_after = resume_after.map(|at| (at.timestamp(), at.timestamp_subsec_nanos()));
         let mut sent: HashMap<(i32, String), i32> = HashMap::new();
         let mut caught_up = false;
         // (A zero period would panic: the configuration refuses one, and so does this.)
@@ -112,6 +142,8 @@ pub(crate) fn watch(
                 () = sender.closed() => return,
             }
             let now = ctx.commands.now();
+            // Read before the items: the reads include at least this position.
+            let observed_position = ctx.reports.applied_lower_bound();
             let mut items = match ctx.sla_items(now, true, &viewer).await {
                 Ok(items) => items,
                 Err(error) => {
@@ -119,24 +151,24 @@ pub(crate) fn watch(
                     return;
                 }
             };
-            items.sort_by_key(changed_at);
-            let present: HashSet<(i32, String)> = items.iter().map(key).collect();
+            items.sort_by_key(|(item, _)| changed_at(item));
+            let present: HashSet<(i32, String)> = items.iter().map(|(item, _)| key(item)).collect();
             let observed_at = Some(cv::timestamp(now));
-            for item in items {
+            for (item, last_position) in items {
                 let key = key(&item);
                 if sent.get(&key) == Some(&item.state) {
                     continue;
                 }
                 sent.insert(key, item.state);
-                let (seconds, nanos) = changed_at(&item);
-                let seen_before = !caught_up
-                    && resume_after
-                        .is_some_and(|(s, n)| (seconds, i64::from(nanos)) <= (s, i64::from(n)));
-                if seen_before {
+                if !caught_up && resume.is_some_and(|resume| resume.sent(&item, last_position)) {
                     continue;
                 }
-                let message =
-                    pb::WatchSlaResponse { item: Some(item), caught_up: false, observed_at };
+                let message = pb::WatchSlaResponse {
+                    item: Some(item),
+                    caught_up: false,
+                    observed_at,
+                    observed_position,
+                };
                 if sender.send(Ok(message)).await.is_err() {
                     return;
                 }
@@ -145,7 +177,12 @@ pub(crate) fn watch(
             sent.retain(|key, _| present.contains(key));
             if !caught_up {
                 caught_up = true;
-                let message = pb::WatchSlaResponse { item: None, caught_up: true, observed_at };
+                let message = pb::WatchSlaResponse {
+                    item: None,
+                    caught_up: true,
+                    observed_at,
+                    observed_position,
+                };
                 if sender.send(Ok(message)).await.is_err() {
                     return;
                 }

@@ -90,6 +90,16 @@ impl ReadModels {
         self.runner.applied()
     }
 
+    /// A position these read models surely include: what this process applied, or 0
+    /// on a replica (which may lag behind it).
+    pub fn applied_lower_bound(&self) -> u64 {
+        if self.replica.is_some() {
+            0
+        } else {
+            self.runner.applied()
+        }
+    }
+
     /// Whether these read models are answered by a replica.
     pub fn is_replica(&self) -> bool {
         self.replica.is_some()

@@ -436,9 +436,12 @@ impl ReadModels {
         let rows = self
             .db()
             .fetch_all(
-                "SELECT customer_id, agent, tier, stars, registered_at, first_contact_at, \
-                 last_callback_at, confidentiality_rank FROM rm_customers WHERE forgotten_at IS NULL AND merged_into IS NULL \
-                 AND (first_contact_at IS NULL OR tier IN ('key', 'vip') OR stars = 5)",
+                &format!(
+                    "SELECT customer_id, agent, tier, stars, registered_at, first_contact_at, \
+                     last_callback_at, {CUSTOMER_COLUMNS} FROM rm_customers \
+                     WHERE forgotten_at IS NULL AND merged_into IS NULL \
+                     AND (first_contact_at IS NULL OR tier IN ('key', 'vip') OR stars = 5)"
+                ),
                 &[],
             )
             .await?;

@@ -1,6 +1,7 @@
 //! Who may see one row of an operational list (breaches, items at risk, due callbacks):
-//! the level that governs its customer (R-C6) and, for a case, its respondent (R-P4).
-//! The lists read these beside each row; the service filters by the caller.
+//! the level that governs its customer (R-C6) and, for a case, its respondent (R-P4);
+//! and when the row last changed, which a resumed `WatchSla` compares. The lists read
+//! these beside each row; the service filters by the caller.
 
 use crate::error::ProjectionError;
 use crate::sql::DbRow;
@@ -13,6 +14,8 @@ pub struct RowAccess {
     pub level_rank: i64,
     /// The staff member complained about, for a case.
     pub respondent: Option<String>,
+    /// The log position of the last event applied to the row.
+    pub last_position: u64,
 }
 
 impl RowAccess {
@@ -27,12 +30,17 @@ impl RowAccess {
         Ok(RowAccess {
             level_rank: row.opt_int("level_rank")?.unwrap_or(i64::MAX),
             respondent: row.opt_text("respondent")?,
+            last_position: position(row)?,
         })
     }
 
     /// A customer row's, read with [`CUSTOMER_COLUMNS`].
     pub(super) fn of_customer(row: &DbRow) -> Result<Self, ProjectionError> {
-        Ok(RowAccess { level_rank: row.int("confidentiality_rank")?, respondent: None })
+        Ok(RowAccess {
+            level_rank: row.int("confidentiality_rank")?,
+            respondent: None,
+            last_position: position(row)?,
+        })
     }
 }
 
@@ -40,11 +48,16 @@ impl RowAccess {
 /// query.
 pub(super) fn case_columns(table: &str) -> String {
     format!(
-        "{table}.respondent, (SELECT COALESCE(s.confidentiality_rank, k.confidentiality_rank) \
+        "{table}.respondent, {table}.last_position, (SELECT COALESCE(s.confidentiality_rank, k.confidentiality_rank) \
          FROM rm_customers k LEFT JOIN rm_customers s ON s.customer_id = k.merged_into \
          WHERE k.customer_id = {table}.customer_id) AS level_rank"
     )
 }
 
-/// The column [`RowAccess::of_customer`] reads, from `rm_customers`.
-pub(super) const CUSTOMER_COLUMNS: &str = "confidentiality_rank";
+/// The columns [`RowAccess::of_customer`] reads, from `rm_customers`.
+pub(super) const CUSTOMER_COLUMNS: &str = "confidentiality_rank, last_position";
+
+fn position(row: &DbRow) -> Result<u64, ProjectionError> {
+    let position = row.int("last_position")?;
+    u64::try_from(position).map_err(|_| ProjectionError::Corrupt(format!("position {position}")))
+}

@@ -199,11 +199,21 @@ pub fn from_timestamp(value: &Timestamp) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(value.seconds, nanos)
 }
 
+/// `at` as a protobuf `Timestamp`, within the range that type allows (years 1 to
+/// 9999): a deadline that never comes (a calendar with too little working time for a
+/// target) reads as the last instant of 9999, as the read models store it.
 pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: at.timestamp(),
-        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, protobuf's bounds.
+    const FIRST: i64 = -62_135_596_800;
+    const LAST: i64 = 253_402_300_799;
+    let seconds = at.timestamp();
+    if seconds > LAST {
+        return Timestamp { seconds: LAST, nanos: 999_999_999 };
     }
+    if seconds < FIRST {
+        return Timestamp { seconds: FIRST, nanos: 0 };
+    }
+    Timestamp { seconds, nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
 }
 
 pub fn opt_timestamp(at: Option<DateTime<Utc>>) -> Option<Timestamp> {
@@ -378,6 +388,17 @@ pub fn meeting_out(meeting: &complaint::CommitteeMeeting) -> pb::CommitteeMeetin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deadline that never comes (chrono's last instant, year 262142) was sent as a
+    /// `Timestamp` no client can read; now as protobuf's last instant.
+    #[test]
+    fn timestamps_stay_within_protobufs_range() {
+        let last = timestamp(DateTime::<Utc>::MAX_UTC);
+        assert_eq!((last.seconds, last.nanos), (253_402_300_799, 999_999_999));
+        assert_eq!(timestamp(DateTime::<Utc>::MIN_UTC).seconds, -62_135_596_800);
+        let now = Utc::now();
+        assert_eq!(timestamp(now).seconds, now.timestamp());
+    }
 
     #[test]
     fn unknown_and_unset_enum_values_map_to_none() {

@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 /// far beyond any target (targets are at most [`crate::policy::MAX_TARGET_AMOUNT`] units).
 pub const MAX_SCAN_DAYS: u32 = 20 * 366;
 
+/// The longest stretch of days without working time a calendar may have (a month).
+pub const MAX_IDLE_DAYS: i64 = 31;
+
 /// Working time of one local day: `start` to `end`, minutes after local midnight
 /// (`end` may be 24:00). Written `"09:00-12:00"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -153,6 +156,34 @@ impl Calendar {
         }
         if days.iter().all(|(_, spans)| spans.is_empty()) {
             return Err("hours: no weekday has working hours, so business time never passes".into());
+        }
+        if !self.makeup_days.is_empty() && self.hours.mon.is_empty() {
+            return Err("makeup_days work Monday's hours, and hours.mon has none".into());
+        }
+        self.check_idle_runs()
+    }
+
+    /// Refuses a stretch of more than [`MAX_IDLE_DAYS`] days without working time
+    /// among the listed holidays: deadlines in business time would run off past it.
+    fn check_idle_runs(&self) -> Result<(), String> {
+        let listed = self.holidays.iter().chain(&self.makeup_days);
+        let (Some(first), Some(last)) = (listed.clone().min(), listed.max()) else {
+            return Ok(());
+        };
+        let mut idle_since: Option<NaiveDate> = None;
+        let mut day = *first - Days::new(7);
+        while day <= *last + Days::new(7) {
+            if self.spans(day).is_empty() {
+                let since = *idle_since.get_or_insert(day);
+                if (day - since).num_days() >= MAX_IDLE_DAYS {
+                    return Err(format!(
+                        "no working time for more than {MAX_IDLE_DAYS} days from {since}"
+                    ));
+                }
+            } else {
+                idle_since = None;
+            }
+            day = day + Days::new(1);
         }
         Ok(())
     }
@@ -352,6 +383,22 @@ mod tests {
         let both =
             Calendar { holidays: [date].into(), makeup_days: [date].into(), ..Calendar::default() };
         assert!(both.check().is_err());
+        // The attack's calendar: only Mondays work, and every Monday is a holiday.
+        let mut mondays_only = Calendar::default();
+        mondays_only.hours = Week { mon: mondays_only.hours.mon.clone(), ..empty.hours.clone() };
+        let mut monday = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+        while monday.year() < 2028 {
+            mondays_only.holidays.insert(monday);
+            monday = monday + Days::new(7);
+        }
+        assert!(mondays_only.check().unwrap_err().contains("no working time for more than"));
+        // Make-up days work Monday's hours: none on Monday is refused with them.
+        let no_monday = Calendar {
+            hours: Week { mon: vec![], ..Calendar::default().hours },
+            makeup_days: [NaiveDate::from_ymd_opt(2026, 10, 10).unwrap()].into(),
+            ..Calendar::default()
+        };
+        assert!(no_monday.check().unwrap_err().contains("hours.mon"));
     }
 
     #[test]

@@ -295,9 +295,10 @@ impl Rpc {
                 (NotConsulted, ROW_REPORT_READERS)
             }
             Rpc::GetReferralReport => (Rows, ROW_REPORT_READERS),
-            Rpc::ReplayCase => (Fields, COMPLIANCE),
+            // Hidden above clearance like any case; within it, field by field (R-P11).
+            Rpc::ReplayCase => (Target, COMPLIANCE),
             Rpc::GetCaseAsOf | Rpc::ExportCase => (Target, COMPLIANCE),
-            Rpc::VerifyCase => (NotConsulted, COMPLIANCE),
+            Rpc::VerifyCase => (Target, COMPLIANCE),
             Rpc::Subscribe | Rpc::ReadAll => (Fields, &[(CO, ALL), (SV, ALL)]),
         };
         Rule { clearance, grants }
@@ -477,6 +478,8 @@ pub struct CaseCustomer {
     /// What keeps `level` true until a write commits: the customer's stream still at
     /// the version read (a raise, a merge or any other change moves it).
     pub held: Option<kefu_event_store::Condition>,
+    /// Erased (R-C8): their cases take nothing new.
+    pub forgotten: bool,
 }
 
 /// R-C6 for an assignee: a case goes only to someone cleared for its customer.
@@ -552,6 +555,21 @@ impl Access {
         self.with_customer(record)
     }
 
+    /// A write's check of a customer as it stands (`state`), at `governing`, the level
+    /// governing it (a merged duplicate's is its survivor's): an unknown customer and
+    /// one above clearance answer alike, `NOT_FOUND`; then the relationship.
+    pub fn on_customer_state(
+        &self,
+        state: Option<&CustomerRecord>,
+        governing: Confidentiality,
+        id: &impl ToString,
+    ) -> Result<(), ApiError> {
+        let Some(record) = state else {
+            return Err(ApiError::NotFound { what: "customer", id: id.to_string() });
+        };
+        self.on_customer_at(record, governing.max(record.confidentiality))
+    }
+
     /// The caller's relationship to a customer's record (R-C3), its level left to the
     /// caller's check.
     pub fn with_customer(&self, record: &CustomerRecord) -> Result<(), ApiError> {
@@ -566,14 +584,7 @@ impl Access {
     /// not), and the caller's relationship to it (R-P5, R-P11, R-C3).
     pub fn on_case(&self, case: &Case, customer: &CaseCustomer) -> Result<(), ApiError> {
         self.hide(customer.level, "complaint", &case.id)?;
-        if case.respondent.as_ref().is_some_and(|respondent| respondent.as_str() == self.principal)
-        {
-            return Err(ApiError::forbidden(format!(
-                "{} is the respondent of this complaint and may not call {} on it (R-P4)",
-                self.principal,
-                self.rpc.name()
-            )));
-        }
+        self.not_respondent(case.respondent.as_ref())?;
         self.require(|relation| match relation {
             Relation::CurrentHandler => {
                 case.handler.as_ref().is_some_and(|handler| handler.as_str() == self.principal)
@@ -583,6 +594,18 @@ impl Access {
             }
             Relation::OwnRows => false,
         })
+    }
+
+    /// R-P4: the respondent never acts on nor reads their own complaint, in any role.
+    pub fn not_respondent(&self, respondent: Option<&StaffId>) -> Result<(), ApiError> {
+        if respondent.is_some_and(|respondent| respondent.as_str() == self.principal) {
+            return Err(ApiError::forbidden(format!(
+                "{} is the respondent of this complaint and may not call {} on it (R-P4)",
+                self.principal,
+                self.rpc.name()
+            )));
+        }
+        Ok(())
     }
 
     /// True when the caller acts by overseeing rather than by a relationship: a

@@ -67,6 +67,15 @@ fn describe(violations: &[(String, String)]) -> String {
 }
 
 impl ApiError {
+    /// A `NOT_FOUND` named by `key`, the name the caller used (a case number rather
+    /// than the id it resolved to, which would tell that it exists); others as they are.
+    pub fn naming(self, key: &str) -> Self {
+        match self {
+            ApiError::NotFound { what, .. } => ApiError::NotFound { what, id: key.to_owned() },
+            other => other,
+        }
+    }
+
     pub fn field(field: &str, description: impl Into<String>) -> Self {
         ApiError::InvalidArgument(vec![(field.to_owned(), description.into())])
     }

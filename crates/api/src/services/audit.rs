@@ -29,9 +29,14 @@ impl Audit {
         CaseFiles::new(self.ctx.commands.clone())
     }
 
-    /// R-C6: refuses, before anything is read or recorded, a case whose customer is
-    /// above the caller's clearance (where the table consults it).
+    /// Refuses, before anything is read or recorded, a case whose customer is above
+    /// the caller's clearance (R-C6: not found, named as the caller named it, so a case
+    /// number tells nothing more), then a case against the caller (R-P4).
     async fn check_target(&self, access: &Access, complaint: &str) -> Result<(), ApiError> {
+        self.check_case(access, complaint).await.map_err(|error| error.naming(complaint))
+    }
+
+    async fn check_case(&self, access: &Access, complaint: &str) -> Result<(), ApiError> {
         let id = self.ctx.resolve_complaint(complaint).await?;
         let mut first = self
             .ctx
@@ -41,17 +46,15 @@ impl Audit {
             .await?;
         // Only the customer id is wanted: no key is looked up.
         kefu_event_store::show_erased(&mut first);
-        let customer =
-            decode::<ComplaintEvent>(&first)?.into_iter().find_map(|event| match event {
-                ComplaintEvent::ComplaintFiled(filed) => Some(filed.customer_id),
-                _ => None,
-            });
-        match customer {
-            Some(customer) => {
-                access.hide(self.ctx.customer_level(customer).await?, "complaint", &id)
-            }
-            None => Err(ApiError::NotFound { what: "complaint", id: id.to_string() }),
-        }
+        let filed = decode::<ComplaintEvent>(&first)?.into_iter().find_map(|event| match event {
+            ComplaintEvent::ComplaintFiled(filed) => Some(filed),
+            _ => None,
+        });
+        let Some(filed) = filed else {
+            return Err(ApiError::NotFound { what: "complaint", id: id.to_string() });
+        };
+        access.hide(self.ctx.customer_level(filed.customer_id).await?, "complaint", &id)?;
+        access.not_respondent(filed.respondent.as_ref())
     }
 }
 
@@ -89,8 +92,10 @@ impl AuditService for Audit {
         request: Request<pb::ReplayCaseRequest>,
     ) -> Reply<Self::ReplayCaseStream> {
         let caller = principal(&request)?;
-        let (_, who) = inspector(&caller, Rpc::ReplayCase)?;
-        let history = self.files().replay(&request.into_inner().complaint, &who).await?;
+        let (access, who) = inspector(&caller, Rpc::ReplayCase)?;
+        let complaint = request.into_inner().complaint;
+        self.check_target(&access, &complaint).await?;
+        let history = self.files().replay(&complaint, &who).await?;
         // Field by field, as on the event feed.
         let shown = Reader::new(self.ctx.clone(), caller).show(history).await?;
         let messages = shown
@@ -128,8 +133,10 @@ impl AuditService for Audit {
         &self,
         request: Request<pb::VerifyCaseRequest>,
     ) -> Reply<pb::VerifyCaseResponse> {
-        let (_, who) = inspector(&principal(&request)?, Rpc::VerifyCase)?;
-        let verification = self.files().verify(&request.into_inner().complaint, &who).await?;
+        let (access, who) = inspector(&principal(&request)?, Rpc::VerifyCase)?;
+        let complaint = request.into_inner().complaint;
+        self.check_target(&access, &complaint).await?;
+        let verification = self.files().verify(&complaint, &who).await?;
         Ok(Response::new(verification_out(&verification)))
     }
 

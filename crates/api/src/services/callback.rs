@@ -115,13 +115,12 @@ impl Callbacks {
             });
         }
         let customer_id = present(present(customer_id)?)?;
+        let governing = self.ctx.customer_level(customer_id).await?;
         let written = self
             .ctx
             .commands
             .execute::<Customer>(&stream(customer_id.stream_name())?, &request, |record| {
-                if let Some(record) = record {
-                    access.on_customer(record)?;
-                }
+                access.on_customer_state(record.as_ref(), governing, &customer_id)?;
                 Ok(CustomerCommand::LogCallback(callback.clone()))
             })
             .await?;

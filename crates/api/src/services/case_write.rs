@@ -4,7 +4,8 @@
 //! when it moved meanwhile the write reads it again, so a raise since is seen.
 
 use kefu_domain::complaint::{Case, Complaint, ComplaintCommand};
-use kefu_domain::ComplaintId;
+use kefu_domain::customer::CustomerForgotten;
+use kefu_domain::{ComplaintId, DomainError};
 use kefu_event_store::Condition;
 
 use super::Ctx;
@@ -40,7 +41,14 @@ impl Ctx {
         let customer = self.case_customer(complaint_id).await?.ok_or_else(|| {
             ApiError::NotFound { what: "complaint", id: complaint_id.to_string() }
         })?;
-        let held = customer.held.iter().filter(|_| hold).cloned().collect();
+        let mut held: Vec<Condition> = customer.held.iter().filter(|_| hold).cloned().collect();
+        // R-C8: nothing new on the case of someone erased, even racing the erasure.
+        if let Some(customer_stream) = customer.held.as_ref().and_then(Condition::stream_id) {
+            held.push(Condition::LastNot {
+                stream_id: customer_stream.clone(),
+                event_type: CustomerForgotten::EVENT_TYPE.to_owned(),
+            });
+        }
         Ok(Standing { customer, held })
     }
 
@@ -58,6 +66,11 @@ impl Ctx {
         loop {
             tries += 1;
             let standing = self.standing(complaint_id, access.may_lose_clearance()).await?;
+            // Level first (an uncleared caller learns nothing), then the erasure.
+            access.hide(standing.customer.level, "complaint", &complaint_id)?;
+            if standing.customer.forgotten {
+                return Err(DomainError::CustomerForgotten.into());
+            }
             let written = self
                 .commands
                 .execute_if::<Complaint>(&case, request, standing.held.clone(), |state| {

@@ -65,7 +65,8 @@ impl Complaints {
             what: "complaint",
             id: complaint_id.to_string(),
         })?;
-        access.on_case(&case, &self.ctx.customer_standing(case.customer_id).await?)?;
+        let standing = self.ctx.customer_standing(case.customer_id).await?;
+        access.on_case(&case, &standing).map_err(|error| error.naming(&req.complaint))?;
         Ok(view(&case, version))
     }
 
@@ -410,6 +411,8 @@ impl ComplaintService for Complaints {
         let written = loop {
             tries += 1;
             let standing = self.ctx.standing(complaint_id, true).await?;
+            // The case's level before anything about the handler is told (R-C6).
+            access.hide(standing.customer.level, "complaint", &complaint_id)?;
             let assign = AssignHandler {
                 handler: handler.clone(),
                 reason: reason.clone(),

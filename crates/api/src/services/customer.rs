@@ -34,19 +34,14 @@ impl Customers {
         customer_id: CustomerId,
         command: impl Fn(&Option<CustomerRecord>) -> Result<CustomerCommand, ApiError>,
     ) -> Result<pb::WriteResult, ApiError> {
+        // A merged duplicate is governed by its survivor's level (and accepts only an
+        // erasure): checked at that level before anything says it was merged.
+        let governing = self.ctx.customer_level(customer_id).await?;
         let written = self
             .ctx
             .commands
             .execute::<Customer>(&stream(customer_id.stream_name())?, request, |state| {
-                match state {
-                    Some(record) if record.merged_into.is_some() => {
-                        // A merged duplicate is governed by its survivor's level and
-                        // accepts only an erasure, whose caller checked that level.
-                        access.with_customer(record)?;
-                    }
-                    Some(record) => access.on_customer(record)?,
-                    None => {}
-                }
+                access.on_customer_state(state.as_ref(), governing, &customer_id)?;
                 command(state)
             })
             .await?;
@@ -385,13 +380,16 @@ impl CustomerService for Customers {
         let request =
             commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let assign = AssignAgent { agent: agent.clone(), reason: present(reason)? };
-        // R-C3: conditioned on the agent still being active when it commits.
+        // R-C6 first (before anything about the agent is told), then R-C3: conditioned
+        // on the agent still being active when it commits.
+        let governing = self.ctx.customer_level(customer_id).await?;
+        let customer = stream(customer_id.stream_name())?;
+        let (record, _, _) = self.ctx.commands.load_unopened::<Customer>(&customer).await?;
+        access.on_customer_state(record.as_ref(), governing, &customer_id)?;
         let written = self
             .ctx
-            .assign::<Customer>(&stream(customer_id.stream_name())?, &request, &agent, |state| {
-                if let Some(record) = state {
-                    access.on_customer(record)?;
-                }
+            .assign::<Customer>(&customer, &request, &agent, |state| {
+                access.on_customer_state(state.as_ref(), governing, &customer_id)?;
                 Ok(CustomerCommand::AssignAgent(assign.clone()))
             })
             .await?;

@@ -297,7 +297,7 @@ impl Complaints {
         let now = self.ctx.commands.store().stream_version(&customer).await?;
         let seen = match self.ctx.live_customers.version(&customer) {
             Some(seen) if seen.version == now => seen,
-            _ => self.check_customer(&customer, &filing.customer_id).await?,
+            _ => self.check_customer(access, &customer, &filing.customer_id).await?,
         };
         access.hide(seen.level, "customer", &filing.customer_id)?;
         let filed = self.issue_and_file(access, request, &filing, seen.tier, at, deadline).await;
@@ -329,7 +329,7 @@ impl Complaints {
         let issued_before = lookup.written("register", &register_request)?;
         let filing = validate(req, at)?;
         let customer = stream(filing.customer_id.stream_name())?;
-        let seen = self.check_customer(&customer, &filing.customer_id).await?;
+        let seen = self.check_customer(access, &customer, &filing.customer_id).await?;
         access.hide(seen.level, "customer", &filing.customer_id)?;
         if let Some(issued) = issued_before {
             return self.file_numbered(&complaint_request, &filing, &issued, seen.tier).await;
@@ -340,13 +340,18 @@ impl Complaints {
     }
 
     /// Reads the customer: registered and not forgotten, or the reason not; remembers
-    /// a live one and returns the version read and the level at it.
+    /// a live one and returns the version read and the level at it. A merged
+    /// duplicate is checked at its survivor's level (R-C6) before it is said merged.
     async fn check_customer(
         &self,
+        access: &Access,
         customer: &StreamId,
         customer_id: &CustomerId,
     ) -> Result<Seen, ApiError> {
         let (record, version, _) = self.ctx.commands.load_unopened::<Customer>(customer).await?;
+        if let Some(record) = record.as_ref().filter(|record| record.merged_into.is_some()) {
+            access.hide(self.ctx.governing_level(record).await?, "customer", customer_id)?;
+        }
         match record {
             None => Err(ApiError::NotFound { what: "customer", id: customer_id.to_string() }),
             Some(record) if record.forgotten_at.is_some() => {
@@ -460,7 +465,7 @@ impl Complaints {
             if matches!(retry, Retry::Customer) {
                 // Forgotten since read: reading them again says so (CUSTOMER_FORGOTTEN).
                 let customer = &numbering.customer;
-                let seen = self.check_customer(customer, &filing.customer_id).await?;
+                let seen = self.check_customer(access, customer, &filing.customer_id).await?;
                 // R-C6 again: the customer may have been raised meanwhile.
                 access.hide(seen.level, "customer", &filing.customer_id)?;
                 tier = seen.tier;

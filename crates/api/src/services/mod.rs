@@ -181,18 +181,21 @@ impl Ctx {
         let held = Some(Condition::StreamAt { stream_id: customer, version });
         Ok(match record {
             Some(record) => {
+                let forgotten = record.forgotten_at.is_some();
                 // A merged duplicate's cases are its survivor's: its level and agent.
                 let record = self.survivor_of(&record).await?.unwrap_or(record);
                 crate::access::CaseCustomer {
                     level: record.confidentiality,
                     agent: Some(record.agent),
                     held,
+                    forgotten: forgotten || record.forgotten_at.is_some(),
                 }
             }
             None => crate::access::CaseCustomer {
                 level: kefu_domain::Confidentiality::Secret,
                 agent: None,
                 held,
+                forgotten: false,
             },
         })
     }

@@ -14,6 +14,7 @@ kefu_tests::on_both_backends!(
     a_case_above_clearance_answers_every_lookup_as_an_unknown_one,
     a_respondent_reads_their_own_case_through_no_audit_call,
     nothing_is_acknowledged_on_a_case_after_its_customers_erasure,
+    a_referrer_above_clearance_is_as_unknown_as_one_never_registered,
 );
 
 /// `status` with `id` written as `as_id`: two refusals compared but for the id.
@@ -240,4 +241,38 @@ async fn nothing_is_acknowledged_on_a_case_after_its_customers_erasure(app: &Tes
         }
     }
     assert!(late.is_empty(), "acknowledged after the erasure (round, erased, write): {late:?}");
+}
+
+/// Finding 5 (R-C6): `referred_by` told a secret customer from an unknown id: a
+/// registration referred by them was accepted (an unknown referrer is refused), a list
+/// of those they referred had rows, and the referral report listed them by id.
+async fn a_referrer_above_clearance_is_as_unknown_as_one_never_registered(app: &TestApp) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let secret = secret_customer(&mut admin, "Secret Referrer Person").await;
+    let mut referred = customer_request("Referred By Secret", pb::Confidentiality::Public, "a1");
+    referred.referred_by = secret.clone();
+    admin.customers.register_customer(referred).await.expect("the admin may refer");
+    let a_pub = app.clients(Some("a-pub")).await;
+    alike(app, &secret, |id| {
+        let mut a = a_pub.clone();
+        async move {
+            let mut request = customer_request("Probe", pb::Confidentiality::Public, "a1");
+            request.referred_by = id;
+            a.customers.register_customer(request).await
+        }
+    })
+    .await;
+    let mut s_pub = app.clients(Some("s-pub")).await;
+    let head = kefu_tests::db::head(app.db.url()).await;
+    let list = pb::ListCustomersRequest {
+        referred_by: secret.clone(),
+        min_position: head,
+        ..Default::default()
+    };
+    let listed = s_pub.customers.list_customers(list).await.expect("list").into_inner();
+    assert!(listed.customers.is_empty(), "{listed:?}");
+    let report = pb::GetReferralReportRequest { min_position: head };
+    let report = s_pub.reports.get_referral_report(report).await.expect("report").into_inner();
+    assert!(report.referrals.iter().all(|r| r.referrer_id != secret), "{report:?}");
 }

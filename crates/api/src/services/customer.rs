@@ -114,11 +114,16 @@ impl Customers {
             None => self.least_loaded_agent().await?,
         };
         let referred_by = present(referred_by)?;
+        // A referrer above the caller's clearance is as unknown as one never registered
+        // (R-C6: the answer must not tell that they exist).
         let referrer_registered = match referred_by {
             Some(referrer) => {
                 let (state, _, _) =
                     self.ctx.commands.load::<Customer>(&stream(referrer.stream_name())?).await?;
-                state.is_some_and(|record| record.forgotten_at.is_none())
+                match state.filter(|record| record.forgotten_at.is_none()) {
+                    Some(record) => self.ctx.governing_level(&record).await? <= access.max_level(),
+                    None => false,
+                }
             }
             None => false,
         };
@@ -510,6 +515,12 @@ impl CustomerService for Customers {
         let referred_by = f.opt_customer_id("referred_by", &req.referred_by);
         f.finish()?;
         self.ctx.caught_up_in(req.min_position, "customers").await?;
+        // Those referred by someone above clearance: none, as for an unknown referrer.
+        if let Some(referrer) = referred_by.flatten() {
+            if self.ctx.customer_level(referrer).await? > access.max_level() {
+                return Ok(Response::new(pb::ListCustomersResponse::default()));
+            }
+        }
         let filter = CustomerFilter {
             tier: present(tier)?.map(|tier| tier.to_string()),
             agent: present(agent)?.map(|agent| agent.to_string()),

@@ -256,14 +256,16 @@ impl ReportingService for Reports {
         let req = request.into_inner();
         let (access, _) =
             self.prepare(&who, Rpc::GetReferralReport, req.min_position, None).await?;
-        // R-C6: a referrer's name only within the caller's clearance.
+        // R-C6: only referrers within the caller's clearance are rows; a forgotten one
+        // (no level any more) is a row without a name.
         let cleared = kefu_projection::confidentiality_rank(access.max_level());
         let referrals = self.ctx.reports.referral_report().await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetReferralReportResponse {
             referrals: referrals
                 .into_iter()
+                .filter(|r| r.referrer_rank.is_none_or(|rank| rank <= cleared))
                 .map(|r| {
-                    let shown = r.referrer_rank.is_some_and(|rank| rank <= cleared);
+                    let shown = r.referrer_rank.is_some();
                     (r, shown)
                 })
                 .map(|(r, shown)| pb::Referral {

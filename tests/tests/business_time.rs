@@ -242,6 +242,11 @@ async fn a_policy_change_never_moves_an_existing_cases_deadlines(backend: Backen
     let db = app.stop_keeping_database().await;
     let app = start(db, &clock, faster).await;
     assert_eq!(policy_changes(&app).await, [1, 2], "one PolicyChanged per change");
+    // A node that cannot serve (its port is taken) records no policy of its own.
+    let taken =
+        kefu::Settings { policy: Policy::default(), ..kefu::Settings::new(app.db.url(), app.addr) };
+    assert!(kefu::Application::build(taken).await.is_err(), "the port is taken");
+    assert_eq!(policy_changes(&app).await, [1, 2], "nothing recorded by a node that never served");
     let db = app.stop_keeping_database().await;
     let app = start(db, &clock, Policy::default()).await;
     assert_eq!(policy_changes(&app).await, [1, 2, 3]);

@@ -101,9 +101,7 @@ impl Application {
         config.policy = settings.policy.clone();
         config.operator = settings.operator.clone();
         let clock = config.clock.clone();
-        let api = Api::new(store.clone(), runner.clone(), config)
-            .await
-            .context("record the configured policy")?;
+        // Bound before the policy is recorded: a node that cannot serve records none.
         let tls = settings.tls.as_ref().map(tls_config).transpose()?;
         let listener = TcpListener::bind(settings.listen)
             .await
@@ -117,6 +115,9 @@ impl Application {
                 Some((listener, metrics::handle()?))
             }
         };
+        let api = Api::new(store.clone(), runner.clone(), config)
+            .await
+            .context("record the configured policy")?;
         let limiter = limits::Limiter::new(&settings.limits, tokens);
         Ok(Application {
             listener,

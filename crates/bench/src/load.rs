@@ -362,26 +362,74 @@ pub async fn replay(
     Ok(result)
 }
 
-/// `query`: the dashboard and satisfaction reports, alternately, over a seeded log.
+/// `query`: every reporting RPC in a supervisor's mix over a seeded log: the dashboard
+/// most often, then satisfaction (all time, by handler for the month), the monthly
+/// summary, breaches, workload, referrals and due callbacks.
 pub async fn query(
     server: &Server,
     common: &Common,
     backend: &str,
     seeded: u64,
 ) -> anyhow::Result<Value> {
+    // The seed files everything now: this month is the busy one.
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
     let (latencies, elapsed) = drive(
         clients(server, common.concurrency.max(1), false).await?,
         common.duration(),
-        |_, mut client, iteration| async move {
-            if iteration % 2 == 0 {
-                client.reports.get_dashboard(pb::GetDashboardRequest::default()).await?;
-            } else {
-                client
-                    .reports
-                    .get_satisfaction_metrics(pb::GetSatisfactionMetricsRequest::default())
-                    .await?;
+        move |_, mut client, iteration| {
+            let month = month.clone();
+            async move {
+                let reports = &mut client.reports;
+                match iteration % 10 {
+                    0..=2 => drop(reports.get_dashboard(pb::GetDashboardRequest::default()).await?),
+                    3 => drop(
+                        reports
+                            .get_satisfaction_metrics(pb::GetSatisfactionMetricsRequest::default())
+                            .await?,
+                    ),
+                    4 => drop(
+                        reports
+                            .get_satisfaction_metrics(pb::GetSatisfactionMetricsRequest {
+                                group_by: pb::SatisfactionGrouping::Handler.into(),
+                                from_month: month.clone(),
+                                to_month: month,
+                                ..Default::default()
+                            })
+                            .await?,
+                    ),
+                    5 => drop(
+                        reports
+                            .get_monthly_summary(pb::GetMonthlySummaryRequest {
+                                month,
+                                ..Default::default()
+                            })
+                            .await?,
+                    ),
+                    6 => drop(
+                        reports.list_sla_breaches(pb::ListSlaBreachesRequest::default()).await?,
+                    ),
+                    7 => drop(
+                        reports
+                            .get_handler_workload(pb::GetHandlerWorkloadRequest::default())
+                            .await?,
+                    ),
+                    8 => drop(
+                        reports
+                            .get_referral_report(pb::GetReferralReportRequest::default())
+                            .await?,
+                    ),
+                    _ => drop(
+                        client
+                            .callbacks
+                            .list_due_callbacks(pb::ListDueCallbacksRequest {
+                                horizon_hours: 72,
+                                ..Default::default()
+                            })
+                            .await?,
+                    ),
+                }
+                Ok(())
             }
-            Ok(())
         },
     )
     .await?;

@@ -60,7 +60,7 @@ enum Mode {
         #[arg(long, default_value_t = 1_000)]
         history: u64,
     },
-    /// Dashboard and satisfaction reports over a log seeded with `--events` events.
+    /// Every reporting RPC in a supervisor's mix over a log seeded with `--events` events.
     Query {
         #[command(flatten)]
         common: Common,

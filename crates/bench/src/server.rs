@@ -108,6 +108,7 @@ pub struct Client {
     pub complaints: pb::complaint_service_client::ComplaintServiceClient<Authed>,
     pub audit: pb::audit_service_client::AuditServiceClient<Authed>,
     pub reports: pb::reporting_service_client::ReportingServiceClient<Authed>,
+    pub callbacks: pb::callback_service_client::CallbackServiceClient<Authed>,
 }
 
 impl Server {
@@ -134,6 +135,10 @@ impl Server {
                 bearer.clone(),
             ),
             reports: pb::reporting_service_client::ReportingServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            ),
+            callbacks: pb::callback_service_client::CallbackServiceClient::with_interceptor(
                 channel, bearer,
             ),
         })

@@ -1,5 +1,6 @@
-//! `complaints` projection → `rm_complaints` (one row per case) and `rm_callbacks` (one
-//! row per callback, with the case's handler, channel and category at that moment).
+//! `complaints` projection → `rm_complaints` (one row per case), `rm_callbacks` (one
+//! row per callback, with the case's handler, channel and category at that moment) and
+//! the monthly aggregates of both (`report_aggregates`).
 
 use std::collections::HashMap;
 
@@ -13,6 +14,7 @@ use kefu_event_store::RecordedEvent;
 use chrono_tz::Tz;
 use kefu_domain::calendar::business_month;
 
+use super::report_aggregates::{self, Deltas};
 use super::{decode, insert_rows, load_rows, stream_key, upsert_rows, Decoded};
 use crate::error::{to_sql, ProjectionError};
 use crate::params;
@@ -280,8 +282,8 @@ impl Default for Complaints {
 
 /// The shape and meaning of the rows; bumped when they change. 2: the deadlines of the
 /// case's terms (R-T3). 3: also categories and causes outside the taxonomy read as
-/// `unlisted` (R-P3).
-const SCHEMA_VERSION: u32 = 3;
+/// `unlisted` (R-P3). 4: the monthly aggregates of the reports (issue 18).
+const SCHEMA_VERSION: u32 = 4;
 
 impl Projection for Complaints {
     fn name(&self) -> &'static str {
@@ -318,7 +320,13 @@ impl Projection for Complaints {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &[TABLE, CALLBACKS_TABLE]
+        &[
+            TABLE,
+            CALLBACKS_TABLE,
+            report_aggregates::COMPLAINTS_MONTHLY,
+            report_aggregates::DURATIONS_MONTHLY,
+            report_aggregates::SATISFACTION_MONTHLY,
+        ]
     }
 
     fn apply<'a>(
@@ -355,6 +363,9 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
         let row = ComplaintRow::from_row(&row)?;
         rows.insert(row.complaint_id.clone(), row);
     }
+    // The cases as the aggregates count them now: what changes is taken back from there.
+    let before = rows.clone();
+    let mut deltas = Deltas::default();
 
     let mut dirty: Vec<String> = Vec::new();
     let mut filed: Vec<String> = Vec::new();
@@ -364,6 +375,7 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
         match (change, complaint_id) {
             (Change::CustomerCallback(callback), _) => {
                 callbacks.push(callback_params(position, &callback, None, zone));
+                deltas.callback(&callback, None, zone);
             }
             (Change::Complaint(ComplaintEvent::ComplaintFiled(e)), Some(complaint_id)) => {
                 if rows.contains_key(&complaint_id) {
@@ -425,6 +437,7 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
                 let Some(row) = rows.get_mut(&complaint_id) else { continue };
                 if let ComplaintEvent::CallbackLogged(callback) = &event {
                     callbacks.push(callback_params(position, callback, Some(row), zone));
+                    deltas.callback(callback, Some(row), zone);
                 }
                 apply_change(row, event);
                 row.stage = row.stage().to_owned();
@@ -437,6 +450,15 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
     mark_reissued_numbers(tx, &mut rows, &filed).await?;
     dirty.sort();
     dirty.dedup();
+    for id in &dirty {
+        if let Some(row) = before.get(id) {
+            deltas.case(row, -1);
+        }
+        if let Some(row) = rows.get(id) {
+            deltas.case(row, 1);
+        }
+    }
+    deltas.write(tx).await?;
     let changed = dirty.iter().filter_map(|id| rows.get(id)).map(ComplaintRow::params).collect();
     upsert_rows(tx, TABLE, "complaint_id", COLUMNS, changed).await?;
     insert_rows(

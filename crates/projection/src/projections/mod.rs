@@ -3,6 +3,7 @@
 pub mod complaints;
 mod customer_index;
 pub mod customers;
+pub mod report_aggregates;
 pub mod staff;
 
 use std::fmt::Write as _;

@@ -6,6 +6,9 @@ use kefu_domain::Policy;
 
 use super::ReadModels;
 use crate::error::{non_negative, ProjectionError};
+use crate::projections::report_aggregates::{
+    COMPLAINTS_MONTHLY, DURATIONS_MONTHLY, FIRST_RESPONSE, SATISFACTION_MONTHLY,
+};
 use crate::sql::Param;
 
 /// How satisfaction figures are grouped.
@@ -24,12 +27,13 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    /// The grouping expression; `None` for one total row.
+    /// The grouping column of `rm_satisfaction_monthly` (absent values read `none`
+    /// there); `None` for one total row.
     fn key_sql(self) -> Option<&'static str> {
         match self {
-            GroupBy::Handler => Some("COALESCE(handler, 'none')"),
-            GroupBy::Channel => Some("COALESCE(intake_channel, 'none')"),
-            GroupBy::Category => Some("COALESCE(category, 'none')"),
+            GroupBy::Handler => Some("handler"),
+            GroupBy::Channel => Some("intake_channel"),
+            GroupBy::Category => Some("category"),
             GroupBy::Month => Some("month"),
             GroupBy::Total => None,
         }
@@ -88,10 +92,13 @@ pub struct MonthlySummary {
     pub by_cause: Vec<Count>,
     pub by_channel: Vec<Count>,
     pub by_severity: Vec<Count>,
-    /// Seconds from receipt to first response: median and 90th percentile.
+    /// Seconds from receipt to first response: median and 90th percentile, from the
+    /// month's histogram: each duration counts as its bucket's lower bound, so a figure
+    /// is at most one bucket width (1 s / 1 min / 5 min / 1 h / 1 day, see
+    /// `report_aggregates::duration_bucket`) below the exact one.
     pub first_response_median_s: Option<f64>,
     pub first_response_p90_s: Option<f64>,
-    /// Seconds from receipt to first closure: median and 90th percentile.
+    /// Seconds from receipt to first closure: median and 90th percentile, likewise.
     pub close_median_s: Option<f64>,
     pub close_p90_s: Option<f64>,
     pub reopened: u64,
@@ -117,6 +124,8 @@ pub struct ReferralRow {
 }
 
 impl ReadModels {
+    /// R-R2 from `rm_satisfaction_monthly`: the cost follows the months and groups asked,
+    /// not the number of callbacks ever logged.
     pub async fn satisfaction(
         &self,
         filter: &SatisfactionFilter,
@@ -141,13 +150,18 @@ impl ReadModels {
             Some(key) => (key, format!("GROUP BY {key} ORDER BY {key}")),
             None => ("'all'", String::new()),
         };
+        let sum = |expr: &str| format!("CAST(COALESCE(SUM({expr}), 0) AS BIGINT)");
+        let of =
+            |outcome: &str| sum(&format!("CASE WHEN outcome = '{outcome}' THEN callbacks END"));
         let sql = format!(
-            "SELECT {key} AS k, COUNT(*) AS n, \
-             COUNT(CASE WHEN outcome = 'satisfied' THEN 1 END) AS satisfied, \
-             COUNT(CASE WHEN outcome = 'neutral' THEN 1 END) AS neutral, \
-             COUNT(CASE WHEN outcome = 'dissatisfied' THEN 1 END) AS dissatisfied, \
-             COUNT(score) AS scored, COALESCE(CAST(SUM(score) AS BIGINT), 0) AS score_sum \
-             FROM rm_callbacks WHERE {} {grouping}",
+            "SELECT {key} AS k, {} AS n, {} AS satisfied, {} AS neutral, {} AS dissatisfied, \
+             {} AS scored, {} AS score_sum FROM {SATISFACTION_MONTHLY} WHERE {} {grouping}",
+            sum("callbacks"),
+            of("satisfied"),
+            of("neutral"),
+            of("dissatisfied"),
+            sum("scored"),
+            sum("score_sum"),
             clauses.join(" AND ")
         );
         let rows = self.db().fetch_all(&sql, &params).await?;
@@ -226,6 +240,7 @@ impl ReadModels {
         }
         let month_param = crate::params![month];
         let mut summary = MonthlySummary { month: month.to_owned(), ..MonthlySummary::default() };
+        let sum = |column: &str| format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)");
         for (column, target) in [
             ("category", &mut summary.by_category),
             ("cause", &mut summary.by_cause),
@@ -233,38 +248,44 @@ impl ReadModels {
             ("severity", &mut summary.by_severity),
         ] {
             let sql = format!(
-                "SELECT {column} AS k, COUNT(*) AS n FROM rm_complaints WHERE filed_month = $1 \
-                 GROUP BY {column} ORDER BY {column}"
+                "SELECT {column} AS k, {} AS n FROM {COMPLAINTS_MONTHLY} WHERE month = $1 \
+                 GROUP BY {column} HAVING SUM(complaints) > 0 ORDER BY {column}",
+                sum("complaints")
             );
             for row in self.db().fetch_all(&sql, &month_param).await? {
                 target.push((row.text("k")?, non_negative("count", row.int("n")?)?));
             }
         }
-        let rows = self
+        let totals = format!(
+            "SELECT {} AS n, {} AS reopened FROM {COMPLAINTS_MONTHLY} WHERE month = $1",
+            sum("complaints"),
+            sum("reopened")
+        );
+        let row = self
             .db()
-            .fetch_all(
-                "SELECT first_response_seconds, close_seconds, reopen_count FROM rm_complaints WHERE filed_month = $1",
-                &month_param,
-            )
-            .await?;
+            .fetch_optional(&totals, &month_param)
+            .await?
+            .ok_or_else(|| ProjectionError::Corrupt("aggregate returned no row".into()))?;
+        summary.complaints = non_negative("count", row.int("n")?)?;
+        summary.reopened = non_negative("count", row.int("reopened")?)?;
         let mut response = Vec::new();
         let mut close = Vec::new();
-        for row in &rows {
-            summary.complaints += 1;
-            if let Some(seconds) = row.opt_int("first_response_seconds")? {
-                response.push(seconds);
-            }
-            if let Some(seconds) = row.opt_int("close_seconds")? {
-                close.push(seconds);
-            }
-            if row.int("reopen_count")? > 0 {
-                summary.reopened += 1;
+        let sql = format!(
+            "SELECT measure, lower_s, cases FROM {DURATIONS_MONTHLY} WHERE month = $1 \
+             AND cases > 0 ORDER BY measure, lower_s"
+        );
+        for row in self.db().fetch_all(&sql, &month_param).await? {
+            let bucket = (row.int("lower_s")?, non_negative("count", row.int("cases")?)?);
+            if row.text("measure")? == FIRST_RESPONSE {
+                response.push(bucket);
+            } else {
+                close.push(bucket);
             }
         }
-        summary.first_response_median_s = median(&mut response);
-        summary.first_response_p90_s = percentile(&mut response, 90);
-        summary.close_median_s = median(&mut close);
-        summary.close_p90_s = percentile(&mut close, 90);
+        summary.first_response_median_s = median(&response);
+        summary.first_response_p90_s = percentile(&response, 90);
+        summary.close_median_s = median(&close);
+        summary.close_p90_s = percentile(&close, 90);
         summary.reopened_share = ratio(summary.reopened, summary.complaints);
         Ok(summary)
     }
@@ -320,30 +341,45 @@ fn ratio(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// Values with their counts, ascending: a histogram's buckets (lower bound, cases).
+type Histogram = [(i64, u64)];
+
+/// The `rank`-th smallest value (1-based) of a histogram.
+fn at_rank(values: &Histogram, rank: u64) -> Option<i64> {
+    let mut seen = 0u64;
+    values.iter().find_map(|&(value, count)| {
+        seen = seen.saturating_add(count);
+        (seen >= rank).then_some(value)
+    })
+}
+
+fn total(values: &Histogram) -> u64 {
+    values.iter().map(|(_, count)| count).fold(0, |sum, count| sum.saturating_add(*count))
+}
+
 /// The middle value; the mean of the two middle values for an even count.
 #[allow(clippy::cast_precision_loss)] // seconds far below 2^52
-fn median(values: &mut [i64]) -> Option<f64> {
-    if values.is_empty() {
+fn median(values: &Histogram) -> Option<f64> {
+    let n = total(values);
+    if n == 0 {
         return None;
     }
-    values.sort_unstable();
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 0 {
-        (values[mid - 1] as f64 + values[mid] as f64) / 2.0
+    if n % 2 == 0 {
+        Some((at_rank(values, n / 2)? as f64 + at_rank(values, n / 2 + 1)? as f64) / 2.0)
     } else {
-        values[mid] as f64
-    })
+        at_rank(values, n / 2 + 1).map(|value| value as f64)
+    }
 }
 
 /// Nearest-rank percentile: the smallest value with at least `p` % of values at or below it.
 #[allow(clippy::cast_precision_loss)]
-fn percentile(values: &mut [i64], p: usize) -> Option<f64> {
-    if values.is_empty() {
+fn percentile(values: &Histogram, p: u64) -> Option<f64> {
+    let n = total(values);
+    if n == 0 {
         return None;
     }
-    values.sort_unstable();
-    let rank = (p * values.len()).div_ceil(100).max(1);
-    Some(values[rank - 1] as f64)
+    let rank = p.saturating_mul(n).div_ceil(100).max(1);
+    at_rank(values, rank).map(|value| value as f64)
 }
 
 #[cfg(test)]
@@ -360,13 +396,19 @@ mod tests {
 
     #[test]
     fn median_and_nearest_rank_percentile() {
-        assert_eq!(median(&mut [3, 1, 2]), Some(2.0));
-        assert_eq!(median(&mut [4, 1, 3, 2]), Some(2.5));
-        assert_eq!(median(&mut []), None);
-        let mut ten: Vec<i64> = (1..=10).collect();
-        assert_eq!(percentile(&mut ten, 90), Some(9.0));
-        assert_eq!(percentile(&mut [5], 90), Some(5.0));
-        let mut eleven: Vec<i64> = (1..=11).collect();
-        assert_eq!(percentile(&mut eleven, 90), Some(10.0));
+        let ones = |values: std::ops::RangeInclusive<i64>| -> Vec<(i64, u64)> {
+            values.map(|value| (value, 1)).collect()
+        };
+        assert_eq!(median(&ones(1..=3)), Some(2.0));
+        assert_eq!(median(&ones(1..=4)), Some(2.5));
+        assert_eq!(median(&[]), None);
+        assert_eq!(percentile(&[], 90), None);
+        assert_eq!(percentile(&ones(1..=10), 90), Some(9.0));
+        assert_eq!(percentile(&[(5, 1)], 90), Some(5.0));
+        assert_eq!(percentile(&ones(1..=11), 90), Some(10.0));
+        // Counts stand for repeated values: 1, 1, 1, 7, 9 and 1, 1, 7, 7.
+        assert_eq!(median(&[(1, 3), (7, 1), (9, 1)]), Some(1.0));
+        assert_eq!(median(&[(1, 2), (7, 2)]), Some(4.0));
+        assert_eq!(percentile(&[(1, 3), (7, 1), (9, 1)], 90), Some(9.0));
     }
 }

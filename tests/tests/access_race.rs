@@ -8,6 +8,7 @@ use kefu_tests::{rid, TestApp};
 
 kefu_tests::on_both_backends!(
     a_case_write_racing_a_raise_above_the_writer_commits_before_it_or_not,
+    a_write_on_a_merged_duplicates_case_racing_a_raise_of_its_survivor_commits_before_it,
 );
 
 /// Rounds of the race; each one lowers the customer again.
@@ -29,33 +30,62 @@ async fn a_case_write_racing_a_raise_above_the_writer_commits_before_it_or_not(a
     let mut admin = app.clients(Some("admin")).await;
     let customer = register_customer(&mut admin, "Raised In A Race").await;
     let (case, _) = file(&mut admin, &customer, pb::Severity::Normal, "").await;
+    let late = raced(app, &case, &customer).await;
+    assert!(late.is_empty(), "h1 wrote after the raise above them (round, raise, write): {late:?}");
+}
+
+/// The same race on the case of a duplicate merged into the customer raised: the
+/// survivor's level governs the duplicate's cases (third attack: the write held only the
+/// duplicate's own stream and committed after the survivor's raise).
+async fn a_write_on_a_merged_duplicates_case_racing_a_raise_of_its_survivor_commits_before_it(
+    app: &TestApp,
+) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let survivor = register_customer(&mut admin, "Raised Survivor").await;
+    let duplicate = register_customer(&mut admin, "Merged Duplicate").await;
+    let (case, _) = file(&mut admin, &duplicate, pb::Severity::Normal, "").await;
+    let merge = pb::MergeCustomersRequest {
+        request_id: rid(),
+        duplicate_id: duplicate,
+        survivor_id: survivor.clone(),
+        reason: "the same person".into(),
+        ..Default::default()
+    };
+    admin.customers.merge_customers(merge).await.expect("merge");
+    let late = raced(app, &case, &survivor).await;
+    assert!(late.is_empty(), "h1 wrote after the raise above them (round, raise, write): {late:?}");
+}
+
+/// Rounds of `h1`'s `RecordInvestigation` on `case` racing a raise of `raised` above
+/// h1's clearance (lowered again after each): the rounds where the write committed after.
+async fn raced(app: &TestApp, case: &str, raised: &str) -> Vec<(usize, u64, u64)> {
+    let mut admin = app.clients(Some("admin")).await;
     // h1 is cleared for internal, the customer's level now.
-    admin.complaints.assign_handler(assign(&case, "h1")).await.expect("assign");
+    admin.complaints.assign_handler(assign(case, "h1")).await.expect("assign");
     let h1 = app.clients(Some("h1")).await;
     let mut late = Vec::new();
     for round in 0..ROUNDS {
         let (mut raiser, mut handler) = (admin.clone(), h1.clone());
         let investigation = pb::RecordInvestigationRequest {
             request_id: rid(),
-            complaint_id: case.clone(),
+            complaint_id: case.to_owned(),
             expected_version: None,
             findings: format!("round {round}"),
         };
-        let (raised, written) = tokio::join!(
-            raiser
-                .customers
-                .update_customer(classify(&customer, pb::Confidentiality::Confidential)),
+        let (raise, written) = tokio::join!(
+            raiser.customers.update_customer(classify(raised, pb::Confidentiality::Confidential)),
             handler.complaints.record_investigation(investigation),
         );
-        let raised = raised.expect("raise").into_inner().result.expect("result").position;
+        let raise = raise.expect("raise").into_inner().result.expect("result").position;
         if let Ok(written) = written {
             let written = written.into_inner().result.expect("result").position;
-            if written > raised {
-                late.push((round, raised, written));
+            if written > raise {
+                late.push((round, raise, written));
             }
         }
-        let lowered = classify(&customer, pb::Confidentiality::Internal);
+        let lowered = classify(raised, pb::Confidentiality::Internal);
         admin.customers.update_customer(lowered).await.expect("lower again");
     }
-    assert!(late.is_empty(), "h1 wrote after the raise above them (round, raise, write): {late:?}");
+    late
 }

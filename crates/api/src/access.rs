@@ -476,8 +476,9 @@ pub struct CaseCustomer {
     pub level: Confidentiality,
     pub agent: Option<StaffId>,
     /// What keeps `level` true until a write commits: the customer's stream still at
-    /// the version read (a raise, a merge or any other change moves it).
-    pub held: Option<kefu_event_store::Condition>,
+    /// the version read (a raise, a merge or any other change moves it), first, then a
+    /// merged duplicate's survivor's likewise (its level governs).
+    pub held: Vec<kefu_event_store::Condition>,
     /// Erased (R-C8): their cases take nothing new.
     pub forgotten: bool,
 }

@@ -43,7 +43,7 @@ impl Ctx {
         })?;
         let mut held: Vec<Condition> = customer.held.iter().filter(|_| hold).cloned().collect();
         // R-C8: nothing new on the case of someone erased, even racing the erasure.
-        if let Some(customer_stream) = customer.held.as_ref().and_then(Condition::stream_id) {
+        if let Some(customer_stream) = customer.held.first().and_then(Condition::stream_id) {
             held.push(Condition::LastNot {
                 stream_id: customer_stream.clone(),
                 event_type: CustomerForgotten::EVENT_TYPE.to_owned(),

@@ -178,12 +178,25 @@ impl Ctx {
         let customer = stream(customer_id.stream_name())?;
         let (record, version, _) =
             self.commands.load_unopened::<kefu_domain::Customer>(&customer).await?;
-        let held = Some(Condition::StreamAt { stream_id: customer, version });
+        let mut held = vec![Condition::StreamAt { stream_id: customer, version }];
         Ok(match record {
             Some(record) => {
                 let forgotten = record.forgotten_at.is_some();
-                // A merged duplicate's cases are its survivor's: its level and agent.
-                let record = self.survivor_of(&record).await?.unwrap_or(record);
+                // A merged duplicate's cases are its survivor's: its level and agent,
+                // held like the duplicate's own.
+                let record = match self.survivor_of(&record).await? {
+                    Some(survivor) => {
+                        // Read again with its version: the level and the hold agree.
+                        let survivor_stream = stream(survivor.id.stream_name())?;
+                        let (fresh, version, _) = self
+                            .commands
+                            .load_unopened::<kefu_domain::Customer>(&survivor_stream)
+                            .await?;
+                        held.push(Condition::StreamAt { stream_id: survivor_stream, version });
+                        fresh.unwrap_or(survivor)
+                    }
+                    None => record,
+                };
                 crate::access::CaseCustomer {
                     level: record.confidentiality,
                     agent: Some(record.agent),

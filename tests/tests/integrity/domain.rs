@@ -27,6 +27,7 @@ kefu_tests::on_both_backends!(
     a_case_reopened_after_its_handler_left_goes_to_someone_active,
     a_departure_racing_assignments_leaves_the_leaver_nothing,
     a_request_id_of_a_forgotten_customer_is_never_answered_for_another_request,
+    a_departure_names_an_erased_customers_open_case_and_succeeds,
 );
 
 // 28 reports and replays in a row from two principals, as inputs: on a server without
@@ -515,6 +516,34 @@ async fn a_departure_nobody_can_take_over_is_refused_before_anything_is_recorded
         .expect("staff")
         .into_inner();
     assert!(staff.staff.iter().any(|s| s.staff_id == "h1" && s.active));
+}
+
+/// R-C3 with R-C8 (found by the stateful test in CI): a handler left while holding an
+/// open case of an erased customer; the handover could not be sealed (the key is gone),
+/// and the departure answered CUSTOMER_FORGOTTEN after it was recorded. Now it succeeds
+/// and names the case as unassigned: an erased customer's case takes no more changes.
+async fn a_departure_names_an_erased_customers_open_case_and_succeeds(app: &TestApp) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let customer = register_customer(&mut admin, "Erased Before Departure").await;
+    let (case, _) = file(&mut admin, &customer, pb::Severity::Normal, "").await;
+    admin.complaints.assign_handler(assign(&case, "h1")).await.expect("assign");
+    let forget = pb::ForgetCustomerRequest {
+        request_id: rid(),
+        customer_id: customer.clone(),
+        reason: "the customer asked".into(),
+    };
+    admin.customers.forget_customer(forget).await.expect("forget");
+    let departure = pb::RecordDepartureRequest {
+        request_id: rid(),
+        staff_id: "h1".into(),
+        reason: String::new(),
+    };
+    let departed = admin.staff.record_departure(departure).await.expect("the departure succeeds");
+    let unassigned = departed.into_inner().unassigned;
+    assert_eq!(unassigned.len(), 1, "{unassigned:?}");
+    assert_eq!(unassigned[0].id, case);
+    assert!(unassigned[0].reason.contains("R-C8"), "{unassigned:?}");
 }
 
 async fn a_retried_departure_reports_the_recorded_owners(app: &TestApp) {

@@ -378,7 +378,10 @@ struct Answer {
 }
 
 impl Answer {
-    fn into_response(self, mut result: pb::WriteResult) -> pb::RecordDepartureResponse {
+    fn into_response(mut self, mut result: pb::WriteResult) -> pb::RecordDepartureResponse {
+        // The plan and the sweep may both find an item nobody may take: named once.
+        let mut named = std::collections::HashSet::new();
+        self.unassigned.retain(|item| named.insert(item.id.clone()));
         let moves = self.customers.iter().chain(&self.cases);
         result.position = moves.map(|(_, position)| *position).fold(result.position, u64::max);
         pb::RecordDepartureResponse {
@@ -400,6 +403,11 @@ fn settle(
     match outcome {
         Ok(Some(done)) => moved.push(done),
         Ok(None) => {}
+        // R-C8 over R-C3: the case of an erased customer takes no more changes, not
+        // even a new handler; the answer names it.
+        Err(ApiError::Domain(DomainError::CustomerForgotten)) => {
+            left.push(unassigned(id, "its customer was erased: it takes no more changes (R-C8)"));
+        }
         Err(ApiError::Domain(DomainError::DepartureUnassignable(_))) => {
             left.push(unassigned(id, "every candidate has left or is barred from it (R-P4)"));
         }

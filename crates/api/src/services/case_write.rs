@@ -66,11 +66,8 @@ impl Ctx {
         loop {
             tries += 1;
             let standing = self.standing(complaint_id, access.may_lose_clearance()).await?;
-            // Level first (an uncleared caller learns nothing), then the erasure.
+            // Level first (an uncleared caller learns nothing).
             access.hide(standing.customer.level, "complaint", &complaint_id)?;
-            if standing.customer.forgotten {
-                return Err(DomainError::CustomerForgotten.into());
-            }
             let written = self
                 .commands
                 .execute_if::<Complaint>(&case, request, standing.held.clone(), |state| {
@@ -81,6 +78,11 @@ impl Ctx {
                         });
                     };
                     access.on_case(case, &standing.customer)?;
+                    // R-C8: nothing new once erased; in the command, so that a retry of
+                    // an earlier request is still looked up (and fails closed).
+                    if standing.customer.forgotten {
+                        return Err(DomainError::CustomerForgotten.into());
+                    }
                     command(state)
                 })
                 .await;

@@ -105,6 +105,8 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     ("s-resp", &["supervisor"], "secret"),
     ("d-resp", &["director"], "secret"),
     ("d2", &["director"], "secret"),
+    // A principal written in capitals: the staff code `co-caps` (codes fold case).
+    ("CO-CAPS", &["compliance", "supervisor"], "secret"),
 ];
 
 /// How many racing leavers (`x0`, `x1`, ...) hold tokens besides [`PRINCIPALS`].

@@ -88,6 +88,16 @@ impl Principal {
     }
 }
 
+/// A principal as the staff member it names: staff codes fold case (`RegisterStaff("SUR")`
+/// is `sur`), so a principal written `SUR` must be `sur` wherever access compares it with
+/// a respondent, handler or drafter. Service names that are not staff codes stay as written.
+fn canonical_principal(written: &str) -> Result<String, String> {
+    if written.trim().is_empty() {
+        return Err("a principal is empty".into());
+    }
+    Ok(StaffId::new(written).map_or_else(|_| written.to_owned(), |code| code.as_str().to_owned()))
+}
+
 /// Why a tokens file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TokensError {
@@ -162,10 +172,15 @@ impl Tokens {
                 .collect::<Result<Vec<_>, _>>()?;
             let clearance: Confidentiality =
                 entry.clearance.parse().map_err(|error| format!("{error}"))?;
-            if entry.principal.trim().is_empty() {
-                return Err("a principal is empty".into());
+            let id = canonical_principal(&entry.principal)?;
+            let principal = Principal { id, roles, clearance };
+            if let Some(earlier) = by_hash.insert(hash, principal) {
+                // Which entry would win is an accident of order: refuse the file.
+                return Err(format!(
+                    "the sha256 of {} is also the token of {}",
+                    entry.principal, earlier.id
+                ));
             }
-            by_hash.insert(hash, Principal { id: entry.principal, roles, clearance });
         }
         Ok(Tokens { by_hash: Arc::new(by_hash) })
     }
@@ -338,6 +353,42 @@ mod tests {
         );
         assert!(Tokens::parse(&unknown_role).is_err());
         assert!(Tokens::parse(r#"{"tokens":[], "extra": 1}"#).is_err());
+    }
+
+    fn entry(token: &str, principal: &str, clearance: &str) -> String {
+        let hash = hash_token(token);
+        format!(
+            r#"{{"sha256":"{hash}","principal":"{principal}","roles":["supervisor"],"clearance":"{clearance}"}}"#
+        )
+    }
+
+    /// The fourth attack: two entries of one token, `p` public and `q` secret, started a
+    /// server where the token acted as whichever came last.
+    #[test]
+    fn one_token_named_twice_is_refused() {
+        let file = format!(
+            r#"{{"tokens":[{},{}]}}"#,
+            entry("same", "p", "public"),
+            entry("same", "q", "secret")
+        );
+        let refused = Tokens::parse(&file).map(|_| ()).expect_err("refused");
+        assert!(refused.contains('p') && refused.contains('q'), "{refused}");
+    }
+
+    /// Staff codes fold case, so a principal is the staff member it names however its
+    /// letters are written (R-P4 compares it with respondents); a service name that is no
+    /// staff code stays as written.
+    #[test]
+    fn a_principal_is_the_staff_code_it_names() {
+        let file = format!(
+            r#"{{"tokens":[{},{}]}}"#,
+            entry("t1", "SUR", "secret"),
+            entry("t2", "svc:billing", "public")
+        );
+        let tokens = Tokens::parse(&file).expect("parse");
+        assert_eq!(tokens.authenticate(Some("Bearer t1")).expect("t1").id, "sur");
+        assert_eq!(tokens.authenticate(Some("Bearer t2")).expect("t2").id, "svc:billing");
+        assert_eq!(tokens.clearance_of("sur"), Some(Confidentiality::Secret));
     }
 
     #[cfg(unix)]

@@ -20,6 +20,7 @@ use tonic::Code;
 kefu_tests::on_both_backends!(
     forgetting_erases_every_copy_of_every_free_text,
     a_request_fingerprint_confirms_no_guess_after_the_erasure,
+    a_source_channel_is_a_code_that_can_carry_no_one,
 );
 
 /// One canary per free-text field: (text, event type, field).
@@ -28,7 +29,8 @@ const CANARIES: &[(&str, &str, &str)] = &[
     ("+8613501014242", "CustomerRegistered", "contacts"),
     ("ez.one@example.cn", "CustomerRegistered", "contacts"),
     ("EzAddress One", "CustomerRegistered", "contacts"),
-    ("EzSource Label", "CustomerRegistered", "source_channel"),
+    // A code (R-C8): kept through an erasure like the other labels below.
+    ("exhibition", "CustomerRegistered", "source_channel"),
     ("EzName Two", "CustomerUpdated", "name"),
     ("+8613502024242", "CustomerUpdated", "contacts"),
     ("EzAddress Two", "CustomerUpdated", "contacts"),
@@ -517,4 +519,36 @@ async fn a_request_fingerprint_confirms_no_guess_after_the_erasure(app: &TestApp
     refused(again, Code::FailedPrecondition, "REQUEST_SUBJECT_ERASED");
     let reused = agent.customers.grade_customer(grade).await;
     refused(reused, Code::AlreadyExists, "REQUEST_ID_REUSED");
+}
+
+/// Fourth attack, finding 2 (R-C8): `source_channel` took 8,000 characters of prose (a
+/// referrer's name and phone) and, being a classification label kept in clear for
+/// reports, outlived the erasure in `GetCustomer`, `ReadAll` and the raw files. It is a
+/// code now, like a complaint's category: prose is refused and never echoed.
+async fn a_source_channel_is_a_code_that_can_carry_no_one(app: &TestApp) {
+    use kefu_tests::refusals::refused_quietly;
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let prose = "referred by 王小明 +8613912345678";
+    let mut request = customer_request("Source Prose Person", pb::Confidentiality::Internal, "a1");
+    request.source_channel = prose.into();
+    let refused = refused_quietly(
+        app,
+        admin.customers.register_customer(request.clone()),
+        Code::InvalidArgument,
+        &["王小明", "13912345678"],
+    )
+    .await;
+    assert_eq!(kefu_tests::violated_fields(&refused), ["source_channel"], "{refused:?}");
+    request.request_id = rid();
+    request.source_channel = "referral".into();
+    let id = admin.customers.register_customer(request).await.expect("a code").into_inner();
+    let id = id.result.expect("result").id;
+    let got = admin
+        .customers
+        .get_customer(pb::GetCustomerRequest { customer_id: id, ..Default::default() })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(got.customer.expect("customer").source_channel, "referral");
 }

@@ -227,6 +227,9 @@ fn taxonomy_label(event_type: &str, field: &str) -> Option<fn(&str) -> &str> {
     match (event_type, field) {
         ("ComplaintFiled", "category") => Some(kefu_domain::taxonomy::category_label),
         ("ComplaintFiled", "cause") => Some(kefu_domain::taxonomy::cause_label),
+        ("CustomerRegistered", "source_channel") => {
+            Some(kefu_domain::taxonomy::source_channel_label)
+        }
         _ => None,
     }
 }

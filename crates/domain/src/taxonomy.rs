@@ -1,4 +1,5 @@
-//! R-P3, R-R1: a complaint's category and cause are codes from one taxonomy, not prose.
+//! R-P3, R-R1: a complaint's category and cause, and a customer's source channel, are codes
+//! from one taxonomy, not prose.
 //!
 //! Reports count by them and show them to every reader of an aggregate, and they stay
 //! in clear through an erasure (R-C8), so they must never carry a person's data: free
@@ -31,6 +32,20 @@ pub const CAUSES: &[&str] = &[
     "other",
 ];
 
+/// Where a customer came from (R-C1: the customer record keeps its source channel).
+pub const SOURCE_CHANNELS: &[&str] = &[
+    "phone",
+    "web",
+    "email",
+    "walk_in",
+    "referral",
+    "exhibition",
+    "advert",
+    "partner",
+    "social_media",
+    "other",
+];
+
 /// `code` as a category, or a refusal naming the field (and never repeating the input).
 pub fn category(code: &str) -> Result<Text, ValueError> {
     listed("category", CATEGORIES, code)
@@ -39,6 +54,16 @@ pub fn category(code: &str) -> Result<Text, ValueError> {
 /// `code` as a cause, or a refusal naming the field.
 pub fn cause(code: &str) -> Result<Text, ValueError> {
     listed("cause", CAUSES, code)
+}
+
+/// `code` as a source channel, or a refusal naming the field.
+pub fn source_channel(code: &str) -> Result<Text, ValueError> {
+    listed("source_channel", SOURCE_CHANNELS, code)
+}
+
+/// A stored source channel as read models show it: itself when listed, else [`UNLISTED`].
+pub fn source_channel_label(stored: &str) -> &str {
+    label(SOURCE_CHANNELS, stored)
 }
 
 /// A stored category as reports show it: itself when listed, else [`UNLISTED`].
@@ -76,7 +101,7 @@ mod tests {
 
     #[test]
     fn codes_are_short_words_that_carry_no_one() {
-        for code in CATEGORIES.iter().chain(CAUSES) {
+        for code in CATEGORIES.iter().chain(CAUSES).chain(SOURCE_CHANNELS) {
             assert!(code.len() <= 32 && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
             assert_ne!(*code, UNLISTED);
         }
@@ -87,5 +112,10 @@ mod tests {
         assert!(!refused.reason.contains("Zhang"));
         assert_eq!(category_label("Zhang San, +86 138 0013 8000"), UNLISTED);
         assert_eq!(cause_label("overcharge"), "overcharge");
+        assert_eq!(source_channel("referral").unwrap().as_str(), "referral");
+        let refused = source_channel("referred by 王小明 +8613912345678").unwrap_err();
+        assert_eq!(refused.field, "source_channel");
+        assert!(!refused.reason.contains("王小明"));
+        assert_eq!(source_channel_label("referred by 王小明"), UNLISTED);
     }
 }

@@ -43,7 +43,8 @@ pub const CANARIES: &[Canary] = &[
     canary("+8613944447171", "customer", "CustomerRegistered", "contacts"),
     canary("canary.qz71@example.cn", "customer", "CustomerRegistered", "contacts"),
     canary("Canary Road 71 QZ", "customer", "CustomerRegistered", "contacts"),
-    canary("CanarySource-QZ72", "customer", "CustomerRegistered", "source_channel"),
+    // A code (R-C8: no prose), the rarest one: restricted like any fact of the customer.
+    canary("social_media", "customer", "CustomerRegistered", "source_channel"),
     canary("CanaryGrade-QZ73", "customer", "CustomerGraded", "reason"),
     canary("CanaryNote-QZ74", "customer", "CustomerContacted", "note"),
     canary("CanaryCallback-QZ75", "customer", "CallbackLogged", "comment"),

@@ -101,7 +101,8 @@ impl Customers {
         let contacts = cv::contacts_in(&mut f, req.contacts.as_ref(), region);
         let tier = f.required("tier", cv::tier(req.tier));
         let stars = f.stars("stars", req.stars);
-        let source = f.text("source_channel", &req.source_channel);
+        let source =
+            f.code("source_channel", &req.source_channel, kefu_domain::taxonomy::source_channel);
         let referred_by = f.opt_customer_id("referred_by", &req.referred_by);
         let confidentiality =
             f.required("confidentiality", cv::confidentiality(req.confidentiality));
@@ -224,7 +225,10 @@ impl Customers {
             contacts: Some(cv::contacts_out(&contacts)),
             tier: cv::tier_out(record.tier),
             stars: record.stars.map_or(0, |stars| u32::from(stars.get())),
-            source_channel: record.source_channel.to_string(),
+            source_channel: kefu_domain::taxonomy::source_channel_label(
+                record.source_channel.as_str(),
+            )
+            .to_owned(),
             referred_by: record.referred_by.map(|id| id.to_string()).unwrap_or_default(),
             confidentiality: cv::confidentiality_out(level),
             agent: record.agent.to_string(),

@@ -144,9 +144,10 @@ impl Projection for Customers {
         "customers"
     }
 
-    /// 2: search keys, merged duplicates.
+    /// 2: search keys, merged duplicates. 3: a source channel outside the taxonomy (a
+    /// legacy event's prose) reads as `unlisted` (R-C8).
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -276,7 +277,10 @@ async fn apply_segment(
                         contacts: Some(serde_json::to_string(&e.contacts).unwrap_or_default()),
                         tier: e.tier.to_string(),
                         stars: e.stars.map(|stars| i64::from(stars.get())),
-                        source_channel: e.source_channel.to_string(),
+                        source_channel: kefu_domain::taxonomy::source_channel_label(
+                            e.source_channel.as_str(),
+                        )
+                        .to_owned(),
                         referred_by: e.referred_by.map(|id| id.to_string()),
                         confidentiality: e.confidentiality.to_string(),
                         confidentiality_rank: confidentiality_rank(e.confidentiality),

@@ -252,7 +252,8 @@ async fn a_referrer_above_clearance_is_as_unknown_as_one_never_registered(app: &
     let secret = secret_customer(&mut admin, "Secret Referrer Person").await;
     let mut referred = customer_request("Referred By Secret", pb::Confidentiality::Public, "a1");
     referred.referred_by = secret.clone();
-    admin.customers.register_customer(referred).await.expect("the admin may refer");
+    let referred = admin.customers.register_customer(referred).await.expect("the admin may refer");
+    let referred = referred.into_inner().result.expect("result").id;
     let a_pub = app.clients(Some("a-pub")).await;
     alike(app, &secret, |id| {
         let mut a = a_pub.clone();
@@ -275,4 +276,35 @@ async fn a_referrer_above_clearance_is_as_unknown_as_one_never_registered(app: &
     let report = pb::GetReferralReportRequest { min_position: head };
     let report = s_pub.reports.get_referral_report(report).await.expect("report").into_inner();
     assert!(report.referrals.iter().all(|r| r.referrer_id != secret), "{report:?}");
+
+    // Fourth attack, finding 5: the referred customer's own record named the secret
+    // referrer on every read of it, and on the feed to a public service token.
+    let get = pb::GetCustomerRequest { customer_id: referred.clone() };
+    let got = s_pub.customers.get_customer(get).await.expect("get").into_inner();
+    assert_eq!(got.customer.expect("customer").referred_by, "", "GetCustomer");
+    let all = pb::ListCustomersRequest { min_position: head, ..Default::default() };
+    let listed = s_pub.customers.list_customers(all).await.expect("list").into_inner();
+    let row = listed.customers.iter().find(|c| c.customer_id == referred).expect("listed");
+    assert_eq!(row.referred_by, "", "ListCustomers");
+    let find = pb::FindCustomersRequest {
+        query: "Referred By Secret".into(),
+        min_position: head,
+        ..Default::default()
+    };
+    let found = s_pub.customers.find_customers(find).await.expect("find").into_inner();
+    let found = found.matches.iter().filter_map(|m| m.customer.as_ref());
+    assert!(found.clone().any(|c| c.customer_id == referred), "found");
+    assert!(found.clone().all(|c| c.referred_by.is_empty()), "FindCustomers");
+    let mut svc = app.clients(Some("svc-pub")).await;
+    let page = pb::ReadAllRequest { from_position: 1, limit: 1_000, categories: Vec::new() };
+    let log = svc.events.read_all(page).await.expect("read all").into_inner().events;
+    let registered = log
+        .iter()
+        .find(|e| e.event_type == "CustomerRegistered" && e.stream_id.ends_with(&referred))
+        .expect("the referred customer's registration");
+    assert!(!registered.payload_json.contains(&secret), "ReadAll: {registered:?}");
+    assert!(registered.redacted_fields.iter().any(|f| f == "referred_by"), "{registered:?}");
+    // A caller cleared for the referrer still sees them.
+    let got = admin.customers.get_customer(pb::GetCustomerRequest { customer_id: referred });
+    assert_eq!(got.await.expect("get").into_inner().customer.expect("c").referred_by, secret);
 }

@@ -109,12 +109,18 @@ impl Reader {
             Some(customer_id) => self.level(customer_id, event.position, horizon).await?,
             None => None,
         };
+        let referrer = event.payload.get("referred_by").and_then(Value::as_str).map(str::to_owned);
+        let referrer_hidden = match referrer {
+            Some(referrer) => !self.may_know_of(&referrer, horizon).await?,
+            None => false,
+        };
         let Value::Object(fields) = &mut event.payload else { return Ok(Vec::new()) };
         let mut redacted = Vec::new();
         for (field, value) in fields.iter_mut() {
             let kind = personal::kind(&event.event_type, field);
+            let hidden = field == "referred_by" && referrer_hidden;
             // The feed serves services and compliance, never a case's handler.
-            if !access::may_read(&self.who, &category, kind, level, false) {
+            if hidden || !access::may_read(&self.who, &category, kind, level, false) {
                 *value = Value::Null;
                 redacted.push(field.clone());
             } else if let (Some(label), Value::String(stored)) =
@@ -127,6 +133,15 @@ impl Reader {
         }
         redacted.sort();
         Ok(redacted)
+    }
+
+    /// R-C6: whether the caller may know of `customer` (a referrer named in another
+    /// customer's event): one above their clearance is as unknown as one never registered.
+    async fn may_know_of(&mut self, customer: &str, horizon: u64) -> Result<bool, ApiError> {
+        let Ok(customer_id) = customer.parse::<CustomerId>() else { return Ok(false) };
+        let level = self.level(customer_id, horizon, horizon).await?;
+        let kind = personal::kind("CustomerRegistered", "referred_by");
+        Ok(level.is_some() && access::may_read(&self.who, "customer", kind, level, false))
     }
 
     /// The customer an event of a customer or complaint stream is about.

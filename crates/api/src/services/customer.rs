@@ -1,6 +1,8 @@
 //! `CustomerService`: customer records (R-C1..R-C8), each call through the access table
 //! (roles, the customer's own agent, clearance and classification: R-C3, R-C6).
 
+use std::collections::HashMap;
+
 use kefu_domain::customer::*;
 use kefu_domain::search_keys::KeyKind;
 use kefu_domain::{balance, CustomerId, StaffRole};
@@ -213,7 +215,7 @@ impl Customers {
         let forgotten = record.forgotten_at.is_some()
             || survivor.as_ref().is_some_and(|s| s.forgotten_at.is_some());
         let contacts = if forgotten { kefu_domain::Contacts::default() } else { record.contacts };
-        Ok(pb::Customer {
+        let mut customer = pb::Customer {
             customer_id: record.id.to_string(),
             name: record
                 .name
@@ -240,7 +242,39 @@ impl Customers {
             version,
             merged_into: survivor.map(|s| s.id.to_string()).unwrap_or_default(),
             absorbed: record.absorbed.iter().map(ToString::to_string).collect(),
-        })
+        };
+        self.hide_referrers(&access, [&mut customer]).await?;
+        Ok(customer)
+    }
+
+    /// R-C6: a referrer above the caller's clearance is as unknown as one never
+    /// registered, so the records they referred name no referrer to that caller.
+    pub(super) async fn hide_referrers<'a>(
+        &self,
+        access: &Access,
+        customers: impl IntoIterator<Item = &'a mut pb::Customer>,
+    ) -> Result<(), ApiError> {
+        let mut shown: HashMap<String, bool> = HashMap::new();
+        for customer in customers {
+            if customer.referred_by.is_empty() {
+                continue;
+            }
+            let visible = match shown.get(&customer.referred_by) {
+                Some(visible) => *visible,
+                None => {
+                    let visible = match customer.referred_by.parse::<CustomerId>() {
+                        Ok(id) => self.ctx.customer_level(id).await? <= access.max_level(),
+                        Err(_) => false,
+                    };
+                    shown.insert(customer.referred_by.clone(), visible);
+                    visible
+                }
+            };
+            if !visible {
+                customer.referred_by.clear();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -534,8 +568,10 @@ impl CustomerService for Customers {
         };
         let page = Page { after: present(after)?.map(|id| id.to_string()), size: req.page_size };
         let paged = self.ctx.models.customers(&filter, &page).await.map_err(ApiError::from)?;
+        let mut customers: Vec<pb::Customer> = paged.rows.into_iter().map(listed).collect();
+        self.hide_referrers(&access, &mut customers).await?;
         Ok(Response::new(pb::ListCustomersResponse {
-            customers: paged.rows.into_iter().map(listed).collect(),
+            customers,
             next_page_token: paged.next.unwrap_or_default(),
         }))
     }

@@ -34,10 +34,11 @@ impl Customers {
         };
         let rank = confidentiality_rank(access.max_level());
         let found = self.ctx.models.find_customers(&lookup, rank, &page).await?;
-        Ok(pb::FindCustomersResponse {
-            matches: found.rows.into_iter().map(matched).collect(),
-            next_page_token: found.next.unwrap_or_default(),
-        })
+        let mut matches: Vec<pb::CustomerMatch> = found.rows.into_iter().map(matched).collect();
+        let customers: Vec<&mut pb::Customer> =
+            matches.iter_mut().filter_map(|m| m.customer.as_mut()).collect();
+        self.hide_referrers(&access, customers).await?;
+        Ok(pb::FindCustomersResponse { matches, next_page_token: found.next.unwrap_or_default() })
     }
 
     /// The query, normalised the way the index was built; a query that is not what it

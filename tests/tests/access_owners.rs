@@ -28,8 +28,7 @@ async fn registered(clients: &mut Clients, request: pb::RegisterCustomerRequest)
 }
 
 async fn owner(clients: &mut Clients, customer_id: &str) -> String {
-    let request =
-        pb::GetCustomerRequest { customer_id: customer_id.to_owned(), ..Default::default() };
+    let request = pb::GetCustomerRequest { customer_id: customer_id.to_owned() };
     let customer = clients.customers.get_customer(request).await.expect("get").into_inner();
     customer.customer.expect("customer").agent
 }
@@ -91,7 +90,7 @@ async fn a_customer_is_registered_assigned_and_raised_only_to_a_cleared_agent(ap
     not_cleared(app, admin.customers.update_customer(raise(&internal, Confidential))).await;
     admin.customers.assign_agent(assign(&internal, "h-sec")).await.expect("a cleared agent");
     supervisor.customers.update_customer(raise(&internal, Secret)).await.expect("raise");
-    let get = pb::GetCustomerRequest { customer_id: internal.clone(), ..Default::default() };
+    let get = pb::GetCustomerRequest { customer_id: internal.clone() };
     let raised = admin.customers.get_customer(get).await.expect("get").into_inner().customer;
     let raised = raised.expect("customer");
     assert_eq!((raised.confidentiality, raised.agent.as_str()), (Secret as i32, "h-sec"));

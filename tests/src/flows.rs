@@ -57,6 +57,26 @@ pub async fn standard_staff(app: &TestApp) {
     .await;
 }
 
+/// The agent tests give customers above `internal` to: `h-sec`, whose agent token is
+/// cleared for `secret` (R-C6: an agent owns only customers they may read; the agents of
+/// [`standard_staff`] hold `internal` tokens). [`register_cleared_agent`] puts them on
+/// the staff.
+pub const CLEARED_AGENT: &str = "h-sec";
+
+/// Registers [`CLEARED_AGENT`] as an agent and handler.
+pub async fn register_cleared_agent(app: &TestApp) {
+    register_staff(app, &[(CLEARED_AGENT, &[pb::StaffRole::Agent, pb::StaffRole::Handler])]).await;
+}
+
+/// Who owns a test customer at `level`: `a1` up to `internal`, else [`CLEARED_AGENT`].
+pub fn owner_for(level: pb::Confidentiality) -> &'static str {
+    if level > pb::Confidentiality::Internal {
+        CLEARED_AGENT
+    } else {
+        "a1"
+    }
+}
+
 pub fn customer_request(
     name: &str,
     confidentiality: pb::Confidentiality,

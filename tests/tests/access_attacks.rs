@@ -50,7 +50,17 @@ async fn staff(app: &TestApp, members: &[(&str, &[i32])]) {
 }
 
 async fn register(clients: &mut Clients, name: &str, at: pb::Confidentiality) -> String {
-    let request = customer_request(name, at, "a1");
+    register_to(clients, name, at, owner_for(at)).await
+}
+
+/// A customer of `agent` (one to be raised: an agent cleared for the new level, R-C6).
+async fn register_to(
+    clients: &mut Clients,
+    name: &str,
+    at: pb::Confidentiality,
+    agent: &str,
+) -> String {
+    let request = customer_request(name, at, agent);
     let registered = clients.customers.register_customer(request).await.expect("register");
     registered.into_inner().result.expect("result").id
 }
@@ -110,6 +120,7 @@ fn redacted(event: &pb::Event, fields: &[&str]) {
 /// their secret-era data shown as public.
 async fn the_live_feed_honours_a_raise_in_its_own_event_and_the_level_at_each_event(app: &TestApp) {
     standard_staff(app).await;
+    register_cleared_agent(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let mut supervisor = app.clients(Some("s-sec")).await;
     let mut service = app.clients(Some("svc-pub")).await;
@@ -117,7 +128,9 @@ async fn the_live_feed_honours_a_raise_in_its_own_event_and_the_level_at_each_ev
     let request = pb::SubscribeRequest { from_position: from, categories: vec!["customer".into()] };
     let mut live = service.events.subscribe(request).await.expect("subscribe").into_inner();
 
-    let raised = register(&mut admin, "Public Name QL0", pb::Confidentiality::Public).await;
+    let raised =
+        register_to(&mut admin, "Public Name QL0", pb::Confidentiality::Public, CLEARED_AGENT)
+            .await;
     // The reader has shown the registration, so it knows the customer as public now.
     let registered = next_of(&mut live, "CustomerRegistered", &raised).await;
     assert_eq!(payload(&registered)["name"], "Public Name QL0");
@@ -494,7 +507,9 @@ async fn nobody_changes_a_case_they_are_not_cleared_to_read(app: &TestApp) {
 
     // A handler assigned while the customer was public, who is not cleared once the
     // customer is raised: every step of the lifecycle is refused them.
-    let public = register(&mut admin, "Raised Person QU2", pb::Confidentiality::Public).await;
+    let public =
+        register_to(&mut admin, "Raised Person QU2", pb::Confidentiality::Public, CLEARED_AGENT)
+            .await;
     let (raised, _) = file(&mut admin, &public, pb::Severity::Normal, "").await;
     admin.complaints.assign_handler(assign(&raised, "h-pub")).await.expect("cleared then");
     let mut raise = update(&public);
@@ -572,9 +587,11 @@ async fn whoever_drafted_in_this_round_signs_in_no_capacity(app: &TestApp) {
 /// answered `ABORTED` with the stream's version; a refused caller must learn nothing.
 async fn a_refused_caller_learns_no_version_nor_state(app: &TestApp) {
     standard_staff(app).await;
+    register_cleared_agent(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let secret = register(&mut admin, "Secret Person QV1", pb::Confidentiality::Secret).await;
-    // a1 is the customer's own agent, cleared for internal only; a2 is no relation.
+    // a1 and a2, cleared for internal only, are no relation (an agent below the level
+    // cannot own the customer: AGENT_NOT_CLEARED, tests/tests/access_owners.rs).
     for principal in ["a1", "a2"] {
         let mut caller = app.clients(Some(principal)).await;
         let mut stale = update(&secret);

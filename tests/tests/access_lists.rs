@@ -70,9 +70,11 @@ async fn shown(app: &TestApp, who: &str, head: u64) -> [Vec<String>; 3] {
 async fn operational_lists_show_no_row_above_clearance_nor_against_the_caller(app: &TestApp) {
     standard_staff(app).await;
     register_staff(app, &[("s-resp", &[pb::StaffRole::Supervisor])]).await;
+    register_cleared_agent(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let internal = register_customer(&mut admin, "Internal Lists Person").await;
-    let request = customer_request("Secret Lists Person", pb::Confidentiality::Secret, "a1");
+    let request =
+        customer_request("Secret Lists Person", pb::Confidentiality::Secret, CLEARED_AGENT);
     let secret = admin.customers.register_customer(request).await.expect("register");
     let secret = secret.into_inner().result.expect("result").id;
 

@@ -57,13 +57,16 @@ async fn classifying_needs_a_cleared_supervisor_or_compliance_and_nobody_updates
     app: &TestApp,
 ) {
     standard_staff(app).await;
+    register_cleared_agent(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let mut a1 = app.clients(Some("a1")).await;
     let mut a2 = app.clients(Some("a2")).await;
     let mut s1 = app.clients(Some("s1")).await;
     let mut co1 = app.clients(Some("co1")).await;
-    // a1 (internal) is the own agent of both; the secret one is above a1's clearance.
-    let secret = register(&mut admin, "Secret Sun QK1", pb::Confidentiality::Secret, "a1").await;
+    // a1 (internal) is the own agent of the internal one; the secret one is above a1's
+    // clearance (and so owned by an agent cleared for it, R-C6).
+    let secret =
+        register(&mut admin, "Secret Sun QK1", pb::Confidentiality::Secret, CLEARED_AGENT).await;
     let internal = register(&mut admin, "Open Moon QK2", pb::Confidentiality::Internal, "a1").await;
 
     // The reproduction: declassify, then read.
@@ -106,6 +109,15 @@ async fn classifying_needs_a_cleared_supervisor_or_compliance_and_nobody_updates
         &[],
     )
     .await;
+    // Raised above a1's clearance, the customer goes to a cleared agent first (R-C6).
+    let to_cleared = pb::AssignAgentRequest {
+        request_id: rid(),
+        customer_id: internal.clone(),
+        expected_version: None,
+        agent: CLEARED_AGENT.into(),
+        reason: String::new(),
+    };
+    admin.customers.assign_agent(to_cleared).await.expect("a cleared agent");
     s1.customers
         .update_customer(classify(&internal, pb::Confidentiality::Confidential))
         .await
@@ -149,8 +161,10 @@ fn find<'a>(events: &'a [pb::Event], event_type: &str) -> &'a pb::Event {
 /// Issue 16, item 2 (R-C6, R-P11 on `EventService`).
 async fn the_event_feed_redacts_fields_above_clearance_and_complaint_details(app: &TestApp) {
     standard_staff(app).await;
+    register_cleared_agent(app).await;
     let mut admin = app.clients(Some("admin")).await;
-    let mut request = customer_request("Feed Person QF1", pb::Confidentiality::Confidential, "a1");
+    let level = pb::Confidentiality::Confidential;
+    let mut request = customer_request("Feed Person QF1", level, owner_for(level));
     request.contacts = Some(pb::Contacts {
         phones: vec!["+86 138 2222 9191".into()],
         emails: vec!["feed.qf1@example.cn".into()],
@@ -208,14 +222,16 @@ async fn the_event_feed_redacts_fields_above_clearance_and_complaint_details(app
 /// Issue 16, item 3 (analysts: aggregates only; R-C6 names in reports).
 async fn reports_give_analysts_aggregates_only_and_names_within_clearance(app: &TestApp) {
     standard_staff(app).await;
+    // R-C6: a secret customer is owned by an agent, and their case handled by a
+    // handler, cleared for secret.
+    register_cleared_agent(app).await;
     let mut admin = app.clients(Some("admin")).await;
-    let referrer = register(&mut admin, "Referrer QR1", pb::Confidentiality::Secret, "a1").await;
+    let referrer =
+        register(&mut admin, "Referrer QR1", pb::Confidentiality::Secret, CLEARED_AGENT).await;
     let mut referred = customer_request("Referred QR2", pb::Confidentiality::Public, "a1");
     referred.referred_by = referrer.clone();
     admin.customers.register_customer(referred).await.expect("referred");
     let (case, _) = file(&mut admin, &referrer, pb::Severity::Normal, "").await;
-    // R-C6: the case of a secret customer goes to a handler cleared for secret.
-    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent, pb::StaffRole::Handler])]).await;
     let assigned = admin.complaints.assign_handler(assign(&case, "h-sec")).await.expect("assign");
     // Every report below reads at least up to the last write.
     let position = assigned.into_inner().result.expect("result").position;

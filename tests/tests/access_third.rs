@@ -7,6 +7,7 @@ use kefu_api::pb;
 use kefu_tests::flows::*;
 use kefu_tests::refusals::{denied, refused_quietly};
 use kefu_tests::{rid, Clients, TestApp};
+use prost::Message;
 use tonic::{Code, Status};
 
 kefu_tests::on_both_backends!(
@@ -15,6 +16,7 @@ kefu_tests::on_both_backends!(
     a_respondent_reads_their_own_case_through_no_audit_call,
     nothing_is_acknowledged_on_a_case_after_its_customers_erasure,
     a_referrer_above_clearance_is_as_unknown_as_one_never_registered,
+    the_feed_shows_a_respondent_nothing_of_their_own_case,
 );
 
 /// `status` with `id` written as `as_id`: two refusals compared but for the id.
@@ -37,7 +39,7 @@ where
 }
 
 async fn secret_customer(admin: &mut Clients, name: &str) -> String {
-    let request = customer_request(name, pb::Confidentiality::Secret, "a1");
+    let request = customer_request(name, pb::Confidentiality::Secret, CLEARED_AGENT);
     let registered = admin.customers.register_customer(request).await.expect("register");
     registered.into_inner().result.expect("result").id
 }
@@ -47,6 +49,7 @@ async fn secret_customer(admin: &mut Clients, name: &str) -> String {
 /// finding 8: a duplicate merged into a secret survivor answered `CUSTOMER_MERGED`.
 async fn a_customer_above_clearance_answers_every_write_as_an_unknown_one(app: &TestApp) {
     standard_staff(app).await;
+    register_cleared_agent(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let secret = secret_customer(&mut admin, "Secret Oracle Person").await;
     let duplicate = register_customer(&mut admin, "Merged Oracle Person").await;
@@ -131,6 +134,7 @@ async fn a_customer_above_clearance_answers_every_write_as_an_unknown_one(app: &
 /// id; an assignment to an unregistered handler said so before the case's level.
 async fn a_case_above_clearance_answers_every_lookup_as_an_unknown_one(app: &TestApp) {
     standard_staff(app).await;
+    register_cleared_agent(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let secret = secret_customer(&mut admin, "Secret Case Person").await;
     let (case, number) = file(&mut admin, &secret, pb::Severity::Normal, "").await;
@@ -248,6 +252,7 @@ async fn nothing_is_acknowledged_on_a_case_after_its_customers_erasure(app: &Tes
 /// of those they referred had rows, and the referral report listed them by id.
 async fn a_referrer_above_clearance_is_as_unknown_as_one_never_registered(app: &TestApp) {
     standard_staff(app).await;
+    register_cleared_agent(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let secret = secret_customer(&mut admin, "Secret Referrer Person").await;
     let mut referred = customer_request("Referred By Secret", pb::Confidentiality::Public, "a1");
@@ -307,4 +312,64 @@ async fn a_referrer_above_clearance_is_as_unknown_as_one_never_registered(app: &
     // A caller cleared for the referrer still sees them.
     let got = admin.customers.get_customer(pb::GetCustomerRequest { customer_id: referred });
     assert_eq!(got.await.expect("get").into_inner().customer.expect("c").referred_by, secret);
+}
+
+/// Finding 6 (R-P4, R-P11): the event feed redacted by level and role, not by respondent:
+/// a compliance officer or admin named as the respondent read their own case in clear
+/// from `ReadAll` and `Subscribe`. Checked on the encoded answers for canaries.
+async fn the_feed_shows_a_respondent_nothing_of_their_own_case(app: &TestApp) {
+    use kefu_tests::refusals::contains;
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let customer = register_customer(&mut admin, "Feed Respondent Person").await;
+    // One case against co1, with findings recorded after the filing; one against admin.
+    let (against_co1, against_admin) = ("QF6-CO1-CANARY", "QF6-ADMIN-CANARY");
+    let filing = |respondent: &str, canary: &str| pb::FileComplaintRequest {
+        description: format!("the officer was rude {canary}"),
+        ..file_request(&customer, pb::Severity::Normal, respondent)
+    };
+    let filed = admin.complaints.file_complaint(filing("co1", against_co1)).await.expect("file");
+    let co1_case = filed.into_inner().result.expect("result").id;
+    admin.complaints.assign_handler(assign(&co1_case, "h1")).await.expect("assign");
+    let findings = pb::RecordInvestigationRequest {
+        request_id: rid(),
+        complaint_id: co1_case.clone(),
+        expected_version: None,
+        findings: format!("confirmed {against_co1}"),
+    };
+    let mut h1 = app.clients(Some("h1")).await;
+    h1.complaints.record_investigation(findings).await.expect("investigate");
+    let filed = admin.complaints.file_complaint(filing("admin", against_admin)).await;
+    let admin_case = filed.expect("file").into_inner().result.expect("result").id;
+    let page = pb::ReadAllRequest { from_position: 1, limit: 1_000, categories: Vec::new() };
+    let readers = [
+        ("co1", &co1_case, against_co1, against_admin),
+        ("admin", &admin_case, against_admin, against_co1),
+    ];
+    for (respondent, case, own, other) in readers {
+        let mut reader = app.clients(Some(respondent)).await;
+        let log = reader.events.read_all(page.clone()).await.expect("read all").into_inner();
+        let bytes = log.encode_to_vec();
+        assert!(!contains(&bytes, own), "{respondent} reads their own case on ReadAll");
+        assert!(contains(&bytes, other), "{respondent} reads other cases: not vacuous");
+        let filed = log
+            .events
+            .iter()
+            .find(|e| e.event_type == "ComplaintFiled" && e.stream_id.ends_with(case.as_str()))
+            .expect("their case is on the feed");
+        assert!(filed.redacted_fields.iter().any(|f| f == "description"), "{filed:?}");
+        // The live feed from the start: the case events, caught up, then live.
+        let request =
+            pb::SubscribeRequest { from_position: 1, categories: vec!["complaint".into()] };
+        let mut live = reader.events.subscribe(request).await.expect("subscribe").into_inner();
+        let mut shown = Vec::new();
+        // Both filings, the assignment and the investigation.
+        for _ in 0..4 {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(20), live.message());
+            let event = next.await.expect("in time").expect("ok").expect("open");
+            shown.extend(event.event.expect("event").encode_to_vec());
+        }
+        assert!(!contains(&shown, own), "{respondent} reads their own case on Subscribe");
+        assert!(contains(&shown, other), "{respondent} reads other cases live: not vacuous");
+    }
 }

@@ -484,6 +484,7 @@ async fn callers_must_authenticate_and_hold_the_role(app: &TestApp) {
 
 async fn confidentiality_filters_customers_and_complaints(app: &TestApp) {
     standard_staff(app).await;
+    register_cleared_agent(app).await;
     let mut supervisor = app.clients(Some("s1")).await;
     let mut agent = app.clients(Some("a1")).await;
     let mut director = app.clients(Some("d1")).await;
@@ -491,14 +492,22 @@ async fn confidentiality_filters_customers_and_complaints(app: &TestApp) {
     // R-C6: nobody files a record above their own clearance (s1 is cleared for confidential).
     let status = supervisor
         .customers
-        .register_customer(customer_request("Secret Person", pb::Confidentiality::Secret, "a1"))
+        .register_customer(customer_request(
+            "Secret Person",
+            pb::Confidentiality::Secret,
+            CLEARED_AGENT,
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     let mut admin = app.clients(Some("admin")).await;
     let secret = admin
         .customers
-        .register_customer(customer_request("Secret Person", pb::Confidentiality::Secret, "a1"))
+        .register_customer(customer_request(
+            "Secret Person",
+            pb::Confidentiality::Secret,
+            CLEARED_AGENT,
+        ))
         .await
         .expect("register")
         .into_inner()

@@ -449,21 +449,36 @@ fn reads_no_personal_data(who: &Principal) -> bool {
     who.roles.iter().all(|role| *role == Role::Analyst)
 }
 
+/// The reader's part in the complaint an event is about (for other events: `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartInCase {
+    None,
+    /// The case's current handler (R-P11: reads their own case's details).
+    Handler,
+    /// The staff member complained about (R-P4: never reads their own case, in any role).
+    Respondent,
+}
+
 /// The field dimension of the table: whether `who` reads a field of `kind` in an event of
-/// a `category` stream whose customer is at `level` (`None`: unknown, so not readable).
-/// `handles_case`: the caller is the complaint's current handler.
+/// a `category` stream whose customer is at `level` (`None`: unknown, so not readable),
+/// taking `part` in the complaint it is about.
 pub fn may_read(
     who: &Principal,
     category: &str,
     kind: FieldKind,
     level: Option<Confidentiality>,
-    handles_case: bool,
+    part: PartInCase,
 ) -> bool {
     match kind {
         FieldKind::Plain => true,
         FieldKind::Restricted | FieldKind::Personal => {
             let cleared = level.is_some_and(|level| level <= who.clearance);
-            let case_allowed = category != "complaint" || handles_case || reads_case_details(who);
+            let case_allowed = category != "complaint"
+                || match part {
+                    PartInCase::Respondent => false,
+                    PartInCase::Handler => true,
+                    PartInCase::None => reads_case_details(who),
+                };
             cleared && case_allowed && !reads_no_personal_data(who)
         }
     }
@@ -699,7 +714,11 @@ pub fn markdown() -> String {
          (R-P4: never acts on nor reads their own complaint), then the relationship. \
          `ListComplaints` leaves out the caller's own cases as respondent. `AssignHandler` \
          also needs the assignee cleared for the customer (their tokens' highest \
-         clearance), else `FAILED_PRECONDITION` `HANDLER_NOT_CLEARED`.\n",
+         clearance), else `FAILED_PRECONDITION` `HANDLER_NOT_CLEARED`; a customer's agent \
+         likewise (R-C6: nobody owns a record they may not read): `RegisterCustomer` (to \
+         the named agent, or the least-loaded cleared one), `AssignAgent` and a raise \
+         above the agent's clearance are else `FAILED_PRECONDITION` `AGENT_NOT_CLEARED`, \
+         and a departure hands each customer only to an agent cleared for them.\n",
     );
     out.push_str("\nEvent fields (feed and `ReplayCase`), for a caller allowed the RPC:\n\n");
     out.push_str("| field kind | customer events | complaint events |\n|---|---|---|\n");
@@ -709,7 +728,7 @@ pub fn markdown() -> String {
             FieldKind::Restricted | FieldKind::Personal => (
                 "in clear within clearance, else redacted",
                 "in clear within clearance for supervisor, director, compliance and admin \
-                 (R-P11), else redacted",
+                 (R-P11), never for the case's respondent (R-P4), else redacted",
             ),
         };
         out.push_str(&format!("| {} | {customer} | {complaint} |\n", kind.as_str()));
@@ -772,7 +791,7 @@ mod tests {
             "customer",
             FieldKind::Personal,
             Some(Confidentiality::Public),
-            false
+            PartInCase::None
         ));
     }
 
@@ -781,12 +800,35 @@ mod tests {
         use Confidentiality::*;
         let service = principal(&[Role::Service], Internal);
         let compliance = principal(&[Role::Compliance], Internal);
-        assert!(may_read(&service, "customer", FieldKind::Personal, Some(Internal), false));
-        assert!(!may_read(&service, "customer", FieldKind::Personal, Some(Secret), false));
-        assert!(!may_read(&service, "complaint", FieldKind::Restricted, Some(Public), false));
-        assert!(may_read(&service, "complaint", FieldKind::Plain, Some(Secret), false));
-        assert!(may_read(&compliance, "complaint", FieldKind::Personal, Some(Internal), false));
-        assert!(!may_read(&compliance, "complaint", FieldKind::Personal, None, false));
+        let none = PartInCase::None;
+        assert!(may_read(&service, "customer", FieldKind::Personal, Some(Internal), none));
+        assert!(!may_read(&service, "customer", FieldKind::Personal, Some(Secret), none));
+        assert!(!may_read(&service, "complaint", FieldKind::Restricted, Some(Public), none));
+        assert!(may_read(&service, "complaint", FieldKind::Plain, Some(Secret), none));
+        assert!(may_read(&compliance, "complaint", FieldKind::Personal, Some(Internal), none));
+        assert!(!may_read(&compliance, "complaint", FieldKind::Personal, None, none));
+        // R-P4: the respondent reads nothing of their own case, whatever their roles; a
+        // handler reads their own case's details (R-P11).
+        let admin = principal(&[Role::Admin], Secret);
+        let agent = principal(&[Role::Agent], Secret);
+        for kind in [FieldKind::Restricted, FieldKind::Personal] {
+            for who in [&admin, &compliance, &agent] {
+                let part = PartInCase::Respondent;
+                assert!(!may_read(who, "complaint", kind, Some(Public), part), "{who:?}");
+            }
+            assert!(may_read(&admin, "complaint", kind, Some(Public), none));
+            assert!(may_read(&agent, "complaint", kind, Some(Public), PartInCase::Handler));
+            assert!(!may_read(&agent, "complaint", kind, Some(Public), none));
+            // Their own customer's record is no case: R-C6 alone.
+            assert!(may_read(&admin, "customer", kind, Some(Public), PartInCase::Respondent));
+        }
+        assert!(may_read(
+            &admin,
+            "complaint",
+            FieldKind::Plain,
+            Some(Secret),
+            PartInCase::Respondent
+        ));
     }
 
     /// `KEFU_BLESS_DOCS=1` writes the generated table into the doc instead of failing.

@@ -1,7 +1,7 @@
 //! Events as a caller may read them: every field of every event shown in clear or
 //! redacted by the access table's field dimension ([`access::may_read`]: R-C6 by the
-//! customer's level, R-P11 by role), and sealed personal fields opened only where
-//! shown. The event feed and case replays read the log through here.
+//! customer's level, R-P11 by role, R-P4 by the case's respondent), and sealed personal
+//! fields opened only where shown. The event feed and case replays read the log through here.
 //!
 //! The level an event is read at is the higher of the level in force when it was
 //! written (before it, and the one it sets itself) and the customer's current level:
@@ -17,7 +17,7 @@ use kefu_domain::{Confidentiality, CustomerId};
 use kefu_event_store::{category_of, Direction, RecordedEvent};
 use serde_json::Value;
 
-use crate::access;
+use crate::access::{self, PartInCase};
 use crate::auth::Principal;
 use crate::commands::{decode, stream};
 use crate::error::ApiError;
@@ -61,8 +61,17 @@ pub struct Reader {
     ctx: Ctx,
     who: Principal,
     levels: HashMap<CustomerId, Levels>,
-    /// The customer of each complaint stream seen (it never changes).
-    case_customers: HashMap<String, Option<CustomerId>>,
+    /// The customer and respondent of each complaint stream seen (set at filing, they
+    /// never change).
+    cases: HashMap<String, CaseOf>,
+}
+
+/// What a complaint's filing says about whose it is.
+#[derive(Debug, Clone, Default)]
+struct CaseOf {
+    customer: Option<CustomerId>,
+    /// The staff member complained about (R-P3), if any.
+    respondent: Option<String>,
 }
 
 /// An event as `who` may read it, and the payload fields withheld from them.
@@ -74,7 +83,7 @@ pub struct Shown {
 
 impl Reader {
     pub fn new(ctx: Ctx, who: Principal) -> Self {
-        Reader { ctx, who, levels: HashMap::new(), case_customers: HashMap::new() }
+        Reader { ctx, who, levels: HashMap::new(), cases: HashMap::new() }
     }
 
     /// `events` (as stored, sealed) as this reader may read them.
@@ -105,7 +114,18 @@ impl Reader {
             return Ok(Vec::new());
         }
         let category = category_of(&event.stream_id).to_owned();
-        let level = match self.subject(event).await? {
+        let (subject, part) = match category.as_str() {
+            "customer" => (customer_of(&event.stream_id), PartInCase::None),
+            "complaint" => {
+                let case = self.case_of(event).await?;
+                // R-P4: the respondent reads nothing of their own case, in any role. The
+                // feed serves services and compliance, never a case's handler.
+                let respondent = case.respondent.as_deref() == Some(self.who.id.as_str());
+                (case.customer, if respondent { PartInCase::Respondent } else { PartInCase::None })
+            }
+            _ => (None, PartInCase::None),
+        };
+        let level = match subject {
             Some(customer_id) => self.level(customer_id, event.position, horizon).await?,
             None => None,
         };
@@ -119,8 +139,7 @@ impl Reader {
         for (field, value) in fields.iter_mut() {
             let kind = personal::kind(&event.event_type, field);
             let hidden = field == "referred_by" && referrer_hidden;
-            // The feed serves services and compliance, never a case's handler.
-            if hidden || !access::may_read(&self.who, &category, kind, level, false) {
+            if hidden || !access::may_read(&self.who, &category, kind, level, part) {
                 *value = Value::Null;
                 redacted.push(field.clone());
             } else if let (Some(label), Value::String(stored)) =
@@ -141,39 +160,38 @@ impl Reader {
         let Ok(customer_id) = customer.parse::<CustomerId>() else { return Ok(false) };
         let level = self.level(customer_id, horizon, horizon).await?;
         let kind = personal::kind("CustomerRegistered", "referred_by");
-        Ok(level.is_some() && access::may_read(&self.who, "customer", kind, level, false))
+        Ok(level.is_some()
+            && access::may_read(&self.who, "customer", kind, level, PartInCase::None))
     }
 
-    /// The customer an event of a customer or complaint stream is about.
-    async fn subject(&mut self, event: &RecordedEvent) -> Result<Option<CustomerId>, ApiError> {
-        let key = event.stream_id.split_once('-').map_or("", |(_, key)| key);
-        match category_of(&event.stream_id) {
-            "customer" => Ok(key.parse().ok()),
-            "complaint" => {
-                if let Some(known) = self.case_customers.get(&event.stream_id) {
-                    return Ok(*known);
-                }
-                let filed = if event.stream_version == 1 {
-                    Some(event.payload.clone())
-                } else {
-                    let first = self
-                        .ctx
-                        .commands
-                        .store()
-                        .read_stream(&stream(event.stream_id.clone())?, 1, Direction::Forward, 1)
-                        .await?;
-                    first.into_iter().next().map(|first| first.payload)
-                };
-                let customer =
-                    filed.and_then(|payload| payload.get("customer_id")?.as_str()?.parse().ok());
-                if self.case_customers.len() >= REMEMBERED {
-                    self.case_customers.clear();
-                }
-                self.case_customers.insert(event.stream_id.clone(), customer);
-                Ok(customer)
-            }
-            _ => Ok(None),
+    /// Whose the complaint of a complaint stream's event is, from its filing.
+    async fn case_of(&mut self, event: &RecordedEvent) -> Result<CaseOf, ApiError> {
+        if let Some(known) = self.cases.get(&event.stream_id) {
+            return Ok(known.clone());
         }
+        let filed = if event.stream_version == 1 {
+            Some(event.payload.clone())
+        } else {
+            let first = self
+                .ctx
+                .commands
+                .store()
+                .read_stream(&stream(event.stream_id.clone())?, 1, Direction::Forward, 1)
+                .await?;
+            first.into_iter().next().map(|first| first.payload)
+        };
+        let field = |name: &str| {
+            filed.as_ref().and_then(|payload| Some(payload.get(name)?.as_str()?.to_owned()))
+        };
+        let case = CaseOf {
+            customer: field("customer_id").and_then(|id| id.parse().ok()),
+            respondent: field("respondent"),
+        };
+        if self.cases.len() >= REMEMBERED {
+            self.cases.clear();
+        }
+        self.cases.insert(event.stream_id.clone(), case.clone());
+        Ok(case)
     }
 
     /// The level the event at `position` about `customer_id` is read at ([`Levels::at`]);
@@ -235,6 +253,11 @@ impl Reader {
         levels.read_at = Instant::now();
         Ok(())
     }
+}
+
+/// The customer a customer stream is about.
+fn customer_of(stream_id: &str) -> Option<CustomerId> {
+    stream_id.split_once('-').and_then(|(_, key)| key.parse().ok())
 }
 
 /// How a code field of the taxonomy reads (R-P3), for the event types that carry one.

@@ -76,6 +76,7 @@ fn registered(n: u64) -> anyhow::Result<(CustomerId, Vec<NewEvent>)> {
         referrer_registered: false,
         confidentiality: Confidentiality::Internal,
         agent: StaffId::new("a1")?,
+        agent_clearance: Some(Confidentiality::Internal),
     });
     let events = Customer::decide(&None, command, Utc::now())?;
     let new = events

@@ -130,6 +130,7 @@ fn customer(n: u64, now: DateTime<Utc>) -> (Vec<CustomerEvent>, CustomerId) {
             referrer_registered: false,
             confidentiality: Confidentiality::Internal,
             agent: staff("a1"),
+            agent_clearance: Some(Confidentiality::Internal),
         }),
         CustomerCommand::RecordContact(RecordContact {
             by: staff("a1"),

@@ -50,28 +50,65 @@ pub struct CaseToHand {
     pub barred: Vec<StaffId>,
 }
 
+/// One of a leaver's customers, as the departure plan needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerToHand {
+    pub customer_id: CustomerId,
+    /// Who may not own them: every agent not cleared for their level (R-C6).
+    pub uncleared: Vec<StaffId>,
+}
+
 /// Who takes over each of a leaver's customers, and each of their open cases.
 pub type DeparturePlan = (Vec<Handover<CustomerId>>, Vec<Handover<ComplaintId>>);
 
+/// R-C3 with R-C6: each customer, in order, to the least-loaded candidate other than
+/// `leaver` cleared for them, counting what the plan has handed out; and the customers
+/// no candidate is cleared for (all of them when there is no candidate at all).
+pub fn plan_customers(
+    leaver: &StaffId,
+    customers: &[CustomerToHand],
+    agents: &BTreeMap<StaffId, usize>,
+) -> (Vec<Handover<CustomerId>>, Vec<CustomerId>) {
+    let mut loads: BTreeMap<StaffId, usize> =
+        agents.iter().filter(|(id, _)| *id != leaver).map(|(id, n)| (id.clone(), *n)).collect();
+    let mut plan = Vec::with_capacity(customers.len());
+    let mut left = Vec::new();
+    for customer in customers {
+        let allowed: BTreeMap<StaffId, usize> = loads
+            .iter()
+            .filter(|(id, _)| !customer.uncleared.contains(id))
+            .map(|(id, n)| (id.clone(), *n))
+            .collect();
+        match least_loaded(&allowed) {
+            Some(owner) => {
+                *loads.entry(owner.clone()).or_default() += 1;
+                plan.push(Handover { id: customer.customer_id, to: owner });
+            }
+            None => left.push(customer.customer_id),
+        }
+    }
+    (plan, left)
+}
+
 /// R-C3: a departure's whole plan, or why there is none. Customers go to active agents
 /// and cases to active handlers other than the leaver, each to the least-loaded one the
-/// item accepts (a case skips its respondent and recused people, R-P4), counting what
-/// the plan has handed out. Refused, naming every item nobody can take, when anything
-/// would be left unowned.
+/// item accepts (a case skips its respondent and recused people, R-P4; both skip anyone
+/// not cleared for the customer, R-C6), counting what the plan has handed out. Refused,
+/// naming every item nobody can take, when anything would be left unowned; except a
+/// customer whom other agents exist for but none is cleared to read: R-C6 over R-C3,
+/// they are left out of the plan (and stay with the leaver until a cleared agent is
+/// assigned; see [`plan_customers`]).
 pub fn plan_departure(
     leaver: &StaffId,
-    customers: &[CustomerId],
+    customers: &[CustomerToHand],
     cases: &[CaseToHand],
     agents: &BTreeMap<StaffId, usize>,
     handlers: &BTreeMap<StaffId, usize>,
 ) -> Result<DeparturePlan, DomainError> {
     let mut unassignable = Vec::new();
-    let customer_plan = plan_reassignment(leaver, customers, agents);
-    if customer_plan.len() < customers.len() {
-        unassignable.push(format!(
-            "{} customer(s): no other active agent",
-            customers.len() - customer_plan.len()
-        ));
+    let (customer_plan, _uncleared) = plan_customers(leaver, customers, agents);
+    if !customers.is_empty() && agents.keys().all(|id| id == leaver) {
+        unassignable.push(format!("{} customer(s): no other active agent", customers.len()));
     }
     let mut loads: BTreeMap<StaffId, usize> =
         handlers.iter().filter(|(id, _)| *id != leaver).map(|(id, n)| (id.clone(), *n)).collect();
@@ -99,7 +136,5 @@ pub fn plan_departure(
     if !unassignable.is_empty() {
         return Err(DomainError::DepartureUnassignable(unassignable.join("; ")));
     }
-    let customer_plan =
-        customer_plan.into_iter().map(|(id, to)| Handover { id, to }).collect::<Vec<_>>();
     Ok((customer_plan, case_plan))
 }

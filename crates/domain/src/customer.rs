@@ -85,6 +85,13 @@ pub struct CustomerForgotten {
     pub forgotten_at: DateTime<Utc>,
 }
 
+/// The stored types of the events after which a customer's records are read at another
+/// level (R-C6): an update may reclassify, a merge puts the duplicate under its
+/// survivor's level, an erasure ends the record. Any other event leaves the level as it
+/// was, so a write that relied on the level need not conflict with it.
+pub const LEVEL_EVENT_TYPES: [&str; 3] =
+    ["CustomerUpdated", "CustomerMerged", CustomerForgotten::EVENT_TYPE];
+
 impl CustomerForgotten {
     /// Its stored type. It ends its stream: `decide` refuses every command after it, so
     /// "the stream does not end with it" is "the customer is not forgotten".
@@ -145,6 +152,9 @@ pub struct RegisterCustomer {
     pub confidentiality: Confidentiality,
     /// Chosen by the caller, balanced across agents (R-C3, [`crate::balance`]).
     pub agent: StaffId,
+    /// Resolved by the caller: the agent's clearance (`None`: cleared for nothing). The
+    /// record's level must be within it (R-C6: nobody owns a record they may not read).
+    pub agent_clearance: Option<Confidentiality>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -152,6 +162,9 @@ pub struct UpdateCustomer {
     pub name: Option<Text>,
     pub contacts: Option<Contacts>,
     pub confidentiality: Option<Confidentiality>,
+    /// Resolved by the caller: the clearance of the customer's current agent. A raise
+    /// above it is refused (R-C6): the customer is handed to a cleared agent first.
+    pub agent_clearance: Option<Confidentiality>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,6 +179,9 @@ pub struct GradeCustomer {
 pub struct AssignAgent {
     pub agent: StaffId,
     pub reason: Option<Text>,
+    /// Resolved by the caller: the new agent's clearance, which must cover the
+    /// customer's level (R-C6).
+    pub agent_clearance: Option<Confidentiality>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -282,6 +298,11 @@ impl Aggregate for Customer {
                 {
                     return Ok(vec![]);
                 }
+                if let Some(level) = changed.confidentiality {
+                    if !cleared(update.agent_clearance, level) {
+                        return Err(DomainError::AgentNotCleared);
+                    }
+                }
                 changed.into()
             }
             CustomerCommand::Grade(grade) => {
@@ -300,6 +321,9 @@ impl Aggregate for Customer {
                 .into()
             }
             CustomerCommand::AssignAgent(assign) => {
+                if !cleared(assign.agent_clearance, record.confidentiality) {
+                    return Err(DomainError::AgentNotCleared);
+                }
                 if assign.agent == record.agent {
                     return Ok(vec![]);
                 }
@@ -455,6 +479,9 @@ fn register(
             return Err(DomainError::ReferrerUnknown);
         }
     }
+    if !cleared(command.agent_clearance, command.confidentiality) {
+        return Err(DomainError::AgentNotCleared);
+    }
     Ok(vec![CustomerRegistered {
         customer_id: command.customer_id,
         name: command.name,
@@ -469,4 +496,9 @@ fn register(
         registered_at: now,
     }
     .into()])
+}
+
+/// R-C6: whether an agent of `clearance` may own a customer at `level`.
+fn cleared(clearance: Option<Confidentiality>, level: Confidentiality) -> bool {
+    clearance.is_some_and(|clearance| level <= clearance)
 }

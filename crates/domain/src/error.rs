@@ -122,6 +122,10 @@ pub enum DomainError {
     RespondentCannotDraft,
     #[error("the handler must be cleared for the customer's confidentiality (R-C6)")]
     HandlerNotCleared,
+    /// R-C6 with R-C3: a customer's agent must be cleared for the customer's level;
+    /// assign a cleared agent first (before a raise), or name one.
+    #[error("the customer's agent must be cleared for the customer's confidentiality (R-C6)")]
+    AgentNotCleared,
     #[error("only the current handler may do this (R-P5)")]
     NotCurrentHandler,
     #[error("no handler is assigned (R-P5)")]
@@ -231,6 +235,7 @@ impl DomainError {
             MeetingBeforeReceipt => "MEETING_BEFORE_RECEIPT",
             MeetingBeforeEscalation => "MEETING_BEFORE_ESCALATION",
             HandlerNotCleared => "HANDLER_NOT_CLEARED",
+            AgentNotCleared => "AGENT_NOT_CLEARED",
             CommitteeMemberNotOnStaff => "COMMITTEE_MEMBER_NOT_ON_STAFF",
             NotACommitteeMember => "NOT_A_COMMITTEE_MEMBER",
             CallbackWindowOpen { .. } => "CALLBACK_WINDOW_OPEN",
@@ -293,7 +298,7 @@ impl DomainError {
             | CallbackBeforeRegistration
             | MeetingBeforeReceipt
             | MeetingBeforeEscalation => "R-T4",
-            HandlerNotCleared => "R-C6",
+            HandlerNotCleared | AgentNotCleared => "R-C6",
             CallbackWindowOpen { .. } => "R-P15",
             ReferrerUnknown | SelfReferral => "R-C7",
             CustomerForgotten => "R-C8",
@@ -401,6 +406,7 @@ impl DomainError {
             | CommitteeMemberNotOnStaff
             | NotACommitteeMember
             | HandlerNotCleared
+            | AgentNotCleared
             | RecusedCannotReturn
             | NotCurrentHandler
             | NoHandlerAssigned

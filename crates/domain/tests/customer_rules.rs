@@ -36,6 +36,7 @@ fn register_command() -> RegisterCustomer {
         referrer_registered: false,
         confidentiality: Confidentiality::Internal,
         agent: staff("a1"),
+        agent_clearance: Some(Confidentiality::Internal),
     }
 }
 
@@ -139,8 +140,13 @@ fn referral_is_by_an_existing_customer_r_c7() {
 
 #[test]
 fn agent_reassignment_records_the_previous_agent_r_c3() {
-    let assign =
-        |agent| CustomerCommand::AssignAgent(AssignAgent { agent: staff(agent), reason: None });
+    let assign = |agent| {
+        CustomerCommand::AssignAgent(AssignAgent {
+            agent: staff(agent),
+            reason: None,
+            agent_clearance: Some(Confidentiality::Internal),
+        })
+    };
     given::<Customer>([registered()]).when(assign("a2")).then(vec![AgentAssigned {
         previous: staff("a1"),
         agent: staff("a2"),
@@ -204,6 +210,7 @@ fn updates_record_only_what_changed() {
             name: Some(text("Wang Fang")),
             contacts: None,
             confidentiality,
+            agent_clearance: Some(Confidentiality::Secret),
         })
     };
     given::<Customer>([registered()]).when(update(None)).then(vec![]);
@@ -243,4 +250,82 @@ fn commands_need_a_registered_customer() {
     given::<Customer>([])
         .when(grade(Tier::Key, None, Some("x")))
         .then_error(DomainError::CustomerNotRegistered);
+}
+
+#[test]
+fn a_customer_is_owned_only_by_an_agent_cleared_for_their_level_r_c6() {
+    use Confidentiality::{Confidential, Internal, Public, Secret};
+    // Registering: the new record's level within the agent's clearance.
+    let register = |level, clearance| {
+        CustomerCommand::Register(RegisterCustomer {
+            confidentiality: level,
+            agent_clearance: clearance,
+            ..register_command()
+        })
+    };
+    given::<Customer>([])
+        .when(register(Secret, Some(Internal)))
+        .then_error(DomainError::AgentNotCleared);
+    given::<Customer>([]).when(register(Public, None)).then_error(DomainError::AgentNotCleared);
+    let record = given::<Customer>([]).when(register(Secret, Some(Secret))).events().1.unwrap();
+    assert_eq!(record.confidentiality, Secret);
+    // Assigning: the record's level within the new agent's clearance, even a restatement.
+    let assign = |agent: &str, clearance| {
+        CustomerCommand::AssignAgent(AssignAgent {
+            agent: staff(agent),
+            reason: None,
+            agent_clearance: clearance,
+        })
+    };
+    given::<Customer>([registered()])
+        .when(assign("a2", Some(Public)))
+        .then_error(DomainError::AgentNotCleared);
+    given::<Customer>([registered()])
+        .when(assign("a2", None))
+        .then_error(DomainError::AgentNotCleared);
+    let record = given::<Customer>([registered()]).when(assign("a2", Some(Confidential))).events();
+    assert_eq!(record.1.map(|record| record.agent), Some(staff("a2")));
+    // Raising: refused above the current agent's clearance (hand the customer to a
+    // cleared agent first); lowering or other fields never need it.
+    let update = |level, clearance| {
+        CustomerCommand::Update(UpdateCustomer {
+            name: None,
+            contacts: None,
+            confidentiality: Some(level),
+            agent_clearance: clearance,
+        })
+    };
+    given::<Customer>([registered()])
+        .when(update(Secret, Some(Internal)))
+        .then_error(DomainError::AgentNotCleared);
+    given::<Customer>([registered()])
+        .when(update(Confidential, Some(Internal)))
+        .then_error(DomainError::AgentNotCleared);
+    for (level, clearance) in [(Public, Some(Internal)), (Secret, Some(Secret))] {
+        let record = given::<Customer>([registered()]).when(update(level, clearance)).events();
+        assert_eq!(record.1.map(|record| record.confidentiality), Some(level));
+    }
+    assert_eq!(DomainError::AgentNotCleared.code(), "AGENT_NOT_CLEARED");
+    assert_eq!(DomainError::AgentNotCleared.kind(), kefu_domain::ErrorKind::FailedPrecondition);
+}
+
+#[test]
+fn the_level_events_are_the_stored_types_that_change_a_customers_level_r_c6() {
+    use kefu_domain::DomainEvent;
+    // Every event that can change the level a record is read at: a reclassifying update
+    // (above), a merge into a survivor, an erasure. A contact or a grading cannot.
+    let raised = given::<Customer>([registered()]).when(CustomerCommand::Update(UpdateCustomer {
+        confidentiality: Some(Confidentiality::Secret),
+        agent_clearance: Some(Confidentiality::Secret),
+        ..UpdateCustomer::default()
+    }));
+    let (events, _) = raised.events();
+    assert!(events.iter().all(|event| LEVEL_EVENT_TYPES.contains(&event.event_type())));
+    for event_type in LEVEL_EVENT_TYPES {
+        assert!(CustomerEvent::TYPES.contains(&event_type), "{event_type} is not stored");
+    }
+    assert!(LEVEL_EVENT_TYPES.contains(&"CustomerMerged"));
+    for unchanged in ["CustomerContacted", "CallbackLogged", "CustomerGraded", "AgentAssigned"] {
+        assert!(!LEVEL_EVENT_TYPES.contains(&unchanged));
+    }
 }

@@ -125,13 +125,18 @@ fn customer_command(op: u8, who: u8, variant: u8, step: i64) -> CustomerCommand 
             referrer_registered: false,
             confidentiality: Confidentiality::ALL[usize::from(variant) % 4],
             agent: person(who),
+            agent_clearance: Confidentiality::ALL.get(usize::from(variant / 4) % 5).copied(),
         }),
         1 => CustomerCommand::Grade(GradeCustomer {
             tier: Tier::ALL[usize::from(variant) % 3],
             stars: StarLevel::new(u32::from(variant % 6)).ok(),
             reason: Some(text("review")),
         }),
-        2 => CustomerCommand::AssignAgent(AssignAgent { agent: person(who), reason: None }),
+        2 => CustomerCommand::AssignAgent(AssignAgent {
+            agent: person(who),
+            reason: None,
+            agent_clearance: Confidentiality::ALL.get(usize::from(variant / 4) % 5).copied(),
+        }),
         3 => CustomerCommand::RecordContact(RecordContact {
             by: person(who),
             channel: ContactChannel::Phone,
@@ -142,6 +147,7 @@ fn customer_command(op: u8, who: u8, variant: u8, step: i64) -> CustomerCommand 
             name: Some(text(if variant % 2 == 0 { "Wang Fang" } else { "Wang F." })),
             contacts: None,
             confidentiality: Some(Confidentiality::ALL[usize::from(variant) % 4]),
+            agent_clearance: Confidentiality::ALL.get(usize::from(variant / 4) % 5).copied(),
         }),
         5 => CustomerCommand::LogCallback(LogCallback {
             kind: CallbackKind::Routine,

@@ -5,7 +5,9 @@ mod support;
 use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
-use kefu_domain::balance::{least_loaded, plan_departure, plan_reassignment, CaseToHand};
+use kefu_domain::balance::{
+    least_loaded, plan_customers, plan_departure, plan_reassignment, CaseToHand, CustomerToHand,
+};
 use kefu_domain::case_register::{
     case_year, next_case_number, CaseNumberIssued, CaseRegisterEvent, IssueCaseNumber,
 };
@@ -95,7 +97,7 @@ fn a_departure_is_planned_whole_or_refused_naming_what_nobody_can_take_r_c3() {
         label: "2026-000010".into(),
         barred: vec![],
     };
-    let customers = [CustomerId::generate()];
+    let customers = [CustomerToHand { customer_id: CustomerId::generate(), uncleared: vec![] }];
     // h2 is the respondent and h3 recused: nobody may take case 9.
     let refused = plan_departure(
         &leaver,
@@ -124,13 +126,53 @@ fn a_departure_is_planned_whole_or_refused_naming_what_nobody_can_take_r_c3() {
         &loads(&[("h1", 0), ("h2", 0), ("h3", 5), ("h4", 1)]),
     )
     .unwrap();
-    assert_eq!(customer_plan, vec![Handover { id: customers[0], to: staff("a2") }]);
+    assert_eq!(customer_plan, vec![Handover { id: customers[0].customer_id, to: staff("a2") }]);
     assert_eq!(
         case_plan,
         vec![
             Handover { id: free_case.complaint_id, to: staff("h2") },
             Handover { id: barred_case.complaint_id, to: staff("h4") },
         ]
+    );
+}
+
+#[test]
+fn a_leavers_customer_goes_only_to_an_agent_cleared_for_them_r_c6() {
+    let leaver = staff("a1");
+    let secret = CustomerToHand {
+        customer_id: CustomerId::generate(),
+        uncleared: vec![staff("a2"), staff("a3")],
+    };
+    let internal = |uncleared| CustomerToHand { customer_id: CustomerId::generate(), uncleared };
+    let (first, second) = (internal(vec![]), internal(vec![]));
+    // a4 alone is cleared for the secret customer, though the most loaded; the others go
+    // to the least loaded, counting what the plan handed out.
+    let agents = loads(&[("a1", 0), ("a2", 0), ("a3", 1), ("a4", 5)]);
+    let to_hand = [secret.clone(), first.clone(), second.clone()];
+    let (plan, left) = plan_customers(&leaver, &to_hand, &agents);
+    assert_eq!(
+        plan,
+        vec![
+            Handover { id: secret.customer_id, to: staff("a4") },
+            Handover { id: first.customer_id, to: staff("a2") },
+            Handover { id: second.customer_id, to: staff("a2") },
+        ]
+    );
+    assert!(left.is_empty(), "{left:?}");
+    // Nobody cleared: the customer is left out (named by the caller), the rest planned,
+    // and the departure is not refused for it (R-C6 over R-C3).
+    let blocked =
+        CustomerToHand { uncleared: vec![staff("a2"), staff("a3"), staff("a4")], ..secret };
+    let to_hand = [blocked.clone(), first.clone()];
+    let (plan, left) = plan_customers(&leaver, &to_hand, &agents);
+    assert_eq!(plan, vec![Handover { id: first.customer_id, to: staff("a2") }]);
+    assert_eq!(left, vec![blocked.customer_id]);
+    let (customer_plan, _) = plan_departure(&leaver, &to_hand, &[], &agents, &loads(&[])).unwrap();
+    assert_eq!(customer_plan, plan);
+    // No other agent at all is still a refusal (nothing may be left unowned, R-C3).
+    assert_eq!(
+        plan_departure(&leaver, &to_hand, &[], &loads(&[("a1", 0)]), &loads(&[])),
+        Err(DomainError::DepartureUnassignable("2 customer(s): no other active agent".into()))
     );
 }
 

@@ -198,6 +198,21 @@ fn holds(
                 }
             }
         }
+        Condition::NoneSince { stream_id, version, event_types } => {
+            let stream = stream_id.as_str();
+            let after = |place_stream: &str, place_version: u64, place_type: &String| {
+                place_stream == stream
+                    && place_version > *version
+                    && event_types.contains(place_type)
+            };
+            // The stored events after `version` were read with the heads (`since`).
+            !planned_ids
+                .values()
+                .any(|place| after(&place.stream_id, place.stream_version, &place.event_type))
+                && !stored
+                    .iter()
+                    .any(|place| after(&place.stream_id, place.stream_version, &place.event_type))
+        }
     }
 }
 

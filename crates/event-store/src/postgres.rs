@@ -366,7 +366,8 @@ async fn write_batch(pool: &PgPool, batch: &[Job], commit_delay: Option<Duration
     .await?;
     // With every stream locked, the whole batch is checked from one read.
     let event_ids: Vec<Uuid> = appends(batch).flat_map(EncodedAppend::ids_to_find).collect();
-    let (stored, heads) = find(&mut tx, &event_ids, &streams).await?;
+    let since: Vec<(&str, u64)> = appends(batch).flat_map(EncodedAppend::since).collect();
+    let (stored, heads) = find(&mut tx, &event_ids, &streams, &since).await?;
     let plans =
         batch::plan(batch.iter().map(|job| job.appends.as_slice()), &stored, heads, Utc::now());
 
@@ -429,13 +430,20 @@ fn analyze_young_log(pool: &PgPool, before: i64, after: i64) {
 }
 
 /// What the batch's checks need, in one statement (one round trip of the writer's
-/// turn fewer): the stored places of `event_ids`, and the last `(version, hash)` of
-/// each of `streams` (new streams are absent).
+/// turn fewer): the stored places of `event_ids`, the last `(version, hash)` of each of
+/// `streams` (new streams are absent), and the places of the events after each
+/// `(stream, version)` of `since` (what [`crate::Condition::NoneSince`] checks).
 async fn find(
     tx: &mut sqlx::PgConnection,
     event_ids: &[Uuid],
     streams: &[&str],
+    since: &[(&str, u64)],
 ) -> Result<(Vec<StoredPlace>, HashMap<String, (u64, [u8; 32])>), StoreError> {
+    let since_streams: Vec<&str> = since.iter().map(|(stream, _)| *stream).collect();
+    let since_versions = since
+        .iter()
+        .map(|(_, version)| to_sql("version", *version))
+        .collect::<Result<Vec<_>, _>>()?;
     // One index seek per stream: `DISTINCT ON` over the streams would read every
     // version, and the yearly register grows with each filing.
     let rows = sqlx::query(
@@ -446,10 +454,16 @@ async fn find(
          FROM (SELECT DISTINCT unnest($2::text[]) AS stream_id) AS s \
          CROSS JOIN LATERAL (SELECT event_id, stream_version, position, event_type, hash \
            FROM events \
-           WHERE events.stream_id = s.stream_id ORDER BY stream_version DESC LIMIT 1) AS e",
+           WHERE events.stream_id = s.stream_id ORDER BY stream_version DESC LIMIT 1) AS e \
+         UNION ALL \
+         SELECT e.event_id, e.stream_id, e.stream_version, e.position, e.event_type, NULL, NULL \
+         FROM unnest($3::text[], $4::bigint[]) AS c(stream_id, version) \
+         JOIN events AS e ON e.stream_id = c.stream_id AND e.stream_version > c.version",
     )
     .bind(event_ids)
     .bind(streams)
+    .bind(since_streams)
+    .bind(since_versions)
     .fetch_all(&mut *tx)
     .await?;
     let (mut stored, mut heads) = (Vec::new(), Vec::new());

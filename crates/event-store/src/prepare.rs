@@ -295,7 +295,9 @@ impl EncodedAppend {
     pub fn ids_to_find(&self) -> impl Iterator<Item = Uuid> + '_ {
         let named = self.conditions.iter().flat_map(|condition| match condition {
             Condition::Absent(ids) => ids.as_slice(),
-            Condition::StreamAt { .. } | Condition::LastNot { .. } => &[],
+            Condition::StreamAt { .. }
+            | Condition::LastNot { .. }
+            | Condition::NoneSince { .. } => &[],
         });
         self.events.iter().map(|event| event.event_id).chain(named.copied())
     }
@@ -305,12 +307,21 @@ impl EncodedAppend {
     /// (its type is what [`Condition::LastNot`] checks).
     pub fn streams(&self) -> impl Iterator<Item = &str> + '_ {
         let named = self.conditions.iter().filter_map(|condition| match condition {
-            Condition::StreamAt { stream_id, .. } | Condition::LastNot { stream_id, .. } => {
-                Some(stream_id.as_str())
-            }
+            Condition::StreamAt { stream_id, .. }
+            | Condition::LastNot { stream_id, .. }
+            | Condition::NoneSince { stream_id, .. } => Some(stream_id.as_str()),
             Condition::Absent(_) => None,
         });
         std::iter::once(self.stream_id.as_str()).chain(named)
+    }
+
+    /// The streams and versions after which the batch reads the stored events' places
+    /// for this append ([`Condition::NoneSince`] checks their types).
+    pub fn since(&self) -> impl Iterator<Item = (&str, u64)> + '_ {
+        self.conditions.iter().filter_map(|condition| match condition {
+            Condition::NoneSince { stream_id, version, .. } => Some((stream_id.as_str(), *version)),
+            Condition::StreamAt { .. } | Condition::LastNot { .. } | Condition::Absent(_) => None,
+        })
     }
 
     /// Checks the writer's expectation against the stream's current version.

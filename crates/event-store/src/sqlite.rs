@@ -415,16 +415,24 @@ struct Found {
     heads: HashMap<String, (u64, [u8; 32])>,
 }
 
-/// Reads [`Found`] with one statement (three `SELECT`s joined, told apart by `kind`).
+/// Reads [`Found`] with one statement (four `SELECT`s joined, told apart by `kind`; the
+/// events after a [`crate::Condition::NoneSince`]'s version are read as stored places).
 async fn find(tx: &mut sqlx::SqliteConnection, batch: &[Job]) -> Result<Found, StoreError> {
     let event_ids: Vec<String> =
         appends(batch).flat_map(EncodedAppend::ids_to_find).map(|id| id.to_string()).collect();
     let streams: Vec<&str> = appends(batch).flat_map(EncodedAppend::streams).collect();
+    let since: Vec<serde_json::Value> = appends(batch)
+        .flat_map(EncodedAppend::since)
+        .map(|(stream, version)| serde_json::json!([stream, version]))
+        .collect();
     // JSON arrays keep the statement text fixed, so it is prepared once and cached.
     let ids = serde_json::Value::from(event_ids).to_string();
     let streams = serde_json::Value::from(streams).to_string();
+    let since = serde_json::Value::from(since).to_string();
     // Each head is one index seek (`MAX` on the index prefix): a `GROUP BY` over the
     // streams would walk every version, and the yearly register grows with each filing.
+    // The events after a `NoneSince` version: `CROSS JOIN` keeps the (few) conditions
+    // the outer loop, so each is one index range on `(stream_id, stream_version)`.
     let rows: Vec<FoundRow> = sqlx::query_as(
         "SELECT 'stored', event_id, stream_id, stream_version, position, event_type, NULL \
            FROM events WHERE event_id IN (SELECT value FROM json_each(?1)) \
@@ -435,10 +443,17 @@ async fn find(tx: &mut sqlx::SqliteConnection, batch: &[Job]) -> Result<Found, S
            JOIN events AS e ON e.stream_id = s.value AND e.stream_version = \
              (SELECT MAX(stream_version) FROM events WHERE stream_id = s.value) \
          UNION ALL \
+         SELECT 'stored', e.event_id, e.stream_id, e.stream_version, e.position, e.event_type, \
+           NULL \
+           FROM json_each(?3) AS c \
+           CROSS JOIN events AS e ON e.stream_id = json_extract(c.value, '$[0]') \
+             AND e.stream_version > json_extract(c.value, '$[1]') \
+         UNION ALL \
          SELECT 'last', NULL, NULL, NULL, COALESCE(MAX(position), 0), NULL, NULL FROM events",
     )
     .bind(ids)
     .bind(streams)
+    .bind(since)
     .fetch_all(&mut *tx)
     .await?;
     let mut found = Found { last_position: 0, stored: Vec::new(), heads: HashMap::new() };

@@ -226,15 +226,20 @@ pub enum Condition {
     /// says it has not happened, whatever else was written meanwhile: a command that
     /// depends only on that does not conflict with every other change to the stream.
     LastNot { stream_id: StreamId, event_type: String },
+    /// No event of these types was stored on the stream after `version` (nor is written
+    /// earlier in the batch). What a command read at `version` that only events of
+    /// these types change (a customer's level: their updates, merges and erasure) stays
+    /// true, while other changes to the stream (a contact, a callback) do not conflict.
+    NoneSince { stream_id: StreamId, version: u64, event_types: Vec<String> },
 }
 
 impl Condition {
     /// The one stream the condition is about, if it is about one.
     pub fn stream_id(&self) -> Option<&StreamId> {
         match self {
-            Condition::StreamAt { stream_id, .. } | Condition::LastNot { stream_id, .. } => {
-                Some(stream_id)
-            }
+            Condition::StreamAt { stream_id, .. }
+            | Condition::LastNot { stream_id, .. }
+            | Condition::NoneSince { stream_id, .. } => Some(stream_id),
             Condition::Absent(_) => None,
         }
     }
@@ -249,6 +254,13 @@ impl fmt::Display for Condition {
             Condition::Absent(ids) => write!(f, "none of {} events is stored", ids.len()),
             Condition::LastNot { stream_id, event_type } => {
                 write!(f, "{stream_id} does not end with {event_type}")
+            }
+            Condition::NoneSince { stream_id, version, event_types } => {
+                write!(
+                    f,
+                    "{stream_id} has none of {} after version {version}",
+                    event_types.join(", ")
+                )
             }
         }
     }

@@ -255,6 +255,46 @@ async fn conditions_guard_an_append(db: &TestDatabase) {
     let first = submit_if(vec![once.clone()], vec![at(3)]).await.unwrap();
     let again = submit_if(vec![once], vec![at(1)]).await.unwrap();
     assert!(again.repeated && again.last_position == first.last_position);
+
+    // NoneSince: refused once an event of the named types follows the version, stored or
+    // earlier in the batch; other types after it do not conflict.
+    let (level, contact) = ("LevelChanged", "Contacted");
+    let none_since = |version| Condition::NoneSince {
+        stream_id: read.clone(),
+        version,
+        event_types: vec![level.to_owned(), "Erased".to_owned()],
+    };
+    let head = store.stream_version(&read).await.unwrap();
+    let typed = |event_type: &str| NewEvent::new(Uuid::now_v7(), event_type, 1, json!({}));
+    store.append(&read, ExpectedVersion::Any, &[typed(contact)], &meta()).await.unwrap();
+    append_if(vec![none_since(head)]).await.unwrap();
+    store.append(&read, ExpectedVersion::Any, &[typed(level)], &meta()).await.unwrap();
+    store.append(&read, ExpectedVersion::Any, &[typed(contact)], &meta()).await.unwrap();
+    let error = append_if(vec![none_since(head)]).await.unwrap_err();
+    assert!(matches!(error, StoreError::ConditionFailed(_)) && error.is_conflict(), "{error}");
+    let after_level = store.stream_version(&read).await.unwrap();
+    append_if(vec![none_since(after_level - 1)]).await.unwrap();
+    append_if(vec![none_since(after_level + 5)]).await.unwrap();
+    let in_batch = Append {
+        stream_id: read.clone(),
+        expected: ExpectedVersion::Any,
+        events: vec![typed(level)],
+        metadata: meta(),
+        conditions: Vec::new(),
+    };
+    let guarded = Append {
+        stream_id: other.clone(),
+        expected: ExpectedVersion::Any,
+        events: vec![event(30)],
+        metadata: meta(),
+        conditions: vec![none_since(after_level)],
+    };
+    let outcomes = store.submit_group(&[in_batch, guarded]).unwrap().await;
+    assert!(
+        matches!(outcomes[1], Err(StoreError::ConditionFailed(_))),
+        "a level change earlier in the group: {outcomes:?}"
+    );
+    assert_eq!(store.stream_version(&other).await.unwrap(), 6);
 }
 
 async fn a_group_is_written_whole_or_not_at_all(db: &TestDatabase) {

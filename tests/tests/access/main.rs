@@ -615,7 +615,13 @@ fn forbidden(who: &Principal, rpc: Rpc) -> Vec<&'static str> {
             let label = personal::LABELS.contains(&(c.event_type, c.field));
             kind != FieldKind::Plain
                 && !(label && AGGREGATES.contains(&rpc))
-                && !access::may_read(who, c.category, kind, Some(TARGET_LEVEL), false)
+                && !access::may_read(
+                    who,
+                    c.category,
+                    kind,
+                    Some(TARGET_LEVEL),
+                    access::PartInCase::None,
+                )
         })
         .map(|c| c.text)
         .collect()
@@ -640,6 +646,13 @@ async fn target(world: &mut World, rpc: Rpc, who: &Principal, standing: Standing
         target.case = world.case_against(&who.id).await;
     }
     match (rpc, relation) {
+        // An agent below T's level can no longer be made its own agent (R-C6): the cell
+        // runs with T owned by another, and the table expects the same of it (the level
+        // is checked first, NOT_FOUND either way).
+        (_, Some(Relation::CustomersAgent)) if held && who.clearance < TARGET_LEVEL => {
+            world.set_agent("a-owner").await;
+            world.refuse_agent(&who.id).await;
+        }
         (_, Some(Relation::CustomersAgent)) => {
             world.set_agent(if held { &who.id } else { "a-owner" }).await;
         }

@@ -90,6 +90,13 @@ pub async fn spawn(backend: kefu_testkit::Backend) -> Option<TestApp> {
                 hash_token("token-h-other")
             ),
         ];
+        // The targets' owners: an agent owns only customers they are cleared for (R-C6).
+        for owner in ["a-first", "a-owner"] {
+            entries.push(format!(
+                r#"{{"sha256":"{}","principal":"{owner}","roles":["agent"],"clearance":"secret"}}"#,
+                hash_token(&format!("token-{owner}"))
+            ));
+        }
         for principal in principals() {
             entries.push(format!(
                 r#"{{"sha256":"{}","principal":"{}","roles":["{}"],"clearance":"{}"}}"#,
@@ -299,14 +306,24 @@ impl World {
     }
 
     pub async fn set_agent(&mut self, agent: &str) {
-        let request = pb::AssignAgentRequest {
+        self.admin.customers.assign_agent(self.assign_t(agent)).await.unwrap();
+    }
+
+    /// R-C6: `agent`, not cleared for T's level, cannot be made T's own agent
+    /// (`AGENT_NOT_CLEARED`); T stays with whoever owned it.
+    pub async fn refuse_agent(&mut self, agent: &str) {
+        let status = self.admin.customers.assign_agent(self.assign_t(agent)).await.unwrap_err();
+        assert_eq!(kefu_tests::reason(&status).as_deref(), Some("AGENT_NOT_CLEARED"), "{status:?}");
+    }
+
+    fn assign_t(&self, agent: &str) -> pb::AssignAgentRequest {
+        pb::AssignAgentRequest {
             request_id: rid(),
             customer_id: self.t.clone(),
             expected_version: None,
             agent: agent.into(),
             reason: String::new(),
-        };
-        self.admin.customers.assign_agent(request).await.unwrap();
+        }
     }
 }
 

@@ -2,7 +2,6 @@
 
 use kefu_api::pb;
 use kefu_api::pb::Confidentiality::{Internal, Secret};
-use kefu_tests::flows::standard_staff;
 use kefu_tests::{reason, TestApp};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -53,7 +52,7 @@ fn sorted<T: Ord>(mut values: Vec<T>) -> Vec<T> {
 
 async fn registration_answers_with_possible_duplicates(app: &TestApp) {
     use pb::ContactMatch::{Address, Email, Phone};
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let address = "88 Huaihai Rd.";
     let (a, _) = register(
@@ -101,7 +100,7 @@ async fn registration_answers_with_possible_duplicates(app: &TestApp) {
 }
 
 async fn duplicates_above_the_callers_clearance_are_neither_shown_nor_refused(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let (secret, _) =
         register(&mut admin, registration("王芳", &["13900139000"], &[], "", Secret)).await;
@@ -122,7 +121,7 @@ fn existing_of(status: &Status) -> Option<String> {
 }
 
 async fn the_refusal_policy_refuses_exact_matches_naming_the_customer(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let (a, _) = register(
         &mut agent,

@@ -4,7 +4,6 @@
 
 use kefu_api::pb;
 use kefu_api::pb::Confidentiality::Internal;
-use kefu_tests::flows::standard_staff;
 use kefu_tests::{rid, Clients, TestApp};
 
 use super::{find_ids, get, merge, register, registration};
@@ -35,7 +34,7 @@ const DUPLICATE_EMAIL: &str = "nana.qx9@example.cn";
 const ADDRESS: &str = "淮海路 88号 QX9";
 
 async fn erasing_a_survivor_erases_its_duplicate_and_every_search_key(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let mut supervisor = app.clients(Some("s1")).await;
     let mut compliance = app.clients(Some("co1")).await;

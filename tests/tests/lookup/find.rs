@@ -4,7 +4,6 @@
 use kefu_api::pb;
 use kefu_api::pb::Confidentiality::{Confidential, Internal, Secret};
 use kefu_api::pb::MatchKind as M;
-use kefu_tests::flows::standard_staff;
 use kefu_tests::{reason, rid, violated_fields, TestApp};
 use tonic::Code;
 
@@ -22,7 +21,7 @@ kefu_tests::on_both_backends!(
 );
 
 async fn phone_numbers_in_any_common_writing_are_one_number(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let (id, at) =
         register(&mut agent, registration("王芳", &["+86 138-0013-8000"], &[], "", Internal)).await;
@@ -67,7 +66,7 @@ async fn phone_numbers_in_any_common_writing_are_one_number(app: &TestApp) {
 async fn invalid_phone_numbers_are_refused_with_a_field_violation_and_change_nothing(
     app: &TestApp,
 ) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let (id, at) =
         register(&mut agent, registration("李雷", &["13800138000"], &[], "", Internal)).await;
@@ -140,7 +139,7 @@ async fn invalid_phone_numbers_are_refused_with_a_field_violation_and_change_not
 }
 
 async fn emails_are_found_whatever_their_case(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let (id, at) =
         register(&mut agent, registration("王芳", &[], &[" Wang.Fang@Example.CN "], "", Internal))
@@ -164,7 +163,7 @@ async fn emails_are_found_whatever_their_case(app: &TestApp) {
 }
 
 async fn chinese_names_are_found_by_any_run_of_their_hanzi(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let mut ids = std::collections::HashMap::new();
     let mut at = 0;
@@ -209,7 +208,7 @@ async fn chinese_names_are_found_by_any_run_of_their_hanzi(app: &TestApp) {
 }
 
 async fn pinyin_with_or_without_spaces_and_tones_and_initials_finds_chinese_names(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let mut ids = std::collections::HashMap::new();
     let mut at = 0;
@@ -242,7 +241,7 @@ async fn pinyin_with_or_without_spaces_and_tones_and_initials_finds_chinese_name
 }
 
 async fn latin_names_are_found_in_any_case(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let (anna, _) =
         register(&mut agent, registration("Anna-Lena O'Brien", &[], &[], "", Internal)).await;
@@ -262,7 +261,7 @@ async fn latin_names_are_found_in_any_case(app: &TestApp) {
 }
 
 async fn matches_come_best_first_and_pages_cover_each_once(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let mut ids = std::collections::HashMap::new();
     let mut at = 0;
@@ -308,7 +307,7 @@ async fn matches_come_best_first_and_pages_cover_each_once(app: &TestApp) {
 }
 
 async fn a_caller_never_finds_a_customer_above_their_clearance(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let phone = "+86 139 0000 0001";
     let (secret, _) =

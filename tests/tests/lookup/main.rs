@@ -10,7 +10,14 @@ use kefu_api::pb;
 use kefu_tests::{rid, Clients};
 use tonic::Status;
 
-/// A registration of `name` with these contacts, at `level`, owned by agent a1.
+/// The standard staff, and the agent cleared to own customers above `internal` (R-C6).
+pub async fn staff(app: &kefu_tests::TestApp) {
+    kefu_tests::flows::standard_staff(app).await;
+    kefu_tests::flows::register_cleared_agent(app).await;
+}
+
+/// A registration of `name` with these contacts, at `level`, owned by agent a1 (up to
+/// `internal`) or by the cleared agent (above).
 pub fn registration(
     name: &str,
     phones: &[&str],
@@ -32,7 +39,7 @@ pub fn registration(
         source_channel: "web".into(),
         referred_by: String::new(),
         confidentiality: level as i32,
-        agent: "a1".into(),
+        agent: kefu_tests::flows::owner_for(level).into(),
     }
 }
 

@@ -5,7 +5,7 @@
 use chrono::{TimeDelta, Utc};
 use kefu_api::pb;
 use kefu_api::pb::Confidentiality::{Confidential, Internal, Secret};
-use kefu_tests::flows::{complaint_callback, file, handle_to_close, standard_staff};
+use kefu_tests::flows::{complaint_callback, file, handle_to_close};
 use kefu_tests::{reason, rid, Clients, TestApp};
 use tonic::Code;
 
@@ -150,7 +150,7 @@ fn sorted<T: Ord>(mut values: Vec<T>) -> Vec<T> {
 
 async fn merged_duplicates_count_for_the_survivor_in_every_report(app: &TestApp) {
     use pb::DueKind::{ComplaintCallback, NewCustomerContact, RoutineCallback};
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let mut admin = app.clients(Some("admin")).await;
     let vip = |name: &str, phone: &str| pb::RegisterCustomerRequest {
@@ -261,7 +261,7 @@ async fn merged_duplicates_count_for_the_survivor_in_every_report(app: &TestApp)
 }
 
 async fn a_merged_duplicate_names_its_survivor_and_takes_no_more_writes(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let mut supervisor = app.clients(Some("s1")).await;
     let (survivor, _) =
@@ -346,7 +346,7 @@ async fn a_merged_duplicate_names_its_survivor_and_takes_no_more_writes(app: &Te
 }
 
 async fn merging_across_levels_needs_a_supervisor_cleared_for_both(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let (internal, _) =
         register(&mut admin, registration("王芳", &["13800138000"], &[], "", Internal)).await;
@@ -426,7 +426,7 @@ async fn name_on_the_feed(clients: &mut Clients, customer_id: &str) -> Option<St
 /// R-C6: merging an internal record into a secret one classifies it: its history on the
 /// feed, its complaints in lists and single reads, are at the secret level from then on.
 async fn a_merged_duplicate_is_read_at_its_survivors_level_on_every_read_path(app: &TestApp) {
-    standard_staff(app).await;
+    super::staff(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let (duplicate, _) =
         register(&mut admin, registration("李雷", &["13700137000"], &[], "", Internal)).await;

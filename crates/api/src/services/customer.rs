@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use kefu_domain::customer::*;
 use kefu_domain::search_keys::KeyKind;
-use kefu_domain::{balance, CustomerId, StaffRole};
+use kefu_domain::{balance, CustomerId, DomainError, StaffRole};
 use kefu_projection::queries::CustomerFilter;
 use kefu_projection::{confidentiality_rank, CustomerRow, Page};
 use tonic::{Request, Response, Status};
@@ -50,9 +50,13 @@ impl Customers {
         Ok(cv::write_result(customer_id.to_string(), &written))
     }
 
-    /// R-C3: the active agent with the fewest customers.
-    async fn least_loaded_agent(&self) -> Result<kefu_domain::StaffId, ApiError> {
-        let loads = self
+    /// R-C3 with R-C6: the active agent with the fewest customers among those cleared
+    /// for `level`; `AGENT_NOT_CLEARED` when agents are active but none is cleared.
+    async fn least_loaded_agent(
+        &self,
+        level: kefu_domain::Confidentiality,
+    ) -> Result<kefu_domain::StaffId, ApiError> {
+        let active: Vec<(kefu_domain::StaffId, usize)> = self
             .ctx
             .models
             .workload()
@@ -68,9 +72,17 @@ impl Customers {
                 ))
             })
             .collect();
-        balance::least_loaded(&loads).ok_or_else(|| {
-            ApiError::field("agent", "no active agent is registered to own the customer")
-        })
+        if active.is_empty() {
+            return Err(ApiError::field(
+                "agent",
+                "no active agent is registered to own the customer",
+            ));
+        }
+        let cleared = active
+            .into_iter()
+            .filter(|(agent, _)| self.ctx.agent_clearance(agent).is_some_and(|c| level <= c))
+            .collect();
+        balance::least_loaded(&cleared).ok_or_else(|| DomainError::AgentNotCleared.into())
     }
 
     async fn register(
@@ -111,10 +123,11 @@ impl Customers {
         let agent = f.opt_staff("agent", &req.agent);
         f.finish()?;
         // R-C6: nobody files a record at a level they could not read back.
-        access.new_level(present(confidentiality)?)?;
+        let confidentiality = present(confidentiality)?;
+        access.new_level(confidentiality)?;
         let agent = match present(agent)? {
             Some(agent) => agent,
-            None => self.least_loaded_agent().await?,
+            None => self.least_loaded_agent(confidentiality).await?,
         };
         let referred_by = present(referred_by)?;
         // A referrer above the caller's clearance is as unknown as one never registered
@@ -143,7 +156,8 @@ impl Customers {
             source_channel: present(source)?,
             referred_by,
             referrer_registered,
-            confidentiality: present(confidentiality)?,
+            confidentiality,
+            agent_clearance: self.ctx.agent_clearance(&agent),
             agent: agent.clone(),
         };
         // R-C3: the agent, chosen active, must still be when the record commits.
@@ -353,6 +367,7 @@ impl CustomerService for Customers {
             name: present(name)?,
             contacts: present(contacts)?,
             confidentiality: present(confidentiality)?,
+            agent_clearance: None,
         };
         let fingerprint = Fingerprint::of("UpdateCustomer", &req);
         let request =
@@ -370,7 +385,10 @@ impl CustomerService for Customers {
                         classify.classify(record, level)?;
                     }
                 }
-                Ok(CustomerCommand::Update(update.clone()))
+                // R-C6: a raise must stay within the clearance of the customer's agent.
+                let agent_clearance =
+                    state.as_ref().and_then(|record| self.ctx.agent_clearance(&record.agent));
+                Ok(CustomerCommand::Update(UpdateCustomer { agent_clearance, ..update.clone() }))
             })
             .await?;
         Ok(Response::new(pb::UpdateCustomerResponse { result: Some(result) }))
@@ -422,7 +440,11 @@ impl CustomerService for Customers {
         let fingerprint = Fingerprint::of("AssignAgent", &req);
         let request =
             commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
-        let assign = AssignAgent { agent: agent.clone(), reason: present(reason)? };
+        let assign = AssignAgent {
+            agent: agent.clone(),
+            reason: present(reason)?,
+            agent_clearance: self.ctx.agent_clearance(&agent),
+        };
         // R-C6 first (before anything about the agent is told), then R-C3: conditioned
         // on the agent still being active when it commits.
         let governing = self.ctx.customer_level(customer_id).await?;

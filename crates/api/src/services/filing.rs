@@ -11,8 +11,13 @@
 //!   case). Only the erasure, which ends the stream, conflicts: a contact or a callback
 //!   logged meanwhile does not (conditioned on the stream's version, filings for a
 //!   customer being contacted in a loop kept losing until their deadline);
-//! - the filer is cleared for the customer's level (R-C6): the level cached with the
-//!   stream version it was read at, trusted only while the stream is still there.
+//! - the filer is cleared for the customer's level (R-C6): the level read at a stream
+//!   version (or cached with it, trusted while the stream is still there), held to the
+//!   commit by the condition that no event that changes a level
+//!   (`customer::LEVEL_EVENT_TYPES`: an update, a merge, the erasure) follows that
+//!   version. A raise between the read and the commit refuses the group and the filing
+//!   reads the customer again (`NOT_FOUND` once above the filer); a contact or a callback
+//!   meanwhile does not conflict.
 //!
 //! When the number turns out to be a repeat, or anything fails, the filing is tried
 //! again carefully: look up what the request id already wrote, answer a finished filing
@@ -36,7 +41,7 @@ use tokio::time::Instant;
 use chrono::{DateTime, Utc};
 use kefu_domain::case_register::{self, CaseRegister, CaseRegisterEvent, IssueCaseNumber};
 use kefu_domain::complaint::*;
-use kefu_domain::customer::Customer;
+use kefu_domain::customer::{Customer, LEVEL_EVENT_TYPES};
 use kefu_domain::{
     Aggregate, Attachment, CaseNumber, ComplaintId, Confidentiality, CustomerId, DomainError,
 };
@@ -147,7 +152,8 @@ struct Numbering<'a> {
     unused: Vec<Condition>,
     complaint_id: ComplaintId,
     case: StreamId,
-    /// On condition that it has not ended with the erasure: the case is refused then.
+    /// On condition that no level event followed the version read (the erasure, a
+    /// reclassification, a merge): the case is refused then, and the customer read again.
     customer: StreamId,
     filing: &'a Filing,
     at: DateTime<Utc>,
@@ -161,7 +167,7 @@ enum Retry {
     Repeated,
     /// Another filing took the number first (or a group ahead of it failed).
     Number,
-    /// The customer was forgotten since they were read.
+    /// The customer was forgotten, reclassified or merged since they were read.
     Customer,
 }
 
@@ -178,11 +184,12 @@ impl Retry {
         match (number, case) {
             (Some(Ok(number)), _) if number.repeated => Ok(Retry::Repeated),
             (Some(Err(StoreError::WrongExpectedVersion { .. })), _) => Ok(Retry::Number),
-            (_, Some(Err(StoreError::ConditionFailed(Condition::LastNot { stream_id, .. }))))
-                if &stream_id == customer =>
-            {
-                Ok(Retry::Customer)
-            }
+            (
+                _,
+                Some(Err(StoreError::ConditionFailed(
+                    Condition::LastNot { stream_id, .. } | Condition::NoneSince { stream_id, .. },
+                ))),
+            ) if &stream_id == customer => Ok(Retry::Customer),
             // The refused append says why; its partner only that it went unwritten.
             (Some(Err(error)), _) if !matches!(error, StoreError::GroupIncomplete) => {
                 Err(error.into())
@@ -300,7 +307,7 @@ impl Complaints {
             _ => self.check_customer(access, &customer, &filing.customer_id).await?,
         };
         access.hide(seen.level, "customer", &filing.customer_id)?;
-        let filed = self.issue_and_file(access, request, &filing, seen.tier, at, deadline).await;
+        let filed = self.issue_and_file(access, request, &filing, seen, at, deadline).await;
         if filed.is_err() {
             // Maybe the customer changed: the careful retry reads them again.
             self.ctx.live_customers.forget(&customer);
@@ -334,7 +341,7 @@ impl Complaints {
         if let Some(issued) = issued_before {
             return self.file_numbered(&complaint_request, &filing, &issued, seen.tier).await;
         }
-        let filed = self.issue_and_file(access, request, &filing, seen.tier, at, deadline).await?;
+        let filed = self.issue_and_file(access, request, &filing, seen, at, deadline).await?;
         // `None`: another try of this very request took the number since the lookup.
         filed.ok_or_else(|| ApiError::Contended { stream: register_request.request_id.to_owned() })
     }
@@ -410,13 +417,14 @@ impl Complaints {
     /// The number's append expects the version it was decided on: number N only ever
     /// lands at version N, so a lost race (another node, or a failed group ahead in the
     /// queue) is a conflict that reloads the head and tries again, as is a change to
-    /// the customer's stream since it was read; until `deadline`.
+    /// the customer's stream since it was read; until `deadline`. `seen`: the customer as
+    /// the access check read them, held so until the commit.
     async fn issue_and_file(
         &self,
         access: &Access,
         request: &commands::Request<'_>,
         filing: &Filing,
-        tier: Tier,
+        seen: Seen,
         at: DateTime<Utc>,
         deadline: Instant,
     ) -> Result<Option<pb::FileComplaintResponse>, ApiError> {
@@ -439,13 +447,13 @@ impl Complaints {
             at,
             policy,
         };
-        let mut tier = tier;
+        let mut seen = seen;
         // Sealing the case needs the customer's key: fetched now, not under the lock.
         self.ctx.commands.store().data_key(&filing.customer_id.to_string()).await?;
         let mut tries = 0u32;
         loop {
             tries += 1;
-            let (pending, case_number) = self.queue_numbered(&numbering, tier).await?;
+            let (pending, case_number) = self.queue_numbered(&numbering, seen).await?;
             let outcomes = pending.await;
             if let [Ok(number), Ok(filed)] = outcomes.as_slice() {
                 if !number.repeated {
@@ -463,12 +471,12 @@ impl Complaints {
                 return Err(ApiError::Contended { stream: numbering.register.to_string() });
             }
             if matches!(retry, Retry::Customer) {
-                // Forgotten since read: reading them again says so (CUSTOMER_FORGOTTEN).
+                // Forgotten, merged or reclassified since read: reading them again says
+                // so (CUSTOMER_FORGOTTEN, CUSTOMER_MERGED, or NOT_FOUND once above the
+                // filer, R-C6), else the filing is held to the new read.
                 let customer = &numbering.customer;
-                let seen = self.check_customer(access, customer, &filing.customer_id).await?;
-                // R-C6 again: the customer may have been raised meanwhile.
+                seen = self.check_customer(access, customer, &filing.customer_id).await?;
                 access.hide(seen.level, "customer", &filing.customer_id)?;
-                tier = seen.tier;
             }
             if tries > 4 {
                 // Let the queue ahead of us drain before taking yet another number.
@@ -478,12 +486,12 @@ impl Complaints {
     }
 
     /// Takes the next number of the register (under `ctx.register`) and queues it with
-    /// the case, on condition that the customer has not been forgotten meanwhile. The
-    /// commit is awaited by the caller, outside the lock.
+    /// the case, on condition that the customer has not been forgotten, reclassified nor
+    /// merged since `seen` was read. The commit is awaited by the caller, outside the lock.
     async fn queue_numbered(
         &self,
         numbering: &Numbering<'_>,
-        tier: Tier,
+        seen: Seen,
     ) -> Result<(PendingFiling, CaseNumber), ApiError> {
         let commands = &self.ctx.commands;
         let Numbering { year, register, complaint_id, at, .. } = numbering;
@@ -510,13 +518,14 @@ impl Complaints {
         let command = ComplaintCommand::File(numbering.filing.command(
             *complaint_id,
             case_number,
-            tier,
+            seen.tier,
             &numbering.policy,
         ));
         let filed = Complaint::decide(&None, command, *at)?;
-        let live = vec![Condition::LastNot {
+        let live = vec![Condition::NoneSince {
             stream_id: numbering.customer.clone(),
-            event_type: kefu_domain::customer::CustomerForgotten::EVENT_TYPE.to_owned(),
+            version: seen.version,
+            event_types: LEVEL_EVENT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
         }];
         let (case, request) = (&numbering.case, &numbering.case_request);
         let filed = commands.prepare::<Complaint>(case, request, &None, &filed, 0, live).await?;

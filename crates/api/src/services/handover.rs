@@ -20,6 +20,12 @@ pub(crate) struct Candidates {
 }
 
 impl Ctx {
+    /// R-C6: the highest clearance among `staff`'s tokens (`None`: cleared for nothing),
+    /// which bounds what may be given to them to own or handle.
+    pub(crate) fn agent_clearance(&self, staff: &StaffId) -> Option<kefu_domain::Confidentiality> {
+        self.tokens.clearance_of(staff.as_str())
+    }
+
     /// R-C6: whether `handler` may be given a case of `customer`.
     pub(crate) fn cleared(&self, handler: &StaffId, customer: &CaseCustomer) -> bool {
         assignee_cleared(self.tokens.clearance_of(handler.as_str()), customer)

@@ -1,6 +1,6 @@
 //! `StaffService`: registration, departures with balanced reassignment (R-C3), listing.
 
-use kefu_domain::balance::{self, CaseToHand};
+use kefu_domain::balance::{self, CaseToHand, CustomerToHand};
 use kefu_domain::complaint::{AssignHandler, Complaint, ComplaintCommand};
 use kefu_domain::customer::{AssignAgent, Customer, CustomerCommand};
 use kefu_domain::staff::*;
@@ -42,6 +42,7 @@ impl StaffDirectory {
             .iter()
             .filter_map(|id| id.parse().ok())
             .collect();
+        let customers = self.customers_to_hand(&customers, candidates).await?;
         let mut cases = Vec::new();
         for id in self.ctx.models.open_cases_of(leaver.as_str()).await? {
             let Ok(complaint_id) = id.parse::<ComplaintId>() else { continue };
@@ -68,6 +69,27 @@ impl StaffDirectory {
             &candidates.agents,
             &candidates.handlers,
         )?)
+    }
+
+    /// R-C6: each of `customers` with the candidate agents not cleared for their level
+    /// (a merged duplicate's survivor's governs), whom the plan skips.
+    async fn customers_to_hand(
+        &self,
+        customers: &[CustomerId],
+        candidates: &Candidates,
+    ) -> Result<Vec<CustomerToHand>, ApiError> {
+        let mut to_hand = Vec::with_capacity(customers.len());
+        for customer_id in customers {
+            let customer = self.ctx.customer_standing(*customer_id).await?;
+            let uncleared = candidates
+                .agents
+                .keys()
+                .filter(|agent| !self.ctx.cleared(agent, &customer))
+                .cloned()
+                .collect();
+            to_hand.push(CustomerToHand { customer_id: *customer_id, uncleared });
+        }
+        Ok(to_hand)
     }
 
     /// The departure as recorded (recording it, with its plan, if needed), and the
@@ -160,13 +182,11 @@ impl StaffDirectory {
         {
             (departed.customer_handovers, departed.case_handovers)
         } else {
-            // Recorded before departures recorded their plan: plan what it listed now.
-            let customers = balance::plan_reassignment(
-                &leaver,
-                &departed.customers_to_reassign,
-                &candidates.agents,
-            );
-            let customers = customers.into_iter().map(|(id, to)| Handover { id, to }).collect();
+            // Recorded before departures recorded their plan: plan what it listed now
+            // (a customer nobody is cleared for is left to the sweep, which names it).
+            let to_hand =
+                self.customers_to_hand(&departed.customers_to_reassign, &candidates).await?;
+            let (customers, _) = balance::plan_customers(&leaver, &to_hand, &candidates.agents);
             let order = balance::plan_reassignment(
                 &leaver,
                 &departed.cases_to_reassign,
@@ -234,16 +254,21 @@ impl StaffDirectory {
             return Ok(());
         }
         let candidates = self.ctx.candidates(leaver).await?;
-        let planned_customers = balance::plan_reassignment(leaver, &customers, &candidates.agents);
+        let to_hand = self.customers_to_hand(&customers, &candidates).await?;
+        let (planned_customers, uncleared) =
+            balance::plan_customers(leaver, &to_hand, &candidates.agents);
         let planned_cases = balance::plan_reassignment(leaver, &cases, &candidates.handlers);
-        // With no candidate at all nothing is planned: name each item.
-        for id in customers.iter().skip(planned_customers.len()) {
-            answer.unassigned.push(unassigned(id.to_string(), "no other active agent"));
+        // R-C6 over R-C3: a customer no active agent is cleared for stays with the
+        // leaver, named, until a supervisor assigns a cleared agent; with no candidate
+        // at all, nothing is planned.
+        let reason = if candidates.agents.is_empty() { NO_AGENT } else { NO_CLEARED_AGENT };
+        for id in uncleared {
+            answer.unassigned.push(unassigned(id.to_string(), reason));
         }
         for id in cases.iter().skip(planned_cases.len()) {
             answer.unassigned.push(unassigned(id.to_string(), "no other active handler"));
         }
-        let customers = planned_customers.into_iter().map(|(id, to)| Handover { id, to });
+        let customers = planned_customers.into_iter();
         let cases = planned_cases.into_iter().map(|(id, to)| Handover { id, to });
         // The answer names the recorded plan and what nobody may take, so that a retry,
         // which finds nothing left to sweep, answers the same; the swept moves are in
@@ -265,8 +290,10 @@ impl StaffDirectory {
     }
 
     /// One customer to their planned agent, on condition the agent is still active;
-    /// one who left since the plan was recorded is replaced by the next candidate.
-    /// `None` when the customer needs no new owner any more (forgotten).
+    /// one who left since the plan was recorded, or is not cleared for the customer's
+    /// level now (R-C6: raised since), is replaced by the next candidate. `None` when
+    /// the customer needs no new owner any more (forgotten); `AGENT_NOT_CLEARED` when no
+    /// active candidate is cleared for them.
     async fn hand_over_customer(
         &self,
         who: &Principal,
@@ -279,6 +306,7 @@ impl StaffDirectory {
         let request = commands::Request::derived(who, handover_fingerprint(), &key, None);
         let reason = Some(Text::new("reason", "staff departure (R-C3)")?);
         let owners = std::iter::once(handover.to.clone()).chain(backups);
+        let mut departed = false;
         for owner in owners {
             let written = self
                 .ctx
@@ -289,7 +317,11 @@ impl StaffDirectory {
                         Some(current) if &current != leaver => current,
                         _ => owner.clone(),
                     };
-                    Ok(CustomerCommand::AssignAgent(AssignAgent { agent, reason: reason.clone() }))
+                    Ok(CustomerCommand::AssignAgent(AssignAgent {
+                        agent_clearance: self.ctx.agent_clearance(&agent),
+                        agent,
+                        reason: reason.clone(),
+                    }))
                 })
                 .await;
             match written {
@@ -300,14 +332,20 @@ impl StaffDirectory {
                     };
                     return Ok(Some((moved, written.position)));
                 }
-                Err(ApiError::Domain(DomainError::StaffDeparted)) => continue,
+                Err(ApiError::Domain(DomainError::StaffDeparted)) => departed = true,
+                Err(ApiError::Domain(DomainError::AgentNotCleared)) => {}
                 Err(ApiError::Domain(
                     DomainError::CustomerForgotten | DomainError::CustomerNotRegistered,
                 )) => return Ok(None),
                 Err(error) => return Err(error),
             }
         }
-        Err(DomainError::DepartureUnassignable(format!("customer {}", handover.id)).into())
+        if departed {
+            return Err(
+                DomainError::DepartureUnassignable(format!("customer {}", handover.id)).into()
+            );
+        }
+        Err(DomainError::AgentNotCleared.into())
     }
 
     /// One case to its planned handler, like [`StaffDirectory::hand_over_customer`];
@@ -411,10 +449,19 @@ fn settle(
         Err(ApiError::Domain(DomainError::DepartureUnassignable(_))) => {
             left.push(unassigned(id, "every candidate has left or is barred from it (R-P4)"));
         }
+        Err(ApiError::Domain(DomainError::AgentNotCleared)) => {
+            left.push(unassigned(id, NO_CLEARED_AGENT));
+        }
         Err(error) => return Err(error),
     }
     Ok(())
 }
+
+/// Why a leaver's customer stays theirs: nobody else is an active agent.
+const NO_AGENT: &str = "no other active agent";
+/// Why a leaver's customer stays theirs: no active agent may read them (R-C6 over R-C3).
+const NO_CLEARED_AGENT: &str =
+    "no active agent is cleared for the customer's level: left with the leaver until a cleared agent is assigned (R-C6 over R-C3)";
 
 fn unassigned(id: String, reason: &str) -> pb::UnassignedItem {
     pb::UnassignedItem { id, reason: reason.to_owned() }

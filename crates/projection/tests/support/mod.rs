@@ -103,6 +103,7 @@ pub async fn register_customer(store: &EventStore, name: &str, spec: NewCustomer
         referrer_registered: spec.referred_by.is_some(),
         confidentiality: Confidentiality::Internal,
         agent: staff("a1"),
+        agent_clearance: Some(Confidentiality::Internal),
     });
     exec::<Customer>(store, &id.stream_name(), command, spec.registered).await;
     id

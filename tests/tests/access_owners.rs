@@ -1,0 +1,147 @@
+//! Issue 16 (R-C6 with R-C3), over gRPC on SQLite and PostgreSQL: a customer is owned
+//! only by an agent cleared for their level, whether registered to one, assigned, raised
+//! or handed over by a departure (`AGENT_NOT_CLEARED`, docs/security.md).
+
+use kefu_api::pb;
+use kefu_tests::flows::*;
+use kefu_tests::refusals::refused_quietly;
+use kefu_tests::{reason, rid, Clients, TestApp};
+use tonic::{Code, Status};
+
+kefu_tests::on_both_backends!(
+    a_customer_is_registered_assigned_and_raised_only_to_a_cleared_agent,
+    a_departure_hands_each_customer_to_a_cleared_agent_or_names_it,
+);
+
+/// `FAILED_PRECONDITION` `AGENT_NOT_CLEARED`, nothing written.
+async fn not_cleared<T: std::fmt::Debug>(
+    app: &TestApp,
+    call: impl std::future::Future<Output = Result<T, Status>>,
+) {
+    let status = refused_quietly(app, call, Code::FailedPrecondition, &[]).await;
+    assert_eq!(reason(&status).as_deref(), Some("AGENT_NOT_CLEARED"), "{status:?}");
+}
+
+async fn registered(clients: &mut Clients, request: pb::RegisterCustomerRequest) -> String {
+    let registered = clients.customers.register_customer(request).await.expect("register");
+    registered.into_inner().result.expect("result").id
+}
+
+async fn owner(clients: &mut Clients, customer_id: &str) -> String {
+    let request = pb::GetCustomerRequest { customer_id: customer_id.to_owned() };
+    let customer = clients.customers.get_customer(request).await.expect("get").into_inner();
+    customer.customer.expect("customer").agent
+}
+
+fn assign(customer_id: &str, agent: &str) -> pb::AssignAgentRequest {
+    pb::AssignAgentRequest {
+        request_id: rid(),
+        customer_id: customer_id.to_owned(),
+        expected_version: None,
+        agent: agent.to_owned(),
+        reason: String::new(),
+    }
+}
+
+fn raise(customer_id: &str, level: pb::Confidentiality) -> pb::UpdateCustomerRequest {
+    pb::UpdateCustomerRequest {
+        request_id: rid(),
+        customer_id: customer_id.to_owned(),
+        expected_version: None,
+        name: None,
+        contacts: None,
+        confidentiality: level as i32,
+    }
+}
+
+/// R-C6: nobody owns a record they may not read. The agents of `standard_staff` hold
+/// internal tokens; `h-sec` holds a secret one; `nobody` is on staff with no token.
+async fn a_customer_is_registered_assigned_and_raised_only_to_a_cleared_agent(app: &TestApp) {
+    use pb::Confidentiality::{Confidential, Internal, Public, Secret};
+    standard_staff(app).await;
+    register_staff(app, &[("nobody", &[pb::StaffRole::Agent])]).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let mut service = app.clients(Some("svc-sec")).await;
+    // Registered to a named agent below the level, or holding no token at all.
+    for (level, agent) in [(Secret, "a1"), (Confidential, "a1"), (Public, "nobody")] {
+        let request = customer_request("Uncleared Owner QA1", level, agent);
+        not_cleared(app, admin.customers.register_customer(request.clone())).await;
+        not_cleared(app, service.customers.register_customer(request)).await;
+    }
+    // Automatic assignment chooses among cleared agents only: none is cleared yet.
+    let automatic = |level| customer_request("Automatic Owner QA2", level, "");
+    not_cleared(app, service.customers.register_customer(automatic(Secret))).await;
+    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent])]).await;
+    // h-sec now owns the most customers of all agents, yet is the only one cleared.
+    let first =
+        registered(&mut admin, customer_request("Cleared Owner QA3", Internal, "h-sec")).await;
+    let secret = registered(&mut service, automatic(Secret)).await;
+    assert_eq!(owner(&mut admin, &secret).await, "h-sec");
+    let internal = registered(&mut service, automatic(Internal)).await;
+    assert_ne!(owner(&mut admin, &internal).await, "h-sec", "the least loaded, h-sec has two");
+    // Assigned: only to a cleared agent.
+    not_cleared(app, admin.customers.assign_agent(assign(&secret, "a2"))).await;
+    not_cleared(app, admin.customers.assign_agent(assign(&first, "nobody"))).await;
+    assert_eq!(owner(&mut admin, &secret).await, "h-sec");
+    // Raised: refused above the current agent's clearance, by a supervisor cleared for
+    // both levels too; handed to a cleared agent first, the raise passes.
+    let mut supervisor = app.clients(Some("s-sec")).await;
+    not_cleared(app, supervisor.customers.update_customer(raise(&internal, Secret))).await;
+    not_cleared(app, admin.customers.update_customer(raise(&internal, Confidential))).await;
+    admin.customers.assign_agent(assign(&internal, "h-sec")).await.expect("a cleared agent");
+    supervisor.customers.update_customer(raise(&internal, Secret)).await.expect("raise");
+    let get = pb::GetCustomerRequest { customer_id: internal.clone() };
+    let raised = admin.customers.get_customer(get).await.expect("get").into_inner().customer;
+    let raised = raised.expect("customer");
+    assert_eq!((raised.confidentiality, raised.agent.as_str()), (Secret as i32, "h-sec"));
+}
+
+/// R-C3 with R-C6: a leaver's customer goes to the least-loaded agent cleared for them;
+/// one nobody active is cleared for stays with the leaver and is named in the answer
+/// (and in a retry's), R-C6 in its reason, while the rest are handed over.
+async fn a_departure_hands_each_customer_to_a_cleared_agent_or_names_it(app: &TestApp) {
+    use pb::Confidentiality::{Internal, Secret};
+    standard_staff(app).await;
+    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("d2", &[pb::StaffRole::Agent])])
+        .await;
+    let mut admin = app.clients(Some("admin")).await;
+    // d2 (secret) is the most loaded agent; a1, a2, h1, h2, r1 (internal) have none.
+    for n in 0..3 {
+        let name = format!("Load Person QB{n}");
+        registered(&mut admin, customer_request(&name, Internal, "d2")).await;
+    }
+    let secret =
+        registered(&mut admin, customer_request("Secret Leaver QB4", Secret, "h-sec")).await;
+    let internal =
+        registered(&mut admin, customer_request("Plain Leaver QB5", Internal, "h-sec")).await;
+    let depart = |leaver: &str| pb::RecordDepartureRequest {
+        request_id: rid(),
+        staff_id: leaver.to_owned(),
+        reason: String::new(),
+    };
+    let answer = admin.staff.record_departure(depart("h-sec")).await.expect("depart");
+    let answer = answer.into_inner();
+    let moved: Vec<(&str, &str)> =
+        answer.customers.iter().map(|m| (m.id.as_str(), m.new_owner.as_str())).collect();
+    assert!(moved.contains(&(secret.as_str(), "d2")), "{moved:?}");
+    assert!(answer.unassigned.is_empty(), "{:?}", answer.unassigned);
+    assert_eq!(owner(&mut admin, &secret).await, "d2");
+    assert_ne!(owner(&mut admin, &internal).await, "d2", "the least loaded");
+    // d2 leaves: no active agent is cleared for the secret customer any more.
+    let request = depart("d2");
+    let answer = admin.staff.record_departure(request.clone()).await.expect("depart");
+    let answer = answer.into_inner();
+    let named: Vec<&pb::UnassignedItem> =
+        answer.unassigned.iter().filter(|item| item.id == secret).collect();
+    assert_eq!(named.len(), 1, "{:?}", answer.unassigned);
+    assert!(named[0].reason.contains("R-C6"), "{:?}", named[0]);
+    assert_eq!(answer.unassigned.len(), 1, "only the secret customer: {:?}", answer.unassigned);
+    assert_eq!(answer.customers.len(), 3, "d2's internal customers handed over");
+    assert!(answer.customers.iter().all(|m| m.new_owner != "d2" && m.id != secret));
+    assert_eq!(owner(&mut admin, &secret).await, "d2", "nobody uncleared holds it");
+    let retried = admin.staff.record_departure(request).await.expect("retry").into_inner();
+    assert_eq!(retried.unassigned, answer.unassigned);
+    // A supervisor assigns a cleared agent once there is one (R-C3 restored).
+    register_staff(app, &[("s-sec", &[pb::StaffRole::Agent])]).await;
+    admin.customers.assign_agent(assign(&secret, "s-sec")).await.expect("a cleared agent");
+}

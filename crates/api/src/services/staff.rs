@@ -1,16 +1,18 @@
 //! `StaffService`: registration, departures with balanced reassignment (R-C3), listing.
 
 use kefu_domain::balance::{self, CaseToHand, CustomerToHand};
-use kefu_domain::complaint::{AssignHandler, Complaint, ComplaintCommand};
+use kefu_domain::complaint::{AssignHandler, Case, Complaint, ComplaintCommand};
 use kefu_domain::customer::{AssignAgent, Customer, CustomerCommand};
 use kefu_domain::staff::*;
 use kefu_domain::{ComplaintId, CustomerId, DomainError, StaffId, StaffRole, Text};
 use kefu_event_store::Direction;
+use kefu_projection::confidentiality_rank;
+use kefu_projection::queries::RowAccess;
 use tonic::{Request, Response, Status};
 
 use super::handover::Candidates;
 use super::Ctx;
-use crate::access::{authorize, Rpc};
+use crate::access::{authorize, Access, Rpc};
 use crate::auth::{principal, Principal};
 use crate::commands::{self, decode, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
@@ -31,6 +33,7 @@ impl StaffDirectory {
     /// refused, naming what nobody can take, before anything is recorded.
     async fn plan(
         &self,
+        access: &Access,
         leaver: &StaffId,
         candidates: &Candidates,
     ) -> Result<balance::DeparturePlan, ApiError> {
@@ -60,15 +63,88 @@ impl StaffDirectory {
                     .filter(|handler| !self.ctx.cleared(handler, &customer))
                     .cloned(),
             );
-            cases.push(CaseToHand { complaint_id, label: case.case_number.to_string(), barred });
+            // R-C6, R-P4: a refusal names only cases the caller may see.
+            let label = if self.case_shown(access, &case).await? {
+                case.case_number.to_string()
+            } else {
+                UNSEEN_CASE.to_owned()
+            };
+            cases.push(CaseToHand { complaint_id, label, barred });
         }
-        Ok(balance::plan_departure(
+        balance::plan_departure(
             leaver,
             &customers,
             &cases,
             &candidates.agents,
             &candidates.handlers,
-        )?)
+        )
+        .map_err(|error| match error {
+            DomainError::DepartureUnassignable(why) => {
+                DomainError::DepartureUnassignable(unseen_reasons_withheld(&why)).into()
+            }
+            other => other.into(),
+        })
+    }
+
+    /// Whether the caller may see `case`: within clearance for its customer (a merged
+    /// duplicate's survivor's level governs) and not a case against them (R-C6, R-P4).
+    async fn case_shown(&self, access: &Access, case: &Case) -> Result<bool, ApiError> {
+        let level = self.ctx.customer_level(case.customer_id).await?;
+        Ok(access.sees(&RowAccess {
+            level_rank: confidentiality_rank(level),
+            respondent: case.respondent.as_ref().map(ToString::to_string),
+            last_position: 0,
+        }))
+    }
+
+    /// Whether the caller may see the departure's item `id`, a case or a customer.
+    async fn item_shown(&self, access: &Access, id: &str) -> Result<bool, ApiError> {
+        if let Ok(complaint_id) = id.parse::<ComplaintId>() {
+            let case_stream = stream(complaint_id.stream_name())?;
+            let (case, _, _) = self.ctx.commands.load_unopened::<Complaint>(&case_stream).await?;
+            if let Some(case) = case {
+                return self.case_shown(access, &case).await;
+            }
+        }
+        match id.parse::<CustomerId>() {
+            Ok(customer_id) => {
+                Ok(self.ctx.customer_level(customer_id).await? <= access.max_level())
+            }
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// The answer as the caller may read it: every item was handed over (or named to
+    /// those who may see it), but only what they may see is listed (R-C6, R-P4).
+    async fn answer_for(
+        &self,
+        access: &Access,
+        answer: Answer,
+        result: pb::WriteResult,
+    ) -> Result<pb::RecordDepartureResponse, ApiError> {
+        let mut response = answer.into_response(result);
+        let mut shown = Vec::new();
+        for moved in std::mem::take(&mut response.customers) {
+            if self.item_shown(access, &moved.id).await? {
+                shown.push(moved);
+            }
+        }
+        response.customers = shown;
+        let mut shown = Vec::new();
+        for moved in std::mem::take(&mut response.cases) {
+            if self.item_shown(access, &moved.id).await? {
+                shown.push(moved);
+            }
+        }
+        response.cases = shown;
+        let mut shown = Vec::new();
+        for item in std::mem::take(&mut response.unassigned) {
+            if self.item_shown(access, &item.id).await? {
+                shown.push(item);
+            }
+        }
+        response.unassigned = shown;
+        Ok(response)
     }
 
     /// R-C6: each of `customers` with the candidate agents not cleared for their level
@@ -97,6 +173,7 @@ impl StaffDirectory {
     /// it; a request id used for another request on this stream is refused.
     async fn departure(
         &self,
+        access: &Access,
         request: &commands::Request<'_>,
         leaver: &StaffId,
         reason: Option<Text>,
@@ -107,7 +184,7 @@ impl StaffDirectory {
         let written = match member {
             None => return Err(DomainError::StaffNotRegistered.into()),
             Some(member) if member.is_active() => {
-                let (customers, open_cases) = self.plan(leaver, candidates).await?;
+                let (customers, open_cases) = self.plan(access, leaver, candidates).await?;
                 // Nobody planned to take over may leave before the plan is recorded.
                 let mut conditions = Vec::new();
                 let owners =
@@ -161,7 +238,7 @@ impl StaffDirectory {
         who: Principal,
         req: pb::RecordDepartureRequest,
     ) -> Result<pb::RecordDepartureResponse, ApiError> {
-        authorize(&who, Rpc::RecordDeparture)?;
+        let access = authorize(&who, Rpc::RecordDeparture)?;
         let mut f = Fields::new();
         let leaver = f.staff("staff_id", &req.staff_id);
         let reason = f.opt_text("reason", &req.reason);
@@ -175,7 +252,7 @@ impl StaffDirectory {
         self.ctx.caught_up(head).await?;
         let candidates = self.ctx.candidates(&leaver).await?;
         let (departed, result) =
-            self.departure(&request, &leaver, present(reason)?, &candidates).await?;
+            self.departure(&access, &request, &leaver, present(reason)?, &candidates).await?;
         let (customers, cases) = if departed.customer_handovers.len()
             == departed.customers_to_reassign.len()
             && departed.case_handovers.len() == departed.cases_to_reassign.len()
@@ -197,7 +274,7 @@ impl StaffDirectory {
         let mut answer = Answer::default();
         self.hand_over_all(&who, &leaver, customers, cases, &candidates, &mut answer).await?;
         self.sweep(&who, &leaver, &mut answer).await?;
-        Ok(answer.into_response(result))
+        self.answer_for(&access, answer, result).await
     }
 
     /// Carries out handovers, each under a key derived from the leaver and the item (a
@@ -455,6 +532,26 @@ fn settle(
         Err(error) => return Err(error),
     }
     Ok(())
+}
+
+/// How a refusal labels a case the caller may not see (R-C6, R-P4).
+const UNSEEN_CASE: &str = "(not yours to see)";
+
+/// A plan's refusal with every item about a case the caller may not see told only as
+/// such: not which case, nor who bars it (a respondent must stay unknown, R-P4).
+fn unseen_reasons_withheld(why: &str) -> String {
+    let mut told: Vec<&str> = Vec::new();
+    for item in why.split("; ") {
+        let item = if item.contains(UNSEEN_CASE) {
+            "an open case you may not see that no active handler may take: a supervisor cleared for it must reassign it first"
+        } else {
+            item
+        };
+        if !told.contains(&item) {
+            told.push(item);
+        }
+    }
+    told.join("; ")
 }
 
 /// Why a leaver's customer stays theirs: nobody else is an active agent.

@@ -546,7 +546,7 @@ async fn a_source_channel_is_a_code_that_can_carry_no_one(app: &TestApp) {
     let id = id.result.expect("result").id;
     let got = admin
         .customers
-        .get_customer(pb::GetCustomerRequest { customer_id: id, ..Default::default() })
+        .get_customer(pb::GetCustomerRequest { customer_id: id })
         .await
         .expect("get")
         .into_inner();

@@ -24,15 +24,23 @@ impl tonic::service::Interceptor for Bearer {
 
 pub type Authed = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
 
-/// A tokens file in `dir` (mode 0600) knowing one admin, `token-admin`.
+/// A tokens file in `dir` (mode 0600) knowing one admin, `token-admin`, and agent `a1`
+/// (`token-a1`, internal): a customer's agent must hold a token cleared for the
+/// customer's level (R-C6).
 pub fn write_tokens(dir: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let tokens = dir.join("tokens.json");
-    let hash = kefu_api::auth::hash_token("token-admin");
-    let entry = format!(
-        r#"{{"sha256":"{hash}","principal":"admin","roles":["admin"],"clearance":"secret"}}"#
-    );
-    std::fs::write(&tokens, format!(r#"{{"tokens":[{entry}]}}"#)).expect("tokens");
+    let admin = kefu_api::auth::hash_token("token-admin");
+    let agent = kefu_api::auth::hash_token("token-a1");
+    let entries = [
+        format!(
+            r#"{{"sha256":"{admin}","principal":"admin","roles":["admin"],"clearance":"secret"}}"#
+        ),
+        format!(
+            r#"{{"sha256":"{agent}","principal":"a1","roles":["agent"],"clearance":"internal"}}"#
+        ),
+    ];
+    std::fs::write(&tokens, format!(r#"{{"tokens":[{}]}}"#, entries.join(","))).expect("tokens");
     std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     tokens
 }

@@ -82,7 +82,7 @@ async fn a_callers_trace_reaches_the_events_and_the_collector() {
     let staff_request = rid();
     let registered = pb::RegisterStaffRequest {
         request_id: staff_request.clone(),
-        staff_id: "tr1".into(),
+        staff_id: "a1".into(),
         name: "T".into(),
         roles: vec![pb::StaffRole::Agent as i32],
     };
@@ -93,7 +93,7 @@ async fn a_callers_trace_reaches_the_events_and_the_collector() {
     ];
     admin.staff.register_staff(with_headers(registered, &headers)).await.expect("register staff");
     // No trace context, no ids: a new trace and a new correlation id.
-    let customer_request = flows::customer_request("Q", pb::Confidentiality::Internal, "tr1");
+    let customer_request = flows::customer_request("Q", pb::Confidentiality::Internal, "a1");
     let customer = admin
         .customers
         .register_customer(customer_request.clone())
@@ -115,7 +115,7 @@ async fn a_callers_trace_reaches_the_events_and_the_collector() {
         let event = events.iter().find(|e| e.stream_id == stream).expect(stream);
         event.metadata.clone().expect("metadata")
     };
-    let staff = metadata_of("staff-tr1");
+    let staff = metadata_of("staff-a1");
     assert_eq!(staff.trace_id, TRACE);
     assert_eq!(staff.correlation_id, "order-4711");
     assert_eq!(staff.causation_id, "evt-0042");

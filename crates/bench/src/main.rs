@@ -93,7 +93,9 @@ pub struct Common {
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
     /// Drive a kefu already running here (e.g. `http://127.0.0.1:50051`) instead of
-    /// starting one in this process; needs `--token`.
+    /// starting one in this process; needs `--token`, and its tokens file must give
+    /// staff `a1` (who owns the customers the modes register) an agent token cleared
+    /// for `internal` (R-C6).
     #[arg(long)]
     endpoint: Option<String>,
     /// An admin bearer token of `--endpoint`.

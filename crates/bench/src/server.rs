@@ -38,10 +38,13 @@ fn write_tokens(path: &Path) -> anyhow::Result<()> {
             kefu_api::auth::hash_token(token)
         )
     };
+    // Agent a1 owns the customers the modes register: an agent must hold a token
+    // cleared for their customers' level (R-C6); nobody calls with it.
     let tokens = format!(
-        r#"{{"tokens":[{},{}]}}"#,
+        r#"{{"tokens":[{},{},{}]}}"#,
         entry(ADMIN_TOKEN, "bench-admin", "admin"),
-        entry(HANDLER_TOKEN, "h1", "agent")
+        entry(HANDLER_TOKEN, "h1", "agent"),
+        entry("bench-a1", "a1", "agent")
     );
     std::fs::write(path, tokens).context("write tokens file")?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;

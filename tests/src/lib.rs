@@ -107,6 +107,10 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     ("d2", &["director"], "secret"),
     // A principal written in capitals: the staff code `co-caps` (codes fold case).
     ("CO-CAPS", &["compliance", "supervisor"], "secret"),
+    // On staff as an agent and handler, but holding only an analyst's token: cleared to
+    // read aggregates, not the records an owner or handler works on.
+    ("an-sec", &["analyst"], "secret"),
+    ("a-sec", &["agent"], "secret"),
 ];
 
 /// How many racing leavers (`x0`, `x1`, ...) hold tokens besides [`PRINCIPALS`].

@@ -11,6 +11,7 @@ use tonic::{Code, Status};
 kefu_tests::on_both_backends!(
     a_customer_is_registered_assigned_and_raised_only_to_a_cleared_agent,
     a_departure_hands_each_customer_to_a_cleared_agent_or_names_it,
+    only_a_token_that_lets_them_do_the_work_clears_an_owner,
 );
 
 /// `FAILED_PRECONDITION` `AGENT_NOT_CLEARED`, nothing written.
@@ -102,13 +103,13 @@ async fn a_customer_is_registered_assigned_and_raised_only_to_a_cleared_agent(ap
 async fn a_departure_hands_each_customer_to_a_cleared_agent_or_names_it(app: &TestApp) {
     use pb::Confidentiality::{Internal, Secret};
     standard_staff(app).await;
-    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("d2", &[pb::StaffRole::Agent])])
+    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("a-sec", &[pb::StaffRole::Agent])])
         .await;
     let mut admin = app.clients(Some("admin")).await;
-    // d2 (secret) is the most loaded agent; a1, a2, h1, h2, r1 (internal) have none.
+    // a-sec (secret) is the most loaded agent; a1, a2, h1, h2, r1 (internal) have none.
     for n in 0..3 {
         let name = format!("Load Person QB{n}");
-        registered(&mut admin, customer_request(&name, Internal, "d2")).await;
+        registered(&mut admin, customer_request(&name, Internal, "a-sec")).await;
     }
     let secret =
         registered(&mut admin, customer_request("Secret Leaver QB4", Secret, "h-sec")).await;
@@ -123,12 +124,12 @@ async fn a_departure_hands_each_customer_to_a_cleared_agent_or_names_it(app: &Te
     let answer = answer.into_inner();
     let moved: Vec<(&str, &str)> =
         answer.customers.iter().map(|m| (m.id.as_str(), m.new_owner.as_str())).collect();
-    assert!(moved.contains(&(secret.as_str(), "d2")), "{moved:?}");
+    assert!(moved.contains(&(secret.as_str(), "a-sec")), "{moved:?}");
     assert!(answer.unassigned.is_empty(), "{:?}", answer.unassigned);
-    assert_eq!(owner(&mut admin, &secret).await, "d2");
-    assert_ne!(owner(&mut admin, &internal).await, "d2", "the least loaded");
-    // d2 leaves: no active agent is cleared for the secret customer any more.
-    let request = depart("d2");
+    assert_eq!(owner(&mut admin, &secret).await, "a-sec");
+    assert_ne!(owner(&mut admin, &internal).await, "a-sec", "the least loaded");
+    // a-sec leaves: no active agent is cleared for the secret customer any more.
+    let request = depart("a-sec");
     let answer = admin.staff.record_departure(request.clone()).await.expect("depart");
     let answer = answer.into_inner();
     let named: Vec<&pb::UnassignedItem> =
@@ -136,12 +137,38 @@ async fn a_departure_hands_each_customer_to_a_cleared_agent_or_names_it(app: &Te
     assert_eq!(named.len(), 1, "{:?}", answer.unassigned);
     assert!(named[0].reason.contains("R-C6"), "{:?}", named[0]);
     assert_eq!(answer.unassigned.len(), 1, "only the secret customer: {:?}", answer.unassigned);
-    assert_eq!(answer.customers.len(), 3, "d2's internal customers handed over");
-    assert!(answer.customers.iter().all(|m| m.new_owner != "d2" && m.id != secret));
-    assert_eq!(owner(&mut admin, &secret).await, "d2", "nobody uncleared holds it");
+    assert_eq!(answer.customers.len(), 3, "a-sec's internal customers handed over");
+    assert!(answer.customers.iter().all(|m| m.new_owner != "a-sec" && m.id != secret));
+    assert_eq!(owner(&mut admin, &secret).await, "a-sec", "nobody uncleared holds it");
     let retried = admin.staff.record_departure(request).await.expect("retry").into_inner();
     assert_eq!(retried.unassigned, answer.unassigned);
     // A supervisor assigns a cleared agent once there is one (R-C3 restored).
     register_staff(app, &[("s-sec", &[pb::StaffRole::Agent])]).await;
     admin.customers.assign_agent(assign(&secret, "s-sec")).await.expect("a cleared agent");
+}
+
+/// Fifth attack, finding 1 (R-C6): clearance was the highest of a staff member's tokens
+/// of any role, so staff holding only a secret analyst's (or service's) token were given
+/// secret customers and cases they then could not read. Only a token that lets them do
+/// the work (read and contact the customer; read and investigate the case) clears them.
+async fn only_a_token_that_lets_them_do_the_work_clears_an_owner(app: &TestApp) {
+    use pb::StaffRole::{Agent, Handler};
+    standard_staff(app).await;
+    register_staff(app, &[("an-sec", &[Agent, Handler]), (CLEARED_AGENT, &[Agent, Handler])]).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let request = customer_request("Analyst Owned Person", pb::Confidentiality::Secret, "an-sec");
+    not_cleared(app, admin.customers.register_customer(request)).await;
+    let request =
+        customer_request("Secret Owned Person", pb::Confidentiality::Secret, CLEARED_AGENT);
+    let customer = registered(&mut admin, request).await;
+    not_cleared(app, admin.customers.assign_agent(assign(&customer, "an-sec"))).await;
+    let (case, _) = file(&mut admin, &customer, pb::Severity::Normal, "").await;
+    let status = refused_quietly(
+        app,
+        admin.complaints.assign_handler(kefu_tests::flows::assign(&case, "an-sec")),
+        Code::FailedPrecondition,
+        &[],
+    )
+    .await;
+    assert_eq!(reason(&status).as_deref(), Some("HANDLER_NOT_CLEARED"), "{status:?}");
 }

@@ -11,7 +11,7 @@ use kefu_domain::customer::CustomerRecord;
 use kefu_domain::personal::FieldKind;
 use kefu_domain::{Confidentiality, StaffId};
 
-use crate::auth::{Principal, Role};
+use crate::auth::{Principal, Role, Tokens};
 use crate::error::ApiError;
 
 /// Every callable thing, one per RPC, split where one RPC does different things
@@ -435,6 +435,40 @@ impl Rpc {
             .max_by_key(|grant| grant.strength())
             .unwrap_or(Grant::Deny)
     }
+}
+
+/// Work a staff member may be given (R-C3, R-P5), and so must be cleared for (R-C6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duty {
+    /// A customer's own agent: reads and contacts them.
+    OwnCustomer,
+    /// A case's handler: reads and investigates it.
+    HandleCase,
+    /// A member at a committee meeting on a case: reads or writes cases in some role.
+    SitOnCommittee,
+}
+
+impl Duty {
+    /// Whether a token of `who` lets them do the work, by the table above.
+    fn permits(self, who: &Principal) -> bool {
+        let granted = |rpc: Rpc| rpc.grant_for(who) != Grant::Deny;
+        match self {
+            Duty::OwnCustomer => granted(Rpc::GetCustomer) && granted(Rpc::RecordContact),
+            Duty::HandleCase => granted(Rpc::GetComplaint) && granted(Rpc::RecordInvestigation),
+            Duty::SitOnCommittee => {
+                [Rpc::GetComplaint, Rpc::DraftOpinion, Rpc::SignOpinionAsCommittee]
+                    .into_iter()
+                    .any(granted)
+            }
+        }
+    }
+}
+
+/// R-C6: the clearance `staff` holds for `duty`: the highest among their tokens whose
+/// roles let them do it (`None`: cleared for nothing). A secret analyst's or service's
+/// token reads no customer's record, so it clears nobody to own or handle one.
+pub fn duty_clearance(tokens: &Tokens, staff: &str, duty: Duty) -> Option<Confidentiality> {
+    tokens.of(staff).filter(|who| duty.permits(who)).map(|who| who.clearance).max()
 }
 
 /// R-P11: roles that read the details of every complaint (a handler reads their own).

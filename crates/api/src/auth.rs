@@ -185,10 +185,11 @@ impl Tokens {
         Ok(Tokens { by_hash: Arc::new(by_hash) })
     }
 
-    /// The highest clearance among `principal`'s tokens (`None`: they have none), for
-    /// what may be given to them to handle (R-C6).
-    pub fn clearance_of(&self, principal: &str) -> Option<Confidentiality> {
-        self.by_hash.values().filter(|p| p.id == principal).map(|p| p.clearance).max()
+    /// Every token of `principal` (a staff member may hold several, of different roles
+    /// and clearances): what they may be given to own or handle is decided from these by
+    /// [`crate::access::duty_clearance`].
+    pub fn of<'a>(&'a self, principal: &'a str) -> impl Iterator<Item = &'a Principal> + 'a {
+        self.by_hash.values().filter(move |p| p.id == principal)
     }
 
     /// A single administrator token, for development.
@@ -388,7 +389,8 @@ mod tests {
         let tokens = Tokens::parse(&file).expect("parse");
         assert_eq!(tokens.authenticate(Some("Bearer t1")).expect("t1").id, "sur");
         assert_eq!(tokens.authenticate(Some("Bearer t2")).expect("t2").id, "svc:billing");
-        assert_eq!(tokens.clearance_of("sur"), Some(Confidentiality::Secret));
+        let sur: Vec<_> = tokens.of("sur").map(|p| p.clearance).collect();
+        assert_eq!(sur, [Confidentiality::Secret]);
     }
 
     #[cfg(unix)]

@@ -10,7 +10,7 @@ use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::access::{assignee_cleared, authorize, Access, Relation, Rpc};
+use crate::access::{assignee_cleared, authorize, duty_clearance, Access, Duty, Relation, Rpc};
 use crate::auth::{principal, Principal};
 use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
@@ -417,7 +417,7 @@ impl ComplaintService for Complaints {
                 handler: handler.clone(),
                 reason: reason.clone(),
                 handler_cleared: assignee_cleared(
-                    self.ctx.tokens.clearance_of(handler.as_str()),
+                    duty_clearance(&self.ctx.tokens, handler.as_str(), Duty::HandleCase),
                     &standing.customer,
                 ),
             };

@@ -8,7 +8,7 @@ use kefu_domain::complaint::{AssignHandler, Complaint, ComplaintCommand};
 use kefu_domain::{ComplaintId, DomainError, StaffId, StaffRole, Text};
 
 use super::Ctx;
-use crate::access::{assignee_cleared, CaseCustomer};
+use crate::access::{assignee_cleared, duty_clearance, CaseCustomer, Duty};
 use crate::auth::Principal;
 use crate::commands::{self, stream, Fingerprint};
 use crate::error::ApiError;
@@ -23,12 +23,12 @@ impl Ctx {
     /// R-C6: the highest clearance among `staff`'s tokens (`None`: cleared for nothing),
     /// which bounds what may be given to them to own or handle.
     pub(crate) fn agent_clearance(&self, staff: &StaffId) -> Option<kefu_domain::Confidentiality> {
-        self.tokens.clearance_of(staff.as_str())
+        duty_clearance(&self.tokens, staff.as_str(), Duty::OwnCustomer)
     }
 
     /// R-C6: whether `handler` may be given a case of `customer`.
     pub(crate) fn cleared(&self, handler: &StaffId, customer: &CaseCustomer) -> bool {
-        assignee_cleared(self.tokens.clearance_of(handler.as_str()), customer)
+        assignee_cleared(duty_clearance(&self.tokens, handler.as_str(), Duty::HandleCase), customer)
     }
 
     /// The active agents (by customers) and handlers (by open cases) other than `leaver`.

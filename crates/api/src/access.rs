@@ -282,7 +282,7 @@ impl Rpc {
             Rpc::SignOpinionAsDirector | Rpc::SignOpinionAsCommittee => (Target, &[(DI, ALL)]),
             Rpc::GetComplaint => (Target, &[(AG, If(HANDLER)), (SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::ListComplaints => (Rows, &[(AG, If(OWN_ROWS)), (SU, ALL), (DI, ALL), (CO, ALL)]),
-            Rpc::ArchiveCases => (NotConsulted, &[(SU, ALL), (DI, ALL), (CO, ALL)]),
+            Rpc::ArchiveCases => (Rows, &[(SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::LogCustomerCallback => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL), (SV, ALL)]),
             // R-P15 by the customer's own agent (R-C3), or a supervisor or a calling
             // service stepping in; never the respondent (R-P4, every case row).
@@ -699,7 +699,11 @@ pub fn markdown() -> String {
          (R-P4: never acts on nor reads their own complaint), then the relationship. \
          `ListComplaints` leaves out the caller's own cases as respondent. `AssignHandler` \
          also needs the assignee cleared for the customer (their tokens' highest \
-         clearance), else `FAILED_PRECONDITION` `HANDLER_NOT_CLEARED`.\n",
+         clearance), else `FAILED_PRECONDITION` `HANDLER_NOT_CLEARED`. `ArchiveCases` \
+         archives and names only the cases it could list for the caller (within clearance, \
+         not against them): the others stay as they are and are not mentioned, so an \
+         archivist cleared for the highest level archives everything (but any case \
+         against themself).\n",
     );
     out.push_str("\nEvent fields (feed and `ReplayCase`), for a caller allowed the RPC:\n\n");
     out.push_str("| field kind | customer events | complaint events |\n|---|---|---|\n");

@@ -4,7 +4,7 @@
 use kefu_domain::complaint::*;
 use kefu_domain::staff::Staff;
 use kefu_domain::taxonomy;
-use kefu_domain::{ComplaintId, DomainError, SignerCapacity, StaffId, StaffRole};
+use kefu_domain::{DomainError, SignerCapacity, StaffId, StaffRole};
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
@@ -130,114 +130,6 @@ impl Complaints {
             complaints: paged.rows.into_iter().map(listed).collect(),
             next_page_token: paged.next.unwrap_or_default(),
         })
-    }
-}
-
-impl Complaints {
-    /// R-P12: every closed case of `year` into the archive, one command per case, each
-    /// under its own key derived from the request's, so a retry archives only the rest.
-    async fn archive(
-        &self,
-        who: Principal,
-        req: pb::ArchiveCasesRequest,
-    ) -> Result<pb::ArchiveCasesResponse, ApiError> {
-        use chrono::Datelike;
-        authorize(&who, Rpc::ArchiveCases)?;
-        let request = commands::Request::new(
-            &who,
-            Fingerprint::internal("ArchiveCases/case"),
-            &req.request_id,
-            None,
-        )?;
-        let this_year = self.ctx.commands.now().year();
-        let year = i32::try_from(req.year).ok().filter(|year| (2000..=this_year).contains(year));
-        let Some(year) = year else {
-            return Err(ApiError::field("year", format!("must be from 2000 to {this_year}")));
-        };
-        // The read model only finds candidates; each case's own stream decides.
-        self.ctx.caught_up(self.ctx.commands.store().head_position().await?).await?;
-        let filter = ComplaintFilter { year: Some(i64::from(year)), ..ComplaintFilter::default() };
-        let mut answer = pb::ArchiveCasesResponse::default();
-        let mut page = Page { after: None, size: 500 };
-        loop {
-            let paged = self.ctx.models.complaints(&filter, &page).await?;
-            for row in paged.rows {
-                self.archive_row(&request, year, row, &mut answer).await?;
-            }
-            match paged.next {
-                Some(next) => page.after = Some(next),
-                None => break,
-            }
-        }
-        tracing::info!(
-            year,
-            archived = answer.archived.len(),
-            skipped = answer.skipped.len(),
-            "cases archived"
-        );
-        Ok(answer)
-    }
-
-    /// One case of an `ArchiveCases` call, under a key derived from the request's and
-    /// the case number, counted in `answer`.
-    async fn archive_row(
-        &self,
-        request: &commands::Request<'_>,
-        year: i32,
-        row: ComplaintRow,
-        answer: &mut pb::ArchiveCasesResponse,
-    ) -> Result<(), ApiError> {
-        let key = format!("{}/{}", request.request_id, row.case_number);
-        let per_case = commands::Request { request_id: &key, ..request.clone() };
-        let id: ComplaintId = row
-            .complaint_id
-            .parse()
-            .map_err(|_| ApiError::Internal("bad complaint id in read model".into()))?;
-        let case_stream = stream(id.stream_name())?;
-        match row.status.as_str() {
-            "open" => answer.still_open += 1,
-            // Archived by this request (a retry): named again, at its position.
-            "archived" => match self.ctx.commands.repeated(&case_stream, &per_case).await? {
-                Some(written) => {
-                    answer.position = answer.position.max(written.position);
-                    answer.archived.push(row.case_number);
-                }
-                None => answer.already_archived += 1,
-            },
-            _ => {
-                let outcome = self
-                    .ctx
-                    .commands
-                    .execute::<Complaint>(&case_stream, &per_case, |_| {
-                        Ok(ComplaintCommand::Archive(ArchiveCase { year }))
-                    })
-                    .await;
-                match outcome {
-                    Ok(written) => {
-                        answer.position = answer.position.max(written.position);
-                        answer.archived.push(row.case_number);
-                    }
-                    // Reopened since the read model saw it closed.
-                    Err(ApiError::Domain(DomainError::ComplaintNotClosed)) => {
-                        answer.still_open += 1;
-                    }
-                    Err(ApiError::Domain(DomainError::ComplaintArchived)) => {
-                        answer.already_archived += 1;
-                    }
-                    // R-P15: the callback is still owed; archived on a later call.
-                    Err(ApiError::Domain(error @ DomainError::CallbackWindowOpen { .. })) => {
-                        let due = row.callback_due_at;
-                        answer.skipped.push(pb::SkippedCase {
-                            case_number: row.case_number,
-                            reason: error.code().to_owned(),
-                            archivable_after: cv::opt_timestamp(due),
-                        });
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-        }
-        Ok(())
     }
 }
 

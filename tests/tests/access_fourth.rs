@@ -5,10 +5,13 @@
 
 use kefu_api::pb;
 use kefu_tests::flows::*;
-use kefu_tests::{rid, Clients, TestApp};
+use kefu_tests::refusals::refused_quietly;
+use kefu_tests::{reason, rid, Clients, TestApp};
+use tonic::Code;
 
 kefu_tests::on_both_backends!(
     archiving_acts_only_on_cases_the_caller_may_act_on_and_names_no_other,
+    a_committee_counts_no_member_uncleared_for_the_case_nor_one_who_drafted_it,
 );
 
 fn classify(customer_id: &str, to: pb::Confidentiality) -> pb::UpdateCustomerRequest {
@@ -93,4 +96,76 @@ async fn archiving_acts_only_on_cases_the_caller_may_act_on_and_names_no_other(a
     assert_eq!(status(&mut admin, &against).await, archived);
     assert_eq!(status(&mut admin, &secret).await, archived);
     assert_ne!(status(&mut admin, &owed).await, archived);
+}
+
+/// A major case of an internal customer: handled by h1, drafted by `drafter`, escalated
+/// to the committee.
+async fn before_the_committee(app: &TestApp, customer: &str, drafter: &str) -> String {
+    let mut admin = app.clients(Some("admin")).await;
+    let (case, _) = file(&mut admin, customer, pb::Severity::Major, "").await;
+    let mut s1 = app.clients(Some("s1")).await;
+    s1.complaints.assign_handler(assign(&case, "h1")).await.expect("assign");
+    let mut h1 = app.clients(Some("h1")).await;
+    let investigate = pb::RecordInvestigationRequest {
+        request_id: rid(),
+        complaint_id: case.clone(),
+        expected_version: None,
+        findings: "confirmed".into(),
+    };
+    h1.complaints.record_investigation(investigate).await.expect("investigate");
+    let mut specialist = app.clients(Some(drafter)).await;
+    let draft = pb::DraftOpinionRequest {
+        request_id: rid(),
+        complaint_id: case.clone(),
+        expected_version: None,
+        opinion: "refund".into(),
+    };
+    specialist.complaints.draft_opinion(draft).await.expect("draft");
+    let escalate = pb::EscalateComplaintRequest {
+        request_id: rid(),
+        complaint_id: case.clone(),
+        expected_version: None,
+        to: pb::SignerCapacity::Committee as i32,
+        reason: "major matter".into(),
+    };
+    s1.complaints.escalate_complaint(escalate).await.expect("escalate");
+    case
+}
+
+fn as_committee(case: &str, members: &[&str]) -> pb::SignOpinionRequest {
+    let mut request = sign(case, pb::SignerCapacity::Committee);
+    request.meeting = Some(pb::CommitteeMeeting {
+        held_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        members_present: members.iter().map(|m| (*m).to_owned()).collect(),
+        reported_to_authority: false,
+    });
+    request
+}
+
+/// Finding 2 (R-C6, R-P5): a committee meeting on a case counted a member whose
+/// clearance is below the customer's level (`AssignHandler` refuses such a handler), and
+/// the specialist who drafted the round's opinion as one of the members deciding it.
+async fn a_committee_counts_no_member_uncleared_for_the_case_nor_one_who_drafted_it(app: &TestApp) {
+    standard_staff(app).await;
+    use pb::StaffRole::{Committee, Specialist};
+    // s-pub holds a public token only; hs1 drafts opinions and sits on the committee.
+    register_staff(app, &[("s-pub", &[Committee]), ("hs1", &[Specialist, Committee])]).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let customer = register_customer(&mut admin, "Committee Internal Person").await;
+    let case = before_the_committee(app, &customer, "hs1").await;
+    let mut d1 = app.clients(Some("d1")).await;
+    for (members, expected) in [
+        (&["d1", "m1", "s-pub"][..], "COMMITTEE_MEMBER_NOT_CLEARED"),
+        (&["d1", "m1", "hs1"][..], "DRAFTER_CANNOT_SIGN"),
+    ] {
+        let status = refused_quietly(
+            app,
+            d1.complaints.sign_opinion(as_committee(&case, members)),
+            Code::FailedPrecondition,
+            &[],
+        )
+        .await;
+        assert_eq!(reason(&status).as_deref(), Some(expected), "{members:?}: {status:?}");
+    }
+    d1.complaints.sign_opinion(as_committee(&case, &["d1", "m1", "m2"])).await.expect("quorum");
 }

@@ -703,7 +703,9 @@ pub fn markdown() -> String {
          archives and names only the cases it could list for the caller (within clearance, \
          not against them): the others stay as they are and are not mentioned, so an \
          archivist cleared for the highest level archives everything (but any case \
-         against themself).\n",
+         against themself). A committee decision counts no member below the customer's \
+         level (`COMMITTEE_MEMBER_NOT_CLEARED`) nor one who drafted the round's opinion \
+         (`DRAFTER_CANNOT_SIGN`).\n",
     );
     out.push_str("\nEvent fields (feed and `ReplayCase`), for a caller allowed the RPC:\n\n");
     out.push_str("| field kind | customer events | complaint events |\n|---|---|---|\n");

@@ -4,13 +4,13 @@
 use kefu_domain::complaint::*;
 use kefu_domain::staff::Staff;
 use kefu_domain::taxonomy;
-use kefu_domain::{DomainError, SignerCapacity, StaffId, StaffRole};
+use kefu_domain::{Confidentiality, DomainError, SignerCapacity, StaffId, StaffRole};
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::access::{assignee_cleared, authorize, Access, Relation, Rpc};
+use crate::access::{assignee_cleared, authorize, Access, CaseCustomer, Relation, Rpc};
 use crate::auth::{principal, Principal};
 use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
@@ -40,7 +40,7 @@ impl Complaints {
         complaint_id: &str,
         fields: Fields,
         capacity: Option<SignerCapacity>,
-        command: impl Fn(&Option<Case>) -> Result<ComplaintCommand, ApiError>,
+        command: impl Fn(&Option<Case>, &CaseCustomer) -> Result<ComplaintCommand, ApiError>,
     ) -> Result<pb::WriteResult, ApiError> {
         let mut fields = fields;
         let complaint_id = fields.complaint_id("complaint_id", complaint_id);
@@ -48,7 +48,10 @@ impl Complaints {
         let complaint_id = present(complaint_id)?;
         let mut request = commands::Request::new(who, fingerprint, request_id, expected_version)?;
         request.capacity = capacity.map(|capacity| capacity.to_string());
-        let written = self.ctx.execute_on_case(access, &request, complaint_id, command).await?;
+        // A committee's members are checked against the customer's level (R-C6).
+        let hold = capacity == Some(SignerCapacity::Committee);
+        let written =
+            self.ctx.execute_on_case(access, &request, complaint_id, hold, command).await?;
         Ok(cv::write_result(complaint_id.to_string(), &written))
     }
 
@@ -140,11 +143,12 @@ fn actor(me: &StaffId, access: &Access) -> Actor {
 
 impl Complaints {
     /// R-P5: where each member named at a committee meeting stands on the staff, from
-    /// their own streams (the list is bounded by the request's validation).
+    /// their own streams (the list is bounded by the request's validation), and their
+    /// clearance (their tokens' highest), for R-C6 once the case's customer is read.
     async fn committee_standing(
         &self,
         members: &[StaffId],
-    ) -> Result<Vec<(StaffId, MemberStanding)>, ApiError> {
+    ) -> Result<Vec<(StaffId, MemberStanding, Option<Confidentiality>)>, ApiError> {
         let mut standing = Vec::with_capacity(members.len());
         for member in members {
             let (found, _, _) =
@@ -159,7 +163,7 @@ impl Complaints {
                 }
                 Some(_) | None => MemberStanding::NotOnStaff,
             };
-            standing.push((member.clone(), of));
+            standing.push((member.clone(), of, self.ctx.tokens.clearance_of(member.as_str())));
         }
         Ok(standing)
     }
@@ -356,7 +360,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::RecuseHandler(RecuseHandler {
                         handler: me.clone(),
                         reason: present(reason.clone())?,
@@ -389,7 +393,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::ContactComplainant(ContactComplainant {
                         by: actor(&me, &access),
                         channel: present(channel)?,
@@ -422,7 +426,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::RecordInvestigation(RecordInvestigation {
                         by: actor(&me, &access),
                         findings: present(findings.clone())?,
@@ -453,7 +457,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::DraftOpinion(DraftOpinion {
                         specialist: me.clone(),
                         opinion: present(opinion.clone())?,
@@ -484,7 +488,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::Escalate(EscalateComplaint {
                         to: present(to)?,
                         reason: present(reason.clone())?,
@@ -531,14 +535,24 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 capacity,
-                |_| {
+                |_, customer| {
+                    // R-C6: a member below the customer's level, as held, is not counted.
+                    let members = members
+                        .iter()
+                        .map(|(member, standing, clearance)| match standing {
+                            MemberStanding::Member if !assignee_cleared(*clearance, customer) => {
+                                (member.clone(), MemberStanding::NotCleared)
+                            }
+                            _ => (member.clone(), *standing),
+                        })
+                        .collect();
                     Ok(ComplaintCommand::SignOpinion(SignOpinion {
                         signer: me.clone(),
                         capacity: present(capacity)?,
                         decision: present(decision.clone())?,
                         remedy: present(remedy.clone())?,
                         meeting: present(meeting.clone())?,
-                        members: members.clone(),
+                        members,
                         committee_quorum: quorum,
                     }))
                 },
@@ -569,7 +583,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::SendReply(SendReply {
                         by: actor(&me, &access),
                         kind: present(kind)?,
@@ -606,7 +620,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |case: &Option<Case>| {
+                |case: &Option<Case>, _: &CaseCustomer| {
                     let version = case.as_ref().map_or(0, |case| case.terms.policy_version);
                     let policy = policies
                         .known(version)
@@ -641,7 +655,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::Reopen(ReopenComplaint { cause: present(cause.clone())? }))
                 },
             )

@@ -12,6 +12,7 @@ use tonic::Code;
 kefu_tests::on_both_backends!(
     archiving_acts_only_on_cases_the_caller_may_act_on_and_names_no_other,
     a_committee_counts_no_member_uncleared_for_the_case_nor_one_who_drafted_it,
+    every_audit_path_withholds_what_was_written_while_the_level_was_higher,
 );
 
 fn classify(customer_id: &str, to: pb::Confidentiality) -> pb::UpdateCustomerRequest {
@@ -168,4 +169,81 @@ async fn a_committee_counts_no_member_uncleared_for_the_case_nor_one_who_drafted
         assert_eq!(reason(&status).as_deref(), Some(expected), "{members:?}: {status:?}");
     }
     d1.complaints.sign_opinion(as_committee(&case, &["d1", "m1", "m2"])).await.expect("quorum");
+}
+
+const SECRET_ERA: [&str; 2] = ["QQDESCSECRETQQ", "QQFINDSECRETQQ"];
+
+fn holds_secret_era(shown: &impl std::fmt::Debug) -> Vec<&'static str> {
+    let shown = format!("{shown:?}");
+    SECRET_ERA.iter().copied().filter(|canary| shown.contains(canary)).collect()
+}
+
+/// Finding 3 (R-C6, docs/event-feed.md): after a declassification, `ReplayCase` and the
+/// feed withheld the text written while the customer was secret from a caller below it,
+/// but `ExportCase` showed the description and the findings, and `GetCaseAsOf` and
+/// `GetComplaint` the description.
+async fn every_audit_path_withholds_what_was_written_while_the_level_was_higher(app: &TestApp) {
+    standard_staff(app).await;
+    use pb::StaffRole::{Agent, Handler};
+    register_staff(app, &[("h-sec", &[Agent, Handler])]).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let request = customer_request("Declassified Person", pb::Confidentiality::Secret, "h-sec");
+    let registered = admin.customers.register_customer(request).await.expect("register");
+    let customer = registered.into_inner().result.expect("result").id;
+    let mut filing = file_request(&customer, pb::Severity::Normal, "");
+    filing.description = format!("{} the desk was rude", SECRET_ERA[0]);
+    let filed = admin.complaints.file_complaint(filing).await.expect("file").into_inner();
+    let (case, number) = (filed.result.expect("result").id, filed.case_number);
+    admin.complaints.assign_handler(assign(&case, "h-sec")).await.expect("assign");
+    let mut h_sec = app.clients(Some("h-sec")).await;
+    let investigate = |findings: &str| pb::RecordInvestigationRequest {
+        request_id: rid(),
+        complaint_id: case.clone(),
+        expected_version: None,
+        findings: findings.to_owned(),
+    };
+    h_sec.complaints.record_investigation(investigate(SECRET_ERA[1])).await.expect("secret era");
+    admin
+        .customers
+        .update_customer(classify(&customer, pb::Confidentiality::Public))
+        .await
+        .expect("declassify");
+    let public_era = "QQFINDPUBLICQQ";
+    h_sec.complaints.record_investigation(investigate(public_era)).await.expect("public era");
+
+    let mut co_int = app.clients(Some("co-int")).await;
+    let get = pb::GetComplaintRequest { complaint: number.clone() };
+    let got = co_int.complaints.get_complaint(get.clone()).await.expect("get").into_inner();
+    assert_eq!(holds_secret_era(&got), Vec::<&str>::new(), "GetComplaint: {got:?}");
+    // The feed's marker: empty, and named as withheld (a consumer tells it from empty).
+    let complaint = got.complaint.expect("complaint");
+    assert!(complaint.description.is_empty());
+    assert!(complaint.redacted_fields.contains(&"description".to_owned()), "{complaint:?}");
+    for version in [1, 4] {
+        let as_of = pb::GetCaseAsOfRequest {
+            complaint: number.clone(),
+            point: Some(pb::get_case_as_of_request::Point::Version(version)),
+        };
+        let state = co_int.audit.get_case_as_of(as_of).await.expect("as of").into_inner();
+        assert_eq!(holds_secret_era(&state), Vec::<&str>::new(), "GetCaseAsOf: {state:?}");
+    }
+    let export = pb::ExportCaseRequest { complaint: number.clone() };
+    let dossier = co_int.audit.export_case(export).await.expect("export").into_inner();
+    assert_eq!(holds_secret_era(&dossier.dossier_json), Vec::<&str>::new(), "ExportCase");
+    assert!(dossier.dossier_json.contains(public_era), "written once public is shown");
+    let json: serde_json::Value = serde_json::from_str(&dossier.dossier_json).expect("JSON");
+    let secret_era = &json["entries"][2];
+    assert_eq!(secret_era["event_type"], "InvestigationRecorded");
+    assert_eq!(secret_era["payload"]["findings"], serde_json::Value::Null);
+    assert_eq!(secret_era["redacted"], serde_json::json!(["findings"]));
+    let replay = pb::ReplayCaseRequest { complaint: number.clone() };
+    let mut replayed = co_int.audit.replay_case(replay).await.expect("replay").into_inner();
+    let mut events = Vec::new();
+    while let Some(next) = replayed.message().await.expect("replay") {
+        events.push(next.event.expect("event"));
+    }
+    assert_eq!(holds_secret_era(&events), Vec::<&str>::new(), "ReplayCase");
+    // The secret-cleared reader sees it all, on the same paths.
+    let all = admin.complaints.get_complaint(get).await.expect("get").into_inner();
+    assert_eq!(holds_secret_era(&all), vec![SECRET_ERA[0]]);
 }

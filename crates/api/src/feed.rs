@@ -1,7 +1,8 @@
 //! Events as a caller may read them: every field of every event shown in clear or
 //! redacted by the access table's field dimension ([`access::may_read`]: R-C6 by the
 //! customer's level, R-P11 by role), and sealed personal fields opened only where
-//! shown. The event feed and case replays read the log through here.
+//! shown. The event feed, case replays and the state views of a case
+//! (`crate::withheld`) read the log through here.
 //!
 //! The level an event is read at is the higher of the level in force when it was
 //! written (before it, and the one it sets itself) and the customer's current level:
@@ -63,6 +64,8 @@ pub struct Reader {
     levels: HashMap<CustomerId, Levels>,
     /// The customer of each complaint stream seen (it never changes).
     case_customers: HashMap<String, Option<CustomerId>>,
+    /// The reader is the current handler of the case it reads (R-P11).
+    handles_case: bool,
 }
 
 /// An event as `who` may read it, and the payload fields withheld from them.
@@ -74,7 +77,20 @@ pub struct Shown {
 
 impl Reader {
     pub fn new(ctx: Ctx, who: Principal) -> Self {
-        Reader { ctx, who, levels: HashMap::new(), case_customers: HashMap::new() }
+        Reader {
+            ctx,
+            who,
+            levels: HashMap::new(),
+            case_customers: HashMap::new(),
+            handles_case: false,
+        }
+    }
+
+    /// A reader of one case that it handles (`handles`), whom R-P11 lets read its
+    /// details: the feed's readers never are.
+    pub fn handling(mut self, handles: bool) -> Self {
+        self.handles_case = handles;
+        self
     }
 
     /// `events` (as stored, sealed) as this reader may read them.
@@ -113,8 +129,7 @@ impl Reader {
         let mut redacted = Vec::new();
         for (field, value) in fields.iter_mut() {
             let kind = personal::kind(&event.event_type, field);
-            // The feed serves services and compliance, never a case's handler.
-            if !access::may_read(&self.who, &category, kind, level, false) {
+            if !access::may_read(&self.who, &category, kind, level, self.handles_case) {
                 *value = Value::Null;
                 redacted.push(field.clone());
             } else if let (Some(label), Value::String(stored)) =

@@ -4,7 +4,9 @@
 use kefu_domain::complaint::*;
 use kefu_domain::staff::Staff;
 use kefu_domain::taxonomy;
+use kefu_domain::Aggregate;
 use kefu_domain::{Confidentiality, DomainError, SignerCapacity, StaffId, StaffRole};
+use kefu_event_store::Direction;
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
@@ -12,7 +14,7 @@ use tonic::{Request, Response, Status};
 use super::Ctx;
 use crate::access::{assignee_cleared, authorize, Access, CaseCustomer, Relation, Rpc};
 use crate::auth::{principal, Principal};
-use crate::commands::{self, stream, Fingerprint};
+use crate::commands::{self, decode, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
@@ -62,15 +64,21 @@ impl Complaints {
     ) -> Result<pb::Complaint, ApiError> {
         let access = authorize(&who, Rpc::GetComplaint)?;
         let complaint_id = self.ctx.resolve_complaint(&req.complaint).await?;
-        let (case, version, _) =
-            self.ctx.commands.load::<Complaint>(&stream(complaint_id.stream_name())?).await?;
-        let case = case.ok_or_else(|| ApiError::NotFound {
-            what: "complaint",
-            id: complaint_id.to_string(),
+        let case_stream = stream(complaint_id.stream_name())?;
+        let events =
+            self.ctx.commands.read(&case_stream, 1, Direction::Forward, usize::MAX).await?;
+        let case = Complaint::fold(&decode::<ComplaintEvent>(&events)?).ok_or_else(|| {
+            ApiError::NotFound { what: "complaint", id: complaint_id.to_string() }
         })?;
+        let version = events.last().map_or(0, |event| event.stream_version);
         let standing = self.ctx.customer_standing(case.customer_id).await?;
         access.on_case(&case, &standing).map_err(|error| error.naming(&req.complaint))?;
-        Ok(view(&case, version))
+        // R-C6: what was written while the level was higher, as the feed withholds it.
+        let handles = case.handler.as_ref().is_some_and(|handler| handler.as_str() == who.id);
+        let withheld = crate::withheld::withheld(&self.ctx, &who, handles, &events).await?;
+        let mut shown = view(&case, version);
+        withheld.view(&mut shown);
+        Ok(shown)
     }
 
     async fn list(
@@ -216,6 +224,7 @@ pub(crate) fn view(case: &Case, version: u64) -> pb::Complaint {
         policy_version: case.terms.policy_version,
         resolution_due_at: Some(cv::timestamp(case.terms.resolution_due_at)),
         callback_due_at: cv::opt_timestamp(case.callback_due()),
+        redacted_fields: Vec::new(),
     }
 }
 
@@ -261,6 +270,7 @@ fn listed(row: ComplaintRow) -> pb::Complaint {
         policy_version: u64::try_from(row.policy_version).unwrap_or_default(),
         resolution_due_at: Some(cv::timestamp(row.resolution_due_at)),
         callback_due_at: cv::opt_timestamp(row.callback_due_at.filter(|_| row.callback_pending)),
+        redacted_fields: Vec::new(),
     }
 }
 

@@ -111,6 +111,13 @@ pub const PRINCIPALS: &[(&str, &[&str], &str)] = &[
     // read aggregates, not the records an owner or handler works on.
     ("an-sec", &["analyst"], "secret"),
     ("a-sec", &["agent"], "secret"),
+    // Committee members (R-P5): counted at a meeting only when cleared for the case's
+    // customer (R-C6), like any handler.
+    ("m1", &["specialist"], "secret"),
+    ("m2", &["specialist"], "secret"),
+    ("m3", &["specialist"], "secret"),
+    ("c2", &["specialist"], "secret"),
+    ("c3", &["specialist"], "secret"),
 ];
 
 /// How many racing leavers (`x0`, `x1`, ...) hold tokens besides [`PRINCIPALS`].

@@ -282,7 +282,7 @@ impl Rpc {
             Rpc::SignOpinionAsDirector | Rpc::SignOpinionAsCommittee => (Target, &[(DI, ALL)]),
             Rpc::GetComplaint => (Target, &[(AG, If(HANDLER)), (SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::ListComplaints => (Rows, &[(AG, If(OWN_ROWS)), (SU, ALL), (DI, ALL), (CO, ALL)]),
-            Rpc::ArchiveCases => (NotConsulted, &[(SU, ALL), (DI, ALL), (CO, ALL)]),
+            Rpc::ArchiveCases => (Rows, &[(SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::LogCustomerCallback => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL), (SV, ALL)]),
             // R-P15 by the customer's own agent (R-C3), or a supervisor or a calling
             // service stepping in; never the respondent (R-P4, every case row).
@@ -752,7 +752,15 @@ pub fn markdown() -> String {
          likewise (R-C6: nobody owns a record they may not read): `RegisterCustomer` (to \
          the named agent, or the least-loaded cleared one), `AssignAgent` and a raise \
          above the agent's clearance are else `FAILED_PRECONDITION` `AGENT_NOT_CLEARED`, \
-         and a departure hands each customer only to an agent cleared for them.\n",
+         and a departure hands each customer only to an agent cleared for them (cleared \
+         by a token that lets them do the work: an analyst's or service's token clears \
+         nobody to own or handle a record). `ArchiveCases` \
+         archives and names only the cases it could list for the caller (within clearance, \
+         not against them): the others stay as they are and are not mentioned, so an \
+         archivist cleared for the highest level archives everything (but any case \
+         against themself). A committee decision counts no member below the customer's \
+         level (`COMMITTEE_MEMBER_NOT_CLEARED`) nor one who drafted the round's opinion \
+         (`DRAFTER_CANNOT_SIGN`).\n",
     );
     out.push_str("\nEvent fields (feed and `ReplayCase`), for a caller allowed the RPC:\n\n");
     out.push_str("| field kind | customer events | complaint events |\n|---|---|---|\n");

@@ -20,6 +20,8 @@ use serde_json::Value;
 
 use crate::commands::{decode, stream, Clock, Commands};
 use crate::error::ApiError;
+use crate::feed::Reader;
+use crate::withheld::Withheld;
 
 /// The format tag of exported dossiers.
 pub const DOSSIER_FORMAT: &str = "kefu-case-dossier/1";
@@ -48,6 +50,8 @@ pub struct CaseAsOf {
     pub case: Case,
     pub version: u64,
     pub recorded_at: DateTime<Utc>,
+    /// The events folded into `case`, opened.
+    pub events: Vec<RecordedEvent>,
 }
 
 /// A case's complete, self-verifying record.
@@ -106,8 +110,15 @@ pub struct DossierEntry {
     /// The payload with personal fields opened, or `[erased]` after R-C8.
     pub payload: Value,
     /// The row exactly as hashed (personal fields sealed): re-check with [`verify_links`].
+    /// A row with fields withheld from the exporter holds them null too, so it no longer
+    /// re-checks (the dossier's `verification` is of the rows as stored).
     pub stored: StoredLink,
+    /// The state after this event; fields withheld from the exporter are null.
     pub state_after: Value,
+    /// Payload fields withheld from the exporter (R-C6, as the event feed withholds
+    /// them): null in `payload` and in `stored`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<String>,
 }
 
 impl Dossier {
@@ -247,7 +258,7 @@ impl CaseFiles {
         let case = Complaint::fold(&decode::<ComplaintEvent>(&upto)?).ok_or_else(|| {
             ApiError::Internal("a case stream does not start with its filing".into())
         })?;
-        Ok(CaseAsOf { case, version, recorded_at })
+        Ok(CaseAsOf { case, version, recorded_at, events: upto })
     }
 
     /// Recomputes the case's hash chain.
@@ -258,8 +269,18 @@ impl CaseFiles {
         Ok(self.commands.store().verify_stream(&stream(id.stream_name())?).await?)
     }
 
-    /// The case's dossier (see [`Dossier`]).
+    /// The case's dossier (see [`Dossier`]), in full (the operator's `kefu case export`).
     pub async fn export(&self, key: &str, who: &Inspector) -> Result<Dossier, ApiError> {
+        self.export_as(key, who, None).await
+    }
+
+    /// The case's dossier as `reader` may read each of its events, or in full.
+    pub(crate) async fn export_as(
+        &self,
+        key: &str,
+        who: &Inspector,
+        reader: Option<&mut Reader>,
+    ) -> Result<Dossier, ApiError> {
         let id = self.resolve(key).await?;
         let history = self.history(id).await?;
         self.record(id, &history, Inspection::Export, None, who).await?;
@@ -269,7 +290,12 @@ impl CaseFiles {
         let mut state = None;
         let mut entries = Vec::with_capacity(history.len());
         let mut case_number = String::new();
-        for (recorded, stored) in history.into_iter().zip(links) {
+        let mut shown = match reader {
+            Some(reader) => Some(reader.show(history.clone()).await?.into_iter()),
+            None => None,
+        };
+        let mut withheld = Withheld::default();
+        for (recorded, mut stored) in history.into_iter().zip(links) {
             // A tampered row may not decode; the dossier still shows it, with the reason.
             let state_after = match decode::<ComplaintEvent>(std::slice::from_ref(&recorded)) {
                 Ok(events) => {
@@ -283,14 +309,27 @@ impl CaseFiles {
                 }
                 Err(error) => serde_json::json!({ "undecodable": error.to_string() }),
             };
+            let (payload, redacted) = match shown.as_mut().and_then(Iterator::next) {
+                Some(seen) => {
+                    withheld.note(&seen);
+                    (seen.event.payload, seen.redacted)
+                }
+                None => (recorded.payload, Vec::new()),
+            };
+            let mut state_after = state_after;
+            withheld.state(&mut state_after);
+            if !redacted.is_empty() {
+                stored.payload = without(&stored.payload, &redacted)?;
+            }
             entries.push(DossierEntry {
                 position: recorded.position,
                 recorded_at: recorded.recorded_at,
                 event_type: recorded.event_type,
                 metadata: serde_json::to_value(&recorded.metadata).unwrap_or(Value::Null),
-                payload: recorded.payload,
+                payload,
                 stored,
                 state_after,
+                redacted,
             });
         }
         Ok(Dossier {
@@ -304,6 +343,20 @@ impl CaseFiles {
             entries,
         })
     }
+}
+
+/// A stored payload's text with `fields` null.
+fn without(stored: &str, fields: &[String]) -> Result<String, ApiError> {
+    let mut payload: Value = serde_json::from_str(stored)
+        .map_err(|error| ApiError::Internal(format!("a stored payload is not JSON: {error}")))?;
+    if let Value::Object(object) = &mut payload {
+        for field in fields {
+            if let Some(value) = object.get_mut(field) {
+                *value = Value::Null;
+            }
+        }
+    }
+    Ok(payload.to_string())
 }
 
 /// A complaint named by its id or its case number (`YYYY-NNNNNN`).

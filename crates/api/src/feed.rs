@@ -1,7 +1,8 @@
 //! Events as a caller may read them: every field of every event shown in clear or
 //! redacted by the access table's field dimension ([`access::may_read`]: R-C6 by the
 //! customer's level, R-P11 by role, R-P4 by the case's respondent), and sealed personal
-//! fields opened only where shown. The event feed and case replays read the log through here.
+//! fields opened only where shown. The event feed, case replays and the state views of a
+//! case (`crate::withheld`) read the log through here.
 //!
 //! The level an event is read at is the higher of the level in force when it was
 //! written (before it, and the one it sets itself) and the customer's current level:
@@ -64,6 +65,8 @@ pub struct Reader {
     /// The customer and respondent of each complaint stream seen (set at filing, they
     /// never change).
     cases: HashMap<String, CaseOf>,
+    /// The reader is the current handler of the case it reads (R-P11).
+    handles_case: bool,
 }
 
 /// What a complaint's filing says about whose it is.
@@ -83,7 +86,14 @@ pub struct Shown {
 
 impl Reader {
     pub fn new(ctx: Ctx, who: Principal) -> Self {
-        Reader { ctx, who, levels: HashMap::new(), cases: HashMap::new() }
+        Reader { ctx, who, levels: HashMap::new(), cases: HashMap::new(), handles_case: false }
+    }
+
+    /// A reader of one case that it handles (`handles`), whom R-P11 lets read its
+    /// details: the feed's readers never are.
+    pub fn handling(mut self, handles: bool) -> Self {
+        self.handles_case = handles;
+        self
     }
 
     /// `events` (as stored, sealed) as this reader may read them.
@@ -121,7 +131,14 @@ impl Reader {
                 // R-P4: the respondent reads nothing of their own case, in any role. The
                 // feed serves services and compliance, never a case's handler.
                 let respondent = case.respondent.as_deref() == Some(self.who.id.as_str());
-                (case.customer, if respondent { PartInCase::Respondent } else { PartInCase::None })
+                let part = if respondent {
+                    PartInCase::Respondent
+                } else if self.handles_case {
+                    PartInCase::Handler
+                } else {
+                    PartInCase::None
+                };
+                (case.customer, part)
             }
             _ => (None, PartInCase::None),
         };

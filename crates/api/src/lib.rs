@@ -18,6 +18,7 @@ mod feed;
 pub mod policies;
 mod server;
 mod services;
+mod withheld;
 
 /// The generated `kefu.v1` messages, clients and servers.
 #[allow(clippy::all, clippy::pedantic, missing_debug_implementations, unused_qualifications)]

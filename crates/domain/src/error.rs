@@ -168,6 +168,10 @@ pub enum DomainError {
         "a member named present at the committee meeting does not sit on the committee (R-P5)"
     )]
     NotACommitteeMember,
+    #[error(
+        "a member named present at the committee meeting is not cleared for the customer's confidentiality (R-C6)"
+    )]
+    CommitteeMemberNotCleared,
 
     // Replies (R-P8, R-P10).
     #[error("no commitments before the decision: only acknowledgements until the opinion is signed (R-P8)")]
@@ -238,6 +242,7 @@ impl DomainError {
             AgentNotCleared => "AGENT_NOT_CLEARED",
             CommitteeMemberNotOnStaff => "COMMITTEE_MEMBER_NOT_ON_STAFF",
             NotACommitteeMember => "NOT_A_COMMITTEE_MEMBER",
+            CommitteeMemberNotCleared => "COMMITTEE_MEMBER_NOT_CLEARED",
             CallbackWindowOpen { .. } => "CALLBACK_WINDOW_OPEN",
             DepartureUnassignable(_) => "DEPARTURE_UNASSIGNABLE",
             CaseNumberYearMismatch { .. } => "CASE_NUMBER_YEAR_MISMATCH",
@@ -298,7 +303,7 @@ impl DomainError {
             | CallbackBeforeRegistration
             | MeetingBeforeReceipt
             | MeetingBeforeEscalation => "R-T4",
-            HandlerNotCleared | AgentNotCleared => "R-C6",
+            HandlerNotCleared | AgentNotCleared | CommitteeMemberNotCleared => "R-C6",
             CallbackWindowOpen { .. } => "R-P15",
             ReferrerUnknown | SelfReferral => "R-C7",
             CustomerForgotten => "R-C8",
@@ -405,6 +410,7 @@ impl DomainError {
             | SignerNotAtMeeting
             | CommitteeMemberNotOnStaff
             | NotACommitteeMember
+            | CommitteeMemberNotCleared
             | HandlerNotCleared
             | AgentNotCleared
             | RecusedCannotReturn

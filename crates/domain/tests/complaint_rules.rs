@@ -459,6 +459,8 @@ fn a_committee_decision_records_its_meeting_r_p5() {
         (Some(MemberStanding::NotOnStaff), DomainError::CommitteeMemberNotOnStaff),
         (None, DomainError::CommitteeMemberNotOnStaff),
         (Some(MemberStanding::NotOnCommittee), DomainError::NotACommitteeMember),
+        // R-C6: below the customer's level, as the caller found it.
+        (Some(MemberStanding::NotCleared), DomainError::CommitteeMemberNotCleared),
     ] {
         let mut command = sign_in_meeting("d1", &["d1", "p1", "p2"]);
         if let ComplaintCommand::SignOpinion(command) = &mut command {
@@ -469,6 +471,10 @@ fn a_committee_decision_records_its_meeting_r_p5() {
         }
         given::<Complaint>(history.clone()).when(command).then_error(error);
     }
+    // R-P5: sp1 drafted this round's opinion, so sits at no meeting deciding it.
+    given::<Complaint>(history.clone())
+        .when(sign_in_meeting("d1", &["d1", "p1", "sp1"]))
+        .then_error(DomainError::DrafterCannotSign);
     let ComplaintEvent::OpinionSigned(mut expected) = signed_now("d1", SignerCapacity::Committee)
     else {
         unreachable!()

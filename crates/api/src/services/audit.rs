@@ -108,7 +108,8 @@ impl AuditService for Audit {
         &self,
         request: Request<pb::GetCaseAsOfRequest>,
     ) -> Reply<pb::GetCaseAsOfResponse> {
-        let (access, who) = inspector(&principal(&request)?, Rpc::GetCaseAsOf)?;
+        let caller = principal(&request)?;
+        let (access, who) = inspector(&caller, Rpc::GetCaseAsOf)?;
         let req = request.into_inner();
         self.check_target(&access, &req.complaint).await?;
         let point = match req.point {
@@ -122,8 +123,12 @@ impl AuditService for Audit {
             None => return Err(ApiError::field("point", "set as_of or version").into()),
         };
         let state = self.files().as_of(&req.complaint, point, &who).await?;
+        // Field by field, as on the event feed (compliance reads as no case's handler).
+        let withheld = crate::withheld::withheld(&self.ctx, &caller, false, &state.events).await?;
+        let mut complaint = super::complaint::view(&state.case, state.version);
+        withheld.view(&mut complaint);
         Ok(Response::new(pb::GetCaseAsOfResponse {
-            complaint: Some(super::complaint::view(&state.case, state.version)),
+            complaint: Some(complaint),
             version: state.version,
             recorded_at: Some(cv::timestamp(state.recorded_at)),
         }))
@@ -144,11 +149,13 @@ impl AuditService for Audit {
         &self,
         request: Request<pb::ExportCaseRequest>,
     ) -> Reply<pb::ExportCaseResponse> {
-        let (access, who) = inspector(&principal(&request)?, Rpc::ExportCase)?;
+        let caller = principal(&request)?;
+        let (access, who) = inspector(&caller, Rpc::ExportCase)?;
         let complaint = request.into_inner().complaint;
-        // The dossier holds every row exactly as hashed, which cannot be redacted.
         self.check_target(&access, &complaint).await?;
-        let dossier = self.files().export(&complaint, &who).await?;
+        // Field by field, as on the event feed.
+        let mut reader = Reader::new(self.ctx.clone(), caller);
+        let dossier = self.files().export_as(&complaint, &who, Some(&mut reader)).await?;
         let dossier_json = serde_json::to_string(&dossier)
             .map_err(|error| ApiError::Internal(format!("dossier does not serialize: {error}")))?;
         Ok(Response::new(pb::ExportCaseResponse {

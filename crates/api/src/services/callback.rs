@@ -96,7 +96,7 @@ impl Callbacks {
         if let Some(complaint_id) = present(complaint_id)? {
             let written = self
                 .ctx
-                .execute_on_case(&access, &request, complaint_id, |_| {
+                .execute_on_case(&access, &request, complaint_id, false, |_, _| {
                     Ok(ComplaintCommand::LogCallback(callback.clone()))
                 })
                 .await?;

@@ -53,19 +53,23 @@ impl Ctx {
     }
 
     /// Runs `command` on the case once `access` passes on it as it stands (level first,
-    /// then the respondent and the relationship), with the customer held as read.
+    /// then the respondent and the relationship), with the customer held as read: always
+    /// with `hold` (the command relies on the level for others than the caller, e.g. a
+    /// committee's members), else while the caller could lose clearance.
     pub(crate) async fn execute_on_case(
         &self,
         access: &Access,
         request: &commands::Request<'_>,
         complaint_id: ComplaintId,
-        command: impl Fn(&Option<Case>) -> Result<ComplaintCommand, ApiError>,
+        hold: bool,
+        command: impl Fn(&Option<Case>, &CaseCustomer) -> Result<ComplaintCommand, ApiError>,
     ) -> Result<commands::Written, ApiError> {
         let case = stream(complaint_id.stream_name())?;
         let mut tries = 0;
         loop {
             tries += 1;
-            let standing = self.standing(complaint_id, access.may_lose_clearance()).await?;
+            let hold = hold || access.may_lose_clearance();
+            let standing = self.standing(complaint_id, hold).await?;
             // Level first (an uncleared caller learns nothing).
             access.hide(standing.customer.level, "complaint", &complaint_id)?;
             let written = self
@@ -83,7 +87,7 @@ impl Ctx {
                     if standing.customer.forgotten {
                         return Err(DomainError::CustomerForgotten.into());
                     }
-                    command(state)
+                    command(state, &standing.customer)
                 })
                 .await;
             match written {

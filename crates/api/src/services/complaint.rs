@@ -4,15 +4,19 @@
 use kefu_domain::complaint::*;
 use kefu_domain::staff::Staff;
 use kefu_domain::taxonomy;
-use kefu_domain::{ComplaintId, DomainError, SignerCapacity, StaffId, StaffRole};
+use kefu_domain::Aggregate;
+use kefu_domain::{Confidentiality, DomainError, SignerCapacity, StaffId, StaffRole};
+use kefu_event_store::Direction;
 use kefu_projection::queries::ComplaintFilter;
 use kefu_projection::{ComplaintRow, Page};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
-use crate::access::{assignee_cleared, authorize, duty_clearance, Access, Duty, Relation, Rpc};
+use crate::access::{
+    assignee_cleared, authorize, duty_clearance, Access, CaseCustomer, Duty, Relation, Rpc,
+};
 use crate::auth::{principal, Principal};
-use crate::commands::{self, stream, Fingerprint};
+use crate::commands::{self, decode, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
 use crate::pb;
@@ -40,7 +44,7 @@ impl Complaints {
         complaint_id: &str,
         fields: Fields,
         capacity: Option<SignerCapacity>,
-        command: impl Fn(&Option<Case>) -> Result<ComplaintCommand, ApiError>,
+        command: impl Fn(&Option<Case>, &CaseCustomer) -> Result<ComplaintCommand, ApiError>,
     ) -> Result<pb::WriteResult, ApiError> {
         let mut fields = fields;
         let complaint_id = fields.complaint_id("complaint_id", complaint_id);
@@ -48,7 +52,10 @@ impl Complaints {
         let complaint_id = present(complaint_id)?;
         let mut request = commands::Request::new(who, fingerprint, request_id, expected_version)?;
         request.capacity = capacity.map(|capacity| capacity.to_string());
-        let written = self.ctx.execute_on_case(access, &request, complaint_id, command).await?;
+        // A committee's members are checked against the customer's level (R-C6).
+        let hold = capacity == Some(SignerCapacity::Committee);
+        let written =
+            self.ctx.execute_on_case(access, &request, complaint_id, hold, command).await?;
         Ok(cv::write_result(complaint_id.to_string(), &written))
     }
 
@@ -59,15 +66,21 @@ impl Complaints {
     ) -> Result<pb::Complaint, ApiError> {
         let access = authorize(&who, Rpc::GetComplaint)?;
         let complaint_id = self.ctx.resolve_complaint(&req.complaint).await?;
-        let (case, version, _) =
-            self.ctx.commands.load::<Complaint>(&stream(complaint_id.stream_name())?).await?;
-        let case = case.ok_or_else(|| ApiError::NotFound {
-            what: "complaint",
-            id: complaint_id.to_string(),
+        let case_stream = stream(complaint_id.stream_name())?;
+        let events =
+            self.ctx.commands.read(&case_stream, 1, Direction::Forward, usize::MAX).await?;
+        let case = Complaint::fold(&decode::<ComplaintEvent>(&events)?).ok_or_else(|| {
+            ApiError::NotFound { what: "complaint", id: complaint_id.to_string() }
         })?;
+        let version = events.last().map_or(0, |event| event.stream_version);
         let standing = self.ctx.customer_standing(case.customer_id).await?;
         access.on_case(&case, &standing).map_err(|error| error.naming(&req.complaint))?;
-        Ok(view(&case, version))
+        // R-C6: what was written while the level was higher, as the feed withholds it.
+        let handles = case.handler.as_ref().is_some_and(|handler| handler.as_str() == who.id);
+        let withheld = crate::withheld::withheld(&self.ctx, &who, handles, &events).await?;
+        let mut shown = view(&case, version);
+        withheld.view(&mut shown);
+        Ok(shown)
     }
 
     async fn list(
@@ -133,114 +146,6 @@ impl Complaints {
     }
 }
 
-impl Complaints {
-    /// R-P12: every closed case of `year` into the archive, one command per case, each
-    /// under its own key derived from the request's, so a retry archives only the rest.
-    async fn archive(
-        &self,
-        who: Principal,
-        req: pb::ArchiveCasesRequest,
-    ) -> Result<pb::ArchiveCasesResponse, ApiError> {
-        use chrono::Datelike;
-        authorize(&who, Rpc::ArchiveCases)?;
-        let request = commands::Request::new(
-            &who,
-            Fingerprint::internal("ArchiveCases/case"),
-            &req.request_id,
-            None,
-        )?;
-        let this_year = self.ctx.commands.now().year();
-        let year = i32::try_from(req.year).ok().filter(|year| (2000..=this_year).contains(year));
-        let Some(year) = year else {
-            return Err(ApiError::field("year", format!("must be from 2000 to {this_year}")));
-        };
-        // The read model only finds candidates; each case's own stream decides.
-        self.ctx.caught_up(self.ctx.commands.store().head_position().await?).await?;
-        let filter = ComplaintFilter { year: Some(i64::from(year)), ..ComplaintFilter::default() };
-        let mut answer = pb::ArchiveCasesResponse::default();
-        let mut page = Page { after: None, size: 500 };
-        loop {
-            let paged = self.ctx.models.complaints(&filter, &page).await?;
-            for row in paged.rows {
-                self.archive_row(&request, year, row, &mut answer).await?;
-            }
-            match paged.next {
-                Some(next) => page.after = Some(next),
-                None => break,
-            }
-        }
-        tracing::info!(
-            year,
-            archived = answer.archived.len(),
-            skipped = answer.skipped.len(),
-            "cases archived"
-        );
-        Ok(answer)
-    }
-
-    /// One case of an `ArchiveCases` call, under a key derived from the request's and
-    /// the case number, counted in `answer`.
-    async fn archive_row(
-        &self,
-        request: &commands::Request<'_>,
-        year: i32,
-        row: ComplaintRow,
-        answer: &mut pb::ArchiveCasesResponse,
-    ) -> Result<(), ApiError> {
-        let key = format!("{}/{}", request.request_id, row.case_number);
-        let per_case = commands::Request { request_id: &key, ..request.clone() };
-        let id: ComplaintId = row
-            .complaint_id
-            .parse()
-            .map_err(|_| ApiError::Internal("bad complaint id in read model".into()))?;
-        let case_stream = stream(id.stream_name())?;
-        match row.status.as_str() {
-            "open" => answer.still_open += 1,
-            // Archived by this request (a retry): named again, at its position.
-            "archived" => match self.ctx.commands.repeated(&case_stream, &per_case).await? {
-                Some(written) => {
-                    answer.position = answer.position.max(written.position);
-                    answer.archived.push(row.case_number);
-                }
-                None => answer.already_archived += 1,
-            },
-            _ => {
-                let outcome = self
-                    .ctx
-                    .commands
-                    .execute::<Complaint>(&case_stream, &per_case, |_| {
-                        Ok(ComplaintCommand::Archive(ArchiveCase { year }))
-                    })
-                    .await;
-                match outcome {
-                    Ok(written) => {
-                        answer.position = answer.position.max(written.position);
-                        answer.archived.push(row.case_number);
-                    }
-                    // Reopened since the read model saw it closed.
-                    Err(ApiError::Domain(DomainError::ComplaintNotClosed)) => {
-                        answer.still_open += 1;
-                    }
-                    Err(ApiError::Domain(DomainError::ComplaintArchived)) => {
-                        answer.already_archived += 1;
-                    }
-                    // R-P15: the callback is still owed; archived on a later call.
-                    Err(ApiError::Domain(error @ DomainError::CallbackWindowOpen { .. })) => {
-                        let due = row.callback_due_at;
-                        answer.skipped.push(pb::SkippedCase {
-                            case_number: row.case_number,
-                            reason: error.code().to_owned(),
-                            archivable_after: cv::opt_timestamp(due),
-                        });
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The acting staff member, stepping in when the table lets them act by overseeing (R-P4).
 fn actor(me: &StaffId, access: &Access) -> Actor {
     Actor { staff: me.clone(), stepping_in: access.oversees() }
@@ -248,11 +153,12 @@ fn actor(me: &StaffId, access: &Access) -> Actor {
 
 impl Complaints {
     /// R-P5: where each member named at a committee meeting stands on the staff, from
-    /// their own streams (the list is bounded by the request's validation).
+    /// their own streams (the list is bounded by the request's validation), and their
+    /// clearance (their tokens' highest), for R-C6 once the case's customer is read.
     async fn committee_standing(
         &self,
         members: &[StaffId],
-    ) -> Result<Vec<(StaffId, MemberStanding)>, ApiError> {
+    ) -> Result<Vec<(StaffId, MemberStanding, Option<Confidentiality>)>, ApiError> {
         let mut standing = Vec::with_capacity(members.len());
         for member in members {
             let (found, _, _) =
@@ -267,7 +173,11 @@ impl Complaints {
                 }
                 Some(_) | None => MemberStanding::NotOnStaff,
             };
-            standing.push((member.clone(), of));
+            standing.push((
+                member.clone(),
+                of,
+                duty_clearance(&self.ctx.tokens, member.as_str(), Duty::SitOnCommittee),
+            ));
         }
         Ok(standing)
     }
@@ -320,6 +230,7 @@ pub(crate) fn view(case: &Case, version: u64) -> pb::Complaint {
         policy_version: case.terms.policy_version,
         resolution_due_at: Some(cv::timestamp(case.terms.resolution_due_at)),
         callback_due_at: cv::opt_timestamp(case.callback_due()),
+        redacted_fields: Vec::new(),
     }
 }
 
@@ -365,6 +276,7 @@ fn listed(row: ComplaintRow) -> pb::Complaint {
         policy_version: u64::try_from(row.policy_version).unwrap_or_default(),
         resolution_due_at: Some(cv::timestamp(row.resolution_due_at)),
         callback_due_at: cv::opt_timestamp(row.callback_due_at.filter(|_| row.callback_pending)),
+        redacted_fields: Vec::new(),
     }
 }
 
@@ -464,7 +376,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::RecuseHandler(RecuseHandler {
                         handler: me.clone(),
                         reason: present(reason.clone())?,
@@ -497,7 +409,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::ContactComplainant(ContactComplainant {
                         by: actor(&me, &access),
                         channel: present(channel)?,
@@ -530,7 +442,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::RecordInvestigation(RecordInvestigation {
                         by: actor(&me, &access),
                         findings: present(findings.clone())?,
@@ -561,7 +473,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::DraftOpinion(DraftOpinion {
                         specialist: me.clone(),
                         opinion: present(opinion.clone())?,
@@ -592,7 +504,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::Escalate(EscalateComplaint {
                         to: present(to)?,
                         reason: present(reason.clone())?,
@@ -639,14 +551,24 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 capacity,
-                |_| {
+                |_, customer| {
+                    // R-C6: a member below the customer's level, as held, is not counted.
+                    let members = members
+                        .iter()
+                        .map(|(member, standing, clearance)| match standing {
+                            MemberStanding::Member if !assignee_cleared(*clearance, customer) => {
+                                (member.clone(), MemberStanding::NotCleared)
+                            }
+                            _ => (member.clone(), *standing),
+                        })
+                        .collect();
                     Ok(ComplaintCommand::SignOpinion(SignOpinion {
                         signer: me.clone(),
                         capacity: present(capacity)?,
                         decision: present(decision.clone())?,
                         remedy: present(remedy.clone())?,
                         meeting: present(meeting.clone())?,
-                        members: members.clone(),
+                        members,
                         committee_quorum: quorum,
                     }))
                 },
@@ -677,7 +599,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::SendReply(SendReply {
                         by: actor(&me, &access),
                         kind: present(kind)?,
@@ -714,7 +636,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |case: &Option<Case>| {
+                |case: &Option<Case>, _: &CaseCustomer| {
                     let version = case.as_ref().map_or(0, |case| case.terms.policy_version);
                     let policy = policies
                         .known(version)
@@ -749,7 +671,7 @@ impl ComplaintService for Complaints {
                 &req.complaint_id,
                 f,
                 None,
-                |_| {
+                |_, _| {
                     Ok(ComplaintCommand::Reopen(ReopenComplaint { cause: present(cause.clone())? }))
                 },
             )

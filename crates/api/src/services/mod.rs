@@ -1,5 +1,6 @@
 //! The gRPC services, one file each, sharing one context.
 
+pub mod archive;
 pub mod audit;
 pub mod callback;
 mod case_write;

@@ -122,6 +122,9 @@ pub enum MemberStanding {
     NotOnStaff,
     /// On the staff without the committee role.
     NotOnCommittee,
+    /// A committee member whose clearance is below the case's customer's level (R-C6:
+    /// a meeting deciding the case reads it, as a handler would).
+    NotCleared,
     Member,
 }
 

@@ -322,6 +322,13 @@ fn committee_meeting(
     if present.iter().any(|member| standing_of(member) == MemberStanding::NotOnCommittee) {
         return Err(DomainError::NotACommitteeMember);
     }
+    if present.iter().any(|member| standing_of(member) == MemberStanding::NotCleared) {
+        return Err(DomainError::CommitteeMemberNotCleared);
+    }
+    // R-P5: whoever drafted this round's opinion decides it in no capacity.
+    if present.iter().any(|member| case.round.drafters.contains(member)) {
+        return Err(DomainError::DrafterCannotSign);
+    }
     if present.len() < quorum {
         return Err(DomainError::CommitteeQuorumNotMet { present: present.len(), quorum });
     }

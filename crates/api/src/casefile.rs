@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use kefu_domain::audit::{self, AuditEvent, CaseInspected, Inspection};
 use kefu_domain::case_register::{self, CaseRegisterEvent};
-use kefu_domain::complaint::{Case, Complaint, ComplaintEvent};
+use kefu_domain::complaint::{Case, Complaint, ComplaintEvent, Implementation, Material};
 use kefu_domain::{Aggregate, CaseNumber, ComplaintId, DomainEvent};
 use kefu_event_store::{
     verify_links, Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
@@ -60,6 +60,14 @@ pub struct Dossier {
     pub exported_at: DateTime<Utc>,
     pub exported_by: String,
     pub verification: DossierVerification,
+    /// R-P2: every material of the case (superseded ones too), each with the SHA-256
+    /// the caller stated, so an auditor can check the documents held elsewhere (kefu
+    /// keeps none). After an erasure (R-C8) references and digests read `[erased]`.
+    #[serde(default)]
+    pub materials: Vec<Material>,
+    /// R-P9: every implementation recorded, in every round, in order.
+    #[serde(default)]
+    pub implementations: Vec<Implementation>,
     pub entries: Vec<DossierEntry>,
 }
 
@@ -269,14 +277,26 @@ impl CaseFiles {
         let mut state = None;
         let mut entries = Vec::with_capacity(history.len());
         let mut case_number = String::new();
+        let mut implementations = Vec::new();
         for (recorded, stored) in history.into_iter().zip(links) {
             // A tampered row may not decode; the dossier still shows it, with the reason.
             let state_after = match decode::<ComplaintEvent>(std::slice::from_ref(&recorded)) {
                 Ok(events) => {
                     for event in &events {
                         state = Complaint::evolve(state, event);
-                        if let ComplaintEvent::ComplaintFiled(filed) = event {
-                            case_number = filed.case_number.to_string();
+                        match event {
+                            ComplaintEvent::ComplaintFiled(filed) => {
+                                case_number = filed.case_number.to_string();
+                            }
+                            ComplaintEvent::ImplementationRecorded(e) => {
+                                implementations.push(Implementation {
+                                    by: e.by.clone(),
+                                    summary: e.summary.clone(),
+                                    implemented_at: e.implemented_at,
+                                    recorded_at: e.recorded_at,
+                                });
+                            }
+                            _ => {}
                         }
                     }
                     serde_json::to_value(&state).unwrap_or(Value::Null)
@@ -301,6 +321,8 @@ impl CaseFiles {
             exported_at: self.commands.now(),
             exported_by: who.actor.clone(),
             verification: DossierVerification::from(&verification),
+            materials: state.map(|case: Case| case.materials).unwrap_or_default(),
+            implementations,
             entries,
         })
     }

@@ -184,7 +184,7 @@ async fn complaint_lifecycle_enforces_the_policy_end_to_end(app: &TestApp) {
     );
     specialist
         .complaints
-        .record_implementation(kefu_tests::flows::implement(&complaint_id))
+        .record_implementation(implement(&complaint_id))
         .await
         .expect("implement");
     let closed = h2
@@ -317,7 +317,7 @@ async fn retried_requests_return_the_first_answer(app: &TestApp) {
         .expect("final");
     specialist
         .complaints
-        .record_implementation(kefu_tests::flows::implement(&complaint_id))
+        .record_implementation(implement(&complaint_id))
         .await
         .expect("implement");
     let close = pb::CloseComplaintRequest {

@@ -182,11 +182,7 @@ async fn complaint_lifecycle_enforces_the_policy_end_to_end(app: &TestApp) {
         Code::FailedPrecondition,
         "CLOSE_NEEDS_IMPLEMENTATION",
     );
-    specialist
-        .complaints
-        .record_implementation(implement(&complaint_id))
-        .await
-        .expect("implement");
+    specialist.complaints.record_implementation(implement(&complaint_id)).await.expect("implement");
     let closed = h2
         .complaints
         .close_complaint(pb::CloseComplaintRequest {
@@ -315,11 +311,7 @@ async fn retried_requests_return_the_first_answer(app: &TestApp) {
         .send_reply(reply(&complaint_id, pb::ReplyKind::Final, pb::ContactChannel::Email))
         .await
         .expect("final");
-    specialist
-        .complaints
-        .record_implementation(implement(&complaint_id))
-        .await
-        .expect("implement");
+    specialist.complaints.record_implementation(implement(&complaint_id)).await.expect("implement");
     let close = pb::CloseComplaintRequest {
         request_id: rid(),
         complaint_id: complaint_id.clone(),

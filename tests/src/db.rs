@@ -69,6 +69,23 @@ pub async fn head(url: &str) -> u64 {
     u64::try_from(head).expect("positions are positive")
 }
 
+/// Rows of a read-model query, each as its columns joined by `|` (cast what is not text
+/// to text in `sql`, e.g. `CAST(n AS TEXT)`), read behind kefu's back.
+pub async fn rows(url: &str, sql: &str) -> Vec<String> {
+    let join = |columns: Vec<Option<String>>| {
+        columns.into_iter().map(Option::unwrap_or_default).collect::<Vec<_>>().join("|")
+    };
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect sqlite");
+        let rows = sqlx::query(sql).fetch_all(&mut conn).await.expect(sql);
+        rows.iter().map(|row| join((0..row.len()).map(|i| row.get(i)).collect())).collect()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
+        let rows = sqlx::query(sql).fetch_all(&mut conn).await.expect(sql);
+        rows.iter().map(|row| join((0..row.len()).map(|i| row.get(i)).collect())).collect()
+    }
+}
+
 /// The raw bytes of the database's files, as the disk holds them: on SQLite the file and
 /// its WAL; on PostgreSQL every file of the database's directory (tables, indexes, TOAST
 /// and the catalogs), after `VACUUM FULL` has rewritten every table without its dead

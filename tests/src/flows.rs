@@ -183,6 +183,18 @@ pub fn sign(complaint_id: &str, capacity: pb::SignerCapacity) -> pb::SignOpinion
     }
 }
 
+/// R-P9: the specialist's record of how the signed opinion was carried out (a signed
+/// remedy, as [`sign`] promises, must be implemented before the case closes).
+pub fn implement(complaint_id: &str) -> pb::RecordImplementationRequest {
+    pb::RecordImplementationRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.to_owned(),
+        expected_version: None,
+        summary: "the apology letter was sent".into(),
+        implemented_at: None,
+    }
+}
+
 pub fn refused(
     result: Result<impl std::fmt::Debug, tonic::Status>,
     code: Code,
@@ -239,6 +251,7 @@ pub async fn handle_to_close_from_assigned(app: &TestApp, complaint_id: &str) ->
         .sign_opinion(sign(complaint_id, pb::SignerCapacity::Handler))
         .await
         .expect("sign");
+    specialist.complaints.record_implementation(implement(complaint_id)).await.expect("implement");
     h1.complaints
         .send_reply(reply(complaint_id, pb::ReplyKind::Final, pb::ContactChannel::Letter))
         .await

@@ -333,6 +333,9 @@ async fn only_the_handler_or_someone_stepping_in_acts_and_never_the_respondent(a
         denied(app, who.complaints.close_complaint(close(&case)), &[]).await;
     }
     h1.complaints.send_reply(final_reply()).await.expect("final reply");
+    // R-P9 (R-P4): the respondent records no implementation; the specialist does.
+    denied(app, respondent.complaints.record_implementation(implement(&case)), &[]).await;
+    specialist.complaints.record_implementation(implement(&case)).await.expect("implement");
     h1.complaints.close_complaint(close(&case)).await.expect("the handler closes");
 
     // A supervisor who is the respondent does not step in on their own complaint: not

@@ -170,6 +170,19 @@ async fn complaint_lifecycle_enforces_the_policy_end_to_end(app: &TestApp) {
         .send_reply(reply(&complaint_id, pb::ReplyKind::Final, pb::ContactChannel::Letter))
         .await
         .expect("final");
+    // R-P9: the opinion promised a remedy, so the case closes once it is implemented.
+    let close = pb::CloseComplaintRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.clone(),
+        expected_version: None,
+        summary: String::new(),
+    };
+    refused(
+        h2.complaints.close_complaint(close).await,
+        Code::FailedPrecondition,
+        "CLOSE_NEEDS_IMPLEMENTATION",
+    );
+    specialist.complaints.record_implementation(implement(&complaint_id)).await.expect("implement");
     let closed = h2
         .complaints
         .close_complaint(pb::CloseComplaintRequest {
@@ -298,6 +311,7 @@ async fn retried_requests_return_the_first_answer(app: &TestApp) {
         .send_reply(reply(&complaint_id, pb::ReplyKind::Final, pb::ContactChannel::Email))
         .await
         .expect("final");
+    specialist.complaints.record_implementation(implement(&complaint_id)).await.expect("implement");
     let close = pb::CloseComplaintRequest {
         request_id: rid(),
         complaint_id: complaint_id.clone(),

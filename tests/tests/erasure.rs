@@ -63,6 +63,11 @@ const CANARIES: &[(&str, &str, &str)] = &[
     ("+8613503034242", "CustomerRegistered", "contacts"),
     ("EzMerge Reason", "CustomerMerged", "reason"),
     ("EzMerge Reason", "CustomerAbsorbed", "reason"),
+    // R-P2: where a document is kept and its digest go with the person.
+    ("doc://ez-material", "MaterialAdded", "reference"),
+    ("ca11ab1eca11ab1eca11ab1eca11ab1eca11ab1eca11ab1eca11ab1eca11ab1e", "MaterialAdded", "sha256"),
+    ("EzMaterial Reason", "MaterialAdded", "reason"),
+    ("EzImplementation", "ImplementationRecorded", "summary"),
 ];
 
 fn text(event_type: &str, field: &str) -> String {
@@ -121,6 +126,9 @@ async fn decide_and_close(app: &TestApp, case: &str, round: usize) {
     signing.remedy = suffix(text("OpinionSigned", "remedy"));
     signing.meeting = Some(meeting());
     director.complaints.sign_opinion(signing).await.expect("the committee signs");
+    let mut implementation = implement(case);
+    implementation.summary = suffix(text("ImplementationRecorded", "summary"));
+    specialist.complaints.record_implementation(implementation).await.expect("implement");
     let mut final_reply = reply(case, pb::ReplyKind::Final, pb::ContactChannel::Letter);
     final_reply.summary = suffix(CANARIES[25].0.to_owned());
     h2.complaints.send_reply(final_reply).await.expect("final reply");
@@ -286,6 +294,21 @@ async fn case_life(app: &TestApp, customer: &str) -> String {
         })
         .await
         .expect("escalate");
+    // R-P2: a newer material supersedes the filing's attachment, with the reason.
+    h2.complaints
+        .add_material(pb::AddMaterialRequest {
+            request_id: rid(),
+            complaint_id: case.clone(),
+            expected_version: None,
+            reference: text("MaterialAdded", "reference"),
+            media_type: "application/pdf".into(),
+            size_bytes: 4_096,
+            sha256: text("MaterialAdded", "sha256"),
+            supersedes: 1,
+            reason: text("MaterialAdded", "reason"),
+        })
+        .await
+        .expect("add material");
     decide_and_close(app, &case, 0).await;
     supervisor
         .complaints

@@ -323,6 +323,24 @@ async fn fire(clients: &mut Clients, g: &mut Gen, known: &[String]) -> Vec<(Stri
         expected_version: g.opt_u64(),
         summary: s(g)
     }));
+    call!(complaints.add_material(pb::AddMaterialRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        reference: s(g),
+        media_type: s(g),
+        size_bytes: g.u64(),
+        sha256: s(g),
+        supersedes: g.uint(),
+        reason: s(g),
+    }));
+    call!(complaints.record_implementation(pb::RecordImplementationRequest {
+        request_id: s(g),
+        complaint_id: s(g),
+        expected_version: g.opt_u64(),
+        summary: s(g),
+        implemented_at: g.timestamp(),
+    }));
     call!(complaints.reopen_complaint(pb::ReopenComplaintRequest {
         request_id: s(g),
         complaint_id: s(g),

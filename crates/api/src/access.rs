@@ -49,6 +49,8 @@ pub enum Rpc {
     GetComplaint,
     ListComplaints,
     ArchiveCases,
+    AddMaterial,
+    RecordImplementation,
     /// `LogCallback` about a customer (written to the customer's record).
     LogCustomerCallback,
     /// `LogCallback` about a closed complaint (may reopen it).
@@ -229,6 +231,8 @@ impl Rpc {
         Rpc::GetComplaint,
         Rpc::ListComplaints,
         Rpc::ArchiveCases,
+        Rpc::AddMaterial,
+        Rpc::RecordImplementation,
         Rpc::LogCustomerCallback,
         Rpc::LogComplaintCallback,
         Rpc::ListDueCallbacks,
@@ -283,6 +287,11 @@ impl Rpc {
             Rpc::GetComplaint => (Target, &[(AG, If(HANDLER)), (SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::ListComplaints => (Rows, &[(AG, If(OWN_ROWS)), (SU, ALL), (DI, ALL), (CO, ALL)]),
             Rpc::ArchiveCases => (Rows, &[(SU, ALL), (DI, ALL), (CO, ALL)]),
+            // R-P2: whoever writes the case: its handler, the specialist, or a supervisor
+            // or the director stepping in (never its respondent, R-P4).
+            Rpc::AddMaterial => (Target, &[(AG, If(HANDLER)), (SP, ALL), (SU, ALL), (DI, ALL)]),
+            // R-P9: the specialist organises implementation.
+            Rpc::RecordImplementation => (Target, &[(SP, ALL)]),
             Rpc::LogCustomerCallback => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL), (SV, ALL)]),
             // R-P15 by the customer's own agent (R-C3), or a supervisor or a calling
             // service stepping in; never the respondent (R-P4, every case row).
@@ -337,6 +346,8 @@ impl Rpc {
             Rpc::GetComplaint => "ComplaintService.GetComplaint",
             Rpc::ListComplaints => "ComplaintService.ListComplaints",
             Rpc::ArchiveCases => "ComplaintService.ArchiveCases",
+            Rpc::AddMaterial => "ComplaintService.AddMaterial",
+            Rpc::RecordImplementation => "ComplaintService.RecordImplementation",
             Rpc::LogCustomerCallback => "CallbackService.LogCallback (customer)",
             Rpc::LogComplaintCallback => "CallbackService.LogCallback (complaint)",
             Rpc::ListDueCallbacks => "CallbackService.ListDueCallbacks",
@@ -373,6 +384,8 @@ impl Rpc {
             | Rpc::CloseComplaint
             | Rpc::ReopenComplaint
             | Rpc::GetComplaint
+            | Rpc::AddMaterial
+            | Rpc::RecordImplementation
             | Rpc::LogComplaintCallback => true,
             Rpc::RegisterCustomer
             | Rpc::UpdateCustomer

@@ -6,10 +6,12 @@
 //! audit never depends on a projection being current: the register's version N is the
 //! issue of number N (see `kefu_domain::case_register`).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use kefu_domain::audit::{self, AuditEvent, CaseInspected, Inspection};
 use kefu_domain::case_register::{self, CaseRegisterEvent};
-use kefu_domain::complaint::{Case, Complaint, ComplaintEvent};
+use kefu_domain::complaint::{Case, Complaint, ComplaintEvent, Implementation, Material};
 use kefu_domain::{Aggregate, CaseNumber, ComplaintId, DomainEvent};
 use kefu_event_store::{
     verify_links, Direction, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
@@ -64,6 +66,14 @@ pub struct Dossier {
     pub exported_at: DateTime<Utc>,
     pub exported_by: String,
     pub verification: DossierVerification,
+    /// R-P2: every material of the case (superseded ones too), each with the SHA-256
+    /// the caller stated, so an auditor can check the documents held elsewhere (kefu
+    /// keeps none). After an erasure (R-C8) references and digests read `[erased]`.
+    #[serde(default)]
+    pub materials: Vec<Material>,
+    /// R-P9: every implementation recorded, in every round, in order.
+    #[serde(default)]
+    pub implementations: Vec<Implementation>,
     pub entries: Vec<DossierEntry>,
 }
 
@@ -295,21 +305,48 @@ impl CaseFiles {
             None => None,
         };
         let mut withheld = Withheld::default();
+        let mut implementations = Vec::new();
+        // Materials whose text this reader may not see (R-C6: written while the level was
+        // higher): listed, but with their personal fields withheld like the events'.
+        let (mut hidden_materials, mut attachments_hidden) = (HashSet::new(), false);
         for (recorded, mut stored) in history.into_iter().zip(links) {
+            let seen = shown.as_mut().and_then(Iterator::next);
+            let withheld_here = seen.as_ref().is_some_and(|seen| !seen.redacted.is_empty());
+            if withheld_here {
+                match recorded.event_type.as_str() {
+                    "ComplaintFiled" => attachments_hidden = true,
+                    "MaterialAdded" => {
+                        let number = recorded.payload.get("number").and_then(Value::as_u64);
+                        hidden_materials.extend(number.and_then(|n| u32::try_from(n).ok()));
+                    }
+                    _ => {}
+                }
+            }
             // A tampered row may not decode; the dossier still shows it, with the reason.
             let state_after = match decode::<ComplaintEvent>(std::slice::from_ref(&recorded)) {
                 Ok(events) => {
                     for event in &events {
                         state = Complaint::evolve(state, event);
-                        if let ComplaintEvent::ComplaintFiled(filed) = event {
-                            case_number = filed.case_number.to_string();
+                        match event {
+                            ComplaintEvent::ComplaintFiled(filed) => {
+                                case_number = filed.case_number.to_string();
+                            }
+                            ComplaintEvent::ImplementationRecorded(e) if !withheld_here => {
+                                implementations.push(Implementation {
+                                    by: e.by.clone(),
+                                    summary: e.summary.clone(),
+                                    implemented_at: e.implemented_at,
+                                    recorded_at: e.recorded_at,
+                                });
+                            }
+                            _ => {}
                         }
                     }
                     serde_json::to_value(&state).unwrap_or(Value::Null)
                 }
                 Err(error) => serde_json::json!({ "undecodable": error.to_string() }),
             };
-            let (payload, redacted) = match shown.as_mut().and_then(Iterator::next) {
+            let (payload, redacted) = match seen {
                 Some(seen) => {
                     withheld.note(&seen);
                     (seen.event.payload, seen.redacted)
@@ -340,6 +377,23 @@ impl CaseFiles {
             exported_at: self.commands.now(),
             exported_by: who.actor.clone(),
             verification: DossierVerification::from(&verification),
+            materials: state
+                .map(|case: Case| case.materials)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut material| {
+                    let attached = material.added_by.is_none();
+                    if hidden_materials.contains(&material.number)
+                        || (attached && attachments_hidden)
+                    {
+                        material.reference.clear();
+                        material.sha256 = None;
+                        material.reason = None;
+                    }
+                    material
+                })
+                .collect(),
+            implementations,
             entries,
         })
     }

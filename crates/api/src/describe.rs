@@ -31,7 +31,7 @@ impl Method {
 /// The services whose RPCs answer from the event log alone, never from a read model
 /// (`services::events` and `services::audit` use no `ReadModels`): a stopped projection
 /// leaves them serving (health). Every other service reads the read models, and each
-/// depends on all three projections: registering a customer picks the least-loaded
+/// depends on every projection: registering a customer picks the least-loaded
 /// agent from staff, customers and complaints; departures, archiving, due callbacks and
 /// reports wait for every projection.
 pub const EVENT_LOG_SERVICES: [&str; 2] = ["kefu.v1.EventService", "kefu.v1.AuditService"];

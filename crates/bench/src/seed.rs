@@ -38,7 +38,7 @@ fn run<A: Aggregate>(commands: Vec<A::Command>, now: DateTime<Utc>) -> Vec<A::Ev
     events
 }
 
-/// A complaint from filing to callback: 9 or 10 events (a dissatisfied callback reopens).
+/// A complaint from filing to callback: 10 or 11 events (a dissatisfied callback reopens).
 pub fn lifecycle(
     customer_id: CustomerId,
     sequence: u32,
@@ -89,6 +89,12 @@ pub fn lifecycle(
             meeting: None,
             members: Vec::new(),
             committee_quorum: 3,
+        }),
+        // R-P9: the promised remedy is carried out before the case closes.
+        ComplaintCommand::RecordImplementation(RecordImplementation {
+            by: staff("sp1"),
+            summary: text("refunded and wrote to apologise"),
+            implemented_at: now,
         }),
         ComplaintCommand::SendReply(SendReply {
             by: Actor::handler(handler.clone()),

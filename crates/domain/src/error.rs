@@ -203,6 +203,32 @@ pub enum DomainError {
     #[error("case {case_number} is archived only after its callback or its callback window, due {due} (R-P15)")]
     CallbackWindowOpen { case_number: String, due: String },
 
+    // Materials (R-P2) and implementation (R-P9).
+    #[error("material {number} is not among the case's materials (R-P2)")]
+    MaterialNotFound { number: u32 },
+    #[error(
+        "material {number} was already superseded by material {by}: supersede the newer one (R-P2)"
+    )]
+    MaterialAlreadySuperseded { number: u32, by: u32 },
+    #[error("a material superseding another records the reason (R-P2)")]
+    SupersedingNeedsReason,
+    #[error("a reason is recorded only with a material it supersedes (R-P2)")]
+    ReasonWithoutSuperseding,
+    #[error("the case holds the most materials it may ({max}) (R-P2)")]
+    MaterialsExhausted { max: usize },
+    #[error("the respondent cannot add materials to their own complaint (R-P4)")]
+    RespondentCannotAddMaterial,
+    #[error("the respondent cannot record the implementation on their own complaint (R-P4)")]
+    RespondentCannotImplement,
+    #[error("the implementation follows the signed opinion (R-P9)")]
+    ImplementationBeforeSignature,
+    #[error("an implementation cannot precede the signature of the opinion it carries out (R-T4)")]
+    ImplementedBeforeSigning,
+    #[error(
+        "closing a case whose opinion promised a remedy needs its implementation record (R-P9)"
+    )]
+    CloseNeedsImplementation,
+
     // Departures.
     #[error("the leaver's work cannot all be reassigned: {0} (R-C3)")]
     DepartureUnassignable(String),
@@ -286,6 +312,16 @@ impl DomainError {
             CallbackKindMismatch => "CALLBACK_KIND_MISMATCH",
             ArchiveYearMismatch { .. } => "ARCHIVE_YEAR_MISMATCH",
             ReopenNeedsCause => "REOPEN_NEEDS_CAUSE",
+            MaterialNotFound { .. } => "MATERIAL_NOT_FOUND",
+            MaterialAlreadySuperseded { .. } => "MATERIAL_ALREADY_SUPERSEDED",
+            SupersedingNeedsReason => "SUPERSEDING_NEEDS_REASON",
+            ReasonWithoutSuperseding => "REASON_WITHOUT_SUPERSEDING",
+            MaterialsExhausted { .. } => "MATERIALS_EXHAUSTED",
+            RespondentCannotAddMaterial => "RESPONDENT_CANNOT_ADD_MATERIAL",
+            RespondentCannotImplement => "RESPONDENT_CANNOT_IMPLEMENT",
+            ImplementationBeforeSignature => "IMPLEMENTATION_BEFORE_SIGNATURE",
+            ImplementedBeforeSigning => "IMPLEMENTED_BEFORE_SIGNING",
+            CloseNeedsImplementation => "CLOSE_NEEDS_IMPLEMENTATION",
         }
     }
 
@@ -302,7 +338,8 @@ impl DomainError {
             | ContactBeforeRegistration
             | CallbackBeforeRegistration
             | MeetingBeforeReceipt
-            | MeetingBeforeEscalation => "R-T4",
+            | MeetingBeforeEscalation
+            | ImplementedBeforeSigning => "R-T4",
             HandlerNotCleared | AgentNotCleared | CommitteeMemberNotCleared => "R-C6",
             CallbackWindowOpen { .. } => "R-P15",
             ReferrerUnknown | SelfReferral => "R-C7",
@@ -320,7 +357,9 @@ impl DomainError {
             | RespondentCannotContact
             | RespondentCannotReply
             | RespondentCannotClose
-            | RespondentCannotDraft => "R-P4",
+            | RespondentCannotDraft
+            | RespondentCannotAddMaterial
+            | RespondentCannotImplement => "R-P4",
             NotCurrentHandler
             | NoHandlerAssigned
             | MajorComplaintNotEscalated
@@ -337,7 +376,15 @@ impl DomainError {
             | NotACommitteeMember => "R-P5",
             InvestigationRequired => "R-P6",
             NoCommitmentBeforeDecision | CloseNeedsFinalReply => "R-P8",
-            NormalNeedsHandlerSignature | CloseNeedsSignedOpinion => "R-P9",
+            MaterialNotFound { .. }
+            | MaterialAlreadySuperseded { .. }
+            | SupersedingNeedsReason
+            | ReasonWithoutSuperseding
+            | MaterialsExhausted { .. } => "R-P2",
+            NormalNeedsHandlerSignature
+            | CloseNeedsSignedOpinion
+            | ImplementationBeforeSignature
+            | CloseNeedsImplementation => "R-P9",
             FinalReplyNotWritten => "R-P10",
             ComplaintArchived | ArchiveYearMismatch { .. } => "R-P12",
             CallbackBeforeClose | CallbackKindMismatch => "R-P13",
@@ -381,14 +428,18 @@ impl DomainError {
             | GradingNeedsReason
             | RecusalNeedsReason
             | ReopenNeedsCause
-            | CommitteeMeetingRequired => ErrorKind::InvalidArgument,
+            | CommitteeMeetingRequired
+            | MaterialNotFound { .. }
+            | SupersedingNeedsReason
+            | ReasonWithoutSuperseding
+            | ImplementedBeforeSigning => ErrorKind::InvalidArgument,
             CustomerNotRegistered | ComplaintNotFiled | StaffNotRegistered | ReferrerUnknown => {
                 ErrorKind::NotFound
             }
             CustomerAlreadyRegistered | ComplaintAlreadyFiled | StaffAlreadyRegistered => {
                 ErrorKind::AlreadyExists
             }
-            CaseNumbersExhausted { .. } => ErrorKind::ResourceExhausted,
+            CaseNumbersExhausted { .. } | MaterialsExhausted { .. } => ErrorKind::ResourceExhausted,
             CustomerForgotten
             | CustomerMerged
             | StaffDeparted
@@ -434,7 +485,12 @@ impl DomainError {
             | CallbackBeforeClose
             | ArchiveYearMismatch { .. }
             | CallbackWindowOpen { .. }
-            | DepartureUnassignable(_) => ErrorKind::FailedPrecondition,
+            | DepartureUnassignable(_)
+            | MaterialAlreadySuperseded { .. }
+            | RespondentCannotAddMaterial
+            | RespondentCannotImplement
+            | ImplementationBeforeSignature
+            | CloseNeedsImplementation => ErrorKind::FailedPrecondition,
         }
     }
 
@@ -451,6 +507,9 @@ impl DomainError {
             ContactBeforeReceipt | ContactBeforeRegistration => Some("contacted_at"),
             CallbackBeforeClosure | CallbackBeforeRegistration => Some("called_at"),
             MeetingBeforeReceipt | MeetingBeforeEscalation => Some("meeting.held_at"),
+            MaterialNotFound { .. } => Some("supersedes"),
+            SupersedingNeedsReason | ReasonWithoutSuperseding => Some("reason"),
+            ImplementedBeforeSigning => Some("implemented_at"),
             _ => None,
         }
     }

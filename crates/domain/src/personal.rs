@@ -147,6 +147,27 @@ const DECLARED: &[(&str, &[(&str, FieldKind)])] = &[
     ),
     ("ComplaintReopened", &[("cause", S), ("by_callback", R), ("reopened_at", P)]),
     ("CaseArchived", &[("year", P), ("archived_at", P)]),
+    // R-P2: where a document about the person is kept and its digest (which proves, so
+    // identifies, its contents) go with the person; its kind and size are facts of the
+    // case, the number and who added it when are the record of handling.
+    (
+        "MaterialAdded",
+        &[
+            ("number", P),
+            ("reference", S),
+            ("media_type", R),
+            ("size_bytes", R),
+            ("sha256", S),
+            ("supersedes", P),
+            ("reason", S),
+            ("by", P),
+            ("added_at", P),
+        ],
+    ),
+    (
+        "ImplementationRecorded",
+        &[("by", P), ("summary", S), ("implemented_at", P), ("recorded_at", P)],
+    ),
 ];
 
 /// The restricted texts that are classification labels: free text kept in clear so

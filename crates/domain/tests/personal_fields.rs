@@ -186,6 +186,25 @@ fn every_event() -> Vec<(String, serde_json::Value)> {
         ComplaintReopened { cause: free(), by_callback: true, reopened_at: at(0) }.into(),
         callback.into(),
         CaseArchived { year: 2026, archived_at: at(0) }.into(),
+        MaterialAdded {
+            number: 2,
+            reference: FREE.into(),
+            media_type: "application/pdf".into(),
+            size_bytes: 1,
+            sha256: FREE.into(),
+            supersedes: Some(1),
+            reason: Some(free()),
+            by: staff("h1"),
+            added_at: at(0),
+        }
+        .into(),
+        ImplementationRecorded {
+            by: staff("sp1"),
+            summary: free(),
+            implemented_at: at(0),
+            recorded_at: at(0),
+        }
+        .into(),
     ];
     let mut all: Vec<(String, serde_json::Value)> =
         customer.iter().map(|e| (e.event_type().to_owned(), e.to_payload())).collect();

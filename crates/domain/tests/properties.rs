@@ -30,7 +30,7 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
     let outcome =
         [CallbackOutcome::Satisfied, CallbackOutcome::Neutral, CallbackOutcome::Dissatisfied]
             [usize::from(variant) % 3];
-    match op % 13 {
+    match op % 15 {
         0 => ComplaintCommand::File(FileComplaint {
             complaint_id: "0193a5e0-0000-7000-8000-000000000001".parse().unwrap(),
             case_number: "2026-000001".parse().unwrap(),
@@ -106,6 +106,23 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
             comment: None,
             by: person(who),
             called_at: at(step),
+        }),
+        12 => ComplaintCommand::AddMaterial(AddMaterial {
+            by: person(who),
+            material: MaterialRef::new(
+                "doc://m",
+                "application/pdf",
+                u64::from(variant),
+                &"a".repeat(64),
+            )
+            .unwrap(),
+            supersedes: (variant % 2 == 1).then_some(u32::from(variant % 4)),
+            reason: (variant % 2 == 1).then(|| text("newer")),
+        }),
+        13 => ComplaintCommand::RecordImplementation(RecordImplementation {
+            by: person(who),
+            summary: text("done"),
+            implemented_at: at(step),
         }),
         _ => ComplaintCommand::Archive(ArchiveCase { year: 2026 }),
     }

@@ -1,9 +1,9 @@
 //! kefu's projections: the runner that turns the log into `rm_*` read-model tables,
 //! exactly once, and the queries reports and BI read them with.
 //!
-//! Projections ([`Customers`], [`Complaints`], [`StaffDirectory`]) each own their tables
-//! and a checkpoint; the [`Runner`] applies batches of events and the new checkpoint in
-//! one transaction. [`ReadModels`] answers queries, optionally after waiting until the
+//! Projections ([`Customers`], [`Complaints`], [`StaffDirectory`], [`CaseRecords`]) each
+//! own their tables and a checkpoint; the [`Runner`] applies batches of events and the
+//! new checkpoint in one transaction. [`ReadModels`] answers queries, optionally after waiting until the
 //! projections reached a position the caller has seen (read-your-writes).
 
 mod dump;
@@ -16,6 +16,7 @@ pub mod sql;
 use std::sync::Arc;
 
 pub use error::ProjectionError;
+pub use projections::case_records::CaseRecords;
 pub use projections::complaints::{ComplaintRow, Complaints};
 pub use projections::customers::{confidentiality_rank, CustomerRow, Customers};
 pub use projections::staff::StaffDirectory;
@@ -35,5 +36,10 @@ pub fn projections_in(
     zone: chrono_tz::Tz,
     region: kefu_domain::PhoneRegion,
 ) -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(Customers { region }), Arc::new(Complaints { zone }), Arc::new(StaffDirectory)]
+    vec![
+        Arc::new(Customers { region }),
+        Arc::new(Complaints { zone }),
+        Arc::new(StaffDirectory),
+        Arc::new(CaseRecords),
+    ]
 }

@@ -78,7 +78,9 @@ async fn call(
         | Rpc::ReopenComplaint
         | Rpc::GetComplaint
         | Rpc::ListComplaints
-        | Rpc::ArchiveCases => cases(rpc, clients, target, head).await,
+        | Rpc::ArchiveCases
+        | Rpc::AddMaterial
+        | Rpc::RecordImplementation => cases(rpc, clients, target, head).await,
         Rpc::LogCustomerCallback
         | Rpc::LogComplaintCallback
         | Rpc::ListDueCallbacks
@@ -383,6 +385,21 @@ async fn cases(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> A
                 .archive_cases(pb::ArchiveCasesRequest {
                     request_id: rid(),
                     year: u32::try_from(chrono::Datelike::year(&chrono::Utc::now())).unwrap(),
+                })
+                .await,
+        ),
+        Rpc::AddMaterial => {
+            encoded(clients.complaints.add_material(add_material(&complaint_id)).await)
+        }
+        Rpc::RecordImplementation => encoded(
+            clients
+                .complaints
+                .record_implementation(pb::RecordImplementationRequest {
+                    request_id: rid(),
+                    complaint_id,
+                    expected_version: None,
+                    summary: "plain".into(),
+                    implemented_at: None,
                 })
                 .await,
         ),

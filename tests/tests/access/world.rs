@@ -59,6 +59,13 @@ pub const CANARIES: &[Canary] = &[
     canary("CanaryFindings-QZ87", "complaint", "InvestigationRecorded", "findings"),
     canary("CanaryOpinion-QZ88", "complaint", "OpinionDrafted", "opinion"),
     canary("CanaryReply-QZ89", "complaint", "ReplySent", "summary"),
+    canary("doc://canary-material-QZ90", "complaint", "MaterialAdded", "reference"),
+    canary(
+        "c0ffee51c0ffee51c0ffee51c0ffee51c0ffee51c0ffee51c0ffee51c0ffee51",
+        "complaint",
+        "MaterialAdded",
+        "sha256",
+    ),
 ];
 
 pub fn principals() -> Vec<Principal> {
@@ -240,6 +247,10 @@ impl World {
             kefu_tests::flows::reply(&k, pb::ReplyKind::Acknowledgement, pb::ContactChannel::Phone);
         ack.summary = CANARIES[17].text.into();
         admin.complaints.send_reply(ack).await.unwrap();
+        let mut material = add_material(&k);
+        material.reference = CANARIES[18].text.into();
+        material.sha256 = CANARIES[19].text.into();
+        admin.complaints.add_material(material).await.unwrap();
 
         let fresh = admin
             .customers
@@ -324,6 +335,21 @@ impl World {
             agent: agent.into(),
             reason: String::new(),
         }
+    }
+}
+
+/// R-P2: a plain material for case `complaint_id`.
+pub fn add_material(complaint_id: &str) -> pb::AddMaterialRequest {
+    pb::AddMaterialRequest {
+        request_id: rid(),
+        complaint_id: complaint_id.to_owned(),
+        expected_version: None,
+        reference: "doc://plain".into(),
+        media_type: "application/pdf".into(),
+        size_bytes: 1,
+        sha256: "0".repeat(64),
+        supersedes: 0,
+        reason: String::new(),
     }
 }
 

@@ -34,7 +34,7 @@ impl Complaints {
     /// check of the case as it stands passes (`access`: R-P4, R-P5).
     // Every handling RPC has exactly these parts; a struct for them would only be unpacked here.
     #[allow(clippy::too_many_arguments)]
-    async fn run(
+    pub(super) async fn run(
         &self,
         who: &Principal,
         access: &Access,
@@ -231,6 +231,9 @@ pub(crate) fn view(case: &Case, version: u64) -> pb::Complaint {
         resolution_due_at: Some(cv::timestamp(case.terms.resolution_due_at)),
         callback_due_at: cv::opt_timestamp(case.callback_due()),
         redacted_fields: Vec::new(),
+        materials: super::materials::materials_out(case),
+        implementations: super::materials::implementations_out(case),
+        remedy_promised: case.round.signature.as_ref().is_some_and(|s| s.remedy_promised),
     }
 }
 
@@ -277,6 +280,9 @@ fn listed(row: ComplaintRow) -> pb::Complaint {
         resolution_due_at: Some(cv::timestamp(row.resolution_due_at)),
         callback_due_at: cv::opt_timestamp(row.callback_due_at.filter(|_| row.callback_pending)),
         redacted_fields: Vec::new(),
+        materials: Vec::new(),
+        implementations: Vec::new(),
+        remedy_promised: false,
     }
 }
 
@@ -702,5 +708,19 @@ impl ComplaintService for Complaints {
     ) -> Reply<pb::ListComplaintsResponse> {
         let who = principal(&request)?;
         Ok(Response::new(self.list(who, request.into_inner()).await?))
+    }
+
+    async fn add_material(
+        &self,
+        request: Request<pb::AddMaterialRequest>,
+    ) -> Reply<pb::AddMaterialResponse> {
+        self.add_material_rpc(request).await
+    }
+
+    async fn record_implementation(
+        &self,
+        request: Request<pb::RecordImplementationRequest>,
+    ) -> Reply<pb::RecordImplementationResponse> {
+        self.record_implementation_rpc(request).await
     }
 }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod filing;
 mod handover;
 pub mod lookup;
+mod materials;
 pub mod merge;
 pub mod reporting;
 pub mod staff;

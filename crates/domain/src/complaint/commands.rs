@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::events::CommitteeMeeting;
+use super::materials::MaterialRef;
 use crate::callback::LogCallback;
 use crate::ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
 use crate::policy_log::Versioned;
@@ -158,6 +159,24 @@ pub struct ArchiveCase {
     pub year: i32,
 }
 
+/// R-P2: a material by reference, at any stage before archiving.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddMaterial {
+    pub by: StaffId,
+    pub material: MaterialRef,
+    /// The earlier material this one replaces; `reason` is required with it.
+    pub supersedes: Option<u32>,
+    pub reason: Option<Text>,
+}
+
+/// R-P9: the implementation of the signed opinion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordImplementation {
+    pub by: StaffId,
+    pub summary: Text,
+    pub implemented_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ComplaintCommand {
     File(FileComplaint),
@@ -173,4 +192,6 @@ pub enum ComplaintCommand {
     Reopen(ReopenComplaint),
     LogCallback(LogCallback),
     Archive(ArchiveCase),
+    AddMaterial(AddMaterial),
+    RecordImplementation(RecordImplementation),
 }

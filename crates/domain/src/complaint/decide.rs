@@ -146,6 +146,10 @@ pub(super) fn decide(
             if case.round.final_reply_at.is_none() {
                 return Err(DomainError::CloseNeedsFinalReply);
             }
+            let promised = case.round.signature.as_ref().is_some_and(|s| s.remedy_promised);
+            if promised && case.round.implementations.is_empty() {
+                return Err(DomainError::CloseNeedsImplementation);
+            }
             if close.policy.version != case.terms.policy_version {
                 return Err(DomainError::PolicyVersionUnknown {
                     version: case.terms.policy_version,
@@ -164,6 +168,10 @@ pub(super) fn decide(
                 callback_at_risk_at: callback.at_risk,
             }
             .into()
+        }
+        ComplaintCommand::AddMaterial(add) => return add_material(case, add, now),
+        ComplaintCommand::RecordImplementation(record) => {
+            record_implementation(case, record, now)?.into()
         }
         ComplaintCommand::Reopen(_) | ComplaintCommand::Archive(_) => {
             return Err(DomainError::ComplaintNotClosed)
@@ -346,6 +354,11 @@ fn decide_closed(
 ) -> Result<Vec<ComplaintEvent>, DomainError> {
     match command {
         ComplaintCommand::File(_) => Err(DomainError::ComplaintAlreadyFiled),
+        // R-P2: materials arrive at any stage before archiving.
+        ComplaintCommand::AddMaterial(add) if case.status == CaseStatus::Closed => {
+            add_material(case, add, now)
+        }
+        ComplaintCommand::AddMaterial(_) => Err(DomainError::ComplaintArchived),
         ComplaintCommand::Reopen(reopen) => {
             let cause = reopen.cause.ok_or(DomainError::ReopenNeedsCause)?;
             Ok(vec![ComplaintReopened { cause, by_callback: false, reopened_at: now }.into()])
@@ -406,8 +419,82 @@ fn decide_closed(
         | ComplaintCommand::Escalate(_)
         | ComplaintCommand::SignOpinion(_)
         | ComplaintCommand::SendReply(_)
+        | ComplaintCommand::RecordImplementation(_)
         | ComplaintCommand::Close(_) => Err(DomainError::ComplaintClosed),
     }
+}
+
+/// R-P2: a material by reference; a newer one supersedes an earlier one with a reason,
+/// and nothing is ever altered or removed.
+fn add_material(
+    case: &Case,
+    add: AddMaterial,
+    now: DateTime<Utc>,
+) -> Result<Vec<ComplaintEvent>, DomainError> {
+    if case.is_respondent(&add.by) {
+        return Err(DomainError::RespondentCannotAddMaterial);
+    }
+    if case.is_recused(&add.by) {
+        return Err(DomainError::RecusedCannotReturn);
+    }
+    match (add.supersedes, &add.reason) {
+        (Some(number), Some(_)) => {
+            let earlier = case.material(number).ok_or(DomainError::MaterialNotFound { number })?;
+            if let Some(by) = earlier.superseded_by {
+                return Err(DomainError::MaterialAlreadySuperseded { number, by });
+            }
+        }
+        (Some(_), None) => return Err(DomainError::SupersedingNeedsReason),
+        (None, Some(_)) => return Err(DomainError::ReasonWithoutSuperseding),
+        (None, None) => {}
+    }
+    if case.materials.len() >= super::MAX_MATERIALS {
+        return Err(DomainError::MaterialsExhausted { max: super::MAX_MATERIALS });
+    }
+    // Numbers follow the highest so far (none is ever removed, so none is reused).
+    let last = case.materials.iter().map(|material| material.number).max().unwrap_or(0);
+    let number =
+        last.checked_add(1).ok_or(DomainError::MaterialsExhausted { max: super::MAX_MATERIALS })?;
+    let material = add.material;
+    Ok(vec![MaterialAdded {
+        number,
+        reference: material.reference,
+        media_type: material.media_type,
+        size_bytes: material.size_bytes,
+        sha256: material.sha256,
+        supersedes: add.supersedes,
+        reason: add.reason,
+        by: add.by,
+        added_at: now,
+    }
+    .into()])
+}
+
+/// R-P9: after the signature, how it was carried out; R-T4: not before the signature,
+/// not in the future.
+fn record_implementation(
+    case: &Case,
+    record: RecordImplementation,
+    now: DateTime<Utc>,
+) -> Result<ImplementationRecorded, DomainError> {
+    if case.is_respondent(&record.by) {
+        return Err(DomainError::RespondentCannotImplement);
+    }
+    if case.is_recused(&record.by) {
+        return Err(DomainError::RecusedCannotReturn);
+    }
+    let signature =
+        case.round.signature.as_ref().ok_or(DomainError::ImplementationBeforeSignature)?;
+    let implemented_at = crate::time::given("implemented_at", record.implemented_at, now)?;
+    if implemented_at < signature.signed_at {
+        return Err(DomainError::ImplementedBeforeSigning);
+    }
+    Ok(ImplementationRecorded {
+        by: record.by,
+        summary: record.summary,
+        implemented_at,
+        recorded_at: now,
+    })
 }
 
 /// R-P4: the respondent never acts on their own complaint; anyone else acts only as the

@@ -193,6 +193,36 @@ pub struct ComplaintReopened {
     pub reopened_at: DateTime<Utc>,
 }
 
+/// R-P2: a material received after filing, by reference (kefu keeps no document), or a
+/// newer one superseding an earlier material with the reason; never altered or removed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaterialAdded {
+    /// Its number in the case (the filing's attachments are numbered first).
+    pub number: u32,
+    pub reference: String,
+    pub media_type: String,
+    pub size_bytes: u64,
+    /// SHA-256 of the document's bytes, 64 lowercase hex digits.
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text>,
+    pub by: StaffId,
+    pub added_at: DateTime<Utc>,
+}
+
+/// R-P9: how the signed opinion was carried out, recorded by the specialist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImplementationRecorded {
+    pub by: StaffId,
+    /// What was done.
+    pub summary: Text,
+    /// When it was done: not before the signature, not in the future (R-T4).
+    pub implemented_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
+
 /// R-P12: the closed case's materials are archived under its year.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseArchived {
@@ -216,6 +246,8 @@ event_enum!(
         ComplaintReopened = 1,
         CallbackLogged = 1,
         CaseArchived = 1,
+        MaterialAdded = 1,
+        ImplementationRecorded = 1,
     }
 );
 

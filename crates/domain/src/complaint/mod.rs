@@ -4,11 +4,13 @@
 mod commands;
 mod decide;
 mod events;
+mod materials;
 
 use chrono::{DateTime, Utc};
 
 pub use commands::*;
 pub use events::*;
+pub use materials::{Implementation, Material, MaterialRef, MAX_MATERIALS, MAX_SIZE_BYTES};
 
 use crate::aggregate::Aggregate;
 use crate::error::DomainError;
@@ -63,6 +65,8 @@ pub struct Signature {
     pub signed_at: DateTime<Utc>,
     /// R-P5: the meeting, for a committee decision.
     pub meeting: Option<CommitteeMeeting>,
+    /// R-P9: the opinion promised a remedy, so closing needs its implementation.
+    pub remedy_promised: bool,
 }
 
 /// The facts of one round of handling; a reopen starts a new round (R-P14).
@@ -74,6 +78,8 @@ pub struct Round {
     pub drafters: Vec<StaffId>,
     pub signature: Option<Signature>,
     pub final_reply_at: Option<DateTime<Utc>>,
+    /// R-P9: how this round's signed opinion was carried out.
+    pub implementations: Vec<Implementation>,
 }
 
 /// A filed complaint as folded from its events (serialized in compliance dossiers).
@@ -89,6 +95,9 @@ pub struct Case {
     pub description: Text,
     pub respondent: Option<StaffId>,
     pub attachments: Vec<Attachment>,
+    /// R-P2: every material, numbered from 1: the filing's attachments, then those
+    /// added since; none removed, a superseded one names its successor.
+    pub materials: Vec<Material>,
     pub received_at: DateTime<Utc>,
     pub filed_at: DateTime<Utc>,
     /// R-T3: the policy version the case is held to and the deadlines it gave.
@@ -147,6 +156,15 @@ impl Case {
         (!called_since).then_some(closed_at)
     }
 
+    /// R-P2: material `number`, if the case has it.
+    pub fn material(&self, number: u32) -> Option<&Material> {
+        self.materials.iter().find(|material| material.number == number)
+    }
+
+    fn material_mut(&mut self, number: u32) -> Option<&mut Material> {
+        self.materials.iter_mut().find(|material| material.number == number)
+    }
+
     fn is_recused(&self, person: &StaffId) -> bool {
         self.recused.contains(person)
     }
@@ -196,6 +214,7 @@ impl Aggregate for Complaint {
                     description: e.description.clone(),
                     respondent: e.respondent.clone(),
                     attachments: e.attachments.clone(),
+                    materials: filed_materials(e),
                     received_at: e.received_at,
                     filed_at: e.filed_at,
                     terms: e.terms,
@@ -250,6 +269,7 @@ impl Aggregate for Complaint {
                     capacity: e.capacity,
                     signed_at: e.signed_at,
                     meeting: e.meeting.clone(),
+                    remedy_promised: e.remedy.is_some(),
                 });
             }
             ComplaintEvent::ReplySent(e) => {
@@ -277,9 +297,53 @@ impl Aggregate for Complaint {
                 case.status = CaseStatus::Archived;
                 case.archived_at = Some(e.archived_at);
             }
+            ComplaintEvent::MaterialAdded(e) => {
+                if let Some(earlier) = e.supersedes.and_then(|number| case.material_mut(number)) {
+                    earlier.superseded_by = Some(e.number);
+                }
+                case.materials.push(Material {
+                    number: e.number,
+                    reference: e.reference.clone(),
+                    media_type: Some(e.media_type.clone()),
+                    size_bytes: Some(e.size_bytes),
+                    sha256: Some(e.sha256.clone()),
+                    added_by: Some(e.by.clone()),
+                    added_at: e.added_at,
+                    supersedes: e.supersedes,
+                    reason: e.reason.clone(),
+                    superseded_by: None,
+                });
+            }
+            ComplaintEvent::ImplementationRecorded(e) => {
+                case.round.implementations.push(Implementation {
+                    by: e.by.clone(),
+                    summary: e.summary.clone(),
+                    implemented_at: e.implemented_at,
+                    recorded_at: e.recorded_at,
+                });
+            }
         }
         Some(case)
     }
+}
+
+/// R-P2: a filing's attachments are the case's first materials, numbered from 1.
+fn filed_materials(filed: &ComplaintFiled) -> Vec<Material> {
+    (1u32..)
+        .zip(&filed.attachments)
+        .map(|(number, attachment)| Material {
+            number,
+            reference: attachment.reference.clone(),
+            media_type: None,
+            size_bytes: None,
+            sha256: attachment.sha256.clone(),
+            added_by: None,
+            added_at: filed.filed_at,
+            supersedes: None,
+            reason: None,
+            superseded_by: None,
+        })
+        .collect()
 }
 
 fn earliest(current: Option<DateTime<Utc>>, candidate: DateTime<Utc>) -> Option<DateTime<Utc>> {

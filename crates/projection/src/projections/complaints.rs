@@ -619,5 +619,7 @@ fn apply_change(row: &mut ComplaintRow, event: ComplaintEvent) {
             row.status = "archived".into();
             row.archived_at = Some(e.archived_at);
         }
+        // Kept by the `case_records` projection, not read here.
+        ComplaintEvent::MaterialAdded(_) | ComplaintEvent::ImplementationRecorded(_) => {}
     }
 }

@@ -1,5 +1,6 @@
 //! The read models kefu maintains, and what they share: decoding and batch loading.
 
+pub mod case_records;
 pub mod complaints;
 mod customer_index;
 pub mod customers;

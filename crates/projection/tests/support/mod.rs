@@ -233,7 +233,8 @@ impl Case {
         self.run(store, command, at).await;
     }
 
-    /// Investigation, draft, signature by `handler`, final letter, close — all at `at`.
+    /// Investigation, draft, signature by `handler`, two materials (R-P2, the second
+    /// superseding the first), the implementation (R-P9), final letter, close — all at `at`.
     pub async fn handle_and_close(&self, store: &EventStore, handler: &str, at: DateTime<Utc>) {
         let commands = [
             ComplaintCommand::RecordInvestigation(RecordInvestigation {
@@ -252,6 +253,25 @@ impl Case {
                 meeting: None,
                 members: Vec::new(),
                 committee_quorum: 3,
+            }),
+            ComplaintCommand::AddMaterial(AddMaterial {
+                by: staff(handler),
+                material: MaterialRef::new("doc://m", "application/pdf", 10, &"ab".repeat(32))
+                    .unwrap(),
+                supersedes: None,
+                reason: None,
+            }),
+            ComplaintCommand::AddMaterial(AddMaterial {
+                by: staff(handler),
+                material: MaterialRef::new("doc://m", "application/pdf", 10, &"ab".repeat(32))
+                    .unwrap(),
+                supersedes: Some(1),
+                reason: Some(text("newer")),
+            }),
+            ComplaintCommand::RecordImplementation(RecordImplementation {
+                by: staff("sp1"),
+                summary: text("done"),
+                implemented_at: at,
             }),
             ComplaintCommand::SendReply(SendReply {
                 by: Actor::handler(staff(handler)),

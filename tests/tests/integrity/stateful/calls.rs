@@ -32,6 +32,7 @@ pub enum Call {
     EscalateComplaint(pb::EscalateComplaintRequest),
     SignOpinion(pb::SignOpinionRequest),
     SendReply(pb::SendReplyRequest),
+    RecordImplementation(pb::RecordImplementationRequest),
     CloseComplaint(pb::CloseComplaintRequest),
     ReopenComplaint(pb::ReopenComplaintRequest),
     ArchiveCases(pb::ArchiveCasesRequest),
@@ -99,6 +100,7 @@ pub async fn send(clients: &mut Clients, call: Call) -> Result<Ack, Status> {
         Call::EscalateComplaint(r) => plain!(complaints.escalate_complaint(r)),
         Call::SignOpinion(r) => plain!(complaints.sign_opinion(r)),
         Call::SendReply(r) => plain!(complaints.send_reply(r)),
+        Call::RecordImplementation(r) => plain!(complaints.record_implementation(r)),
         Call::CloseComplaint(r) => plain!(complaints.close_complaint(r)),
         Call::ReopenComplaint(r) => plain!(complaints.reopen_complaint(r)),
         Call::ArchiveCases(r) => {
@@ -130,6 +132,7 @@ impl Call {
             Call::EscalateComplaint(r) => &r.request_id,
             Call::SignOpinion(r) => &r.request_id,
             Call::SendReply(r) => &r.request_id,
+            Call::RecordImplementation(r) => &r.request_id,
             Call::CloseComplaint(r) => &r.request_id,
             Call::ReopenComplaint(r) => &r.request_id,
             Call::ArchiveCases(r) => &r.request_id,
@@ -160,6 +163,7 @@ impl Call {
             Call::EscalateComplaint(r) => r.reason = other(&r.reason),
             Call::SignOpinion(r) => r.remedy = other(&r.remedy),
             Call::SendReply(r) => r.summary = other(&r.summary),
+            Call::RecordImplementation(r) => r.summary = other(&r.summary),
             Call::CloseComplaint(r) => r.summary = other(&r.summary),
             Call::ReopenComplaint(r) => r.cause = other(&r.cause),
             // Not drawn (see `reuse_key`): its cases' keys derive from the key and the

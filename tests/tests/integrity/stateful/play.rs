@@ -303,6 +303,7 @@ impl World {
                 let kind = if last { pb::ReplyKind::Final } else { pb::ReplyKind::Acknowledgement };
                 Call::SendReply(kefu_tests::flows::reply(&id, kind, pb::ContactChannel::Letter))
             }
+            Act::Implement => Call::RecordImplementation(kefu_tests::flows::implement(&id)),
             Act::Close => Call::CloseComplaint(pb::CloseComplaintRequest {
                 request_id: rid(),
                 complaint_id: id,
@@ -352,9 +353,11 @@ impl World {
             Act::Draft,
             Act::Sign(pb::SignerCapacity::Handler as i32),
             Act::Reply { last: true },
+            Act::Implement,
             Act::Close,
         ] {
-            let by = if matches!(act, Act::Draft) { Actor::Specialist } else { by };
+            let by =
+                if matches!(act, Act::Draft | Act::Implement) { Actor::Specialist } else { by };
             self.act(case, by, act).await;
         }
     }
@@ -573,6 +576,7 @@ impl World {
             Call::EscalateComplaint(r) => case_customer(&r.complaint_id),
             Call::SignOpinion(r) => case_customer(&r.complaint_id),
             Call::SendReply(r) => case_customer(&r.complaint_id),
+            Call::RecordImplementation(r) => case_customer(&r.complaint_id),
             Call::CloseComplaint(r) => case_customer(&r.complaint_id),
             Call::ReopenComplaint(r) => case_customer(&r.complaint_id),
             Call::RegisterStaff(_) | Call::RecordDeparture(_) | Call::ArchiveCases(_) => None,

@@ -127,6 +127,8 @@ pub enum Act {
     Reply {
         last: bool,
     },
+    /// R-P9: the specialist records the implementation of the signed opinion.
+    Implement,
     Close,
     Reopen,
     Escalate(i32),
@@ -221,6 +223,7 @@ fn act() -> impl Strategy<Value = Act> {
         3 => Just(Act::Draft),
         3 => (1i32..=3).prop_map(Act::Sign),
         3 => any::<bool>().prop_map(|last| Act::Reply { last }),
+        2 => Just(Act::Implement),
         3 => Just(Act::Close),
         1 => Just(Act::Reopen),
         1 => (0i32..=3).prop_map(Act::Escalate),

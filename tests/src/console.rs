@@ -170,7 +170,7 @@ pub async fn script(app: &crate::TestApp, clock: &crate::TestClock) -> Script {
     use kefu_api::pb;
 
     use crate::flows;
-    crate::flows::standard_staff(app).await;
+    flows::standard_staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
     let customer_id = flows::register_customer(&mut agent, "张三").await;
     let closed = flows::file(&mut agent, &customer_id, pb::Severity::Normal, "").await;

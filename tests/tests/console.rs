@@ -17,7 +17,7 @@ fn console(app: &TestApp) -> Console {
     Console::new(app.console_addr.expect("the console is served"))
 }
 
-on_both_backends!(configure = with_console;
+on_both_backends!(configure = kefu_tests::console::with_console;
     signing_in_opens_a_session_that_signing_out_ends,
     forms_without_their_token_change_nothing,
     every_answer_carries_the_security_headers,

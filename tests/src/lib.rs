@@ -1,6 +1,7 @@
 //! `spawn_app`: a real kefu on 127.0.0.1:0 over a fresh database, and clients that
 //! authenticate as the principals of a test tokens file.
 
+pub mod console;
 pub mod db;
 pub mod flows;
 pub mod refusals;
@@ -128,6 +129,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// Where `/metrics` is served, when the settings asked for it.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the console is served, when the settings asked for it.
+    pub console_addr: Option<SocketAddr>,
     pub db: TestDatabase,
     /// The server's own event store (its writer), for fault injection.
     pub store: kefu_event_store::EventStore,
@@ -203,12 +206,13 @@ pub async fn spawn_app_on(
     let app = Application::build(settings).await.expect("build kefu");
     let addr = app.local_addr().expect("bound");
     let metrics_addr = app.metrics_addr();
+    let console_addr = app.console_addr();
     let store = app.store().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
     }));
-    TestApp { addr, metrics_addr, db, store, stop: Some(stop), task: Some(task) }
+    TestApp { addr, metrics_addr, console_addr, db, store, stop: Some(stop), task: Some(task) }
 }
 
 /// Another kefu process's worth of server on the same database (a second node).

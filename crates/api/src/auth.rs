@@ -275,36 +275,45 @@ impl FailedAttempts {
     }
 }
 
-impl Interceptor for Authenticator {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let address = request.remote_addr().map(|addr| addr.ip());
+impl Authenticator {
+    /// The principal of an `authorization` header value from a client at `address`:
+    /// a locked-out address is refused before the token is looked at, and a failure
+    /// is counted and logged (the peer and the reason, never the token). The one check
+    /// of both the gRPC interceptor and the console's sign-in, which share the count
+    /// when they share this authenticator (`Api::authenticator`).
+    pub fn check(
+        &self,
+        address: Option<IpAddr>,
+        header: Option<&str>,
+    ) -> Result<Principal, ApiError> {
         let now = Instant::now();
         if let Some(wait) = self.failures.locked(address, now) {
             return Err(ApiError::ResourceExhausted(format!(
                 "too many failed authentications from this address; retry in {wait} s"
-            ))
-            .into());
+            )));
         }
+        self.tokens.authenticate(header).inspect_err(|error| {
+            let peer = address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+            tracing::warn!(reason = %error, %peer, "authentication failed");
+            if self.failures.record(address, now) {
+                tracing::warn!(
+                    %peer,
+                    limit = FAILURE_LIMIT,
+                    window_s = FAILURE_WINDOW.as_secs(),
+                    "too many failed authentications; address locked out for the window"
+                );
+            }
+        })
+    }
+}
+
+impl Interceptor for Authenticator {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let address = request.remote_addr().map(|addr| addr.ip());
         let header = request.metadata().get("authorization").and_then(|value| value.to_str().ok());
-        match self.tokens.authenticate(header) {
-            Ok(principal) => {
-                request.extensions_mut().insert(principal);
-                Ok(request)
-            }
-            Err(error) => {
-                let peer = address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-                tracing::warn!(reason = %error, %peer, "authentication failed");
-                if self.failures.record(address, now) {
-                    tracing::warn!(
-                        %peer,
-                        limit = FAILURE_LIMIT,
-                        window_s = FAILURE_WINDOW.as_secs(),
-                        "too many failed authentications; address locked out for the window"
-                    );
-                }
-                Err(error.into())
-            }
-        }
+        let principal = self.check(address, header)?;
+        request.extensions_mut().insert(principal);
+        Ok(request)
     }
 }
 

@@ -33,7 +33,7 @@ pub const DOSSIER_FORMAT: &str = "kefu-case-dossier/1";
 pub struct Inspector {
     pub actor: String,
     pub roles: Vec<String>,
-    /// `grpc` or `cli`.
+    /// `grpc`, `console` or `cli`.
     pub source: &'static str,
 }
 

@@ -13,6 +13,7 @@ use tonic::service::Routes;
 use crate::auth::{Authenticator, Tokens};
 use crate::commands::{Clock, Commands};
 use crate::error::ApiError;
+use crate::inproc::InProcess;
 use crate::pb;
 use crate::policies::Policies;
 use crate::services::audit::Audit;
@@ -79,7 +80,9 @@ impl ApiConfig {
 #[derive(Debug, Clone)]
 pub struct Api {
     ctx: Ctx,
-    tokens: Tokens,
+    /// One authenticator for every service and the console, so failed attempts on
+    /// either count together.
+    authenticator: Authenticator,
 }
 
 impl Api {
@@ -114,7 +117,7 @@ impl Api {
             },
             tokens: config.tokens.clone(),
         };
-        Ok(Api { ctx, tokens: config.tokens })
+        Ok(Api { ctx, authenticator: Authenticator::new(config.tokens) })
     }
 
     /// The version of the policy in force.
@@ -127,9 +130,19 @@ impl Api {
         &self.ctx.reports
     }
 
+    /// The bearer-token check of every service, with its count of failed attempts.
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    /// The services called in-process, as the console calls them.
+    pub fn in_process(&self) -> InProcess {
+        InProcess::new(self.ctx.clone())
+    }
+
     /// Every kefu service, each behind the bearer-token check and the size limit.
     pub fn routes(&self) -> Routes {
-        let auth = Authenticator::new(self.tokens.clone());
+        let auth = self.authenticator.clone();
         let ctx = &self.ctx;
         let customers =
             pb::customer_service_server::CustomerServiceServer::new(Customers { ctx: ctx.clone() })

@@ -45,6 +45,12 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub tls_client_ca: Option<PathBuf>,
     pub metrics_listen: Option<SocketAddr>,
+    /// Where the console for people is served (`off`: nowhere). Loopback only unless
+    /// `tokens_file`, `tls_cert` and `tls_key` are set; over TLS when they are.
+    pub console_listen: String,
+    /// How long a console session lasts after sign-in.
+    #[serde(with = "duration_text")]
+    pub console_session_ttl: Duration,
     pub otlp_endpoint: Option<String>,
     /// `text` or `json`.
     pub log_format: String,
@@ -145,6 +151,8 @@ impl Default for Config {
             tls_key: None,
             tls_client_ca: None,
             metrics_listen: None,
+            console_listen: "127.0.0.1:8080".into(),
+            console_session_ttl: settings.console_session_ttl,
             otlp_endpoint: None,
             log_format: "text".into(),
             operator: "system".into(),
@@ -245,6 +253,18 @@ impl Config {
         self.check_durations()
     }
 
+    /// Where the console is served: `None` for `off`.
+    fn console_address(&self) -> anyhow::Result<Option<SocketAddr>> {
+        match self.console_listen.trim() {
+            "off" => Ok(None),
+            address => address.parse().map(Some).map_err(|_| {
+                anyhow::anyhow!(
+                    "configuration: console_listen {address:?} is neither an address such as 127.0.0.1:8080 nor off"
+                )
+            }),
+        }
+    }
+
     /// Periods and waits within sense: a period of 0 would spin or stop a timer, and a
     /// wait past an hour holds a call slot for nothing.
     fn check_durations(&self) -> anyhow::Result<()> {
@@ -267,6 +287,11 @@ impl Config {
             if wait > MAX_WAIT {
                 anyhow::bail!("configuration: {key} must be at most 1h");
             }
+        }
+        self.console_address()?;
+        let day = Duration::from_secs(24 * 3_600);
+        if self.console_session_ttl < Duration::from_secs(60) || self.console_session_ttl > day {
+            anyhow::bail!("configuration: console_session_ttl must be from 1m to 24h");
         }
         Ok(())
     }
@@ -294,6 +319,8 @@ impl Config {
             });
         }
         settings.metrics_listen = self.metrics_listen;
+        settings.console_listen = self.console_address()?;
+        settings.console_session_ttl = self.console_session_ttl;
         settings.read_database_url = self.read_database_url.clone();
         settings.log_format = self.log_format.parse().map_err(anyhow::Error::msg)?;
         settings.otlp_endpoint = self.otlp_endpoint.clone();
@@ -452,6 +479,9 @@ mod tests {
         let settings = config.settings().unwrap();
         assert_eq!(settings.phone_region, "HK".parse().unwrap());
         assert!(settings.refuse_duplicate_contacts);
+        assert_eq!(settings.console_listen, Some("127.0.0.1:8080".parse().unwrap()), "default");
+        let off = Sources::new(None, env(&[("KEFU_CONSOLE_LISTEN", "off")]), vec![]);
+        assert_eq!(Config::load(&off).unwrap().settings().unwrap().console_listen, None);
     }
 
     #[test]
@@ -483,6 +513,9 @@ mod tests {
             ("KEFU_LOG_FORMAT", "xml", "log_format"),
             ("KEFU_PHONE_REGION", "Atlantis", "phone_region"),
             ("KEFU_REFUSE_DUPLICATE_CONTACTS", "perhaps", "refuse_duplicate_contacts"),
+            ("KEFU_CONSOLE_LISTEN", "everywhere", "console_listen"),
+            ("KEFU_CONSOLE_SESSION_TTL", "30s", "console_session_ttl"),
+            ("KEFU_CONSOLE_SESSION_TTL", "48h", "console_session_ttl"),
         ] {
             let error = Config::load(&Sources::new(None, env(&[(key, value)]), vec![]))
                 .unwrap_err()

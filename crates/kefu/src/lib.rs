@@ -42,6 +42,8 @@ pub struct Application {
     listener: TcpListener,
     tls: Option<tonic::transport::ServerTlsConfig>,
     metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
+    /// Where the console for people is served, if it is.
+    console: Option<TcpListener>,
     store: EventStore,
     runner: Runner,
     api: Api,
@@ -115,6 +117,10 @@ impl Application {
                 Some((listener, metrics::handle()?))
             }
         };
+        let console = match settings.console_listen {
+            None => None,
+            Some(address) => Some(bind_console(&settings, address).await?),
+        };
         let api = Api::new(store.clone(), runner.clone(), config)
             .await
             .context("record the configured policy")?;
@@ -123,6 +129,7 @@ impl Application {
             listener,
             tls,
             metrics,
+            console,
             store,
             runner,
             api,
@@ -140,6 +147,11 @@ impl Application {
     /// Where `GET /metrics` is served, if it is.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
+    /// Where the console is served, if it is.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console.as_ref().and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn store(&self) -> &EventStore {
@@ -201,6 +213,16 @@ impl Application {
             };
             let interval = self.settings.metrics_interval;
             helpers.push(tokio::spawn(gauges.publish(interval, stopped(stop_rx.clone()))));
+        }
+
+        if let Some(listener) = self.console {
+            helpers.push(tokio::spawn(serve_console(
+                listener,
+                &self.settings,
+                &self.api,
+                self.clock.clone(),
+                drain_rx.clone(),
+            )?));
         }
 
         let limits = &self.settings.limits;
@@ -302,6 +324,66 @@ impl Application {
             }),
         }
     }
+}
+
+/// Binds the console's address: loopback only, unless kefu has real tokens and TLS
+/// (a session cookie and a token typed into a form must not cross a network in clear).
+async fn bind_console(settings: &Settings, address: SocketAddr) -> anyhow::Result<TcpListener> {
+    if !address.ip().is_loopback() && (settings.tokens_file.is_none() || settings.tls.is_none()) {
+        bail!(
+            "refusing to serve the console on {address}: beyond loopback it needs a tokens file and TLS (--tokens-file, --tls-cert, --tls-key)"
+        );
+    }
+    TcpListener::bind(address).await.with_context(|| format!("bind the console on {address}"))
+}
+
+/// The console's server (over TLS when kefu has a certificate), ending when kefu
+/// drains.
+fn serve_console(
+    listener: TcpListener,
+    settings: &Settings,
+    api: &Api,
+    clock: Clock,
+    draining: watch::Receiver<bool>,
+) -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    let config = kefu_console::ConsoleConfig {
+        time_zone: settings.policy.time_zone,
+        clock,
+        session_ttl: settings.console_session_ttl,
+        tls: settings.tls.is_some(),
+    };
+    let router = kefu_console::router(
+        api.in_process(),
+        api.authenticator().clone(),
+        config,
+        draining.clone(),
+    );
+    let identity = match &settings.tls {
+        Some(files) => Some((
+            std::fs::read(&files.certificate)
+                .with_context(|| format!("read TLS certificate {}", files.certificate.display()))?,
+            std::fs::read(&files.key)
+                .with_context(|| format!("read TLS key {}", files.key.display()))?,
+        )),
+        None => None,
+    };
+    let address = listener.local_addr()?;
+    let mut drained = draining;
+    let shutdown = async move {
+        let _ = drained.wait_for(|draining| *draining).await;
+    };
+    tracing::info!(listen = %address, tls = identity.is_some(), "the console is serving");
+    Ok(async move {
+        let served = match identity {
+            Some((certificate, key)) => {
+                kefu_console::serve_tls(listener, router, &certificate, &key, shutdown).await
+            }
+            None => kefu_console::serve(listener, router, shutdown).await,
+        };
+        if let Err(error) = served {
+            tracing::error!(%error, "the console stopped");
+        }
+    })
 }
 
 /// Every RPC the server answers: kefu's, health's and reflection's.

@@ -149,6 +149,13 @@ struct ServeArgs {
     /// Serve Prometheus metrics at `http://ADDR/metrics`.
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// Serve the console for people at `http://ADDR/` (`off`: not at all; default
+    /// 127.0.0.1:8080; another than loopback needs a tokens file and TLS).
+    #[arg(long)]
+    console_listen: Option<String>,
+    /// How long a console session lasts after sign-in (default 8h).
+    #[arg(long)]
+    console_session_ttl: Option<String>,
     /// Refuse to register a customer whose phone or email a customer the caller may
     /// see already has (ALREADY_EXISTS naming it); otherwise they are only reported.
     #[arg(long)]
@@ -213,6 +220,8 @@ impl ServeArgs {
             ("tls_key", &self.tls_key),
             ("tls_client_ca", &self.tls_client_ca),
             ("metrics_listen", &self.metrics_listen),
+            ("console_listen", &self.console_listen),
+            ("console_session_ttl", &self.console_session_ttl),
             ("read_database_url", &self.read_database_url),
             ("otlp_endpoint", &self.otlp_endpoint),
             ("operator", &self.operator),

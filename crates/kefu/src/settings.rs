@@ -26,6 +26,11 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Where to serve Prometheus metrics (`GET /metrics`); none when `None`.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where the console for people is served; none when `None` (the default here:
+    /// `kefu serve`'s configuration defaults to 127.0.0.1:8080).
+    pub console_listen: Option<SocketAddr>,
+    /// How long a console session lasts after sign-in.
+    pub console_session_ttl: Duration,
     /// A PostgreSQL hot standby of the database that answers the reporting RPCs.
     pub read_database_url: Option<String>,
     /// How log lines are written (`main` sets up logging from it).
@@ -158,6 +163,7 @@ impl std::fmt::Debug for Settings {
             .field("read_database_url", &self.read_database_url.as_deref().map(redact))
             .field("tls", &self.tls)
             .field("metrics_listen", &self.metrics_listen)
+            .field("console_listen", &self.console_listen)
             .field("log_format", &self.log_format)
             .field("otlp_endpoint", &self.otlp_endpoint)
             .field("shutdown_grace", &self.shutdown_grace)
@@ -180,6 +186,8 @@ impl Settings {
             read_wait: Duration::from_secs(5),
             tls: None,
             metrics_listen: None,
+            console_listen: None,
+            console_session_ttl: Duration::from_secs(8 * 3_600),
             read_database_url: None,
             log_format: LogFormat::default(),
             otlp_endpoint: None,

@@ -16,6 +16,7 @@ use crate::commands::{decode, stream};
 use crate::convert as cv;
 use crate::error::ApiError;
 use crate::feed::Reader;
+use crate::inproc::source_of;
 use crate::pb;
 use crate::pb::audit_service_server::AuditService;
 
@@ -59,9 +60,14 @@ impl Audit {
 }
 
 /// The access table says who may inspect cases; the caller becomes the recorded inspector.
-fn inspector(who: &Principal, rpc: Rpc) -> Result<(Access, Inspector), ApiError> {
+/// The inspection is recorded with the request's source (`grpc`, or `console`).
+fn inspector(
+    who: &Principal,
+    rpc: Rpc,
+    source: &'static str,
+) -> Result<(Access, Inspector), ApiError> {
     let access = authorize(who, rpc)?;
-    Ok((access, Inspector { actor: who.id.clone(), roles: who.role_names(), source: "grpc" }))
+    Ok((access, Inspector { actor: who.id.clone(), roles: who.role_names(), source }))
 }
 
 fn verification_out(verification: &Verification) -> pb::VerifyCaseResponse {
@@ -92,7 +98,7 @@ impl AuditService for Audit {
         request: Request<pb::ReplayCaseRequest>,
     ) -> Reply<Self::ReplayCaseStream> {
         let caller = principal(&request)?;
-        let (access, who) = inspector(&caller, Rpc::ReplayCase)?;
+        let (access, who) = inspector(&caller, Rpc::ReplayCase, source_of(&request))?;
         let complaint = request.into_inner().complaint;
         self.check_target(&access, &complaint).await?;
         let history = self.files().replay(&complaint, &who).await?;
@@ -109,7 +115,7 @@ impl AuditService for Audit {
         request: Request<pb::GetCaseAsOfRequest>,
     ) -> Reply<pb::GetCaseAsOfResponse> {
         let caller = principal(&request)?;
-        let (access, who) = inspector(&caller, Rpc::GetCaseAsOf)?;
+        let (access, who) = inspector(&caller, Rpc::GetCaseAsOf, source_of(&request))?;
         let req = request.into_inner();
         self.check_target(&access, &req.complaint).await?;
         let point = match req.point {
@@ -138,7 +144,7 @@ impl AuditService for Audit {
         &self,
         request: Request<pb::VerifyCaseRequest>,
     ) -> Reply<pb::VerifyCaseResponse> {
-        let (access, who) = inspector(&principal(&request)?, Rpc::VerifyCase)?;
+        let (access, who) = inspector(&principal(&request)?, Rpc::VerifyCase, source_of(&request))?;
         let complaint = request.into_inner().complaint;
         self.check_target(&access, &complaint).await?;
         let verification = self.files().verify(&complaint, &who).await?;
@@ -150,7 +156,7 @@ impl AuditService for Audit {
         request: Request<pb::ExportCaseRequest>,
     ) -> Reply<pb::ExportCaseResponse> {
         let caller = principal(&request)?;
-        let (access, who) = inspector(&caller, Rpc::ExportCase)?;
+        let (access, who) = inspector(&caller, Rpc::ExportCase, source_of(&request))?;
         let complaint = request.into_inner().complaint;
         self.check_target(&access, &complaint).await?;
         // Field by field, as on the event feed.

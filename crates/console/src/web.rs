@@ -1,0 +1,175 @@
+//! The HTTP side shared by every page: security headers, the signed-in extractor, CSRF
+//! checks, how a service's refusal becomes a page, the static files and formatting.
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use kefu_api::auth::Principal;
+use kefu_api::inproc::InProcess;
+use maud::html;
+use tonic::{Code, Status};
+
+use crate::i18n::Lang;
+use crate::session::{cookie, same_secret, Session, SESSION_COOKIE, SESSION_COOKIE_SECURE};
+use crate::{layout, Shared};
+
+/// Nothing but this origin's own files; no inline script or style, no framing, forms
+/// posting only here. Pages work without script; `live.js` is a file of this origin.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// What a call through the console records as its source (inspections).
+pub const SOURCE: &str = "console";
+
+/// Adds the security headers to every answer (pages, errors, files, redirects).
+pub async fn security_headers(State(state): State<Shared>, mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let fixed = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    headers.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    );
+    if state.config.tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
+/// The name of the session cookie this console sets.
+pub fn session_cookie_name(state: &Shared) -> &'static str {
+    if state.config.tls {
+        SESSION_COOKIE_SECURE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// A signed-in request: its session and language. Without a live session the
+/// request is sent to the sign-in page.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub id: String,
+    pub session: Session,
+    pub lang: Lang,
+}
+
+impl Signed {
+    pub fn who(&self) -> &Principal {
+        &self.session.principal
+    }
+
+    /// A request to a service, as this person, from the console.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        InProcess::request(self.who(), SOURCE, message)
+    }
+
+    /// Whether a form's CSRF token is this session's.
+    pub fn csrf_ok(&self, token: &str) -> bool {
+        same_secret(&self.session.csrf, token)
+    }
+}
+
+impl FromRequestParts<Shared> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
+        let Ok(lang) = Lang::from_request_parts(parts, state).await;
+        let id = parts
+            .headers
+            .get(header::COOKIE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|cookies| cookie(cookies, session_cookie_name(state)))
+            .map(str::to_owned);
+        match id.and_then(|id| state.sessions.get(&id).map(|session| (id, session))) {
+            Some((id, session)) => Ok(Signed { id, session, lang }),
+            None => Err(Redirect::to("/signin").into_response()),
+        }
+    }
+}
+
+/// The page for a service's refusal or failure, with the HTTP status it maps to. A
+/// caller's mistake shows the service's message (which never repeats personal data);
+/// a failure of ours shows none of its detail.
+pub fn refusal(lang: Lang, signed: Option<&Signed>, status: &Status) -> Response {
+    let t = lang.texts();
+    let (code, title, shown) = match status.code() {
+        Code::Unauthenticated => return Redirect::to("/signin").into_response(),
+        Code::PermissionDenied => (StatusCode::FORBIDDEN, t.refused, true),
+        Code::NotFound => (StatusCode::NOT_FOUND, t.not_found, true),
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            (StatusCode::BAD_REQUEST, t.bad_request, true)
+        }
+        Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, t.too_many, true),
+        Code::Unavailable | Code::Aborted => (StatusCode::SERVICE_UNAVAILABLE, t.unavailable, true),
+        Code::DeadlineExceeded => (StatusCode::GATEWAY_TIMEOUT, t.unavailable, false),
+        Code::Ok
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::AlreadyExists
+        | Code::Unimplemented
+        | Code::Internal
+        | Code::DataLoss => {
+            tracing::warn!(code = ?status.code(), message = status.message(), "console: a service call failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, t.failed, false)
+        }
+    };
+    let body = html! {
+        section.refusal data-status=(code.as_u16()) {
+            h1 { (title) }
+            @if shown { p.message { (status.message()) } }
+        }
+    };
+    (code, layout::page(lang, signed, title, body)).into_response()
+}
+
+/// A page answering 404 for paths the console does not serve.
+pub async fn not_found(lang: Lang) -> Response {
+    let t = lang.texts();
+    let body = html! { section.refusal data-status="404" { h1 { (t.not_found) } } };
+    (StatusCode::NOT_FOUND, layout::page(lang, None, t.not_found, body)).into_response()
+}
+
+/// The console's own files, compiled in: no CDN, nothing from elsewhere.
+pub async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind): (&'static str, &'static str) = match file.as_str() {
+        "console.css" => (include_str!("../static/console.css"), "text/css; charset=utf-8"),
+        "live.js" => (include_str!("../static/live.js"), "text/javascript; charset=utf-8"),
+        "favicon.svg" => (include_str!("../static/favicon.svg"), "image/svg+xml"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    ([(header::CONTENT_TYPE, kind)], body).into_response()
+}
+
+/// An instant in the business time zone, to the minute.
+pub fn when(zone: chrono_tz::Tz, at: Option<&prost_types::Timestamp>) -> String {
+    at.and_then(|at| DateTime::<Utc>::from_timestamp(at.seconds, 0))
+        .map(|at| at.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "—".to_owned())
+}
+
+/// A share (0..1) as a percentage with one decimal.
+pub fn percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// Seconds as hours with one decimal; `—` when there is no value.
+pub fn hours(seconds: Option<f64>) -> String {
+    seconds.map_or_else(|| "—".to_owned(), |s| format!("{:.1}", s / 3600.0))
+}

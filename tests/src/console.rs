@@ -1,0 +1,208 @@
+//! A plain HTTP/1.1 client for the console over a real socket (hyper), keeping cookies
+//! like a browser, and the settings that serve the console in a test.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use kefu::Settings;
+
+/// Settings that serve the console on a free loopback port.
+pub fn with_console(settings: &mut Settings, _: &std::path::Path) {
+    settings.console_listen = Some("127.0.0.1:0".parse().expect("address"));
+}
+
+/// An answer of the console.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// Every `Set-Cookie` value.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+
+    /// The `Set-Cookie` value of cookie `name`.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies().into_iter().find(|c| c.starts_with(&format!("{name}=")))
+    }
+
+    /// The value of the first hidden `csrf` field of the page.
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker).expect("a form with a csrf field") + marker.len();
+        let end = self.body[start..].find('"').expect("end of the csrf value");
+        self.body[start..start + end].to_owned()
+    }
+}
+
+/// A browser's worth of console client: one cookie jar, one language.
+#[derive(Debug, Clone)]
+pub struct Console {
+    pub addr: SocketAddr,
+    pub cookies: BTreeMap<String, String>,
+    pub accept_language: Option<String>,
+}
+
+impl Console {
+    pub fn new(addr: SocketAddr) -> Self {
+        Console { addr, cookies: BTreeMap::new(), accept_language: None }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    /// Posts a form (fields URL-encoded).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send(Method::POST, path, Some(body), &[]).await
+    }
+
+    /// Sends a request with this client's cookies and `extra` headers; keeps the cookies
+    /// the answer sets (an empty or expired one is dropped).
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        extra: &[(&str, &str)],
+    ) -> Answer {
+        let stream =
+            tokio::net::TcpStream::connect(self.addr).await.expect("connect to the console");
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+        tokio::spawn(connection);
+        let mut request =
+            Request::builder().method(method).uri(path).header("host", self.addr.to_string());
+        if !self.cookies.is_empty() {
+            let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+            request = request.header("cookie", jar.join("; "));
+        }
+        if let Some(language) = &self.accept_language {
+            request = request.header("accept-language", language.as_str());
+        }
+        if body.is_some() {
+            request = request.header("content-type", "application/x-www-form-urlencoded");
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let request =
+            request.body(Full::new(Bytes::from(body.unwrap_or_default()))).expect("request");
+        let response = sender.send_request(request).await.expect("send");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let answer = Answer { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() };
+        for cookie in answer.set_cookies() {
+            let pair = cookie.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() || cookie.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+        answer
+    }
+
+    /// Signs in with `token` through the sign-in form; the answer to the form.
+    pub async fn sign_in(&mut self, token: &str) -> Answer {
+        let form = self.get("/signin").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let csrf = form.csrf();
+        self.post("/signin", &[("token", token), ("csrf", &csrf)]).await
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The cases of the scripted history the console tests look at.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub customer_id: String,
+    /// Handled by h1, closed, then a satisfied callback (score 5).
+    pub closed: (String, String),
+    /// Assigned to h2 and left open; its first response is late.
+    pub assigned: (String, String),
+    /// Major, never assigned; its first response is late.
+    pub major: (String, String),
+    /// The log's head after the script, for read-your-writes.
+    pub head: u64,
+}
+
+/// A small history: staff, a customer, three complaints (one closed with a callback,
+/// one assigned, one major), then the clock moved 13 hours so that two first
+/// responses are late (R-P7).
+pub async fn script(app: &crate::TestApp, clock: &crate::TestClock) -> Script {
+    use kefu_api::pb;
+
+    use crate::flows;
+    flows::standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let customer_id = flows::register_customer(&mut agent, "张三").await;
+    let closed = flows::file(&mut agent, &customer_id, pb::Severity::Normal, "").await;
+    let assigned = flows::file(&mut agent, &customer_id, pb::Severity::Normal, "").await;
+    let major = flows::file(&mut agent, &customer_id, pb::Severity::Major, "").await;
+    flows::handle_to_close(app, &closed.0).await;
+    agent
+        .callbacks
+        .log_callback(flows::complaint_callback(&customer_id, &closed.0, "很满意"))
+        .await
+        .expect("callback");
+    let mut supervisor = app.clients(Some("s1")).await;
+    supervisor.complaints.assign_handler(flows::assign(&assigned.0, "h2")).await.expect("assign");
+    clock.advance(chrono::TimeDelta::hours(13));
+    let head = app.store.head_position().await.expect("head");
+    Script { customer_id, closed, assigned, major, head }
+}
+
+/// A server with the console and a test clock set at `start`; `None` when PostgreSQL
+/// cannot be had outside CI.
+pub async fn spawn_clocked(
+    backend: kefu_testkit::Backend,
+    start: chrono::DateTime<chrono::Utc>,
+) -> Option<(crate::TestApp, crate::TestClock)> {
+    let clock = crate::TestClock::at(start);
+    let server_clock = clock.clock();
+    let app = crate::spawn_app_with(backend, move |settings, dir| {
+        with_console(settings, dir);
+        settings.clock = Some(server_clock);
+        // The watch looks often, so a live item reaches the page soon.
+        settings.sla_watch_interval = std::time::Duration::from_millis(200);
+    })
+    .await?;
+    Some((app, clock))
+}

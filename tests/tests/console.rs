@@ -1,0 +1,324 @@
+//! The console over HTTP on a real socket (issue 21): sessions, CSRF, security headers,
+//! failed sign-ins counted with gRPC's, the loopback rule, and pages that refuse and
+//! record exactly what the services refuse and record.
+
+use http::{Method, StatusCode};
+use kefu_api::pb;
+use kefu_tests::console::{script, with_console, Console};
+use kefu_tests::{on_both_backends, TestApp, TestClock};
+use tonic::Code;
+
+/// The instant the scripted tests start at (business time: 10:00 in Shanghai).
+fn start() -> chrono::DateTime<chrono::Utc> {
+    "2026-11-10T02:00:00Z".parse().expect("instant")
+}
+
+fn console(app: &TestApp) -> Console {
+    Console::new(app.console_addr.expect("the console is served"))
+}
+
+on_both_backends!(configure = kefu_tests::console::with_console;
+    signing_in_opens_a_session_that_signing_out_ends,
+    forms_without_their_token_change_nothing,
+    every_answer_carries_the_security_headers,
+    failed_sign_ins_are_counted_with_grpcs_and_lock_the_address_out,
+    language_is_chinese_unless_asked_and_the_toggle_stays_here,
+);
+
+async fn signing_in_opens_a_session_that_signing_out_ends(app: &TestApp) {
+    let mut browser = console(app);
+    let home = browser.get("/").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+    assert_eq!(home.header("location"), "/signin");
+    let page = browser.get("/operations").await;
+    assert_eq!(page.header("location"), "/signin", "no session, no page");
+
+    let signed = browser.sign_in("token-s1").await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    assert_eq!(signed.header("location"), "/operations");
+    let cookie = signed.set_cookie(kefu_console::SESSION_COOKIE).expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP on loopback: {cookie}");
+    assert!(!cookie.contains("token-s1"), "the token is never in a cookie");
+
+    let page = browser.get("/operations").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(r#"id="principal">s1<"#), "{}", page.body);
+
+    // A stolen cookie is worth nothing after sign-out.
+    let mut thief = browser.clone();
+    let csrf = page.csrf();
+    let out = browser.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.header("location"), "/signin");
+    assert!(out.set_cookie(kefu_console::SESSION_COOKIE).unwrap().contains("Max-Age=0"));
+    let after = thief.get("/operations").await;
+    assert_eq!(after.header("location"), "/signin", "the session ended on the server");
+    let made_up = Console {
+        cookies: [(kefu_console::SESSION_COOKIE.to_owned(), "0".repeat(64))].into(),
+        ..console(app)
+    }
+    .get("/operations")
+    .await;
+    assert_eq!(made_up.header("location"), "/signin", "ids are issued, not accepted");
+}
+
+/// Sessions end at their expiry on the server's clock (injected, never slept on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ends_at_its_expiry() {
+    let clock = TestClock::at(start());
+    let server_clock = clock.clock();
+    let app = kefu_tests::spawn_app_with(kefu_testkit::Backend::Sqlite, move |settings, dir| {
+        with_console(settings, dir);
+        settings.clock = Some(server_clock);
+        settings.console_session_ttl = std::time::Duration::from_secs(3_600);
+    })
+    .await
+    .expect("sqlite");
+    let mut browser = console(&app);
+    browser.sign_in("token-s1").await;
+    clock.advance(chrono::TimeDelta::seconds(3_599));
+    assert_eq!(browser.get("/operations").await.status, StatusCode::OK, "a second before");
+    clock.advance(chrono::TimeDelta::seconds(1));
+    let expired = browser.get("/operations").await;
+    assert_eq!(expired.header("location"), "/signin", "at its expiry");
+    app.stop().await;
+}
+
+async fn forms_without_their_token_change_nothing(app: &TestApp) {
+    // A sign-in posted without the form's token (a login CSRF from another site) opens
+    // nothing, even with a valid bearer token.
+    let mut forged = console(app);
+    let answer = forged.post("/signin", &[("token", "token-s1"), ("csrf", "guess")]).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(answer.set_cookie(kefu_console::SESSION_COOKIE).is_none());
+    let mut mismatched = console(app);
+    mismatched.get("/signin").await;
+    let answer =
+        mismatched.post("/signin", &[("token", "token-s1"), ("csrf", &"a".repeat(64))]).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(answer.set_cookie(kefu_console::SESSION_COOKIE).is_none());
+
+    // Signing out needs the session's token: another site cannot sign anyone out.
+    let mut browser = console(app);
+    browser.sign_in("token-s1").await;
+    for bad in ["", "x", &"0".repeat(64)] {
+        let refused = browser.post("/signout", &[("csrf", bad)]).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{bad:?}");
+    }
+    let refused = browser.send(Method::POST, "/signout", Some(String::new()), &[]).await;
+    assert!(refused.status.is_client_error(), "{:?}", refused.status);
+    assert_eq!(browser.get("/operations").await.status, StatusCode::OK, "still signed in");
+    // Every form of a signed-in page carries the token.
+    let page = browser.get("/operations").await;
+    let forms = page.body.matches("<form").count();
+    let tokens = page.body.matches(r#"name="csrf""#).count();
+    assert!(forms >= 1 && tokens >= forms, "{forms} forms, {tokens} tokens");
+}
+
+async fn every_answer_carries_the_security_headers(app: &TestApp) {
+    let mut browser = console(app);
+    let mut answers = vec![
+        browser.get("/signin").await,
+        browser.get("/nowhere").await,
+        browser.get("/static/console.css").await,
+        browser.get("/").await,
+    ];
+    browser.sign_in("token-s1").await;
+    answers.push(browser.get("/operations").await);
+    answers.push(browser.get("/cases/2026-999999").await);
+    for answer in &answers {
+        assert_eq!(
+            answer.header("content-security-policy"),
+            kefu_console_csp(),
+            "{:?}",
+            answer.status
+        );
+        assert_eq!(answer.header("x-content-type-options"), "nosniff");
+        assert_eq!(answer.header("x-frame-options"), "DENY");
+        assert_eq!(answer.header("referrer-policy"), "no-referrer");
+        assert_eq!(answer.header("cache-control"), "no-store");
+        assert_eq!(answer.header("strict-transport-security"), "", "not over plain HTTP");
+    }
+    assert_eq!(answers[1].status, StatusCode::NOT_FOUND);
+    let page = &answers[4].body;
+    assert!(!page.contains("style=") && !page.contains("<style"), "no inline style");
+    assert!(
+        !page.contains("<script>") && !page.contains("http://") && !page.contains("https://"),
+        "no inline script, nothing from elsewhere"
+    );
+}
+
+fn kefu_console_csp() -> &'static str {
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+}
+
+async fn failed_sign_ins_are_counted_with_grpcs_and_lock_the_address_out(app: &TestApp) {
+    let mut browser = console(app);
+    for attempt in 0..kefu_api::auth::FAILURE_LIMIT {
+        let refused = browser.sign_in(&format!("guess-{attempt}")).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+        assert!(refused.set_cookie(kefu_console::SESSION_COOKIE).is_none());
+        assert!(!refused.body.contains(&format!("guess-{attempt}")), "the token is not echoed");
+    }
+    let locked = browser.sign_in("token-s1").await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS, "{}", locked.body);
+    assert!(locked.set_cookie(kefu_console::SESSION_COOKIE).is_none());
+    // The same count as gRPC's: the address is locked out there too.
+    let mut grpc = app.clients(Some("s1")).await;
+    let status = grpc
+        .reports
+        .get_dashboard(pb::GetDashboardRequest::default())
+        .await
+        .expect_err("locked out over gRPC too");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+}
+
+async fn language_is_chinese_unless_asked_and_the_toggle_stays_here(app: &TestApp) {
+    let mut browser = console(app);
+    let page = browser.get("/signin").await;
+    assert!(page.body.contains(r#"<html lang="zh-CN">"#) && page.body.contains("登录"));
+    browser.accept_language = Some("en-US,en;q=0.9".into());
+    let page = browser.get("/signin").await;
+    assert!(page.body.contains(r#"<html lang="en">"#) && page.body.contains("Sign in"));
+    let toggled = browser.get("/lang/zh?next=/signin").await;
+    assert_eq!(toggled.header("location"), "/signin");
+    let page = browser.get("/signin").await;
+    assert!(page.body.contains(r#"<html lang="zh-CN">"#), "the toggle wins over the browser");
+    for away in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+        let toggled =
+            browser.get(&format!("/lang/en?next={}", kefu_tests::console::encode(away))).await;
+        assert_eq!(toggled.header("location"), "/", "{away}: never sent elsewhere");
+    }
+}
+
+/// Beyond loopback the console needs real tokens and TLS, like the gRPC port's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_stays_on_loopback_without_tls_and_tokens() {
+    let db = kefu_testkit::database(kefu_testkit::Backend::Sqlite).await.expect("sqlite");
+    let mut settings = kefu::Settings::new(db.url(), "127.0.0.1:0".parse().unwrap());
+    settings.console_listen = Some("0.0.0.0:0".parse().unwrap());
+    let error = kefu::Application::build(settings.clone()).await.expect_err("refused");
+    assert!(error.to_string().contains("needs a tokens file and TLS"), "{error:#}");
+    settings.tokens_file = Some(db.scratch_dir().unwrap().join("none.json"));
+    let error = kefu::Application::build(settings).await.expect_err("refused without TLS");
+    assert!(
+        format!("{error:#}").contains("TLS") || format!("{error:#}").contains("tokens"),
+        "{error:#}"
+    );
+}
+
+/// Declares `sqlite::name` and `postgres::name` over a console with a test clock.
+macro_rules! with_clock {
+    ($($name:ident),*) => {
+        mod sqlite_clocked { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (app, clock) = kefu_tests::console::spawn_clocked(kefu_testkit::Backend::Sqlite, super::start())
+                    .await
+                    .expect("sqlite");
+                super::$name(&app, &clock).await;
+                app.stop().await;
+            }
+        )* }
+        mod postgres_clocked { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let spawned = kefu_tests::console::spawn_clocked(kefu_testkit::Backend::Postgres, super::start());
+                let Some((app, clock)) = spawned.await else { return };
+                super::$name(&app, &clock).await;
+                app.stop().await;
+            }
+        )* }
+    };
+}
+
+with_clock!(pages_refuse_what_the_table_refuses_and_record_what_it_records);
+
+async fn pages_refuse_what_the_table_refuses_and_record_what_it_records(
+    app: &TestApp,
+    clock: &TestClock,
+) {
+    let history = script(app, clock).await;
+    let (_, case) = &history.closed;
+    let mut grpc = app.clients(Some("co1")).await;
+    grpc.reports
+        .get_dashboard(pb::GetDashboardRequest { min_position: history.head, ..Default::default() })
+        .await
+        .expect("caught up");
+
+    // An analyst sees aggregates only, and no case file (R-P11): refused before anything
+    // is recorded.
+    let mut analyst = console(app);
+    analyst.sign_in("token-an1").await;
+    let ops = analyst.get("/operations").await;
+    assert_eq!(ops.status, StatusCode::OK);
+    assert!(
+        ops.body.contains("id=\"workload-withheld\"")
+            && ops.body.contains("id=\"sla-items-refused\"")
+    );
+    assert!(!ops.body.contains("data-staff="), "no per-staff row for an analyst");
+    let before = app.store.head_position().await.expect("head");
+    let refused = analyst.get(&format!("/cases/{case}")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(!refused.body.contains("张三") && !refused.body.contains("the front desk was rude"));
+    let dossier = analyst.get(&format!("/cases/{case}/dossier.json")).await;
+    assert_eq!(dossier.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.store.head_position().await.expect("head"), before, "nothing recorded");
+    // An agent is refused the reports as over gRPC.
+    let mut agent = console(app);
+    agent.sign_in("token-a1").await;
+    for path in ["/operations", "/satisfaction", "/summary"] {
+        assert_eq!(agent.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+
+    // Compliance reads the case file; the view is recorded as inspections from the
+    // console, like the gRPC audit calls.
+    let mut compliance = console(app);
+    compliance.sign_in("token-co1").await;
+    let file = compliance.get(&format!("/cases/{case}")).await;
+    assert_eq!(file.status, StatusCode::OK, "{}", file.body);
+    assert!(file.body.contains(r#"data-intact="true""#));
+    assert!(
+        file.body.contains(r#"data-type="OpinionSigned""#)
+            && file.body.contains(r#"data-type="CallbackLogged""#)
+    );
+    let inspections = grpc
+        .events
+        .read_all(pb::ReadAllRequest {
+            from_position: 1,
+            limit: 1_000,
+            categories: vec!["caseaudit".into()],
+        })
+        .await
+        .expect("audit records")
+        .into_inner()
+        .events;
+    let by_console: Vec<_> = inspections
+        .iter()
+        .filter_map(|e| e.metadata.as_ref())
+        .filter(|m| m.source == "console" && m.actor == "co1")
+        .collect();
+    assert_eq!(by_console.len(), 2, "the replay and the verification: {inspections:?}");
+    let csv = compliance.get("/summary.csv?month=2026-11").await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.header("content-type").starts_with("text/csv"));
+    let summary = grpc
+        .reports
+        .get_monthly_summary(pb::GetMonthlySummaryRequest {
+            month: "2026-11".into(),
+            min_position: history.head,
+        })
+        .await
+        .expect("summary")
+        .into_inner();
+    assert!(csv.body.contains(&format!("complaints,,{}\r\n", summary.complaints)), "{}", csv.body);
+    for count in &summary.by_category {
+        assert!(csv.body.contains(&format!("category,{},{}\r\n", count.label, count.count)));
+    }
+    let unknown = compliance.get("/cases/2026-999999").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}

@@ -3,6 +3,7 @@
 pub mod complaints;
 mod customer_index;
 pub mod customers;
+pub mod live_counts;
 pub mod report_aggregates;
 pub mod staff;
 

@@ -1,6 +1,7 @@
 //! The modes that drive a real kefu over gRPC: `append`, `lifecycle`, `lag`, `replay`
 //! and `query`. Each prints its figures as one JSON object.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -371,16 +372,34 @@ pub async fn query(
     backend: &str,
     seeded: u64,
 ) -> anyhow::Result<Value> {
-    // The seed files everything now: this month is the busy one.
+    // The seed's newest cases are this month's.
     let month = chrono::Utc::now().format("%Y-%m").to_string();
+    // Each RPC's latencies too, to see which one a percentile of the mix comes from.
+    let per_rpc: Arc<std::sync::Mutex<BTreeMap<&'static str, Latencies>>> = Arc::default();
+    let recorded = per_rpc.clone();
     let (latencies, elapsed) = drive(
         clients(server, common.concurrency.max(1), false).await?,
         common.duration(),
         move |_, mut client, iteration| {
             let month = month.clone();
+            let recorded = recorded.clone();
             async move {
+                const NAMES: [&str; 10] = [
+                    "dashboard",
+                    "dashboard",
+                    "dashboard",
+                    "satisfaction",
+                    "satisfaction_by_handler",
+                    "monthly_summary",
+                    "sla_breaches",
+                    "handler_workload",
+                    "referral_report",
+                    "due_callbacks",
+                ];
+                let slot = usize::try_from(iteration % 10)?;
+                let began = Instant::now();
                 let reports = &mut client.reports;
-                match iteration % 10 {
+                match slot {
                     0..=2 => drop(reports.get_dashboard(pb::GetDashboardRequest::default()).await?),
                     3 => drop(
                         reports
@@ -428,6 +447,9 @@ pub async fn query(
                             .await?,
                     ),
                 }
+                if let Ok(mut recorded) = recorded.lock() {
+                    recorded.entry(NAMES[slot]).or_default().record(began.elapsed());
+                }
                 Ok(())
             }
         },
@@ -435,6 +457,20 @@ pub async fn query(
     .await?;
     let queries = u64::try_from(latencies.len())?;
     let mut result = figures("query", common, backend, queries, 0, latencies, elapsed);
+    let mut split = serde_json::Map::new();
+    if let Ok(mut per_rpc) = per_rpc.lock() {
+        for (name, latencies) in per_rpc.iter_mut() {
+            split.insert(
+                (*name).to_owned(),
+                json!({
+                    "calls": latencies.len(),
+                    "p50_ms": latencies.percentile_ms(50),
+                    "p99_ms": latencies.percentile_ms(99),
+                }),
+            );
+        }
+    }
+    result["per_rpc"] = Value::Object(split);
     result["queries_per_s"] = result["commands_per_s"].clone();
     result["log_events"] = json!(seeded);
     Ok(result)

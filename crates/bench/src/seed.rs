@@ -1,17 +1,44 @@
 //! Realistic events for benchmarks: customers and whole complaint lifecycles, produced by
-//! the real aggregates (decide/evolve) and appended one stream per append.
+//! the real aggregates (decide/evolve) and written through the event store (so every
+//! event is valid and chained), many appends in flight at once so that the store's
+//! group-commit writer puts hundreds in each transaction: fast enough for 10M events.
+//!
+//! The shape of a register some years old: receipts spread over three years, nearly
+//! every case closed and called back (a dissatisfied callback reopens it, and it is
+//! closed and called back again), old cases archived, a small open set (the newest
+//! cases) and a few closed cases awaiting their callback, whatever the size. One customer
+//! in five cases; some key, VIP or five-star customers (called back on cadence), some
+//! referred by an earlier customer.
+
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use kefu_domain::complaint::*;
 use kefu_domain::customer::*;
 use kefu_domain::*;
-use kefu_event_store::{DataKey, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
+use kefu_event_store::{
+    DataKey, EventStore, ExpectedVersion, Metadata, NewEvent, PendingAppend, StreamId,
+};
 use uuid::Uuid;
+
+/// The newest cases, still open: a centre's open set follows its inflow, not its age.
+const OPEN_CASES: u64 = 500;
+/// The next newest: closed, callback not logged yet (R-P15).
+const AWAITING_CALLBACK: u64 = 200;
+/// How far back receipts go, before the recent days of the open set.
+const SPAN_DAYS: i64 = 3 * 365;
+/// The days over which the open set and the cases awaiting callback were received.
+const RECENT_DAYS: i64 = 10;
+/// Cases older than this are archived (their callback window long past).
+const ARCHIVE_AFTER_DAYS: i64 = 365;
+/// Appends queued before the oldest is awaited.
+const IN_FLIGHT: usize = 2_000;
 
 /// The payload of a typical `ComplaintFiled`, for sizing the baseline's rows.
 pub fn sample_payload() -> serde_json::Value {
     let now = Utc::now();
-    let (complaint, _) = lifecycle(CustomerId::generate(), 1, now, 0);
+    let number = CaseNumber::new(now.year(), 1).unwrap_or_else(|_| unreachable!("in range"));
+    let (complaint, _) = case(CustomerId::generate(), number, now, 0, Stage::Open);
     complaint[0].to_payload()
 }
 
@@ -23,13 +50,14 @@ fn staff(code: &str) -> StaffId {
     StaffId::new(code).unwrap_or_else(|_| unreachable!("constant staff code is valid"))
 }
 
-/// Runs commands through an aggregate in memory, returning the events.
-fn run<A: Aggregate>(commands: Vec<A::Command>, now: DateTime<Utc>) -> Vec<A::Event> {
+/// Runs commands through an aggregate in memory, each at its own time, returning the
+/// events.
+fn run<A: Aggregate>(commands: Vec<(A::Command, DateTime<Utc>)>) -> Vec<A::Event> {
     let mut state = A::State::default();
     let mut events = Vec::new();
-    for command in commands {
+    for (command, at) in commands {
         // Every command here is valid by construction; a refusal would be a bug in the seed.
-        let new = A::decide(&state, command, now).unwrap_or_default();
+        let new = A::decide(&state, command, at).unwrap_or_default();
         for event in new {
             state = A::evolve(state, &event);
             events.push(event);
@@ -38,135 +66,286 @@ fn run<A: Aggregate>(commands: Vec<A::Command>, now: DateTime<Utc>) -> Vec<A::Ev
     events
 }
 
-/// A complaint from filing to callback: 10 or 11 events (a dissatisfied callback reopens).
-pub fn lifecycle(
+/// How far a seeded case got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Open,
+    AwaitingCallback,
+    CalledBack,
+    Archived,
+}
+
+/// Investigation to closure by `handler`, from `at` (a day to two days after).
+fn handle_and_close(
+    handler: &StaffId,
+    at: DateTime<Utc>,
+) -> Vec<(ComplaintCommand, DateTime<Utc>)> {
+    let day = TimeDelta::days(1);
+    vec![
+        (
+            ComplaintCommand::RecordInvestigation(RecordInvestigation {
+                by: Actor::handler(handler.clone()),
+                findings: text("double charge confirmed"),
+            }),
+            at,
+        ),
+        (
+            ComplaintCommand::DraftOpinion(DraftOpinion {
+                specialist: staff("sp1"),
+                opinion: text("refund the second charge"),
+            }),
+            at + day,
+        ),
+        (
+            ComplaintCommand::SignOpinion(SignOpinion {
+                signer: handler.clone(),
+                capacity: SignerCapacity::Handler,
+                decision: text("refund"),
+                remedy: Some(text("refund and apology letter")),
+                meeting: None,
+                members: Vec::new(),
+                committee_quorum: 3,
+            }),
+            at + day * 2,
+        ),
+        (
+            // R-P9: the promised remedy is carried out before the case closes.
+            ComplaintCommand::RecordImplementation(RecordImplementation {
+                by: staff("sp1"),
+                summary: text("refunded and wrote to apologise"),
+                implemented_at: at + day * 2,
+            }),
+            at + day * 2,
+        ),
+        (
+            ComplaintCommand::SendReply(SendReply {
+                by: Actor::handler(handler.clone()),
+                kind: ReplyKind::Final,
+                channel: ContactChannel::Letter,
+                summary: text("decision letter"),
+            }),
+            at + day * 2,
+        ),
+        (
+            ComplaintCommand::Close(CloseComplaint {
+                by: Actor::handler(handler.clone()),
+                summary: None,
+                policy: PolicyBook::new().current(),
+            }),
+            at + day * 2,
+        ),
+    ]
+}
+
+fn callback(
+    outcome: CallbackOutcome,
+    score: u32,
+    at: DateTime<Utc>,
+) -> (ComplaintCommand, DateTime<Utc>) {
+    let command = ComplaintCommand::LogCallback(LogCallback {
+        kind: CallbackKind::Complaint,
+        channel: CallbackChannel::Phone,
+        party: Some(CallbackParty::Complainant),
+        outcome,
+        score: Score::new(score).ok(),
+        comment: None,
+        by: staff("a1"),
+        called_at: at,
+    });
+    (command, at)
+}
+
+/// A complaint received at `received`, taken as far as `stage`: 4 events open, 9 closed,
+/// 10 called back, 17 when the first callback was dissatisfied (reopened, closed and
+/// called back again), one more archived.
+fn case(
     customer_id: CustomerId,
-    sequence: u32,
-    now: DateTime<Utc>,
+    number: CaseNumber,
+    received: DateTime<Utc>,
     n: u64,
+    stage: Stage,
 ) -> (Vec<ComplaintEvent>, ComplaintId) {
     let id = ComplaintId::generate();
-    let handler = staff(if n % 2 == 0 { "h1" } else { "h2" });
-    let channels = IntakeChannel::ALL;
-    let outcomes =
-        [CallbackOutcome::Satisfied, CallbackOutcome::Neutral, CallbackOutcome::Dissatisfied];
-    let index = usize::try_from(n % 1_000).unwrap_or(0);
-    let commands = vec![
-        ComplaintCommand::File(FileComplaint {
-            complaint_id: id,
-            case_number: CaseNumber::new(now.year(), sequence).unwrap_or_else(|_| unreachable!("sequence in range")),
-            customer_id,
-            category: text(["billing", "service", "delay"][index % 3]),
-            cause: text(["overcharge", "rude_staff", "late_delivery", "wrong_item"][index % 4]),
-            severity: Severity::Normal,
-            channel: channels[index % channels.len()],
-            description: text("The customer reports being charged twice for the same visit and asks for a refund of the second charge."),
-            respondent: Some(staff("r1")),
-            attachments: vec![],
-            received_at: now - TimeDelta::hours(2),
-            // Seeded straight into the store, under version 0 (calendar time, UTC years).
-            policy: PolicyBook::new().current(),
-            tier: Tier::Regular,
-        }),
-        ComplaintCommand::AssignHandler(AssignHandler {
-            handler: handler.clone(),
-            reason: None,
-            handler_cleared: true,
-        }),
-        ComplaintCommand::ContactComplainant(ContactComplainant {
-            by: Actor::handler(handler.clone()),
-            channel: ContactChannel::Phone,
-            summary: text("explained how the case will be handled"),
-            contacted_at: now,
-        }),
-        ComplaintCommand::RecordInvestigation(RecordInvestigation { by: Actor::handler(handler.clone()), findings: text("double charge confirmed") }),
-        ComplaintCommand::DraftOpinion(DraftOpinion { specialist: staff("sp1"), opinion: text("refund the second charge") }),
-        ComplaintCommand::SignOpinion(SignOpinion {
-            signer: handler.clone(),
-            capacity: SignerCapacity::Handler,
-            decision: text("refund"),
-            remedy: Some(text("refund and apology letter")),
-            meeting: None,
-            members: Vec::new(),
-            committee_quorum: 3,
-        }),
-        // R-P9: the promised remedy is carried out before the case closes.
-        ComplaintCommand::RecordImplementation(RecordImplementation {
-            by: staff("sp1"),
-            summary: text("refunded and wrote to apologise"),
-            implemented_at: now,
-        }),
-        ComplaintCommand::SendReply(SendReply {
-            by: Actor::handler(handler.clone()),
-            kind: ReplyKind::Final,
-            channel: ContactChannel::Letter,
-            summary: text("decision letter"),
-        }),
-        ComplaintCommand::Close(CloseComplaint {
-            by: Actor::handler(handler),
-            summary: None,
-            policy: PolicyBook::new().current(),
-        }),
-        ComplaintCommand::LogCallback(LogCallback {
-            kind: CallbackKind::Complaint,
-            channel: CallbackChannel::Phone,
-            party: Some(CallbackParty::Complainant),
-            outcome: outcomes[index % 3],
-            score: Score::new(u32::try_from(index % 5).unwrap_or(0) + 1).ok(),
-            comment: None,
-            by: staff("a1"),
-            called_at: now,
-        }),
+    let handler = staff(["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8"][index(n, 8)]);
+    let hour = TimeDelta::hours(1);
+    let day = TimeDelta::days(1);
+    let mut commands = vec![
+        (
+            ComplaintCommand::File(FileComplaint {
+                complaint_id: id,
+                case_number: number,
+                customer_id,
+                category: text(["billing", "service", "delay"][index(n, 3)]),
+                cause: text(["overcharge", "rude_staff", "late_delivery", "wrong_item"][index(n, 4)]),
+                severity: if n % 10 == 0 { Severity::Major } else { Severity::Normal },
+                channel: IntakeChannel::ALL[index(n, IntakeChannel::ALL.len())],
+                description: text("The customer reports being charged twice for the same visit and asks for a refund of the second charge."),
+                respondent: Some(staff("r1")),
+                attachments: vec![],
+                received_at: received,
+                // Seeded straight into the store, under version 0 (calendar time, UTC years).
+                policy: PolicyBook::new().current(),
+                tier: Tier::Regular,
+            }),
+            received + TimeDelta::minutes(10),
+        ),
+        (
+            ComplaintCommand::AssignHandler(AssignHandler {
+                handler: handler.clone(),
+                reason: None,
+                handler_cleared: true,
+            }),
+            received + hour,
+        ),
+        (
+            ComplaintCommand::ContactComplainant(ContactComplainant {
+                by: Actor::handler(handler.clone()),
+                channel: ContactChannel::Phone,
+                summary: text("explained how the case will be handled"),
+                contacted_at: received + hour * 2,
+            }),
+            received + hour * 2,
+        ),
     ];
-    (run::<Complaint>(commands, now), id)
+    if stage != Stage::Open {
+        commands.extend(handle_and_close(&handler, received + day));
+    }
+    if matches!(stage, Stage::CalledBack | Stage::Archived) {
+        let at = received + day * 4;
+        if n % 10 == 7 {
+            // R-P14: reopened by the callback, closed again, called back again.
+            commands.push(callback(CallbackOutcome::Dissatisfied, 1, at));
+            commands.extend(handle_and_close(&handler, at + day));
+            commands.push(callback(CallbackOutcome::Satisfied, 4, at + day * 4));
+        } else {
+            let outcome = [CallbackOutcome::Satisfied, CallbackOutcome::Neutral][index(n, 2)];
+            let score = u32::try_from(n % 5).unwrap_or(0) + 1;
+            commands.push(callback(outcome, score, at));
+        }
+    }
+    if stage == Stage::Archived {
+        let archive = ArchiveCase { year: number.year() };
+        commands.push((ComplaintCommand::Archive(archive), received + day * 40));
+    }
+    (run::<Complaint>(commands), id)
 }
 
-fn customer(n: u64, now: DateTime<Utc>) -> (Vec<CustomerEvent>, CustomerId) {
+fn index(n: u64, len: usize) -> usize {
+    usize::try_from(n % u64::try_from(len).unwrap_or(1)).unwrap_or(0)
+}
+
+/// The `c`-th customer, registered at `registered`: 10 % key, 10 % VIP, 5 % five-star;
+/// one in ten referred by `referrer`; every graded customer called back on cadence,
+/// last within a few days of `now`.
+fn customer(
+    c: u64,
+    registered: DateTime<Utc>,
+    referrer: Option<CustomerId>,
+    now: DateTime<Utc>,
+) -> (Vec<CustomerEvent>, CustomerId) {
     let id = CustomerId::generate();
-    let commands = vec![
-        CustomerCommand::Register(RegisterCustomer {
-            customer_id: id,
-            name: text(&format!("Customer {n}")),
-            kind: CustomerKind::Individual,
-            contacts: Contacts::default(),
-            tier: Tier::ALL[usize::try_from(n % 3).unwrap_or(0)],
-            stars: None,
-            source_channel: text("web"),
-            referred_by: None,
-            referrer_registered: false,
-            confidentiality: Confidentiality::Internal,
-            agent: staff("a1"),
-            agent_clearance: Some(Confidentiality::Internal),
-        }),
-        CustomerCommand::RecordContact(RecordContact {
-            by: staff("a1"),
-            channel: ContactChannel::Phone,
-            note: None,
-            contacted_at: now,
-        }),
+    let tier = match c % 10 {
+        0 => Tier::Key,
+        1 => Tier::Vip,
+        _ => Tier::Regular,
+    };
+    let stars = if c % 20 == 2 { StarLevel::new(5).ok() } else { None };
+    let referred_by = referrer.filter(|_| c % 10 == 3);
+    let mut commands = vec![
+        (
+            CustomerCommand::Register(RegisterCustomer {
+                customer_id: id,
+                name: text(&format!("Customer {c}")),
+                kind: CustomerKind::Individual,
+                contacts: Contacts::default(),
+                tier,
+                stars,
+                source_channel: text("web"),
+                referred_by,
+                referrer_registered: referred_by.is_some(),
+                confidentiality: Confidentiality::Internal,
+                agent: staff(["a1", "a2", "a3", "a4"][index(c, 4)]),
+                agent_clearance: Some(Confidentiality::Internal),
+            }),
+            registered,
+        ),
+        (
+            CustomerCommand::RecordContact(RecordContact {
+                by: staff("a1"),
+                channel: ContactChannel::Phone,
+                note: None,
+                contacted_at: registered + TimeDelta::hours(1),
+            }),
+            registered + TimeDelta::hours(1),
+        ),
     ];
-    (run::<Customer>(commands, now), id)
+    if tier != Tier::Regular || stars.is_some() {
+        let called_at = (now - TimeDelta::days(i64::try_from(c % 5).unwrap_or(0)))
+            .max(registered + TimeDelta::hours(2));
+        commands.push((
+            CustomerCommand::LogCallback(LogCallback {
+                kind: CallbackKind::Routine,
+                channel: CallbackChannel::Phone,
+                party: None,
+                outcome: CallbackOutcome::Satisfied,
+                score: Score::new(5).ok(),
+                comment: None,
+                by: staff("a1"),
+                called_at,
+            }),
+            called_at,
+        ));
+    }
+    (run::<Customer>(commands), id)
 }
 
-/// Appends one stream, personal fields sealed with the customer's key as the API does.
-async fn append<E: DomainEvent>(
-    store: &EventStore,
-    stream: &str,
-    events: &[E],
-    key: &DataKey,
-) -> anyhow::Result<()> {
-    let new: Vec<NewEvent> = events
+fn encode<E: DomainEvent>(events: &[E], key: &DataKey) -> Vec<NewEvent> {
+    events
         .iter()
         .map(|e| {
             let mut payload = e.to_payload();
             key.seal_fields(&mut payload, &personal::fields(e.event_type()), personal::erased);
             NewEvent::new(Uuid::now_v7(), e.event_type(), e.schema_version(), payload)
         })
-        .collect();
-    store
-        .append(&StreamId::new(stream)?, ExpectedVersion::NoStream, &new, &Metadata::default())
-        .await?;
-    Ok(())
+        .collect()
+}
+
+/// Appends queued in the store's writer, awaited oldest first once `IN_FLIGHT` wait.
+#[derive(Default)]
+struct InFlight(VecDeque<PendingAppend>);
+
+impl InFlight {
+    /// Queues one stream (personal fields sealed with the customer's key, as the API
+    /// does).
+    async fn append<E: DomainEvent>(
+        &mut self,
+        store: &EventStore,
+        stream: &str,
+        events: &[E],
+        key: &DataKey,
+    ) -> anyhow::Result<u64> {
+        let new = encode(events, key);
+        let pending = store.submit(
+            &StreamId::new(stream)?,
+            ExpectedVersion::NoStream,
+            &new,
+            &Metadata::default(),
+        )?;
+        self.0.push_back(pending);
+        while self.0.len() > IN_FLIGHT {
+            if let Some(oldest) = self.0.pop_front() {
+                oldest.await?;
+            }
+        }
+        Ok(u64::try_from(new.len())?)
+    }
+
+    async fn finish(self) -> anyhow::Result<()> {
+        for pending in self.0 {
+            pending.await?;
+        }
+        Ok(())
+    }
 }
 
 /// Appends customers and complaint lifecycles until at least `events` are stored.
@@ -177,24 +356,54 @@ pub async fn seed(store: &EventStore, events: u64) -> anyhow::Result<u64> {
         "seeding needs an empty database: its case numbers would collide with those stored"
     );
     let now = Utc::now();
-    let mut written = 0u64;
-    let mut n = 0u64;
-    let mut sequence = 0u32;
-    let mut current = None;
+    // About 10.6 events a case, its customer's share included: receipts are spread
+    // evenly over the span, the newest last.
+    let cases = (events * 10 / 106).max(1);
+    let span = TimeDelta::days(SPAN_DAYS).num_seconds();
+    let mut in_flight = InFlight::default();
+    let mut sequences: HashMap<i32, u32> = HashMap::new();
+    let (mut written, mut n, mut c) = (0u64, 0u64, 0u64);
+    let mut current: Option<(CustomerId, DataKey)> = None;
+    let mut referrer = None;
+    let recent = OPEN_CASES + AWAITING_CALLBACK;
     while written < events {
+        // The newest cases over the last ten days, the others over the span before.
+        let left = cases.saturating_sub(n + 1);
+        let age = if left < recent {
+            TimeDelta::days(RECENT_DAYS).num_seconds() * i64::try_from(left)?
+                / i64::try_from(recent)?
+        } else {
+            TimeDelta::days(RECENT_DAYS).num_seconds()
+                + span * i64::try_from(left)? / i64::try_from(cases)?
+        };
+        let received = now - TimeDelta::seconds(age) - TimeDelta::hours(1);
         if n % 5 == 0 || current.is_none() {
-            let (customer_events, id) = customer(n, now);
+            let registered = received - TimeDelta::days(1);
+            let (customer_events, id) = customer(c, registered, referrer, now);
             let key = store.data_key(&id.to_string()).await?;
-            append(store, &id.stream_name(), &customer_events, &key).await?;
-            written += u64::try_from(customer_events.len())?;
+            written += in_flight.append(store, &id.stream_name(), &customer_events, &key).await?;
+            referrer = current.as_ref().map(|(id, _)| *id).or(Some(id));
             current = Some((id, key));
+            c += 1;
         }
-        sequence += 1;
+        let stage = if left < OPEN_CASES {
+            Stage::Open
+        } else if left < OPEN_CASES + AWAITING_CALLBACK {
+            Stage::AwaitingCallback
+        } else if age > TimeDelta::days(ARCHIVE_AFTER_DAYS).num_seconds() {
+            Stage::Archived
+        } else {
+            Stage::CalledBack
+        };
+        let year = received.year();
+        let sequence = sequences.entry(year).or_insert(0);
+        *sequence += 1;
+        let number = CaseNumber::new(year, *sequence)?;
         let Some((customer_id, key)) = &current else { continue };
-        let (complaint_events, id) = lifecycle(*customer_id, sequence, now, n);
-        append(store, &id.stream_name(), &complaint_events, key).await?;
-        written += u64::try_from(complaint_events.len())?;
+        let (complaint_events, id) = case(*customer_id, number, received, n, stage);
+        written += in_flight.append(store, &id.stream_name(), &complaint_events, key).await?;
         n += 1;
     }
+    in_flight.finish().await?;
     Ok(written)
 }

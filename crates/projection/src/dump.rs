@@ -3,6 +3,7 @@
 
 use crate::error::ProjectionError;
 use crate::params;
+use crate::projections::live_counts::{AGENT_CUSTOMERS, HANDLER_OPEN_CASES, REFERRAL_COUNTS};
 use crate::projections::report_aggregates::{
     COMPLAINTS_MONTHLY, DURATIONS_MONTHLY, SATISFACTION_MONTHLY,
 };
@@ -45,70 +46,114 @@ async fn columns(db: &Db, table: &str) -> Result<Vec<String>, ProjectionError> {
     db.fetch_all(sql, &params![table]).await?.iter().map(|row| row.text("name")).collect()
 }
 
-impl Runner {
-    /// The rows of the monthly aggregate tables (`report_aggregates`) recomputed from
-    /// scratch by scanning the rows they summarise, as `dump` lines sorted: the rows
-    /// those tables must hold. Checks and audits compare it with `dump`; the bucket
-    /// bounds are spelled here again in SQL on purpose, as an independent check.
-    pub async fn aggregates_by_scan(&self) -> Result<Vec<String>, ProjectionError> {
-        let bucket = |column: &str| {
-            let width = format!(
-                "(CASE WHEN {column} < 60 THEN 1 WHEN {column} < 3600 THEN 60 \
-                 WHEN {column} < 86400 THEN 300 WHEN {column} < 5184000 THEN 3600 ELSE 86400 END)"
-            );
+/// Each aggregate table the projections keep (`report_aggregates`, `live_counts`) and
+/// the scan of the rows it summarises that gives the rows it must hold, naming the
+/// columns as the table does. The histogram bounds are spelled here again in SQL on
+/// purpose, as an independent check.
+fn aggregate_scans() -> Vec<(&'static str, String)> {
+    let bucket = |column: &str| {
+        let width = format!(
+            "(CASE WHEN {column} < 60 THEN 1 WHEN {column} < 3600 THEN 60 \
+             WHEN {column} < 86400 THEN 300 WHEN {column} < 5184000 THEN 3600 ELSE 86400 END)"
+        );
+        format!(
+            "{column} - {column} % {width} AS lower_s, {column} - {column} % {width} + {width} AS upper_s"
+        )
+    };
+    vec![
+        (
+            COMPLAINTS_MONTHLY,
+            "SELECT filed_month AS month, category, cause, channel, severity, \
+             COUNT(*) AS complaints, \
+             COUNT(CASE WHEN reopen_count > 0 THEN 1 END) AS reopened FROM rm_complaints \
+             GROUP BY filed_month, category, cause, channel, severity"
+                .to_owned(),
+        ),
+        (
+            DURATIONS_MONTHLY,
             format!(
-                "{column} - {column} % {width} AS lower_s, {column} - {column} % {width} + {width} AS upper_s"
-            )
-        };
-        let queries = [
-            (
-                COMPLAINTS_MONTHLY,
-                "SELECT filed_month AS month, category, cause, channel, severity, \
-                 COUNT(*) AS complaints, \
-                 COUNT(CASE WHEN reopen_count > 0 THEN 1 END) AS reopened FROM rm_complaints \
-                 GROUP BY filed_month, category, cause, channel, severity"
-                    .to_owned(),
+                "SELECT month, measure, lower_s, upper_s, COUNT(*) AS cases FROM (\
+                 SELECT filed_month AS month, 'first_response' AS measure, {} \
+                 FROM rm_complaints WHERE first_response_seconds IS NOT NULL UNION ALL \
+                 SELECT filed_month AS month, 'close' AS measure, {} \
+                 FROM rm_complaints WHERE close_seconds IS NOT NULL) d \
+                 GROUP BY month, measure, lower_s, upper_s",
+                bucket("first_response_seconds"),
+                bucket("close_seconds")
             ),
-            (
-                DURATIONS_MONTHLY,
-                format!(
-                    "SELECT month, measure, lower_s, upper_s, COUNT(*) AS cases FROM (\
-                     SELECT filed_month AS month, 'first_response' AS measure, {} \
-                     FROM rm_complaints WHERE first_response_seconds IS NOT NULL UNION ALL \
-                     SELECT filed_month AS month, 'close' AS measure, {} \
-                     FROM rm_complaints WHERE close_seconds IS NOT NULL) d \
-                     GROUP BY month, measure, lower_s, upper_s",
-                    bucket("first_response_seconds"),
-                    bucket("close_seconds")
-                ),
-            ),
-            (
-                SATISFACTION_MONTHLY,
-                "SELECT month, kind, COALESCE(handler, 'none') AS handler, \
-                 COALESCE(intake_channel, 'none') AS intake_channel, \
-                 COALESCE(category, 'none') AS category, outcome, COUNT(*) AS callbacks, \
-                 COUNT(score) AS scored, COALESCE(SUM(score), 0) AS score_sum FROM rm_callbacks \
-                 GROUP BY month, kind, COALESCE(handler, 'none'), \
-                 COALESCE(intake_channel, 'none'), COALESCE(category, 'none'), outcome"
-                    .to_owned(),
-            ),
-        ];
+        ),
+        (
+            SATISFACTION_MONTHLY,
+            "SELECT month, kind, COALESCE(handler, 'none') AS handler, \
+             COALESCE(intake_channel, 'none') AS intake_channel, \
+             COALESCE(category, 'none') AS category, outcome, COUNT(*) AS callbacks, \
+             COUNT(score) AS scored, COALESCE(SUM(score), 0) AS score_sum FROM rm_callbacks \
+             GROUP BY month, kind, COALESCE(handler, 'none'), \
+             COALESCE(intake_channel, 'none'), COALESCE(category, 'none'), outcome"
+                .to_owned(),
+        ),
+        (
+            HANDLER_OPEN_CASES,
+            "SELECT handler, COUNT(*) AS open_cases, \
+             COUNT(CASE WHEN severity = 'major' THEN 1 END) AS open_major_cases \
+             FROM rm_complaints WHERE status = 'open' AND handler IS NOT NULL GROUP BY handler"
+                .to_owned(),
+        ),
+        (
+            AGENT_CUSTOMERS,
+            "SELECT agent, COUNT(*) AS customers FROM rm_customers \
+             WHERE forgotten_at IS NULL AND merged_into IS NULL GROUP BY agent"
+                .to_owned(),
+        ),
+        (
+            REFERRAL_COUNTS,
+            "SELECT referred_by AS referrer, COUNT(*) AS referred, \
+             COUNT(CASE WHEN forgotten_at IS NULL THEN 1 END) AS still_customers, \
+             COUNT(first_contact_at) AS contacted FROM rm_customers \
+             WHERE referred_by IS NOT NULL AND merged_into IS NULL GROUP BY referred_by"
+                .to_owned(),
+        ),
+    ]
+}
+
+impl Runner {
+    /// The rows of every aggregate table recomputed from scratch by scanning the rows
+    /// they summarise, as `dump` lines sorted: the rows those tables must hold.
+    /// Checks and audits compare it with [`Runner::aggregates_stored`].
+    pub async fn aggregates_by_scan(&self) -> Result<Vec<String>, ProjectionError> {
         let mut lines = Vec::new();
-        for (table, scan) in queries {
-            let columns = columns(self.db(), table).await?;
-            let select: Vec<String> =
-                columns.iter().map(|c| format!("CAST({c} AS TEXT) AS {c}")).collect();
-            // The scans name their columns as the table does.
-            let sql = format!("SELECT {} FROM ({scan}) s", select.join(", "));
-            for row in self.db().fetch_all(&sql, &[]).await? {
-                let values = columns
-                    .iter()
-                    .map(|c| Ok(row.opt_text(c)?.unwrap_or_else(|| "NULL".into())))
-                    .collect::<Result<Vec<String>, ProjectionError>>()?;
-                lines.push(format!("{table}: {}", values.join(" | ")));
-            }
+        for (table, scan) in aggregate_scans() {
+            lines.extend(self.lines(table, &format!("({scan})")).await?);
         }
         lines.sort();
+        Ok(lines)
+    }
+
+    /// The rows the aggregate tables hold, as `dump` lines sorted.
+    pub async fn aggregates_stored(&self) -> Result<Vec<String>, ProjectionError> {
+        let mut lines = Vec::new();
+        for (table, _) in aggregate_scans() {
+            lines.extend(self.lines(table, table).await?);
+        }
+        lines.sort();
+        Ok(lines)
+    }
+
+    /// The rows of `from` (a table, or a parenthesised query naming its columns as
+    /// `table` does) as `table: v1 | v2 | …` lines.
+    async fn lines(&self, table: &str, from: &str) -> Result<Vec<String>, ProjectionError> {
+        let columns = columns(self.db(), table).await?;
+        let select: Vec<String> =
+            columns.iter().map(|c| format!("CAST({c} AS TEXT) AS {c}")).collect();
+        let sql = format!("SELECT {} FROM {from} s", select.join(", "));
+        let mut lines = Vec::new();
+        for row in self.db().fetch_all(&sql, &[]).await? {
+            let values = columns
+                .iter()
+                .map(|c| Ok(row.opt_text(c)?.unwrap_or_else(|| "NULL".into())))
+                .collect::<Result<Vec<String>, ProjectionError>>()?;
+            lines.push(format!("{table}: {}", values.join(" | ")));
+        }
         Ok(lines)
     }
 }

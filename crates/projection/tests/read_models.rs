@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use kefu_domain::complaint::{
-    Actor, ComplaintCommand, DraftOpinion, EscalateComplaint, RecordInvestigation,
+    Actor, ArchiveCase, ComplaintCommand, DraftOpinion, EscalateComplaint, RecordInvestigation,
 };
 use kefu_domain::{
     CallbackOutcome, IntakeChannel, Policy, Severity, SignerCapacity, StaffRole, Tier,
@@ -37,8 +37,10 @@ fn clock() -> chrono::DateTime<chrono::Utc> {
 
 struct Scenario {
     customers: [kefu_domain::CustomerId; 5],
+    k1: kefu_domain::ComplaintId,
     k4: kefu_domain::ComplaintId,
     k6: kefu_domain::ComplaintId,
+    k10: kefu_domain::ComplaintId,
 }
 
 /// Staff h1, h2 (handlers), a1 (agent), d1 (director). Customers A (key), B (VIP, five
@@ -150,7 +152,13 @@ async fn scenario(store: &EventStore) -> Scenario {
     // Routine callbacks: B and C dissatisfied.
     customer_callback(store, b, CallbackOutcome::Dissatisfied, Some(2), t(days(5))).await;
     customer_callback(store, c, CallbackOutcome::Dissatisfied, None, t(days(5))).await;
-    Scenario { customers: [a, b, c, d, e], k4: cases[3].id, k6: cases[5].id }
+    Scenario {
+        customers: [a, b, c, d, e],
+        k1: cases[0].id,
+        k4: cases[3].id,
+        k6: cases[5].id,
+        k10: cases[9].id,
+    }
 }
 
 async fn read_models(store: &EventStore) -> (Runner, ReadModels) {
@@ -349,6 +357,23 @@ async fn rebuild_from_zero_equals_incremental_build(db: &TestDatabase) {
             let spec =
                 NewCustomer { tier: Tier::Key, stars: None, referred_by: None, registered: t(0) };
             let f = register_customer(&store, "王芳", spec).await;
+            // G is referred by C, who is merged away below: G counts for C's survivor.
+            let spec = NewCustomer {
+                tier: Tier::Regular,
+                stars: None,
+                referred_by: Some(c),
+                registered: t(0),
+            };
+            let g = register_customer(&store, "Customer G", spec).await;
+            contact_customer(&store, g, t(days(6))).await;
+            // k10 (open) changes hands; k6 (closed, never called back) and k1 (called
+            // back) are archived once k6's callback window has passed.
+            let k10 = Case { id: s.k10 };
+            k10.assign(&store, "h1", t(days(6))).await;
+            for id in [s.k6, s.k1] {
+                let archive = ComplaintCommand::Archive(ArchiveCase { year: 2026 });
+                Case { id }.run(&store, archive, t(days(12))).await;
+            }
             merge_customers(&store, d, c, vec![], t(days(6))).await;
             customer_callback(&store, c, CallbackOutcome::Satisfied, None, t(days(6))).await;
             merge_customers(&store, c, f, vec![d], t(days(7))).await;
@@ -367,17 +392,22 @@ async fn rebuild_from_zero_equals_incremental_build(db: &TestDatabase) {
     runner.catch_up().await.unwrap();
     let incremental = runner.dump().await.unwrap();
     assert!(incremental.len() > 20, "the scenario fills the tables");
-    // The monthly aggregates hold exactly what a scan of their rows gives, each table
-    // filled (issue 18).
-    let mut aggregates: Vec<String> =
-        incremental.iter().filter(|line| line.contains("_monthly: ")).cloned().collect();
-    aggregates.sort();
+    // The aggregates (monthly figures, open cases per handler, customers per agent,
+    // referrals) hold exactly what a scan of their rows gives, each table filled
+    // (issue 18).
+    let aggregates = runner.aggregates_stored().await.unwrap();
     assert_eq!(aggregates, runner.aggregates_by_scan().await.unwrap());
-    for table in
-        ["rm_complaints_monthly", "rm_complaint_durations_monthly", "rm_satisfaction_monthly"]
-    {
+    for table in [
+        "rm_complaints_monthly",
+        "rm_complaint_durations_monthly",
+        "rm_satisfaction_monthly",
+        "rm_handler_open_cases",
+        "rm_agent_customers",
+        "rm_referral_counts",
+    ] {
         assert!(aggregates.iter().any(|line| line.starts_with(table)), "{table} is empty");
     }
+    reports_from_counts_equal_scans(&runner).await;
 
     let mut seen = Vec::new();
     for name in runner.names() {
@@ -387,6 +417,116 @@ async fn rebuild_from_zero_equals_incremental_build(db: &TestDatabase) {
     assert!(seen.iter().all(|(position, head)| position <= head));
     let status = runner.status().await.unwrap();
     assert!(status.iter().all(|s| s.lag == 0 && s.position == s.head), "{status:?}");
+}
+
+/// The workload and referral reports, read from the counts the projections keep, equal
+/// what a scan of the raw rows gives (the queries those reports ran before issue 18).
+async fn reports_from_counts_equal_scans(runner: &Runner) {
+    let models = ReadModels::new(runner.clone());
+    let scan = |sql: &'static str| async move {
+        let rows = runner.db().fetch_all(sql, &[]).await.unwrap();
+        rows.iter()
+            .map(|row| {
+                (0..4)
+                    .map(|i| row.opt_text(&format!("c{i}")).unwrap().unwrap_or_default())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let referrals = scan(
+        "SELECT g.referrer AS c0, CAST(g.referred AS TEXT) AS c1, \
+         CAST(g.still_customers AS TEXT) AS c2, CAST(g.contacted AS TEXT) AS c3 \
+         FROM (SELECT COALESCE(p.merged_into, r.referred_by) AS referrer, COUNT(*) AS referred, \
+         COUNT(CASE WHEN r.forgotten_at IS NULL THEN 1 END) AS still_customers, \
+         COUNT(r.first_contact_at) AS contacted \
+         FROM rm_customers r LEFT JOIN rm_customers p ON p.customer_id = r.referred_by \
+         WHERE r.referred_by IS NOT NULL AND r.merged_into IS NULL \
+         GROUP BY COALESCE(p.merged_into, r.referred_by)) g ORDER BY g.referred DESC, g.referrer",
+    )
+    .await;
+    let report: Vec<Vec<String>> = models
+        .referral_report()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let counts = [r.referred, r.still_customers, r.contacted].map(|n| n.to_string());
+            [vec![r.referrer_id], Vec::from(counts)].concat()
+        })
+        .collect();
+    assert_eq!(report, referrals);
+    // C and D (A's referrals) are merged away; G, referred by C, counts for C's survivor.
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert_eq!(report[0][1..], ["1", "1", "1"]);
+
+    let open = scan(
+        "SELECT handler AS c0, CAST(COUNT(*) AS TEXT) AS c1, \
+         CAST(COUNT(CASE WHEN severity = 'major' THEN 1 END) AS TEXT) AS c2, '' AS c3 \
+         FROM rm_complaints WHERE status = 'open' AND handler IS NOT NULL \
+         GROUP BY handler ORDER BY handler",
+    )
+    .await;
+    let customers = scan(
+        "SELECT agent AS c0, CAST(COUNT(*) AS TEXT) AS c1, '' AS c2, '' AS c3 FROM rm_customers \
+         WHERE forgotten_at IS NULL AND merged_into IS NULL GROUP BY agent ORDER BY agent",
+    )
+    .await;
+    let workload = models.workload().await.unwrap();
+    let held: Vec<Vec<String>> = workload
+        .iter()
+        .filter(|l| l.open_cases > 0)
+        .map(|l| {
+            let counts = [l.open_cases, l.open_major_cases].map(|n| n.to_string());
+            [vec![l.staff_id.clone()], Vec::from(counts), vec![String::new()]].concat()
+        })
+        .collect();
+    assert_eq!(held, open);
+    let agents: Vec<Vec<String>> = workload
+        .iter()
+        .filter(|l| l.customers > 0)
+        .map(|l| vec![l.staff_id.clone(), l.customers.to_string(), String::new(), String::new()])
+        .collect();
+    assert_eq!(agents, customers);
+    assert!(!open.is_empty() && !customers.is_empty());
+
+    // The pending callbacks, read through their partial index, are the closed cases
+    // with `callback_pending` (an archived one, k6, owes nothing any more).
+    let policy = Policy::default();
+    for now in [t(days(5)), t(days(9)), t(days(20))] {
+        let rows = runner
+            .db()
+            .fetch_all(
+                "SELECT complaint_id FROM rm_complaints WHERE status = 'closed' \
+                 AND callback_pending AND callback_due_at < $1 ORDER BY complaint_id",
+                &[now.into()],
+            )
+            .await
+            .unwrap();
+        let scanned: Vec<String> =
+            rows.iter().map(|row| row.text("complaint_id").unwrap()).collect();
+        let mut listed: Vec<String> = models
+            .sla_breaches(now, &policy)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|b| b.kind == SlaKind::CallbackOverdue)
+            .map(|b| b.subject_id)
+            .collect();
+        listed.sort();
+        assert_eq!(listed, scanned, "at {now}");
+        let counts = models.sla_breach_counts(now, &policy).await.unwrap();
+        assert_eq!(counts.callback_overdue, u64::try_from(scanned.len()).unwrap());
+        let mut due: Vec<String> = models
+            .due_callbacks(now, TimeDelta::zero(), &policy)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|d| d.kind == DueKind::ComplaintCallback && d.overdue)
+            .filter_map(|d| d.complaint_id)
+            .collect();
+        due.sort();
+        assert_eq!(due, scanned, "at {now}");
+    }
 }
 
 async fn crashes_between_and_inside_batches_apply_each_event_once(db: &TestDatabase) {

@@ -1,6 +1,7 @@
 //! `complaints` projection → `rm_complaints` (one row per case), `rm_callbacks` (one
 //! row per callback, with the case's handler, channel and category at that moment) and
-//! the monthly aggregates of both (`report_aggregates`).
+//! the monthly aggregates of both (`report_aggregates`), and open cases per handler
+//! (`live_counts`).
 
 use std::collections::HashMap;
 
@@ -14,6 +15,7 @@ use kefu_event_store::RecordedEvent;
 use chrono_tz::Tz;
 use kefu_domain::calendar::business_month;
 
+use super::live_counts::{self, CaseCounts};
 use super::report_aggregates::{self, Deltas};
 use super::{decode, insert_rows, load_rows, stream_key, upsert_rows, Decoded};
 use crate::error::{to_sql, ProjectionError};
@@ -282,8 +284,9 @@ impl Default for Complaints {
 
 /// The shape and meaning of the rows; bumped when they change. 2: the deadlines of the
 /// case's terms (R-T3). 3: also categories and causes outside the taxonomy read as
-/// `unlisted` (R-P3). 4: the monthly aggregates of the reports (issue 18).
-const SCHEMA_VERSION: u32 = 4;
+/// `unlisted` (R-P3). 4: the monthly aggregates of the reports (issue 18). 5: open
+/// cases per handler (issue 18).
+const SCHEMA_VERSION: u32 = 5;
 
 impl Projection for Complaints {
     fn name(&self) -> &'static str {
@@ -326,6 +329,7 @@ impl Projection for Complaints {
             report_aggregates::COMPLAINTS_MONTHLY,
             report_aggregates::DURATIONS_MONTHLY,
             report_aggregates::SATISFACTION_MONTHLY,
+            live_counts::HANDLER_OPEN_CASES,
         ]
     }
 
@@ -366,6 +370,7 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
     // The cases as the aggregates count them now: what changes is taken back from there.
     let before = rows.clone();
     let mut deltas = Deltas::default();
+    let mut counts = CaseCounts::default();
 
     let mut dirty: Vec<String> = Vec::new();
     let mut filed: Vec<String> = Vec::new();
@@ -453,12 +458,15 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
     for id in &dirty {
         if let Some(row) = before.get(id) {
             deltas.case(row, -1);
+            counts.case(row, -1);
         }
         if let Some(row) = rows.get(id) {
             deltas.case(row, 1);
+            counts.case(row, 1);
         }
     }
     deltas.write(tx).await?;
+    counts.write(tx).await?;
     let changed = dirty.iter().filter_map(|id| rows.get(id)).map(ComplaintRow::params).collect();
     upsert_rows(tx, TABLE, "complaint_id", COLUMNS, changed).await?;
     insert_rows(

@@ -13,6 +13,7 @@ use kefu_domain::search_keys::customer_keys;
 use kefu_domain::{personal, Contacts, PhoneRegion};
 
 use super::customers::{CustomerRow, TABLE as CUSTOMERS};
+use super::live_counts::CustomerCounts;
 use super::{insert_rows, load_rows};
 use crate::error::ProjectionError;
 use crate::params;
@@ -104,10 +105,14 @@ pub(super) async fn merged(
         &params![survivor, duplicate],
     )
     .await?;
+    // Rows already merged into the duplicate count nowhere, before and after.
+    let mut counts = CustomerCounts::default();
+    counts.customer(&dup, -1);
     dup.merged_into = Some(survivor.to_owned());
     dup.last_position = position;
     let mut changed = vec![dup.params()];
     if let Some(mut kept) = rows.remove(survivor) {
+        counts.customer(&kept, -1);
         kept.callbacks += dup.callbacks;
         kept.last_callback_at = kept.last_callback_at.max(dup.last_callback_at);
         kept.first_contact_at = match (kept.first_contact_at, dup.first_contact_at) {
@@ -115,8 +120,10 @@ pub(super) async fn merged(
             (a, b) => a.or(b),
         };
         kept.last_contact_at = kept.last_contact_at.max(dup.last_contact_at);
+        counts.customer(&kept, 1);
         changed.push(kept.params());
     }
+    counts.write(tx).await?;
     super::upsert_rows(tx, CUSTOMERS, "customer_id", super::customers::COLUMNS, changed).await
 }
 
@@ -134,6 +141,11 @@ pub(super) async fn forgotten(
         return Ok(());
     };
     let row = CustomerRow::from_row(&row)?;
+    // Its duplicates, scrubbed below too, count nowhere already.
+    let mut counts = CustomerCounts::default();
+    let erased = CustomerRow { forgotten_at: row.forgotten_at.or(Some(at)), ..row.clone() };
+    counts.changed(Some(&row), Some(&erased));
+    counts.write(tx).await?;
     let scrub = format!(
         "UPDATE {CUSTOMERS} SET name = NULL, contacts = NULL, \
          forgotten_at = COALESCE(forgotten_at, $1), last_position = $2 WHERE customer_id = $3"

@@ -15,6 +15,7 @@ use kefu_domain::{Confidentiality, PhoneRegion};
 use kefu_event_store::RecordedEvent;
 
 use super::customer_index::{self, Reindex};
+use super::live_counts::{self, CustomerCounts};
 use super::{decode, load_rows, stream_key, upsert_rows, Decoded};
 use crate::error::{to_sql, ProjectionError};
 use crate::runner::Projection;
@@ -145,9 +146,10 @@ impl Projection for Customers {
     }
 
     /// 2: search keys, merged duplicates. 3: a source channel outside the taxonomy (a
-    /// legacy event's prose) reads as `unlisted` (R-C8).
+    /// legacy event's prose) reads as `unlisted` (R-C8). 4: customers per agent and
+    /// referrals per referrer (issue 18).
     fn version(&self) -> u32 {
-        3
+        4
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -165,7 +167,7 @@ impl Projection for Customers {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &[TABLE, customer_index::TABLE]
+        &[TABLE, customer_index::TABLE, live_counts::AGENT_CUSTOMERS, live_counts::REFERRAL_COUNTS]
     }
 
     fn reads_personal_data(&self) -> bool {
@@ -250,6 +252,8 @@ async fn apply_segment(
     // A merged duplicate's later callbacks (on its old complaints) count for its survivor.
     let survivors = rows.values().filter_map(|row| row.merged_into.clone()).collect();
     load_into(tx, &mut rows, survivors).await?;
+    // The rows as the counts hold them now: what changes is taken back from there.
+    let before = rows.clone();
 
     let mut reindex = Reindex::default();
     let mut dirty: Vec<String> = Vec::new();
@@ -308,6 +312,11 @@ async fn apply_segment(
     }
     dirty.sort();
     dirty.dedup();
+    let mut counts = CustomerCounts::default();
+    for id in &dirty {
+        counts.changed(before.get(id), rows.get(id));
+    }
+    counts.write(tx).await?;
     let changed = dirty.iter().filter_map(|id| rows.get(id)).map(CustomerRow::params).collect();
     upsert_rows(tx, TABLE, "customer_id", COLUMNS, changed).await?;
     reindex.write(tx, &rows, region).await

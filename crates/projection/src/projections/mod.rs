@@ -4,6 +4,7 @@ pub mod case_records;
 pub mod complaints;
 mod customer_index;
 pub mod customers;
+pub mod live_counts;
 pub mod report_aggregates;
 pub mod staff;
 

@@ -6,6 +6,7 @@ use kefu_domain::Policy;
 
 use super::ReadModels;
 use crate::error::{non_negative, ProjectionError};
+use crate::projections::live_counts::REFERRAL_COUNTS;
 use crate::projections::report_aggregates::{
     COMPLAINTS_MONTHLY, DURATIONS_MONTHLY, FIRST_RESPONSE, SATISFACTION_MONTHLY,
 };
@@ -296,16 +297,21 @@ impl ReadModels {
         let rows = self
             .db()
             .fetch_all(
-                "SELECT g.referrer, n.name AS referrer_name, \
-                 n.confidentiality_rank AS referrer_rank, g.referred, g.still_customers, g.contacted \
-                 FROM (SELECT COALESCE(p.merged_into, r.referred_by) AS referrer, COUNT(*) AS referred, \
-                 COUNT(CASE WHEN r.forgotten_at IS NULL THEN 1 END) AS still_customers, \
-                 COUNT(r.first_contact_at) AS contacted \
-                 FROM rm_customers r LEFT JOIN rm_customers p ON p.customer_id = r.referred_by \
-                 WHERE r.referred_by IS NOT NULL AND r.merged_into IS NULL \
-                 GROUP BY COALESCE(p.merged_into, r.referred_by)) g \
-                 LEFT JOIN rm_customers n ON n.customer_id = g.referrer \
-                 ORDER BY g.referred DESC, g.referrer",
+                // One row per referrer as registered (`live_counts`), a merged one's
+                // added to its survivor's: the cost follows the referrers, not the
+                // customers.
+                &format!(
+                    "SELECT g.referrer, n.name AS referrer_name, \
+                     n.confidentiality_rank AS referrer_rank, g.referred, g.still_customers, \
+                     g.contacted FROM (SELECT COALESCE(p.merged_into, c.referrer) AS referrer, \
+                     CAST(SUM(c.referred) AS BIGINT) AS referred, \
+                     CAST(SUM(c.still_customers) AS BIGINT) AS still_customers, \
+                     CAST(SUM(c.contacted) AS BIGINT) AS contacted FROM {REFERRAL_COUNTS} c \
+                     LEFT JOIN rm_customers p ON p.customer_id = c.referrer \
+                     GROUP BY COALESCE(p.merged_into, c.referrer)) g \
+                     LEFT JOIN rm_customers n ON n.customer_id = g.referrer \
+                     ORDER BY g.referred DESC, g.referrer"
+                ),
                 &[],
             )
             .await?;

@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use kefu_domain::time::later;
+use kefu_domain::time::{earlier, later};
 use kefu_domain::{Policy, SlaRule, StarLevel, Tier};
 
 use super::row_access::{case_columns, CUSTOMER_COLUMNS};
 use super::{ReadModels, RowAccess};
 use crate::error::{non_negative, ProjectionError};
 use crate::params;
+use crate::projections::live_counts::{AGENT_CUSTOMERS, HANDLER_OPEN_CASES};
 
 /// Which time rule a breach or a due item is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,10 +112,19 @@ const FIRST_RESPONSE_BREACHED: &str = "FROM rm_complaints WHERE status = 'open' 
 /// The open cases past their resolution deadline as of $1.
 const RESOLUTION_OVERDUE: &str =
     "FROM rm_complaints WHERE status = 'open' AND resolution_due_at < $1";
-/// Closed cases whose callback is pending past its deadline as of $1. Archived cases owe
-/// nothing more: archiving waits for the callback or its window (R-P12, R-P15).
+/// Closed cases whose callback is pending (R-P15): `status = 'closed' AND
+/// callback_pending`, spelled as the partial index `rm_complaints_callback_pending` is
+/// so that the query reads only them. Archived cases owe nothing more: archiving waits
+/// for the callback or its window (R-P12).
+macro_rules! callback_pending {
+    () => {
+        "callback_pending AND archived_at IS NULL"
+    };
+}
+pub(super) const CALLBACK_PENDING: &str = callback_pending!();
+/// Closed cases whose callback is pending past its deadline as of $1.
 const CALLBACK_OVERDUE: &str =
-    "FROM rm_complaints WHERE status = 'closed' AND callback_pending AND callback_due_at < $1";
+    concat!("FROM rm_complaints WHERE ", callback_pending!(), " AND callback_due_at < $1");
 /// Customers not contacted yet (R-C4); whether they are late depends on their tier's
 /// target, decided in [`ReadModels::uncontacted`]. A merged duplicate is contacted as
 /// its survivor.
@@ -360,11 +370,11 @@ impl ReadModels {
                 },
             );
         }
+        // The counts the projections keep (`live_counts`): one row per person.
         let cases = self
             .db()
             .fetch_all(
-                "SELECT handler, COUNT(*) AS n, COUNT(CASE WHEN severity = 'major' THEN 1 END) AS major \
-                 FROM rm_complaints WHERE status = 'open' AND handler IS NOT NULL GROUP BY handler",
+                &format!("SELECT handler, open_cases, open_major_cases FROM {HANDLER_OPEN_CASES}"),
                 &[],
             )
             .await?;
@@ -373,23 +383,19 @@ impl ReadModels {
             let load = loads
                 .entry(handler.clone())
                 .or_insert_with(|| HandlerLoad { staff_id: handler, ..HandlerLoad::default() });
-            load.open_cases = non_negative("count", row.int("n")?)?;
-            load.open_major_cases = non_negative("count", row.int("major")?)?;
+            load.open_cases = non_negative("count", row.int("open_cases")?)?;
+            load.open_major_cases = non_negative("count", row.int("open_major_cases")?)?;
         }
         let customers = self
             .db()
-            .fetch_all(
-                "SELECT agent, COUNT(*) AS n FROM rm_customers \
-                 WHERE forgotten_at IS NULL AND merged_into IS NULL GROUP BY agent",
-                &[],
-            )
+            .fetch_all(&format!("SELECT agent, customers FROM {AGENT_CUSTOMERS}"), &[])
             .await?;
         for row in customers {
             let agent = row.text("agent")?;
             let load = loads
                 .entry(agent.clone())
                 .or_insert_with(|| HandlerLoad { staff_id: agent, ..HandlerLoad::default() });
-            load.customers = non_negative("count", row.int("n")?)?;
+            load.customers = non_negative("count", row.int("customers")?)?;
         }
         Ok(loads.into_values().collect())
     }
@@ -412,10 +418,10 @@ impl ReadModels {
                      COALESCE(m.merged_into, c.customer_id) AS customer_id, \
                      c.handler, c.callback_due_at FROM rm_complaints c \
                      LEFT JOIN rm_customers m ON m.customer_id = c.customer_id \
-                     WHERE c.status = 'closed' AND c.callback_pending",
+                     WHERE {CALLBACK_PENDING} AND c.callback_due_at <= $1",
                     case_columns("c")
                 ),
-                &[],
+                &params![until],
             )
             .await?;
         for row in rows {
@@ -433,58 +439,89 @@ impl ReadModels {
                 });
             }
         }
+        // R-C4: the customers awaiting their first contact (a partial index holds them).
+        for customer in self.uncontacted(policy).await? {
+            if customer.due_at <= until {
+                due.push(DueCallback {
+                    kind: DueKind::NewCustomerContact,
+                    customer_id: customer.customer_id,
+                    complaint_id: None,
+                    case_number: None,
+                    owner: Some(customer.agent),
+                    due_at: customer.due_at,
+                    overdue: customer.due_at < now,
+                    access: customer.access,
+                });
+            }
+        }
+        // R-C5: per grade with a cadence, the live customers whose cadence started early
+        // enough to fall due by `until`: one range of `rm_customers_routine` each, so
+        // customers called back on time are never read.
+        for tier in Tier::ALL.iter().copied() {
+            for stars in 0..=5u32 {
+                let level = StarLevel::new(stars).ok();
+                let Some(interval) = policy.callback_interval(tier, level) else { continue };
+                self.routine_due(tier, stars, level, earlier(until, interval), policy, &mut due)
+                    .await?;
+            }
+        }
+        due.iter_mut().for_each(|item| item.overdue = item.due_at < now);
+        due.retain(|item| item.due_at <= until);
+        due.sort_by(|a, b| {
+            (a.due_at, a.kind, &a.customer_id, &a.complaint_id).cmp(&(
+                b.due_at,
+                b.kind,
+                &b.customer_id,
+                &b.complaint_id,
+            ))
+        });
+        Ok(due)
+    }
+
+    /// The routine callbacks (R-C5) of customers of `tier` with `stars` (0: none) whose
+    /// cadence started by `started_by`, added to `due` with their exact due time.
+    async fn routine_due(
+        &self,
+        tier: Tier,
+        stars: u32,
+        level: Option<StarLevel>,
+        started_by: DateTime<Utc>,
+        policy: &Policy,
+        due: &mut Vec<DueCallback>,
+    ) -> Result<(), ProjectionError> {
         let rows = self
             .db()
             .fetch_all(
                 &format!(
-                    "SELECT customer_id, agent, tier, stars, registered_at, first_contact_at, \
-                     last_callback_at, {CUSTOMER_COLUMNS} FROM rm_customers \
-                     WHERE forgotten_at IS NULL AND merged_into IS NULL \
-                     AND (first_contact_at IS NULL OR tier IN ('key', 'vip') OR stars = 5)"
+                    "SELECT customer_id, agent, registered_at, last_callback_at, \
+                     {CUSTOMER_COLUMNS} FROM rm_customers \
+                     WHERE forgotten_at IS NULL AND merged_into IS NULL AND tier = $1 \
+                     AND COALESCE(stars, 0) = $2 \
+                     AND COALESCE(last_callback_at, registered_at) <= $3"
                 ),
-                &[],
+                &params![tier.to_string(), stars, started_by],
             )
             .await?;
         for row in rows {
-            let customer_id = row.text("customer_id")?;
-            let agent = row.text("agent")?;
-            let registered_at = row.time("registered_at")?;
-            let access = RowAccess::of_customer(&row)?;
-            let mut push = |kind, due_at: DateTime<Utc>| {
-                if due_at <= until {
-                    due.push(DueCallback {
-                        kind,
-                        customer_id: customer_id.clone(),
-                        complaint_id: None,
-                        case_number: None,
-                        owner: Some(agent.clone()),
-                        due_at,
-                        overdue: due_at < now,
-                        access: access.clone(),
-                    });
-                }
-            };
-            let tier: Tier =
-                row.text("tier")?.parse().map_err(|e| ProjectionError::Corrupt(format!("{e}")))?;
-            if row.opt_time("first_contact_at")?.is_none() {
-                let due_at =
-                    policy.due(SlaRule::NewCustomerContact, registered_at, None, Some(tier));
-                push(DueKind::NewCustomerContact, due_at);
-            }
-            let stars = row
-                .opt_int("stars")?
-                .and_then(|s| u32::try_from(s).ok())
-                .and_then(|s| StarLevel::new(s).ok());
-            if let Some(due_at) = policy.next_routine_callback_due(
+            let Some(due_at) = policy.next_routine_callback_due(
                 tier,
-                stars,
-                registered_at,
+                level,
+                row.time("registered_at")?,
                 row.opt_time("last_callback_at")?,
-            ) {
-                push(DueKind::RoutineCallback, due_at);
-            }
+            ) else {
+                continue;
+            };
+            due.push(DueCallback {
+                kind: DueKind::RoutineCallback,
+                customer_id: row.text("customer_id")?,
+                complaint_id: None,
+                case_number: None,
+                owner: Some(row.text("agent")?),
+                due_at,
+                overdue: false,
+                access: RowAccess::of_customer(&row)?,
+            });
         }
-        due.sort_by(|a, b| a.due_at.cmp(&b.due_at).then(a.kind.cmp(&b.kind)));
-        Ok(due)
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use kefu_domain::{Policy, SlaRule, Tier};
 
+use super::operations::CALLBACK_PENDING;
 use super::row_access::{case_columns, CUSTOMER_COLUMNS};
 use super::{ReadModels, RowAccess, SlaKind};
 use crate::error::ProjectionError;
@@ -56,8 +57,8 @@ impl ReadModels {
             (
                 SlaKind::CallbackOverdue,
                 format!("SELECT {access}, complaint_id, case_number, handler, callback_at_risk_at AS risk_at, \
-                 callback_due_at AS due_at FROM rm_complaints WHERE status = 'closed' \
-                 AND callback_pending AND callback_at_risk_at <= $1 AND callback_due_at >= $1"),
+                 callback_due_at AS due_at FROM rm_complaints WHERE {CALLBACK_PENDING} \
+                 AND callback_at_risk_at <= $1 AND callback_due_at >= $1"),
             ),
         ];
         for (kind, sql) in rules {

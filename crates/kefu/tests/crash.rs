@@ -32,6 +32,8 @@ fn free_port() -> SocketAddr {
 fn spawn(url: &str, addr: SocketAddr, tokens: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_kefu"))
         .args(["serve", "--database-url", url, "--listen", &addr.to_string()])
+        // Two servers run at once; neither needs the console (its default port is shared).
+        .args(["--console-listen", "off"])
         .arg("--tokens-file")
         .arg(tokens)
         .env("RUST_LOG", "warn")

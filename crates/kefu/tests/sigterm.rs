@@ -37,6 +37,7 @@ async fn sigterm_ends_open_streams_and_the_process() {
     let addr = free_port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_kefu"))
         .args(["serve", "--database-url", &url, "--listen", &addr.to_string()])
+        .args(["--console-listen", "off"])
         .arg("--tokens-file")
         .arg(&tokens)
         .env("KEFU_LOG_FORMAT", "json")

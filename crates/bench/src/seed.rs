@@ -56,8 +56,13 @@ fn run<A: Aggregate>(commands: Vec<(A::Command, DateTime<Utc>)>) -> Vec<A::Event
     let mut state = A::State::default();
     let mut events = Vec::new();
     for (command, at) in commands {
-        // Every command here is valid by construction; a refusal would be a bug in the seed.
-        let new = A::decide(&state, command, at).unwrap_or_default();
+        // Every command here is valid by construction. A refusal is a bug in the seed and
+        // must stop it: skipped silently, it left one case in ten open for ever (a major
+        // complaint needs an escalation before its signature), so the open set grew with
+        // the log and the benchmark measured the seed, not the reports.
+        let new = A::decide(&state, command, at).unwrap_or_else(|error| {
+            panic!("the seed issued a command the domain refuses: {error}")
+        });
         for event in new {
             state = A::evolve(state, &event);
             events.push(event);
@@ -75,13 +80,19 @@ enum Stage {
     Archived,
 }
 
-/// Investigation to closure by `handler`, from `at` (a day to two days after).
+/// Investigation to closure by `handler`, from `at` (a day to two days after); a major
+/// complaint is escalated to the director, who signs (R-P5).
 fn handle_and_close(
     handler: &StaffId,
+    severity: Severity,
     at: DateTime<Utc>,
 ) -> Vec<(ComplaintCommand, DateTime<Utc>)> {
     let day = TimeDelta::days(1);
-    vec![
+    let (signer, capacity) = match severity {
+        Severity::Major => (staff("d1"), SignerCapacity::Director),
+        _ => (handler.clone(), SignerCapacity::Handler),
+    };
+    let mut commands = vec![
         (
             ComplaintCommand::RecordInvestigation(RecordInvestigation {
                 by: Actor::handler(handler.clone()),
@@ -96,10 +107,19 @@ fn handle_and_close(
             }),
             at + day,
         ),
+    ];
+    if severity == Severity::Major {
+        let escalate = EscalateComplaint {
+            to: SignerCapacity::Director,
+            reason: text("major complaint: the director decides"),
+        };
+        commands.push((ComplaintCommand::Escalate(escalate), at + day));
+    }
+    commands.extend([
         (
             ComplaintCommand::SignOpinion(SignOpinion {
-                signer: handler.clone(),
-                capacity: SignerCapacity::Handler,
+                signer,
+                capacity,
                 decision: text("refund"),
                 remedy: Some(text("refund and apology letter")),
                 meeting: None,
@@ -134,7 +154,8 @@ fn handle_and_close(
             }),
             at + day * 2,
         ),
-    ]
+    ]);
+    commands
 }
 
 fn callback(
@@ -167,6 +188,7 @@ fn case(
 ) -> (Vec<ComplaintEvent>, ComplaintId) {
     let id = ComplaintId::generate();
     let handler = staff(["h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8"][index(n, 8)]);
+    let severity = if n % 10 == 0 { Severity::Major } else { Severity::Normal };
     let hour = TimeDelta::hours(1);
     let day = TimeDelta::days(1);
     let mut commands = vec![
@@ -177,7 +199,7 @@ fn case(
                 customer_id,
                 category: text(["billing", "service", "delay"][index(n, 3)]),
                 cause: text(["overcharge", "rude_staff", "late_delivery", "wrong_item"][index(n, 4)]),
-                severity: if n % 10 == 0 { Severity::Major } else { Severity::Normal },
+                severity,
                 channel: IntakeChannel::ALL[index(n, IntakeChannel::ALL.len())],
                 description: text("The customer reports being charged twice for the same visit and asks for a refund of the second charge."),
                 respondent: Some(staff("r1")),
@@ -208,14 +230,14 @@ fn case(
         ),
     ];
     if stage != Stage::Open {
-        commands.extend(handle_and_close(&handler, received + day));
+        commands.extend(handle_and_close(&handler, severity, received + day));
     }
     if matches!(stage, Stage::CalledBack | Stage::Archived) {
         let at = received + day * 4;
         if n % 10 == 7 {
             // R-P14: reopened by the callback, closed again, called back again.
             commands.push(callback(CallbackOutcome::Dissatisfied, 1, at));
-            commands.extend(handle_and_close(&handler, at + day));
+            commands.extend(handle_and_close(&handler, severity, at + day));
             commands.push(callback(CallbackOutcome::Satisfied, 4, at + day * 4));
         } else {
             let outcome = [CallbackOutcome::Satisfied, CallbackOutcome::Neutral][index(n, 2)];
@@ -228,6 +250,28 @@ fn case(
         commands.push((ComplaintCommand::Archive(archive), received + day * 40));
     }
     (run::<Complaint>(commands), id)
+}
+
+/// How many cases make about `events` events: the mean events of a case (a cycle of
+/// ten, archived or only called back in the proportion of the span), its customer's
+/// share (one customer in five cases) included.
+fn cases_for(events: u64, now: DateTime<Utc>) -> u64 {
+    let number = CaseNumber::new(now.year(), 1).unwrap_or_else(|_| unreachable!("in range"));
+    let customer = CustomerId::generate();
+    let cycle: u64 = (0..10u64)
+        .map(|n| {
+            let events = |stage| case(customer, number, now, n, stage).0.len() as u64;
+            events(Stage::Archived) * 2 + events(Stage::CalledBack)
+        })
+        .sum();
+    let customers: u64 = (0..10u64).map(|c| customer_events(c, now)).sum();
+    // Per 30 cases: `cycle` events of cases, and six customers (`customers` is ten's).
+    let per_30_cases = cycle + customers * 6 / 10;
+    (events * 30 / per_30_cases.max(1)).max(1)
+}
+
+fn customer_events(c: u64, now: DateTime<Utc>) -> u64 {
+    customer(c, now - TimeDelta::days(30), None, now).0.len() as u64
 }
 
 fn index(n: u64, len: usize) -> usize {
@@ -356,9 +400,10 @@ pub async fn seed(store: &EventStore, events: u64) -> anyhow::Result<u64> {
         "seeding needs an empty database: its case numbers would collide with those stored"
     );
     let now = Utc::now();
-    // About 10.6 events a case, its customer's share included: receipts are spread
-    // evenly over the span, the newest last.
-    let cases = (events * 10 / 106).max(1);
+    // Exactly this many cases, so the newest are the open set and the ones awaiting their
+    // callback whatever the size (an estimate that fell short left the newest days empty
+    // and the open set to chance); the events come out close to `events`.
+    let cases = cases_for(events, now);
     let span = TimeDelta::days(SPAN_DAYS).num_seconds();
     let mut in_flight = InFlight::default();
     let mut sequences: HashMap<i32, u32> = HashMap::new();
@@ -366,7 +411,7 @@ pub async fn seed(store: &EventStore, events: u64) -> anyhow::Result<u64> {
     let mut current: Option<(CustomerId, DataKey)> = None;
     let mut referrer = None;
     let recent = OPEN_CASES + AWAITING_CALLBACK;
-    while written < events {
+    while n < cases {
         // The newest cases over the last ten days, the others over the span before.
         let left = cases.saturating_sub(n + 1);
         let age = if left < recent {

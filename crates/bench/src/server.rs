@@ -160,3 +160,10 @@ pub fn rss_mib() -> (f64, f64) {
     };
     (field("VmHWM:"), field("VmRSS:"))
 }
+
+/// Starts a new peak for [`rss_mib`] (Linux's `clear_refs` 5 resets `VmHWM`), so a phase's
+/// peak is its own and not the seeding's before it.
+pub fn reset_rss_peak() {
+    // Where the kernel refuses it, the peak stays the whole process's: still an upper bound.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}

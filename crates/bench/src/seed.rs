@@ -31,6 +31,8 @@ const SPAN_DAYS: i64 = 3 * 365;
 const RECENT_DAYS: i64 = 10;
 /// Cases older than this are archived (their callback window long past).
 const ARCHIVE_AFTER_DAYS: i64 = 365;
+/// How long after its receipt a case is filed.
+const FILED_AFTER: TimeDelta = TimeDelta::minutes(10);
 /// Appends queued before the oldest is awaited.
 const IN_FLIGHT: usize = 2_000;
 
@@ -209,7 +211,7 @@ fn case(
                 policy: PolicyBook::new().current(),
                 tier: Tier::Regular,
             }),
-            received + TimeDelta::minutes(10),
+            received + FILED_AFTER,
         ),
         (
             ComplaintCommand::AssignHandler(AssignHandler {
@@ -440,7 +442,9 @@ pub async fn seed(store: &EventStore, events: u64) -> anyhow::Result<u64> {
         } else {
             Stage::CalledBack
         };
-        let year = received.year();
+        // R-P1: the number is of the year the case is filed in (a receipt at 23:55 on
+        // 31 December is filed in the new year).
+        let year = (received + FILED_AFTER).year();
         let sequence = sequences.entry(year).or_insert(0);
         *sequence += 1;
         let number = CaseNumber::new(year, *sequence)?;

@@ -242,7 +242,7 @@ async fn reports_give_analysts_aggregates_only_and_names_within_clearance(app: &
     denied(app, analyst.reports.list_sla_breaches(breaches), &[]).await;
     let workload = pb::GetHandlerWorkloadRequest { min_position: position };
     denied(app, analyst.reports.get_handler_workload(workload), &[]).await;
-    let referrals = pb::GetReferralReportRequest { min_position: position };
+    let referrals = pb::GetReferralReportRequest { min_position: position, ..Default::default() };
     denied(app, analyst.reports.get_referral_report(referrals), &["QR1"]).await;
     let dashboard = pb::GetDashboardRequest { min_position: position, as_of: None };
     let seen = analyst.reports.get_dashboard(dashboard).await.expect("aggregates");

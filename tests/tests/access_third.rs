@@ -278,7 +278,7 @@ async fn a_referrer_above_clearance_is_as_unknown_as_one_never_registered(app: &
     };
     let listed = s_pub.customers.list_customers(list).await.expect("list").into_inner();
     assert!(listed.customers.is_empty(), "{listed:?}");
-    let report = pb::GetReferralReportRequest { min_position: head };
+    let report = pb::GetReferralReportRequest { min_position: head, ..Default::default() };
     let report = s_pub.reports.get_referral_report(report).await.expect("report").into_inner();
     assert!(report.referrals.iter().all(|r| r.referrer_id != secret), "{report:?}");
 

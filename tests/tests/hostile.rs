@@ -396,7 +396,10 @@ async fn fire(clients: &mut Clients, g: &mut Gen, known: &[String]) -> Vec<(Stri
         include_at_risk: true
     }));
     call!(reports.get_handler_workload(pb::GetHandlerWorkloadRequest { min_position: 0 }));
-    call!(reports.get_referral_report(pb::GetReferralReportRequest { min_position: 0 }));
+    call!(reports.get_referral_report(pb::GetReferralReportRequest {
+        min_position: 0,
+        ..Default::default()
+    }));
     call!(events.read_all(pb::ReadAllRequest {
         from_position: g.u64(),
         limit: g.uint(),

@@ -255,7 +255,10 @@ async fn every_read_refuses_a_position_beyond_the_head(app: &kefu_tests::TestApp
                 "GetReferralReport",
                 admin
                     .reports
-                    .get_referral_report(pb::GetReferralReportRequest { min_position })
+                    .get_referral_report(pb::GetReferralReportRequest {
+                        min_position,
+                        ..Default::default()
+                    })
                     .await
                     .err(),
             ),

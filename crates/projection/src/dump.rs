@@ -3,7 +3,9 @@
 
 use crate::error::ProjectionError;
 use crate::params;
-use crate::projections::live_counts::{AGENT_CUSTOMERS, HANDLER_OPEN_CASES, REFERRAL_COUNTS};
+use crate::projections::live_counts::{
+    AGENT_CUSTOMERS, GRADES, GRADE_CUSTOMERS, HANDLER_OPEN_CASES, REFERRAL_COUNTS, REFERRER_TOTALS,
+};
 use crate::projections::report_aggregates::{
     COMPLAINTS_MONTHLY, DURATIONS_MONTHLY, SATISFACTION_MONTHLY,
 };
@@ -60,6 +62,18 @@ fn aggregate_scans() -> Vec<(&'static str, String)> {
             "{column} - {column} % {width} AS lower_s, {column} - {column} % {width} + {width} AS upper_s"
         )
     };
+    let grades: Vec<String> = GRADES
+        .iter()
+        .map(|grade| {
+            format!(
+                "SELECT '{}' AS grade, COUNT(*) AS customers FROM rm_customers \
+                 WHERE forgotten_at IS NULL AND merged_into IS NULL AND {} HAVING COUNT(*) > 0",
+                grade.name,
+                grade.condition()
+            )
+        })
+        .collect();
+    let grades = grades.join(" UNION ALL ");
     vec![
         (
             COMPLAINTS_MONTHLY,
@@ -111,6 +125,12 @@ fn aggregate_scans() -> Vec<(&'static str, String)> {
              COUNT(CASE WHEN forgotten_at IS NULL THEN 1 END) AS still_customers, \
              COUNT(first_contact_at) AS contacted FROM rm_customers \
              WHERE referred_by IS NOT NULL AND merged_into IS NULL GROUP BY referred_by"
+                .to_owned(),
+        ),
+        (GRADE_CUSTOMERS, grades),
+        (
+            REFERRER_TOTALS,
+            "SELECT COALESCE(p.merged_into, r.referred_by) AS referrer, COUNT(*) AS referred,              COUNT(CASE WHEN r.forgotten_at IS NULL THEN 1 END) AS still_customers,              COUNT(r.first_contact_at) AS contacted              FROM rm_customers r LEFT JOIN rm_customers p ON p.customer_id = r.referred_by              WHERE r.referred_by IS NOT NULL AND r.merged_into IS NULL              GROUP BY COALESCE(p.merged_into, r.referred_by)"
                 .to_owned(),
         ),
     ]

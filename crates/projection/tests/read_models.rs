@@ -274,7 +274,7 @@ async fn scripted_scenario_matches_hand_computed_metrics(db: &TestDatabase) {
     assert!(models.monthly_summary("2026-4").await.is_err());
 
     // R-R4 referrals: A referred C (contacted) and D (not).
-    let referrals = models.referral_report().await.unwrap();
+    let referrals = models.referral_report(&Page::default(), 3).await.unwrap().rows;
     assert_eq!(referrals.len(), 1);
     assert_eq!(referrals[0].referrer_id, a.to_string());
     assert_eq!(referrals[0].referrer_name.as_deref(), Some("Customer A"));
@@ -404,6 +404,8 @@ async fn rebuild_from_zero_equals_incremental_build(db: &TestDatabase) {
         "rm_handler_open_cases",
         "rm_agent_customers",
         "rm_referral_counts",
+        "rm_grade_customers",
+        "rm_referrer_totals",
     ] {
         assert!(aggregates.iter().any(|line| line.starts_with(table)), "{table} is empty");
     }
@@ -445,9 +447,10 @@ async fn reports_from_counts_equal_scans(runner: &Runner) {
     )
     .await;
     let report: Vec<Vec<String>> = models
-        .referral_report()
+        .referral_report(&Page::default(), 3)
         .await
         .unwrap()
+        .rows
         .into_iter()
         .map(|r| {
             let counts = [r.referred, r.still_customers, r.contacted].map(|n| n.to_string());

@@ -494,7 +494,10 @@ async fn reads(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> A
         Rpc::GetReferralReport => encoded(
             clients
                 .reports
-                .get_referral_report(pb::GetReferralReportRequest { min_position: head })
+                .get_referral_report(pb::GetReferralReportRequest {
+                    min_position: head,
+                    ..Default::default()
+                })
                 .await,
         ),
         Rpc::ReplayCase => {

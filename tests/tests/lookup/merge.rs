@@ -42,7 +42,10 @@ async fn reports(admin: &mut Clients, survivor: &str, at: u64) -> Reports {
     let later = kefu_api_timestamp(Utc::now() + TimeDelta::days(4));
     let referrals = admin
         .reports
-        .get_referral_report(pb::GetReferralReportRequest { min_position: at })
+        .get_referral_report(pb::GetReferralReportRequest {
+            min_position: at,
+            ..Default::default()
+        })
         .await
         .expect("referrals")
         .into_inner()

@@ -259,28 +259,31 @@ impl ReportingService for Reports {
         // R-C6: only referrers within the caller's clearance are rows; a forgotten one
         // (no level any more) is a row without a name.
         let cleared = kefu_projection::confidentiality_rank(access.max_level());
-        let referrals = self.ctx.reports.referral_report().await.map_err(ApiError::from)?;
+        let after = (!req.page_token.is_empty()).then_some(req.page_token);
+        let page = queries::Page { after, size: req.page_size };
+        let referrals =
+            self.ctx.reports.referral_report(&page, cleared).await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetReferralReportResponse {
             referrals: referrals
+                .rows
                 .into_iter()
-                .filter(|r| r.referrer_rank.is_none_or(|rank| rank <= cleared))
                 .map(|r| {
                     let shown = r.referrer_rank.is_some();
-                    (r, shown)
-                })
-                .map(|(r, shown)| pb::Referral {
-                    referrer_id: r.referrer_id,
-                    referrer_name: if shown {
-                        r.referrer_name.unwrap_or_default()
-                    } else {
-                        String::new()
-                    },
-                    referrer_name_redacted: !shown,
-                    referred: r.referred,
-                    still_customers: r.still_customers,
-                    contacted: r.contacted,
+                    pb::Referral {
+                        referrer_id: r.referrer_id,
+                        referrer_name: if shown {
+                            r.referrer_name.unwrap_or_default()
+                        } else {
+                            String::new()
+                        },
+                        referrer_name_redacted: !shown,
+                        referred: r.referred,
+                        still_customers: r.still_customers,
+                        contacted: r.contacted,
+                    }
                 })
                 .collect(),
+            next_page_token: referrals.next.unwrap_or_default(),
         }))
     }
 }

@@ -107,12 +107,13 @@ pub(super) async fn merged(
     .await?;
     // Rows already merged into the duplicate count nowhere, before and after.
     let mut counts = CustomerCounts::default();
-    counts.customer(&dup, -1);
+    let before = dup.clone();
     dup.merged_into = Some(survivor.to_owned());
     dup.last_position = position;
+    counts.changed(Some(&before), Some(&dup));
     let mut changed = vec![dup.params()];
     if let Some(mut kept) = rows.remove(survivor) {
-        counts.customer(&kept, -1);
+        let before = kept.clone();
         kept.callbacks += dup.callbacks;
         kept.last_callback_at = kept.last_callback_at.max(dup.last_callback_at);
         kept.first_contact_at = match (kept.first_contact_at, dup.first_contact_at) {
@@ -120,11 +121,12 @@ pub(super) async fn merged(
             (a, b) => a.or(b),
         };
         kept.last_contact_at = kept.last_contact_at.max(dup.last_contact_at);
-        counts.customer(&kept, 1);
+        counts.changed(Some(&before), Some(&kept));
         changed.push(kept.params());
     }
-    counts.write(tx).await?;
-    super::upsert_rows(tx, CUSTOMERS, "customer_id", super::customers::COLUMNS, changed).await
+    super::upsert_rows(tx, CUSTOMERS, "customer_id", super::customers::COLUMNS, changed).await?;
+    // After the rows: the referral totals read who is merged into whom.
+    counts.write(tx).await
 }
 
 /// R-C8: `customer_id` was erased. No plaintext copy survives in its row, in the rows of

@@ -147,9 +147,10 @@ impl Projection for Customers {
 
     /// 2: search keys, merged duplicates. 3: a source channel outside the taxonomy (a
     /// legacy event's prose) reads as `unlisted` (R-C8). 4: customers per agent and
-    /// referrals per referrer (issue 18).
+    /// referrals per referrer (issue 18). 5: customers per graded group, referral totals
+    /// per report key (issue 18).
     fn version(&self) -> u32 {
-        4
+        5
     }
 
     fn event_types(&self) -> &'static [&'static str] {
@@ -167,7 +168,14 @@ impl Projection for Customers {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &[TABLE, customer_index::TABLE, live_counts::AGENT_CUSTOMERS, live_counts::REFERRAL_COUNTS]
+        &[
+            TABLE,
+            customer_index::TABLE,
+            live_counts::AGENT_CUSTOMERS,
+            live_counts::REFERRAL_COUNTS,
+            live_counts::GRADE_CUSTOMERS,
+            live_counts::REFERRER_TOTALS,
+        ]
     }
 
     fn reads_personal_data(&self) -> bool {
@@ -316,9 +324,9 @@ async fn apply_segment(
     for id in &dirty {
         counts.changed(before.get(id), rows.get(id));
     }
-    counts.write(tx).await?;
     let changed = dirty.iter().filter_map(|id| rows.get(id)).map(CustomerRow::params).collect();
     upsert_rows(tx, TABLE, "customer_id", COLUMNS, changed).await?;
+    counts.write(tx).await?;
     reindex.write(tx, &rows, region).await
 }
 

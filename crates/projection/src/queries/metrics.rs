@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 use kefu_domain::Policy;
 
-use super::ReadModels;
+use super::records::paged;
+use super::{Page, Paged, ReadModels};
 use crate::error::{non_negative, ProjectionError};
-use crate::projections::live_counts::REFERRAL_COUNTS;
+use crate::projections::live_counts::{GRADES, GRADE_CUSTOMERS, REFERRER_TOTALS};
 use crate::projections::report_aggregates::{
     COMPLAINTS_MONTHLY, DURATIONS_MONTHLY, FIRST_RESPONSE, SATISFACTION_MONTHLY,
 };
@@ -188,27 +189,34 @@ impl ReadModels {
             .collect()
     }
 
-    /// R-C5 coverage at `now`: the share of each graded group called back within its cadence.
+    /// R-C5 coverage at `now`: the share of each graded group called back within its
+    /// cadence. The group's size is a kept count; the query reads only the members not
+    /// covered (never called back, or last before the cadence), so the cost follows
+    /// the callbacks owed, not the graded customers.
     pub async fn callback_coverage(
         &self,
         now: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<Vec<CallbackCoverage>, ProjectionError> {
-        let groups = [
-            ("key", "tier = 'key'", policy.key_customer_callback_days, 100.0),
-            ("five_star", "stars = 5", policy.five_star_callback_days, 100.0),
-            (
-                "vip",
-                "tier = 'vip'",
-                policy.vip_callback_days,
-                f64::from(policy.vip_coverage_target_percent),
-            ),
-        ];
-        let mut coverage = Vec::with_capacity(groups.len());
-        for (group, condition, days, target) in groups {
+        let mut coverage = Vec::with_capacity(GRADES.len());
+        for grade in GRADES {
+            let (days, target) = match grade.name {
+                "key" => (policy.key_customer_callback_days, 100.0),
+                "five_star" => (policy.five_star_callback_days, 100.0),
+                _ => (policy.vip_callback_days, f64::from(policy.vip_coverage_target_percent)),
+            };
+            let live = "forgotten_at IS NULL AND merged_into IS NULL";
+            let member = grade.condition();
+            // `COALESCE(…) < $1` with a callback logged is `last_callback_at < $1`, read as
+            // one range of `rm_customers_routine` per tier and stars.
             let sql = format!(
-                "SELECT COUNT(*) AS n, COUNT(CASE WHEN last_callback_at >= $1 THEN 1 END) AS covered \
-                 FROM rm_customers WHERE forgotten_at IS NULL AND merged_into IS NULL AND {condition}"
+                "SELECT (SELECT customers FROM {GRADE_CUSTOMERS} WHERE grade = '{name}') AS n, \
+                 (SELECT COUNT(*) FROM rm_customers WHERE {live} AND {member} \
+                 AND COALESCE(last_callback_at, registered_at) < $1 \
+                 AND last_callback_at IS NOT NULL) AS late, \
+                 (SELECT COUNT(*) FROM rm_customers WHERE last_callback_at IS NULL \
+                 AND {live} AND {member}) AS never",
+                name = grade.name,
             );
             let row = self
                 .db()
@@ -218,10 +226,16 @@ impl ReadModels {
                 )
                 .await?
                 .ok_or_else(|| ProjectionError::Corrupt("aggregate returned no row".into()))?;
-            let customers = non_negative("count", row.int("n")?)?;
-            let covered = non_negative("count", row.int("covered")?)?;
+            let customers = non_negative("count", row.opt_int("n")?.unwrap_or(0))?;
+            let uncovered = non_negative("count", row.int("late")? + row.int("never")?)?;
+            let covered = customers.checked_sub(uncovered).ok_or_else(|| {
+                ProjectionError::Corrupt(format!(
+                    "{GRADE_CUSTOMERS} holds {customers} {} customers, fewer than the {uncovered} not covered",
+                    grade.name
+                ))
+            })?;
             coverage.push(CallbackCoverage {
-                group,
+                group: grade.name,
                 customers,
                 covered,
                 rate: if customers == 0 { 1.0 } else { ratio(covered, customers) },
@@ -291,31 +305,44 @@ impl ReadModels {
         Ok(summary)
     }
 
-    /// R-R4: referrals per referrer, most referrals first. A merged duplicate's referrals
-    /// count for its survivor, and a merged duplicate is no referred customer of its own.
-    pub async fn referral_report(&self) -> Result<Vec<ReferralRow>, ProjectionError> {
-        let rows = self
-            .db()
-            .fetch_all(
-                // One row per referrer as registered (`live_counts`), a merged one's
-                // added to its survivor's: the cost follows the referrers, not the
-                // customers.
-                &format!(
-                    "SELECT g.referrer, n.name AS referrer_name, \
-                     n.confidentiality_rank AS referrer_rank, g.referred, g.still_customers, \
-                     g.contacted FROM (SELECT COALESCE(p.merged_into, c.referrer) AS referrer, \
-                     CAST(SUM(c.referred) AS BIGINT) AS referred, \
-                     CAST(SUM(c.still_customers) AS BIGINT) AS still_customers, \
-                     CAST(SUM(c.contacted) AS BIGINT) AS contacted FROM {REFERRAL_COUNTS} c \
-                     LEFT JOIN rm_customers p ON p.customer_id = c.referrer \
-                     GROUP BY COALESCE(p.merged_into, c.referrer)) g \
-                     LEFT JOIN rm_customers n ON n.customer_id = g.referrer \
-                     ORDER BY g.referred DESC, g.referrer"
-                ),
-                &[],
-            )
-            .await?;
-        rows.iter()
+    /// R-R4: referrals per referrer, most referrals first, a page at a time, only
+    /// referrers the caller is cleared for (`cleared`: the highest confidentiality rank).
+    /// A merged duplicate's referrals count for its survivor, and a merged duplicate is
+    /// no referred customer of its own. Read from `rm_referrer_totals` along its
+    /// `(referred DESC, referrer)` index: the cost follows the page (and the referrers
+    /// above the caller's clearance skipped on the way), not the referrers.
+    pub async fn referral_report(
+        &self,
+        page: &Page,
+        cleared: i64,
+    ) -> Result<Paged<ReferralRow>, ProjectionError> {
+        let limit = page.limit()?;
+        let mut params: Vec<Param> = vec![Param::Int(cleared)];
+        let mut after = String::new();
+        if let Some(token) = &page.after {
+            let (referred, referrer) = token
+                .split_once(':')
+                .and_then(|(n, id)| Some((n.parse::<i64>().ok()?, id)))
+                .ok_or_else(|| ProjectionError::InvalidArgument {
+                    field: "page_token",
+                    reason: "not a token of this report".into(),
+                })?;
+            params.push(Param::Int(referred));
+            params.push(Param::Text(referrer.to_owned()));
+            after = " AND (t.referred < $2 OR (t.referred = $2 AND t.referrer > $3))".to_owned();
+        }
+        params.push(Param::Int(limit + 1));
+        let sql = format!(
+            "SELECT t.referrer, n.name AS referrer_name, n.confidentiality_rank AS referrer_rank, \
+             t.referred, t.still_customers, t.contacted FROM {REFERRER_TOTALS} t \
+             LEFT JOIN rm_customers n ON n.customer_id = t.referrer \
+             WHERE (n.confidentiality_rank IS NULL OR n.confidentiality_rank <= $1){after} \
+             ORDER BY t.referred DESC, t.referrer LIMIT ${}",
+            params.len()
+        );
+        let rows = self.db().fetch_all(&sql, &params).await?;
+        let rows = rows
+            .iter()
             .map(|row| {
                 Ok(ReferralRow {
                     referrer_id: row.text("referrer")?,
@@ -326,7 +353,8 @@ impl ReadModels {
                     contacted: non_negative("count", row.int("contacted")?)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, ProjectionError>>()?;
+        Ok(paged(rows, limit, |row| format!("{}:{}", row.referred, row.referrer_id)))
     }
 }
 

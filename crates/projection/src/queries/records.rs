@@ -214,7 +214,7 @@ impl ReadModels {
 }
 
 /// Cuts the extra row fetched to learn whether another page follows.
-fn paged<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Paged<T> {
+pub(super) fn paged<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Paged<T> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     if rows.len() > limit {
         rows.truncate(limit);

@@ -127,6 +127,24 @@ impl Console {
         answer
     }
 
+    /// Opens `path` (plain HTTP) and returns once the headers are in: the status and
+    /// the body still streaming (a live page), open until dropped.
+    pub async fn open(&mut self, path: &str) -> (StatusCode, hyper::body::Incoming) {
+        let stream =
+            tokio::net::TcpStream::connect(self.addr).await.expect("connect to the console");
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+        tokio::spawn(connection);
+        let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+        let request = Request::get(path)
+            .header("host", self.addr.to_string())
+            .header("cookie", jar.join("; "))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let response = sender.send_request(request).await.expect("send");
+        (response.status(), response.into_body())
+    }
+
     /// Signs in with `token` through the sign-in form; the answer to the form.
     pub async fn sign_in(&mut self, token: &str) -> Answer {
         let form = self.get("/signin").await;
@@ -199,6 +217,8 @@ pub async fn spawn_clocked(
     let server_clock = clock.clock();
     let app = crate::spawn_app_with(backend, move |settings, dir| {
         with_console(settings, dir);
+        // Reports as inputs, not as load (console.rs tests the console under the limits).
+        crate::without_read_rate(settings, dir);
         settings.clock = Some(server_clock);
         // The watch looks often, so a live item reaches the page soon.
         settings.sla_watch_interval = std::time::Duration::from_millis(200);

@@ -322,3 +322,43 @@ async fn pages_refuse_what_the_table_refuses_and_record_what_it_records(
     let unknown = compliance.get("/cases/2026-999999").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
+
+/// The console's calls go through the gRPC port's limiter as their principal: one share
+/// of running calls per principal (a live page holds it like a gRPC stream), so a
+/// browser is no way around a limit, and one principal's use never refuses another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_calls_take_the_principals_share_of_the_grpc_limits() {
+    let app = kefu_tests::spawn_app_with(kefu_testkit::Backend::Sqlite, |settings, dir| {
+        with_console(settings, dir);
+        settings.limits.max_concurrent_calls_per_principal = 1;
+    })
+    .await
+    .expect("sqlite");
+    // s1's one running call: a gRPC stream, open until dropped.
+    let mut grpc = app.clients(Some("s1")).await;
+    let watch = grpc.reports.watch_sla(pb::WatchSlaRequest::default()).await.expect("watch");
+    let mut s1 = console(&app);
+    s1.sign_in("token-s1").await;
+    for path in ["/operations", "/summary", "/satisfaction", "/customers?q=x", "/callbacks"] {
+        let refused = s1.get(path).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{path}: {}", refused.body);
+        assert!(refused.body.contains("calls running"), "{path}: {}", refused.body);
+    }
+    let mut d1 = console(&app);
+    d1.sign_in("token-d1").await;
+    assert_eq!(d1.get("/operations").await.status, StatusCode::OK, "another principal goes on");
+    drop(watch);
+
+    // d1's live page holds d1's share for as long as it is open, as a gRPC stream does.
+    let (status, live) = d1.open("/operations/live").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut grpc = app.clients(Some("d1")).await;
+    let refused = grpc
+        .reports
+        .get_dashboard(pb::GetDashboardRequest::default())
+        .await
+        .expect_err("d1 already has a call running: the live page");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    drop(live);
+    app.stop().await;
+}

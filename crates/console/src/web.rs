@@ -1,18 +1,21 @@
 //! The HTTP side shared by every page: security headers, the signed-in extractor, CSRF
 //! checks, how a service's refusal becomes a page, the static files and formatting.
 
+use std::future::Future;
+
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use kefu_api::auth::Principal;
-use kefu_api::inproc::InProcess;
+use kefu_api::inproc::{InProcess, Pass};
 use maud::html;
 use tonic::{Code, Status};
 
 use crate::i18n::Lang;
 use crate::session::{cookie, same_secret, Session, SESSION_COOKIE, SESSION_COOKIE_SECURE};
+use crate::State as Services;
 use crate::{layout, Shared};
 
 /// Nothing but this origin's own files; no inline script or style, no framing, forms
@@ -23,6 +26,13 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 
 /// What a call through the console records as its source (inspections).
 pub const SOURCE: &str = "console";
+
+/// The services as the limiter names them (their gRPC names).
+pub use kefu_api::pb::audit_service_server::SERVICE_NAME as AUDIT;
+pub use kefu_api::pb::callback_service_server::SERVICE_NAME as CALLBACKS;
+pub use kefu_api::pb::complaint_service_server::SERVICE_NAME as COMPLAINTS;
+pub use kefu_api::pb::customer_service_server::SERVICE_NAME as CUSTOMERS;
+pub use kefu_api::pb::reporting_service_server::SERVICE_NAME as REPORTS;
 
 /// Adds the security headers to every answer (pages, errors, files, redirects).
 pub async fn security_headers(State(state): State<Shared>, mut response: Response) -> Response {
@@ -78,6 +88,25 @@ impl Signed {
     /// A request to a service, as this person, from the console.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         InProcess::request(self.who(), SOURCE, message)
+    }
+
+    /// Admits a call of `service` as this person through the limiter the same gRPC
+    /// call would meet (its share of calls, its rate of expensive reads); hold the pass
+    /// while the call runs.
+    pub fn admit(&self, state: &Services, service: &'static str) -> Result<Pass, Status> {
+        state.services.admit(service, self.who())
+    }
+
+    /// `call` (a call of `service` as this person), once admitted; its slots are held
+    /// until it answered.
+    pub async fn call<T>(
+        &self,
+        state: &Services,
+        service: &'static str,
+        call: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        let _pass = self.admit(state, service)?;
+        call.await
     }
 
     /// Whether a form's CSRF token is this session's.

@@ -14,7 +14,7 @@ use tonic::Status;
 
 use crate::i18n::Texts;
 use crate::layout;
-use crate::web::{hours, percent, refusal, Signed};
+use crate::web::{hours, percent, refusal, Signed, REPORTS};
 use crate::Shared;
 
 /// Months in a cause's trend (the month shown and the five before it).
@@ -62,7 +62,9 @@ async fn summary(
     month: &str,
 ) -> Result<pb::GetMonthlySummaryResponse, Status> {
     let request = pb::GetMonthlySummaryRequest { month: month.to_owned(), ..Default::default() };
-    Ok(state.services.reporting().get_monthly_summary(signed.request(request)).await?.into_inner())
+    let reports = state.services.reporting();
+    let answer = reports.get_monthly_summary(signed.request(request));
+    Ok(signed.call(state, REPORTS, answer).await?.into_inner())
 }
 
 /// `GET /summary?month=YYYY-MM`.

@@ -18,6 +18,9 @@ pub const SESSION_COOKIE_SECURE: &str = "__Host-kefu_session";
 /// The sign-in form's token, compared with the form's field (double submit): a page
 /// of another site can neither read nor set it, so it cannot sign anyone in.
 pub const SIGNIN_COOKIE: &str = "kefu_signin";
+/// The sign-in form's token over TLS: `__Host-`, so a sibling subdomain (same site,
+/// where `SameSite` does not help) cannot plant a value and post a matching form.
+pub const SIGNIN_COOKIE_SECURE: &str = "__Host-kefu_signin";
 /// The language chosen with the toggle.
 pub const LANG_COOKIE: &str = "kefu_lang";
 

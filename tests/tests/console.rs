@@ -325,6 +325,36 @@ async fn pages_refuse_what_the_table_refuses_and_record_what_it_records(
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
 
+/// DNS rebinding: a page of another site whose name it points at 127.0.0.1 would be
+/// the console's own origin, reading its pages and guessing tokens from this machine's
+/// address. Over plain HTTP (loopback only) a request naming any other host is refused,
+/// and it opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_naming_another_host_is_refused() {
+    let app = kefu_tests::spawn_app_with(kefu_testkit::Backend::Sqlite, with_console)
+        .await
+        .expect("sqlite");
+    let mut browser = console(&app);
+    let port = app.console_addr.expect("console").port();
+    let evil = format!("rebound.evil.example:{port}");
+    let form = browser.send(Method::GET, "/signin", None, &[("host", &evil)]).await;
+    assert_eq!(form.status, StatusCode::MISDIRECTED_REQUEST, "{}", form.body);
+    assert!(form.set_cookie("kefu_signin").is_none(), "no sign-in form for another site");
+    assert_eq!(form.header("content-security-policy"), kefu_console_csp());
+    browser.sign_in("token-s1").await;
+    for path in ["/operations", "/summary.csv", "/static/live.js"] {
+        let read = browser.send(Method::GET, path, None, &[("host", &evil)]).await;
+        assert_eq!(read.status, StatusCode::MISDIRECTED_REQUEST, "{path}");
+        assert!(!read.body.contains("principal"), "{path}: nothing of the page");
+    }
+    for here in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}")]
+    {
+        let page = browser.send(Method::GET, "/operations", None, &[("host", &here)]).await;
+        assert_eq!(page.status, StatusCode::OK, "{here}");
+    }
+    app.stop().await;
+}
+
 /// A self-signed certificate for `localhost`: `(certificate PEM, key PEM)`.
 fn certificate() -> (String, String) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])

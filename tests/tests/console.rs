@@ -497,3 +497,41 @@ async fn console_calls_take_the_principals_share_of_the_grpc_limits() {
     drop(live);
     app.stop().await;
 }
+
+/// Whatever a caller writes over gRPC is shown as text on every page that shows it:
+/// customer names (search, record), a complaint's description and material references
+/// (the case file's timeline), never markup, never a link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_written_over_grpc_is_shown_as_text() {
+    const HOSTILE: &str =
+        r#""'><script>alert(1)</script><img src=x onerror=alert(2)><svg onload=alert(3)>"#;
+    let app = kefu_tests::spawn_app_with(kefu_testkit::Backend::Sqlite, with_console)
+        .await
+        .expect("sqlite");
+    kefu_tests::flows::standard_staff(&app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let customer_id = kefu_tests::flows::register_customer(&mut agent, HOSTILE).await;
+    let mut filing = kefu_tests::flows::file_request(&customer_id, pb::Severity::Normal, "");
+    filing.description = HOSTILE.to_owned();
+    filing.attachments[0].reference = "javascript:alert(4)".to_owned();
+    let filed = agent.complaints.file_complaint(filing).await.expect("file").into_inner();
+    let mut compliance = console(&app);
+    compliance.sign_in("token-co1").await;
+    let pages = [
+        format!("/customers?q={}&by=name", kefu_tests::console::encode("script")),
+        format!("/customers/{customer_id}"),
+        format!("/cases/{}", filed.case_number),
+        "/operations".to_owned(),
+        "/callbacks".to_owned(),
+    ];
+    for path in &pages {
+        let page = compliance.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        for markup in ["<script>alert", "<img src=x", "<svg onload", "href=\"javascript:"] {
+            assert!(!page.body.contains(markup), "{path} carries {markup}");
+        }
+    }
+    let record = compliance.get(&format!("/customers/{customer_id}")).await;
+    assert!(record.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "shown, as text");
+    app.stop().await;
+}

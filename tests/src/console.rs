@@ -9,6 +9,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use kefu::Settings;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::TlsConnector;
 
 /// Settings that serve the console on a free loopback port.
 pub fn with_console(settings: &mut Settings, _: &std::path::Path) {
@@ -51,17 +53,50 @@ impl Answer {
     }
 }
 
-/// A browser's worth of console client: one cookie jar, one language.
+/// How a client reaches the console over TLS.
+#[derive(Clone)]
+pub struct Tls(TlsConnector);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+/// A browser's worth of console client: one cookie jar, one language, over plain HTTP
+/// or over TLS to `localhost`.
 #[derive(Debug, Clone)]
 pub struct Console {
     pub addr: SocketAddr,
     pub cookies: BTreeMap<String, String>,
     pub accept_language: Option<String>,
+    pub tls: Option<Tls>,
 }
 
 impl Console {
     pub fn new(addr: SocketAddr) -> Self {
-        Console { addr, cookies: BTreeMap::new(), accept_language: None }
+        Console { addr, cookies: BTreeMap::new(), accept_language: None, tls: None }
+    }
+
+    /// A client speaking TLS to the console, trusting only `certificate_pem` (issued for
+    /// `localhost`).
+    pub fn over_tls(addr: SocketAddr, certificate_pem: &str) -> Self {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::CertificateDer;
+        let mut roots = rustls::RootCertStore::empty();
+        for certificate in CertificateDer::pem_slice_iter(certificate_pem.as_bytes()) {
+            roots.add(certificate.expect("a PEM certificate")).expect("a trusted root");
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tls = Tls(TlsConnector::from(std::sync::Arc::new(config)));
+        Console { tls: Some(tls), ..Console::new(addr) }
     }
 
     pub async fn get(&mut self, path: &str) -> Answer {
@@ -87,13 +122,14 @@ impl Console {
         body: Option<String>,
         extra: &[(&str, &str)],
     ) -> Answer {
-        let stream =
-            tokio::net::TcpStream::connect(self.addr).await.expect("connect to the console");
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
-        tokio::spawn(connection);
-        let mut request =
-            Request::builder().method(method).uri(path).header("host", self.addr.to_string());
+        let mut request = Request::builder().method(method).uri(path);
+        if !extra.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+            let host = match self.tls {
+                Some(_) => format!("localhost:{}", self.addr.port()),
+                None => self.addr.to_string(),
+            };
+            request = request.header("host", host);
+        }
         if !self.cookies.is_empty() {
             let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
             request = request.header("cookie", jar.join("; "));
@@ -109,11 +145,15 @@ impl Console {
         }
         let request =
             request.body(Full::new(Bytes::from(body.unwrap_or_default()))).expect("request");
-        let response = sender.send_request(request).await.expect("send");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.expect("body").to_bytes();
-        let answer = Answer { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() };
+        let stream =
+            tokio::net::TcpStream::connect(self.addr).await.expect("connect to the console");
+        let answer = match &self.tls {
+            None => exchange(stream, request).await,
+            Some(tls) => {
+                let name = ServerName::try_from("localhost").expect("a server name");
+                exchange(tls.0.connect(name, stream).await.expect("TLS handshake"), request).await
+            }
+        };
         for cookie in answer.set_cookies() {
             let pair = cookie.split(';').next().unwrap_or_default();
             if let Some((name, value)) = pair.split_once('=') {
@@ -127,6 +167,24 @@ impl Console {
         answer
     }
 
+    /// Opens `path` (plain HTTP) and returns once the headers are in: the status and
+    /// the body still streaming (a live page), open until dropped.
+    pub async fn open(&mut self, path: &str) -> (StatusCode, hyper::body::Incoming) {
+        let stream =
+            tokio::net::TcpStream::connect(self.addr).await.expect("connect to the console");
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+        tokio::spawn(connection);
+        let jar = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+        let request = Request::get(path)
+            .header("host", self.addr.to_string())
+            .header("cookie", jar.join("; "))
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let response = sender.send_request(request).await.expect("send");
+        (response.status(), response.into_body())
+    }
+
     /// Signs in with `token` through the sign-in form; the answer to the form.
     pub async fn sign_in(&mut self, token: &str) -> Answer {
         let form = self.get("/signin").await;
@@ -134,6 +192,21 @@ impl Console {
         let csrf = form.csrf();
         self.post("/signin", &[("token", token), ("csrf", &csrf)]).await
     }
+}
+
+/// Sends `request` on `io` (one HTTP/1.1 exchange) and reads the whole answer.
+async fn exchange<I>(io: I, request: Request<Full<Bytes>>) -> Answer
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(io)).await.expect("handshake");
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.expect("send");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    Answer { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.
@@ -199,6 +272,8 @@ pub async fn spawn_clocked(
     let server_clock = clock.clock();
     let app = crate::spawn_app_with(backend, move |settings, dir| {
         with_console(settings, dir);
+        // Reports as inputs, not as load (console.rs tests the console under the limits).
+        crate::without_read_rate(settings, dir);
         settings.clock = Some(server_clock);
         // The watch looks often, so a live item reaches the page soon.
         settings.sla_watch_interval = std::time::Duration::from_millis(200);

@@ -188,7 +188,9 @@ async fn language_is_chinese_unless_asked_and_the_toggle_stays_here(app: &TestAp
     assert_eq!(toggled.header("location"), "/signin");
     let page = browser.get("/signin").await;
     assert!(page.body.contains(r#"<html lang="zh-CN">"#), "the toggle wins over the browser");
-    for away in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+    // Browsers drop tabs and newlines from a URL: `/<tab>/evil.example` is `//evil.example`.
+    let away = ["//evil.example/", "https://evil.example/", "/\\evil.example", "/\t/evil.example"];
+    for away in away.into_iter().chain(["/\n/evil.example", "/\r\n/evil.example"]) {
         let toggled =
             browser.get(&format!("/lang/en?next={}", kefu_tests::console::encode(away))).await;
         assert_eq!(toggled.header("location"), "/", "{away}: never sent elsewhere");
@@ -321,4 +323,215 @@ async fn pages_refuse_what_the_table_refuses_and_record_what_it_records(
     }
     let unknown = compliance.get("/cases/2026-999999").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+/// DNS rebinding: a page of another site whose name it points at 127.0.0.1 would be
+/// the console's own origin, reading its pages and guessing tokens from this machine's
+/// address. Over plain HTTP (loopback only) a request naming any other host is refused,
+/// and it opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_naming_another_host_is_refused() {
+    let app = kefu_tests::spawn_app_with(kefu_testkit::Backend::Sqlite, with_console)
+        .await
+        .expect("sqlite");
+    let mut browser = console(&app);
+    let port = app.console_addr.expect("console").port();
+    let evil = format!("rebound.evil.example:{port}");
+    let form = browser.send(Method::GET, "/signin", None, &[("host", &evil)]).await;
+    assert_eq!(form.status, StatusCode::MISDIRECTED_REQUEST, "{}", form.body);
+    assert!(form.set_cookie("kefu_signin").is_none(), "no sign-in form for another site");
+    assert_eq!(form.header("content-security-policy"), kefu_console_csp());
+    browser.sign_in("token-s1").await;
+    for path in ["/operations", "/summary.csv", "/static/live.js"] {
+        let read = browser.send(Method::GET, path, None, &[("host", &evil)]).await;
+        assert_eq!(read.status, StatusCode::MISDIRECTED_REQUEST, "{path}");
+        assert!(!read.body.contains("principal"), "{path}: nothing of the page");
+    }
+    for here in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}")]
+    {
+        let page = browser.send(Method::GET, "/operations", None, &[("host", &here)]).await;
+        assert_eq!(page.status, StatusCode::OK, "{here}");
+    }
+    app.stop().await;
+}
+
+/// A self-signed certificate for `localhost`: `(certificate PEM, key PEM)`.
+fn certificate() -> (String, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .expect("self-signed certificate");
+    (certified.cert.pem(), certified.signing_key.serialize_pem())
+}
+
+/// Writes `identity` into `dir` and configures kefu's TLS with it.
+fn with_tls(settings: &mut kefu::Settings, dir: &std::path::Path, identity: &(String, String)) {
+    let certificate = dir.join("server.pem");
+    let key = dir.join("server.key");
+    std::fs::write(&certificate, &identity.0).expect("write certificate");
+    std::fs::write(&key, &identity.1).expect("write key");
+    settings.tls = Some(kefu::TlsFiles { certificate, key, client_ca: None });
+}
+
+/// Over TLS every cookie the console sets is `Secure` (the session's with the `__Host-`
+/// prefix) and every answer tells browsers to keep to HTTPS; plain HTTP gets nothing.
+/// (Without TLS neither: `signing_in_opens_a_session_that_signing_out_ends`,
+/// `every_answer_carries_the_security_headers`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_every_cookie_is_secure_and_browsers_keep_to_https() {
+    let identity = certificate();
+    let written = identity.clone();
+    let app = kefu_tests::spawn_app_with(kefu_testkit::Backend::Sqlite, move |settings, dir| {
+        with_console(settings, dir);
+        with_tls(settings, dir, &written);
+    })
+    .await
+    .expect("sqlite");
+    let addr = app.console_addr.expect("console");
+    let mut browser = Console::over_tls(addr, &identity.0);
+    let form = browser.get("/signin").await;
+    assert!(form.set_cookie("__Host-kefu_signin").is_some(), "{:?}", form.set_cookies());
+    let mut answers = vec![form];
+    let signed = browser.sign_in("token-s1").await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let session = signed.set_cookie(kefu_console::SESSION_COOKIE_SECURE).expect("session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure"] {
+        assert!(session.contains(attribute), "{attribute} missing: {session}");
+    }
+    assert!(signed.set_cookie(kefu_console::SESSION_COOKIE).is_none(), "only the __Host- name");
+    answers.push(signed);
+    answers.push(browser.get("/operations").await);
+    answers.push(browser.get("/lang/en?next=/operations").await);
+    answers.push(browser.get("/nowhere").await);
+    assert_eq!(answers[2].status, StatusCode::OK);
+    for answer in &answers {
+        assert_eq!(answer.header("strict-transport-security"), "max-age=31536000");
+        for cookie in answer.set_cookies() {
+            assert!(cookie.contains("; Secure"), "a cookie without Secure over TLS: {cookie}");
+        }
+    }
+    assert_eq!(answers[3].set_cookies().len(), 1, "the language toggle set its cookie");
+    // The console speaks TLS only: a plain request gets no page.
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let plain =
+        hyper::client::conn::http1::handshake::<_, http_body_util::Empty<hyper::body::Bytes>>(
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await;
+    if let Ok((mut sender, connection)) = plain {
+        tokio::spawn(connection);
+        let request = http::Request::get("/signin")
+            .header("host", addr.to_string())
+            .body(http_body_util::Empty::new())
+            .expect("request");
+        assert!(sender.send_request(request).await.is_err(), "plain HTTP is not served");
+    }
+    app.stop().await;
+}
+
+/// Beyond loopback the console needs a tokens file and TLS, each alone is refused at
+/// start with a message naming both; with both it serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_loopback_the_console_needs_both_tokens_and_tls() {
+    use std::os::unix::fs::PermissionsExt;
+    let identity = certificate();
+    let db = kefu_testkit::database(kefu_testkit::Backend::Sqlite).await.expect("sqlite");
+    let dir = db.scratch_dir().expect("scratch").to_path_buf();
+    let tokens_file = dir.join("tokens.json");
+    let hash = kefu_api::auth::hash_token("token-s1");
+    let entry = format!(
+        r#"{{"sha256":"{hash}","principal":"s1","roles":["supervisor"],"clearance":"internal"}}"#
+    );
+    std::fs::write(&tokens_file, format!(r#"{{"tokens":[{entry}]}}"#)).expect("tokens");
+    std::fs::set_permissions(&tokens_file, std::fs::Permissions::from_mode(0o600)).expect("0600");
+    let mut settings = kefu::Settings::new(db.url(), "127.0.0.1:0".parse().unwrap());
+    settings.console_listen = Some("0.0.0.0:0".parse().unwrap());
+    settings.tokens_file = Some(tokens_file.clone());
+    let error = kefu::Application::build(settings.clone()).await.expect_err("no TLS: refused");
+    assert!(format!("{error:#}").contains("needs a tokens file and TLS"), "{error:#}");
+    let mut with_only_tls = settings.clone();
+    with_only_tls.tokens_file = None;
+    with_tls(&mut with_only_tls, &dir, &identity);
+    let error = kefu::Application::build(with_only_tls).await.expect_err("no tokens: refused");
+    assert!(format!("{error:#}").contains("needs a tokens file and TLS"), "{error:#}");
+    with_tls(&mut settings, &dir, &identity);
+    let served = kefu::Application::build(settings).await.expect("tokens and TLS: served");
+    assert!(served.console_addr().is_some_and(|addr| addr.ip().is_unspecified()));
+    drop(served);
+}
+
+/// The console's calls go through the gRPC port's limiter as their principal: one share
+/// of running calls per principal (a live page holds it like a gRPC stream), so a
+/// browser is no way around a limit, and one principal's use never refuses another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_calls_take_the_principals_share_of_the_grpc_limits() {
+    let app = kefu_tests::spawn_app_with(kefu_testkit::Backend::Sqlite, |settings, dir| {
+        with_console(settings, dir);
+        settings.limits.max_concurrent_calls_per_principal = 1;
+    })
+    .await
+    .expect("sqlite");
+    // s1's one running call: a gRPC stream, open until dropped.
+    let mut grpc = app.clients(Some("s1")).await;
+    let watch = grpc.reports.watch_sla(pb::WatchSlaRequest::default()).await.expect("watch");
+    let mut s1 = console(&app);
+    s1.sign_in("token-s1").await;
+    for path in ["/operations", "/summary", "/satisfaction", "/customers?q=x", "/callbacks"] {
+        let refused = s1.get(path).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{path}: {}", refused.body);
+        assert!(refused.body.contains("calls running"), "{path}: {}", refused.body);
+    }
+    let mut d1 = console(&app);
+    d1.sign_in("token-d1").await;
+    assert_eq!(d1.get("/operations").await.status, StatusCode::OK, "another principal goes on");
+    drop(watch);
+
+    // d1's live page holds d1's share for as long as it is open, as a gRPC stream does.
+    let (status, live) = d1.open("/operations/live").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut grpc = app.clients(Some("d1")).await;
+    let refused = grpc
+        .reports
+        .get_dashboard(pb::GetDashboardRequest::default())
+        .await
+        .expect_err("d1 already has a call running: the live page");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    drop(live);
+    app.stop().await;
+}
+
+/// Whatever a caller writes over gRPC is shown as text on every page that shows it:
+/// customer names (search, record), a complaint's description and material references
+/// (the case file's timeline), never markup, never a link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_written_over_grpc_is_shown_as_text() {
+    const HOSTILE: &str =
+        r#""'><script>alert(1)</script><img src=x onerror=alert(2)><svg onload=alert(3)>"#;
+    let app = kefu_tests::spawn_app_with(kefu_testkit::Backend::Sqlite, with_console)
+        .await
+        .expect("sqlite");
+    kefu_tests::flows::standard_staff(&app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let customer_id = kefu_tests::flows::register_customer(&mut agent, HOSTILE).await;
+    let mut filing = kefu_tests::flows::file_request(&customer_id, pb::Severity::Normal, "");
+    filing.description = HOSTILE.to_owned();
+    filing.attachments[0].reference = "javascript:alert(4)".to_owned();
+    let filed = agent.complaints.file_complaint(filing).await.expect("file").into_inner();
+    let mut compliance = console(&app);
+    compliance.sign_in("token-co1").await;
+    let pages = [
+        format!("/customers?q={}&by=name", kefu_tests::console::encode("script")),
+        format!("/customers/{customer_id}"),
+        format!("/cases/{}", filed.case_number),
+        "/operations".to_owned(),
+        "/callbacks".to_owned(),
+    ];
+    for path in &pages {
+        let page = compliance.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {}", page.body);
+        for markup in ["<script>alert", "<img src=x", "<svg onload", "href=\"javascript:"] {
+            assert!(!page.body.contains(markup), "{path} carries {markup}");
+        }
+    }
+    let record = compliance.get(&format!("/customers/{customer_id}")).await;
+    assert!(record.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "shown, as text");
+    app.stop().await;
 }

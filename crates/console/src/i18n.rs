@@ -70,6 +70,16 @@ impl Lang {
         best.map_or(Lang::Zh, |(_, lang)| lang)
     }
 
+    /// The language of a request: the toggle's cookie, else `Accept-Language`.
+    pub fn from_headers(headers: &axum::http::HeaderMap) -> Lang {
+        let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
+        if let Some(lang) = cookies.and_then(|c| cookie(c, LANG_COOKIE)).and_then(Lang::from_slug) {
+            return lang;
+        }
+        let accept = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+        accept.map_or(Lang::Zh, Lang::from_accept)
+    }
+
     pub fn texts(self) -> &'static Texts {
         match self {
             Lang::Zh => &ZH,
@@ -82,12 +92,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let cookies = parts.headers.get(header::COOKIE).and_then(|v| v.to_str().ok());
-        if let Some(lang) = cookies.and_then(|c| cookie(c, LANG_COOKIE)).and_then(Lang::from_slug) {
-            return Ok(lang);
-        }
-        let accept = parts.headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-        Ok(accept.map_or(Lang::Zh, Lang::from_accept))
+        Ok(Lang::from_headers(&parts.headers))
     }
 }
 

@@ -102,6 +102,7 @@ pub fn router(
         .route("/static/{file}", get(web::asset))
         .fallback(web::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), web::expected_host))
         .layer(axum::middleware::map_response_with_state(state.clone(), web::security_headers))
         .with_state(state)
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::pages::operations::{rule_name, state_name};
-use crate::web::{refusal, when, Signed};
+use crate::web::{refusal, when, Signed, REPORTS};
 use crate::Shared;
 
 /// How often a live stream checks that its session still stands.
@@ -26,16 +26,24 @@ const SESSION_CHECK: Duration = Duration::from_secs(5);
 /// the moment have all been sent.
 pub async fn stream(State(state): State<Shared>, signed: Signed) -> Response {
     let reports = state.services.reporting();
+    let pass = match signed.admit(&state, REPORTS) {
+        Ok(pass) => pass,
+        Err(status) => return refusal(signed.lang, Some(&signed), &status),
+    };
     let watch = reports.watch_sla(signed.request(pb::WatchSlaRequest::default()));
     let mut items = match watch.await {
         Ok(answer) => Box::pin(answer.into_inner()),
         Err(status) => return refusal(signed.lang, Some(&signed), &status),
     };
+    // Open for as long as the page is: it holds its call slot and its principal's
+    // share like a gRPC stream, not the expensive-read slot.
+    let pass = pass.answered();
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(16);
     let zone = state.config.time_zone;
     let t = signed.lang.texts();
     let mut draining = state.draining.clone();
     tokio::spawn(async move {
+        let _pass = pass;
         let mut check = tokio::time::interval(SESSION_CHECK);
         loop {
             let next = tokio::select! {
@@ -45,6 +53,8 @@ pub async fn stream(State(state): State<Shared>, signed: Signed) -> Response {
                     continue;
                 }
                 _ = draining.wait_for(|draining| *draining) => break,
+                // The page went away: end now, giving back the call's slots.
+                () = tx.closed() => break,
             };
             let event = match next {
                 Some(Ok(message)) if message.caught_up => {

@@ -18,11 +18,17 @@ pub const SESSION_COOKIE_SECURE: &str = "__Host-kefu_session";
 /// The sign-in form's token, compared with the form's field (double submit): a page
 /// of another site can neither read nor set it, so it cannot sign anyone in.
 pub const SIGNIN_COOKIE: &str = "kefu_signin";
+/// The sign-in form's token over TLS: `__Host-`, so a sibling subdomain (same site,
+/// where `SameSite` does not help) cannot plant a value and post a matching form.
+pub const SIGNIN_COOKIE_SECURE: &str = "__Host-kefu_signin";
 /// The language chosen with the toggle.
 pub const LANG_COOKIE: &str = "kefu_lang";
 
 /// Sessions kept at most; expired ones are dropped first, then the oldest.
 const MAX_SESSIONS: usize = 10_000;
+/// Sessions one principal keeps at most (a few browsers); a further sign-in ends their
+/// own oldest, so nobody's sign-ins can push anyone else's session out of the store.
+pub const MAX_SESSIONS_PER_PRINCIPAL: usize = 16;
 
 /// A signed-in person.
 #[derive(Debug, Clone)]
@@ -57,17 +63,14 @@ impl Sessions {
         let session = Session { principal, csrf: random_token()?, expires_at };
         let id = random_token()?;
         let mut sessions = self.by_id.lock().ok()?;
-        if sessions.len() >= MAX_SESSIONS {
-            sessions.retain(|_, session| session.expires_at > now);
+        sessions.retain(|_, session| session.expires_at > now);
+        let whose = &session.principal.id;
+        let theirs = sessions.values().filter(|held| held.principal.id == *whose).count();
+        if theirs >= MAX_SESSIONS_PER_PRINCIPAL {
+            remove_oldest(&mut sessions, |held| held.principal.id == *whose);
         }
         if sessions.len() >= MAX_SESSIONS {
-            let oldest = sessions
-                .iter()
-                .min_by_key(|(_, session)| session.expires_at)
-                .map(|(id, _)| id.clone());
-            if let Some(oldest) = oldest {
-                sessions.remove(&oldest);
-            }
+            remove_oldest(&mut sessions, |_| true);
         }
         sessions.insert(id.clone(), session.clone());
         Some((id, session))
@@ -90,6 +93,18 @@ impl Sessions {
         if let Ok(mut sessions) = self.by_id.lock() {
             sessions.remove(id);
         }
+    }
+}
+
+/// Ends the session that expires first among those `chosen`.
+fn remove_oldest(sessions: &mut HashMap<String, Session>, chosen: impl Fn(&Session) -> bool) {
+    let oldest = sessions
+        .iter()
+        .filter(|(_, session)| chosen(session))
+        .min_by_key(|(_, session)| session.expires_at)
+        .map(|(id, _)| id.clone());
+    if let Some(oldest) = oldest {
+        sessions.remove(&oldest);
     }
 }
 
@@ -124,14 +139,42 @@ pub fn set_cookie(name: &str, value: &str, max_age: Duration, secure: bool) -> S
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
     use super::*;
 
     fn principal() -> Principal {
+        someone("s1")
+    }
+
+    fn someone(id: &str) -> Principal {
         Principal {
-            id: "s1".into(),
+            id: id.into(),
             roles: vec![kefu_api::auth::Role::Supervisor],
             clearance: kefu_domain::Confidentiality::Internal,
         }
+    }
+
+    /// One token holder signing in over and over (10,000 sessions is a few minutes of
+    /// posts) must not end anyone else's session, only their own oldest.
+    #[test]
+    fn one_principals_sign_ins_never_end_another_principals_session() {
+        // Each sign-in a millisecond after the last, so "oldest" is never a tie.
+        let ticks = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let start = Utc::now();
+        let clock: Clock = Arc::new(move || {
+            start + chrono::Duration::milliseconds(ticks.fetch_add(1, Ordering::Relaxed))
+        });
+        let sessions = Sessions::new(clock, Duration::from_secs(3_600));
+        let (victim, _) = sessions.open(someone("co1")).unwrap();
+        let (first, _) = sessions.open(someone("svc-pub")).unwrap();
+        for _ in 0..MAX_SESSIONS + 1 {
+            sessions.open(someone("svc-pub")).unwrap();
+        }
+        assert!(sessions.get(&victim).is_some(), "another principal's session stands");
+        assert!(sessions.get(&first).is_none(), "the flooder's own oldest session ended");
+        let held = sessions.by_id.lock().unwrap().len();
+        assert_eq!(held, MAX_SESSIONS_PER_PRINCIPAL + 1, "the flooder keeps only their share");
     }
 
     #[test]

@@ -1,18 +1,21 @@
 //! The HTTP side shared by every page: security headers, the signed-in extractor, CSRF
 //! checks, how a service's refusal becomes a page, the static files and formatting.
 
+use std::future::Future;
+
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use kefu_api::auth::Principal;
-use kefu_api::inproc::InProcess;
+use kefu_api::inproc::{InProcess, Pass};
 use maud::html;
 use tonic::{Code, Status};
 
 use crate::i18n::Lang;
 use crate::session::{cookie, same_secret, Session, SESSION_COOKIE, SESSION_COOKIE_SECURE};
+use crate::State as Services;
 use crate::{layout, Shared};
 
 /// Nothing but this origin's own files; no inline script or style, no framing, forms
@@ -23,6 +26,13 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 
 /// What a call through the console records as its source (inspections).
 pub const SOURCE: &str = "console";
+
+/// The services as the limiter names them (their gRPC names).
+pub use kefu_api::pb::audit_service_server::SERVICE_NAME as AUDIT;
+pub use kefu_api::pb::callback_service_server::SERVICE_NAME as CALLBACKS;
+pub use kefu_api::pb::complaint_service_server::SERVICE_NAME as COMPLAINTS;
+pub use kefu_api::pb::customer_service_server::SERVICE_NAME as CUSTOMERS;
+pub use kefu_api::pb::reporting_service_server::SERVICE_NAME as REPORTS;
 
 /// Adds the security headers to every answer (pages, errors, files, redirects).
 pub async fn security_headers(State(state): State<Shared>, mut response: Response) -> Response {
@@ -52,6 +62,46 @@ pub async fn security_headers(State(state): State<Shared>, mut response: Respons
     response
 }
 
+/// Refuses (421) a plain-HTTP request that names a host other than loopback. Without
+/// TLS the console listens on loopback only, so such a request came through a name that
+/// merely resolves here: DNS rebinding, a page of another site reading the console as
+/// its own origin and guessing tokens from this machine's address (whose failures lock
+/// the gRPC port out too). Over TLS the certificate already binds the name.
+pub async fn expected_host(
+    State(state): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !state.config.tls {
+        let named = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .or_else(|| request.uri().authority().map(axum::http::uri::Authority::as_str));
+        if named.is_some_and(|host| !is_loopback_host(host)) {
+            let lang = Lang::from_headers(request.headers());
+            let t = lang.texts();
+            let body = html! { section.refusal data-status="421" { h1 { (t.bad_request) } } };
+            return (
+                StatusCode::MISDIRECTED_REQUEST,
+                layout::page(lang, None, t.bad_request, body),
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether a `Host` (name and optional port) names this machine's loopback.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']').map_or(bracketed, |(name, _)| name),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The name of the session cookie this console sets.
 pub fn session_cookie_name(state: &Shared) -> &'static str {
     if state.config.tls {
@@ -78,6 +128,25 @@ impl Signed {
     /// A request to a service, as this person, from the console.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
         InProcess::request(self.who(), SOURCE, message)
+    }
+
+    /// Admits a call of `service` as this person through the limiter the same gRPC
+    /// call would meet (its share of calls, its rate of expensive reads); hold the pass
+    /// while the call runs.
+    pub fn admit(&self, state: &Services, service: &'static str) -> Result<Pass, Status> {
+        state.services.admit(service, self.who())
+    }
+
+    /// `call` (a call of `service` as this person), once admitted; its slots are held
+    /// until it answered.
+    pub async fn call<T>(
+        &self,
+        state: &Services,
+        service: &'static str,
+        call: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        let _pass = self.admit(state, service)?;
+        call.await
     }
 
     /// Whether a form's CSRF token is this session's.
@@ -172,4 +241,34 @@ pub fn percent(share: f64) -> String {
 /// Seconds as hours with one decimal; `—` when there is no value.
 pub fn hours(seconds: Option<f64>) -> String {
     seconds.map_or_else(|| "—".to_owned(), |s| format!("{:.1}", s / 3600.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn only_loopback_names_are_this_machine() {
+        for here in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.1.2.3:80",
+        ] {
+            assert!(is_loopback_host(here), "{here}");
+        }
+        for away in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.1:8080",
+            "[::2]:80",
+            "localhost.evil.example",
+            "",
+            "127.0.0.1.evil.example:80",
+        ] {
+            assert!(!is_loopback_host(away), "{away}");
+        }
+    }
 }

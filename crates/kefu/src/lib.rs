@@ -220,6 +220,7 @@ impl Application {
                 listener,
                 &self.settings,
                 &self.api,
+                &self.limiter,
                 self.clock.clone(),
                 drain_rx.clone(),
             )?));
@@ -343,6 +344,7 @@ fn serve_console(
     listener: TcpListener,
     settings: &Settings,
     api: &Api,
+    limiter: &limits::Limiter,
     clock: Clock,
     draining: watch::Receiver<bool>,
 ) -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
@@ -353,7 +355,8 @@ fn serve_console(
         tls: settings.tls.is_some(),
     };
     let router = kefu_console::router(
-        api.in_process(),
+        // The gRPC port's limiter: a principal's calls share one budget either way.
+        api.in_process().with_gate(Arc::new(limiter.clone())),
         api.authenticator().clone(),
         config,
         draining.clone(),

@@ -143,23 +143,28 @@ impl Limiter {
 
     /// Admits a call of `service` with `authorization` header, or says why not.
     pub fn admit(&self, service: &str, authorization: Option<&str>) -> Result<Admitted, Refused> {
+        // Unknown callers are refused by authentication, not counted here.
+        let principal = self.tokens.authenticate(authorization).ok();
+        self.admit_as(service, principal.as_ref().map(|principal| principal.id.as_str()))
+    }
+
+    /// Admits a call of `service` by `principal` (none: not yet authenticated).
+    fn admit_as(&self, service: &str, principal: Option<&str>) -> Result<Admitted, Refused> {
         let overloaded = |what: &str| Refused {
             reason: "overloaded",
             message: format!("server is at its limit of concurrent {what}; retry shortly"),
             retry_after: SHED_RETRY,
         };
         let call = self.calls.clone().try_acquire_owned().map_err(|_| overloaded("calls"))?;
-        // Unknown callers are refused by authentication, not counted here.
-        let principal = self.tokens.authenticate(authorization).ok();
-        let share = match &principal {
-            Some(principal) => Some(self.share(&principal.id)?),
+        let share = match principal {
+            Some(principal) => Some(self.share(principal)?),
             None => None,
         };
         if !is_expensive(service) {
             return Ok(Admitted { call, share, _expensive: None });
         }
-        if let (Some(rate), Some(principal)) = (&self.rate, &principal) {
-            rate.take(&principal.id, Instant::now())?;
+        if let (Some(rate), Some(principal)) = (&self.rate, principal) {
+            rate.take(principal, Instant::now())?;
         }
         let expensive = self
             .expensive
@@ -187,6 +192,24 @@ impl Limiter {
         }
         *count += 1;
         Ok(Share { principal: principal.to_owned(), running: self.running.clone() })
+    }
+}
+
+/// The console's calls, made in-process as a signed-in principal, take the very slots
+/// and rate a gRPC call of that principal takes: one budget per principal, whichever
+/// way it calls.
+impl kefu_api::inproc::Gate for Limiter {
+    fn admit(
+        &self,
+        service: &'static str,
+        who: &kefu_api::auth::Principal,
+    ) -> Result<kefu_api::inproc::Pass, tonic::Status> {
+        let admitted = self.admit_as(service, Some(&who.id)).map_err(|refused| {
+            metrics::counter!(crate::metrics::RPC_SHED, "reason" => refused.reason).increment(1);
+            refused.status()
+        })?;
+        let Admitted { call, share, _expensive: expensive } = admitted;
+        Ok(kefu_api::inproc::Pass::new(expensive, (call, share)))
     }
 }
 

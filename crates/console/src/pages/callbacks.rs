@@ -10,7 +10,7 @@ use maud::html;
 use tonic::Code;
 
 use crate::layout;
-use crate::web::{refusal, when, Signed};
+use crate::web::{refusal, when, Signed, CALLBACKS, REPORTS};
 use crate::Shared;
 
 /// How far ahead due callbacks are listed.
@@ -21,17 +21,17 @@ pub async fn page(State(state): State<Shared>, signed: Signed) -> Response {
     let t = signed.lang.texts();
     let request =
         pb::ListDueCallbacksRequest { horizon_hours: HORIZON_HOURS, ..Default::default() };
-    let due = match state.services.callbacks().list_due_callbacks(signed.request(request)).await {
+    let callbacks = state.services.callbacks();
+    let listed = callbacks.list_due_callbacks(signed.request(request));
+    let due = match signed.call(&state, CALLBACKS, listed).await {
         Ok(answer) => Some(answer.into_inner().due),
         Err(status) if status.code() == Code::PermissionDenied => None,
         Err(status) => return refusal(signed.lang, Some(&signed), &status),
     };
-    let referrals = match state
-        .services
-        .reporting()
-        .get_referral_report(signed.request(pb::GetReferralReportRequest::default()))
-        .await
-    {
+    let reports = state.services.reporting();
+    let report =
+        reports.get_referral_report(signed.request(pb::GetReferralReportRequest::default()));
+    let referrals = match signed.call(&state, REPORTS, report).await {
         Ok(answer) => Some(answer.into_inner().referrals),
         Err(status) if status.code() == Code::PermissionDenied => None,
         Err(status) => return refusal(signed.lang, Some(&signed), &status),

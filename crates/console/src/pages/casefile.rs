@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::i18n::Texts;
 use crate::layout;
-use crate::web::{refusal, when, Signed};
+use crate::web::{refusal, when, Signed, AUDIT, COMPLAINTS};
 use crate::Shared;
 
 /// Event types listed apart from the timeline, with what they are.
@@ -57,6 +57,11 @@ pub async fn page(
     let t = signed.lang.texts();
     let audit = state.services.audit();
     let replay = pb::ReplayCaseRequest { complaint: case.clone() };
+    // The replay streams: its slots are held until the last event is read, as over gRPC.
+    let pass = match signed.admit(&state, AUDIT) {
+        Ok(pass) => pass,
+        Err(status) => return refusal(signed.lang, Some(&signed), &status),
+    };
     let mut stream = match audit.replay_case(signed.request(replay)).await {
         Ok(answer) => Box::pin(answer.into_inner()),
         Err(status) => return refusal(signed.lang, Some(&signed), &status),
@@ -68,18 +73,17 @@ pub async fn page(
             Err(status) => return refusal(signed.lang, Some(&signed), &status),
         }
     }
-    let verification = match audit
-        .verify_case(signed.request(pb::VerifyCaseRequest { complaint: case.clone() }))
-        .await
-    {
+    drop(pass);
+    let verify =
+        audit.verify_case(signed.request(pb::VerifyCaseRequest { complaint: case.clone() }));
+    let verification = match signed.call(&state, AUDIT, verify).await {
         Ok(answer) => answer.into_inner(),
         Err(status) => return refusal(signed.lang, Some(&signed), &status),
     };
     let complaints = state.services.complaints();
-    let current = match complaints
-        .get_complaint(signed.request(pb::GetComplaintRequest { complaint: case.clone() }))
-        .await
-    {
+    let read = complaints
+        .get_complaint(signed.request(pb::GetComplaintRequest { complaint: case.clone() }));
+    let current = match signed.call(&state, COMPLAINTS, read).await {
         Ok(answer) => answer.into_inner().complaint.unwrap_or_default(),
         Err(status) => return refusal(signed.lang, Some(&signed), &status),
     };
@@ -189,7 +193,8 @@ pub async fn dossier(
     Path(case): Path<String>,
 ) -> Response {
     let request = pb::ExportCaseRequest { complaint: case };
-    match state.services.audit().export_case(signed.request(request)).await {
+    let audit = state.services.audit();
+    match signed.call(&state, AUDIT, audit.export_case(signed.request(request))).await {
         Ok(answer) => {
             let answer = answer.into_inner();
             let file: String = answer.dossier_json;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tonic::Code;
 
 use crate::layout;
-use crate::web::{refusal, when, Signed};
+use crate::web::{refusal, when, Signed, COMPLAINTS, CUSTOMERS};
 use crate::Shared;
 
 /// Matches shown per search.
@@ -51,7 +51,11 @@ pub async fn search(
             page_size: PAGE,
             ..Default::default()
         };
-        match state.services.customers().find_customers(signed.request(request)).await {
+        let customers = state.services.customers();
+        match signed
+            .call(&state, CUSTOMERS, customers.find_customers(signed.request(request)))
+            .await
+        {
             Ok(answer) => Some(answer.into_inner().matches),
             Err(status) => return refusal(signed.lang, Some(&signed), &status),
         }
@@ -100,13 +104,17 @@ pub async fn customer(
 ) -> Response {
     let t = signed.lang.texts();
     let request = pb::GetCustomerRequest { customer_id: id.clone() };
-    let customer = match state.services.customers().get_customer(signed.request(request)).await {
+    let customers = state.services.customers();
+    let read = customers.get_customer(signed.request(request));
+    let customer = match signed.call(&state, CUSTOMERS, read).await {
         Ok(answer) => answer.into_inner().customer.unwrap_or_default(),
         Err(status) => return refusal(signed.lang, Some(&signed), &status),
     };
     let request =
         pb::ListComplaintsRequest { customer_id: id, page_size: 500, ..Default::default() };
-    let cases = match state.services.complaints().list_complaints(signed.request(request)).await {
+    let complaints = state.services.complaints();
+    let listed = complaints.list_complaints(signed.request(request));
+    let cases = match signed.call(&state, COMPLAINTS, listed).await {
         Ok(answer) => Some(answer.into_inner().complaints),
         Err(status) if status.code() == Code::PermissionDenied => None,
         Err(status) => return refusal(signed.lang, Some(&signed), &status),

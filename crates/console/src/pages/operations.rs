@@ -11,20 +11,21 @@ use tonic::Code;
 
 use crate::i18n::Texts;
 use crate::layout;
-use crate::web::{refusal, when, Signed};
+use crate::web::{refusal, when, Signed, REPORTS};
 use crate::Shared;
 
 /// `GET /operations`.
 pub async fn page(State(state): State<Shared>, signed: Signed) -> Response {
     let t = signed.lang.texts();
     let reports = state.services.reporting();
-    let dashboard =
-        match reports.get_dashboard(signed.request(pb::GetDashboardRequest::default())).await {
-            Ok(answer) => answer.into_inner(),
-            Err(status) => return refusal(signed.lang, Some(&signed), &status),
-        };
+    let request = signed.request(pb::GetDashboardRequest::default());
+    let dashboard = match signed.call(&state, REPORTS, reports.get_dashboard(request)).await {
+        Ok(answer) => answer.into_inner(),
+        Err(status) => return refusal(signed.lang, Some(&signed), &status),
+    };
     let request = pb::ListSlaBreachesRequest { include_at_risk: true, ..Default::default() };
-    let items = match reports.list_sla_breaches(signed.request(request)).await {
+    let listed = reports.list_sla_breaches(signed.request(request));
+    let items = match signed.call(&state, REPORTS, listed).await {
         Ok(answer) => Some(answer.into_inner().breaches),
         // The table may give a role the counts but not the rows (analysts).
         Err(status) if status.code() == Code::PermissionDenied => None,

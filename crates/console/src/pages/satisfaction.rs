@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use crate::charts::{self, Series};
 use crate::i18n::Texts;
 use crate::layout;
-use crate::web::{percent, refusal, Signed};
+use crate::web::{percent, refusal, Signed, REPORTS};
 use crate::Shared;
 
 /// `GET /satisfaction`.
@@ -28,7 +28,8 @@ pub async fn page(State(state): State<Shared>, signed: Signed) -> Response {
     ] {
         let request =
             pb::GetSatisfactionMetricsRequest { group_by: grouping.into(), ..Default::default() };
-        match reports.get_satisfaction_metrics(signed.request(request)).await {
+        let metrics = reports.get_satisfaction_metrics(signed.request(request));
+        match signed.call(&state, REPORTS, metrics).await {
             Ok(answer) => {
                 let answer = answer.into_inner();
                 by.push(answer.groups);

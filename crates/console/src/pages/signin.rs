@@ -14,7 +14,9 @@ use serde::Deserialize;
 
 use crate::i18n::Lang;
 use crate::layout;
-use crate::session::{cookie, random_token, same_secret, set_cookie, SIGNIN_COOKIE};
+use crate::session::{
+    cookie, random_token, same_secret, set_cookie, SIGNIN_COOKIE, SIGNIN_COOKIE_SECURE,
+};
 use crate::web::{session_cookie_name, Signed};
 use crate::Shared;
 
@@ -44,9 +46,18 @@ fn render(state: &Shared, lang: Lang, code: StatusCode, problem: Option<&str>) -
             }
         }
     };
-    let cookie = set_cookie(SIGNIN_COOKIE, &token, FORM_LIFETIME, state.config.tls);
+    let cookie = set_cookie(signin_cookie(state), &token, FORM_LIFETIME, state.config.tls);
     (code, [(header::SET_COOKIE, cookie)], layout::page(lang, None, t.sign_in, body))
         .into_response()
+}
+
+/// The name of the sign-in form's cookie.
+fn signin_cookie(state: &Shared) -> &'static str {
+    if state.config.tls {
+        SIGNIN_COOKIE_SECURE
+    } else {
+        SIGNIN_COOKIE
+    }
 }
 
 #[derive(Deserialize)]
@@ -74,7 +85,7 @@ pub async fn submit(
     let expected = headers
         .get(header::COOKIE)
         .and_then(|value| value.to_str().ok())
-        .and_then(|cookies| cookie(cookies, SIGNIN_COOKIE));
+        .and_then(|cookies| cookie(cookies, signin_cookie(&state)));
     if !expected.is_some_and(|expected| same_secret(expected, &form.csrf)) {
         return render(&state, lang, StatusCode::FORBIDDEN, Some(t.form_expired));
     }
@@ -91,7 +102,7 @@ pub async fn submit(
     };
     let session =
         set_cookie(session_cookie_name(&state), &id, state.sessions.ttl(), state.config.tls);
-    let spent = set_cookie(SIGNIN_COOKIE, "", Duration::ZERO, state.config.tls);
+    let spent = set_cookie(signin_cookie(&state), "", Duration::ZERO, state.config.tls);
     let mut response = Redirect::to("/operations").into_response();
     for value in [session, spent] {
         if let Ok(value) = value.parse() {

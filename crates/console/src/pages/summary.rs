@@ -14,7 +14,7 @@ use tonic::Status;
 
 use crate::i18n::Texts;
 use crate::layout;
-use crate::web::{hours, percent, refusal, Signed};
+use crate::web::{hours, percent, refusal, Signed, REPORTS};
 use crate::Shared;
 
 /// Months in a cause's trend (the month shown and the five before it).
@@ -62,7 +62,9 @@ async fn summary(
     month: &str,
 ) -> Result<pb::GetMonthlySummaryResponse, Status> {
     let request = pb::GetMonthlySummaryRequest { month: month.to_owned(), ..Default::default() };
-    Ok(state.services.reporting().get_monthly_summary(signed.request(request)).await?.into_inner())
+    let reports = state.services.reporting();
+    let answer = reports.get_monthly_summary(signed.request(request));
+    Ok(signed.call(state, REPORTS, answer).await?.into_inner())
 }
 
 /// `GET /summary?month=YYYY-MM`.
@@ -205,14 +207,16 @@ pub async fn csv(
         .into_response()
 }
 
-/// A CSV field: quoted when it must be, and never read as a formula by a spreadsheet.
+/// A CSV field: quoted when it must be, and never read as a formula by a spreadsheet,
+/// even one that splits on `;` (the separator where `,` is the decimal mark): a `;`
+/// inside an unquoted field would start a new cell there, formula and all.
 fn field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r', '\n']) {
         format!("'{text}")
     } else {
         text.to_owned()
     };
-    if text.contains([',', '"', '\n', '\r']) {
+    if text.contains([',', ';', '"', '\n', '\r', '\t']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text
@@ -236,5 +240,7 @@ mod tests {
         assert_eq!(field("a,b"), "\"a,b\"");
         assert_eq!(field("=1+1"), "'=1+1");
         assert_eq!(field("say \"x\", y"), "\"say \"\"x\"\", y\"");
+        assert_eq!(field("a;=cmd|' /C calc'!A0"), "\"a;=cmd|' /C calc'!A0\"");
+        assert_eq!(field("\n=1+1"), "\"'\n=1+1\"");
     }
 }

@@ -16,8 +16,10 @@ use crate::auth::{principal, Principal};
 use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
+use crate::feed::Reader;
 use crate::pb;
 use crate::pb::customer_service_server::CustomerService;
+use crate::withheld::customer::{list_rows, record_withheld};
 
 #[derive(Debug, Clone)]
 pub struct Customers {
@@ -256,8 +258,14 @@ impl Customers {
             version,
             merged_into: survivor.map(|s| s.id.to_string()).unwrap_or_default(),
             absorbed: record.absorbed.iter().map(ToString::to_string).collect(),
+            redacted_fields: Vec::new(),
         };
         self.hide_referrers(&access, [&mut customer]).await?;
+        // R-C6: what was written while the level was higher, as the feed withholds it.
+        let mut reader = Reader::new(self.ctx.clone(), who.clone());
+        record_withheld(&self.ctx, &mut reader, access.max_level(), customer_id)
+            .await?
+            .view(&mut customer);
         Ok(customer)
     }
 
@@ -315,6 +323,7 @@ pub(super) fn listed(row: CustomerRow) -> pb::Customer {
         version: 0,
         merged_into: row.merged_into.unwrap_or_default(),
         absorbed: Vec::new(),
+        redacted_fields: Vec::new(),
     }
 }
 
@@ -592,6 +601,8 @@ impl CustomerService for Customers {
         let paged = self.ctx.models.customers(&filter, &page).await.map_err(ApiError::from)?;
         let mut customers: Vec<pb::Customer> = paged.rows.into_iter().map(listed).collect();
         self.hide_referrers(&access, &mut customers).await?;
+        let mut reader = Reader::new(self.ctx.clone(), who.clone());
+        list_rows(&self.ctx, &mut reader, access.max_level(), &mut customers).await?;
         Ok(Response::new(pb::ListCustomersResponse {
             customers,
             next_page_token: paged.next.unwrap_or_default(),

@@ -1,15 +1,20 @@
 //! Issue 16, the holes left after the fourth attack, each over gRPC on SQLite and
 //! PostgreSQL: information is released at the level it was recorded under (R-C6), on
-//! the read models' lists and the customer record as on the feed.
+//! the read models' lists and the customer record as on the feed; a merged duplicate
+//! and a leaver's duplicates have a cleared owner; only agents own customers.
 
 use kefu_api::pb;
 use kefu_tests::flows::*;
-use kefu_tests::{rid, Clients, TestApp};
+use kefu_tests::{reason, rid, Clients, TestApp};
+use tonic::Code;
 
 kefu_tests::on_both_backends!(
     list_rows_withhold_what_a_filing_recorded_while_the_level_was_higher,
     a_customer_record_withholds_what_was_written_while_the_level_was_higher,
     materials_recorded_while_the_level_was_higher_are_withheld_on_every_path,
+    a_merged_duplicate_is_owned_by_its_survivors_agent,
+    a_leavers_merged_duplicate_follows_its_survivor_not_the_leaver,
+    only_a_staff_member_with_the_agent_role_owns_a_customer,
 );
 
 fn classify(customer_id: &str, to: pb::Confidentiality) -> pb::UpdateCustomerRequest {
@@ -248,4 +253,95 @@ async fn materials_recorded_while_the_level_was_higher_are_withheld_on_every_pat
     let all = admin.complaints.get_complaint(get).await.expect("get").into_inner();
     let materials = all.complaint.expect("complaint").materials;
     assert_eq!(materials[1].reference, secret_doc, "the cleared reader sees it");
+}
+
+/// A duplicate `a1` owns merged into a survivor `a2` owns; their ids.
+async fn merged_pair(admin: &mut Clients) -> (String, String) {
+    let request = customer_request("Merged Duplicate", pb::Confidentiality::Internal, "a1");
+    let duplicate = admin.customers.register_customer(request).await.expect("register");
+    let duplicate = duplicate.into_inner().result.expect("result").id;
+    let request = customer_request("Merged Survivor", pb::Confidentiality::Internal, "a2");
+    let survivor = admin.customers.register_customer(request).await.expect("register");
+    let survivor = survivor.into_inner().result.expect("result").id;
+    let merge = pb::MergeCustomersRequest {
+        request_id: rid(),
+        duplicate_id: duplicate.clone(),
+        survivor_id: survivor.clone(),
+        reason: "one person".into(),
+        duplicate_expected_version: None,
+        survivor_expected_version: None,
+    };
+    admin.customers.merge_customers(merge).await.expect("merge");
+    (duplicate, survivor)
+}
+
+async fn agent_of(clients: &mut Clients, customer: &str) -> String {
+    let get = pb::GetCustomerRequest { customer_id: customer.to_owned() };
+    let got = clients.customers.get_customer(get).await.expect("get").into_inner();
+    got.customer.expect("customer").agent
+}
+
+/// Item 5a (R-C3, R-C6): a merged duplicate kept the agent it had before the merge, so
+/// once its survivor was raised above that agent, the duplicate (read as part of the
+/// survivor) named an owner not cleared for it.
+async fn a_merged_duplicate_is_owned_by_its_survivors_agent(app: &TestApp) {
+    standard_staff(app).await;
+    register_cleared_agent(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let (duplicate, survivor) = merged_pair(&mut admin).await;
+    assert_eq!(agent_of(&mut admin, &duplicate).await, "a2", "the survivor's owner");
+    let assign = pb::AssignAgentRequest {
+        request_id: rid(),
+        customer_id: survivor.clone(),
+        expected_version: None,
+        agent: CLEARED_AGENT.into(),
+        reason: "raised next".into(),
+    };
+    admin.customers.assign_agent(assign).await.expect("assign a cleared agent");
+    admin
+        .customers
+        .update_customer(classify(&survivor, pb::Confidentiality::Secret))
+        .await
+        .expect("raise");
+    assert_eq!(agent_of(&mut admin, &duplicate).await, CLEARED_AGENT);
+    assert_eq!(agent_of(&mut admin, &survivor).await, CLEARED_AGENT);
+}
+
+/// Item 5b (R-C3): `RecordDeparture` left the leaver's merged duplicates naming the
+/// leaver as their owner.
+async fn a_leavers_merged_duplicate_follows_its_survivor_not_the_leaver(app: &TestApp) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let (duplicate, _) = merged_pair(&mut admin).await;
+    let depart = pb::RecordDepartureRequest {
+        request_id: rid(),
+        staff_id: "a1".into(),
+        reason: "left".into(),
+    };
+    admin.staff.record_departure(depart).await.expect("a1 leaves");
+    assert_eq!(agent_of(&mut admin, &duplicate).await, "a2", "nobody who left owns it");
+}
+
+/// Item 5c (R-C3): a staff member without the agent role (a supervisor whose token
+/// reads customers) was accepted as the named agent of `RegisterCustomer` and
+/// `AssignAgent`.
+async fn only_a_staff_member_with_the_agent_role_owns_a_customer(app: &TestApp) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let request = customer_request("Owned By Whom", pb::Confidentiality::Internal, "s1");
+    let refused = admin.customers.register_customer(request).await.expect_err("not an agent");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(reason(&refused).as_deref(), Some("NOT_AN_AGENT"));
+    let customer = register_customer(&mut admin, "Owned By An Agent").await;
+    let assign = pb::AssignAgentRequest {
+        request_id: rid(),
+        customer_id: customer.clone(),
+        expected_version: None,
+        agent: "s1".into(),
+        reason: "try".into(),
+    };
+    let refused = admin.customers.assign_agent(assign).await.expect_err("not an agent");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(reason(&refused).as_deref(), Some("NOT_AN_AGENT"));
+    assert_eq!(agent_of(&mut admin, &customer).await, "a1", "nothing written");
 }

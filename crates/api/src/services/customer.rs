@@ -52,6 +52,18 @@ impl Customers {
         Ok(cv::write_result(customer_id.to_string(), &written))
     }
 
+    /// R-C3: a customer's named agent holds the agent role (an analyst or archivist on
+    /// the staff owns no customer). One not registered or gone is left to the
+    /// assignment's own check, which answers a retry of an earlier assignment first.
+    async fn is_an_agent(&self, agent: &kefu_domain::StaffId) -> Result<(), ApiError> {
+        match self.ctx.active_staff(agent).await {
+            Ok((member, _)) if !member.roles.contains(&StaffRole::Agent) => {
+                Err(DomainError::NotAnAgent.into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// R-C3 with R-C6: the active agent with the fewest customers among those cleared
     /// for `level`; `AGENT_NOT_CLEARED` when agents are active but none is cleared.
     async fn least_loaded_agent(
@@ -128,7 +140,10 @@ impl Customers {
         let confidentiality = present(confidentiality)?;
         access.new_level(confidentiality)?;
         let agent = match present(agent)? {
-            Some(agent) => agent,
+            Some(agent) => {
+                self.is_an_agent(&agent).await?;
+                agent
+            }
             None => self.least_loaded_agent(confidentiality).await?,
         };
         let referred_by = present(referred_by)?;
@@ -249,7 +264,9 @@ impl Customers {
             .to_owned(),
             referred_by: record.referred_by.map(|id| id.to_string()).unwrap_or_default(),
             confidentiality: cv::confidentiality_out(level),
-            agent: record.agent.to_string(),
+            // A merged duplicate is owned by whoever owns its survivor (R-C3): the
+            // agent it had before the merge neither reads it nor answers for it.
+            agent: survivor.as_ref().map_or(&record.agent, |s| &s.agent).to_string(),
             registered_at: Some(cv::timestamp(record.registered_at)),
             first_contact_at: cv::opt_timestamp(record.first_contact_at),
             last_callback_at: cv::opt_timestamp(record.last_callback_at),
@@ -460,6 +477,7 @@ impl CustomerService for Customers {
         let customer = stream(customer_id.stream_name())?;
         let (record, _, _) = self.ctx.commands.load_unopened::<Customer>(&customer).await?;
         access.on_customer_state(record.as_ref(), governing, &customer_id)?;
+        self.is_an_agent(&agent).await?;
         let written = self
             .ctx
             .assign::<Customer>(&customer, &request, &agent, |state| {

@@ -6,8 +6,6 @@
 //! audit never depends on a projection being current: the register's version N is the
 //! issue of number N (see `kefu_domain::case_register`).
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use kefu_domain::audit::{self, AuditEvent, CaseInspected, Inspection};
 use kefu_domain::case_register::{self, CaseRegisterEvent};
@@ -306,22 +304,9 @@ impl CaseFiles {
         };
         let mut withheld = Withheld::default();
         let mut implementations = Vec::new();
-        // Materials whose text this reader may not see (R-C6: written while the level was
-        // higher): listed, but with their personal fields withheld like the events'.
-        let (mut hidden_materials, mut attachments_hidden) = (HashSet::new(), false);
         for (recorded, mut stored) in history.into_iter().zip(links) {
             let seen = shown.as_mut().and_then(Iterator::next);
             let withheld_here = seen.as_ref().is_some_and(|seen| !seen.redacted.is_empty());
-            if withheld_here {
-                match recorded.event_type.as_str() {
-                    "ComplaintFiled" => attachments_hidden = true,
-                    "MaterialAdded" => {
-                        let number = recorded.payload.get("number").and_then(Value::as_u64);
-                        hidden_materials.extend(number.and_then(|n| u32::try_from(n).ok()));
-                    }
-                    _ => {}
-                }
-            }
             // A tampered row may not decode; the dossier still shows it, with the reason.
             let state_after = match decode::<ComplaintEvent>(std::slice::from_ref(&recorded)) {
                 Ok(events) => {
@@ -382,14 +367,9 @@ impl CaseFiles {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|mut material| {
-                    let attached = material.added_by.is_none();
-                    if hidden_materials.contains(&material.number)
-                        || (attached && attachments_hidden)
-                    {
-                        material.reference.clear();
-                        material.sha256 = None;
-                        material.reason = None;
-                    }
+                    // R-C6: one recorded while the level was higher is listed, its
+                    // recorded fields withheld like the events'.
+                    withheld.material(&mut material);
                     material
                 })
                 .collect(),

@@ -96,6 +96,26 @@ impl Reader {
         self
     }
 
+    /// Whether the reader reads as the current handler of the case of the events it is
+    /// given next (a list's rows are each their own case).
+    pub fn set_handling(&mut self, handles: bool) {
+        self.handles_case = handles;
+    }
+
+    /// The payload fields of each of `events` (as stored) withheld from this reader:
+    /// the same decision as [`Reader::show`], without opening anything.
+    pub async fn withheld_of(
+        &mut self,
+        events: &[RecordedEvent],
+    ) -> Result<Vec<Vec<String>>, ApiError> {
+        let horizon = events.iter().map(|event| event.position).max().unwrap_or(0);
+        let mut withheld = Vec::with_capacity(events.len());
+        for event in events {
+            withheld.push(self.redact(&mut event.clone(), horizon).await?);
+        }
+        Ok(withheld)
+    }
+
     /// `events` (as stored, sealed) as this reader may read them.
     pub async fn show(&mut self, mut events: Vec<RecordedEvent>) -> Result<Vec<Shown>, ApiError> {
         let mut redacted = Vec::with_capacity(events.len());

@@ -15,6 +15,7 @@ mod convert;
 pub mod describe;
 pub mod error;
 mod feed;
+pub mod holdings;
 pub mod inproc;
 pub mod policies;
 mod server;

@@ -126,6 +126,9 @@ pub enum DomainError {
     /// assign a cleared agent first (before a raise), or name one.
     #[error("the customer's agent must be cleared for the customer's confidentiality (R-C6)")]
     AgentNotCleared,
+    /// R-C3: a customer is owned by an agent, a staff member holding the agent role.
+    #[error("a customer's agent must be a staff member with the agent role (R-C3)")]
+    NotAnAgent,
     #[error("only the current handler may do this (R-P5)")]
     NotCurrentHandler,
     #[error("no handler is assigned (R-P5)")]
@@ -266,6 +269,7 @@ impl DomainError {
             MeetingBeforeEscalation => "MEETING_BEFORE_ESCALATION",
             HandlerNotCleared => "HANDLER_NOT_CLEARED",
             AgentNotCleared => "AGENT_NOT_CLEARED",
+            NotAnAgent => "NOT_AN_AGENT",
             CommitteeMemberNotOnStaff => "COMMITTEE_MEMBER_NOT_ON_STAFF",
             NotACommitteeMember => "NOT_A_COMMITTEE_MEMBER",
             CommitteeMemberNotCleared => "COMMITTEE_MEMBER_NOT_CLEARED",
@@ -330,7 +334,7 @@ impl DomainError {
         use DomainError::*;
         Some(match self {
             GradingNeedsReason | GradeUnchanged => "R-C2",
-            StaffDeparted | DepartureUnassignable(_) => "R-C3",
+            StaffDeparted | DepartureUnassignable(_) | NotAnAgent => "R-C3",
             DatedInFuture { .. }
             | DatedBeforeFloor { .. }
             | ContactBeforeReceipt
@@ -464,6 +468,7 @@ impl DomainError {
             | CommitteeMemberNotCleared
             | HandlerNotCleared
             | AgentNotCleared
+            | NotAnAgent
             | RecusedCannotReturn
             | NotCurrentHandler
             | NoHandlerAssigned

@@ -19,8 +19,10 @@ use crate::auth::{principal, Principal};
 use crate::commands::{self, decode, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
+use crate::feed::Reader;
 use crate::pb;
 use crate::pb::complaint_service_server::ComplaintService;
+use crate::withheld::list_rows;
 
 #[derive(Debug, Clone)]
 pub struct Complaints {
@@ -139,8 +141,18 @@ impl Complaints {
         };
         let page = Page { after: present(after)?, size: req.page_size };
         let paged = self.ctx.models.complaints(&filter, &page).await?;
+        let mut complaints: Vec<pb::Complaint> = paged.rows.into_iter().map(listed).collect();
+        // R-C6: a row shows what its filing recorded; what was recorded while the level
+        // was above the caller's clearance is withheld as the feed withholds it. Nothing
+        // is read above the highest level.
+        if access.max_level() < Confidentiality::Secret {
+            let mut reader = Reader::new(self.ctx.clone(), who.clone());
+            let by_category = filter.category.is_some();
+            complaints =
+                list_rows(&self.ctx, &mut reader, &who.id, complaints, by_category).await?;
+        }
         Ok(pb::ListComplaintsResponse {
-            complaints: paged.rows.into_iter().map(listed).collect(),
+            complaints,
             next_page_token: paged.next.unwrap_or_default(),
         })
     }

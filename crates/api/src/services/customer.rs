@@ -16,8 +16,10 @@ use crate::auth::{principal, Principal};
 use crate::commands::{self, stream, Fingerprint};
 use crate::convert::{self as cv, present, Fields};
 use crate::error::ApiError;
+use crate::feed::Reader;
 use crate::pb;
 use crate::pb::customer_service_server::CustomerService;
+use crate::withheld::customer::{list_rows, record_withheld};
 
 #[derive(Debug, Clone)]
 pub struct Customers {
@@ -48,6 +50,18 @@ impl Customers {
             })
             .await?;
         Ok(cv::write_result(customer_id.to_string(), &written))
+    }
+
+    /// R-C3: a customer's named agent holds the agent role (an analyst or archivist on
+    /// the staff owns no customer). One not registered or gone is left to the
+    /// assignment's own check, which answers a retry of an earlier assignment first.
+    async fn is_an_agent(&self, agent: &kefu_domain::StaffId) -> Result<(), ApiError> {
+        match self.ctx.active_staff(agent).await {
+            Ok((member, _)) if !member.roles.contains(&StaffRole::Agent) => {
+                Err(DomainError::NotAnAgent.into())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// R-C3 with R-C6: the active agent with the fewest customers among those cleared
@@ -126,7 +140,10 @@ impl Customers {
         let confidentiality = present(confidentiality)?;
         access.new_level(confidentiality)?;
         let agent = match present(agent)? {
-            Some(agent) => agent,
+            Some(agent) => {
+                self.is_an_agent(&agent).await?;
+                agent
+            }
             None => self.least_loaded_agent(confidentiality).await?,
         };
         let referred_by = present(referred_by)?;
@@ -247,7 +264,9 @@ impl Customers {
             .to_owned(),
             referred_by: record.referred_by.map(|id| id.to_string()).unwrap_or_default(),
             confidentiality: cv::confidentiality_out(level),
-            agent: record.agent.to_string(),
+            // A merged duplicate is owned by whoever owns its survivor (R-C3): the
+            // agent it had before the merge neither reads it nor answers for it.
+            agent: survivor.as_ref().map_or(&record.agent, |s| &s.agent).to_string(),
             registered_at: Some(cv::timestamp(record.registered_at)),
             first_contact_at: cv::opt_timestamp(record.first_contact_at),
             last_callback_at: cv::opt_timestamp(record.last_callback_at),
@@ -256,8 +275,14 @@ impl Customers {
             version,
             merged_into: survivor.map(|s| s.id.to_string()).unwrap_or_default(),
             absorbed: record.absorbed.iter().map(ToString::to_string).collect(),
+            redacted_fields: Vec::new(),
         };
         self.hide_referrers(&access, [&mut customer]).await?;
+        // R-C6: what was written while the level was higher, as the feed withholds it.
+        let mut reader = Reader::new(self.ctx.clone(), who.clone());
+        record_withheld(&self.ctx, &mut reader, access.max_level(), customer_id)
+            .await?
+            .view(&mut customer);
         Ok(customer)
     }
 
@@ -315,6 +340,7 @@ pub(super) fn listed(row: CustomerRow) -> pb::Customer {
         version: 0,
         merged_into: row.merged_into.unwrap_or_default(),
         absorbed: Vec::new(),
+        redacted_fields: Vec::new(),
     }
 }
 
@@ -451,6 +477,7 @@ impl CustomerService for Customers {
         let customer = stream(customer_id.stream_name())?;
         let (record, _, _) = self.ctx.commands.load_unopened::<Customer>(&customer).await?;
         access.on_customer_state(record.as_ref(), governing, &customer_id)?;
+        self.is_an_agent(&agent).await?;
         let written = self
             .ctx
             .assign::<Customer>(&customer, &request, &agent, |state| {
@@ -592,6 +619,8 @@ impl CustomerService for Customers {
         let paged = self.ctx.models.customers(&filter, &page).await.map_err(ApiError::from)?;
         let mut customers: Vec<pb::Customer> = paged.rows.into_iter().map(listed).collect();
         self.hide_referrers(&access, &mut customers).await?;
+        let mut reader = Reader::new(self.ctx.clone(), who.clone());
+        list_rows(&self.ctx, &mut reader, access.max_level(), &mut customers).await?;
         Ok(Response::new(pb::ListCustomersResponse {
             customers,
             next_page_token: paged.next.unwrap_or_default(),

@@ -12,7 +12,9 @@ use crate::access::{authorize, Access, Rpc};
 use crate::auth::Principal;
 use crate::convert::Fields;
 use crate::error::ApiError;
+use crate::feed::Reader;
 use crate::pb;
+use crate::withheld::customer::list_rows;
 
 /// Longest query accepted, in characters: far beyond any name, number or address.
 const MAX_QUERY_CHARS: usize = 200;
@@ -38,6 +40,23 @@ impl Customers {
         let customers: Vec<&mut pb::Customer> =
             matches.iter_mut().filter_map(|m| m.customer.as_mut()).collect();
         self.hide_referrers(&access, customers).await?;
+        let mut reader = Reader::new(self.ctx.clone(), who.clone());
+        for found in &mut matches {
+            if let Some(customer) = found.customer.as_mut() {
+                list_rows(&self.ctx, &mut reader, access.max_level(), [customer]).await?;
+            }
+        }
+        // Found by a name, phone or email withheld from the caller: being found would
+        // tell it (R-C6), so the match is left out.
+        matches.retain(|m| {
+            let by = match pb::MatchKind::try_from(m.matched) {
+                Ok(pb::MatchKind::Phone | pb::MatchKind::Email) => "contacts",
+                _ => "name",
+            };
+            m.customer
+                .as_ref()
+                .is_none_or(|customer| !customer.redacted_fields.iter().any(|f| f == by))
+        });
         Ok(pb::FindCustomersResponse { matches, next_page_token: found.next.unwrap_or_default() })
     }
 

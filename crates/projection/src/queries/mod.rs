@@ -18,7 +18,7 @@ pub use metrics::{
 pub use operations::{
     Dashboard, DueCallback, DueKind, HandlerLoad, SlaBreach, SlaBreachCounts, SlaKind,
 };
-pub use records::{ComplaintFilter, CustomerFilter};
+pub use records::{ComplaintFilter, CustomerFilter, Holding};
 pub use row_access::RowAccess;
 pub use sla::AtRisk;
 

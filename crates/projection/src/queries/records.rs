@@ -213,6 +213,57 @@ impl ReadModels {
     }
 }
 
+/// How many customers one agent owns (`cases: false`) or open cases one handler holds
+/// (`cases: true`) at one confidentiality rank, the rank governing them (a merged
+/// duplicate's case is at its survivor's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub staff: String,
+    pub cases: bool,
+    pub rank: i64,
+    pub count: i64,
+}
+
+impl ReadModels {
+    /// Every agent's live customers and every handler's open cases, by rank: what R-C6
+    /// needs them cleared for.
+    pub async fn holdings(&self) -> Result<Vec<Holding>, ProjectionError> {
+        let customers = self
+            .db()
+            .fetch_all(
+                "SELECT agent AS staff, confidentiality_rank AS level_rank, COUNT(*) AS n \
+                 FROM rm_customers WHERE forgotten_at IS NULL AND merged_into IS NULL \
+                 GROUP BY agent, confidentiality_rank ORDER BY agent, confidentiality_rank",
+                &[],
+            )
+            .await?;
+        let cases = self
+            .db()
+            .fetch_all(
+                "SELECT staff, level_rank, COUNT(*) AS n FROM (SELECT c.handler AS staff, \
+                 COALESCE((SELECT COALESCE(s.confidentiality_rank, k.confidentiality_rank) \
+                 FROM rm_customers k LEFT JOIN rm_customers s ON s.customer_id = k.merged_into \
+                 WHERE k.customer_id = c.customer_id), 3) AS level_rank \
+                 FROM rm_complaints c WHERE c.status = 'open' AND c.handler IS NOT NULL) held \
+                 GROUP BY staff, level_rank ORDER BY staff, level_rank",
+                &[],
+            )
+            .await?;
+        let mut holdings = Vec::with_capacity(customers.len() + cases.len());
+        for (rows, are_cases) in [(customers, false), (cases, true)] {
+            for row in rows {
+                holdings.push(Holding {
+                    staff: row.text("staff")?,
+                    cases: are_cases,
+                    rank: row.int("level_rank")?,
+                    count: row.int("n")?,
+                });
+            }
+        }
+        Ok(holdings)
+    }
+}
+
 /// Cuts the extra row fetched to learn whether another page follows.
 pub(super) fn paged<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Paged<T> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);

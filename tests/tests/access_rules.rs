@@ -243,7 +243,7 @@ async fn reports_give_analysts_aggregates_only_and_names_within_clearance(app: &
     let workload = pb::GetHandlerWorkloadRequest { min_position: position };
     denied(app, analyst.reports.get_handler_workload(workload), &[]).await;
     let referrals = pb::GetReferralReportRequest { min_position: position, ..Default::default() };
-    denied(app, analyst.reports.get_referral_report(referrals), &["QR1"]).await;
+    denied(app, analyst.reports.get_referral_report(referrals.clone()), &["QR1"]).await;
     let dashboard = pb::GetDashboardRequest { min_position: position, as_of: None };
     let seen = analyst.reports.get_dashboard(dashboard).await.expect("aggregates");
     let seen = seen.into_inner();
@@ -255,7 +255,7 @@ async fn reports_give_analysts_aggregates_only_and_names_within_clearance(app: &
 
     // A supervisor cleared for confidential does not learn that the secret referrer
     // exists: no row (third attack: the id was listed with the name redacted).
-    let report = supervisor.reports.get_referral_report(referrals).await.expect("report");
+    let report = supervisor.reports.get_referral_report(referrals.clone()).await.expect("report");
     let rows = report.into_inner().referrals;
     assert!(rows.iter().all(|row| row.referrer_id != referrer), "{rows:?}");
     let mut director = app.clients(Some("d1")).await;

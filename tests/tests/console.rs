@@ -323,6 +323,17 @@ async fn pages_refuse_what_the_table_refuses_and_record_what_it_records(
     }
     let unknown = compliance.get("/cases/2026-999999").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    // A supervisor may read a complaint's details (R-P11) but not replay it: the case as
+    // it stands, no timeline, nothing recorded as an inspection.
+    let mut supervisor = console(app);
+    supervisor.sign_in("token-s1").await;
+    let before = app.store.head_position().await.expect("head");
+    let file = supervisor.get(&format!("/cases/{case}")).await;
+    assert_eq!(file.status, StatusCode::OK, "{}", file.body);
+    assert!(file.body.contains(r#"id="state-only""#) && file.body.contains(case.as_str()));
+    assert!(!file.body.contains(r#"id="timeline""#) && !file.body.contains(r#"id="dossier""#));
+    assert_eq!(app.store.head_position().await.expect("head"), before, "nothing recorded");
 }
 
 /// DNS rebinding: a page of another site whose name it points at 127.0.0.1 would be

@@ -398,7 +398,17 @@ async fn fire(clients: &mut Clients, g: &mut Gen, known: &[String]) -> Vec<(Stri
     call!(reports.get_handler_workload(pb::GetHandlerWorkloadRequest { min_position: 0 }));
     call!(reports.get_referral_report(pb::GetReferralReportRequest {
         min_position: 0,
-        ..Default::default()
+        page_size: g.uint(),
+        page_token: s(g),
+    }));
+    call!(reports.get_quality_metrics(pb::GetQualityMetricsRequest {
+        min_position: 0,
+        from_month: s(g),
+        to_month: s(g),
+        kind: s(g),
+        channel: s(g),
+        handler: s(g),
+        group_by: vec![g.int(), g.int()],
     }));
     call!(events.read_all(pb::ReadAllRequest {
         from_position: g.u64(),

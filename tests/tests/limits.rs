@@ -262,6 +262,17 @@ async fn every_read_refuses_a_position_beyond_the_head(app: &kefu_tests::TestApp
                     .await
                     .err(),
             ),
+            (
+                "GetQualityMetrics",
+                admin
+                    .reports
+                    .get_quality_metrics(pb::GetQualityMetricsRequest {
+                        min_position,
+                        ..Default::default()
+                    })
+                    .await
+                    .err(),
+            ),
         ];
         for (rpc, refused) in answers {
             match refused {

@@ -59,6 +59,8 @@ pub enum Rpc {
     GetDashboard,
     GetSatisfactionMetrics,
     GetMonthlySummary,
+    /// Quality metrics (issue 22): counts and durations per month, channel, handler.
+    GetQualityMetrics,
     ListSlaBreaches,
     /// `WatchSla`: the rows of `ListSlaBreaches`, pushed as time passes (R-T5).
     WatchSla,
@@ -239,6 +241,7 @@ impl Rpc {
         Rpc::GetDashboard,
         Rpc::GetSatisfactionMetrics,
         Rpc::GetMonthlySummary,
+        Rpc::GetQualityMetrics,
         Rpc::ListSlaBreaches,
         Rpc::WatchSla,
         Rpc::GetHandlerWorkload,
@@ -297,9 +300,12 @@ impl Rpc {
             // service stepping in; never the respondent (R-P4, every case row).
             Rpc::LogComplaintCallback => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL), (SV, ALL)]),
             Rpc::ListDueCallbacks => (NotConsulted, &[(AG, If(OWN_ROWS)), (SU, ALL)]),
-            Rpc::GetDashboard | Rpc::GetSatisfactionMetrics | Rpc::GetMonthlySummary => {
-                (NotConsulted, REPORT_READERS)
-            }
+            // Quality by handler names staff, as satisfaction by handler does: staff
+            // codes are no customer's data, and every figure is a count over cases.
+            Rpc::GetDashboard
+            | Rpc::GetSatisfactionMetrics
+            | Rpc::GetMonthlySummary
+            | Rpc::GetQualityMetrics => (NotConsulted, REPORT_READERS),
             Rpc::ListSlaBreaches | Rpc::WatchSla | Rpc::GetHandlerWorkload => {
                 (NotConsulted, ROW_REPORT_READERS)
             }
@@ -354,6 +360,7 @@ impl Rpc {
             Rpc::GetDashboard => "ReportingService.GetDashboard",
             Rpc::GetSatisfactionMetrics => "ReportingService.GetSatisfactionMetrics",
             Rpc::GetMonthlySummary => "ReportingService.GetMonthlySummary",
+            Rpc::GetQualityMetrics => "ReportingService.GetQualityMetrics",
             Rpc::ListSlaBreaches => "ReportingService.ListSlaBreaches",
             Rpc::WatchSla => "ReportingService.WatchSla",
             Rpc::GetHandlerWorkload => "ReportingService.GetHandlerWorkload",
@@ -409,6 +416,7 @@ impl Rpc {
             | Rpc::GetDashboard
             | Rpc::GetSatisfactionMetrics
             | Rpc::GetMonthlySummary
+            | Rpc::GetQualityMetrics
             | Rpc::ListSlaBreaches
             | Rpc::WatchSla
             | Rpc::GetHandlerWorkload

@@ -365,7 +365,8 @@ pub async fn replay(
 
 /// `query`: every reporting RPC in a supervisor's mix over a seeded log: the dashboard
 /// most often, then satisfaction (all time, by handler for the month), the monthly
-/// summary, breaches, workload, referrals and due callbacks.
+/// summary, breaches, workload, referrals, due callbacks and the month's quality
+/// metrics by handler and channel.
 pub async fn query(
     server: &Server,
     common: &Common,
@@ -384,7 +385,7 @@ pub async fn query(
             let month = month.clone();
             let recorded = recorded.clone();
             async move {
-                const NAMES: [&str; 10] = [
+                const NAMES: [&str; 11] = [
                     "dashboard",
                     "dashboard",
                     "dashboard",
@@ -395,8 +396,9 @@ pub async fn query(
                     "handler_workload",
                     "referral_report",
                     "due_callbacks",
+                    "quality_by_handler",
                 ];
-                let slot = usize::try_from(iteration % 10)?;
+                let slot = usize::try_from(iteration % 11)?;
                 let began = Instant::now();
                 let reports = &mut client.reports;
                 match slot {
@@ -420,6 +422,19 @@ pub async fn query(
                         reports
                             .get_monthly_summary(pb::GetMonthlySummaryRequest {
                                 month,
+                                ..Default::default()
+                            })
+                            .await?,
+                    ),
+                    10 => drop(
+                        reports
+                            .get_quality_metrics(pb::GetQualityMetricsRequest {
+                                from_month: month.clone(),
+                                to_month: month,
+                                group_by: vec![
+                                    pb::QualityDimension::Handler.into(),
+                                    pb::QualityDimension::Channel.into(),
+                                ],
                                 ..Default::default()
                             })
                             .await?,

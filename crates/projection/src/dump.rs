@@ -6,6 +6,7 @@ use crate::params;
 use crate::projections::live_counts::{
     AGENT_CUSTOMERS, GRADES, GRADE_CUSTOMERS, HANDLER_OPEN_CASES, REFERRAL_COUNTS, REFERRER_TOTALS,
 };
+use crate::projections::quality::{QUALITY_DURATIONS_MONTHLY, QUALITY_MONTHLY};
 use crate::projections::report_aggregates::{
     COMPLAINTS_MONTHLY, DURATIONS_MONTHLY, SATISFACTION_MONTHLY,
 };
@@ -48,7 +49,8 @@ async fn columns(db: &Db, table: &str) -> Result<Vec<String>, ProjectionError> {
     db.fetch_all(sql, &params![table]).await?.iter().map(|row| row.text("name")).collect()
 }
 
-/// Each aggregate table the projections keep (`report_aggregates`, `live_counts`) and
+/// Each aggregate table the projections keep (`report_aggregates`, `live_counts`,
+/// `quality`) and
 /// the scan of the rows it summarises that gives the rows it must hold, naming the
 /// columns as the table does. The histogram bounds are spelled here again in SQL on
 /// purpose, as an independent check.
@@ -105,6 +107,35 @@ fn aggregate_scans() -> Vec<(&'static str, String)> {
              GROUP BY month, kind, COALESCE(handler, 'none'), \
              COALESCE(intake_channel, 'none'), COALESCE(category, 'none'), outcome"
                 .to_owned(),
+        ),
+        (
+            QUALITY_MONTHLY,
+            "SELECT filed_month AS month, 'complaint' AS kind, channel, \
+             COALESCE(handler, 'none') AS handler, COUNT(*) AS cases, \
+             COUNT(first_response_at) AS responded, \
+             COUNT(CASE WHEN first_response_at <= first_response_due_at THEN 1 END) \
+             AS responded_in_time, COUNT(first_closed_at) AS closed, \
+             COUNT(CASE WHEN status <> 'open' AND reopen_count = 0 AND contacts = 1 THEN 1 END) \
+             AS resolved_first_contact, COUNT(CASE WHEN reopen_count > 0 THEN 1 END) AS reopened, \
+             SUM(reopen_count) AS reopens, SUM(closes) AS closes FROM rm_complaints \
+             GROUP BY filed_month, channel, COALESCE(handler, 'none')"
+                .to_owned(),
+        ),
+        (
+            QUALITY_DURATIONS_MONTHLY,
+            format!(
+                "SELECT month, kind, channel, handler, measure, lower_s, upper_s, \
+                 COUNT(*) AS cases FROM (\
+                 SELECT filed_month AS month, 'complaint' AS kind, channel, \
+                 COALESCE(handler, 'none') AS handler, 'first_response' AS measure, {} \
+                 FROM rm_complaints WHERE first_response_seconds IS NOT NULL UNION ALL \
+                 SELECT filed_month AS month, 'complaint' AS kind, channel, \
+                 COALESCE(handler, 'none') AS handler, 'resolution' AS measure, {} \
+                 FROM rm_complaints WHERE close_seconds IS NOT NULL) d \
+                 GROUP BY month, kind, channel, handler, measure, lower_s, upper_s",
+                bucket("first_response_seconds"),
+                bucket("close_seconds")
+            ),
         ),
         (
             HANDLER_OPEN_CASES,

@@ -393,7 +393,7 @@ async fn rebuild_from_zero_equals_incremental_build(db: &TestDatabase) {
     let incremental = runner.dump().await.unwrap();
     assert!(incremental.len() > 20, "the scenario fills the tables");
     // The aggregates (monthly figures, open cases per handler, customers per agent,
-    // referrals) hold exactly what a scan of their rows gives, each table filled
+    // referrals, quality metrics) hold exactly what a scan of their rows gives, each table filled
     // (issue 18).
     let aggregates = runner.aggregates_stored().await.unwrap();
     assert_eq!(aggregates, runner.aggregates_by_scan().await.unwrap());
@@ -406,6 +406,8 @@ async fn rebuild_from_zero_equals_incremental_build(db: &TestDatabase) {
         "rm_referral_counts",
         "rm_grade_customers",
         "rm_referrer_totals",
+        "rm_quality_monthly",
+        "rm_quality_durations_monthly",
     ] {
         assert!(aggregates.iter().any(|line| line.starts_with(table)), "{table} is empty");
     }

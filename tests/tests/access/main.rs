@@ -87,6 +87,7 @@ async fn call(
         | Rpc::GetDashboard
         | Rpc::GetSatisfactionMetrics
         | Rpc::GetMonthlySummary
+        | Rpc::GetQualityMetrics
         | Rpc::ListSlaBreaches
         | Rpc::WatchSla
         | Rpc::GetHandlerWorkload
@@ -457,6 +458,20 @@ async fn reads(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> A
                 })
                 .await,
         ),
+        Rpc::GetQualityMetrics => encoded(
+            clients
+                .reports
+                .get_quality_metrics(pb::GetQualityMetricsRequest {
+                    min_position: head,
+                    group_by: vec![
+                        pb::QualityDimension::Month as i32,
+                        pb::QualityDimension::Channel as i32,
+                        pb::QualityDimension::Handler as i32,
+                    ],
+                    ..Default::default()
+                })
+                .await,
+        ),
         Rpc::ListSlaBreaches => encoded(
             clients
                 .reports
@@ -622,8 +637,12 @@ fn hidden(rpc: Rpc, who: &Principal) -> bool {
 }
 
 /// Reports of counts by classification label (R-R1, R-R2, R-R3).
-const AGGREGATES: [Rpc; 3] =
-    [Rpc::GetDashboard, Rpc::GetSatisfactionMetrics, Rpc::GetMonthlySummary];
+const AGGREGATES: [Rpc; 4] = [
+    Rpc::GetDashboard,
+    Rpc::GetSatisfactionMetrics,
+    Rpc::GetMonthlySummary,
+    Rpc::GetQualityMetrics,
+];
 
 /// The canaries `who` may not read in an answer of `rpc`: those of fields the table
 /// withholds, except classification labels as the group keys of aggregate reports.

@@ -3,7 +3,9 @@
 //! answered by the read replica when one is configured (`ApiConfig::read_replica`).
 
 use chrono::{DateTime, Utc};
-use kefu_projection::queries::{self, is_month, GroupBy, SatisfactionFilter};
+use kefu_projection::queries::{
+    self, is_month, GroupBy, QualityDimension, QualityFilter, SatisfactionFilter,
+};
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
@@ -13,6 +15,8 @@ use crate::convert::{self as cv, Fields};
 use crate::error::ApiError;
 use crate::pb;
 use crate::pb::reporting_service_server::ReportingService;
+use kefu_projection::projections::quality;
+use kefu_projection::projections::report_aggregates::NONE;
 
 #[derive(Debug, Clone)]
 pub struct Reports {
@@ -47,6 +51,81 @@ fn load_out(load: queries::HandlerLoad) -> pb::HandlerLoad {
         open_cases: load.open_cases,
         open_major_cases: load.open_major_cases,
         customers: load.customers,
+    }
+}
+
+/// The filter and grouping of a quality request, every field checked.
+fn quality_request(
+    req: &pb::GetQualityMetricsRequest,
+) -> Result<(QualityFilter, Vec<QualityDimension>), ApiError> {
+    let mut f = Fields::new();
+    let mut group_by = Vec::with_capacity(req.group_by.len());
+    for dimension in &req.group_by {
+        match pb::QualityDimension::try_from(*dimension) {
+            Ok(pb::QualityDimension::Month) => group_by.push(QualityDimension::Month),
+            Ok(pb::QualityDimension::Kind) => group_by.push(QualityDimension::Kind),
+            Ok(pb::QualityDimension::Channel) => group_by.push(QualityDimension::Channel),
+            Ok(pb::QualityDimension::Handler) => group_by.push(QualityDimension::Handler),
+            Ok(pb::QualityDimension::Unspecified) | Err(_) => {
+                f.violation("group_by", "is not a dimension (month, kind, channel, handler)");
+            }
+        }
+    }
+    for (field, month) in [("from_month", &req.from_month), ("to_month", &req.to_month)] {
+        if !month.is_empty() && !is_month(month) {
+            f.violation(field, "must be YYYY-MM");
+        }
+    }
+    let kinds = [quality::COMPLAINT, quality::REQUEST];
+    if !req.kind.is_empty() && !kinds.contains(&req.kind.as_str()) {
+        f.violation("kind", "must be complaint or request");
+    }
+    if !req.channel.is_empty() && req.channel.parse::<kefu_domain::IntakeChannel>().is_err() {
+        f.violation("channel", "is not an intake channel");
+    }
+    let handler = match req.handler.as_str() {
+        "" => None,
+        NONE => Some(NONE.to_owned()),
+        handler => match kefu_domain::StaffId::new(handler) {
+            Ok(staff) => Some(staff.as_str().to_owned()),
+            Err(_) => {
+                f.violation("handler", "must be a staff id or none");
+                None
+            }
+        },
+    };
+    f.finish()?;
+    let given = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+    let filter = QualityFilter {
+        from_month: given(&req.from_month),
+        to_month: given(&req.to_month),
+        kind: given(&req.kind),
+        channel: given(&req.channel),
+        handler,
+    };
+    Ok((filter, group_by))
+}
+
+fn quality_out(row: queries::QualityRow) -> pb::QualityGroup {
+    pb::QualityGroup {
+        month: row.month.unwrap_or_default(),
+        kind: row.kind.unwrap_or_default(),
+        channel: row.channel.unwrap_or_default(),
+        handler: row.handler.unwrap_or_default(),
+        cases: row.cases,
+        responded: row.responded,
+        responded_in_time: row.responded_in_time,
+        closed: row.closed,
+        resolved_first_contact: row.resolved_first_contact,
+        first_contact_resolution_rate: row.first_contact_resolution_rate,
+        reopened: row.reopened,
+        reopens: row.reopens,
+        closes: row.closes,
+        reopen_rate: row.reopen_rate,
+        first_response_median_seconds: row.first_response_median_s,
+        first_response_p90_seconds: row.first_response_p90_s,
+        resolution_median_seconds: row.resolution_median_s,
+        resolution_p90_seconds: row.resolution_p90_s,
     }
 }
 
@@ -245,6 +324,22 @@ impl ReportingService for Reports {
         let workload = self.ctx.reports.workload().await.map_err(ApiError::from)?;
         Ok(Response::new(pb::GetHandlerWorkloadResponse {
             workload: workload.into_iter().map(load_out).collect(),
+        }))
+    }
+
+    async fn get_quality_metrics(
+        &self,
+        request: Request<pb::GetQualityMetricsRequest>,
+    ) -> Reply<pb::GetQualityMetricsResponse> {
+        let who = principal(&request)?;
+        let req = request.into_inner();
+        let (filter, group_by) = quality_request(&req)?;
+        // Analysts included: every figure is a count over cases, and handler keys are
+        // staff codes, as in satisfaction by handler.
+        self.prepare(&who, Rpc::GetQualityMetrics, req.min_position, None).await?;
+        let groups = self.ctx.reports.quality(&filter, &group_by).await.map_err(ApiError::from)?;
+        Ok(Response::new(pb::GetQualityMetricsResponse {
+            groups: groups.into_iter().map(quality_out).collect(),
         }))
     }
 

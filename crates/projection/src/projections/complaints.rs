@@ -1,7 +1,7 @@
 //! `complaints` projection → `rm_complaints` (one row per case), `rm_callbacks` (one
 //! row per callback, with the case's handler, channel and category at that moment) and
-//! the monthly aggregates of both (`report_aggregates`), and open cases per handler
-//! (`live_counts`).
+//! the monthly aggregates of both (`report_aggregates`), open cases per handler
+//! (`live_counts`) and the quality metrics' aggregates (`quality`).
 
 use std::collections::HashMap;
 
@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 use kefu_domain::calendar::business_month;
 
 use super::live_counts::{self, CaseCounts};
+use super::quality::{self, QualityCase, QualityDeltas};
 use super::report_aggregates::{self, Deltas};
 use super::{decode, insert_rows, load_rows, stream_key, upsert_rows, Decoded};
 use crate::error::{to_sql, ProjectionError};
@@ -71,6 +72,8 @@ const COLUMNS: &[&str] = &[
     "resolution_at_risk_at",
     "callback_due_at",
     "callback_at_risk_at",
+    "contacts",
+    "closes",
 ];
 
 const CALLBACK_COLUMNS: &[&str] = &[
@@ -150,6 +153,10 @@ pub struct ComplaintRow {
     pub callback_due_at: Option<DateTime<Utc>>,
     /// R-T5: when that callback is at risk.
     pub callback_at_risk_at: Option<DateTime<Utc>>,
+    /// How often the complainant was reached: `ComplainantContacted` and `ReplySent`.
+    pub contacts: i64,
+    /// How often the case was closed.
+    pub closes: i64,
 }
 
 impl ComplaintRow {
@@ -199,6 +206,8 @@ impl ComplaintRow {
             resolution_at_risk_at: row.time("resolution_at_risk_at")?,
             callback_due_at: row.opt_time("callback_due_at")?,
             callback_at_risk_at: row.opt_time("callback_at_risk_at")?,
+            contacts: row.int("contacts")?,
+            closes: row.int("closes")?,
         })
     }
 
@@ -248,6 +257,8 @@ impl ComplaintRow {
             self.resolution_at_risk_at,
             self.callback_due_at,
             self.callback_at_risk_at,
+            self.contacts,
+            self.closes,
         ])
     }
 
@@ -285,8 +296,9 @@ impl Default for Complaints {
 /// The shape and meaning of the rows; bumped when they change. 2: the deadlines of the
 /// case's terms (R-T3). 3: also categories and causes outside the taxonomy read as
 /// `unlisted` (R-P3). 4: the monthly aggregates of the reports (issue 18). 5: open
-/// cases per handler (issue 18).
-const SCHEMA_VERSION: u32 = 5;
+/// cases per handler (issue 18). 6: contacts and closes per case, and the quality
+/// metrics' aggregates (issue 22).
+const SCHEMA_VERSION: u32 = 6;
 
 impl Projection for Complaints {
     fn name(&self) -> &'static str {
@@ -330,6 +342,8 @@ impl Projection for Complaints {
             report_aggregates::DURATIONS_MONTHLY,
             report_aggregates::SATISFACTION_MONTHLY,
             live_counts::HANDLER_OPEN_CASES,
+            quality::QUALITY_MONTHLY,
+            quality::QUALITY_DURATIONS_MONTHLY,
         ]
     }
 
@@ -371,6 +385,7 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
     let before = rows.clone();
     let mut deltas = Deltas::default();
     let mut counts = CaseCounts::default();
+    let mut quality = QualityDeltas::default();
 
     let mut dirty: Vec<String> = Vec::new();
     let mut filed: Vec<String> = Vec::new();
@@ -433,6 +448,8 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
                     resolution_at_risk_at: e.terms.resolution_at_risk_at,
                     callback_due_at: None,
                     callback_at_risk_at: None,
+                    contacts: 0,
+                    closes: 0,
                 };
                 rows.insert(complaint_id.clone(), row);
                 filed.push(complaint_id.clone());
@@ -459,14 +476,17 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
         if let Some(row) = before.get(id) {
             deltas.case(row, -1);
             counts.case(row, -1);
+            quality.case(&QualityCase::complaint(row), -1);
         }
         if let Some(row) = rows.get(id) {
             deltas.case(row, 1);
             counts.case(row, 1);
+            quality.case(&QualityCase::complaint(row), 1);
         }
     }
     deltas.write(tx).await?;
     counts.write(tx).await?;
+    quality.write(tx).await?;
     let changed = dirty.iter().filter_map(|id| rows.get(id)).map(ComplaintRow::params).collect();
     upsert_rows(tx, TABLE, "complaint_id", COLUMNS, changed).await?;
     insert_rows(
@@ -577,7 +597,10 @@ fn apply_change(row: &mut ComplaintRow, event: ComplaintEvent) {
                 row.handler = None;
             }
         }
-        ComplaintEvent::ComplainantContacted(e) => record_response(row, e.contacted_at),
+        ComplaintEvent::ComplainantContacted(e) => {
+            row.contacts += 1;
+            record_response(row, e.contacted_at);
+        }
         ComplaintEvent::InvestigationRecorded(_) => row.round_investigations += 1,
         ComplaintEvent::OpinionDrafted(e) => {
             row.specialist = Some(e.specialist.to_string());
@@ -591,6 +614,7 @@ fn apply_change(row: &mut ComplaintRow, event: ComplaintEvent) {
             row.round_signed = true;
         }
         ComplaintEvent::ReplySent(e) => {
+            row.contacts += 1;
             record_response(row, e.sent_at);
             if e.kind == ReplyKind::Final {
                 row.final_reply_at = Some(e.sent_at);
@@ -599,6 +623,7 @@ fn apply_change(row: &mut ComplaintRow, event: ComplaintEvent) {
         }
         ComplaintEvent::ComplaintClosed(e) => {
             row.status = "closed".into();
+            row.closes += 1;
             row.closed_at = Some(e.closed_at);
             if row.first_closed_at.is_none() {
                 row.first_closed_at = Some(e.closed_at);

@@ -5,6 +5,7 @@ pub mod complaints;
 mod customer_index;
 pub mod customers;
 pub mod live_counts;
+pub mod quality;
 pub mod report_aggregates;
 pub mod staff;
 

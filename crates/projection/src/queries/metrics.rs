@@ -367,7 +367,7 @@ pub fn is_month(text: &str) -> bool {
 }
 
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-fn ratio(part: u64, whole: u64) -> f64 {
+pub(super) fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -376,7 +376,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
 }
 
 /// Values with their counts, ascending: a histogram's buckets (lower bound, cases).
-type Histogram = [(i64, u64)];
+pub(super) type Histogram = [(i64, u64)];
 
 /// The `rank`-th smallest value (1-based) of a histogram.
 fn at_rank(values: &Histogram, rank: u64) -> Option<i64> {
@@ -393,7 +393,7 @@ fn total(values: &Histogram) -> u64 {
 
 /// The middle value; the mean of the two middle values for an even count.
 #[allow(clippy::cast_precision_loss)] // seconds far below 2^52
-fn median(values: &Histogram) -> Option<f64> {
+pub(super) fn median(values: &Histogram) -> Option<f64> {
     let n = total(values);
     if n == 0 {
         return None;
@@ -407,7 +407,7 @@ fn median(values: &Histogram) -> Option<f64> {
 
 /// Nearest-rank percentile: the smallest value with at least `p` % of values at or below it.
 #[allow(clippy::cast_precision_loss)]
-fn percentile(values: &Histogram, p: u64) -> Option<f64> {
+pub(super) fn percentile(values: &Histogram, p: u64) -> Option<f64> {
     let n = total(values);
     if n == 0 {
         return None;

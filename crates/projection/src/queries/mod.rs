@@ -4,6 +4,7 @@
 mod lookup;
 mod metrics;
 mod operations;
+mod quality;
 mod records;
 mod row_access;
 mod sla;
@@ -18,6 +19,7 @@ pub use metrics::{
 pub use operations::{
     Dashboard, DueCallback, DueKind, HandlerLoad, SlaBreach, SlaBreachCounts, SlaKind,
 };
+pub use quality::{QualityDimension, QualityFilter, QualityRow};
 pub use records::{ComplaintFilter, CustomerFilter, Holding};
 pub use row_access::RowAccess;
 pub use sla::AtRisk;

@@ -5,6 +5,7 @@ mod lookup;
 mod metrics;
 mod operations;
 mod records;
+mod requests;
 mod row_access;
 mod sla;
 
@@ -19,6 +20,7 @@ pub use operations::{
     Dashboard, DueCallback, DueKind, HandlerLoad, SlaBreach, SlaBreachCounts, SlaKind,
 };
 pub use records::{ComplaintFilter, CustomerFilter};
+pub use requests::RequestFilter;
 pub use row_access::RowAccess;
 pub use sla::AtRisk;
 

@@ -36,28 +36,28 @@ pub struct ComplaintFilter {
 }
 
 /// Builds `AND column = $n` clauses for the filters that are set.
-struct Where {
+pub(super) struct Where {
     clauses: Vec<String>,
-    params: Vec<Param>,
+    pub(super) params: Vec<Param>,
 }
 
 impl Where {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Where { clauses: vec!["1 = 1".into()], params: Vec::new() }
     }
 
-    fn push(&mut self, clause: &str, value: impl Into<Param>) {
+    pub(super) fn push(&mut self, clause: &str, value: impl Into<Param>) {
         self.params.push(value.into());
         self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
     }
 
-    fn eq(&mut self, column: &str, value: &Option<String>) {
+    pub(super) fn eq(&mut self, column: &str, value: &Option<String>) {
         if let Some(value) = value {
             self.push(&format!("{column} = ?"), value.as_str());
         }
     }
 
-    fn sql(&self) -> String {
+    pub(super) fn sql(&self) -> String {
         self.clauses.join(" AND ")
     }
 }
@@ -214,7 +214,7 @@ impl ReadModels {
 }
 
 /// Cuts the extra row fetched to learn whether another page follows.
-fn paged<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Paged<T> {
+pub(super) fn paged<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Paged<T> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     if rows.len() > limit {
         rows.truncate(limit);

@@ -17,6 +17,7 @@ use kefu_api::pb::complaint_service_client::ComplaintServiceClient;
 use kefu_api::pb::customer_service_client::CustomerServiceClient;
 use kefu_api::pb::event_service_client::EventServiceClient;
 use kefu_api::pb::reporting_service_client::ReportingServiceClient;
+use kefu_api::pb::request_service_client::RequestServiceClient;
 use kefu_api::pb::staff_service_client::StaffServiceClient;
 use kefu_testkit::{Backend, TestDatabase};
 use tonic::metadata::MetadataValue;
@@ -279,6 +280,7 @@ impl TestApp {
             complaints: ComplaintServiceClient::with_interceptor(channel.clone(), auth.clone()),
             callbacks: CallbackServiceClient::with_interceptor(channel.clone(), auth.clone()),
             reports: ReportingServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            requests: RequestServiceClient::with_interceptor(channel.clone(), auth.clone()),
             events: EventServiceClient::with_interceptor(channel.clone(), auth.clone()),
             audit: AuditServiceClient::with_interceptor(channel, auth),
         }
@@ -340,6 +342,7 @@ pub struct Clients {
     pub complaints: ComplaintServiceClient<InterceptedService<Channel, Auth>>,
     pub callbacks: CallbackServiceClient<InterceptedService<Channel, Auth>>,
     pub reports: ReportingServiceClient<InterceptedService<Channel, Auth>>,
+    pub requests: RequestServiceClient<InterceptedService<Channel, Auth>>,
     pub events: EventServiceClient<InterceptedService<Channel, Auth>>,
     pub audit: AuditServiceClient<InterceptedService<Channel, Auth>>,
 }

@@ -68,6 +68,12 @@ const CANARIES: &[(&str, &str, &str)] = &[
     ("ca11ab1eca11ab1eca11ab1eca11ab1eca11ab1eca11ab1eca11ab1eca11ab1e", "MaterialAdded", "sha256"),
     ("EzMaterial Reason", "MaterialAdded", "reason"),
     ("EzImplementation", "ImplementationRecorded", "summary"),
+    // Service requests (issue 22): their texts go with the person, their code stays.
+    ("quality", "RequestReceived", "category"),
+    ("EzRequest Description", "RequestReceived", "description"),
+    ("EzRequest Assign Reason", "RequestAssigned", "reason"),
+    ("EzRequest Response", "RequestResponded", "summary"),
+    ("EzRequest Resolution", "RequestResolved", "summary"),
 ];
 
 fn text(event_type: &str, field: &str) -> String {
@@ -147,7 +153,63 @@ async fn decide_and_close(app: &TestApp, case: &str, round: usize) {
 async fn live_through_every_event_type(app: &TestApp) -> (String, String) {
     let customer = customer_life(app).await;
     let case = case_life(app, &customer).await;
+    request_life(app, &customer).await;
     (customer, case)
+}
+
+/// A service request of the customer from receipt to resolution, with canaries.
+async fn request_life(app: &TestApp, customer: &str) {
+    let mut agent = app.clients(Some("a1")).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let mut other = app.clients(Some("a2")).await;
+    let received = agent
+        .requests
+        .receive_request(pb::ReceiveRequestRequest {
+            request_id: rid(),
+            customer_id: customer.to_owned(),
+            kind: pb::RequestKind::AfterSale as i32,
+            channel: pb::IntakeChannel::Phone as i32,
+            category: text("RequestReceived", "category"),
+            description: text("RequestReceived", "description"),
+            received_at: None,
+            agent: "a1".into(),
+        })
+        .await
+        .expect("receive");
+    let id = received.into_inner().result.expect("result").id;
+    supervisor
+        .requests
+        .assign_request(pb::AssignRequestRequest {
+            request_id: rid(),
+            service_request_id: id.clone(),
+            expected_version: None,
+            agent: "a2".into(),
+            reason: text("RequestAssigned", "reason"),
+        })
+        .await
+        .expect("assign");
+    other
+        .requests
+        .respond_to_request(pb::RespondToRequestRequest {
+            request_id: rid(),
+            service_request_id: id.clone(),
+            expected_version: None,
+            channel: pb::ContactChannel::Phone as i32,
+            summary: text("RequestResponded", "summary"),
+            responded_at: None,
+        })
+        .await
+        .expect("respond");
+    other
+        .requests
+        .resolve_request(pb::ResolveRequestRequest {
+            request_id: rid(),
+            service_request_id: id,
+            expected_version: None,
+            summary: text("RequestResolved", "summary"),
+        })
+        .await
+        .expect("resolve");
 }
 
 /// Every customer event type but the erasure, with canaries; a duplicate merged in.

@@ -56,6 +56,12 @@ pub enum Rpc {
     /// `LogCallback` about a closed complaint (may reopen it).
     LogComplaintCallback,
     ListDueCallbacks,
+    ReceiveRequest,
+    AssignRequest,
+    RespondToRequest,
+    ResolveRequest,
+    GetRequest,
+    ListRequests,
     GetDashboard,
     GetSatisfactionMetrics,
     GetMonthlySummary,
@@ -84,6 +90,8 @@ pub enum Relation {
     CurrentHandler,
     /// Only the rows the caller owns: cases they handle, callbacks due from them.
     OwnRows,
+    /// The caller is the service request's agent.
+    RequestAgent,
 }
 
 impl Relation {
@@ -92,6 +100,7 @@ impl Relation {
             Relation::CustomersAgent => "the customer's own agent",
             Relation::CurrentHandler => "the case's current handler",
             Relation::OwnRows => "their own rows",
+            Relation::RequestAgent => "the request's agent",
         }
     }
 }
@@ -124,6 +133,7 @@ impl Grant {
             If(Relation::CustomersAgent) => "own agent",
             If(Relation::CurrentHandler) => "handler",
             If(Relation::OwnRows) => "own rows",
+            If(Relation::RequestAgent) => "request's agent",
             Grant::Aggregates => "aggregates",
             Grant::Allow => "✓",
         }
@@ -183,7 +193,10 @@ struct Rule {
 }
 
 use Grant::{Aggregates as AGG, Allow as ALL, If};
-use Relation::{CurrentHandler as HANDLER, CustomersAgent as OWN_AGENT, OwnRows as OWN_ROWS};
+use Relation::{
+    CurrentHandler as HANDLER, CustomersAgent as OWN_AGENT, OwnRows as OWN_ROWS,
+    RequestAgent as REQUEST_AGENT,
+};
 use Role::{
     Agent as AG, Analyst as AN, Compliance as CO, Director as DI, Service as SV, Specialist as SP,
     Supervisor as SU,
@@ -199,6 +212,8 @@ const REPORT_READERS: &[(Role, Grant)] = &[(AN, AGG), (SU, ALL), (DI, ALL), (CO,
 const ROW_REPORT_READERS: &[(Role, Grant)] = &[(SU, ALL), (DI, ALL), (CO, ALL)];
 const COMPLIANCE: &[(Role, Grant)] = &[(CO, ALL)];
 const SUPERVISORS: &[(Role, Grant)] = &[(SU, ALL), (DI, ALL)];
+/// Acting on a service request: its agent, or a supervisor or the director stepping in.
+const REQUEST_ACTORS: &[(Role, Grant)] = &[(AG, If(REQUEST_AGENT)), (SU, ALL), (DI, ALL)];
 
 impl Rpc {
     /// Every row of the table, in the order the docs show them.
@@ -238,6 +253,12 @@ impl Rpc {
         Rpc::LogCustomerCallback,
         Rpc::LogComplaintCallback,
         Rpc::ListDueCallbacks,
+        Rpc::ReceiveRequest,
+        Rpc::AssignRequest,
+        Rpc::RespondToRequest,
+        Rpc::ResolveRequest,
+        Rpc::GetRequest,
+        Rpc::ListRequests,
         Rpc::GetDashboard,
         Rpc::GetSatisfactionMetrics,
         Rpc::GetMonthlySummary,
@@ -300,6 +321,16 @@ impl Rpc {
             // service stepping in; never the respondent (R-P4, every case row).
             Rpc::LogComplaintCallback => (Target, &[(AG, If(OWN_AGENT)), (SU, ALL), (SV, ALL)]),
             Rpc::ListDueCallbacks => (NotConsulted, &[(AG, If(OWN_ROWS)), (SU, ALL)]),
+            // Service requests: taken like a filing (a calling service may too), worked
+            // by their agent or a supervisor stepping in, read by them and compliance
+            // (R-P11's analogue), within clearance (R-C6).
+            Rpc::ReceiveRequest => (Target, &[(AG, ALL), (SU, ALL), (SV, ALL)]),
+            Rpc::AssignRequest => (Target, SUPERVISORS),
+            Rpc::RespondToRequest | Rpc::ResolveRequest => (Target, REQUEST_ACTORS),
+            Rpc::GetRequest => {
+                (Target, &[(AG, If(REQUEST_AGENT)), (SU, ALL), (DI, ALL), (CO, ALL)])
+            }
+            Rpc::ListRequests => (Rows, &[(AG, If(OWN_ROWS)), (SU, ALL), (DI, ALL), (CO, ALL)]),
             // Quality by handler names staff, as satisfaction by handler does: staff
             // codes are no customer's data, and every figure is a count over cases.
             Rpc::GetDashboard
@@ -357,6 +388,12 @@ impl Rpc {
             Rpc::LogCustomerCallback => "CallbackService.LogCallback (customer)",
             Rpc::LogComplaintCallback => "CallbackService.LogCallback (complaint)",
             Rpc::ListDueCallbacks => "CallbackService.ListDueCallbacks",
+            Rpc::ReceiveRequest => "RequestService.ReceiveRequest",
+            Rpc::AssignRequest => "RequestService.AssignRequest",
+            Rpc::RespondToRequest => "RequestService.RespondToRequest",
+            Rpc::ResolveRequest => "RequestService.ResolveRequest",
+            Rpc::GetRequest => "RequestService.GetRequest",
+            Rpc::ListRequests => "RequestService.ListRequests",
             Rpc::GetDashboard => "ReportingService.GetDashboard",
             Rpc::GetSatisfactionMetrics => "ReportingService.GetSatisfactionMetrics",
             Rpc::GetMonthlySummary => "ReportingService.GetMonthlySummary",
@@ -413,6 +450,12 @@ impl Rpc {
             | Rpc::ArchiveCases
             | Rpc::LogCustomerCallback
             | Rpc::ListDueCallbacks
+            | Rpc::ReceiveRequest
+            | Rpc::AssignRequest
+            | Rpc::RespondToRequest
+            | Rpc::ResolveRequest
+            | Rpc::GetRequest
+            | Rpc::ListRequests
             | Rpc::GetDashboard
             | Rpc::GetSatisfactionMetrics
             | Rpc::GetMonthlySummary
@@ -528,7 +571,9 @@ pub fn may_read(
         FieldKind::Plain => true,
         FieldKind::Restricted | FieldKind::Personal => {
             let cleared = level.is_some_and(|level| level <= who.clearance);
-            let case_allowed = category != "complaint"
+            // R-P11, and its analogue for service requests: their details are read by
+            // the one working them and by the overseers.
+            let case_allowed = !matches!(category, "complaint" | "request")
                 || match part {
                     PartInCase::Respondent => false,
                     PartInCase::Handler => true,
@@ -663,7 +708,16 @@ impl Access {
             Relation::CustomersAgent => {
                 customer.agent.as_ref().is_some_and(|agent| agent.as_str() == self.principal)
             }
-            Relation::OwnRows => false,
+            Relation::OwnRows | Relation::RequestAgent => false,
+        })
+    }
+
+    /// Checks a service request as the target, its customer's level already checked
+    /// (`hide`): the caller's relationship to it (its agent).
+    pub fn on_request(&self, agent: Option<&StaffId>) -> Result<(), ApiError> {
+        self.require(|relation| {
+            relation == Relation::RequestAgent
+                && agent.is_some_and(|agent| agent.as_str() == self.principal)
         })
     }
 

@@ -102,6 +102,14 @@ impl Fields {
         self.check(field, value.trim().parse::<ComplaintId>())
     }
 
+    pub fn service_request_id(&mut self, field: &str, value: &str) -> Option<ServiceRequestId> {
+        if value.trim().is_empty() {
+            self.violation(field, "is required");
+            return None;
+        }
+        self.check(field, value.trim().parse::<ServiceRequestId>())
+    }
+
     /// An optional 1–5 value: 0 means none.
     pub fn stars(&mut self, field: &str, value: u32) -> Option<Option<StarLevel>> {
         if value == 0 {

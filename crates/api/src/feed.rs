@@ -146,7 +146,9 @@ impl Reader {
         let category = category_of(&event.stream_id).to_owned();
         let (subject, part) = match category.as_str() {
             "customer" => (customer_of(&event.stream_id), PartInCase::None),
-            "complaint" => {
+            // A request is read like a case: its customer from its first event, by its
+            // agent only when reading it as such (the feed's readers never are).
+            "complaint" | "request" => {
                 let case = self.case_of(event).await?;
                 // R-P4: the respondent reads nothing of their own case, in any role. The
                 // feed serves services and compliance, never a case's handler.
@@ -302,6 +304,7 @@ fn taxonomy_label(event_type: &str, field: &str) -> Option<fn(&str) -> &str> {
     match (event_type, field) {
         ("ComplaintFiled", "category") => Some(kefu_domain::taxonomy::category_label),
         ("ComplaintFiled", "cause") => Some(kefu_domain::taxonomy::cause_label),
+        ("RequestReceived", "category") => Some(kefu_domain::taxonomy::category_label),
         ("CustomerRegistered", "source_channel") => {
             Some(kefu_domain::taxonomy::source_channel_label)
         }

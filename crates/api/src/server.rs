@@ -22,6 +22,7 @@ use crate::services::complaint::Complaints;
 use crate::services::customer::Customers;
 use crate::services::events::Events;
 use crate::services::reporting::Reports;
+use crate::services::request::Requests;
 use crate::services::staff::StaffDirectory;
 use crate::services::Ctx;
 
@@ -160,6 +161,9 @@ impl Api {
         let reports =
             pb::reporting_service_server::ReportingServiceServer::new(Reports { ctx: ctx.clone() })
                 .max_decoding_message_size(MAX_REQUEST_BYTES);
+        let requests =
+            pb::request_service_server::RequestServiceServer::new(Requests { ctx: ctx.clone() })
+                .max_decoding_message_size(MAX_REQUEST_BYTES);
         let events = pb::event_service_server::EventServiceServer::new(Events { ctx: ctx.clone() })
             .max_decoding_message_size(MAX_REQUEST_BYTES);
         let audit = pb::audit_service_server::AuditServiceServer::new(Audit { ctx: ctx.clone() })
@@ -169,6 +173,7 @@ impl Api {
             .add_service(InterceptedService::new(complaints, auth.clone()))
             .add_service(InterceptedService::new(callbacks, auth.clone()))
             .add_service(InterceptedService::new(reports, auth.clone()))
+            .add_service(InterceptedService::new(requests, auth.clone()))
             .add_service(InterceptedService::new(events, auth.clone()))
             .add_service(InterceptedService::new(audit, auth))
     }

@@ -232,6 +232,20 @@ pub enum DomainError {
     )]
     CloseNeedsImplementation,
 
+    // Service requests.
+    #[error("service request is not received")]
+    RequestNotReceived,
+    #[error("service request is already received")]
+    RequestAlreadyReceived,
+    #[error("the service request is resolved")]
+    RequestAlreadyResolved,
+    #[error("the service request was escalated to complaint {case_number}, which carries it on")]
+    RequestAlreadyEscalated { case_number: String },
+    #[error("only the request's agent (or a supervisor stepping in) may do this")]
+    NotRequestAgent,
+    #[error("a response cannot precede the request's receipt (R-T4)")]
+    ResponseBeforeReceipt,
+
     // Departures.
     #[error("the leaver's work cannot all be reassigned: {0} (R-C3)")]
     DepartureUnassignable(String),
@@ -326,6 +340,12 @@ impl DomainError {
             ImplementationBeforeSignature => "IMPLEMENTATION_BEFORE_SIGNATURE",
             ImplementedBeforeSigning => "IMPLEMENTED_BEFORE_SIGNING",
             CloseNeedsImplementation => "CLOSE_NEEDS_IMPLEMENTATION",
+            RequestNotReceived => "REQUEST_NOT_RECEIVED",
+            RequestAlreadyReceived => "REQUEST_ALREADY_RECEIVED",
+            RequestAlreadyResolved => "REQUEST_ALREADY_RESOLVED",
+            RequestAlreadyEscalated { .. } => "REQUEST_ALREADY_ESCALATED",
+            NotRequestAgent => "NOT_REQUEST_AGENT",
+            ResponseBeforeReceipt => "RESPONSE_BEFORE_RECEIPT",
         }
     }
 
@@ -343,7 +363,8 @@ impl DomainError {
             | CallbackBeforeRegistration
             | MeetingBeforeReceipt
             | MeetingBeforeEscalation
-            | ImplementedBeforeSigning => "R-T4",
+            | ImplementedBeforeSigning
+            | ResponseBeforeReceipt => "R-T4",
             HandlerNotCleared | AgentNotCleared | CommitteeMemberNotCleared => "R-C6",
             CallbackWindowOpen { .. } => "R-P15",
             ReferrerUnknown | SelfReferral => "R-C7",
@@ -407,7 +428,12 @@ impl DomainError {
             | AlreadySigned
             | FinalReplyAlreadySent
             | ComplaintClosed
-            | ComplaintNotClosed => return None,
+            | ComplaintNotClosed
+            | RequestNotReceived
+            | RequestAlreadyReceived
+            | RequestAlreadyResolved
+            | RequestAlreadyEscalated { .. }
+            | NotRequestAgent => return None,
         })
     }
 
@@ -436,13 +462,17 @@ impl DomainError {
             | MaterialNotFound { .. }
             | SupersedingNeedsReason
             | ReasonWithoutSuperseding
-            | ImplementedBeforeSigning => ErrorKind::InvalidArgument,
-            CustomerNotRegistered | ComplaintNotFiled | StaffNotRegistered | ReferrerUnknown => {
-                ErrorKind::NotFound
-            }
-            CustomerAlreadyRegistered | ComplaintAlreadyFiled | StaffAlreadyRegistered => {
-                ErrorKind::AlreadyExists
-            }
+            | ImplementedBeforeSigning
+            | ResponseBeforeReceipt => ErrorKind::InvalidArgument,
+            CustomerNotRegistered
+            | ComplaintNotFiled
+            | StaffNotRegistered
+            | ReferrerUnknown
+            | RequestNotReceived => ErrorKind::NotFound,
+            CustomerAlreadyRegistered
+            | ComplaintAlreadyFiled
+            | StaffAlreadyRegistered
+            | RequestAlreadyReceived => ErrorKind::AlreadyExists,
             CaseNumbersExhausted { .. } | MaterialsExhausted { .. } => ErrorKind::ResourceExhausted,
             CustomerForgotten
             | CustomerMerged
@@ -495,7 +525,10 @@ impl DomainError {
             | RespondentCannotAddMaterial
             | RespondentCannotImplement
             | ImplementationBeforeSignature
-            | CloseNeedsImplementation => ErrorKind::FailedPrecondition,
+            | CloseNeedsImplementation
+            | RequestAlreadyResolved
+            | RequestAlreadyEscalated { .. }
+            | NotRequestAgent => ErrorKind::FailedPrecondition,
         }
     }
 
@@ -515,6 +548,7 @@ impl DomainError {
             MaterialNotFound { .. } => Some("supersedes"),
             SupersedingNeedsReason | ReasonWithoutSuperseding => Some("reason"),
             ImplementedBeforeSigning => Some("implemented_at"),
+            ResponseBeforeReceipt => Some("responded_at"),
             _ => None,
         }
     }

@@ -70,6 +70,12 @@ uuid_id!(
     ComplaintId,
     "complaint"
 );
+uuid_id!(
+    /// A service request (咨询 or 售后申请); stream `request-<uuid>`. Named apart from
+    /// the API's `request_id`, the idempotency key every mutating call carries.
+    ServiceRequestId,
+    "request"
+);
 
 /// A staff member's code (工号), e.g. `s-0042` or `li.wei`; stream `staff-<code>`.
 ///

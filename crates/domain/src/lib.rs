@@ -1,6 +1,7 @@
 //! kefu's business in code: ids, value objects, events and pure aggregates.
 //!
-//! Each aggregate ([`Customer`], [`Complaint`], [`Staff`], [`CaseRegister`]) is two
+//! Each aggregate ([`Customer`], [`Complaint`], [`ServiceRequest`], [`Staff`],
+//! [`CaseRegister`]) is two
 //! pure functions, `decide(&state, command, now)` and `evolve(state, &event)` (see
 //! [`Aggregate`]). Every rule of `DOMAIN.md` that one stream can enforce is enforced in
 //! `decide` and refused with a [`DomainError`] variant that names it (`R-…`). Events
@@ -25,6 +26,7 @@ mod ids;
 pub mod personal;
 pub mod policy;
 pub mod policy_log;
+pub mod request;
 pub mod search_keys;
 pub mod staff;
 pub mod taxonomy;
@@ -39,12 +41,13 @@ pub use complaint::Complaint;
 pub use contact::PhoneRegion;
 pub use customer::Customer;
 pub use error::{DomainError, ErrorKind, ValueError};
-pub use ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
+pub use ids::{CaseNumber, ComplaintId, CustomerId, ServiceRequestId, StaffId};
 pub use policy::{Policy, SlaRule, Target};
 pub use policy_log::{PolicyBook, Versioned};
+pub use request::ServiceRequest;
 pub use staff::Staff;
 pub use values::{
     Attachment, CallbackChannel, CallbackKind, CallbackOutcome, CallbackParty, Confidentiality,
-    ContactChannel, Contacts, CustomerKind, IntakeChannel, ReplyKind, Score, Severity,
+    ContactChannel, Contacts, CustomerKind, IntakeChannel, ReplyKind, RequestKind, Score, Severity,
     SignerCapacity, StaffRole, StarLevel, Text, Tier,
 };

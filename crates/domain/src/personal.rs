@@ -168,6 +168,39 @@ const DECLARED: &[(&str, &[(&str, FieldKind)])] = &[
         "ImplementationRecorded",
         &[("by", P), ("summary", S), ("implemented_at", P), ("recorded_at", P)],
     ),
+    // Service requests: like a complaint's, the category is a restricted label, the
+    // texts are personal, and who acted when stays plain for the quality metrics.
+    (
+        "RequestReceived",
+        &[
+            ("request_id", P),
+            ("customer_id", P),
+            ("kind", P),
+            ("channel", P),
+            ("category", R),
+            ("description", S),
+            ("received_at", P),
+            ("recorded_at", P),
+            ("terms", P),
+        ],
+    ),
+    ("RequestAssigned", &[("agent", P), ("previous", P), ("reason", S), ("assigned_at", P)]),
+    ("RequestResponded", &[("by", P), ("channel", P), ("summary", S), ("responded_at", P)]),
+    (
+        "RequestResolved",
+        &[
+            ("by", P),
+            ("summary", S),
+            ("resolved_at", P),
+            ("first_contact", P),
+            ("callback_due_at", P),
+            ("callback_at_risk_at", P),
+        ],
+    ),
+    (
+        "RequestEscalated",
+        &[("complaint_id", P), ("case_number", P), ("by", P), ("reason", S), ("escalated_at", P)],
+    ),
 ];
 
 /// The restricted texts that are classification labels: free text kept in clear so
@@ -178,6 +211,7 @@ pub const LABELS: &[(&str, &str)] = &[
     ("CustomerRegistered", "source_channel"),
     ("ComplaintFiled", "category"),
     ("ComplaintFiled", "cause"),
+    ("RequestReceived", "category"),
 ];
 
 /// The declared fields of `event_type`, or `None` for an event type that holds no

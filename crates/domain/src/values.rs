@@ -82,6 +82,11 @@ word_enum!(
 );
 
 word_enum!(
+    /// What a service request asks for: a question (咨询) or after-sales service (售后申请).
+    RequestKind { Inquiry = "inquiry", AfterSale = "after_sale" }
+);
+
+word_enum!(
     /// Severity of a complaint (R-P3); `major` cases go to the director or committee (R-P5).
     Severity { Normal = "normal", Major = "major" }
 );

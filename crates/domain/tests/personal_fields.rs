@@ -9,10 +9,11 @@ use std::collections::BTreeSet;
 use kefu_domain::complaint::*;
 use kefu_domain::customer::*;
 use kefu_domain::personal::{self, FieldKind};
+use kefu_domain::request::*;
 use kefu_domain::{
     Attachment, CallbackChannel, CallbackKind, CallbackLogged, CallbackOutcome, CallbackParty,
     Confidentiality, ContactChannel, Contacts, CustomerKind, DomainEvent, IntakeChannel, ReplyKind,
-    Score, Severity, SignerCapacity, StarLevel, Tier,
+    RequestKind, Score, Severity, SignerCapacity, StarLevel, Tier,
 };
 use support::{at, staff, text};
 
@@ -206,13 +207,63 @@ fn every_event() -> Vec<(String, serde_json::Value)> {
         }
         .into(),
     ];
+    let request: Vec<RequestEvent> = vec![
+        RequestReceived {
+            request_id: "0193a5e0-0000-7000-8000-0000000000e1".parse().unwrap(),
+            customer_id,
+            kind: RequestKind::AfterSale,
+            channel: IntakeChannel::Phone,
+            category: free(),
+            description: free(),
+            received_at: at(0),
+            recorded_at: at(0),
+            terms: RequestTerms::under(0, &kefu_domain::Policy::version_zero(), at(0), Tier::Key),
+        }
+        .into(),
+        RequestAssigned {
+            agent: staff("a1"),
+            previous: Some(staff("a2")),
+            reason: Some(free()),
+            assigned_at: at(0),
+        }
+        .into(),
+        RequestResponded {
+            by: staff("a1"),
+            channel: ContactChannel::Phone,
+            summary: free(),
+            responded_at: at(0),
+        }
+        .into(),
+        RequestResolved {
+            by: staff("a1"),
+            summary: free(),
+            resolved_at: at(0),
+            first_contact: false,
+            callback_due_at: Some(at(0)),
+            callback_at_risk_at: Some(at(0)),
+        }
+        .into(),
+        RequestEscalated {
+            complaint_id,
+            case_number: "2026-000001".parse().unwrap(),
+            by: staff("a1"),
+            reason: free(),
+            escalated_at: at(0),
+        }
+        .into(),
+    ];
     let mut all: Vec<(String, serde_json::Value)> =
         customer.iter().map(|e| (e.event_type().to_owned(), e.to_payload())).collect();
     all.extend(complaint.iter().map(|e| (e.event_type().to_owned(), e.to_payload())));
-    // Every type of both aggregates is built above.
+    all.extend(request.iter().map(|e| (e.event_type().to_owned(), e.to_payload())));
+    // Every type of the three aggregates is built above.
     let built: BTreeSet<&str> = all.iter().map(|(t, _)| t.as_str()).collect();
-    let types: BTreeSet<&str> =
-        CustomerEvent::TYPES.iter().chain(ComplaintEvent::TYPES).copied().collect();
+    let types: BTreeSet<&str> = CustomerEvent::TYPES
+        .iter()
+        .chain(ComplaintEvent::TYPES)
+        .chain(RequestEvent::TYPES)
+        .copied()
+        .collect();
     assert_eq!(built, types, "build one of each event type");
     all
 }

@@ -1,7 +1,8 @@
 //! kefu's projections: the runner that turns the log into `rm_*` read-model tables,
 //! exactly once, and the queries reports and BI read them with.
 //!
-//! Projections ([`Customers`], [`Complaints`], [`StaffDirectory`], [`CaseRecords`]) each
+//! Projections ([`Customers`], [`Complaints`], [`StaffDirectory`], [`CaseRecords`],
+//! [`Requests`]) each
 //! own their tables and a checkpoint; the [`Runner`] applies batches of events and the
 //! new checkpoint in one transaction. [`ReadModels`] answers queries, optionally after waiting until the
 //! projections reached a position the caller has seen (read-your-writes).
@@ -19,6 +20,7 @@ pub use error::ProjectionError;
 pub use projections::case_records::CaseRecords;
 pub use projections::complaints::{ComplaintRow, Complaints};
 pub use projections::customers::{confidentiality_rank, CustomerRow, Customers};
+pub use projections::requests::{RequestRow, Requests};
 pub use projections::staff::StaffDirectory;
 pub use queries::{Page, Paged, ReadModels};
 pub use runner::{Projection, ProjectionStatus, Runner, Stopped};
@@ -41,5 +43,6 @@ pub fn projections_in(
         Arc::new(Complaints { zone }),
         Arc::new(StaffDirectory),
         Arc::new(CaseRecords),
+        Arc::new(Requests { zone }),
     ]
 }

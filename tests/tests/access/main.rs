@@ -38,6 +38,8 @@ struct Target {
     case: String,
     /// A staff member to record the departure of.
     leaver: String,
+    /// A service request.
+    request: String,
 }
 
 /// Calls `rpc` on `target` as `clients`, with a valid request.
@@ -98,6 +100,12 @@ async fn call(
         | Rpc::ExportCase
         | Rpc::Subscribe
         | Rpc::ReadAll => reads(rpc, clients, target, head).await,
+        Rpc::ReceiveRequest
+        | Rpc::AssignRequest
+        | Rpc::RespondToRequest
+        | Rpc::ResolveRequest
+        | Rpc::GetRequest
+        | Rpc::ListRequests => requests(rpc, clients, target, head).await,
     }
 }
 
@@ -408,6 +416,62 @@ async fn cases(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> A
     }
 }
 
+/// [`call`] for the service request rows.
+async fn requests(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> Answer {
+    let id = target.request.clone();
+    match rpc {
+        Rpc::ReceiveRequest => encoded(
+            clients.requests.receive_request(receive_request(&target.customer, "a-owner")).await,
+        ),
+        Rpc::AssignRequest => encoded(
+            clients
+                .requests
+                .assign_request(pb::AssignRequestRequest {
+                    request_id: rid(),
+                    service_request_id: id,
+                    expected_version: None,
+                    agent: "a-owner".into(),
+                    reason: String::new(),
+                })
+                .await,
+        ),
+        Rpc::RespondToRequest => encoded(
+            clients
+                .requests
+                .respond_to_request(pb::RespondToRequestRequest {
+                    request_id: rid(),
+                    service_request_id: id,
+                    expected_version: None,
+                    channel: pb::ContactChannel::Phone as i32,
+                    summary: "plain".into(),
+                    responded_at: None,
+                })
+                .await,
+        ),
+        Rpc::ResolveRequest => encoded(
+            clients
+                .requests
+                .resolve_request(pb::ResolveRequestRequest {
+                    request_id: rid(),
+                    service_request_id: id,
+                    expected_version: None,
+                    summary: "plain".into(),
+                })
+                .await,
+        ),
+        Rpc::GetRequest => encoded(
+            clients.requests.get_request(pb::GetRequestRequest { service_request_id: id }).await,
+        ),
+        Rpc::ListRequests => encoded(
+            clients
+                .requests
+                .list_requests(pb::ListRequestsRequest { min_position: head, ..Default::default() })
+                .await,
+        ),
+        other => unreachable!("{other:?} is not one of the request rows"),
+    }
+}
+
 /// [`call`] for the callback, report, audit and event rows.
 async fn reads(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -> Answer {
     let customer_id = target.customer.clone();
@@ -680,6 +744,7 @@ async fn target(world: &mut World, rpc: Rpc, who: &Principal, standing: Standing
         survivor: world.fresh.clone(),
         case: world.k.clone(),
         leaver: "nobody".into(),
+        request: world.r.clone(),
     };
     if standing == Standing::Respondent {
         target.case = world.case_against(&who.id).await;
@@ -697,6 +762,13 @@ async fn target(world: &mut World, rpc: Rpc, who: &Principal, standing: Standing
         }
         (_, Some(Relation::CurrentHandler)) if standing == Standing::Held => {
             target.case = world.case_handled_by(who).await;
+        }
+        (_, Some(Relation::RequestAgent)) => {
+            target.request = if held {
+                world.request_held_by(who).await
+            } else {
+                world.request_of(&world.fresh.clone(), "a-owner", "plain").await
+            };
         }
         // Erasing or reclassifying the canary target would spoil the cells after it.
         (Rpc::ForgetCustomer | Rpc::ClassifyCustomer, _) if allowed => {
@@ -725,7 +797,9 @@ async fn walk(app: &TestApp, rows: &[Rpc], who_filter: impl Fn(&Principal) -> bo
         for who in principals().iter().filter(|p| who_filter(p)) {
             let relational = matches!(
                 rpc.grant_for(who),
-                Grant::If(Relation::CustomersAgent | Relation::CurrentHandler)
+                Grant::If(
+                    Relation::CustomersAgent | Relation::CurrentHandler | Relation::RequestAgent
+                )
             );
             let mut standings =
                 if relational { vec![Standing::Held, Standing::NotHeld] } else { vec![] };

@@ -66,6 +66,7 @@ pub const CANARIES: &[Canary] = &[
         "MaterialAdded",
         "sha256",
     ),
+    canary("CanaryRequest-QZ92", "request", "RequestReceived", "description"),
 ];
 
 pub fn principals() -> Vec<Principal> {
@@ -133,6 +134,8 @@ pub struct World {
     pub t: String,
     pub k: String,
     pub fresh: String,
+    /// T's service request, held by `a-owner`, its description a canary.
+    pub r: String,
     pub serial: AtomicU32,
 }
 
@@ -261,7 +264,28 @@ impl World {
             .result
             .unwrap()
             .id;
-        World { admin, t, k, fresh, serial: AtomicU32::new(0) }
+        let mut world = World { admin, t, k, fresh, r: String::new(), serial: AtomicU32::new(0) };
+        let t = world.t.clone();
+        let said = CANARIES.iter().find(|c| c.category == "request").map(|c| c.text).unwrap();
+        world.r = world.request_of(&t, "a-owner", said).await;
+        world
+    }
+
+    /// A new service request of `customer` held by `agent`, saying `description`.
+    pub async fn request_of(&mut self, customer: &str, agent: &str, description: &str) -> String {
+        let mut receive = receive_request(customer, agent);
+        receive.description = description.into();
+        let received = self.admin.requests.receive_request(receive).await.unwrap();
+        received.into_inner().result.unwrap().id
+    }
+
+    /// A new request held by `agent` when they may hold it (cleared for the target's
+    /// level, R-C6), else by `a-owner`; of a plain customer at the target's level.
+    pub async fn request_held_by(&mut self, agent: &Principal) -> String {
+        let holder =
+            if agent.clearance >= TARGET_LEVEL { agent.id.clone() } else { "a-owner".into() };
+        let customer = self.fresh.clone();
+        self.request_of(&customer, &holder, "plain").await
     }
 
     pub fn next(&self) -> u32 {
@@ -339,6 +363,19 @@ impl World {
 }
 
 /// R-P2: a plain material for case `complaint_id`.
+pub fn receive_request(customer_id: &str, agent: &str) -> pb::ReceiveRequestRequest {
+    pb::ReceiveRequestRequest {
+        request_id: rid(),
+        customer_id: customer_id.to_owned(),
+        kind: pb::RequestKind::AfterSale as i32,
+        channel: pb::IntakeChannel::Phone as i32,
+        category: "product".into(),
+        description: "plain".into(),
+        received_at: None,
+        agent: agent.to_owned(),
+    }
+}
+
 pub fn add_material(complaint_id: &str) -> pb::AddMaterialRequest {
     pb::AddMaterialRequest {
         request_id: rid(),

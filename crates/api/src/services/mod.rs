@@ -13,6 +13,7 @@ pub mod lookup;
 mod materials;
 pub mod merge;
 pub mod reporting;
+pub mod request;
 pub mod staff;
 pub mod watch;
 

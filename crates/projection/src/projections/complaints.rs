@@ -370,7 +370,7 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(),
             Decoded::Customer(CustomerEvent::CallbackLogged(callback)) => {
                 decoded.push((event.position, None, Change::CustomerCallback(callback)));
             }
-            Decoded::Customer(_) | Decoded::Staff(_) | Decoded::Other => {}
+            Decoded::Customer(_) | Decoded::Staff(_) | Decoded::Request(_) | Decoded::Other => {}
         }
     }
     let mut keys: Vec<String> = decoded.iter().filter_map(|(_, id, _)| id.clone()).collect();

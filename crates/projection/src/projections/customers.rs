@@ -210,7 +210,9 @@ async fn apply(
             Decoded::Complaint(ComplaintEvent::CallbackLogged(callback)) => {
                 (callback.customer_id.to_string(), Change::Callback(callback.called_at))
             }
-            Decoded::Complaint(_) | Decoded::Staff(_) | Decoded::Other => continue,
+            Decoded::Complaint(_) | Decoded::Staff(_) | Decoded::Request(_) | Decoded::Other => {
+                continue
+            }
         };
         let position = to_sql("position", event.position)?;
         match change {

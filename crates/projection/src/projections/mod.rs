@@ -7,12 +7,14 @@ pub mod customers;
 pub mod live_counts;
 pub mod quality;
 pub mod report_aggregates;
+pub mod requests;
 pub mod staff;
 
 use std::fmt::Write as _;
 
 use kefu_domain::complaint::ComplaintEvent;
 use kefu_domain::customer::CustomerEvent;
+use kefu_domain::request::RequestEvent;
 use kefu_domain::staff::StaffEvent;
 use kefu_domain::DomainEvent;
 use kefu_event_store::RecordedEvent;
@@ -26,6 +28,7 @@ pub(crate) enum Decoded {
     Customer(CustomerEvent),
     Complaint(ComplaintEvent),
     Staff(StaffEvent),
+    Request(RequestEvent),
     /// A category no read model here looks at.
     Other,
 }
@@ -39,6 +42,10 @@ pub(crate) fn decode(event: &RecordedEvent) -> Result<Decoded, ProjectionError> 
         ),
         "complaint" => Decoded::Complaint(
             ComplaintEvent::from_stored(&event.event_type, event.schema_version, &event.payload)
+                .map_err(decode_error)?,
+        ),
+        "request" => Decoded::Request(
+            RequestEvent::from_stored(&event.event_type, event.schema_version, &event.payload)
                 .map_err(decode_error)?,
         ),
         "staff" => Decoded::Staff(

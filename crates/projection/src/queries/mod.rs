@@ -6,6 +6,7 @@ mod metrics;
 mod operations;
 mod quality;
 mod records;
+mod requests;
 mod row_access;
 mod sla;
 
@@ -21,6 +22,7 @@ pub use operations::{
 };
 pub use quality::{QualityDimension, QualityFilter, QualityRow};
 pub use records::{ComplaintFilter, CustomerFilter, Holding};
+pub use requests::RequestFilter;
 pub use row_access::RowAccess;
 pub use sla::AtRisk;
 

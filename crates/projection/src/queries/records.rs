@@ -36,28 +36,28 @@ pub struct ComplaintFilter {
 }
 
 /// Builds `AND column = $n` clauses for the filters that are set.
-struct Where {
+pub(super) struct Where {
     clauses: Vec<String>,
-    params: Vec<Param>,
+    pub(super) params: Vec<Param>,
 }
 
 impl Where {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Where { clauses: vec!["1 = 1".into()], params: Vec::new() }
     }
 
-    fn push(&mut self, clause: &str, value: impl Into<Param>) {
+    pub(super) fn push(&mut self, clause: &str, value: impl Into<Param>) {
         self.params.push(value.into());
         self.clauses.push(clause.replace('?', &format!("${}", self.params.len())));
     }
 
-    fn eq(&mut self, column: &str, value: &Option<String>) {
+    pub(super) fn eq(&mut self, column: &str, value: &Option<String>) {
         if let Some(value) = value {
             self.push(&format!("{column} = ?"), value.as_str());
         }
     }
 
-    fn sql(&self) -> String {
+    pub(super) fn sql(&self) -> String {
         self.clauses.join(" AND ")
     }
 }

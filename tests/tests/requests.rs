@@ -1,0 +1,225 @@
+//! Service requests over the wire (issue 22), on SQLite and PostgreSQL: receipt by a
+//! service, balanced to the least-loaded cleared agent (R-C3, R-C6); the 12-hour first
+//! response from receipt (R-P7); resolution and the after-sales callback due within 3
+//! days (R-P15), settled by a customer callback of kind `after_sale`; idempotency; who
+//! reads and acts (its agent, supervisors, compliance; not another agent, an analyst, a
+//! service or an uncleared caller); bad input refused field by field, changing nothing.
+
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use kefu_api::pb;
+use kefu_tests::flows::*;
+use kefu_tests::refusals::{denied, hidden, refused_quietly};
+use kefu_tests::{reason, rid, violated_fields, Clients, TestApp};
+use tonic::Code;
+
+kefu_tests::on_both_backends!(
+    a_request_goes_from_receipt_to_its_after_sale_callback,
+    requests_are_read_and_worked_only_by_those_the_table_allows,
+    bad_requests_are_refused_field_by_field_and_change_nothing,
+);
+
+const DESCRIPTION: &str = "the water heater from order 77 leaks at the valve";
+const RESOLUTION: &str = "valve replaced at the customer's home";
+
+fn receive(customer_id: &str, received_at: DateTime<Utc>) -> pb::ReceiveRequestRequest {
+    pb::ReceiveRequestRequest {
+        request_id: rid(),
+        customer_id: customer_id.to_owned(),
+        kind: pb::RequestKind::AfterSale as i32,
+        channel: pb::IntakeChannel::Phone as i32,
+        category: "product".into(),
+        description: DESCRIPTION.into(),
+        received_at: Some(timestamp(received_at)),
+        agent: String::new(),
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: at.timestamp(), nanos: 0 }
+}
+
+fn time(at: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
+    let at = at.as_ref().expect("a time");
+    DateTime::from_timestamp(at.seconds, 0).expect("valid")
+}
+
+fn respond(id: &str) -> pb::RespondToRequestRequest {
+    pb::RespondToRequestRequest {
+        request_id: rid(),
+        service_request_id: id.to_owned(),
+        expected_version: None,
+        channel: pb::ContactChannel::Phone as i32,
+        summary: "a technician comes tomorrow".into(),
+        responded_at: None,
+    }
+}
+
+fn resolve(id: &str) -> pb::ResolveRequestRequest {
+    pb::ResolveRequestRequest {
+        request_id: rid(),
+        service_request_id: id.to_owned(),
+        expected_version: None,
+        summary: RESOLUTION.into(),
+    }
+}
+
+async fn get(clients: &mut Clients, id: &str) -> Result<pb::ServiceRequest, tonic::Status> {
+    let request = pb::GetRequestRequest { service_request_id: id.to_owned() };
+    let answer = clients.requests.get_request(request).await?;
+    Ok(answer.into_inner().request.expect("request"))
+}
+
+async fn listed(clients: &mut Clients, position: u64) -> Vec<pb::ServiceRequest> {
+    let request = pb::ListRequestsRequest { min_position: position, ..Default::default() };
+    clients.requests.list_requests(request).await.expect("list").into_inner().requests
+}
+
+async fn received(app: &TestApp) -> (String, String, u64, DateTime<Utc>) {
+    standard_staff(app).await;
+    let mut agent = app.clients(Some("a1")).await;
+    let customer = register_customer(&mut agent, "Qian Li").await;
+    let mut service = app.clients(Some("svc-web")).await;
+    let received_at = Utc::now().trunc_subsecs(0) - TimeDelta::hours(2);
+    let answer = service
+        .requests
+        .receive_request(receive(&customer, received_at))
+        .await
+        .expect("receive")
+        .into_inner();
+    let result = answer.result.expect("result");
+    (customer, result.id, result.position, received_at)
+}
+
+async fn a_request_goes_from_receipt_to_its_after_sale_callback(app: &TestApp) {
+    let (customer, id, position, received_at) = received(app).await;
+    let mut a1 = app.clients(Some("a1")).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    // R-C3: the tie between agents holding no request goes to the smallest code.
+    let first = get(&mut a1, &id).await.expect("its agent reads it");
+    assert_eq!(first.agent, "a1");
+    assert_eq!(first.description, DESCRIPTION);
+    assert_eq!(first.status, pb::RequestStatus::Open as i32);
+    // R-P7: 12 hours from receipt, not from entry.
+    assert_eq!(time(&first.first_response_due_at), received_at + TimeDelta::hours(12));
+    // The next goes to the agent with fewer open requests.
+    listed(&mut supervisor, position).await;
+    let mut service = app.clients(Some("svc-web")).await;
+    let second =
+        service.requests.receive_request(receive(&customer, Utc::now())).await.expect("second");
+    assert_ne!(second.into_inner().agent, "a1", "balanced: a1 already holds one");
+
+    let responded = a1.requests.respond_to_request(respond(&id)).await.expect("respond");
+    let responded_at = time(&get(&mut a1, &id).await.unwrap().first_response_at);
+    assert!(responded_at >= received_at);
+    assert!(responded.into_inner().result.unwrap().version >= 3);
+    let resolved = a1.requests.resolve_request(resolve(&id)).await.expect("resolve").into_inner();
+    let shown = get(&mut a1, &id).await.unwrap();
+    assert_eq!(shown.status, pb::RequestStatus::Resolved as i32);
+    assert_eq!(shown.resolution, RESOLUTION);
+    assert!(!shown.first_contact, "answered before it was resolved");
+    // R-P15: the callback is due 3 days after the service.
+    let resolved_at = time(&shown.resolved_at);
+    assert_eq!(time(&resolved.callback_due_at), resolved_at + TimeDelta::days(3));
+    let position = resolved.result.unwrap().position;
+    let row =
+        listed(&mut supervisor, position).await.into_iter().find(|r| r.service_request_id == id);
+    let row = row.expect("listed");
+    assert!(!row.called_back && row.description.is_empty() && row.resolution.is_empty());
+
+    // A customer callback of kind after_sale settles it.
+    let callback = pb::LogCallbackRequest {
+        kind: pb::CallbackKind::AfterSale as i32,
+        party: 0,
+        ..complaint_callback(&customer, "", "satisfied with the repair")
+    };
+    let logged = a1.callbacks.log_callback(callback).await.expect("callback").into_inner();
+    let position = logged.result.unwrap().position;
+    let row =
+        listed(&mut supervisor, position).await.into_iter().find(|r| r.service_request_id == id);
+    assert!(row.expect("listed").called_back);
+    assert!(get(&mut a1, &id).await.unwrap().called_back);
+
+    // Idempotency: the same receipt again answers the same request; another payload
+    // under the same key is refused.
+    let again = receive(&customer, received_at);
+    let first = service.requests.receive_request(again.clone()).await.expect("first").into_inner();
+    let repeat =
+        service.requests.receive_request(again.clone()).await.expect("repeat").into_inner();
+    assert_eq!(first.result, repeat.result);
+    let reused = pb::ReceiveRequestRequest { description: "another matter".into(), ..again };
+    let status = service.requests.receive_request(reused).await.expect_err("reused key");
+    assert_eq!(reason(&status).as_deref(), Some("REQUEST_ID_REUSED"), "{status:?}");
+}
+
+async fn requests_are_read_and_worked_only_by_those_the_table_allows(app: &TestApp) {
+    let (_, id, _, _) = received(app).await;
+    let secrets = [DESCRIPTION];
+    for other in ["a2", "an1", "svc-web", "sp1"] {
+        let mut clients = app.clients(Some(other)).await;
+        denied(app, get(&mut clients, &id), &secrets).await;
+    }
+    // Another agent neither answers nor resolves it; a supervisor steps in.
+    let mut a2 = app.clients(Some("a2")).await;
+    denied(app, a2.requests.respond_to_request(respond(&id)), &secrets).await;
+    denied(app, a2.requests.resolve_request(resolve(&id)), &secrets).await;
+    // R-C6: a caller below the customer's level learns nothing of it.
+    let mut uncleared = app.clients(Some("a-pub")).await;
+    hidden(app, get(&mut uncleared, &id), &secrets).await;
+    let mut compliance = app.clients(Some("co1")).await;
+    assert_eq!(get(&mut compliance, &id).await.expect("compliance reads").description, DESCRIPTION);
+    let mut supervisor = app.clients(Some("s1")).await;
+    supervisor.requests.respond_to_request(respond(&id)).await.expect("a supervisor steps in");
+    // Agents list only their own.
+    let mine = pb::ListRequestsRequest { agent: "a1".into(), ..Default::default() };
+    denied(app, a2.requests.list_requests(mine), &secrets).await;
+    assert!(listed(&mut a2, 0).await.iter().all(|row| row.agent == "a2"));
+    // An uncleared agent is never given it (R-C6).
+    let to_public = pb::AssignRequestRequest {
+        request_id: rid(),
+        service_request_id: id.clone(),
+        expected_version: None,
+        agent: "a-pub".into(),
+        reason: String::new(),
+    };
+    register_staff(app, &[("a-pub", &[pb::StaffRole::Agent])]).await;
+    let status = refused_quietly(
+        app,
+        supervisor.requests.assign_request(to_public),
+        Code::FailedPrecondition,
+        &secrets,
+    )
+    .await;
+    assert_eq!(reason(&status).as_deref(), Some("AGENT_NOT_CLEARED"));
+}
+
+async fn bad_requests_are_refused_field_by_field_and_change_nothing(app: &TestApp) {
+    let (customer, id, _, _) = received(app).await;
+    let mut service = app.clients(Some("svc-web")).await;
+    let bad = pb::ReceiveRequestRequest {
+        kind: 0,
+        category: "Zhang San wants his money back".into(),
+        received_at: Some(timestamp(Utc::now() + TimeDelta::days(2))),
+        ..receive(&customer, Utc::now())
+    };
+    let status = refused_quietly(
+        app,
+        service.requests.receive_request(bad),
+        Code::InvalidArgument,
+        &["Zhang San"],
+    )
+    .await;
+    let mut fields = violated_fields(&status);
+    fields.sort();
+    assert_eq!(fields, ["category", "kind", "received_at"]);
+    let mut a1 = app.clients(Some("a1")).await;
+    let before = pb::RespondToRequestRequest {
+        responded_at: Some(timestamp(Utc::now() - TimeDelta::days(3))),
+        ..respond(&id)
+    };
+    let status =
+        refused_quietly(app, a1.requests.respond_to_request(before), Code::InvalidArgument, &[])
+            .await;
+    assert_eq!(reason(&status).as_deref(), Some("RESPONSE_BEFORE_RECEIPT"));
+    let unknown = resolve(&uuid::Uuid::now_v7().to_string());
+    refused_quietly(app, a1.requests.resolve_request(unknown), Code::NotFound, &[]).await;
+}

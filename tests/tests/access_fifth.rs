@@ -15,6 +15,7 @@ kefu_tests::on_both_backends!(
     a_merged_duplicate_is_owned_by_its_survivors_agent,
     a_leavers_merged_duplicate_follows_its_survivor_not_the_leaver,
     only_a_staff_member_with_the_agent_role_owns_a_customer,
+    the_referral_report_withholds_a_referrers_name_written_while_secret,
 );
 
 fn classify(customer_id: &str, to: pb::Confidentiality) -> pb::UpdateCustomerRequest {
@@ -344,4 +345,34 @@ async fn only_a_staff_member_with_the_agent_role_owns_a_customer(app: &TestApp) 
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
     assert_eq!(reason(&refused).as_deref(), Some("NOT_AN_AGENT"));
     assert_eq!(agent_of(&mut admin, &customer).await, "a1", "nothing written");
+}
+
+/// Sixth attack, F1 (R-C6, R-R4): the referral report named a declassified referrer by
+/// the name written while it was secret, though `GetCustomer` withheld it.
+async fn the_referral_report_withholds_a_referrers_name_written_while_secret(app: &TestApp) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let referrer = secret_customer(app, &mut admin, "Qqreferrer Secretname").await;
+    let mut referred = customer_request("Referred Person", pb::Confidentiality::Public, "a1");
+    referred.referred_by = referrer.clone();
+    admin.customers.register_customer(referred).await.expect("register the referred");
+    let position = declassify(&mut admin, &referrer).await;
+    let report =
+        |position| pb::GetReferralReportRequest { min_position: position, ..Default::default() };
+
+    let mut co_int = app.clients(Some("co-int")).await;
+    let answer = co_int.reports.get_referral_report(report(position)).await.expect("report");
+    let answer = answer.into_inner();
+    let row = answer.referrals.iter().find(|r| r.referrer_id == referrer).expect("now public");
+    assert!(row.referrer_name.is_empty() && row.referrer_name_redacted, "{row:?}");
+    assert_eq!(row.referred, 1);
+    assert!(!format!("{answer:?}").contains("Qqreferrer"), "{answer:?}");
+    // Cleared for the level it was written at, the name as recorded.
+    let answer = admin.reports.get_referral_report(report(position)).await.expect("report");
+    let answer = answer.into_inner();
+    let row = answer.referrals.iter().find(|r| r.referrer_id == referrer).expect("listed");
+    assert_eq!(
+        (row.referrer_name.as_str(), row.referrer_name_redacted),
+        ("Qqreferrer Secretname", false)
+    );
 }

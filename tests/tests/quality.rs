@@ -384,6 +384,22 @@ async fn bad_quality_requests_are_refused_by_field(backend: Backend) {
     fields.sort();
     fields.dedup();
     assert_eq!(fields, ["channel", "from_month", "group_by", "handler", "kind", "to_month"]);
+    // A reversed range (sixth attack, F9) would answer empty groups that read as "nothing
+    // happened": refused, here and for satisfaction, which shares the check.
+    let reversed = pb::GetQualityMetricsRequest {
+        from_month: "2026-12".into(),
+        to_month: "2026-01".into(),
+        ..Default::default()
+    };
+    let status = analyst.reports.get_quality_metrics(reversed).await.expect_err("refused");
+    assert_eq!(violated_fields(&status), ["to_month"], "{status:?}");
+    let reversed = pb::GetSatisfactionMetricsRequest {
+        from_month: "2026-12".into(),
+        to_month: "2026-01".into(),
+        ..Default::default()
+    };
+    let status = analyst.reports.get_satisfaction_metrics(reversed).await.expect_err("refused");
+    assert_eq!(violated_fields(&status), ["to_month"], "{status:?}");
     // Reports are for overseers and analysts (aggregates), not agents.
     let mut agent = app.clients(Some("a1")).await;
     let status = agent

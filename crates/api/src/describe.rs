@@ -86,8 +86,9 @@ mod tests {
     #[test]
     fn the_kefu_services_and_their_streams_come_from_the_protos() {
         let services = kefu_services().unwrap();
-        assert_eq!(services.len(), 7, "{services:?}");
-        for service in ["kefu.v1.ReportingService", "kefu.v1.EventService", "kefu.v1.AuditService"]
+        assert_eq!(services.len(), 8, "{services:?}");
+        for service in
+            ["kefu.v1.ReportingService", "kefu.v1.RequestService", "kefu.v1.AuditService"]
         {
             assert!(services.iter().any(|s| s == service), "{service} in {services:?}");
         }

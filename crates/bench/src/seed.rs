@@ -254,22 +254,31 @@ fn case(
     (run::<Complaint>(commands), id)
 }
 
-/// How many cases make about `events` events: the mean events of a case (a cycle of
-/// ten, archived or only called back in the proportion of the span), its customer's
-/// share (one customer in five cases) included.
+/// How many cases make about `events` events, their customers' share (one customer in
+/// five cases) included: the newest cases are the open set and then those awaiting their
+/// callback (few events each), the older ones closed and called back or archived.
 fn cases_for(events: u64, now: DateTime<Utc>) -> u64 {
     let number = CaseNumber::new(now.year(), 1).unwrap_or_else(|_| unreachable!("in range"));
     let customer = CustomerId::generate();
-    let cycle: u64 = (0..10u64)
-        .map(|n| {
-            let events = |stage| case(customer, number, now, n, stage).0.len() as u64;
-            events(Stage::Archived) * 2 + events(Stage::CalledBack)
-        })
-        .sum();
-    let customers: u64 = (0..10u64).map(|c| customer_events(c, now)).sum();
-    // Per 30 cases: `cycle` events of cases, and six customers (`customers` is ten's).
-    let per_30_cases = cycle + customers * 6 / 10;
-    (events * 30 / per_30_cases.max(1)).max(1)
+    let of = |stage| -> u64 {
+        (0..10u64).map(|n| case(customer, number, now, n, stage).0.len() as u64).sum()
+    };
+    // Events per ten cases of each kind (an older case is archived two times in three).
+    let share = (0..10u64).map(|c| customer_events(c, now)).sum::<u64>() / 5;
+    let open = of(Stage::Open) + share;
+    let awaiting = of(Stage::AwaitingCallback) + share;
+    let older = (of(Stage::Archived) * 2 + of(Stage::CalledBack)) / 3 + share;
+    let mut budget = events * 10;
+    let mut cases = 0;
+    for (count, per_ten) in [(OPEN_CASES, open), (AWAITING_CALLBACK, awaiting), (u64::MAX, older)] {
+        let affordable = budget.div_ceil(per_ten.max(1));
+        if affordable <= count {
+            return (cases + affordable).max(1);
+        }
+        cases += count;
+        budget -= count * per_ten;
+    }
+    cases.max(1)
 }
 
 fn customer_events(c: u64, now: DateTime<Utc>) -> u64 {
@@ -413,7 +422,8 @@ pub async fn seed(store: &EventStore, events: u64) -> anyhow::Result<u64> {
     let mut current: Option<(CustomerId, DataKey)> = None;
     let mut referrer = None;
     let recent = OPEN_CASES + AWAITING_CALLBACK;
-    while n < cases {
+    // Every case counted, and at least the events asked for (rounding may leave a few).
+    while n < cases || written < events {
         // The newest cases over the last ten days, the others over the span before.
         let left = cases.saturating_sub(n + 1);
         let age = if left < recent {

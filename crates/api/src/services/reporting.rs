@@ -2,7 +2,10 @@
 //! through the access table: analysts get aggregates only, names only within clearance;
 //! answered by the read replica when one is configured (`ApiConfig::read_replica`).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
+use kefu_domain::CustomerId;
 use kefu_projection::queries::{
     self, is_month, GroupBy, QualityDimension, QualityFilter, SatisfactionFilter,
 };
@@ -13,8 +16,10 @@ use crate::access::{authorize, Access, Rpc};
 use crate::auth::{principal, Principal};
 use crate::convert::{self as cv, Fields};
 use crate::error::ApiError;
+use crate::feed::Reader;
 use crate::pb;
 use crate::pb::reporting_service_server::ReportingService;
+use crate::withheld::customer::record_withheld;
 use kefu_projection::projections::quality;
 use kefu_projection::projections::report_aggregates::NONE;
 
@@ -71,11 +76,7 @@ fn quality_request(
             }
         }
     }
-    for (field, month) in [("from_month", &req.from_month), ("to_month", &req.to_month)] {
-        if !month.is_empty() && !is_month(month) {
-            f.violation(field, "must be YYYY-MM");
-        }
-    }
+    check_months(&mut f, &req.from_month, &req.to_month);
     let kinds = [quality::COMPLAINT, quality::REQUEST];
     if !req.kind.is_empty() && !kinds.contains(&req.kind.as_str()) {
         f.violation("kind", "must be complaint or request");
@@ -190,11 +191,7 @@ impl ReportingService for Reports {
                 None
             }
         };
-        for (field, month) in [("from_month", &req.from_month), ("to_month", &req.to_month)] {
-            if !month.is_empty() && !is_month(month) {
-                f.violation(field, "must be YYYY-MM");
-            }
-        }
+        check_months(&mut f, &req.from_month, &req.to_month);
         if !req.kind.is_empty() && req.kind.parse::<kefu_domain::CallbackKind>().is_err() {
             f.violation("kind", "is not a callback kind");
         }
@@ -358,12 +355,24 @@ impl ReportingService for Reports {
         let page = queries::Page { after, size: req.page_size };
         let referrals =
             self.ctx.reports.referral_report(&page, cleared).await.map_err(ApiError::from)?;
+        // A name the referrer's record holds from a time the caller was not cleared for
+        // is withheld as on GetCustomer (the feed's one decision).
+        let mut reader = Reader::new(self.ctx.clone(), who.clone());
+        let mut withheld_names = HashSet::new();
+        for row in referrals.rows.iter().filter(|row| row.referrer_rank.is_some()) {
+            let Ok(id) = row.referrer_id.parse::<CustomerId>() else { continue };
+            let record = record_withheld(&self.ctx, &mut reader, access.max_level(), id).await?;
+            if record.holds("name") {
+                withheld_names.insert(row.referrer_id.clone());
+            }
+        }
         Ok(Response::new(pb::GetReferralReportResponse {
             referrals: referrals
                 .rows
                 .into_iter()
                 .map(|r| {
-                    let shown = r.referrer_rank.is_some();
+                    let shown =
+                        r.referrer_rank.is_some() && !withheld_names.contains(&r.referrer_id);
                     pb::Referral {
                         referrer_id: r.referrer_id,
                         referrer_name: if shown {
@@ -380,5 +389,18 @@ impl ReportingService for Reports {
                 .collect(),
             next_page_token: referrals.next.unwrap_or_default(),
         }))
+    }
+}
+
+/// A report's month range: each bound `YYYY-MM` or empty (open), and not reversed (an
+/// empty answer to a reversed range would read as "nothing happened").
+fn check_months(f: &mut Fields, from: &str, to: &str) {
+    for (field, month) in [("from_month", from), ("to_month", to)] {
+        if !month.is_empty() && !is_month(month) {
+            f.violation(field, "must be YYYY-MM");
+        }
+    }
+    if is_month(from) && is_month(to) && from > to {
+        f.violation("to_month", "is before from_month");
     }
 }

@@ -60,6 +60,11 @@ impl RecordWithheld {
         RecordWithheld { fields }
     }
 
+    /// Whether the view's `field` (e.g. `name`) is withheld.
+    pub fn holds(&self, field: &str) -> bool {
+        self.fields.contains(field)
+    }
+
     /// Empties the withheld fields of a customer's view and names them.
     pub fn view(&self, view: &mut pb::Customer) {
         for field in &self.fields {

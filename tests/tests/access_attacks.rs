@@ -117,7 +117,8 @@ fn redacted(event: &pb::Event, fields: &[&str]) {
 /// Finding 1 (HIGH, R-C6): the `CustomerUpdated` that raised a customer to secret reached a
 /// live public subscriber with the new name and phone in clear (the reader trusted a level
 /// it had looked up a moment before); and a customer once secret, declassified later, had
-/// their secret-era data shown as public.
+/// their secret-era data shown as public (since then R-C6 reads every event at the
+/// customer's current level: a cleared classifier's declassification releases it).
 async fn the_live_feed_honours_a_raise_in_its_own_event_and_the_level_at_each_event(app: &TestApp) {
     standard_staff(app).await;
     register_cleared_agent(app).await;
@@ -152,26 +153,31 @@ async fn the_live_feed_honours_a_raise_in_its_own_event_and_the_level_at_each_ev
     let log = read_all(&mut service).await;
     redacted(find(&log, "CustomerUpdated", &raised), &["name", "contacts"]);
 
-    // Secret, then declassified: what was written while secret stays withheld from a
-    // public reader, live and paged; what was written once public is theirs.
+    // Secret: withheld live while secret. Declassified by compliance (cleared for both
+    // levels, R-C6): the record is public, history included, on every later read.
     let declassified = register(&mut admin, "Secret Era QL2", pb::Confidentiality::Secret).await;
+    let shown = next_of(&mut live, "CustomerRegistered", &declassified).await;
+    assert!(!format!("{shown:?}").contains("QL2"), "live while secret: {shown:?}");
+    redacted(&shown, &["name", "contacts"]);
     let mut compliance = app.clients(Some("co1")).await;
     let mut lower = update(&declassified);
     lower.confidentiality = pb::Confidentiality::Public as i32;
     compliance.customers.update_customer(lower).await.expect("declassify");
-    let mut rename = update(&declassified);
-    rename.name = Some("Public Era QL3".into());
-    admin.customers.update_customer(rename).await.expect("rename");
-    let shown = next_of(&mut live, "CustomerRegistered", &declassified).await;
-    assert!(!format!("{shown:?}").contains("QL2"), "live: {shown:?}");
-    redacted(&shown, &["name", "contacts"]);
+    let log = read_all(&mut service).await;
+    let registered = find(&log, "CustomerRegistered", &declassified);
+    assert_eq!(payload(registered)["name"], "Secret Era QL2", "released: {registered:?}");
+    assert!(registered.redacted_fields.is_empty(), "{registered:?}");
+    // Raised again: the whole history is withheld at once, paged and live.
+    let mut raise = update(&declassified);
+    raise.name = Some("Raised Again QL3".into());
+    raise.confidentiality = pb::Confidentiality::Secret as i32;
+    supervisor.customers.update_customer(raise).await.expect("raise again");
     let log = read_all(&mut service).await;
     redacted(find(&log, "CustomerRegistered", &declassified), &["name", "contacts"]);
-    let renamed = log
-        .iter()
-        .rfind(|e| e.event_type == "CustomerUpdated" && e.stream_id.ends_with(&declassified))
-        .expect("the rename");
-    assert_eq!(payload(renamed)["name"], "Public Era QL3", "public once public: {renamed:?}");
+    let text = format!("{log:?}");
+    for secret in ["QL2", "QL3"] {
+        assert!(!text.contains(secret), "ReadAll leaks {secret} once raised");
+    }
 }
 
 fn meeting_at(held_at: std::time::SystemTime, members: &[&str]) -> pb::CommitteeMeeting {

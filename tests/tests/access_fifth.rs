@@ -1,21 +1,22 @@
 //! Issue 16, the holes left after the fourth attack, each over gRPC on SQLite and
-//! PostgreSQL: information is released at the level it was recorded under (R-C6), on
-//! the read models' lists and the customer record as on the feed; a merged duplicate
+//! PostgreSQL: every path reads a customer's information at the customer's current level
+//! (R-C6), the read models' lists, lookups and reports as the feed; a merged duplicate
 //! and a leaver's duplicates have a cleared owner; only agents own customers.
 
 use kefu_api::pb;
 use kefu_tests::flows::*;
-use kefu_tests::{reason, rid, Clients, TestApp};
+use kefu_tests::{db, reason, rid, Clients, TestApp};
 use tonic::Code;
 
 kefu_tests::on_both_backends!(
-    list_rows_withhold_what_a_filing_recorded_while_the_level_was_higher,
-    a_customer_record_withholds_what_was_written_while_the_level_was_higher,
-    materials_recorded_while_the_level_was_higher_are_withheld_on_every_path,
+    list_rows_follow_the_customers_level_through_a_declassification_and_a_raise,
+    a_customer_record_is_read_listed_and_found_at_its_current_level,
+    materials_follow_the_customers_level_on_every_path,
     a_merged_duplicate_is_owned_by_its_survivors_agent,
     a_leavers_merged_duplicate_follows_its_survivor_not_the_leaver,
     only_a_staff_member_with_the_agent_role_owns_a_customer,
-    the_referral_report_withholds_a_referrers_name_written_while_secret,
+    the_referral_report_names_a_referrer_at_its_current_level,
+    coverage_is_answered_for_now_and_ahead_and_refused_for_the_past,
 );
 
 fn classify(customer_id: &str, to: pb::Confidentiality) -> pb::UpdateCustomerRequest {
@@ -39,8 +40,13 @@ async fn secret_customer(app: &TestApp, admin: &mut Clients, name: &str) -> Stri
 
 /// Declassifies `customer` to public; the log position of that write.
 async fn declassify(admin: &mut Clients, customer: &str) -> u64 {
-    let update = classify(customer, pb::Confidentiality::Public);
-    let updated = admin.customers.update_customer(update).await.expect("declassify");
+    reclassify(admin, customer, pb::Confidentiality::Public).await
+}
+
+/// Classifies `customer` at `to`; the log position of that write.
+async fn reclassify(admin: &mut Clients, customer: &str, to: pb::Confidentiality) -> u64 {
+    let update = classify(customer, to);
+    let updated = admin.customers.update_customer(update).await.expect("classify");
     updated.into_inner().result.expect("result").position
 }
 
@@ -59,22 +65,30 @@ fn list(customer: &str, category: &str, position: u64) -> pb::ListComplaintsRequ
     }
 }
 
-/// Item 1 (R-C6): `ListComplaints` rows showed a secret-era filing's category, cause and
-/// respondent to callers cleared below it once the customer was declassified, though
-/// the feed, `GetComplaint` and the audit calls withheld them.
-async fn list_rows_withhold_what_a_filing_recorded_while_the_level_was_higher(app: &TestApp) {
+/// Item 1 (R-C6): `ListComplaints` rows answered a filing's category, cause and
+/// respondent by a rule other than the feed's. Now a row is read at its customer's
+/// current level: hidden while secret, released by a cleared classifier's
+/// declassification (history included), hidden again once raised, and a category filter
+/// or a page token tells no more than the rows.
+async fn list_rows_follow_the_customers_level_through_a_declassification_and_a_raise(
+    app: &TestApp,
+) {
     standard_staff(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let customer = secret_customer(app, &mut admin, "Listed Secret Person").await;
     let (secret_era, _) = file(&mut admin, &customer, pb::Severity::Normal, "r1").await;
+    let mut co_int = app.clients(Some("co-int")).await;
+    let head = db::head(app.db.url()).await;
+    caught_up(&mut admin, head).await;
+    let listed = co_int.complaints.list_complaints(list(&customer, "", head)).await;
+    assert!(listed.expect("list").into_inner().complaints.is_empty(), "secret: not listed");
+
     declassify(&mut admin, &customer).await;
     let mut filing = file_request(&customer, pb::Severity::Normal, "r1");
     filing.category = "billing".into();
     let filed = admin.complaints.file_complaint(filing).await.expect("file").into_inner();
     let public_era = filed.result.expect("result");
     caught_up(&mut admin, public_era.position).await;
-
-    let mut co_int = app.clients(Some("co-int")).await;
     let listed = co_int
         .complaints
         .list_complaints(list(&customer, "", public_era.position))
@@ -84,14 +98,8 @@ async fn list_rows_withhold_what_a_filing_recorded_while_the_level_was_higher(ap
         .complaints;
     assert_eq!(listed.len(), 2, "{listed:?}");
     let row = listed.iter().find(|row| row.complaint_id == secret_era).expect("secret-era row");
-    assert_eq!((row.category.as_str(), row.cause.as_str(), row.respondent.as_str()), ("", "", ""));
-    for field in ["category", "cause", "respondent"] {
-        assert!(row.redacted_fields.contains(&field.to_owned()), "{field}: {row:?}");
-    }
-    let row = listed.iter().find(|row| row.complaint_id == public_era.id).expect("public row");
-    assert_eq!((row.category.as_str(), row.respondent.as_str()), ("billing", "r1"), "{row:?}");
-    assert!(row.redacted_fields.is_empty(), "{row:?}");
-    // Filtering by a withheld category would tell it: the row is not matched.
+    assert_eq!((row.category.as_str(), row.respondent.as_str()), ("service", "r1"), "{row:?}");
+    assert!(row.redacted_fields.is_empty(), "released by the declassification: {row:?}");
     let by_category = co_int
         .complaints
         .list_complaints(list(&customer, "service", public_era.position))
@@ -99,87 +107,97 @@ async fn list_rows_withhold_what_a_filing_recorded_while_the_level_was_higher(ap
         .expect("list by category")
         .into_inner()
         .complaints;
-    assert!(by_category.is_empty(), "{by_category:?}");
-    // The secret-cleared reader sees the filing as recorded.
+    assert_eq!(by_category.len(), 1, "{by_category:?}");
+    assert_eq!(by_category[0].complaint_id, secret_era);
+
+    let raised = reclassify(&mut admin, &customer, pb::Confidentiality::Secret).await;
+    caught_up(&mut admin, raised).await;
+    for category in ["", "service", "billing"] {
+        let mut request = list(&customer, category, raised);
+        request.page_size = 1;
+        let page = co_int.complaints.list_complaints(request).await.expect("list").into_inner();
+        assert!(page.complaints.is_empty(), "raised: {page:?}");
+        assert!(page.next_page_token.is_empty(), "a token would tell a row: {page:?}");
+    }
+    // The secret-cleared reader sees every filing as recorded.
     let all = admin
         .complaints
-        .list_complaints(list(&customer, "service", public_era.position))
+        .list_complaints(list(&customer, "", raised))
         .await
         .expect("list")
         .into_inner()
         .complaints;
-    assert_eq!(all.len(), 1);
-    assert_eq!((all[0].category.as_str(), all[0].respondent.as_str()), ("service", "r1"));
-    assert!(all[0].redacted_fields.is_empty());
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|row| row.redacted_fields.is_empty()), "{all:?}");
 }
 
 const SECRET_NAME: &str = "Qqsecretname Person";
 const SECRET_PHONE: &str = "13800001111";
 
-/// Item 2 (R-C6): `GetCustomer`, `ListCustomers` and `FindCustomers` showed the name and
-/// phone written while the customer was secret after a declassification.
-async fn a_customer_record_withholds_what_was_written_while_the_level_was_higher(app: &TestApp) {
-    standard_staff(app).await;
-    let mut admin = app.clients(Some("admin")).await;
-    let customer = secret_customer(app, &mut admin, SECRET_NAME).await;
-    let position = declassify(&mut admin, &customer).await;
-
-    let mut co_int = app.clients(Some("co-int")).await;
-    let get = pb::GetCustomerRequest { customer_id: customer.clone() };
-    let got = co_int.customers.get_customer(get.clone()).await.expect("get").into_inner();
-    let shown = got.customer.expect("customer");
-    assert!(!format!("{shown:?}").contains("Qqsecretname"), "{shown:?}");
-    let text = format!("{shown:?}");
-    assert!(!text.contains("0000 1111") && !text.contains("00001111"), "{shown:?}");
-    assert_eq!(shown.name, "");
-    assert_eq!(shown.contacts, None);
-    for field in ["contacts", "name", "source_channel", "tier"] {
-        assert!(shown.redacted_fields.contains(&field.to_owned()), "{field}: {shown:?}");
-    }
-    let rows = |position| pb::ListCustomersRequest {
+fn rows(position: u64) -> pb::ListCustomersRequest {
+    pb::ListCustomersRequest {
         agent: CLEARED_AGENT.into(),
         min_position: position,
+        page_size: 1,
         ..Default::default()
-    };
-    let listed = co_int.customers.list_customers(rows(position)).await.expect("list");
-    let listed = listed.into_inner().customers;
-    assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].name.as_str(), &listed[0].contacts), ("", &None));
-    assert!(listed[0].redacted_fields.contains(&"name".to_owned()));
-    let find = |query: &str, by: pb::FindBy| pb::FindCustomersRequest {
+    }
+}
+
+fn find(query: &str, by: pb::FindBy, position: u64) -> pb::FindCustomersRequest {
+    pb::FindCustomersRequest {
         query: query.to_owned(),
         by: by as i32,
         min_position: position,
+        page_size: 1,
         ..Default::default()
-    };
-    // Being found by the withheld phone would tell it.
-    let found = co_int.customers.find_customers(find(SECRET_PHONE, pb::FindBy::Phone)).await;
-    assert!(found.expect("find").into_inner().matches.is_empty());
-    let found = admin.customers.find_customers(find(SECRET_PHONE, pb::FindBy::Phone)).await;
-    assert_eq!(found.expect("find").into_inner().matches.len(), 1, "the cleared reader finds");
+    }
+}
 
-    // A name written once public is shown; the contacts written while secret are not.
-    let rename = pb::UpdateCustomerRequest {
-        request_id: rid(),
-        customer_id: customer.clone(),
-        expected_version: None,
-        name: Some("Publicname Person".into()),
-        contacts: None,
-        confidentiality: 0,
-    };
-    let renamed = admin.customers.update_customer(rename).await.expect("rename").into_inner();
-    let position = renamed.result.expect("result").position;
+/// Nothing of `customer`'s record reaches `clients`, and no token or match tells it.
+async fn hidden(clients: &mut Clients, customer: &str, position: u64) {
+    let get = pb::GetCustomerRequest { customer_id: customer.to_owned() };
+    let refused = clients.customers.get_customer(get).await.expect_err("above clearance");
+    assert!(!format!("{refused:?}").contains("Qqsecretname"));
+    let listed = clients.customers.list_customers(rows(position)).await.expect("list");
+    let listed = listed.into_inner();
+    assert!(listed.customers.is_empty() && listed.next_page_token.is_empty(), "{listed:?}");
+    for (query, by) in [(SECRET_PHONE, pb::FindBy::Phone), ("Qqsecretname", pb::FindBy::Name)] {
+        let found = clients.customers.find_customers(find(query, by, position)).await;
+        let found = found.expect("find").into_inner();
+        assert!(found.matches.is_empty() && found.next_page_token.is_empty(), "{found:?}");
+    }
+}
+
+/// Item 2 (R-C6): `GetCustomer`, `ListCustomers` and `FindCustomers` (and the
+/// page tokens and filters behind them) read a record at the customer's current level:
+/// nothing of a secret record reaches a caller cleared below it, all of it once a
+/// cleared classifier declassifies it, and nothing again once it is raised.
+async fn a_customer_record_is_read_listed_and_found_at_its_current_level(app: &TestApp) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let customer = secret_customer(app, &mut admin, SECRET_NAME).await;
+    let head = db::head(app.db.url()).await;
+    let mut co_int = app.clients(Some("co-int")).await;
+    let get = pb::GetCustomerRequest { customer_id: customer.clone() };
+    hidden(&mut co_int, &customer, head).await;
+
+    let position = declassify(&mut admin, &customer).await;
     let got = co_int.customers.get_customer(get.clone()).await.expect("get").into_inner();
     let shown = got.customer.expect("customer");
-    assert_eq!(shown.name, "Publicname Person");
-    assert_eq!(shown.contacts, None);
-    assert!(!shown.redacted_fields.contains(&"name".to_owned()), "{shown:?}");
+    assert_eq!(shown.name, SECRET_NAME, "released by the declassification");
+    assert!(shown.contacts.is_some() && shown.redacted_fields.is_empty(), "{shown:?}");
     let listed = co_int.customers.list_customers(rows(position)).await.expect("list");
-    assert_eq!(listed.into_inner().customers[0].name, "Publicname Person");
-    let found = co_int.customers.find_customers(find("Publicname Person", pb::FindBy::Name)).await;
-    let matches = found.expect("find").into_inner().matches;
-    assert_eq!(matches.len(), 1, "found by the name written once public: {matches:?}");
+    let listed = listed.into_inner().customers;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, SECRET_NAME);
+    for (query, by) in [(SECRET_PHONE, pb::FindBy::Phone), ("Qqsecretname", pb::FindBy::Name)] {
+        let found = co_int.customers.find_customers(find(query, by, position)).await;
+        let matches = found.expect("find").into_inner().matches;
+        assert_eq!(matches.len(), 1, "found by {query}: {matches:?}");
+    }
 
+    let position = reclassify(&mut admin, &customer, pb::Confidentiality::Secret).await;
+    hidden(&mut co_int, &customer, position).await;
     let all = admin.customers.get_customer(get).await.expect("get").into_inner();
     let all = all.customer.expect("customer");
     assert!(all.redacted_fields.is_empty() && all.contacts.is_some(), "{all:?}");
@@ -202,10 +220,11 @@ fn material(case: &str, reference: &str, digest: &str) -> pb::AddMaterialRequest
     }
 }
 
-/// Item 3 (R-C6, R-P2): a material added (or attached at filing) while the customer was
-/// secret was shown in `GetComplaint`'s and `GetCaseAsOf`'s `materials` and in the
-/// dossier's states after a declassification, though the feed withheld its event.
-async fn materials_recorded_while_the_level_was_higher_are_withheld_on_every_path(app: &TestApp) {
+/// Item 3 (R-C6, R-P2): `GetComplaint`'s and `GetCaseAsOf`'s `materials` and the
+/// dossier's states followed a rule of their own. Now materials (added, or attached at
+/// filing, while the customer was secret) are read at the customer's current level on
+/// every path: all of them once declassified, none once raised again.
+async fn materials_follow_the_customers_level_on_every_path(app: &TestApp) {
     standard_staff(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let customer = secret_customer(app, &mut admin, "Material Secret Person").await;
@@ -222,9 +241,9 @@ async fn materials_recorded_while_the_level_was_higher_are_withheld_on_every_pat
         .await
         .expect("public era");
     // The filing's attachment (`file_request`) was recorded while secret too.
-    let secret_era = [secret_doc, "doc://letters/1", DIGEST];
+    let canaries = [secret_doc, "doc://letters/1", DIGEST, public_doc];
     let holds = |shown: &str| -> Vec<&str> {
-        secret_era.iter().copied().filter(|canary| shown.contains(canary)).collect()
+        canaries.iter().copied().filter(|canary| shown.contains(canary)).collect()
     };
 
     let mut co_int = app.clients(Some("co-int")).await;
@@ -232,24 +251,27 @@ async fn materials_recorded_while_the_level_was_higher_are_withheld_on_every_pat
     let got = co_int.complaints.get_complaint(get.clone()).await.expect("get").into_inner();
     let complaint = got.complaint.expect("complaint");
     let materials: Vec<&str> = complaint.materials.iter().map(|m| m.reference.as_str()).collect();
-    assert_eq!(materials, ["", "", public_doc], "{complaint:?}");
-    assert!(
-        complaint.materials[1].sha256.is_empty() && complaint.materials[1].size_bytes.is_none()
-    );
-    assert_eq!(complaint.materials[2].sha256, PUBLIC_DIGEST, "written once public is shown");
-    assert!(complaint.redacted_fields.contains(&"materials".to_owned()), "{complaint:?}");
+    assert_eq!(materials, ["doc://letters/1", secret_doc, public_doc], "{complaint:?}");
+    assert_eq!(complaint.materials[1].sha256, DIGEST);
+    assert!(complaint.redacted_fields.is_empty(), "{complaint:?}");
     let as_of = pb::GetCaseAsOfRequest {
         complaint: number.clone(),
         point: Some(pb::get_case_as_of_request::Point::Version(3)),
     };
-    let state = co_int.audit.get_case_as_of(as_of).await.expect("as of").into_inner();
+    let state = co_int.audit.get_case_as_of(as_of.clone()).await.expect("as of").into_inner();
     let shown = format!("{:?}", state.complaint.expect("complaint").materials);
-    assert_eq!(holds(&shown), Vec::<&str>::new(), "GetCaseAsOf: {shown}");
+    assert_eq!(holds(&shown), [secret_doc, "doc://letters/1", DIGEST], "GetCaseAsOf: {shown}");
     let export = pb::ExportCaseRequest { complaint: number.clone() };
-    let dossier = co_int.audit.export_case(export).await.expect("export").into_inner();
-    let json = dossier.dossier_json.replace(public_doc, "");
-    assert_eq!(holds(&json), Vec::<&str>::new(), "ExportCase: {}", dossier.dossier_json);
-    assert!(dossier.dossier_json.contains(public_doc), "written once public is shown");
+    let dossier = co_int.audit.export_case(export.clone()).await.expect("export").into_inner();
+    assert_eq!(holds(&dossier.dossier_json), canaries, "ExportCase");
+
+    reclassify(&mut admin, &customer, pb::Confidentiality::Secret).await;
+    let shown = co_int.complaints.get_complaint(get.clone()).await;
+    assert_eq!(holds(&format!("{shown:?}")), Vec::<&str>::new(), "GetComplaint: {shown:?}");
+    let shown = co_int.audit.get_case_as_of(as_of).await;
+    assert_eq!(holds(&format!("{shown:?}")), Vec::<&str>::new(), "GetCaseAsOf: {shown:?}");
+    let shown = co_int.audit.export_case(export).await;
+    assert_eq!(holds(&format!("{shown:?}")), Vec::<&str>::new(), "ExportCase: {shown:?}");
 
     let all = admin.complaints.get_complaint(get).await.expect("get").into_inner();
     let materials = all.complaint.expect("complaint").materials;
@@ -347,32 +369,62 @@ async fn only_a_staff_member_with_the_agent_role_owns_a_customer(app: &TestApp) 
     assert_eq!(agent_of(&mut admin, &customer).await, "a1", "nothing written");
 }
 
-/// Sixth attack, F1 (R-C6, R-R4): the referral report named a declassified referrer by
-/// the name written while it was secret, though `GetCustomer` withheld it.
-async fn the_referral_report_withholds_a_referrers_name_written_while_secret(app: &TestApp) {
+/// Sixth attack, F1 (R-C6, R-R4): the referral report named a referrer by a rule of its
+/// own. Now a referrer is named at its current level, as `GetCustomer` shows it: not
+/// listed while secret, named once a cleared classifier declassifies it, gone again
+/// once raised.
+async fn the_referral_report_names_a_referrer_at_its_current_level(app: &TestApp) {
     standard_staff(app).await;
     let mut admin = app.clients(Some("admin")).await;
     let referrer = secret_customer(app, &mut admin, "Qqreferrer Secretname").await;
     let mut referred = customer_request("Referred Person", pb::Confidentiality::Public, "a1");
     referred.referred_by = referrer.clone();
-    admin.customers.register_customer(referred).await.expect("register the referred");
-    let position = declassify(&mut admin, &referrer).await;
+    let registered = admin.customers.register_customer(referred).await.expect("register");
+    let position = registered.into_inner().result.expect("result").position;
     let report =
         |position| pb::GetReferralReportRequest { min_position: position, ..Default::default() };
-
     let mut co_int = app.clients(Some("co-int")).await;
     let answer = co_int.reports.get_referral_report(report(position)).await.expect("report");
     let answer = answer.into_inner();
-    let row = answer.referrals.iter().find(|r| r.referrer_id == referrer).expect("now public");
-    assert!(row.referrer_name.is_empty() && row.referrer_name_redacted, "{row:?}");
-    assert_eq!(row.referred, 1);
+    assert!(!format!("{answer:?}").contains(&referrer), "secret: not listed {answer:?}");
     assert!(!format!("{answer:?}").contains("Qqreferrer"), "{answer:?}");
-    // Cleared for the level it was written at, the name as recorded.
-    let answer = admin.reports.get_referral_report(report(position)).await.expect("report");
+
+    let position = declassify(&mut admin, &referrer).await;
+    let answer = co_int.reports.get_referral_report(report(position)).await.expect("report");
     let answer = answer.into_inner();
-    let row = answer.referrals.iter().find(|r| r.referrer_id == referrer).expect("listed");
+    let row = answer.referrals.iter().find(|r| r.referrer_id == referrer).expect("now public");
     assert_eq!(
-        (row.referrer_name.as_str(), row.referrer_name_redacted),
-        ("Qqreferrer Secretname", false)
+        (row.referrer_name.as_str(), row.referrer_name_redacted, row.referred),
+        ("Qqreferrer Secretname", false, 1)
     );
+
+    let position = reclassify(&mut admin, &referrer, pb::Confidentiality::Secret).await;
+    let answer = co_int.reports.get_referral_report(report(position)).await.expect("report");
+    let answer = answer.into_inner();
+    assert!(!format!("{answer:?}").contains(&referrer), "raised: not listed {answer:?}");
+    assert!(!format!("{answer:?}").contains("Qqreferrer"), "{answer:?}");
+}
+
+/// Sixth attack, F8 (R-C5): `GetSatisfactionMetrics` at an `as_of` a year ago answered a
+/// coverage that counted customers registered and callbacks logged after it (the read
+/// model keeps each customer's last callback only). Now and ahead are answered; an
+/// earlier instant is `INVALID_ARGUMENT` on `as_of` (a minute's clock skew allowed).
+async fn coverage_is_answered_for_now_and_ahead_and_refused_for_the_past(app: &TestApp) {
+    standard_staff(app).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let at = |offset: chrono::Duration| {
+        let instant = chrono::Utc::now() + offset;
+        Some(prost_types::Timestamp { seconds: instant.timestamp(), nanos: 0 })
+    };
+    let ask = |as_of| pb::GetSatisfactionMetricsRequest { as_of, ..Default::default() };
+    for offset in [chrono::Duration::days(-365), chrono::Duration::hours(-1)] {
+        let refused = supervisor.reports.get_satisfaction_metrics(ask(at(offset))).await;
+        let refused = refused.expect_err("a past coverage cannot be exact");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert_eq!(kefu_tests::violated_fields(&refused), ["as_of"], "{refused:?}");
+    }
+    for as_of in [None, at(chrono::Duration::seconds(-5)), at(chrono::Duration::days(30))] {
+        let answer = supervisor.reports.get_satisfaction_metrics(ask(as_of)).await;
+        assert_eq!(answer.expect("now or ahead").into_inner().coverage.len(), 3);
+    }
 }

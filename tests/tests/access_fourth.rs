@@ -1,7 +1,7 @@
 //! Issue 16, fourth attack, each finding over gRPC on SQLite and PostgreSQL: a bulk
 //! write acts only on the cases its caller may act on and names no other (R-C6, R-P4),
 //! a committee counts only members cleared for the case and none who drafted it (R-P5),
-//! and every audit path withholds what was written while the level was higher.
+//! and every audit path reads a case at its customer's current level.
 
 use kefu_api::pb;
 use kefu_tests::flows::*;
@@ -12,7 +12,7 @@ use tonic::Code;
 kefu_tests::on_both_backends!(
     archiving_acts_only_on_cases_the_caller_may_act_on_and_names_no_other,
     a_committee_counts_no_member_uncleared_for_the_case_nor_one_who_drafted_it,
-    every_audit_path_withholds_what_was_written_while_the_level_was_higher,
+    every_audit_path_reads_a_case_at_its_customers_current_level,
 );
 
 fn classify(customer_id: &str, to: pb::Confidentiality) -> pb::UpdateCustomerRequest {
@@ -188,11 +188,12 @@ fn holds_secret_era(shown: &impl std::fmt::Debug) -> Vec<&'static str> {
     SECRET_ERA.iter().copied().filter(|canary| shown.contains(canary)).collect()
 }
 
-/// Finding 3 (R-C6, docs/event-feed.md): after a declassification, `ReplayCase` and the
-/// feed withheld the text written while the customer was secret from a caller below it,
-/// but `ExportCase` showed the description and the findings, and `GetCaseAsOf` and
-/// `GetComplaint` the description.
-async fn every_audit_path_withholds_what_was_written_while_the_level_was_higher(app: &TestApp) {
+/// Finding 3 (R-C6, docs/event-feed.md): after a declassification the audit paths
+/// disagreed (`ReplayCase` and the feed withheld the secret-era text, `ExportCase`,
+/// `GetCaseAsOf` and `GetComplaint` showed it). Now every path reads the case at its
+/// customer's current level: withheld while secret, released by a cleared classifier's
+/// declassification, withheld again (history included) once raised.
+async fn every_audit_path_reads_a_case_at_its_customers_current_level(app: &TestApp) {
     standard_staff(app).await;
     use pb::StaffRole::{Agent, Handler};
     register_staff(app, &[("h-sec", &[Agent, Handler])]).await;
@@ -213,46 +214,57 @@ async fn every_audit_path_withholds_what_was_written_while_the_level_was_higher(
         findings: findings.to_owned(),
     };
     h_sec.complaints.record_investigation(investigate(SECRET_ERA[1])).await.expect("secret era");
+    let mut co_int = app.clients(Some("co-int")).await;
+    let get = pb::GetComplaintRequest { complaint: number.clone() };
+    let refused = co_int.complaints.get_complaint(get.clone()).await.expect_err("secret");
+    assert_eq!(holds_secret_era(&refused), Vec::<&str>::new());
+
     admin
         .customers
         .update_customer(classify(&customer, pb::Confidentiality::Public))
         .await
         .expect("declassify");
-    let public_era = "QQFINDPUBLICQQ";
-    h_sec.complaints.record_investigation(investigate(public_era)).await.expect("public era");
-
-    let mut co_int = app.clients(Some("co-int")).await;
-    let get = pb::GetComplaintRequest { complaint: number.clone() };
     let got = co_int.complaints.get_complaint(get.clone()).await.expect("get").into_inner();
-    assert_eq!(holds_secret_era(&got), Vec::<&str>::new(), "GetComplaint: {got:?}");
-    // The feed's marker: empty, and named as withheld (a consumer tells it from empty).
     let complaint = got.complaint.expect("complaint");
-    assert!(complaint.description.is_empty());
-    assert!(complaint.redacted_fields.contains(&"description".to_owned()), "{complaint:?}");
-    for version in [1, 4] {
-        let as_of = pb::GetCaseAsOfRequest {
-            complaint: number.clone(),
-            point: Some(pb::get_case_as_of_request::Point::Version(version)),
-        };
-        let state = co_int.audit.get_case_as_of(as_of).await.expect("as of").into_inner();
-        assert_eq!(holds_secret_era(&state), Vec::<&str>::new(), "GetCaseAsOf: {state:?}");
-    }
+    assert!(complaint.description.contains(SECRET_ERA[0]), "released: {complaint:?}");
+    assert!(complaint.redacted_fields.is_empty(), "{complaint:?}");
+    let as_of = |version| pb::GetCaseAsOfRequest {
+        complaint: number.clone(),
+        point: Some(pb::get_case_as_of_request::Point::Version(version)),
+    };
+    let state = co_int.audit.get_case_as_of(as_of(1)).await.expect("as of").into_inner();
+    assert_eq!(holds_secret_era(&state), vec![SECRET_ERA[0]], "GetCaseAsOf: {state:?}");
     let export = pb::ExportCaseRequest { complaint: number.clone() };
-    let dossier = co_int.audit.export_case(export).await.expect("export").into_inner();
-    assert_eq!(holds_secret_era(&dossier.dossier_json), Vec::<&str>::new(), "ExportCase");
-    assert!(dossier.dossier_json.contains(public_era), "written once public is shown");
-    let json: serde_json::Value = serde_json::from_str(&dossier.dossier_json).expect("JSON");
-    let secret_era = &json["entries"][2];
-    assert_eq!(secret_era["event_type"], "InvestigationRecorded");
-    assert_eq!(secret_era["payload"]["findings"], serde_json::Value::Null);
-    assert_eq!(secret_era["redacted"], serde_json::json!(["findings"]));
+    let dossier = co_int.audit.export_case(export.clone()).await.expect("export").into_inner();
+    assert_eq!(holds_secret_era(&dossier.dossier_json), SECRET_ERA.to_vec(), "ExportCase");
     let replay = pb::ReplayCaseRequest { complaint: number.clone() };
-    let mut replayed = co_int.audit.replay_case(replay).await.expect("replay").into_inner();
+    let mut replayed = co_int.audit.replay_case(replay.clone()).await.expect("replay").into_inner();
     let mut events = Vec::new();
     while let Some(next) = replayed.message().await.expect("replay") {
         events.push(next.event.expect("event"));
     }
-    assert_eq!(holds_secret_era(&events), Vec::<&str>::new(), "ReplayCase");
+    assert_eq!(holds_secret_era(&events), SECRET_ERA.to_vec(), "ReplayCase");
+
+    // Raised again: every path withholds the whole case at once, nothing leaks.
+    admin
+        .customers
+        .update_customer(classify(&customer, pb::Confidentiality::Secret))
+        .await
+        .expect("raise");
+    let refused = co_int.complaints.get_complaint(get.clone()).await.expect_err("secret again");
+    assert_eq!(holds_secret_era(&refused), Vec::<&str>::new());
+    let shown = co_int.audit.get_case_as_of(as_of(4)).await;
+    assert_eq!(holds_secret_era(&shown), Vec::<&str>::new(), "GetCaseAsOf: {shown:?}");
+    let shown = co_int.audit.export_case(export).await;
+    assert_eq!(holds_secret_era(&shown), Vec::<&str>::new(), "ExportCase: {shown:?}");
+    let mut events = Vec::new();
+    if let Ok(replayed) = co_int.audit.replay_case(replay).await {
+        let mut replayed = replayed.into_inner();
+        while let Ok(Some(next)) = replayed.message().await {
+            events.push(next);
+        }
+    }
+    assert_eq!(holds_secret_era(&events), Vec::<&str>::new(), "ReplayCase: {events:?}");
     // The secret-cleared reader sees it all, on the same paths.
     let all = admin.complaints.get_complaint(get).await.expect("get").into_inner();
     assert_eq!(holds_secret_era(&all), vec![SECRET_ERA[0]]);

@@ -367,8 +367,8 @@ impl CaseFiles {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|mut material| {
-                    // R-C6: one recorded while the level was higher is listed, its
-                    // recorded fields withheld like the events'.
+                    // R-C6: one whose event the feed withholds is listed, its
+                    // recorded fields withheld like the event's.
                     withheld.material(&mut material);
                     material
                 })

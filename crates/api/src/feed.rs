@@ -4,10 +4,12 @@
 //! fields opened only where shown. The event feed, case replays and the state views of a
 //! case (`crate::withheld`) read the log through here.
 //!
-//! The level an event is read at is the higher of the level in force when it was
-//! written (before it, and the one it sets itself) and the customer's current level:
-//! raising a level withholds the whole history at once, and lowering it later never
-//! shows what was written while the level was higher.
+//! Every event about a customer is read at the customer's current level (R-C6: the
+//! information has a level, and changing it is the classifier's decision): raising a
+//! level withholds the whole history at once, the raising event included, and a
+//! declassification by a cleared classifier releases the record, history included. One
+//! level per customer is also what every read model indexes and filters by, so no list,
+//! lookup, filter or page token can tell more than the record itself.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -31,28 +33,17 @@ const REMEMBERED: usize = 10_000;
 /// the feed reaches its event. Events past what was read always read the stream again.
 const LEVEL_TTL: Duration = Duration::from_secs(1);
 
-/// A customer's levels as this reader has read them from the customer's stream.
+/// A customer's level as this reader has read it from the customer's stream.
 #[derive(Debug)]
 struct Levels {
     /// The record folded so far by the domain's own `evolve` (personal fields erased).
     record: Option<CustomerRecord>,
     version: u64,
-    /// The level after each event that set one, by position, ascending.
-    changes: Vec<(u64, Confidentiality)>,
+    /// The level the stream read so far leaves the customer at (`None`: not registered).
+    current: Option<Confidentiality>,
     /// Every event of the stream below this position is folded in.
     complete_below: u64,
     read_at: Instant,
-}
-
-impl Levels {
-    /// The level `position` is read at: the one in force before it, the one it set (if
-    /// it is the customer's own event) and the current one, whichever is highest.
-    fn at(&self, position: u64) -> Option<Confidentiality> {
-        let before = self.changes.iter().rev().find(|(at, _)| *at < position).map(|c| c.1);
-        let set = self.changes.iter().rev().find(|(at, _)| *at <= position).map(|c| c.1);
-        let current = self.changes.last().map(|c| c.1);
-        [before, set, current].into_iter().flatten().max()
-    }
 }
 
 /// One reader's view of the log: the customers' levels and the customers of complaint
@@ -233,8 +224,9 @@ impl Reader {
         Ok(case)
     }
 
-    /// The level the event at `position` about `customer_id` is read at ([`Levels::at`]);
-    /// `None` when the log does not have the customer (so nothing is shown).
+    /// The level the event at `position` about `customer_id` is read at: the customer's
+    /// current one, read again for any event past what this reader has read of the
+    /// stream; `None` when the log does not have the customer (so nothing is shown).
     async fn level(
         &mut self,
         customer_id: CustomerId,
@@ -248,14 +240,13 @@ impl Reader {
             self.read_levels(customer_id, horizon).await?;
         }
         let Some(levels) = self.levels.get(&customer_id) else { return Ok(None) };
-        let at = levels.at(position);
-        match (&levels.record, at) {
+        match (&levels.record, levels.current) {
             // A merged duplicate's whole history is read at least at its survivor's level.
             (Some(record), Some(at)) if record.merged_into.is_some() => {
                 let record = record.clone();
                 Ok(Some(at.max(self.ctx.governing_level(&record).await?)))
             }
-            _ => Ok(at),
+            _ => Ok(levels.current),
         }
     }
 
@@ -267,7 +258,7 @@ impl Reader {
         let levels = self.levels.entry(customer_id).or_insert_with(|| Levels {
             record: None,
             version: 0,
-            changes: Vec::new(),
+            current: None,
             complete_below: 0,
             read_at: Instant::now(),
         });
@@ -278,11 +269,8 @@ impl Reader {
         kefu_event_store::show_erased(&mut tail);
         for (recorded, event) in tail.iter().zip(decode::<<Customer as Aggregate>::Event>(&tail)?) {
             let record = Customer::evolve(levels.record.take(), &event);
-            let level = record.as_ref().map(|record| record.confidentiality);
-            if let Some(level) = level {
-                if levels.changes.last().map(|change| change.1) != Some(level) {
-                    levels.changes.push((recorded.position, level));
-                }
+            if let Some(record) = &record {
+                levels.current = Some(record.confidentiality);
             }
             levels.record = record;
             levels.version = recorded.stream_version;
@@ -309,37 +297,5 @@ fn taxonomy_label(event_type: &str, field: &str) -> Option<fn(&str) -> &str> {
             Some(kefu_domain::taxonomy::source_channel_label)
         }
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use Confidentiality::*;
-
-    fn levels(changes: &[(u64, Confidentiality)]) -> Levels {
-        Levels {
-            record: None,
-            version: 0,
-            changes: changes.to_vec(),
-            complete_below: 100,
-            read_at: Instant::now(),
-        }
-    }
-
-    #[test]
-    fn an_event_is_read_at_the_highest_of_before_its_own_and_now() {
-        // Registered public at 1, raised to secret at 5, declassified to public at 9.
-        let history = levels(&[(1, Public), (5, Secret), (9, Public)]);
-        assert_eq!(history.at(3), Some(Public), "written while public, public again now");
-        assert_eq!(history.at(5), Some(Secret), "the raising event itself");
-        assert_eq!(history.at(7), Some(Secret), "written while secret");
-        assert_eq!(history.at(9), Some(Secret), "the declassifying event follows secret");
-        assert_eq!(history.at(12), Some(Public), "written once public");
-        // Raised again: everything is secret.
-        let raised = levels(&[(1, Public), (5, Secret), (9, Public), (20, Secret)]);
-        assert_eq!(raised.at(3), Some(Secret), "written while public, withheld once raised");
-        assert_eq!(raised.at(12), Some(Secret));
-        assert_eq!(levels(&[]).at(3), None, "an unknown customer shows nothing");
     }
 }

@@ -77,7 +77,7 @@ impl Complaints {
         let version = events.last().map_or(0, |event| event.stream_version);
         let standing = self.ctx.customer_standing(case.customer_id).await?;
         access.on_case(&case, &standing).map_err(|error| error.naming(&req.complaint))?;
-        // R-C6: what was written while the level was higher, as the feed withholds it.
+        // R-C6, R-P4, R-P11: what the feed withholds of the case's events from this caller.
         let handles = case.handler.as_ref().is_some_and(|handler| handler.as_str() == who.id);
         let withheld = crate::withheld::withheld(&self.ctx, &who, handles, &events).await?;
         let mut shown = view(&case, version);
@@ -142,9 +142,10 @@ impl Complaints {
         let page = Page { after: present(after)?, size: req.page_size };
         let paged = self.ctx.models.complaints(&filter, &page).await?;
         let mut complaints: Vec<pb::Complaint> = paged.rows.into_iter().map(listed).collect();
-        // R-C6: a row shows what its filing recorded; what was recorded while the level
-        // was above the caller's clearance is withheld as the feed withholds it. Nothing
-        // is read above the highest level.
+        // R-C6: a row shows what its filing recorded, withheld as the feed withholds it
+        // (the query filters by the customer's level in the read model; the feed's reader
+        // also sees a raise the read model has not reached). Nothing is read above the
+        // highest level.
         if access.max_level() < Confidentiality::Secret {
             let mut reader = Reader::new(self.ctx.clone(), who.clone());
             let by_category = filter.category.is_some();

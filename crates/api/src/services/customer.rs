@@ -278,7 +278,8 @@ impl Customers {
             redacted_fields: Vec::new(),
         };
         self.hide_referrers(&access, [&mut customer]).await?;
-        // R-C6: what was written while the level was higher, as the feed withholds it.
+        // R-C6: what the feed withholds of the record's events (a raise the read model
+        // has not reached yet, a field the caller's role does not read).
         let mut reader = Reader::new(self.ctx.clone(), who.clone());
         record_withheld(&self.ctx, &mut reader, access.max_level(), customer_id)
             .await?

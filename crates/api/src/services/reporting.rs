@@ -30,6 +30,10 @@ pub struct Reports {
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// How far before the server's clock a satisfaction report's `as_of` may be: a caller's
+/// clock and the call's transit, not a look into the past.
+const COVERAGE_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(1);
+
 impl Reports {
     /// Checks the access table, waits for `min_position` and resolves `as_of`.
     async fn prepare(
@@ -199,6 +203,17 @@ impl ReportingService for Reports {
         let (_, as_of) = self
             .prepare(&who, Rpc::GetSatisfactionMetrics, req.min_position, req.as_of.as_ref())
             .await?;
+        // Coverage (R-C5) is kept for the present: the read model holds each customer's
+        // last callback and grade now, so a coverage at an earlier instant cannot be
+        // exact (sixth attack, F8). Now and ahead are exact; a caller's clock may lag.
+        if as_of < kefu_domain::time::earlier(self.ctx.commands.now(), COVERAGE_CLOCK_SKEW) {
+            return Err(ApiError::field(
+                "as_of",
+                "coverage is answered for now or later only: the read models keep each \
+                 customer's last callback, not their history",
+            )
+            .into());
+        }
         let filter = SatisfactionFilter {
             from_month: (!req.from_month.is_empty()).then(|| req.from_month.clone()),
             to_month: (!req.to_month.is_empty()).then(|| req.to_month.clone()),

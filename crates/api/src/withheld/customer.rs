@@ -1,8 +1,9 @@
 //! A customer's record as a caller may read it (`GetCustomer`, the rows of
 //! `ListCustomers` and `FindCustomers`): a field of the record shows what the last event
 //! that set it recorded, so it is withheld exactly when the event feed withholds that
-//! field of that event ([`Reader`]: written while the level was above the caller's
-//! clearance, R-C6), with the feed's marker: empty and named in `redacted_fields`.
+//! field of that event ([`Reader`]: the customer's current level above the caller's
+//! clearance, R-C6, a raise the read model has not reached yet included; a referrer the
+//! caller may not know of), with the feed's marker: empty and named in `redacted_fields`.
 
 use std::collections::BTreeSet;
 
@@ -105,8 +106,7 @@ pub async fn record_withheld(
     Ok(RecordWithheld::of(&events, &redacted))
 }
 
-/// Withholds, row by row, what each customer's record holds from a time the caller was
-/// not cleared for.
+/// Withholds, row by row, what the feed withholds of each customer's record.
 pub async fn list_rows<'a>(
     ctx: &Ctx,
     reader: &mut Reader,

@@ -309,23 +309,27 @@ async fn truncate_wal(
         return;
     }
     last_try.set(std::time::Instant::now());
-    let truncated = async {
-        let mut conn = writer.acquire().await?;
-        sqlx::query(&format!("PRAGMA busy_timeout = {TRUNCATE_WAIT_MS}"))
-            .execute(&mut *conn)
-            .await?;
-        let checkpoint: Result<(i64, i64, i64), sqlx::Error> =
-            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await;
-        sqlx::query(&format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis()))
-            .execute(&mut *conn)
-            .await?;
-        checkpoint
-    };
-    match truncated.await {
-        Ok((0, _, _)) => tracing::debug!(size, "WAL truncated"),
-        Ok(_) => tracing::debug!(size, "WAL truncation waits for readers; trying again"),
+    match checkpoint_truncate(writer, TRUNCATE_WAIT_MS).await {
+        Ok(true) => tracing::debug!(size, "WAL truncated"),
+        Ok(false) => tracing::debug!(size, "WAL truncation waits for readers; trying again"),
         Err(error) => tracing::warn!(%error, size, "WAL truncation failed; trying again"),
     }
+}
+
+/// Runs `wal_checkpoint(TRUNCATE)` on the writer, waiting at most `wait_ms` for readers
+/// on older snapshots; whether it completed (the WAL copied and cut to zero).
+pub(crate) async fn checkpoint_truncate(
+    writer: &SqlitePool,
+    wait_ms: u32,
+) -> Result<bool, sqlx::Error> {
+    let mut conn = writer.acquire().await?;
+    sqlx::query(&format!("PRAGMA busy_timeout = {wait_ms}")).execute(&mut *conn).await?;
+    let checkpoint: Result<(i64, i64, i64), sqlx::Error> =
+        sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await;
+    sqlx::query(&format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis()))
+        .execute(&mut *conn)
+        .await?;
+    Ok(checkpoint?.0 == 0)
 }
 
 /// How long a connection waits for a lock before SQLite answers busy.

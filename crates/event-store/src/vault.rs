@@ -357,14 +357,21 @@ impl EventStore {
         })
     }
 
-    /// Best effort to remove overwritten rows from the database files after an erasure:
-    /// SQLite (with `secure_delete` on) checkpoints and truncates its WAL, which still
-    /// holds old page images; PostgreSQL vacuums `tables` so their dead tuples go.
+    /// Removes overwritten rows from the database files after an erasure: SQLite (with
+    /// `secure_delete` on) checkpoints and truncates its WAL, which still holds old page
+    /// images, in the background until readers on older snapshots let it
+    /// ([`truncate_until_done`]); PostgreSQL vacuums `tables` so their dead tuples go.
     /// A failure is logged, never fatal: what was erased is already unreadable.
     pub async fn purge_deleted(&self, tables: &[&str]) {
         let outcome = match self.database() {
             Database::Sqlite { writer, .. } => {
-                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&writer).await.map(drop)
+                match crate::sqlite::checkpoint_truncate(&writer, PURGE_WAIT_MS).await {
+                    Ok(false) => {
+                        tokio::spawn(truncate_until_done(writer));
+                        Ok(())
+                    }
+                    done => done.map(drop),
+                }
             }
             Database::Postgres(pool) => {
                 // Table names come from our code, never from a caller.
@@ -436,6 +443,34 @@ impl EventStore {
             }
         }
         Ok(keys)
+    }
+}
+
+/// How long an erasure's WAL truncation keeps trying while readers hold older snapshots.
+const PURGE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+/// Between two tries, and how long each waits for readers (milliseconds).
+const PURGE_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+const PURGE_WAIT_MS: u32 = 50;
+
+/// Truncates the SQLite WAL once no reader holds an older snapshot. A single try gave
+/// up whenever a read was in flight (busy is a result, not an error), so under load the
+/// erased rows' old page images stayed in the WAL until it next passed its size limit.
+async fn truncate_until_done(writer: sqlx::SqlitePool) {
+    let started = std::time::Instant::now();
+    loop {
+        match crate::sqlite::checkpoint_truncate(&writer, PURGE_WAIT_MS).await {
+            Ok(true) => return,
+            Ok(false) if started.elapsed() < PURGE_PATIENCE => {}
+            Ok(false) => {
+                tracing::warn!("WAL still held by readers after an erasure; truncated later");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not truncate the WAL after an erasure");
+                return;
+            }
+        }
+        tokio::time::sleep(PURGE_RETRY).await;
     }
 }
 

@@ -428,3 +428,45 @@ async fn coverage_is_answered_for_now_and_ahead_and_refused_for_the_past(app: &T
         assert_eq!(answer.expect("now or ahead").into_inner().coverage.len(), 3);
     }
 }
+
+/// R-C6 at once: a raise is acknowledged before the read models apply it, and a list
+/// answered from a read model that has not yet must not show the raised customer's rows
+/// (the feed's reader reads the customer's stream). PostgreSQL lets the test hold the
+/// read models back: an `EXCLUSIVE` lock on their tables stops the projections' writes
+/// and lets reads through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raise_the_read_models_have_not_applied_yet_hides_the_rows_postgres() {
+    use sqlx::{Connection, Executor};
+    let Some(app) = kefu_tests::spawn_app_with(kefu_testkit::Backend::Postgres, |_, _| {}).await
+    else {
+        return;
+    };
+    standard_staff(&app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let request =
+        customer_request("Qqsecretname Person", pb::Confidentiality::Public, CLEARED_AGENT);
+    register_cleared_agent(&app).await;
+    let registered = admin.customers.register_customer(request).await.expect("register");
+    let customer = registered.into_inner().result.expect("result").id;
+    let (_, _) = file(&mut admin, &customer, pb::Severity::Normal, "r1").await;
+    let head = db::head(app.db.url()).await;
+    caught_up(&mut admin, head).await;
+    let mut co_int = app.clients(Some("co-int")).await;
+    let listed = co_int.customers.list_customers(rows(head)).await.expect("list");
+    assert_eq!(listed.into_inner().customers.len(), 1, "listed while public");
+
+    let mut hold = sqlx::PgConnection::connect(app.db.url()).await.expect("connect");
+    hold.execute("BEGIN").await.expect("begin");
+    hold.execute("LOCK TABLE rm_customers, rm_complaints IN EXCLUSIVE MODE").await.expect("lock");
+    reclassify(&mut admin, &customer, pb::Confidentiality::Secret).await;
+    let listed = co_int.customers.list_customers(rows(0)).await.expect("list").into_inner();
+    assert!(listed.customers.is_empty(), "raised: {listed:?}");
+    let found = co_int.customers.find_customers(find(SECRET_PHONE, pb::FindBy::Phone, 0)).await;
+    assert!(found.expect("find").into_inner().matches.is_empty());
+    let cases = co_int.complaints.list_complaints(list(&customer, "", 0)).await.expect("list");
+    assert!(cases.into_inner().complaints.is_empty(), "raised: its cases are not listed");
+    let text = format!("{listed:?}");
+    assert!(!text.contains("Qqsecretname"), "{text}");
+    hold.execute("ROLLBACK").await.expect("release");
+    app.stop().await;
+}

@@ -107,6 +107,15 @@ impl Reader {
         Ok(withheld)
     }
 
+    /// Whether `customer_id` is within the reader's clearance now, read from the tail of
+    /// the customer's stream (a merged duplicate at least at its survivor's level): a
+    /// list row the read model still holds at a level the customer was just raised
+    /// from is left out, not shown emptied. A customer the log does not have is not.
+    pub async fn cleared_for(&mut self, customer_id: CustomerId) -> Result<bool, ApiError> {
+        let level = self.level(customer_id, u64::MAX, 0).await?;
+        Ok(level.is_some_and(|level| level <= self.who.clearance))
+    }
+
     /// `events` (as stored, sealed) as this reader may read them.
     pub async fn show(&mut self, mut events: Vec<RecordedEvent>) -> Result<Vec<Shown>, ApiError> {
         let mut redacted = Vec::with_capacity(events.len());

@@ -41,11 +41,18 @@ impl Customers {
             matches.iter_mut().filter_map(|m| m.customer.as_mut()).collect();
         self.hide_referrers(&access, customers).await?;
         let mut reader = Reader::new(self.ctx.clone(), who.clone());
-        for found in &mut matches {
-            if let Some(customer) = found.customer.as_mut() {
-                list_rows(&self.ctx, &mut reader, access.max_level(), [customer]).await?;
+        let mut shown = Vec::with_capacity(matches.len());
+        for mut found in matches {
+            if let Some(customer) = found.customer.take() {
+                let mut row = vec![customer];
+                list_rows(&self.ctx, &mut reader, access.max_level(), &mut row).await?;
+                // Raised above the caller since the query: not a match.
+                let Some(customer) = row.pop() else { continue };
+                found.customer = Some(customer);
             }
+            shown.push(found);
         }
+        let mut matches = shown;
         // Found by a name, phone or email withheld from the caller: being found would
         // tell it (R-C6), so the match is left out.
         matches.retain(|m| {

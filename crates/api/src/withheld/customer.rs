@@ -106,16 +106,27 @@ pub async fn record_withheld(
     Ok(RecordWithheld::of(&events, &redacted))
 }
 
-/// Withholds, row by row, what the feed withholds of each customer's record.
-pub async fn list_rows<'a>(
+/// Withholds, row by row, what the feed withholds of each customer's record, and leaves
+/// out a row whose customer was raised above the caller's clearance since the read
+/// model's query ([`Reader::cleared_for`]).
+pub async fn list_rows(
     ctx: &Ctx,
     reader: &mut Reader,
     clearance: Confidentiality,
-    rows: impl IntoIterator<Item = &'a mut pb::Customer>,
+    rows: &mut Vec<pb::Customer>,
 ) -> Result<(), ApiError> {
-    for row in rows {
-        let Ok(customer_id) = row.customer_id.parse::<CustomerId>() else { continue };
-        record_withheld(ctx, reader, clearance, customer_id).await?.view(row);
+    if clearance == Confidentiality::Secret {
+        return Ok(());
     }
+    let mut shown = Vec::with_capacity(rows.len());
+    for mut row in rows.drain(..) {
+        let Ok(customer_id) = row.customer_id.parse::<CustomerId>() else { continue };
+        if !reader.cleared_for(customer_id).await? {
+            continue;
+        }
+        record_withheld(ctx, reader, clearance, customer_id).await?.view(&mut row);
+        shown.push(row);
+    }
+    *rows = shown;
     Ok(())
 }

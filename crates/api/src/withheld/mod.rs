@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use kefu_domain::complaint::Material;
-use kefu_domain::ComplaintId;
+use kefu_domain::{ComplaintId, CustomerId};
 use kefu_event_store::{Direction, RecordedEvent};
 use serde_json::Value;
 
@@ -236,7 +236,8 @@ pub async fn withheld(
 /// filing recorded (category, cause, respondent), so each row withholds what the feed
 /// withholds of that filing, with the same marker. `who_id` handles the rows whose
 /// handler it is (R-P11). Rows that a `category` filter matched on a withheld category
-/// are left out: being listed would tell the category.
+/// are left out: being listed would tell the category; so are rows whose customer was
+/// raised above the caller's clearance since the query ([`Reader::cleared_for`]).
 pub async fn list_rows(
     ctx: &Ctx,
     reader: &mut Reader,
@@ -247,6 +248,12 @@ pub async fn list_rows(
     let mut shown = Vec::with_capacity(rows.len());
     for mut row in rows {
         let Ok(complaint_id) = row.complaint_id.parse::<ComplaintId>() else { continue };
+        // Its customer raised above the caller since the read model's query: left out.
+        let customer = row.customer_id.parse::<CustomerId>().ok();
+        match customer {
+            Some(customer) if reader.cleared_for(customer).await? => {}
+            _ => continue,
+        }
         let case_stream = stream(complaint_id.stream_name())?;
         let filing =
             ctx.commands.store().read_stream(&case_stream, 1, Direction::Forward, 1).await?;

@@ -74,6 +74,18 @@ async fn listed(clients: &mut Clients, position: u64) -> Vec<pb::ServiceRequest>
     clients.requests.list_requests(request).await.expect("list").into_inner().requests
 }
 
+/// The request callbacks on `clients`' due list for the next four days.
+async fn request_callbacks_due(clients: &mut Clients, position: u64) -> Vec<pb::DueCallback> {
+    let list = pb::ListDueCallbacksRequest {
+        horizon_hours: 24 * 4,
+        owner: String::new(),
+        min_position: position,
+        as_of: None,
+    };
+    let due = clients.callbacks.list_due_callbacks(list).await.expect("due").into_inner().due;
+    due.into_iter().filter(|d| d.kind == pb::DueKind::RequestCallback as i32).collect()
+}
+
 async fn received(app: &TestApp) -> (String, String, u64, DateTime<Utc>) {
     standard_staff(app).await;
     let mut agent = app.clients(Some("a1")).await;
@@ -125,6 +137,16 @@ async fn a_request_goes_from_receipt_to_its_after_sale_callback(app: &TestApp) {
         listed(&mut supervisor, position).await.into_iter().find(|r| r.service_request_id == id);
     let row = row.expect("listed");
     assert!(!row.called_back && row.description.is_empty() && row.resolution.is_empty());
+    // R-P15: the callback is on the due lists, its agent's and the supervisors'.
+    for clients in [&mut a1, &mut supervisor] {
+        let due = request_callbacks_due(clients, position).await;
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!((due[0].owner.as_str(), due[0].customer_id.as_str()), ("a1", customer.as_str()));
+        assert_eq!(time(&due[0].due_at), resolved_at + TimeDelta::days(3));
+        assert!(!due[0].overdue);
+    }
+    let mut a2 = app.clients(Some("a2")).await;
+    assert!(request_callbacks_due(&mut a2, position).await.is_empty(), "another agent's");
 
     // A customer callback of kind after_sale settles it.
     let callback = pb::LogCallbackRequest {
@@ -138,6 +160,7 @@ async fn a_request_goes_from_receipt_to_its_after_sale_callback(app: &TestApp) {
         listed(&mut supervisor, position).await.into_iter().find(|r| r.service_request_id == id);
     assert!(row.expect("listed").called_back);
     assert!(get(&mut a1, &id).await.unwrap().called_back);
+    assert!(request_callbacks_due(&mut supervisor, position).await.is_empty(), "made");
 
     // Idempotency: the same receipt again answers the same request; another payload
     // under the same key is refused.

@@ -86,6 +86,8 @@ pub enum DueKind {
     NewCustomerContact,
     /// R-C5: routine callback by grade cadence.
     RoutineCallback,
+    /// R-P15: callback after an after-sales request was resolved.
+    RequestCallback,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +96,8 @@ pub struct DueCallback {
     pub customer_id: String,
     pub complaint_id: Option<String>,
     pub case_number: Option<String>,
+    /// The service request it follows (R-P15), for a request callback.
+    pub request_id: Option<String>,
     /// The handler or agent expected to make it.
     pub owner: Option<String>,
     pub due_at: DateTime<Utc>,
@@ -432,6 +436,7 @@ impl ReadModels {
                     customer_id: row.text("customer_id")?,
                     complaint_id: Some(row.text("complaint_id")?),
                     case_number: Some(row.text("case_number")?),
+                    request_id: None,
                     owner: row.opt_text("handler")?,
                     due_at,
                     overdue: due_at < now,
@@ -439,6 +444,7 @@ impl ReadModels {
                 });
             }
         }
+        self.request_callbacks_due(until, &mut due).await?;
         // R-C4: the customers awaiting their first contact (a partial index holds them).
         for customer in self.uncontacted(policy).await? {
             if customer.due_at <= until {
@@ -447,6 +453,7 @@ impl ReadModels {
                     customer_id: customer.customer_id,
                     complaint_id: None,
                     case_number: None,
+                    request_id: None,
                     owner: Some(customer.agent),
                     due_at: customer.due_at,
                     overdue: customer.due_at < now,
@@ -476,6 +483,44 @@ impl ReadModels {
             ))
         });
         Ok(due)
+    }
+
+    /// R-P15: the resolved after-sales requests whose callback is due by `until` and not
+    /// yet made (a customer's after-sales callback settles them), from the partial index
+    /// of those awaiting one; a merged duplicate's are called back as its survivor's.
+    async fn request_callbacks_due(
+        &self,
+        until: DateTime<Utc>,
+        due: &mut Vec<DueCallback>,
+    ) -> Result<(), ProjectionError> {
+        let rows = self
+            .db()
+            .fetch_all(
+                "SELECT r.request_id, r.agent, r.callback_due_at, r.last_position, NULL AS respondent, \
+                 COALESCE(m.merged_into, r.customer_id) AS customer_id, \
+                 (SELECT COALESCE(s.confidentiality_rank, k.confidentiality_rank) \
+                  FROM rm_customers k LEFT JOIN rm_customers s ON s.customer_id = k.merged_into \
+                  WHERE k.customer_id = r.customer_id) AS level_rank \
+                 FROM rm_requests r LEFT JOIN rm_customers m ON m.customer_id = r.customer_id \
+                 WHERE r.callback_due_at IS NOT NULL AND r.called_back_at IS NULL \
+                 AND r.callback_due_at <= $1 ORDER BY r.callback_due_at, r.request_id",
+                &params![until],
+            )
+            .await?;
+        for row in rows {
+            due.push(DueCallback {
+                kind: DueKind::RequestCallback,
+                customer_id: row.text("customer_id")?,
+                complaint_id: None,
+                case_number: None,
+                request_id: Some(row.text("request_id")?),
+                owner: row.opt_text("agent")?,
+                due_at: row.time("callback_due_at")?,
+                overdue: false,
+                access: RowAccess::of_case(&row)?,
+            });
+        }
+        Ok(())
     }
 
     /// The routine callbacks (R-C5) of customers of `tier` with `stars` (0: none) whose
@@ -516,6 +561,7 @@ impl ReadModels {
                 customer_id: row.text("customer_id")?,
                 complaint_id: None,
                 case_number: None,
+                request_id: None,
                 owner: Some(row.text("agent")?),
                 due_at,
                 overdue: false,

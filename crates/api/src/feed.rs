@@ -250,10 +250,12 @@ impl Reader {
         }
         let Some(levels) = self.levels.get(&customer_id) else { return Ok(None) };
         match (&levels.record, levels.current) {
-            // A merged duplicate's whole history is read at least at its survivor's level.
-            (Some(record), Some(at)) if record.merged_into.is_some() => {
+            // A merged duplicate's whole history is read at its survivor's level, as every
+            // access check and read model reads it ([`Ctx::governing_level`]): a merge
+            // never lowers a level (R-C6), and the survivor's classifier governs both.
+            (Some(record), Some(_)) if record.merged_into.is_some() => {
                 let record = record.clone();
-                Ok(Some(at.max(self.ctx.governing_level(&record).await?)))
+                Ok(Some(self.ctx.governing_level(&record).await?))
             }
             _ => Ok(levels.current),
         }

@@ -117,8 +117,11 @@ pub struct CustomerAbsorbed {
     pub duplicate: CustomerId,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<CustomerId>,
-    /// As in [`CustomerMerged`]; personal, sealed.
-    pub reason: Text,
+    /// Older events copied [`CustomerMerged`]'s reason here (personal, sealed with the
+    /// survivor's key, so erasing the duplicate alone left it readable, R-C8). New ones
+    /// leave it out: the duplicate's own event keeps it, under the duplicate's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text>,
     pub absorbed_at: DateTime<Utc>,
 }
 
@@ -210,7 +213,9 @@ pub struct MergeInto {
 pub struct Absorb {
     pub duplicate: CustomerId,
     pub also: Vec<CustomerId>,
-    pub reason: Text,
+    /// The duplicate's level: a merge never lowers one (R-C6), since a merged record is
+    /// read at its survivor's level from then on.
+    pub duplicate_level: Confidentiality,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -376,10 +381,13 @@ impl Aggregate for Customer {
                 if absorb.duplicate == record.id || absorb.also.contains(&record.id) {
                     return Err(DomainError::MergeIntoItself);
                 }
+                if absorb.duplicate_level > record.confidentiality {
+                    return Err(DomainError::MergeLowersLevel);
+                }
                 CustomerAbsorbed {
                     duplicate: absorb.duplicate,
                     also: absorb.also,
-                    reason: absorb.reason,
+                    reason: None,
                     absorbed_at: now,
                 }
                 .into()

@@ -126,6 +126,8 @@ pub enum DomainError {
     /// assign a cleared agent first (before a raise), or name one.
     #[error("the customer's agent must be cleared for the customer's confidentiality (R-C6)")]
     AgentNotCleared,
+    #[error("the duplicate is classified above the survivor: raise the survivor to its level first (R-C6), then merge")]
+    MergeLowersLevel,
     /// R-C3: a customer is owned by an agent, a staff member holding the agent role.
     #[error("a customer's agent must be a staff member with the agent role (R-C3)")]
     NotAnAgent,
@@ -283,6 +285,7 @@ impl DomainError {
             MeetingBeforeEscalation => "MEETING_BEFORE_ESCALATION",
             HandlerNotCleared => "HANDLER_NOT_CLEARED",
             AgentNotCleared => "AGENT_NOT_CLEARED",
+            MergeLowersLevel => "MERGE_LOWERS_LEVEL",
             NotAnAgent => "NOT_AN_AGENT",
             CommitteeMemberNotOnStaff => "COMMITTEE_MEMBER_NOT_ON_STAFF",
             NotACommitteeMember => "NOT_A_COMMITTEE_MEMBER",
@@ -365,7 +368,9 @@ impl DomainError {
             | MeetingBeforeEscalation
             | ImplementedBeforeSigning
             | ResponseBeforeReceipt => "R-T4",
-            HandlerNotCleared | AgentNotCleared | CommitteeMemberNotCleared => "R-C6",
+            HandlerNotCleared | AgentNotCleared | CommitteeMemberNotCleared | MergeLowersLevel => {
+                "R-C6"
+            }
             CallbackWindowOpen { .. } => "R-P15",
             ReferrerUnknown | SelfReferral => "R-C7",
             CustomerForgotten => "R-C8",
@@ -498,6 +503,7 @@ impl DomainError {
             | CommitteeMemberNotCleared
             | HandlerNotCleared
             | AgentNotCleared
+            | MergeLowersLevel
             | NotAnAgent
             | RecusedCannotReturn
             | NotCurrentHandler

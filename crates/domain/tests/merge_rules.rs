@@ -36,7 +36,15 @@ fn merge_into(survivor: CustomerId) -> CustomerCommand {
 }
 
 fn absorb(duplicate: CustomerId, also: Vec<CustomerId>) -> CustomerCommand {
-    CustomerCommand::Absorb(Absorb { duplicate, also, reason: text("same phone, same person") })
+    absorb_at(duplicate, also, Confidentiality::Internal)
+}
+
+fn absorb_at(
+    duplicate: CustomerId,
+    also: Vec<CustomerId>,
+    level: Confidentiality,
+) -> CustomerCommand {
+    CustomerCommand::Absorb(Absorb { duplicate, also, duplicate_level: level })
 }
 
 fn merged(survivor: CustomerId) -> CustomerEvent {
@@ -54,7 +62,8 @@ fn the_duplicate_records_its_survivor_and_the_survivor_what_it_absorbed() {
         .then(vec![CustomerAbsorbed {
             duplicate: id(2),
             also: vec![id(3)],
-            reason: text("same phone, same person"),
+            // The reason stays on the duplicate's own event, under its key (R-C8).
+            reason: None,
             absorbed_at: at(1),
         }
         .into()])
@@ -118,4 +127,22 @@ fn unregistered_and_forgotten_customers_take_no_part_in_a_merge() {
     given::<Customer>([registered(id(1)), forgotten])
         .when(absorb(id(2), vec![]))
         .then_error(DomainError::CustomerForgotten);
+}
+
+/// R-C6: a merged record is read at its survivor's level from then on, so a merge into
+/// a survivor classified below the duplicate would lower the duplicate's level without a
+/// classifier's decision: refused; at or below the survivor's level it goes ahead.
+#[test]
+fn a_merge_never_lowers_a_level() {
+    given::<Customer>([registered(id(1))])
+        .when(absorb_at(id(2), vec![], Confidentiality::Secret))
+        .then_error(DomainError::MergeLowersLevel);
+    given::<Customer>([registered(id(1))])
+        .when(absorb_at(id(2), vec![], Confidentiality::Confidential))
+        .then_error(DomainError::MergeLowersLevel);
+    for level in [Confidentiality::Public, Confidentiality::Internal] {
+        let (events, _) =
+            given::<Customer>([registered(id(1))]).when(absorb_at(id(2), vec![], level)).events();
+        assert_eq!(events.len(), 1, "absorbed at or below the survivor's level: {level:?}");
+    }
 }

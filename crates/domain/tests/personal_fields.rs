@@ -108,7 +108,7 @@ fn every_event() -> Vec<(String, serde_json::Value)> {
         CustomerAbsorbed {
             duplicate: customer_id,
             also: vec![customer_id],
-            reason: free(),
+            reason: Some(free()),
             absorbed_at: at(0),
         }
         .into(),

@@ -360,7 +360,8 @@ impl EventStore {
     /// Removes overwritten rows from the database files after an erasure: SQLite (with
     /// `secure_delete` on) checkpoints and truncates its WAL, which still holds old page
     /// images, in the background until readers on older snapshots let it
-    /// ([`truncate_until_done`]); PostgreSQL vacuums `tables` so their dead tuples go.
+    /// ([`truncate_until_done`]); PostgreSQL vacuums and analyses `tables` so their dead
+    /// tuples and the planner's samples of them go.
     /// A failure is logged, never fatal: what was erased is already unreadable.
     pub async fn purge_deleted(&self, tables: &[&str]) {
         let outcome = match self.database() {
@@ -374,8 +375,10 @@ impl EventStore {
                 }
             }
             Database::Postgres(pool) => {
-                // Table names come from our code, never from a caller.
-                let vacuum = format!("VACUUM {}", tables.join(", "));
+                // Table names come from our code, never from a caller. ANALYZE too: the
+                // planner's statistics (`pg_statistic`) sample column values, erased
+                // ones included, until the table is analysed again.
+                let vacuum = format!("VACUUM (ANALYZE) {}", tables.join(", "));
                 sqlx::raw_sql(&vacuum).execute(&pool).await.map(drop)
             }
         };

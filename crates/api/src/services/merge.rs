@@ -126,7 +126,9 @@ impl Customers {
             let dup_state = Some(dup.record.clone());
             let dup_events = Customer::decide(&dup_state, CustomerCommand::MergeInto(into), now)?;
             let also = dup.record.absorbed.clone();
-            let absorb = Absorb { duplicate: merge.duplicate, also, reason };
+            // R-C6: the duplicate's own level (it is not merged: that was refused above).
+            let duplicate_level = dup.record.confidentiality;
+            let absorb = Absorb { duplicate: merge.duplicate, also, duplicate_level };
             let kept_state = Some(kept.record.clone());
             let kept_events = Customer::decide(&kept_state, CustomerCommand::Absorb(absorb), now)?;
             let commands = &self.ctx.commands;

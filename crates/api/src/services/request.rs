@@ -166,6 +166,10 @@ impl Requests {
         if holder.forgotten {
             return Err(DomainError::CustomerForgotten.into());
         }
+        // As for a filing: a merged duplicate takes nothing new, its survivor does.
+        if record.merged_into.is_some() {
+            return Err(DomainError::CustomerMerged.into());
+        }
         let agent = match present(agent)? {
             Some(agent) => agent,
             None => self.least_loaded_agent(holder.level).await?,

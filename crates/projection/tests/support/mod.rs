@@ -120,7 +120,9 @@ pub async fn merge_customers(
     let reason = text("same person");
     let merge = CustomerCommand::MergeInto(MergeInto { survivor, reason: reason.clone() });
     exec::<Customer>(store, &duplicate.stream_name(), merge, at).await;
-    let absorb = CustomerCommand::Absorb(Absorb { duplicate, also, reason });
+    // The fixtures merge at one level: a merge never lowers one (R-C6).
+    let duplicate_level = Confidentiality::Public;
+    let absorb = CustomerCommand::Absorb(Absorb { duplicate, also, duplicate_level });
     exec::<Customer>(store, &survivor.stream_name(), absorb, at).await;
 }
 

@@ -775,7 +775,7 @@ impl Access {
                 if level > self.clearance =>
             {
                 Err(ApiError::forbidden(format!(
-                    "the record is {level}, above the caller's clearance (R-C6)"
+                    "the level asked for, {level}, is above the caller's clearance (R-C6)"
                 )))
             }
             _ => Ok(()),

@@ -195,6 +195,7 @@ impl Case {
             received_at: received,
             policy: PolicyBook::new().current(),
             tier: Tier::Regular,
+            from_request: None,
         });
         exec::<Complaint>(store, &case.stream(), command, received).await;
         case

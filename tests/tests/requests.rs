@@ -3,7 +3,9 @@
 //! response from receipt (R-P7); resolution and the after-sales callback due within 3
 //! days (R-P15), settled by a customer callback of kind `after_sale`; idempotency; who
 //! reads and acts (its agent, supervisors, compliance; not another agent, an analyst, a
-//! service or an uncleared caller); bad input refused field by field, changing nothing.
+//! service or an uncleared caller); bad input refused field by field, changing nothing;
+//! escalation to a complaint: linked both ways, its clocks from the request's receipt
+//! (R-P7), one complaint however often or concurrently it is asked.
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use kefu_api::pb;
@@ -16,6 +18,9 @@ kefu_tests::on_both_backends!(
     a_request_goes_from_receipt_to_its_after_sale_callback,
     requests_are_read_and_worked_only_by_those_the_table_allows,
     bad_requests_are_refused_field_by_field_and_change_nothing,
+    an_escalation_files_one_complaint_linked_both_ways_and_clocked_from_the_receipt,
+    escalation_is_the_agents_or_a_supervisors_and_refuses_bad_input_quietly,
+    an_unanswered_request_is_at_risk_then_breached_on_the_sla_lists,
 );
 
 const DESCRIPTION: &str = "the water heater from order 77 leaks at the valve";
@@ -245,4 +250,196 @@ async fn bad_requests_are_refused_field_by_field_and_change_nothing(app: &TestAp
     assert_eq!(reason(&status).as_deref(), Some("RESPONSE_BEFORE_RECEIPT"));
     let unknown = resolve(&uuid::Uuid::now_v7().to_string());
     refused_quietly(app, a1.requests.resolve_request(unknown), Code::NotFound, &[]).await;
+}
+
+fn escalate(id: &str) -> pb::EscalateToComplaintRequest {
+    pb::EscalateToComplaintRequest {
+        request_id: rid(),
+        service_request_id: id.to_owned(),
+        expected_version: None,
+        cause: "poor_communication".into(),
+        severity: pb::Severity::Normal as i32,
+        respondent: String::new(),
+        reason: "the customer is not satisfied with the answer".into(),
+    }
+}
+
+async fn complaint(clients: &mut Clients, id: &str) -> pb::Complaint {
+    let request = pb::GetComplaintRequest { complaint: id.to_owned() };
+    let answer = clients.complaints.get_complaint(request).await.expect("get complaint");
+    answer.into_inner().complaint.expect("complaint")
+}
+
+async fn complaints_of(clients: &mut Clients, customer: &str, position: u64) -> usize {
+    let request = pb::ListComplaintsRequest {
+        customer_id: customer.to_owned(),
+        min_position: position,
+        ..Default::default()
+    };
+    let answer = clients.complaints.list_complaints(request).await.expect("list complaints");
+    answer.into_inner().complaints.len()
+}
+
+async fn an_escalation_files_one_complaint_linked_both_ways_and_clocked_from_the_receipt(
+    app: &TestApp,
+) {
+    let (customer, id, _, received_at) = received(app).await;
+    let mut a1 = app.clients(Some("a1")).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    a1.requests.respond_to_request(respond(&id)).await.expect("respond");
+    let asked = escalate(&id);
+    let answer =
+        a1.requests.escalate_to_complaint(asked.clone()).await.expect("escalate").into_inner();
+    assert!(!answer.complaint_id.is_empty() && !answer.case_number.is_empty());
+    let result = answer.result.clone().expect("result");
+    assert_eq!(result.id, id, "the result is the request's write");
+
+    // The request names the complaint, the complaint the request.
+    let shown = get(&mut a1, &id).await.expect("its agent reads it");
+    assert_eq!(shown.status, pb::RequestStatus::Escalated as i32);
+    assert_eq!(shown.complaint_id, answer.complaint_id);
+    assert_eq!(shown.case_number, answer.case_number);
+    let filed = complaint(&mut supervisor, &answer.case_number).await;
+    assert_eq!(filed.complaint_id, answer.complaint_id);
+    assert_eq!(filed.from_request, id);
+    assert_eq!(filed.customer_id, customer);
+    assert_eq!(filed.description, DESCRIPTION, "the request's own words");
+    assert_eq!(filed.channel, pb::IntakeChannel::Phone as i32);
+    // R-P7: the complaint's clocks run from the request's receipt, not the escalation.
+    assert_eq!(time(&filed.received_at), received_at);
+    assert_eq!(time(&filed.first_response_due_at), received_at + TimeDelta::hours(12));
+    assert!(time(&filed.filed_at) > received_at);
+
+    // A retry under the same key answers the same; another key is refused, unwritten.
+    let again = a1.requests.escalate_to_complaint(asked).await.expect("retry").into_inner();
+    assert_eq!(again, answer);
+    let status = refused_quietly(
+        app,
+        a1.requests.escalate_to_complaint(escalate(&id)),
+        Code::FailedPrecondition,
+        &[DESCRIPTION],
+    )
+    .await;
+    assert_eq!(reason(&status).as_deref(), Some("REQUEST_ALREADY_ESCALATED"), "{status:?}");
+    assert_eq!(complaints_of(&mut supervisor, &customer, result.position).await, 1);
+
+    // Two escalations of one request at once (two keys): one complaint, never two.
+    let mut service = app.clients(Some("svc-web")).await;
+    let other = service
+        .requests
+        .receive_request(receive(&customer, Utc::now().trunc_subsecs(0)))
+        .await
+        .expect("another request")
+        .into_inner()
+        .result
+        .expect("result")
+        .id;
+    let mut s1 = app.clients(Some("s1")).await;
+    let mut s2 = app.clients(Some("s1")).await;
+    let (one, two) = tokio::join!(
+        s1.requests.escalate_to_complaint(escalate(&other)),
+        s2.requests.escalate_to_complaint(escalate(&other)),
+    );
+    let won: Vec<_> = [one, two].into_iter().filter_map(Result::ok).collect();
+    assert_eq!(won.len(), 1, "exactly one escalation files");
+    let position = won[0].get_ref().result.as_ref().expect("result").position;
+    assert_eq!(complaints_of(&mut supervisor, &customer, position).await, 2);
+    let shown = get(&mut supervisor, &other).await.expect("read");
+    assert_eq!(shown.complaint_id, won[0].get_ref().complaint_id);
+}
+
+async fn escalation_is_the_agents_or_a_supervisors_and_refuses_bad_input_quietly(app: &TestApp) {
+    let (_, id, _, _) = received(app).await;
+    let secrets = [DESCRIPTION];
+    for other in ["a2", "an1", "svc-web", "sp1", "co1"] {
+        let mut clients = app.clients(Some(other)).await;
+        denied(app, clients.requests.escalate_to_complaint(escalate(&id)), &secrets).await;
+    }
+    let mut uncleared = app.clients(Some("a-pub")).await;
+    hidden(app, uncleared.requests.escalate_to_complaint(escalate(&id)), &secrets).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let bad = pb::EscalateToComplaintRequest {
+        cause: "he shouted at Zhang San".into(),
+        severity: 0,
+        reason: String::new(),
+        ..escalate(&id)
+    };
+    let status = refused_quietly(
+        app,
+        supervisor.requests.escalate_to_complaint(bad),
+        Code::InvalidArgument,
+        &["Zhang San"],
+    )
+    .await;
+    let mut fields = violated_fields(&status);
+    fields.sort();
+    assert_eq!(fields, ["cause", "reason", "severity"]);
+    let stale = pb::EscalateToComplaintRequest { expected_version: Some(1), ..escalate(&id) };
+    refused_quietly(app, supervisor.requests.escalate_to_complaint(stale), Code::Aborted, &[])
+        .await;
+    let unknown = escalate(&uuid::Uuid::now_v7().to_string());
+    refused_quietly(app, supervisor.requests.escalate_to_complaint(unknown), Code::NotFound, &[])
+        .await;
+    // A supervisor steps in, with the version it read.
+    let version = get(&mut supervisor, &id).await.expect("read").version;
+    let current =
+        pb::EscalateToComplaintRequest { expected_version: Some(version), ..escalate(&id) };
+    supervisor.requests.escalate_to_complaint(current).await.expect("a supervisor escalates");
+}
+
+async fn sla_items(clients: &mut Clients, position: u64) -> Vec<pb::SlaBreach> {
+    let request =
+        pb::ListSlaBreachesRequest { min_position: position, as_of: None, include_at_risk: true };
+    clients.reports.list_sla_breaches(request).await.expect("sla list").into_inner().breaches
+}
+
+/// R-P7 for requests on the complaints' SLA lists (R-T5 warnings included), told apart
+/// by `subject`; the lists are rows, not for analysts (R-C6, R-P11's analogue).
+async fn an_unanswered_request_is_at_risk_then_breached_on_the_sla_lists(app: &TestApp) {
+    standard_staff(app).await;
+    let mut a1 = app.clients(Some("a1")).await;
+    let customer = register_customer(&mut a1, "Sun Wei").await;
+    let mut service = app.clients(Some("svc-web")).await;
+    let now = Utc::now().trunc_subsecs(0);
+    let receive_at = |hours: i64| {
+        let mut asked = receive(&customer, now - TimeDelta::hours(hours));
+        asked.agent = "a1".into();
+        asked
+    };
+    let late = service.requests.receive_request(receive_at(13)).await.expect("late");
+    let late = late.into_inner().result.expect("result");
+    let risky = service.requests.receive_request(receive_at(11)).await.expect("at risk");
+    let risky = risky.into_inner().result.expect("result");
+    let fresh = service.requests.receive_request(receive_at(1)).await.expect("fresh");
+    let fresh = fresh.into_inner().result.expect("result");
+    let mut supervisor = app.clients(Some("s1")).await;
+    let items = sla_items(&mut supervisor, fresh.position).await;
+    let of = |id: &str| items.iter().find(|item| item.subject_id == id).cloned();
+    let breached = of(&late.id).expect("13 hours unanswered is a breach");
+    assert_eq!(breached.subject, pb::SlaSubject::ServiceRequest as i32);
+    assert_eq!(breached.rule, pb::SlaRule::FirstResponse as i32);
+    assert_eq!(breached.state, pb::SlaState::Breached as i32);
+    assert_eq!(breached.owner, "a1");
+    assert_eq!(time(&breached.due_at), now - TimeDelta::hours(1));
+    assert!(breached.case_number.is_empty());
+    let warned = of(&risky.id).expect("11 of 12 hours is past the 80 % warning point");
+    assert_eq!(warned.state, pb::SlaState::AtRisk as i32);
+    assert_eq!(warned.subject, pb::SlaSubject::ServiceRequest as i32);
+    assert!(of(&fresh.id).is_none(), "1 hour in is neither");
+
+    // Answered, it leaves the lists.
+    let answered = a1.requests.respond_to_request(respond(&late.id)).await.expect("respond");
+    let position = answered.into_inner().result.expect("result").position;
+    let items = sla_items(&mut supervisor, position).await;
+    assert!(items.iter().all(|item| item.subject_id != late.id));
+    // An analyst reads aggregates only; an agent no row lists.
+    for who in ["an1", "a1"] {
+        let mut clients = app.clients(Some(who)).await;
+        let request = pb::ListSlaBreachesRequest {
+            min_position: position,
+            as_of: None,
+            include_at_risk: true,
+        };
+        denied(app, clients.reports.list_sla_breaches(request), &[]).await;
+    }
 }

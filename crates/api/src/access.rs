@@ -60,6 +60,7 @@ pub enum Rpc {
     AssignRequest,
     RespondToRequest,
     ResolveRequest,
+    EscalateToComplaint,
     GetRequest,
     ListRequests,
     GetDashboard,
@@ -257,6 +258,7 @@ impl Rpc {
         Rpc::AssignRequest,
         Rpc::RespondToRequest,
         Rpc::ResolveRequest,
+        Rpc::EscalateToComplaint,
         Rpc::GetRequest,
         Rpc::ListRequests,
         Rpc::GetDashboard,
@@ -326,7 +328,9 @@ impl Rpc {
             // (R-P11's analogue), within clearance (R-C6).
             Rpc::ReceiveRequest => (Target, &[(AG, ALL), (SU, ALL), (SV, ALL)]),
             Rpc::AssignRequest => (Target, SUPERVISORS),
-            Rpc::RespondToRequest | Rpc::ResolveRequest => (Target, REQUEST_ACTORS),
+            Rpc::RespondToRequest | Rpc::ResolveRequest | Rpc::EscalateToComplaint => {
+                (Target, REQUEST_ACTORS)
+            }
             Rpc::GetRequest => {
                 (Target, &[(AG, If(REQUEST_AGENT)), (SU, ALL), (DI, ALL), (CO, ALL)])
             }
@@ -392,6 +396,7 @@ impl Rpc {
             Rpc::AssignRequest => "RequestService.AssignRequest",
             Rpc::RespondToRequest => "RequestService.RespondToRequest",
             Rpc::ResolveRequest => "RequestService.ResolveRequest",
+            Rpc::EscalateToComplaint => "RequestService.EscalateToComplaint",
             Rpc::GetRequest => "RequestService.GetRequest",
             Rpc::ListRequests => "RequestService.ListRequests",
             Rpc::GetDashboard => "ReportingService.GetDashboard",
@@ -454,6 +459,7 @@ impl Rpc {
             | Rpc::AssignRequest
             | Rpc::RespondToRequest
             | Rpc::ResolveRequest
+            | Rpc::EscalateToComplaint
             | Rpc::GetRequest
             | Rpc::ListRequests
             | Rpc::GetDashboard

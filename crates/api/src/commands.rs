@@ -36,7 +36,7 @@ const MAX_EVENTS_PER_COMMAND: usize = 4;
 const CONFLICT_RETRIES: usize = 8;
 /// Every tag a request may write under. A key used under one tag and then presented
 /// under an unrelated one is a reused key (see [`Commands::repeated`]).
-const TAGS: [&str; 5] = ["", "register", "complaint", "merged", "absorbed"];
+const TAGS: [&str; 6] = ["", "register", "complaint", "merged", "absorbed", "escalated"];
 /// Longest accepted `request_id`.
 const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -217,6 +217,9 @@ impl<'a> Request<'a> {
                 (tag, self.tag),
                 ("register", "complaint")
                     | ("complaint", "register")
+                    // An escalation numbers and files a complaint and marks its request.
+                    | ("escalated", "register" | "complaint")
+                    | ("register" | "complaint", "escalated")
                     // A merge writes the duplicate's and the survivor's streams.
                     | ("merged", "absorbed")
                     | ("absorbed", "merged")

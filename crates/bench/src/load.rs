@@ -16,7 +16,7 @@ use crate::Common;
 
 static REQUEST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-fn rid() -> String {
+pub(crate) fn rid() -> String {
     let n = REQUEST.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("bench-{}-{n}", std::process::id())
 }

@@ -4,6 +4,7 @@ mod baseline;
 mod find;
 mod load;
 mod rebuild;
+mod requests;
 mod seed;
 mod server;
 mod stats;
@@ -78,6 +79,9 @@ enum Mode {
         #[arg(long)]
         reuse: bool,
     },
+    /// Service requests through their lifecycle from every client: received, answered,
+    /// then resolved, or every fifth escalated to a complaint (issue 22).
+    Requests(Common),
     /// `FindCustomers` by phone, name, pinyin and one character, over `--customers`
     /// seeded customers; each kind of lookup runs for `--duration`.
     Find {
@@ -154,7 +158,7 @@ impl Target {
 async fn main() -> anyhow::Result<()> {
     let mode = Cli::parse().mode;
     let common = match &mode {
-        Mode::Baseline(common) | Mode::Append(common) => common,
+        Mode::Baseline(common) | Mode::Append(common) | Mode::Requests(common) => common,
         Mode::Lifecycle { common, .. }
         | Mode::Rebuild { common, .. }
         | Mode::Lag { common, .. }
@@ -176,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
             rebuild::run(&target, events, reuse, whole_only).await?
         }
         Mode::Lag { rate, .. } => load::lag(&serve().await?, &common, backend, rate).await?,
+        Mode::Requests(_) => requests::run(&serve().await?, &common, backend).await?,
         Mode::Replay { history, .. } => {
             load::replay(&serve().await?, &common, backend, history).await?
         }

@@ -210,6 +210,7 @@ fn case(
                 // Seeded straight into the store, under version 0 (calendar time, UTC years).
                 policy: PolicyBook::new().current(),
                 tier: Tier::Regular,
+                from_request: None,
             }),
             received + FILED_AFTER,
         ),

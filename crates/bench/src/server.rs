@@ -112,6 +112,7 @@ pub struct Client {
     pub audit: pb::audit_service_client::AuditServiceClient<Authed>,
     pub reports: pb::reporting_service_client::ReportingServiceClient<Authed>,
     pub callbacks: pb::callback_service_client::CallbackServiceClient<Authed>,
+    pub requests: pb::request_service_client::RequestServiceClient<Authed>,
 }
 
 impl Server {
@@ -142,6 +143,10 @@ impl Server {
                 bearer.clone(),
             ),
             callbacks: pb::callback_service_client::CallbackServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            ),
+            requests: pb::request_service_client::RequestServiceClient::with_interceptor(
                 channel, bearer,
             ),
         })

@@ -33,6 +33,7 @@ fn file_command(severity: Severity, respondent: Option<&str>) -> FileComplaint {
         received_at: at(-2),
         policy: PolicyBook::new().current(),
         tier: kefu_domain::Tier::Regular,
+        from_request: None,
     }
 }
 
@@ -58,6 +59,7 @@ fn filed(severity: Severity, respondent: Option<&str>) -> ComplaintEvent {
             severity,
             Some(kefu_domain::Tier::Regular),
         ),
+        from_request: None,
     }
     .into()
 }
@@ -205,6 +207,26 @@ fn filing_records_receipt_and_register_entry_r_p3() {
     assert_eq!(case.filed_at, at(1));
     assert_eq!(case.case_number.to_string(), "2026-000007");
     assert_eq!(case.respondent, Some(staff("r1")));
+}
+
+/// Issue 22: a dissatisfied requester's complaint names the request it came from, and
+/// its clocks (R-P7 first response, the resolution) run from the request's receipt, not
+/// from the escalation.
+#[test]
+fn a_complaint_from_a_request_names_it_and_runs_from_its_receipt_r_p7() {
+    let request: kefu_domain::ServiceRequestId =
+        "0193a5e0-0000-7000-8000-0000000000e1".parse().unwrap();
+    let mut command = file_command(Severity::Normal, None);
+    command.received_at = at(-20);
+    command.from_request = Some(request);
+    let (events, case) = given::<Complaint>([]).when(ComplaintCommand::File(command)).events();
+    let ComplaintEvent::ComplaintFiled(filed) = &events[0] else { panic!("{events:?}") };
+    assert_eq!(filed.from_request, Some(request));
+    assert_eq!(filed.received_at, at(-20));
+    assert_eq!(filed.filed_at, at(1));
+    // Version 0: 12 calendar hours from the request's receipt, already past.
+    assert_eq!(filed.terms.first_response_due_at, at(-8));
+    assert_eq!(case.unwrap().from_request, Some(request));
 }
 
 #[test]

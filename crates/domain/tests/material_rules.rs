@@ -27,6 +27,7 @@ fn filed() -> ComplaintEvent {
         received_at,
         filed_at: at(0),
         terms: CaseTerms::under(0, &Policy::version_zero(), received_at, Severity::Normal, None),
+        from_request: None,
     }
     .into()
 }

@@ -135,6 +135,7 @@ fn every_event() -> Vec<(String, serde_json::Value)> {
                 Severity::Major,
                 None,
             ),
+            from_request: None,
         }
         .into(),
         HandlerAssigned {

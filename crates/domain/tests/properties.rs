@@ -45,6 +45,7 @@ fn complaint_command(op: u8, who: u8, variant: u8, step: i64) -> ComplaintComman
             received_at: at(step - 1),
             policy: kefu_domain::PolicyBook::new().current(),
             tier: Tier::Regular,
+            from_request: None,
         }),
         1 => ComplaintCommand::AssignHandler(AssignHandler {
             handler: person(who),

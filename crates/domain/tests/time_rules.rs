@@ -37,6 +37,7 @@ fn filed(received_at: DateTime<Utc>) -> ComplaintEvent {
         received_at,
         filed_at: at(0),
         terms: CaseTerms::under(0, &Policy::version_zero(), received_at, Severity::Normal, None),
+        from_request: None,
     }
     .into()
 }
@@ -73,6 +74,7 @@ fn file(received_at: DateTime<Utc>) -> ComplaintCommand {
         received_at,
         policy: kefu_domain::PolicyBook::new().current(),
         tier: Tier::Regular,
+        from_request: None,
     })
 }
 

@@ -149,3 +149,32 @@ fn complaint_filed_of_every_version_decodes_and_reads_through_the_taxonomy() {
     let received_at = Utc.with_ymd_and_hms(2025, 6, 1, 23, 0, 0).unwrap();
     assert_eq!(terms(&v2_event).first_response_due_at, received_at + TimeDelta::hours(12));
 }
+
+/// Issue 22: `ComplaintFiled` gained an optional `from_request` link (a complaint
+/// escalated from a service request) without a schema step: a stored v3 payload without
+/// it loads as a complaint filed directly, and a linked one keeps its link.
+#[test]
+fn a_complaint_filed_without_a_request_link_loads_as_filed_directly() {
+    let mut v2: serde_json::Value = serde_json::from_str(V1_COMPLAINT_FILED).unwrap();
+    v2["received_at"] = serde_json::json!("2025-06-01T23:00:00Z");
+    let event = ComplaintEvent::from_stored("ComplaintFiled", 2, &v2).unwrap();
+    let payload = event.to_payload();
+    assert!(payload.get("from_request").is_none(), "an unlinked filing writes no link");
+    let ComplaintEvent::ComplaintFiled(mut filed) =
+        ComplaintEvent::from_stored("ComplaintFiled", 3, &payload).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(filed.from_request, None);
+    let request: kefu_domain::ServiceRequestId =
+        "0193a5e0-0000-7000-8000-0000000000e1".parse().unwrap();
+    filed.from_request = Some(request);
+    let linked = ComplaintEvent::ComplaintFiled(filed).to_payload();
+    assert_eq!(linked["from_request"], serde_json::json!(request.to_string()));
+    let ComplaintEvent::ComplaintFiled(again) =
+        ComplaintEvent::from_stored("ComplaintFiled", 3, &linked).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(again.from_request, Some(request));
+}

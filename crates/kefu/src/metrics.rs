@@ -181,5 +181,6 @@ fn rule_name(kind: kefu_projection::queries::SlaKind) -> &'static str {
         SlaKind::ResolutionOverdue => "resolution_overdue",
         SlaKind::CallbackOverdue => "callback_overdue",
         SlaKind::NewCustomerNotContacted => "new_customer_not_contacted",
+        SlaKind::RequestFirstResponse => "request_first_response",
     }
 }

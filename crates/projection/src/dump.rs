@@ -118,7 +118,16 @@ fn aggregate_scans() -> Vec<(&'static str, String)> {
              COUNT(CASE WHEN status <> 'open' AND reopen_count = 0 AND contacts = 1 THEN 1 END) \
              AS resolved_first_contact, COUNT(CASE WHEN reopen_count > 0 THEN 1 END) AS reopened, \
              SUM(reopen_count) AS reopens, SUM(closes) AS closes FROM rm_complaints \
-             GROUP BY filed_month, channel, COALESCE(handler, 'none')"
+             GROUP BY filed_month, channel, COALESCE(handler, 'none') UNION ALL \
+             SELECT received_month AS month, 'request' AS kind, channel, \
+             COALESCE(agent, 'none') AS handler, COUNT(*) AS cases, \
+             COUNT(first_response_at) AS responded, \
+             COUNT(CASE WHEN first_response_at <= first_response_due_at THEN 1 END) \
+             AS responded_in_time, COUNT(resolved_at) AS closed, \
+             COUNT(CASE WHEN resolved_at IS NOT NULL AND first_contact THEN 1 END) \
+             AS resolved_first_contact, 0 AS reopened, 0 AS reopens, \
+             COUNT(resolved_at) AS closes FROM rm_requests \
+             GROUP BY received_month, channel, COALESCE(agent, 'none')"
                 .to_owned(),
         ),
         (
@@ -131,10 +140,18 @@ fn aggregate_scans() -> Vec<(&'static str, String)> {
                  FROM rm_complaints WHERE first_response_seconds IS NOT NULL UNION ALL \
                  SELECT filed_month AS month, 'complaint' AS kind, channel, \
                  COALESCE(handler, 'none') AS handler, 'resolution' AS measure, {} \
-                 FROM rm_complaints WHERE close_seconds IS NOT NULL) d \
+                 FROM rm_complaints WHERE close_seconds IS NOT NULL UNION ALL \
+                 SELECT received_month AS month, 'request' AS kind, channel, \
+                 COALESCE(agent, 'none') AS handler, 'first_response' AS measure, {} \
+                 FROM rm_requests WHERE first_response_seconds IS NOT NULL UNION ALL \
+                 SELECT received_month AS month, 'request' AS kind, channel, \
+                 COALESCE(agent, 'none') AS handler, 'resolution' AS measure, {} \
+                 FROM rm_requests WHERE resolution_seconds IS NOT NULL) d \
                  GROUP BY month, kind, channel, handler, measure, lower_s, upper_s",
                 bucket("first_response_seconds"),
-                bucket("close_seconds")
+                bucket("close_seconds"),
+                bucket("first_response_seconds"),
+                bucket("resolution_seconds")
             ),
         ),
         (

@@ -64,6 +64,9 @@ impl Projection for FixedComplaints {
     fn tables(&self) -> &'static [&'static str] {
         Complaints::default().tables()
     }
+    fn shared_tables(&self) -> &'static [(&'static str, &'static str)] {
+        Complaints::default().shared_tables()
+    }
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,

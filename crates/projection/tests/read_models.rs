@@ -366,6 +366,11 @@ async fn rebuild_from_zero_equals_incremental_build(db: &TestDatabase) {
             };
             let g = register_customer(&store, "Customer G", spec).await;
             contact_customer(&store, g, t(days(6))).await;
+            // Service requests feed the quality tables the complaints' rows share
+            // (kind 'request'): rebuilding either projection alone must keep the other's.
+            service_request(&store, a, t(days(6)), None, Some(1)).await;
+            service_request(&store, g, t(days(6)), Some(2), Some(26)).await;
+            service_request(&store, g, t(days(7)), Some(13), None).await;
             // k10 (open) changes hands; k6 (closed, never called back) and k1 (called
             // back) are archived once k6's callback window has passed.
             let k10 = Case { id: s.k10 };
@@ -380,7 +385,6 @@ async fn rebuild_from_zero_equals_incremental_build(db: &TestDatabase) {
             merge_customers(&store, e, b, vec![], t(days(7))).await;
             forget_customer(&store, e, t(days(8))).await;
             forget_customer(&store, f, t(days(8))).await;
-            let _ = a;
         })
     };
     while !writer.is_finished() {
@@ -410,6 +414,10 @@ async fn rebuild_from_zero_equals_incremental_build(db: &TestDatabase) {
         "rm_quality_durations_monthly",
     ] {
         assert!(aggregates.iter().any(|line| line.starts_with(table)), "{table} is empty");
+    }
+    for kind in ["complaint", "request"] {
+        let line = format!("rm_quality_monthly: {kind} |");
+        assert!(aggregates.iter().any(|l| l.starts_with(&line)), "no {kind} quality rows");
     }
     reports_from_counts_equal_scans(&runner).await;
 

@@ -104,6 +104,7 @@ async fn call(
         | Rpc::AssignRequest
         | Rpc::RespondToRequest
         | Rpc::ResolveRequest
+        | Rpc::EscalateToComplaint
         | Rpc::GetRequest
         | Rpc::ListRequests => requests(rpc, clients, target, head).await,
     }
@@ -456,6 +457,20 @@ async fn requests(rpc: Rpc, clients: &mut Clients, target: &Target, head: u64) -
                     service_request_id: id,
                     expected_version: None,
                     summary: "plain".into(),
+                })
+                .await,
+        ),
+        Rpc::EscalateToComplaint => encoded(
+            clients
+                .requests
+                .escalate_to_complaint(pb::EscalateToComplaintRequest {
+                    request_id: rid(),
+                    service_request_id: id,
+                    expected_version: None,
+                    cause: "other".into(),
+                    severity: pb::Severity::Normal as i32,
+                    respondent: String::new(),
+                    reason: "plain".into(),
                 })
                 .await,
         ),

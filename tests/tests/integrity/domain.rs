@@ -159,6 +159,7 @@ async fn a_legacy_event_at_year_minus_one_does_not_stop_the_projections(app: &Te
             kefu_domain::Severity::Normal,
             None,
         ),
+        from_request: None,
     }
     .into();
     // Written as that release wrote it: schema v2, without the terms v3 added (R-T3).

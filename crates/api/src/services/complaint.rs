@@ -247,6 +247,7 @@ pub(crate) fn view(case: &Case, version: u64) -> pb::Complaint {
         materials: super::materials::materials_out(case),
         implementations: super::materials::implementations_out(case),
         remedy_promised: case.round.signature.as_ref().is_some_and(|s| s.remedy_promised),
+        from_request: case.from_request.map(|id| id.to_string()).unwrap_or_default(),
     }
 }
 
@@ -296,6 +297,7 @@ fn listed(row: ComplaintRow) -> pb::Complaint {
         materials: Vec::new(),
         implementations: Vec::new(),
         remedy_promised: false,
+        from_request: String::new(),
     }
 }
 

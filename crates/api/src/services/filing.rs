@@ -134,6 +134,7 @@ impl Filing {
             received_at: filing.received_at,
             policy: policy.clone(),
             tier,
+            from_request: None,
         }
     }
 }
@@ -263,6 +264,23 @@ pub(super) fn deadline(metadata: &tonic::metadata::MetadataMap) -> Instant {
         .and_then(|value| crate::call::grpc_timeout(value.as_bytes()))
         .map_or(DEFAULT_RETRY_BUDGET, |timeout| timeout.saturating_sub(DEADLINE_MARGIN));
     Instant::now() + budget
+}
+
+/// The last number of `year`'s register and the version holding it: the head this
+/// process last wrote (`head`, held under `Ctx::register`), else as stored.
+pub(super) async fn register_head(
+    commands: &commands::Commands,
+    head: &Option<super::RegisterHead>,
+    year: i32,
+    register: &StreamId,
+) -> Result<(Option<CaseNumber>, u64), ApiError> {
+    Ok(match *head {
+        Some(known) if known.year == year => (known.last, known.version),
+        _ => {
+            let (last, version, _) = commands.load::<CaseRegister>(register).await?;
+            (last, version)
+        }
+    })
 }
 
 impl Complaints {
@@ -496,13 +514,7 @@ impl Complaints {
         let commands = &self.ctx.commands;
         let Numbering { year, register, complaint_id, at, .. } = numbering;
         let mut head = self.ctx.register.lock().await;
-        let (last, version) = match *head {
-            Some(known) if known.year == *year => (known.last, known.version),
-            _ => {
-                let (last, version, _) = commands.load::<CaseRegister>(register).await?;
-                (last, version)
-            }
-        };
+        let (last, version) = register_head(commands, &head, *year, register).await?;
         let zone = numbering.policy.policy.time_zone;
         let command = IssueCaseNumber { complaint_id: *complaint_id, year: *year, zone };
         let events = CaseRegister::decide(&last, command, *at)?;

@@ -6,6 +6,7 @@ pub mod callback;
 mod case_write;
 pub mod complaint;
 pub mod customer;
+mod escalation;
 pub mod events;
 pub mod filing;
 mod handover;

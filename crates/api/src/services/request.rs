@@ -54,7 +54,10 @@ impl Requests {
     }
 
     /// The request's customer, from its first event (`NOT_FOUND` without one).
-    async fn customer_of(&self, request_id: ServiceRequestId) -> Result<CustomerId, ApiError> {
+    pub(super) async fn customer_of(
+        &self,
+        request_id: ServiceRequestId,
+    ) -> Result<CustomerId, ApiError> {
         let first = self
             .ctx
             .commands
@@ -559,6 +562,14 @@ impl RequestService for Requests {
             result: Some(cv::write_result(request_id.to_string(), &written)),
             callback_due_at: cv::opt_timestamp(state.and_then(|record| record.callback_due_at)),
         }))
+    }
+
+    async fn escalate_to_complaint(
+        &self,
+        request: Request<pb::EscalateToComplaintRequest>,
+    ) -> Reply<pb::EscalateToComplaintResponse> {
+        let who = principal(&request)?;
+        Ok(Response::new(self.escalate(who, request.into_inner()).await?))
     }
 
     async fn get_request(

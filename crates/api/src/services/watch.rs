@@ -30,7 +30,20 @@ fn rule_out(kind: SlaKind) -> pb::SlaRule {
         SlaKind::ResolutionOverdue => pb::SlaRule::ResolutionOverdue,
         SlaKind::CallbackOverdue => pb::SlaRule::CallbackOverdue,
         SlaKind::NewCustomerNotContacted => pb::SlaRule::NewCustomerNotContacted,
+        // A request's first response is R-P7's rule; `subject` tells it from a case's.
+        SlaKind::RequestFirstResponse => pb::SlaRule::FirstResponse,
     }
+}
+
+fn subject_out(kind: SlaKind) -> i32 {
+    let subject = match kind {
+        SlaKind::FirstResponse | SlaKind::ResolutionOverdue | SlaKind::CallbackOverdue => {
+            pb::SlaSubject::Complaint
+        }
+        SlaKind::NewCustomerNotContacted => pb::SlaSubject::Customer,
+        SlaKind::RequestFirstResponse => pb::SlaSubject::ServiceRequest,
+    };
+    subject as i32
 }
 
 /// A breach as listed; its warning point is not part of the breach listing.
@@ -45,6 +58,7 @@ fn breached_out(breach: SlaBreach) -> pb::SlaBreach {
         state: pb::SlaState::Breached as i32,
         at_risk_from: None,
         changed_at: Some(cv::timestamp(breach.due_at)),
+        subject: subject_out(breach.kind),
     }
 }
 
@@ -82,6 +96,7 @@ impl Ctx {
                         state: pb::SlaState::AtRisk as i32,
                         at_risk_from: Some(cv::timestamp(item.at_risk_from)),
                         changed_at: Some(cv::timestamp(item.at_risk_from)),
+                        subject: subject_out(item.kind),
                     },
                     item.access.last_position,
                 )

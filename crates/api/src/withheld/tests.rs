@@ -56,6 +56,7 @@ fn every_event() -> Vec<ComplaintEvent> {
                 Severity::Major,
                 None,
             ),
+            from_request: None,
         }
         .into(),
         HandlerAssigned {

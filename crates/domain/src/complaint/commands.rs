@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::events::CommitteeMeeting;
 use super::materials::MaterialRef;
 use crate::callback::LogCallback;
-use crate::ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
+use crate::ids::{CaseNumber, ComplaintId, CustomerId, ServiceRequestId, StaffId};
 use crate::policy_log::Versioned;
 use crate::values::{
     Attachment, ContactChannel, IntakeChannel, ReplyKind, Severity, SignerCapacity, Text, Tier,
@@ -31,6 +31,9 @@ pub struct FileComplaint {
     pub policy: Versioned,
     /// The customer's tier now (R-T3: it chooses the tier's targets).
     pub tier: Tier,
+    /// The service request this complaint was escalated from (its receipt is
+    /// `received_at`, so the clocks run from the request's receipt).
+    pub from_request: Option<ServiceRequestId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -221,6 +221,7 @@ fn file_complaint(
         received_at: file.received_at,
         filed_at: now,
         terms,
+        from_request: file.from_request,
     }
     .into()])
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::callback::CallbackLogged;
 use crate::codec::event_enum;
-use crate::ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
+use crate::ids::{CaseNumber, ComplaintId, CustomerId, ServiceRequestId, StaffId};
 use crate::policy::{Policy, SlaRule};
 use crate::values::{
     Attachment, ContactChannel, IntakeChannel, ReplyKind, Severity, SignerCapacity, Text, Tier,
@@ -39,6 +39,10 @@ pub struct ComplaintFiled {
     pub received_at: DateTime<Utc>,
     pub filed_at: DateTime<Utc>,
     pub terms: CaseTerms,
+    /// The service request a dissatisfied requester escalated (`EscalateToComplaint`);
+    /// absent for a complaint filed directly, and in events from before the link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_request: Option<ServiceRequestId>,
 }
 
 /// R-T3: what a case is held to, fixed at filing: a later policy change never moves it.

@@ -14,7 +14,7 @@ pub use materials::{Implementation, Material, MaterialRef, MAX_MATERIALS, MAX_SI
 
 use crate::aggregate::Aggregate;
 use crate::error::DomainError;
-use crate::ids::{CaseNumber, ComplaintId, CustomerId, StaffId};
+use crate::ids::{CaseNumber, ComplaintId, CustomerId, ServiceRequestId, StaffId};
 use crate::values::{
     Attachment, CallbackOutcome, IntakeChannel, ReplyKind, Severity, SignerCapacity, Text,
 };
@@ -122,6 +122,8 @@ pub struct Case {
     pub last_callback_outcome: Option<CallbackOutcome>,
     /// When the latest callback happened; a callback after the latest close settles R-P15.
     pub last_callback_at: Option<DateTime<Utc>>,
+    /// The service request this complaint was escalated from.
+    pub from_request: Option<ServiceRequestId>,
 }
 
 impl Case {
@@ -232,6 +234,7 @@ impl Aggregate for Complaint {
                     callbacks: 0,
                     last_callback_outcome: None,
                     last_callback_at: None,
+                    from_request: e.from_request,
                 })
             }
             // Only filing starts a case; anything else on an empty stream changes nothing.

@@ -342,8 +342,15 @@ impl Projection for Complaints {
             report_aggregates::DURATIONS_MONTHLY,
             report_aggregates::SATISFACTION_MONTHLY,
             live_counts::HANDLER_OPEN_CASES,
-            quality::QUALITY_MONTHLY,
-            quality::QUALITY_DURATIONS_MONTHLY,
+        ]
+    }
+
+    /// The quality metrics' complaint rows: service requests keep theirs in the same
+    /// tables (the `requests` projection).
+    fn shared_tables(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            (quality::QUALITY_MONTHLY, "kind = 'complaint'"),
+            (quality::QUALITY_DURATIONS_MONTHLY, "kind = 'complaint'"),
         ]
     }
 

@@ -3,14 +3,17 @@
 //! first-contact resolution and reopen rates and histograms of first-response and
 //! resolution times. Kept like `report_aggregates`: as deltas of the case rows, in the
 //! same transaction, so they stay exactly equal to a scan of those rows and to a rebuild.
-//! Complaints feed them now; service requests plug in by describing their rows as a
-//! [`QualityCase`] of kind [`REQUEST`].
+//! Complaints (the `complaints` projection) and service requests (the `requests`
+//! projection) feed them, each describing its rows as a [`QualityCase`] of its kind;
+//! each projection owns the rows of its kind (`Projection::shared_tables`), so
+//! rebuilding one never clears the other's.
 
 use std::collections::HashMap;
 
 use super::complaints::ComplaintRow;
 use super::insert_rows;
 use super::report_aggregates::{duration_bucket, NONE};
+use super::requests::RequestRow;
 use crate::error::ProjectionError;
 use crate::params;
 use crate::sql::{DbTx, Param};
@@ -79,6 +82,29 @@ impl QualityCase {
             resolved_first_contact: closed_now && row.reopen_count == 0 && row.contacts == 1,
             reopens: row.reopen_count,
             closes: row.closes,
+        }
+    }
+
+    /// A service request: responded once answered (a resolution with no answer before
+    /// it is the first response), closed once resolved; resolved at the first contact
+    /// when the resolution was the first answer. A request is never reopened: a
+    /// dissatisfied requester is escalated to a complaint, counted there.
+    pub(crate) fn request(row: &RequestRow) -> Self {
+        let since_receipt =
+            |at: chrono::DateTime<chrono::Utc>| (at - row.received_at).num_seconds();
+        QualityCase {
+            kind: REQUEST,
+            month: row.received_month.clone(),
+            channel: row.channel.clone(),
+            handler: row.agent.clone(),
+            first_response_seconds: row.first_response_at.map(since_receipt),
+            responded_in_time: row
+                .first_response_at
+                .is_some_and(|at| at <= row.first_response_due_at),
+            resolution_seconds: row.resolved_at.map(since_receipt),
+            resolved_first_contact: row.resolved_at.is_some() && row.first_contact,
+            reopens: 0,
+            closes: i64::from(row.resolved_at.is_some()),
         }
     }
 

@@ -4,6 +4,12 @@
 //! first answer, the after-sales callback due (R-P15) and when a customer callback of
 //! kind `after_sale` settled it, and the complaint it was escalated to. No personal
 //! text: what was asked and answered stays sealed in the request's stream.
+//!
+//! It also keeps the requests' share of the quality metrics (kind `request` rows of
+//! `rm_quality_monthly` and `rm_quality_durations_monthly`, tables it shares with the
+//! `complaints` projection and scopes its rebuilds to): each batch takes back what its
+//! requests counted for before and adds what they count for after, in the same
+//! transaction (see [`super::quality`]).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -14,7 +20,8 @@ use kefu_domain::request::RequestEvent;
 use kefu_domain::{taxonomy, CallbackKind};
 use kefu_event_store::RecordedEvent;
 
-use super::{decode, stream_key, Decoded};
+use super::quality::{self, QualityCase, QualityDeltas};
+use super::{decode, load_rows, stream_key, Decoded};
 use crate::error::{to_sql, ProjectionError};
 use crate::params;
 use crate::runner::Projection;
@@ -35,7 +42,8 @@ impl Default for Requests {
 }
 
 /// The shape and meaning of the rows; bumped when they change.
-const SCHEMA_VERSION: u32 = 1;
+/// 2: durations stored, and the quality metrics' request rows kept.
+const SCHEMA_VERSION: u32 = 2;
 
 impl Projection for Requests {
     fn name(&self) -> &'static str {
@@ -67,6 +75,13 @@ impl Projection for Requests {
         &[TABLE]
     }
 
+    fn shared_tables(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            (quality::QUALITY_MONTHLY, "kind = 'request'"),
+            (quality::QUALITY_DURATIONS_MONTHLY, "kind = 'request'"),
+        ]
+    }
+
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
@@ -77,6 +92,42 @@ impl Projection for Requests {
 }
 
 async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(), ProjectionError> {
+    // The requests this batch changes, as the quality metrics count them now.
+    let mut keys: Vec<String> = events
+        .iter()
+        .filter(|event| event.event_type.starts_with("Request"))
+        .map(|event| stream_key(event).to_owned())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let before = rows(tx, &keys).await?;
+    apply_events(tx, events, zone).await?;
+    let mut deltas = QualityDeltas::default();
+    for row in &before {
+        deltas.case(&QualityCase::request(row), -1);
+    }
+    for row in rows(tx, &keys).await? {
+        let case = QualityCase::request(&row);
+        tx.execute(
+            "UPDATE rm_requests SET first_response_seconds = $1, resolution_seconds = $2 \
+             WHERE request_id = $3",
+            &params![case.first_response_seconds, case.resolution_seconds, row.request_id],
+        )
+        .await?;
+        deltas.case(&case, 1);
+    }
+    deltas.write(tx).await
+}
+
+async fn rows(tx: &mut DbTx, keys: &[String]) -> Result<Vec<RequestRow>, ProjectionError> {
+    load_rows(tx, TABLE, "request_id", keys).await?.iter().map(RequestRow::from_row).collect()
+}
+
+async fn apply_events(
+    tx: &mut DbTx,
+    events: &[&RecordedEvent],
+    zone: Tz,
+) -> Result<(), ProjectionError> {
     for event in events {
         let position = to_sql("position", event.position)?;
         match decode(event)? {
@@ -220,6 +271,10 @@ pub struct RequestRow {
     pub complaint_id: Option<String>,
     pub case_number: Option<String>,
     pub last_position: i64,
+    /// Receipt to first response and to resolution, wall-clock seconds (what the
+    /// quality metrics bucket).
+    pub first_response_seconds: Option<i64>,
+    pub resolution_seconds: Option<i64>,
 }
 
 impl RequestRow {
@@ -248,6 +303,8 @@ impl RequestRow {
             complaint_id: row.opt_text("complaint_id")?,
             case_number: row.opt_text("case_number")?,
             last_position: row.int("last_position")?,
+            first_response_seconds: row.opt_int("first_response_seconds")?,
+            resolution_seconds: row.opt_int("resolution_seconds")?,
         })
     }
 }

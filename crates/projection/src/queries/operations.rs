@@ -26,13 +26,15 @@ pub enum SlaKind {
     CallbackOverdue,
     /// R-C4: a new customer was not contacted within 3 days.
     NewCustomerNotContacted,
+    /// R-P7: an open service request got no first response by its deadline.
+    RequestFirstResponse,
 }
 
 /// One breached obligation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlaBreach {
     pub kind: SlaKind,
-    /// The complaint or customer id.
+    /// The complaint, customer or service request id.
     pub subject_id: String,
     /// The case number, for complaints.
     pub case_number: Option<String>,
@@ -330,6 +332,19 @@ impl ReadModels {
                 due_at,
                 overdue_seconds: (now - due_at).num_seconds(),
                 access: RowAccess::of_case(&row)?,
+            });
+        }
+
+        for (request, access) in self.request_first_responses(now, false).await? {
+            let due_at = request.first_response_due_at;
+            breaches.push(SlaBreach {
+                kind: SlaKind::RequestFirstResponse,
+                subject_id: request.request_id,
+                case_number: None,
+                owner: request.agent,
+                due_at,
+                overdue_seconds: (now - due_at).num_seconds(),
+                access,
             });
         }
 

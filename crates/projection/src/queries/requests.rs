@@ -1,10 +1,11 @@
 //! Service requests from `rm_requests`: the paged list, the open requests per agent that
-//! balanced assignment reads (R-C3), and the first responses past due (R-P7).
+//! balanced assignment reads (R-C3), and the first responses past due or at risk
+//! (R-P7, R-T5) that the SLA lists read.
 
 use chrono::{DateTime, Utc};
 
 use super::records::{paged, Where};
-use super::{Page, Paged, ReadModels};
+use super::{Page, Paged, ReadModels, RowAccess};
 use crate::error::ProjectionError;
 use crate::projections::requests::RequestRow;
 
@@ -67,23 +68,28 @@ impl ReadModels {
         rows.iter().map(|row| Ok((row.text("agent")?, row.int("open_requests")?))).collect()
     }
 
-    /// R-P7: open requests not answered by their deadline at `as_of`, soonest due first,
-    /// with the rank of their customer's governing level (R-C6), read through the
-    /// partial index of requests awaiting a first response.
-    pub async fn request_response_breaches(
+    /// R-P7 with R-T5: open requests awaiting their first response that are breached
+    /// (due before `now`) or, with `at_risk`, past their warning point and not yet due;
+    /// soonest due first, read through the partial index of requests awaiting a first
+    /// response. Each with the access facts of its customer (R-C6).
+    pub(super) async fn request_first_responses(
         &self,
-        as_of: DateTime<Utc>,
-    ) -> Result<Vec<(RequestRow, i64)>, ProjectionError> {
+        now: DateTime<Utc>,
+        at_risk: bool,
+    ) -> Result<Vec<(RequestRow, RowAccess)>, ProjectionError> {
+        let window = if at_risk {
+            "first_response_at_risk_at <= $1 AND first_response_due_at >= $1"
+        } else {
+            "first_response_due_at < $1"
+        };
         let sql = format!(
             "SELECT rm_requests.*, {LEVEL_RANK} AS level_rank FROM rm_requests \
              WHERE first_response_at IS NULL AND status = 'open' \
-             AND first_response_due_at < $1 ORDER BY first_response_due_at, request_id"
+             AND {window} ORDER BY first_response_due_at, request_id"
         );
-        let rows = self.db().fetch_all(&sql, &crate::params![as_of]).await?;
+        let rows = self.db().fetch_all(&sql, &crate::params![now]).await?;
         rows.iter()
-            .map(|row| {
-                Ok((RequestRow::from_row(row)?, row.opt_int("level_rank")?.unwrap_or(i64::MAX)))
-            })
+            .map(|row| Ok((RequestRow::from_row(row)?, RowAccess::of_request(row)?)))
             .collect()
     }
 }

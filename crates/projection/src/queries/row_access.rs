@@ -34,6 +34,16 @@ impl RowAccess {
         })
     }
 
+    /// A service request row's: its customer's governing rank read as `level_rank`
+    /// beside `rm_requests.*` (a request has no respondent).
+    pub(super) fn of_request(row: &DbRow) -> Result<Self, ProjectionError> {
+        Ok(RowAccess {
+            level_rank: row.opt_int("level_rank")?.unwrap_or(i64::MAX),
+            respondent: None,
+            last_position: position(row)?,
+        })
+    }
+
     /// A customer row's, read with [`CUSTOMER_COLUMNS`].
     pub(super) fn of_customer(row: &DbRow) -> Result<Self, ProjectionError> {
         Ok(RowAccess {

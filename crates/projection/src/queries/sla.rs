@@ -74,6 +74,17 @@ impl ReadModels {
                 });
             }
         }
+        for (request, access) in self.request_first_responses(now, true).await? {
+            items.push(AtRisk {
+                kind: SlaKind::RequestFirstResponse,
+                subject_id: request.request_id,
+                case_number: None,
+                owner: request.agent,
+                at_risk_from: request.first_response_at_risk_at,
+                due_at: request.first_response_due_at,
+                access,
+            });
+        }
         let rows = self
             .db()
             .fetch_all(
@@ -119,6 +130,7 @@ impl ReadModels {
             SlaKind::ResolutionOverdue,
             SlaKind::CallbackOverdue,
             SlaKind::NewCustomerNotContacted,
+            SlaKind::RequestFirstResponse,
         ];
         Ok(kinds
             .into_iter()

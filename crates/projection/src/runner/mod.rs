@@ -43,6 +43,12 @@ pub trait Projection: Send + Sync + 'static {
     fn event_types(&self) -> &'static [&'static str];
     /// The `rm_*` tables this projection owns: emptied when it rebuilds.
     fn tables(&self) -> &'static [&'static str];
+    /// Tables it shares with other projections, each with the condition that selects
+    /// the rows it owns there (`kind = 'request'`): a rebuild deletes only those, so
+    /// rebuilding one projection never clears another's rows.
+    fn shared_tables(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
     /// Whether `apply` keeps personal data (names, contacts…) and so needs sealed fields
     /// opened; others get them as erased placeholders, without keys or decryption.
     fn reads_personal_data(&self) -> bool {
@@ -165,7 +171,16 @@ impl Runner {
 
     /// The read-model tables of all projections, in projection order.
     pub fn tables(&self) -> Vec<&'static str> {
-        self.projections.iter().flat_map(|p| p.tables().iter().copied()).collect()
+        let mut tables: Vec<&'static str> = Vec::new();
+        for projection in self.projections.iter() {
+            let shared = projection.shared_tables().iter().map(|(table, _)| *table);
+            for table in projection.tables().iter().copied().chain(shared) {
+                if !tables.contains(&table) {
+                    tables.push(table);
+                }
+            }
+        }
+        tables
     }
 
     /// A signal that changes whenever this process commits a batch or resets a
@@ -280,6 +295,9 @@ impl Runner {
         .await?;
         for table in projection.tables() {
             tx.execute(&format!("DELETE FROM {table}"), &[]).await?;
+        }
+        for (table, owned) in projection.shared_tables() {
+            tx.execute(&format!("DELETE FROM {table} WHERE {owned}"), &[]).await?;
         }
         {
             let _announcing = self.announcing.lock().await;

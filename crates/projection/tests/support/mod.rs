@@ -197,6 +197,7 @@ impl Case {
             received_at: received,
             policy: PolicyBook::new().current(),
             tier: Tier::Regular,
+            from_request: None,
         });
         exec::<Complaint>(store, &case.stream(), command, received).await;
         case
@@ -311,4 +312,51 @@ impl Case {
         });
         self.run(store, command, at).await
     }
+}
+
+/// A service request of `customer` received at `at` by agent `a1` (issue 22), answered
+/// after `answered` hours if given, resolved after `resolved` hours if given.
+pub async fn service_request(
+    store: &EventStore,
+    customer: CustomerId,
+    at: DateTime<Utc>,
+    answered: Option<i64>,
+    resolved: Option<i64>,
+) -> ServiceRequestId {
+    use kefu_domain::request::*;
+    let id = ServiceRequestId::generate();
+    let stream = id.stream_name();
+    let receive = RequestCommand::Receive(ReceiveRequest {
+        request_id: id,
+        customer_id: customer,
+        kind: RequestKind::AfterSale,
+        channel: IntakeChannel::Phone,
+        category: text("product"),
+        description: text("the heater leaks"),
+        received_at: at,
+        policy: PolicyBook::new().current(),
+        tier: Tier::Regular,
+        agent: staff("a1"),
+        agent_cleared: true,
+    });
+    exec::<ServiceRequest>(store, &stream, receive, at).await;
+    let by = RequestActor { staff: staff("a1"), stepping_in: false };
+    if let Some(hours) = answered {
+        let respond = RequestCommand::Respond(RespondToRequest {
+            by: by.clone(),
+            channel: ContactChannel::Phone,
+            summary: text("a technician comes"),
+            responded_at: at + TimeDelta::hours(hours),
+        });
+        exec::<ServiceRequest>(store, &stream, respond, at + TimeDelta::hours(hours)).await;
+    }
+    if let Some(hours) = resolved {
+        let resolve = RequestCommand::Resolve(ResolveRequest {
+            by,
+            summary: text("valve replaced"),
+            policy: PolicyBook::new().current(),
+        });
+        exec::<ServiceRequest>(store, &stream, resolve, at + TimeDelta::hours(hours)).await;
+    }
+    id
 }

@@ -154,8 +154,33 @@ async fn a_merged_record_takes_no_new_request(app: &TestApp) {
         customer_request("Twice Registered", pb::Confidentiality::Public, "a1"),
     )
     .await;
+    let received = pb::ReceiveRequestRequest {
+        request_id: rid(),
+        customer_id: duplicate.clone(),
+        kind: pb::RequestKind::Inquiry as i32,
+        channel: pb::IntakeChannel::Phone as i32,
+        category: "service".into(),
+        description: "asked before the merge".into(),
+        received_at: None,
+        agent: String::new(),
+    };
+    let mut service = app.clients(Some("svc-web")).await;
+    let earlier = service.requests.receive_request(received).await.expect("before the merge");
+    let earlier = earlier.into_inner().result.expect("result").id;
     admin.customers.merge_customers(merge(&duplicate, &survivor)).await.expect("merge");
     let head = db::head(app.db.url()).await;
+    // Nor a new case from a request made before the merge (issue 22's escalation).
+    let escalate = pb::EscalateToComplaintRequest {
+        request_id: rid(),
+        service_request_id: earlier,
+        expected_version: None,
+        cause: "poor_communication".into(),
+        severity: pb::Severity::Normal as i32,
+        respondent: String::new(),
+        reason: "not satisfied".into(),
+    };
+    let refused = admin.requests.escalate_to_complaint(escalate).await.expect_err("merged");
+    assert_eq!(reason(&refused).as_deref(), Some("CUSTOMER_MERGED"), "{refused:?}");
     let receive = pb::ReceiveRequestRequest {
         request_id: rid(),
         customer_id: duplicate.clone(),
@@ -166,7 +191,6 @@ async fn a_merged_record_takes_no_new_request(app: &TestApp) {
         received_at: None,
         agent: String::new(),
     };
-    let mut service = app.clients(Some("svc-web")).await;
     let refused = service.requests.receive_request(receive).await.expect_err("merged");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
     assert_eq!(reason(&refused).as_deref(), Some("CUSTOMER_MERGED"));

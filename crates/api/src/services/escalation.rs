@@ -126,6 +126,10 @@ impl Requests {
         }
         let customer_stream = stream(customer_id.stream_name())?;
         let (customer, _, _) = commands.load_unopened::<Customer>(&customer_stream).await?;
+        // As for a filing: a merged duplicate takes no new case, its survivor does.
+        if customer.as_ref().is_some_and(|customer| customer.merged_into.is_some()) {
+            return Err(DomainError::CustomerMerged.into());
+        }
         let tier = customer
             .map(|customer| customer.tier)
             .ok_or_else(|| ApiError::NotFound { what: "customer", id: customer_id.to_string() })?;

@@ -7,11 +7,11 @@ use futures::future::BoxFuture;
 use kefu_domain::complaint::ComplaintEvent;
 use kefu_event_store::RecordedEvent;
 
-use super::{decode, stream_key, Decoded};
+use super::{decode, insert_rows, stream_key, Decoded};
 use crate::error::{to_sql, ProjectionError};
 use crate::params;
 use crate::runner::Projection;
-use crate::sql::DbTx;
+use crate::sql::{DbTx, Param};
 
 pub const MATERIALS_TABLE: &str = "rm_case_materials";
 pub const IMPLEMENTATIONS_TABLE: &str = "rm_case_implementations";
@@ -46,7 +46,27 @@ impl Projection for CaseRecords {
     }
 }
 
+const MATERIAL_COLUMNS: &[&str] = &[
+    "complaint_id",
+    "number",
+    "media_type",
+    "size_bytes",
+    "added_by",
+    "added_at",
+    "supersedes",
+    "superseded_by",
+    "last_position",
+];
+
+const IMPLEMENTATION_COLUMNS: &[&str] =
+    &["position", "complaint_id", "by_staff", "implemented_at", "recorded_at"];
+
+/// Rows go in with multi-row statements (one round trip per few hundred events, not one
+/// each: a rebuild meets one implementation record per case). A supersession first
+/// writes the rows gathered before it, so every statement runs in the log's order.
 async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
+    let mut materials: Vec<Vec<Param>> = Vec::new();
+    let mut implementations: Vec<Vec<Param>> = Vec::new();
     for event in events {
         let position = to_sql("position", event.position)?;
         let Decoded::Complaint(change) = decode(event)? else { continue };
@@ -55,12 +75,8 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
             ComplaintEvent::MaterialAdded(e) => {
                 let size = to_sql("size_bytes", e.size_bytes)?;
                 let supersedes = e.supersedes.map(i64::from);
-                tx.execute(
-                    "INSERT INTO rm_case_materials (complaint_id, number, media_type, size_bytes, \
-                     added_by, added_at, supersedes, superseded_by, last_position) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (complaint_id, number) DO NOTHING",
-                    &params![
+                materials.push(
+                    params![
                         complaint_id,
                         e.number,
                         e.media_type,
@@ -70,10 +86,11 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
                         supersedes,
                         None::<i64>,
                         position
-                    ],
-                )
-                .await?;
+                    ]
+                    .to_vec(),
+                );
                 if let Some(earlier) = e.supersedes {
+                    insert_materials(tx, std::mem::take(&mut materials)).await?;
                     // A filing's attachment has no row here: nothing to mark then.
                     tx.execute(
                         "UPDATE rm_case_materials SET superseded_by = $1, last_position = $2 \
@@ -84,22 +101,27 @@ async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), Projectio
                 }
             }
             ComplaintEvent::ImplementationRecorded(e) => {
-                tx.execute(
-                    "INSERT INTO rm_case_implementations (position, complaint_id, by_staff, \
-                     implemented_at, recorded_at) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (position) DO NOTHING",
-                    &params![
+                implementations.push(
+                    params![
                         position,
                         complaint_id,
                         e.by.to_string(),
                         e.implemented_at,
                         e.recorded_at
-                    ],
-                )
-                .await?;
+                    ]
+                    .to_vec(),
+                );
             }
             _ => {}
         }
     }
-    Ok(())
+    insert_materials(tx, materials).await?;
+    let conflict = "ON CONFLICT (position) DO NOTHING";
+    insert_rows(tx, IMPLEMENTATIONS_TABLE, IMPLEMENTATION_COLUMNS, conflict, implementations).await
+}
+
+/// Material rows not written yet; a replayed one is left as it is.
+async fn insert_materials(tx: &mut DbTx, rows: Vec<Vec<Param>>) -> Result<(), ProjectionError> {
+    let conflict = "ON CONFLICT (complaint_id, number) DO NOTHING";
+    insert_rows(tx, MATERIALS_TABLE, MATERIAL_COLUMNS, conflict, rows).await
 }

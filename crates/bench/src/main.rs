@@ -53,6 +53,9 @@ enum Mode {
         /// (at 10M events each pass takes minutes).
         #[arg(long)]
         whole_only: bool,
+        /// Events per rebuild batch (default: the runner's own).
+        #[arg(long)]
+        batch_size: Option<usize>,
     },
     /// Append→visible-in-read-model latency under a steady load of `--rate` filings/s.
     Lag {
@@ -176,8 +179,8 @@ async fn main() -> anyhow::Result<()> {
         Mode::Lifecycle { history, .. } => {
             load::lifecycle(&serve().await?, &common, backend, history).await?
         }
-        Mode::Rebuild { events, reuse, whole_only, .. } => {
-            rebuild::run(&target, events, reuse, whole_only).await?
+        Mode::Rebuild { events, reuse, whole_only, batch_size, .. } => {
+            rebuild::run(&target, events, reuse, whole_only, batch_size).await?
         }
         Mode::Lag { rate, .. } => load::lag(&serve().await?, &common, backend, rate).await?,
         Mode::Requests(_) => requests::run(&serve().await?, &common, backend).await?,

@@ -16,6 +16,7 @@ pub async fn run(
     events: u64,
     reuse: bool,
     whole_only: bool,
+    batch_size: Option<usize>,
 ) -> anyhow::Result<serde_json::Value> {
     let store = EventStore::open(&target.url, StoreOptions::default()).await?;
     let seeded_started = Instant::now();
@@ -34,7 +35,10 @@ pub async fn run(
     }
     let scan_elapsed = scan_started.elapsed();
 
-    let runner = Runner::new(store.clone(), all_projections());
+    let mut runner = Runner::new(store.clone(), all_projections());
+    if let Some(batch_size) = batch_size {
+        runner = runner.with_rebuild_batch_size(batch_size);
+    }
     runner.prepare().await?;
     let mut per_projection = serde_json::Map::new();
     for name in runner.names().into_iter().filter(|_| !whole_only) {
@@ -60,6 +64,7 @@ pub async fn run(
         "duration_s": elapsed.as_secs_f64(),
         // Log events per second to rebuild every projection together.
         "events_per_s": per_second(head, elapsed),
+        "batch_size": batch_size,
         "commands_per_s": 0.0,
         "p50_ms": 0.0,
         "p99_ms": 0.0,

@@ -135,7 +135,11 @@ impl Runner {
                 return Ok(());
             }
             let mine: Vec<Arc<dyn Projection>> = held.iter().map(|(p, _)| p.clone()).collect();
-            let moved = if mine.is_empty() { 0 } else { self.step_many(&mine).await?.moved };
+            let moved = if mine.is_empty() {
+                0
+            } else {
+                self.step_many(&mine, self.rebuild_batch_size).await?.moved
+            };
             if moved == 0 {
                 // Ours are done (or none are ours): the holder rebuilds the rest.
                 tokio::time::sleep(REBUILD_POLL).await;

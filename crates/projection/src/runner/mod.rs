@@ -108,6 +108,10 @@ pub struct Runner {
     db: Db,
     projections: Arc<Vec<Arc<dyn Projection>>>,
     batch_size: usize,
+    /// Events per batch of a rebuild (`rebuild`, `rebuild_all`): larger, because each
+    /// batch reads and rewrites the rows and aggregates its events touch, and a case's
+    /// events spread over many small windows cost a load and an upsert in each.
+    rebuild_batch_size: usize,
     /// After every batch this process commits: the position all projections have now
     /// reached, if the batch covered them all (else 0: only a wake-up), so
     /// read-your-writes waiters need not query the checkpoints.
@@ -145,15 +149,25 @@ impl Runner {
             db,
             projections: Arc::new(projections),
             batch_size: 5_000,
+            rebuild_batch_size: 20_000,
             progress,
             announcing: Arc::default(),
             prefetched: Arc::default(),
         }
     }
 
-    /// Events read per batch (and per transaction). Smaller batches mean shorter locks.
+    /// Events read per batch (and per transaction), live and in rebuilds alike. Smaller
+    /// batches mean shorter locks.
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size.max(1);
+        self.rebuild_batch_size = self.batch_size;
+        self
+    }
+
+    /// Events per batch of a rebuild only (after [`Runner::with_batch_size`], which sets
+    /// both): a benchmark's knob.
+    pub fn with_rebuild_batch_size(mut self, batch_size: usize) -> Self {
+        self.rebuild_batch_size = batch_size.max(1);
         self
     }
 
@@ -313,22 +327,24 @@ impl Runner {
     /// past (0 when caught up, or when another runner moved the checkpoint first).
     pub async fn step(&self, name: &str) -> Result<u64, ProjectionError> {
         let projection = self.find(name)?.clone();
-        Ok(self.step_many(&[projection]).await?.moved)
+        Ok(self.step_many(&[projection], self.batch_size).await?.moved)
     }
 
     /// Applies the next batch of every projection in one pass over the log and one
     /// transaction: what a catch-up or a rebuild of everything wants.
     pub async fn step_all(&self) -> Result<u64, ProjectionError> {
         let projections: Vec<Arc<dyn Projection>> = self.projections.iter().cloned().collect();
-        Ok(self.step_many(&projections).await?.moved)
+        Ok(self.step_many(&projections, self.batch_size).await?.moved)
     }
 
-    /// One batch of `projections` (those not stopped) in one transaction; a version
-    /// change resets one projection instead. Callers hold the projections' leases, or
-    /// accept the conditional checkpoint update as their only guard (`step`, tests).
+    /// One batch of at most `batch_size` events for `projections` (those not stopped),
+    /// in one transaction; a version change resets one projection instead. Callers hold
+    /// the projections' leases, or accept the conditional checkpoint update as their only
+    /// guard (`step`, tests).
     async fn step_many(
         &self,
         projections: &[Arc<dyn Projection>],
+        batch_size: usize,
     ) -> Result<Stepped, ProjectionError> {
         let checkpoints = self.checkpoints().await?;
         let mut behind = Vec::with_capacity(projections.len());
@@ -354,7 +370,7 @@ impl Runner {
         if from > head {
             return Ok(Stepped::CAUGHT_UP);
         }
-        let window = u64::try_from(self.batch_size).unwrap_or(u64::MAX);
+        let window = u64::try_from(batch_size.max(1)).unwrap_or(u64::MAX);
         let end = head.min(from.saturating_add(window - 1));
         let types = event_types(behind.iter().filter(|(_, position)| *position < end));
         let mut events = match self.take_prefetched(from, end, &types).await {
@@ -596,7 +612,7 @@ impl Runner {
             }
             notifications.borrow_and_update();
             let held: Vec<Arc<dyn Projection>> = leases.iter().map(|(p, _)| p.clone()).collect();
-            match self.step_many(&held).await {
+            match self.step_many(&held, self.batch_size).await {
                 // More to do, or a racer's batch to re-read: go on at once.
                 Ok(stepped) if !stepped.caught_up => continue,
                 Ok(_) => {}

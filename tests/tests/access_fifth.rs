@@ -449,6 +449,17 @@ async fn a_raise_the_read_models_have_not_applied_yet_hides_the_rows_postgres() 
     let registered = admin.customers.register_customer(request).await.expect("register");
     let customer = registered.into_inner().result.expect("result").id;
     let (_, _) = file(&mut admin, &customer, pb::Severity::Normal, "r1").await;
+    let asked = pb::ReceiveRequestRequest {
+        request_id: rid(),
+        customer_id: customer.clone(),
+        kind: pb::RequestKind::Inquiry as i32,
+        channel: pb::IntakeChannel::Phone as i32,
+        category: "service".into(),
+        description: "a question".into(),
+        received_at: None,
+        agent: String::new(),
+    };
+    admin.requests.receive_request(asked).await.expect("a request");
     let head = db::head(app.db.url()).await;
     caught_up(&mut admin, head).await;
     let mut co_int = app.clients(Some("co-int")).await;
@@ -457,7 +468,8 @@ async fn a_raise_the_read_models_have_not_applied_yet_hides_the_rows_postgres() 
 
     let mut hold = sqlx::PgConnection::connect(app.db.url()).await.expect("connect");
     hold.execute("BEGIN").await.expect("begin");
-    hold.execute("LOCK TABLE rm_customers, rm_complaints IN EXCLUSIVE MODE").await.expect("lock");
+    let tables = "rm_customers, rm_complaints, rm_requests";
+    hold.execute(format!("LOCK TABLE {tables} IN EXCLUSIVE MODE").as_str()).await.expect("lock");
     reclassify(&mut admin, &customer, pb::Confidentiality::Secret).await;
     let listed = co_int.customers.list_customers(rows(0)).await.expect("list").into_inner();
     assert!(listed.customers.is_empty(), "raised: {listed:?}");
@@ -465,6 +477,9 @@ async fn a_raise_the_read_models_have_not_applied_yet_hides_the_rows_postgres() 
     assert!(found.expect("find").into_inner().matches.is_empty());
     let cases = co_int.complaints.list_complaints(list(&customer, "", 0)).await.expect("list");
     assert!(cases.into_inner().complaints.is_empty(), "raised: its cases are not listed");
+    let asked = pb::ListRequestsRequest { customer_id: customer.clone(), ..Default::default() };
+    let requests = co_int.requests.list_requests(asked).await.expect("list requests");
+    assert!(requests.into_inner().requests.is_empty(), "raised: its requests are not listed");
     let text = format!("{listed:?}");
     assert!(!text.contains("Qqsecretname"), "{text}");
     hold.execute("ROLLBACK").await.expect("release");

@@ -21,6 +21,7 @@ kefu_tests::on_both_backends!(
     an_escalation_files_one_complaint_linked_both_ways_and_clocked_from_the_receipt,
     escalation_is_the_agents_or_a_supervisors_and_refuses_bad_input_quietly,
     an_unanswered_request_is_at_risk_then_breached_on_the_sla_lists,
+    a_request_callback_is_owned_by_the_customers_agent_who_makes_it,
 );
 
 const DESCRIPTION: &str = "the water heater from order 77 leaks at the valve";
@@ -442,4 +443,38 @@ async fn an_unanswered_request_is_at_risk_then_breached_on_the_sla_lists(app: &T
         };
         denied(app, clients.reports.list_sla_breaches(request), &[]).await;
     }
+}
+
+/// Attack on issue 22, F4 (R-P15, R-C3): the after-sales callback was listed for the
+/// request's agent, who may not log a customer's callback (only the customer's own
+/// agent may), and hidden from the customer's agent, who could. It is the customer's
+/// agent's now; an escalated request's follow-up is its complaint's.
+async fn a_request_callback_is_owned_by_the_customers_agent_who_makes_it(app: &TestApp) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let request = customer_request("Owned Elsewhere", pb::Confidentiality::Public, "a2");
+    let registered = admin.customers.register_customer(request).await.expect("register");
+    let customer = registered.into_inner().result.expect("result").id;
+    let mut service = app.clients(Some("svc-web")).await;
+    let mut asked = receive(&customer, Utc::now() - TimeDelta::hours(1));
+    asked.agent = "a1".into();
+    let received = service.requests.receive_request(asked).await.expect("receive").into_inner();
+    let id = received.result.expect("result").id;
+    let mut a1 = app.clients(Some("a1")).await;
+    let resolved = a1.requests.resolve_request(resolve(&id)).await.expect("resolve");
+    let position = resolved.into_inner().result.expect("result").position;
+
+    let mut a2 = app.clients(Some("a2")).await;
+    let due = request_callbacks_due(&mut a2, position).await;
+    assert_eq!(due.len(), 1, "the customer's agent makes it: {due:?}");
+    assert_eq!((due[0].owner.as_str(), due[0].request_id.as_str()), ("a2", id.as_str()));
+    assert!(request_callbacks_due(&mut a1, position).await.is_empty(), "not the request's agent");
+    let callback = pb::LogCallbackRequest {
+        kind: pb::CallbackKind::AfterSale as i32,
+        party: 0,
+        ..complaint_callback(&customer, "", "the repair holds")
+    };
+    let logged = a2.callbacks.log_callback(callback).await.expect("the owner logs it");
+    let position = logged.into_inner().result.expect("result").position;
+    assert!(request_callbacks_due(&mut a2, position).await.is_empty(), "made");
 }

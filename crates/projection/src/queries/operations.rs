@@ -502,7 +502,8 @@ impl ReadModels {
 
     /// R-P15: the resolved after-sales requests whose callback is due by `until` and not
     /// yet made (a customer's after-sales callback settles them), from the partial index
-    /// of those awaiting one; a merged duplicate's are called back as its survivor's.
+    /// of those awaiting one, owned by the customer's agent; a merged duplicate's are
+    /// called back as its survivor's. One escalated since is followed by its complaint.
     async fn request_callbacks_due(
         &self,
         until: DateTime<Utc>,
@@ -511,13 +512,19 @@ impl ReadModels {
         let rows = self
             .db()
             .fetch_all(
-                "SELECT r.request_id, r.agent, r.callback_due_at, r.last_position, NULL AS respondent, \
+                // The callback is the customer's own agent's to make (`LogCallback` of
+                // kind after_sale, R-C3), not the request's agent's: a merged duplicate's
+                // is its survivor's agent's.
+                "SELECT r.request_id, COALESCE(sv.agent, m.agent) AS agent, r.callback_due_at, \
+                 r.last_position, NULL AS respondent, \
                  COALESCE(m.merged_into, r.customer_id) AS customer_id, \
                  (SELECT COALESCE(s.confidentiality_rank, k.confidentiality_rank) \
                   FROM rm_customers k LEFT JOIN rm_customers s ON s.customer_id = k.merged_into \
                   WHERE k.customer_id = r.customer_id) AS level_rank \
                  FROM rm_requests r LEFT JOIN rm_customers m ON m.customer_id = r.customer_id \
+                 LEFT JOIN rm_customers sv ON sv.customer_id = m.merged_into \
                  WHERE r.callback_due_at IS NOT NULL AND r.called_back_at IS NULL \
+                 AND r.status = 'resolved' \
                  AND r.callback_due_at <= $1 ORDER BY r.callback_due_at, r.request_id",
                 &params![until],
             )

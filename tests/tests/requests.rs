@@ -22,6 +22,7 @@ kefu_tests::on_both_backends!(
     escalation_is_the_agents_or_a_supervisors_and_refuses_bad_input_quietly,
     an_unanswered_request_is_at_risk_then_breached_on_the_sla_lists,
     a_request_callback_is_owned_by_the_customers_agent_who_makes_it,
+    a_departure_hands_over_the_leavers_open_requests,
 );
 
 const DESCRIPTION: &str = "the water heater from order 77 leaks at the valve";
@@ -477,4 +478,42 @@ async fn a_request_callback_is_owned_by_the_customers_agent_who_makes_it(app: &T
     let logged = a2.callbacks.log_callback(callback).await.expect("the owner logs it");
     let position = logged.into_inner().result.expect("result").position;
     assert!(request_callbacks_due(&mut a2, position).await.is_empty(), "made");
+}
+
+/// Attack on issue 22, F2 (R-C3): a departure handed over the leaver's customers and
+/// cases but not their requests: the leaver still owned the open request (its breach
+/// named them) and could escalate it. Now each open request goes to an active agent
+/// cleared for its customer, before the departure answers.
+async fn a_departure_hands_over_the_leavers_open_requests(app: &TestApp) {
+    standard_staff(app).await;
+    register_staff(app, &[("x0", &[pb::StaffRole::Agent])]).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let request = customer_request("Asks Often", pb::Confidentiality::Public, "a1");
+    let registered = admin.customers.register_customer(request).await.expect("register");
+    let customer = registered.into_inner().result.expect("result").id;
+    let mut service = app.clients(Some("svc-web")).await;
+    let mut asked = receive(&customer, Utc::now() - TimeDelta::hours(1));
+    asked.agent = "x0".into();
+    let received = service.requests.receive_request(asked).await.expect("receive").into_inner();
+    let id = received.result.expect("result").id;
+    let mut settled = receive(&customer, Utc::now() - TimeDelta::hours(1));
+    settled.agent = "x0".into();
+    let settled = service.requests.receive_request(settled).await.expect("receive");
+    let settled = settled.into_inner().result.expect("result").id;
+    let mut x0 = app.clients(Some("x0")).await;
+    x0.requests.resolve_request(resolve(&settled)).await.expect("x0 resolves one");
+
+    let departure = pb::RecordDepartureRequest {
+        request_id: rid(),
+        staff_id: "x0".into(),
+        reason: "left the firm".into(),
+    };
+    let answer = admin.staff.record_departure(departure).await.expect("x0 leaves").into_inner();
+    assert!(answer.unassigned.is_empty(), "{answer:?}");
+    let open = get(&mut admin, &id).await.expect("the open request");
+    assert!(["a1", "a2"].contains(&open.agent.as_str()), "handed over: {open:?}");
+    let resolved = get(&mut admin, &settled).await.expect("the resolved request");
+    assert_eq!(resolved.agent, "x0", "a settled request keeps who settled it");
+    let refused = x0.requests.escalate_to_complaint(escalate(&id)).await;
+    assert!(refused.is_err(), "the leaver no longer acts on it: {refused:?}");
 }

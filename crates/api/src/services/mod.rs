@@ -15,6 +15,7 @@ mod materials;
 pub mod merge;
 pub mod reporting;
 pub mod request;
+mod request_handover;
 pub mod staff;
 pub mod watch;
 

@@ -33,15 +33,15 @@ type Reply<T> = Result<Response<T>, Status>;
 
 /// A request's customer as a write relies on them: their governing level, and what
 /// holds it (and their not being erased) until the write commits.
-struct Holder {
-    level: Confidentiality,
-    held: Vec<Condition>,
-    forgotten: bool,
+pub(super) struct Holder {
+    pub(super) level: Confidentiality,
+    pub(super) held: Vec<Condition>,
+    pub(super) forgotten: bool,
 }
 
 impl Requests {
     /// The customer of a request as access checks it (R-C6), held like a case's.
-    async fn holder(&self, customer_id: CustomerId) -> Result<Holder, ApiError> {
+    pub(super) async fn holder(&self, customer_id: CustomerId) -> Result<Holder, ApiError> {
         let customer = self.ctx.customer_standing(customer_id).await?;
         let mut held = customer.held.clone();
         if let Some(customer_stream) = customer.held.first().and_then(Condition::stream_id) {
@@ -109,7 +109,10 @@ impl Requests {
 
     /// R-C3 with R-C6: the active agent with the fewest open requests among those
     /// cleared for `level`, as customers are balanced on registration.
-    async fn least_loaded_agent(&self, level: Confidentiality) -> Result<StaffId, ApiError> {
+    pub(super) async fn least_loaded_agent(
+        &self,
+        level: Confidentiality,
+    ) -> Result<StaffId, ApiError> {
         let open: BTreeMap<String, i64> =
             self.ctx.models.open_requests_by_agent().await?.into_iter().collect();
         let agents: Vec<StaffId> = self

@@ -274,6 +274,7 @@ impl StaffDirectory {
         let mut answer = Answer::default();
         self.hand_over_all(&who, &leaver, customers, cases, &candidates, &mut answer).await?;
         self.sweep(&who, &leaver, &mut answer).await?;
+        self.hand_over_requests(&who, &leaver, &mut answer).await?;
         self.answer_for(&access, answer, result).await
     }
 
@@ -364,6 +365,33 @@ impl StaffDirectory {
         self.ctx.caught_up(moved.max().unwrap_or(0)).await?;
         answer.unassigned.extend(swept.unassigned);
         Ok(())
+    }
+
+    /// R-C3 for service requests: with the departure recorded (the leaver no longer
+    /// active, so never chosen), each open request the leaver holds goes to the
+    /// least-loaded agent cleared for its customer; like the sweep's moves they are in
+    /// the reads before the answer, and one nobody may take is named in it.
+    async fn hand_over_requests(
+        &self,
+        who: &Principal,
+        leaver: &StaffId,
+        answer: &mut Answer,
+    ) -> Result<(), ApiError> {
+        let requests = super::request::Requests { ctx: self.ctx.clone() };
+        let mut moved = 0;
+        for id in self.ctx.models.open_requests_of(leaver.as_str()).await? {
+            let Ok(request_id) = id.parse() else { continue };
+            match requests.hand_over(who, leaver, request_id).await {
+                Ok(Some((_, position))) => moved = moved.max(position),
+                Ok(None) => {}
+                Err(ApiError::Domain(DomainError::AgentNotCleared))
+                | Err(ApiError::InvalidArgument(_)) => {
+                    answer.unassigned.push(unassigned(id, NO_CLEARED_AGENT));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        self.ctx.caught_up(moved).await
     }
 
     /// One customer to their planned agent, on condition the agent is still active;

@@ -55,6 +55,19 @@ impl ReadModels {
         Ok(paged(rows, limit, |row| row.request_id.clone()))
     }
 
+    /// R-C3: the open requests `agent` holds, for a departure to hand over.
+    pub async fn open_requests_of(&self, agent: &str) -> Result<Vec<String>, ProjectionError> {
+        let rows = self
+            .db()
+            .fetch_all(
+                "SELECT request_id FROM rm_requests WHERE agent = $1 AND status = 'open' \
+                 ORDER BY request_id",
+                &crate::params![agent],
+            )
+            .await?;
+        rows.iter().map(|row| row.text("request_id")).collect()
+    }
+
     /// R-C3: how many open requests each agent holds (agents holding none are absent).
     pub async fn open_requests_by_agent(&self) -> Result<Vec<(String, i64)>, ProjectionError> {
         let rows = self

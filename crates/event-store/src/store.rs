@@ -82,6 +82,9 @@ pub(crate) struct Inner {
     writer_alive: Arc<std::sync::atomic::AtomicBool>,
     pub(crate) sealing_keys:
         std::sync::Mutex<std::collections::HashMap<String, crate::vault::DataKey>>,
+    /// An erasure's WAL truncation is being retried (see `vault`): one at a time, since
+    /// each try holds the writer, and a later success covers every erasure before it.
+    pub(crate) purge: Arc<crate::vault::PurgeState>,
 }
 
 impl Drop for Inner {
@@ -119,7 +122,9 @@ impl EventStore {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         let sealing_keys = std::sync::Mutex::default();
-        let inner = Inner { backend, options, wake, listener, sealing_keys, commits, writer_alive };
+        let purge = Arc::default();
+        let inner =
+            Inner { backend, options, wake, listener, sealing_keys, commits, writer_alive, purge };
         Ok(EventStore { inner: Arc::new(inner) })
     }
 

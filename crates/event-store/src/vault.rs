@@ -18,6 +18,7 @@
 //! ([`INSTALLATION_SUBJECT`], never destroyed) does the same for what has no subject.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -368,7 +369,10 @@ impl EventStore {
             Database::Sqlite { writer, .. } => {
                 match crate::sqlite::checkpoint_truncate(&writer, PURGE_WAIT_MS).await {
                     Ok(false) => {
-                        tokio::spawn(truncate_until_done(writer));
+                        let purge = self.inner.purge.clone();
+                        if purge.ask() {
+                            tokio::spawn(truncate_until_done(writer, purge));
+                        }
                         Ok(())
                     }
                     done => done.map(drop),
@@ -458,28 +462,72 @@ const PURGE_WAIT_MS: u32 = 50;
 /// Truncates the SQLite WAL once no reader holds an older snapshot. A single try gave
 /// up whenever a read was in flight (busy is a result, not an error), so under load the
 /// erased rows' old page images stayed in the WAL until it next passed its size limit.
-async fn truncate_until_done(writer: sqlx::SqlitePool) {
-    let started = std::time::Instant::now();
+async fn truncate_until_done(writer: sqlx::SqlitePool, purge: std::sync::Arc<PurgeState>) {
+    let mut started = std::time::Instant::now();
     loop {
+        let asked = purge.asked.load(Ordering::Acquire);
+        tokio::time::sleep(PURGE_RETRY).await;
         match crate::sqlite::checkpoint_truncate(&writer, PURGE_WAIT_MS).await {
-            Ok(true) => return,
-            Ok(false) if started.elapsed() < PURGE_PATIENCE => {}
+            Ok(false) if started.elapsed() < PURGE_PATIENCE => continue,
+            Ok(true) => {}
             Ok(false) => {
                 tracing::warn!("WAL still held by readers after an erasure; truncated later");
-                return;
             }
-            Err(error) => {
-                tracing::warn!(%error, "could not truncate the WAL after an erasure");
-                return;
-            }
+            Err(error) => tracing::warn!(%error, "could not truncate the WAL after an erasure"),
         }
-        tokio::time::sleep(PURGE_RETRY).await;
+        if purge.done(asked) {
+            return;
+        }
+        // Another erasure asked meanwhile: its rows may postdate this truncation.
+        started = std::time::Instant::now();
+    }
+}
+
+/// One WAL-truncation retrier per store at a time (each try holds the writer for up to
+/// [`PURGE_WAIT_MS`]), serving every erasure that asks while it runs.
+#[derive(Debug, Default)]
+pub(crate) struct PurgeState {
+    running: AtomicBool,
+    /// Erasures that asked, ever: a retrier ends only when none asked since its try.
+    asked: AtomicU64,
+}
+
+impl PurgeState {
+    /// Notes an erasure's ask; whether the caller must start the retrier.
+    fn ask(&self) -> bool {
+        self.asked.fetch_add(1, Ordering::AcqRel);
+        !self.running.swap(true, Ordering::AcqRel)
+    }
+
+    /// After a try that began when `asked` asks had been made: whether the retrier may
+    /// end (no ask since, or a newer retrier took over).
+    fn done(&self, asked: u64) -> bool {
+        self.running.store(false, Ordering::Release);
+        if self.asked.load(Ordering::Acquire) == asked {
+            return true;
+        }
+        // Asked meanwhile: go on, unless an asker already started a new retrier.
+        self.running.swap(true, Ordering::AcqRel)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_wal_retrier_serves_every_erasure_that_asks_while_it_runs() {
+        let purge = PurgeState::default();
+        assert!(purge.ask(), "the first erasure starts the retrier");
+        assert!(!purge.ask(), "a second one while it runs does not");
+        let before_try = purge.asked.load(Ordering::Acquire);
+        assert!(purge.done(before_try), "no erasure since its try: it ends");
+        assert!(purge.ask(), "the next erasure starts a new one");
+        let before_try = purge.asked.load(Ordering::Acquire);
+        assert!(!purge.ask());
+        assert!(!purge.done(before_try), "asked after its try began: it tries again");
+        assert!(!purge.ask(), "and it is still the one running");
+    }
 
     fn key(subject: &str) -> DataKey {
         DataKey::from_bytes(subject, &[7; KEY_LEN]).unwrap()

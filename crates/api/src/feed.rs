@@ -107,12 +107,13 @@ impl Reader {
         Ok(withheld)
     }
 
-    /// Whether `customer_id` is within the reader's clearance now, read from the tail of
-    /// the customer's stream (a merged duplicate at least at its survivor's level): a
-    /// list row the read model still holds at a level the customer was just raised
-    /// from is left out, not shown emptied. A customer the log does not have is not.
+    /// Whether `customer_id` is within the reader's clearance now, from the customer's
+    /// stream as this reader read it (within this call, so after any read-model query
+    /// it made; read now if not yet) at the merged record's governing level: a list row
+    /// the read model still holds at a level the customer was just raised from is left
+    /// out, not shown emptied. A customer the log does not have is not.
     pub async fn cleared_for(&mut self, customer_id: CustomerId) -> Result<bool, ApiError> {
-        let level = self.level(customer_id, u64::MAX, 0).await?;
+        let level = self.level(customer_id, 0, 0).await?;
         Ok(level.is_some_and(|level| level <= self.who.clearance))
     }
 

@@ -14,7 +14,7 @@ use crate::convert::Fields;
 use crate::error::ApiError;
 use crate::feed::Reader;
 use crate::pb;
-use crate::withheld::customer::list_rows;
+use crate::withheld::customer::row;
 
 /// Longest query accepted, in characters: far beyond any name, number or address.
 const MAX_QUERY_CHARS: usize = 200;
@@ -44,10 +44,12 @@ impl Customers {
         let mut shown = Vec::with_capacity(matches.len());
         for mut found in matches {
             if let Some(customer) = found.customer.take() {
-                let mut row = vec![customer];
-                list_rows(&self.ctx, &mut reader, access.max_level(), &mut row).await?;
                 // Raised above the caller since the query: not a match.
-                let Some(customer) = row.pop() else { continue };
+                let Some(customer) =
+                    row(&self.ctx, &mut reader, access.max_level(), customer).await?
+                else {
+                    continue;
+                };
                 found.customer = Some(customer);
             }
             shown.push(found);

@@ -106,26 +106,38 @@ pub async fn record_withheld(
     Ok(RecordWithheld::of(&events, &redacted))
 }
 
-/// Withholds, row by row, what the feed withholds of each customer's record, and leaves
-/// out a row whose customer was raised above the caller's clearance since the read
-/// model's query ([`Reader::cleared_for`]).
+/// A list's or lookup's row as the caller may read it: what the feed withholds of the
+/// customer's record withheld, or `None` when the customer was raised above the caller's
+/// clearance since the read model's query ([`Reader::cleared_for`]).
+pub async fn row(
+    ctx: &Ctx,
+    reader: &mut Reader,
+    clearance: Confidentiality,
+    mut row: pb::Customer,
+) -> Result<Option<pb::Customer>, ApiError> {
+    if clearance == Confidentiality::Secret {
+        return Ok(Some(row));
+    }
+    let Ok(customer_id) = row.customer_id.parse::<CustomerId>() else { return Ok(None) };
+    // Reads the customer's stream, so the level check below reads nothing again.
+    let withheld = record_withheld(ctx, reader, clearance, customer_id).await?;
+    if !reader.cleared_for(customer_id).await? {
+        return Ok(None);
+    }
+    withheld.view(&mut row);
+    Ok(Some(row))
+}
+
+/// [`row`] for each of a list's rows.
 pub async fn list_rows(
     ctx: &Ctx,
     reader: &mut Reader,
     clearance: Confidentiality,
     rows: &mut Vec<pb::Customer>,
 ) -> Result<(), ApiError> {
-    if clearance == Confidentiality::Secret {
-        return Ok(());
-    }
     let mut shown = Vec::with_capacity(rows.len());
-    for mut row in rows.drain(..) {
-        let Ok(customer_id) = row.customer_id.parse::<CustomerId>() else { continue };
-        if !reader.cleared_for(customer_id).await? {
-            continue;
-        }
-        record_withheld(ctx, reader, clearance, customer_id).await?.view(&mut row);
-        shown.push(row);
+    for listed in rows.drain(..) {
+        shown.extend(row(ctx, reader, clearance, listed).await?);
     }
     *rows = shown;
     Ok(())

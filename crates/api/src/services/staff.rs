@@ -384,9 +384,12 @@ impl StaffDirectory {
             match requests.hand_over(who, leaver, request_id).await {
                 Ok(Some((_, position))) => moved = moved.max(position),
                 Ok(None) => {}
-                Err(ApiError::Domain(DomainError::AgentNotCleared))
-                | Err(ApiError::InvalidArgument(_)) => {
+                Err(ApiError::Domain(DomainError::AgentNotCleared)) => {
                     answer.unassigned.push(unassigned(id, NO_CLEARED_AGENT));
+                }
+                // `least_loaded_agent`'s answer when no active agent is left at all.
+                Err(ApiError::InvalidArgument(_)) => {
+                    answer.unassigned.push(unassigned(id, NO_AGENT))
                 }
                 Err(error) => return Err(error),
             }

@@ -1,6 +1,8 @@
 //! Issue 16 (R-C6 with R-C3), over gRPC on SQLite and PostgreSQL: a customer is owned
 //! only by an agent cleared for their level, whether registered to one, assigned, raised
-//! or handed over by a departure (`AGENT_NOT_CLEARED`, docs/security.md).
+//! or handed over by a departure (`AGENT_NOT_CLEARED`, docs/security.md); and a level
+//! changes only within the clearance of everyone holding the customer's open work, a
+//! case's handler or a request's agent (`HOLDERS_NOT_CLEARED`, issue 22 F1).
 
 use kefu_api::pb;
 use kefu_tests::flows::*;
@@ -12,6 +14,8 @@ kefu_tests::on_both_backends!(
     a_customer_is_registered_assigned_and_raised_only_to_a_cleared_agent,
     a_departure_hands_each_customer_to_a_cleared_agent_or_names_it,
     only_a_token_that_lets_them_do_the_work_clears_an_owner,
+    a_level_changes_only_within_the_clearance_of_everyone_holding_open_work,
+    an_assignment_racing_a_raise_never_leaves_work_with_someone_uncleared,
 );
 
 /// `FAILED_PRECONDITION` `AGENT_NOT_CLEARED`, nothing written.
@@ -171,4 +175,124 @@ async fn only_a_token_that_lets_them_do_the_work_clears_an_owner(app: &TestApp) 
     )
     .await;
     assert_eq!(reason(&status).as_deref(), Some("HANDLER_NOT_CLEARED"), "{status:?}");
+}
+
+fn receive(customer_id: &str, agent: &str) -> pb::ReceiveRequestRequest {
+    pb::ReceiveRequestRequest {
+        request_id: rid(),
+        customer_id: customer_id.to_owned(),
+        kind: pb::RequestKind::Inquiry as i32,
+        channel: pb::IntakeChannel::Phone as i32,
+        category: "product".into(),
+        description: "which filter fits model 7".into(),
+        received_at: None,
+        agent: agent.to_owned(),
+    }
+}
+
+fn assign_request(id: &str, agent: &str) -> pb::AssignRequestRequest {
+    pb::AssignRequestRequest {
+        request_id: rid(),
+        service_request_id: id.to_owned(),
+        expected_version: None,
+        agent: agent.to_owned(),
+        reason: String::new(),
+    }
+}
+
+/// R-C6 with R-C3 (issue 22 F1): whoever holds a customer's open work must be able to
+/// read it, so a raise above a case's handler or a request's agent is refused as one
+/// above the customer's agent is, naming each piece of work to hand over first, and
+/// writing nothing; closed work holds nothing up. The customer's agent (`h-sec`) is
+/// cleared throughout, so only the holders decide.
+async fn a_level_changes_only_within_the_clearance_of_everyone_holding_open_work(app: &TestApp) {
+    use pb::Confidentiality::{Internal, Secret};
+    standard_staff(app).await;
+    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("a-sec", &[pb::StaffRole::Agent])])
+        .await;
+    let mut admin = app.clients(Some("admin")).await;
+    let mut supervisor = app.clients(Some("s-sec")).await;
+    let customer =
+        registered(&mut admin, customer_request("Held Work QC1", Internal, "h-sec")).await;
+    let (open_case, case_number) = file(&mut admin, &customer, pb::Severity::Normal, "").await;
+    admin
+        .complaints
+        .assign_handler(kefu_tests::flows::assign(&open_case, "h1"))
+        .await
+        .expect("assign h1");
+    let (closed_case, _) = file(&mut admin, &customer, pb::Severity::Normal, "").await;
+    handle_to_close(app, &closed_case).await;
+    let received = admin.requests.receive_request(receive(&customer, "a1")).await;
+    let request_id = received.expect("receive").into_inner().result.expect("result").id;
+    // h1 holds the open case, a1 the request, both internal: the raise names both.
+    let status = refused_quietly(
+        app,
+        supervisor.customers.update_customer(raise(&customer, Secret)),
+        Code::FailedPrecondition,
+        &[],
+    )
+    .await;
+    assert_eq!(reason(&status).as_deref(), Some("HOLDERS_NOT_CLEARED"), "{status:?}");
+    let message = status.message();
+    assert!(message.contains(&case_number) && message.contains("h1"), "{message}");
+    assert!(message.contains(&request_id) && message.contains("a1"), "{message}");
+    // The case handed to a cleared handler: the request alone holds it up.
+    admin
+        .complaints
+        .assign_handler(kefu_tests::flows::assign(&open_case, "a-sec"))
+        .await
+        .expect("to a-sec");
+    let status = refused_quietly(
+        app,
+        admin.customers.update_customer(raise(&customer, Secret)),
+        Code::FailedPrecondition,
+        &[],
+    )
+    .await;
+    assert_eq!(reason(&status).as_deref(), Some("HOLDERS_NOT_CLEARED"), "{status:?}");
+    assert!(!status.message().contains(&case_number), "{}", status.message());
+    // Every holder cleared (the closed case's h1 holds nothing): the raise goes ahead.
+    admin.requests.assign_request(assign_request(&request_id, "h-sec")).await.expect("to h-sec");
+    supervisor.customers.update_customer(raise(&customer, Secret)).await.expect("raise");
+    let get = pb::GetCustomerRequest { customer_id: customer.clone() };
+    let raised = admin.customers.get_customer(get).await.expect("get").into_inner().customer;
+    assert_eq!(raised.expect("customer").confidentiality, Secret as i32);
+}
+
+/// The same rule against a race (issue 22 F1): an assignment of an uncleared handler and
+/// a raise, sent together, never both go ahead. The raise holds the cases it read as
+/// they were, the assignment holds the level it read; whichever commits second is
+/// refused (or `ABORTED`, to be retried).
+async fn an_assignment_racing_a_raise_never_leaves_work_with_someone_uncleared(app: &TestApp) {
+    use pb::Confidentiality::{Internal, Secret};
+    standard_staff(app).await;
+    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("a-sec", &[pb::StaffRole::Agent])])
+        .await;
+    let mut admin = app.clients(Some("admin")).await;
+    for round in 0..8 {
+        let name = format!("Raced Work QD{round}");
+        let customer = registered(&mut admin, customer_request(&name, Internal, "h-sec")).await;
+        let (case, _) = file(&mut admin, &customer, pb::Severity::Normal, "").await;
+        admin
+            .complaints
+            .assign_handler(kefu_tests::flows::assign(&case, "a-sec"))
+            .await
+            .expect("a cleared one");
+        let mut assigner = app.clients(Some("admin")).await;
+        let mut raiser = app.clients(Some("s-sec")).await;
+        let (assigned, raised) = tokio::join!(
+            assigner.complaints.assign_handler(kefu_tests::flows::assign(&case, "h1")),
+            raiser.customers.update_customer(raise(&customer, Secret)),
+        );
+        assert!(
+            !(assigned.is_ok() && raised.is_ok()),
+            "round {round}: h1 (internal) was given the case and the customer raised to secret"
+        );
+        for refused in [assigned.err(), raised.err()].into_iter().flatten() {
+            assert!(
+                matches!(refused.code(), Code::FailedPrecondition | Code::Aborted),
+                "round {round}: {refused:?}"
+            );
+        }
+    }
 }

@@ -168,6 +168,22 @@ pub struct UpdateCustomer {
     /// Resolved by the caller: the clearance of the customer's current agent. A raise
     /// above it is refused (R-C6): the customer is handed to a cleared agent first.
     pub agent_clearance: Option<Confidentiality>,
+    /// Resolved by the caller when the level changes: who holds the customer's open work
+    /// (a case's handler, a request's agent) and their clearance. A change of level
+    /// beyond any of them is refused like one beyond the agent's (R-C6 with R-C3): their
+    /// work is handed to a cleared colleague first, so nothing is left with someone who
+    /// may no longer read it.
+    pub open_work: Vec<OpenWork>,
+}
+
+/// A piece of a customer's open work and who holds it, for the check on a change of level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenWork {
+    /// How a refusal names it to the classifier (a case number, a request id).
+    pub label: String,
+    pub holder: StaffId,
+    /// `None`: cleared for nothing (no longer on the tokens).
+    pub clearance: Option<Confidentiality>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -306,6 +322,15 @@ impl Aggregate for Customer {
                 if let Some(level) = changed.confidentiality {
                     if !cleared(update.agent_clearance, level) {
                         return Err(DomainError::AgentNotCleared);
+                    }
+                    let uncleared: Vec<String> = update
+                        .open_work
+                        .iter()
+                        .filter(|work| !cleared(work.clearance, level))
+                        .map(|work| format!("{} held by {}", work.label, work.holder))
+                        .collect();
+                    if !uncleared.is_empty() {
+                        return Err(DomainError::HoldersNotCleared(uncleared.join(", ")));
                     }
                 }
                 changed.into()

@@ -126,6 +126,10 @@ pub enum DomainError {
     /// assign a cleared agent first (before a raise), or name one.
     #[error("the customer's agent must be cleared for the customer's confidentiality (R-C6)")]
     AgentNotCleared,
+    /// R-C6 with R-C3: the same for whoever holds the customer's open work (a case's
+    /// handler, a request's agent): reassign it to someone cleared first.
+    #[error("the customer's open work is held by staff not cleared for the new level: {0}; reassign it first (R-C6)")]
+    HoldersNotCleared(String),
     #[error("the duplicate is classified above the survivor: raise the survivor to its level first (R-C6), then merge")]
     MergeLowersLevel,
     /// R-C3: a customer is owned by an agent, a staff member holding the agent role.
@@ -285,6 +289,7 @@ impl DomainError {
             MeetingBeforeEscalation => "MEETING_BEFORE_ESCALATION",
             HandlerNotCleared => "HANDLER_NOT_CLEARED",
             AgentNotCleared => "AGENT_NOT_CLEARED",
+            HoldersNotCleared(_) => "HOLDERS_NOT_CLEARED",
             MergeLowersLevel => "MERGE_LOWERS_LEVEL",
             NotAnAgent => "NOT_AN_AGENT",
             CommitteeMemberNotOnStaff => "COMMITTEE_MEMBER_NOT_ON_STAFF",
@@ -368,9 +373,11 @@ impl DomainError {
             | MeetingBeforeEscalation
             | ImplementedBeforeSigning
             | ResponseBeforeReceipt => "R-T4",
-            HandlerNotCleared | AgentNotCleared | CommitteeMemberNotCleared | MergeLowersLevel => {
-                "R-C6"
-            }
+            HandlerNotCleared
+            | AgentNotCleared
+            | HoldersNotCleared(_)
+            | CommitteeMemberNotCleared
+            | MergeLowersLevel => "R-C6",
             CallbackWindowOpen { .. } => "R-P15",
             ReferrerUnknown | SelfReferral => "R-C7",
             CustomerForgotten => "R-C8",
@@ -503,6 +510,7 @@ impl DomainError {
             | CommitteeMemberNotCleared
             | HandlerNotCleared
             | AgentNotCleared
+            | HoldersNotCleared(_)
             | MergeLowersLevel
             | NotAnAgent
             | RecusedCannotReturn

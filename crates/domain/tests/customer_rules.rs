@@ -211,6 +211,7 @@ fn updates_record_only_what_changed() {
             contacts: None,
             confidentiality,
             agent_clearance: Some(Confidentiality::Secret),
+            open_work: vec![],
         })
     };
     given::<Customer>([registered()]).when(update(None)).then(vec![]);
@@ -293,6 +294,7 @@ fn a_customer_is_owned_only_by_an_agent_cleared_for_their_level_r_c6() {
             contacts: None,
             confidentiality: Some(level),
             agent_clearance: clearance,
+            open_work: vec![],
         })
     };
     given::<Customer>([registered()])
@@ -307,6 +309,51 @@ fn a_customer_is_owned_only_by_an_agent_cleared_for_their_level_r_c6() {
     }
     assert_eq!(DomainError::AgentNotCleared.code(), "AGENT_NOT_CLEARED");
     assert_eq!(DomainError::AgentNotCleared.kind(), kefu_domain::ErrorKind::FailedPrecondition);
+}
+
+#[test]
+fn a_level_change_stays_within_the_clearance_of_everyone_holding_open_work_r_c6() {
+    use Confidentiality::{Confidential, Internal, Public, Secret};
+    let work = |label: &str, holder: &str, clearance| OpenWork {
+        label: label.to_owned(),
+        holder: staff(holder),
+        clearance,
+    };
+    let change = |level, open_work: Vec<OpenWork>| {
+        CustomerCommand::Update(UpdateCustomer {
+            confidentiality: Some(level),
+            agent_clearance: Some(Secret),
+            open_work,
+            ..UpdateCustomer::default()
+        })
+    };
+    // A case's handler or a request's agent below the new level: refused, every one named.
+    let held = vec![
+        work("case 2026-000001", "h1", Some(Internal)),
+        work("case 2026-000002", "h2", Some(Secret)),
+        work("request r-1", "a1", None),
+    ];
+    given::<Customer>([registered()]).when(change(Confidential, held.clone())).then_error(
+        DomainError::HoldersNotCleared(
+            "case 2026-000001 held by h1, request r-1 held by a1".to_owned(),
+        ),
+    );
+    // Within every holder's clearance (a lowering too), or a level that changes nothing:
+    // goes ahead.
+    let record = given::<Customer>([registered()])
+        .when(change(Public, held[..2].to_vec()))
+        .events()
+        .1
+        .unwrap();
+    assert_eq!(record.confidentiality, Public);
+    given::<Customer>([registered()])
+        .when(change(Public, held.clone()))
+        .then_error(DomainError::HoldersNotCleared("request r-1 held by a1".to_owned()));
+    let restated = given::<Customer>([registered()]).when(change(Internal, held)).events();
+    assert!(restated.0.is_empty(), "restating the level classifies nothing");
+    let error = DomainError::HoldersNotCleared(String::new());
+    assert_eq!((error.code(), error.rule()), ("HOLDERS_NOT_CLEARED", Some("R-C6")));
+    assert_eq!(error.kind(), kefu_domain::ErrorKind::FailedPrecondition);
 }
 
 #[test]

@@ -166,6 +166,7 @@ fn customer_command(op: u8, who: u8, variant: u8, step: i64) -> CustomerCommand 
             contacts: None,
             confidentiality: Some(Confidentiality::ALL[usize::from(variant) % 4]),
             agent_clearance: Confidentiality::ALL.get(usize::from(variant / 4) % 5).copied(),
+            open_work: vec![],
         }),
         5 => CustomerCommand::LogCallback(LogCallback {
             kind: CallbackKind::Routine,

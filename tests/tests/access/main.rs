@@ -1,7 +1,8 @@
 //! The access table of `kefu_api::access`, cell by cell, through the real server
 //! (issue 16): every row (RPC) for a principal of every role at every clearance, and each
 //! relationship a grant depends on both held and not held (a handler not cleared for the
-//! case's customer is one assigned before the customer was raised), and, on every row
+//! case's customer is one assigned before the customer was raised past them, a state a
+//! lowered token leaves too), and, on every row
 //! that targets a case, the caller allowed there as the case's respondent (R-P4: always
 //! refused). Allowed cells must not answer `PERMISSION_DENIED`; denied cells must answer
 //! it (`NOT_FOUND` where the table hides targets above the caller's clearance), write

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use kefu_domain::customer::*;
 use kefu_domain::search_keys::KeyKind;
 use kefu_domain::{balance, CustomerId, DomainError, StaffRole};
+use kefu_event_store::Condition;
 use kefu_projection::queries::CustomerFilter;
 use kefu_projection::{confidentiality_rank, CustomerRow, Page};
 use tonic::{Request, Response, Status};
@@ -38,13 +39,26 @@ impl Customers {
         customer_id: CustomerId,
         command: impl Fn(&Option<CustomerRecord>) -> Result<CustomerCommand, ApiError>,
     ) -> Result<pb::WriteResult, ApiError> {
+        self.run_if(access, request, customer_id, Vec::new(), command).await
+    }
+
+    /// [`Self::run`], written only while `conditions` on other streams hold.
+    async fn run_if(
+        &self,
+        access: &Access,
+        request: &commands::Request<'_>,
+        customer_id: CustomerId,
+        conditions: Vec<Condition>,
+        command: impl Fn(&Option<CustomerRecord>) -> Result<CustomerCommand, ApiError>,
+    ) -> Result<pb::WriteResult, ApiError> {
         // A merged duplicate is governed by its survivor's level (and accepts only an
         // erasure): checked at that level before anything says it was merged.
         let governing = self.ctx.customer_level(customer_id).await?;
+        let customer_stream = stream(customer_id.stream_name())?;
         let written = self
             .ctx
             .commands
-            .execute::<Customer>(&stream(customer_id.stream_name())?, request, |state| {
+            .execute_if::<Customer>(&customer_stream, request, conditions, |state| {
                 access.on_customer_state(state.as_ref(), governing, &customer_id)?;
                 command(state)
             })
@@ -395,12 +409,21 @@ impl CustomerService for Customers {
             contacts: present(contacts)?,
             confidentiality: present(confidentiality)?,
             agent_clearance: None,
+            open_work: Vec::new(),
         };
+        let customer_id = present(customer_id)?;
+        // R-C6 with R-C3: a level may change only within the clearance of whoever holds
+        // the customer's open work, as read now and held so until the change commits.
+        let open_work = match (&classify_access, update.confidentiality) {
+            (Some(_), Some(_)) => Some(self.ctx.open_work(customer_id).await?),
+            _ => None,
+        };
+        let (open_work, held) = open_work.map_or((Vec::new(), Vec::new()), |o| (o.work, o.held));
         let fingerprint = Fingerprint::of("UpdateCustomer", &req);
         let request =
             commands::Request::new(&who, fingerprint, &req.request_id, req.expected_version)?;
         let result = self
-            .run(&update_access, &request, present(customer_id)?, |state| {
+            .run_if(&update_access, &request, customer_id, held, |state| {
                 // Nobody changes a record they may not read (checked by `run` first), nor
                 // classifies without the grant or beyond their clearance, at either end.
                 if let (Some(record), Some(level)) = (state, update.confidentiality) {
@@ -415,7 +438,11 @@ impl CustomerService for Customers {
                 // R-C6: a raise must stay within the clearance of the customer's agent.
                 let agent_clearance =
                     state.as_ref().and_then(|record| self.ctx.agent_clearance(&record.agent));
-                Ok(CustomerCommand::Update(UpdateCustomer { agent_clearance, ..update.clone() }))
+                Ok(CustomerCommand::Update(UpdateCustomer {
+                    agent_clearance,
+                    open_work: open_work.clone(),
+                    ..update.clone()
+                }))
             })
             .await?;
         Ok(Response::new(pb::UpdateCustomerResponse { result: Some(result) }))

@@ -13,6 +13,7 @@ mod handover;
 pub mod lookup;
 mod materials;
 pub mod merge;
+mod open_work;
 pub mod reporting;
 pub mod request;
 mod request_handover;

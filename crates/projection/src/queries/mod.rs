@@ -21,7 +21,7 @@ pub use operations::{
     Dashboard, DueCallback, DueKind, HandlerLoad, SlaBreach, SlaBreachCounts, SlaKind,
 };
 pub use quality::{QualityDimension, QualityFilter, QualityRow};
-pub use records::{ComplaintFilter, CustomerFilter, Holding};
+pub use records::{ComplaintFilter, CustomerFilter, Holding, OpenWork};
 pub use requests::RequestFilter;
 pub use row_access::RowAccess;
 pub use sla::AtRisk;

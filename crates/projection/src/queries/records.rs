@@ -1,4 +1,5 @@
-//! Single records and filtered, paged lists of customers and complaints.
+//! Single records and filtered, paged lists of customers and complaints, and the open
+//! work each customer's staff hold.
 
 use super::{Page, Paged, ReadModels};
 use crate::error::ProjectionError;
@@ -33,6 +34,18 @@ pub struct ComplaintFilter {
     pub max_confidentiality_rank: Option<i64>,
     /// R-P4: leaves out the cases whose respondent this staff member is.
     pub not_respondent: Option<String>,
+}
+
+/// A customer's open case or request and who holds it (a case's handler, a request's
+/// agent; `None`: nobody yet), for the check on a change of the customer's level (R-C6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenWork {
+    /// `complaint` or `request`.
+    pub kind: &'static str,
+    pub id: String,
+    /// The case number of a case.
+    pub case_number: Option<String>,
+    pub holder: Option<String>,
 }
 
 /// Builds `AND column = $n` clauses for the filters that are set.
@@ -210,6 +223,51 @@ impl ReadModels {
             )
             .await?;
         rows.iter().map(|row| row.text("customer_id")).collect()
+    }
+
+    /// The open cases and requests of `customer_id` and of every record merged into it
+    /// (they are read at its level, R-C6), with who holds each.
+    pub async fn open_work_of(&self, customer_id: &str) -> Result<Vec<OpenWork>, ProjectionError> {
+        let customers =
+            "(SELECT CAST($1 AS TEXT) UNION SELECT customer_id FROM rm_customers WHERE merged_into = $1)";
+        let cases = self
+            .db()
+            .fetch_all(
+                &format!(
+                    "SELECT complaint_id, case_number, handler FROM rm_complaints \
+                     WHERE customer_id IN {customers} AND status = 'open' ORDER BY complaint_id"
+                ),
+                &crate::params![customer_id],
+            )
+            .await?;
+        let requests = self
+            .db()
+            .fetch_all(
+                &format!(
+                    "SELECT request_id, agent FROM rm_requests \
+                     WHERE customer_id IN {customers} AND status = 'open' ORDER BY request_id"
+                ),
+                &crate::params![customer_id],
+            )
+            .await?;
+        let mut work = Vec::with_capacity(cases.len() + requests.len());
+        for row in &cases {
+            work.push(OpenWork {
+                kind: "complaint",
+                id: row.text("complaint_id")?,
+                case_number: Some(row.text("case_number")?),
+                holder: row.opt_text("handler")?,
+            });
+        }
+        for row in &requests {
+            work.push(OpenWork {
+                kind: "request",
+                id: row.text("request_id")?,
+                case_number: None,
+                holder: row.opt_text("agent")?,
+            });
+        }
+        Ok(work)
     }
 }
 

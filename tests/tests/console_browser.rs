@@ -398,6 +398,16 @@ async fn compliance_and_analyst(client: &Client, app: &TestApp, history: &Script
     visit(client, app, "/operations").await;
     client.find(Locator::Id("workload-withheld")).await.expect("no per-staff rows");
     screenshot(client, &format!("{prefix}-operations-analyst")).await;
+    // Satisfaction by handler is a figure per staff member (issue 22 F3): withheld, said.
+    visit(client, app, "/satisfaction").await;
+    client.find(Locator::Id("handler-withheld")).await.expect("no per-handler groups");
+    let per_handler = client.find_all(Locator::Css(r#"tr[data-group^="handler:"]"#)).await;
+    assert_eq!(per_handler.expect("rows").len(), 0, "no handler rows for an analyst");
+    assert!(!client
+        .find_all(Locator::Css(r#"tr[data-group^="month:"]"#))
+        .await
+        .expect("rows")
+        .is_empty());
     visit(client, app, &format!("/cases/{closed}")).await;
     client.find(Locator::Css(r#"section.refusal[data-status="403"]"#)).await.expect("refused");
     screenshot(client, &format!("{prefix}-case-refused-analyst")).await;

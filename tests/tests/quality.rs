@@ -309,7 +309,7 @@ async fn quality_metrics_match_a_hand_computed_history(backend: Backend) {
     assert!(march.handler.is_empty() && march.channel.is_empty() && march.kind.is_empty());
 
     // By handler, over every month: C counts for h2, who has it now; F has none.
-    let handlers = desk.quality("an1", &[pb::QualityDimension::Handler], |_| {}).await;
+    let handlers = desk.quality("s1", &[pb::QualityDimension::Handler], |_| {}).await;
     let handlers: Vec<(&str, Counts, [Option<f64>; 4])> =
         handlers.iter().map(|g| (g.handler.as_str(), counts(g), times(g))).collect();
     assert_eq!(
@@ -347,6 +347,56 @@ async fn quality_metrics_match_a_hand_computed_history(backend: Backend) {
     assert_eq!(email.iter().map(counts).collect::<Vec<_>>(), [[1, 1, 0, 0, 0, 0, 0, 0]]);
     let requests = desk.quality("an1", &[], |request| request.kind = "request".into()).await;
     assert_eq!(requests.iter().map(counts).collect::<Vec<_>>(), [[0; 8]], "no request yet");
+
+    // Figures per handler are figures per staff member (issue 22 F3): an analyst, who
+    // reads aggregates only, gets none, grouped or filtered, and is told they were
+    // withheld; unassigned cases (`none`) and every other grouping are aggregates.
+    let mut analyst = desk.app.clients(Some("an1")).await;
+    let per_staff = [
+        (vec![pb::QualityDimension::Handler as i32], ""),
+        (vec![pb::QualityDimension::Month as i32, pb::QualityDimension::Handler as i32], ""),
+        (vec![pb::QualityDimension::Channel as i32], "h1"),
+        (vec![], "h2"),
+    ];
+    for (group_by, handler) in per_staff {
+        let request = pb::GetQualityMetricsRequest {
+            group_by: group_by.clone(),
+            handler: handler.into(),
+            ..Default::default()
+        };
+        let answer = analyst.reports.get_quality_metrics(request).await.expect("answered");
+        let answer = answer.into_inner();
+        assert!(answer.groups.is_empty(), "{group_by:?} {handler}: {:?}", answer.groups);
+        assert!(answer.handler_groups_withheld, "{group_by:?} {handler}");
+    }
+    let unassigned = pb::GetQualityMetricsRequest { handler: "none".into(), ..Default::default() };
+    let answer = analyst.reports.get_quality_metrics(unassigned).await.expect("answered");
+    let answer = answer.into_inner();
+    assert!(!answer.handler_groups_withheld && answer.groups.len() == 1, "{answer:?}");
+    assert_eq!(answer.groups.iter().map(counts).collect::<Vec<_>>(), [[1, 0, 0, 0, 0, 0, 0, 0]]);
+    // The same rule for satisfaction by handler.
+    for (grouping, withheld) in [
+        (pb::SatisfactionGrouping::Handler, true),
+        (pb::SatisfactionGrouping::Month, false),
+        (pb::SatisfactionGrouping::Channel, false),
+    ] {
+        let request =
+            pb::GetSatisfactionMetricsRequest { group_by: grouping.into(), ..Default::default() };
+        let answer = analyst.reports.get_satisfaction_metrics(request.clone()).await;
+        let answer = answer.expect("answered").into_inner();
+        assert_eq!(answer.handler_groups_withheld, withheld, "{grouping:?}");
+        assert_eq!(answer.groups.is_empty(), withheld, "{grouping:?}: {:?}", answer.groups);
+        let mut s1 = desk.app.clients(Some("s1")).await;
+        let answer = s1.reports.get_satisfaction_metrics(request).await.expect("answered");
+        let answer = answer.into_inner();
+        assert!(!answer.handler_groups_withheld && !answer.groups.is_empty(), "{grouping:?}");
+    }
+    let supervisor = desk.quality("s1", &[pb::QualityDimension::Handler], |_| {}).await;
+    assert_eq!(supervisor.len(), 3, "h1, h2 and none for a supervisor");
+    let mut s1 = desk.app.clients(Some("s1")).await;
+    let request = pb::GetQualityMetricsRequest { handler: "h1".into(), ..Default::default() };
+    let answer = s1.reports.get_quality_metrics(request).await.expect("answered").into_inner();
+    assert!(!answer.handler_groups_withheld && !answer.groups.is_empty());
 
     // The aggregates hold exactly what a scan of the case rows gives, and a rebuild
     // from the log gives the same rows and the same answers.

@@ -756,6 +756,13 @@ impl Access {
         self.grant == Grant::Aggregates
     }
 
+    /// Whether figures per staff member are withheld from the caller: a report's rows or
+    /// groups per handler (workload, satisfaction or quality by handler, or filtered to
+    /// one) describe a person, not the service, so aggregates-only callers get none.
+    pub fn withholds_per_staff(&self) -> bool {
+        self.aggregates_only()
+    }
+
     /// R-C6: an existing record (`what` `id`: a customer, or a case of a customer) at
     /// `level` above the caller's clearance is not found, as if it did not exist: a
     /// refusal would tell that it does.

@@ -150,8 +150,7 @@ impl ReportingService for Reports {
             self.prepare(&who, Rpc::GetDashboard, req.min_position, req.as_of.as_ref()).await?;
         let dashboard =
             self.ctx.reports.dashboard(as_of, &self.ctx.policy()).await.map_err(ApiError::from)?;
-        // Per-staff rows are not aggregates.
-        let withheld = access.aggregates_only();
+        let withheld = access.withholds_per_staff();
         let workload = if withheld { Vec::new() } else { dashboard.workload };
         Ok(Response::new(pb::GetDashboardResponse {
             open_by_stage: dashboard
@@ -200,7 +199,7 @@ impl ReportingService for Reports {
             f.violation("kind", "is not a callback kind");
         }
         f.finish()?;
-        let (_, as_of) = self
+        let (access, as_of) = self
             .prepare(&who, Rpc::GetSatisfactionMetrics, req.min_position, req.as_of.as_ref())
             .await?;
         // Coverage (R-C5) is kept for the present: the read model holds each customer's
@@ -220,8 +219,12 @@ impl ReportingService for Reports {
             kind: (!req.kind.is_empty()).then(|| req.kind.clone()),
         };
         let group_by = group_by.unwrap_or(GroupBy::Total);
-        let groups =
-            self.ctx.reports.satisfaction(&filter, group_by).await.map_err(ApiError::from)?;
+        let withheld = group_by == GroupBy::Handler && access.withholds_per_staff();
+        let groups = if withheld {
+            Vec::new()
+        } else {
+            self.ctx.reports.satisfaction(&filter, group_by).await.map_err(ApiError::from)?
+        };
         let coverage = self
             .ctx
             .models
@@ -253,6 +256,7 @@ impl ReportingService for Reports {
                     target: c.target,
                 })
                 .collect(),
+            handler_groups_withheld: withheld,
         }))
     }
 
@@ -346,12 +350,19 @@ impl ReportingService for Reports {
         let who = principal(&request)?;
         let req = request.into_inner();
         let (filter, group_by) = quality_request(&req)?;
-        // Analysts included: every figure is a count over cases, and handler keys are
-        // staff codes, as in satisfaction by handler.
-        self.prepare(&who, Rpc::GetQualityMetrics, req.min_position, None).await?;
-        let groups = self.ctx.reports.quality(&filter, &group_by).await.map_err(ApiError::from)?;
+        let (access, _) =
+            self.prepare(&who, Rpc::GetQualityMetrics, req.min_position, None).await?;
+        let per_staff = group_by.contains(&QualityDimension::Handler)
+            || filter.handler.as_deref().is_some_and(|handler| handler != NONE);
+        let withheld = per_staff && access.withholds_per_staff();
+        let groups = if withheld {
+            Vec::new()
+        } else {
+            self.ctx.reports.quality(&filter, &group_by).await.map_err(ApiError::from)?
+        };
         Ok(Response::new(pb::GetQualityMetricsResponse {
             groups: groups.into_iter().map(quality_out).collect(),
+            handler_groups_withheld: withheld,
         }))
     }
 

@@ -20,6 +20,7 @@ pub async fn page(State(state): State<Shared>, signed: Signed) -> Response {
     let reports = state.services.reporting();
     let mut by = Vec::new();
     let mut coverage = Vec::new();
+    let mut handlers_withheld = false;
     for grouping in [
         pb::SatisfactionGrouping::Month,
         pb::SatisfactionGrouping::Handler,
@@ -32,6 +33,7 @@ pub async fn page(State(state): State<Shared>, signed: Signed) -> Response {
         match signed.call(&state, REPORTS, metrics).await {
             Ok(answer) => {
                 let answer = answer.into_inner();
+                handlers_withheld |= answer.handler_groups_withheld;
                 by.push(answer.groups);
                 coverage = answer.coverage;
             }
@@ -68,6 +70,9 @@ pub async fn page(State(state): State<Shared>, signed: Signed) -> Response {
         @for (key, title, groups) in [("handler", t.by_handler, &handlers), ("channel", t.by_channel, &channels), ("category", t.by_category, &categories)] {
             section {
                 h2 { (title) }
+                @if key == "handler" && handlers_withheld {
+                    p.note #handler-withheld { (t.workload_withheld) }
+                }
                 (charts::bars(&format!("chart-{key}"), &groups.iter().map(|g| (g.key.clone(), g.satisfaction_rate)).collect::<Vec<_>>(), 1.0, percent))
                 (groups_table(t, key, groups))
             }

@@ -23,6 +23,7 @@ kefu_tests::on_both_backends!(
     an_unanswered_request_is_at_risk_then_breached_on_the_sla_lists,
     a_request_callback_is_owned_by_the_customers_agent_who_makes_it,
     a_departure_hands_over_the_leavers_open_requests,
+    a_request_escalated_against_its_agent_does_not_name_the_complaint_to_them,
 );
 
 const DESCRIPTION: &str = "the water heater from order 77 leaks at the valve";
@@ -307,10 +308,14 @@ async fn an_escalation_files_one_complaint_linked_both_ways_and_clocked_from_the
     assert_eq!(filed.customer_id, customer);
     assert_eq!(filed.description, DESCRIPTION, "the request's own words");
     assert_eq!(filed.channel, pb::IntakeChannel::Phone as i32);
-    // R-P7: the complaint's clocks run from the request's receipt, not the escalation.
+    // R-P7: the complaint's clocks run from the request's receipt, not the escalation;
+    // but the request was answered (its first contact made in time), so the complaint's
+    // own first response, how it is handled, is due 12 hours from the escalation
+    // (issue 22 F6; an unanswered request keeps the receipt's clock, below).
     assert_eq!(time(&filed.received_at), received_at);
-    assert_eq!(time(&filed.first_response_due_at), received_at + TimeDelta::hours(12));
     assert!(time(&filed.filed_at) > received_at);
+    assert_eq!(time(&filed.first_response_due_at), time(&filed.filed_at) + TimeDelta::hours(12));
+    assert!(time(&filed.resolution_due_at) < time(&filed.filed_at) + TimeDelta::days(30));
 
     // A retry under the same key answers the same; another key is refused, unwritten.
     let again = a1.requests.escalate_to_complaint(asked).await.expect("retry").into_inner();
@@ -516,4 +521,43 @@ async fn a_departure_hands_over_the_leavers_open_requests(app: &TestApp) {
     assert_eq!(resolved.agent, "x0", "a settled request keeps who settled it");
     let refused = x0.requests.escalate_to_complaint(escalate(&id)).await;
     assert!(refused.is_err(), "the leaver no longer acts on it: {refused:?}");
+}
+
+/// R-P4 (issue 22 F5): a request escalated naming its own agent as the respondent stays
+/// theirs to read (escalated), but neither `GetRequest` nor `ListRequests` names the
+/// complaint against them, as `GetComplaint` refuses it; a supervisor reads the link.
+/// And R-P7 (F6): the request was never answered, so the complaint's first response is
+/// due 12 hours from the request's receipt, escalation or not.
+async fn a_request_escalated_against_its_agent_does_not_name_the_complaint_to_them(app: &TestApp) {
+    let (customer, id, _, received_at) = received(app).await;
+    let mut a1 = app.clients(Some("a1")).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let mut against = escalate(&id);
+    against.respondent = "a1".into();
+    let answer = supervisor.requests.escalate_to_complaint(against).await.expect("escalate");
+    let answer = answer.into_inner();
+    let position = answer.result.as_ref().expect("result").position;
+    let filed = complaint(&mut supervisor, &answer.case_number).await;
+    assert_eq!(time(&filed.first_response_due_at), received_at + TimeDelta::hours(12));
+
+    let shown = get(&mut a1, &id).await.expect("its agent still reads it");
+    assert_eq!(shown.status, pb::RequestStatus::Escalated as i32);
+    assert_eq!((shown.complaint_id.as_str(), shown.case_number.as_str()), ("", ""));
+    assert!(shown.redacted_fields.contains(&"RequestEscalated.complaint_id".to_owned()));
+    let rows = listed(&mut a1, position).await;
+    let row = rows.iter().find(|row| row.service_request_id == id).expect("listed");
+    assert_eq!((row.complaint_id.as_str(), row.case_number.as_str()), ("", ""));
+    let encoded = format!("{shown:?}{rows:?}");
+    assert!(!encoded.contains(&answer.complaint_id) && !encoded.contains(&answer.case_number));
+    let status = a1
+        .complaints
+        .get_complaint(pb::GetComplaintRequest { complaint: answer.complaint_id.clone() })
+        .await
+        .expect_err("R-P4");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+
+    let shown = get(&mut supervisor, &id).await.expect("a supervisor reads it");
+    assert_eq!((shown.complaint_id, shown.case_number), (answer.complaint_id, answer.case_number));
+    assert!(shown.redacted_fields.is_empty(), "{:?}", shown.redacted_fields);
+    assert_eq!(shown.customer_id, customer);
 }

@@ -218,15 +218,29 @@ fn a_complaint_from_a_request_names_it_and_runs_from_its_receipt_r_p7() {
         "0193a5e0-0000-7000-8000-0000000000e1".parse().unwrap();
     let mut command = file_command(Severity::Normal, None);
     command.received_at = at(-20);
-    command.from_request = Some(request);
-    let (events, case) = given::<Complaint>([]).when(ComplaintCommand::File(command)).events();
+    command.from_request = Some(FromRequest { id: request, answered: false });
+    let (events, case) =
+        given::<Complaint>([]).when(ComplaintCommand::File(command.clone())).events();
     let ComplaintEvent::ComplaintFiled(filed) = &events[0] else { panic!("{events:?}") };
     assert_eq!(filed.from_request, Some(request));
     assert_eq!(filed.received_at, at(-20));
     assert_eq!(filed.filed_at, at(1));
-    // Version 0: 12 calendar hours from the request's receipt, already past.
+    // Version 0: 12 calendar hours from the request's receipt, already past: an
+    // unanswered request's escalation buys no time.
     assert_eq!(filed.terms.first_response_due_at, at(-8));
     assert_eq!(case.unwrap().from_request, Some(request));
+    let resolution_due = filed.terms.resolution_due_at;
+
+    // Answered (R-P7's first contact made on the request): the complaint's own first
+    // response, how it is handled, is due 12 hours from the escalation; the resolution
+    // still runs from the receipt.
+    command.from_request = Some(FromRequest { id: request, answered: true });
+    let (events, _) = given::<Complaint>([]).when(ComplaintCommand::File(command)).events();
+    let ComplaintEvent::ComplaintFiled(filed) = &events[0] else { panic!("{events:?}") };
+    assert_eq!(filed.terms.first_response_due_at, at(13));
+    assert!(filed.terms.first_response_at_risk_at > at(1));
+    assert_eq!(filed.terms.resolution_due_at, resolution_due, "from the receipt");
+    assert_eq!(filed.received_at, at(-20));
 }
 
 #[test]

@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use kefu_domain::case_register::{self, CaseRegister, CaseRegisterEvent, IssueCaseNumber};
-use kefu_domain::complaint::{Complaint, ComplaintCommand, FileComplaint};
+use kefu_domain::complaint::{Complaint, ComplaintCommand, FileComplaint, FromRequest};
 use kefu_domain::customer::Customer;
 use kefu_domain::request::*;
 use kefu_domain::{
@@ -176,7 +176,10 @@ impl Requests {
                 received_at: record.received_at,
                 policy,
                 tier,
-                from_request: Some(asked.request_id),
+                from_request: Some(FromRequest {
+                    id: asked.request_id,
+                    answered: record.first_response_at.is_some(),
+                }),
             }),
             at,
         )?;

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use kefu_domain::complaint::Complaint;
 use kefu_domain::customer::{Customer, CustomerForgotten};
 use kefu_domain::request::*;
 use kefu_domain::{
-    balance, taxonomy, Aggregate, Confidentiality, CustomerId, DomainError, RequestKind,
-    ServiceRequest, ServiceRequestId, StaffId, StaffRole,
+    balance, taxonomy, Aggregate, ComplaintId, Confidentiality, CustomerId, DomainError,
+    RequestKind, ServiceRequest, ServiceRequestId, StaffId, StaffRole,
 };
 use kefu_event_store::{Condition, Direction};
 use kefu_projection::queries::RequestFilter;
@@ -278,9 +279,36 @@ impl Requests {
                 shown.redacted_fields.push(format!("{}.{field}", event.event.event_type));
             }
         }
+        if self.names_a_case_against(&who, &shown.complaint_id, &mut BTreeMap::new()).await? {
+            unlink(&mut shown);
+            shown.redacted_fields.push("RequestEscalated.complaint_id".into());
+            shown.redacted_fields.push("RequestEscalated.case_number".into());
+        }
         shown.redacted_fields.sort();
         shown.redacted_fields.dedup();
         Ok(shown)
+    }
+
+    /// R-P4 (issue 22 F5): whether `complaint_id` (a request's escalation, if any) is a
+    /// complaint against the reader, who must not learn of it from the request either
+    /// (`GetComplaint` refuses them). `seen` keeps the answers of one call.
+    async fn names_a_case_against(
+        &self,
+        who: &Principal,
+        complaint_id: &str,
+        seen: &mut BTreeMap<String, bool>,
+    ) -> Result<bool, ApiError> {
+        let (Ok(me), Ok(complaint)) = (who.staff_id(), complaint_id.parse::<ComplaintId>()) else {
+            return Ok(false);
+        };
+        if let Some(against) = seen.get(complaint_id) {
+            return Ok(*against);
+        }
+        let case_stream = stream(complaint.stream_name())?;
+        let (case, _, _) = self.ctx.commands.load_unopened::<Complaint>(&case_stream).await?;
+        let against = case.is_some_and(|case| case.respondent.as_ref() == Some(&me));
+        seen.insert(complaint_id.to_owned(), against);
+        Ok(against)
     }
 
     async fn list(
@@ -337,13 +365,18 @@ impl Requests {
         // model's query is left out (the feed's reader reads the customer's stream).
         let mut reader = (access.max_level() < Confidentiality::Secret)
             .then(|| crate::feed::Reader::new(self.ctx.clone(), who.clone()));
+        let mut seen = BTreeMap::new();
         for row in &paged.rows {
             if let (Some(reader), Ok(customer)) = (reader.as_mut(), row.customer_id.parse()) {
                 if !reader.cleared_for(customer).await? {
                     continue;
                 }
             }
-            requests.push(listed(row));
+            let mut shown = listed(row);
+            if self.names_a_case_against(&who, &shown.complaint_id, &mut seen).await? {
+                unlink(&mut shown);
+            }
+            requests.push(shown);
         }
         Ok(pb::ListRequestsResponse { requests, next_page_token: paged.next.unwrap_or_default() })
     }
@@ -406,6 +439,13 @@ fn view(record: &RequestRecord, version: u64, called_back: bool) -> pb::ServiceR
         version,
         redacted_fields: Vec::new(),
     }
+}
+
+/// A request as read by the respondent of the complaint it became: escalated, to nothing
+/// they may be told of (R-P4).
+fn unlink(shown: &mut pb::ServiceRequest) {
+    shown.complaint_id.clear();
+    shown.case_number.clear();
 }
 
 fn listed(row: &RequestRow) -> pb::ServiceRequest {

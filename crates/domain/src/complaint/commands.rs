@@ -33,7 +33,17 @@ pub struct FileComplaint {
     pub tier: Tier,
     /// The service request this complaint was escalated from (its receipt is
     /// `received_at`, so the clocks run from the request's receipt).
-    pub from_request: Option<ServiceRequestId>,
+    pub from_request: Option<FromRequest>,
+}
+
+/// The service request a complaint is escalated from (`EscalateToComplaint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FromRequest {
+    pub id: ServiceRequestId,
+    /// Whether the request had its first response before the escalation: the customer
+    /// was contacted within R-P7's time then, and the complaint's own first response
+    /// (telling them how the complaint is handled) runs from the escalation.
+    pub answered: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

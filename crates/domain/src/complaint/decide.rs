@@ -200,13 +200,28 @@ fn file_complaint(
             year: crate::case_register::case_year(now, zone),
         });
     }
-    let terms = CaseTerms::under(
+    let mut terms = CaseTerms::under(
         file.policy.version,
         &file.policy.policy,
         file.received_at,
         file.severity,
         Some(file.tier),
     );
+    // R-P7 for an escalated request: an answered request already had its first contact
+    // in time; what is due now is telling the complainant how the complaint is handled,
+    // within the rule's time of the escalation. An unanswered one keeps the receipt's
+    // clock (an escalation never buys time), as does the resolution either way.
+    if file.from_request.is_some_and(|from| from.answered) {
+        let escalated = CaseTerms::under(
+            file.policy.version,
+            &file.policy.policy,
+            now,
+            file.severity,
+            Some(file.tier),
+        );
+        terms.first_response_due_at = escalated.first_response_due_at;
+        terms.first_response_at_risk_at = escalated.first_response_at_risk_at;
+    }
     Ok(vec![ComplaintFiled {
         complaint_id: file.complaint_id,
         case_number: file.case_number,
@@ -221,7 +236,7 @@ fn file_complaint(
         received_at: file.received_at,
         filed_at: now,
         terms,
-        from_request: file.from_request,
+        from_request: file.from_request.map(|from| from.id),
     }
     .into()])
 }

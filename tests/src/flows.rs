@@ -289,3 +289,34 @@ pub fn complaint_callback(
         called_at: None,
     }
 }
+
+/// Raises `customer` to `level` by writing the update straight to `store`'s log, past
+/// whoever holds their open work. The API refuses such a raise (`HOLDERS_NOT_CLEARED`,
+/// issue 22 F1), but the state it leaves stays possible: a token's clearance lowered in
+/// the configuration leaves a handler below the level too, as does a log written by an
+/// earlier build; tests of what such a handler may do build it this way.
+pub async fn raise_past_the_holders(
+    store: &kefu_event_store::EventStore,
+    customer: &str,
+    level: kefu_domain::Confidentiality,
+) {
+    use kefu_domain::customer::{CustomerEvent, CustomerUpdated};
+    use kefu_domain::DomainEvent;
+    use kefu_event_store::{ExpectedVersion, Metadata, NewEvent, StreamId};
+    let id: kefu_domain::CustomerId = customer.parse().expect("a customer id");
+    let event = CustomerEvent::CustomerUpdated(CustomerUpdated {
+        name: None,
+        contacts: None,
+        confidentiality: Some(level),
+        updated_at: chrono::Utc::now(),
+    });
+    let new = NewEvent::new(
+        uuid::Uuid::now_v7(),
+        event.event_type(),
+        event.schema_version(),
+        event.to_payload(),
+    );
+    let metadata = Metadata { actor: Some("admin".into()), ..Metadata::default() };
+    let stream = StreamId::new(id.stream_name()).expect("a stream");
+    store.append(&stream, ExpectedVersion::Any, &[new], &metadata).await.expect("raised");
+}

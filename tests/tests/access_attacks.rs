@@ -512,7 +512,8 @@ async fn nobody_changes_a_case_they_are_not_cleared_to_read(app: &TestApp) {
     admin.complaints.assign_handler(assign(&case, "h-sec")).await.expect("cleared handler");
 
     // A handler assigned while the customer was public, who is not cleared once the
-    // customer is raised: every step of the lifecycle is refused them.
+    // customer is raised: the raise waits for a cleared handler (issue 22 F1), but a
+    // lowered token leaves that state too, and every step of the lifecycle is refused them.
     let public =
         register_to(&mut admin, "Raised Person QU2", pb::Confidentiality::Public, CLEARED_AGENT)
             .await;
@@ -520,7 +521,11 @@ async fn nobody_changes_a_case_they_are_not_cleared_to_read(app: &TestApp) {
     admin.complaints.assign_handler(assign(&raised, "h-pub")).await.expect("cleared then");
     let mut raise = update(&public);
     raise.confidentiality = pb::Confidentiality::Secret as i32;
-    admin.customers.update_customer(raise).await.expect("raise");
+    let status =
+        refused_quietly(app, admin.customers.update_customer(raise), Code::FailedPrecondition, &[])
+            .await;
+    assert_eq!(reason(&status).as_deref(), Some("HOLDERS_NOT_CLEARED"), "{status:?}");
+    raise_past_the_holders(&app.store, &public, kefu_domain::Confidentiality::Secret).await;
     let mut h_pub = app.clients(Some("h-pub")).await;
     hidden(app, h_pub.complaints.contact_complainant(contact(&raised)), &[]).await;
     hidden(app, h_pub.complaints.record_investigation(investigation(&raised)), &[]).await;

@@ -1,6 +1,7 @@
 //! R-C6 at the commit: a case write by someone cleared when it read the customer, racing
 //! a raise of that customer above their clearance, commits before the raise or not at
-//! all: nobody writes to a case they may no longer read.
+//! all: nobody writes to a case they may no longer read. The writer is a supervisor
+//! stepping in: a raise above the case's handler is refused outright (issue 22 F1).
 
 use kefu_api::pb;
 use kefu_tests::flows::*;
@@ -41,7 +42,7 @@ async fn a_case_write_racing_a_raise_above_the_writer_commits_before_it_or_not(a
     let customer = raisable(app, "Raised In A Race").await;
     let (case, _) = file(&mut admin, &customer, pb::Severity::Normal, "").await;
     let late = raced(app, &case, &customer).await;
-    assert!(late.is_empty(), "h1 wrote after the raise above them (round, raise, write): {late:?}");
+    assert!(late.is_empty(), "s1 wrote after the raise above them (round, raise, write): {late:?}");
 }
 
 /// The same race on the case of a duplicate merged into the customer raised: the
@@ -64,7 +65,7 @@ async fn a_write_on_a_merged_duplicates_case_racing_a_raise_of_its_survivor_comm
     };
     admin.customers.merge_customers(merge).await.expect("merge");
     let late = raced(app, &case, &survivor).await;
-    assert!(late.is_empty(), "h1 wrote after the raise above them (round, raise, write): {late:?}");
+    assert!(late.is_empty(), "s1 wrote after the raise above them (round, raise, write): {late:?}");
 }
 
 /// `FileComplaint` checks the filer's clearance against the customer as read; a raise
@@ -120,16 +121,17 @@ async fn a_filing_racing_a_raise_above_the_filer_commits_before_it_or_not(app: &
     println!("{filed} of {ROUNDS} racing filings acknowledged, none after the raise");
 }
 
-/// Rounds of `h1`'s `RecordInvestigation` on `case` racing a raise of `raised` above
-/// h1's clearance (lowered again after each): the rounds where the write committed after.
+/// Rounds of `s1`'s `RecordInvestigation` on `case` (a supervisor stepping in) racing a
+/// raise of `raised` above s1's clearance (lowered again after each): the rounds where
+/// the write committed after.
 async fn raced(app: &TestApp, case: &str, raised: &str) -> Vec<(usize, u64, u64)> {
     let mut admin = app.clients(Some("admin")).await;
-    // h1 is cleared for internal, the customer's level now.
-    admin.complaints.assign_handler(assign(case, "h1")).await.expect("assign");
-    let h1 = app.clients(Some("h1")).await;
+    // The handler is cleared for the raise; s1 for confidential, above the level now.
+    admin.complaints.assign_handler(assign(case, CLEARED_AGENT)).await.expect("assign");
+    let s1 = app.clients(Some("s1")).await;
     let mut late = Vec::new();
     for round in 0..ROUNDS {
-        let (mut raiser, mut handler) = (admin.clone(), h1.clone());
+        let (mut raiser, mut handler) = (admin.clone(), s1.clone());
         let investigation = pb::RecordInvestigationRequest {
             request_id: rid(),
             complaint_id: case.to_owned(),
@@ -137,7 +139,7 @@ async fn raced(app: &TestApp, case: &str, raised: &str) -> Vec<(usize, u64, u64)
             findings: format!("round {round}"),
         };
         let (raise, written) = tokio::join!(
-            raiser.customers.update_customer(classify(raised, pb::Confidentiality::Confidential)),
+            raiser.customers.update_customer(classify(raised, pb::Confidentiality::Secret)),
             handler.complaints.record_investigation(investigation),
         );
         let raise = raise.expect("raise").into_inner().result.expect("result").position;

@@ -840,6 +840,9 @@ pub fn markdown() -> String {
          likewise (R-C6: nobody owns a record they may not read): `RegisterCustomer` (to \
          the named agent, or the least-loaded cleared one), `AssignAgent` and a raise \
          above the agent's clearance are else `FAILED_PRECONDITION` `AGENT_NOT_CLEARED`, \
+         a change of level beyond the clearance of whoever holds the customer's open work \
+         (an open case's handler, an open request's agent) `FAILED_PRECONDITION` \
+         `HOLDERS_NOT_CLEARED` naming each, \
          and a departure hands each customer only to an agent cleared for them (cleared \
          by a token that lets them do the work: an analyst's or service's token clears \
          nobody to own or handle a record). `ArchiveCases` \

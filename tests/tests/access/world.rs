@@ -304,10 +304,8 @@ impl World {
 
     /// A new case of a plain customer at the target's level, handled by `handler`. One
     /// not cleared for that level is assigned while the customer is public, which is then
-    /// raised past them: the handler of a case they may no longer read (R-C6). The API
-    /// refuses such a raise now (`HOLDERS_NOT_CLEARED`, issue 22 F1), but the state stays
-    /// possible: a token's clearance lowered in the configuration leaves it, as does a log
-    /// written by an earlier build; so the raise is written to the log directly.
+    /// raised past them: the handler of a case they may no longer read (R-C6), written to
+    /// the log directly as the API refuses that raise (`flows::raise_past_the_holders`).
     pub async fn case_handled_by(&mut self, handler: &Principal) -> String {
         let cleared = handler.clearance >= TARGET_LEVEL;
         let customer = if cleared {
@@ -322,32 +320,9 @@ impl World {
         let assign = kefu_tests::flows::assign(&id, &handler.id);
         self.admin.complaints.assign_handler(assign).await.unwrap();
         if !cleared {
-            self.raise_past_the_holders(&customer).await;
+            kefu_tests::flows::raise_past_the_holders(&self.store, &customer, TARGET_LEVEL).await;
         }
         id
-    }
-
-    /// Writes `customer`'s raise to the target level straight to the log (see above).
-    async fn raise_past_the_holders(&self, customer: &str) {
-        use kefu_domain::customer::{CustomerEvent, CustomerUpdated};
-        use kefu_domain::DomainEvent;
-        use kefu_event_store::{ExpectedVersion, Metadata, NewEvent, StreamId};
-        let id: kefu_domain::CustomerId = customer.parse().unwrap();
-        let event = CustomerEvent::CustomerUpdated(CustomerUpdated {
-            name: None,
-            contacts: None,
-            confidentiality: Some(TARGET_LEVEL),
-            updated_at: chrono::Utc::now(),
-        });
-        let new = NewEvent::new(
-            uuid::Uuid::now_v7(),
-            event.event_type(),
-            event.schema_version(),
-            event.to_payload(),
-        );
-        let metadata = Metadata { actor: Some("admin".into()), ..Metadata::default() };
-        let stream = StreamId::new(id.stream_name()).unwrap();
-        self.store.append(&stream, ExpectedVersion::Any, &[new], &metadata).await.unwrap();
     }
 
     /// A new case of `T` against `respondent` (R-P4), handled by someone else.

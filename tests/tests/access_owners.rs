@@ -16,6 +16,10 @@ kefu_tests::on_both_backends!(
     only_a_token_that_lets_them_do_the_work_clears_an_owner,
     a_level_changes_only_within_the_clearance_of_everyone_holding_open_work,
     an_assignment_racing_a_raise_never_leaves_work_with_someone_uncleared,
+    a_request_received_racing_a_raise_ends_with_a_cleared_agent,
+    a_case_reopened_after_a_raise_goes_to_a_cleared_handler,
+    a_merge_into_a_higher_survivor_waits_for_the_duplicates_holders,
+    a_refusal_names_no_case_against_the_classifier,
 );
 
 /// `FAILED_PRECONDITION` `AGENT_NOT_CLEARED`, nothing written.
@@ -295,4 +299,128 @@ async fn an_assignment_racing_a_raise_never_leaves_work_with_someone_uncleared(a
             );
         }
     }
+}
+
+/// F1 attacked (issue 22): a request received for an uncleared agent in the moment
+/// between the raise's check and its commit. The raise's sweep (or the receipt's own
+/// check of the level, whichever comes second) leaves the request with a cleared agent.
+async fn a_request_received_racing_a_raise_ends_with_a_cleared_agent(app: &TestApp) {
+    use pb::Confidentiality::{Internal, Secret};
+    standard_staff(app).await;
+    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("a-sec", &[pb::StaffRole::Agent])])
+        .await;
+    let mut admin = app.clients(Some("admin")).await;
+    for round in 0..8 {
+        let name = format!("Raced Request QE{round}");
+        let customer = registered(&mut admin, customer_request(&name, Internal, "h-sec")).await;
+        let mut receiver = app.clients(Some("admin")).await;
+        let mut raiser = app.clients(Some("s-sec")).await;
+        let (received, raised) = tokio::join!(
+            receiver.requests.receive_request(receive(&customer, "a1")),
+            raiser.customers.update_customer(raise(&customer, Secret)),
+        );
+        let (Ok(received), Ok(_)) = (received, raised) else { continue };
+        let id = received.into_inner().result.expect("result").id;
+        let get = pb::GetRequestRequest { service_request_id: id };
+        let shown = admin.requests.get_request(get).await.expect("get").into_inner();
+        let agent = shown.request.expect("request").agent;
+        assert!(["h-sec", "a-sec"].contains(&agent.as_str()), "round {round}: held by {agent}");
+    }
+}
+
+/// F1 attacked (issue 22): a closed case holds nothing up, so its customer may be raised
+/// above its handler; reopened (R-P14), it goes to the least-loaded cleared handler, as a
+/// case reopened after its handler left does (R-C3), not back to someone who may not
+/// read it.
+async fn a_case_reopened_after_a_raise_goes_to_a_cleared_handler(app: &TestApp) {
+    use pb::Confidentiality::{Internal, Secret};
+    standard_staff(app).await;
+    let both: &[pb::StaffRole] = &[pb::StaffRole::Agent, pb::StaffRole::Handler];
+    register_staff(app, &[("h-sec", both), ("a-sec", both)]).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let customer =
+        registered(&mut admin, customer_request("Reopened QF1", Internal, "h-sec")).await;
+    let (case, _) = file(&mut admin, &customer, pb::Severity::Normal, "").await;
+    handle_to_close(app, &case).await;
+    let mut supervisor = app.clients(Some("s-sec")).await;
+    supervisor.customers.update_customer(raise(&customer, Secret)).await.expect("closed: raised");
+    let reopen = pb::ReopenComplaintRequest {
+        request_id: rid(),
+        complaint_id: case.clone(),
+        expected_version: None,
+        cause: "the customer asked again".into(),
+    };
+    supervisor.complaints.reopen_complaint(reopen).await.expect("reopen");
+    let get = pb::GetComplaintRequest { complaint: case.clone() };
+    let shown = admin.complaints.get_complaint(get).await.expect("get").into_inner();
+    let handler = shown.complaint.expect("complaint").handler;
+    assert!(["h-sec", "a-sec"].contains(&handler.as_str()), "reopened to {handler}");
+}
+
+/// F1 attacked (issue 22): a duplicate merged into a higher survivor is read at the
+/// survivor's level from then on, so the merge raises the duplicate's open work and is
+/// refused, like a raise, while an uncleared colleague holds it.
+async fn a_merge_into_a_higher_survivor_waits_for_the_duplicates_holders(app: &TestApp) {
+    use pb::Confidentiality::{Confidential, Internal};
+    standard_staff(app).await;
+    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("a-sec", &[pb::StaffRole::Agent])])
+        .await;
+    let mut admin = app.clients(Some("admin")).await;
+    let duplicate =
+        registered(&mut admin, customer_request("Merged Holder QG1", Internal, "h-sec")).await;
+    let survivor =
+        registered(&mut admin, customer_request("Merged Holder QG1", Confidential, "h-sec")).await;
+    let received = admin.requests.receive_request(receive(&duplicate, "a1")).await;
+    let request_id = received.expect("receive").into_inner().result.expect("result").id;
+    let merge = || pb::MergeCustomersRequest {
+        request_id: rid(),
+        duplicate_id: duplicate.clone(),
+        survivor_id: survivor.clone(),
+        reason: "the same person".into(),
+        ..Default::default()
+    };
+    let status = refused_quietly(
+        app,
+        admin.customers.merge_customers(merge()),
+        Code::FailedPrecondition,
+        &[],
+    )
+    .await;
+    assert_eq!(reason(&status).as_deref(), Some("HOLDERS_NOT_CLEARED"), "{status:?}");
+    assert!(status.message().contains(&request_id), "{}", status.message());
+    admin.requests.assign_request(assign_request(&request_id, "a-sec")).await.expect("to a-sec");
+    admin.customers.merge_customers(merge()).await.expect("merged once a-sec holds it");
+}
+
+/// F1 attacked (issue 22, R-P4): a classifier who is the respondent of one of the
+/// customer's open cases is refused the raise without being told that case's number or
+/// who handles it.
+async fn a_refusal_names_no_case_against_the_classifier(app: &TestApp) {
+    use pb::Confidentiality::{Internal, Secret};
+    standard_staff(app).await;
+    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent])]).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let customer =
+        registered(&mut admin, customer_request("Against Classifier QH1", Internal, "h-sec")).await;
+    let (case, number) = file(&mut admin, &customer, pb::Severity::Normal, "s-sec").await;
+    admin.complaints.assign_handler(kefu_tests::flows::assign(&case, "h1")).await.expect("h1");
+    let mut respondent = app.clients(Some("s-sec")).await;
+    let status = refused_quietly(
+        app,
+        respondent.customers.update_customer(raise(&customer, Secret)),
+        Code::FailedPrecondition,
+        &[&number, &case],
+    )
+    .await;
+    assert_eq!(reason(&status).as_deref(), Some("HOLDERS_NOT_CLEARED"), "{status:?}");
+    assert!(!status.message().contains("h1"), "{}", status.message());
+    // Another classifier is told which case it is.
+    let status = refused_quietly(
+        app,
+        admin.customers.update_customer(raise(&customer, Secret)),
+        Code::FailedPrecondition,
+        &[],
+    )
+    .await;
+    assert!(status.message().contains(&number), "{}", status.message());
 }

@@ -24,6 +24,7 @@ kefu_tests::on_both_backends!(
     a_request_callback_is_owned_by_the_customers_agent_who_makes_it,
     a_departure_hands_over_the_leavers_open_requests,
     a_request_escalated_against_its_agent_does_not_name_the_complaint_to_them,
+    a_late_answer_buys_an_escalated_complaint_no_time,
 );
 
 const DESCRIPTION: &str = "the water heater from order 77 leaks at the valve";
@@ -560,4 +561,22 @@ async fn a_request_escalated_against_its_agent_does_not_name_the_complaint_to_th
     assert_eq!((shown.complaint_id, shown.case_number), (answer.complaint_id, answer.case_number));
     assert!(shown.redacted_fields.is_empty(), "{:?}", shown.redacted_fields);
     assert_eq!(shown.customer_id, customer);
+}
+
+/// R-P7 (issue 22 F6, attacked): only an answer within the request's 12 hours moves the
+/// complaint's first response to the escalation; a late one, given just before
+/// escalating, leaves the complaint due 12 hours from the request's receipt.
+async fn a_late_answer_buys_an_escalated_complaint_no_time(app: &TestApp) {
+    standard_staff(app).await;
+    let mut a1 = app.clients(Some("a1")).await;
+    let customer = register_customer(&mut a1, "Late Answer").await;
+    let mut service = app.clients(Some("svc-web")).await;
+    let received_at = Utc::now().trunc_subsecs(0) - TimeDelta::hours(20);
+    let answer = service.requests.receive_request(receive(&customer, received_at)).await;
+    let id = answer.expect("receive").into_inner().result.expect("result").id;
+    a1.requests.respond_to_request(respond(&id)).await.expect("a late answer");
+    let answer = a1.requests.escalate_to_complaint(escalate(&id)).await.expect("escalate");
+    let mut supervisor = app.clients(Some("s1")).await;
+    let filed = complaint(&mut supervisor, &answer.into_inner().case_number).await;
+    assert_eq!(time(&filed.first_response_due_at), received_at + TimeDelta::hours(12));
 }

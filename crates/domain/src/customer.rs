@@ -179,8 +179,10 @@ pub struct UpdateCustomer {
 /// A piece of a customer's open work and who holds it, for the check on a change of level.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenWork {
-    /// How a refusal names it to the classifier (a case number, a request id).
-    pub label: String,
+    /// How a refusal names it to the classifier (a case number, a request id); `None`
+    /// for a case they may not be told of (one against them, R-P4): neither it nor its
+    /// holder is named.
+    pub label: Option<String>,
     pub holder: StaffId,
     /// `None`: cleared for nothing (no longer on the tokens).
     pub clearance: Option<Confidentiality>,
@@ -232,6 +234,10 @@ pub struct Absorb {
     /// The duplicate's level: a merge never lowers one (R-C6), since a merged record is
     /// read at its survivor's level from then on.
     pub duplicate_level: Confidentiality,
+    /// Resolved by the caller: who holds the duplicate's open work. Read at the
+    /// survivor's level from then on, so a merge into a higher survivor raises it, within
+    /// every holder's clearance like any raise (R-C6 with R-C3).
+    pub duplicate_work: Vec<OpenWork>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -323,15 +329,7 @@ impl Aggregate for Customer {
                     if !cleared(update.agent_clearance, level) {
                         return Err(DomainError::AgentNotCleared);
                     }
-                    let uncleared: Vec<String> = update
-                        .open_work
-                        .iter()
-                        .filter(|work| !cleared(work.clearance, level))
-                        .map(|work| format!("{} held by {}", work.label, work.holder))
-                        .collect();
-                    if !uncleared.is_empty() {
-                        return Err(DomainError::HoldersNotCleared(uncleared.join(", ")));
-                    }
+                    holders_cleared(&update.open_work, level)?;
                 }
                 changed.into()
             }
@@ -408,6 +406,9 @@ impl Aggregate for Customer {
                 }
                 if absorb.duplicate_level > record.confidentiality {
                     return Err(DomainError::MergeLowersLevel);
+                }
+                if absorb.duplicate_level != record.confidentiality {
+                    holders_cleared(&absorb.duplicate_work, record.confidentiality)?;
                 }
                 CustomerAbsorbed {
                     duplicate: absorb.duplicate,
@@ -532,6 +533,26 @@ fn register(
 }
 
 /// R-C6: whether an agent of `clearance` may own a customer at `level`.
+/// R-C6 with R-C3: everyone holding `work` may read a record at `level`; else the
+/// refusal names each piece of work and its holder.
+fn holders_cleared(work: &[OpenWork], level: Confidentiality) -> Result<(), DomainError> {
+    let uncleared: Vec<String> = work
+        .iter()
+        .filter(|work| !cleared(work.clearance, level))
+        .map(|work| match &work.label {
+            Some(label) => format!("{label} held by {}", work.holder),
+            None => {
+                "an open case you may not see (a supervisor cleared for it reassigns it)".into()
+            }
+        })
+        .collect();
+    if uncleared.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::HoldersNotCleared(uncleared.join(", ")))
+    }
+}
+
 fn cleared(clearance: Option<Confidentiality>, level: Confidentiality) -> bool {
     clearance.is_some_and(|clearance| level <= clearance)
 }

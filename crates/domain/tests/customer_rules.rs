@@ -315,7 +315,7 @@ fn a_customer_is_owned_only_by_an_agent_cleared_for_their_level_r_c6() {
 fn a_level_change_stays_within_the_clearance_of_everyone_holding_open_work_r_c6() {
     use Confidentiality::{Confidential, Internal, Public, Secret};
     let work = |label: &str, holder: &str, clearance| OpenWork {
-        label: label.to_owned(),
+        label: Some(label.to_owned()),
         holder: staff(holder),
         clearance,
     };

@@ -44,7 +44,12 @@ fn absorb_at(
     also: Vec<CustomerId>,
     level: Confidentiality,
 ) -> CustomerCommand {
-    CustomerCommand::Absorb(Absorb { duplicate, also, duplicate_level: level })
+    CustomerCommand::Absorb(Absorb {
+        duplicate,
+        also,
+        duplicate_level: level,
+        duplicate_work: vec![],
+    })
 }
 
 fn merged(survivor: CustomerId) -> CustomerEvent {
@@ -144,5 +149,33 @@ fn a_merge_never_lowers_a_level() {
         let (events, _) =
             given::<Customer>([registered(id(1))]).when(absorb_at(id(2), vec![], level)).events();
         assert_eq!(events.len(), 1, "absorbed at or below the survivor's level: {level:?}");
+    }
+}
+
+#[test]
+fn a_merge_into_a_higher_survivor_raises_the_duplicates_work_within_its_holders_clearance() {
+    // The survivor is internal: a public duplicate's work is read at internal from then on.
+    let held = |clearance| {
+        vec![OpenWork { label: Some("request r-9".into()), holder: staff("a-pub"), clearance }]
+    };
+    let absorb = |level, work| {
+        CustomerCommand::Absorb(Absorb {
+            duplicate: id(2),
+            also: vec![],
+            duplicate_level: level,
+            duplicate_work: work,
+        })
+    };
+    given::<Customer>([registered(id(1))])
+        .when(absorb(Confidentiality::Public, held(Some(Confidentiality::Public))))
+        .then_error(DomainError::HoldersNotCleared("request r-9 held by a-pub".into()));
+    for (level, clearance) in [
+        (Confidentiality::Public, Some(Confidentiality::Internal)),
+        // At the survivor's level already: nothing is raised.
+        (Confidentiality::Internal, Some(Confidentiality::Public)),
+    ] {
+        let (events, _) =
+            given::<Customer>([registered(id(1))]).when(absorb(level, held(clearance))).events();
+        assert_eq!(events.len(), 1, "{level:?} {clearance:?}");
     }
 }

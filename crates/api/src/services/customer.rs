@@ -415,9 +415,10 @@ impl CustomerService for Customers {
         // R-C6 with R-C3: a level may change only within the clearance of whoever holds
         // the customer's open work, as read now and held so until the change commits.
         let open_work = match (&classify_access, update.confidentiality) {
-            (Some(_), Some(_)) => Some(self.ctx.open_work(customer_id).await?),
+            (Some(_), Some(_)) => Some(self.ctx.open_work(&who, customer_id).await?),
             _ => None,
         };
+        let changes_level = open_work.is_some();
         let (open_work, held) = open_work.map_or((Vec::new(), Vec::new()), |o| (o.work, o.held));
         let fingerprint = Fingerprint::of("UpdateCustomer", &req);
         let request =
@@ -445,6 +446,9 @@ impl CustomerService for Customers {
                 }))
             })
             .await?;
+        if changes_level {
+            self.ctx.sweep_open_work(&who, &req.request_id, customer_id).await?;
+        }
         Ok(Response::new(pb::UpdateCustomerResponse { result: Some(result) }))
     }
 

@@ -178,7 +178,10 @@ impl Requests {
                 tier,
                 from_request: Some(FromRequest {
                     id: asked.request_id,
-                    answered: record.first_response_at.is_some(),
+                    // In time only: a late answer just before escalating buys nothing.
+                    answered: record
+                        .first_response_at
+                        .is_some_and(|at| at <= record.terms.first_response_due_at),
                 }),
             }),
             at,

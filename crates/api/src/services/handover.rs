@@ -51,7 +51,8 @@ impl Ctx {
     }
 
     /// R-C3 with R-P14: a case reopened (by `request_id` of `who`) while its handler has
-    /// left goes to the least-loaded active handler it accepts, as a departure would
+    /// left, or is no longer cleared for its customer (R-C6: a raise while the case was
+    /// closed), goes to the least-loaded active handler it accepts, as a departure would
     /// have handed it over had it been open, under a key derived from the reopening
     /// request (a retry repeats it). Left where it is, and logged, when nobody can take
     /// it. The position of the handover, if one was written now or before.
@@ -61,17 +62,34 @@ impl Ctx {
         request_id: &str,
         complaint_id: ComplaintId,
     ) -> Result<Option<u64>, ApiError> {
+        let key = format!("reopen/{request_id}/{complaint_id}");
+        self.hand_over_from_unfit(who, &key, "ReopenComplaint/handover", complaint_id).await
+    }
+
+    /// Hands the case to the least-loaded active handler it accepts when its handler has
+    /// left (R-C3) or is not cleared for its customer now (R-C6), under `key` (derived
+    /// from the request that found it so, which `fingerprint` names).
+    pub(crate) async fn hand_over_from_unfit(
+        &self,
+        who: &Principal,
+        key: &str,
+        fingerprint: &'static str,
+        complaint_id: ComplaintId,
+    ) -> Result<Option<u64>, ApiError> {
         let case_stream = stream(complaint_id.stream_name())?;
         let (case, _, _) = self.commands.load_unopened::<Complaint>(&case_stream).await?;
         let Some(case) = case else { return Ok(None) };
         let Some(leaver) = case.handler.clone() else { return Ok(None) };
-        match self.active_staff(&leaver).await {
-            Err(ApiError::Domain(DomainError::StaffDeparted)) => {}
+        let customer = self.customer_standing(case.customer_id).await?;
+        let why = match self.active_staff(&leaver).await {
+            Err(ApiError::Domain(DomainError::StaffDeparted)) => "handler departed (R-C3)",
+            Ok(_) if !self.cleared(&leaver, &customer) => {
+                "handler not cleared for the customer's level (R-C6)"
+            }
             other => return other.map(|_| None),
-        }
+        };
         self.caught_up(self.commands.store().head_position().await?).await?;
         let candidates = self.candidates(&leaver).await?;
-        let customer = self.customer_standing(case.customer_id).await?;
         let mut barred = case.recused.clone();
         barred.extend(case.respondent.clone());
         // R-C6: nor anyone not cleared for the case's customer.
@@ -86,17 +104,12 @@ impl Ctx {
             &candidates.handlers,
         );
         let Ok((_, planned)) = planned else {
-            tracing::warn!(case = %case.case_number, handler = %leaver, "reopened case with a departed handler: nobody can take it");
+            tracing::warn!(case = %case.case_number, handler = %leaver, why, "a case's handler must hand it over, and nobody can take it");
             return Ok(None);
         };
-        let key = format!("reopen/{request_id}/{complaint_id}");
-        let request = commands::Request::derived(
-            who,
-            Fingerprint::internal("ReopenComplaint/handover"),
-            &key,
-            None,
-        );
-        let reason = Some(Text::new("reason", "handler departed (R-C3)")?);
+        let request =
+            commands::Request::derived(who, Fingerprint::internal(fingerprint), key, None);
+        let reason = Some(Text::new("reason", why)?);
         let backups = candidates.handlers.keys().filter(|id| !barred.contains(id)).cloned();
         let owners = planned.into_iter().map(|handover| handover.to).chain(backups);
         for owner in owners {

@@ -82,7 +82,7 @@ impl Customers {
             return Ok(answer);
         }
         for _ in 0..RETRIES {
-            match self.try_merge(&access, &merge, &merged, &absorbed).await {
+            match self.try_merge(who, &access, &merge, &merged, &absorbed).await {
                 // A lost race, with no expectation of the caller's: decide again.
                 Err(StoreError::WrongExpectedVersion { .. }) if merge.expected == (None, None) => {}
                 Err(refusal) => {
@@ -92,7 +92,12 @@ impl Customers {
                     }
                     return Err(refusal.into());
                 }
-                Ok(answer) => return answer,
+                Ok(answer) => {
+                    let answer = answer?;
+                    // What was given out for the duplicate's old level meanwhile.
+                    self.ctx.sweep_open_work(who, &req.request_id, merge.survivor).await?;
+                    return Ok(answer);
+                }
             }
         }
         Err(ApiError::Contended { stream: merge.duplicate.stream_name() })
@@ -103,6 +108,7 @@ impl Customers {
     /// the answer, or a refusal before anything was submitted.
     async fn try_merge(
         &self,
+        who: &Principal,
         access: &Access,
         merge: &Merge,
         merged: &commands::Request<'_>,
@@ -128,11 +134,21 @@ impl Customers {
             let also = dup.record.absorbed.clone();
             // R-C6: the duplicate's own level (it is not merged: that was refused above).
             let duplicate_level = dup.record.confidentiality;
-            let absorb = Absorb { duplicate: merge.duplicate, also, duplicate_level };
+            // R-C6 with R-C3: merged into a higher survivor, the duplicate's work is read
+            // at its level: within its holders' clearance, held as read until the commit.
+            let (duplicate_work, held) = if duplicate_level == kept.record.confidentiality {
+                (Vec::new(), Vec::new())
+            } else {
+                let open = self.ctx.open_work(who, merge.duplicate).await?;
+                (open.work, open.held)
+            };
+            let absorb =
+                Absorb { duplicate: merge.duplicate, also, duplicate_level, duplicate_work };
             let kept_state = Some(kept.record.clone());
             let kept_events = Customer::decide(&kept_state, CustomerCommand::Absorb(absorb), now)?;
             let commands = &self.ctx.commands;
-            let unused = vec![Condition::Absent(merged.unrelated_ids())];
+            let mut unused = vec![Condition::Absent(merged.unrelated_ids())];
+            unused.extend(held);
             let (dup_stream, kept_stream) = (&dup.stream, &kept.stream);
             let first = commands
                 .prepare::<Customer>(

@@ -1,15 +1,19 @@
 //! R-C6 with R-C3: who holds a customer's open work, for the check on a change of the
 //! customer's level (a case's handler or a request's agent not cleared for the new level
-//! holds it up, as the customer's own agent does).
+//! holds it up, as the customer's own agent does), and the sweep after the change that
+//! hands over what was given out in the moment between that check and the commit.
 
 use kefu_domain::complaint::{CaseStatus, Complaint};
 use kefu_domain::customer::OpenWork;
 use kefu_domain::request::{RequestStatus, ServiceRequest};
-use kefu_domain::CustomerId;
+use kefu_domain::{ComplaintId, CustomerId, DomainError, ServiceRequestId};
 use kefu_event_store::Condition;
 
+use super::request::Requests;
+use super::request_handover::Handover;
 use super::Ctx;
 use crate::access::{duty_clearance, Duty};
+use crate::auth::Principal;
 use crate::commands::stream;
 use crate::error::ApiError;
 
@@ -30,8 +34,10 @@ impl Ctx {
     /// before the call is seen.
     pub(crate) async fn open_work(
         &self,
+        who: &Principal,
         customer_id: CustomerId,
     ) -> Result<OpenWorkHeld, ApiError> {
+        let me = who.staff_id().ok();
         let head = self.commands.store().head_position().await?;
         for projection in PROJECTIONS {
             self.caught_up_in(head, projection).await?;
@@ -49,7 +55,9 @@ impl Ctx {
                     let Some(case) = case.filter(|case| case.status == CaseStatus::Open) else {
                         continue;
                     };
-                    let label = format!("case {}", case.case_number);
+                    // R-P4: a case against the caller is not named to them.
+                    let against_caller = me.is_some() && case.respondent == me;
+                    let label = (!against_caller).then(|| format!("case {}", case.case_number));
                     (stream_id, (case.handler, version), label, Duty::HandleCase, "HandlerAssigned")
                 }
                 _ => {
@@ -61,7 +69,7 @@ impl Ctx {
                     else {
                         continue;
                     };
-                    let label = format!("request {}", item.id);
+                    let label = Some(format!("request {}", item.id));
                     (
                         stream_id,
                         (request.agent, version),
@@ -83,5 +91,58 @@ impl Ctx {
             }
         }
         Ok(OpenWorkHeld { work, held })
+    }
+
+    /// After a change of `customer_id`'s level (or a merge into a higher survivor)
+    /// committed under `request_id`: open work held by someone not cleared for the level
+    /// now goes to the least-loaded cleared colleague, under keys derived from the change
+    /// (a retry repeats nothing). The check before the change refuses what it can see;
+    /// this catches a case or request created or assigned for the old level between that
+    /// check's read and the commit (work created after the commit reads the new level).
+    /// What nobody may take is logged and stays where it is.
+    pub(crate) async fn sweep_open_work(
+        &self,
+        who: &Principal,
+        request_id: &str,
+        customer_id: CustomerId,
+    ) -> Result<(), ApiError> {
+        let head = self.commands.store().head_position().await?;
+        for projection in PROJECTIONS {
+            self.caught_up_in(head, projection).await?;
+        }
+        let requests = Requests { ctx: self.clone() };
+        for item in self.models.open_work_of(&customer_id.to_string()).await? {
+            let key = format!("classify/{request_id}/{}", item.id);
+            if item.kind == "complaint" {
+                let Ok(id) = item.id.parse::<ComplaintId>() else { continue };
+                self.hand_over_from_unfit(who, &key, "UpdateCustomer/handover", id).await?;
+                continue;
+            }
+            let Ok(id) = item.id.parse::<ServiceRequestId>() else { continue };
+            let request_stream = stream(id.stream_name())?;
+            let (request, _, _) =
+                self.commands.load_unopened::<ServiceRequest>(&request_stream).await?;
+            let Some(request) = request.filter(|r| r.status == RequestStatus::Open) else {
+                continue;
+            };
+            let Some(agent) = request.agent else { continue };
+            let level = self.customer_standing(request.customer_id).await?.level;
+            if self.agent_clearance(&agent).is_some_and(|clearance| level <= clearance) {
+                continue;
+            }
+            let how = Handover {
+                fingerprint: "UpdateCustomer/request",
+                reason: "agent not cleared for the customer's level (R-C6)",
+            };
+            match requests.hand_over_from(who, &agent, id, &key, how).await {
+                Err(ApiError::Domain(DomainError::AgentNotCleared)) => {
+                    tracing::warn!(request = %id, %agent, "an agent not cleared for the request's customer holds it, and nobody cleared can take it");
+                }
+                other => {
+                    other?;
+                }
+            }
+        }
+        Ok(())
     }
 }

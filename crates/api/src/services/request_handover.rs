@@ -10,6 +10,13 @@ use crate::auth::Principal;
 use crate::commands::{self, stream, Fingerprint};
 use crate::error::ApiError;
 
+/// Why a request changes hands: what its derived request is called, and the reason.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Handover {
+    pub fingerprint: &'static str,
+    pub reason: &'static str,
+}
+
 impl Requests {
     /// Hands `id` from `leaver` to the least-loaded active agent cleared for its
     /// customer, under a key derived from the leaver and the request (a retry repeats
@@ -22,14 +29,29 @@ impl Requests {
         id: ServiceRequestId,
     ) -> Result<Option<(StaffId, u64)>, ApiError> {
         let key = format!("departure/{leaver}/{id}");
-        let fingerprint = Fingerprint::internal("RecordDeparture/request");
-        let request = commands::Request::derived(who, fingerprint, &key, None);
+        let how =
+            Handover { fingerprint: "RecordDeparture/request", reason: "staff departure (R-C3)" };
+        self.hand_over_from(who, leaver, id, &key, how).await
+    }
+
+    /// Hands `id` from `holder` as [`Self::hand_over`] does, under `key`, for the reason
+    /// `how` names (a departure, or a holder no longer cleared for the customer).
+    pub(crate) async fn hand_over_from(
+        &self,
+        who: &Principal,
+        leaver: &StaffId,
+        id: ServiceRequestId,
+        key: &str,
+        how: Handover,
+    ) -> Result<Option<(StaffId, u64)>, ApiError> {
+        let request =
+            commands::Request::derived(who, Fingerprint::internal(how.fingerprint), key, None);
         let holder = self.holder(self.customer_of(id).await?).await?;
         if holder.forgotten {
             return Ok(None);
         }
         let agent = self.least_loaded_agent(holder.level).await?;
-        let reason = Some(Text::new("reason", "staff departure (R-C3)")?);
+        let reason = Some(Text::new("reason", how.reason)?);
         let written = self
             .ctx
             .assign_if::<ServiceRequest>(

@@ -40,9 +40,9 @@ pub struct FileComplaint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FromRequest {
     pub id: ServiceRequestId,
-    /// Whether the request had its first response before the escalation: the customer
-    /// was contacted within R-P7's time then, and the complaint's own first response
-    /// (telling them how the complaint is handled) runs from the escalation.
+    /// Whether the request had its first response within R-P7's time: the customer was
+    /// contacted in time then, and the complaint's own first response (telling them how
+    /// the complaint is handled) runs from the escalation.
     pub answered: bool,
 }
 

@@ -122,7 +122,12 @@ pub async fn merge_customers(
     exec::<Customer>(store, &duplicate.stream_name(), merge, at).await;
     // The fixtures merge at one level: a merge never lowers one (R-C6).
     let duplicate_level = Confidentiality::Public;
-    let absorb = CustomerCommand::Absorb(Absorb { duplicate, also, duplicate_level });
+    let absorb = CustomerCommand::Absorb(Absorb {
+        duplicate,
+        also,
+        duplicate_level,
+        duplicate_work: vec![],
+    });
     exec::<Customer>(store, &survivor.stream_name(), absorb, at).await;
 }
 

@@ -25,6 +25,7 @@ kefu_tests::on_both_backends!(
     a_departure_hands_over_the_leavers_open_requests,
     a_request_escalated_against_its_agent_does_not_name_the_complaint_to_them,
     a_late_answer_buys_an_escalated_complaint_no_time,
+    the_feed_names_no_escalated_complaint_to_its_respondent,
 );
 
 const DESCRIPTION: &str = "the water heater from order 77 leaks at the valve";
@@ -556,6 +557,37 @@ async fn a_request_escalated_against_its_agent_does_not_name_the_complaint_to_th
         .await
         .expect_err("R-P4");
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    // Nor does a refusal name it (attacked: "escalated to complaint 2026-…").
+    let canaries = [answer.complaint_id.as_str(), answer.case_number.as_str()];
+    let refusals = [
+        refused_quietly(
+            app,
+            a1.requests.respond_to_request(respond(&id)),
+            Code::FailedPrecondition,
+            &canaries,
+        )
+        .await,
+        refused_quietly(
+            app,
+            a1.requests.resolve_request(resolve(&id)),
+            Code::FailedPrecondition,
+            &canaries,
+        )
+        .await,
+        refused_quietly(
+            app,
+            a1.requests.escalate_to_complaint(escalate(&id)),
+            Code::FailedPrecondition,
+            &canaries,
+        )
+        .await,
+    ];
+    for status in refusals {
+        assert_eq!(reason(&status).as_deref(), Some("REQUEST_ALREADY_ESCALATED"), "{status:?}");
+    }
+    // Another caller is told which complaint carries it on.
+    let status = supervisor.requests.resolve_request(resolve(&id)).await.expect_err("escalated");
+    assert!(status.message().contains(&answer.case_number), "{}", status.message());
 
     let shown = get(&mut supervisor, &id).await.expect("a supervisor reads it");
     assert_eq!((shown.complaint_id, shown.case_number), (answer.complaint_id, answer.case_number));
@@ -579,4 +611,38 @@ async fn a_late_answer_buys_an_escalated_complaint_no_time(app: &TestApp) {
     let mut supervisor = app.clients(Some("s1")).await;
     let filed = complaint(&mut supervisor, &answer.into_inner().case_number).await;
     assert_eq!(time(&filed.first_response_due_at), received_at + TimeDelta::hours(12));
+}
+
+/// R-P4 (issue 22 F5, attacked): a compliance officer who reads the event feed and is
+/// the respondent of a complaint escalated from a request reads, on the request's
+/// `RequestEscalated`, neither the complaint's id and number nor the reason; a colleague
+/// reads them.
+async fn the_feed_names_no_escalated_complaint_to_its_respondent(app: &TestApp) {
+    let (_, id, _, _) = received(app).await;
+    let mut supervisor = app.clients(Some("s1")).await;
+    let mut against = escalate(&id);
+    against.respondent = "co1".into();
+    let answer = supervisor.requests.escalate_to_complaint(against).await.expect("escalate");
+    let answer = answer.into_inner();
+    let page = pb::ReadAllRequest { from_position: 1, limit: 1_000, categories: Vec::new() };
+    let escalation = |log: &pb::ReadAllResponse| {
+        log.events
+            .iter()
+            .find(|e| e.event_type == "RequestEscalated" && e.stream_id.ends_with(id.as_str()))
+            .cloned()
+            .expect("the escalation is on the feed")
+    };
+    let mut co1 = app.clients(Some("co1")).await;
+    let log = co1.events.read_all(page.clone()).await.expect("read all").into_inner();
+    let shown = escalation(&log);
+    for field in ["case_number", "complaint_id", "reason"] {
+        assert!(shown.redacted_fields.iter().any(|f| f == field), "{field}: {shown:?}");
+    }
+    let text = format!("{shown:?}");
+    assert!(!text.contains(&answer.case_number) && !text.contains(&answer.complaint_id));
+    let mut co_other = app.clients(Some("CO-CAPS")).await;
+    let log = co_other.events.read_all(page).await.expect("read all").into_inner();
+    let shown = escalation(&log);
+    assert!(shown.redacted_fields.is_empty(), "{shown:?}");
+    assert!(format!("{shown:?}").contains(&answer.case_number));
 }

@@ -75,6 +75,9 @@ pub struct Shown {
     pub redacted: Vec<String>,
 }
 
+/// What a `RequestEscalated` event tells of the complaint it became.
+const ESCALATION_FIELDS: [&str; 3] = ["complaint_id", "case_number", "reason"];
+
 impl Reader {
     pub fn new(ctx: Ctx, who: Principal) -> Self {
         Reader { ctx, who, levels: HashMap::new(), cases: HashMap::new(), handles_case: false }
@@ -169,6 +172,10 @@ impl Reader {
             Some(customer_id) => self.level(customer_id, event.position, horizon).await?,
             None => None,
         };
+        // R-P4 (issue 22 F5): a request's escalation names the complaint it became; to
+        // that complaint's respondent it names nothing of it.
+        let against_reader = event.event_type == "RequestEscalated"
+            && self.escalated_against_reader(&event.payload).await?;
         let referrer = event.payload.get("referred_by").and_then(Value::as_str).map(str::to_owned);
         let referrer_hidden = match referrer {
             Some(referrer) => !self.may_know_of(&referrer, horizon).await?,
@@ -178,7 +185,8 @@ impl Reader {
         let mut redacted = Vec::new();
         for (field, value) in fields.iter_mut() {
             let kind = personal::kind(&event.event_type, field);
-            let hidden = field == "referred_by" && referrer_hidden;
+            let hidden = (field == "referred_by" && referrer_hidden)
+                || (against_reader && ESCALATION_FIELDS.contains(&field.as_str()));
             if hidden || !access::may_read(&self.who, &category, kind, level, part) {
                 *value = Value::Null;
                 redacted.push(field.clone());
@@ -204,21 +212,38 @@ impl Reader {
             && access::may_read(&self.who, "customer", kind, level, PartInCase::None))
     }
 
+    /// Whether the complaint a `RequestEscalated` payload names is against the reader.
+    async fn escalated_against_reader(&mut self, payload: &Value) -> Result<bool, ApiError> {
+        let Some(complaint) = payload.get("complaint_id").and_then(Value::as_str) else {
+            return Ok(false);
+        };
+        let case = self.filed(&format!("complaint-{complaint}"), None).await?;
+        Ok(case.respondent.as_deref() == Some(self.who.id.as_str()))
+    }
+
     /// Whose the complaint of a complaint stream's event is, from its filing.
     async fn case_of(&mut self, event: &RecordedEvent) -> Result<CaseOf, ApiError> {
-        if let Some(known) = self.cases.get(&event.stream_id) {
+        let first = (event.stream_version == 1).then_some(&event.payload);
+        self.filed(&event.stream_id.clone(), first).await
+    }
+
+    /// Whose the case (or request) of `stream_id` is, from its first event (`first`, if
+    /// the caller has it).
+    async fn filed(&mut self, stream_id: &str, first: Option<&Value>) -> Result<CaseOf, ApiError> {
+        if let Some(known) = self.cases.get(stream_id) {
             return Ok(known.clone());
         }
-        let filed = if event.stream_version == 1 {
-            Some(event.payload.clone())
-        } else {
-            let first = self
-                .ctx
-                .commands
-                .store()
-                .read_stream(&stream(event.stream_id.clone())?, 1, Direction::Forward, 1)
-                .await?;
-            first.into_iter().next().map(|first| first.payload)
+        let filed = match first {
+            Some(payload) => Some(payload.clone()),
+            None => {
+                let first = self
+                    .ctx
+                    .commands
+                    .store()
+                    .read_stream(&stream(stream_id.to_owned())?, 1, Direction::Forward, 1)
+                    .await?;
+                first.into_iter().next().map(|first| first.payload)
+            }
         };
         let field = |name: &str| {
             filed.as_ref().and_then(|payload| Some(payload.get(name)?.as_str()?.to_owned()))
@@ -230,7 +255,7 @@ impl Reader {
         if self.cases.len() >= REMEMBERED {
             self.cases.clear();
         }
-        self.cases.insert(event.stream_id.clone(), case.clone());
+        self.cases.insert(stream_id.to_owned(), case.clone());
         Ok(case)
     }
 

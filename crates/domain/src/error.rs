@@ -245,8 +245,9 @@ pub enum DomainError {
     RequestAlreadyReceived,
     #[error("the service request is resolved")]
     RequestAlreadyResolved,
-    #[error("the service request was escalated to complaint {case_number}, which carries it on")]
-    RequestAlreadyEscalated { case_number: String },
+    #[error("the service request was escalated to {complaint}, which carries it on")]
+    /// `complaint`: how the refusal names it (its number, or that the caller may not see it).
+    RequestAlreadyEscalated { complaint: String },
     #[error("only the request's agent (or a supervisor stepping in) may do this")]
     NotRequestAgent,
     #[error("a response cannot precede the request's receipt (R-T4)")]

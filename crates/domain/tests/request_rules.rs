@@ -329,9 +329,9 @@ fn an_escalated_request_names_its_complaint_and_is_carried_on_there() {
     assert_eq!(state.complaint.unwrap().1.to_string(), "2026-000009");
     history.extend(escalated);
     for command in [respond(by("a1"), at(0)), resolve(by("a1")), escalate()] {
-        given::<ServiceRequest>(history.clone())
-            .when(command)
-            .then_error(DomainError::RequestAlreadyEscalated { case_number: "2026-000009".into() });
+        given::<ServiceRequest>(history.clone()).when(command).then_error(
+            DomainError::RequestAlreadyEscalated { complaint: "complaint 2026-000009".into() },
+        );
     }
 }
 

@@ -84,7 +84,8 @@ impl Requests {
         let customer_id = self.customer_of(request_id).await?;
         let holder = self.holder(customer_id).await?;
         access.hide(holder.level, "request", &request_id)?;
-        self.ctx
+        let written = self
+            .ctx
             .commands
             .execute_if::<ServiceRequest>(
                 &stream(request_id.stream_name())?,
@@ -105,7 +106,37 @@ impl Requests {
                     command(record)
                 },
             )
-            .await
+            .await;
+        match written {
+            Err(error) => Err(self.told(request.principal, request_id, error).await?),
+            written => written,
+        }
+    }
+
+    /// `error` as `who` may be told it: R-P4 (F5), the complaint a request became is not
+    /// named to its respondent, in a refusal either.
+    pub(super) async fn told(
+        &self,
+        who: &Principal,
+        request_id: ServiceRequestId,
+        error: ApiError,
+    ) -> Result<ApiError, ApiError> {
+        let ApiError::Domain(DomainError::RequestAlreadyEscalated { complaint: named }) = error
+        else {
+            return Ok(error);
+        };
+        let events = self
+            .ctx
+            .commands
+            .read(&stream(request_id.stream_name())?, 1, Direction::Forward, usize::MAX)
+            .await?;
+        let complaint = ServiceRequest::fold(&decode::<RequestEvent>(&events)?)
+            .and_then(|record| record.complaint)
+            .map(|(id, _)| id.to_string())
+            .unwrap_or_default();
+        let against = self.names_a_case_against(who, &complaint, &mut BTreeMap::new()).await?;
+        let complaint = if against { "a complaint you may not see".to_owned() } else { named };
+        Ok(DomainError::RequestAlreadyEscalated { complaint }.into())
     }
 
     /// R-C3 with R-C6: the active agent with the fewest open requests among those
@@ -622,7 +653,14 @@ impl RequestService for Requests {
         request: Request<pb::EscalateToComplaintRequest>,
     ) -> Reply<pb::EscalateToComplaintResponse> {
         let who = principal(&request)?;
-        Ok(Response::new(self.escalate(who, request.into_inner()).await?))
+        let req = request.into_inner();
+        match self.escalate(who.clone(), req.clone()).await {
+            Ok(answer) => Ok(Response::new(answer)),
+            Err(error) => match req.service_request_id.parse::<ServiceRequestId>() {
+                Ok(id) => Err(self.told(&who, id, error).await?.into()),
+                Err(_) => Err(error.into()),
+            },
+        }
     }
 
     async fn get_request(

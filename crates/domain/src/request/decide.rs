@@ -21,7 +21,9 @@ pub(super) fn decide(
         };
     };
     if let Some((_, case_number)) = record.complaint {
-        return Err(DomainError::RequestAlreadyEscalated { case_number: case_number.to_string() });
+        return Err(DomainError::RequestAlreadyEscalated {
+            complaint: format!("complaint {case_number}"),
+        });
     }
     // A resolved request may still become a complaint; nothing else changes it.
     if record.status == RequestStatus::Resolved && !matches!(command, RequestCommand::Escalate(_)) {

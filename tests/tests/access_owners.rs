@@ -20,6 +20,7 @@ kefu_tests::on_both_backends!(
     a_case_reopened_after_a_raise_goes_to_a_cleared_handler,
     a_merge_into_a_higher_survivor_waits_for_the_duplicates_holders,
     a_refusal_names_no_case_against_the_classifier,
+    a_complaints_callback_is_owned_by_the_customers_agent_who_makes_it,
 );
 
 /// `FAILED_PRECONDITION` `AGENT_NOT_CLEARED`, nothing written.
@@ -423,4 +424,58 @@ async fn a_refusal_names_no_case_against_the_classifier(app: &TestApp) {
     )
     .await;
     assert!(status.message().contains(&number), "{}", status.message());
+}
+
+/// Attacked (issue 22, R-P15 with R-C3): a closed case's callback was listed for its
+/// handler, who may not log it (`LogCallback` of a complaint is the customer's own
+/// agent's), and hidden from the agent who could. It is owned by the customer's agent
+/// on `ListDueCallbacks` and on the SLA list, and gone once they make it.
+async fn a_complaints_callback_is_owned_by_the_customers_agent_who_makes_it(app: &TestApp) {
+    standard_staff(app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let customer = registered(
+        &mut admin,
+        customer_request("Called Back QI1", pb::Confidentiality::Internal, "a2"),
+    )
+    .await;
+    let (case, _) = file(&mut admin, &customer, pb::Severity::Normal, "").await;
+    let closed = handle_to_close(app, &case).await;
+    let due = |position| pb::ListDueCallbacksRequest {
+        horizon_hours: 24 * 4,
+        owner: String::new(),
+        min_position: position,
+        as_of: None,
+    };
+    let of_case = |list: pb::ListDueCallbacksResponse| -> Vec<pb::DueCallback> {
+        list.due.into_iter().filter(|item| item.complaint_id == case).collect()
+    };
+    let mut a2 = app.clients(Some("a2")).await;
+    let listed =
+        of_case(a2.callbacks.list_due_callbacks(due(closed)).await.expect("a2").into_inner());
+    assert_eq!(listed.len(), 1, "the customer's agent makes it");
+    assert_eq!(listed[0].owner, "a2");
+    let mut h1 = app.clients(Some("h1")).await;
+    let listed =
+        of_case(h1.callbacks.list_due_callbacks(due(closed)).await.expect("h1").into_inner());
+    assert!(listed.is_empty(), "not the handler's: {listed:?}");
+    // On the SLA list, four days on, under the same owner.
+    let later = chrono::Utc::now() + chrono::TimeDelta::days(4);
+    let breaches = pb::ListSlaBreachesRequest {
+        min_position: closed,
+        as_of: Some(prost_types::Timestamp { seconds: later.timestamp(), nanos: 0 }),
+        include_at_risk: false,
+    };
+    let breaches = admin.reports.list_sla_breaches(breaches).await.expect("breaches").into_inner();
+    let item = breaches
+        .breaches
+        .iter()
+        .find(|b| b.subject_id == case && b.rule == pb::SlaRule::CallbackOverdue as i32)
+        .expect("the callback overdue");
+    assert_eq!(item.owner, "a2");
+    let callback = complaint_callback(&customer, &case, "satisfied now");
+    let logged = a2.callbacks.log_callback(callback).await.expect("the owner logs it");
+    let position = logged.into_inner().result.expect("result").position;
+    let listed =
+        of_case(a2.callbacks.list_due_callbacks(due(position)).await.expect("a2").into_inner());
+    assert!(listed.is_empty(), "made: {listed:?}");
 }

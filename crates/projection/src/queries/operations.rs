@@ -128,6 +128,17 @@ macro_rules! callback_pending {
     };
 }
 pub(super) const CALLBACK_PENDING: &str = callback_pending!();
+
+/// Who makes the callback of a complaint row of `table` (an alias or the table's name):
+/// the customer's own agent, to whom `LogCallback` of kind complaint belongs (R-C3, the
+/// access table), a merged duplicate's survivor's agent; not the case's handler.
+pub(super) fn callback_owner(table: &str) -> String {
+    format!(
+        "(SELECT COALESCE(sv.agent, m.agent) FROM rm_customers m \
+         LEFT JOIN rm_customers sv ON sv.customer_id = m.merged_into \
+         WHERE m.customer_id = {table}.customer_id)"
+    )
+}
 /// Closed cases whose callback is pending past its deadline as of $1.
 const CALLBACK_OVERDUE: &str =
     concat!("FROM rm_complaints WHERE ", callback_pending!(), " AND callback_due_at < $1");
@@ -315,9 +326,10 @@ impl ReadModels {
             .db()
             .fetch_all(
                 &format!(
-                    "SELECT {access}, complaint_id, case_number, handler, callback_due_at \
+                    "SELECT {access}, complaint_id, case_number, {} AS handler, callback_due_at \
                      {CALLBACK_OVERDUE} \
-                     ORDER BY closed_at"
+                     ORDER BY closed_at",
+                    callback_owner("rm_complaints")
                 ),
                 &params![now],
             )
@@ -435,10 +447,11 @@ impl ReadModels {
                 &format!(
                     "SELECT {}, c.complaint_id, c.case_number, \
                      COALESCE(m.merged_into, c.customer_id) AS customer_id, \
-                     c.handler, c.callback_due_at FROM rm_complaints c \
+                     {} AS handler, c.callback_due_at FROM rm_complaints c \
                      LEFT JOIN rm_customers m ON m.customer_id = c.customer_id \
                      WHERE {CALLBACK_PENDING} AND c.callback_due_at <= $1",
-                    case_columns("c")
+                    case_columns("c"),
+                    callback_owner("c")
                 ),
                 &params![until],
             )

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use kefu_domain::{Policy, SlaRule, Tier};
 
-use super::operations::CALLBACK_PENDING;
+use super::operations::{callback_owner, CALLBACK_PENDING};
 use super::row_access::{case_columns, CUSTOMER_COLUMNS};
 use super::{ReadModels, RowAccess, SlaKind};
 use crate::error::ProjectionError;
@@ -56,9 +56,11 @@ impl ReadModels {
             ),
             (
                 SlaKind::CallbackOverdue,
-                format!("SELECT {access}, complaint_id, case_number, handler, callback_at_risk_at AS risk_at, \
+                format!("SELECT {access}, complaint_id, case_number, {} AS handler, \
+                 callback_at_risk_at AS risk_at, \
                  callback_due_at AS due_at FROM rm_complaints WHERE {CALLBACK_PENDING} \
-                 AND callback_at_risk_at <= $1 AND callback_due_at >= $1"),
+                 AND callback_at_risk_at <= $1 AND callback_due_at >= $1",
+                 callback_owner("rm_complaints")),
             ),
         ];
         for (kind, sql) in rules {

@@ -437,7 +437,12 @@ async fn coverage_is_answered_for_now_and_ahead_and_refused_for_the_past(app: &T
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_raise_the_read_models_have_not_applied_yet_hides_the_rows_postgres() {
     use sqlx::{Connection, Executor};
-    let Some(app) = kefu_tests::spawn_app_with(kefu_testkit::Backend::Postgres, |_, _| {}).await
+    // The raise's sweep of open work waits this long for the held-back read models, then
+    // answers without it (the raise is committed).
+    let short_wait = |settings: &mut kefu::Settings, _: &std::path::Path| {
+        settings.read_wait = std::time::Duration::from_secs(1);
+    };
+    let Some(app) = kefu_tests::spawn_app_with(kefu_testkit::Backend::Postgres, short_wait).await
     else {
         return;
     };

@@ -108,7 +108,12 @@ impl Ctx {
     ) -> Result<(), ApiError> {
         let head = self.commands.store().head_position().await?;
         for projection in PROJECTIONS {
-            self.caught_up_in(head, projection).await?;
+            // The change is committed: read models that cannot catch up (stopped, or
+            // slower than `read_wait`) leave the sweep undone rather than fail the answer.
+            if let Err(error) = self.caught_up_in(head, projection).await {
+                tracing::warn!(%customer_id, %error, "no sweep of open work after a change of level: work given out in the race stays until reassigned");
+                return Ok(());
+            }
         }
         let requests = Requests { ctx: self.clone() };
         for item in self.models.open_work_of(&customer_id.to_string()).await? {

@@ -111,10 +111,7 @@ async fn a_customer_is_registered_assigned_and_raised_only_to_a_cleared_agent(ap
 /// (and in a retry's), R-C6 in its reason, while the rest are handed over.
 async fn a_departure_hands_each_customer_to_a_cleared_agent_or_names_it(app: &TestApp) {
     use pb::Confidentiality::{Internal, Secret};
-    standard_staff(app).await;
-    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("a-sec", &[pb::StaffRole::Agent])])
-        .await;
-    let mut admin = app.clients(Some("admin")).await;
+    let mut admin = with_secret_agents(app).await;
     // a-sec (secret) is the most loaded agent; a1, a2, h1, h2, r1 (internal) have none.
     for n in 0..3 {
         let name = format!("Load Person QB{n}");
@@ -182,6 +179,14 @@ async fn only_a_token_that_lets_them_do_the_work_clears_an_owner(app: &TestApp) 
     assert_eq!(reason(&status).as_deref(), Some("HANDLER_NOT_CLEARED"), "{status:?}");
 }
 
+/// The standard staff and two agents cleared for secret, `h-sec` and `a-sec`; an admin.
+async fn with_secret_agents(app: &TestApp) -> Clients {
+    standard_staff(app).await;
+    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("a-sec", &[pb::StaffRole::Agent])])
+        .await;
+    app.clients(Some("admin")).await
+}
+
 fn receive(customer_id: &str, agent: &str) -> pb::ReceiveRequestRequest {
     pb::ReceiveRequestRequest {
         request_id: rid(),
@@ -212,10 +217,7 @@ fn assign_request(id: &str, agent: &str) -> pb::AssignRequestRequest {
 /// cleared throughout, so only the holders decide.
 async fn a_level_changes_only_within_the_clearance_of_everyone_holding_open_work(app: &TestApp) {
     use pb::Confidentiality::{Internal, Secret};
-    standard_staff(app).await;
-    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("a-sec", &[pb::StaffRole::Agent])])
-        .await;
-    let mut admin = app.clients(Some("admin")).await;
+    let mut admin = with_secret_agents(app).await;
     let mut supervisor = app.clients(Some("s-sec")).await;
     let customer =
         registered(&mut admin, customer_request("Held Work QC1", Internal, "h-sec")).await;
@@ -270,10 +272,7 @@ async fn a_level_changes_only_within_the_clearance_of_everyone_holding_open_work
 /// refused (or `ABORTED`, to be retried).
 async fn an_assignment_racing_a_raise_never_leaves_work_with_someone_uncleared(app: &TestApp) {
     use pb::Confidentiality::{Internal, Secret};
-    standard_staff(app).await;
-    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("a-sec", &[pb::StaffRole::Agent])])
-        .await;
-    let mut admin = app.clients(Some("admin")).await;
+    let mut admin = with_secret_agents(app).await;
     for round in 0..8 {
         let name = format!("Raced Work QD{round}");
         let customer = registered(&mut admin, customer_request(&name, Internal, "h-sec")).await;
@@ -307,10 +306,7 @@ async fn an_assignment_racing_a_raise_never_leaves_work_with_someone_uncleared(a
 /// check of the level, whichever comes second) leaves the request with a cleared agent.
 async fn a_request_received_racing_a_raise_ends_with_a_cleared_agent(app: &TestApp) {
     use pb::Confidentiality::{Internal, Secret};
-    standard_staff(app).await;
-    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("a-sec", &[pb::StaffRole::Agent])])
-        .await;
-    let mut admin = app.clients(Some("admin")).await;
+    let mut admin = with_secret_agents(app).await;
     for round in 0..8 {
         let name = format!("Raced Request QE{round}");
         let customer = registered(&mut admin, customer_request(&name, Internal, "h-sec")).await;
@@ -363,10 +359,7 @@ async fn a_case_reopened_after_a_raise_goes_to_a_cleared_handler(app: &TestApp) 
 /// refused, like a raise, while an uncleared colleague holds it.
 async fn a_merge_into_a_higher_survivor_waits_for_the_duplicates_holders(app: &TestApp) {
     use pb::Confidentiality::{Confidential, Internal};
-    standard_staff(app).await;
-    register_staff(app, &[("h-sec", &[pb::StaffRole::Agent]), ("a-sec", &[pb::StaffRole::Agent])])
-        .await;
-    let mut admin = app.clients(Some("admin")).await;
+    let mut admin = with_secret_agents(app).await;
     let duplicate =
         registered(&mut admin, customer_request("Merged Holder QG1", Internal, "h-sec")).await;
     let survivor =

@@ -471,4 +471,15 @@ async fn a_complaints_callback_is_owned_by_the_customers_agent_who_makes_it(app:
     let listed =
         of_case(a2.callbacks.list_due_callbacks(due(position)).await.expect("a2").into_inner());
     assert!(listed.is_empty(), "made: {listed:?}");
+
+    // R-P4 (attacked): when the customer's agent is the case's respondent, the call is
+    // nobody's own (a supervisor's to make), not theirs.
+    let (against, _) = file(&mut admin, &customer, pb::Severity::Normal, "a2").await;
+    let closed = handle_to_close(app, &against).await;
+    let mine = a2.callbacks.list_due_callbacks(due(closed)).await.expect("a2").into_inner();
+    assert!(mine.due.iter().all(|item| item.complaint_id != against), "{mine:?}");
+    let mut s1 = app.clients(Some("s1")).await;
+    let all = s1.callbacks.list_due_callbacks(due(closed)).await.expect("s1").into_inner();
+    let item = all.due.iter().find(|item| item.complaint_id == against).expect("listed");
+    assert_eq!(item.owner, "", "{item:?}");
 }

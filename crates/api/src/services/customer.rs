@@ -447,7 +447,7 @@ impl CustomerService for Customers {
             })
             .await?;
         if changes_level {
-            self.ctx.sweep_open_work(&who, &req.request_id, customer_id).await?;
+            self.ctx.sweep_open_work(&who, &req.request_id, customer_id).await;
         }
         Ok(Response::new(pb::UpdateCustomerResponse { result: Some(result) }))
     }

@@ -95,7 +95,7 @@ impl Customers {
                 Ok(answer) => {
                     let answer = answer?;
                     // What was given out for the duplicate's old level meanwhile.
-                    self.ctx.sweep_open_work(who, &req.request_id, merge.survivor).await?;
+                    self.ctx.sweep_open_work(who, &req.request_id, merge.survivor).await;
                     return Ok(answer);
                 }
             }

@@ -6,7 +6,7 @@
 use kefu_domain::complaint::{CaseStatus, Complaint};
 use kefu_domain::customer::OpenWork;
 use kefu_domain::request::{RequestStatus, ServiceRequest};
-use kefu_domain::{ComplaintId, CustomerId, DomainError, ServiceRequestId};
+use kefu_domain::{ComplaintId, CustomerId, ServiceRequestId};
 use kefu_event_store::Condition;
 
 use super::request::Requests;
@@ -16,6 +16,9 @@ use crate::access::{duty_clearance, Duty};
 use crate::auth::Principal;
 use crate::commands::stream;
 use crate::error::ApiError;
+
+/// How often the sweep tries to hand one piece of work over.
+const SWEEP_TRIES: u32 = 3;
 
 /// The read models that know a customer's open work.
 const PROJECTIONS: [&str; 3] = ["customers", "complaints", "requests"];
@@ -99,8 +102,20 @@ impl Ctx {
     /// (a retry repeats nothing). The check before the change refuses what it can see;
     /// this catches a case or request created or assigned for the old level between that
     /// check's read and the commit (work created after the commit reads the new level).
-    /// What nobody may take is logged and stays where it is.
+    /// The change is committed, so nothing here fails its answer: a handover that cannot
+    /// be made (nobody cleared, read models that cannot catch up) is logged.
     pub(crate) async fn sweep_open_work(
+        &self,
+        who: &Principal,
+        request_id: &str,
+        customer_id: CustomerId,
+    ) {
+        if let Err(error) = self.sweep(who, request_id, customer_id).await {
+            tracing::warn!(%customer_id, %error, "the sweep of open work after a change of level stopped: work given out in the race stays until reassigned");
+        }
+    }
+
+    async fn sweep(
         &self,
         who: &Principal,
         request_id: &str,
@@ -108,46 +123,61 @@ impl Ctx {
     ) -> Result<(), ApiError> {
         let head = self.commands.store().head_position().await?;
         for projection in PROJECTIONS {
-            // The change is committed: read models that cannot catch up (stopped, or
-            // slower than `read_wait`) leave the sweep undone rather than fail the answer.
-            if let Err(error) = self.caught_up_in(head, projection).await {
-                tracing::warn!(%customer_id, %error, "no sweep of open work after a change of level: work given out in the race stays until reassigned");
-                return Ok(());
-            }
+            self.caught_up_in(head, projection).await?;
         }
-        let requests = Requests { ctx: self.clone() };
         for item in self.models.open_work_of(&customer_id.to_string()).await? {
             let key = format!("classify/{request_id}/{}", item.id);
-            if item.kind == "complaint" {
-                let Ok(id) = item.id.parse::<ComplaintId>() else { continue };
-                self.hand_over_from_unfit(who, &key, "UpdateCustomer/handover", id).await?;
-                continue;
-            }
-            let Ok(id) = item.id.parse::<ServiceRequestId>() else { continue };
-            let request_stream = stream(id.stream_name())?;
-            let (request, _, _) =
-                self.commands.load_unopened::<ServiceRequest>(&request_stream).await?;
-            let Some(request) = request.filter(|r| r.status == RequestStatus::Open) else {
-                continue;
-            };
-            let Some(agent) = request.agent else { continue };
-            let level = self.customer_standing(request.customer_id).await?.level;
-            if self.agent_clearance(&agent).is_some_and(|clearance| level <= clearance) {
-                continue;
-            }
-            let how = Handover {
-                fingerprint: "UpdateCustomer/request",
-                reason: "agent not cleared for the customer's level (R-C6)",
-            };
-            match requests.hand_over_from(who, &agent, id, &key, how).await {
-                Err(ApiError::Domain(DomainError::AgentNotCleared)) => {
-                    tracing::warn!(request = %id, %agent, "an agent not cleared for the request's customer holds it, and nobody cleared can take it");
-                }
-                other => {
-                    other?;
+            // A colleague chosen who leaves meanwhile, or a write that lost a race: the
+            // next try chooses again under the same key (nothing was written under it).
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match self.sweep_one(who, &key, item.kind, &item.id).await {
+                    Err(error) if tries < SWEEP_TRIES => {
+                        tracing::debug!(%error, item = %item.id, "sweep: trying again");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, item = %item.id, "sweep: open work stays with someone not cleared for its customer");
+                        break;
+                    }
+                    Ok(()) => break,
                 }
             }
         }
+        Ok(())
+    }
+
+    /// One item of [`Self::sweep`]: handed over if its holder may no longer hold it.
+    async fn sweep_one(
+        &self,
+        who: &Principal,
+        key: &str,
+        kind: &str,
+        id: &str,
+    ) -> Result<(), ApiError> {
+        if kind == "complaint" {
+            let Ok(id) = id.parse::<ComplaintId>() else { return Ok(()) };
+            self.hand_over_from_unfit(who, key, "UpdateCustomer/handover", id).await?;
+            return Ok(());
+        }
+        let Ok(id) = id.parse::<ServiceRequestId>() else { return Ok(()) };
+        let request_stream = stream(id.stream_name())?;
+        let (request, _, _) =
+            self.commands.load_unopened::<ServiceRequest>(&request_stream).await?;
+        let Some(request) = request.filter(|r| r.status == RequestStatus::Open) else {
+            return Ok(());
+        };
+        let Some(agent) = request.agent else { return Ok(()) };
+        let level = self.customer_standing(request.customer_id).await?.level;
+        if self.agent_clearance(&agent).is_some_and(|clearance| level <= clearance) {
+            return Ok(());
+        }
+        let how = Handover {
+            fingerprint: "UpdateCustomer/request",
+            reason: "agent not cleared for the customer's level (R-C6)",
+        };
+        let requests = Requests { ctx: self.clone() };
+        requests.hand_over_from(who, &agent, id, key, how).await?;
         Ok(())
     }
 }

@@ -131,10 +131,11 @@ pub(super) const CALLBACK_PENDING: &str = callback_pending!();
 
 /// Who makes the callback of a complaint row of `table` (an alias or the table's name):
 /// the customer's own agent, to whom `LogCallback` of kind complaint belongs (R-C3, the
-/// access table), a merged duplicate's survivor's agent; not the case's handler.
+/// access table), a merged duplicate's survivor's agent; not the case's handler. Nobody
+/// (NULL: a supervisor's to make) when that agent is the case's respondent (R-P4).
 pub(super) fn callback_owner(table: &str) -> String {
     format!(
-        "(SELECT COALESCE(sv.agent, m.agent) FROM rm_customers m \
+        "(SELECT NULLIF(COALESCE(sv.agent, m.agent), {table}.respondent) FROM rm_customers m \
          LEFT JOIN rm_customers sv ON sv.customer_id = m.merged_into \
          WHERE m.customer_id = {table}.customer_id)"
     )

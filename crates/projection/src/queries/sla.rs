@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use kefu_domain::{Policy, SlaRule, Tier};
 
 use super::operations::CALLBACK_PENDING;
+use super::requests::Window;
 use super::row_access::{case_columns, CUSTOMER_COLUMNS};
 use super::{ReadModels, RowAccess, SlaKind};
 use crate::error::ProjectionError;
@@ -15,7 +16,7 @@ use crate::params;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AtRisk {
     pub kind: SlaKind,
-    /// The complaint or customer id.
+    /// The complaint, customer or service request id.
     pub subject_id: String,
     /// The case number, for complaints.
     pub case_number: Option<String>,
@@ -85,6 +86,17 @@ impl ReadModels {
                 access,
             });
         }
+        for callback in self.request_callbacks(Window::AtRisk, now).await? {
+            items.push(AtRisk {
+                kind: SlaKind::RequestCallbackOverdue,
+                subject_id: callback.request_id,
+                case_number: None,
+                owner: callback.owner,
+                at_risk_from: callback.at_risk_at,
+                due_at: callback.due_at,
+                access: callback.access,
+            });
+        }
         let rows = self
             .db()
             .fetch_all(
@@ -131,6 +143,7 @@ impl ReadModels {
             SlaKind::CallbackOverdue,
             SlaKind::NewCustomerNotContacted,
             SlaKind::RequestFirstResponse,
+            SlaKind::RequestCallbackOverdue,
         ];
         Ok(kinds
             .into_iter()

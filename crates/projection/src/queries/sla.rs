@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use kefu_domain::{Policy, SlaRule, Tier};
 
 use super::operations::CALLBACK_PENDING;
-use super::requests::Window;
 use super::row_access::{case_columns, CUSTOMER_COLUMNS};
 use super::{ReadModels, RowAccess, SlaKind};
 use crate::error::ProjectionError;
@@ -86,7 +85,7 @@ impl ReadModels {
                 access,
             });
         }
-        for callback in self.request_callbacks(Window::AtRisk, now).await? {
+        for callback in self.request_callbacks(super::requests::Window::AtRisk, now).await? {
             items.push(AtRisk {
                 kind: SlaKind::RequestCallbackOverdue,
                 subject_id: callback.request_id,

@@ -148,6 +148,10 @@ async fn metrics_count_every_call_however_it_ends_sqlite() {
             "kefu_sla_breached{rule=\"callback_overdue\"} 0",
             "kefu_sla_at_risk{rule=\"first_response\"} 1",
             "kefu_sla_at_risk{rule=\"callback_overdue\"} 0",
+            // Service requests' obligations beside the complaints' (issue 22).
+            "kefu_sla_breached{rule=\"request_first_response\"} 0",
+            "kefu_sla_breached{rule=\"request_callback_overdue\"} 0",
+            "kefu_sla_at_risk{rule=\"request_callback_overdue\"} 0",
             "kefu_projection_lag_events{projection=\"complaints\"}",
             "kefu_projection_stopped{projection=\"complaints\"} 0",
             "kefu_ready 1",

@@ -1,7 +1,8 @@
 //! Service requests over the wire (issue 22), on SQLite and PostgreSQL: receipt by a
 //! service, balanced to the least-loaded cleared agent (R-C3, R-C6); the 12-hour first
 //! response from receipt (R-P7); resolution and the after-sales callback due within 3
-//! days (R-P15), settled by a customer callback of kind `after_sale`; idempotency; who
+//! days (R-P15), settled by a customer callback of kind `after_sale`, at risk then
+//! overdue on the SLA lists, watch and counts like a complaint's; idempotency; who
 //! reads and acts (its agent, supervisors, compliance; not another agent, an analyst, a
 //! service or an uncleared caller); bad input refused field by field, changing nothing;
 //! escalation to a complaint: linked both ways, its clocks from the request's receipt
@@ -451,6 +452,170 @@ async fn an_unanswered_request_is_at_risk_then_breached_on_the_sla_lists(app: &T
         };
         denied(app, clients.reports.list_sla_breaches(request), &[]).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_request_callback_is_on_every_sla_surface_sqlite() {
+    an_overdue_request_callback_is_on_every_sla_surface(kefu_testkit::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdue_request_callback_is_on_every_sla_surface_postgres() {
+    an_overdue_request_callback_is_on_every_sla_surface(kefu_testkit::Backend::Postgres).await;
+}
+
+/// The dashboard's breach counts as `who` reads them once the read models include
+/// `position`.
+async fn breach_counts(app: &TestApp, who: &str, position: u64) -> pb::SlaBreachCounts {
+    let mut clients = app.clients(Some(who)).await;
+    let request = pb::GetDashboardRequest { min_position: position, as_of: None };
+    let dashboard = clients.reports.get_dashboard(request).await.expect("dashboard");
+    dashboard.into_inner().breaches.expect("breach counts")
+}
+
+/// The next item `watch` pushes about `subject`, skipping the others.
+async fn pushed_about(
+    watch: &mut tonic::Streaming<pb::WatchSlaResponse>,
+    subject: &str,
+) -> pb::SlaBreach {
+    loop {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(20), watch.message());
+        let message = next.await.expect("in time").expect("the watch goes on").expect("not ended");
+        if let Some(item) = message.item.filter(|item| item.subject_id == subject) {
+            return item;
+        }
+    }
+}
+
+/// R-P15 with R-T5 for requests as for complaints (R-R3: "callback overdue > 3 days"):
+/// a resolved after-sales request not called back is at risk at 80 % of its 3 days,
+/// then breached, on `ListSlaBreaches` and `WatchSla` (subject `SERVICE_REQUEST`, owner
+/// the customer's agent who makes the callback), counted on the dashboard, the console
+/// and beside the request first responses breached (R-P7); the customer's after-sales
+/// callback settles it. An inquiry owes no callback. Rows for supervisors, counts for
+/// analysts, neither row list for agents (the access table), no row above the caller's
+/// clearance (R-C6).
+async fn an_overdue_request_callback_is_on_every_sla_surface(backend: kefu_testkit::Backend) {
+    let start: DateTime<Utc> = "2026-11-10T02:00:00Z".parse().expect("instant");
+    let Some((app, clock)) = kefu_tests::console::spawn_clocked(backend, start).await else {
+        return;
+    };
+    standard_staff(&app).await;
+    let mut admin = app.clients(Some("admin")).await;
+    let request = customer_request("Fixed At Home", pb::Confidentiality::Internal, "a2");
+    let registered = admin.customers.register_customer(request).await.expect("register");
+    let customer = registered.into_inner().result.expect("result").id;
+    let mut service = app.clients(Some("svc-web")).await;
+    let receive_as = |kind: pb::RequestKind| {
+        let mut asked = receive(&customer, start - TimeDelta::hours(1));
+        asked.agent = "a1".into();
+        asked.kind = kind as i32;
+        asked
+    };
+    let mut ids = Vec::new();
+    for kind in [pb::RequestKind::AfterSale, pb::RequestKind::Inquiry, pb::RequestKind::AfterSale] {
+        let received = service.requests.receive_request(receive_as(kind)).await.expect("receive");
+        ids.push(received.into_inner().result.expect("result").id);
+    }
+    let [repaired, asked, unanswered] = <[String; 3]>::try_from(ids).expect("three");
+    let mut a1 = app.clients(Some("a1")).await;
+    for id in [&repaired, &asked] {
+        a1.requests.resolve_request(resolve(id)).await.expect("resolve");
+    }
+    let resolved_at = time(&get(&mut a1, &repaired).await.expect("read").resolved_at);
+    assert_eq!(resolved_at, start);
+    let head = app.store.head_position().await.expect("head");
+    let mut supervisor = app.clients(Some("s1")).await;
+
+    // 48 of 72 hours: not yet at risk.
+    clock.set(start + TimeDelta::hours(48));
+    assert_eq!(callback_items(sla_items(&mut supervisor, head).await), []);
+    // 60 of 72 hours: past the 80 % warning point.
+    clock.set(start + TimeDelta::hours(60));
+    let warned = callback_items(sla_items(&mut supervisor, head).await);
+    assert_eq!(warned.len(), 1, "the after-sales request only, not the inquiry: {warned:?}");
+    let warned = &warned[0];
+    assert_eq!(warned.subject_id, repaired);
+    assert_eq!(warned.subject, pb::SlaSubject::ServiceRequest as i32);
+    assert_eq!(warned.state, pb::SlaState::AtRisk as i32);
+    assert_eq!(warned.owner, "a2", "the customer's agent makes the callback");
+    assert_eq!(time(&warned.due_at), start + TimeDelta::days(3));
+    assert!(warned.case_number.is_empty());
+    let watch = pb::WatchSlaRequest { resume_after: None, min_position: head, resume_position: 0 };
+    let mut watch = supervisor.reports.watch_sla(watch).await.expect("watch").into_inner();
+    let pushed = pushed_about(&mut watch, &repaired).await;
+    assert_eq!((pushed.rule, pushed.subject), (warned.rule, warned.subject));
+    assert_eq!(pushed.state, pb::SlaState::AtRisk as i32);
+    let counts = breach_counts(&app, "s1", head).await;
+    assert_eq!((counts.request_callback_overdue, counts.request_first_response), (0, 1));
+
+    // Past 3 days: breached, pushed as time passes, counted.
+    clock.set(start + TimeDelta::days(3) + TimeDelta::hours(1));
+    let pushed = pushed_about(&mut watch, &repaired).await;
+    assert_eq!(pushed.state, pb::SlaState::Breached as i32);
+    assert_eq!(pushed.overdue_seconds, 3_600);
+    let breached = callback_items(sla_items(&mut supervisor, head).await);
+    assert_eq!(breached.len(), 1, "{breached:?}");
+    assert_eq!((breached[0].subject_id.as_str(), breached[0].owner.as_str()), (&*repaired, "a2"));
+    assert_eq!(breached[0].state, pb::SlaState::Breached as i32);
+    assert_eq!(breached[0].subject, pb::SlaSubject::ServiceRequest as i32);
+    seen_as_the_access_table_allows(&app, head).await;
+
+    // The customer's after-sales callback settles it everywhere.
+    let mut a2 = app.clients(Some("a2")).await;
+    let callback = pb::LogCallbackRequest {
+        kind: pb::CallbackKind::AfterSale as i32,
+        party: 0,
+        ..complaint_callback(&customer, "", "the repair holds")
+    };
+    let logged = a2.callbacks.log_callback(callback).await.expect("the owner logs it");
+    let position = logged.into_inner().result.expect("result").position;
+    assert_eq!(callback_items(sla_items(&mut supervisor, position).await), []);
+    let counts = breach_counts(&app, "s1", position).await;
+    assert_eq!((counts.request_callback_overdue, counts.request_first_response), (0, 1));
+    let first_responses = sla_items(&mut supervisor, position).await;
+    assert!(first_responses.iter().any(|item| item.subject_id == unanswered));
+    drop(watch);
+    app.stop().await;
+}
+
+/// Those SLA items only in `callback_overdue`'s rule (complaints' and requests').
+fn callback_items(items: Vec<pb::SlaBreach>) -> Vec<pb::SlaBreach> {
+    let items = items.into_iter().filter(|item| item.rule == pb::SlaRule::CallbackOverdue as i32);
+    items.collect()
+}
+
+/// The overdue request callback of [`an_overdue_request_callback_is_on_every_sla_surface`]
+/// (owned by a2) as the access table shows it once the read models include `head`:
+/// counted for a supervisor and an analyst, on the console; rows for supervisors
+/// cleared for its customer only (R-C6); on its owner's due list, not another agent's.
+async fn seen_as_the_access_table_allows(app: &TestApp, head: u64) {
+    // R-C6: a supervisor cleared below the customer sees no row of theirs.
+    let mut uncleared = app.clients(Some("s-pub")).await;
+    assert_eq!(callback_items(sla_items(&mut uncleared, head).await), []);
+    for who in ["s1", "an1"] {
+        let counts = breach_counts(app, who, head).await;
+        assert_eq!(counts.request_callback_overdue, 1, "{who}: {counts:?}");
+        assert_eq!(counts.request_first_response, 1, "{who}: {counts:?}");
+        assert_eq!(counts.callback_overdue, 0, "no complaint: {counts:?}");
+    }
+    let mut console = kefu_tests::console::Console::new(app.console_addr.expect("console"));
+    console.sign_in("token-s1").await;
+    let page = console.get("/operations").await;
+    assert!(page.body.contains(r#"id="breach-request-callback">1<"#), "{}", page.body);
+    assert!(page.body.contains(r#"id="breach-request-first-response">1<"#), "{}", page.body);
+    // Rows are for supervisors: an analyst or an agent, even the owner, lists none.
+    for who in ["an1", "a1", "a2"] {
+        let mut clients = app.clients(Some(who)).await;
+        let request =
+            pb::ListSlaBreachesRequest { min_position: head, as_of: None, include_at_risk: true };
+        denied(app, clients.reports.list_sla_breaches(request), &[]).await;
+    }
+    let mut a2 = app.clients(Some("a2")).await;
+    let due = request_callbacks_due(&mut a2, head).await;
+    assert!(due.len() == 1 && due[0].overdue, "on its owner's due list too: {due:?}");
+    let mut a1 = app.clients(Some("a1")).await;
+    assert!(request_callbacks_due(&mut a1, head).await.is_empty(), "not another agent's");
 }
 
 /// Attack on issue 22, F4 (R-P15, R-C3): the after-sales callback was listed for the

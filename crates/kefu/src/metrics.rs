@@ -154,6 +154,8 @@ impl Gauges {
                     ("resolution_overdue", counts.resolution_overdue),
                     ("callback_overdue", counts.callback_overdue),
                     ("new_customer_not_contacted", counts.new_customer_not_contacted),
+                    ("request_first_response", counts.request_first_response),
+                    ("request_callback_overdue", counts.request_callback_overdue),
                 ] {
                     let count = u32::try_from(count).map_or(f64::from(u32::MAX), f64::from);
                     metrics::gauge!(SLA_BREACHED, "rule" => rule).set(count);
@@ -182,5 +184,6 @@ fn rule_name(kind: kefu_projection::queries::SlaKind) -> &'static str {
         SlaKind::CallbackOverdue => "callback_overdue",
         SlaKind::NewCustomerNotContacted => "new_customer_not_contacted",
         SlaKind::RequestFirstResponse => "request_first_response",
+        SlaKind::RequestCallbackOverdue => "request_callback_overdue",
     }
 }

@@ -194,7 +194,9 @@ async fn scripted_scenario_matches_hand_computed_metrics(db: &TestDatabase) {
             first_response: 2,
             resolution_overdue: 0,
             callback_overdue: 1,
-            new_customer_not_contacted: 1
+            new_customer_not_contacted: 1,
+            request_first_response: 0,
+            request_callback_overdue: 0,
         }
     );
     let load = |id: &str| dashboard.workload.iter().find(|l| l.staff_id == id).unwrap().clone();

@@ -170,6 +170,8 @@ impl ReportingService for Reports {
                 callback_overdue: dashboard.breaches.callback_overdue,
                 new_customer_not_contacted: dashboard.breaches.new_customer_not_contacted,
                 resolution_overdue: dashboard.breaches.resolution_overdue,
+                request_first_response: dashboard.breaches.request_first_response,
+                request_callback_overdue: dashboard.breaches.request_callback_overdue,
             }),
         }))
     }

@@ -30,8 +30,10 @@ fn rule_out(kind: SlaKind) -> pb::SlaRule {
         SlaKind::ResolutionOverdue => pb::SlaRule::ResolutionOverdue,
         SlaKind::CallbackOverdue => pb::SlaRule::CallbackOverdue,
         SlaKind::NewCustomerNotContacted => pb::SlaRule::NewCustomerNotContacted,
-        // A request's first response is R-P7's rule; `subject` tells it from a case's.
+        // A request's first response is R-P7's rule and its callback R-P15's; `subject`
+        // tells them from a case's.
         SlaKind::RequestFirstResponse => pb::SlaRule::FirstResponse,
+        SlaKind::RequestCallbackOverdue => pb::SlaRule::CallbackOverdue,
     }
 }
 
@@ -41,7 +43,9 @@ fn subject_out(kind: SlaKind) -> i32 {
             pb::SlaSubject::Complaint
         }
         SlaKind::NewCustomerNotContacted => pb::SlaSubject::Customer,
-        SlaKind::RequestFirstResponse => pb::SlaSubject::ServiceRequest,
+        SlaKind::RequestFirstResponse | SlaKind::RequestCallbackOverdue => {
+            pb::SlaSubject::ServiceRequest
+        }
     };
     subject as i32
 }

@@ -113,6 +113,8 @@ fn breach_counts(t: &Texts, breaches: pb::SlaBreachCounts) -> Markup {
             div.counter { span.label { (t.callback_overdue) } span.big #breach-callback-overdue { (breaches.callback_overdue) } }
             div.counter { span.label { (t.new_customer_not_contacted) } span.big #breach-new-customer { (breaches.new_customer_not_contacted) } }
             div.counter { span.label { (t.resolution_overdue) } span.big #breach-resolution { (breaches.resolution_overdue) } }
+            div.counter { span.label { (t.request_first_response) } span.big #breach-request-first-response { (breaches.request_first_response) } }
+            div.counter { span.label { (t.request_callback_overdue) } span.big #breach-request-callback { (breaches.request_callback_overdue) } }
         }
     }
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use kefu_domain::time::{earlier, later};
 use kefu_domain::{Policy, SlaRule, StarLevel, Tier};
 
+use super::requests::{self, Window};
 use super::row_access::{case_columns, CUSTOMER_COLUMNS};
 use super::{ReadModels, RowAccess};
 use crate::error::{non_negative, ProjectionError};
@@ -28,6 +29,8 @@ pub enum SlaKind {
     NewCustomerNotContacted,
     /// R-P7: an open service request got no first response by its deadline.
     RequestFirstResponse,
+    /// R-P15: a resolved after-sales request had no callback by its deadline.
+    RequestCallbackOverdue,
 }
 
 /// One breached obligation.
@@ -52,6 +55,10 @@ pub struct SlaBreachCounts {
     pub resolution_overdue: u64,
     pub callback_overdue: u64,
     pub new_customer_not_contacted: u64,
+    /// R-P7: open service requests with no first response by their deadline.
+    pub request_first_response: u64,
+    /// R-P15: resolved after-sales requests not called back by their deadline.
+    pub request_callback_overdue: u64,
 }
 
 /// Load of one staff member: what balanced assignment (R-C3) and the dashboard need.
@@ -206,7 +213,7 @@ impl ReadModels {
 
     /// How many obligations of each rule are breached as of `now`: the rows
     /// [`ReadModels::sla_breaches`] lists, counted in the database (what a dashboard
-    /// or a metrics scrape needs, at the cost of three counts).
+    /// or a metrics scrape needs, at the cost of five counts).
     pub async fn sla_breach_counts(
         &self,
         now: DateTime<Utc>,
@@ -228,6 +235,8 @@ impl ReadModels {
             callback_overdue: count(CALLBACK_OVERDUE).await?,
             new_customer_not_contacted: u64::try_from(late_contacts)
                 .map_err(|_| ProjectionError::Corrupt("count".into()))?,
+            request_first_response: count(requests::FIRST_RESPONSE_BREACHED).await?,
+            request_callback_overdue: count(requests::CALLBACK_OVERDUE).await?,
         })
     }
 
@@ -358,6 +367,17 @@ impl ReadModels {
                 due_at,
                 overdue_seconds: (now - due_at).num_seconds(),
                 access,
+            });
+        }
+        for callback in self.request_callbacks(Window::Breached, now).await? {
+            breaches.push(SlaBreach {
+                kind: SlaKind::RequestCallbackOverdue,
+                subject_id: callback.request_id,
+                case_number: None,
+                owner: callback.owner,
+                due_at: callback.due_at,
+                overdue_seconds: (now - callback.due_at).num_seconds(),
+                access: callback.access,
             });
         }
 
@@ -515,45 +535,24 @@ impl ReadModels {
     }
 
     /// R-P15: the resolved after-sales requests whose callback is due by `until` and not
-    /// yet made (a customer's after-sales callback settles them), from the partial index
-    /// of those awaiting one, owned by the customer's agent; a merged duplicate's are
-    /// called back as its survivor's. One escalated since is followed by its complaint.
+    /// yet made (a customer's after-sales callback settles them), owned by the
+    /// customer's agent; a merged duplicate's are called back as its survivor's.
     async fn request_callbacks_due(
         &self,
         until: DateTime<Utc>,
         due: &mut Vec<DueCallback>,
     ) -> Result<(), ProjectionError> {
-        let rows = self
-            .db()
-            .fetch_all(
-                // The callback is the customer's own agent's to make (`LogCallback` of
-                // kind after_sale, R-C3), not the request's agent's: a merged duplicate's
-                // is its survivor's agent's.
-                "SELECT r.request_id, COALESCE(sv.agent, m.agent) AS agent, r.callback_due_at, \
-                 r.last_position, NULL AS respondent, \
-                 COALESCE(m.merged_into, r.customer_id) AS customer_id, \
-                 (SELECT COALESCE(s.confidentiality_rank, k.confidentiality_rank) \
-                  FROM rm_customers k LEFT JOIN rm_customers s ON s.customer_id = k.merged_into \
-                  WHERE k.customer_id = r.customer_id) AS level_rank \
-                 FROM rm_requests r LEFT JOIN rm_customers m ON m.customer_id = r.customer_id \
-                 LEFT JOIN rm_customers sv ON sv.customer_id = m.merged_into \
-                 WHERE r.callback_due_at IS NOT NULL AND r.called_back_at IS NULL \
-                 AND r.status = 'resolved' \
-                 AND r.callback_due_at <= $1 ORDER BY r.callback_due_at, r.request_id",
-                &params![until],
-            )
-            .await?;
-        for row in rows {
+        for callback in self.request_callbacks(Window::DueBy, until).await? {
             due.push(DueCallback {
                 kind: DueKind::RequestCallback,
-                customer_id: row.text("customer_id")?,
+                customer_id: callback.customer_id,
                 complaint_id: None,
                 case_number: None,
-                request_id: Some(row.text("request_id")?),
-                owner: row.opt_text("agent")?,
-                due_at: row.time("callback_due_at")?,
+                request_id: Some(callback.request_id),
+                owner: callback.owner,
+                due_at: callback.due_at,
                 overdue: false,
-                access: RowAccess::of_case(&row)?,
+                access: callback.access,
             });
         }
         Ok(())

@@ -15,7 +15,7 @@ use crate::params;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AtRisk {
     pub kind: SlaKind,
-    /// The complaint or customer id.
+    /// The complaint, customer or service request id.
     pub subject_id: String,
     /// The case number, for complaints.
     pub case_number: Option<String>,
@@ -87,6 +87,17 @@ impl ReadModels {
                 access,
             });
         }
+        for callback in self.request_callbacks(super::requests::Window::AtRisk, now).await? {
+            items.push(AtRisk {
+                kind: SlaKind::RequestCallbackOverdue,
+                subject_id: callback.request_id,
+                case_number: None,
+                owner: callback.owner,
+                at_risk_from: callback.at_risk_at,
+                due_at: callback.due_at,
+                access: callback.access,
+            });
+        }
         let rows = self
             .db()
             .fetch_all(
@@ -133,6 +144,7 @@ impl ReadModels {
             SlaKind::CallbackOverdue,
             SlaKind::NewCustomerNotContacted,
             SlaKind::RequestFirstResponse,
+            SlaKind::RequestCallbackOverdue,
         ];
         Ok(kinds
             .into_iter()

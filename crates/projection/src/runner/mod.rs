@@ -671,7 +671,7 @@ fn event_types<'a>(
 /// The event types whose sealed fields are opened: those a personal-data projection of
 /// `behind` reads. The rest show their erased placeholders (decrypting them would be
 /// work nobody uses).
-fn personal_types<'a>(behind: &[(&'a Arc<dyn Projection>, u64)]) -> Vec<&'static str> {
+fn personal_types(behind: &[(&Arc<dyn Projection>, u64)]) -> Vec<&'static str> {
     behind
         .iter()
         .filter(|(projection, _)| projection.reads_personal_data())

@@ -79,7 +79,27 @@ pub trait DomainEvent: Sized + Serialize + DeserializeOwned {
     }
 
     /// Deserializes a current-version payload of the variant named `event_type`.
-    fn from_payload(event_type: &str, payload: &Value) -> Result<Self, serde_json::Error>;
+    fn from_payload(event_type: &str, payload: &Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize_variant(event_type, payload)
+    }
+
+    /// Decodes a current-version payload from any deserializer (the fields of its stored
+    /// text, say), with no JSON tree in between; `None` for an older schema version or
+    /// an unknown type, which take [`DomainEvent::from_stored`] (upcasters rewrite trees).
+    fn from_current<'de, D: serde::Deserializer<'de>>(
+        event_type: &str,
+        schema_version: u32,
+        payload: D,
+    ) -> Option<Result<Self, D::Error>> {
+        let current = Self::current_version(event_type)? == schema_version;
+        current.then(|| Self::deserialize_variant(event_type, payload))
+    }
+
+    /// The variant named `event_type`, deserialized from `payload`.
+    fn deserialize_variant<'de, D: serde::Deserializer<'de>>(
+        event_type: &str,
+        payload: D,
+    ) -> Result<Self, D::Error>;
 }
 
 /// For event enums whose types never changed shape.
@@ -122,10 +142,10 @@ macro_rules! event_enum {
                 $upcast(event_type, from_version, payload)
             }
 
-            fn from_payload(
+            fn deserialize_variant<'de, D: serde::Deserializer<'de>>(
                 event_type: &str,
-                payload: &serde_json::Value,
-            ) -> Result<Self, serde_json::Error> {
+                payload: D,
+            ) -> Result<Self, D::Error> {
                 use serde::Deserialize as _;
                 match event_type {
                     $(stringify!($variant) => $variant::deserialize(payload).map($name::$variant),)+

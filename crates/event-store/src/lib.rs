@@ -26,6 +26,7 @@ mod error;
 mod limits;
 mod postgres;
 mod prepare;
+mod sealed_text;
 mod sqlite;
 mod sqlite_batch;
 pub mod sqlite_time;
@@ -50,9 +51,13 @@ pub mod test_hooks {
 pub use chain::{verify_links, StoredLink, GENESIS};
 pub use error::{is_transient, StoreError};
 pub use limits::Limits;
+pub use sealed_text::{OpenedFields, PayloadFields};
 pub use store::{Database, EventLocation, EventStore, PendingAppend, PendingGroup};
 pub use types::{
     category_of, Append, AppendResult, BrokenReason, Condition, Direction, ExpectedVersion,
-    Metadata, NewEvent, RecordedEvent, StoreOptions, StreamId, Verification,
+    LoggedEvent, Metadata, NewEvent, RecordedEvent, StoreOptions, StreamId, Verification,
 };
-pub use vault::{show_erased, DataKey, KeyState, INSTALLATION_SUBJECT};
+pub use vault::{
+    sealed_subjects, show_erased, show_erased_payload, DataKey, KeyState, LiveKeys,
+    INSTALLATION_SUBJECT,
+};

@@ -41,7 +41,7 @@ use crate::prepare::{
     appends, from_sql, group_commit, supervised_writer, to_sql, BatchOutcome, ChainedAppend,
     EncodedAppend, Job, StoredPlace,
 };
-use crate::types::{AppendResult, Direction, RecordedEvent};
+use crate::types::{AppendResult, Direction, LoggedEvent, RecordedEvent};
 use tokio::sync::{mpsc, oneshot};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -174,18 +174,18 @@ impl PgBackend {
         from_position: i64,
         to_position: i64,
         event_types: &[&str],
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE position >= $1 AND position <= $2 \
-             AND (cardinality($3::text[]) = 0 OR event_type = ANY($3)) ORDER BY position"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(from_position)
-            .bind(to_position)
-            .bind(event_types)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(decode_event).collect()
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT position, stream_id, event_type, schema_version, payload::text AS payload \
+             FROM events WHERE position >= $1 AND position <= $2 \
+             AND (cardinality($3::text[]) = 0 OR event_type = ANY($3)) ORDER BY position",
+        )
+        .bind(from_position)
+        .bind(to_position)
+        .bind(event_types)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decode_logged).collect()
     }
 
     pub async fn head_position(&self) -> Result<u64, StoreError> {
@@ -274,6 +274,17 @@ fn decode_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         recorded_at: row.try_get("recorded_at")?,
         prev_hash: to_hash(&prev_hash).ok_or_else(|| corrupt("prev_hash length".into()))?,
         hash: to_hash(&hash).ok_or_else(|| corrupt("hash length".into()))?,
+    })
+}
+
+fn decode_logged(row: &PgRow) -> Result<LoggedEvent, StoreError> {
+    let position: i64 = row.try_get("position")?;
+    Ok(LoggedEvent {
+        position: from_sql(position, position)?,
+        stream_id: row.try_get("stream_id")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: schema_version(position, row.try_get("schema_version")?)?,
+        payload: row.try_get("payload")?,
     })
 }
 

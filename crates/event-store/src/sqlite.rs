@@ -26,7 +26,7 @@ use crate::prepare::{
     appends, from_sql, group_commit, supervised_writer, to_sql, BatchOutcome, ChainedAppend,
     ChainedEvent, EncodedAppend, EncodedEvent, Job, StoredPlace,
 };
-use crate::types::{AppendResult, Direction, RecordedEvent};
+use crate::types::{AppendResult, Direction, LoggedEvent, RecordedEvent};
 use crate::{sqlite_batch, sqlite_time};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -176,23 +176,24 @@ impl SqliteBackend {
         from_position: i64,
         to_position: i64,
         event_types: &[&str],
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
         let type_filter = if event_types.is_empty() {
             String::new()
         } else {
             format!("AND event_type IN ({})", vec!["?"; event_types.len()].join(", "))
         };
+        let columns = sqlite_batch::LOGGED_COLUMNS;
         let inner = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ? AND position <= ? {type_filter} \
+            "SELECT {columns} FROM events WHERE position >= ? AND position <= ? {type_filter} \
              ORDER BY position"
         );
-        let sql = sqlite_batch::batch_sql(&inner);
+        let sql = sqlite_batch::logged_batch_sql(&inner);
         let read = |from: i64, to: i64| {
             let mut query = sqlx::query(&sql).bind(from).bind(to);
             for event_type in event_types {
                 query = query.bind(*event_type);
             }
-            async move { sqlite_batch::decode(&query.fetch_one(&self.readers).await?) }
+            async move { sqlite_batch::decode_logged(&query.fetch_one(&self.readers).await?) }
         };
         sqlite_batch::read_in_pieces(from_position, to_position, sqlite_batch::too_big, read).await
     }

@@ -15,7 +15,7 @@ use crate::chain::to_hash;
 use crate::error::StoreError;
 use crate::prepare::from_sql;
 use crate::sqlite::{parse_timestamp, parse_uuid, schema_version};
-use crate::types::RecordedEvent;
+use crate::types::{LoggedEvent, RecordedEvent};
 
 const RECORD: char = '\x1e';
 const UNIT: char = '\x1f';
@@ -32,19 +32,32 @@ pub(crate) fn batch_sql(inner: &str) -> String {
     )
 }
 
+/// The columns of a [`LoggedEvent`], for the `inner` query of [`logged_batch_sql`].
+pub(crate) const LOGGED_COLUMNS: &str = "position, stream_id, event_type, schema_version, payload";
+
+/// [`batch_sql`] for [`LoggedEvent`]s: only the columns a projection reads, so SQLite
+/// neither hex-encodes two hashes per event nor copies metadata nobody looks at.
+pub(crate) fn logged_batch_sql(inner: &str) -> String {
+    let unit = "|| char(31) ||";
+    format!(
+        "SELECT group_concat(position {unit} stream_id {unit} event_type {unit} schema_version \
+         {unit} payload, char(30)) FROM ({inner})"
+    )
+}
+
 /// Reads `from..=to` with `read`, splitting the range in halves wherever SQLite refuses
 /// the batch as longer than its string limit (1 GB; a window of very large payloads),
 /// so a projection is never stuck on a window it cannot read in one piece.
 /// `is_too_big` is [`too_big`] outside tests.
-pub(crate) async fn read_in_pieces<F, Fut>(
+pub(crate) async fn read_in_pieces<T, F, Fut>(
     from: i64,
     to: i64,
     is_too_big: impl Fn(&StoreError) -> bool,
     mut read: F,
-) -> Result<Vec<RecordedEvent>, StoreError>
+) -> Result<Vec<T>, StoreError>
 where
     F: FnMut(i64, i64) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<RecordedEvent>, StoreError>>,
+    Fut: std::future::Future<Output = Result<Vec<T>, StoreError>>,
 {
     let mut events = Vec::new();
     // A stack of ranges still to read, the next one on top.
@@ -88,6 +101,49 @@ fn decode_text(batch: Option<&str>) -> Result<Vec<RecordedEvent>, StoreError> {
         events.sort_by_key(|event| event.position);
     }
     Ok(events)
+}
+
+/// The events of a [`logged_batch_sql`] row, in position order.
+pub(crate) fn decode_logged(row: &SqliteRow) -> Result<Vec<LoggedEvent>, StoreError> {
+    decode_logged_text(row.try_get::<Option<&str>, _>(0)?)
+}
+
+fn decode_logged_text(batch: Option<&str>) -> Result<Vec<LoggedEvent>, StoreError> {
+    let Some(batch) = batch else { return Ok(Vec::new()) };
+    let mut events = Vec::with_capacity(batch.matches(RECORD).count() + 1);
+    for record in batch.split(RECORD) {
+        events.push(decode_logged_record(record)?);
+    }
+    if !events.is_sorted_by_key(|event| event.position) {
+        events.sort_by_key(|event| event.position);
+    }
+    Ok(events)
+}
+
+fn decode_logged_record(record: &str) -> Result<LoggedEvent, StoreError> {
+    // The payload is last: split off the four columns before it only.
+    let mut fields = record.splitn(5, UNIT);
+    let mut next = || fields.next().unwrap_or_default();
+    let (position, stream_id, event_type, schema, payload) =
+        (next(), next(), next(), next(), next());
+    let position: i64 = position.parse().map_err(|_| StoreError::Corrupt {
+        position: 0,
+        reason: format!("event batch: position {position:?}"),
+    })?;
+    let schema = schema.parse::<i64>().map_err(|_| StoreError::Corrupt {
+        position,
+        reason: format!("schema version {schema:?} is not an integer"),
+    })?;
+    if payload.is_empty() {
+        return Err(StoreError::Corrupt { position, reason: "event batch: a short row".into() });
+    }
+    Ok(LoggedEvent {
+        position: from_sql(position, position)?,
+        stream_id: stream_id.to_owned(),
+        event_type: event_type.to_owned(),
+        schema_version: schema_version(position, schema)?,
+        payload: payload.to_owned(),
+    })
 }
 
 fn decode_record(record: &str) -> Result<RecordedEvent, StoreError> {
@@ -195,6 +251,22 @@ mod tests {
         // A single position that is still too big is an error, not an endless split.
         let error = read_in_pieces(5, 5, |_| true, |from, to| read_up_to(0, from, to)).await;
         assert!(error.is_err());
+    }
+
+    #[test]
+    fn a_logged_batch_keeps_each_payload_as_its_text() {
+        let record = |position: u64, payload: &str| {
+            format!("{position}\x1fcomplaint-1\x1fComplaintFiled\x1f2\x1f{payload}")
+        };
+        let payload = r#"{"text":"line\nbreak \u001f"}"#;
+        let batch = [record(9, payload), record(7, "{}")].join("\x1e");
+        let events = decode_logged_text(Some(&batch)).unwrap();
+        assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), [7, 9]);
+        assert_eq!((events[1].payload.as_str(), events[1].schema_version), (payload, 2));
+        assert_eq!(events[1].category(), "complaint");
+        for bad in ["", "x", "7\x1fcomplaint-1\x1fComplaintFiled\x1f2", "7\x1fa\x1fB\x1fx\x1f{}"] {
+            assert!(matches!(decode_logged_text(Some(bad)), Err(StoreError::Corrupt { .. })));
+        }
     }
 
     #[test]

@@ -13,8 +13,8 @@ use crate::postgres::PgBackend;
 use crate::prepare::{to_sql, EncodedAppend};
 use crate::sqlite::SqliteBackend;
 use crate::types::{
-    Append, AppendResult, Direction, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
-    StoreOptions, StreamId, Verification,
+    Append, AppendResult, Direction, ExpectedVersion, LoggedEvent, Metadata, NewEvent,
+    RecordedEvent, StoreOptions, StreamId, Verification,
 };
 
 /// Events fetched per round trip while a subscription catches up.
@@ -322,13 +322,14 @@ impl EventStore {
     ///
     /// Positions are gap-free, so a range is exactly `to - from + 1` events before
     /// filtering; with `to_position <= head_position()` every one of them is committed.
-    /// Filtering in the database lets a reader skip what it does not need cheaply.
+    /// Filtering in the database lets a reader skip what it does not need cheaply. Each
+    /// event comes as a [`LoggedEvent`]: its payload as stored text, no metadata or hashes.
     pub async fn read_range(
         &self,
         from_position: u64,
         to_position: u64,
         event_types: &[&str],
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
         let from_position = to_sql("position", from_position)?;
         let to_position = to_sql("position", to_position)?;
         match &self.inner.backend {

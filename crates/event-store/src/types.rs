@@ -184,6 +184,27 @@ impl RecordedEvent {
     }
 }
 
+/// A stored event as a reader of whole stretches of the log takes it (the projections,
+/// [`crate::EventStore::read_range`]): its place, its type and its payload as stored JSON
+/// text, which the reader decodes once into what it needs. No metadata, hashes or
+/// timestamps: no such reader uses them, and a rebuild reads millions of events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    /// Global, 1-based, gap-free, strictly increasing in commit order.
+    pub position: u64,
+    pub stream_id: String,
+    pub event_type: String,
+    pub schema_version: u32,
+    /// The payload's JSON text as stored (sealed fields still sealed).
+    pub payload: String,
+}
+
+impl LoggedEvent {
+    pub fn category(&self) -> &str {
+        category_of(&self.stream_id)
+    }
+}
+
 /// What a successful append (or its idempotent repeat) reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendResult {

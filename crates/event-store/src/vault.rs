@@ -26,6 +26,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
@@ -64,7 +65,7 @@ impl std::fmt::Debug for DataKey {
 }
 
 impl DataKey {
-    fn from_bytes(subject: &str, bytes: &[u8]) -> Option<Self> {
+    pub(crate) fn from_bytes(subject: &str, bytes: &[u8]) -> Option<Self> {
         if bytes.len() != KEY_LEN {
             return None;
         }
@@ -148,6 +149,21 @@ impl DataKey {
             .ok()?;
         serde_json::from_slice(&plaintext).ok()
     }
+
+    /// [`DataKey::open`] to JSON text, with no tree: for decoding straight from text.
+    pub(crate) fn open_text(&self, field: &str, data: &str) -> Option<Box<RawValue>> {
+        let data = BASE64.decode(data).ok()?;
+        if data.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ciphertext) = data.split_at(NONCE_LEN);
+        let aad = associated_data(&self.subject, field);
+        let plaintext = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
+            .ok()?;
+        RawValue::from_string(String::from_utf8(plaintext).ok()?).ok()
+    }
 }
 
 /// Binds a ciphertext to its subject and field, so it cannot be moved to another.
@@ -179,12 +195,53 @@ fn subjects_of(payload: &Value) -> impl Iterator<Item = &str> {
 /// decisions that never read personal data (one query fewer than opening).
 pub fn show_erased(events: &mut [RecordedEvent]) {
     for event in events {
-        let Value::Object(object) = &mut event.payload else { continue };
-        for value in object.values_mut() {
-            if let Some(erased) = envelope(value).and_then(|sealed| sealed.get("erased")).cloned() {
-                *value = erased;
-            }
+        show_erased_payload(&mut event.payload);
+    }
+}
+
+/// [`show_erased`] for one payload.
+pub fn show_erased_payload(payload: &mut Value) {
+    let Value::Object(object) = payload else { return };
+    for value in object.values_mut() {
+        if let Some(erased) = envelope(value).and_then(|sealed| sealed.get("erased")).cloned() {
+            *value = erased;
         }
+    }
+}
+
+/// The subjects whose keys a payload's sealed fields need ([`EventStore::live_keys_of`]).
+pub fn sealed_subjects(payload: &Value) -> impl Iterator<Item = &str> {
+    subjects_of(payload)
+}
+
+/// The live keys of some subjects ([`EventStore::live_keys_of`]): what opens their
+/// sealed fields; a subject without one (destroyed) reads as erased.
+#[derive(Debug, Default)]
+pub struct LiveKeys(pub(crate) HashMap<String, DataKey>);
+
+impl LiveKeys {
+    pub(crate) fn get(&self, subject: &str) -> Option<&DataKey> {
+        self.0.get(subject)
+    }
+
+    /// Opens the sealed fields of the payload of the event at `position` in place: the
+    /// plaintext where the subject's key is here, the erased placeholder where not.
+    pub fn open_payload(&self, position: u64, payload: &mut Value) -> Result<(), StoreError> {
+        let Value::Object(object) = payload else { return Ok(()) };
+        for (field, value) in object.iter_mut() {
+            let Some(sealed) = envelope(value) else { continue };
+            let subject = sealed.get("subject").and_then(Value::as_str).unwrap_or_default();
+            let data = sealed.get("data").and_then(Value::as_str).unwrap_or_default();
+            let opened = match self.0.get(subject) {
+                Some(key) => key.open(field, data).ok_or_else(|| StoreError::Corrupt {
+                    position: i64::try_from(position).unwrap_or(i64::MAX),
+                    reason: format!("sealed field {field} does not open with its key"),
+                })?,
+                None => sealed.get("erased").cloned().unwrap_or(Value::Null),
+            };
+            *value = opened;
+        }
+        Ok(())
     }
 }
 
@@ -399,24 +456,21 @@ impl EventStore {
             return Ok(());
         }
         let subjects: Vec<String> = subjects.into_iter().map(str::to_owned).collect();
-        let keys = self.live_keys(&subjects).await?;
+        let keys = self.live_keys_of(&subjects).await?;
         for event in events {
-            let Value::Object(object) = &mut event.payload else { continue };
-            for (field, value) in object.iter_mut() {
-                let Some(sealed) = envelope(value) else { continue };
-                let subject = sealed.get("subject").and_then(Value::as_str).unwrap_or_default();
-                let data = sealed.get("data").and_then(Value::as_str).unwrap_or_default();
-                let opened = match keys.get(subject) {
-                    Some(key) => key.open(field, data).ok_or_else(|| StoreError::Corrupt {
-                        position: i64::try_from(event.position).unwrap_or(i64::MAX),
-                        reason: format!("sealed field {field} does not open with its key"),
-                    })?,
-                    None => sealed.get("erased").cloned().unwrap_or(Value::Null),
-                };
-                *value = opened;
-            }
+            keys.open_payload(event.position, &mut event.payload)?;
         }
         Ok(())
+    }
+
+    /// The live keys of `subjects` (repeats allowed), read in a few queries: for a reader
+    /// that opens many payloads itself ([`LiveKeys::open_payload`],
+    /// [`crate::PayloadFields::open`]).
+    pub async fn live_keys_of(&self, subjects: &[String]) -> Result<LiveKeys, StoreError> {
+        if subjects.is_empty() {
+            return Ok(LiveKeys::default());
+        }
+        Ok(LiveKeys(self.live_keys(subjects).await?))
     }
 
     async fn live_keys(&self, subjects: &[String]) -> Result<HashMap<String, DataKey>, StoreError> {

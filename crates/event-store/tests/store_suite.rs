@@ -682,8 +682,11 @@ async fn read_range_filters_by_type_within_positions(db: &TestDatabase) {
     assert_eq!(all.iter().map(|e| e.position).collect::<Vec<_>>(), [2, 3, 4, 5]);
     let odd = store.read_range(1, 6, &["Odd"]).await.unwrap();
     assert_eq!(odd.iter().map(|e| e.position).collect::<Vec<_>>(), [2, 4, 6]);
-    assert_eq!(odd[0].payload, json!({ "n": 1 }));
-    assert_eq!(odd[0].hash, all[0].hash, "the same envelope either way");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&odd[0].payload).unwrap(),
+        json!({ "n": 1 })
+    );
+    assert_eq!(odd[0], all[0], "the same event either way");
     assert!(store.read_range(7, 100, &[]).await.unwrap().is_empty());
     assert!(store.read_range(1, 6, &["Neither"]).await.unwrap().is_empty());
 }

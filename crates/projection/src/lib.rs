@@ -9,6 +9,7 @@
 
 mod dump;
 mod error;
+mod event;
 pub mod projections;
 pub mod queries;
 mod runner;
@@ -17,6 +18,7 @@ pub mod sql;
 use std::sync::Arc;
 
 pub use error::ProjectionError;
+pub use event::Event;
 pub use projections::case_records::CaseRecords;
 pub use projections::complaints::{ComplaintRow, Complaints};
 pub use projections::customers::{confidentiality_rank, CustomerRow, Customers};

@@ -11,10 +11,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use kefu_domain::complaint::{Actor, ComplaintCommand, RecordInvestigation};
 use kefu_domain::{CallbackOutcome, IntakeChannel, Severity, StaffRole, Tier};
-use kefu_event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StreamId};
+use kefu_event_store::{EventStore, ExpectedVersion, Metadata, NewEvent, StreamId};
 use kefu_projection::sql::DbTx;
 use kefu_projection::{
-    all_projections, Complaints, Customers, Projection, ProjectionError, ReadModels, Runner,
+    all_projections, Complaints, Customers, Event, Projection, ProjectionError, ReadModels, Runner,
     StaffDirectory,
 };
 use kefu_testkit::TestDatabase;
@@ -70,10 +70,10 @@ impl Projection for FixedComplaints {
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
-        events: &'a [&'a RecordedEvent],
+        events: &'a [&'a Event],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(async move {
-            let readable: Vec<&RecordedEvent> =
+            let readable: Vec<&Event> =
                 events.iter().copied().filter(|e| e.position != self.unreadable).collect();
             Complaints::default().apply(tx, &readable).await
         })

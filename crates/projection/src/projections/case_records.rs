@@ -5,10 +5,10 @@
 
 use futures::future::BoxFuture;
 use kefu_domain::complaint::ComplaintEvent;
-use kefu_event_store::RecordedEvent;
 
 use super::{decode, insert_rows, stream_key, Decoded};
 use crate::error::{to_sql, ProjectionError};
+use crate::event::Event;
 use crate::params;
 use crate::runner::Projection;
 use crate::sql::{DbTx, Param};
@@ -40,7 +40,7 @@ impl Projection for CaseRecords {
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
-        events: &'a [&'a RecordedEvent],
+        events: &'a [&'a Event],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, events))
     }
@@ -64,7 +64,7 @@ const IMPLEMENTATION_COLUMNS: &[&str] =
 /// Rows go in with multi-row statements (one round trip per few hundred events, not one
 /// each: a rebuild meets one implementation record per case). A supersession first
 /// writes the rows gathered before it, so every statement runs in the log's order.
-async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
+async fn apply(tx: &mut DbTx, events: &[&Event]) -> Result<(), ProjectionError> {
     let mut materials: Vec<Vec<Param>> = Vec::new();
     let mut implementations: Vec<Vec<Param>> = Vec::new();
     for event in events {

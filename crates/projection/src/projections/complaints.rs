@@ -10,7 +10,6 @@ use futures::future::BoxFuture;
 use kefu_domain::complaint::{stage, CaseStatus, ComplaintEvent, StageFacts};
 use kefu_domain::customer::CustomerEvent;
 use kefu_domain::{taxonomy, CallbackLogged, ReplyKind};
-use kefu_event_store::RecordedEvent;
 
 use chrono_tz::Tz;
 use kefu_domain::calendar::business_month;
@@ -20,6 +19,7 @@ use super::quality::{self, QualityCase, QualityDeltas};
 use super::report_aggregates::{self, Deltas};
 use super::{decode, insert_rows, load_rows, stream_key, upsert_rows, Decoded};
 use crate::error::{to_sql, ProjectionError};
+use crate::event::Event;
 use crate::params;
 use crate::runner::Projection;
 use crate::sql::{DbRow, DbTx, Param};
@@ -357,13 +357,13 @@ impl Projection for Complaints {
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
-        events: &'a [&'a RecordedEvent],
+        events: &'a [&'a Event],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, events, self.zone))
     }
 }
 
-async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(), ProjectionError> {
+async fn apply(tx: &mut DbTx, events: &[&Event], zone: Tz) -> Result<(), ProjectionError> {
     let mut decoded = Vec::with_capacity(events.len());
     for event in events {
         match decode(event)? {

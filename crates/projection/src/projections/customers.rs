@@ -12,12 +12,12 @@ use futures::future::BoxFuture;
 use kefu_domain::complaint::ComplaintEvent;
 use kefu_domain::customer::CustomerEvent;
 use kefu_domain::{Confidentiality, PhoneRegion};
-use kefu_event_store::RecordedEvent;
 
 use super::customer_index::{self, Reindex};
 use super::live_counts::{self, CustomerCounts};
 use super::{decode, load_rows, stream_key, upsert_rows, Decoded};
 use crate::error::{to_sql, ProjectionError};
+use crate::event::Event;
 use crate::runner::Projection;
 use crate::sql::{DbRow, DbTx, Param};
 
@@ -189,7 +189,7 @@ impl Projection for Customers {
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
-        events: &'a [&'a RecordedEvent],
+        events: &'a [&'a Event],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, events, self.region))
     }
@@ -197,7 +197,7 @@ impl Projection for Customers {
 
 async fn apply(
     tx: &mut DbTx,
-    events: &[&RecordedEvent],
+    events: &[&Event],
     region: PhoneRegion,
 ) -> Result<(), ProjectionError> {
     // Decode once; find the customer each event is about. Merges and erasures end a

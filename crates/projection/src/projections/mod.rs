@@ -12,52 +12,18 @@ pub mod staff;
 
 use std::fmt::Write as _;
 
-use kefu_domain::complaint::ComplaintEvent;
-use kefu_domain::customer::CustomerEvent;
-use kefu_domain::request::RequestEvent;
-use kefu_domain::staff::StaffEvent;
-use kefu_domain::DomainEvent;
-use kefu_event_store::RecordedEvent;
-
 use crate::error::ProjectionError;
+pub(crate) use crate::event::Decoded;
+use crate::event::Event;
 use crate::sql::{DbRow, DbTx, Param};
 
-/// A stored event turned back into the domain's terms.
-#[derive(Debug)]
-pub(crate) enum Decoded {
-    Customer(CustomerEvent),
-    Complaint(ComplaintEvent),
-    Staff(StaffEvent),
-    Request(RequestEvent),
-    /// A category no read model here looks at.
-    Other,
-}
-
-pub(crate) fn decode(event: &RecordedEvent) -> Result<Decoded, ProjectionError> {
-    let decode_error = |error| ProjectionError::Decode { position: event.position, error };
-    Ok(match event.category() {
-        "customer" => Decoded::Customer(
-            CustomerEvent::from_stored(&event.event_type, event.schema_version, &event.payload)
-                .map_err(decode_error)?,
-        ),
-        "complaint" => Decoded::Complaint(
-            ComplaintEvent::from_stored(&event.event_type, event.schema_version, &event.payload)
-                .map_err(decode_error)?,
-        ),
-        "request" => Decoded::Request(
-            RequestEvent::from_stored(&event.event_type, event.schema_version, &event.payload)
-                .map_err(decode_error)?,
-        ),
-        "staff" => Decoded::Staff(
-            StaffEvent::from_stored(&event.event_type, event.schema_version, &event.payload)
-                .map_err(decode_error)?,
-        ),
-        _ => Decoded::Other,
-    })
+/// The event in the domain's terms (decoded once per batch, for every projection).
+pub(crate) fn decode(event: &Event) -> Result<Decoded, ProjectionError> {
+    event.decoded()
 }
 
 /// The id part of `<category>-<id>`.
-pub(crate) fn stream_key(event: &RecordedEvent) -> &str {
+pub(crate) fn stream_key(event: &Event) -> &str {
     event.stream_id.split_once('-').map_or(event.stream_id.as_str(), |(_, key)| key)
 }
 

@@ -18,11 +18,11 @@ use kefu_domain::calendar::business_month;
 use kefu_domain::customer::CustomerEvent;
 use kefu_domain::request::RequestEvent;
 use kefu_domain::{taxonomy, CallbackKind};
-use kefu_event_store::RecordedEvent;
 
 use super::quality::{self, QualityCase, QualityDeltas};
 use super::{decode, load_rows, stream_key, Decoded};
 use crate::error::{to_sql, ProjectionError};
+use crate::event::Event;
 use crate::params;
 use crate::runner::Projection;
 use crate::sql::{DbRow, DbTx};
@@ -85,13 +85,13 @@ impl Projection for Requests {
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
-        events: &'a [&'a RecordedEvent],
+        events: &'a [&'a Event],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, events, self.zone))
     }
 }
 
-async fn apply(tx: &mut DbTx, events: &[&RecordedEvent], zone: Tz) -> Result<(), ProjectionError> {
+async fn apply(tx: &mut DbTx, events: &[&Event], zone: Tz) -> Result<(), ProjectionError> {
     // The requests this batch changes, as the quality metrics count them now.
     let mut keys: Vec<String> = events
         .iter()
@@ -123,11 +123,7 @@ async fn rows(tx: &mut DbTx, keys: &[String]) -> Result<Vec<RequestRow>, Project
     load_rows(tx, TABLE, "request_id", keys).await?.iter().map(RequestRow::from_row).collect()
 }
 
-async fn apply_events(
-    tx: &mut DbTx,
-    events: &[&RecordedEvent],
-    zone: Tz,
-) -> Result<(), ProjectionError> {
+async fn apply_events(tx: &mut DbTx, events: &[&Event], zone: Tz) -> Result<(), ProjectionError> {
     for event in events {
         let position = to_sql("position", event.position)?;
         match decode(event)? {

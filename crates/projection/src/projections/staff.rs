@@ -2,10 +2,10 @@
 
 use futures::future::BoxFuture;
 use kefu_domain::staff::StaffEvent;
-use kefu_event_store::RecordedEvent;
 
 use super::{decode, stream_key, Decoded};
 use crate::error::{to_sql, ProjectionError};
+use crate::event::Event;
 use crate::params;
 use crate::runner::Projection;
 use crate::sql::DbTx;
@@ -36,13 +36,13 @@ impl Projection for StaffDirectory {
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
-        events: &'a [&'a RecordedEvent],
+        events: &'a [&'a Event],
     ) -> BoxFuture<'a, Result<(), ProjectionError>> {
         Box::pin(apply(tx, events))
     }
 }
 
-async fn apply(tx: &mut DbTx, events: &[&RecordedEvent]) -> Result<(), ProjectionError> {
+async fn apply(tx: &mut DbTx, events: &[&Event]) -> Result<(), ProjectionError> {
     for event in events {
         let position = to_sql("position", event.position)?;
         let Decoded::Staff(change) = decode(event)? else { continue };

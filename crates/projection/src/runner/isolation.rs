@@ -17,10 +17,9 @@
 
 use std::sync::Arc;
 
-use kefu_event_store::RecordedEvent;
-
 use super::{Projection, Stopped};
 use crate::error::{to_sql, ProjectionError};
+use crate::event::Event;
 use crate::params;
 use crate::sql::DbTx;
 
@@ -43,7 +42,7 @@ pub(super) struct Applied<'a> {
 pub(super) async fn apply_batch<'a>(
     tx: &mut DbTx,
     behind: &'a [(&'a Arc<dyn Projection>, u64)],
-    events: &[RecordedEvent],
+    events: &[Event],
     end: u64,
     careful: bool,
 ) -> Result<Applied<'a>, ProjectionError> {
@@ -53,7 +52,7 @@ pub(super) async fn apply_batch<'a>(
             continue;
         }
         let wanted = projection.event_types();
-        let relevant: Vec<&RecordedEvent> = events
+        let relevant: Vec<&Event> = events
             .iter()
             .filter(|e| e.position > *position && wanted.contains(&e.event_type.as_str()))
             .collect();
@@ -89,7 +88,7 @@ pub(super) async fn apply_batch<'a>(
 async fn apply_isolated(
     tx: &mut DbTx,
     projection: &dyn Projection,
-    events: &[&RecordedEvent],
+    events: &[&Event],
 ) -> Result<Option<(usize, Stopped)>, ProjectionError> {
     if try_apply(tx, projection, events).await?.is_none() {
         return Ok(None);
@@ -115,7 +114,7 @@ async fn apply_isolated(
 async fn try_apply(
     tx: &mut DbTx,
     projection: &dyn Projection,
-    events: &[&RecordedEvent],
+    events: &[&Event],
 ) -> Result<Option<ProjectionError>, ProjectionError> {
     tx.execute("SAVEPOINT kefu_projection", &[]).await?;
     match projection.apply(tx, events).await {

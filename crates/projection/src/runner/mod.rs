@@ -25,11 +25,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::future::BoxFuture;
-use kefu_event_store::{EventStore, RecordedEvent};
+use kefu_event_store::{EventStore, LoggedEvent};
 use sqlx::Connection;
 use tokio::sync::watch;
 
 use crate::error::{non_negative, to_sql, ProjectionError};
+use crate::event::{decode_window, Event};
 use crate::params;
 use crate::sql::{Db, DbTx};
 
@@ -59,12 +60,12 @@ pub trait Projection: Send + Sync + 'static {
     fn erasures(&self) -> &'static [&'static str] {
         &[]
     }
-    /// Applies a batch of events (in position order, sealed fields opened) inside the
-    /// runner's transaction.
+    /// Applies a batch of events (in position order, decoded with sealed fields opened
+    /// when `reads_personal_data`) inside the runner's transaction.
     fn apply<'a>(
         &'a self,
         tx: &'a mut DbTx,
-        events: &'a [&'a RecordedEvent],
+        events: &'a [&'a Event],
     ) -> BoxFuture<'a, Result<(), ProjectionError>>;
 }
 
@@ -374,7 +375,7 @@ impl Runner {
         let window = u64::try_from(batch_size.max(1)).unwrap_or(u64::MAX);
         let end = head.min(from.saturating_add(window - 1));
         let types = event_types(behind.iter().filter(|(_, position)| *position < end));
-        let mut events = match self.take_prefetched(from, end, &types).await {
+        let logged = match self.take_prefetched(from, end, &types).await {
             Some(events) => events?,
             None => self.store.read_range(from, end, &types).await?,
         };
@@ -384,7 +385,7 @@ impl Runner {
             let next_end = head.min(end.saturating_add(window));
             self.prefetch(end + 1, next_end, event_types(behind.iter()));
         }
-        self.open_what_is_read(&behind, &mut events).await?;
+        let events = decode_window(&self.store, logged, &personal_types(&behind)).await?;
 
         let mut tx = self.db.begin().await?;
         let applied = match isolation::apply_batch(&mut tx, &behind, &events, end, false).await {
@@ -447,7 +448,7 @@ impl Runner {
         from: u64,
         end: u64,
         types: &[&'static str],
-    ) -> Option<Result<Vec<RecordedEvent>, ProjectionError>> {
+    ) -> Option<Result<Vec<LoggedEvent>, ProjectionError>> {
         let prefetch = self.prefetched.lock().ok()?.take()?;
         if (prefetch.from, prefetch.end, prefetch.types.as_slice()) != (from, end, types) {
             prefetch.read.abort();
@@ -458,28 +459,6 @@ impl Runner {
             // Cancelled or panicked: read again in the caller.
             Err(_) => None,
         }
-    }
-
-    /// Opens the sealed fields of the events a personal-data projection reads; the rest
-    /// show their erased placeholders (decrypting them would be work nobody uses).
-    async fn open_what_is_read(
-        &self,
-        behind: &[(&Arc<dyn Projection>, u64)],
-        events: &mut [RecordedEvent],
-    ) -> Result<(), ProjectionError> {
-        let personal: Vec<&str> = behind
-            .iter()
-            .filter(|(projection, _)| projection.reads_personal_data())
-            .flat_map(|(projection, _)| projection.event_types().iter().copied())
-            .collect();
-        for event in events.iter_mut() {
-            if !personal.contains(&event.event_type.as_str()) {
-                kefu_event_store::show_erased(std::slice::from_mut(event));
-            }
-        }
-        // Only the personal-data projections' events still hold sealed fields.
-        self.store.open_sealed(events).await?;
-        Ok(())
     }
 
     /// Applies batches until every projection has reached the log's head as of the call;
@@ -689,6 +668,17 @@ fn event_types<'a>(
     types
 }
 
+/// The event types whose sealed fields are opened: those a personal-data projection of
+/// `behind` reads. The rest show their erased placeholders (decrypting them would be
+/// work nobody uses).
+fn personal_types(behind: &[(&Arc<dyn Projection>, u64)]) -> Vec<&'static str> {
+    behind
+        .iter()
+        .filter(|(projection, _)| projection.reads_personal_data())
+        .flat_map(|(projection, _)| projection.event_types().iter().copied())
+        .collect()
+}
+
 /// How far the read models are, for waiters.
 #[derive(Debug, Clone)]
 pub(crate) struct Reach {
@@ -716,7 +706,7 @@ struct Prefetch {
     from: u64,
     end: u64,
     types: Vec<&'static str>,
-    read: tokio::task::JoinHandle<Result<Vec<RecordedEvent>, kefu_event_store::StoreError>>,
+    read: tokio::task::JoinHandle<Result<Vec<LoggedEvent>, kefu_event_store::StoreError>>,
 }
 
 /// What one step did.

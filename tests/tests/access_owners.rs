@@ -187,6 +187,17 @@ async fn with_secret_agents(app: &TestApp) -> Clients {
     app.clients(Some("admin")).await
 }
 
+/// `call` refused `FAILED_PRECONDITION` `HOLDERS_NOT_CLEARED`, nothing written.
+async fn holders_not_cleared<T: std::fmt::Debug>(
+    app: &TestApp,
+    call: impl std::future::Future<Output = Result<T, Status>>,
+    canaries: &[&str],
+) -> Status {
+    let status = refused_quietly(app, call, Code::FailedPrecondition, canaries).await;
+    assert_eq!(reason(&status).as_deref(), Some("HOLDERS_NOT_CLEARED"), "{status:?}");
+    status
+}
+
 fn receive(customer_id: &str, agent: &str) -> pb::ReceiveRequestRequest {
     pb::ReceiveRequestRequest {
         request_id: rid(),
@@ -232,14 +243,12 @@ async fn a_level_changes_only_within_the_clearance_of_everyone_holding_open_work
     let received = admin.requests.receive_request(receive(&customer, "a1")).await;
     let request_id = received.expect("receive").into_inner().result.expect("result").id;
     // h1 holds the open case, a1 the request, both internal: the raise names both.
-    let status = refused_quietly(
+    let status = holders_not_cleared(
         app,
         supervisor.customers.update_customer(raise(&customer, Secret)),
-        Code::FailedPrecondition,
         &[],
     )
     .await;
-    assert_eq!(reason(&status).as_deref(), Some("HOLDERS_NOT_CLEARED"), "{status:?}");
     let message = status.message();
     assert!(message.contains(&case_number) && message.contains("h1"), "{message}");
     assert!(message.contains(&request_id) && message.contains("a1"), "{message}");
@@ -249,14 +258,9 @@ async fn a_level_changes_only_within_the_clearance_of_everyone_holding_open_work
         .assign_handler(kefu_tests::flows::assign(&open_case, "a-sec"))
         .await
         .expect("to a-sec");
-    let status = refused_quietly(
-        app,
-        admin.customers.update_customer(raise(&customer, Secret)),
-        Code::FailedPrecondition,
-        &[],
-    )
-    .await;
-    assert_eq!(reason(&status).as_deref(), Some("HOLDERS_NOT_CLEARED"), "{status:?}");
+    let status =
+        holders_not_cleared(app, admin.customers.update_customer(raise(&customer, Secret)), &[])
+            .await;
     assert!(!status.message().contains(&case_number), "{}", status.message());
     // Every holder cleared (the closed case's h1 holds nothing): the raise goes ahead.
     admin.requests.assign_request(assign_request(&request_id, "h-sec")).await.expect("to h-sec");
@@ -373,14 +377,7 @@ async fn a_merge_into_a_higher_survivor_waits_for_the_duplicates_holders(app: &T
         reason: "the same person".into(),
         ..Default::default()
     };
-    let status = refused_quietly(
-        app,
-        admin.customers.merge_customers(merge()),
-        Code::FailedPrecondition,
-        &[],
-    )
-    .await;
-    assert_eq!(reason(&status).as_deref(), Some("HOLDERS_NOT_CLEARED"), "{status:?}");
+    let status = holders_not_cleared(app, admin.customers.merge_customers(merge()), &[]).await;
     assert!(status.message().contains(&request_id), "{}", status.message());
     admin.requests.assign_request(assign_request(&request_id, "a-sec")).await.expect("to a-sec");
     admin.customers.merge_customers(merge()).await.expect("merged once a-sec holds it");
@@ -399,14 +396,12 @@ async fn a_refusal_names_no_case_against_the_classifier(app: &TestApp) {
     let (case, number) = file(&mut admin, &customer, pb::Severity::Normal, "s-sec").await;
     admin.complaints.assign_handler(kefu_tests::flows::assign(&case, "h1")).await.expect("h1");
     let mut respondent = app.clients(Some("s-sec")).await;
-    let status = refused_quietly(
+    let status = holders_not_cleared(
         app,
         respondent.customers.update_customer(raise(&customer, Secret)),
-        Code::FailedPrecondition,
         &[&number, &case],
     )
     .await;
-    assert_eq!(reason(&status).as_deref(), Some("HOLDERS_NOT_CLEARED"), "{status:?}");
     assert!(!status.message().contains("h1"), "{}", status.message());
     // Another classifier is told which case it is.
     let status = refused_quietly(

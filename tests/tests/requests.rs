@@ -29,6 +29,7 @@ kefu_tests::on_both_backends!(
     the_feed_names_no_escalated_complaint_to_its_respondent,
 );
 
+const PRECONDITION: Code = Code::FailedPrecondition;
 const DESCRIPTION: &str = "the water heater from order 77 leaks at the valve";
 const RESOLUTION: &str = "valve replaced at the customer's home";
 
@@ -725,24 +726,14 @@ async fn a_request_escalated_against_its_agent_does_not_name_the_complaint_to_th
     // Nor does a refusal name it (attacked: "escalated to complaint 2026-…").
     let canaries = [answer.complaint_id.as_str(), answer.case_number.as_str()];
     let refusals = [
-        refused_quietly(
-            app,
-            a1.requests.respond_to_request(respond(&id)),
-            Code::FailedPrecondition,
-            &canaries,
-        )
-        .await,
-        refused_quietly(
-            app,
-            a1.requests.resolve_request(resolve(&id)),
-            Code::FailedPrecondition,
-            &canaries,
-        )
-        .await,
+        refused_quietly(app, a1.requests.respond_to_request(respond(&id)), PRECONDITION, &canaries)
+            .await,
+        refused_quietly(app, a1.requests.resolve_request(resolve(&id)), PRECONDITION, &canaries)
+            .await,
         refused_quietly(
             app,
             a1.requests.escalate_to_complaint(escalate(&id)),
-            Code::FailedPrecondition,
+            PRECONDITION,
             &canaries,
         )
         .await,

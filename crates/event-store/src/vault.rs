@@ -137,32 +137,24 @@ impl DataKey {
     }
 
     fn open(&self, field: &str, data: &str) -> Option<Value> {
-        let data = BASE64.decode(data).ok()?;
-        if data.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, ciphertext) = data.split_at(NONCE_LEN);
-        let aad = associated_data(&self.subject, field);
-        let plaintext = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
-            .ok()?;
-        serde_json::from_slice(&plaintext).ok()
+        serde_json::from_slice(&self.decrypt(field, data)?).ok()
     }
 
     /// [`DataKey::open`] to JSON text, with no tree: for decoding straight from text.
     pub(crate) fn open_text(&self, field: &str, data: &str) -> Option<Box<RawValue>> {
+        RawValue::from_string(String::from_utf8(self.decrypt(field, data)?).ok()?).ok()
+    }
+
+    /// The plaintext of `field`'s sealed `data` (base64 of nonce and ciphertext), if it
+    /// opens under this key.
+    fn decrypt(&self, field: &str, data: &str) -> Option<Vec<u8>> {
         let data = BASE64.decode(data).ok()?;
         if data.len() < NONCE_LEN {
             return None;
         }
         let (nonce, ciphertext) = data.split_at(NONCE_LEN);
         let aad = associated_data(&self.subject, field);
-        let plaintext = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
-            .ok()?;
-        RawValue::from_string(String::from_utf8(plaintext).ok()?).ok()
+        self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad }).ok()
     }
 }
 
